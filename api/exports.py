@@ -51,10 +51,11 @@ _PLACES = 6  # decimals of a service's published point: ~0.1 m, RFC 7946's advic
 
 def record(item: Listed, today: date, listings: Listings) -> dict[str, Any]:
     """One result as a flat record: the CSV row and the GeoJSON feature's properties. Its source's listing
-    (`source_confirmed_*`, as `GET /services/{id}` gives it) apart from `last_verified`, a person's check."""
+    (`source_confirmed_*`, as `GET /services/{id}` gives `source_confirmed`: a merged record's first source that
+    gave a fact shown, with the facts it gave) apart from `last_verified`, a person's check."""
     s = item.service
     a = s.areas
-    listing = listings.of(s)
+    listing = next(iter(listings.of(s)), None)
     registered, added = needs_said_by(s)
     by_team, basis, from_source = gender_said_by(s)
     return {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Annotated, Any, Literal
@@ -622,9 +623,11 @@ class SourceConfirmedOut(BaseModel):
         "importing it again confirms nothing."))
     confirms: list[str] = Field(description=(
         "The facts the source gives, and so confirms (e.g. registration, name, address): those whose "
-        "field_sources name it; a dated file's, those its mapping reads from it."))
+        "field_sources name it; a dated file's, those of them its mapping reads from it. A merged record's source "
+        "confirms only the facts it gave (a field the other source gave too is named by one of them)."))
     does_not_confirm: list[str] = Field(description=(
-        "The facts it does not give (e.g. referral route, opening times): only a person's check confirms them."))
+        "The facts no source of the record gives (e.g. referral route, opening times): only a person's check "
+        "confirms them. The same on each of a merged record's listings."))
     is_file: bool = Field(False, description=(
         "The source is a dated file (a hospital list of 2014-15, say), imported by `rehabmap index`: its listing "
         "is as old as the file, whatever day it was imported."))
@@ -692,7 +695,12 @@ class ServiceOut(BaseModel):
     source_confirmed: SourceConfirmedOut | None = Field(default=None, description=(
         "A synced service: its source's listing of it as it stands (null for a service no source syncs, a "
         "retired one, or in a list: read for one record, GET /services/{id}). A fact of its own, not a "
-        "person's check (last_verified)."))
+        "person's check (last_verified). A merged record (two sources or more in provenance): the first listing, in "
+        "provenance's order, of a source that gave a fact shown; the others are in also_confirmed."))
+    also_confirmed: list[SourceConfirmedOut] | None = Field(default=None, description=(
+        "A merged record: the listings of its other sources that gave a fact shown, each with the facts it gave "
+        "(e.g. the 2018 NHS hospital list's phone and website beside the 2014-15 list's email). Empty for a record "
+        "of one source; null where source_confirmed is."))
     retired_on: date | None = Field(default=None, description=(
         "An inactive (retired) service, one rehabmap no longer lists (it may have closed, changed provider or "
         "stopped offering this support): the day it was retired, by a sync (its source deregistered it or no "
@@ -735,11 +743,12 @@ class ServiceOut(BaseModel):
     def of(cls, s: Service, today: date, verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS) -> ServiceOut:
         return cls(**cls.fields_of(s, today, polygon=True, verify_after_days=verify_after_days))
 
-    def confirmed(self, listing: SourceConfirmation | None) -> ServiceOut:
-        """The record with its source's listing (GET /services/{id}), never for a list."""
-        if listing is None:
+    def confirmed(self, listings: Sequence[SourceConfirmation]) -> ServiceOut:
+        """The record with its sources' listings (GET /services/{id}), never for a list."""
+        if not listings:
             return self
-        return self.model_copy(update={"source_confirmed": SourceConfirmedOut(**vars(listing))})
+        first, *others = (SourceConfirmedOut(**vars(listing)) for listing in listings)
+        return self.model_copy(update={"source_confirmed": first, "also_confirmed": others})
 
     def retired(self, retired: Retirement | None) -> ServiceOut:
         """The record with when and why it was retired: read from the audit log for one record (GET /services/{id}),

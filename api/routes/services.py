@@ -16,7 +16,7 @@ from api.schemas import (ERRORS, POSTCODE_MAX_LENGTH, CoverageOut, HomeOut, List
 from indexer.sync.moved import moved
 from indexer.sync.review import ReviewItem
 from rehabmap.errors import DomainError, ServiceNotFound
-from rehabmap.maintain.freshness import Listings, source_confirmation
+from rehabmap.maintain.freshness import Listings, source_listings
 from rehabmap.maintain.renames import moved_to
 from rehabmap.maintain.retirement import retirement
 from rehabmap.state import AppState
@@ -151,7 +151,7 @@ def get_service(
                               field="service_id")
     return ServiceOut.of(service, state.today(), state.settings.verify_after_days).retired(
         retirement(state.directory, service)).confirmed(
-        source_confirmation(state.directory, service, state.source_title))
+        source_listings(state.directory, service, state.source_title))
 
 
 def held_item(request: Request, service_id: str) -> ReviewItem | None:

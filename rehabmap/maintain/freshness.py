@@ -6,11 +6,13 @@ Two different facts, never shown as one:
 
 * A *person's check* (`last_verified`): the rehabmap team or the service itself confirmed the record as a whole,
   what no source gives included (how to refer, whether it takes referrals, opening times).
-* A *source's listing* (`source_confirmation`): a synced source (CQC, say) still listed the record, as shown,
+* A *source's listing* (`source_listings`): a synced source (CQC, say) still listed the record, as shown,
   at its last successful sync. That confirms only the facts the source gives (the record's `field_sources`
   name them): CQC confirms a registration, a name and an address, never a referral route it does not hold.
   A dated file (a hospital list of 2014–15, its records accepted through the review queue) confirms nothing
   on the day it is imported: its listing is the file's, of its own date, and gives the facts its mapping reads.
+  A record merged from two sources' records (`indexer.merge`) is listed by each source that gave a fact shown, for
+  the facts it gave (`field_sources`): the 2014–15 hospital list is not said to give a phone the 2018 list gave.
 
 A service is *due for verification* when no person has checked it (`last_verified` is empty) or the last check
 is more than `verify_after_days` old (Settings, default 180), unless it is retired (inactive). A source's
@@ -35,7 +37,7 @@ from rehabmap.coverage import CURATED
 if TYPE_CHECKING:
     from rehabmap.coverage import Claim
     from rehabmap.maintain.store import Directory
-    from rehabmap.record import FileEdition, Service
+    from rehabmap.record import FileEdition, Provenance, Service
 
 DEFAULT_VERIFY_AFTER_DAYS = 180
 # The facts a page shows about a service, as a person names them, each with the record fields it rests on.
@@ -62,21 +64,32 @@ class SourceConfirmation:
     file_of: str | None = None          # the file's date, as its mapping gave it on import (None: not given)
 
 
-def source_confirmation(directory: Directory | None, service: Service, title: Callable[[str], str]
-                        ) -> SourceConfirmation | None:
-    """The listing of one service by its own source (see `source_confirmations`)."""
-    return source_confirmations(directory, [service], title).get(service.id)
+def source_listings(directory: Directory | None, service: Service, title: Callable[[str], str]
+                    ) -> tuple[SourceConfirmation, ...]:
+    """The listings of one service by its sources (see `source_confirmations`)."""
+    return source_confirmations(directory, [service], title).get(service.id, ())
 
 
 def source_confirmations(directory: Directory | None, services: Iterable[Service], title: Callable[[str], str]
-                         ) -> dict[str, SourceConfirmation]:
-    """By service id, the listing of each active synced service by its own source, named by `title` (as a
+                         ) -> dict[str, tuple[SourceConfirmation, ...]]:
+    """By service id, the listings of each active synced service by its sources, named by `title` (as a
     person reads it: `AppState.source_title`), read from the sync store in one query (see `Listings`)."""
     wanted = {s.id: s for s in services if s.status == "active"}
     if directory is None or not wanted:
         return {}
-    listings = Listings(directory, title, sorted(wanted))
-    return {i: found for i, s in wanted.items() if (found := listings.of(s)) is not None}
+    listings = Listings(directory, title, sorted({i for s in wanted.values() for i, _ in _records(s)}))
+    return {i: found for i, s in wanted.items() if (found := listings.of(s))}
+
+
+def _records(service: Service) -> list[tuple[str, Provenance]]:
+    """Each source's record in the service, by its id in the sync store: the kept record's is the service's, each
+    merged into it (`indexer.merge`) has its own (`source:source_id`, as the pipeline names a record); a record
+    that took in an older copy of itself is one."""
+    ids = [service.id, *(f"{p.source}:{p.source_id}" for p in service.provenance[1:])]
+    records: dict[str, Provenance] = {}
+    for record_id, record in zip(ids, service.provenance):
+        records.setdefault(record_id, record)
+    return list(records.items())
 
 
 class Listings:
@@ -86,15 +99,17 @@ class Listings:
     feed tells every change, so a run that ends well and says nothing of the record confirms it as shown). A
     dated file's (the `FileEdition` its record's provenance carries) has no such day: the file is as old as it
     says, and named as its import named it.
-    None for a record no source syncs, a retired one, or one whose source's latest version could not be used
+    A merged record (the same service from two sources or more, `indexer.merge`) is listed by each source that
+    gave a fact it shows, with the facts that source gave (its `field_sources`): before, by its kept record's
+    source alone, said to give every fact its file's mapping reads, where most were another source's.
+    No listing for a record no source syncs, a retired one, or one whose source's latest version could not be used
     (what is shown is an older one)."""
 
     def __init__(self, directory: Directory | None, title: Callable[[str], str], ids: list[str] | None = None
                  ) -> None:
         self.title = title
         self.listed: dict[str, tuple[str, str, date]] = {}
-        self._made: dict[tuple[str, str, date, FileEdition | None, tuple[tuple[str, str], ...]],
-                         SourceConfirmation] = {}
+        self._made: dict[tuple[object, ...], tuple[SourceConfirmation, ...]] = {}
         if directory is None:
             return
         where = "" if ids is None else f" AND r.service_id IN ({', '.join('?' * len(ids))})"
@@ -106,32 +121,51 @@ class Listings:
         self.listed = {service_id: (source, connector, date.fromisoformat(max(last_seen, last_success or "")[:10]))
                        for service_id, source, connector, last_seen, last_success in rows}
 
-    def of(self, service: Service) -> SourceConfirmation | None:
-        """The facts confirmed are those the record's `field_sources` trace to its lister: the connector where
-        the record's fields name it (CQC's care directory and register give `cqc:` records whose fields say
-        `cqc-directory:` or `cqc-hsca:`; named by the source they read "Listed by CQC … ()" and "Not from CQC:
-        registration, name, address, …"), else the source (an ORUK feed's records name their feed)."""
-        found = self.listed.get(service.id) if service.status == "active" else None
-        if found is None:
-            return None
-        source, connector, day = found
-        edition = service.provenance[0].edition  # the source's own: the record's first provenance
-        # Records one sync listed share their source, day, file and field sources: an export makes each listing
-        # once, and reads which fields the source gives only then.
-        key = (source, connector, day, edition, tuple(service.field_sources.items()))
+    def of(self, service: Service) -> tuple[SourceConfirmation, ...]:
+        """The listings of the record's sources the store lists it by, in its provenance's order (the kept
+        record's first): each that gave a fact shown, or the first alone where none did. Each confirms the facts
+        the record's `field_sources` trace to it (a field naming no source is the kept record's), a dated file's
+        of those its mapping reads; none confirms what no source of the record gives (`does_not_confirm`)."""
+        found = [(p, listed) for i, p in _records(service)
+                 if service.status == "active" and (listed := self.listed.get(i)) is not None]
+        if not found:
+            return ()
+        # Records one sync listed share their sources, days, files and field sources: an export makes each
+        # record's listings once, and reads which fields the sources give only then.
+        key = (service.source, tuple((p.edition, listed) for p, listed in found), tuple(service.field_sources.items()))
         made = self._made.get(key)
         if made is None:
-            said_by = {field: said.split(":", 1)[0] for field, said in service.field_sources.items()}
-            if connector in said_by.values():
-                source = connector
-            given = frozenset(edition.gives if edition else (field for field, by in said_by.items() if by == source))
-            confirms = tuple(fact for fact, fields in FACTS if given.intersection(fields))
-            named = edition.title if edition and edition.title else self.title(source)  # as the import named it
-            made = self._made[key] = SourceConfirmation(
-                source, named, None if edition else day, confirms,
-                tuple(fact for fact, _ in FACTS if fact not in confirms), edition is not None,
-                edition.dated if edition else None)
+            made = self._made[key] = self._listings(service, found)
         return made
+
+    def _listings(self, service: Service, found: list[tuple[Provenance, tuple[str, str, date]]]
+                  ) -> tuple[SourceConfirmation, ...]:
+        said_by = {field: said.split(":", 1)[0] for field, said in service.field_sources.items()}
+        # A source is named by its connector where the record's fields name it (CQC's care directory and register
+        # give `cqc:` records whose fields say `cqc-directory:` or `cqc-hsca:`; named by the source they read
+        # "Listed by CQC … ()" and "Not from CQC: registration, name, address, …"), else by itself (an ORUK
+        # feed's records name their feed).
+        named = [(p.edition, connector if connector in said_by.values() else source, day)
+                 for p, (source, connector, day) in found]
+        given = [(edition, source, day, _given(edition, source, said_by, service.source))
+                 for edition, source, day in named]
+        giving = [listing for listing in given if listing[3]] or given[:1]
+        confirmed = {fact for *_, facts in giving for fact in facts}
+        not_given = tuple(fact for fact, _ in FACTS if fact not in confirmed)
+        return tuple(SourceConfirmation(source, edition.title if edition and edition.title else self.title(source),
+                                        None if edition else day, facts, not_given, edition is not None,
+                                        edition.dated if edition else None)  # a dated file as its import named it
+                     for edition, source, day, facts in giving)
+
+
+def _given(edition: FileEdition | None, source: str, said_by: dict[str, str], kept: str) -> tuple[str, ...]:
+    """The facts (`FACTS`) one source's record gives the service: the fields whose source (`said_by`, a field
+    naming none being the kept record's) is `source`, a dated file's among those its mapping reads."""
+    if edition is not None:
+        fields = {field for field in edition.gives if said_by.get(field, kept) == source}
+    else:
+        fields = {field for field, by in said_by.items() if by == source}
+    return tuple(fact for fact, wanted in FACTS if fields.intersection(wanted))
 
 
 def verification_due(service: Service, today: date, verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS) -> bool:

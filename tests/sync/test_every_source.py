@@ -158,8 +158,8 @@ def test_every_source_through_rehabmap_sync(tmp_path, geodata_dir, data_dir, rep
     (row,) = table_rows(store, "SELECT service FROM sync_records WHERE connector = 'cqc-directory' AND "
                                "status = 'active' AND service IS NOT NULL ORDER BY service_id LIMIT 1")
     service = Service.model_validate_json(row[0])
-    listing = Listings(Directory(store), TITLES.__getitem__, [service.id]).of(service)
-    assert listing is not None and listing.name == TITLES["cqc-directory"]
+    [listing] = Listings(Directory(store), TITLES.__getitem__, [service.id]).of(service)
+    assert listing.name == TITLES["cqc-directory"]
     assert {"registration", "name", "address"} <= set(listing.confirms), listing
     # The care directory's needs are CQC's registration (its specialisms), as the API's are: said so. Before, only
     # the `cqc` connector's field sources counted, and its `cqc-directory:specialisms` never did.

@@ -11,6 +11,7 @@ of them on its own."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections import Counter
 from dataclasses import replace
@@ -138,6 +139,72 @@ def shown_fields(services: dict[str, Service]) -> dict[str, tuple]:
     """What a person reads of each merged record (two sources or more in its provenance), and whose each field is."""
     return {s.id: (s.name, s.address, s.phone, s.email, s.website, s.organisation, s.provider_type, s.field_sources)
             for s in services.values() if len(s.provenance) > 1}
+
+
+OLD_LIST, NEW_LIST = ("NHS website hospital list (October 2014 to September 2015)",
+                      "NHS website hospital list (September 2018)")
+NO_LIST_GIVES = ["registration", "type of service", "who it is for", "beds", "rating", "referral route",
+                 "whether it takes referrals", "opening times", "capacity"]
+
+
+def listing(source: str, title: str, dated: str, confirms: list[str]) -> dict[str, object]:
+    """A dated file's listing of a hospital, as GET /services/{id} gives it."""
+    return {"source": source, "name": title, "confirmed_on": None, "confirms": confirms,
+            "does_not_confirm": NO_LIST_GIVES, "is_file": True, "file_of": dated}
+
+
+def page_listing(html: str) -> str:
+    """The service page's provenance panel, as a person reads it."""
+    return " ".join(html.split('id="source-listing">', 1)[1].split("</p>", 1)[0].split())
+
+
+def due_rows(url: str, token: str, names: tuple[str, ...]) -> dict[str, str]:
+    """The maintainers' verification-due list's rows of the services named, read signed in with `token`."""
+    with httpx.Client(base_url=url, timeout=30) as keeper:
+        form = keeper.get("/keepers/sign-in").text
+        csrf = form.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        assert keeper.post("/keepers/sign-in", data={"csrf": csrf, "token": token}).status_code == 303
+        page = keeper.get("/keepers/verification-due").text
+    rows = (" ".join(re.sub(r"<[^>]+>", " ", row).split()) for row in re.findall(r"<tr[^>]*>(.*?)</tr>", page, re.S))
+    return {name: row for row in rows for name in names if row.startswith(name + " ")}
+
+
+def test_a_merged_hospitals_listing_names_each_list_for_the_facts_it_gave(tmp_path, geodata_dir, data_dir):
+    """The provenance panel of a record merged from both lists, on the service page, the API's answer and the
+    maintainers' due list alike: each list that gave a fact shown, with its own date and the facts it gave (the
+    record's field_sources). Before, the kept record's list alone, said to give every fact its mapping reads:
+    Priory Hospital Hemel Hempstead read "Listed in NHS website hospital list (October 2014 to September 2015) …
+    (name, address, phone, email, website)", every one of them the 2018 list's, which went unnamed."""
+    home = make_home(tmp_path / "home", geodata_dir)
+    accepted_from_both_lists(home, data_dir)
+    made = rehabmap(home, data_dir, None, "tokens", "create", "--role", "maintainer")
+    assert made.returncode == 0, made.stderr
+    barnes = "nhs-hospitals-2015:RQY05"
+
+    with serving(home, data_dir) as url:
+        records = {i: httpx.get(f"{url}/services/{i}", timeout=30).json() for i in (HEMEL[0], barnes)}
+        pages = {i: page_listing(httpx.get(f"{url}/service/{i}", timeout=30).text) for i in (HEMEL[0], barnes)}
+        due = due_rows(url, made.stdout.splitlines()[0], ("Priory Hospital Hemel Hempstead", "Barnes Hospital"))
+
+    # Hemel Hempstead: every fact shown is the 2018 list's; the 2014–15 list, whose record is kept, gave none.
+    hemel_2018 = listing("nhs-hospitals-2018", NEW_LIST, "September 2018", ["name", "address", "phone", "email",
+                                                                            "website"])
+    assert records[HEMEL[0]]["source_confirmed"] == hemel_2018 and records[HEMEL[0]]["also_confirmed"] == []
+    assert pages[HEMEL[0]] == (f"Listed in {NEW_LIST}, a file of September 2018 (name, address, phone, email, "
+                               f"website), not confirmed since. Not from {NEW_LIST}: {', '.join(NO_LIST_GIVES)}. "
+                               "Check those with the service.")
+    # Barnes Hospital: its email from the 2014–15 list (the 2018 list gives none), the rest from the 2018 list.
+    assert records[barnes]["source_confirmed"] == listing("nhs-hospitals-2015", OLD_LIST, "2014–15", ["email"])
+    assert records[barnes]["also_confirmed"] == [
+        listing("nhs-hospitals-2018", NEW_LIST, "September 2018", ["name", "address", "phone", "website"])]
+    assert pages[barnes] == (f"Listed in {OLD_LIST}, a file of 2014–15 (email), not confirmed since. Listed in "
+                             f"{NEW_LIST}, a file of September 2018 (name, address, phone, website), not confirmed "
+                             f"since. Not from any of them: {', '.join(NO_LIST_GIVES)}. Check those with the service.")
+    assert due["Barnes Hospital"].endswith(f"Never {OLD_LIST}, a file of 2014–15 (email); {NEW_LIST}, a file of "
+                                           "September 2018 (name, address, phone, website) Mark verified : Barnes "
+                                           "Hospital")
+    assert f"Never {NEW_LIST}, a file of September 2018 (name, address, phone, email, website) Mark" in due[
+        "Priory Hospital Hemel Hempstead"]
 
 
 class EveryRecord(SyncStore):

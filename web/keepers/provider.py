@@ -48,7 +48,7 @@ class Card:
     vacancy: str
     capacity: str
     accepting: str
-    listing: SourceConfirmation | None  # its source's listing, as the service's own page shows it
+    listings: tuple[SourceConfirmation, ...]  # its sources' listings, as the service's own page shows them
     # Taken off the list (when and why, where the log says): before, its card looked like any other, and saving
     # its vacancy said "Searches show it now" of a service no search shows.
     retired: Retirement | None = None
@@ -71,7 +71,7 @@ def _cards(request: Request, keeper: Keeper) -> list[Card]:
     # A report past the freshness window is not offered again as the answer: the provider says it afresh.
     return [Card(n, s, capacity_text(s, today), s.capacity_now(today) or "",
                  "" if s.accepting_referrals is None else "yes" if s.accepting_referrals else "no",
-                 listings.get(s.id), retirement(state.directory, s))
+                 listings.get(s.id, ()), retirement(state.directory, s))
             for n, s in enumerate(sorted(services, key=lambda s: s.name.lower()), start=1)]
 
 

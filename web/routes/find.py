@@ -14,7 +14,7 @@ from geodata.geography import Home
 from geodata.distance import great_circle_km
 from indexer.sync.moved import listed_now
 from rehabmap.errors import DomainError
-from rehabmap.maintain.freshness import source_confirmation
+from rehabmap.maintain.freshness import source_listings
 from rehabmap.maintain.retirement import retirement
 from rehabmap.match import MatchRequest, MatchResponse, MatchResult, left_out, match
 from web import service_view
@@ -240,7 +240,7 @@ def service_page(request: Request, service_id: str, state: State) -> Response:
         "contact": service_view.contact_rows(service), "who": service_view.who_rows(service),
         "opening": service_view.opening_rows(service.schedules), "directions": service_view.directions_url(service),
         "report_url": report_problem_url(service.id), "retired": retirement(state.directory, service),
-        "listing": source_confirmation(state.directory, service, state.source_title),
+        "listings": source_listings(state.directory, service, state.source_title),
         "professional": service_view.professional_rows(service, state.area_name, today, state.source_title),
         "category": VIEW_BY_SLUG.get(search.category)}, today=today,
         private=bool(search.where or search.shortlist))
