@@ -1,6 +1,8 @@
 """Which source's word a merged record keeps where two of its records give a field (docs/adr/0017), read where the
 sources are defined: the one place a rebuild (`indexer.pipeline.build_index`) and a sync's or a review decision's
-live write (`indexer.sync.publish.shown_merged`) both take it from, so the records they write are the same.
+live write (`indexer.sync.live`, once a write, for `indexer.sync.publish.shown_merged`) both take it from, so the
+records they write are the same. Which id a merged record keeps does not depend on it (the first record's in the
+store's order), so a link to a merged-away id is sent on without reading it (`indexer.sync.publish.merged_into`).
 
 * A mapping (mappings/*.toml) names the sources it supersedes (`[source] supersedes`): the NHS website's 2018
   hospital list supersedes its 2014–15 list. Only the mappings of this folder are read: a sidecar mapping that

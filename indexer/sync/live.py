@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from indexer.precedence import source_precedence
 from indexer.sync.publish import publish_coverage, record_pending, shown_merged
 from indexer.sync.steps import reached
 from indexer.sync.store import LIVE_PUBLISHED, REBUILD_READ, SyncStore, swapped_in
@@ -82,7 +83,7 @@ class LiveIndex:
             records = store.changed_since(published)
             written: list[str] = []
             if records:
-                written = self._write(shown_merged(store, records))
+                written = self._write(shown_merged(store, records, source_precedence()))  # as a rebuild reads it
                 store.set_published_keys(records)
                 reached("index-written")
                 store.set_meta(LIVE_PUBLISHED, str(max(published, *(r.live_revision for r in records))))

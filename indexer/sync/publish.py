@@ -14,8 +14,7 @@ import json
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from indexer.merge import merge_duplicates
-from indexer.precedence import source_precedence
+from indexer.merge import Precedence, merge_duplicates
 from indexer.sync.steps import reached
 from indexer.sync.store import ReviewRow, StoredRecord, SyncStore
 from rehabmap.coverage import Claim, CoverageStore
@@ -57,7 +56,8 @@ def shown(record: StoredRecord, review: ReviewRow | None) -> dict[str, Any] | No
     return service
 
 
-def shown_merged(store: SyncStore, changed: Sequence[StoredRecord]) -> dict[str, dict[str, Any] | None]:
+def shown_merged(store: SyncStore, changed: Sequence[StoredRecord], precedence: Precedence
+                 ) -> dict[str, dict[str, Any] | None]:
     """Per service id, what the live index should hold for the changed records and for every shown record they
     share a merge key with (`indexer.merge.merge_keys`: the same CQC location id, or the same normalised name and
     postcode): one record for a service two sources give, merged as a rebuild merges them (`rebuild.synced_rows`
@@ -67,8 +67,8 @@ def shown_merged(store: SyncStore, changed: Sequence[StoredRecord]) -> dict[str,
     The records a changed one was merged with when last written (found by the keys it had then,
     `SyncStore.published_keys`) are written again too: before, a merged record that moved left its partner made
     inactive, or carrying its fields, until the next rebuild.
-    Reads the changed records' kin only (`_kin`), so a write costs what it changes, whatever the store holds."""
-    precedence = source_precedence()  # as a rebuild reads it
+    Reads the changed records' kin only (`_kin`), so a write costs what it changes, whatever the store holds.
+    `precedence`: which source's value a merged record shows, as a rebuild reads it (`source_precedence`)."""
     groups, asked, read = _kin(store, [r.service or {"id": r.service_id} for r in changed],
                                store.published_keys(changed))
     out = {r.service_id: read[r.service_id] for r in changed}  # each changed record is among those read, by its id
@@ -90,11 +90,18 @@ def merged_into(store: SyncStore | None, service_id: str) -> str | None:
     kept record of those it shares a key with, whose provenance lists it), or None: shown under its own id, not
     shown, no synced record, or no store. A link to a merged-away id (`nhs-hospitals-2018:NTN03`, merged into
     `nhs-hospitals-2015:NTN03`) is sent on to it: before, it answered "no service" after a rebuild, and the record
-    as inactive, as if retired, after a live write. Found on the store's indexes, as a live write finds it."""
+    as inactive, as if retired, after a live write. Found on the store's indexes, as a live write finds it.
+    Which source's values the record shows is not asked (the store's order alone, `Precedence()`), as the id kept
+    is the first record's in the store's order whichever it is: so a link is sent on while the mappings'
+    `supersedes` cannot be read (`PrecedenceInvalid`), which only a write refuses. Before, every such link read
+    the mappings, and one put wrong answered the merged-away record as inactive, as if retired. (Which records
+    are merged can depend on it: `indexer.merge.Merging.add` looks a later record up by the merged record's keys,
+    whose name and postcode may be a superseding record's, so a record sharing a key with that one alone is
+    merged in by the precedence and not by the store's order; such a record's link answers it as inactive.)"""
     records = store.records(service_ids=[service_id]) if store is not None else []
     if store is None or not records:
         return None
-    written = shown_merged(store, records)
+    written = shown_merged(store, records, Precedence())
     if written.get(service_id) is not None:
         return None
     return next((kept for kept, shown_as in written.items() if shown_as is not None and any(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sqlite3
 from collections import Counter
 from dataclasses import replace
@@ -20,6 +21,7 @@ from itertools import chain
 
 import httpx
 import pytest
+from starlette.testclient import TestClient
 
 from app.parts import open_writer
 from app.sync import open_live
@@ -31,7 +33,7 @@ from indexer.sync.runner import SyncRunner
 
 from geodata.england import ENGLAND
 from indexer.merge import merge_duplicates, similar_names
-from indexer.precedence import source_precedence
+from indexer.precedence import PrecedenceInvalid, source_precedence
 from indexer.sync.publish import shown_merged
 from indexer.sync.review import ReviewQueue
 from indexer.sync.rebuild import with_directory
@@ -46,7 +48,8 @@ from rehabmap.maintain.store import Directory, open_database, store_of
 from search.embedded import index_file
 from tests.conftest import database_url
 from tests.keepers.conftest import csrf_of
-from tests.sync.store_fixtures import make_home, rehabmap, serving, table_rows
+from tests.maintain.conftest import make_app
+from tests.sync.store_fixtures import ROOT, make_home, rehabmap, serving, table_rows
 
 HEMEL = "nhs-hospitals-2015:NTN03", "nhs-hospitals-2018:NTN03"  # Priory Hospital Hemel Hempstead, in each list
 LISTS = ("nhs_website_hospitals_2018.csv", "nhs_website_hospitals_2019.csv")
@@ -255,11 +258,11 @@ def test_a_live_write_merges_as_a_read_of_every_record_merges(tmp_path, geodata_
     home = make_home(tmp_path / "home", geodata_dir)
     accepted_from_both_lists(home, data_dir)
     store, every = SyncStore(home / "directory.sqlite"), EveryRecord(home / "directory.sqlite")
-    records = store.records()
+    records, precedence = store.records(), source_precedence()
 
-    assert shown_merged(store, records) == shown_merged(every, records)
+    assert shown_merged(store, records, precedence) == shown_merged(every, records, precedence)
     for record in [r for r in records if r.service_id in HEMEL] + records[::25]:
-        assert shown_merged(store, [record]) == shown_merged(every, [record]), record.service_id
+        assert shown_merged(store, [record], precedence) == shown_merged(every, [record], precedence), record.service_id
 
 
 def test_a_live_write_reads_the_records_it_may_merge_not_the_store(tmp_path, geodata_dir, data_dir):
@@ -276,7 +279,7 @@ def test_a_live_write_reads_the_records_it_may_merge_not_the_store(tmp_path, geo
         key_columns(changed.service)))}
     store.records_read, store.reviews_read = [], []
 
-    written = shown_merged(store, [changed])
+    written = shown_merged(store, [changed], source_precedence())
 
     assert written.keys() == set(HEMEL) and written[HEMEL[1]] is None
     assert len(kin) < 10 < len(records) and set(store.records_read) == kin and len(store.records_read) <= 3 * len(kin)
@@ -719,3 +722,28 @@ def test_a_link_to_a_record_merged_into_another_is_sent_on_to_it(request, store_
     rebuilt = rehabmap(home, data_dir, None, "index", *files, "--no-progress", **env)
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert merged_links(home, data_dir, token, **env) == kept
+
+
+def test_a_link_to_a_merged_away_record_is_sent_on_whatever_the_mappings_say(tmp_path, geodata_dir, data_dir,
+                                                                             monkeypatch):
+    """Which id a merged record keeps is the first record's in the store's order, whichever source's values it
+    shows, so a link to the id merged away is sent on without reading the mappings' `supersedes`. Before, each such
+    public request read them (`indexer.sync.publish.merged_into` through `shown_merged`), and with one put wrong (a
+    typo naming a source no mapping gives) the 2018 record of Hemel Hempstead answered as inactive, as if retired,
+    rather than being sent on, for a question the mappings have no say in."""
+    home = make_home(tmp_path / "home", geodata_dir)
+    accepted_from_both_lists(home, data_dir)
+    broken = tmp_path / "mappings"  # the shipped mappings, the 2018 list's `supersedes` mistyped
+    shutil.copytree(ROOT / "mappings", broken)
+    text = (broken / "nhs_website_hospitals_2018.toml").read_text(encoding="utf-8")
+    (broken / "nhs_website_hospitals_2018.toml").write_text(text.replace(
+        'supersedes = ["nhs-hospitals-2015"]', 'supersedes = ["nhs-hospitals-2105"]'), encoding="utf-8")
+    monkeypatch.setattr(source_precedence, "__defaults__", (broken,))  # the folder the server reads them from
+    with pytest.raises(PrecedenceInvalid, match="'nhs-hospitals-2105', which no mapping"):
+        source_precedence()
+
+    with TestClient(make_app(Settings(home=home, data_dir=data_dir)), follow_redirects=False) as client:
+        answers = [client.get(path) for path in (f"/services/{HEMEL[1]}", f"/service/{HEMEL[1]}?where=HP3+0BN")]
+
+    assert [(r.status_code, r.headers.get("location")) for r in answers] == [
+        (307, f"/services/{HEMEL[0]}"), (307, f"/service/{HEMEL[0]}?where=HP3+0BN")]
