@@ -10,6 +10,7 @@ of them on its own."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -161,15 +162,16 @@ def page_listing(html: str) -> str:
     return " ".join(html.split('id="source-listing">', 1)[1].split("</p>", 1)[0].split())
 
 
-def due_rows(url: str, token: str, names: tuple[str, ...]) -> dict[str, str]:
-    """The maintainers' verification-due list's rows of the services named, read signed in with `token`."""
+def keepers_page(home, data_dir, url: str, path: str, *token: str) -> str:
+    """A keepers' page's words, read signed in with a new token made by `rehabmap tokens create` and `token`."""
+    made = rehabmap(home, data_dir, None, "tokens", "create", *token)
+    assert made.returncode == 0, made.stderr
     with httpx.Client(base_url=url, timeout=30) as keeper:
         form = keeper.get("/keepers/sign-in").text
         csrf = form.split('name="csrf" value="', 1)[1].split('"', 1)[0]
-        assert keeper.post("/keepers/sign-in", data={"csrf": csrf, "token": token}).status_code == 303
-        page = keeper.get("/keepers/verification-due").text
-    rows = (" ".join(re.sub(r"<[^>]+>", " ", row).split()) for row in re.findall(r"<tr[^>]*>(.*?)</tr>", page, re.S))
-    return {name: row for row in rows for name in names if row.startswith(name + " ")}
+        signed_in = keeper.post("/keepers/sign-in", data={"csrf": csrf, "token": made.stdout.splitlines()[0]})
+        assert signed_in.status_code == 303
+        return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", keeper.get(path).text)).split())
 
 
 def test_a_merged_hospitals_listing_names_each_list_for_the_facts_it_gave(tmp_path, geodata_dir, data_dir):
@@ -180,14 +182,16 @@ def test_a_merged_hospitals_listing_names_each_list_for_the_facts_it_gave(tmp_pa
     (name, address, phone, email, website)", every one of them the 2018 list's, which went unnamed."""
     home = make_home(tmp_path / "home", geodata_dir)
     accepted_from_both_lists(home, data_dir)
-    made = rehabmap(home, data_dir, None, "tokens", "create", "--role", "maintainer")
-    assert made.returncode == 0, made.stderr
-    barnes = "nhs-hospitals-2015:RQY05"
+    barnes, trust = "nhs-hospitals-2015:RQY05", "South West London and St George's Mental Health NHS Trust"
+    for args in (("orgs", "add", trust), ("orgs", "link", trust, barnes)):
+        done = rehabmap(home, data_dir, None, *args)
+        assert done.returncode == 0, done.stderr
 
     with serving(home, data_dir) as url:
         records = {i: httpx.get(f"{url}/services/{i}", timeout=30).json() for i in (HEMEL[0], barnes)}
         pages = {i: page_listing(httpx.get(f"{url}/service/{i}", timeout=30).text) for i in (HEMEL[0], barnes)}
-        due = due_rows(url, made.stdout.splitlines()[0], ("Priory Hospital Hemel Hempstead", "Barnes Hospital"))
+        due = keepers_page(home, data_dir, url, "/keepers/verification-due", "--role", "maintainer")
+        mine = keepers_page(home, data_dir, url, "/keepers/my-services", "--role", "provider", "--organisation", trust)
 
     # Hemel Hempstead: every fact shown is the 2018 list's; the 2014–15 list, whose record is kept, gave none.
     hemel_2018 = listing("nhs-hospitals-2018", NEW_LIST, "September 2018", ["name", "address", "phone", "email",
@@ -203,11 +207,12 @@ def test_a_merged_hospitals_listing_names_each_list_for_the_facts_it_gave(tmp_pa
     assert pages[barnes] == (f"Listed in {OLD_LIST}, a file of 2014–15 (email), not confirmed since. Listed in "
                              f"{NEW_LIST}, a file of September 2018 (name, address, phone, website), not confirmed "
                              f"since. Not from any of them: {', '.join(NO_LIST_GIVES)}. Check those with the service.")
-    assert due["Barnes Hospital"].endswith(f"Never {OLD_LIST}, a file of 2014–15 (email); {NEW_LIST}, a file of "
-                                           "September 2018 (name, address, phone, website) Mark verified : Barnes "
-                                           "Hospital")
-    assert f"Never {NEW_LIST}, a file of September 2018 (name, address, phone, email, website) Mark" in due[
-        "Priory Hospital Hemel Hempstead"]
+    assert (f"Barnes Hospital Level 1 inpatient rehabilitation unit, {trust} Never "
+            f"{OLD_LIST}, a file of 2014–15 (email); {NEW_LIST}, a file of September 2018 (name, address, phone, "
+            "website) Mark verified") in due
+    assert (f"Priory Hospital Hemel Hempstead Level 1 inpatient rehabilitation unit, Priory Group Limited Never "
+            f"{NEW_LIST}, a file of September 2018 (name, address, phone, email, website) Mark verified") in due
+    assert f"Sources' listings {pages[barnes]}" in mine, "a provider's card says what the service's page says"
 
 
 class EveryRecord(SyncStore):
