@@ -23,7 +23,7 @@ from indexer.rows import place
 from rehabmap.errors import shorten
 from rehabmap.index.base import Revision, Stored, as_service
 from rehabmap.record import Service
-from rehabmap.record_keys import merge_keys, own_words
+from rehabmap.record_keys import merge_keys, name_key, own_words
 
 _KEEP = {"id", "provenance", "field_sources", "needs_met", "needs_not_met", "needs_read_from_text",
          "needs_read_not_met", "areas", "lat", "lon"}
