@@ -485,20 +485,34 @@ def reprepare_due(store: SyncStore, placer: Callable[[], Placer]) -> int:
     store as they left it, and the server's start brings the live index up to it)."""
     if store.meta(REPREPARE_DUE) is None:
         return 0
-    records = [(r, r.service) for r in store.records() if r.service is not None]
+    records = [r for r in store.records() if r.service is not None]
     index = Enrichments([enrichment_from_json(e.enrichment) for e in store.enrichments()])
     items = [enriched(own, index.matching(own.keys)) for own in (_as_read(item_from_json(r.item, r.raw), r)
-                                                                 for r, _ in records)]
-    changed = [(record, replace(record, service=prepared.service, left_out=prepared.left_out))
-               for (record, service), prepared in zip(records, prepare_items(items, placer()) if records else ())
-               if prepared.service is not None and not (
-                   _same_record(prepared.service, service) and prepared.left_out == record.left_out)]
+                                                                 for r in records)]
+    changed = [(record, after) for record, prepared in zip(records, prepare_items(items, placer()) if records else ())
+               if (after := _reprepared(record, prepared)) is not record]
     # the review rows of the records that changed alone, which say whether each is shown (before, every row)
     reviews = {r.key: r for r in store.reviews(keys=[r.key for r, _ in changed])} if changed else {}
     live = {after.key for before, after in changed
             if shown(after, reviews.get(after.key)) != shown(before, reviews.get(before.key))}
     store.write_reprepared([after for _, after in changed], live_changed=live, mark=REPREPARE_DUE)
     return len(changed)
+
+
+def _reprepared(record: StoredRecord, prepared: _Prepared) -> StoredRecord:
+    """`record` as a sync of its item would write it now (`_Plan._item`), or `record` itself when that changes
+    nothing. Its item is the source's latest, the one its `problem` (if any) was found in: an item that prepares
+    now is the record, with no problem (before, a record rejected by the release before kept its problem while
+    showing the version its item now makes, so it had no listing and named no source for what it showed); one
+    that no longer prepares keeps its last good version, its problem said, as a sync of it would say."""
+    if prepared.service is None:
+        return record if prepared.problem == record.problem else replace(record, problem=prepared.problem)
+    assert record.service is not None
+    if (not record.problem and _same_record(prepared.service, record.service)
+            and prepared.left_out == record.left_out):
+        return record
+    return replace(record, service=prepared.service, left_out=prepared.left_out, problem=None,
+                   proposed_type=prepared.proposed[0], proposed_subtype=prepared.proposed[1])
 
 
 def _same_record(prepared: dict[str, Any], stored: dict[str, Any]) -> bool:

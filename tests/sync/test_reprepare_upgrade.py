@@ -22,6 +22,7 @@ from indexer.pipeline import GeographyPlacer
 from indexer.rows import Held
 from indexer.sources import load_source
 from indexer.sync.file_candidates import FileCandidates, by_source
+from indexer.sync import runner
 from indexer.sync.runner import SyncRunner, reprepare_due
 from indexer.sync.store import REPREPARE_DUE, SyncStore
 from rehabmap.maintain.store import Directory, open_database, store_of
@@ -206,3 +207,55 @@ def test_a_file_read_again_unchanged_leaves_its_records_as_they_were(tmp_path, d
         ("nhs-hospitals-2018", 289, [], []), ("nhs-hospitals-2015", 232, [], [])]
     assert stored(store) == before
     assert all(record.item["id_is"] == "ods_code" for record in store.records()), "read again for it"
+
+
+ASHTON_PHONE = "Ask for the manager"  # words for a phone, which the release before session 19 rejected a record for
+
+
+def test_a_record_the_release_before_rejected_that_now_prepares_is_no_longer_rejected(
+        tmp_path, geodata_dir, data_dir, replay, geography, monkeypatch):
+    """CQC gives Ashton Lodge's phone as words: the release that rejected a record for a bad contact detail kept its
+    last good version, the problem recorded. Prepared again on upgrade, its item (the source's latest) now prepares,
+    the phone left out: the record is the one it makes, with no problem. Before, the store kept the problem beside
+    the version now shown, so its page and the API named no source for what they showed (no listing)."""
+    settings = settings_for(make_home(tmp_path / "home", geodata_dir), data_dir, replay, warm_up=False)
+    runner_for(settings, geography).run(cqc_connector(settings))
+    replay.cqc.alter(ASHTON_ID.removeprefix("cqc:"), mainPhoneNumber=ASHTON_PHONE, numberOfBeds=30)
+    with monkeypatch.context() as old_code:  # the release before session 19: no detail left out, the record refused
+        old_code.setattr(runner, "refused_contacts", lambda candidate: {})
+        report = runner_for(settings, geography).run(cqc_connector(settings))
+    assert [line.service_id for line in report.rejected if "previous version stays" in line.note] == [ASHTON_ID]
+    store = SyncStore(store_of(settings))
+    assert store.record("cqc", ASHTON_ID.removeprefix("cqc:")).problem is not None
+    store.set_meta(REPREPARE_DUE, "a test")
+
+    api = AppClient(make_app(settings))  # its start prepares the store again and converges the live index
+
+    ashton = store.record("cqc", ASHTON_ID.removeprefix("cqc:"))
+    assert ashton.problem is None and [detail.field for detail in ashton.left_out] == ["phone"]
+    shown = api.get(f"/services/{ASHTON_ID}").json()
+    assert (shown["beds"], shown.get("phone")) == (30, None), "the source's latest item, its phone left out"
+    assert shown["source_confirmed"] is not None and shown["source_confirmed"]["source"] == "cqc"
+    assert reprepare_due(store, lambda: GeographyPlacer(geography)) == 0
+
+
+def test_a_record_whose_item_no_longer_prepares_keeps_its_last_good_version_its_problem_said(
+        tmp_path, geodata_dir, data_dir, replay, geography, monkeypatch):
+    """The reverse: a release that refuses a record for a bad contact detail (as the one before session 19 did)
+    prepares again a store that kept Ashton Lodge, its phone (words) left out. Its record stays as it was, shown,
+    and the problem is recorded, as a sync of the item would record it; before, the store said nothing was wrong."""
+    settings = settings_for(make_home(tmp_path / "home", geodata_dir), data_dir, replay, warm_up=False)
+    replay.cqc.alter(ASHTON_ID.removeprefix("cqc:"), mainPhoneNumber=ASHTON_PHONE)
+    runner_for(settings, geography).run(cqc_connector(settings))
+    store = SyncStore(store_of(settings))
+    kept = store.record("cqc", ASHTON_ID.removeprefix("cqc:"))
+    assert kept.problem is None and kept.service is not None
+    store.set_meta(REPREPARE_DUE, "a test")
+
+    with monkeypatch.context() as stricter:
+        stricter.setattr(runner, "refused_contacts", lambda candidate: {})
+        assert reprepare_due(store, lambda: GeographyPlacer(geography)) == 1
+
+    ashton = store.record("cqc", ASHTON_ID.removeprefix("cqc:"))
+    assert ashton.problem is not None and ashton.problem.startswith(f"phone: Value error, '{ASHTON_PHONE}'")
+    assert (ashton.service, ashton.left_out) == (kept.service, kept.left_out), "its last good version stays"
