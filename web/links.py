@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
 from indexer.sync.moved import moved
 from rehabmap.maintain.renames import moved_to
+from rehabmap.record import id_in_path
 from web.forms import Fields
 from web.present import PUBLIC_RADII_MILES, VIEW_BY_SLUG
 
@@ -74,7 +75,7 @@ class SearchContext:
 
     def service_url(self, service_id: str, fragment: str = "") -> str:
         query = urlencode(self.params(category=True))
-        return f"/service/{quote(service_id, safe=':')}" + (f"?{query}" if query else "") + \
+        return f"/service/{id_in_path(service_id)}" + (f"?{query}" if query else "") + \
             (f"#{fragment}" if fragment else "")
 
     def shortlist_url(self, fragment: str = "") -> str:
@@ -102,5 +103,5 @@ def sent_on(request: Request, state: AppState, service_id: str, found: Service |
     now = moved(state, service_id, found)
     if now is None:
         return None
-    return RedirectResponse(moved_to(request.url.path, request.url.query, service_id, now.service_id),
+    return RedirectResponse(moved_to(request.scope["path"], request.url.query, service_id, now.service_id),
                             301 if now.for_good else 307)

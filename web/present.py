@@ -14,7 +14,7 @@ from rehabmap.explanation import (NOT_CONFIRMED, gender_read_text, met_text, nee
                                   stated_gender_text)
 from rehabmap.gaps.indicators import indicator_text, km_text, share_text
 from rehabmap.gaps.population import short_name
-from rehabmap.record import capacity_max_age_days
+from rehabmap.record import capacity_max_age_days, id_in_path
 from rehabmap.match import OUT_OF_AREA_MARGIN_KM, LeftOut, MatchRequest, MatchResult
 from rehabmap.phones import phone_text
 from rehabmap.record import Service
@@ -384,5 +384,5 @@ def filters() -> dict[str, object]:
         "meets_text": meets_text, "cqc_rating_text": cqc_rating_text,
         "option_label": lambda o: MATCH_OPTIONS.get(o, o),
         "fmt_km": km_text, "fmt_share": fmt_share, "short_name": short_name,
-        "short_type": lambda key: SHORT_TYPE_LABELS.get(key, key),
+        "short_type": lambda key: SHORT_TYPE_LABELS.get(key, key), "id_in_path": id_in_path,
     }

@@ -211,13 +211,14 @@ def get_service(
     service = state.backend.get(id) or ids.service(state.backend, id, oruk.service_uuid)
     now = moved(state, service.id if service is not None else ids.stored(state, id) or id, service)
     if now is not None:
-        return RedirectResponse(moved_to(request.url.path, request.url.query, id, oruk.service_uuid(now.service_id)),
-                                308 if now.for_good else 307)
+        return RedirectResponse(moved_to(request.scope["path"], request.url.query, id,
+                                         oruk.service_uuid(now.service_id)), 308 if now.for_good else 307)
     if service is None:
         database = state.directory.database if state.directory else None
         renamed = renamed_to(database, id.strip().lower(), oruk.service_uuid)
         if renamed is not None:
-            return RedirectResponse(moved_to(request.url.path, request.url.query, id, oruk.service_uuid(renamed)), 308)
+            return RedirectResponse(moved_to(request.scope["path"], request.url.query, id, oruk.service_uuid(renamed)),
+                                    308)
         raise ServiceNotFound(f"No service with id '{id[:80]}'.", field="id")
     return JSONResponse(oruk.service_to_oruk(service, state.today()))
 

@@ -137,7 +137,7 @@ def get_service(
     service = state.backend.get(service_id)
     now = moved(state, service_id, service)
     if now is not None:  # a stored id stays good: sent on, for good if renamed (308 and 307 keep the method)
-        return RedirectResponse(moved_to(request.url.path, request.url.query, service_id, now.service_id),
+        return RedirectResponse(moved_to(request.scope["path"], request.url.query, service_id, now.service_id),
                                 308 if now.for_good else 307)
     if service is None:
         held = held_item(request, service_id)

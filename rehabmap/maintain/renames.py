@@ -13,10 +13,10 @@ import json
 from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import Any
-from urllib.parse import quote
 
 from rehabmap.maintain.audit import AuditLog, Change
 from rehabmap.maintain.database import Connection, Database, now
+from rehabmap.record import id_in_path
 from rehabmap.sync_digests import content_digest, evidence_digest, stored_json
 
 RENAMES_TABLE = ("CREATE TABLE IF NOT EXISTS service_renames (old_id TEXT PRIMARY KEY, new_id TEXT NOT NULL, "
@@ -130,7 +130,10 @@ def _renamed(value: Any, old_id: str, new_id: str) -> Any:
 
 
 def moved_to(path: str, query: str, old_id: str, new_id: str) -> str:
-    """The address of a renamed service's page or record: the request's own path with its last part, the old id,
-    replaced (relative to this host, never built from a Host header a caller chooses), and its query kept."""
+    """The address of a renamed service's page or record: the request's own path (as decoded: the ASGI scope's, where
+    the old id stands as given) with its last part, the old id, replaced by the new one as every face writes an id
+    (`id_in_path`), relative to this host (never built from a Host header a caller chooses), and its query kept.
+    Before, the path as Starlette's URL writes it ('#' as %23) missed an id holding a '#', and the new id's '/' was
+    written %2F where the pages' links keep it."""
     base = path[: -len(old_id)] if path.endswith(old_id) else path.rsplit("/", 1)[0] + "/"
-    return base + quote(new_id, safe=":") + (f"?{query}" if query else "")
+    return base + id_in_path(new_id) + (f"?{query}" if query else "")
