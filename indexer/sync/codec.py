@@ -45,6 +45,9 @@ def item_to_json(item: SourceItem) -> dict[str, Any]:
         "keys": dict(item.keys),
         # only where declared, so that no other item's JSON (its digest) changes
         **({"id_is": item.id_is} if item.id_is else {}),
+        # a row read short (`Candidate.short`), so that a reason it is rejected for later, prepared from the store
+        # (after an upgrade, or a stopped run's staged items), still says so first, as its warning does
+        **({"short": item.candidate.short} if item.candidate.short else {}),
     }
 
 
@@ -53,7 +56,8 @@ def item_from_json(data: dict[str, Any], raw: Any = None) -> SourceItem:
     origin = Origin(o["source"], o["file"], o["line"], o.get("source_id"), o.get("licence"),
                     datetime.fromisoformat(o["fetched_at"]) if o.get("fetched_at") else None,
                     FileEdition.model_validate(o["edition"]) if o.get("edition") else None)
-    candidate = Candidate(dict(data["fields"]), origin, data.get("label_text", ""), list(data.get("warnings", [])))
+    candidate = Candidate(dict(data["fields"]), origin, data.get("label_text", ""), list(data.get("warnings", [])),
+                          short=data.get("short", ""))
     return SourceItem(candidate, data["type_status"], tuple(Evidence(**e) for e in data.get("evidence", [])),
                       raw, dict(data.get("field_sources", {})), dict(data.get("keys", {})), data.get("id_is"))
 

@@ -259,3 +259,38 @@ def test_a_record_whose_item_no_longer_prepares_keeps_its_last_good_version_its_
     ashton = store.record("cqc", ASHTON_ID.removeprefix("cqc:"))
     assert ashton.problem is not None and ashton.problem.startswith(f"phone: Value error, '{ASHTON_PHONE}'")
     assert (ashton.service, ashton.left_out) == (kept.service, kept.left_out), "its last good version stays"
+
+
+def test_a_held_row_read_short_says_so_first_when_prepared_again_from_the_store_and_rejected(
+        tmp_path, data_dir, geography, monkeypatch):
+    """Cygnet Hospital Bierley (line 757 of the real 2018 hospital list) cut in two by a line break typed inside its
+    email, a cell not quoted: held for review, its email cut to 'jennymcvinnie@cyg' left out, the row warned of as
+    short. The store kept the warning but not the note that the row is short (`Candidate.short`), so a release that
+    refuses a record for a bad contact detail, preparing it again from the store, rejected it saying only that the
+    email is not one, though the cut is why; it now says first that the row is short, as the import does. A store
+    from before keeps the note once the next import reads the row again for it."""
+    hospitals = data_dir / "services" / "nhs_website_hospitals_2018.csv"
+    text = hospitals.read_text(encoding="utf-8")
+    row = next(line for line in text.split("\n") if ",NMJ02," in line)
+    saved = tmp_path / hospitals.name
+    saved.write_text(text.replace(row, row.replace("jennymcvinnie@cyg", "jennymcvinnie@cyg\n")), encoding="utf-8",
+                     newline="")
+    store = SyncStore(tmp_path / "directory.sqlite")
+    [run] = by_source([row for row in load_source(saved) if isinstance(row, Held)])
+    SyncRunner(store, GeographyPlacer(geography), None, actor="tests").run(run)
+    with sqlite3.connect(tmp_path / "directory.sqlite") as conn:  # as a store from before it kept the note
+        conn.execute("UPDATE sync_records SET item = json_remove(item, '$.short')")
+    again = SyncRunner(store, GeographyPlacer(geography), None, actor="tests").run(run)  # the next import of it
+    assert (again.unchanged, again.changed) == (289, []), "read again for the note alone, counted unchanged"
+    [bierley] = store.records(service_ids=["nhs-hospitals-2018:NMJ02"])
+    assert bierley.problem is None and [detail.field for detail in bierley.left_out] == ["email"]
+    assert bierley.item["short"].startswith("row has 20 of the header's 22 columns")
+    store.set_meta(REPREPARE_DUE, "a test")
+
+    with monkeypatch.context() as stricter:
+        stricter.setattr(runner, "refused_contacts", lambda candidate: {})
+        reprepare_due(store, lambda: GeographyPlacer(geography))
+
+    [bierley] = store.records(service_ids=["nhs-hospitals-2018:NMJ02"])
+    assert bierley.problem == ("row has 20 of the header's 22 columns (cells left out, or a line break inside a cell "
+                               "that is not quoted): email: Value error, 'jennymcvinnie@cyg' is not an email address")
