@@ -42,6 +42,16 @@ def _keep_bytecode() -> None:
 _keep_bytecode()
 
 
+@pytest.fixture(autouse=True)
+def fresh_operator_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test its own `tell_operator` memory: the process's remembers a problem's line for a minute
+    (`rehabmap.errors.OperatorLog`), so a test expecting the operator to be told of a file another test in the
+    same worker met would find its line swallowed, by the order the tests ran in."""
+    from rehabmap import errors
+
+    monkeypatch.setattr(errors, "operator_log", errors.OperatorLog())
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     path = Settings().data_dir
