@@ -1,7 +1,9 @@
 """Duplicates across sources become one record that remembers which source gave each field.
 
-Two records are the same service when they share an id, a CQC location id, or the same normalised
-name and postcode. The first record seen is the base: its id is kept (so its links, decisions and edits stay where
+Records are the same service when they share an id, a CQC location id, or the same normalised name and
+postcode, or when a chain of such shared keys joins them (the keys of each record as it came, `merge_keys`): which
+records are one depends neither on which source supersedes which nor on the order the records come in (`Merging`).
+The first record seen is the base: its id is kept (so its links, decisions and edits stay where
 they are). Where two of the records give a field, the value of the one whose source supersedes the other's wins
 (`Precedence`, which the caller passes in: `indexer.precedence` reads it where the sources are defined), and where
 neither supersedes the other, the first seen's: before, the first seen's always did. An inactive record (retired
@@ -16,7 +18,7 @@ read from one record's words as met and from the other's as not met).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 from indexer.rows import place
@@ -215,17 +217,32 @@ class Keyed(NamedTuple):
 
 
 class Merging:
-    """Duplicates merged as the records come, in their order: `merged` holds each kept record at its place (the
-    first of its kind, combined with those merged into it, by `precedence`), `notes` what was merged into what."""
+    """Duplicates merged as the records come: `merged` holds each kept record at its place (the first of its kind,
+    combined with those merged into it, by `precedence`; None where a later record showed it to be of an earlier
+    one's kind), `notes` what was merged into what.
+
+    Which records are one does not depend on the precedence, nor on the order they come in: records are one when
+    a chain of shared keys joins them, each record counting its own keys (`merge_keys`), so a record sharing a key
+    with any record of a kind joins it, and one that shares keys with two kinds makes them one (the later folded
+    into the earlier place). Before, a kind was known by its combined record's keys, whose name and postcode could
+    be a superseding record's: a record sharing a key with that one alone was merged in under the mappings'
+    precedence and not under the store's order, or not when it came before the record that brought the key in.
+    A record of an inactive record's id that comes after it is that record's copy, merged into it by the id
+    alone, its other keys counting for nothing (the inactive record's own are its id alone): the one case where
+    the order counts, as a rebuild gives the synced records first, and so a retired record before a file's copy
+    of it. On the real lists (both NHS hospital lists and the ODS sites) it merges the 141 pairs the merged record's
+    keys merged, in any order."""
 
     def __init__(self, precedence: Precedence) -> None:
         self.precedence = precedence
-        self.merged: list[Service | Stored] = []
+        self.merged: list[Service | Stored | None] = []
         self.notes: list[MergeNote] = []
-        # The records combined at each place combined with a later one, in their order: each record merged in is
+        # The records combined at each place combined with a later one, by when each came: each record merged in is
         # combined with all of them again, as which of them gives a field depends on all of them (`_combine`).
-        self.members: dict[int, list[Service]] = {}
+        self.members: dict[int, list[tuple[int, Service]]] = {}
         self._where: dict[tuple[str, str], int] = {}
+        self._came: list[int] = []  # per place, when its first record came (its place in the order they come)
+        self._count = 0
 
     def add(self, item: Service | Keyed) -> Service | Stored | None:
         """The record, or None where it is merged into an earlier one (a `Keyed` one read back as a record where it
@@ -235,35 +252,74 @@ class Merging:
             keys, service = item
         else:
             keys, service = merge_keys(item), item
+        came, self._count = self._count, self._count + 1
         where = self._where
-        for key in keys:
+        hits: dict[int, str] = {}  # the places this record's keys are known at, each with the first key found there
+        for key in keys:  # a loop, not a generator: this runs per record
             hit = where.get(key)
-            if hit is not None:
-                break
-        else:  # a record of its own: none of its keys is known (a loop, not a generator: this runs per record)
+            if hit is not None and hit not in hits:
+                hits[hit] = key[0]
+        if not hits:  # a record of its own
             hit = len(self.merged)
             self.merged.append(service)
+            self._came.append(came)
             for key in keys:
                 where[key] = hit
             return service
-        kept, other = as_service(self.merged[hit]), as_service(service)
-        self.notes.append(_note(kept, other, key[0]))
-        members = self.members.setdefault(hit, [kept])
-        members.append(other)
-        combined = self.merged[hit] = _combine(members, self.precedence)
-        for key in merge_keys(combined):  # the combined record's (a service kept as it came has its own already)
-            where.setdefault(key, hit)
+        same_id = where.get(keys[0])
+        if same_id is not None and self._at(same_id).status == "inactive":
+            hits, keys = {same_id: "id"}, []  # an inactive record's copy: merged by its id alone
+        hit = min(hits)
+        other = as_service(service)
+        self.notes.append(_note(self._at(hit), other, hits[hit]))
+        for later in sorted(hits)[1:]:  # kinds this record shows to be one: each later one folded in
+            self._fold(later, hit, hits[later] if hits[later] in _SHARED_KEYS else hits[hit])
+        members = self._members(hit)
+        members.append((came, other))
+        self.merged[hit] = _combine([member for _, member in members], self.precedence)
+        for key in keys:
+            where[key] = hit
         return None
 
+    def _at(self, place: int) -> Service:
+        """The record kept at a place (none is folded into another)."""
+        found = self.merged[place]
+        assert found is not None
+        return as_service(found)
+
+    def _members(self, place: int) -> list[tuple[int, Service]]:
+        """The records at a place, by when each came (the kept one first)."""
+        return self.members.setdefault(place, [(self._came[place], self._at(place))])
+
+    def _fold(self, later: int, into: int, key: str) -> None:
+        """The records at `later` merged into those at `into`, as one kind: every key known at it is known at
+        `into`, and the notes of what was merged into its kept record say `into`'s kept record."""
+        moved, members = self._members(later), self._members(into)
+        kept, folded = members[0][1].id, moved[0][1].id
+        self.notes = [replace(note, kept=kept) if note.kept == folded else note for note in self.notes]
+        self.notes.append(MergeNote(kept, folded, key))
+        members[:] = sorted(members + moved, key=lambda member: member[0])
+        del self.members[later]
+        self.merged[later] = None
+        for key_at, at in self._where.items():
+            if at == later:
+                self._where[key_at] = into
+
+    def kept(self) -> list[Service | Stored]:
+        """The kept records, in their places."""
+        return [record for record in self.merged if record is not None]
+
     def stream(self, items: Iterable[Service | Keyed]) -> Iterator[Service | Stored | Revision]:
-        """Each record kept, as it comes, then each one combined with later ones again, as it ends up: what a
-        writer stores while the rest are still being prepared."""
+        """Each record kept, as it comes, then each one combined with later ones again, as it ends up, and each
+        folded into an earlier one as none (`Revision`): what a writer stores while the rest are still being
+        prepared."""
         for item in items:
             kept = self.add(item)
             if kept is not None:
                 yield kept
-        for row in sorted(self.members):
-            yield Revision(row, as_service(self.merged[row]))
+        for row, record in enumerate(self.merged):
+            if record is None or row in self.members:
+                yield Revision(row, None if record is None else as_service(record))
 
 
 def merge_duplicates(services: Iterable[Service | Keyed], precedence: Precedence
@@ -273,4 +329,4 @@ def merge_duplicates(services: Iterable[Service | Keyed], precedence: Precedence
     merging = Merging(precedence)
     for item in services:
         merging.add(item)
-    return merging.merged, merging.notes
+    return merging.kept(), merging.notes

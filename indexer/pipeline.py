@@ -461,7 +461,7 @@ def _build_index(rows: Iterable[Row], placer: Placer, writer: IndexWriter,
 
         def keeps_live() -> None:
             report.merged += merging.notes
-            _check_keeps_live(report, merging.merged, writer, live, max_drop_share, force)
+            _check_keeps_live(report, merging.kept(), writer, live, max_drop_share, force)
 
         try:
             report.indexed = writer.replace_all(
@@ -469,7 +469,7 @@ def _build_index(rows: Iterable[Row], placer: Placer, writer: IndexWriter,
                 before_swap=keeps_live)
         finally:
             parts.remove()
-        merged = merging.merged
+        merged = merging.kept()
     report.swapped = True
     # Counted by the members themselves (a str subclass: hashed at C speed), then named: an enum's `.value`
     # is a Python-level property, ~0.4 µs a call, and this was two calls a row.

@@ -315,7 +315,10 @@ class EmbeddedWriter:
         batch = _Batch()
         for service in services:
             if isinstance(service, Revision):
-                batch.revise(conn, service.row + 1, service.service)
+                if service.service is None:
+                    batch.drop(conn, service.row + 1)
+                else:
+                    batch.revise(conn, service.row + 1, service.service)
                 continue
             count += 1
             if isinstance(service, _PartRow):
@@ -325,7 +328,7 @@ class EmbeddedWriter:
             if batch.size >= _BATCH:
                 batch.write(conn)
         batch.write(conn)
-        return count, batch.snapshot_of(conn)
+        return count - batch.fill(conn), batch.snapshot_of(conn)
 
     def parts(self) -> EmbeddedParts:
         """Part files for one parallel import's workers (`indexer.workers`), beside the index."""
@@ -536,8 +539,9 @@ class _Batch:
         self.size = 0
         self.parts: dict[_Part, str] = {}  # the parts the runs are copied from, each attached under its name
         self.snapshot = Snapshot()
-        self.revised = False  # whether a row was written again (`revise`)
+        self.revised = False  # whether a row was written again (`revise`) or taken out (`drop`)
         self.rows = 0  # rows written so far
+        self.dropped: set[int] = set()  # the rows taken out, whose places `fill` fills
 
     def add(self, service: Service, at: int) -> None:
         piece = self.pieces[-1] if self.pieces else None
@@ -572,6 +576,35 @@ class _Batch:
         if text != before:
             conn.execute(_OUT_OF_FTS, before)
             conn.execute(_INTO_FTS, text)
+
+    def drop(self, conn: sqlite3.Connection, at: int) -> None:
+        """The row at `at` taken out (the rows before it first): its record is part of an earlier row's."""
+        self.write(conn)
+        self.revised = True
+        doc = conn.execute("SELECT doc FROM services WHERE rowid = ?", (at,)).fetchone()[0]
+        conn.execute(_OUT_OF_FTS, _words(at, Service.stored(doc)))
+        conn.execute("DELETE FROM services WHERE rowid = ?", (at,))
+        conn.execute("DELETE FROM service_columns WHERE rowid = ?", (at,))
+        self.dropped.add(at)
+
+    def fill(self, conn: sqlite3.Connection) -> int:
+        """Each place a row was taken out of filled by the last row, as a loaded index reads row i at rowid i + 1
+        (`_Generation`); the number of rows taken out."""
+        taken = len(self.dropped)
+        while self.dropped:
+            last, self.rows = self.rows, self.rows - 1
+            if last in self.dropped:
+                self.dropped.remove(last)
+                continue
+            place = min(self.dropped)
+            self.dropped.remove(place)
+            doc = conn.execute("SELECT doc FROM services WHERE rowid = ?", (last,)).fetchone()[0]
+            words = _words(last, Service.stored(doc))
+            conn.execute(_OUT_OF_FTS, words)
+            conn.execute(_INTO_FTS, (place, *words[1:]))
+            for table in ("services", "service_columns"):
+                conn.execute(f"UPDATE {table} SET rowid = ? WHERE rowid = ?", (place, last))
+        return taken
 
     def write(self, conn: sqlite3.Connection) -> None:
         for part, alias in self.parts.items():

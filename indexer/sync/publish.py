@@ -94,10 +94,9 @@ def merged_into(store: SyncStore | None, service_id: str) -> str | None:
     Which source's values the record shows is not asked (the store's order alone, `Precedence()`), as the id kept
     is the first record's in the store's order whichever it is: so a link is sent on while the mappings'
     `supersedes` cannot be read (`PrecedenceInvalid`), which only a write refuses. Before, every such link read
-    the mappings, and one put wrong answered the merged-away record as inactive, as if retired. (Which records
-    are merged can depend on it: `indexer.merge.Merging.add` looks a later record up by the merged record's keys,
-    whose name and postcode may be a superseding record's, so a record sharing a key with that one alone is
-    merged in by the precedence and not by the store's order; such a record's link answers it as inactive.)"""
+    the mappings, and one put wrong answered the merged-away record as inactive, as if retired. Nor are the
+    records merged (`indexer.merge.Merging`: before, a record sharing a key only with a superseding record's name
+    and postcode was merged in by the live write and not here, and its link answered it as inactive)."""
     records = store.records(service_ids=[service_id]) if store is not None else []
     if store is None or not records:
         return None

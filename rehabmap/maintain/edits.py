@@ -459,9 +459,9 @@ class OverlayWriter:
             nonlocal held
             seen: set[str] = set()
             for service in services:
-                if isinstance(service, Revision):
-                    entry = entries.get(service.service.id)
-                    yield service if entry is None else \
+                if isinstance(service, Revision):  # a row taken out (None) has nothing to lay over
+                    entry = None if service.service is None else entries.get(service.service.id)
+                    yield service if entry is None or service.service is None else \
                         Revision(service.row, self._laid(service.service, entry, laid))
                     continue
                 entry = entries.get(service.id)

@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from bench.build_identity import fingerprint
-from indexer.merge import Keyed
+from indexer.merge import Keyed, Merging, Precedence, merge_duplicates
+from rehabmap.index.base import ServiceQuery
+from rehabmap.record import Service
 from rehabmap.record_keys import merge_keys
 from indexer.pipeline import GeographyPlacer, ImportRefused, IndexReport, build_index, chain, prepare_rows
 from indexer.sources import load_source
@@ -167,3 +169,35 @@ def test_the_next_build_deletes_the_parts_of_an_import_that_was_killed(geography
     assert [p.name.startswith("index.sqlite.building-part") for p in tmp_path.iterdir()] == [True]
     build_index(load_source(SAMPLE), GeographyPlacer(geography), EmbeddedWriter(path), progress=False)
     assert [p.name for p in tmp_path.iterdir()] == ["index.sqlite"]
+
+
+def test_records_merged_as_they_come_write_the_index_records_merged_first_write(geography, tmp_path):
+    """A parallel import writes each record as it comes (`Merging.stream`), before it knows what comes later. Two
+    records of the sample given one CQC location id (A, B), and a third given B's name and postcode (C), come A,
+    C, B: A and C are each written as records of their own, then B shows them to be one service. Before, B went
+    into A alone and C stayed listed on its own (merged when the records came A, B, C); now C's row is taken out,
+    the last row written in its place, and the index is the one the records merged first write: the same records,
+    each found by its id and its words, the count of rows as many."""
+    sample = prepare_rows(load_source(SAMPLE), GeographyPlacer(geography), IndexReport())
+    first, second, third = (s.model_dump() for s in sample[:3])
+    a = {**first, "cqc_location_id": "1-000000001"}
+    b = {**second, "cqc_location_id": "1-000000001"}
+    c = {**third, "name": second["name"], "postcode": second["postcode"]}
+    records = [Service.model_validate(s) for s in (a, c, b)] + sample[3:]
+
+    EmbeddedWriter(tmp_path / "stream.sqlite").replace_all(Merging(Precedence()).stream(records))
+    EmbeddedWriter(tmp_path / "first.sqlite").replace_all(merge_duplicates(records, Precedence())[0])
+
+    streamed, whole = EmbeddedIndex(tmp_path / "stream.sqlite"), EmbeddedIndex(tmp_path / "first.sqlite")
+    assert sorted(streamed.ids()) == sorted(whole.ids()) and len(whole.ids()) == len(records) - 2
+    assert {s.id: s for s in streamed.all()} == {s.id: s for s in whole.all()}
+    assert streamed.get(a["id"]).provenance == [origin for s in records[:3] for origin in s.provenance]
+    assert streamed.info().count == len(whole.ids())
+    for words in ("rehabilitation", "Leeds"):
+        query = ServiceQuery(text=words)
+        found = {s.id for s in streamed.find(query, limit=100).items}
+        assert found and found == {s.id for s in whole.find(query, limit=100).items}, words
+    with sqlite3.connect(tmp_path / "stream.sqlite") as db:  # written last, now in C's place, its words with it
+        assert db.execute("SELECT rowid, id FROM services WHERE rowid = 2").fetchone() == (2, sample[-1].id)
+        assert db.execute("SELECT rowid FROM services_fts WHERE services_fts MATCH 'chapel allerton'").fetchall() == [
+            (2,)]

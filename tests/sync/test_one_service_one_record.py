@@ -18,7 +18,7 @@ import sqlite3
 from collections import Counter
 from dataclasses import replace
 from functools import partial
-from itertools import chain
+from itertools import chain, permutations
 
 import httpx
 import pytest
@@ -33,9 +33,9 @@ from indexer.sync.file_candidates import by_source
 from indexer.sync.runner import SyncRunner
 
 from geodata.england import ENGLAND
-from indexer.merge import merge_duplicates, similar_names
+from indexer.merge import Precedence, merge_duplicates, similar_names
 from indexer.precedence import PrecedenceInvalid, source_precedence
-from indexer.sync.publish import shown_merged
+from indexer.sync.publish import merged_into, shown_merged
 from indexer.sync.review import ReviewQueue
 from indexer.sync.rebuild import with_directory
 from indexer.sync.store import ReviewState, SyncStore
@@ -752,3 +752,46 @@ def test_a_link_to_a_merged_away_record_is_sent_on_whatever_the_mappings_say(tmp
 
     assert [(r.status_code, r.headers.get("location")) for r in answers] == [
         (307, f"/services/{HEMEL[0]}"), (307, f"/service/{HEMEL[0]}?where=HP3+0BN")]
+
+
+STOCKTON = "nhs-hospitals-2015:NMV02", "nhs-hospitals-2018:NMV02", "york-schemes:A12"
+
+
+def test_which_records_are_one_service_depends_on_neither_the_precedence_nor_their_order(tmp_path, geodata_dir,
+                                                                                         data_dir, geography):
+    """Stockton Hall Hospital, YO32 9UN, is "Partnerships in Care Stockton Hall Hospital" in the 2014–15 list (A)
+    and "Stockton Hall Hospital" in the 2018 list (B), which supersedes it: given one CQC location id (invented:
+    neither list gives one), the two are one service; a York council list's row of "Stockton Hall Hospital" at the
+    same postcode (C) shares B's name and postcode alone. Before, the merge looked a record up by the merged
+    record's keys, whose name was B's under the mappings' precedence and A's under the store's order
+    (`Precedence()`), and by the keys of the records come so far: C was merged in by the live write and not by
+    `merged_into`, which a link asks (so a link to C answered it as inactive, as if retired), nor in some orders.
+    Now the three are one service in every order and under either precedence, kept under A's id, and a live write,
+    `merged_into` and a rebuild agree."""
+    home = make_home(tmp_path / "home", geodata_dir)
+    files = held_from_both_lists(home, data_dir)
+    store = SyncStore(home / "directory.sqlite")
+    for service_id in STOCKTON[:2]:
+        changed(store, service_id, cqc_location_id="1-000000001")
+    files = accepted_from_both_lists(home, data_dir)
+    york = council_list(tmp_path, "york-schemes", "Stockton Hall Hospital", "YO32 9UN", "")
+    SyncRunner(store, GeographyPlacer(geography), None, actor="tests").run(york)
+    accepted = rehabmap(home, data_dir, None, "review", "accept", STOCKTON[2], "--level", "1")
+    assert accepted.returncode == 0, accepted.stderr
+    records = {r.service_id: Service.model_validate(r.service) for r in store.records() if r.service_id in STOCKTON}
+    assert set(records) == set(STOCKTON)
+
+    for precedence in (source_precedence(), Precedence()):
+        for order in permutations(STOCKTON):
+            merged, _ = merge_duplicates([records[service_id] for service_id in order], precedence)
+            assert [sorted(p.source for p in s.provenance) for s in merged] == [
+                ["nhs-hospitals-2015", "nhs-hospitals-2018", "york-schemes"]], order
+            assert merged[0].id == order[0], "the first to come is kept"
+
+    live = active(home)
+    assert STOCKTON[1] not in live and STOCKTON[2] not in live
+    assert [p.source_id for p in live[STOCKTON[0]].provenance] == ["NMV02", "NMV02", "A12"]
+    assert [merged_into(store, service_id) for service_id in STOCKTON] == [None, STOCKTON[0], STOCKTON[0]]
+    rebuilt = rehabmap(home, data_dir, None, "index", *files, "--no-progress")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert shown_fields(active(home)) == shown_fields(live)
