@@ -11,7 +11,7 @@ from datetime import date
 from functools import cached_property
 from typing import Any
 
-from indexer.sync.connectors import command_source, discard_command, retire_command
+from indexer.sync.connectors import discard_command, retire_command, run_again
 from indexer.sync.publish import COVERAGE_DUE
 from indexer.sync.store import LIVE_PUBLISHED, LeftOutDetail, SourceCounts, SyncStore
 from rehabmap.maintain.audit import AuditLog
@@ -138,7 +138,7 @@ class SourceReport:
             return None
         if self.last_run.outcome == "stopped":
             return self.last_run.remedy or self.last_run.stopped  # a run stopped before its remedy was kept: its words
-        return f"fix what the error names, then run 'rehabmap sync {command_source(self.source)}' again"
+        return f"fix what the error names, then {run_again(self.source, self.cursor.get('files') or ())}"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"remedy": self.remedy}

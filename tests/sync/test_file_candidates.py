@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import datetime, timezone
 
 import httpx
 import pytest
 
+from indexer.sync.store import SyncStore
 from rehabmap.config import Settings
-from rehabmap.maintain.store import open_database
+from rehabmap.maintain.store import open_database, store_of
 from rehabmap.oruk import service_uuid
 from tests.sync.store_fixtures import ROOT, index_record, make_home, rehabmap, serving, table_rows
 from search.embedded import index_file
@@ -224,3 +226,25 @@ def test_a_dated_files_listing_is_the_records_own_after_its_mapping_is_renamed(t
                               f"Not from {title}: ")
     source_row = shown.split('<dt class="nhsuk-summary-list__key">Source</dt>', 1)[1].split("</dd>", 1)[0]
     assert title in source_row, "the page names the file as its import did, not by the source's name"
+
+
+def test_a_failed_run_of_an_imports_held_rows_names_rehabmap_index_to_run_again(tmp_path, geodata_dir, data_dir):
+    """The 2018 hospital list's held rows are run into the review queue under the list's source name, after its
+    import went live. Before, sync-status told the person to run 'rehabmap sync nhs-hospitals-2018' again when such
+    a run failed, which is no command; it now names `rehabmap index` with the file, in its words and in --json."""
+    home = make_home(tmp_path / "home", geodata_dir)
+    hospitals = data_dir / "services" / "nhs_website_hospitals_2018.csv"
+    done = rehabmap(home, data_dir, None, "index", "sample/", str(hospitals), "--no-progress")
+    assert done.returncode == 0 and "nhs-hospitals-2018: fetched 289, " in done.stdout, done.stderr
+    store = SyncStore(store_of(Settings(home=home, data_dir=data_dir)))
+    store.record_run("nhs-hospitals-2018", datetime.now(timezone.utc).isoformat(), "failed", {
+        "error": "OperationalError in rehabmap's nhs-hospitals-2018 connector: disk I/O error."})
+
+    status = rehabmap(home, data_dir, None, "sync-status", "--json")
+    said = rehabmap(home, data_dir, None, "sync-status", "--source", "nhs-hospitals-2018")
+
+    remedy = ("fix what the error names, then run 'rehabmap index' again with nhs_website_hospitals_2018.csv among "
+              "the directory's usual sources")
+    assert status.returncode == 3 and said.returncode == 3, status.stderr
+    assert {s["source"]: s["remedy"] for s in json.loads(status.stdout)} == {"nhs-hospitals-2018": remedy}
+    assert f"  FAILED: nothing was applied, so it holds what the last successful run gave; {remedy}\n" in said.stdout

@@ -75,7 +75,7 @@ completely) and both inpatient levels for England (E92000001) after a complete r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -99,6 +99,20 @@ def command_source(connector: str) -> str:
     if connector.startswith("oruk-"):
         return "oruk"
     return "cqc-ratings" if connector in ("cqc-directory", "cqc-hsca") else connector
+
+
+def run_again(source: str, files: Sequence[str] = ()) -> str:
+    """How a person runs again what last ran under `source` (by the name its runs are recorded under), once they have
+    fixed what its failed run's error names: a connector's `rehabmap sync` (`command_source`), or, for an import's
+    held rows (`indexer.sync.file_candidates`, recorded under the file's source name: the NHS hospital lists'),
+    `rehabmap index` with the file (`files`: those its last applied run read, where known) among the directory's
+    usual sources, since an import builds the whole index from the sources it is given. Before, a failed run of
+    held rows named 'rehabmap sync nhs-hospitals-2018', which is no command. A name is a connector's where
+    `rehabmap sync` records runs under it: never `oruk` alone, the source an ORUK file's import is named by."""
+    if source.startswith("oruk-") or (source != "oruk" and command_source(source) in SOURCES):
+        return f"run 'rehabmap sync {command_source(source)}' again"
+    return (f"run 'rehabmap index' again with {', '.join(files) if files else 'its file'} among the directory's "
+            "usual sources")
 # Each source as a person reads it (a family on a service page, a keeper on theirs), by the name its records'
 # ids, provenance and `field_sources` carry: the one home of these words. An ORUK feed is named by its file's
 # `label` (the council's own name for it); a curated table by what it is (`TableSpec.title`).
