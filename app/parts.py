@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from geodata.geography import Geography
 from indexer.sync.connectors import source_titles
+from indexer.sync.publish import merged_into
 from indexer.sync.store import SyncStore
 from rehabmap.config import Backend, Settings
 from rehabmap.errors import DirectoryUnavailable, DomainError
@@ -100,7 +101,8 @@ def open_directory(state: AppState) -> None:
     except (OSError, sqlite3.Error, DirectoryUnavailable) as exc:
         log.warning("directory store not opened (%s): /maintain is unavailable", type(exc).__name__)
         return
-    state.editor = Editor(state.directory, state.backend, open_writer(settings), state.geography)
+    state.editor = Editor(state.directory, state.backend, open_writer(settings), state.geography,
+                          merged_into=lambda service_id: merged_into(SyncStore.served(state), service_id))
     try:
         state.editor.reconcile()
     except DomainError:

@@ -130,6 +130,15 @@ class InvalidEdit(DomainError):
     code = "invalid_edit"
 
 
+class ServiceMerged(DomainError):
+    """A change of a record merged into another (the same service from another source, listed under the other's id,
+    `subject`): the record merged away is no longer shown, so a change of it would change nothing any page shows, and
+    a restore would list the service twice; nothing is written."""
+
+    status = 409
+    code = "service_merged"
+
+
 class StaleEdit(DomainError):
     """An edit made to a version of the service record that is no longer the live one (`If-Match`); nothing is
     written."""

@@ -32,6 +32,7 @@ from pydantic import ValidationError
 
 from geodata.errors import GeodataError
 from rehabmap.errors import (DomainError, Forbidden, InvalidEdit, PreconditionRequired, QuestionNotFound,
+                             ServiceMerged,
                              ServiceExists, ServiceNotFound, StaleEdit)
 from rehabmap.index.base import (IndexBackend, LiveWriter, Parts, PartWriter, RecordWriter, Revision, Stored,
                                  as_service, overlay_record, with_sources_word)
@@ -158,15 +159,19 @@ class Editor:
     `before_commit(stage)` is called inside each write's two transactions, just before they commit: stage
     'directory' (the audit and overlay rows), then 'index' (the live record). It does nothing unless set:
     the seam the crash tests use to stop a server inside a transaction (tests/maintain/pausing_server.py).
+    `merged_into(service_id)`: the id of the record a synced record is shown merged into, or None (the composition
+    root's, from the sync store: `indexer.sync.publish.merged_into`); without it, no record is taken as merged.
     """
 
     def __init__(self, directory: Directory, backend: IndexBackend, writer: RecordWriter, geography: Geography, *,
-                 before_commit: Callable[[str], None] | None = None) -> None:
+                 before_commit: Callable[[str], None] | None = None,
+                 merged_into: Callable[[str], str | None] | None = None) -> None:
         self.directory = directory
         self.backend = backend
         self.writer = writer
         self.geography = geography
         self.before_commit: Callable[[str], None] = before_commit or (lambda _stage: None)
+        self.merged_into: Callable[[str], str | None] = merged_into or (lambda _service_id: None)
 
     # --- the four writes ----------------------------------------------------------------------------
 
@@ -303,8 +308,9 @@ class Editor:
     def _current(self, principal: Principal, service_id: str, if_match: str | None = None, *,
                  versioned: Sequence[str] = ()) -> Service:
         """The service as the live index holds it, if `principal` may change it and `if_match` (required when the
-        change gives `versioned` fields) names its version."""
+        change gives `versioned` fields) names its version; never a record merged into another (`not_merged_away`)."""
         current = self.backend.get(service_id)
+        self.not_merged_away(service_id, current)
         if current is None:
             raise ServiceNotFound(f"No service with id '{service_id[:80]}'.", field="service_id")
         self._require_own(principal, service_id)
@@ -322,6 +328,18 @@ class Editor:
                             "and send it again with the new ETag in If-Match. To state one need or the gender "
                             "alone, PUT .../needs/{need} or .../gender: they change nothing else.", field="If-Match")
         return current
+
+    def not_merged_away(self, service_id: str, current: Service | None) -> None:
+        """Refuse a change of a record merged into another (`current`, the index's record by the id, inactive after
+        the live write that merged it, left out by a rebuild), naming the id it is listed as: before, a change of one
+        left inactive was written to it, shown nowhere, and a restore listed the service twice."""
+        if current is not None and current.status != "inactive":
+            return
+        kept = self.merged_into(service_id)
+        if kept is not None:
+            raise ServiceMerged(f"'{service_id[:80]}' is merged into '{kept}', the same service from another source, "
+                                f"and is listed as that, so nothing was changed: change '{kept}' instead.",
+                                field="service_id", subject=kept)
 
     def _require_own(self, principal: Principal, service_id: str) -> None:
         """A provider may change only the services linked to its organisation (403 naming it)."""

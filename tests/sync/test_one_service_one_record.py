@@ -47,9 +47,10 @@ from rehabmap.coverage import CoverageStore
 from rehabmap.maintain.edits import OverlayWriter
 from rehabmap.maintain.store import Directory, open_database, store_of
 from search.embedded import index_file
+from web.keepers.maintainer_services import form_values
 from tests.conftest import database_url
 from tests.keepers.conftest import csrf_of
-from tests.maintain.conftest import make_app
+from tests.maintain.conftest import TODAY, make_app
 from tests.sync.store_fixtures import ROOT, make_home, rehabmap, serving, table_rows
 
 HEMEL = "nhs-hospitals-2015:NTN03", "nhs-hospitals-2018:NTN03"  # Priory Hospital Hemel Hempstead, in each list
@@ -795,3 +796,55 @@ def test_which_records_are_one_service_depends_on_neither_the_precedence_nor_the
     rebuilt = rehabmap(home, data_dir, None, "index", *files, "--no-progress")
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert shown_fields(active(home)) == shown_fields(live)
+
+
+def changes_of_a_merged_away_record(home, data_dir, token: str, merged_away: Service
+                                    ) -> tuple[httpx.Response, httpx.Response]:
+    """The keepers' form of the 2018 record of Priory Hospital Hemel Hempstead (`merged_away`, as the live write that
+    merged it into the 2014–15 one left it) saved with a new phone, and the maintainers' API's PATCH of the same: what
+    each answers."""
+    with TestClient(make_app(Settings(home=home, data_dir=data_dir)), follow_redirects=False) as client:
+        signed_in = client.post("/keepers/sign-in", data={"csrf": csrf_of(client.get("/keepers/sign-in").text),
+                                                          "token": token})
+        assert signed_in.status_code == 303
+        form = form_values(merged_away, TODAY) | {"csrf": csrf_of(client.get("/keepers/services").text),
+                                                  "phone": "0300 123 4567"}
+        posted = client.post(f"/keepers/services/{HEMEL[1]}", data=form)
+        patched = client.patch(f"/maintain/services/{HEMEL[1]}", json={"phone": "0300 123 4567"},
+                               headers={"Authorization": f"Bearer {token}"})
+    return posted, patched
+
+
+def test_a_change_of_a_record_merged_into_another_is_refused_naming_it(tmp_path, geodata_dir, data_dir):
+    """Once both lists' candidates are accepted, nhs-hospitals-2018:NTN03 is merged into nhs-hospitals-2015:NTN03:
+    inactive after the decision's live write, left out by a rebuild. Before, a keepers' form posted to the 2018 id
+    (opened before the merge) and the maintainers' API's PATCH of it wrote the change to the record merged away,
+    shown nowhere, after the live write ('Saved: phone.'; 200), and a PATCH after a rebuild said "No service",
+    though the service is listed. Both now refuse it, nothing saved: the form shows the record it is listed as,
+    saying so with a link to it (409), and the API answers 409 service_merged naming the id it is listed as."""
+    home = make_home(tmp_path / "home", geodata_dir)
+    files = accepted_from_both_lists(home, data_dir)
+    token = rehabmap(home, data_dir, None, "tokens", "create", "--role", "maintainer").stdout.strip()
+    merged_away = Service.model_validate(json.loads(table_rows(
+        index_file(home), "SELECT doc FROM services WHERE id = ?", HEMEL[1])[0][0]))
+    assert merged_away.status == "inactive"
+
+    for state in ("after the live write", "after a rebuild"):
+        posted, patched = changes_of_a_merged_away_record(home, data_dir, token, merged_away)
+
+        assert posted.status_code == 409, state
+        page = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", posted.text)).split())
+        assert (f"The service you changed, {HEMEL[1]}, is now listed as Priory Hospital Hemel Hempstead ({HEMEL[0]}): "
+                "the same service from another source. Nothing was saved.") in page, state
+        assert f'<a href="/keepers/services/{HEMEL[0]}">Priory Hospital Hemel Hempstead</a>' in posted.text
+        assert f'action="/keepers/services/{HEMEL[0]}" id="service-form"' in posted.text
+        assert (patched.status_code, patched.json()["error"]["code"]) == (409, "service_merged"), state
+        assert patched.json()["error"]["message"] == (
+            f"'{HEMEL[1]}' is merged into '{HEMEL[0]}', the same service from another source, and is listed as that, "
+            f"so nothing was changed: change '{HEMEL[0]}' instead.")
+        directory = Directory.from_settings(Settings(home=home, data_dir=data_dir))
+        assert directory.overlay.get(HEMEL[1]) is None, state
+        assert "phone" not in {e.field for e in directory.audit.of_resources("service", [HEMEL[1]])}, state
+        if state == "after the live write":
+            rebuilt = rehabmap(home, data_dir, None, "index", *files, "--no-progress")
+            assert rebuilt.returncode == 0, rebuilt.stderr

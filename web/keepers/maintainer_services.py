@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from rehabmap.errors import DomainError, InvalidValue, PreconditionRequired, StaleEdit
+from rehabmap.errors import DomainError, InvalidValue, PreconditionRequired, ServiceMerged, StaleEdit
 from rehabmap.explanation import GENDER_WORDS
 from rehabmap.index.base import ServiceQuery
 from rehabmap.maintain.audit import REASON_MAX
@@ -177,7 +177,7 @@ def field_of(error: DomainError) -> str:
 
 
 def form_page(request: Request, keeper: Keeper, service: Service | None, values: dict[str, str], errors: Errors, *,
-              status: int = 200, reason: str | None = None) -> HTMLResponse:
+              status: int = 200, reason: str | None = None, merged_from: str | None = None) -> HTMLResponse:
     read = readings(service) if service else []
     by_need = {r.need: r for r in read}
     today = get_state(request).today()
@@ -194,7 +194,7 @@ def form_page(request: Request, keeper: Keeper, service: Service | None, values:
                    "questions": directory_of(request).overlay.open_questions(service.id) if service else [],
                    "needs": [(need_field(n), need_label(n), _hint(by_need.get(n))) for n in editable_needs(service)],
                    "genders": [*GENDER_CHOICES, {"value": "", "text": "Not stated"}],
-                   "gender_hint": _gender_hint(service, read), "readings": read},
+                   "gender_hint": _gender_hint(service, read), "readings": read, "merged_from": merged_from},
                   status=status)
 
 
@@ -340,6 +340,21 @@ def _current(request: Request, keeper: Keeper, service_id: str) -> Service:
     return service
 
 
+def _listed_as(request: Request, keeper: Keeper, service_id: str, merged: ServiceMerged) -> Response:
+    """A form posted to a record merged into another since it was opened (its page now sends it on, 307, which
+    would post the form again to the other): nothing saved, and the record it is listed as shown in its form, which
+    says so and links to it, to make the changes again there (before, the change was written to the record merged
+    away, shown nowhere)."""
+    kept = get_state(request).backend.get(merged.subject or "")
+    if kept is None:
+        return refusal_page(request, keeper, "Listed under another id", merged)
+    errors = Errors()
+    errors.add("service-form", "Nothing was saved: this service is now listed under another id, shown below as it "
+                               "is now. Make your changes again.")
+    return form_page(request, keeper, kept, form_values(kept, get_state(request).today()), errors, status=409,
+                     merged_from=service_id)
+
+
 @router.get(SERVICES + "/{service_id:path}")
 def edit_form(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINERS)) -> Response:
     """The service's page; a link to an id it is no longer listed under (renamed, or a record merged into another)
@@ -356,6 +371,10 @@ def edit_form(request: Request, service_id: str, keeper: Keeper = requires(*MAIN
 @router.post(SERVICES + "/{service_id:path}")
 def edit(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINERS)) -> Response:
     state, editor = editor_of(request)
+    try:
+        editor.not_merged_away(service_id, state.backend.get(service_id))
+    except ServiceMerged as merged:
+        return _listed_as(request, keeper, service_id, merged)
     current = _current(request, keeper, service_id)
     today = state.today()
     errors = form_errors(keeper.form, form_values(current, today))
