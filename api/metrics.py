@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from indexer.sync.connectors import configured
+from indexer.sync.connectors import removed_feeds
 from indexer.sync.store import SyncStore
 from rehabmap.errors import DomainError
 from rehabmap.state import AppState
@@ -118,9 +118,9 @@ class _StateCollector(Collector):
         family = GaugeMetricFamily("rehabmap_sync_last_success_age_seconds", "Seconds since each source's last "
                                    "successful sync; +Inf for one that has run and never succeeded.",
                                    labels=["source"])
-        now, still = time.time(), configured(self.state.settings)
+        now, removed = time.time(), removed_feeds(self.state.settings)
         for source, at in successes.items():
-            if still(source):
+            if removed(source) is None:
                 family.add_metric([source], now - _timestamp(at) if at is not None else math.inf)
         yield family
 

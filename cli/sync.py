@@ -114,14 +114,14 @@ def sync_status_command(source: str | None, as_json: bool) -> None:
     """Per source: last successful and complete runs, cursor, records held, records awaiting review, how the
     last run ended, and any unfinished run. Exit status 3 when a source's last run stopped at the change
     threshold or failed (it needs a person). Reads the store only; never contacts a source."""
-    from indexer.sync.connectors import configured, discard_command, removed_feed, retire_command
+    from indexer.sync.connectors import discard_command, removed_feeds, retire_command
     from indexer.sync.status import sync_status
     from app.sync import open_store
     from rehabmap.config import get_settings
 
     settings = get_settings()
     store = open_store(settings)
-    reports = sync_status(store, source, configured=configured(settings))
+    reports = sync_status(store, source, removed=removed_feeds(settings))
     if source and not reports:  # a name mistyped read as healthy: exit 0, "no sync of cqcc has run"
         ran = ", ".join(r.source for r in sync_status(store, None)) or "none yet"
         raise click.UsageError(f"No sync of '{source}' has run (sources run so far: {ran}).")
@@ -137,7 +137,7 @@ def sync_status_command(source: str | None, as_json: bool) -> None:
         if r.last_run is not None:
             click.echo(f"  last run {r.last_run.outcome} at {r.last_run.finished_at}: {r.last_run.said}")
         if not r.configured:
-            click.echo(f"  no longer configured: {removed_feed(r.source, settings)} has left the feed folder, so it "
+            click.echo(f"  no longer configured: {r.removed_from} has left the feed folder, so it "
                        "is no longer synced; " + (
                            "its records stay as its last applied run left them until a person retires them: "
                            f"'{retire_command(r.source)}'" if r.still_shown else "none of its records is shown")

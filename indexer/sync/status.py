@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from indexer.sync.connectors import discard_command, retire_command, run_again
@@ -105,9 +106,13 @@ class SourceReport:
     # its records whose every contact detail a sync left out a maintainer has since added: shown with them, counted
     # apart, and listed still, since the source gives values that are none (worth asking it to correct them)
     left_out_added: tuple[LeftOut, ...] = ()
-    # False: no longer configured (an ORUK feed whose file has left the feed folder): no run of it will come, and
-    # its records stay as its last applied run left them
-    configured: bool = True
+    # an ORUK feed's file that has left the feed folder: no longer configured, so no run of it will come, and its
+    # records stay as its last applied run left them; None for a source still configured
+    removed_from: Path | None = None
+
+    @property
+    def configured(self) -> bool:
+        return self.removed_from is None
 
     @property
     def needs_a_person(self) -> bool:
@@ -141,7 +146,10 @@ class SourceReport:
         return f"fix what the error names, then {run_again(self.source, self.cursor.get('files') or ())}"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"remedy": self.remedy}
+        """For `sync-status --json`: the feed file's path is the text's to name, `configured` says it is gone."""
+        said = asdict(self)
+        del said["removed_from"]
+        return said | {"remedy": self.remedy, "configured": self.configured}
 
 
 def _last_run(store: SyncStore, source: str) -> LastRun | None:
@@ -169,14 +177,14 @@ def not_live(store: SyncStore) -> Counter[str]:
 
 def sync_status(store: SyncStore, source: str | None = None, *, per_page: int | None = None,
                 pages: Mapping[str, int] | None = None,
-                configured: Callable[[str], bool] = lambda _source: True) -> list[SourceReport]:
+                removed: Callable[[str], Path | None] = lambda _source: None) -> list[SourceReport]:
     """Every source the store has heard of, by the name each run is recorded under (`oruk-<feed>`,
-    `cqc-directory`, a mapped file's source ...), or only the one named, each `configured` or not (the settings'
-    to say: `indexer.sync.connectors.removed_feed`). The database counts the records and
-    gives only those shown without a detail: a page visit reads what it shows, not every record. Each source's
-    `left_out` and `left_out_added` list them all (`rehabmap sync-status`) or, with `per_page`, only those on one
-    page of its list, the first or the one `pages` names (`SyncStore.shown_left_out`; the keepers' Sources page,
-    which says the totals `SyncStore.left_out_counts` gives)."""
+    `cqc-directory`, a mapped file's source ...), or only the one named, each with its feed file if that has left
+    the feed folder (`removed`: the settings' to say, `indexer.sync.connectors.removed_feeds`). The database counts
+    the records and gives only those shown without a detail: a page visit reads what it shows, not every record.
+    Each source's `left_out` and `left_out_added` list them all (`rehabmap sync-status`) or, with `per_page`, only
+    those on one page of its list, the first or the one `pages` names (`SyncStore.shown_left_out`; the keepers'
+    Sources page, which says the totals `SyncStore.left_out_counts` gives)."""
     counts = store.counts(source)
     facts = store.enrichment_counts()
     behind = not_live(store)
@@ -198,7 +206,7 @@ def sync_status(store: SyncStore, source: str | None = None, *, per_page: int | 
                                   count.shown, count.retired, count.held, facts.get(name, 0),
                                   _last_run(store, name), state.run_started_at, state.staged, behind[name],
                                   tuple(left_out.get((name, False), ())), tuple(left_out.get((name, True), ())),
-                                  configured(name)))
+                                  removed(name)))
     return found
 
 

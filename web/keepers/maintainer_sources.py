@@ -13,7 +13,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse
 
-from indexer.sync.connectors import configured, discard_command, retire_command
+from indexer.sync.connectors import discard_command, removed_feeds, retire_command
 from indexer.sync.status import LastRun, SourceReport, sync_status
 from indexer.sync.store import SyncStore
 from web.deps import get_state
@@ -47,7 +47,7 @@ def sources(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLRe
     paged = request.query_params.get("source", "")[:200]
     pages = {paged: page_number(request)} if paged else {}
     reports: list[SourceReport] = [] if store is None else sync_status(
-        store, per_page=PER_PAGE, pages=pages, configured=configured(state.settings))
+        store, per_page=PER_PAGE, pages=pages, removed=removed_feeds(state.settings))
     return render(request, keeper, "keepers/maintainer/sources.html",
                   {"reports": reports, "needing": [r for r in reports if r.needs_a_person],
                    "listed": {} if store is None else store.left_out_counts(), "pages": pages,

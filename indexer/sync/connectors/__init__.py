@@ -284,7 +284,8 @@ def _feed_file(source: str, settings: Settings) -> Path | None:
     return oruk.feed_path(source, settings.oruk_feeds_dir)
 
 
-def configured(settings: Settings) -> Callable[[str], bool]:
-    """Whether a source, by the name its runs are recorded under, is still configured (`removed_feed`): what
-    `rehabmap sync-status`, the keepers' Sources page and the metrics alert on."""
-    return lambda source: removed_feed(source, settings) is None
+def removed_feeds(settings: Settings) -> Callable[[str], Path | None]:
+    """Per source, by the name its runs are recorded under, the feed file that has left the feed folder
+    (`removed_feed`), or None: still configured. What `rehabmap sync-status` (which names the file), the keepers'
+    Sources page and the metrics ask once a source: before, sync-status asked the folder again for the file's name."""
+    return lambda source: removed_feed(source, settings)
