@@ -134,9 +134,12 @@ def hold_for_review(settings: Settings, held: Sequence[Held], placer: Placer, *,
     records stops, as a sync does, unless `force` (`rehabmap index --force-queue`: its `--force` accepts a
     loss from the index, a check of its own). `placer` is the rebuild's: a geography of its own loaded the
     boundaries a second time (~0.15 s of CPU)."""
-    runner = SyncRunner(open_store(settings), placer, open_live(settings, lambda: placer), actor=actor)
+    from indexer.sync.connectors import source_titles
+
+    store = open_store(settings)
+    runner = SyncRunner(store, placer, open_live(settings, lambda: placer), actor=actor)
     return [runner.run(c, force=force, max_change_share=settings.sync_max_change_share, then=_THEN_INDEX)
-            for c in by_source(held)]
+            for c in by_source(held, source_titles(settings.oruk_feeds_dir, store.titles()))]
 
 
 def retire_removed(settings: Settings, source: str, *, actor: str, dry_run: bool = False) -> SyncReport:

@@ -20,12 +20,15 @@ class FileCandidates:
     """One source's held rows, as a connector."""
 
     attribution = ""
-    title: str | None = None  # its source's title is its mapping's or TITLES' (`source_titles`)
     read_all: str | None = None  # every row held is given, each run: nothing is skipped to say why not
 
-    def __init__(self, source: str, rows: Sequence[Held]) -> None:
+    def __init__(self, source: str, rows: Sequence[Held], title: str | None = None) -> None:
+        """`title`: the source as people know it (its mapping's or curated table's, `source_titles`), which a
+        record the file's next edition no longer lists is retired in the words of ("no longer listed by NHS website
+        hospital list (September 2018)"); before, none was given, and the public read the source's code."""
         self.name = source
         self.rows = rows
+        self.title = title
         self.licence = next((r.candidate.origin.licence for r in rows if r.candidate.origin.licence), "")
 
     def fetch(self, state: SyncState, *, full: bool = False) -> Iterator[SourceItem]:
@@ -44,9 +47,10 @@ class FileCandidates:
         return {}  # a list that only may hold a type covers nothing
 
 
-def by_source(rows: Sequence[Held]) -> list[FileCandidates]:
-    """One connector per source (the id prefix), in the order the sources first appear."""
+def by_source(rows: Sequence[Held], titles: Mapping[str, str]) -> list[FileCandidates]:
+    """One connector per source (the id prefix), in the order the sources first appear, each titled as `titles`
+    (`source_titles`) name it."""
     grouped: dict[str, list[Held]] = {}
     for row in rows:
         grouped.setdefault(row.candidate.origin.source, []).append(row)
-    return [FileCandidates(source, held) for source, held in grouped.items()]
+    return [FileCandidates(source, held, titles.get(source)) for source, held in grouped.items()]

@@ -176,8 +176,9 @@ class Connector(Protocol):
     licence: str         # e.g. "OGL-UK-3.0"
     attribution: str     # e.g. "Contains CQC information"
     read_all: str | None  # after `fetch`: why it read again every record listed, where it can skip unchanged ones
-    # The name people know it by, where only its configuration says it (an ORUK feed's `label`): kept with its runs
-    # (`SyncStore.titles`), so that it is still named so once that configuration is gone; None for the rest (`TITLES`)
+    # The name people know it by, where only its configuration says it (an ORUK feed's `label`, a mapped list's or
+    # curated table's title: `FileCandidates`): kept with its runs (`SyncStore.titles`), so that it is still named so
+    # once that configuration is gone; None for the rest (`TITLES`)
     title: str | None
 
     def fetch(self, state: SyncState, *, full: bool = False) -> Iterator[Outcome]: ...

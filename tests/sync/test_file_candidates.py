@@ -248,3 +248,28 @@ def test_a_failed_run_of_an_imports_held_rows_names_rehabmap_index_to_run_again(
     assert status.returncode == 3 and said.returncode == 3, status.stderr
     assert {s["source"]: s["remedy"] for s in json.loads(status.stdout)} == {"nhs-hospitals-2018": remedy}
     assert f"  FAILED: nothing was applied, so it holds what the last successful run gave; {remedy}\n" in said.stdout
+
+
+def test_a_held_record_a_newer_edition_drops_is_retired_in_its_lists_words(tmp_path, geodata_dir, data_dir):
+    """A record accepted from a list and dropped by the list's next edition is retired; the public reads why by the
+    list's title, as a live source's reads by its name. Before, the title was looked for in the live sources'
+    titles alone, which hold no mapping's, so Cygnet Hospital Bierley's page read "no longer listed by
+    nhs-hospitals-2018 (a complete listing on …)", the list's code and the operator's detail."""
+    home = make_home(tmp_path / "home", geodata_dir)
+    listed = data_dir / "services" / "nhs_website_hospitals_2018.csv"
+    done = rehabmap(home, data_dir, None, "index", "sample/", str(listed), "--no-progress")
+    assert done.returncode == 0 and f"held {BIERLEY} " in done.stdout, done.stderr
+    assert rehabmap(home, data_dir, None, "review", "accept", BIERLEY, "--level", "1").returncode == 0
+    newer = tmp_path / "newer" / listed.name  # the next edition, without Bierley's row
+    newer.parent.mkdir()
+    lines = listed.read_bytes().splitlines(keepends=True)
+    newer.write_bytes(b"".join(line for line in lines if b",NMJ02," not in line))
+    assert len(lines) - len(newer.read_bytes().splitlines()) == 1
+
+    again = rehabmap(home, data_dir, None, "index", "sample/", str(newer), "--no-progress")
+
+    assert again.returncode == 0, again.stderr
+    assert index_record(home, BIERLEY)["status"] == "inactive"
+    stored = SyncStore(home / "directory.sqlite").record("nhs-hospitals-2018", "NMJ02")
+    assert (stored.status, stored.retired_reason) == (
+        "retired", "no longer listed by NHS website hospital list (September 2018)")

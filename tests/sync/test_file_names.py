@@ -57,7 +57,7 @@ def test_a_file_imports_old_server_paths_are_renamed_when_the_store_is_opened(se
     settings.home.mkdir(parents=True)
     placer = GeographyPlacer(geography)
     store = SyncStore(store_of(settings))
-    [held] = by_source(held_rows(tmp_path, as_before=True))
+    [held] = by_source(held_rows(tmp_path, as_before=True), {})
     SyncRunner(store, placer, None, actor="tests").run(held)
     ReviewQueue(store).accept(["sites:S2"], actor="tests")
     server = str(tmp_path / "server")
@@ -68,7 +68,7 @@ def test_a_file_imports_old_server_paths_are_renamed_when_the_store_is_opened(se
     reopened = SyncStore(store_of(settings))
 
     assert files_in(reopened) == {"sites.csv"}
-    [again] = by_source(held_rows(tmp_path, as_before=False))
+    [again] = by_source(held_rows(tmp_path, as_before=False), {})
     report = SyncRunner(reopened, placer, None, actor="tests").run(again)
     assert (report.unchanged, report.changed) == (2, [])
     assert files_in(reopened) == {"sites.csv"}

@@ -609,7 +609,7 @@ def council_list(tmp_path, name, scheme, postcode, id_is):
     (tmp_path / f"{name}.csv").write_text(f"Row,Scheme,Postcode\nA12,{scheme},{postcode}\n")
     (tmp_path / f"{name}.toml").write_text(COUNCIL_LIST.format(name=name, id_is=id_is))
     [held] = by_source([r for r in load_source(tmp_path / f"{name}.csv", mapping=tmp_path / f"{name}.toml")
-                        if isinstance(r, Held)])
+                        if isinstance(r, Held)], {})
     return held
 
 

@@ -141,7 +141,7 @@ def held_from_both_lists(store: SyncStore, data_dir: Path, geography: Any) -> li
     from tests.sync.test_one_service_one_record import LISTS
 
     runs = by_source([row for name in LISTS for row in load_source(data_dir / "services" / name)
-                      if isinstance(row, Held)])
+                      if isinstance(row, Held)], {})
     for run in runs:
         SyncRunner(store, GeographyPlacer(geography), None, actor="tests").run(run)
     return runs
