@@ -20,6 +20,7 @@ from indexer.sync.review import ReviewQueue
 from indexer.sync.runner import DEFAULT_MAX_CHANGE_SHARE, SyncReport, SyncRunner, reprepare_due
 from indexer.sync.store import SyncStore
 from rehabmap.config import Settings
+from rehabmap.errors import DomainError, for_operator
 from rehabmap.maintain.store import Directory, store_of
 from rehabmap.maintain.edits import OverlayWriter
 
@@ -67,7 +68,11 @@ def converge(state: AppState) -> int:
         reprepare_due(store, partial(_placer, state.settings))  # once after an upgrade (migration 14)
         written = live.converge(store) if live.exists() else 0
     except Exception as exc:  # noqa: BLE001 - a search cluster that is down must not stop the server (starting)
-        log.warning("synced records not checked against the live index: %s", type(exc).__name__)
+        # A domain error's words and file (a mapping's `supersedes` put wrong: which, and what to mend) are the
+        # operator's; any other's type alone (a search client's may quote its URL). Before, the type alone said
+        # "PrecedenceInvalid" and named no mapping.
+        log.warning("synced records not checked against the live index: %s",
+                    for_operator(exc) if isinstance(exc, DomainError) else type(exc).__name__)
         return 0
     if written:  # the store's word the live index had not yet followed: not always a crash (migration 13)
         log.warning("wrote %s the live index lacked (a sync or review decision cut short, or a store migration)",

@@ -40,13 +40,16 @@ class PrecedenceInvalid(DomainError):
 def source_precedence(mappings_dir: Path = MAPPINGS_DIR) -> Precedence:
     """The precedence the mappings in `mappings_dir` and `ABOVE_DATED_FILES` declare, each source's superseded ones
     closed over (a supersedes b, b supersedes c: a supersedes c). Raises `PrecedenceInvalid` naming the mapping file
-    and key for a mapping that cannot be read, a source no mapping here gives, or a cycle."""
+    and key for a mapping that cannot be read, a source no mapping here gives, or a cycle, with that file (or, for
+    one that cannot be read, the folder) as its `where`: the server's log says it (`tell_operator`), as the operator
+    must mend it before a live write can follow what a sync or a decision committed."""
     try:
         found = mappings(mappings_dir)
     except MappingError as exc:
-        raise PrecedenceInvalid(f"which source supersedes which cannot be read: {exc}") from None
+        raise PrecedenceInvalid(f"which source supersedes which cannot be read: {exc}",
+                                where=str(mappings_dir)) from None
     declared: dict[str, set[str]] = {}
-    files: dict[str, str] = {}  # the mapping file of each source that supersedes another
+    files: dict[str, Path] = {}  # the mapping file of each source that supersedes another
     known = {mapping.source for mapping in found}
     for mapping in found:
         for name in mapping.supersedes:
@@ -54,13 +57,13 @@ def source_precedence(mappings_dir: Path = MAPPINGS_DIR) -> Precedence:
                 raise PrecedenceInvalid(
                     f"mapping {mapping.path.name}: [source] supersedes names '{name}', which no mapping in "
                     f"{mappings_dir.name}/ gives; it names the sources of the mappings there "
-                    f"({', '.join(sorted(known))})")
+                    f"({', '.join(sorted(known))})", where=str(mapping.path))
             declared.setdefault(mapping.source, set()).add(name)
-            files[mapping.source] = mapping.path.name
+            files[mapping.source] = mapping.path
     return Precedence({source: _below(source, declared, files, (source,)) for source in declared}, ABOVE_DATED_FILES)
 
 
-def _below(source: str, declared: Mapping[str, set[str]], files: Mapping[str, str],
+def _below(source: str, declared: Mapping[str, set[str]], files: Mapping[str, Path],
            path: tuple[str, ...]) -> frozenset[str]:
     """Every source `source` supersedes, directly or through another; `path`: the sources that led here, of which
     one met again is a cycle (each would win over the other)."""
@@ -68,8 +71,9 @@ def _below(source: str, declared: Mapping[str, set[str]], files: Mapping[str, st
     for name in sorted(declared.get(source, ())):
         if name in path:
             chain = " supersedes ".join((*path[path.index(name):], name))
-            raise PrecedenceInvalid(f"mapping {files[source]}: [source] supersedes '{name}' makes a cycle ({chain}, "
-                                    f"in mappings {', '.join(sorted({files[s] for s in path}))}): a source cannot be "
-                                    "both above and below another; take one of them out")
+            raise PrecedenceInvalid(f"mapping {files[source].name}: [source] supersedes '{name}' makes a cycle "
+                                    f"({chain}, in mappings {', '.join(sorted({files[s].name for s in path}))}): a "
+                                    "source cannot be both above and below another; take one of them out",
+                                    where=str(files[source]))
         found |= {name, *_below(name, declared, files, (*path, name))}
     return frozenset(found)

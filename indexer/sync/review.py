@@ -23,6 +23,7 @@ from indexer.sync.connectors import TITLES
 from indexer.sync.enrich import Enrichments, enriched
 from indexer.sync.items import Evidence, SourceKeyed
 from indexer.merge import similar_names
+from indexer.precedence import PrecedenceInvalid
 from indexer.sync.live import LiveIndex
 from indexer.sync.steps import reached
 from indexer.sync.publish import record_pending, shown, with_type
@@ -173,6 +174,24 @@ class ReviewItem(SourceKeyed):
                     "it says")
         return (f"it awaits review, as its source does not name its type; rehabmap infers "
                 f"{type_words(self.proposed_type, self.proposed_subtype)} from what it says")
+
+
+class DecisionNotShown(DomainError):
+    """Decisions the store committed whose live write was then refused (`PrecedenceInvalid`: a mapping's
+    `supersedes` put wrong): saved, and not yet shown. Nothing is to be decided again: the live index follows by
+    itself once the mapping is put right, at the next live write (a sync's, a decision's, the server's start or its
+    own catch-up, `app.converge`). Before, the refusal reached the keeper as if nothing were decided. `items`: the
+    decisions as made; its `where` is the refusal's (the mapping file), for the operator's log."""
+
+    status = 503
+    code = "decision_not_yet_shown"
+
+    def __init__(self, items: list[ReviewItem], refused: PrecedenceInvalid) -> None:
+        decided = "1 decision" if len(items) == 1 else f"{len(items)} decisions"
+        super().__init__(f"{decided} saved, but not yet shown in searches: {refused.message}. The live index "
+                         "follows once that is put right, at the next sync, review decision or server start.",
+                         where=refused.where)
+        self.items = items
 
 
 def _parse_level(level: int | None, service_type: str | None) -> str | None:
@@ -358,8 +377,9 @@ class ReviewQueue:
     def _decide(self, decisions: list[tuple[StoredRecord, ReviewRow, ReviewRow]], actor: str, action: str
                 ) -> list[ReviewItem]:
         """Each record's decision (its review row before, and as decided) written with its audit rows in one
-        transaction, then the live index brought up to it; the items as decided, from the records and rows read
-        to decide (`_chosen`), which the decision leaves as they were but the rows it writes."""
+        transaction, then the live index brought up to it (refused after the commit: `DecisionNotShown`); the items
+        as decided, from the records and rows read to decide (`_chosen`), which the decision leaves as they were but
+        the rows it writes."""
         at = now()
         rows, audits, live_changed, records = [], [], set(), []
         for record, before, decided in decisions:
@@ -380,9 +400,13 @@ class ReviewQueue:
                 records.append(record)
         self.store.write(records, rows, audits, live_changed=live_changed)
         reached("applied")
-        if self.live is not None:
-            self.live.converge(self.store)
-        else:
-            record_pending(self.store)
         index = self._enrichments(record for record, _, _ in decisions)
-        return [self._item(record, row, index) for (record, _, _), row in zip(decisions, rows)]
+        items = [self._item(record, row, index) for (record, _, _), row in zip(decisions, rows)]
+        if self.live is None:
+            record_pending(self.store)
+            return items
+        try:
+            self.live.converge(self.store)
+        except PrecedenceInvalid as refused:  # after the commit: the decisions stand, said so (`DecisionNotShown`)
+            raise DecisionNotShown(items, refused) from None
+        return items

@@ -56,8 +56,10 @@ def test_a_supersedes_that_names_no_other_source_says_what_to_fix(tmp_path, toml
     with pytest.raises(MappingError) as error:
         load_mapping(tmp_path / "a.toml")
     assert str(error.value).startswith(message)
-    with pytest.raises(PrecedenceInvalid, match="cannot be read: " + message.replace("[", r"\[").replace("]", r"\]")):
+    read = "cannot be read: " + message.replace("[", r"\[").replace("]", r"\]")
+    with pytest.raises(PrecedenceInvalid, match=read) as refused:
         source_precedence(tmp_path)
+    assert refused.value.where == str(tmp_path)  # the folder: its message names the file
 
 
 def test_a_supersedes_naming_a_source_no_mapping_gives_is_refused_naming_the_file_and_the_sources(tmp_path):
@@ -67,6 +69,7 @@ def test_a_supersedes_naming_a_source_no_mapping_gives_is_refused_naming_the_fil
         source_precedence(tmp_path)
     assert error.value.message == (f"mapping a.toml: [source] supersedes names 'nhs-hospitals-2105', which no mapping "
                                    f"in {tmp_path.name}/ gives; it names the sources of the mappings there (a, b)")
+    assert error.value.where == str(tmp_path / "a.toml"), "the file the server's log names (`tell_operator`)"
 
 
 def test_sources_that_supersede_each_other_are_refused_naming_the_cycle(tmp_path):
@@ -78,6 +81,7 @@ def test_sources_that_supersede_each_other_are_refused_naming_the_cycle(tmp_path
     assert error.value.message.startswith(
         "mapping c.toml: [source] supersedes 'a' makes a cycle (a supersedes b supersedes c supersedes a, in mappings "
         "a.toml, b.toml, c.toml): a source cannot be both above and below another")
+    assert error.value.where == str(tmp_path / "c.toml")
 
 
 def test_a_mapping_beside_its_file_may_not_say_what_it_supersedes(tmp_path):

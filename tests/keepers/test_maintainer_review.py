@@ -7,7 +7,7 @@ the SQLite file, and PostgreSQL."""
 from __future__ import annotations
 
 import html
-
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import replace
@@ -15,6 +15,7 @@ from dataclasses import replace
 import pytest
 from playwright.sync_api import expect
 
+from app.sync import converge
 from indexer.sync.review import ReviewQueue
 from indexer.sync.store import SyncStore
 from rehabmap.maintain.store import store_of
@@ -23,7 +24,7 @@ from tests.conftest import database_url
 from tests.keepers.conftest import Keepers, csrf_of, make_keepers
 from tests.keepers.maintainer_browser import signed_in_page
 from tests.maintain.conftest import cli_here, make_site
-from tests.sync.test_one_service_one_record import Reads
+from tests.sync.test_one_service_one_record import Reads, mistyped_supersedes
 from tests.sync.store_fixtures import FIELD_HOUSE, ListedConnector, field_house_item, runner_for
 from tests.web.test_browser import axe, shot
 from web.keepers.words import AS_KEPT
@@ -348,6 +349,51 @@ def test_a_decision_goes_through_the_servers_own_index_without_loading_another(q
     assert answer.status_code == 303, answer.text
     assert state.backend.get(LEVEL1).service_type == "inpatient_rehab_level1"
     assert loads == []
+
+
+def test_a_decision_saved_whose_live_write_is_refused_says_so_and_searches_follow_once_mended(
+        queued, tmp_path, monkeypatch, caplog):
+    """A decision is committed before its live write reads which source supersedes which; with a mapping's
+    `supersedes` put wrong, that write is refused. Before, the keeper was told the decision was refused, the record
+    still on the page as undecided, where it was saved; and the server's log named no mapping. Now the page says it
+    is saved and not yet shown, the log names the mapping file, and the live index follows once it is mended."""
+    mapping = mistyped_supersedes(tmp_path, monkeypatch)
+    client = signed_in(queued)
+    csrf = csrf_of(client.get(f"/keepers/review/{LEVEL1}").text)
+    with caplog.at_level(logging.ERROR, logger="rehabmap.api"):
+        accepted = client.post(f"/keepers/review/{LEVEL1}", data={"csrf": csrf, "action": "accept",
+                                                                   "type": "inpatient_rehab_level1", "subtype": ""})
+        rejected = client.post("/keepers/review/bulk", data={"csrf": csrf, "id": [UNTYPED], "action": "reject",
+                                                             "reason": "the same ward, listed twice"})
+
+    assert (accepted.status_code, rejected.status_code) == (303, 303), accepted.text
+    unshown = ("Saved, but not yet shown in searches: a mapping on the server is wrong, which the server's log names. "
+               "Searches follow once the operator puts it right.")
+    assert f"Accepted. {unshown}" in html.unescape(client.get(accepted.headers["location"]).text)
+    assert f"Rejected 1 record. {unshown}" in html.unescape(client.get(rejected.headers["location"]).text)
+    assert pending(queued) == [], "both decisions are saved"
+    state = queued.app.state.rehabmap
+    assert state.backend.get(LEVEL1) is None, "not yet in searches"
+    logged = [r.getMessage() for r in caplog.records if r.name == "rehabmap.api"]
+    assert len(logged) == 1 and logged[0].startswith(
+        "1 decision saved, but not yet shown in searches: mapping nhs_website_hospitals_2018.toml: [source] "
+        "supersedes names 'nhs-hospitals-2105', which no mapping in mappings/ gives;") and logged[0].endswith(
+        f"The live index follows once that is put right, at the next sync, review decision or server start. "
+        f"({mapping})"), logged
+
+    decided = cli_here(queued.site, "review", "reject", UNTYPED, "--reason", "listed twice: the same ward")
+    assert decided.returncode == 2 and decided.stderr.startswith(
+        "error: 1 decision saved, but not yet shown in searches: mapping nhs_website_hospitals_2018.toml: ") and (
+        decided.stderr.rstrip().endswith(f"({mapping})")), decided.stderr
+    with caplog.at_level(logging.WARNING, logger="rehabmap.api"):  # as at the server's start, still put wrong
+        assert converge(state) == 0
+    assert caplog.records[-1].getMessage().startswith(
+        "synced records not checked against the live index: mapping nhs_website_hospitals_2018.toml: [source] "
+        "supersedes names 'nhs-hospitals-2105'") and caplog.records[-1].getMessage().endswith(f"({mapping})")
+
+    monkeypatch.undo()  # the mapping put right: the server's catch-up (`app.converge`) writes what was decided
+    assert converge(state) >= 1
+    assert state.backend.get(LEVEL1).service_type == "inpatient_rehab_level1"
 
 
 def test_the_history_of_a_service_no_one_has_is_a_404(queued):

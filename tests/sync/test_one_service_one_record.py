@@ -19,6 +19,7 @@ from collections import Counter
 from dataclasses import replace
 from functools import partial
 from itertools import chain, permutations
+from pathlib import Path
 
 import httpx
 import pytest
@@ -730,6 +731,20 @@ def test_a_link_to_a_record_merged_into_another_is_sent_on_to_it(request, store_
     assert merged_links(home, data_dir, token, **env) == kept
 
 
+def mistyped_supersedes(tmp_path, monkeypatch) -> Path:
+    """The shipped mappings copied to `tmp_path`, the 2018 list's `supersedes` mistyped, and read from there as the
+    server reads its own (`source_precedence`, refusing them); the mapping file put wrong."""
+    broken = tmp_path / "mappings"
+    shutil.copytree(ROOT / "mappings", broken)
+    text = (broken / "nhs_website_hospitals_2018.toml").read_text(encoding="utf-8")
+    (broken / "nhs_website_hospitals_2018.toml").write_text(text.replace(
+        'supersedes = ["nhs-hospitals-2015"]', 'supersedes = ["nhs-hospitals-2105"]'), encoding="utf-8")
+    monkeypatch.setattr(source_precedence, "__defaults__", (broken,))  # the folder the server reads them from
+    with pytest.raises(PrecedenceInvalid, match="'nhs-hospitals-2105', which no mapping"):
+        source_precedence()
+    return broken / "nhs_website_hospitals_2018.toml"
+
+
 def test_a_link_to_a_merged_away_record_is_sent_on_whatever_the_mappings_say(tmp_path, geodata_dir, data_dir,
                                                                              monkeypatch):
     """Which id a merged record keeps is the first record's in the store's order, whichever source's values it
@@ -739,14 +754,7 @@ def test_a_link_to_a_merged_away_record_is_sent_on_whatever_the_mappings_say(tmp
     rather than being sent on, for a question the mappings have no say in."""
     home = make_home(tmp_path / "home", geodata_dir)
     accepted_from_both_lists(home, data_dir)
-    broken = tmp_path / "mappings"  # the shipped mappings, the 2018 list's `supersedes` mistyped
-    shutil.copytree(ROOT / "mappings", broken)
-    text = (broken / "nhs_website_hospitals_2018.toml").read_text(encoding="utf-8")
-    (broken / "nhs_website_hospitals_2018.toml").write_text(text.replace(
-        'supersedes = ["nhs-hospitals-2015"]', 'supersedes = ["nhs-hospitals-2105"]'), encoding="utf-8")
-    monkeypatch.setattr(source_precedence, "__defaults__", (broken,))  # the folder the server reads them from
-    with pytest.raises(PrecedenceInvalid, match="'nhs-hospitals-2105', which no mapping"):
-        source_precedence()
+    mistyped_supersedes(tmp_path, monkeypatch)
 
     with TestClient(make_app(Settings(home=home, data_dir=data_dir)), follow_redirects=False) as client:
         answers = [client.get(path) for path in (f"/services/{HEMEL[1]}", f"/service/{HEMEL[1]}?where=HP3+0BN")]

@@ -20,8 +20,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from indexer.sync.items import Evidence
-from indexer.sync.review import Alike, ReviewItem, ReviewQueue
-from rehabmap.errors import DomainError, Remedy, ServiceNotFound
+from indexer.sync.review import Alike, DecisionNotShown, ReviewItem, ReviewQueue
+from rehabmap.errors import DomainError, Remedy, ServiceNotFound, tell_operator
 from rehabmap.maintain.audit import REASON_MAX
 from rehabmap.maintain.auth import Role
 from rehabmap.record import id_in_path
@@ -119,11 +119,12 @@ def review_bulk(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Re
         errors.add("id", "Choose at least one record")
     queue = queue_of(request)
     done: list[ReviewItem] = []
+    unshown = ""
     if errors:
         pass  # nothing is decided: a reason too long is refused, not cut
     elif action == "reject":
-        done = _decided(errors, _CHOSEN, lambda: queue.reject(ids, actor=keeper.principal.who,
-                                                              reason=form.get("reason")))
+        done, unshown = _decided(errors, _CHOSEN, lambda: queue.reject(ids, actor=keeper.principal.who,
+                                                                       reason=form.get("reason")))
     elif action == "accept":
         kinds = {i.proposed_type for i in queue.items(service_ids=ids)}  # the chosen alone, not the whole queue
         if None in kinds:  # before, told they were not all proposed as one type, where none was proposed
@@ -132,7 +133,7 @@ def review_bulk(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Re
             errors.add("id", "Accept many at once only when every record chosen is proposed as the same type; "
                              "accept the others one at a time")
         else:
-            done = _decided(errors, _CHOSEN, lambda: queue.accept(ids, actor=keeper.principal.who))
+            done, unshown = _decided(errors, _CHOSEN, lambda: queue.accept(ids, actor=keeper.principal.who))
     else:
         errors.add("id", "Choose accept or reject")
     if errors:
@@ -141,7 +142,7 @@ def review_bulk(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Re
     counted = f"{len(done)} record{'' if len(done) == 1 else 's'}"
     # back to the page the records were chosen on, which the rows after them now fill
     number = page_number(request)
-    return RedirectResponse(f"{REVIEW}?" + urlencode({"done": f"{verb} {counted}.", **(
+    return RedirectResponse(f"{REVIEW}?" + urlencode({"done": f"{verb} {counted}.{unshown}", **(
         {"page": number} if number > 1 else {})}), status_code=303)
 
 
@@ -150,17 +151,26 @@ def review_bulk(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Re
 # reject naming a record not in the queue was filed against the reason's box.
 _CHOSEN = (("reason",), "id")
 _ITEM = (("reason", "type", "subtype"), "record")
+# Said after a decision saved whose live write was refused (`DecisionNotShown`): the keeper has nothing to do again,
+# the operator has a mapping to mend, which the server's log names (a page never names the server's files)
+NOT_YET_SHOWN = (" Saved, but not yet shown in searches: a mapping on the server is wrong, which the server's log "
+                 "names. Searches follow once the operator puts it right.")
 
 
 def _decided(errors: Errors, page: tuple[tuple[str, ...], str], decide: Callable[[], list[ReviewItem]]
-             ) -> list[ReviewItem]:
-    """The decision, or its refusal as an error where `page` puts it (nothing is written then: all or none)."""
+             ) -> tuple[list[ReviewItem], str]:
+    """The decision, and what its words say after it was made (`NOT_YET_SHOWN`, or nothing); or its refusal as an
+    error where `page` puts it (nothing is written then: all or none). Before, a decision saved whose live write was
+    refused was said as a refusal, as if nothing were decided."""
     boxes, record = page
     try:
-        return decide()
+        return decide(), ""
+    except DecisionNotShown as error:
+        tell_operator(error)
+        return error.items, NOT_YET_SHOWN
     except DomainError as error:
         errors.add(error.field if error.field in boxes else record, said(error))
-        return []
+        return [], ""
 
 
 @router.get(REVIEW + "/{service_id:path}")
@@ -199,21 +209,22 @@ def review_decide(request: Request, service_id: str, keeper: Keeper = requires(*
     form = keeper.form
     queue = queue_of(request)
     errors = form_errors(form)
+    unshown = ""
     if errors:
         pass  # nothing is decided: a reason too long is refused, not cut
     elif form.get("action") == "reject":
-        _decided(errors, _ITEM, lambda: queue.reject([service_id], actor=keeper.principal.who,
-                                                     reason=form.get("reason")))
+        _, unshown = _decided(errors, _ITEM, lambda: queue.reject([service_id], actor=keeper.principal.who,
+                                                                  reason=form.get("reason")))
     elif form.get("action") == "accept":
         chosen = form.get("type")
         if chosen not in {value for value, _ in TYPE_CHOICES}:
             errors.add("type", "Choose the type to accept it as")
         else:
-            _decided(errors, _ITEM, lambda: queue.accept([service_id], actor=keeper.principal.who,
-                                                         service_type=chosen, subtype=form.get("subtype") or None))
+            _, unshown = _decided(errors, _ITEM, lambda: queue.accept(
+                [service_id], actor=keeper.principal.who, service_type=chosen, subtype=form.get("subtype") or None))
     else:
         errors.add("type", "Choose accept or reject")
     if errors:
         return _item_page(request, keeper, service_id, errors, status=400)
     verb = "Accepted" if form.get("action") == "accept" else "Rejected"
-    return RedirectResponse(f"{item_path(service_id)}?" + urlencode({"done": f"{verb}."}), status_code=303)
+    return RedirectResponse(f"{item_path(service_id)}?" + urlencode({"done": f"{verb}.{unshown}"}), status_code=303)
