@@ -86,9 +86,24 @@ def open_state(settings: Settings, *, serving: bool = False) -> AppState:
     """Everything the faces work with (see `rehabmap.state`); `serving` as `open_backend` takes it."""
     state = AppState(settings, open_geography(settings), open_backend(settings, serving=serving))
     open_directory(state)
-    store = SyncStore.served(state) if state.directory is not None else None
-    state.source_titles = source_titles(settings.oruk_feeds_dir, store.titles() if store is not None else None)
+    state.source_titles = source_titles(settings.oruk_feeds_dir, _stored_titles(state))
     return state
+
+
+def _stored_titles(state: AppState) -> dict[str, str] | None:
+    """The titles the store keeps of sources whose configuration may be gone (`SyncStore.titles`), or None where the
+    server has no store or it fails to say them: a store that opened and then failed this query (a disk error, a
+    PostgreSQL server gone) must not stop the server starting, where titles read no store before; a removed feed is
+    then named by its code, as before they were kept."""
+    if state.directory is None:
+        return None
+    try:
+        store = SyncStore.served(state)
+        return store.titles() if store is not None else None
+    except Exception as exc:  # noqa: BLE001 - any store's fault (SQLite's, PostgreSQL's), as at the directory's open
+        log.warning("sources' titles kept by the store not read (%s): a removed feed is named by its code",
+                    type(exc).__name__)
+        return None
 
 
 def open_directory(state: AppState) -> None:

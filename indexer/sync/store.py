@@ -627,7 +627,9 @@ class SyncStore:
     def service_ids(self) -> list[str]:
         """Every record's service id, on its index (`sync_records_by_service`): what a face that names a service by an
         id made from it (an ORUK UUID) reads to learn which record an id the live index holds no record by names (one
-        merged into another, which a rebuild leaves out)."""
+        merged into another, which a rebuild leaves out). Every id, not the one asked for: an ORUK UUID is a one-way
+        hash of the id (version 5) that no column keeps, so no index finds a record by it; read from the index alone,
+        once an index generation (`api.routes.oruk.OrukIds.stored`)."""
         with self._connect() as conn:
             return [service_id for (service_id,) in conn.execute("SELECT DISTINCT service_id FROM sync_records")]
 

@@ -210,3 +210,28 @@ def test_the_operator_log_tells_each_problem_once_in_its_spell(caplog):
             told.tell(line)
     assert caplog.messages == ["a", "b", "a [2 more requests met it unlogged since]", "b",
                                "a [1 more request met it unlogged since]"]
+
+
+def test_a_store_that_cannot_say_its_titles_at_start_leaves_the_server_naming_sources_by_their_files(
+        geodata_dir, data_dir, tmp_path, monkeypatch, caplog):
+    """The server's start reads the titles the store keeps of sources whose configuration is gone (a removed feed's
+    label, `SyncStore.titles`), where titles never touched the store before: a store that opened but then failed a
+    query (a disk error, a PostgreSQL server gone between the two) stopped the server starting. Now it starts naming
+    sources by their configuration alone, and says so once."""
+    from app.parts import open_state
+    from indexer.sync.store import SyncStore
+
+    def fails(self: SyncStore) -> dict[str, str]:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "geodata").symlink_to(geodata_dir, target_is_directory=True)
+    monkeypatch.setattr(SyncStore, "titles", fails)
+    with caplog.at_level(logging.WARNING, logger="rehabmap.api"):
+        state = open_state(Settings(home=home, data_dir=data_dir))
+
+    assert state.directory is not None
+    assert state.source_titles["nhs-hospitals-2018"] == "NHS website hospital list (September 2018)"
+    assert [r.getMessage() for r in caplog.records if r.name == "rehabmap.api"] == [
+        "sources' titles kept by the store not read (OperationalError): a removed feed is named by its code"]
