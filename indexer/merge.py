@@ -6,7 +6,8 @@ records are one depends neither on which source supersedes which nor on the orde
 The first record seen is the base: its id is kept (so its links, decisions and edits stay where
 they are). Where two of the records give a field, the value of the one whose source supersedes the other's wins
 (`Precedence`, which the caller passes in: `indexer.precedence` reads it where the sources are defined), and where
-neither supersedes the other, the first seen's: before, the first seen's always did. An inactive record (retired
+neither supersedes the other, the first seen's: before, the first seen's always did. Where the service is (its
+address, postcode, point and areas) is taken whole from one of them (`_place`). An inactive record (retired
 by its source) is merged by its id alone: it still takes in an older copy of itself (a file's row of
 a location since deregistered stays out of search), but it is never the base of another record nor merged into one,
 so a home CQC registered again under a new location id, at the same name and postcode, stays in search, and the
@@ -28,7 +29,11 @@ from rehabmap.record import Service
 from rehabmap.record_keys import merge_keys, name_key, own_words
 
 _KEEP = {"id", "provenance", "field_sources", "needs_met", "needs_not_met", "needs_read_from_text",
-         "needs_read_not_met", "areas", "lat", "lon"}
+         "needs_read_not_met"}
+# Where the service is: its point and the areas found from it, and the address and postcode a person reads it by.
+# One block, all of it from one record (`_place`): a page, a distance, a radius and a coverage all of one place.
+_POINT = frozenset({"lat", "lon", "areas"})
+_PLACE = _POINT | {"address", "town", "county", "postcode"}
 _SHARED_KEYS = ("cqc", "name+postcode")  # the keys (`merge_keys`) two records of different ids can share
 # What a merged record names no source for unless its own source did: its state in the directory (a retired record is
 # inactive, whatever its source last said), which a record on its own names none for either (`_combine`).
@@ -122,8 +127,9 @@ def _note(kept: Service, other: Service, key: str) -> MergeNote:
     if key != "id":
         return MergeNote(kept.id, other.id, key)
     first, again = kept.model_dump(exclude={"provenance"}), other.model_dump(exclude={"provenance"})
-    lost = [f"{name} '{shorten(value)}'" for name, value in again.items() if name not in _KEEP
-            and name != "field_sources" and not _empty(value) and not _empty(first.get(name)) and first[name] != value]
+    # A row's point and areas go with its postcode or address, which the note names.
+    lost = [f"{name} '{shorten(value)}'" for name, value in again.items() if name not in _KEEP and name not in _POINT
+            and not _empty(value) and not _empty(first.get(name)) and first[name] != value]
     return same_id(_where(kept), _where(other), kept.id, first == again,
                    f"whose {', '.join(lost)} the record does not keep" if lost
                    else "of which the record keeps only what the first leaves empty",
@@ -167,8 +173,8 @@ def _dated_file(service: Service) -> bool:
 def _combine(members: Sequence[Service], precedence: Precedence) -> Service:
     """One record of the records of one service (the first, whose id is kept, and those merged into it, in their
     order). Each field is the value of the first record in `precedence`'s order that gives one, named by the source
-    that gave it; the id, provenance (every record's, in their order) and what is read from the words stay the
-    first's where it gives them."""
+    that gave it, but where the service is: all of that from one record (`_place`); the id, provenance (every
+    record's, in their order) and what is read from the words stay the first's where it gives them."""
     kept = members[0]
     data = kept.model_dump()
     # A field the kept record gives without a field source of its own is its source's: a record a maintainer decided
@@ -179,8 +185,9 @@ def _combine(members: Sequence[Service], precedence: Precedence) -> Service:
     sources = {name: kept.source for name, value in data.items()
                if name not in _KEEP and name not in _UNSOURCED and not _empty(value)}
     sources |= kept.field_sources
-    given: set[str] = set()
+    given: set[str] = set(_PLACE)
     ordered = precedence.order(members)
+    _take_place(_place(ordered), data, sources)
     for member in ordered:
         values = data if member is kept else member.model_dump()
         for name, value in values.items():
@@ -206,6 +213,28 @@ def _combine(members: Sequence[Service], precedence: Precedence) -> Service:
     data["provenance"] = [origin for member in members for origin in member.model_dump()["provenance"]]
     data["field_sources"] = sources
     return Service.model_validate(data)
+
+
+def _place(ordered: Sequence[Service]) -> Service:
+    """The record whose word on where the service is a merged record takes, all of it (`_PLACE`): the first in the
+    precedence's order (`ordered`) that gives a postcode, else an address, else the first (each has a point). A
+    record that names no place does not replace one that does with a point alone. Before, the address and postcode
+    were each the first record's to give one and the point and areas the kept record's: a dated file's Dovetail House
+    kept at a Worksop postcode, merged with CQC's at NG18 2AT, showed CQC's address in Mansfield, while its distance,
+    radius and coverage were measured from Worksop."""
+    return (next((member for member in ordered if member.postcode), None)
+            or next((member for member in ordered if member.address), ordered[0]))
+
+
+def _take_place(place: Service, data: dict[str, Any], sources: dict[str, str]) -> None:
+    """`data` (a merged record's fields) with `place`'s place, every field of it, empty ones too (a place is not
+    made of two records'), and `sources` naming for each that it gives the source `place` names it by, else its
+    source."""
+    for name, value in place.model_dump(include=set(_PLACE)).items():
+        data[name] = value
+        sources.pop(name, None)
+        if not _empty(value):
+            sources[name] = place.field_sources.get(name) or place.source
 
 
 class Keyed(NamedTuple):

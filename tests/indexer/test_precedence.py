@@ -6,25 +6,59 @@ from __future__ import annotations
 
 import pytest
 
-from indexer.merge import Precedence
-from indexer.pipeline import GeographyPlacer, build_index
+from indexer.merge import Precedence, merge_duplicates
+from indexer.pipeline import GeographyPlacer, build_index, prepare_all
 from indexer.precedence import PrecedenceInvalid, source_precedence
-from indexer.rows import Rejection
+from indexer.rows import Candidate, Rejection
 from indexer.sources import load_source
 from indexer.sources.csv_mapping import MAPPINGS_DIR, MappingError, load_mapping
+from rehabmap.index.base import ServiceQuery
+from rehabmap.record import Service
 from search.embedded import EmbeddedIndex, EmbeddedWriter
 
 # A council's dated list of care homes, mapped; its source's name sorts before CQC's, as the store orders sources.
 HOMES = "Ref,Home,Postcode,Telephone,Web\nB7,Dovetail House,NG18 2AT,01623 000 000,https://dovetail.example.org\n"
 HOMES_MAPPING = ('[source]\nname = "bassetlaw-homes-2019"\ndated = "March 2019"\n{more}[columns]\nid = "Ref"\n'
-                 'name = "Home"\npostcode = "Postcode"\nphone = "Telephone"\nwebsite = "Web"\n'
+                 'name = "Home"\npostcode = "Postcode"\nphone = "Telephone"\nwebsite = "Web"\n{columns}'
                  '[constants]\nservice_type = "supported_accommodation"\nsubtype = "residential_24h"\n')
+# The list's Dovetail House with its CQC location id, at an older place in Worksop (a real postcode, in Bassetlaw;
+# the address made up): CQC's record of the location (the real recording's) is at NG18 2AT, in Mansfield.
+MOVED = ("Ref,Home,CQC,Address,Postcode,Telephone,Web\n"
+         "B7,Dovetail House,1-112779585,Carlton Road,S80 1AA,01623 000 000,https://dovetail.example.org\n")
+MOVED_COLUMNS = 'cqc_location_id = "CQC"\naddress = "Address"\n'
+MANSFIELD = "E07000174"  # the district of NG18 2AT; S80 1AA's is Bassetlaw, E07000171
 
 
 def mapping(folder, file: str, name: str, more: str = "") -> None:
     """A mapping of source `name` in `folder`, with `more` in its [source] table."""
     folder.mkdir(exist_ok=True)
     (folder / file).write_text(f'[source]\nname = "{name}"\n{more}[columns]\nname = "Name"\n', encoding="utf-8")
+
+
+def homes_and_cqc(folder, data_dir, homes: str = HOMES, columns: str = "") -> list:
+    """The council's dated list (`homes`, read by its mapping with `columns` more) and CQC's real recording, as
+    read: the list's source sorts before CQC's, so its record is the one kept."""
+    (folder / "homes.csv").write_text(homes, encoding="utf-8")
+    (folder / "homes.toml").write_text(HOMES_MAPPING.format(more="", columns=columns), encoding="utf-8")
+    return [*load_source(folder / "homes.csv", mapping=folder / "homes.toml"),
+            *load_source(data_dir / "feeds" / "cqc_api" / "locations_detail_2021.json")]
+
+
+PLACE_FIELDS = ("address", "town", "county", "postcode", "lat", "lon")
+
+
+def place(service: Service) -> tuple:
+    """Where a record says the service is: what its page shows, and what distance, radius and coverage use."""
+    return (*(getattr(service, name) for name in PLACE_FIELDS), service.areas)
+
+
+def dovetails(folder, data_dir, geography) -> tuple[list, Service, Service]:
+    """The rows of the list giving Dovetail House at its older place (`MOVED`) and CQC's, and the two records of
+    Dovetail House as the import prepares them: the list's, CQC's."""
+    rows = homes_and_cqc(folder, data_dir, MOVED, MOVED_COLUMNS)
+    homes, cqc = (s for s in prepare_all([r for r in rows if isinstance(r, Candidate)], GeographyPlacer(geography))
+                  if isinstance(s, Service) and s.name == "Dovetail House")
+    return rows, homes, cqc
 
 
 def test_the_2018_hospital_list_supersedes_the_2014_15_one_and_cqc_every_dated_file():
@@ -88,8 +122,8 @@ def test_a_mapping_beside_its_file_may_not_say_what_it_supersedes(tmp_path):
     """Only the mappings of mappings/ are read for the precedence, by a rebuild and a live write alike: a sidecar's
     `supersedes` would be read by neither, so the file is refused rather than merged as if it were not there."""
     (tmp_path / "homes.csv").write_text(HOMES, encoding="utf-8")
-    (tmp_path / "homes.mapping.toml").write_text(HOMES_MAPPING.format(more='supersedes = ["nhs-hospitals-2015"]\n'),
-                                                 encoding="utf-8")
+    (tmp_path / "homes.mapping.toml").write_text(
+        HOMES_MAPPING.format(more='supersedes = ["nhs-hospitals-2015"]\n', columns=""), encoding="utf-8")
     [refused] = load_source(tmp_path / "homes.csv")
     assert isinstance(refused, Rejection) and refused.origin.line == 0
     assert refused.reason.startswith("mapping homes.mapping.toml: [source] supersedes is read only from the mappings "
@@ -101,10 +135,7 @@ def test_cqcs_record_of_a_location_supersedes_a_dated_files(tmp_path, data_dir, 
     does not give, and its source sorts before CQC's, so its record is the one kept (its id, as the store orders
     them). Before, its phone was shown, being first; CQC's is now, as CQC's record supersedes any dated file's, and
     the list's website still fills what CQC leaves empty; each field names the source that gave it."""
-    (tmp_path / "homes.csv").write_text(HOMES, encoding="utf-8")
-    (tmp_path / "homes.toml").write_text(HOMES_MAPPING.format(more=""), encoding="utf-8")
-    rows = [*load_source(tmp_path / "homes.csv", mapping=tmp_path / "homes.toml"),
-            *load_source(data_dir / "feeds" / "cqc_api" / "locations_detail_2021.json")]
+    rows = homes_and_cqc(tmp_path, data_dir)
     index = tmp_path / "index.sqlite"
 
     report = build_index(rows, GeographyPlacer(geography), EmbeddedWriter(index), progress=False)
@@ -115,3 +146,44 @@ def test_cqcs_record_of_a_location_supersedes_a_dated_files(tmp_path, data_dir, 
     assert (dovetail.phone, dovetail.website) == ("01623420690", "https://dovetail.example.org")
     assert [dovetail.field_sources[name] for name in ("phone", "website")] == [
         "cqc:mainPhoneNumber", "bassetlaw-homes-2019"], "as CQC's record names its field"
+
+
+def test_a_merged_records_place_is_all_of_one_records(tmp_path, data_dir, geography):
+    """The list gives Dovetail House (its CQC location id) at an older place in Worksop; CQC's record supersedes it,
+    so the record shows CQC's address and postcode in Mansfield, and is found, measured and counted there: its point
+    and areas are CQC's too, each named by CQC's record, whichever record is kept. Before, the point and areas stayed
+    the kept record's: the page said Mansfield, a search measured from Worksop and counted it in Bassetlaw."""
+    rows, homes, cqc = dovetails(tmp_path, data_dir, geography)
+    assert (homes.postcode, cqc.postcode) == ("S80 1AA", "NG18 2AT") and homes.areas != cqc.areas
+
+    for records in ([homes, cqc], [cqc, homes]):
+        [merged], _ = merge_duplicates(records, source_precedence())
+        assert merged.id == records[0].id and place(merged) == place(cqc)
+        assert {name: merged.field_sources.get(name) for name in (*PLACE_FIELDS, "areas")} == {
+            "address": "cqc:postalAddressLine1..County", "town": "cqc:postalAddressTownCity",
+            "county": "cqc:postalAddressCounty", "postcode": "cqc:postalCode", "lat": "cqc:onspdLatitude",
+            "lon": "cqc:onspdLongitude", "areas": "cqc"}
+        assert merged.website == "https://dovetail.example.org", "the list still gives what CQC leaves empty"
+
+    index = tmp_path / "index.sqlite"
+    build_index(rows, GeographyPlacer(geography), EmbeddedWriter(index), progress=False)
+    served = EmbeddedIndex(index)
+    dovetail = served.get("bassetlaw-homes-2019:B7")
+    assert dovetail is not None and place(dovetail) == place(cqc)
+    [near] = served.nearest(cqc.lat, cqc.lon, ServiceQuery(), k=1, radius_km=1)
+    assert (near.service.id, round(near.distance_km, 3)) == ("bassetlaw-homes-2019:B7", 0)
+    found = served.find(ServiceQuery(area_codes=frozenset({MANSFIELD})), limit=100)
+    assert "bassetlaw-homes-2019:B7" in [s.id for s in found.items]
+
+
+def test_a_record_that_names_no_place_does_not_move_a_merged_record(tmp_path, data_dir, geography):
+    """CQC's record supersedes the list's, but where it gave no postcode or address (placed by its coordinates
+    alone), the list's place is kept, all of it, point and areas included, named by the list's record."""
+    _, homes, cqc = dovetails(tmp_path, data_dir, geography)
+    unplaced = cqc.model_copy(update={"address": None, "town": None, "county": None, "postcode": None})
+
+    [merged], _ = merge_duplicates([homes, unplaced], source_precedence())
+
+    assert place(merged) == place(homes) and merged.phone == cqc.phone
+    assert {name: merged.field_sources.get(name) for name in ("address", "postcode", "lat", "areas")} == dict.fromkeys(
+        ("address", "postcode", "lat", "areas"), "bassetlaw-homes-2019")
