@@ -200,11 +200,12 @@ def _combine(members: Sequence[Service], precedence: Precedence) -> Service:
     if restricted is not kept:
         data["service_area"] = restricted.service_area.model_dump()
         sources["service_area"] = restricted.source
-    met, not_met = set(kept.needs_met), set(kept.needs_not_met)
-    for other in members[1:]:  # a need said met by one and not met by another is unknown
-        met, not_met = met | set(other.needs_met), not_met | set(other.needs_not_met)
-        met, not_met = met - not_met, not_met - met
-    data["needs_met"], data["needs_not_met"] = sorted(met), sorted(not_met)
+    # A need said met by one and not met by another is unknown, whatever the order: every record's word is gathered,
+    # then the needs said both ways taken out. Before, they were taken out record by record, so a third record's
+    # "met" after a conflict made the need met again (met, not met, met: met; met, met, not met: unknown).
+    met = {need for member in members for need in member.needs_met}
+    not_met = {need for member in members for need in member.needs_not_met}
+    data["needs_met"], data["needs_not_met"] = sorted(met - not_met), sorted(not_met - met)
     # Needs read from any record's words, the first's where two read one: a need read both ways, or stated, leaves
     # them (`Service`'s check).
     for other in members[1:]:

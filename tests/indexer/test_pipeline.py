@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timezone
 
 import pytest
 
-from indexer.pipeline import GeographyPlacer, ImportRefused, build_index
+from indexer.merge import Precedence, merge_duplicates
+from indexer.pipeline import GeographyPlacer, ImportRefused, build_index, prepare_all
 from indexer.rows import Candidate, Origin, Rejection
 from search.elastic import ElasticIndex, ElasticWriter
 from search.embedded import EmbeddedIndex, EmbeddedWriter
@@ -85,6 +87,24 @@ def test_duplicates_merge_and_remember_sources(geography, index):
     assert "detained_mha" in merged.needs_met
     assert {(m.kept, m.merged, m.key) for m in report.merged} == {
         ("cqc:2", "oruk:3", "name+postcode"), ("cqc:2", "csv:4", "cqc")}
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(3))))
+def test_a_need_said_met_and_not_met_is_unknown_whatever_the_order_of_the_records(geography, order):
+    """Two sources say autism is met and one that it is not: unknown, as with two, in every order the records come
+    in. Before, the conflict was settled record by record, and a third "met" after it made autism met (met, not
+    met, met) where another order left it unknown."""
+    rows = [row(2, source="cqc", name="Kingfisher Lodge", service_type="inpatient_rehab_level2", postcode="LS9 7TF",
+                needs_met=["autism", "detained_mha"]),
+            row(3, source="oruk", name="Kingfisher Lodge", service_type="inpatient_rehab_level2", postcode="LS9 7TF",
+                needs_not_met=["autism", "older_adult"]),
+            row(4, source="csv", name="Kingfisher Lodge", service_type="inpatient_rehab_level2", postcode="LS9 7TF",
+                needs_met=["autism"])]
+    records = prepare_all(rows, GeographyPlacer(geography))
+
+    [merged], _ = merge_duplicates([records[i] for i in order], Precedence())
+
+    assert (merged.needs_met, merged.needs_not_met) == (["detained_mha"], ["older_adult"])
 
 
 def test_importer_warnings_reach_the_report_and_rows_are_not_mutated(geography, index):
