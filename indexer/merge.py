@@ -187,7 +187,7 @@ def _combine(members: Sequence[Service], precedence: Precedence) -> Service:
     sources |= kept.field_sources
     given: set[str] = set(_PLACE)
     ordered = precedence.order(members)
-    _take_place(_place(ordered), data, sources)
+    _take_place(_place(ordered), kept, data, sources)
     for member in ordered:
         values = data if member is kept else member.model_dump()
         for name, value in values.items():
@@ -227,15 +227,19 @@ def _place(ordered: Sequence[Service]) -> Service:
             or next((member for member in ordered if member.address), ordered[0]))
 
 
-def _take_place(place: Service, data: dict[str, Any], sources: dict[str, str]) -> None:
+def _take_place(place: Service, kept: Service, data: dict[str, Any], sources: dict[str, str]) -> None:
     """`data` (a merged record's fields) with `place`'s place, every field of it, empty ones too (a place is not
     made of two records'), and `sources` naming for each that it gives the source `place` names it by, else its
-    source."""
+    source; the kept record's point and areas only as it names them, as a record of its own is named (a retired
+    record that took in a file's copy of itself keeps the field sources the sync wrote it with), another's by its
+    source, as they moved from it."""
     for name, value in place.model_dump(include=set(_PLACE)).items():
         data[name] = value
         sources.pop(name, None)
-        if not _empty(value):
-            sources[name] = place.field_sources.get(name) or place.source
+        if name in place.field_sources:
+            sources[name] = place.field_sources[name]
+        elif not _empty(value) and (name not in _POINT or place is not kept):
+            sources[name] = place.source
 
 
 class Keyed(NamedTuple):

@@ -151,8 +151,9 @@ def test_cqcs_record_of_a_location_supersedes_a_dated_files(tmp_path, data_dir, 
 def test_a_merged_records_place_is_all_of_one_records(tmp_path, data_dir, geography):
     """The list gives Dovetail House (its CQC location id) at an older place in Worksop; CQC's record supersedes it,
     so the record shows CQC's address and postcode in Mansfield, and is found, measured and counted there: its point
-    and areas are CQC's too, each named by CQC's record, whichever record is kept. Before, the point and areas stayed
-    the kept record's: the page said Mansfield, a search measured from Worksop and counted it in Bassetlaw."""
+    and areas are CQC's too, each named by CQC's record, whichever record is kept (its areas, which a record of its own
+    names by no source, by CQC's where they moved from it to the list's kept record). Before, the point and areas
+    stayed the kept record's: the page said Mansfield, a search measured from Worksop and counted it in Bassetlaw."""
     rows, homes, cqc = dovetails(tmp_path, data_dir, geography)
     assert (homes.postcode, cqc.postcode) == ("S80 1AA", "NG18 2AT") and homes.areas != cqc.areas
 
@@ -162,7 +163,7 @@ def test_a_merged_records_place_is_all_of_one_records(tmp_path, data_dir, geogra
         assert {name: merged.field_sources.get(name) for name in (*PLACE_FIELDS, "areas")} == {
             "address": "cqc:postalAddressLine1..County", "town": "cqc:postalAddressTownCity",
             "county": "cqc:postalAddressCounty", "postcode": "cqc:postalCode", "lat": "cqc:onspdLatitude",
-            "lon": "cqc:onspdLongitude", "areas": "cqc"}
+            "lon": "cqc:onspdLongitude", "areas": "cqc" if records[0] is homes else None}
         assert merged.website == "https://dovetail.example.org", "the list still gives what CQC leaves empty"
 
     index = tmp_path / "index.sqlite"
@@ -178,12 +179,13 @@ def test_a_merged_records_place_is_all_of_one_records(tmp_path, data_dir, geogra
 
 def test_a_record_that_names_no_place_does_not_move_a_merged_record(tmp_path, data_dir, geography):
     """CQC's record supersedes the list's, but where it gave no postcode or address (placed by its coordinates
-    alone), the list's place is kept, all of it, point and areas included, named by the list's record."""
+    alone), the list's place is kept, all of it, point and areas included, named as the list's record names them
+    (its address and postcode by its source; its point and areas, as those of a record of its own, by none)."""
     _, homes, cqc = dovetails(tmp_path, data_dir, geography)
     unplaced = cqc.model_copy(update={"address": None, "town": None, "county": None, "postcode": None})
 
     [merged], _ = merge_duplicates([homes, unplaced], source_precedence())
 
     assert place(merged) == place(homes) and merged.phone == cqc.phone
-    assert {name: merged.field_sources.get(name) for name in ("address", "postcode", "lat", "areas")} == dict.fromkeys(
-        ("address", "postcode", "lat", "areas"), "bassetlaw-homes-2019")
+    assert {name: merged.field_sources.get(name) for name in ("address", "postcode", "lat", "areas")} == {
+        "address": "bassetlaw-homes-2019", "postcode": "bassetlaw-homes-2019", "lat": None, "areas": None}
