@@ -261,10 +261,11 @@ class Merging:
     into the earlier place). Before, a kind was known by its combined record's keys, whose name and postcode could
     be a superseding record's: a record sharing a key with that one alone was merged in under the mappings'
     precedence and not under the store's order, or not when it came before the record that brought the key in.
-    A record of an inactive record's id that comes after it is that record's copy, merged into it by the id
-    alone, its other keys counting for nothing (the inactive record's own are its id alone): the one case where
-    the order counts, as a rebuild gives the synced records first, and so a retired record before a file's copy
-    of it. On the real lists (both NHS hospital lists and the ODS sites) it merges the 141 pairs the merged record's
+    A record of an id already seen is that record's copy (a file's copy of a synced record, a row repeating an
+    id), merged into it by the id alone, its other keys counting for nothing (an inactive record's own are its id
+    alone): a repeated CQC row naming another location's name and postcode joined that location's kind, two
+    locations made one through a copy's error. The one case where the order counts, as a rebuild gives the synced
+    records first, and so a retired record before a file's copy of it. On the real lists (both NHS hospital lists and the ODS sites) it merges the 141 pairs the merged record's
     keys merged, in any order."""
 
     def __init__(self, precedence: Precedence) -> None:
@@ -301,8 +302,8 @@ class Merging:
                 where[key] = hit
             return service
         same_id = where.get(keys[0])
-        if same_id is not None and self._at(same_id).status == "inactive":
-            hits, keys = {same_id: "id"}, []  # an inactive record's copy: merged by its id alone
+        if same_id is not None:
+            hits, keys = {same_id: "id"}, []  # a copy of a record seen: merged by its id alone
         hit = min(hits)
         other = as_service(service)
         self.notes.append(_note(self._at(hit), other, hits[hit]))

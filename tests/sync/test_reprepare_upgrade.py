@@ -276,7 +276,7 @@ def test_a_held_row_read_short_says_so_first_when_prepared_again_from_the_store_
     saved.write_text(text.replace(row, row.replace("jennymcvinnie@cyg", "jennymcvinnie@cyg\n")), encoding="utf-8",
                      newline="")
     store = SyncStore(tmp_path / "directory.sqlite")
-    [run] = by_source([row for row in load_source(saved) if isinstance(row, Held)])
+    [run] = by_source([row for row in load_source(saved) if isinstance(row, Held)], {})
     SyncRunner(store, GeographyPlacer(geography), None, actor="tests").run(run)
     with sqlite3.connect(tmp_path / "directory.sqlite") as conn:  # as a store from before it kept the note
         conn.execute("UPDATE sync_records SET item = json_remove(item, '$.short')")
