@@ -265,8 +265,8 @@ class Merging:
     id), merged into it by the id alone, its other keys counting for nothing (an inactive record's own are its id
     alone): a repeated CQC row naming another location's name and postcode joined that location's kind, two
     locations made one through a copy's error. The one case where the order counts, as a rebuild gives the synced
-    records first, and so a retired record before a file's copy of it. On the real lists (both NHS hospital lists and the ODS sites) it merges the 141 pairs the merged record's
-    keys merged, in any order."""
+    records first, and so a retired record before a file's copy of it. On the real lists (both NHS hospital lists
+    and the ODS sites) it merges the 141 pairs the merged record's keys merged, in any order."""
 
     def __init__(self, precedence: Precedence) -> None:
         self.precedence = precedence

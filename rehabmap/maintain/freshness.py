@@ -126,8 +126,9 @@ class Listings:
         record's first): each that gave a fact shown, or the first alone where none did. Each confirms the facts
         the record's `field_sources` trace to it (a field naming no source is the kept record's), a dated file's
         of those its mapping reads; none confirms what no source of the record gives (`does_not_confirm`)."""
-        found = [(p, listed) for i, p in _records(service)
-                 if service.status == "active" and (listed := self.listed.get(i)) is not None]
+        if service.status != "active":
+            return ()
+        found = [(p, listed) for i, p in _records(service) if (listed := self.listed.get(i)) is not None]
         if not found:
             return ()
         # Records one sync listed share their sources, days, files and field sources: an export makes each
