@@ -155,7 +155,7 @@ def retire_removed(settings: Settings, source: str, *, actor: str, dry_run: bool
     log's: before, a service's page said "its feed file, bristol.toml, has left rehabmap's feed folder". Refused for
     a feed still configured (`feed_removed`), and for a name no sync has run under: a name mistyped would retire
     nothing, and say so as if done."""
-    from indexer.sync.connectors import UnknownSource, feed_removed, source_titles
+    from indexer.sync.connectors import UnknownSource, feed_removed
 
     path = feed_removed(source, settings)
     store = open_store(settings)
@@ -165,7 +165,7 @@ def retire_removed(settings: Settings, source: str, *, actor: str, dry_run: bool
                             f"{', '.join(names) or 'none yet'}).", field="retire_removed")
     placer = _placer(settings)
     runner = SyncRunner(store, placer, None if dry_run else open_live(settings, lambda: placer), actor=actor)
-    title = source_titles(settings.oruk_feeds_dir, store.titles()).get(source)
+    title = store.titles().get(source)  # its file is gone: only the title its last applied run had can name it
     listed = f"{title}, where it was listed" if title else "the directory it was listed in"
     return runner.retire_all(source, f"rehabmap no longer reads {listed}",
                              detail=f"no longer synced: its feed file, {path.name}, has left rehabmap's feed folder",
