@@ -172,7 +172,7 @@ def _entry(entry_id: int, entry_uuid: str, at: str, actor: str, action: str, res
 
 # Migration 27: the services each audit row mentions beside its subject (`Change.mentions`), keyed by service. No
 # foreign key: each is written with its row (`append`), and on PostgreSQL checking one locks the row, which the audit
-# log's revoked privileges refuse.
+# log's revoked privileges refuse. Append-only, as the audit log is (`database.APPEND_ONLY_TABLES`).
 MENTIONS_TABLE = ("CREATE TABLE IF NOT EXISTS audit_mentions (service_id TEXT NOT NULL, audit_id BIGINT NOT NULL, "
                   "PRIMARY KEY (service_id, audit_id))")
 

@@ -18,15 +18,19 @@ or process. The tables:
   whole record), and `revision`, the audit id of its latest change.
 * `audit`: one row per changed field: when, who, what, old and new value. It records who changed a
   service, never anything about a search. It can only grow (`AUDIT_GUARDS`).
+* `audit_mentions`: the services an audit row names beside its subject (migration 27), by which a service's
+  history finds the uploads that took it out. It can only grow too, guarded as the audit log is (a row taken
+  out would hide an upload from that history).
 
-**The audit log is append-only for any connection, whatever its pragmas.** Triggers refuse UPDATE (so also
-`INSERT ... ON CONFLICT DO UPDATE` and `UPDATE OR REPLACE`) and DELETE, and refuse an INSERT whose id or
-uuid is taken before SQLite's REPLACE conflict resolution could delete the row holding it: REPLACE deletes
-without firing DELETE triggers unless `recursive_triggers` is on. Another trigger refuses ids below 1, the
-value SQLite gives `NEW.id` before it picks one. Every open checks the triggers against `AUDIT_GUARDS`
-and restores any that are missing or altered, so an older store gets them too. Dropping or altering the
-table or its triggers cannot be stopped by SQLite itself; rehabmap's own connections refuse it with an
-authorizer. Anyone who can write the file can still rewrite it: keep it, and its backups, private.
+**The audit log is append-only for any connection, whatever its pragmas** (its mentions too, the same way:
+`APPEND_ONLY_TABLES`). Triggers refuse UPDATE (so also `INSERT ... ON CONFLICT DO UPDATE` and `UPDATE OR
+REPLACE`) and DELETE, and refuse an INSERT whose id or uuid (a mention's service and row) is taken before SQLite's
+REPLACE conflict resolution could delete the row holding it: REPLACE deletes without firing DELETE triggers unless
+`recursive_triggers` is on. Another trigger refuses ids below 1, the value SQLite gives `NEW.id` before it picks
+one. Every open checks the triggers against `AUDIT_GUARDS` and restores any that are missing or altered, so an
+older store gets them too (a store from before the mentions were guarded, on its first open after the upgrade).
+Dropping or altering the tables or their triggers cannot be stopped by SQLite itself; rehabmap's own connections
+refuse it with an authorizer. Anyone who can write the file can still rewrite it: keep it, and its backups, private.
 """
 from __future__ import annotations
 
@@ -41,20 +45,35 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
+# The append-only tables, each with its keys (any one of which a row may not take from another): the audit log, and
+# the services its rows mention beside their subject (migration 27, `rehabmap.maintain.audit.MENTIONS_TABLE`), whose
+# loss would hide an upload from the history of a service it took out.
+APPEND_ONLY_TABLES = {"audit": (("id",), ("uuid",)), "audit_mentions": (("service_id", "audit_id"),)}
 _APPEND_ONLY = "SELECT RAISE(ABORT, 'the audit log is append-only')"
+
+
+def _append_only_guards(table: str, keys: tuple[tuple[str, ...], ...]) -> dict[str, str]:
+    """The triggers that keep `table` append-only: no UPDATE, no DELETE, and no INSERT taking a row's key, which
+    SQLite's REPLACE would resolve by deleting that row without a DELETE trigger."""
+    taken = " OR ".join(" AND ".join(f"{column} = NEW.{column}" for column in key) for key in keys)
+    return {
+        f"{table}_append_only_update": f"CREATE TRIGGER {table}_append_only_update BEFORE UPDATE ON {table} "
+                                       f"BEGIN {_APPEND_ONLY}; END",
+        f"{table}_append_only_delete": f"CREATE TRIGGER {table}_append_only_delete BEFORE DELETE ON {table} "
+                                       f"BEGIN {_APPEND_ONLY}; END",
+        f"{table}_append_only_insert": f"CREATE TRIGGER {table}_append_only_insert BEFORE INSERT ON {table} "
+                                       f"WHEN EXISTS (SELECT 1 FROM {table} WHERE {taken}) "
+                                       f"BEGIN {_APPEND_ONLY}; END",
+    }
+
+
 # name -> the exact statement; an open restores any trigger whose stored SQL differs.
 AUDIT_GUARDS = {
-    "audit_append_only_update": f"CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit "
-                                f"BEGIN {_APPEND_ONLY}; END",
-    "audit_append_only_delete": f"CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit "
-                                f"BEGIN {_APPEND_ONLY}; END",
-    "audit_append_only_insert": f"CREATE TRIGGER audit_append_only_insert BEFORE INSERT ON audit "
-                                f"WHEN EXISTS (SELECT 1 FROM audit WHERE id = NEW.id OR uuid = NEW.uuid) "
-                                f"BEGIN {_APPEND_ONLY}; END",
+    **{name: sql for table, keys in APPEND_ONLY_TABLES.items()
+       for name, sql in _append_only_guards(table, keys).items()},
     "audit_positive_ids": "CREATE TRIGGER audit_positive_ids AFTER INSERT ON audit WHEN NEW.id < 1 "
                           "BEGIN SELECT RAISE(ABORT, 'audit log ids start at 1'); END",
 }
-_AUDIT = "audit"
 _BUSY_TIMEOUT_S = 30.0
 
 
@@ -123,11 +142,11 @@ class Database(Protocol):
 
 
 def _keep_audit_log(action: int, arg1: str | None, arg2: str | None, _db: str | None, _source: str | None) -> int:
-    """SQLite authorizer on rehabmap's own connections: no statement may drop or alter the audit log or
-    its triggers, or make the schema writable, none of which any trigger could see."""
+    """SQLite authorizer on rehabmap's own connections: no statement may drop or alter an append-only table (the
+    audit log, its mentions) or its triggers, or make the schema writable, none of which any trigger could see."""
     names = {(arg1 or "").lower(), (arg2 or "").lower()}
     if action in (sqlite3.SQLITE_DROP_TABLE, sqlite3.SQLITE_ALTER_TABLE, sqlite3.SQLITE_DROP_TRIGGER,
-                  sqlite3.SQLITE_DROP_TEMP_TRIGGER) and _AUDIT in names:
+                  sqlite3.SQLITE_DROP_TEMP_TRIGGER) and names & APPEND_ONLY_TABLES.keys():
         return sqlite3.SQLITE_DENY
     if action == sqlite3.SQLITE_PRAGMA and (arg1 or "").lower() == "writable_schema":
         return sqlite3.SQLITE_DENY

@@ -9,7 +9,8 @@ transaction-level advisory lock, as SQLite's BEGIN IMMEDIATE does), so a check a
 hold together and audit ids commit in order; the index lock is a session-level advisory lock, which the
 server drops if the process holding it dies.
 
-**The audit log is append-only.** Triggers refuse UPDATE, DELETE and TRUNCATE on it for every role, so
+**The audit log is append-only**, and so are the services its rows mention (`audit_mentions`,
+`APPEND_ONLY_TABLES`). Triggers refuse UPDATE, DELETE and TRUNCATE on each for every role, so
 also `INSERT ... ON CONFLICT DO UPDATE`, `MERGE` and writable CTEs; and UPDATE, DELETE and TRUNCATE are
 revoked from everyone, its owner included, so those are refused before the triggers run. Every open
 restores a missing or disabled trigger and the revoked privileges (checking them first, in a read: an open
@@ -32,6 +33,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
 from rehabmap.errors import DirectoryUnavailable
+from rehabmap.maintain.database import APPEND_ONLY_TABLES
 
 # Advisory lock keys (any two 64-bit numbers no other user of the database takes).
 _WRITERS = 0x7265686162_01
@@ -43,18 +45,29 @@ _CONNECT_TIMEOUT_S = 10.0
 _GUARD_BODY = " BEGIN RAISE EXCEPTION 'the audit log is append-only'; END "
 _GUARD_FUNCTION = ("CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql "
                    f"AS $${_GUARD_BODY}$$")
-# name -> the statement that makes it
-AUDIT_GUARDS = {
-    "audit_append_only_rows": "CREATE TRIGGER audit_append_only_rows BEFORE UPDATE OR DELETE ON audit "
-                              "FOR EACH ROW EXECUTE FUNCTION audit_append_only()",
-    "audit_append_only_truncate": "CREATE TRIGGER audit_append_only_truncate BEFORE TRUNCATE ON audit "
-                                  "FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()",
-}
-_REVOKE = "REVOKE UPDATE, DELETE, TRUNCATE ON audit FROM PUBLIC, CURRENT_USER"
-# what _REVOKE took away, if anything gave it back: the privileges PUBLIC or this role hold on the audit log
+
+
+def _append_only_guards(table: str) -> dict[str, str]:
+    """The triggers that keep `table` append-only for every role: no UPDATE, DELETE or TRUNCATE."""
+    return {
+        f"{table}_append_only_rows": f"CREATE TRIGGER {table}_append_only_rows BEFORE UPDATE OR DELETE ON {table} "
+                                     "FOR EACH ROW EXECUTE FUNCTION audit_append_only()",
+        f"{table}_append_only_truncate": f"CREATE TRIGGER {table}_append_only_truncate BEFORE TRUNCATE ON {table} "
+                                         "FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()",
+    }
+
+
+# name -> (its table, the statement that makes it), for each of the append-only tables (`APPEND_ONLY_TABLES`)
+AUDIT_GUARDS = {name: (table, statement) for table in APPEND_ONLY_TABLES
+                for name, statement in _append_only_guards(table).items()}
+_REVOKE = f"REVOKE UPDATE, DELETE, TRUNCATE ON {', '.join(APPEND_ONLY_TABLES)} FROM PUBLIC, CURRENT_USER"
+_OIDS = ", ".join(f"'{table}'::regclass" for table in APPEND_ONLY_TABLES)
+# what _REVOKE took away, if anything gave it back: the privileges PUBLIC or this role hold on an append-only table
 _GRANTED = ("SELECT count(*) FROM pg_class c, aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a "
-            "WHERE c.oid = 'audit'::regclass AND a.privilege_type IN ('UPDATE', 'DELETE', 'TRUNCATE') "
+            f"WHERE c.oid IN ({_OIDS}) AND a.privilege_type IN ('UPDATE', 'DELETE', 'TRUNCATE') "
             "AND a.grantee IN (0, (SELECT oid FROM pg_roles WHERE rolname = current_user))")
+# the append-only tables' own triggers, each by name with whether it is enabled
+_TRIGGERS = f"SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid IN ({_OIDS}) AND NOT tgisinternal"
 
 
 @lru_cache(maxsize=256)
@@ -168,11 +181,10 @@ class PostgresDatabase:
                 return
         with self.transaction() as conn:
             conn.execute(_GUARD_FUNCTION)
-            found = dict(conn.execute("SELECT tgname, tgenabled FROM pg_trigger "
-                                      "WHERE tgrelid = 'audit'::regclass AND NOT tgisinternal").fetchall())
-            for name, statement in AUDIT_GUARDS.items():
+            found = dict(conn.execute(_TRIGGERS).fetchall())
+            for name, (table, statement) in AUDIT_GUARDS.items():
                 if found.get(name) not in ("O", "A"):
-                    conn.execute(f"DROP TRIGGER IF EXISTS {name} ON audit")
+                    conn.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
                     conn.execute(statement)
             conn.execute(_REVOKE)
 
@@ -183,8 +195,7 @@ def _guarded(conn: _Connection) -> bool:
     function = conn.execute("SELECT p.prosrc, l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang "
                             "WHERE p.proname = 'audit_append_only' AND p.pronamespace = current_schema()::regnamespace"
                             ).fetchall()
-    triggers = dict(conn.execute("SELECT tgname, tgenabled FROM pg_trigger "
-                                 "WHERE tgrelid = 'audit'::regclass AND NOT tgisinternal").fetchall())
+    triggers = dict(conn.execute(_TRIGGERS).fetchall())
     return (function == [(_GUARD_BODY, "plpgsql")] and all(triggers.get(name) in ("O", "A") for name in AUDIT_GUARDS)
             and conn.execute(_GRANTED).fetchall() == [(0,)])
 

@@ -45,11 +45,14 @@ def test_a_store_from_before_change_ids_gets_them_and_keeps_its_rows(settings, m
     """A store at migration 9 with a refused confirm's rows: opened by this rehabmap, it is migrated, the old
     rows are read as they were (gathered by their moment and subject, all they share), new ones by their id,
     and the log still refuses a rewrite."""
+    database = open_database(settings)
     with monkeypatch.context() as older:
         older.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:9])
         older.setattr(migrations, "LATEST", 9)
+        # this rehabmap's guards name tables a store at migration 9 lacks (`audit_mentions`, 27): the store is
+        # left unguarded, as one from before the guards (tests/maintain/test_audit_log.py), guarded when upgraded
+        older.setattr(type(database), "guard_audit_log", lambda _database: None)
         Directory.from_settings(settings)
-    database = open_database(settings)
     with database.transaction() as conn:
         for name, value in (("reason", "the old one"), ("services", 0)):
             conn.execute("INSERT INTO audit (uuid, at, actor, action, resource_type, resource_id, field, old, new) "

@@ -1,6 +1,7 @@
 """The audit log only grows, for any connection and whatever its pragmas: every SQL path that could
 rewrite or remove a row is refused and leaves the log as it was, rehabmap's own connections cannot drop or
-alter it, and a store made before these guards gets them when it is opened."""
+alter it, and a store made before these guards gets them when it is opened. So do the services its rows mention
+(`audit_mentions`), by which a service's history finds the uploads that took it out."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from rehabmap.maintain.audit import Change
 from rehabmap.maintain.database import AUDIT_GUARDS
 from rehabmap.maintain.store import Directory
+from rehabmap.maintain.uploads import ADDED, TABLE, removed_services
 from tests.maintain.conftest import make_v1_directory
 
 COLUMNS = "id, uuid, at, actor, action, resource_type, resource_id, field, old, new"
@@ -61,17 +63,36 @@ def rewrites(conn: sqlite3.Connection) -> list[str]:
 
 @pytest.fixture
 def directory(tmp_path: Path) -> Directory:
-    """A store with a few audit rows: organisations, a link and a token."""
+    """A store with a few audit rows: organisations, a link, a token and an upload that took two services out
+    (a row that mentions them)."""
     store = Directory(tmp_path / "directory.sqlite")
     store.organisations.add("Aire Trust (fictional)", actor="test")
     store.organisations.add("Irwell Trust (fictional)", actor="test")
     store.organisations.link("Aire Trust (fictional)", ["sample:a", "sample:b"], actor="test")
     store.tokens.create("admin", "an admin", actor="test")
+    store.audit.record("test", ADDED, TABLE, "ips_services.csv",
+                       [removed_services([("curated-ips:a", "Aire IPS"), ("curated-ips:b", "Beck IPS")])])
     return store
 
 
 def whole_log(conn: sqlite3.Connection) -> list[tuple]:
     return conn.execute(f"SELECT {COLUMNS} FROM audit ORDER BY id").fetchall()
+
+
+def mentions(conn: sqlite3.Connection) -> list[tuple]:
+    return conn.execute("SELECT service_id, audit_id FROM audit_mentions ORDER BY service_id, audit_id").fetchall()
+
+
+# Statements that would change or remove a mention (and so hide an upload from a service's history) if SQLite let them.
+MENTION_REWRITES = [
+    "DELETE FROM audit_mentions",
+    "DELETE FROM audit_mentions WHERE service_id = 'curated-ips:a'",
+    "UPDATE audit_mentions SET service_id = 'curated-ips:z'",
+    "UPDATE OR REPLACE audit_mentions SET service_id = 'curated-ips:b'",
+    "REPLACE INTO audit_mentions (service_id, audit_id) SELECT service_id, audit_id FROM audit_mentions",
+    "INSERT INTO audit_mentions (service_id, audit_id) SELECT service_id, audit_id FROM audit_mentions WHERE true "
+    "ON CONFLICT (service_id, audit_id) DO UPDATE SET service_id = 'curated-ips:z'",
+]
 
 
 @pytest.mark.parametrize("recursive_triggers", ["OFF", "ON"])
@@ -85,6 +106,18 @@ def test_no_statement_rewrites_or_removes_an_audit_row(directory, recursive_trig
             refused(conn, statement)
             assert whole_log(conn) == before, statement
     assert len(statements) > 20
+
+
+@pytest.mark.parametrize("recursive_triggers", ["OFF", "ON"])
+def test_no_statement_rewrites_or_removes_a_mention(directory, recursive_triggers):
+    with sqlite3.connect(directory.database.path, isolation_level=None) as conn:  # not rehabmap's: any client
+        conn.execute(f"PRAGMA recursive_triggers = {recursive_triggers}")
+        before = mentions(conn)
+        assert [service for service, _ in before] == ["curated-ips:a", "curated-ips:b"]
+        for statement in MENTION_REWRITES:
+            refused(conn, statement)
+            assert mentions(conn) == before, statement
+    assert [e.resource_id for e in directory.audit.mentioning("curated-ips:a")] == ["ips_services.csv"]
 
 
 def refused(conn: sqlite3.Connection, statement: str) -> None:
@@ -110,13 +143,15 @@ def test_appending_still_works_and_ids_keep_rising(directory):
     "DROP TABLE audit", "ALTER TABLE audit RENAME TO audit_old", "ALTER TABLE audit DROP COLUMN new",
     "ALTER TABLE audit RENAME COLUMN actor TO someone", "DROP TRIGGER audit_append_only_insert",
     "DROP TRIGGER audit_append_only_delete", "PRAGMA writable_schema = ON",
+    "DROP TABLE audit_mentions", "ALTER TABLE audit_mentions RENAME TO mentions_old",
+    "DROP TRIGGER audit_mentions_append_only_delete",
 ])
 def test_rehabmaps_own_connections_cannot_drop_or_alter_the_log(directory, statement):
     with directory.database.connect() as conn:
-        before = whole_log(conn)
+        before = whole_log(conn), mentions(conn)
         with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
             conn.execute(statement)
-        assert whole_log(conn) == before
+        assert (whole_log(conn), mentions(conn)) == before
         assert {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")} \
             >= set(AUDIT_GUARDS)
         conn.execute("DROP TABLE IF EXISTS something_else")  # other tables are not its business
@@ -147,11 +182,12 @@ def test_a_dropped_or_weakened_guard_is_restored_on_open(directory):
         conn.execute("DROP TRIGGER audit_append_only_insert")
         conn.execute("CREATE TRIGGER audit_append_only_insert BEFORE INSERT ON audit WHEN 0 "
                      "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END")
+        conn.execute("DROP TRIGGER audit_mentions_append_only_delete")
     Directory(directory.database.path)
     with sqlite3.connect(directory.database.path, isolation_level=None) as conn:
         stored = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"))
         assert {name: stored.get(name) for name in AUDIT_GUARDS} == AUDIT_GUARDS
-        before = whole_log(conn)
-        for statement in rewrites(conn):
+        before = whole_log(conn), mentions(conn)
+        for statement in [*rewrites(conn), *MENTION_REWRITES]:
             refused(conn, statement)
-        assert whole_log(conn) == before
+        assert (whole_log(conn), mentions(conn)) == before
