@@ -239,13 +239,13 @@ class ReviewQueue:
     def page(self, number: int, per_page: int, *, states: Sequence[ReviewState] = ("pending",)
              ) -> tuple[list[ReviewItem], int]:
         """Page `number` (from 1) of the queue, `per_page` rows oldest first, and how many rows the queue holds: the
-        rows are counted on the review table and the records of the page's rows alone are read, so a face that shows
-        one page at a time (the keepers' queue page) reads them, and works out the others each may be
-        (`with_alike`), for those rows alone. Before, that page listed every row at once (521 with both NHS
-        hospital lists held) and worked the others out for each."""
-        rows = self.store.reviews(states=states)
-        start = (number - 1) * per_page
-        return self._listed(rows[start:start + per_page]), len(rows)
+        database counts the rows and reads the page's alone (`SyncStore.reviews_page`), and the records of those
+        rows alone are read, so a face that shows one page at a time (the keepers' queue page) reads them, and works
+        out the others each may be (`with_alike`), for those rows alone. Before, that page listed every row at once
+        (521 with both NHS hospital lists held) and worked the others out for each; then it read every row to
+        count and slice them."""
+        rows, total = self.store.reviews_page(number, per_page, states=states)
+        return self._listed(rows), total
 
     def _listed(self, rows: Sequence[ReviewRow], records: Mapping[tuple[str, str], StoredRecord] | None = None
                 ) -> list[ReviewItem]:

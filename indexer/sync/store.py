@@ -310,6 +310,7 @@ _ENRICHMENT_COLUMNS = ("source, source_id, connector, enrichment, raw, digest, s
                        "retired_at, retired_reason")
 _REVIEW_COLUMNS = ("source, source_id, state, decided_type, decided_subtype, reason, decided_by, decided_at, "
                    "decided_on_evidence, queued_at")
+_REVIEW_ORDER = "ORDER BY queued_at, source, source_id"  # the queue's, oldest first
 
 
 def _upsert(table: str, columns: str, key: str) -> str:
@@ -925,9 +926,21 @@ class SyncStore:
             params.append(json.dumps(sorted(set(keys))))
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         with self._connect() as conn:
-            rows = conn.execute(f"SELECT {_REVIEW_COLUMNS} FROM sync_review{clause} ORDER BY queued_at, source, "
-                                "source_id", params).fetchall()
+            rows = conn.execute(f"SELECT {_REVIEW_COLUMNS} FROM sync_review{clause} {_REVIEW_ORDER}", params).fetchall()
         return [_review(r) for r in rows]
+
+    def reviews_page(self, number: int, per_page: int, *, states: Sequence[ReviewState]
+                     ) -> tuple[list[ReviewRow], int]:
+        """Page `number` (from 1) of the review rows in these states, `per_page` rows in `reviews`' order, and how
+        many rows are in them, both in one consistent read: the database counts them and reads the page's alone.
+        Before, the keepers' queue page read every row (every decided one too, with its states) to count and slice
+        them."""
+        where = f"state IN ({', '.join('?' * len(states))})"
+        with self.database.snapshot() as conn:
+            total = conn.execute(f"SELECT count(*) FROM sync_review WHERE {where}", states).fetchone()[0]
+            rows = conn.execute(f"SELECT {_REVIEW_COLUMNS} FROM sync_review WHERE {where} {_REVIEW_ORDER} "
+                                "LIMIT ? OFFSET ?", [*states, per_page, (number - 1) * per_page]).fetchall()
+        return [_review(r) for r in rows], int(total)
 
     def review(self, source: str, source_id: str) -> ReviewRow | None:
         with self._connect() as conn:

@@ -252,6 +252,11 @@ class Reads(SyncStore):
         self.reviews_read += [r.key for r in found]
         return found
 
+    def reviews_page(self, *args, **kwargs):
+        found, total = super().reviews_page(*args, **kwargs)
+        self.reviews_read += [r.key for r in found]
+        return found, total
+
     def review(self, source, source_id):
         found = super().review(source, source_id)
         self.reviews_read += [found.key] if found else []
@@ -545,7 +550,9 @@ def test_the_review_queue_reads_the_records_of_its_rows_not_the_store(tmp_path, 
     store to find those it lists: those decided and those it never held too, every CQC location's in a deployment.
     It reads the records of the rows it lists alone, on the store's key, and lists what it listed reading every
     record: the same items in the same order, pending and decided, by each filter. The 2018 list's level 1
-    candidates accepted, one of the 2014-15 list's rejected, a list of what waits reads what waits."""
+    candidates accepted, one of the 2014-15 list's rejected, a list of what waits reads what waits. A page of the
+    queue (the keepers' queue page) reads its own rows alone and counts the rest: before, it read every row to count
+    and slice them."""
     url = database_url(request, store_kind)
     home = make_home(tmp_path / "home", geodata_dir)
     held_from_both_lists(home, data_dir, **({"REHABMAP_DATABASE_URL": url} if url else {}))
@@ -567,6 +574,13 @@ def test_the_review_queue_reads_the_records_of_its_rows_not_the_store(tmp_path, 
         listed = queue.items(states=listing)
         assert [item.key for item in listed] == [row.key for row in rows]
         assert sorted(store.records_read) == sorted(row.key for row in rows), "each listed record read once, no other"
+        store.reviews_read.clear()
+        store.records_read.clear()
+        page, total = queue.page(2, 100, states=listing)
+        assert (page, total) == (listed[100:200], len(rows))
+        assert store.reviews_read == [row.key for row in rows[100:200]], "the page's rows alone"
+        assert sorted(store.records_read) == sorted(store.reviews_read), "and their records"
+        assert queue.page(99, 100, states=listing) == ([], len(rows))
     assert 0 < len(queue.items()) < len(stored) - 200 and queue.items(states=("rejected",))
 
 
