@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     GetCoreSchemaHandler,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -27,7 +28,7 @@ from pydantic_core import CoreSchema
 from api.schemas import ServiceOut
 from rehabmap.maintain.audit import REASON_MAX
 from rehabmap.record import (CONTACT_MAX_LENGTH, CONTACT_PATTERNS, ORGANISATION_NAME_LENGTH, TEXT_MAX_LENGTH,
-                             catchment_polygon, typed_text)
+                             catchment_polygon, given_text)
 from rehabmap.taxonomy import NEED_LABELS, ServiceType
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -133,10 +134,11 @@ class _EditableFields(BaseModel):
 
     @field_validator(*TEXT_MAX_LENGTH, mode="before")
     @classmethod
-    def _as_typed(cls, value: Any) -> Any:
-        """A service's text measured and kept as the keepers' forms keep it (`typed_text`: a line break one LF, the
-        ends trimmed), before its length and shape are checked: the API kept a CR LF as sent and counted it as two."""
-        return typed_text(value) if isinstance(value, str) else value
+    def _as_typed(cls, value: Any, info: ValidationInfo) -> Any:
+        """A service's text measured and kept as the keepers' forms keep it (`given_text`: a line break one LF, the
+        ends trimmed, nothing left no text), before its length and shape are checked: the API kept a CR LF as sent
+        and counted it as two, and kept a text of spaces as "" where the forms keep none."""
+        return given_text(str(info.field_name), value) if isinstance(value, str) else value
 
     def given(self) -> dict[str, Any]:
         """The fields the caller sent, as JSON values."""

@@ -114,6 +114,14 @@ def typed_text(value: str) -> str:
     return value.replace("\r\n", "\n").replace("\r", "\n").strip()
 
 
+def given_text(field: str, value: str) -> str | None:
+    """A service's text field as a person gives it (`typed_text`), and where nothing is left, what the record holds
+    for no text: None, or "" for a field it always has (its description; its name, then refused as too short). The
+    one rule of the keepers' forms, whose emptied box is no text, and the maintainers' API: before, the API kept a
+    text of spaces as "" where the form's empty box kept None, and the form's None was refused for a description."""
+    return typed_text(value) or (None if Service.model_fields[field].default is None else "")
+
+
 def id_in_path(service_id: str) -> str:
     """A service's id as a part of an address's path, as every face writes it (the pages' links, the API's words
     naming a page): encoded, its ':' and '/' kept, as ids hold them (a CQC id's prefix, an ORUK feed's own ids) and

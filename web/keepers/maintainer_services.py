@@ -34,7 +34,7 @@ from rehabmap.maintain.audit import REASON_MAX
 from rehabmap.maintain.edits import Editor, version_of
 from rehabmap.maintain.readings import GENDERS, Reading, editable_needs, readings, stated, stated_needs
 from rehabmap.maintain.retirement import restores_taken_back, retirement
-from rehabmap.record import Service
+from rehabmap.record import Service, given_text
 from rehabmap.state import AppState
 from rehabmap.taxonomy import TYPE_LABELS, ServiceType, need_label, parse_need
 from web.deps import get_state
@@ -113,9 +113,9 @@ def given_needs(form: Fields, service: Service | None, errors: Errors) -> dict[s
 
 
 def given_fields(form: Fields, errors: Errors, current: Service | None = None) -> dict[str, Any]:
-    """Every field of the form as the record holds it (None for an empty one), over `current` for an edit;
-    problems into `errors`."""
-    given: dict[str, Any] = {name: form.get(name) or None for name in TEXT_FIELDS}
+    """Every field of the form as the record holds it (an empty text as `given_text` keeps it, the API's rule), over
+    `current` for an edit; problems into `errors`."""
+    given: dict[str, Any] = {name: given_text(name, form.get(name)) for name in TEXT_FIELDS}
     given.update(given_needs(form, current, errors))
     for name, allowed in CHOICE_FIELDS.items():
         if name == "gender" and name not in form:

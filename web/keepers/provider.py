@@ -20,7 +20,7 @@ from rehabmap.maintain.auth import Role
 from rehabmap.maintain.edits import Editor
 from rehabmap.maintain.freshness import SourceConfirmation, source_confirmations
 from rehabmap.maintain.retirement import Retirement, retirement
-from rehabmap.record import Service, contact_problem
+from rehabmap.record import Service, contact_problem, given_text
 from web.deps import get_state
 from web.forms import Errors, Fields
 from web.keepers.navigation import SECTIONS, Section
@@ -162,7 +162,7 @@ async def save_details(request: Request, keeper: Keeper = requires(Role.provider
     if not errors:
         try:
             await run_in_threadpool(_editor(request).update, keeper.principal, service.id,
-                                    {f: v or None for f, v in changed.items()}, get_state(request).today())
+                                    {f: given_text(f, v) for f, v in changed.items()}, get_state(request).today())
             return _saved(service.id)
         except InvalidEdit as error:
             errors.add(error.field if error.field in DETAIL_FIELDS else "phone", said(error))
