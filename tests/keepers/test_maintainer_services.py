@@ -117,6 +117,39 @@ def test_a_maintainer_writes_a_description_and_a_longer_one_survives_other_edits
     assert audit_of(keepers, AIRE)[-1] == ("update", "description", described, "")
 
 
+def test_a_services_page_and_its_save_read_the_record_once_and_pass_it_on(keepers, monkeypatch):
+    """Before, a service's page read its record from the index twice (to send on an id it is no longer listed under,
+    then to show it), and a save three times (to refuse a record merged away, to check the form against, then the
+    write's own). The page reads it once; the save once, and the write again, under the index lock (a change since
+    must be seen by what it writes), for an active record and one retired alike."""
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    backend = keepers.app.state.rehabmap.backend
+    read: list[str] = []
+    get = backend.get
+
+    def counted_get(service_id):
+        read.append(service_id)
+        return get(service_id)
+
+    monkeypatch.setattr(backend, "get", counted_get)
+    for phone, retired in (("0113 496 0997", False), ("0113 496 0998", True)):
+        if retired:
+            page = client.get(f"/keepers/services/{AIRE}")
+            retire = client.post(f"/keepers/services/{AIRE}/retire", data={"csrf": csrf_of(page.text),
+                                                                           "reason": "closed in October"})
+            assert retire.status_code == 303
+        read.clear()
+        form = client.get(f"/keepers/services/{AIRE}")
+        assert form.status_code == 200 and read == [AIRE]
+        read.clear()
+        saved = client.post(f"/keepers/services/{AIRE}", data={**_inputs(form.text), "csrf": csrf_of(form.text),
+                                                                "phone": phone})
+        assert saved.status_code == 303 and "Saved: phone." in unquote_plus(saved.headers["location"])
+        assert read == [AIRE, AIRE]
+        assert get(AIRE).phone == phone and (get(AIRE).status == "inactive") == retired
+
+
 def _as_a_browser_sends(text: str) -> str:
     """A textarea's text as a browser sends it: its line breaks read as LF from the page, each sent as CR LF."""
     return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")

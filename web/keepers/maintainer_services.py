@@ -267,7 +267,7 @@ def _write(request: Request, keeper: Keeper, service_id: str, action: str) -> Re
                 return refusal_page(request, keeper, "This could not be done", error)
             errors.add("reason", said(error))
     if errors:
-        current = _current(request, keeper, service_id)
+        current = _current(request, keeper, service_id, state.backend.get(service_id))
         return form_page(request, keeper, current, form_values(current, state.today()), errors, status=400,
                          reason=keeper.form.get("reason"))
     done = "Retired: it has left every search." if action == "retire" else "Restored: it is searchable again."
@@ -325,10 +325,10 @@ def restore(request: Request, service_id: str, keeper: Keeper = requires(*MAINTA
     return _write(request, keeper, service_id, "restore")
 
 
-def _current(request: Request, keeper: Keeper, service_id: str) -> Service:
-    """The service as the index holds it; a record held from a source but not shown (it awaits review, or was
-    rejected) is a 404 that says so and links to its review page, as the maintainers' API says."""
-    service = get_state(request).backend.get(service_id)
+def _current(request: Request, keeper: Keeper, service_id: str, service: Service | None) -> Service:
+    """The service as the index holds it (`service`, read by the caller, which asked of it first whether it is
+    listed under another id); a record held from a source but not shown (it awaits review, or was rejected) is a
+    404 that says so and links to its review page, as the maintainers' API says."""
     if service is None:
         refused = held(request, service_id)
         if refused is None:
@@ -361,21 +361,23 @@ def edit_form(request: Request, service_id: str, keeper: Keeper = requires(*MAIN
     is sent on to the page of the one it is, as the public page is (before, a merged-away id showed its record as
     retired, or no such service after a rebuild, where the service was listed under the other id)."""
     state = get_state(request)
-    moved_on = sent_on(request, state, service_id, state.backend.get(service_id))
+    found = state.backend.get(service_id)
+    moved_on = sent_on(request, state, service_id, found)
     if moved_on is not None:
         return moved_on
-    service = _current(request, keeper, service_id)
-    return form_page(request, keeper, service, form_values(service, get_state(request).today()), Errors())
+    service = _current(request, keeper, service_id, found)
+    return form_page(request, keeper, service, form_values(service, state.today()), Errors())
 
 
 @router.post(SERVICES + "/{service_id:path}")
 def edit(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINERS)) -> Response:
     state, editor = editor_of(request)
+    found = state.backend.get(service_id)  # read once here; the write reads it again under the index lock
     try:
-        editor.not_merged_away(service_id, state.backend.get(service_id))
+        editor.not_merged_away(service_id, found)
     except ServiceMerged as merged:
         return _listed_as(request, keeper, service_id, merged)
-    current = _current(request, keeper, service_id)
+    current = _current(request, keeper, service_id, found)
     today = state.today()
     errors = form_errors(keeper.form, form_values(current, today))
     given = given_fields(keeper.form, errors, current)
