@@ -134,9 +134,9 @@ class AppClient:
 
 def with_version(client, service_id: str, headers: dict[str, str], base: str = "") -> dict[str, str]:
     """`headers` and If-Match with the record's version as it is now (GET /maintain/services/{id}), which a PATCH of
-    needs_met, needs_not_met or gender must send. `client`: an `AppClient`, or httpx itself with the server's
-    `base` URL."""
-    read = client.get(f"{base}/maintain/services/{service_id}", headers=headers, timeout=60)
+    needs_met, needs_not_met or gender must send. `client`: an `AppClient` or Starlette's TestClient, in-process, or
+    httpx itself with the server's `base` URL, the one given a timeout (the TestClient warns at one: deprecated)."""
+    read = client.get(f"{base}/maintain/services/{service_id}", headers=headers, **({"timeout": 60} if base else {}))
     assert read.status_code == 200, read.text
     return {**headers, "If-Match": read.headers["etag"]}
 
