@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +17,7 @@ from indexer.sync.file_candidates import by_source
 from indexer.sync.live import LiveIndex
 from indexer.sync.rebuild import synced_rows
 from indexer.sync.review import ReviewQueue
-from indexer.sync.runner import DEFAULT_MAX_CHANGE_SHARE, SyncReport, SyncRunner, reprepare_due
+from indexer.sync.runner import DEFAULT_MAX_CHANGE_SHARE, RunNotShown, SyncReport, SyncRunner, reprepare_due
 from indexer.sync.store import SyncStore
 from rehabmap.config import Settings
 from rehabmap.errors import DomainError, for_operator
@@ -97,10 +97,12 @@ class FailedRun:
 
 @dataclass(frozen=True)
 class SourceRuns:
-    """What `rehabmap sync SOURCE` came to: the report of each connector's run that ended, and each that failed."""
+    """What `rehabmap sync SOURCE` came to: the report of each connector's run that ended, each that failed, and of
+    those that ended, each applied whose live write was refused (`RunNotShown`: saved, not yet shown)."""
 
     reports: list[SyncReport]
     failed: list[FailedRun]
+    unshown: list[RunNotShown] = field(default_factory=list)
 
 
 def sync_source(settings: Settings, source: str, *, actor: str, dry_run: bool = False, force: bool = False,
@@ -127,6 +129,9 @@ def sync_source(settings: Settings, source: str, *, actor: str, dry_run: bool = 
             try:
                 runs.reports.append(runner.run(connector, dry_run=dry_run, force=force, full=full,
                                                max_change_share=max_change_share))
+            except RunNotShown as unshown:  # applied: its report stands, and the refusal is named with it
+                runs.reports.append(unshown.report)
+                runs.unshown.append(unshown)
             except Exception as exc:  # noqa: BLE001 - the runner recorded it; the command names it at its end
                 runs.failed.append(FailedRun(connector.name, exc))
         return runs

@@ -67,8 +67,11 @@ def sync_command(source: str, dry_run: bool, force: bool, full: bool, discard: b
     for report in runs.reports:
         for line in report.summary_lines(detail=dry_run):
             click.echo(line)
+    for unshown in runs.unshown:  # applied, its report above; the operator has a mapping to mend, as for a failure
+        click.echo(f"error: {caller_words(unshown)}", err=True)
     if runs.failed:
         _failed(source, runs)
+    if runs.failed or runs.unshown:
         sys.exit(2)
     if any(r.stopped for r in runs.reports):
         sys.exit(3)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from indexer.precedence import source_precedence
+from indexer.precedence import PrecedenceInvalid, source_precedence
 from indexer.sync.publish import publish_coverage, record_pending, shown_merged
 from indexer.sync.steps import reached
 from indexer.sync.store import LIVE_PUBLISHED, REBUILD_READ, SyncStore, swapped_in
@@ -38,6 +38,21 @@ def built_at(backend: IndexBackend) -> datetime | None:
         return backend.info().built_at
     except DomainError:
         return None
+
+
+class NotYetShown(DomainError):
+    """What the store committed (a sync's run, review decisions: `saved`) whose live write was then refused
+    (`PrecedenceInvalid`: a mapping's `supersedes` put wrong): saved, and not yet shown. Nothing is to be done again
+    but mend the mapping: the live index follows by itself once it is put right, at the next live write (a sync's, a
+    decision's, the server's start or its own catch-up, `app.converge`). The one home of these words; its `where` is
+    the refusal's (the mapping file), for the operator's console and log."""
+
+    status = 503
+    code = "not_yet_shown"
+
+    def __init__(self, saved: str, refused: PrecedenceInvalid) -> None:
+        super().__init__(f"{saved}, but not yet shown in searches: {refused.message}. The live index follows once "
+                         "that is put right, at the next sync, review decision or server start.", where=refused.where)
 
 
 class LiveIndex:
@@ -67,6 +82,15 @@ class LiveIndex:
             publish_coverage(store)
         record_pending(store)
         return written
+
+    def follow(self, store: SyncStore, unshown: Callable[[PrecedenceInvalid], NotYetShown]) -> int:
+        """`converge` after a commit (a sync's run, a review decision): a refusal of the live write, which cannot
+        undo what was committed, raised as what that commit makes of it (`unshown`, a `NotYetShown`), so that no
+        one reads a saved run or decision as refused. Returns how many records were written."""
+        try:
+            return self.converge(store)
+        except PrecedenceInvalid as refused:
+            raise unshown(refused) from None
 
     def catch_up(self, store: SyncStore) -> int:
         """Write every synced record whose shown version changed since it was last written here: after a sync

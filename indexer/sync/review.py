@@ -24,7 +24,7 @@ from indexer.sync.enrich import Enrichments, enriched
 from indexer.sync.items import Evidence, SourceKeyed
 from indexer.merge import similar_names
 from indexer.precedence import PrecedenceInvalid
-from indexer.sync.live import LiveIndex
+from indexer.sync.live import LiveIndex, NotYetShown
 from indexer.sync.steps import reached
 from indexer.sync.publish import record_pending, shown, with_type
 from indexer.sync.store import Audit, ReviewRow, ReviewState, StoredRecord, SyncStore, now
@@ -176,21 +176,14 @@ class ReviewItem(SourceKeyed):
                 f"{type_words(self.proposed_type, self.proposed_subtype)} from what it says")
 
 
-class DecisionNotShown(DomainError):
-    """Decisions the store committed whose live write was then refused (`PrecedenceInvalid`: a mapping's
-    `supersedes` put wrong): saved, and not yet shown. Nothing is to be decided again: the live index follows by
-    itself once the mapping is put right, at the next live write (a sync's, a decision's, the server's start or its
-    own catch-up, `app.converge`). Before, the refusal reached the keeper as if nothing were decided. `items`: the
-    decisions as made; its `where` is the refusal's (the mapping file), for the operator's log."""
+class DecisionNotShown(NotYetShown):
+    """Decisions the store committed whose live write was then refused (`NotYetShown`). Before, the refusal reached
+    the keeper as if nothing were decided. `items`: the decisions as made, for the keeper's page."""
 
-    status = 503
     code = "decision_not_yet_shown"
 
     def __init__(self, items: list[ReviewItem], refused: PrecedenceInvalid) -> None:
-        decided = "1 decision" if len(items) == 1 else f"{len(items)} decisions"
-        super().__init__(f"{decided} saved, but not yet shown in searches: {refused.message}. The live index "
-                         "follows once that is put right, at the next sync, review decision or server start.",
-                         where=refused.where)
+        super().__init__(f"{'1 decision' if len(items) == 1 else f'{len(items)} decisions'} saved", refused)
         self.items = items
 
 
@@ -405,8 +398,5 @@ class ReviewQueue:
         if self.live is None:
             record_pending(self.store)
             return items
-        try:
-            self.live.converge(self.store)
-        except PrecedenceInvalid as refused:  # after the commit: the decisions stand, said so (`DecisionNotShown`)
-            raise DecisionNotShown(items, refused) from None
+        self.live.follow(self.store, partial(DecisionNotShown, items))  # after the commit: the decisions stand
         return items

@@ -29,8 +29,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
+from functools import partial
 from typing import Any
 
+from indexer.precedence import PrecedenceInvalid
 from indexer.pipeline import Placer, prepare_all, refused_contacts, without_bad_contacts
 from indexer.rows import Candidate, Rejection
 from indexer.sync.connectors import TITLES, command_source
@@ -48,7 +50,7 @@ from indexer.sync.codec import (
 )
 from indexer.sync.enrich import Enrichments, enriched
 from indexer.sync.items import Connector, Enrichment, Gone, Outcome, Refused, SourceItem, Unchanged
-from indexer.sync.live import LiveIndex
+from indexer.sync.live import LiveIndex, NotYetShown
 from indexer.sync.publish import coverage_due, held, publish_coverage, record_pending, shown
 from indexer.sync.steps import reached
 from indexer.sync.store import (
@@ -106,6 +108,18 @@ def _left_to_retire(store: SyncStore, name: str, report: SyncReport) -> None:
 class SyncBusy(DomainError):
     code = "sync_busy"
     status = 409
+
+
+class RunNotShown(NotYetShown):
+    """A run applied (its records stored, recorded as its source's last run) whose live write was then refused
+    (`NotYetShown`): `report` is the run's, as it applied. Before, the refusal read as the run's own failure, its
+    report unprinted, though `sync-status` said it applied."""
+
+    code = "run_not_yet_shown"
+
+    def __init__(self, report: SyncReport, refused: PrecedenceInvalid) -> None:
+        super().__init__(f"the run of {report.source} applied and its records are stored", refused)
+        self.report = report
 
 
 class SyncInterrupted(DomainError):
@@ -387,13 +401,13 @@ class SyncRunner:
     def _follow(self, report: SyncReport, caught_up: int) -> None:
         """After a commit: the live index and the coverage claims follow it (with no live index, the claims hold at
         once); the report says how many records were written with the `caught_up` before, or that the first index is
-        another process's to build."""
+        another process's to build. A live write refused raises `RunNotShown` with the report: the run stands."""
         if self.live is None:
             publish_coverage(self.store)
             record_pending(self.store)
             report.live_written = caught_up
             return
-        report.live_written = caught_up + self.live.converge(self.store)
+        report.live_written = caught_up + self.live.follow(self.store, partial(RunNotShown, report))
         if self.live.left_to_another_build:
             report.live_left = _LEFT_TO_ANOTHER_BUILD
 

@@ -11,23 +11,29 @@ import threading
 from datetime import date, datetime, timezone
 
 import httpx
+from click.testing import CliRunner
 
+from indexer.precedence import source_precedence
 from indexer.sync.connectors.cqc import SERVICE_TYPES
-from rehabmap.config import Settings
+from rehabmap.config import Settings, get_settings
 from search.embedded import index_file
 from tests.sync.store_fixtures import (
+    FAST,
     FIELD_HOUSE,
     FIELD_HOUSE_POSTCODE,
     HSDS3_EXAMPLE,
+    REPLAY_CQC_KEY,
     feeds_folder,
     first_line,
     index_record,
     make_home,
     rehabmap,
+    report_counts,
     serving,
     start_rehabmap,
     table_rows,
 )
+from tests.sync.test_one_service_one_record import mistyped_supersedes
 
 GROVELANDS, ASHTON, DOVETAIL, DEVONSHIRE = "1-112778525", "1-112816741", "1-112779585", "1-112779616"
 FIRST_RUN = {"fetched": 78, "added": 6, "changed": 0, "unchanged": 0, "retired": 0, "held for review": 1,
@@ -513,6 +519,48 @@ def test_a_feed_failing_on_the_file_system_is_one_error_line_not_a_fault(capsys)
     assert "error: oruk-bristol: Permission denied: /srv/rehabmap/var/directory.sqlite\n" in err
     assert "error: oruk-leeds: KeyError: a fault of rehabmap's own (its traceback is above): report it" in err
     assert "PermissionError" not in err  # no traceback printed of it
+
+
+def test_a_run_applied_whose_live_write_is_refused_says_so_and_the_next_sync_writes_it(
+        tmp_path, cqc_synced_home, data_dir, replay, monkeypatch):
+    """A run commits before its live write reads which source supersedes which; with a mapping's `supersedes` put
+    wrong, that write is refused. Before, `rehabmap sync cqc` printed the refusal alone, as if the run had failed,
+    with no report, while the run had applied (sync-status: "last run applied"). Now its report is printed and the
+    error line says it applied, is stored and is not yet shown, naming the mapping and its file (exit 2, as for a
+    review decision so cut short); once the mapping is mended, the next sync writes it. In this process: the
+    mapping is put wrong where this process reads it (`mistyped_supersedes`)."""
+    home = tmp_path / "home"
+    shutil.copytree(cqc_synced_home, home, symlinks=True)  # a home after a first `sync cqc` of the replay
+    folder = source_precedence.__defaults__
+    mapping = mistyped_supersedes(tmp_path, monkeypatch)
+    replay.cqc.alter(ASHTON, numberOfBeds=30)
+    for name, value in {"REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir), **FAST,
+                        "REHABMAP_CQC_API_URL": replay.cqc_url, "REHABMAP_CQC_API_KEY": REPLAY_CQC_KEY}.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        from cli.sync import sync_command
+
+        done = CliRunner().invoke(sync_command, ["cqc", "--no-progress"])
+    finally:
+        get_settings.cache_clear()
+
+    assert done.exit_code == 2, done.output
+    assert {k: v for k, v in report_counts(done.stdout.splitlines()[0]).items() if v} == {"fetched": 1, "changed": 1}
+    assert done.stderr.startswith(
+        "error: the run of cqc applied and its records are stored, but not yet shown in searches: mapping "
+        "nhs_website_hospitals_2018.toml: [source] supersedes names 'nhs-hospitals-2105', which no mapping in "
+        "mappings/ gives;") and done.stderr.endswith(
+        f"The live index follows once that is put right, at the next sync, review decision or server start. "
+        f"({mapping})\n") and done.stderr.count("\n") == 1, done.stderr
+    status = rehabmap(home, data_dir, None, "sync-status")
+    assert "  last run applied at " in status.stdout and "fetched 1, added 0, changed 1" in status.stdout
+    assert index_record(home, f"cqc:{ASHTON}")["beds"] != 30, "not yet in searches"
+
+    monkeypatch.setattr(source_precedence, "__defaults__", folder)  # the mapping mended
+    again = rehabmap(home, data_dir, replay, "sync", "cqc")
+    assert again.returncode == 0, again.stderr
+    assert index_record(home, f"cqc:{ASHTON}")["beds"] == 30
 
 
 def test_a_removed_feeds_records_are_retired_by_a_person_and_the_live_index_follows(tmp_path, geodata_dir, data_dir,
