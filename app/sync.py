@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 from indexer.pipeline import GeographyPlacer, IndexReport, Placer, build_index
 from indexer.rows import Held
 from indexer.sync.file_candidates import by_source
-from indexer.sync.live import LiveIndex
+from indexer.sync.live import LiveIndex, NotYetShown
 from indexer.sync.rebuild import synced_rows
 from indexer.sync.review import ReviewQueue
 from indexer.sync.runner import DEFAULT_MAX_CHANGE_SHARE, RunNotShown, SyncReport, SyncRunner, reprepare_due
 from indexer.sync.store import SyncStore
 from rehabmap.config import Settings
-from rehabmap.errors import DomainError, for_operator
+from rehabmap.errors import DomainError, for_operator, tell_operator
 from rehabmap.maintain.store import Directory, store_of
 from rehabmap.maintain.edits import OverlayWriter
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("rehabmap.api")
 _THEN_INDEX = "Check the file, then run 'rehabmap index' again with --force-queue to apply it."
+_SAVED = "what a sync or review decision applied is saved"  # what a server's catch-up refused has left unshown
 
 
 def open_store(settings: Settings) -> SyncStore:
@@ -66,11 +67,16 @@ def converge(state: AppState) -> int:
     live = open_live(state.settings, partial(_placer, state.settings), state)
     try:
         reprepare_due(store, partial(_placer, state.settings))  # once after an upgrade (migration 14)
-        written = live.converge(store) if live.exists() else 0
+        written = live.follow(store, partial(NotYetShown, _SAVED)) if live.exists() else 0
+    except NotYetShown as unshown:
+        # A mapping's `supersedes` put wrong, met at each look (every REHABMAP_CONVERGE_EVERY_S, each /health that
+        # finds the index behind): told as any problem with a file of the server's is, once a minute at most.
+        # Before, each look logged it again.
+        tell_operator(unshown)
+        return 0
     except Exception as exc:  # noqa: BLE001 - a search cluster that is down must not stop the server (starting)
-        # A domain error's words and file (a mapping's `supersedes` put wrong: which, and what to mend) are the
-        # operator's; any other's type alone (a search client's may quote its URL). Before, the type alone said
-        # "PrecedenceInvalid" and named no mapping.
+        # A domain error's words and file are the operator's; any other's type alone (a search client's may quote
+        # its URL).
         log.warning("synced records not checked against the live index: %s",
                     for_operator(exc) if isinstance(exc, DomainError) else type(exc).__name__)
         return 0

@@ -385,11 +385,15 @@ def test_a_decision_saved_whose_live_write_is_refused_says_so_and_searches_follo
     assert decided.returncode == 2 and decided.stderr.startswith(
         "error: 1 decision saved, but not yet shown in searches: mapping nhs_website_hospitals_2018.toml: ") and (
         decided.stderr.rstrip().endswith(f"({mapping})")), decided.stderr
-    with caplog.at_level(logging.WARNING, logger="rehabmap.api"):  # as at the server's start, still put wrong
-        assert converge(state) == 0
-    assert caplog.records[-1].getMessage().startswith(
-        "synced records not checked against the live index: mapping nhs_website_hospitals_2018.toml: [source] "
-        "supersedes names 'nhs-hospitals-2105'") and caplog.records[-1].getMessage().endswith(f"({mapping})")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="rehabmap.api"):  # the server's start, then its catch-up's looks
+        assert [converge(state) for _ in range(3)] == [0, 0, 0]
+    logged = [r.getMessage() for r in caplog.records if r.name == "rehabmap.api"]
+    # told once a minute at most, as every problem with a file of the server's: before, at each look
+    assert len(logged) == 1 and logged[0].startswith(
+        "what a sync or review decision applied is saved, but not yet shown in searches: mapping "
+        "nhs_website_hospitals_2018.toml: [source] supersedes names 'nhs-hospitals-2105'") and logged[0].endswith(
+        f"({mapping})"), logged
 
     monkeypatch.undo()  # the mapping put right: the server's catch-up (`app.converge`) writes what was decided
     assert converge(state) >= 1
