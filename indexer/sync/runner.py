@@ -35,7 +35,7 @@ from typing import Any
 from indexer.precedence import PrecedenceInvalid
 from indexer.pipeline import Placer, prepare_all, refused_contacts, without_bad_contacts
 from indexer.rows import Candidate, Rejection
-from indexer.sync.connectors import TITLES, command_source
+from indexer.sync.connectors import TITLES, command_source, run_again
 from indexer.sync.codec import (
     content_digest,
     enrichment_digest,
@@ -393,10 +393,16 @@ class SyncRunner:
         run or decision left unwritten is in the live index; yields how many records that wrote."""
         with self.store.run_lock(name) as mine:
             if not mine:
-                raise SyncBusy(f"Another 'rehabmap sync {command_source(name)}' is running; wait for it to finish.")
+                raise SyncBusy(f"Another run of {name} is under way: wait for it to finish, then {self._again(name)}.")
             if not dry_run:
                 reprepare_due(self.store, lambda: self.placer)
             yield self.live.converge(self.store) if not dry_run and self.live is not None else 0
+
+    def _again(self, name: str) -> str:
+        """How a person runs `name` again (`run_again`, by the files its last applied run read, where it read any):
+        `rehabmap sync` for a connector, `rehabmap index` for an import's held rows. Before, a busy or interrupted
+        run named 'rehabmap sync nhs-hospitals-2018' for the latter, which is no command."""
+        return run_again(name, self.store.load_state(name).get("files") or ())
 
     def _follow(self, report: SyncReport, caught_up: int) -> None:
         """After a commit: the live index and the coverage claims follow it (with no live index, the claims hold at
@@ -444,9 +450,8 @@ class SyncRunner:
                                 disable=not self.progress, leave=False):
                 state.take(outcome)
         except DomainError as exc:
-            said = exc.message if dry_run else (f"{sentence(exc.message)} What was fetched before it is kept: run "
-                                                f"'rehabmap sync {command_source(connector.name)}' again to go on "
-                                                "from there.")
+            said = exc.message if dry_run else (f"{sentence(exc.message)} What was fetched before it is kept: "
+                                                f"{self._again(connector.name)} to go on from there.")
             raise SyncInterrupted(said, field=exc.field) from exc
         state.finish()
         return earlier + state.fetched

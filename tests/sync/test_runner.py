@@ -497,12 +497,24 @@ def test_a_stopped_complete_listing_waits_for_a_person_through_later_runs(settin
 
 
 def test_two_runs_of_one_source_never_overlap(settings, geography):
+    """The second is refused, naming the command that runs it again once the first is done (`run_again`): for an
+    import's held rows, `rehabmap index` with its file. Before, those were told to run 'rehabmap sync
+    nhs-hospitals-2018', which is no command."""
+    from indexer.sync.file_candidates import FileCandidates
     from indexer.sync.runner import SyncBusy
 
-    with SyncStore(store_of(settings)).run_lock("cqc") as mine:
-        assert mine
-        with pytest.raises(SyncBusy, match="Another 'rehabmap sync cqc' is running"):
+    store = SyncStore(store_of(settings))
+    with store.run_lock("cqc") as mine, store.run_lock("nhs-hospitals-2018") as held:
+        assert mine and held
+        with pytest.raises(SyncBusy) as busy:
             run(settings, geography)
+        with pytest.raises(SyncBusy) as busy_held:
+            runner_for(settings, geography).run(FileCandidates("nhs-hospitals-2018", []))
+    assert busy.value.message == ("Another run of cqc is under way: wait for it to finish, then run 'rehabmap sync "
+                                  "cqc' again.")
+    assert busy_held.value.message == (
+        "Another run of nhs-hospitals-2018 is under way: wait for it to finish, then run 'rehabmap index' again with "
+        "its file among the directory's usual sources.")
 
 
 def test_what_a_release_newly_keeps_does_not_stop_the_next_full_run(tmp_path, geodata_dir, data_dir, replay,
