@@ -941,9 +941,3 @@ class SyncStore:
             rows = conn.execute(f"SELECT {_REVIEW_COLUMNS} FROM sync_review WHERE {where} {_REVIEW_ORDER} "
                                 "LIMIT ? OFFSET ?", [*states, per_page, (number - 1) * per_page]).fetchall()
         return [_review(r) for r in rows], int(total)
-
-    def review(self, source: str, source_id: str) -> ReviewRow | None:
-        with self._connect() as conn:
-            row = conn.execute(f"SELECT {_REVIEW_COLUMNS} FROM sync_review WHERE source = ? AND source_id = ?",
-                               (source, source_id)).fetchone()
-        return _review(row) if row else None

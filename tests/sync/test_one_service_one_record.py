@@ -257,11 +257,6 @@ class Reads(SyncStore):
         self.reviews_read += [r.key for r in found]
         return found, total
 
-    def review(self, source, source_id):
-        found = super().review(source, source_id)
-        self.reviews_read += [found.key] if found else []
-        return found
-
 
 def test_a_live_write_merges_as_a_read_of_every_record_merges(tmp_path, geodata_dir, data_dir):
     """The records a live write merges a changed one with are found on the store's indexes of their keys; what it

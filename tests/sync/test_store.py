@@ -86,8 +86,8 @@ def test_a_dry_runs_scratch_copy_holds_the_store_and_writes_none_of_it(settings,
     assert CoverageStore(copy.database).snapshot() == CoverageStore(store.database).snapshot()
     ReviewQueue(copy).reject([CANDIDATE], actor="tests", reason="an acute ward, not rehabilitation")
     copy.record_run("listed", "2026-11-30T00:00:00+00:00", "failed", {})
-    assert copy.review(*CANDIDATE.split(":")).state == "rejected"
-    assert store.review(*CANDIDATE.split(":")).state == "pending" and len(store.runs()) == 1
+    assert ReviewQueue(copy).item(CANDIDATE).state == "rejected"
+    assert ReviewQueue(store).item(CANDIDATE).state == "pending" and len(store.runs()) == 1
 
 
 def test_an_sqlite_home_from_before_the_sync_migrations_keeps_its_queue_and_coverage(tmp_path, geography, data_dir):
