@@ -46,7 +46,10 @@ class BaseConnector:
     name: str
     licence: str
     attribution: str
-    title: str | None = None  # only an ORUK feed's is its configuration's (`Connector.title`)
+    # The name people know it by, where its configuration gives one (`Connector.title`): of the connectors built on
+    # this, an ORUK feed alone sets it, to its file's `label`; the others are named by `TITLES` (an import's held
+    # rows, `FileCandidates`, are no connector of these and give their list's title themselves)
+    title: str | None = None
 
     def __init__(self, http: SourceClient) -> None:
         self.http = http
