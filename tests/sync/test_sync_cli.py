@@ -527,40 +527,46 @@ def test_a_run_applied_whose_live_write_is_refused_says_so_and_the_next_sync_wri
     wrong, that write is refused. Before, `rehabmap sync cqc` printed the refusal alone, as if the run had failed,
     with no report, while the run had applied (sync-status: "last run applied"). Now its report is printed and the
     error line says it applied, is stored and is not yet shown, naming the mapping and its file (exit 2, as for a
-    review decision so cut short); once the mapping is mended, the next sync writes it. In this process: the
-    mapping is put wrong where this process reads it (`mistyped_supersedes`)."""
+    review decision so cut short). The next run, the mapping still wrong, goes on as well (before, the catch-up at
+    its start was refused and it ran nothing, unrecorded, until the mapping was mended); once the mapping is mended,
+    the next sync writes both. In this process: the mapping is put wrong where this process reads it
+    (`mistyped_supersedes`)."""
     home = tmp_path / "home"
     shutil.copytree(cqc_synced_home, home, symlinks=True)  # a home after a first `sync cqc` of the replay
     folder = source_precedence.__defaults__
     mapping = mistyped_supersedes(tmp_path, monkeypatch)
-    replay.cqc.alter(ASHTON, numberOfBeds=30)
     for name, value in {"REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir), **FAST,
                         "REHABMAP_CQC_API_URL": replay.cqc_url, "REHABMAP_CQC_API_KEY": REPLAY_CQC_KEY}.items():
         monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    try:
-        from cli.sync import sync_command
 
-        done = CliRunner().invoke(sync_command, ["cqc", "--no-progress"])
-    finally:
+    for location, beds in ((ASHTON, 30), (DEVONSHIRE, 12)):
+        replay.cqc.alter(location, numberOfBeds=beds)
         get_settings.cache_clear()
+        try:
+            from cli.sync import sync_command
 
-    assert done.exit_code == 2, done.output
-    assert {k: v for k, v in report_counts(done.stdout.splitlines()[0]).items() if v} == {"fetched": 1, "changed": 1}
-    assert done.stderr.startswith(
-        "error: the run of cqc applied and its records are stored, but not yet shown in searches: mapping "
-        "nhs_website_hospitals_2018.toml: [source] supersedes names 'nhs-hospitals-2105', which no mapping in "
-        "mappings/ gives;") and done.stderr.endswith(
-        f"The live index follows once that is put right, at the next sync, review decision or server start. "
-        f"({mapping})\n") and done.stderr.count("\n") == 1, done.stderr
-    status = rehabmap(home, data_dir, None, "sync-status")
-    assert "  last run applied at " in status.stdout and "fetched 1, added 0, changed 1" in status.stdout
-    assert index_record(home, f"cqc:{ASHTON}")["beds"] != 30, "not yet in searches"
+            done = CliRunner().invoke(sync_command, ["cqc", "--no-progress"])
+        finally:
+            get_settings.cache_clear()
+
+        assert done.exit_code == 2, done.output
+        assert done.stdout, done.stderr
+        assert {k: v for k, v in report_counts(done.stdout.splitlines()[0]).items() if v} == {
+            "fetched": 1, "changed": 1}
+        assert done.stderr.startswith(
+            "error: the run of cqc applied and its records are stored, but not yet shown in searches: mapping "
+            "nhs_website_hospitals_2018.toml: [source] supersedes names 'nhs-hospitals-2105', which no mapping in "
+            "mappings/ gives;") and done.stderr.endswith(
+            f"The live index follows once that is put right, at the next sync, review decision or server start. "
+            f"({mapping})\n") and done.stderr.count("\n") == 1, done.stderr
+        status = rehabmap(home, data_dir, None, "sync-status")
+        assert "  last run applied at " in status.stdout and "fetched 1, added 0, changed 1" in status.stdout
+        assert index_record(home, f"cqc:{location}")["beds"] != beds, "not yet in searches"
 
     monkeypatch.setattr(source_precedence, "__defaults__", folder)  # the mapping mended
     again = rehabmap(home, data_dir, replay, "sync", "cqc")
     assert again.returncode == 0, again.stderr
-    assert index_record(home, f"cqc:{ASHTON}")["beds"] == 30
+    assert (index_record(home, f"cqc:{ASHTON}")["beds"], index_record(home, f"cqc:{DEVONSHIRE}")["beds"]) == (30, 12)
 
 
 def test_a_removed_feeds_records_are_retired_by_a_person_and_the_live_index_follows(tmp_path, geodata_dir, data_dir,
