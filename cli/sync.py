@@ -78,8 +78,10 @@ def sync_command(source: str, dry_run: bool, force: bool, full: bool, discard: b
 
 
 def _retire(source: str, feed: str, *, dry_run: bool, others: bool) -> None:
-    """`rehabmap sync oruk --retire-removed FEED`: the retirement's report, as a run's."""
+    """`rehabmap sync oruk --retire-removed FEED`: the retirement's report, as a run's; one applied whose live write
+    was refused (`RunNotShown`) too, above the command's `error:` line saying so (before, that line alone)."""
     from app.sync import retire_removed
+    from indexer.sync.runner import RunNotShown
     from rehabmap.config import get_settings
 
     if source != "oruk":
@@ -87,10 +89,13 @@ def _retire(source: str, feed: str, *, dry_run: bool, others: bool) -> None:
                                f"--retire-removed oruk-<feed>', not 'rehabmap sync {source}'.")
     if others:
         raise click.UsageError("--retire-removed is given alone, or with --dry-run.")
-    report = retire_removed(get_settings(), feed, actor=f"rehabmap sync oruk --retire-removed, {_actor()}",
-                            dry_run=dry_run)
-    for line in report.summary_lines():
-        click.echo(line)
+    try:
+        report = retire_removed(get_settings(), feed, actor=f"rehabmap sync oruk --retire-removed, {_actor()}",
+                                dry_run=dry_run)
+    except RunNotShown as unshown:
+        click.echo("\n".join(unshown.report.summary_lines()))
+        raise
+    click.echo("\n".join(report.summary_lines()))
 
 
 def _failed(source: str, runs: SourceRuns) -> None:

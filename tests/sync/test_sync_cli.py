@@ -652,6 +652,34 @@ def test_a_removed_feeds_records_are_retired_by_a_person_and_the_live_index_foll
     assert index_record(home, autism)["status"] == "active"
 
 
+def test_a_retirement_applied_whose_live_write_is_refused_prints_its_report(tmp_path, geodata_dir, data_dir, replay,
+                                                                            monkeypatch):
+    """`--retire-removed` commits its retirement before the live write, which a mapping's `supersedes` put wrong
+    refuses: its report is printed above the error line saying it applied (before, that line alone, the report of
+    what it had retired lost). In this process, as the mapping is put wrong here (`mistyped_supersedes`)."""
+    feeds = feeds_folder(tmp_path / "feeds", support_groups=True)
+    home = make_home(tmp_path / "home", geodata_dir)
+    env = feed_env(feeds, replay, "bristol")
+    assert rehabmap(home, data_dir, replay, "sync", "oruk", **env).returncode == 0
+    (feeds / "bristol.toml").unlink()
+    mapping = mistyped_supersedes(tmp_path, monkeypatch)
+    for name, value in {"REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir), **env}.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        from cli.main import main
+
+        done = CliRunner().invoke(main, ["sync", "oruk", "--retire-removed", "oruk-bristol"])
+    finally:
+        get_settings.cache_clear()
+
+    assert done.exit_code == 2, done.output
+    assert done.stdout.startswith("oruk-bristol: ") and first_line(done)["retired"] == 1, done.stdout
+    assert done.stderr.startswith(
+        "error: the run of oruk-bristol applied and its records are stored, but not yet shown in searches: mapping "
+        "nhs_website_hospitals_2018.toml: ") and done.stderr.rstrip().endswith(f"({mapping})"), done.stderr
+
+
 def test_a_removed_feeds_unfinished_run_is_said_so_and_dropped_by_discard(tmp_path, geodata_dir, data_dir, replay):
     """Bristol's real feed fails at its second page (a count that is no number), its first page's services kept for
     the next run; the operator then removes the file. Before, sync-status said "the next run goes on from it",
