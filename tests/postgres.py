@@ -34,9 +34,18 @@ class PostgresServer:
 
     def new_database(self) -> str:
         """A fresh, empty database owned by `APP_ROLE`; its URL, as that role."""
+        return self._create("")
+
+    def copy_database(self, url: str) -> str:
+        """A new database owned by `APP_ROLE` holding what the one at `url` (made by `new_database`) holds, copied
+        by PostgreSQL as a template: a store's state made once and given to each test that writes to it, far
+        cheaper than making it again. Nothing may be connected to `url` while it is copied (PostgreSQL refuses)."""
+        return self._create(f" TEMPLATE {url.rsplit('/', 1)[1]}")
+
+    def _create(self, template: str) -> str:
         name = f"rehabmap_{uuid.uuid4().hex[:12]}"
         with self.superuser() as conn:
-            conn.execute(f"CREATE DATABASE {name} OWNER {APP_ROLE}")
+            conn.execute(f"CREATE DATABASE {name}{template} OWNER {APP_ROLE}")
         return f"postgresql://{APP_ROLE}@{self.host}:{self.port}/{name}"
 
 

@@ -15,11 +15,13 @@ import json
 import re
 import shutil
 import sqlite3
+import tempfile
 from collections import Counter
 from dataclasses import replace
 from functools import partial
 from itertools import chain, permutations
 from pathlib import Path
+from typing import Literal
 
 import httpx
 import pytest
@@ -52,7 +54,7 @@ from web.keepers.maintainer_services import form_values
 from tests.conftest import database_url
 from tests.keepers.conftest import csrf_of
 from tests.maintain.conftest import TODAY, make_app
-from tests.sync.store_fixtures import ROOT, make_home, rehabmap, serving, table_rows
+from tests.sync.store_fixtures import ROOT, BuiltHome, make_home, rehabmap, serving, table_rows
 
 HEMEL = "nhs-hospitals-2015:NTN03", "nhs-hospitals-2018:NTN03"  # Priory Hospital Hemel Hempstead, in each list
 LISTS = ("nhs_website_hospitals_2018.csv", "nhs_website_hospitals_2019.csv")
@@ -69,32 +71,93 @@ def shared_keys(services) -> dict[tuple[str, str], int]:
     return {key: n for key, n in counts.items() if n > 1}
 
 
+def both_lists_files(data_dir) -> list[str]:
+    """The files `held_from_both_lists` indexes, to index again: the sample (a directory's other source), both lists."""
+    return ["sample/", *(str(data_dir / "services" / name) for name in LISTS)]
+
+
 def held_from_both_lists(home, data_dir, **env: str) -> list[str]:
     """Both lists indexed (with the sample, a directory's other source): their mental health hospitals held for
     review; the files, to index again. `env`: the store's (REHABMAP_DATABASE_URL), if not the home's SQLite file."""
-    files = ["sample/", *(str(data_dir / "services" / name) for name in LISTS)]
+    files = both_lists_files(data_dir)
     done = rehabmap(home, data_dir, None, "index", *files, "--no-progress", **env)
     assert done.returncode == 0, done.stderr
     return files
 
 
-def accepted_from_both_lists(home, data_dir, **env: str) -> list[str]:
-    """Both lists indexed (`held_from_both_lists`), and each list's level 1 candidates accepted as proposed, as a
-    maintainer accepts a batch; the files, to index again. `env`: as `held_from_both_lists` takes it."""
-    files = held_from_both_lists(home, data_dir, **env)
+def accept_both_lists(home, data_dir, **env: str) -> None:
+    """Each list's level 1 candidates accepted as proposed, as a maintainer accepts a batch. `env`: as
+    `held_from_both_lists` takes it."""
     for source in ("nhs-hospitals-2018", "nhs-hospitals-2015"):
         accepted = rehabmap(home, data_dir, None, "review", "accept", "--all", "--source", source,
                             "--proposed", "inpatient_rehab_level1", **env)
         assert accepted.returncode == 0, accepted.stderr
+
+
+def accepted_from_both_lists(home, data_dir, **env: str) -> list[str]:
+    """Both lists indexed (`held_from_both_lists`), and each list's level 1 candidates accepted as proposed
+    (`accept_both_lists`); the files, to index again. `env`: as `held_from_both_lists` takes it."""
+    files = held_from_both_lists(home, data_dir, **env)
+    accept_both_lists(home, data_dir, **env)
     return files
 
 
-def test_a_rebuild_that_merges_a_record_into_another_loses_nothing(tmp_path, geodata_dir, data_dir):
+Stage = Literal["held", "accepted"]
+
+
+class BothLists:
+    """The homes this module's tests start from, each made once per kind of store by the real commands, when a test
+    first asks: both lists held (`held_from_both_lists`), and their level 1 candidates accepted too (made from a copy
+    of the held one, `accept_both_lists`). Each test takes a copy of its own (`BuiltHome.copy`), as most write to it
+    (a decision, a sync, a rebuild, a token) and a copy costs milliseconds: before, each of the 24 made its own with
+    up to three `rehabmap` processes, ~5 s of a test run alone."""
+
+    def __init__(self, root: Path, geodata_dir: Path, data_dir: Path) -> None:
+        self.root, self.geodata_dir, self.data_dir = root, geodata_dir, data_dir
+        self.made: dict[tuple[Stage, str], BuiltHome] = {}
+
+    def copy(self, stage: Stage, to: Path, request: pytest.FixtureRequest, kind: str = "sqlite") -> BuiltHome:
+        """A copy at `to` of the home at `stage` on the store of `kind` (`store_kind`'s, 'sqlite' or 'postgres')."""
+        return self.built(stage, kind, request).copy(to, request)
+
+    def built(self, stage: Stage, kind: str, request: pytest.FixtureRequest) -> BuiltHome:
+        """The module's home at `stage` on the store of `kind`, made now if no test has asked for it yet."""
+        if (stage, kind) not in self.made:
+            # a folder of its own each time: a make that failed leaves its home out of the next test's way
+            at = Path(tempfile.mkdtemp(prefix=f"{stage}-{kind}-", dir=self.root)) / "home"
+            if stage == "held":
+                made = BuiltHome(make_home(at, self.geodata_dir), database_url(request, kind))
+                held_from_both_lists(made.home, self.data_dir, **made.env())
+            else:
+                made = self.built("held", kind, request).copy(at, request)
+                accept_both_lists(made.home, self.data_dir, **made.env())
+            self.made[stage, kind] = made
+        return self.made[stage, kind]
+
+
+@pytest.fixture(scope="module")
+def both_lists(tmp_path_factory, geodata_dir, data_dir) -> BothLists:
+    return BothLists(tmp_path_factory.mktemp("both-lists"), geodata_dir, data_dir)
+
+
+@pytest.fixture
+def held_home(both_lists, tmp_path, request) -> Path:
+    """A home of the test's own with both lists held for review (`held_from_both_lists`), on the SQLite file."""
+    return both_lists.copy("held", tmp_path / "home", request).home
+
+
+@pytest.fixture
+def accepted_home(both_lists, tmp_path, request) -> Path:
+    """A home of the test's own with both lists' candidates accepted (`accepted_from_both_lists`), on the SQLite
+    file."""
+    return both_lists.copy("accepted", tmp_path / "home", request).home
+
+
+def test_a_rebuild_that_merges_a_record_into_another_loses_nothing(accepted_home, data_dir):
     """Before, a rebuild counted each record it merged into another as dropped from the live index: after both
     lists' candidates were accepted, it refused to go live ("would drop 105 of the 467 live services (22%)"), and
     under the share it reported Priory Hospital Hemel Hempstead as dropped, a line below saying it was merged."""
-    home = make_home(tmp_path / "home", geodata_dir)
-    files = accepted_from_both_lists(home, data_dir)
+    home, files = accepted_home, both_lists_files(data_dir)
 
     rebuilt = rehabmap(home, data_dir, None, "index", *files, "--no-progress")
 
@@ -104,9 +167,8 @@ def test_a_rebuild_that_merges_a_record_into_another_loses_nothing(tmp_path, geo
     assert shared_keys(active(home).values()) == {}
 
 
-def test_a_hospital_both_lists_give_is_one_record_once_accepted_from_each(tmp_path, geodata_dir, data_dir):
-    home = make_home(tmp_path / "home", geodata_dir)
-    files = accepted_from_both_lists(home, data_dir)
+def test_a_hospital_both_lists_give_is_one_record_once_accepted_from_each(accepted_home, data_dir):
+    home, files = accepted_home, both_lists_files(data_dir)
 
     live = active(home)
     assert shared_keys(live.values()) == {}, "a service the two lists give is listed once"
@@ -176,14 +238,13 @@ def keepers_page(home, data_dir, url: str, path: str, *token: str) -> str:
         return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", keeper.get(path).text)).split())
 
 
-def test_a_merged_hospitals_listing_names_each_list_for_the_facts_it_gave(tmp_path, geodata_dir, data_dir):
+def test_a_merged_hospitals_listing_names_each_list_for_the_facts_it_gave(accepted_home, data_dir):
     """The provenance panel of a record merged from both lists, on the service page, the API's answer and the
     maintainers' due list alike: each list that gave a fact shown, with its own date and the facts it gave (the
     record's field_sources). Before, the kept record's list alone, said to give every fact its mapping reads:
     Priory Hospital Hemel Hempstead read "Listed in NHS website hospital list (October 2014 to September 2015) …
     (name, address, phone, email, website)", every one of them the 2018 list's, which went unnamed."""
-    home = make_home(tmp_path / "home", geodata_dir)
-    accepted_from_both_lists(home, data_dir)
+    home = accepted_home
     barnes, trust = "nhs-hospitals-2015:RQY05", "South West London and St George's Mental Health NHS Trust"
     for args in (("orgs", "add", trust), ("orgs", "link", trust, barnes)):
         done = rehabmap(home, data_dir, None, *args)
@@ -258,12 +319,11 @@ class Reads(SyncStore):
         return found, total
 
 
-def test_a_live_write_merges_as_a_read_of_every_record_merges(tmp_path, geodata_dir, data_dir):
+def test_a_live_write_merges_as_a_read_of_every_record_merges(accepted_home):
     """The records a live write merges a changed one with are found on the store's indexes of their keys; what it
     writes is what it wrote reading every record: for all the records at once (a first sync), and for Priory
     Hospital Hemel Hempstead's two and one record in 25 on its own (a decision)."""
-    home = make_home(tmp_path / "home", geodata_dir)
-    accepted_from_both_lists(home, data_dir)
+    home = accepted_home
     store, every = SyncStore(home / "directory.sqlite"), EveryRecord(home / "directory.sqlite")
     records, precedence = store.records(), source_precedence()
 
@@ -272,13 +332,12 @@ def test_a_live_write_merges_as_a_read_of_every_record_merges(tmp_path, geodata_
         assert shown_merged(store, [record], precedence) == shown_merged(every, [record], precedence), record.service_id
 
 
-def test_a_live_write_reads_the_records_it_may_merge_not_the_store(tmp_path, geodata_dir, data_dir):
+def test_a_live_write_reads_the_records_it_may_merge_not_the_store(accepted_home):
     """Before, each live write (a sync's, a maintainer's decision's) read every record of the store and every
     review row, under the index lock, to merge a record with the few that share a key with it: 2 s of CPU at 20k
     records, 15 s at 100k. A decision on the 2018 list's Priory Hospital Hemel Hempstead reads the records with its
     id, CQC location id or postcode, and those of the record it is merged with, and their review rows alone."""
-    home = make_home(tmp_path / "home", geodata_dir)
-    accepted_from_both_lists(home, data_dir)
+    home = accepted_home
     store = Reads(home / "directory.sqlite")
     records = store.records()
     [changed] = [r for r in records if r.service_id == HEMEL[1]]
@@ -323,15 +382,13 @@ def assert_shown_alone(home, moving, fields) -> dict[str, Service]:
 
 
 @MOVES
-def test_a_merged_record_that_moves_leaves_the_other_shown_alone(tmp_path, geodata_dir, data_dir, geography,
-                                                                 moving, fields):
+def test_a_merged_record_that_moves_leaves_the_other_shown_alone(accepted_home, data_dir, geography, moving, fields):
     """The live write found a changed record's kin by its new keys alone: when Priory Hospital Hemel Hempstead's
     2014–15 record (the kept one) moved to another postcode, the 2018 record merged into it stayed inactive, so
     the hospital dropped out of every search until the next rebuild; when the 2018 record moved, or took another
     name, the 2014–15 one kept its fields and provenance. Both are written again now, each shown alone, as a
     rebuild shows them."""
-    home = make_home(tmp_path / "home", geodata_dir)
-    files = accepted_from_both_lists(home, data_dir)
+    home, files = accepted_home, both_lists_files(data_dir)
     store = SyncStore(home / "directory.sqlite")
     changed(store, moving, **fields)
 
@@ -346,13 +403,12 @@ def test_a_merged_record_that_moves_leaves_the_other_shown_alone(tmp_path, geoda
 @pytest.mark.parametrize("moving, fields", [(HEMEL[0], {"postcode": "HP2 4AD"}), (HEMEL[1], {"postcode": "HP2 4AD"})],
                          ids=["the-kept-record-moves", "the-merged-record-moves"])
 def test_a_rebuild_that_read_a_merged_record_before_it_moved_leaves_the_other_shown_alone(
-        tmp_path, geodata_dir, data_dir, geography, moving, fields):
+        accepted_home, data_dir, geography, moving, fields):
     """A rebuild reads the store, then a sync moves one of Priory Hospital Hemel Hempstead's records and its live
     write shows each alone, then the rebuild swaps in its index, which holds them merged as it read them. Before,
     the next live write found the moved record's kin by the keys that live write had noted, so the two stayed
     merged (or the 2018 record out of every search) until the next rebuild."""
-    home = make_home(tmp_path / "home", geodata_dir)
-    accepted_from_both_lists(home, data_dir)
+    home = accepted_home
     settings, store = Settings(home=home, data_dir=data_dir), SyncStore(home / "directory.sqlite")
     rows = with_directory(store_of(settings), [], iter(()))
     read = [next(rows)]  # the rebuild has read the store
@@ -368,15 +424,14 @@ def test_a_rebuild_that_read_a_merged_record_before_it_moved_leaves_the_other_sh
     assert_shown_alone(home, moving, fields)
 
 
-def test_a_first_build_publishes_each_record_under_the_keys_it_built_it_with(tmp_path, geodata_dir, data_dir,
-                                                                           geography):
+def test_a_first_build_publishes_each_record_under_the_keys_it_built_it_with(tmp_path, accepted_home, geodata_dir,
+                                                                           data_dir, geography):
     """The first live write, with no index yet, builds it whole. Before, it left each record's published keys as
     they were (the keys it had when inserted, or last written to another index), though the index it built held
     the record under those it had then: the 2018 record of Priory Hospital Hemel Hempstead, last published at HP2
     4AD, back at HP3 0BN when the store was moved to a home with no index, was built merged into the 2014–15 one,
     and when it moved to HP2 4AD again, the 2014–15 record was not found, and kept its fields and provenance."""
-    home = make_home(tmp_path / "home", geodata_dir)
-    accepted_from_both_lists(home, data_dir)
+    home = accepted_home
     store = SyncStore(home / "directory.sqlite")
     changed(store, HEMEL[1], postcode="HP2 4AD")
     open_live(Settings(home=home, data_dir=data_dir), lambda: GeographyPlacer(geography)).converge(store)
@@ -395,8 +450,7 @@ def test_a_first_build_publishes_each_record_under_the_keys_it_built_it_with(tmp
     assert_shown_alone(moved, HEMEL[1], {"postcode": "HP2 4AD"})
 
 
-def test_a_rebuild_whose_read_came_to_nothing_leaves_the_swap_before_it_taken(tmp_path, geodata_dir, data_dir,
-                                                                               geography):
+def test_a_rebuild_whose_read_came_to_nothing_leaves_the_swap_before_it_taken(accepted_home, data_dir, geography):
     """A rebuild reads the store, a sync moves Priory Hospital Hemel Hempstead's 2018 record and writes it live,
     the rebuild swaps in its index (the two merged, as it read them); then, before any live write, another rebuild
     reads the store and is refused (its index never swapped in). Before, the second read's note replaced the
@@ -406,8 +460,7 @@ def test_a_rebuild_whose_read_came_to_nothing_leaves_the_swap_before_it_taken(tm
     undid."""
     from app.parts import open_backend
 
-    home = make_home(tmp_path / "home", geodata_dir)
-    accepted_from_both_lists(home, data_dir)
+    home = accepted_home
     settings, store = Settings(home=home, data_dir=data_dir), SyncStore(home / "directory.sqlite")
     rows = with_directory(store_of(settings), [], iter(()), live=open_backend(settings))
     read = [next(rows)]
@@ -429,13 +482,12 @@ def hints(item) -> dict[str, tuple[str, bool]]:
     return {other.service_id: (other.why, other.one_record) for other in item.alike}
 
 
-def test_the_review_queue_says_which_held_records_may_be_one_service(tmp_path, geodata_dir, data_dir):
+def test_the_review_queue_says_which_held_records_may_be_one_service(held_home, data_dir):
     """Before, the two lists' rows of one hospital under another name or at another postcode (one ODS code), or
     renamed for a new owner, each sat in the queue with nothing saying so, to be accepted twice. Each now names
     the other, and why, as a hint: nothing is merged on it. On a record's own page the others are found on the
     store's indexes, not by reading every record."""
-    home = make_home(tmp_path / "home", geodata_dir)
-    held_from_both_lists(home, data_dir)
+    home = held_home
     store = Reads(home / "directory.sqlite")
     queue = ReviewQueue(store)
 
@@ -484,14 +536,13 @@ def test_the_review_queue_says_which_held_records_may_be_one_service(tmp_path, g
             "the ODS code NMV02") in shown.stdout
 
 
-def test_a_unit_on_a_hospitals_site_is_no_hint_beside_the_hospital(tmp_path, geodata_dir, data_dir):
+def test_a_unit_on_a_hospitals_site_is_no_hint_beside_the_hospital(held_home):
     """Before, a unit named with the hospital whose site it is on, "Ward X, Stockton Hall Hospital", was hinted as
     possibly Stockton Hall Hospital itself (its own words, stockton and hall, all among the unit's), as
     either list's record of it. The lists name such a unit as they name Peddars Centre, Hellesdon Hospital: the
     unit, a comma, the site. A name of a place and its town (St Clements Hospital, Ipswich, beside the 2014–15
     list's St Clements Hospital) or a list of towns (Castleford, Normanton and District Hospital) is still a hint."""
-    home = make_home(tmp_path / "home", geodata_dir)
-    held_from_both_lists(home, data_dir)
+    home = held_home
     services = {r.service_id: r.service for r in SyncStore(home / "directory.sqlite").records() if r.service}
     stockton = services["nhs-hospitals-2018:NMV02"]
     ward = {**stockton, "name": "Ward X, Stockton Hall Hospital"}
@@ -504,14 +555,13 @@ def test_a_unit_on_a_hospitals_site_is_no_hint_beside_the_hospital(tmp_path, geo
     assert similar_names(castleford, {**castleford, "name": "Normanton and District Hospital"})
 
 
-def test_a_decision_and_the_hints_beside_the_rows_shown_read_each_record_once(tmp_path, geodata_dir, data_dir):
+def test_a_decision_and_the_hints_beside_the_rows_shown_read_each_record_once(held_home):
     """Before, a decision read each record chosen and its review row one by one, the row again to log what it was,
     then both again (and the facts other sources give about the record) to answer with what it decided; and the
     hints beside the rows a face shows (`with_alike`) read those rows' own records again among the others each may
     be. Each record and row is read once now; the answers and the hints are as they were (the hints between two
     rows shown among them: Priory Hospital Hemel Hempstead's two records, each beside the other)."""
-    home = make_home(tmp_path / "home", geodata_dir)
-    held_from_both_lists(home, data_dir)
+    home = held_home
     store = Reads(home / "directory.sqlite")
     queue = ReviewQueue(store)
     listed = [item for item in queue.items() if item.service_id in HEMEL] + queue.items()[:100]
@@ -539,7 +589,7 @@ def test_a_decision_and_the_hints_beside_the_rows_shown_read_each_record_once(tm
     assert [(i.state, i.decided_type) for i in decided] == [("rejected", None)]
 
 
-def test_the_review_queue_reads_the_records_of_its_rows_not_the_store(tmp_path, geodata_dir, data_dir, store_kind,
+def test_the_review_queue_reads_the_records_of_its_rows_not_the_store(tmp_path, both_lists, data_dir, store_kind,
                                                                        request):
     """Before, every list of the queue (the keepers' queue page, `rehabmap review list`) read every record of the
     store to find those it lists: those decided and those it never held too, every CQC location's in a deployment.
@@ -548,9 +598,8 @@ def test_the_review_queue_reads_the_records_of_its_rows_not_the_store(tmp_path, 
     candidates accepted, one of the 2014-15 list's rejected, a list of what waits reads what waits. A page of the
     queue (the keepers' queue page) reads its own rows alone and counts the rest: before, it read every row to count
     and slice them."""
-    url = database_url(request, store_kind)
-    home = make_home(tmp_path / "home", geodata_dir)
-    held_from_both_lists(home, data_dir, **({"REHABMAP_DATABASE_URL": url} if url else {}))
+    held = both_lists.copy("held", tmp_path / "home", request, store_kind)
+    home, url = held.home, held.database_url
     database = open_database(Settings(home=home, data_dir=data_dir, database_url=url))
     store = Reads(database)
     queue, every = ReviewQueue(store), ReviewQueue(EveryRecord(database))
@@ -579,14 +628,13 @@ def test_the_review_queue_reads_the_records_of_its_rows_not_the_store(tmp_path, 
     assert 0 < len(queue.items()) < len(stored) - 200 and queue.items(states=("rejected",))
 
 
-def test_the_decisions_whose_evidence_changed_are_found_reading_their_records_alone(tmp_path, geodata_dir, data_dir):
+def test_the_decisions_whose_evidence_changed_are_found_reading_their_records_alone(held_home):
     """Before, the keepers' queue page (on every visit) and `review list --changed` read the record of every
     decided row to find the few whose evidence the source has changed since: with the 2018 list's level 1
     candidates accepted, 222 records for two. The rows are found on the store, and only their records read; the
     same items as each says of itself (`ReviewItem.evidence_changed`): a row not yet decided, its evidence
     changed too, is none of them."""
-    home = make_home(tmp_path / "home", geodata_dir)
-    held_from_both_lists(home, data_dir)
+    home = held_home
     store = Reads(home / "directory.sqlite")
     queue = ReviewQueue(store)
     queue.accept([item.service_id for item in queue.items(source="nhs-hospitals-2018",
@@ -663,14 +711,13 @@ def test_a_row_stored_before_its_mapping_said_what_its_ids_are_says_it_from_the_
         "york-schemes:A12": ("both sources give it the ODS code A12", False)}
 
 
-def test_a_hospital_both_lists_hold_for_review_awaits_it_once(tmp_path, geodata_dir, data_dir):
+def test_a_hospital_both_lists_hold_for_review_awaits_it_once(held_home):
     """Before, the review queue's counts, which coverage reads to say "N candidates await review" beside a search,
     counted each record held: Priory Hospital Hemel Hempstead, held from both lists, was two candidates, as were
     the 140 hospitals the two lists name alike. Each service counts once now, as the merge will list it once
     accepted: the counts, and the points a search's reach counts, are those of the held records merged as a rebuild
     merges them."""
-    home = make_home(tmp_path / "home", geodata_dir)
-    held_from_both_lists(home, data_dir)
+    home = held_home
     store = SyncStore(home / "directory.sqlite")
     queued = {r.key for r in store.reviews(states=("pending",))}
     held = [Service.model_validate(r.service) for r in store.records()
@@ -713,8 +760,7 @@ def merged_links(home, data_dir, token: str, **env: str) -> list[tuple[int, str 
     return [(r.status_code, r.headers.get("location")) for r in answers]
 
 
-def test_a_link_to_a_record_merged_into_another_is_sent_on_to_it(request, store_kind, tmp_path, geodata_dir,
-                                                                 data_dir):
+def test_a_link_to_a_record_merged_into_another_is_sent_on_to_it(request, store_kind, tmp_path, both_lists, data_dir):
     """Before, a link to nhs-hospitals-2018:NTN03, merged into nhs-hospitals-2015:NTN03 once both were accepted,
     answered the record as inactive (as if retired) after the decision's live write, and "no service" after a
     rebuild (which leaves it out). Both now send it on to the record it is listed as, while it is merged: 307 (the
@@ -724,10 +770,8 @@ def test_a_link_to_a_record_merged_into_another_is_sent_on_to_it(request, store_
     (before, the record as inactive, or after a rebuild "No service", though the service is listed).
     On the SQLite file and on PostgreSQL (before, on SQLite only), where the store says which record a merged id is
     listed as."""
-    url = database_url(request, store_kind)
-    env = {"REHABMAP_DATABASE_URL": url} if url else {}
-    home = make_home(tmp_path / "home", geodata_dir)
-    files = accepted_from_both_lists(home, data_dir, **env)
+    accepted = both_lists.copy("accepted", tmp_path / "home", request, store_kind)
+    home, env, files = accepted.home, accepted.env(), both_lists_files(data_dir)
     token = rehabmap(home, data_dir, None, "tokens", "create", "--role", "maintainer", **env).stdout.strip()
     kept = [(307, f"/services/{HEMEL[0]}"), (307, f"/service/{HEMEL[0]}?where=HP3+0BN"), (200, None), (404, None),
             (307, f"/oruk/services/{service_uuid(HEMEL[0])}"), (307, f"/oruk/services/{service_uuid(HEMEL[0])}"),
@@ -754,15 +798,14 @@ def mistyped_supersedes(tmp_path, monkeypatch) -> Path:
     return broken / "nhs_website_hospitals_2018.toml"
 
 
-def test_a_link_to_a_merged_away_record_is_sent_on_whatever_the_mappings_say(tmp_path, geodata_dir, data_dir,
+def test_a_link_to_a_merged_away_record_is_sent_on_whatever_the_mappings_say(tmp_path, accepted_home, data_dir,
                                                                              monkeypatch):
     """Which id a merged record keeps is the first record's in the store's order, whichever source's values it
     shows, so a link to the id merged away is sent on without reading the mappings' `supersedes`. Before, each such
     public request read them (`indexer.sync.publish.merged_into` through `shown_merged`), and with one put wrong (a
     typo naming a source no mapping gives) the 2018 record of Hemel Hempstead answered as inactive, as if retired,
     rather than being sent on, for a question the mappings have no say in."""
-    home = make_home(tmp_path / "home", geodata_dir)
-    accepted_from_both_lists(home, data_dir)
+    home = accepted_home
     mistyped_supersedes(tmp_path, monkeypatch)
 
     with TestClient(make_app(Settings(home=home, data_dir=data_dir)), follow_redirects=False) as client:
@@ -775,7 +818,7 @@ def test_a_link_to_a_merged_away_record_is_sent_on_whatever_the_mappings_say(tmp
 STOCKTON = "nhs-hospitals-2015:NMV02", "nhs-hospitals-2018:NMV02", "york-schemes:A12"
 
 
-def test_which_records_are_one_service_depends_on_neither_the_precedence_nor_their_order(tmp_path, geodata_dir,
+def test_which_records_are_one_service_depends_on_neither_the_precedence_nor_their_order(tmp_path, held_home,
                                                                                          data_dir, geography):
     """Stockton Hall Hospital, YO32 9UN, is "Partnerships in Care Stockton Hall Hospital" in the 2014–15 list (A)
     and "Stockton Hall Hospital" in the 2018 list (B), which supersedes it: given one CQC location id (invented:
@@ -786,8 +829,7 @@ def test_which_records_are_one_service_depends_on_neither_the_precedence_nor_the
     `merged_into`, which a link asks (so a link to C answered it as inactive, as if retired), nor in some orders.
     Now the three are one service in every order and under either precedence, kept under A's id, and a live write,
     `merged_into` and a rebuild agree."""
-    home = make_home(tmp_path / "home", geodata_dir)
-    files = held_from_both_lists(home, data_dir)
+    home = held_home
     store = SyncStore(home / "directory.sqlite")
     for service_id in STOCKTON[:2]:
         changed(store, service_id, cqc_location_id="1-000000001")
@@ -832,15 +874,14 @@ def changes_of_a_merged_away_record(home, data_dir, token: str, merged_away: Ser
     return posted, patched
 
 
-def test_a_change_of_a_record_merged_into_another_is_refused_naming_it(tmp_path, geodata_dir, data_dir):
+def test_a_change_of_a_record_merged_into_another_is_refused_naming_it(accepted_home, data_dir):
     """Once both lists' candidates are accepted, nhs-hospitals-2018:NTN03 is merged into nhs-hospitals-2015:NTN03:
     inactive after the decision's live write, left out by a rebuild. Before, a keepers' form posted to the 2018 id
     (opened before the merge) and the maintainers' API's PATCH of it wrote the change to the record merged away,
     shown nowhere, after the live write ('Saved: phone.'; 200), and a PATCH after a rebuild said "No service",
     though the service is listed. Both now refuse it, nothing saved: the form shows the record it is listed as,
     saying so with a link to it (409), and the API answers 409 service_merged naming the id it is listed as."""
-    home = make_home(tmp_path / "home", geodata_dir)
-    files = accepted_from_both_lists(home, data_dir)
+    home, files = accepted_home, both_lists_files(data_dir)
     token = rehabmap(home, data_dir, None, "tokens", "create", "--role", "maintainer").stdout.strip()
     merged_away = Service.model_validate(json.loads(table_rows(
         index_file(home), "SELECT doc FROM services WHERE id = ?", HEMEL[1])[0][0]))
