@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 from datetime import datetime, timezone
+from subprocess import CompletedProcess
 
 import httpx
 import pytest
@@ -20,7 +21,8 @@ from indexer.sync.store import SyncStore
 from rehabmap.config import Settings
 from rehabmap.maintain.store import open_database, store_of
 from rehabmap.oruk import service_uuid
-from tests.sync.store_fixtures import ROOT, index_record, make_home, rehabmap, serving, table_rows
+from tests.sync.store_fixtures import (ROOT, BuiltHome, index_record, make_home, rehabmap, serving,
+                                       table_rows)
 from search.embedded import index_file
 
 BIERLEY, BIERLEY_POSTCODE = "nhs-hospitals-2018:NMJ02", "BD4 6AD"  # Cygnet Hospital Bierley, Bradford
@@ -228,13 +230,23 @@ def test_a_dated_files_listing_is_the_records_own_after_its_mapping_is_renamed(t
     assert title in source_row, "the page names the file as its import did, not by the source's name"
 
 
-def test_a_failed_run_of_an_imports_held_rows_names_rehabmap_index_to_run_again(tmp_path, geodata_dir, data_dir):
+@pytest.fixture(scope="module")
+def list_2018_indexed(tmp_path_factory, geodata_dir, data_dir) -> tuple[BuiltHome, CompletedProcess[str]]:
+    """A home with the sample and the 2018 hospital list indexed by `rehabmap index`, and what the command said:
+    made once for the tests below that start from it (before, each made its own), each taking a copy of its own
+    (`BuiltHome.copy`), as each writes to it."""
+    home = make_home(tmp_path_factory.mktemp("list-2018") / "home", geodata_dir)
+    hospitals = data_dir / "services" / "nhs_website_hospitals_2018.csv"
+    return BuiltHome(home), rehabmap(home, data_dir, None, "index", "sample/", str(hospitals), "--no-progress")
+
+
+def test_a_failed_run_of_an_imports_held_rows_names_rehabmap_index_to_run_again(tmp_path, list_2018_indexed,
+                                                                                 data_dir, request):
     """The 2018 hospital list's held rows are run into the review queue under the list's source name, after its
     import went live. Before, sync-status told the person to run 'rehabmap sync nhs-hospitals-2018' again when such
     a run failed, which is no command; it now names `rehabmap index` with the file, in its words and in --json."""
-    home = make_home(tmp_path / "home", geodata_dir)
-    hospitals = data_dir / "services" / "nhs_website_hospitals_2018.csv"
-    done = rehabmap(home, data_dir, None, "index", "sample/", str(hospitals), "--no-progress")
+    built, done = list_2018_indexed
+    home = built.copy(tmp_path / "home", request).home
     assert done.returncode == 0 and "nhs-hospitals-2018: fetched 289, " in done.stdout, done.stderr
     store = SyncStore(store_of(Settings(home=home, data_dir=data_dir)))
     store.record_run("nhs-hospitals-2018", datetime.now(timezone.utc).isoformat(), "failed", {
@@ -250,14 +262,14 @@ def test_a_failed_run_of_an_imports_held_rows_names_rehabmap_index_to_run_again(
     assert f"  FAILED: nothing was applied, so it holds what the last successful run gave; {remedy}\n" in said.stdout
 
 
-def test_a_held_record_a_newer_edition_drops_is_retired_in_its_lists_words(tmp_path, geodata_dir, data_dir):
+def test_a_held_record_a_newer_edition_drops_is_retired_in_its_lists_words(tmp_path, list_2018_indexed, data_dir,
+                                                                           request):
     """A record accepted from a list and dropped by the list's next edition is retired; the public reads why by the
     list's title, as a live source's reads by its name. Before, the title was looked for in the live sources'
     titles alone, which hold no mapping's, so Cygnet Hospital Bierley's page read "no longer listed by
     nhs-hospitals-2018 (a complete listing on …)", the list's code and the operator's detail."""
-    home = make_home(tmp_path / "home", geodata_dir)
-    listed = data_dir / "services" / "nhs_website_hospitals_2018.csv"
-    done = rehabmap(home, data_dir, None, "index", "sample/", str(listed), "--no-progress")
+    (built, done), listed = list_2018_indexed, data_dir / "services" / "nhs_website_hospitals_2018.csv"
+    home = built.copy(tmp_path / "home", request).home
     assert done.returncode == 0 and f"held {BIERLEY} " in done.stdout, done.stderr
     assert rehabmap(home, data_dir, None, "review", "accept", BIERLEY, "--level", "1").returncode == 0
     newer = tmp_path / "newer" / listed.name  # the next edition, without Bierley's row
