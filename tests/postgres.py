@@ -39,7 +39,11 @@ class PostgresServer:
     def copy_database(self, url: str) -> str:
         """A new database owned by `APP_ROLE` holding what the one at `url` (made by `new_database`) holds, copied
         by PostgreSQL as a template: a store's state made once and given to each test that writes to it, far
-        cheaper than making it again. Nothing may be connected to `url` while it is copied (PostgreSQL refuses)."""
+        cheaper than making it again. This process's pool for it is closed first (PostgreSQL copies no database
+        anyone is connected to), so nothing of this process may use the database at `url` after."""
+        from rehabmap.maintain.postgres import close_pools
+
+        close_pools(url)
         return self._create(f" TEMPLATE {url.rsplit('/', 1)[1]}")
 
     def _create(self, template: str) -> str:

@@ -200,9 +200,12 @@ def _guarded(conn: _Connection) -> bool:
             and conn.execute(_GRANTED).fetchall() == [(0,)])
 
 
-def close_pools() -> None:
-    """Close every pool this process opened (before its databases go away, as at the end of the tests)."""
+def close_pools(*urls: str) -> None:
+    """Close the pools this process opened for the databases at `urls`, or every pool it opened: before its
+    databases go away, as at the end of the tests, or one is copied (PostgreSQL copies none that anyone is
+    connected to)."""
     with _POOLS_LOCK:
-        for pool in _POOLS.values():
-            pool.close()
-        _POOLS.clear()
+        for url in urls or list(_POOLS):
+            pool = _POOLS.pop(url, None)
+            if pool is not None:
+                pool.close()

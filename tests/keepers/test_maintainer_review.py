@@ -23,7 +23,7 @@ from rehabmap.taxonomy import ServiceType
 from tests.conftest import database_url
 from tests.keepers.conftest import Keepers, csrf_of, make_keepers
 from tests.keepers.maintainer_browser import signed_in_page
-from tests.maintain.conftest import cli_here, make_site
+from tests.maintain.conftest import Site, cli_here, copy_site, make_site
 from tests.sync.test_one_service_one_record import Reads, mistyped_supersedes
 from tests.sync.store_fixtures import FIELD_HOUSE, ListedConnector, field_house_item, runner_for
 from tests.web.test_browser import axe, shot
@@ -35,36 +35,43 @@ FIND_NEAR = "/find/rehabilitation?where=DE55+7DT"
 assert FIELD_HOUSE.endswith(LEVEL1.split(":")[1])
 
 
-def queued_keepers(root, sample_index, geodata_dir, data_dir, geography, url: str | None) -> Keepers:
+def queued_site(root, sample_index, geodata_dir, data_dir, geography, url: str | None) -> Site:
     """A keepers' site (its store at `url`, or the SQLite file) whose review queue holds Field House twice:
     proposed as level 1, and with no type."""
-    keepers = make_keepers(make_site(root / "home", sample_index, geodata_dir, data_dir, database_url=url))
+    site = make_site(root / "home", sample_index, geodata_dir, data_dir, database_url=url)
     feeds = data_dir / "feeds"
-    runner = runner_for(keepers.site.settings, geography)
+    runner = runner_for(site.settings, geography)
     runner.run(ListedConnector([field_house_item(feeds, type_status="inferred",
                                                  service_type=ServiceType.inpatient_rehab_level1)]))
     untyped = field_house_item(feeds, type_status="unknown", service_type=None)
     origin = replace(untyped.candidate.origin, source="untyped")
     runner.run(ListedConnector([replace(untyped, candidate=replace(untyped.candidate, origin=origin))], name="untyped"))
-    return keepers
+    return site
 
 
 def pending(keepers: Keepers) -> list[str]:
     return [i.service_id for i in ReviewQueue(SyncStore(store_of(keepers.site.settings))).items()]
 
 
-@pytest.fixture
-def queued(request, store_kind, sample_index, geodata_dir, data_dir, geography, tmp_path) -> Keepers:
-    return queued_keepers(tmp_path, sample_index, geodata_dir, data_dir, geography, database_url(request, store_kind))
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def queued_server(request, sample_index, geodata_dir, data_dir, geography,
-                  tmp_path_factory) -> Iterator[tuple[str, Keepers]]:
+def queued_once(request, sample_index, geodata_dir, data_dir, geography, tmp_path_factory) -> Site:
+    """`queued_site` made once per module on each kind of store (before, once for each of the 26 tests on `queued`
+    and for `queued_server`: its tokens, its organisations and two syncs), never changed: `queued` and
+    `queued_server` each take a copy (`copy_site`)."""
+    return queued_site(tmp_path_factory.mktemp("queued"), sample_index, geodata_dir, data_dir, geography,
+                       database_url(request, request.param))
+
+
+@pytest.fixture
+def queued(request, queued_once, tmp_path) -> Keepers:
+    return make_keepers(copy_site(queued_once, tmp_path / "home", request))
+
+
+@pytest.fixture(scope="module")
+def queued_server(request, queued_once, tmp_path_factory) -> Iterator[tuple[str, Keepers]]:
     from tests.web.site import serve
 
-    keepers = queued_keepers(tmp_path_factory.mktemp("review"), sample_index, geodata_dir, data_dir, geography,
-                             database_url(request, request.param))
+    keepers = make_keepers(copy_site(queued_once, tmp_path_factory.mktemp("review") / "home", request))
     with serve(keepers.app) as base_url:  # type: ignore[arg-type]
         yield base_url, keepers
 
@@ -409,23 +416,31 @@ def test_the_history_of_a_service_no_one_has_is_a_404(queued):
     assert client.get("/keepers/history/sample:leeds-recovery-college").status_code == 200
 
 
-def both_lists_keepers(sample_index, geodata_dir, data_dir, tmp_path) -> Keepers:
-    """A keepers' site whose review queue holds the rows of both real NHS hospital lists (521 await a decision)."""
+@pytest.fixture(scope="module")
+def both_lists_site(sample_index, geodata_dir, data_dir, tmp_path_factory) -> Site:
+    """A keepers' site whose review queue holds the rows of both real NHS hospital lists (521 await a decision),
+    made once per module (before, once for each of the three tests below) and never changed: each test that
+    starts from it takes a copy (`both_lists_keepers`)."""
     from tests.sync.test_one_service_one_record import LISTS
 
-    keepers = make_keepers(make_site(tmp_path / "home", sample_index, geodata_dir, data_dir))
-    done = cli_here(keepers.site, "index", "sample/", *(str(data_dir / "services" / name) for name in LISTS),
+    site = make_site(tmp_path_factory.mktemp("both-lists") / "home", sample_index, geodata_dir, data_dir)
+    done = cli_here(site, "index", "sample/", *(str(data_dir / "services" / name) for name in LISTS),
                     "--no-progress")
     assert done.returncode == 0, done.stderr
-    return keepers
+    return site
 
 
-def test_a_hospital_both_lists_give_under_two_names_says_so_on_its_page_and_in_the_queue(
-        sample_index, geodata_dir, data_dir, tmp_path):
+@pytest.fixture
+def both_lists_keepers(both_lists_site, tmp_path, request) -> Keepers:
+    """The keepers' pages over a copy of its own of `both_lists_site`, which a test may write to."""
+    return make_keepers(copy_site(both_lists_site, tmp_path / "home", request))
+
+
+def test_a_hospital_both_lists_give_under_two_names_says_so_on_its_page_and_in_the_queue(both_lists_keepers):
     """Before, Stockton Hall Hospital, NMV02 in both NHS hospital lists but named 'Partnerships in Care Stockton Hall
     Hospital' in 2014–15, sat in the queue twice, its page saying nothing of the other. Each page, and the queue
     beside each, now names the other with a link to it and why; Cygnet Hospital Bury (once Alpha Hospital Bury) too."""
-    keepers = both_lists_keepers(sample_index, geodata_dir, data_dir, tmp_path)
+    keepers = both_lists_keepers
     client = signed_in(keepers)
 
     page = client.get("/keepers/review/nhs-hospitals-2015:NMV02")
@@ -470,13 +485,12 @@ def shown_rows(text: str) -> list[str]:
     return re.findall(r'name="id" type="checkbox" value="([^"]+)"', text)
 
 
-def test_a_long_queue_is_shown_a_page_at_a_time_with_hints_for_that_page_alone(
-        sample_index, geodata_dir, data_dir, tmp_path, monkeypatch):
+def test_a_long_queue_is_shown_a_page_at_a_time_with_hints_for_that_page_alone(both_lists_keepers, monkeypatch):
     """Before, the queue page listed every row at once (521 with both real NHS hospital lists held) and worked out
     the others each may be for all of them. It lists 100 at a time, oldest first, with the NHS.UK Previous and
     Next links, reads the records of the page's rows alone and works the others out for those alone; a decision
     made on a page goes back to it, and one refused shows that page again with what was chosen."""
-    keepers = both_lists_keepers(sample_index, geodata_dir, data_dir, tmp_path)
+    keepers = both_lists_keepers
     everything = [row.key for row in SyncStore(store_of(keepers.site.settings)).reviews(states=("pending",))]
     assert len(everything) == 521
     read: list[tuple[str, str]] = []
@@ -529,13 +543,12 @@ def test_a_long_queue_is_shown_a_page_at_a_time_with_hints_for_that_page_alone(
 
 
 @pytest.mark.slow
-def test_a_maintainer_pages_through_a_long_queue_without_javascript(sample_index, geodata_dir, data_dir, tmp_path,
-                                                                     browser, axe_source):
+def test_a_maintainer_pages_through_a_long_queue_without_javascript(both_lists_keepers, browser, axe_source):
     """In real Chromium without JavaScript a maintainer goes to the queue's next page and back; axe finds nothing on
     either (its JavaScript run on the page)."""
     from tests.web.site import serve
 
-    keepers = both_lists_keepers(sample_index, geodata_dir, data_dir, tmp_path)
+    keepers = both_lists_keepers
     label = "Pages of the records awaiting a decision"
     with serve(keepers.app) as base_url:  # type: ignore[arg-type]
         token = keepers.site.tokens["maintainer"]

@@ -20,9 +20,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from rehabmap.config import Settings
 from rehabmap.maintain.store import Directory
+from tests.built_home import BuiltHome
 from tests.conftest import database_url
 from tests.listening import listening_socket, url_of, wait_until_up
 from search.embedded import index_file
@@ -92,6 +94,16 @@ def make_site(home: Path, sample_index: Path, geodata_dir: Path, data_dir: Path,
         info, token = directory.tokens.create(role, f"{who} of the tests", organisation=org, actor="test setup")
         site.tokens[who], site.token_ids[who] = token, info.id
     return site
+
+
+def copy_site(site: Site, to: Path, request: pytest.FixtureRequest) -> Site:
+    """A copy of its own at `to` of a site made once, for a test that writes to it: its home and its store
+    (`BuiltHome.copy`), the same tokens signing in (the store keeps their hashes, under the home's token key)."""
+    url = site.settings.database_url
+    copied = BuiltHome(site.home, url.get_secret_value() if url else None).copy(to, request)
+    settings = site.settings.model_copy(update={
+        "home": copied.home, "database_url": SecretStr(copied.database_url) if copied.database_url else None})
+    return Site(copied.home, settings, Directory.from_settings(settings), dict(site.tokens), dict(site.token_ids))
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])

@@ -6,18 +6,16 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import pytest
 from pydantic import SecretStr
 
 from indexer.pipeline import GeographyPlacer
@@ -63,28 +61,6 @@ def make_home(path: Path, geodata_dir: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     (path / "geodata").symlink_to(geodata_dir, target_is_directory=True)
     return path
-
-
-@dataclass(frozen=True)
-class BuiltHome:
-    """A REHABMAP_HOME that real `rehabmap` commands filled once, and its store's PostgreSQL database (None: the
-    home's SQLite file); never changed once made, for the tests that start from it each take a copy (`copy`)."""
-
-    home: Path
-    database_url: str | None = None
-
-    def env(self) -> dict[str, str]:
-        """The environment naming its store for a `rehabmap` process (none for the home's SQLite file)."""
-        return {"REHABMAP_DATABASE_URL": self.database_url} if self.database_url else {}
-
-    def copy(self, to: Path, request: pytest.FixtureRequest) -> BuiltHome:
-        """A copy of its own at `to`, the database copied too (`PostgresServer.copy_database`): a faithful start,
-        as nothing in a home names the home's own path (the SQLite files hold none, the index's sources file names
-        the files read, outside it, and the geodata's symlink is copied as a symlink to the same read-only
-        folder), and a copy keeps the times the store and index hold, and the files' own."""
-        shutil.copytree(self.home, to, symlinks=True)
-        url = self.database_url and request.getfixturevalue("postgres").copy_database(self.database_url)
-        return BuiltHome(to, url)
 
 
 def settings_for(home: Path, data_dir: Path, replay: Replay, **extra: Any) -> Settings:

@@ -21,8 +21,8 @@ from indexer.sync.store import SyncStore
 from rehabmap.config import Settings
 from rehabmap.maintain.store import open_database, store_of
 from rehabmap.oruk import service_uuid
-from tests.sync.store_fixtures import (ROOT, BuiltHome, index_record, make_home, rehabmap, serving,
-                                       table_rows)
+from tests.built_home import BuiltHome
+from tests.sync.store_fixtures import ROOT, index_record, make_home, rehabmap, serving, table_rows
 from search.embedded import index_file
 
 BIERLEY, BIERLEY_POSTCODE = "nhs-hospitals-2018:NMJ02", "BD4 6AD"  # Cygnet Hospital Bierley, Bradford

@@ -54,7 +54,8 @@ from web.keepers.maintainer_services import form_values
 from tests.conftest import database_url
 from tests.keepers.conftest import csrf_of
 from tests.maintain.conftest import TODAY, make_app
-from tests.sync.store_fixtures import ROOT, BuiltHome, make_home, rehabmap, serving, table_rows
+from tests.built_home import BuiltHome
+from tests.sync.store_fixtures import ROOT, make_home, rehabmap, serving, table_rows
 
 HEMEL = "nhs-hospitals-2015:NTN03", "nhs-hospitals-2018:NTN03"  # Priory Hospital Hemel Hempstead, in each list
 LISTS = ("nhs_website_hospitals_2018.csv", "nhs_website_hospitals_2019.csv")
