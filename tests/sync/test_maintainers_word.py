@@ -12,15 +12,19 @@ import json
 import re
 import shutil
 import sqlite3
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
 
 import httpx
+import pytest
 
 from rehabmap.oruk import service_uuid
 from tests.api import hsds
+from tests.built_home import BuiltHome
 from tests.keepers.conftest import csrf_of
 from tests.maintain.conftest import with_version
+from tests.sync.replay import running
 from tests.sync.store_fixtures import (FIELD_HOUSE, first_line, index_record, make_home, rehabmap, serving,
                                        table_rows)
 
@@ -54,12 +58,42 @@ def maintainer_token(home: Path, data_dir: Path) -> str:
     return made.stdout.splitlines()[0].strip()
 
 
-def synced_home(tmp_path: Path, cqc_synced_home: Path, data_dir: Path) -> tuple[Path, dict[str, str]]:
-    """A home of this test's own after `rehabmap sync cqc` of the recorded API (a copy of the session's,
-    `cqc_synced_home`), and a maintainer's token for it."""
-    home = tmp_path / "home"
+@dataclass(frozen=True)
+class Kept:
+    """A home that real `rehabmap` commands made once per module, and a maintainer's token for it (`kept`). Never
+    changed once made: each test writes to a copy of its own (`copy`), where the same token signs in."""
+
+    built: BuiltHome
+    auth: dict[str, str]
+
+    def copy(self, tmp_path: Path, request: pytest.FixtureRequest) -> tuple[Path, dict[str, str]]:
+        """This test's own copy of the home (`BuiltHome.copy`), and the maintainer's token."""
+        return self.built.copy(tmp_path / "home", request).home, self.auth
+
+
+def kept(home: Path, data_dir: Path) -> Kept:
+    """The home with a maintainer's token made for it by `rehabmap tokens create`."""
+    return Kept(BuiltHome(home), {"Authorization": f"Bearer {maintainer_token(home, data_dir)}"})
+
+
+@pytest.fixture(scope="module")
+def synced_kept(tmp_path_factory: pytest.TempPathFactory, cqc_synced_home: Path, data_dir: Path) -> Kept:
+    """A home after `rehabmap sync cqc` of the recorded API (a copy of the session's, `cqc_synced_home`) with a
+    maintainer's token: the start of most tests here, made once, not a token process for each."""
+    home = tmp_path_factory.mktemp("synced-kept") / "home"
     shutil.copytree(cqc_synced_home, home, symlinks=True)
-    return home, {"Authorization": f"Bearer {maintainer_token(home, data_dir)}"}
+    return kept(home, data_dir)
+
+
+@pytest.fixture(scope="module")
+def sample_kept(tmp_path_factory: pytest.TempPathFactory, synced_kept: Kept, data_dir: Path,
+                request: pytest.FixtureRequest) -> Kept:
+    """The CQC-synced home with the sample directory's file imported over it by `rehabmap index sample/`, as the
+    gender tests start, once."""
+    home = synced_kept.built.copy(tmp_path_factory.mktemp("sample-kept") / "home", request).home
+    indexed = rehabmap(home, data_dir, None, "index", "sample/", "--no-progress")
+    assert indexed.returncode == 0, indexed.stderr
+    return Kept(BuiltHome(home), synced_kept.auth)
 
 
 def _audit(home: Path, service_id: str) -> list[tuple[str, str, str, object, object]]:
@@ -81,14 +115,15 @@ def exported(url: str) -> tuple[list[dict[str, str]], dict[str, dict]]:
     return sheet, {f["id"]: f["properties"] for f in features}
 
 
-def test_a_deregistration_after_a_maintainers_restore_retires_the_service(tmp_path, cqc_synced_home, data_dir, replay):
+def test_a_deregistration_after_a_maintainers_restore_retires_the_service(tmp_path, synced_kept, request, data_dir,
+                                                                         replay):
     """A maintainer retired Dovetail House by mistake and restored it; CQC later deregistered it. Before, the
     overlay's `status: active` won over the sync for good: the sync reported it retired, yet `/services`, `/match`
     and every rebuild (`rehabmap index`) went on showing a home CQC no longer registers. Now the deregistration,
     news the maintainer did not have, retires it; the sync report and the audit log say a maintainer had restored
     it (who, when); and the maintainer may restore it again, their newer word."""
-    home, auth = synced_home(tmp_path, cqc_synced_home, data_dir)
-    with serving(home, data_dir) as url:
+    home, auth = synced_kept.copy(tmp_path, request)
+    with serving(home, data_dir, warm_up=False) as url:
         assert retire(url, auth).status_code == 200
         restored = httpx.patch(f"{url}/maintain/services/{DOVETAIL_ID}", json={"status": "active"}, headers=auth,
                                timeout=30)
@@ -107,7 +142,7 @@ def test_a_deregistration_after_a_maintainers_restore_retires_the_service(tmp_pa
     superseded = [row for row in _audit(home, DOVETAIL_ID) if row[2] == "maintainer_restore_superseded"]
     assert restore[0].startswith(MAINTAINER) and len(superseded) == 1
     assert superseded[0][0].startswith("rehabmap sync cqc") and superseded[0][3] == {"by": restore[0], "on": TODAY}
-    with serving(home, data_dir) as url:
+    with serving(home, data_dir, warm_up=False) as url:
         shown = httpx.get(f"{url}/services/{DOVETAIL_ID}", timeout=30).json()
         assert shown["status"] == "inactive" and shown["retired_reason"].startswith("deregistered by CQC on 2026-11-30")
         listed = httpx.get(f"{url}/services", params={"q": "Dovetail"}, timeout=30).json()
@@ -117,7 +152,7 @@ def test_a_deregistration_after_a_maintainers_restore_retires_the_service(tmp_pa
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert index_record(home, DOVETAIL_ID)["status"] == "inactive", "a rebuild does not bring it back"
 
-    with serving(home, data_dir) as url:
+    with serving(home, data_dir, warm_up=False) as url:
         again = httpx.patch(f"{url}/maintain/services/{DOVETAIL_ID}", json={"status": "active"}, headers=auth,
                             timeout=30)
         assert again.status_code == 200 and again.json()["service"]["status"] == "active"
@@ -126,11 +161,11 @@ def test_a_deregistration_after_a_maintainers_restore_retires_the_service(tmp_pa
     assert index_record(home, DOVETAIL_ID)["status"] == "active", "the maintainer's newer word stands"
 
 
-def test_the_answer_to_a_retirement_says_when(tmp_path, cqc_synced_home, data_dir):
+def test_the_answer_to_a_retirement_says_when(tmp_path, synced_kept, request, data_dir):
     """Before, `POST /maintain/services/{id}/retire` answered the record without `retired_on` and `retired_reason`,
     which `GET /services/{id}` gives for the same record: the maintainer's client could not tell when."""
-    home, auth = synced_home(tmp_path, cqc_synced_home, data_dir)
-    with serving(home, data_dir) as url:
+    home, auth = synced_kept.copy(tmp_path, request)
+    with serving(home, data_dir, warm_up=False) as url:
         retired = retire(url, auth).json()
         public = httpx.get(f"{url}/services/{DOVETAIL_ID}", timeout=30).json()
         restored = httpx.patch(f"{url}/maintain/services/{DOVETAIL_ID}", json={"status": "active"}, headers=auth,
@@ -142,11 +177,11 @@ def test_the_answer_to_a_retirement_says_when(tmp_path, cqc_synced_home, data_di
     assert restored["service"]["retired_on"] is None and restored["service"]["status"] == "active"
 
 
-def test_a_rejected_records_changes_are_not_counted_as_changed(tmp_path, cqc_synced_home, data_dir, replay):
+def test_a_rejected_records_changes_are_not_counted_as_changed(tmp_path, synced_kept, request, data_dir, replay):
     """A maintainer rejected Field House (an acute ward, say); CQC then changed its phone number. Before, the sync
     reported "changed 1" for a record nobody is shown; now a rejected record's changes are not counted (it stays
     out of every search, and no change is written to the live index)."""
-    home, _ = synced_home(tmp_path, cqc_synced_home, data_dir)
+    home, _ = synced_kept.copy(tmp_path, request)
     rejected = rehabmap(home, data_dir, None, "review", "reject", FIELD_HOUSE, "--reason", "acute ward")
     assert rejected.returncode == 0, rejected.stderr
     replay.cqc.alter(FIELD_HOUSE.split(":", 1)[1], mainPhoneNumber="01773838151")
@@ -160,14 +195,15 @@ def test_a_rejected_records_changes_are_not_counted_as_changed(tmp_path, cqc_syn
     assert f"changed {FIELD_HOUSE}" not in dry.stdout
 
 
-def test_a_source_change_to_an_edited_field_keeps_the_edit_and_says_so(tmp_path, cqc_synced_home, data_dir, replay):
+def test_a_source_change_to_an_edited_field_keeps_the_edit_and_says_so(tmp_path, synced_kept, request, data_dir,
+                                                                        replay):
     """A maintainer set Dovetail House's phone to its referral line; a month later CQC changed the home's main
     number. Before, the edit hid the source's new number for good, in silence: the sync said "changed phone" and
     nothing else. The edit may be a correction the source never had, so it stays shown; but the source's news is
     said: in the sync report, in the audit log (a `questioned` row, which is no HSDS change) and on the service's
     keepers' page, until a maintainer edits the field again."""
-    home, auth = synced_home(tmp_path, cqc_synced_home, data_dir)
-    with serving(home, data_dir) as url:
+    home, auth = synced_kept.copy(tmp_path, request)
+    with serving(home, data_dir, warm_up=False) as url:
         edited = httpx.patch(f"{url}/maintain/services/{DOVETAIL_ID}", json={"phone": "01623 420691"}, headers=auth,
                              timeout=30)
         assert edited.status_code == 200 and edited.json()["changed"] == ["phone"]
@@ -188,14 +224,14 @@ def test_a_source_change_to_an_edited_field_keeps_the_edit_and_says_so(tmp_path,
     assert [(r["last_action_type"], r["field_name"]) for r in map(json.loads, hsds)] == [("update", "phone")]
 
 
-def test_a_source_listing_again_what_a_maintainer_retired_keeps_it_retired_and_says_so(tmp_path, cqc_synced_home,
+def test_a_source_listing_again_what_a_maintainer_retired_keeps_it_retired_and_says_so(tmp_path, synced_kept, request,
                                                                                       data_dir, replay):
     """A maintainer retired Dovetail House (it stopped taking people with mental health needs, say); CQC then
     deregistered it, and later registered it again. Before, the sync reported it "listed again by the source" while
     the maintainer's retirement silently kept it out. The retirement stays (the source's registration says nothing
     of what the maintainer knew), and the news is said as for any edited field: a `questioned` status."""
-    home, auth = synced_home(tmp_path, cqc_synced_home, data_dir)
-    with serving(home, data_dir) as url:
+    home, auth = synced_kept.copy(tmp_path, request)
+    with serving(home, data_dir, warm_up=False) as url:
         assert retire(url, auth).status_code == 200
     replay.cqc.deregister(DOVETAIL, date(2026, 11, 30))
     assert first_line(rehabmap(home, data_dir, replay, "sync", "cqc"))["retired"] == 1
@@ -211,14 +247,14 @@ def test_a_source_listing_again_what_a_maintainer_retired_keeps_it_retired_and_s
         ("status", "inactive", "active")]
 
 
-def test_changing_a_record_held_from_the_index_says_why_it_is_not_there(tmp_path, cqc_synced_home, data_dir):
+def test_changing_a_record_held_from_the_index_says_why_it_is_not_there(tmp_path, synced_kept, request, data_dir):
     """Field House is synced but held for review (a mental health hospital with no stated level). Before, a
     maintainer's PATCH, retire or verify of it answered "No service with id 'cqc:1-112845365'.", as for a mistyped
     id. Now the same 404 says it awaits review (held from the Care Quality Commission, in words: it said "held from
     cqc", the source's code), or was rejected (when, by whom, why), and where a maintainer decides it: the keepers'
     review queue, as the API has no route for it (it named a command, which an API client cannot run)."""
-    home, auth = synced_home(tmp_path, cqc_synced_home, data_dir)
-    with serving(home, data_dir) as url:
+    home, auth = synced_kept.copy(tmp_path, request)
+    with serving(home, data_dir, warm_up=False) as url:
         held = httpx.patch(f"{url}/maintain/services/{FIELD_HOUSE}", json={"phone": "01773 000000"}, headers=auth,
                            timeout=30)
         assert held.status_code == 404 and held.json()["error"]["code"] == "service_not_found"
@@ -254,7 +290,7 @@ def test_linking_a_record_held_from_the_index_to_an_organisation_says_why_it_is_
     linked = rehabmap(home, data_dir, None, "orgs", "link", "Field Trust (fictional)", FIELD_HOUSE)
     assert linked.returncode == 2
     assert linked.stderr.splitlines() == [f"error: {held}. Decide it first: 'rehabmap review show {FIELD_HOUSE}'."]
-    with serving(home, data_dir) as url:
+    with serving(home, data_dir, warm_up=False) as url:
         reply = httpx.post(f"{url}/maintain/organisations/1/services", json={"service_ids": [FIELD_HOUSE]},
                            headers=auth, timeout=30)
         assert reply.status_code == 404 and reply.json()["error"] == {
@@ -275,16 +311,16 @@ def test_linking_a_record_held_from_the_index_to_an_organisation_says_why_it_is_
     assert table_rows(home / "directory.sqlite", "SELECT * FROM ownership") == []
 
 
-def test_a_restore_the_source_came_to_agree_with_is_not_named_by_its_later_retirement(tmp_path, cqc_synced_home,
+def test_a_restore_the_source_came_to_agree_with_is_not_named_by_its_later_retirement(tmp_path, synced_kept, request,
                                                                                      data_dir, replay):
     """CQC deregistered Dovetail House; a maintainer restored it (knowing better); CQC then registered it again,
     and later deregistered it once more. The last retirement takes back no maintainer's word (the source had come
     to agree with the restore, and then changed its mind): its report line names no maintainer, and the overlay
     holds no status that a rebuild would lay."""
-    home, auth = synced_home(tmp_path, cqc_synced_home, data_dir)
+    home, auth = synced_kept.copy(tmp_path, request)
     replay.cqc.deregister(DOVETAIL, date(2026, 11, 1))
     assert first_line(rehabmap(home, data_dir, replay, "sync", "cqc"))["retired"] == 1
-    with serving(home, data_dir) as url:
+    with serving(home, data_dir, warm_up=False) as url:
         assert httpx.patch(f"{url}/maintain/services/{DOVETAIL_ID}", json={"status": "active"}, headers=auth,
                            timeout=30).status_code == 200
     replay.cqc.alter(DOVETAIL, registrationStatus="Registered", deregistrationDate=None)
@@ -299,15 +335,16 @@ def test_a_restore_the_source_came_to_agree_with_is_not_named_by_its_later_retir
     assert index_record(home, DOVETAIL_ID)["status"] == "inactive"
 
 
-def test_a_need_a_maintainer_adds_to_a_cqc_record_is_never_said_as_registered(tmp_path, cqc_synced_home, data_dir):
+def test_a_need_a_maintainer_adds_to_a_cqc_record_is_never_said_as_registered(tmp_path, synced_kept, request,
+                                                                               data_dir):
     """Dovetail House states learning disabilities and substance misuse because CQC registered it for them. A
     maintainer adds autism: the lists are then the maintainers' word (`field_sources` says "directory"), so neither
     the record's `needs_registered` nor a match's explanation may say autism "as registered with CQC", a claim CQC
     never made. The PATCH's answer and the public record agree. A match meeting both says each on its own basis, in
     the same words in the API's explanation, the clinicians' card and plain-text summary, and the service page:
     learning disability as registered with CQC, autism as added by the rehabmap team (the maintainers)."""
-    home, auth = synced_home(tmp_path, cqc_synced_home, data_dir)
-    with serving(home, data_dir) as url:
+    home, auth = synced_kept.copy(tmp_path, request)
+    with serving(home, data_dir, warm_up=False) as url:
         versioned = with_version(httpx, DOVETAIL_ID, auth, url)
         edited = httpx.patch(f"{url}/maintain/services/{DOVETAIL_ID}", headers=versioned, timeout=30, json={
             "needs_met": ["autism", "learning_disability", "substance_misuse"]})
@@ -346,7 +383,7 @@ def test_a_need_a_maintainer_adds_to_a_cqc_record_is_never_said_as_registered(tm
 
 
 def test_whose_word_each_need_and_the_gender_is_in_the_record_the_exports_the_feed_and_the_page(tmp_path,
-                                                                                              cqc_synced_home,
+                                                                                              synced_kept, request,
                                                                                               data_dir):
     """A maintainer adds autism to Dovetail House and states that it takes men only. Before, the API's record, the
     CSV and GeoJSON exports and the ORUK feed listed what CQC registered (`needs_registered`) and nothing said
@@ -354,8 +391,8 @@ def test_whose_word_each_need_and_the_gender_is_in_the_record_the_exports_the_fe
     `needs_added_by_maintainers` lists them (the gender as its need), wherever `needs_registered` is; and the
     service page says whose word the gender is, in the words its row of such needs uses. Every record no
     maintainer edited gives what it gave before: an empty list, no ORUK term, a plain "Who it takes"."""
-    home, auth = synced_home(tmp_path, cqc_synced_home, data_dir)
-    with serving(home, data_dir) as url:
+    home, auth = synced_kept.copy(tmp_path, request)
+    with serving(home, data_dir, warm_up=False) as url:
         edited = httpx.patch(f"{url}/maintain/services/{DOVETAIL_ID}", headers=with_version(httpx, DOVETAIL_ID, auth,
                                                                                            url), timeout=30,
                              json={"needs_met": ["autism", "learning_disability", "substance_misuse"],
@@ -395,16 +432,16 @@ def test_whose_word_each_need_and_the_gender_is_in_the_record_the_exports_the_fe
     assert "Who it takes" not in pages[other]  # CQC states no gender: no row, as before
 
 
-def test_a_need_a_maintainer_adds_leaves_every_other_oruk_attribute_id_as_it_was(tmp_path, cqc_synced_home,
+def test_a_need_a_maintainer_adds_leaves_every_other_oruk_attribute_id_as_it_was(tmp_path, synced_kept, request,
                                                                                   data_dir):
     """HSDS ids are identifiers: a consumer syncing rehabmap's ORUK feed matches a service's attributes on them.
     Before, an attribute's id was its place in the service's list: autism, added to Dovetail House by a maintainer,
     took learning disability's place and id, learning disability took the next one's, and so on down the list,
     so the consumer saw every attribute after it deleted and inserted again though none had changed. Now each
     keeps its id, and the only new ids are the new need's and the detail saying the maintainers added it."""
-    home, auth = synced_home(tmp_path, cqc_synced_home, data_dir)
+    home, auth = synced_kept.copy(tmp_path, request)
     feed = f"/oruk/services/{service_uuid(DOVETAIL_ID)}"
-    with serving(home, data_dir) as url:
+    with serving(home, data_dir, warm_up=False) as url:
         before = httpx.get(url + feed, timeout=30).json()
         needs = httpx.get(f"{url}/services/{DOVETAIL_ID}", timeout=30).json()["needs_met"]
         edited = httpx.patch(f"{url}/maintain/services/{DOVETAIL_ID}", headers=with_version(httpx, DOVETAIL_ID, auth,
@@ -423,7 +460,7 @@ def test_a_need_a_maintainer_adds_leaves_every_other_oruk_attribute_id_as_it_was
                                                                 ("needs_added_by_maintainers", "autism")]
 
 
-def test_a_gender_a_maintainer_stated_is_said_as_theirs_in_a_match(tmp_path, cqc_synced_home, data_dir):
+def test_a_gender_a_maintainer_stated_is_said_as_theirs_in_a_match(tmp_path, synced_kept, request, data_dir):
     """A maintainer states that Dovetail House takes men only (CQC's record states no gender). Before, a match's
     explanation said a plain "Men only.", and the clinicians' card a plain "Men only" tag, as though CQC or the home
     said it, where the service page says whose word it is; their text for notes said no gender at all (the card's
@@ -436,9 +473,9 @@ def test_a_gender_a_maintainer_stated_is_said_as_theirs_in_a_match(tmp_path, cqc
     clinical system or a commissioner's spreadsheet showed the team's word as CQC's or the home's. Now each gives
     `gender_stated_by_maintainers` (the CSV as its last column; the feed as a `rehabmap` term, only where true):
     true for Dovetail House, false for the house made in the directory and every record of CQC's word alone."""
-    home, auth = synced_home(tmp_path, cqc_synced_home, data_dir)
+    home, auth = synced_kept.copy(tmp_path, request)
     search = {"postcode": "NG18 2AT", "type": "supported_accommodation"}
-    with serving(home, data_dir) as url:
+    with serving(home, data_dir, warm_up=False) as url:
         stated = httpx.put(f"{url}/maintain/services/{DOVETAIL_ID}/gender", json={"gender": "male_only"},
                            headers=auth, timeout=30)
         assert stated.status_code == 200, stated.text
@@ -514,7 +551,16 @@ def indexed_and_synced_home(tmp_path: Path, geodata_dir: Path, data_dir: Path, r
     return home
 
 
-def test_a_need_a_maintainer_adds_to_any_sources_record_is_said_as_theirs(tmp_path, geodata_dir, data_dir, replay):
+@pytest.fixture(scope="module")
+def other_sources_kept(tmp_path_factory: pytest.TempPathFactory, geodata_dir: Path, data_dir: Path) -> Kept:
+    """`indexed_and_synced_home` (against a replay of its own) with a maintainer's token, once per module."""
+    for replay in running(data_dir / "feeds"):
+        home = indexed_and_synced_home(tmp_path_factory.mktemp("other-sources-kept"), geodata_dir, data_dir, replay)
+    return kept(home, data_dir)
+
+
+def test_a_need_a_maintainer_adds_to_any_sources_record_is_said_as_theirs(tmp_path, other_sources_kept, request,
+                                                                          data_dir):
     """Kirkstall's ward states, in the sample file, autism, detention under the Mental Health Act and men only; a
     maintainer takes autism out and adds substance misuse. Glebelands Centre, from the NHS website, states no
     need; a maintainer states that it takes people with autism. Before, only a CQC record's added needs were told
@@ -524,11 +570,10 @@ def test_a_need_a_maintainer_adds_to_any_sources_record_is_said_as_theirs(tmp_pa
     taken out, is said nowhere as met; a rebuild, laying the edit over the file's record again, says the same. A
     service made in the directory (all of it the team's, with no source's word to tell it from) says its needs
     plainly, as before."""
-    home = indexed_and_synced_home(tmp_path, geodata_dir, data_dir, replay)
-    auth = {"Authorization": f"Bearer {maintainer_token(home, data_dir)}"}
+    home, auth = other_sources_kept.copy(tmp_path, request)
     ward = {"home": {"postcode": "LS9 7TF"}, "types": ["inpatient_rehab_level2"], "max_distance_km": 20,
             "needs": ["detained_mha", "substance_misuse", "autism"]}
-    with serving(home, data_dir) as url:
+    with serving(home, data_dir, warm_up=False) as url:
         source_needs = httpx.get(f"{url}/services/{KIRKSTALL}", timeout=30).json()["needs_met"]
         edited = httpx.patch(f"{url}/maintain/services/{KIRKSTALL}", headers=with_version(httpx, KIRKSTALL, auth, url),
                              timeout=30, json={"needs_met": ["detained_mha", "male_only", "restricted_s37_41",
@@ -591,7 +636,7 @@ def test_a_need_a_maintainer_adds_to_any_sources_record_is_said_as_theirs(tmp_pa
     assert details(feed[KIRKSTALL])["needs_added_by_maintainers"] == "substance_misuse"
     assert details(feed[GLEBELANDS])["needs_added_by_maintainers"] == "autism"
     valid_then_rebuilt(feed, home, data_dir)
-    with serving(home, data_dir) as url:
+    with serving(home, data_dir, warm_up=False) as url:
         again = httpx.get(f"{url}/services/{KIRKSTALL}", timeout=30).json()
     assert (again["needs_met"], again["needs_added_by_maintainers"]) == (record["needs_met"], added)
 
@@ -599,7 +644,7 @@ def test_a_need_a_maintainer_adds_to_any_sources_record_is_said_as_theirs(tmp_pa
 BEESTON = "sample:beeston-residential-recovery-home"  # the sample directory's file states it takes women and men
 
 
-def test_a_gender_a_maintainer_stated_over_the_sources_is_said_as_changed_not_added(tmp_path, cqc_synced_home,
+def test_a_gender_a_maintainer_stated_over_the_sources_is_said_as_changed_not_added(tmp_path, sample_kept, request,
                                                                                     data_dir):
     """The sample directory's file (imported by `rehabmap index`) states that Beeston Residential Recovery Home takes
     women and men; a maintainer states it takes men only. Before, its page and a match said
@@ -608,16 +653,14 @@ def test_a_gender_a_maintainer_stated_over_the_sources_is_said_as_changed_not_ad
     (`source_gender`), also through a rebuild, which lays the edit over the file's record again. A maintainer who
     states the source's own gender again gives no word of the team's: a plain "Who it takes", and
     `gender_stated_by_maintainers` false."""
-    home, auth = synced_home(tmp_path, cqc_synced_home, data_dir)
-    indexed = rehabmap(home, data_dir, None, "index", "sample/", "--no-progress")
-    assert indexed.returncode == 0, indexed.stderr
+    home, auth = sample_kept.copy(tmp_path, request)
     search = {"home": {"postcode": "LS11 8BN"}, "types": ["supported_accommodation"], "max_distance_km": 5}
 
     def who_it_takes(url: str) -> str:
         page = httpx.get(f"{url}/service/{BEESTON}", timeout=30).text
         return page[page.index("Who it takes"):].split("</dd>")[0]
 
-    with serving(home, data_dir) as url:
+    with serving(home, data_dir, warm_up=False) as url:
         assert who_it_takes(url).startswith("Who it takes</dt>") and who_it_takes(url).endswith(">Women and men")
         stated = httpx.put(f"{url}/maintain/services/{BEESTON}/gender", json={"gender": "male_only"}, headers=auth,
                            timeout=30)
@@ -633,7 +676,7 @@ def test_a_gender_a_maintainer_stated_over_the_sources_is_said_as_changed_not_ad
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert {k: index_record(home, BEESTON)[k] for k in ("gender", "source_gender")} == {
         "gender": "male_only", "source_gender": "mixed_gender"}
-    with serving(home, data_dir) as url:
+    with serving(home, data_dir, warm_up=False) as url:
         assert who_it_takes(url) == changed, "a rebuild lays the edit over the file's record: still its word changed"
         again = httpx.put(f"{url}/maintain/services/{BEESTON}/gender", json={"gender": "mixed_gender"}, headers=auth,
                           timeout=30)
@@ -643,7 +686,7 @@ def test_a_gender_a_maintainer_stated_over_the_sources_is_said_as_changed_not_ad
     assert agreed.startswith("Who it takes</dt>") and agreed.endswith(">Women and men")
 
 
-def test_a_gender_a_maintainer_removed_is_said_as_removed_not_as_the_sources_silence(tmp_path, cqc_synced_home,
+def test_a_gender_a_maintainer_removed_is_said_as_removed_not_as_the_sources_silence(tmp_path, sample_kept, request,
                                                                                     data_dir):
     """The sample directory's file states that Kirkstall's ward takes men only; a maintainer clears its gender (the
     ward now takes women too, say, and nobody has said which). Before, every output then showed no gender, as though
@@ -653,9 +696,7 @@ def test_a_gender_a_maintainer_removed_is_said_as_removed_not_as_the_sources_sil
     say `gender_basis` "removed_by_maintainers" with `gender_from_source` "male_only", also after a rebuild. A match
     does not filter on the removed gender (the team's word wins): a woman's search lists the ward. A gender changed
     (Beeston: the file says women and men, a maintainer men only) says "changed_by_maintainers" with the file's."""
-    home, auth = synced_home(tmp_path, cqc_synced_home, data_dir)
-    indexed = rehabmap(home, data_dir, None, "index", "sample/", "--no-progress")
-    assert indexed.returncode == 0, indexed.stderr
+    home, auth = sample_kept.copy(tmp_path, request)
     search = {"home": {"postcode": "LS9 7TF"}, "types": ["inpatient_rehab_level2"], "max_distance_km": 20,
               "gender": "female"}
 
@@ -663,7 +704,7 @@ def test_a_gender_a_maintainer_removed_is_said_as_removed_not_as_the_sources_sil
         page = httpx.get(f"{url}/service/{KIRKSTALL}", timeout=30).text
         return page[page.index("Who it takes"):].split("</dd>")[0]
 
-    with serving(home, data_dir) as url:
+    with serving(home, data_dir, warm_up=False) as url:
         assert who_it_takes(url).endswith(">Men only")
         before = httpx.post(f"{url}/match", timeout=60, json=search).json()
         cleared = httpx.put(f"{url}/maintain/services/{KIRKSTALL}/gender", json={"gender": None}, headers=auth,
@@ -708,13 +749,14 @@ def test_a_gender_a_maintainer_removed_is_said_as_removed_not_as_the_sources_sil
         "gender": "male_only", "gender_basis": "changed_by_maintainers", "gender_from_source": "mixed_gender"}
     assert not {"gender_basis", "gender_from_source"} & set(details(feed[DOVETAIL_ID])), "no term: none to say"
     valid_then_rebuilt(feed, home, data_dir)
-    with serving(home, data_dir) as url:
+    with serving(home, data_dir, warm_up=False) as url:
         again = httpx.get(f"{url}/services/{KIRKSTALL}", timeout=30).json()
         assert who_it_takes(url) == removed, "a rebuild lays the edit over the file's record: still its word removed"
     assert {k: again[k] for k in said} == said
 
 
-def test_a_synced_record_edited_before_its_sources_word_was_kept_is_laid_anew_on_upgrade(tmp_path, geodata_dir,
+def test_a_synced_record_edited_before_its_sources_word_was_kept_is_laid_anew_on_upgrade(tmp_path, other_sources_kept,
+                                                                                         request,
                                                                                          data_dir, replay, monkeypatch):
     """Glebelands Centre, from the NHS website, states no need; a maintainer stated that it takes people with autism
     with the old code path (before session 25 an edit kept none of the source's word apart), so the record said
@@ -726,8 +768,7 @@ def test_a_synced_record_edited_before_its_sources_word_was_kept_is_laid_anew_on
     from tests.maintain.conftest import AppClient, make_app
     from tests.sync.store_fixtures import settings_for
 
-    home = indexed_and_synced_home(tmp_path, geodata_dir, data_dir, replay)
-    auth = {"Authorization": f"Bearer {maintainer_token(home, data_dir)}"}
+    home, auth = other_sources_kept.copy(tmp_path, request)
     with monkeypatch.context() as old_code:
         old_code.setattr(base, "_SOURCES_WORD", {})
         api = AppClient(make_app(settings_for(home, data_dir, replay)))
@@ -737,7 +778,7 @@ def test_a_synced_record_edited_before_its_sources_word_was_kept_is_laid_anew_on
     store = home / "directory.sqlite"
     with sqlite3.connect(store) as conn:  # a store this rehabmap has not yet opened
         conn.execute("DELETE FROM schema_migrations WHERE version = 21")
-    with serving(home, data_dir) as url:
+    with serving(home, data_dir, warm_up=False) as url:
         record = httpx.get(f"{url}/services/{GLEBELANDS}", timeout=30).json()
         page = httpx.get(f"{url}/service/{GLEBELANDS}", timeout=30).text
     assert (record["needs_met"], record["needs_added_by_maintainers"]) == (["autism"], ["autism"])
