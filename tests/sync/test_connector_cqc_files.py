@@ -14,6 +14,7 @@ import json
 import re
 from collections import Counter
 from datetime import datetime, timezone
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -108,10 +109,13 @@ def test_a_ratings_row_that_cannot_be_read_is_reported_and_the_rest_land(replay,
                            "that is not quoted)")]
 
 
+@cache
 def field_house_rated(data_dir: Path, feeds_dir: Path, providers_rows: int | None = None) -> bytes:
     """A "Latest ratings" spreadsheet: a Locations sheet BUILT from Field House's own recorded service ratings (its
     rehab ward among them), and the real provider file's rows as the Providers sheet (its first `providers_rows`,
-    header included; all of them if None)."""
+    header included; all of them if None). Made once a process for its arguments (the same bytes from the same
+    read-only files): with every provider row, odfpy takes 6-12 s to write it, and tests/sync/test_review.py asks for
+    it on each kind of store."""
     field_house = next(r for r in api_records(feeds_dir) if r["locationId"] == FIELD_HOUSE)
     header = ["Location ID", "Location ODS Code", "Location Name", "Care Home?", "Location Type",
               "Location Primary Inspection Category", "Location Street Address", "Location Address Line 2",
