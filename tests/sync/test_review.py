@@ -18,7 +18,9 @@ from search.embedded import EmbeddedIndex, index_file
 from rehabmap.match import MatchRequest, match
 from rehabmap.taxonomy import ServiceType
 from indexer.sync.connectors.cqc_files import RatingsFile
+from tests.built_home import BuiltHome
 from tests.conftest import database_url
+from tests.sync.replay import running
 from tests.sync.test_connector_cqc_files import field_house_rated, file_connector
 from tests.sync.store_fixtures import (
     FIELD_HOUSE,
@@ -47,6 +49,27 @@ def sync(settings, geography, connector=None, **options):
     return runner_for(settings, geography).run(connector or cqc_connector(settings), **options)
 
 
+@pytest.fixture(scope="module")
+def synced_once() -> dict[str, BuiltHome]:
+    """The homes `synced` copies, by kind of store, each made when a test first asks."""
+    return {}
+
+
+@pytest.fixture
+def synced(request, store_kind, synced_once, tmp_path_factory, tmp_path, geodata_dir, data_dir, geography, replay):
+    """Settings for a home of the test's own after a first `sync` of the recorded CQC API, on the test's kind of
+    store: a copy (`BuiltHome.copy`) of one this module synced once per kind against a replay of its own, where
+    five tests each ran that same first sync before."""
+    if store_kind not in synced_once:
+        made = BuiltHome(make_home(tmp_path_factory.mktemp(f"synced-{store_kind}") / "home", geodata_dir),
+                         database_url(request, store_kind))
+        for own in running(data_dir / "feeds"):
+            sync(settings_for(made.home, data_dir, own, database_url=made.database_url), geography)
+        synced_once[store_kind] = made
+    copied = synced_once[store_kind].copy(tmp_path / "home", request)
+    return settings_for(copied.home, data_dir, replay, database_url=copied.database_url)
+
+
 def queue(settings, geography) -> ReviewQueue:
     placer = GeographyPlacer(geography)
     return ReviewQueue(SyncStore(store_of(settings)), open_live(settings, lambda: placer))
@@ -58,8 +81,8 @@ def level1_near_field_house(settings, geography) -> list[str]:
     return [r.service.id for r in match(EmbeddedIndex(index_file(settings.home)), home, request, date.today()).results]
 
 
-def test_an_accepted_candidate_is_shown_as_accepted_and_outlives_resyncs(settings, geography, replay):
-    sync(settings, geography)
+def test_an_accepted_candidate_is_shown_as_accepted_and_outlives_resyncs(synced, geography, replay):
+    settings = synced  # after a first sync: a copy of the module's
     review = queue(settings, geography)
     [item] = review.items()
     assert (item.service_id, item.state, item.type_status, item.proposed_type) == (
@@ -119,14 +142,14 @@ class EveryEnrichment(SyncStore):
         return super().enrichments(active_only=active_only)
 
 
-def test_the_queue_reads_the_enrichments_of_the_records_it_lists_not_every_one(settings, geography, replay,
-                                                                                data_dir, feeds_dir):
+def test_the_queue_reads_the_enrichments_of_the_records_it_lists_not_every_one(synced, geography, replay,
+                                                                              data_dir, feeds_dir):
     """Before, each list of the queue and each item (a refusal's lookup; a decision, once per record decided) read
     every enrichment of the store, every ODS site's in a deployment. It reads those found by the keys of the records
     it lists, on the store's indexes, and gives the same items. Field House held, and the ratings file BUILT from its
     own rehab ward rating beside the real provider file's 49 providers (none of them its provider): one enrichment
     of 50 is Field House's, and it is the one read."""
-    sync(settings, geography)
+    settings = synced  # after a first sync: a copy of the module's
     replay.serve_file("ratings.ods", field_house_rated(data_dir, feeds_dir))
     runner_for(settings, geography).run(file_connector(RatingsFile, replay, "ratings.ods"))
     store = EnrichmentsRead(store_of(settings))
@@ -144,8 +167,8 @@ def test_the_queue_reads_the_enrichments_of_the_records_it_lists_not_every_one(s
     assert store.read == [rated]
 
 
-def test_a_rejected_candidate_stays_out_through_resyncs(settings, geography):
-    sync(settings, geography)
+def test_a_rejected_candidate_stays_out_through_resyncs(synced, geography):
+    settings = synced  # after a first sync: a copy of the module's
     review = queue(settings, geography)
     review.accept([FIELD_HOUSE], actor="Ann", level=2)
     assert index_record(settings.home, FIELD_HOUSE)["service_type"] == "inpatient_rehab_level2"
@@ -163,10 +186,10 @@ def test_a_rejected_candidate_stays_out_through_resyncs(settings, geography):
         ("reject", "review", "rejected"), ("reject", "review_reason", "an acute ward, not rehabilitation")]
 
 
-def test_a_rejected_records_changes_do_not_stop_a_run_at_the_share_threshold(settings, geography, replay):
+def test_a_rejected_records_changes_do_not_stop_a_run_at_the_share_threshold(synced, geography, replay):
     """A record a maintainer rejected is shown nowhere: the source changing it changes nothing a person sees, so
     it counts toward neither side of the share a run may change (it used to stop a run at 1 of 7: 14%)."""
-    sync(settings, geography)
+    settings = synced  # after a first sync: a copy of the module's
     queue(settings, geography).reject([FIELD_HOUSE], actor="Bob", reason="an acute ward, not rehabilitation")
     replay.cqc.alter(FIELD_HOUSE.split(":")[1], numberOfBeds=40)
 
@@ -181,8 +204,8 @@ def test_a_rejected_records_changes_do_not_stop_a_run_at_the_share_threshold(set
     assert stopped.stopped and "17%" in stopped.stopped
 
 
-def test_decisions_the_record_refuses_are_refused_and_change_nothing(settings, geography):
-    sync(settings, geography)
+def test_decisions_the_record_refuses_are_refused_and_change_nothing(synced, geography):
+    settings = synced  # after a first sync: a copy of the module's
     review = queue(settings, geography)
     with pytest.raises(InvalidValue, match="Subtype 'imha' does not belong to supported_accommodation"):
         review.accept([FIELD_HOUSE], actor="Ann", service_type="supported_accommodation", subtype="imha")
