@@ -18,9 +18,7 @@ from search.embedded import EmbeddedIndex, index_file
 from rehabmap.match import MatchRequest, match
 from rehabmap.taxonomy import ServiceType
 from indexer.sync.connectors.cqc_files import RatingsFile
-from tests.built_home import BuiltHome
 from tests.conftest import database_url
-from tests.sync.replay import running
 from tests.sync.test_connector_cqc_files import field_house_rated, file_connector
 from tests.sync.store_fixtures import (
     FIELD_HOUSE,
@@ -47,27 +45,6 @@ def settings(request, store_kind, tmp_path, geodata_dir, data_dir, replay):
 
 def sync(settings, geography, connector=None, **options):
     return runner_for(settings, geography).run(connector or cqc_connector(settings), **options)
-
-
-@pytest.fixture(scope="module")
-def synced_once() -> dict[str, BuiltHome]:
-    """The homes `synced` copies, by kind of store, each made when a test first asks."""
-    return {}
-
-
-@pytest.fixture
-def synced(request, store_kind, synced_once, tmp_path_factory, tmp_path, geodata_dir, data_dir, geography, replay):
-    """Settings for a home of the test's own after a first `sync` of the recorded CQC API, on the test's kind of
-    store: a copy (`BuiltHome.copy`) of one this module synced once per kind against a replay of its own, where
-    five tests each ran that same first sync before."""
-    if store_kind not in synced_once:
-        made = BuiltHome(make_home(tmp_path_factory.mktemp(f"synced-{store_kind}") / "home", geodata_dir),
-                         database_url(request, store_kind))
-        for own in running(data_dir / "feeds"):
-            sync(settings_for(made.home, data_dir, own, database_url=made.database_url), geography)
-        synced_once[store_kind] = made
-    copied = synced_once[store_kind].copy(tmp_path / "home", request)
-    return settings_for(copied.home, data_dir, replay, database_url=copied.database_url)
 
 
 def queue(settings, geography) -> ReviewQueue:

@@ -158,12 +158,12 @@ def test_a_contact_detail_the_record_refuses_is_left_out_and_the_service_kept(se
     assert sync_status(store, "cqc")[0].left_out == () and sync_status(store, "cqc")[0].left_out_added == ()
 
 
-def test_a_record_an_earlier_release_rejected_is_read_again(settings, geography, replay):
+def test_a_record_an_earlier_release_rejected_is_read_again(synced, geography, replay):
     """CQC gives Ashton Lodge's website without its scheme ('www.ashtonlodge.co.uk'), which rehabmap refused before
     session 19: a store synced then kept the record rejected, its last good version shown, for as long as CQC did not
     change it (an unchanged item was never prepared again), though this release reads it. A run reads each rejected
     record again from its stored item, whether the source lists it again or gives no news of it."""
-    run(settings, geography)
+    settings = synced  # after a first run: a copy of the module's
     store = SyncStore(store_of(settings))
     was = "website: 'www.ashtonlodge.co.uk' is not a web address (http:// or https://, a host name, no spaces)"
     with store._transaction() as conn:  # as the release before session 19 left it
@@ -179,8 +179,8 @@ def test_a_record_an_earlier_release_rejected_is_read_again(settings, geography,
     assert run(settings, geography).changed == [], "read again once"
 
 
-def test_a_changes_window_retires_and_changes_and_the_share_threshold_stops_it(settings, geography, replay):
-    run(settings, geography)
+def test_a_changes_window_retires_and_changes_and_the_share_threshold_stops_it(synced, geography, replay):
+    settings = synced  # after a first run: a copy of the module's
     replay.cqc.deregister(GROVELANDS, date(2021, 3, 1))
     replay.cqc.alter(ASHTON, numberOfBeds=30)
     before = table_rows(settings, "SELECT source_id, status, digest FROM sync_records ORDER BY 1")
@@ -217,8 +217,8 @@ def test_a_changes_window_retires_and_changes_and_the_share_threshold_stops_it(s
     assert SyncStore(store_of(settings)).source_status("cqc").staged == 0
 
 
-def test_a_complete_listing_retires_what_it_no_longer_lists(settings, geography, replay):
-    run(settings, geography)
+def test_a_complete_listing_retires_what_it_no_longer_lists(synced, geography, replay):
+    settings = synced  # after a first run: a copy of the module's
     replay.cqc.records[ASHTON]["gacServiceTypes"] = [{"name": "Dentist", "description": "Dental service"}]
     report = run(settings, geography, full=True)
     assert report.complete
@@ -233,8 +233,8 @@ def test_a_complete_listing_retires_what_it_no_longer_lists(settings, geography,
     assert said["retired_detail"] == f"no longer listed by cqc (a complete listing on {date.today().isoformat()})"
 
 
-def test_a_dry_run_writes_nothing(settings, geography, replay):
-    run(settings, geography)
+def test_a_dry_run_writes_nothing(synced, geography, replay):
+    settings = synced  # after a first run: a copy of the module's
     replay.cqc.alter(ASHTON, numberOfBeds=31)
     path = settings
     before = {t: table_rows(path, f"SELECT * FROM {t}") for t in ("sync_state", "sync_records", "sync_review",
@@ -430,10 +430,10 @@ def test_an_enrichment_fills_what_a_record_lacks_adds_evidence_and_never_a_type(
     assert queue.item("listed:1-112845365").evidence == field_house.evidence
 
 
-def test_a_record_the_source_now_refuses_is_retired_not_kept(settings, geography, replay):
+def test_a_record_the_source_now_refuses_is_retired_not_kept(synced, geography, replay):
     """CQC no longer registers a care home for mental health: the connector refuses it, and the home it made
     leaves the directory (retired, with the reason) rather than staying as if it were still on the pathway."""
-    run(settings, geography)
+    settings = synced  # after a first run: a copy of the module's
     replay.cqc.alter(ASHTON, specialisms=[{"name": "Dementia"}])
     report = run(settings, geography, force=True)
     [rejected] = report.rejected
@@ -444,10 +444,10 @@ def test_a_record_the_source_now_refuses_is_retired_not_kept(settings, geography
     assert index_record(settings.home, f"cqc:{ASHTON}")["status"] == "inactive"
 
 
-def test_discarding_a_stopped_run_goes_back_to_the_last_applied_state(settings, geography, replay):
+def test_discarding_a_stopped_run_goes_back_to_the_last_applied_state(synced, geography, replay):
     """--discard drops what a stopped run fetched and its cursor: the next run asks for the same window again,
     so nothing the source said is lost."""
-    run(settings, geography)
+    settings = synced  # after a first run: a copy of the module's
     replay.cqc.deregister(GROVELANDS, date(2021, 3, 1))
     replay.cqc.deregister(ASHTON, date(2021, 3, 2))
     assert run(settings, geography).stopped
@@ -459,13 +459,13 @@ def test_discarding_a_stopped_run_goes_back_to_the_last_applied_state(settings, 
     assert {line.service_id for line in report.retired} == {f"cqc:{ASHTON}", f"cqc:{GROVELANDS}"}
 
 
-def test_a_stopped_complete_listing_waits_for_a_person_through_later_runs(settings, geography, replay):
+def test_a_stopped_complete_listing_waits_for_a_person_through_later_runs(synced, geography, replay):
     """`sync cqc --full` stops: CQC no longer lists two of the seven homes (29%). Before, the next nightly run (a
     changes window) read what the stopped crawl had staged as a run that lists only what changed: it applied it,
     retired 0, exit 0, and `sync-status` no longer said STOPPED; the homes CQC no longer lists stayed live and no
     one decided. Now a later run reads the stopped listing with what it fetches, still a complete listing, and
     stops again, saying so, through a night CQC was down too, until a person applies it (`--force`) or drops it."""
-    run(settings, geography)
+    settings = synced  # after a first run: a copy of the module's
     for location_id in (GROVELANDS, ASHTON):  # no longer listed; nothing in CQC's change log says so
         replay.cqc.records[location_id]["gacServiceTypes"] = [{"name": "Dentist", "description": "Dental service"}]
     unlisted = {f"cqc:{GROVELANDS}", f"cqc:{ASHTON}"}
@@ -545,12 +545,12 @@ def test_what_a_release_newly_keeps_does_not_stop_the_next_full_run(tmp_path, ge
     assert index_record(settings.home, "cqc:1-112779585")["town"] == "Mansfield"
 
 
-def test_a_nameless_reading_keeps_the_record_it_made_before(settings, geography, replay):
+def test_a_nameless_reading_keeps_the_record_it_made_before(synced, geography, replay):
     """CQC gives Grovelands Lodge with a blank name. Before, the connector refused it as a record that can no longer
     be used, and the home was retired and left every search, over one value, as if CQC had said it was gone; a bed
     count that is not a number kept the previous version. A blank name is a value that cannot be read, and the
     home stays as its last good reading made it."""
-    run(settings, geography)
+    settings = synced  # after a first run: a copy of the module's
     replay.cqc.alter(GROVELANDS, name="")
 
     report = run(settings, geography)
@@ -564,12 +564,12 @@ def test_a_nameless_reading_keeps_the_record_it_made_before(settings, geography,
     assert shown["status"] == "active" and shown["name"] == "Grovelands Lodge"
 
 
-def test_a_location_whose_record_answers_404_is_kept_until_a_complete_listing_drops_it(settings, geography, replay):
+def test_a_location_whose_record_answers_404_is_kept_until_a_complete_listing_drops_it(synced, geography, replay):
     """CQC logs Grovelands Lodge as changed, and lists it in a full crawl, but its record answers 404. Before, the
     home was retired each time as "CQC no longer has this location (404)". CQC keeps a closed location's record,
     deregistered and dated (44 of the 103 recorded are), so the 404 is the source at odds with itself: the last
     version stays, shown. Only a complete listing that no longer names the location retires it."""
-    run(settings, geography)
+    settings = synced  # after a first run: a copy of the module's
     replay.cqc.alter(GROVELANDS, numberOfBeds=12)  # in the next changes window
     replay.fail(f"/cqc/locations/{GROVELANDS}", 404, times=None)
     kept = (f"cqc:{GROVELANDS} Grovelands Lodge: {replay.cqc_url}/locations/{GROVELANDS}: CQC lists this location, "
