@@ -32,6 +32,13 @@ from tests.index.conftest import TODAY, _vary
 _FIXTURES = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+def _flags(size: int) -> st.SearchStrategy[np.ndarray]:
+    """A table of `size` booleans, each a byte's lowest bit: one draw for the table, where a list of booleans is
+    a draw a value (hypothesis spent most of test_pass.py's time drawing them, ~400,000 in the union test alone);
+    shrinks towards all false as a list does."""
+    return st.binary(min_size=size, max_size=size).map(lambda b: (np.frombuffer(b, dtype=np.uint8) & 1) == 1)
+
+
 @pytest.fixture(scope="module")
 def services(small_areas) -> list[Service]:
     return _vary(make_services(small_areas, 4000, seed=29, today=TODAY), seed=29)
@@ -180,7 +187,7 @@ def test_the_radius_test_gives_pythons_cosines_bit_for_bit_and_keeps_those_above
         radius_cosine = nearness.cosine_of_km(data.draw(st.floats(0.5, 300.0)))
         floor, sure = radius_cosine - nearness.MARGIN, radius_cosine + nearness.MARGIN
         at = np.array(data.draw(st.lists(st.integers(0, len(services) - 1), max_size=400)), dtype=np.int64)
-        table = np.array(data.draw(st.lists(st.booleans(), min_size=groups, max_size=groups)), dtype=bool)
+        table = data.draw(_flags(groups))
         # Each of the loop's variants: no groups table, a table, a table and the counts by type.
         variant = data.draw(st.sampled_from(["none", "table", "counts"]))
         out_at, cosines, in_groups = np.empty(len(at), np.int64), np.empty(len(at)), np.empty(len(at), dtype=bool)
@@ -331,8 +338,7 @@ def test_the_candidates_selection_keeps_what_the_rule_keeps(services, columns):
         at, cosines = drawn
         n = len(at)
         k = data.draw(st.integers(1, 12) | st.integers(1, 80))
-        among = data.draw(st.none() | st.lists(st.booleans(), min_size=n, max_size=n).map(
-            lambda b: np.array(b, dtype=bool)))
+        among = data.draw(st.none() | _flags(n))
         if n and data.draw(st.booleans()):  # rows exactly on the bound: the k-th greatest less the margin
             held = np.sort(cosines if among is None else cosines[among])[::-1]
             if len(held) >= k:
@@ -381,8 +387,7 @@ def test_the_order_of_the_measured_rows_is_the_rules(services, columns):
         # distances from a few values (ties in distance, and in effective distance across ours and not ours)
         values = data.draw(st.lists(st.floats(0.0, 60.0), min_size=1, max_size=8))
         distances = np.array([data.draw(st.sampled_from(values)) for _ in range(n)], dtype=np.float64)
-        ours = data.draw(st.none() | st.lists(st.booleans(), min_size=n, max_size=n).map(
-            lambda b: np.array(b, dtype=bool)))
+        ours = data.draw(st.none() | _flags(n))
         margin = data.draw(st.sampled_from([0.0, 5.0]) | st.floats(0.0, 20.0))
         if ours is not None and n and data.draw(st.booleans()):  # the first row's distance equal to another's
             distances[0] = float(distances[data.draw(st.integers(0, n - 1))]) + margin  # plus the margin
@@ -586,10 +591,9 @@ def test_a_homes_table_is_the_union_of_its_areas_tables_and_its_polygons():
     def check(data: st.DataObject) -> None:
         size = data.draw(st.integers(0, 300))
         offset = data.draw(st.integers(0, size))
-        table = st.lists(st.booleans(), min_size=size, max_size=size).map(lambda b: np.array(b, dtype=bool))
-        tables = data.draw(st.lists(table, min_size=1, max_size=12))  # more than the views a call holds at once
+        tables = data.draw(st.lists(_flags(size), min_size=1, max_size=12))  # more than the views a call holds at once
         places = data.draw(st.lists(st.integers(0, size - offset - 1), max_size=20)) if size > offset else []
-        out = np.array([data.draw(st.booleans()) for _ in range(size)], dtype=bool)  # what was there is overwritten
+        out = data.draw(_flags(size))  # what was there is overwritten
         assert _pass.union(tables, places, offset, out) is None
         expected = [any(bool(t[g]) for t in tables) or g - offset in places for g in range(size)]
         assert out.tolist() == expected
