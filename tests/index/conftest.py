@@ -251,6 +251,13 @@ def opensearch_index(corpus, os_client):
 _INDEX_FIXTURES = {"embedded": "embedded_index", "elasticsearch": "elastic_index", "opensearch": "opensearch_index"}
 
 
+@pytest.fixture(params=["elasticsearch", "opensearch"])
+def engine_index(request) -> ElasticIndex:
+    """The session's search engine index of the corpus (`elastic_index`, `opensearch_index`) for each engine in
+    turn: for tests that only read it, which built the corpus again for themselves before."""
+    return request.getfixturevalue(_INDEX_FIXTURES[request.param])
+
+
 _BACKENDS = ["embedded", "embedded-after-edits", "embedded-opened-after-edits", "elasticsearch", "opensearch"]
 _EDITED = {"embedded-after-edits": "edited_embedded_index", "embedded-opened-after-edits": "reopened_embedded_index",
            "elasticsearch-after-edits": "edited_elastic_index"}

@@ -660,29 +660,25 @@ def test_an_index_built_before_needs_read_from_text_were_kept_apart_is_refused(c
     assert not index.built()
 
 
-def test_best_fit_first_reads_about_the_records_it_gives(corpus, es_settings, engine):
+def test_best_fit_first_reads_about_the_records_it_gives(corpus, engine_index):
     """The cluster sorts by fit, then distance (`search.elastic_fit`), so a page of best fit first reads a page of
     records. Read nearest first until the rest could not do better, it read 1,277 of these 1,500 (few report a
     vacancy), ~10k a type at 100k services. The order itself is held to the rule by
     tests/index/test_matching_bruteforce.py."""
-    _, es_client = engine
-    ElasticWriter.from_settings(es_settings, client=es_client).replace_all(corpus)
-    counting = CountingRecords(es_client)
-    index = ElasticIndex.from_settings(es_settings, client=counting)
+    counting = CountingRecords(engine_index.client)
+    index = ElasticIndex(counting, engine_index.alias)
     home = corpus[7]
     hits = index.best_fit(home.lat, home.lon, ServiceQuery(needs=("autism",)), k=5, radius_km=None,
                           within=home.areas.icb_code, margin_km=5.0, since=TODAY)
     assert len(hits) == 5 and counting.records <= 2 * 15  # at most two pages of k + 10
 
 
-def test_best_fit_first_over_several_pages_follows_the_rule(corpus, es_settings, engine):
+def test_best_fit_first_over_several_pages_follows_the_rule(corpus, engine_index):
     """Best fit first read a page (k + 10 or more, at most 1,000) at a time: the next page follows the last by score,
     distance and id, through the many services of one fit level (osmem's `search_after` skips the rest of a tie on
     `_score` alone), and a service is given only once none still to come can be before it: with a wide margin, one
     in the home's ICB on a later page comes before one outside it read earlier."""
-    _, es_client = engine
-    ElasticWriter.from_settings(es_settings, client=es_client).replace_all(corpus)
-    index = ElasticIndex.from_settings(es_settings, client=es_client)
+    index = engine_index
     needs: tuple[str, ...] = ()  # the levels are then referrals and capacity only: few, and each a crowd
     passing = [s for s in corpus if s.status == "active"]
     points = np.array([s.lat for s in passing]), np.array([s.lon for s in passing])
