@@ -120,8 +120,10 @@ def _failed(source: str, runs: SourceRuns) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON, for monitoring.")
 def sync_status_command(source: str | None, as_json: bool) -> None:
     """Per source: last successful and complete runs, cursor, records held, records awaiting review, how the
-    last run ended, and any unfinished run. Exit status 3 when a source's last run stopped at the change
-    threshold or failed (it needs a person). Reads the store only; never contacts a source."""
+    last run ended, any unfinished run, and applied changes not yet in the live index. Exit status 3 when a
+    source's last run stopped at the change threshold or failed, or a mapping put wrong holds its applied changes
+    back from the live index (it needs a person). Reads the store (and the mappings, where the index is behind);
+    never contacts a source."""
     from indexer.sync.connectors import discard_command, removed_feeds, retire_command
     from indexer.sync.status import sync_status
     from app.sync import open_store
@@ -152,13 +154,15 @@ def sync_status_command(source: str | None, as_json: bool) -> None:
                        + "; its last run needs no person")
         elif r.last_run is not None and r.last_run.outcome == "stopped":
             click.echo(f"  STOPPED: {r.last_run.stopped}")
-        elif r.needs_a_person:
-            click.echo(f"  FAILED: nothing was applied, so it holds what the last successful run gave; {r.remedy}")
+        elif r.run_needs_a_person:
+            click.echo(f"  FAILED: nothing was applied, so it holds what the last successful run gave; {r.run_remedy}")
         if r.unfinished_since:
             click.echo(f"  unfinished run since {r.unfinished_since}: {r.staged} fetched records kept; " + (
                 "the next run goes on from it" if r.configured else
                 f"no run of it will come to go on from it: '{discard_command(r.source)}' drops them"))
-        if r.not_live:
+        if r.not_yet_shown:  # no live write can write them until a person mends a mapping
+            click.echo(f"  HELD BACK: {caller_words(r.not_yet_shown)}")
+        elif r.not_live:
             click.echo(f"  {r.not_live} applied changes are not yet in the live index or its coverage (a run or "
                        "review decision was cut short): the next sync, review decision or server start writes them")
         for records, said in ((r.left_out, "shown without a contact detail the source gave (refused; the source's "

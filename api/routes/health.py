@@ -1,5 +1,5 @@
-"""GET /health: is the index loaded, how big (active services, and the retired ones apart), how fresh, and whether
-it has followed every applied sync change (monitoring reads this, not `rehabmap sync-status`)."""
+"""GET /health: is the index loaded, how big (active services, and the retired ones apart), how fresh, whether it
+has followed every applied sync change, and what holds it back (monitoring reads this, not `rehabmap sync-status`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import State
 from api.schemas import ERRORS
-from indexer.sync.status import not_live
+from indexer.sync.status import held_back, not_live, not_yet_shown
 from indexer.sync.store import SyncStore
 from rehabmap.coverage import SmallAreaTable
 from rehabmap.index.base import ServiceQuery
@@ -25,7 +25,7 @@ router = APIRouter(tags=["health"], responses=ERRORS)
 class HealthOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "status": "ok", "backend": "embedded", "services": 858, "inactive": 2, "built_at": "2026-11-23T18:36:16+00:00",
-        "sources": {"cqc": 800, "sample": 60}, "not_live": 0}]})
+        "sources": {"cqc": 800, "sample": 60}, "not_live": 0, "held_back": None}]})
 
     status: str = Field(description="'ok'; 'degraded' while applied sync changes are not yet served (`not_live`), "
                         "or when the sync store cannot be read: the index still answers, with the previous data.")
@@ -38,8 +38,11 @@ class HealthOut(BaseModel):
     not_live: int | None = Field(description=(
         "Applied sync changes (records, or a source's coverage claims) that the live index has not yet followed: a "
         "sync or review decision was cut short. The server writes them itself (at once when this probe sees them, "
-        "else within REHABMAP_CONVERGE_EVERY_S), as does the next sync, review decision or server start. null when "
-        "the sync store cannot be read."))
+        "else within REHABMAP_CONVERGE_EVERY_S), as does the next sync, review decision or server start, unless a "
+        "mapping holds them back (`held_back`). null when the sync store cannot be read."))
+    held_back: str | None = Field(default=None, description=(
+        "Why nothing writes the `not_live` changes until a person acts: a mapping's `[source] supersedes` put wrong "
+        "(the mapping file and key; the server's log says where it is). null when nothing holds them back."))
 
 
 @router.get("/health", response_model=HealthOut, summary="Service health and index facts")
@@ -50,11 +53,13 @@ def health(state: State, request: Request) -> HealthOut:
     SmallAreaTable.load(state.settings.data_dir)  # read once (cached); until it is there, no answer is honest
     active = sum(state.backend.count_by_type(ServiceQuery()).values())
     behind = _not_live(state)
+    unshown = not_yet_shown(behind or 0, held_back(behind or 0))
     soon = getattr(request.app.state, "converge_soon", None)  # (set by `app.main`: the API alone has none)
-    if behind and soon is not None:
+    if behind and unshown is None and soon is not None:
         soon()  # the server catches up now, not at its next look (`app.converge`)
     return HealthOut(status="ok" if behind == 0 else "degraded", backend=info.backend, services=active,
-                     inactive=info.count - active, built_at=info.built_at, sources=info.sources, not_live=behind)
+                     inactive=info.count - active, built_at=info.built_at, sources=info.sources, not_live=behind,
+                     held_back=unshown.message if unshown else None)
 
 
 def _not_live(state: AppState) -> int | None:

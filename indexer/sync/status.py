@@ -1,20 +1,25 @@
 """What an operator checks from cron (`rehabmap sync-status`): per source, when it last synced successfully and
 completely, where its cursor is, how many records it holds, how many wait in the review queue, how its last run
-ended, and whether a run was left unfinished. Read from the sync store only: it never touches a source."""
+ended, whether a run was left unfinished, and what it applied that the live index has not yet followed, with what
+holds that back (a mapping put wrong). Read from the sync store, and the mappings where the index is behind: it
+never touches a source."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from indexer.precedence import PrecedenceInvalid, source_precedence
 from indexer.sync.connectors import discard_command, retire_command, run_again
+from indexer.sync.live import NotYetShown
 from indexer.sync.publish import COVERAGE_DUE
 from indexer.sync.store import LIVE_PUBLISHED, LeftOutDetail, SourceCounts, SyncStore
+from rehabmap.errors import for_operator
 from rehabmap.maintain.audit import AuditLog
 
 _COUNTS = ("added", "changed", "retired", "held", "rejected")
@@ -102,6 +107,9 @@ class SourceReport:
     staged: int
     not_live: int = 0         # applied changes the live index (or its coverage claims) has not yet followed:
                               # a run or review decision was killed; the next one, or a server start, writes them
+    # what refuses every live write while `not_live` waits (a mapping's `supersedes` put wrong: `held_back()`), so
+    # that none writes them until a person mends the mapping; None where nothing does
+    held_back: PrecedenceInvalid | None = field(default=None, compare=False)
     left_out: tuple[LeftOut, ...] = ()  # its records shown without a contact detail the source gave
     # its records whose every contact detail a sync left out a maintainer has since added: shown with them, counted
     # apart, and listed still, since the source gives values that are none (worth asking it to correct them)
@@ -115,12 +123,26 @@ class SourceReport:
         return self.removed_from is None
 
     @property
-    def needs_a_person(self) -> bool:
+    def run_needs_a_person(self) -> bool:
         """A run stopped at the threshold waits for a decision; one that failed (a key refused, a source down
         or answering what is not its listing) fails again each night until someone looks, while the directory
         goes stale: either way the last run did not bring it up to date. Not for a source no longer configured:
         no run of it will come to bring it up to date, and its last run stays to be read."""
         return self.configured and self.last_run is not None and self.last_run.outcome in ("stopped", "failed")
+
+    @property
+    def not_yet_shown(self) -> NotYetShown | None:
+        """Its applied changes that no live write shows until a person mends the mapping that refuses them
+        (`held_back`), in the words a sync or decision so cut short says (`NotYetShown`: the mapping's file and key,
+        and that the index follows once it is put right). Before, sync-status and the Sources page said the next
+        sync, review decision or server start would write them, which each refused."""
+        return not_yet_shown(self.not_live, self.held_back)
+
+    @property
+    def needs_a_person(self) -> bool:
+        """Its last run needs a decision or a fix (`run_needs_a_person`), or what it applied waits on a mapping to
+        be mended (`not_yet_shown`): `rehabmap sync-status`'s exit status 3, and the Sources page's callout."""
+        return self.run_needs_a_person or self.not_yet_shown is not None
 
     @property
     def still_shown(self) -> bool:
@@ -133,23 +155,32 @@ class SourceReport:
     def remedy(self) -> str | None:
         """What a person does about the source now, where it needs anything (`needs_a_person`, or records or fetched
         ones a feed no longer configured left): the words `rehabmap sync-status` says, given to monitoring in
-        `--json` too, which named none (an alert that said what failed, not what to run)."""
+        `--json` too, which named none (an alert that said what failed, not what to run); its run's, then the
+        mapping's to mend where one holds its changes back."""
+        remedies = (self.run_remedy, for_operator(self.not_yet_shown) if self.not_yet_shown else None)
+        return "; ".join(filter(None, remedies)) or None
+
+    @property
+    def run_remedy(self) -> str | None:
+        """What a person does about its last run, or a feed no longer configured's records (sync-status's FAILED)."""
         if not self.configured:
             if self.still_shown:
                 return f"'{retire_command(self.source)}' retires its records"
             return (f"'{discard_command(self.source)}' drops what its unfinished run fetched" if self.unfinished_since
                     else None)
-        if not self.needs_a_person or self.last_run is None:
+        if not self.run_needs_a_person or self.last_run is None:
             return None
         if self.last_run.outcome == "stopped":
             return self.last_run.remedy or self.last_run.stopped  # a run stopped before its remedy was kept: its words
         return f"fix what the error names, then {run_again(self.source, self.cursor.get('files') or ())}"
 
     def to_dict(self) -> dict[str, Any]:
-        """For `sync-status --json`: the feed file's path is the text's to name, `configured` says it is gone."""
-        said = asdict(self)
+        """For `sync-status --json`: the feed file's path is the text's to name, `configured` says it is gone; the
+        refusal that holds its applied changes back, with the mapping file (`held_back`, null where none does)."""
+        said = asdict(replace(self, held_back=None))
         del said["removed_from"]
-        return said | {"remedy": self.remedy, "configured": self.configured}
+        return said | {"remedy": self.remedy, "configured": self.configured,
+                       "held_back": for_operator(self.held_back) if self.held_back and self.not_live else None}
 
 
 def _last_run(store: SyncStore, source: str) -> LastRun | None:
@@ -175,6 +206,29 @@ def not_live(store: SyncStore) -> Counter[str]:
     return behind
 
 
+def held_back(behind: int) -> PrecedenceInvalid | None:
+    """What refuses every live write of the `behind` applied changes the live index lacks (`not_live`), so that no
+    sync, review decision or server start writes them until a person mends it: a mapping's `[source] supersedes`
+    put wrong, read as each live write reads it (`source_precedence`, some 1 ms); None where nothing does, or nothing
+    is behind (then nothing is read). The one home of the fact for `sync-status`, the keepers' Sources page and
+    /health."""
+    if not behind:
+        return None
+    try:
+        source_precedence()
+    except PrecedenceInvalid as refused:
+        return refused
+    return None
+
+
+def not_yet_shown(behind: int, refused: PrecedenceInvalid | None) -> NotYetShown | None:
+    """The `behind` applied changes that `refused` (`held_back`) keeps from the live index, in the words a sync or
+    decision so cut short says (`NotYetShown`); None where nothing is behind or nothing refuses them."""
+    if not behind or refused is None:
+        return None
+    return NotYetShown(f"{behind} applied {'change is' if behind == 1 else 'changes are'} stored", refused)
+
+
 def sync_status(store: SyncStore, source: str | None = None, *, per_page: int | None = None,
                 pages: Mapping[str, int] | None = None,
                 removed: Callable[[str], Path | None] = lambda _source: None) -> list[SourceReport]:
@@ -188,6 +242,7 @@ def sync_status(store: SyncStore, source: str | None = None, *, per_page: int | 
     counts = store.counts(source)
     facts = store.enrichment_counts()
     behind = not_live(store)
+    refused = held_back(sum(behind.values()))
     left = store.shown_left_out(source, per_page=per_page, pages=pages)
     dated = _dated(store, {(r.service_id, d.field): r.overlaid[d.field] for r in left for d in r.left_out
                            if r.overlaid.get(d.field)})
@@ -205,8 +260,8 @@ def sync_status(store: SyncStore, source: str | None = None, *, per_page: int | 
         found.append(SourceReport(name, state.last_success_at, state.last_complete_at, state.state,
                                   count.shown, count.retired, count.held, facts.get(name, 0),
                                   _last_run(store, name), state.run_started_at, state.staged, behind[name],
-                                  tuple(left_out.get((name, False), ())), tuple(left_out.get((name, True), ())),
-                                  removed(name)))
+                                  refused, tuple(left_out.get((name, False), ())),
+                                  tuple(left_out.get((name, True), ())), removed(name)))
     return found
 
 

@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import expect
 from pydantic import SecretStr
 
-from indexer.sync.runner import SyncInterrupted
+from indexer.sync.runner import RunNotShown, SyncInterrupted
 from tests.conftest import database_url
 from indexer.sync.store import SyncStore
 from rehabmap.maintain.store import store_of
@@ -29,6 +29,7 @@ from tests.keepers.maintainer_browser import signed_in_page
 from tests.maintain.conftest import make_site
 from tests.sync.replay import Replay, running
 from tests.sync.store_fixtures import REPLAY_CQC_KEY, cqc_connector, feeds_folder, rehabmap, runner_for
+from tests.sync.test_one_service_one_record import mistyped_supersedes
 from tests.web.test_browser import axe, shot
 
 ASHTON = "cqc:1-112816741"  # Ashton Lodge Residential Home
@@ -258,6 +259,33 @@ def test_a_run_cqc_refused_needs_a_person(request, store_kind, sample_index, geo
                                                             SOURCES) as page:  # type: ignore[arg-type]
             expect(page.locator("#needs-a-person")).to_contain_text("Ask whoever runs the syncs to look.")
             assert axe(page, axe_source) == []
+
+
+def test_a_run_whose_changes_a_mapping_holds_back_needs_a_person_and_names_the_mapping(
+        sample_index, geodata_dir, data_dir, geography, tmp_path, monkeypatch):
+    """A run applied whose live write a mapping's `supersedes` put wrong refused: until the mapping is mended no sync,
+    review decision or server start writes its changes. Before, the page said they would ("The next sync, review
+    decision or server start writes them") and that CQC needed no one; now CQC needs a person, and the page names the
+    mapping and its key, not the server's folders."""
+    mapping = mistyped_supersedes(tmp_path, monkeypatch)
+    for replay in running(data_dir / "feeds"):
+        keepers = cqc_keepers(tmp_path, sample_index, geodata_dir, data_dir, replay)
+        with pytest.raises(RunNotShown):
+            sync_cqc(keepers, geography)
+        text = html.unescape(" ".join(signed_in(keepers).get(SOURCES).text.split()))
+
+    callout = text[text.index('id="needs-a-person"'):text.index("</div>", text.index('id="needs-a-person"'))]
+    assert '<a href="#source-1">Care Quality Commission (CQC)</a>' in callout
+    assert ("What a run applied is not yet shown in searches, and will not be until a mapping on the server is put "
+            "right (each says which below). Ask whoever runs the syncs to look.") in callout
+    assert "stopped for a decision or failed" not in callout and "Needs a person</dt>" not in text
+    [held] = re.findall(r"Not yet in searches</dt> <dd class=\"nhsuk-summary-list__value\">([^<]+)</dd>", text)
+    assert re.fullmatch(
+        r"\d+ applied changes are stored, but not yet shown in searches: mapping nhs_website_hospitals_2018\.toml: "
+        r"\[source\] supersedes names 'nhs-hospitals-2105', which no mapping in mappings/ gives; .*\. The live index "
+        r"follows once that is put right, at the next sync, review decision or server start\. Whoever runs the syncs "
+        r"must put the mapping right\.", held), held
+    assert "writes them" not in text and str(mapping.parent) not in text
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from datetime import date, datetime, timezone
 
 import httpx
 from click.testing import CliRunner
+from starlette.testclient import TestClient
 
 from indexer.precedence import source_precedence
 from indexer.sync.connectors.cqc import SERVICE_TYPES
@@ -33,6 +34,7 @@ from tests.sync.store_fixtures import (
     start_rehabmap,
     table_rows,
 )
+from tests.maintain.conftest import make_app
 from tests.sync.test_one_service_one_record import mistyped_supersedes
 
 GROVELANDS, ASHTON, DOVETAIL, DEVONSHIRE = "1-112778525", "1-112816741", "1-112779585", "1-112779616"
@@ -529,7 +531,9 @@ def test_a_run_applied_whose_live_write_is_refused_says_so_and_the_next_sync_wri
     error line says it applied, is stored and is not yet shown, naming the mapping and its file (exit 2, as for a
     review decision so cut short). The next run, the mapping still wrong, goes on as well (before, the catch-up at
     its start was refused and it ran nothing, unrecorded, until the mapping was mended); once the mapping is mended,
-    the next sync writes both. In this process: the mapping is put wrong where this process reads it
+    the next sync writes both. Meanwhile `sync-status` (exit status 3: a person must mend it) and /health say what
+    holds the run's changes back, the mapping and its key, where before they said the next sync, review decision or
+    server start would write them (exit 0). In this process: the mapping is put wrong where this process reads it
     (`mistyped_supersedes`)."""
     home = tmp_path / "home"
     shutil.copytree(cqc_synced_home, home, symlinks=True)  # a home after a first `sync cqc` of the replay
@@ -539,15 +543,18 @@ def test_a_run_applied_whose_live_write_is_refused_says_so_and_the_next_sync_wri
                         "REHABMAP_CQC_API_URL": replay.cqc_url, "REHABMAP_CQC_API_KEY": REPLAY_CQC_KEY}.items():
         monkeypatch.setenv(name, value)
 
-    for location, beds in ((ASHTON, 30), (DEVONSHIRE, 12)):
-        replay.cqc.alter(location, numberOfBeds=beds)
+    def in_process(*args: str):
         get_settings.cache_clear()
         try:
-            from cli.sync import sync_command
+            from cli.main import main
 
-            done = CliRunner().invoke(sync_command, ["cqc", "--no-progress"])
+            return CliRunner().invoke(main, list(args))
         finally:
             get_settings.cache_clear()
+
+    for location, beds in ((ASHTON, 30), (DEVONSHIRE, 12)):
+        replay.cqc.alter(location, numberOfBeds=beds)
+        done = in_process("sync", "cqc", "--no-progress")
 
         assert done.exit_code == 2, done.output
         assert done.stdout, done.stderr
@@ -559,9 +566,28 @@ def test_a_run_applied_whose_live_write_is_refused_says_so_and_the_next_sync_wri
             "mappings/ gives;") and done.stderr.endswith(
             f"The live index follows once that is put right, at the next sync, review decision or server start. "
             f"({mapping})\n") and done.stderr.count("\n") == 1, done.stderr
-        status = rehabmap(home, data_dir, None, "sync-status")
+        [cqc] = json.loads(in_process("sync-status", "--json").stdout)
+        status = in_process("sync-status")
+        assert status.exit_code == 3, status.output
         assert "  last run applied at " in status.stdout and "fetched 1, added 0, changed 1" in status.stdout
+        [held] = [line for line in status.stdout.splitlines() if "stored" in line]
+        assert held.startswith(
+            f"  HELD BACK: {cqc['not_live']} applied changes are stored, but not yet shown in searches: mapping "
+            "nhs_website_hospitals_2018.toml: [source] supersedes names 'nhs-hospitals-2105', which no mapping in "
+            "mappings/ gives;") and held.endswith(
+            f"The live index follows once that is put right, at the next sync, review decision or server start. "
+            f"({mapping})"), status.stdout
+        assert "the next sync, review decision or server start writes them" not in status.stdout
+        assert cqc["held_back"].startswith("mapping nhs_website_hospitals_2018.toml: [source] supersedes names "
+                                           "'nhs-hospitals-2105'") and cqc["held_back"].endswith(f"({mapping})")
+        assert cqc["remedy"] == held.removeprefix("  HELD BACK: ")
         assert index_record(home, f"cqc:{location}")["beds"] != beds, "not yet in searches"
+    with TestClient(make_app(Settings(home=home, data_dir=data_dir))) as client:
+        health = client.get("/health").json()
+    assert (health["status"], health["not_live"]) == ("degraded", cqc["not_live"]) and health["held_back"].startswith(
+        f"{cqc['not_live']} applied changes are stored, but not yet shown in searches: mapping "
+        "nhs_website_hospitals_2018.toml: "
+        "[source] supersedes names 'nhs-hospitals-2105'") and str(mapping) not in health["held_back"], health
 
     monkeypatch.setattr(source_precedence, "__defaults__", folder)  # the mapping mended
     again = rehabmap(home, data_dir, replay, "sync", "cqc")
