@@ -112,13 +112,17 @@ class SyncBusy(DomainError):
 
 class RunNotShown(NotYetShown):
     """A run applied (its records stored, recorded as its source's last run) whose live write was then refused
-    (`NotYetShown`): `report` is the run's, as it applied. Before, the refusal read as the run's own failure, its
-    report unprinted, though `sync-status` said it applied."""
+    (`NotYetShown`), or one stopped at the share threshold whose write of what earlier runs and decisions left
+    unwritten was: `report` is the run's, as it ended. Before, the refusal read as the run's own failure, its report
+    unprinted, though `sync-status` said it applied; and a stopped run did not say it at all."""
 
     code = "run_not_yet_shown"
 
     def __init__(self, report: SyncReport, refused: PrecedenceInvalid) -> None:
-        super().__init__(f"the run of {report.source} applied and its records are stored", refused)
+        saved = (f"the run of {report.source} applied and its records are stored" if report.stopped is None else
+                 f"the run of {report.source} stopped, applying nothing, and what earlier runs and review decisions "
+                 "applied is stored")
+        super().__init__(saved, refused)
         self.report = report
 
 
@@ -348,6 +352,7 @@ class SyncRunner:
                                   f"{max_change_share:.0%}). {outcome}")
                 if not dry_run:
                     self.store.record_run(connector.name, started, "stopped", report.to_dict())
+                    self._follow(report, caught_up)  # what earlier runs left unwritten, as any run ends
                 return report
             if dry_run:
                 return report
@@ -402,7 +407,8 @@ class SyncRunner:
         """What an earlier run or decision left unwritten, written before this run; none where a mapping refuses the
         live write (`PrecedenceInvalid`): the run goes on, keeping the store current, and its own live write meets
         the refusal again and says so (`RunNotShown`). Before, every run was refused at its start until the mapping
-        was mended, fetching nothing and recorded nowhere."""
+        was mended, fetching nothing and recorded nowhere. A run stopped at the share threshold says it too, as it ends
+        (`_follow`)."""
         if self.live is None:
             return 0
         try:
@@ -417,9 +423,12 @@ class SyncRunner:
         return run_again(name, self.store.load_state(name).get("files") or ())
 
     def _follow(self, report: SyncReport, caught_up: int) -> None:
-        """After a commit: the live index and the coverage claims follow it (with no live index, the claims hold at
-        once); the report says how many records were written with the `caught_up` before, or that the first index is
-        another process's to build. A live write refused raises `RunNotShown` with the report: the run stands."""
+        """As a run ends (its commit, or its stop at the share threshold, which commits nothing of its own but may
+        follow a catch-up that wrote nothing: `_caught_up`): the live index and the coverage claims follow the store
+        (with no live index, the claims hold at once); the report says how many records were written with the
+        `caught_up` before, or that the first index is another process's to build. A live write refused raises
+        `RunNotShown` with the report: the run stands. Before, a stopped run returned first, so a refused catch-up at
+        its start went unsaid."""
         if self.live is None:
             publish_coverage(self.store)
             record_pending(self.store)

@@ -531,7 +531,8 @@ def test_a_run_applied_whose_live_write_is_refused_says_so_and_the_next_sync_wri
     error line says it applied, is stored and is not yet shown, naming the mapping and its file (exit 2, as for a
     review decision so cut short). The next run, the mapping still wrong, goes on as well (before, the catch-up at
     its start was refused and it ran nothing, unrecorded, until the mapping was mended); once the mapping is mended,
-    the next sync writes both. Meanwhile `sync-status` (exit status 3: a person must mend it) and /health say what
+    the next sync writes both; a run stopped at the share threshold meanwhile says the same of what earlier runs
+    applied. Meanwhile `sync-status` (exit status 3: a person must mend it) and /health say what
     holds the run's changes back, the mapping and its key, where before they said the next sync, review decision or
     server start would write them (exit 0). In this process: the mapping is put wrong where this process reads it
     (`mistyped_supersedes`)."""
@@ -588,6 +589,17 @@ def test_a_run_applied_whose_live_write_is_refused_says_so_and_the_next_sync_wri
         f"{cqc['not_live']} applied changes are stored, but not yet shown in searches: mapping "
         "nhs_website_hospitals_2018.toml: "
         "[source] supersedes names 'nhs-hospitals-2105'") and str(mapping) not in health["held_back"], health
+
+    # A run stopped at the share threshold applies nothing, and says what its start could not write (before, it
+    # stopped, exit 3, and said nothing of it).
+    replay.cqc.alter(GROVELANDS, numberOfBeds=40)
+    stopped = in_process("sync", "cqc", "--no-progress", "--max-change", "0")
+    assert stopped.exit_code == 2 and "\nstopped: this run would change or retire " in stopped.stdout, stopped.output
+    assert stopped.stderr.startswith(
+        "error: the run of cqc stopped, applying nothing, and what earlier runs and review decisions applied is "
+        "stored, but not yet shown in searches: mapping nhs_website_hospitals_2018.toml: ") and (
+        stopped.stderr.rstrip().endswith(f"({mapping})")), stopped.stderr
+    assert in_process("sync", "cqc", "--discard").exit_code == 0
 
     monkeypatch.setattr(source_precedence, "__defaults__", folder)  # the mapping mended
     again = rehabmap(home, data_dir, replay, "sync", "cqc")
