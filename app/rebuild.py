@@ -28,14 +28,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from app.parts import open_backend, open_geography, open_previous, open_writer
-from app.sync import hold_for_review
+from app.sync import SourceRuns, hold_for_review
 from indexer.pipeline import GeographyPlacer, ImportRefused, IndexReport, RowWorkers, build_index, chain
 from indexer.precedence import source_precedence
 from indexer.rows import Rejection
 from indexer.sources import load_source, source_names
 from indexer.sync.live import built_at
 from indexer.sync.rebuild import record_curated_coverage, with_directory
-from indexer.sync.runner import SyncReport
 from indexer.sync.steps import reached
 from indexer.upload import KEPT, kept_tables
 from rehabmap.config import Settings
@@ -52,10 +51,11 @@ INCOMING = ".incoming"  # an uploaded table while its rebuild runs, beside the k
 
 @dataclass
 class Rebuilt:
-    """A rebuild that went live: its report, and what the review queue gained from the rows it held."""
+    """A rebuild that went live: its report, and what the review queue gained from the rows it held (`hold_for_review`:
+    each source's run, and those whose live write was refused)."""
 
     report: IndexReport
-    queued: list[SyncReport] = field(default_factory=list)
+    queued: SourceRuns = field(default_factory=lambda: SourceRuns([], []))
 
 
 def remembered_sources(home: Path) -> list[Path]:
@@ -127,8 +127,9 @@ def _rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, m
     if earlier is not None:  # still there, for that release's processes
         report.warnings.append(earlier.left())
     _finish(settings)
-    queued = hold_for_review(settings, report.held, placer, actor=actor, force=force_queue) if report.held else []
-    return Rebuilt(report, queued)
+    if not report.held:
+        return Rebuilt(report)
+    return Rebuilt(report, hold_for_review(settings, report.held, placer, actor=actor, force=force_queue))
 
 
 def finish_interrupted(settings: Settings) -> None:

@@ -103,12 +103,22 @@ class FailedRun:
 
 @dataclass(frozen=True)
 class SourceRuns:
-    """What `rehabmap sync SOURCE` came to: the report of each connector's run that ended, each that failed, and of
-    those that ended, each applied whose live write was refused (`RunNotShown`: saved, not yet shown)."""
+    """What `rehabmap sync SOURCE`, or the review queue's runs of `rehabmap index`'s held rows, came to: the report of
+    each connector's run that ended, each that failed, and of those that ended, each whose live write was refused
+    (`RunNotShown`: saved, not yet shown)."""
 
     reports: list[SyncReport]
     failed: list[FailedRun]
     unshown: list[RunNotShown] = field(default_factory=list)
+
+    def ran(self, run: Callable[[], SyncReport]) -> None:
+        """The report of `run`, one connector's run, kept whether or not its live write was refused: one so refused
+        applied (or stopped), its report stands and the refusal is named with it."""
+        try:
+            self.reports.append(run())
+        except RunNotShown as unshown:
+            self.reports.append(unshown.report)
+            self.unshown.append(unshown)
 
 
 def sync_source(settings: Settings, source: str, *, actor: str, dry_run: bool = False, force: bool = False,
@@ -133,29 +143,32 @@ def sync_source(settings: Settings, source: str, *, actor: str, dry_run: bool = 
             runs.failed.append(FailedRun(error.source, error))
         for connector in chosen:
             try:
-                runs.reports.append(runner.run(connector, dry_run=dry_run, force=force, full=full,
-                                               max_change_share=max_change_share))
-            except RunNotShown as unshown:  # applied: its report stands, and the refusal is named with it
-                runs.reports.append(unshown.report)
-                runs.unshown.append(unshown)
+                runs.ran(partial(runner.run, connector, dry_run=dry_run, force=force, full=full,
+                                 max_change_share=max_change_share))
             except Exception as exc:  # noqa: BLE001 - the runner recorded it; the command names it at its end
                 runs.failed.append(FailedRun(connector.name, exc))
         return runs
 
 
 def hold_for_review(settings: Settings, held: Sequence[Held], placer: Placer, *, actor: str,
-                    force: bool = False) -> list[SyncReport]:
+                    force: bool = False) -> SourceRuns:
     """After `rehabmap index` went live: the rows it held for review into the queue, one run per source
     (`indexer.sync.file_candidates`). A run that would change more than the allowed share of a source's held
     records stops, as a sync does, unless `force` (`rehabmap index --force-queue`: its `--force` accepts a
     loss from the index, a check of its own). `placer` is the rebuild's: a geography of its own loaded the
-    boundaries a second time (~0.15 s of CPU)."""
+    boundaries a second time (~0.15 s of CPU). A run whose live write a mapping refuses (`RunNotShown`) is kept
+    with its report, as a sync's is, and the next source's run goes on: the rebuild read the mappings before it
+    began, so only mappings put wrong since (an edit during a long import) refuse it; before, the refusal ended the
+    command, the new index live and its report unprinted."""
     from indexer.sync.connectors import source_titles
 
     store = open_store(settings)
     runner = SyncRunner(store, placer, open_live(settings, lambda: placer), actor=actor)
-    return [runner.run(c, force=force, max_change_share=settings.sync_max_change_share, then=_THEN_INDEX)
-            for c in by_source(held, source_titles(settings.oruk_feeds_dir, store.titles()))]
+    runs = SourceRuns([], [])
+    for connector in by_source(held, source_titles(settings.oruk_feeds_dir, store.titles())):
+        runs.ran(partial(runner.run, connector, force=force, max_change_share=settings.sync_max_change_share,
+                         then=_THEN_INDEX))
+    return runs
 
 
 def retire_removed(settings: Settings, source: str, *, actor: str, dry_run: bool = False) -> SyncReport:

@@ -34,9 +34,11 @@ def index_command(sources: tuple[Path, ...], mapping: Path | None, max_drop_shar
     when no service is left to index, or when the new index would drop more than the allowed share of
     the live services without --force. The rows held for review go on to the review queue once the index is
     live; a source's run there that would change or retire more than the allowed share of its held records
-    stops (exit status 3) without --force-queue: --force accepts only a loss from the index."""
+    stops (exit status 3) without --force-queue: --force accepts only a loss from the index. A run there whose
+    live write a mapping refuses is reported, then said so on an error line (exit status 2)."""
     from app.rebuild import rebuild_index
     from cli.maintain import _actor
+    from cli.sync import echo_runs
     from indexer.pipeline import ImportRefused, IndexReport
     from rehabmap.config import get_settings
 
@@ -53,7 +55,8 @@ def index_command(sources: tuple[Path, ...], mapping: Path | None, max_drop_shar
         echo(refused.report)
         raise
     echo(rebuilt.report)
-    for line in (line for run in rebuilt.queued for line in run.summary_lines()):
-        click.echo(line)
-    if any(run.stopped for run in rebuilt.queued):
+    echo_runs(rebuilt.queued)
+    if rebuilt.queued.unshown:
+        sys.exit(2)
+    if any(run.stopped for run in rebuilt.queued.reports):
         sys.exit(3)

@@ -64,17 +64,24 @@ def sync_command(source: str, dry_run: bool, force: bool, full: bool, discard: b
     share = max_change if max_change is not None else settings.sync_max_change_share
     runs = sync_source(settings, source, actor=f"rehabmap sync {source}, {_actor()}", dry_run=dry_run, force=force,
                        full=full, max_change_share=share, progress=progress and sys.stderr.isatty())
-    for report in runs.reports:
-        for line in report.summary_lines(detail=dry_run):
-            click.echo(line)
-    for unshown in runs.unshown:  # applied, its report above; the operator has a mapping to mend, as for a failure
-        click.echo(f"error: {caller_words(unshown)}", err=True)
+    echo_runs(runs, detail=dry_run)
     if runs.failed:
         _failed(source, runs)
     if runs.failed or runs.unshown:
         sys.exit(2)
     if any(r.stopped for r in runs.reports):
         sys.exit(3)
+
+
+def echo_runs(runs: SourceRuns, *, detail: bool = False) -> None:
+    """Each run's report (`detail`: a dry run's diff), then an `error:` line for each whose live write was refused
+    (`RunNotShown`: its report above; the operator has a mapping to mend, as for a failure): what `rehabmap sync`
+    and the review queue's runs of `rehabmap index` print alike."""
+    for report in runs.reports:
+        for line in report.summary_lines(detail=detail):
+            click.echo(line)
+    for unshown in runs.unshown:
+        click.echo(f"error: {caller_words(unshown)}", err=True)
 
 
 def _retire(source: str, feed: str, *, dry_run: bool, others: bool) -> None:

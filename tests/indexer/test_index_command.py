@@ -432,6 +432,47 @@ def test_force_accepts_a_loss_from_the_index_and_force_queue_a_large_change_to_t
     assert "sites: fetched 1, added 0, changed 0, unchanged 1, retired 3" in applied.stdout
 
 
+def test_held_rows_whose_live_write_a_mapping_put_wrong_since_refuses_print_the_reports_then_say_so(
+        home, data_dir, tmp_path, monkeypatch):
+    """The import reads the mappings' `supersedes` before it begins; its held rows' runs into the review queue then
+    write the live index, which reads them again. A mapping put wrong in between (an edit during a long import)
+    refuses that write: the run applied to the queue, the new index live. Before, the refusal ended the command with
+    one error line, the index's report and the queue's unprinted; now both are printed, then the error line saying
+    the run applied and is not yet shown, naming the mapping (exit status 2, as `rehabmap sync` so cut short)."""
+    from functools import partial
+
+    import app.rebuild
+    from indexer.precedence import source_precedence
+    from indexer.sources.csv_mapping import MAPPINGS_DIR
+    from tests.sync.test_one_service_one_record import mistyped_supersedes
+
+    mapping = tmp_path / "sites.toml"
+    mapping.write_text('[source]\nname = "sites"\ntype_unconfirmed = "a site is not a rehab unit by itself"\n'
+                       'proposed_type = "Inpatient_Rehab_Level1"\n'
+                       '[columns]\nid = "Ref"\nname = "Site"\npostcode = "Postcode"\n')
+    sites = tmp_path / "sites.csv"
+    sites.write_text("Ref,Site,Postcode\nS1,Acre Day Hospital,LS9 7TF\n")
+
+    def index():
+        return rehabmap_here(home, data_dir, "index", str(SAMPLE), str(sites), "--mapping", str(mapping),
+                             "--force-queue", "--no-progress")
+
+    assert index().returncode == 0
+    accepted = rehabmap_here(home, data_dir, "review", "accept", "sites:S1", "--level", "1")
+    assert accepted.returncode == 0, accepted.stderr  # shown: its next change is the live index's to follow
+    sites.write_text("Ref,Site,Postcode\nS1,Acre Day Hospital (Ward 2),LS9 7TF\n")
+    monkeypatch.setattr(app.rebuild, "source_precedence", partial(source_precedence, MAPPINGS_DIR))  # read whole
+    mistyped = mistyped_supersedes(tmp_path, monkeypatch)  # and put wrong by the time the queue's run writes
+
+    done = index()
+
+    assert done.returncode == 2, done.stderr
+    assert done.stdout.startswith("read ") and "sites: fetched 1, added 0, changed 1" in done.stdout, done.stdout
+    assert done.stderr.startswith(
+        "error: the run of sites applied and its records are stored, but not yet shown in searches: mapping "
+        "nhs_website_hospitals_2018.toml: ") and done.stderr.rstrip().endswith(f"({mistyped})"), done.stderr
+
+
 def test_an_import_across_workers_reports_and_indexes_as_one_process(tmp_path, geodata_dir, data_dir):
     """`--workers 2` over the sample and the real 2018 NHS hospital and ODS site lists (30,676 rows, enough to
     fork): the same report, word for word, and the same services as `--workers 1`."""
