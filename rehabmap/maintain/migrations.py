@@ -372,9 +372,8 @@ MIGRATIONS = (
 )
 LATEST = MIGRATIONS[-1].version
 # whether the database has recorded migrations at all, per dialect (a new one has no table for them yet)
-_HAS_MIGRATIONS = {"sqlite": "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
-                   "postgres": "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() "
-                               "AND tablename = 'schema_migrations'"}
+_HAS_TABLE = {"sqlite": "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+              "postgres": "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = ?"}
 
 
 def migrate(database: Database, policy: TokenPolicy = TokenPolicy()) -> list[Migration]:
@@ -387,6 +386,7 @@ def migrate(database: Database, policy: TokenPolicy = TokenPolicy()) -> list[Mig
     if done and max(done) > LATEST:
         raise _newer(database, max(done))
     if done.issuperset(m.version for m in MIGRATIONS):
+        _restore_mentions(database)
         database.guard_audit_log()
         return run
     with database.transaction() as conn:
@@ -407,14 +407,27 @@ def migrate(database: Database, policy: TokenPolicy = TokenPolicy()) -> list[Mig
                     conn.execute(statement)
             conn.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (migration.version, migration.name, now()))
             run.append(migration)
+    _restore_mentions(database)
     database.guard_audit_log()
     return run
+
+
+def _restore_mentions(database: Database) -> None:
+    """Migration 27's table made again from the audit log where it is gone, dropped by a client other than
+    rehabmap's (whose own connections may not drop it): its rows are the audit's own word on the services each
+    upload took out, so nothing is lost. Before, the guards' restoration named a table that was not there and every
+    open of the store failed with the database's error."""
+    with database.snapshot() as conn:
+        if conn.execute(_HAS_TABLE[database.dialect], ("audit_mentions",)).fetchone()[0]:
+            return
+    with database.transaction(schema=True) as conn:
+        mention_taken_out(conn)
 
 
 def _applied(database: Database) -> set[int]:
     """The migrations recorded in the database (none in a new one), read without writing."""
     with database.snapshot() as conn:
-        if not conn.execute(_HAS_MIGRATIONS[database.dialect]).fetchone()[0]:
+        if not conn.execute(_HAS_TABLE[database.dialect], ("schema_migrations",)).fetchone()[0]:
             return set()
         return {version for (version,) in conn.execute("SELECT version FROM schema_migrations")}
 

@@ -191,3 +191,18 @@ def test_a_dropped_or_weakened_guard_is_restored_on_open(directory):
         for statement in [*rewrites(conn), *MENTION_REWRITES]:
             refused(conn, statement)
         assert (whole_log(conn), mentions(conn)) == before
+
+
+def test_a_dropped_mentions_table_is_made_again_from_the_log_on_open(directory):
+    """Any client with the file can drop the mentions' table (rehabmap's own connections may not): the next open
+    makes it again from the audit log, whose rows name the services each upload took out, guarded as before.
+    Before, the guards' restoration named the missing table and no open of the store got past it."""
+    with sqlite3.connect(directory.database.path, isolation_level=None) as conn:
+        before = mentions(conn)
+        conn.execute("DROP TABLE audit_mentions")
+    reopened = Directory(directory.database.path)
+    assert [e.resource_id for e in reopened.audit.mentioning("curated-ips:b")] == ["ips_services.csv"]
+    with sqlite3.connect(directory.database.path, isolation_level=None) as conn:
+        assert mentions(conn) == before
+        for statement in MENTION_REWRITES:
+            refused(conn, statement)
