@@ -143,14 +143,12 @@ def index_record(home: Path, service_id: str) -> dict[str, Any] | None:
 
 @contextmanager
 def serving(home: Path, data_dir: Path, *args: str, command: Sequence[str] = (sys.executable, "-m", "cli"),
-            cwd: Path = ROOT, warm_up: bool = True, **env: str) -> Iterator[str]:
+            cwd: Path = ROOT, **env: str) -> Iterator[str]:
     """`rehabmap serve ARGS` over the home on 127.0.0.1, with `env` on top; yields its URL once /health answers.
     Its log is `home/server-PORT.log`. `command` and `cwd`: the checkout's, unless a test runs another `rehabmap`
-    (an installed one: tests/test_installed_package.py). Without `warm_up`, the server loads what a first search
-    would on the way, not before it listens: for a test that asks it for writes and records first (README, Tests)."""
+    (an installed one: tests/test_installed_package.py)."""
     environment = {**os.environ, "REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir),
-                   "REHABMAP_RATE_LIMIT_PER_MINUTE": "0", "REHABMAP_WARM_UP": str(warm_up).lower(),
-                   "PYTHONPATH": str(ROOT), **env}
+                   "REHABMAP_RATE_LIMIT_PER_MINUTE": "0", "PYTHONPATH": str(ROOT), **env}
     with listening_socket() as sock:  # the port, held until the server has it
         url = url_of(sock)
         log = home / f"server-{sock.getsockname()[1]}.log"

@@ -71,12 +71,13 @@ def make_app(home: Path, data_dir: Path, **settings: object) -> FastAPI:
 
 
 @contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
+def serve(app: FastAPI, *, warm: bool = True) -> Iterator[str]:
     """Run `app` under uvicorn in a thread on a free loopback port; yields the base URL. An app made without
     its warm-up (the maintainers' test sites skip it in-process) is warmed first, as `rehabmap serve` warms
-    each worker before its first request: a browser's timeout never meets a first search's loading."""
+    each worker before its first request: a browser's timeout never meets a first search's loading. Not
+    `warm`: left as made, for a test that asks for writes and records first (README, Tests)."""
     state = app.state.rehabmap
-    if not state.settings.warm_up:
+    if warm and not state.settings.warm_up:
         warm_up(state)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
