@@ -934,10 +934,10 @@ class SyncStore:
         """Page `number` (from 1) of the review rows in these states, `per_page` rows in `reviews`' order, and how
         many rows are in them, both in one consistent read: the database counts them and reads the page's alone.
         Before, the keepers' queue page read every row (every decided one too, with its states) to count and slice
-        them."""
-        where = f"state IN ({', '.join('?' * len(states))})"
+        them. No states: every row, as `reviews` reads them (an empty IN list is an error on PostgreSQL)."""
+        where = f" WHERE state IN ({', '.join('?' * len(states))})" if states else ""
         with self.database.snapshot() as conn:
-            total = conn.execute(f"SELECT count(*) FROM sync_review WHERE {where}", states).fetchone()[0]
-            rows = conn.execute(f"SELECT {_REVIEW_COLUMNS} FROM sync_review WHERE {where} {_REVIEW_ORDER} "
+            total = conn.execute(f"SELECT count(*) FROM sync_review{where}", states).fetchone()[0]
+            rows = conn.execute(f"SELECT {_REVIEW_COLUMNS} FROM sync_review{where} {_REVIEW_ORDER} "
                                 "LIMIT ? OFFSET ?", [*states, per_page, (number - 1) * per_page]).fetchall()
         return [_review(r) for r in rows], int(total)
