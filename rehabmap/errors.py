@@ -39,6 +39,7 @@ class Remedy(Enum):
     PROBLEM_REPORTS = "problem_reports"  # where the problem reports still open are listed
     TOKEN_SHOWN_ONCE = "token_shown_once"  # a token made already, its secret shown once: revoked and made again
     KEPT_TABLE = "kept_table"  # a kept curated table the server cannot read: restored from a backup, or replaced whole
+    MAPPING = "mapping"  # a mapping's `[source] supersedes` put wrong, holding saved changes back: for the operator
 
 
 class DomainError(Exception):

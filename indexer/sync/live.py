@@ -21,7 +21,7 @@ from indexer.sync.publish import publish_coverage, record_pending, shown_merged
 from indexer.sync.steps import reached
 from indexer.sync.store import LIVE_PUBLISHED, REBUILD_READ, SyncStore, swapped_in
 from rehabmap.maintain.store import Directory
-from rehabmap.errors import DomainError
+from rehabmap.errors import DomainError, Remedy
 from rehabmap.index.base import IndexBackend, overlay_record
 from rehabmap.record import Service
 
@@ -45,14 +45,16 @@ class NotYetShown(DomainError):
     (`PrecedenceInvalid`: a mapping's `supersedes` put wrong): saved, and not yet shown. Nothing is to be done again
     but mend the mapping: the live index follows by itself once it is put right, at the next live write (a sync's, a
     decision's, the server's start or its own catch-up, `app.converge`). The one home of these words; its `where` is
-    the refusal's (the mapping file), for the operator's console and log."""
+    the refusal's (the mapping file), for the operator's console and log; its remedy (`Remedy.MAPPING`) each face words
+    for itself (the keepers' pages: whoever runs the syncs must put the mapping right)."""
 
     status = 503
     code = "not_yet_shown"
 
     def __init__(self, saved: str, refused: PrecedenceInvalid) -> None:
         super().__init__(f"{saved}, but not yet shown in searches: {refused.message}. The live index follows once "
-                         "that is put right, at the next sync, review decision or server start.", where=refused.where)
+                         "that is put right, at the next sync, review decision or server start.", where=refused.where,
+                         remedy=Remedy.MAPPING)
 
 
 class LiveIndex:

@@ -229,6 +229,14 @@ def not_yet_shown(behind: int, refused: PrecedenceInvalid | None) -> NotYetShown
     return NotYetShown(f"{behind} applied {'change is' if behind == 1 else 'changes are'} stored", refused)
 
 
+def held_back_in(store: SyncStore) -> NotYetShown | None:
+    """All the store's applied changes that a mapping keeps from the live index (`not_live`, `held_back`), in
+    `not_yet_shown`'s words: what a keepers' page says after a review decision or an upload whose live write was
+    refused, as the Sources page says it of each source; None where nothing is held back (any more)."""
+    behind = sum(not_live(store).values())
+    return not_yet_shown(behind, held_back(behind))
+
+
 def sync_status(store: SyncStore, source: str | None = None, *, per_page: int | None = None,
                 pages: Mapping[str, int] | None = None,
                 removed: Callable[[str], Path | None] = lambda _source: None) -> list[SourceReport]:

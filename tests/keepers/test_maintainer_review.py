@@ -24,7 +24,7 @@ from tests.conftest import database_url
 from tests.keepers.conftest import Keepers, csrf_of, make_keepers
 from tests.keepers.maintainer_browser import signed_in_page
 from tests.maintain.conftest import Site, cli_here, copy_site, make_site
-from tests.sync.test_one_service_one_record import Reads, mistyped_supersedes
+from tests.sync.test_one_service_one_record import HELD_BACK_SAID, Reads, mistyped_supersedes
 from tests.sync.store_fixtures import FIELD_HOUSE, ListedConnector, field_house_item, runner_for
 from tests.web.test_browser import axe, shot
 from web.keepers.words import AS_KEPT
@@ -363,7 +363,9 @@ def test_a_decision_saved_whose_live_write_is_refused_says_so_and_searches_follo
     """A decision is committed before its live write reads which source supersedes which; with a mapping's
     `supersedes` put wrong, that write is refused. Before, the keeper was told the decision was refused, the record
     still on the page as undecided, where it was saved; and the server's log named no mapping. Now the page says it
-    is saved and not yet shown, the log names the mapping file, and the live index follows once it is mended."""
+    is saved and not yet shown, the log names the mapping file, and the live index follows once it is mended. The
+    page names the mapping and its key in the Sources page's words, never its folder: before, it said "a mapping on
+    the server is wrong, which the server's log names", naming none."""
     mapping = mistyped_supersedes(tmp_path, monkeypatch)
     client = signed_in(queued)
     csrf = csrf_of(client.get(f"/keepers/review/{LEVEL1}").text)
@@ -374,10 +376,11 @@ def test_a_decision_saved_whose_live_write_is_refused_says_so_and_searches_follo
                                                              "reason": "the same ward, listed twice"})
 
     assert (accepted.status_code, rejected.status_code) == (303, 303), accepted.text
-    unshown = ("Saved, but not yet shown in searches: a mapping on the server is wrong, which the server's log names. "
-               "Searches follow once the operator puts it right.")
-    assert f"Accepted. {unshown}" in html.unescape(client.get(accepted.headers["location"]).text)
-    assert f"Rejected 1 record. {unshown}" in html.unescape(client.get(rejected.headers["location"]).text)
+    item_page, list_page = (html.unescape(" ".join(client.get(r.headers["location"]).text.split()))
+                            for r in (accepted, rejected))
+    assert re.search(r"Accepted\. It is now accepted\. " + HELD_BACK_SAID, item_page), item_page
+    assert re.search(r"Rejected 1 record\. " + HELD_BACK_SAID, list_page), list_page
+    assert str(mapping.parent) not in item_page + list_page
     assert pending(queued) == [], "both decisions are saved"
     state = queued.app.state.rehabmap
     assert state.backend.get(LEVEL1) is None, "not yet in searches"

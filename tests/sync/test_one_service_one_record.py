@@ -785,6 +785,14 @@ def test_a_link_to_a_record_merged_into_another_is_sent_on_to_it(request, store_
     assert merged_links(home, data_dir, token, **env) == kept
 
 
+# What the keepers' pages (Sources, a decision's, an upload's) say of the changes `mistyped_supersedes` holds back
+HELD_BACK_SAID = (
+    r"\d+ applied changes? (is|are) stored, but not yet shown in searches: mapping nhs_website_hospitals_2018\.toml: "
+    r"\[source\] supersedes names 'nhs-hospitals-2105', which no mapping in mappings/ gives; [^<]*\. The live index "
+    r"follows once that is put right, at the next sync, review decision or server start\. Whoever runs the syncs "
+    r"must put the mapping right\.")
+
+
 def mistyped_supersedes(tmp_path, monkeypatch) -> Path:
     """The shipped mappings copied to `tmp_path`, the 2018 list's `supersedes` mistyped, and read from there as the
     server reads its own (`source_precedence`, refusing them); the mapping file put wrong."""

@@ -21,6 +21,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from indexer.sync.items import Evidence
 from indexer.sync.review import Alike, DecisionNotShown, ReviewItem, ReviewQueue
+from indexer.sync.status import held_back_in
+from indexer.sync.store import SyncStore
 from rehabmap.errors import DomainError, Remedy, ServiceNotFound, tell_operator
 from rehabmap.maintain.audit import REASON_MAX
 from rehabmap.maintain.auth import Role
@@ -105,7 +107,8 @@ def _list_page(request: Request, keeper: Keeper, errors: Errors, *, status: int,
                   {"items": items, "total": total, "page_number": number, "per_page": PER_PAGE,
                    "changed": changed, "errors": errors, "type_words": type_words,
                    "item_path": item_path, "alike_path": alike_path, "status_words": STATUS_WORDS,
-                   "chosen": chosen, "done": done[:200], "reason_max": REASON_MAX,
+                   "chosen": chosen, "done": done[:200], "held_back": held_back_said(request),
+                   "reason_max": REASON_MAX,
                    "reason": keeper.form.get("reason")}, status=status)
 
 
@@ -119,7 +122,7 @@ def review_bulk(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Re
         errors.add("id", "Choose at least one record")
     queue = queue_of(request)
     done: list[ReviewItem] = []
-    unshown = ""
+    unshown: dict[str, str] = {}
     if errors:
         pass  # nothing is decided: a reason too long is refused, not cut
     elif action == "reject":
@@ -142,7 +145,7 @@ def review_bulk(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Re
     counted = f"{len(done)} record{'' if len(done) == 1 else 's'}"
     # back to the page the records were chosen on, which the rows after them now fill
     number = page_number(request)
-    return RedirectResponse(f"{REVIEW}?" + urlencode({"done": f"{verb} {counted}.{unshown}", **(
+    return RedirectResponse(f"{REVIEW}?" + urlencode({"done": f"{verb} {counted}.", **unshown, **(
         {"page": number} if number > 1 else {})}), status_code=303)
 
 
@@ -151,26 +154,36 @@ def review_bulk(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Re
 # reject naming a record not in the queue was filed against the reason's box.
 _CHOSEN = (("reason",), "id")
 _ITEM = (("reason", "type", "subtype"), "record")
-# Said after a decision saved whose live write was refused (`DecisionNotShown`): the keeper has nothing to do again,
-# the operator has a mapping to mend, which the server's log names (a page never names the server's files)
-NOT_YET_SHOWN = (" Saved, but not yet shown in searches: a mapping on the server is wrong, which the server's log "
-                 "names. Searches follow once the operator puts it right.")
+# The query a page's redirect after a decision or an upload carries where its live write was refused (`NotYetShown`):
+# the page it leads to says what is held back (`held_back_said`)
+UNSHOWN = "unshown"
+
+
+def held_back_said(request: Request) -> str:
+    """Where the redirect that led here says a live write was refused (`UNSHOWN`), what the store's applied changes
+    a mapping holds back are, in the Sources page's words (`indexer.sync.status.held_back_in`: the mapping's file and
+    key, never its folder, and that whoever runs the syncs must put it right); nothing where nothing is held back any
+    more. Read when the page is shown, as the refusal's words (hundreds of characters) do not fit its address. Before,
+    the review page said "a mapping on the server is wrong, which the server's log names", naming none."""
+    store = SyncStore.served(get_state(request)) if request.query_params.get(UNSHOWN) == "1" else None
+    unshown = held_back_in(store) if store is not None else None
+    return said(unshown) if unshown else ""
 
 
 def _decided(errors: Errors, page: tuple[tuple[str, ...], str], decide: Callable[[], list[ReviewItem]]
-             ) -> tuple[list[ReviewItem], str]:
-    """The decision, and what its words say after it was made (`NOT_YET_SHOWN`, or nothing); or its refusal as an
+             ) -> tuple[list[ReviewItem], dict[str, str]]:
+    """The decision, and the query that says its live write was refused (`UNSHOWN`, or none); or its refusal as an
     error where `page` puts it (nothing is written then: all or none). Before, a decision saved whose live write was
     refused was said as a refusal, as if nothing were decided."""
     boxes, record = page
     try:
-        return decide(), ""
+        return decide(), {}
     except DecisionNotShown as error:
         tell_operator(error)
-        return error.items, NOT_YET_SHOWN
+        return error.items, {UNSHOWN: "1"}
     except DomainError as error:
         errors.add(error.field if error.field in boxes else record, said(error))
-        return [], ""
+        return [], {}
 
 
 @router.get(REVIEW + "/{service_id:path}")
@@ -193,7 +206,8 @@ def _item_page(request: Request, keeper: Keeper, service_id: str, errors: Errors
                    "subtype": form.get("subtype") if "subtype" in form else (
                        item.decided_subtype or item.proposed_subtype or ""),
                    "reason": form.get("reason"), "reason_max": REASON_MAX, "action": item_path(service_id),
-                   "done": request.query_params.get("done", "")[:200]}, status=status)
+                   "done": request.query_params.get("done", "")[:200], "held_back": held_back_said(request)},
+                  status=status)
 
 
 def _way_on(error: DomainError, service_id: str) -> tuple[str, str]:
@@ -209,7 +223,7 @@ def review_decide(request: Request, service_id: str, keeper: Keeper = requires(*
     form = keeper.form
     queue = queue_of(request)
     errors = form_errors(form)
-    unshown = ""
+    unshown: dict[str, str] = {}
     if errors:
         pass  # nothing is decided: a reason too long is refused, not cut
     elif form.get("action") == "reject":
@@ -227,4 +241,4 @@ def review_decide(request: Request, service_id: str, keeper: Keeper = requires(*
     if errors:
         return _item_page(request, keeper, service_id, errors, status=400)
     verb = "Accepted" if form.get("action") == "accept" else "Rejected"
-    return RedirectResponse(f"{item_path(service_id)}?" + urlencode({"done": f"{verb}.{unshown}"}), status_code=303)
+    return RedirectResponse(f"{item_path(service_id)}?" + urlencode({"done": f"{verb}.", **unshown}), status_code=303)

@@ -21,6 +21,7 @@ from web.keepers.maintainer_review import MAINTAINERS, REVIEW
 from web.keepers.paths import service_path
 from web.keepers.navigation import SECTIONS, Section
 from web.keepers.session import PATH, Keeper, KeepersRoute, page_number, render, requires
+from web.keepers.words import said
 
 router = APIRouter(route_class=KeepersRoute)
 SOURCES = f"{PATH}/sources"
@@ -53,4 +54,4 @@ def sources(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLRe
                    "listed": {} if store is None else store.left_out_counts(), "pages": pages,
                    "per_page": PER_PAGE, "outcome_words": outcome_words, "service_path": service_path,
                    "review_path": REVIEW, "retire_command": retire_command,
-                   "discard_command": discard_command})
+                   "discard_command": discard_command, "said": said})

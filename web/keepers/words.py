@@ -65,7 +65,8 @@ REMEDIES = {Remedy.TOKENS: "The tokens page lists them.",
             Remedy.TOKEN_SHOWN_ONCE: "If it was not copied, revoke it on the tokens page and make another.",
             Remedy.PROBLEM_REPORTS: "The problem reports page lists those still open.",
             Remedy.KEPT_TABLE: "Whoever runs rehabmap here must restore it from its backup; or upload the whole table "
-                               "again on the upload page, which replaces it."}
+                               "again on the upload page, which replaces it.",
+            Remedy.MAPPING: "Whoever runs the syncs must put the mapping right."}
 
 
 def said(error: DomainError) -> str:
