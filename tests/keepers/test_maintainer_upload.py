@@ -4,9 +4,12 @@ oversized or empty file, a missing CSRF token and a provider are refused with no
 
 from __future__ import annotations
 
+import csv
 import html
 import json
+import logging
 import re
+from functools import partial
 from pathlib import Path
 from urllib.parse import unquote_plus
 
@@ -838,3 +841,57 @@ def test_an_upload_replacing_a_kept_table_that_cannot_be_read_does_not_say_it_ta
     assert last["replaced_unread"].startswith("The ips_services.csv table kept here cannot be read")
     page = html.unescape(client.get("/keepers/upload").text)
     assert "the table it replaced could not be read, so what it took out is not known" in page
+
+
+def test_an_upload_whose_review_queue_run_a_mapping_refuses_says_the_table_is_in_and_what_is_not_yet_shown(
+        keepers, data_dir, tmp_path, monkeypatch, caplog):
+    """An upload rebuilds from the last rebuild's sources, here the real 2018 NHS hospital list, whose held rows go
+    to the review queue as a run; that run's live write reads the mappings' `supersedes` again. One put wrong after
+    the rebuild read them (an edit during the rebuild) refuses it: the table is in the new index, live, and the run's
+    change to a hospital a maintainer accepted is stored, not yet shown. Before, the page said only that the table
+    was in; now it says what is held back in the Sources page's words (the mapping and its key, never its folder),
+    and the server's log names the mapping's file."""
+    import app.rebuild
+    from app.rebuild import rebuild_index
+    from indexer.precedence import source_precedence
+    from indexer.sources.csv_mapping import MAPPINGS_DIR
+    from tests.sync.test_one_service_one_record import HELD_BACK_SAID, mistyped_supersedes
+
+    hospitals = tmp_path / "nhs_website_hospitals_2018.csv"
+    hospitals.write_bytes((data_dir / "services" / hospitals.name).read_bytes())
+    rebuild_index(keepers.site.settings, [SAMPLE, hospitals], actor="test setup")  # `rehabmap index` of both
+    queue = keepers.app.state.open_review()
+    [held, *_] = queue.items(source="nhs-hospitals-2018", proposed_type="inpatient_rehab_level1")
+    queue.accept([held.service_id], actor="test setup")  # shown: its next change is the live index's to follow
+    state = keepers.app.state.rehabmap
+    phone = state.backend.get(held.service_id).phone
+    with hospitals.open(encoding="utf-8", newline="") as read:
+        rows = list(csv.DictReader(read))
+    [row] = [r for r in rows if r["OrganisationCode"] == held.service_id.split(":", 1)[1]]
+    row["Phone"] = "0113 496 0000"  # the list's next edition changes its phone
+    with hospitals.open("w", encoding="utf-8", newline="") as written:
+        out = csv.DictWriter(written, fieldnames=list(rows[0]))
+        out.writeheader()
+        out.writerows(rows)
+    monkeypatch.setattr(app.rebuild, "source_precedence", partial(source_precedence, MAPPINGS_DIR))  # read whole
+    mapping = mistyped_supersedes(tmp_path, monkeypatch)  # and put wrong by the time the queue's run writes
+    before = len(state.backend.ids())
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    report = upload(keepers, client, teams_table(data_dir))
+
+    with caplog.at_level(logging.ERROR, logger="rehabmap.api"):
+        added = client.post("/keepers/upload/confirm", data=confirm_form(report.text), follow_redirects=False)
+
+    assert added.status_code == 303, added.text
+    page = html.unescape(" ".join(client.get(added.headers["location"]).text.split()))
+    assert re.search(r"community_rehab_teams\.csv is in the directory: 2 services added from it, 1 rows rejected\. "
+                     r"The index now holds \d+ services\. " + HELD_BACK_SAID, page), page
+    assert str(mapping.parent) not in page
+    assert len(state.backend.ids()) == before + 2, "the table's services are in the live index"
+    assert state.backend.get(held.service_id).phone == phone, "the queue's change is not yet shown"
+    logged = [r.getMessage() for r in caplog.records if r.name == "rehabmap.api"]
+    assert len(logged) == 1 and logged[0].startswith(
+        "the run of nhs-hospitals-2018 applied and its records are stored, but not yet shown in searches: mapping "
+        "nhs_website_hospitals_2018.toml: ") and logged[0].endswith(f"({mapping})"), logged
+    assert client.get("/keepers/upload").text.count("not yet shown in searches") == 0, "said after the upload alone"

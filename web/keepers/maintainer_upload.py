@@ -13,7 +13,7 @@ say so, or it is shown again with nothing written."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 from urllib.parse import urlencode
 
@@ -22,6 +22,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from indexer.pipeline import GeographyPlacer, ImportRefused
 from indexer.sources.curated import TABLES, blank_template
+from indexer.sync.live import NotYetShown
 from indexer.upload import (HOLD_MINUTES, HeldUploads, Replaced, TableCheck, TableNotKept, TableRefused,
                             TableUnreadable, UnknownTable, check_table, kept_table, kept_tables, replaced_by,
                             spec_filed_as, spec_named)
@@ -31,7 +32,7 @@ from rehabmap.maintain.audit import Change
 from rehabmap.maintain.uploads import ADDED, REFUSED, TABLE, PastUpload, recent_uploads, removed_services
 from web.deps import get_state
 from web.forms import Errors
-from web.keepers.maintainer_review import MAINTAINERS
+from web.keepers.maintainer_review import MAINTAINERS, UNSHOWN, held_back_said
 from web.keepers.navigation import SECTIONS, Section
 from web.keepers.session import (PATH, UPLOAD_MAX_BYTES, Keeper, KeepersRoute, directory_of, form_errors, message_page,
                                  refusal_page, render, requires)
@@ -99,6 +100,7 @@ def _form_page(request: Request, keeper: Keeper, errors: Errors, kind: str) -> H
                   {"errors": errors, "kind": kind, "kinds": KIND_LABELS, "max_kb": UPLOAD_MAX_BYTES // 1024,
                    "blanks": blanks,
                    "done": request.query_params.get("done", "")[:300] if request.method == "GET" else "",
+                   "held_back": held_back_said(request) if request.method == "GET" else "",
                    "past": past_uploads(request), "added": ADDED, "category_label": category_label,
                    "unread_said": UNREAD_SAID},
                   status=400 if errors else 200)
@@ -250,4 +252,15 @@ def confirm(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Respon
              "areas that the table it replaced held" if replaced.loses else "")
     done = (f"{spec.file_name} is in the directory: {len(check.good)} services added from it, "
             f"{len(check.rejected)} rows rejected{taken}. The index now holds {rebuilt.report.indexed} services.")
-    return RedirectResponse(f"{UPLOAD}?" + urlencode({"done": done}), status_code=303)
+    return RedirectResponse(f"{UPLOAD}?" + urlencode({"done": done, **_unshown(rebuilt.queued.unshown)}),
+                            status_code=303)
+
+
+def _unshown(refused: Sequence[NotYetShown]) -> dict[str, str]:
+    """The query that has the page say what is held back from searches (`UNSHOWN`), where the review queue's runs of
+    the rows the rebuild held (`Rebuilt.queued`) had their live write refused: each told to the operator with the
+    mapping's file, as a refused decision is. The table is in the new index, live; those runs' changes are stored,
+    and not yet shown. Before, the page said nothing of them."""
+    for unshown in refused:
+        tell_operator(unshown)
+    return {UNSHOWN: "1"} if refused else {}
