@@ -134,7 +134,7 @@ class _EditableFields(BaseModel):
 
     @field_validator(*TEXT_MAX_LENGTH, mode="before")
     @classmethod
-    def _as_typed(cls, value: Any, info: ValidationInfo) -> Any:
+    def _as_given(cls, value: Any, info: ValidationInfo) -> Any:
         """A service's text measured and kept as the keepers' forms keep it (`given_text`: a line break one LF, the
         ends trimmed, nothing left no text), before its length and shape are checked: the API kept a CR LF as sent
         and counted it as two, and kept a text of spaces as "" where the forms keep none."""

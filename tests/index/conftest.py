@@ -276,11 +276,9 @@ def backend_or_edited_elastic(request, corpus):
     """`backend`, and the search engine backend after the same edits: for the tests of what an edit writes there
     (best fit's facts, the count by source). Searches of an osmem index edited document by document are several
     times slower, so the rest of the suite does not run on it. The cost grows with the write requests, not the
-    refreshes: measured on 20 matches, 5 s on the corpus as built, 57 s after the edits' ~270 `index` calls, 28 s
-    with them sent without refresh and refreshed once, 7 s with the same records written by one bulk request (a
-    quieter run: 10 s as built, 42 s after the edits; the time is osmem's, the client's CPU 0.7 s in both).
-    osmem (a Go binary, osmem-server 0.1.6, linking bleve) seems to keep each write as a segment that every
-    search then walks, never merged: its `_forcemerge` answers 200 and changes nothing."""
+    refreshes (the figures: commit 2a80ecf's message), and is osmem's, not the client's: osmem (a Go binary,
+    osmem-server 0.1.6, linking bleve) seems to keep each write as a segment that every search then walks, never
+    merged; its `_forcemerge` answers 200 and changes nothing."""
     return _backend(request, corpus)
 
 

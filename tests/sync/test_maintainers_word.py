@@ -81,7 +81,7 @@ class Kept:
 
     def copy(self, tmp_path: Path, request: pytest.FixtureRequest) -> tuple[Path, dict[str, str]]:
         """This test's own copy of the home (`BuiltHome.copy`), and the maintainer's token."""
-        return self.built.copy(tmp_path / "home", request).home, self.auth
+        return self.built.copy(tmp_path / "home", request).home, dict(self.auth)
 
 
 def kept(home: Path, data_dir: Path) -> Kept:
