@@ -306,9 +306,18 @@ class ElasticWriter:
     @_reachable
     def upsert(self, changes: Mapping[str, Mapping[str, Any]], *,
                before_commit: Callable[[], None] | None = None) -> list[Service]:
-        """Edit records of the index behind the alias (see `RecordWriter.upsert`): each is read, laid over
-        and indexed again with refresh, so a search right after sees it; then the generation is marked
-        edited, so every process's caches see the change, and the services it adds are counted by source."""
+        """Edit records of the index behind the alias (see `RecordWriter.upsert`): each is read and laid over,
+        the changed ones are indexed again, a request each, and the index is refreshed once for them all (a
+        refresh is costly on a cluster: one per record made a sync's write of N records cost N), so a search
+        right after sees them; then the generation is marked edited, so every process's caches see the change,
+        and the services it adds are counted by source.
+
+        Stopped part-way (a record refused, the cluster gone): the records indexed before it are stored, and
+        show in searches at the index's next refresh (its own, or the next write's); the mark is not set, so no
+        cache learns of them, as when each was refreshed. The call raises, so a sync's next live write passes
+        them again: those already indexed read as unchanged (`get` reads them unrefreshed) and are skipped, the
+        rest are indexed, and the index is refreshed and marked. Where all were indexed before it stopped, there
+        is nothing left to write and the mark waits for the next edit (as it did when the mark itself failed)."""
         docs: list[Service] = []
         added: Counter[str] = Counter()
         for service_id, fields in changes.items():
@@ -327,7 +336,8 @@ class ElasticWriter:
         for service in docs:
             self.client.index(self.base, service.id, to_document(service))
         if docs:
-            # After the documents are searchable: a reader that sees the new mark reads the edit too.
+            # The mark after the refresh: a reader that sees the new mark reads the edit too.
+            self.client.refresh(self.base)
             concrete, meta = _meta(self.client, self.base)
             sources = Counter(meta.get("sources", {})) + added
             self.client.put_meta(concrete, {**meta, "count": sum(sources.values()), "sources": dict(sources),

@@ -85,7 +85,8 @@ class SearchClient(Protocol):
         """The document's source (these fields of it), or None; `ClusterError` 404 if the index is missing."""
 
     def index(self, index: str, doc_id: str, document: dict[str, Any]) -> None:
-        """Write one document, searchable when this returns (refresh)."""
+        """Write one document without a refresh (a costly operation, so the caller makes one for many writes):
+        `get` reads it when this returns, searches after the index's next refresh (`refresh`, or its own)."""
 
     def bulk_create(self, index: str, documents: Iterable[Document], *, chunk: int, timeout_s: float,
                     retries: int, backoff_s: float, max_backoff_s: float) -> Iterator[tuple[bool, dict[str, Any]]]:
@@ -216,7 +217,7 @@ class ElasticsearchClient(_Adapter[elasticsearch.Elasticsearch]):
 
     def index(self, index: str, doc_id: str, document: dict[str, Any]) -> None:
         with self._answered():
-            self.client.index(index=index, id=doc_id, document=document, refresh=True)
+            self.client.index(index=index, id=doc_id, document=document)
 
     def bulk_create(self, index: str, documents: Iterable[Document], *, chunk: int, timeout_s: float,
                     retries: int, backoff_s: float, max_backoff_s: float) -> Iterator[tuple[bool, dict[str, Any]]]:
@@ -320,7 +321,7 @@ class OpenSearchClient(_Adapter[opensearchpy.OpenSearch]):
 
     def index(self, index: str, doc_id: str, document: dict[str, Any]) -> None:
         with self._answered():
-            self.client.index(index=index, id=doc_id, body=document, refresh=True)
+            self.client.index(index=index, id=doc_id, body=document)
 
     def bulk_create(self, index: str, documents: Iterable[Document], *, chunk: int, timeout_s: float,
                     retries: int, backoff_s: float, max_backoff_s: float) -> Iterator[tuple[bool, dict[str, Any]]]:

@@ -1,6 +1,7 @@
 """The Elasticsearch backend against a cluster that moves on or misbehaves: answers past the result window,
 generations kept for a grace period and cleaned up after crashes, bulk loads that meet an overloaded
-cluster, and a cluster that does not answer at all.
+cluster, a cluster that does not answer at all, and edits of several records (one refresh for them all, and
+an edit the cluster cuts short).
 
 Overload and outages are made by `ClusterProxy` between the backend and the search server (osmem never
 answers 429 or goes away by itself); the backend uses the production client through it.
@@ -165,3 +166,69 @@ def test_a_cluster_that_does_not_answer_is_unavailable_not_a_crash(corpus, es_se
     proxy.heal()
     assert index.info().count == 300
     assert len(list(itertools.islice(index.scan(EVERYTHING), 120))) == 120
+
+
+# --- edits: one refresh for all the records of an upsert -----------------------------------------------------
+
+_RENAMED = "Quillwort"  # a word the corpus has nowhere
+
+
+def _an_edit_of_several(corpus, n: int) -> dict[str, dict]:
+    """Renames of `n` services and one new service, all named with the planted word."""
+    changes: dict[str, dict] = {s.id: {"name": f"{_RENAMED} House {i}"} for i, s in enumerate(corpus[:n])}
+    added = {**corpus[n].model_dump(mode="json"), "id": f"{corpus[n].id}-added", "name": f"{_RENAMED} Court"}
+    return {**changes, added["id"]: added}
+
+
+def _refreshes(proxy) -> list[tuple[str, str]]:
+    """The requests that asked the cluster for a refresh: a `_refresh` call, or a write with `refresh=true`."""
+    return proxy.seen(r"_refresh|[?&]refresh=")
+
+
+@pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
+def test_an_upsert_refreshes_the_index_once_then_marks_it(corpus, es_settings, proxy, engine_name):
+    """A sync's live write passes every record a run changed to one upsert: each used to be indexed with a refresh
+    of its own (N refreshes, each costly on a cluster); now they are indexed, the index refreshed once, and then
+    marked edited, so a reader that sees the mark finds every record of the edit."""
+    base = alias_of(es_settings.elasticsearch_index)
+    client = client_at(engine_name, proxy.url)
+    writer, index = ElasticWriter(client, base), ElasticIndex(client, base)
+    writer.replace_all(corpus[:200])
+    before = index.generation()
+    changes = _an_edit_of_several(corpus, 5)
+    proxy.forget()
+    assert sorted(s.id for s in writer.upsert(changes)) == sorted(changes)
+    assert sorted(s.id for s in index.find(ServiceQuery(text=_RENAMED)).items) == sorted(changes)
+    requests = proxy.seen()
+    assert _refreshes(proxy) == [("POST", f"/{base}/_refresh")]
+    writes = [at for at, (method, path) in enumerate(requests) if method == "PUT" and "/_doc/" in path]
+    (marked,) = [at for at, (method, path) in enumerate(requests) if method == "PUT" and path.endswith("/_mapping")]
+    assert len(writes) == 6 and max(writes) < requests.index(("POST", f"/{base}/_refresh")) < marked
+    assert index.generation() != before and index.info().count == 201
+
+
+@pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
+def test_an_upsert_stopped_part_way_is_finished_by_the_next(corpus, es_settings, proxy, es_client, engine_name):
+    """The cluster goes away after two of six records are indexed: the call fails, the index is not marked (no
+    cache learns of a part of an edit), and the two are stored. The next upsert of the same changes (a sync's
+    next live write) skips those two as unchanged, indexes the other four, refreshes once and marks."""
+    base = alias_of(es_settings.elasticsearch_index)
+    client = client_at(engine_name, proxy.url)
+    writer, index = ElasticWriter(client, base), ElasticIndex(es_client, base)
+    writer.replace_all(corpus[:200])
+    before = index.generation()
+    changes = _an_edit_of_several(corpus, 5)
+    # Writes (not the reads, which ask for the record alone) past the second: the connection closes, no answer.
+    proxy.fail(r"/_doc/(?!.*_source_includes)", None, after=2)
+    with pytest.raises(IndexUnavailable, match="did not answer"):
+        writer.upsert(changes)
+    assert index.generation() == before
+    assert [index.get(i).name for i in list(changes)[:3]] == [f"{_RENAMED} House 0", f"{_RENAMED} House 1",
+                                                               corpus[2].name]
+
+    proxy.heal()
+    proxy.forget()
+    assert sorted(s.id for s in writer.upsert(changes)) == sorted(list(changes)[2:])
+    assert _refreshes(proxy) == [("POST", f"/{base}/_refresh")]
+    assert index.generation() != before
+    assert sorted(s.id for s in index.find(ServiceQuery(text=_RENAMED)).items) == sorted(changes)
