@@ -444,7 +444,7 @@ def test_held_rows_whose_live_write_a_mapping_put_wrong_since_refuses_print_the_
     import app.rebuild
     from indexer.precedence import source_precedence
     from indexer.sources.csv_mapping import MAPPINGS_DIR
-    from tests.sync.test_one_service_one_record import mistyped_supersedes
+    from tests.sync.store_fixtures import mistyped_supersedes
 
     mapping = tmp_path / "sites.toml"
     mapping.write_text('[source]\nname = "sites"\ntype_unconfirmed = "a site is not a rehab unit by itself"\n'

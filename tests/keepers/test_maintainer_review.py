@@ -24,8 +24,9 @@ from tests.conftest import database_url
 from tests.keepers.conftest import Keepers, csrf_of, make_keepers
 from tests.keepers.maintainer_browser import signed_in_page
 from tests.maintain.conftest import Site, cli_here, copy_site, make_site
-from tests.sync.test_one_service_one_record import HELD_BACK_SAID, Reads, mistyped_supersedes
-from tests.sync.store_fixtures import FIELD_HOUSE, ListedConnector, field_house_item, runner_for
+from tests.sync.test_one_service_one_record import Reads
+from tests.sync.store_fixtures import (HELD_BACK_SAID, FIELD_HOUSE, ListedConnector, field_house_item,
+                                       mistyped_supersedes, runner_for)
 from tests.web.test_browser import axe, shot
 from web.keepers.words import AS_KEPT
 

@@ -28,8 +28,8 @@ from tests.keepers.conftest import Keepers, make_keepers
 from tests.keepers.maintainer_browser import signed_in_page
 from tests.maintain.conftest import make_site
 from tests.sync.replay import Replay, running
-from tests.sync.store_fixtures import REPLAY_CQC_KEY, cqc_connector, feeds_folder, rehabmap, runner_for
-from tests.sync.test_one_service_one_record import mistyped_supersedes
+from tests.sync.store_fixtures import (REPLAY_CQC_KEY, cqc_connector, feeds_folder, mistyped_supersedes, rehabmap,
+                                       runner_for)
 from tests.web.test_browser import axe, shot
 
 ASHTON = "cqc:1-112816741"  # Ashton Lodge Residential Home

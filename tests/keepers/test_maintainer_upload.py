@@ -17,6 +17,7 @@ from rehabmap.coverage import CoverageStore
 from web.keepers.words import long_moment
 
 from tests.keepers.conftest import csrf_of
+from tests.sync.store_fixtures import HELD_BACK_SAID, mistyped_supersedes
 from tests.keepers.upload_tables import (LANCASHIRE_NONE, LEEDS_IPS, MANCHESTER_IPS, bad_table, ips_table, team_name,
                                         teams_table, trusts)
 
@@ -855,7 +856,6 @@ def test_an_upload_whose_review_queue_run_a_mapping_refuses_says_the_table_is_in
     from app.rebuild import rebuild_index
     from indexer.precedence import source_precedence
     from indexer.sources.csv_mapping import MAPPINGS_DIR
-    from tests.sync.test_one_service_one_record import HELD_BACK_SAID, mistyped_supersedes
 
     hospitals = tmp_path / "nhs_website_hospitals_2018.csv"
     hospitals.write_bytes((data_dir / "services" / hospitals.name).read_bytes())
@@ -895,3 +895,4 @@ def test_an_upload_whose_review_queue_run_a_mapping_refuses_says_the_table_is_in
         "the run of nhs-hospitals-2018 applied and its records are stored, but not yet shown in searches: mapping "
         "nhs_website_hospitals_2018.toml: ") and logged[0].endswith(f"({mapping})"), logged
     assert client.get("/keepers/upload").text.count("not yet shown in searches") == 0, "said after the upload alone"
+

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -16,9 +17,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pydantic import SecretStr
 
 from indexer.pipeline import GeographyPlacer
+from indexer.precedence import PrecedenceInvalid, source_precedence
 from indexer.sync.connectors import base, cqc
 from indexer.sync.items import Outcome, SourceItem, SyncState, TypeStatus
 from rehabmap.taxonomy import ServiceType
@@ -200,3 +203,25 @@ def field_house_item(feeds_dir: Path, *, type_status: TypeStatus, service_type: 
         fields["service_type"] = service_type
     candidate = replace(item.candidate, fields=fields, origin=replace(item.candidate.origin, source="listed"))
     return replace(item, candidate=candidate, type_status=type_status)
+
+
+# What the keepers' pages (Sources, a decision's, an upload's) say of the changes `mistyped_supersedes` holds back
+HELD_BACK_SAID = (
+    r"\d+ applied changes? (is|are) stored, but not yet shown in searches: mapping nhs_website_hospitals_2018\.toml: "
+    r"\[source\] supersedes names 'nhs-hospitals-2105', which no mapping in mappings/ gives; [^<]*\. The live index "
+    r"follows once that is put right, at the next sync, review decision or server start\. Whoever runs the syncs "
+    r"must put the mapping right\.")
+
+
+def mistyped_supersedes(tmp_path, monkeypatch) -> Path:
+    """The shipped mappings copied to `tmp_path`, the 2018 list's `supersedes` mistyped, and read from there as the
+    server reads its own (`source_precedence`, refusing them); the mapping file put wrong."""
+    broken = tmp_path / "mappings"
+    shutil.copytree(ROOT / "mappings", broken)
+    text = (broken / "nhs_website_hospitals_2018.toml").read_text(encoding="utf-8")
+    (broken / "nhs_website_hospitals_2018.toml").write_text(text.replace(
+        'supersedes = ["nhs-hospitals-2015"]', 'supersedes = ["nhs-hospitals-2105"]'), encoding="utf-8")
+    monkeypatch.setattr(source_precedence, "__defaults__", (broken,))  # the folder the server reads them from
+    with pytest.raises(PrecedenceInvalid, match="'nhs-hospitals-2105', which no mapping"):
+        source_precedence()
+    return broken / "nhs_website_hospitals_2018.toml"

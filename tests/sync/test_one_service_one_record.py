@@ -13,7 +13,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import shutil
 import sqlite3
 import tempfile
 from collections import Counter
@@ -37,7 +36,7 @@ from indexer.sync.runner import SyncRunner
 
 from geodata.england import ENGLAND
 from indexer.merge import Precedence, merge_duplicates, similar_names
-from indexer.precedence import PrecedenceInvalid, source_precedence
+from indexer.precedence import source_precedence
 from indexer.sync.publish import merged_into, shown_merged
 from indexer.sync.review import ReviewQueue
 from indexer.sync.rebuild import with_directory
@@ -55,7 +54,7 @@ from tests.conftest import database_url
 from tests.keepers.conftest import csrf_of
 from tests.maintain.conftest import TODAY, make_app
 from tests.built_home import BuiltHome
-from tests.sync.store_fixtures import ROOT, make_home, rehabmap, serving, table_rows
+from tests.sync.store_fixtures import make_home, mistyped_supersedes, rehabmap, serving, table_rows
 
 HEMEL = "nhs-hospitals-2015:NTN03", "nhs-hospitals-2018:NTN03"  # Priory Hospital Hemel Hempstead, in each list
 LISTS = ("nhs_website_hospitals_2018.csv", "nhs_website_hospitals_2019.csv")
@@ -783,28 +782,6 @@ def test_a_link_to_a_record_merged_into_another_is_sent_on_to_it(request, store_
     rebuilt = rehabmap(home, data_dir, None, "index", *files, "--no-progress", **env)
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert merged_links(home, data_dir, token, **env) == kept
-
-
-# What the keepers' pages (Sources, a decision's, an upload's) say of the changes `mistyped_supersedes` holds back
-HELD_BACK_SAID = (
-    r"\d+ applied changes? (is|are) stored, but not yet shown in searches: mapping nhs_website_hospitals_2018\.toml: "
-    r"\[source\] supersedes names 'nhs-hospitals-2105', which no mapping in mappings/ gives; [^<]*\. The live index "
-    r"follows once that is put right, at the next sync, review decision or server start\. Whoever runs the syncs "
-    r"must put the mapping right\.")
-
-
-def mistyped_supersedes(tmp_path, monkeypatch) -> Path:
-    """The shipped mappings copied to `tmp_path`, the 2018 list's `supersedes` mistyped, and read from there as the
-    server reads its own (`source_precedence`, refusing them); the mapping file put wrong."""
-    broken = tmp_path / "mappings"
-    shutil.copytree(ROOT / "mappings", broken)
-    text = (broken / "nhs_website_hospitals_2018.toml").read_text(encoding="utf-8")
-    (broken / "nhs_website_hospitals_2018.toml").write_text(text.replace(
-        'supersedes = ["nhs-hospitals-2015"]', 'supersedes = ["nhs-hospitals-2105"]'), encoding="utf-8")
-    monkeypatch.setattr(source_precedence, "__defaults__", (broken,))  # the folder the server reads them from
-    with pytest.raises(PrecedenceInvalid, match="'nhs-hospitals-2105', which no mapping"):
-        source_precedence()
-    return broken / "nhs_website_hospitals_2018.toml"
 
 
 def test_a_link_to_a_merged_away_record_is_sent_on_whatever_the_mappings_say(tmp_path, accepted_home, data_dir,

@@ -28,6 +28,7 @@ from tests.sync.store_fixtures import (
     first_line,
     index_record,
     make_home,
+    mistyped_supersedes,
     rehabmap,
     report_counts,
     serving,
@@ -35,7 +36,6 @@ from tests.sync.store_fixtures import (
     table_rows,
 )
 from tests.maintain.conftest import make_app
-from tests.sync.test_one_service_one_record import mistyped_supersedes
 
 GROVELANDS, ASHTON, DOVETAIL, DEVONSHIRE = "1-112778525", "1-112816741", "1-112779585", "1-112779616"
 FIRST_RUN = {"fetched": 78, "added": 6, "changed": 0, "unchanged": 0, "retired": 0, "held for review": 1,
@@ -523,6 +523,18 @@ def test_a_feed_failing_on_the_file_system_is_one_error_line_not_a_fault(capsys)
     assert "PermissionError" not in err  # no traceback printed of it
 
 
+def in_process(*args: str):
+    """`rehabmap` with `args` run in this process (click's runner), with the settings the environment gives now:
+    for a test that puts something wrong where only this process reads it (`mistyped_supersedes`)."""
+    get_settings.cache_clear()
+    try:
+        from cli.main import main
+
+        return CliRunner().invoke(main, list(args))
+    finally:
+        get_settings.cache_clear()
+
+
 def test_a_run_applied_whose_live_write_is_refused_says_so_and_the_next_sync_writes_it(
         tmp_path, cqc_synced_home, data_dir, replay, monkeypatch):
     """A run commits before its live write reads which source supersedes which; with a mapping's `supersedes` put
@@ -543,15 +555,6 @@ def test_a_run_applied_whose_live_write_is_refused_says_so_and_the_next_sync_wri
     for name, value in {"REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir), **FAST,
                         "REHABMAP_CQC_API_URL": replay.cqc_url, "REHABMAP_CQC_API_KEY": REPLAY_CQC_KEY}.items():
         monkeypatch.setenv(name, value)
-
-    def in_process(*args: str):
-        get_settings.cache_clear()
-        try:
-            from cli.main import main
-
-            return CliRunner().invoke(main, list(args))
-        finally:
-            get_settings.cache_clear()
 
     for location, beds in ((ASHTON, 30), (DEVONSHIRE, 12)):
         replay.cqc.alter(location, numberOfBeds=beds)
@@ -703,13 +706,7 @@ def test_a_retirement_applied_whose_live_write_is_refused_prints_its_report(tmp_
     mapping = mistyped_supersedes(tmp_path, monkeypatch)
     for name, value in {"REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir), **env}.items():
         monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    try:
-        from cli.main import main
-
-        done = CliRunner().invoke(main, ["sync", "oruk", "--retire-removed", "oruk-bristol"])
-    finally:
-        get_settings.cache_clear()
+    done = in_process("sync", "oruk", "--retire-removed", "oruk-bristol")
 
     assert done.exit_code == 2, done.output
     assert done.stdout.startswith("oruk-bristol: ") and first_line(done)["retired"] == 1, done.stdout
