@@ -21,7 +21,7 @@ from pathlib import Path
 from indexer.merge import Precedence
 from indexer.sources.cqc import SOURCE as CQC
 from indexer.sources.csv_mapping import MAPPINGS_DIR, MappingError, mappings
-from rehabmap.errors import DomainError
+from rehabmap.errors import DomainError, Remedy
 
 # CQC's record of a location (a `cqc:` id, whether read from its API, its care directory or its register of active
 # locations) is the regulator's own, kept current by each sync; a dated file (an NHS hospital list, the ODS sites)
@@ -35,6 +35,9 @@ class PrecedenceInvalid(DomainError):
 
     status = 503
     code = "source_precedence_invalid"
+
+    def __init__(self, message: str, *, where: str) -> None:
+        super().__init__(message, where=where, remedy=Remedy.MAPPING)  # only whoever runs the syncs can mend it
 
 
 def source_precedence(mappings_dir: Path = MAPPINGS_DIR) -> Precedence:

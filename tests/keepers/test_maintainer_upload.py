@@ -896,3 +896,43 @@ def test_an_upload_whose_review_queue_run_a_mapping_refuses_says_the_table_is_in
         "nhs_website_hospitals_2018.toml: ") and logged[0].endswith(f"({mapping})"), logged
     assert client.get("/keepers/upload").text.count("not yet shown in searches") == 0, "said after the upload alone"
 
+
+def test_a_confirm_whose_rebuild_a_mapping_refuses_says_so_and_keeps_the_upload_to_be_sent_again(
+        keepers, data_dir, tmp_path, monkeypatch, caplog):
+    """A mapping's `supersedes` put wrong before the confirm refuses the rebuild before it begins (the merge's order
+    cannot be read). Before, the confirm caught only another rebuild running or an import refused: the keeper got
+    the generic error page and the held upload was thrown away. Now the report page comes back saying what is wrong
+    in the keepers' words (the mapping and its key, never its folder; whoever runs the syncs must put it right), the
+    file still held, and the same confirm adds it once the mapping is mended; the server's log names the mapping's
+    file. Like a confirm sent while another rebuild runs, it is not audited: nothing was tried with the table."""
+    from app.rebuild import rebuild_index
+    from indexer.sources.csv_mapping import MAPPINGS_DIR
+    from indexer.precedence import source_precedence
+
+    rebuild_index(keepers.site.settings, [SAMPLE], actor="test setup")  # as `rehabmap index sample/`
+    state = keepers.app.state.rehabmap
+    before = state.backend.ids()
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    report = upload(keepers, client, teams_table(data_dir))
+    confirm = confirm_form(report.text)
+    mapping = mistyped_supersedes(tmp_path, monkeypatch)
+
+    with caplog.at_level(logging.ERROR, logger="rehabmap.api"):
+        refused = client.post("/keepers/upload/confirm", data=confirm)
+
+    assert refused.status_code == 503, refused.text
+    page = html.unescape(" ".join(refused.text.split()))
+    assert re.search(r"mapping nhs_website_hospitals_2018\.toml: \[source\] supersedes names 'nhs-hospitals-2105', "
+                     r"which no mapping in mappings/ gives; [^<]*\. Whoever runs the syncs must put the mapping "
+                     r"right\. The file is held for you: add it again once that is put right\.", page), page
+    assert str(mapping.parent) not in page
+    assert held_id(refused.text) == confirm["upload"] and len(held(keepers)) == 1
+    assert state.backend.ids() == before and not (keepers.site.home / "curated").exists()
+    assert keepers.site.directory.audit.entries(resource_type="curated_table")[1] == 0
+    logged = [r.getMessage() for r in caplog.records if r.name == "rehabmap.api"]
+    assert len(logged) == 1 and logged[0].endswith(f"({mapping})"), logged
+    monkeypatch.setattr(source_precedence, "__defaults__", (MAPPINGS_DIR,))  # the mapping mended
+    added = client.post("/keepers/upload/confirm", data=confirm, follow_redirects=False)
+    assert added.status_code == 303, added.text
+    assert (keepers.site.home / "curated" / "community_rehab_teams.csv").is_file() and held(keepers) == []

@@ -5,7 +5,8 @@ file is held server-side by a random id (`indexer.upload.HeldUploads`) for the c
 Every confirm is audited under the maintainer's token, whether the table was added or refused (with the
 reason), and the upload page lists them, so whoever keeps the directory sees who tried what and why it did
 not land. The first step, the check, is not: it changes nothing and its answer is the page the maintainer
-reads at once. Nor is a confirm sent while another rebuild runs: the upload stays held, to be sent again.
+reads at once. Nor is a confirm whose rebuild could not begin, for nothing in the table (another rebuild runs, or a
+mapping's `supersedes` is wrong): the upload stays held, to be sent again.
 
 An added table replaces the kept table of its kind whole (`indexer.upload.replaced_by`): the report lists the
 services and the areas' coverage it would take out, and a confirm that takes any out needs the maintainer to
@@ -21,6 +22,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from indexer.pipeline import GeographyPlacer, ImportRefused
+from indexer.precedence import PrecedenceInvalid
 from indexer.sources.curated import TABLES, blank_template
 from indexer.sync.live import NotYetShown
 from indexer.upload import (HOLD_MINUTES, HeldUploads, Replaced, TableCheck, TableNotKept, TableRefused,
@@ -187,18 +189,21 @@ def _replaced(request: Request, check: TableCheck, placer: GeographyPlacer) -> R
 
 
 def _report_page(request: Request, keeper: Keeper, check: TableCheck, replaced: Replaced, upload_id: str,
-                 filename: str, *, running: RebuildRunning | None = None, errors: Errors | None = None,
-                 changed: bool = False) -> HTMLResponse:
+                 filename: str, *, not_yet: RebuildRunning | PrecedenceInvalid | None = None,
+                 errors: Errors | None = None, changed: bool = False) -> HTMLResponse:
     """What an import would do with every row, what it would take out of the directory, and the confirm button
-    while the upload is held; `running` when a confirm found another rebuild under way (the upload is still
-    held, to be confirmed again), `errors` when it was sent without saying yes to what it takes out, `changed`
-    when what it takes out changed since it was shown. Each area is named beside its code, so that a mistyped
-    code that is another real area (E08000036, Wakefield, for E08000035, Leeds) shows before anything is
-    written."""
-    status = running.status if running else 409 if changed else 400 if errors else 200
+    while the upload is held; `not_yet` when a confirm could not begin its rebuild, for nothing in the table (the
+    upload is still held, to be confirmed again: in a minute, once another rebuild under way has finished; once
+    the mapping is put right, where a mapping's `supersedes` is wrong), `errors` when it was sent without saying
+    yes to what it takes out, `changed` when what it takes out changed since it was shown. Each area is named beside
+    its code, so that a mistyped code that is another real area (E08000036, Wakefield, for E08000035, Leeds) shows
+    before anything is written."""
+    status = not_yet.status if not_yet else 409 if changed else 400 if errors else 200
+    again = "in a minute or two" if isinstance(not_yet, RebuildRunning) else "once that is put right"
     return render(request, keeper, "keepers/maintainer/upload_report.html",
                   {"check": check, "replaced": replaced, "kind_label": KIND_LABELS[check.spec.source],
-                   "upload_id": upload_id, "filename": filename[:200], "running": said(running) if running else "",
+                   "upload_id": upload_id, "filename": filename[:200], "not_yet": said(not_yet) if not_yet else "",
+                   "again": again,
                    "errors": errors or Errors(), "changed": changed, "removes": REMOVES,
                    "area_name": get_state(request).area_name, "category_label": category_label},
                   status=status)
@@ -236,9 +241,10 @@ def confirm(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Respon
     held = False
     try:
         rebuilt = rebuild(table, actor=keeper.principal.who)
-    except RebuildRunning as running:
+    except (RebuildRunning, PrecedenceInvalid) as not_yet:
         held = True
-        return _report_page(request, keeper, check, replaced, upload_id, spec.file_name, running=running)
+        tell_operator(not_yet)  # a mapping put wrong: its file, which the page never names
+        return _report_page(request, keeper, check, replaced, upload_id, spec.file_name, not_yet=not_yet)
     except ImportRefused as refused:
         return _refused(request, keeper, spec.file_name, refused, _counts(check))
     finally:
