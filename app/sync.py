@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from indexer.pipeline import GeographyPlacer, IndexReport, Placer, build_index
 from indexer.rows import Held
 from indexer.sync.file_candidates import by_source
-from indexer.sync.live import LiveIndex, NotYetShown
+from indexer.sync.live import EARLIER_STORED, LiveIndex, NotYetShown
 from indexer.sync.rebuild import synced_rows
 from indexer.sync.review import ReviewQueue
 from indexer.sync.runner import DEFAULT_MAX_CHANGE_SHARE, RunNotShown, SyncReport, SyncRunner, reprepare_due
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("rehabmap.api")
 _THEN_INDEX = "Check the file, then run 'rehabmap index' again with --force-queue to apply it."
-_SAVED = "what a sync or review decision applied is saved"  # what a server's catch-up refused has left unshown
 
 
 def open_store(settings: Settings) -> SyncStore:
@@ -67,7 +66,7 @@ def converge(state: AppState) -> int:
     live = open_live(state.settings, partial(_placer, state.settings), state)
     try:
         reprepare_due(store, partial(_placer, state.settings))  # once after an upgrade (migration 14)
-        written = live.follow(store, partial(NotYetShown, _SAVED)) if live.exists() else 0
+        written = live.follow(store, partial(NotYetShown, EARLIER_STORED)) if live.exists() else 0
     except NotYetShown as unshown:
         # A mapping's `supersedes` put wrong, met at each look (every REHABMAP_CONVERGE_EVERY_S, each /health that
         # finds the index behind): told as any problem with a file of the server's is, once a minute at most.

@@ -57,6 +57,16 @@ class NotYetShown(DomainError):
                          remedy=Remedy.MAPPING)
 
 
+# What is stored and not yet shown, as each refusal says it (`NotYetShown`'s `saved`): a catch-up's, of what earlier
+# runs and decisions left unwritten (a server's, a run's start, a stopped run's end), and a status's count.
+EARLIER_STORED = "what earlier runs and review decisions applied is stored"
+
+
+def applied_stored(count: int) -> str:
+    """`count` applied changes, stored: what a status says is held back."""
+    return f"{count} applied {'change is' if count == 1 else 'changes are'} stored"
+
+
 class LiveIndex:
     """The live index as a sync sees it: read one record, write changed records, or build it whole."""
 

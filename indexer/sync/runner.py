@@ -50,7 +50,7 @@ from indexer.sync.codec import (
 )
 from indexer.sync.enrich import Enrichments, enriched
 from indexer.sync.items import Connector, Enrichment, Gone, Outcome, Refused, SourceItem, Unchanged
-from indexer.sync.live import LiveIndex, NotYetShown
+from indexer.sync.live import EARLIER_STORED, LiveIndex, NotYetShown
 from indexer.sync.publish import coverage_due, held, publish_coverage, record_pending, shown
 from indexer.sync.steps import reached
 from indexer.sync.store import (
@@ -120,8 +120,7 @@ class RunNotShown(NotYetShown):
 
     def __init__(self, report: SyncReport, refused: PrecedenceInvalid) -> None:
         saved = (f"the run of {report.source} applied and its records are stored" if report.stopped is None else
-                 f"the run of {report.source} stopped, applying nothing, and what earlier runs and review decisions "
-                 "applied is stored")
+                 f"the run of {report.source} stopped, applying nothing, and {EARLIER_STORED}")
         super().__init__(saved, refused)
         self.report = report
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from indexer.precedence import PrecedenceInvalid, source_precedence
 from indexer.sync.connectors import discard_command, retire_command, run_again
-from indexer.sync.live import NotYetShown
+from indexer.sync.live import NotYetShown, applied_stored
 from indexer.sync.publish import COVERAGE_DUE
 from indexer.sync.store import LIVE_PUBLISHED, LeftOutDetail, SourceCounts, SyncStore
 from rehabmap.errors import for_operator
@@ -226,7 +226,7 @@ def not_yet_shown(behind: int, refused: PrecedenceInvalid | None) -> NotYetShown
     decision so cut short says (`NotYetShown`); None where nothing is behind or nothing refuses them."""
     if not behind or refused is None:
         return None
-    return NotYetShown(f"{behind} applied {'change is' if behind == 1 else 'changes are'} stored", refused)
+    return NotYetShown(applied_stored(behind), refused)
 
 
 def held_back_in(store: SyncStore) -> NotYetShown | None:

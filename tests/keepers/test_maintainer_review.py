@@ -402,7 +402,7 @@ def test_a_decision_saved_whose_live_write_is_refused_says_so_and_searches_follo
     logged = [r.getMessage() for r in caplog.records if r.name == "rehabmap.api"]
     # told once a minute at most, as every problem with a file of the server's: before, at each look
     assert len(logged) == 1 and logged[0].startswith(
-        "what a sync or review decision applied is saved, but not yet shown in searches: mapping "
+        "what earlier runs and review decisions applied is stored, but not yet shown in searches: mapping "
         "nhs_website_hospitals_2018.toml: [source] supersedes names 'nhs-hospitals-2105'") and logged[0].endswith(
         f"({mapping})"), logged
 
