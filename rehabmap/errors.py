@@ -263,14 +263,16 @@ class OperatorLog:
     """The server's word to its operator of a problem with one of its files (`tell_operator`): each distinct problem
     (its line) logged at most once per `every_s` in a process, where it was logged once a request, so an outage (a
     lost token key refusing every request) filled the log with the same line; the first line after a quiet spell says
-    how many requests met the problem unlogged before it. `clock`: monotonic seconds (a test gives its own)."""
+    how many more times the problem was met unlogged before it: by requests, or by the server's catch-up
+    (`app.sync.converge`) or a sync's, which are no requests (before, the line called them all requests). `clock`:
+    monotonic seconds (a test gives its own)."""
 
     MOST_REMEMBERED = 1000  # distinct problems remembered before the memory starts again (a few files: never reached)
 
     def __init__(self, every_s: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.every_s = every_s
         self.clock = clock
-        self._told: dict[str, tuple[float, int]] = {}  # a line: when it was last logged, requests unlogged since
+        self._told: dict[str, tuple[float, int]] = {}  # a line: when it was last logged, times met unlogged since
         self._lock = threading.Lock()  # told from the event loop and the thread pool's threads alike
 
     def tell(self, line: str) -> None:
@@ -284,8 +286,8 @@ class OperatorLog:
                 self._told.clear()
             self._told[line] = (now, 0)
         unlogged = last[1] if last is not None else 0
-        requests = "request" if unlogged == 1 else "requests"
-        _server_log.error("%s", f"{line} [{unlogged} more {requests} met it unlogged since]" if unlogged else line)
+        times = "time" if unlogged == 1 else "times"
+        _server_log.error("%s", f"{line} [met {unlogged} more {times} since, unlogged]" if unlogged else line)
 
 
 operator_log = OperatorLog()  # the process's: `tell_operator`'s memory

@@ -169,7 +169,7 @@ def test_a_503_about_a_file_is_logged_with_its_place_once_a_minute_and_nothing_o
     the operator could not learn which file to mend. Now the face that answers it logs it with the file's place
     (`rehabmap.errors.tell_operator`): the API's handler and a page's alike, never the search's postcode or needs.
     And once a minute at most, where it was once a request, which in an outage logged every request: the first
-    line after a quiet minute says how many requests met it unlogged."""
+    line after a quiet minute says how many more times it was met, unlogged."""
     from rehabmap import errors
 
     clock = Clock()
@@ -193,7 +193,7 @@ def test_a_503_about_a_file_is_logged_with_its_place_once_a_minute_and_nothing_o
         assert [r.status_code for r in replies] == [503, 503] and not any(str(path) in r.text for r in replies)
         logged.append([r.getMessage() for r in caplog.records])
         assert not any(word in line for line in caplog.text.splitlines() for word in ("LS9", "7TF", "autism"))
-    assert logged == [[said], [], [f"{said} [3 more requests met it unlogged since]"]], logged
+    assert logged == [[said], [], [f"{said} [met 3 more times since, unlogged]"]], logged
 
 
 def test_the_operator_log_tells_each_problem_once_in_its_spell(caplog):
@@ -208,8 +208,8 @@ def test_the_operator_log_tells_each_problem_once_in_its_spell(caplog):
                             (0.1, "a")):
             clock.now += moved
             told.tell(line)
-    assert caplog.messages == ["a", "b", "a [2 more requests met it unlogged since]", "b",
-                               "a [1 more request met it unlogged since]"]
+    assert caplog.messages == ["a", "b", "a [met 2 more times since, unlogged]", "b",
+                               "a [met 1 more time since, unlogged]"]
 
 
 def test_a_store_that_cannot_say_its_titles_at_start_leaves_the_server_naming_sources_by_their_files(
