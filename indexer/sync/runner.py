@@ -68,7 +68,7 @@ from indexer.sync.store import (
 from rehabmap.maintain.audit import QUESTIONED, AuditLog, Change
 from rehabmap.maintain.overlay import Overlay
 from rehabmap.maintain.retirement import RETIRED_DETAIL
-from rehabmap.errors import DomainError, InvalidValue, sentence, shorten
+from rehabmap.errors import DomainError, InvalidValue, sentence, shorten, tell_operator
 from rehabmap.sync_digests import content, content_digest as item_json_digest
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType, type_words
@@ -400,20 +400,29 @@ class SyncRunner:
                 raise SyncBusy(f"Another run of {name} is under way: wait for it to finish, then {self._again(name)}.")
             if not dry_run:
                 reprepare_due(self.store, lambda: self.placer)
-            yield self._caught_up() if not dry_run else 0
+            caught_up, refused = self._caught_up() if not dry_run else (0, None)
+            try:
+                yield caught_up
+            except RunNotShown:
+                raise  # the refusal met again as the run ended, and said with it
+            except Exception:
+                if refused is not None:  # a run that fails (a source down) still says what is held back
+                    tell_operator(NotYetShown(EARLIER_STORED, refused))
+                raise
 
-    def _caught_up(self) -> int:
-        """What an earlier run or decision left unwritten, written before this run; none where a mapping refuses the
-        live write (`PrecedenceInvalid`): the run goes on, keeping the store current, and its own live write meets
-        the refusal again and says so (`RunNotShown`). Before, every run was refused at its start until the mapping
-        was mended, fetching nothing and recorded nowhere. A run stopped at the share threshold says it too, as it ends
-        (`_follow`)."""
+    def _caught_up(self) -> tuple[int, PrecedenceInvalid | None]:
+        """What an earlier run or decision left unwritten, written before this run, and the refusal where a mapping
+        refuses the live write (`PrecedenceInvalid`, writing none): the run goes on, keeping the store current, and
+        as it ends says the refusal it meets again (`RunNotShown`, from `_follow`, for a run applied or stopped at
+        the share threshold) or, for a run that ends otherwise (a source down, a connector's fault), `_running`
+        tells it to the operator beside that failure. Before, every run was refused at its start until the mapping
+        was mended, fetching nothing and recorded nowhere; then a failed run dropped the refusal without a trace."""
         if self.live is None:
-            return 0
+            return 0, None
         try:
-            return self.live.converge(self.store)
-        except PrecedenceInvalid:
-            return 0
+            return self.live.converge(self.store), None
+        except PrecedenceInvalid as refused:
+            return 0, refused
 
     def _again(self, name: str) -> str:
         """How a person runs `name` again (`run_again`, by the files its last applied run read, where it read any):

@@ -11,6 +11,7 @@ for review."""
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -20,7 +21,7 @@ import pytest
 from indexer.sync.connectors import connectors_for
 from indexer.sync.connectors.cqc import SERVICE_TYPES
 from indexer.sync.publish import COVERAGE_DUE
-from indexer.sync.runner import SyncInterrupted
+from indexer.sync.runner import RunNotShown, SyncInterrupted
 from indexer.sync.status import sync_status
 from indexer.sync.store import SyncStore
 from rehabmap.coverage import CoverageStore
@@ -35,6 +36,7 @@ from tests.sync.store_fixtures import (
     feeds_folder,
     index_record,
     make_home,
+    mistyped_supersedes,
     runner_for,
     settings_for,
     table_rows,
@@ -804,3 +806,25 @@ def test_a_run_whose_first_build_is_left_to_another_process_says_so(settings, ge
     again = runner.run(cqc_connector(settings))
     assert again.live_written == len(ADDED) and again.live_left is None and runner.live.exists()
     assert {c.basis for c in coverage.claims()} == {"sync:cqc"} and runner.store.metas(COVERAGE_DUE) == {}
+
+
+def test_a_run_that_fails_after_a_mapping_refused_its_catch_up_tells_the_operator_what_is_held_back(
+        synced, geography, replay, tmp_path, monkeypatch, caplog):
+    """A run applied whose live write a mapping's `supersedes` put wrong refused leaves its change stored, not shown;
+    the next run's catch-up at its start is refused too, and the run goes on. Before, if that run then failed (CQC
+    down), the refusal was dropped: its error named the source alone. Now the server's log says what is held back,
+    with the mapping's file, beside the failure."""
+    settings = synced  # after a first run: a copy of the module's
+    mapping = mistyped_supersedes(tmp_path, monkeypatch)
+    replay.cqc.alter(ASHTON, numberOfBeds=30)
+    with pytest.raises(RunNotShown):
+        run(settings, geography)
+    replay.fail("/cqc/changes", 503, times=None)
+
+    with caplog.at_level(logging.ERROR, logger="rehabmap.api"), pytest.raises(SyncInterrupted):
+        run(settings, geography)
+
+    logged = [r.getMessage() for r in caplog.records if r.name == "rehabmap.api"]
+    assert len(logged) == 1 and logged[0].startswith(
+        "what earlier runs and review decisions applied is stored, but not yet shown in searches: mapping "
+        "nhs_website_hospitals_2018.toml: ") and logged[0].endswith(f"({mapping})"), logged
