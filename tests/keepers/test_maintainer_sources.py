@@ -288,6 +288,35 @@ def test_a_run_whose_changes_a_mapping_holds_back_needs_a_person_and_names_the_m
     assert "writes them" not in text and str(mapping.parent) not in text
 
 
+def test_a_source_held_back_beside_one_failed_is_said_of_one_run_each(sample_index, geodata_dir, data_dir, geography,
+                                                                       tmp_path, monkeypatch):
+    """CQC's run applied and held back by a mapping put wrong, Bristol's feed failed: each sentence of the callout
+    counts the sources it is about. Before, both counted every source needing a person: "The last run of these
+    sources stopped … What their runs applied is not yet shown", of one failed source and one held back."""
+    from app.sync import sync_source
+
+    feeds = feeds_folder(tmp_path / "feeds")
+    for replay in running(data_dir / "feeds"):
+        site = make_site(tmp_path / "home", sample_index, geodata_dir, data_dir, oruk_feeds_dir=feeds,
+                         oruk_rate=10_000.0, sync_retries=0, sync_backoff_max=0.2,
+                         oruk_feed_urls={"bristol": replay.oruk_url("bristol")}, cqc_api_url=replay.cqc_url,
+                         cqc_api_key=SecretStr(REPLAY_CQC_KEY), cqc_rate=500.0, cqc_page_size=10)
+        assert not sync_source(site.settings, "oruk", actor="tests").failed  # Bristol's, shown
+        mistyped_supersedes(tmp_path, monkeypatch)
+        with pytest.raises(RunNotShown):
+            runner_for(site.settings, geography).run(cqc_connector(site.settings))
+        replay.fail("/oruk/bristol/services", 500, times=None)
+        assert [f.source for f in sync_source(site.settings, "oruk", actor="tests").failed] == ["oruk-bristol"]
+        text = html.unescape(" ".join(signed_in(make_keepers(site)).get(SOURCES).text.split()))
+
+    callout = text[text.index('id="needs-a-person"'):text.index("</div>", text.index('id="needs-a-person"'))]
+    assert "Care Quality Commission (CQC)" in callout and "Bristol City Council service directory" in callout
+    assert "The last run of this source stopped for a decision or failed, so it did not bring the directory up to " \
+           "date." in callout, callout
+    assert "What a run applied is not yet shown in searches, and will not be until a mapping on the server is put " \
+           "right (each says which below). Ask whoever runs the syncs to look." in callout, callout
+
+
 @pytest.fixture(scope="module")
 def synced_server(synced: Keepers) -> Iterator[str]:
     from tests.web.site import serve
