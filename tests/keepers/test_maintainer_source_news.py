@@ -1,26 +1,41 @@
 """What a maintainer is shown, on the keepers' pages in real Chromium, when a source's newer word meets theirs: a
 directory filled by `rehabmap sync cqc` (a real process, against the replay of the 103 real recorded CQC
-locations) and served by `rehabmap serve` on 127.0.0.1, kept through the pages, then synced again after CQC
-deregistered one home and changed another's phone number."""
+locations) and served by the app `rehabmap serve` runs, under a real uvicorn server on 127.0.0.1 in the test's
+process (`serving`), kept through the pages, then synced again after CQC deregistered one home and changed
+another's phone number."""
 
 from __future__ import annotations
 
 import re
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
 import pytest
 
+from app.main import create_app
+from rehabmap.config import Settings
 from tests.keepers.maintainer_browser import signed_in_page
 from tests.sync.replay import Replay, running
-from tests.sync.store_fixtures import FIELD_HOUSE, index_record, rehabmap, serving, table_rows
+from tests.sync.store_fixtures import FIELD_HOUSE, index_record, rehabmap, table_rows
 from tests.sync.test_maintainers_word import DOVETAIL, DOVETAIL_ID, MAINTAINER, maintainer_token
+from tests.web.site import serve
 from tests.web.test_browser import axe, tab_to
 
 ASHTON_ID = "cqc:1-112816741"  # Ashton Lodge Residential Home
 TODAY = f"{date.today().day} {date.today():%B %Y}"  # as the public pages say a date
+
+
+@contextmanager
+def serving(home: Path, data_dir: Path) -> Iterator[str]:
+    """The app `rehabmap serve` runs (`create_app`, warmed as each of its workers is; no rate limit, as before)
+    over the home, served by a real uvicorn server on 127.0.0.1 in this process (`serve`); yields its URL. A new
+    app each time, over what the home holds then (after a sync the test ran): these tests are about the pages,
+    not the serve process."""
+    with serve(create_app(Settings(home=home, data_dir=data_dir, rate_limit_per_minute=0))) as url:
+        yield url
 
 
 @pytest.fixture
