@@ -88,6 +88,8 @@ _SLACK_KM = 0.01
 # here an admitted point would be counted, not just fetched and dropped.
 _RING_RELATIVE = 1e-2
 
+_MAX_SOURCES = 10_000  # buckets of the count by source: far more sources than any directory reads
+
 # Words are what SQLite FTS5 `unicode61` sees as tokens (runs of letters and digits, diacritics
 # removed), then Porter-stemmed: the embedded backend's text search, so both match the same records.
 _SETTINGS: dict[str, Any] = {
@@ -230,6 +232,14 @@ def _meta(client: SearchClient, index: str) -> tuple[str, dict[str, Any]]:
     return concrete, dict(body.get("mappings", {}).get("_meta", {}))
 
 
+def _sources_in(client: SearchClient, index: str) -> Counter[str]:
+    """The index's services by source, as the engine counts what its last refresh shows: one terms aggregation
+    (exact: the index has one shard, and every service has a source)."""
+    body = {"size": 0, "aggs": {"sources": {"terms": {"field": "source", "size": _MAX_SOURCES}}}}
+    buckets = client.search(index, body)["aggregations"]["sources"]["buckets"]
+    return Counter({str(b["key"]): int(b["doc_count"]) for b in buckets})
+
+
 def to_document(service: Service) -> dict[str, Any]:
     """The indexed fields of one service, plus the record itself (not indexed) for `get`."""
     doc: dict[str, Any] = {
@@ -310,16 +320,18 @@ class ElasticWriter:
         the changed ones are indexed again, a request each, and the index is refreshed once for them all (a
         refresh is costly on a cluster: one per record made a sync's write of N records cost N), so a search
         right after sees them; then the generation is marked edited, so every process's caches see the change,
-        and the services it adds are counted by source.
+        and its services are counted by source afresh, by the engine itself (one terms aggregation after the
+        refresh), never by adding this call's new ones to the old counts, which a retry would leave short.
 
         Stopped part-way (a record refused, the cluster gone): the records indexed before it are stored, and
         show in searches at the index's next refresh (its own, or the next write's); the mark is not set, so no
         cache learns of them, as when each was refreshed. The call raises, so a sync's next live write passes
         them again: those already indexed read as unchanged (`get` reads them unrefreshed) and are skipped, the
-        rest are indexed, and the index is refreshed and marked. Where all were indexed before it stopped, there
-        is nothing left to write and the mark waits for the next edit (as it did when the mark itself failed)."""
+        rest are indexed, and the index is refreshed, counted and marked. Where there is nothing left to write
+        (all were indexed, or refreshed too, before it stopped), the index is refreshed and counted all the same,
+        and marked if its counts by source differ from the mark's (it stopped after indexing a new service); an
+        edit of services already there that stopped after the last write waits for the next edit's mark."""
         docs: list[Service] = []
-        added: Counter[str] = Counter()
         for service_id, fields in changes.items():
             found = self.client.get(self.base, service_id, ["record"])
             current = Service.stored(found["record"]) if found is not None else None
@@ -330,18 +342,19 @@ class ElasticWriter:
                 continue
             if service != current:
                 docs.append(service)
-                added[service.source] += current is None
         if before_commit is not None:
             before_commit()
         for service in docs:
             self.client.index(self.base, service.id, to_document(service))
-        if docs:
-            # The mark after the refresh: a reader that sees the new mark reads the edit too.
+        if changes:
+            # The mark after the refresh: a reader that sees the new mark reads the edit too, and the counts
+            # read after it are of every record indexed, this call's or a call's cut off before it.
             self.client.refresh(self.base)
             concrete, meta = _meta(self.client, self.base)
-            sources = Counter(meta.get("sources", {})) + added
-            self.client.put_meta(concrete, {**meta, "count": sum(sources.values()), "sources": dict(sources),
-                                            "edited": uuid.uuid4().hex})
+            sources = _sources_in(self.client, concrete)
+            if docs or sources != Counter(meta.get("sources", {})):
+                self.client.put_meta(concrete, {**meta, "count": sum(sources.values()), "sources": dict(sources),
+                                                "edited": uuid.uuid4().hex})
         return docs
 
     def _write(self, name: str, services: Iterable[Service]) -> tuple[int, Counter[str]]:

@@ -9,6 +9,7 @@ answers 429 or goes away by itself); the backend uses the production client thro
 
 from __future__ import annotations
 
+import collections
 import itertools
 from datetime import datetime, timezone
 
@@ -232,3 +233,37 @@ def test_an_upsert_stopped_part_way_is_finished_by_the_next(corpus, es_settings,
     assert _refreshes(proxy) == [("POST", f"/{base}/_refresh")]
     assert index.generation() != before
     assert sorted(s.id for s in index.find(ServiceQuery(text=_RENAMED)).items) == sorted(changes)
+
+
+@pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
+def test_the_counts_by_source_stay_true_through_an_upsert_cut_off(corpus, es_settings, proxy, es_client,
+                                                                   engine_name):
+    """The counts by source (the mark's, shown on /health and the pages) were the old counts plus the services a
+    call added: a call cut off after indexing a new service left it uncounted, as its retry found it there.
+    They are now the engine's own count after the refresh, so the retry's are true; and a retry that finds
+    nothing left to write (the refresh was cut off) still marks, as the counts moved."""
+    base = alias_of(es_settings.elasticsearch_index)
+    client = client_at(engine_name, proxy.url)
+    writer, index = ElasticWriter(client, base), ElasticIndex(es_client, base)
+    writer.replace_all(corpus[:200])
+    changes = _an_edit_of_several(corpus, 5)
+    new = list(changes)[-1]
+    changes = {new: changes[new], **changes}  # the new service is written first
+    proxy.fail(r"/_doc/(?!.*_source_includes)", None, after=2)
+    with pytest.raises(IndexUnavailable):
+        writer.upsert(changes)
+    proxy.heal()
+    assert len(writer.upsert(changes)) == 4
+    engine = dict(collections.Counter(s.source for s in index.scan(EVERYTHING)))
+    assert index.info().sources == engine and sum(engine.values()) == 201 == index.info().count
+
+    before = index.generation()
+    again = {**corpus[10].model_dump(mode="json"), "id": f"{corpus[10].id}-again", "name": f"{_RENAMED} Row"}
+    proxy.fail(r"_refresh", None)
+    with pytest.raises(IndexUnavailable):
+        writer.upsert({again["id"]: again})
+    proxy.heal()
+    assert writer.upsert({again["id"]: again}) == []
+    assert index.generation() != before
+    assert index.info().sources == dict(collections.Counter(s.source for s in index.scan(EVERYTHING)))
+    assert sum(index.info().sources.values()) == 202 == index.info().count
