@@ -181,6 +181,15 @@ def _an_edit_of_several(corpus, n: int) -> dict[str, dict]:
     return {**changes, added["id"]: added}
 
 
+def _two_hundred_written(engine_name: str, proxy, es_settings, corpus) -> tuple[str, ElasticWriter, dict[str, dict]]:
+    """The alias, a writer through the proxy over 200 services of the corpus it has written, and an edit of five of
+    them and one new (`_an_edit_of_several`)."""
+    base = alias_of(es_settings.elasticsearch_index)
+    writer = ElasticWriter(client_at(engine_name, proxy.url), base)
+    writer.replace_all(corpus[:200])
+    return base, writer, _an_edit_of_several(corpus, 5)
+
+
 def _refreshes(proxy) -> list[tuple[str, str]]:
     """The requests that asked the cluster for a refresh: a `_refresh` call, or a write with `refresh=true`."""
     return proxy.seen(r"_refresh|[?&]refresh=")
@@ -191,12 +200,9 @@ def test_an_upsert_refreshes_the_index_once_then_marks_it(corpus, es_settings, p
     """A sync's live write passes every record a run changed to one upsert: each used to be indexed with a refresh
     of its own (N refreshes, each costly on a cluster); now they are indexed, the index refreshed once, and then
     marked edited, so a reader that sees the mark finds every record of the edit."""
-    base = alias_of(es_settings.elasticsearch_index)
-    client = client_at(engine_name, proxy.url)
-    writer, index = ElasticWriter(client, base), ElasticIndex(client, base)
-    writer.replace_all(corpus[:200])
+    base, writer, changes = _two_hundred_written(engine_name, proxy, es_settings, corpus)
+    index = ElasticIndex(writer.client, base)
     before = index.generation()
-    changes = _an_edit_of_several(corpus, 5)
     proxy.forget()
     assert sorted(s.id for s in writer.upsert(changes)) == sorted(changes)
     assert sorted(s.id for s in index.find(ServiceQuery(text=_RENAMED)).items) == sorted(changes)
@@ -213,12 +219,9 @@ def test_an_upsert_stopped_part_way_is_finished_by_the_next(corpus, es_settings,
     """The cluster goes away after two of six records are indexed: the call fails, the index is not marked (no
     cache learns of a part of an edit), and the two are stored. The next upsert of the same changes (a sync's
     next live write) skips those two as unchanged, indexes the other four, refreshes once and marks."""
-    base = alias_of(es_settings.elasticsearch_index)
-    client = client_at(engine_name, proxy.url)
-    writer, index = ElasticWriter(client, base), ElasticIndex(es_client, base)
-    writer.replace_all(corpus[:200])
+    base, writer, changes = _two_hundred_written(engine_name, proxy, es_settings, corpus)
+    index = ElasticIndex(es_client, base)
     before = index.generation()
-    changes = _an_edit_of_several(corpus, 5)
     # Writes (not the reads, which ask for the record alone) past the second: the connection closes, no answer.
     proxy.fail(r"/_doc/(?!.*_source_includes)", None, after=2)
     with pytest.raises(IndexUnavailable, match="did not answer"):
@@ -242,11 +245,8 @@ def test_the_counts_by_source_stay_true_through_an_upsert_cut_off(corpus, es_set
     call added: a call cut off after indexing a new service left it uncounted, as its retry found it there.
     They are now the engine's own count after the refresh, so the retry's are true; and a retry that finds
     nothing left to write (the refresh was cut off) still marks, as the counts moved."""
-    base = alias_of(es_settings.elasticsearch_index)
-    client = client_at(engine_name, proxy.url)
-    writer, index = ElasticWriter(client, base), ElasticIndex(es_client, base)
-    writer.replace_all(corpus[:200])
-    changes = _an_edit_of_several(corpus, 5)
+    base, writer, changes = _two_hundred_written(engine_name, proxy, es_settings, corpus)
+    index = ElasticIndex(es_client, base)
     new = list(changes)[-1]
     changes = {new: changes[new], **changes}  # the new service is written first
     proxy.fail(r"/_doc/(?!.*_source_includes)", None, after=2)

@@ -228,14 +228,12 @@ def test_confirming_without_the_csrf_token_or_as_a_provider_is_refused(keepers, 
 def test_a_confirm_while_another_rebuild_runs_is_refused_and_can_be_sent_again(keepers, data_dir):
     """Two rebuilds at once would each go live without the other's new table: the second is refused, with
     nothing changed, and the upload stays held so the same confirm works once the first has finished."""
-    from app.rebuild import REBUILD_LOCK, rebuild_index
+    from app.rebuild import REBUILD_LOCK
     from rehabmap.maintain.store import open_database
 
-    rebuild_index(keepers.site.settings, [SAMPLE], actor="test setup")  # as `rehabmap index sample/`
+    client = signed_in_on_sample(keepers)
     state = keepers.app.state.rehabmap
     before = state.backend.ids()
-    client = keepers.client()
-    keepers.sign_in(client, "maintainer")
     report = upload(keepers, client, teams_table(data_dir))
     confirm = confirm_form(report.text)
     with open_database(keepers.site.settings).named_lock(REBUILD_LOCK) as ours:  # another rebuild, running
@@ -279,11 +277,9 @@ def test_an_added_table_records_its_file_name_never_a_server_path(keepers, data_
     server held it in (a random id, deleted once used) nor any other server path; so does the audit."""
     from app.rebuild import rebuild_index
 
-    rebuild_index(keepers.site.settings, [SAMPLE], actor="test setup")  # as `rehabmap index sample/`
+    client = signed_in_on_sample(keepers)
     state = keepers.app.state.rehabmap
     before = set(state.backend.ids())
-    client = keepers.client()
-    keepers.sign_in(client, "maintainer")
     report = upload(keepers, client, teams_table(data_dir))
     added = client.post("/keepers/upload/confirm", data=confirm_form(report.text))
     assert added.status_code == 303, added.text
@@ -383,7 +379,7 @@ def test_a_refused_rebuild_names_its_sources_never_a_server_path(keepers, data_d
         assert not any(folder in shown for folder in server)
 
 
-def ips_site(keepers):
+def signed_in_on_sample(keepers):
     """A signed-in maintainer's client, on a site whose last rebuild read the sample feed (an upload rebuilds
     from it)."""
     from app.rebuild import rebuild_index
@@ -407,7 +403,7 @@ def test_a_geodata_folder_gone_from_under_the_server_is_a_503_whose_folder_the_l
     with the API's JSON (`geodata_not_built`); now the reply logs the folder, and is a page that says what to do."""
     import logging
 
-    client = ips_site(keepers)
+    client = signed_in_on_sample(keepers)
     report = upload(keepers, client, ips_table(LEEDS_IPS, LANCASHIRE_NONE), kind="curated-ips", name="ips.csv")
     geodata = keepers.site.home / "geodata"
     geodata.unlink()
@@ -432,7 +428,7 @@ def test_an_upload_that_leaves_out_what_the_kept_table_holds_lists_it_and_takes_
     was reported as "Services it adds (1)" and nothing else; confirmed, it took the Leeds service (its page then
     404) and Lancashire's verified 'none' out of the directory unannounced. Now the report lists what it takes
     out, and the confirm needs a yes to it (without one, the page comes back and nothing is written)."""
-    client = ips_site(keepers)
+    client = signed_in_on_sample(keepers)
     state = keepers.app.state.rehabmap
     first, added = add_ips(keepers, client, ips_table(LEEDS_IPS, LANCASHIRE_NONE))
     assert "No ips_services.csv table has been added here yet, so this one takes nothing out" in first.text
@@ -476,7 +472,7 @@ def test_a_verified_row_the_import_rejects_is_counted_as_covering_nothing_in_the
     """The report compares coverage by the rule the rebuild claims it by: a verified row whose postcode places
     nothing makes no service and covers nothing. Before, the report counted West Yorkshire as still covered by the
     new file's Leeds row (its checks pass), so it did not list the coverage the confirm would take out."""
-    client = ips_site(keepers)
+    client = signed_in_on_sample(keepers)
     assert add_ips(keepers, client, ips_table(LEEDS_IPS, LANCASHIRE_NONE))[1].status_code == 303
     report = upload(keepers, client, ips_table(LEEDS_IPS.replace("LS9 7TF", "ZZ99 9ZZ"), LANCASHIRE_NONE),
                     kind="curated-ips", name="ips_services.csv")
@@ -488,7 +484,7 @@ def test_a_verified_row_the_import_rejects_is_counted_as_covering_nothing_in_the
 def test_a_file_holding_all_the_kept_table_holds_takes_nothing_out_and_needs_no_yes(keepers):
     """The yes is asked for only when something would be taken out: a file that adds a row to the kept table's
     rows is added as before."""
-    client = ips_site(keepers)
+    client = signed_in_on_sample(keepers)
     assert add_ips(keepers, client, ips_table(LEEDS_IPS, LANCASHIRE_NONE))[1].status_code == 303
     report, added = add_ips(keepers, client, ips_table(LEEDS_IPS, LANCASHIRE_NONE, MANCHESTER_IPS))
     assert "holds every service of that table and covers every area it covers, so it takes nothing out" in report.text
@@ -500,7 +496,7 @@ def test_a_file_holding_all_the_kept_table_holds_takes_nothing_out_and_needs_no_
 def test_a_confirm_after_the_kept_table_changed_shows_what_it_takes_out_now(keepers):
     """Checked while nothing was kept, a file would take nothing out; meanwhile another maintainer added a
     table. Confirming the first as shown would have removed the other's rows unseen: it is shown again."""
-    client = ips_site(keepers)
+    client = signed_in_on_sample(keepers)
     first = upload(keepers, client, ips_table(MANCHESTER_IPS), kind="curated-ips", name="ips_services.csv")
     assert 'name="removes"' not in first.text
     assert add_ips(keepers, client, ips_table(LEEDS_IPS))[1].status_code == 303
@@ -583,7 +579,7 @@ def test_the_kept_table_downloads_as_it_was_added_and_uploaded_again_unchanged_c
     maintainer could not get the table the directory held. Now the upload page links it, byte for byte as it was
     added (here in Windows-1252, as a spreadsheet may save it, and said so), and the file sent back unchanged
     takes nothing out: the same services, the same coverage, the same kept bytes."""
-    client = ips_site(keepers)
+    client = signed_in_on_sample(keepers)
     state = keepers.app.state.rehabmap
     table = ips_table(LEEDS_IPS.replace("Leeds IPS", "Leeds Café IPS"), LANCASHIRE_NONE).encode("cp1252")
     report = client.post("/keepers/upload", data={"csrf": csrf_of(client.get("/keepers/upload").text),
@@ -632,7 +628,7 @@ def test_a_kind_never_uploaded_says_so_and_has_nothing_to_download(keepers):
 def test_the_maintainers_api_gives_the_kept_table_to_maintainers_and_admins(keepers):
     """GET /maintain/curated-tables/{file_name}: the same bytes, for a maintainer's or an admin's token; a
     provider's is refused (403), a kind never uploaded or a name no table has is a 404 saying so."""
-    client = ips_site(keepers)
+    client = signed_in_on_sample(keepers)
     api = keepers.client()
     none = api.get("/maintain/curated-tables/ips_services.csv", headers=keepers.site.auth("maintainer"))
     assert none.status_code == 404 and none.json()["error"]["code"] == "table_not_kept"
@@ -654,7 +650,7 @@ def test_the_audit_names_what_an_added_table_took_out(keepers):
     """Before, the audit counted what an upload took out ("services_removed": 1, "areas_uncovered": 2) and no one
     could see later which service and areas went. Now it records each service's id and name and each area's code,
     name and coverage, which the admins' audit API gives and the upload page lists under the upload."""
-    client = ips_site(keepers)
+    client = signed_in_on_sample(keepers)
     assert add_ips(keepers, client, ips_table(LEEDS_IPS, LANCASHIRE_NONE))[1].status_code == 303
     assert add_ips(keepers, client, ips_table(MANCHESTER_IPS), removes="yes")[1].status_code == 303
     entries, _ = keepers.site.directory.audit.entries(resource_type="curated_table")
@@ -686,7 +682,7 @@ def test_a_service_an_upload_took_out_has_its_history_say_which_when_and_by_whom
     """The audit names each service an upload took out (`removed_services`), but before, the service's own history
     page said nothing of it: taken out of the index, its history was a 404 "No such service", as if the directory
     had never held it. Now the history lists the upload that took it out, with when and who, among its changes."""
-    client = ips_site(keepers)
+    client = signed_in_on_sample(keepers)
     leeds = "curated-ips:e54000054-leeds-ips-employment-service-invented"
     assert add_ips(keepers, client, ips_table(LEEDS_IPS, LANCASHIRE_NONE))[1].status_code == 303
     assert add_ips(keepers, client, ips_table(MANCHESTER_IPS), removes="yes")[1].status_code == 303
@@ -714,7 +710,7 @@ def test_a_service_taken_out_keeps_that_upload_in_its_history_however_many_uploa
     from rehabmap.maintain.audit import AuditLog, Change
     from rehabmap.maintain.uploads import ADDED, LIMIT, REMOVED_SERVICES, TABLE
 
-    client = ips_site(keepers)
+    client = signed_in_on_sample(keepers)
     leeds = "curated-ips:e54000054-leeds-ips-employment-service-invented"
     assert add_ips(keepers, client, ips_table(LEEDS_IPS, LANCASHIRE_NONE))[1].status_code == 303
     assert add_ips(keepers, client, ips_table(MANCHESTER_IPS), removes="yes")[1].status_code == 303
@@ -739,7 +735,7 @@ def test_the_audit_api_and_command_line_give_a_service_taken_out_the_history_its
     it (an organisation's). Now both give the page's rows: the upload's among them, and only those."""
     from tests.maintain.conftest import cli_here
 
-    client = ips_site(keepers)
+    client = signed_in_on_sample(keepers)
     leeds = "curated-ips:e54000054-leeds-ips-employment-service-invented"
     assert add_ips(keepers, client, ips_table(LEEDS_IPS, LANCASHIRE_NONE))[1].status_code == 303
     assert add_ips(keepers, client, ips_table(MANCHESTER_IPS), removes="yes")[1].status_code == 303
@@ -809,7 +805,7 @@ def test_an_upload_replacing_a_kept_table_that_cannot_be_read_does_not_say_it_ta
     no yes, took Leeds and the coverage out unannounced. Now the report says the kept table cannot be read and that
     what adding the file takes out cannot be told, the confirm needs the maintainer's yes, and the audit and the
     page say that what it took out is not known."""
-    client = ips_site(keepers)
+    client = signed_in_on_sample(keepers)
     state = keepers.app.state.rehabmap
     assert add_ips(keepers, client, ips_table(LEEDS_IPS, LANCASHIRE_NONE))[1].status_code == 303
     leeds = "curated-ips:e54000054-leeds-ips-employment-service-invented"
@@ -905,15 +901,12 @@ def test_a_confirm_whose_rebuild_a_mapping_refuses_says_so_and_keeps_the_upload_
     in the keepers' words (the mapping and its key, never its folder; whoever runs the syncs must put it right), the
     file still held, and the same confirm adds it once the mapping is mended; the server's log names the mapping's
     file. Like a confirm sent while another rebuild runs, it is not audited: nothing was tried with the table."""
-    from app.rebuild import rebuild_index
     from indexer.sources.csv_mapping import MAPPINGS_DIR
     from indexer.precedence import source_precedence
 
-    rebuild_index(keepers.site.settings, [SAMPLE], actor="test setup")  # as `rehabmap index sample/`
+    client = signed_in_on_sample(keepers)
     state = keepers.app.state.rehabmap
     before = state.backend.ids()
-    client = keepers.client()
-    keepers.sign_in(client, "maintainer")
     report = upload(keepers, client, teams_table(data_dir))
     confirm = confirm_form(report.text)
     mapping = mistyped_supersedes(tmp_path, monkeypatch)
