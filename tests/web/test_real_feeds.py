@@ -1,8 +1,7 @@
 """The public and clinicians' pages over a directory filled as a deployment fills it: `rehabmap sync cqc` (a real
 process) against the replay of the CQC API serving the 103 real recorded locations (tests/sync/replay.py), then
-the app `rehabmap serve` runs, under a real uvicorn server on 127.0.0.1 in the test's process, read in real
-headless Chromium and over HTTP. What a person is told where the directory finds none: none there, none
-confirmed yet, or no information held for the area at all.
+`rehabmap serve` on 127.0.0.1, read in real headless Chromium and over HTTP. What a person is told where the
+directory finds none: none there, none confirmed yet, or no information held for the area at all.
 
 The real records place Dovetail House (a care home registered for mental health) in Mansfield, NG18 2AT, and
 Field House (a mental health hospital, held for review with level 1 proposed: nothing it says states a level)
@@ -20,7 +19,6 @@ import shutil
 import sqlite3
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -28,7 +26,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.main import create_app
 from rehabmap.config import Settings
 from rehabmap.coverage import Claim, CoverageStore, coverage_map
 from rehabmap.gaps.svg import PALETTE
@@ -38,8 +35,7 @@ from rehabmap.taxonomy import ServiceType
 from tests.api import hsds
 from tests.sync.replay import running
 from tests.sync.store_fixtures import (FIELD_HOUSE, FIELD_HOUSE_POSTCODE, ListedConnector, field_house_item, make_home,
-                                       rehabmap, runner_for)
-from tests.web.site import serve
+                                       rehabmap, runner_for, serving)
 from tests.web.test_browser import axe
 from search.embedded import index_file
 
@@ -49,20 +45,10 @@ DOVETAIL_POSTCODE = "NG18 2AT"
 WAITS = "None confirmed yet: 1 candidate awaits review by the directory's maintainers"
 
 
-@contextmanager
-def serving(home: Path, data_dir: Path) -> Iterator[str]:
-    """The app `rehabmap serve` runs (`create_app`, warmed as each of its workers is; no rate limit, as before)
-    over the home, served by a real uvicorn server on 127.0.0.1 in this process (`serve`); yields its URL. A new
-    app each time, over what the home holds then: these tests are about the answers, not the serve process
-    (tests/web/test_server_processes.py is)."""
-    with serve(create_app(Settings(home=home, data_dir=data_dir, rate_limit_per_minute=0))) as url:
-        yield url
-
-
 @pytest.fixture(scope="module")
 def synced_home(cqc_synced_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """This module's own copy of the home `rehabmap sync cqc` filled from the recorded CQC API
-    (`cqc_synced_home`, tests/conftest.py): its tests change it."""
+    (`cqc_synced_home`, tests/conftest.py): its tests change it, and its server logs in it."""
     home = tmp_path_factory.mktemp("real-feeds") / "home"
     shutil.copytree(cqc_synced_home, home, symlinks=True)
     return home
@@ -70,7 +56,7 @@ def synced_home(cqc_synced_home: Path, tmp_path_factory: pytest.TempPathFactory)
 
 @pytest.fixture(scope="module")
 def synced(synced_home: Path, data_dir: Path) -> Iterator[str]:
-    """The URL of the app `rehabmap serve` runs over that home (`serving`)."""
+    """The URL of `rehabmap serve` over that home."""
     with serving(synced_home, data_dir) as url:
         yield url
 
@@ -979,8 +965,8 @@ GROVELANDS = "cqc:1-112778525"  # Grovelands Lodge, a care home registered for m
 @pytest.fixture(scope="module")
 def retired(synced_home: Path, tmp_path_factory: pytest.TempPathFactory, geodata_dir: Path,
             data_dir: Path) -> Iterator[str]:
-    """The URL of the app `rehabmap serve` runs (`serving`) over a copy of the synced home after CQC deregistered
-    Grovelands Lodge and `rehabmap sync cqc` ran again (its changes window), so the record is retired."""
+    """The URL of `rehabmap serve` over a copy of the synced home after CQC deregistered Grovelands Lodge and
+    `rehabmap sync cqc` ran again (its changes window), so the record is retired."""
     home = copy_of(synced_home, tmp_path_factory.mktemp("retired") / "home", geodata_dir)
     for replay in running(data_dir / "feeds"):
         replay.cqc.deregister(GROVELANDS.split(":")[1], date(2021, 3, 1))
