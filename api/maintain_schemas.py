@@ -9,6 +9,7 @@ catchment polygon) is then checked by the service record itself; an edit it refu
 from __future__ import annotations
 
 import re
+from functools import cache
 from datetime import date
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional, TypeVar
 
@@ -28,7 +29,7 @@ from pydantic_core import CoreSchema
 from api.schemas import ServiceOut
 from rehabmap.maintain.audit import REASON_MAX
 from rehabmap.record import (CONTACT_MAX_LENGTH, CONTACT_PATTERNS, ORGANISATION_NAME_LENGTH, TEXT_MAX_LENGTH,
-                             catchment_polygon, given_text)
+                             catchment_polygon, given_text, typed_text)
 from rehabmap.taxonomy import NEED_LABELS, ServiceType
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -137,12 +138,27 @@ class _EditableFields(BaseModel):
     def _as_given(cls, value: Any, info: ValidationInfo) -> Any:
         """A service's text measured and kept as the keepers' forms keep it (`given_text`: a line break one LF, the
         ends trimmed, nothing left no text), before its length and shape are checked: the API kept a CR LF as sent
-        and counted it as two, and kept a text of spaces as "" where the forms keep none."""
-        return given_text(str(info.field_name), value) if isinstance(value, str) else value
+        and counted it as two, and kept a text of spaces as "" where the forms keep none. Not where the published
+        schema gives the text a least length or a shape (`_shaped`): there a text of spaces is refused, as the
+        schema says (null clears it); made none, it was accepted against the schema."""
+        if not isinstance(value, str):
+            return value
+        name = str(info.field_name)
+        return typed_text(value) if name in _shaped(cls) else given_text(name, value)
 
     def given(self) -> dict[str, Any]:
         """The fields the caller sent, as JSON values."""
         return self.model_dump(mode="json", include=self.model_fields_set)
+
+
+@cache
+def _shaped(model: type[BaseModel]) -> frozenset[str]:
+    """The fields whose published schema gives a text a least length or a pattern (a name, an organisation, a
+    postcode, a phone, an email, a website), read from the schema itself."""
+    def shaped(schema: dict[str, Any]) -> bool:
+        return "minLength" in schema or "pattern" in schema or any(shaped(s) for s in schema.get("anyOf", ()))
+
+    return frozenset(name for name, schema in model.model_json_schema()["properties"].items() if shaped(schema))
 
 
 class ServicePatchIn(_EditableFields):
