@@ -86,9 +86,9 @@ def echo_runs(runs: SourceRuns, *, detail: bool = False) -> None:
 
 def _retire(source: str, feed: str, *, dry_run: bool, others: bool) -> None:
     """`rehabmap sync oruk --retire-removed FEED`: the retirement's report, as a run's; one applied whose live write
-    was refused (`RunNotShown`) too, above the command's `error:` line saying so (before, that line alone)."""
-    from app.sync import retire_removed
-    from indexer.sync.runner import RunNotShown
+    was refused (`RunNotShown`) too, above the `error:` line saying so (before, that line alone), as a sync's runs
+    are said (`SourceRuns.ran`, `echo_runs`), exit status 2."""
+    from app.sync import SourceRuns, retire_removed
     from rehabmap.config import get_settings
 
     if source != "oruk":
@@ -96,13 +96,12 @@ def _retire(source: str, feed: str, *, dry_run: bool, others: bool) -> None:
                                f"--retire-removed oruk-<feed>', not 'rehabmap sync {source}'.")
     if others:
         raise click.UsageError("--retire-removed is given alone, or with --dry-run.")
-    try:
-        report = retire_removed(get_settings(), feed, actor=f"rehabmap sync oruk --retire-removed, {_actor()}",
-                                dry_run=dry_run)
-    except RunNotShown as unshown:
-        click.echo("\n".join(unshown.report.summary_lines()))
-        raise
-    click.echo("\n".join(report.summary_lines()))
+    runs = SourceRuns([], [])
+    runs.ran(lambda: retire_removed(get_settings(), feed, actor=f"rehabmap sync oruk --retire-removed, {_actor()}",
+                                    dry_run=dry_run))
+    echo_runs(runs)
+    if runs.unshown:
+        sys.exit(2)
 
 
 def _failed(source: str, runs: SourceRuns) -> None:
