@@ -13,8 +13,6 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
-import web
-import web.routes
 from app.main import create_app
 from app.warmup import warm_up
 from geodata.geography import Geography
@@ -56,18 +54,9 @@ def build_home(home: Path, geodata_dir: Path) -> Path:
 
 
 def make_app(home: Path, data_dir: Path, **settings: object) -> FastAPI:
-    """The API app with the web pages (and the gap API the pages link to), each wired once."""
-    # One client asks for many pages: no rate limit.
-    app = create_app(Settings(home=home, data_dir=data_dir, **{"rate_limit_per_minute": 0, **settings}))
-    paths = {getattr(route, "path", None) for route in app.routes}
-    if "/gaps" not in paths:  # until the lead wires api.routes.gaps into create_app
-        from api.routes import gaps
-
-        app.include_router(gaps.router)
-    if "/find" not in paths:  # until the lead wires the web pages into create_app
-        web.mount_static(app)
-        app.include_router(web.routes.router)
-    return app
+    """`rehabmap serve`'s app (`create_app`: the API, the gap API and the web pages) over `home`, with no rate
+    limit: one client asks for many pages."""
+    return create_app(Settings(home=home, data_dir=data_dir, **{"rate_limit_per_minute": 0, **settings}))
 
 
 @contextmanager

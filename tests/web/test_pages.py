@@ -120,6 +120,15 @@ def test_static_assets_are_served(client):
         assert client.get(path).status_code == 200, path
 
 
+def test_the_api_document_beside_the_pages_lists_each_operation_once_and_no_page(client):
+    """The site's OpenAPI document holds the gap API and none of the pages or their assets, and builds without a
+    duplicate operation (an error in the tests: pyproject's filterwarnings). Before, the tests' app added the gap
+    API and the pages a second time beside `create_app`'s (it looked for their routes where FastAPI no longer
+    lists them), and the document's build warned of 12 duplicate operation IDs."""
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/gaps" in paths and "/gaps/{area_code}" in paths
+    assert not [p for p in paths if p.startswith(("/find", "/pathway-gaps", "/alternatives", "/static", "/shortlist"))]
+
 # --- find support near you --------------------------------------------------------------------------
 
 def test_category_results_are_nearest_first_with_distance_and_a_map(client):
