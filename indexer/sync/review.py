@@ -27,7 +27,7 @@ from indexer.precedence import PrecedenceInvalid
 from indexer.sync.live import LiveIndex, NotYetShown
 from indexer.sync.steps import reached
 from indexer.sync.publish import record_pending, shown, with_type
-from indexer.sync.store import Audit, ReviewRow, ReviewState, StoredRecord, SyncStore, now
+from indexer.sync.store import Audit, Paged, ReviewRow, ReviewState, StoredRecord, SyncStore, now
 from rehabmap.maintain.audit import Change, given_reason
 from rehabmap.errors import DomainError, InvalidValue, Remedy, ServiceNotFound
 from rehabmap.record import Service
@@ -230,15 +230,15 @@ class ReviewQueue:
         return found
 
     def page(self, number: int, per_page: int, *, states: Sequence[ReviewState] = ("pending",)
-             ) -> tuple[list[ReviewItem], int]:
-        """Page `number` (from 1) of the queue, `per_page` rows oldest first, and how many rows the queue holds: the
-        database counts the rows and reads the page's alone (`SyncStore.reviews_page`), and the records of those
-        rows alone are read, so a face that shows one page at a time (the keepers' queue page) reads them, and works
-        out the others each may be (`with_alike`), for those rows alone. Before, that page listed every row at once
-        (521 with both NHS hospital lists held) and worked the others out for each; then it read every row to
-        count and slice them."""
-        rows, total = self.store.reviews_page(number, per_page, states=states)
-        return self._listed(rows), total
+             ) -> Paged[ReviewItem]:
+        """Page `number` (from 1) of the queue, `per_page` rows oldest first, and how many rows the queue holds; a
+        page past the end is the last that has rows (`SyncStore.reviews_page`). The database counts the rows and reads
+        the page's alone, and the records of those rows alone are read, so a face that shows one page at a time
+        (the keepers' queue page) reads them, and works out the others each may be (`with_alike`), for those rows
+        alone. Before, that page listed every row at once (521 with both NHS hospital lists held) and worked the
+        others out for each; then it read every row to count and slice them."""
+        rows = self.store.reviews_page(number, per_page, states=states)
+        return Paged(self._listed(rows.rows), rows.total, rows.number)
 
     def _listed(self, rows: Sequence[ReviewRow], records: Mapping[tuple[str, str], StoredRecord] | None = None
                 ) -> list[ReviewItem]:

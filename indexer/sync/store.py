@@ -43,7 +43,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, TypeVar
 
 from indexer.sync.items import SourceKeyed
 from rehabmap.maintain.audit import AuditLog, Change
@@ -197,6 +197,18 @@ class ReviewRow(SourceKeyed):
     decided_at: str | None
     decided_on_evidence: str | None
     queued_at: str
+
+
+Row = TypeVar("Row")
+
+
+@dataclass(frozen=True)
+class Paged(Generic[Row]):
+    """Page `number` (from 1) of a list shown a page at a time, its rows, and how many rows the list holds."""
+
+    rows: list[Row]
+    total: int
+    number: int
 
 
 @dataclass(frozen=True)
@@ -929,15 +941,18 @@ class SyncStore:
             rows = conn.execute(f"SELECT {_REVIEW_COLUMNS} FROM sync_review{clause} {_REVIEW_ORDER}", params).fetchall()
         return [_review(r) for r in rows]
 
-    def reviews_page(self, number: int, per_page: int, *, states: Sequence[ReviewState]
-                     ) -> tuple[list[ReviewRow], int]:
+    def reviews_page(self, number: int, per_page: int, *, states: Sequence[ReviewState]) -> Paged[ReviewRow]:
         """Page `number` (from 1) of the review rows in these states, `per_page` rows in `reviews`' order, and how
-        many rows are in them, both in one consistent read: the database counts them and reads the page's alone.
-        Before, the keepers' queue page read every row (every decided one too, with its states) to count and slice
-        them. No states: every row, as `reviews` reads them (an empty IN list is an error on PostgreSQL)."""
-        where = f" WHERE state IN ({', '.join('?' * len(states))})" if states else ""
+        many rows are in them, both in one consistent read: the database counts them and reads the page's alone. A
+        page past the end is the last that has rows (`Paged.number` says which): before, a bulk decision that
+        emptied the last page went back to it, and the keeper saw an empty page as if nothing were left to review.
+        Before that, the keepers' queue page read every row to count and slice them. No states: every row, as
+        `reviews` reads them (an empty IN list is an error on PostgreSQL)."""
+        clause = f" WHERE state IN ({', '.join('?' * len(states))})" if states else ""
+        params = list(states)
         with self.database.snapshot() as conn:
-            total = conn.execute(f"SELECT count(*) FROM sync_review{where}", states).fetchone()[0]
-            rows = conn.execute(f"SELECT {_REVIEW_COLUMNS} FROM sync_review{where} {_REVIEW_ORDER} "
-                                "LIMIT ? OFFSET ?", [*states, per_page, (number - 1) * per_page]).fetchall()
-        return [_review(r) for r in rows], int(total)
+            total = int(conn.execute(f"SELECT count(*) FROM sync_review{clause}", params).fetchone()[0])
+            number = min(number, max(1, -(-total // per_page)))
+            rows = conn.execute(f"SELECT {_REVIEW_COLUMNS} FROM sync_review{clause} {_REVIEW_ORDER} "
+                                "LIMIT ? OFFSET ?", [*params, per_page, (number - 1) * per_page]).fetchall()
+        return Paged([_review(r) for r in rows], total, number)

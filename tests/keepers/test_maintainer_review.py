@@ -531,8 +531,10 @@ def test_a_long_queue_is_shown_a_page_at_a_time_with_hints_for_that_page_alone(b
     last = client.get("/keepers/review", params={"page": "6"}).text
     assert LEGEND.search(last).groups() == ("521", "501", "521") and "Next" not in last
     past = client.get("/keepers/review", params={"page": "9"}).text
-    assert "No more on this page." in past and not shown_rows(past) and 'href="?page=8"' in past
-    assert "Nothing awaits a decision" not in past
+    assert shown_rows(past) == shown_rows(last) and LEGEND.search(past).groups() == ("521", "501", "521")
+    assert "There is no page 9 any more: the records that await a decision now fit on 6 pages, and this is the " \
+        "last." in " ".join(past.split()) and 'href="?page=5"' in past
+    assert "Nothing awaits a decision" not in past and "There is no page" not in last
 
     chosen = shown_rows(second)[:2]
     refused = client.post("/keepers/review/bulk?page=2", data={"csrf": csrf_of(second), "id": chosen,
@@ -544,6 +546,28 @@ def test_a_long_queue_is_shown_a_page_at_a_time_with_hints_for_that_page_alone(b
     assert done.status_code == 303 and done.headers["location"] == "/keepers/review?done=Rejected+2+records.&page=2"
     again = client.get(done.headers["location"]).text
     assert LEGEND.search(again).groups() == ("519", "101", "200") and chosen[0] not in shown_rows(again)
+
+
+def test_a_bulk_decision_that_empties_the_last_page_lands_on_the_page_before_saying_so(both_lists_keepers):
+    """Before, a bulk decision went back to the page it was made on even when it left that page empty (the last
+    page's 21 rows rejected), and the keeper saw "No more on this page." with no record, as if nothing were left to
+    review: 500 still waited. It shows the last page that has rows, saying the page asked for is past the end."""
+    client = signed_in(both_lists_keepers)
+    last = client.get("/keepers/review", params={"page": "6"}).text
+    chosen = shown_rows(last)
+    assert LEGEND.search(last).groups() == ("521", "501", "521") and len(chosen) == 21
+
+    done = client.post("/keepers/review/bulk?page=6", data={"csrf": csrf_of(last), "id": chosen, "action": "reject",
+                                                            "reason": "not rehabilitation"})
+
+    assert done.status_code == 303 and done.headers["location"] == "/keepers/review?done=Rejected+21+records.&page=6"
+    landed = client.get(done.headers["location"]).text
+    assert LEGEND.search(landed).groups() == ("500", "401", "500")
+    assert len(shown_rows(landed)) == 100 and not set(chosen) & set(shown_rows(landed))
+    assert "There is no page 6 any more: the records that await a decision now fit on 5 pages, and this is the " \
+        "last." in " ".join(landed.split())
+    assert 'action="/keepers/review/bulk?page=5"' in landed, "a decision made here goes back to this page"
+    assert 'href="?page=4"' in landed and 'href="?page=6"' not in landed
 
 
 @pytest.mark.slow

@@ -40,7 +40,7 @@ from indexer.precedence import source_precedence
 from indexer.sync.publish import merged_into, shown_merged
 from indexer.sync.review import ReviewQueue
 from indexer.sync.rebuild import with_directory
-from indexer.sync.store import ReviewState, SyncStore
+from indexer.sync.store import Paged, ReviewState, SyncStore
 from rehabmap.oruk import service_uuid
 from rehabmap.record import Service
 from rehabmap.record_keys import key_columns, merge_keys
@@ -314,9 +314,9 @@ class Reads(SyncStore):
         return found
 
     def reviews_page(self, *args, **kwargs):
-        found, total = super().reviews_page(*args, **kwargs)
-        self.reviews_read += [r.key for r in found]
-        return found, total
+        found = super().reviews_page(*args, **kwargs)
+        self.reviews_read += [r.key for r in found.rows]
+        return found
 
 
 def test_a_live_write_merges_as_a_read_of_every_record_merges(accepted_home):
@@ -620,11 +620,13 @@ def test_the_review_queue_reads_the_records_of_its_rows_not_the_store(tmp_path, 
         assert sorted(store.records_read) == sorted(row.key for row in rows), "each listed record read once, no other"
         store.reviews_read.clear()
         store.records_read.clear()
-        page, total = queue.page(2, 100, states=listing)
-        assert (page, total) == (listed[100:200], len(rows))
+        page = queue.page(2, 100, states=listing)
+        assert (page.rows, page.total, page.number) == (listed[100:200], len(rows), 2)
         assert store.reviews_read == [row.key for row in rows[100:200]], "the page's rows alone"
         assert sorted(store.records_read) == sorted(store.reviews_read), "and their records"
-        assert queue.page(99, 100, states=listing) == ([], len(rows))
+        last = -(-len(rows) // 100)
+        assert queue.page(99, 100, states=listing) == Paged(listed[(last - 1) * 100:], len(rows), last), \
+            "a page past the end is the last that has rows"
     assert 0 < len(queue.items()) < len(stored) - 200 and queue.items(states=("rejected",))
 
 

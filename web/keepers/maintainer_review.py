@@ -97,14 +97,16 @@ def review_list(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> HT
 
 def _list_page(request: Request, keeper: Keeper, errors: Errors, *, status: int,
                chosen: frozenset[str] = frozenset()) -> HTMLResponse:
-    queue, number = queue_of(request), page_number(request)
-    listed, total = queue.page(number, PER_PAGE)
-    items = queue.with_alike(listed)  # each beside the others it may be
+    """The queue a page at a time (`?page=`): a page past its end is its last that has rows, the page saying so
+    (`SyncStore.reviews_page`)."""
+    queue, asked = queue_of(request), page_number(request)
+    waiting = queue.page(asked, PER_PAGE)
     # a decision stands through later syncs, but one whose evidence the source has since changed needs another look
     changed = queue.items(states=("accepted", "rejected"), evidence_changed=True)
     done = request.query_params.get("done", "")
     return render(request, keeper, "keepers/maintainer/review_list.html",
-                  {"items": items, "total": total, "page_number": number, "per_page": PER_PAGE,
+                  {"items": queue.with_alike(waiting.rows),  # each beside the others it may be
+                   "total": waiting.total, "page_number": waiting.number, "per_page": PER_PAGE, "asked": asked,
                    "changed": changed, "errors": errors, "type_words": type_words,
                    "item_path": item_path, "alike_path": alike_path, "status_words": STATUS_WORDS,
                    "chosen": chosen, "done": done[:200], "held_back": held_back_said(request),
@@ -143,7 +145,8 @@ def review_bulk(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Re
         return _list_page(request, keeper, errors, status=400, chosen=frozenset(ids))
     verb = "Accepted" if action == "accept" else "Rejected"
     counted = f"{len(done)} record{'' if len(done) == 1 else 's'}"
-    # back to the page the records were chosen on, which the rows after them now fill
+    # back to the page the records were chosen on, which the rows after them now fill; if none are left after them,
+    # the queue's last page, saying so (`_list_page`)
     number = page_number(request)
     return RedirectResponse(f"{REVIEW}?" + urlencode({"done": f"{verb} {counted}.", **unshown, **(
         {"page": number} if number > 1 else {})}), status_code=303)
