@@ -229,15 +229,16 @@ class ReviewQueue:
             found = [i for i in found if i.proposed_type == wanted]
         return found
 
-    def page(self, number: int, per_page: int, *, states: Sequence[ReviewState] = ("pending",)
-             ) -> Paged[ReviewItem]:
-        """Page `number` (from 1) of the queue, `per_page` rows oldest first, and how many rows the queue holds; a
-        page past the end is the last that has rows (`SyncStore.reviews_page`). The database counts the rows and reads
+    def page(self, number: int, per_page: int, *, states: Sequence[ReviewState] = ("pending",),
+             evidence_changed: bool = False) -> Paged[ReviewItem]:
+        """Page `number` (from 1) of the queue as `items` lists it (these states; with `evidence_changed`, the
+        decisions whose evidence changed since), `per_page` rows oldest first, and how many rows it holds; a page
+        past the end is the last that has rows (`SyncStore.reviews_page`). The database counts the rows and reads
         the page's alone, and the records of those rows alone are read, so a face that shows one page at a time
         (the keepers' queue page) reads them, and works out the others each may be (`with_alike`), for those rows
         alone. Before, that page listed every row at once (521 with both NHS hospital lists held) and worked the
         others out for each; then it read every row to count and slice them."""
-        rows = self.store.reviews_page(number, per_page, states=states)
+        rows = self.store.reviews_page(number, per_page, states=states, evidence_changed=evidence_changed)
         return Paged(self._listed(rows.rows), rows.total, rows.number)
 
     def _listed(self, rows: Sequence[ReviewRow], records: Mapping[tuple[str, str], StoredRecord] | None = None

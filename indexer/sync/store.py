@@ -923,6 +923,15 @@ class SyncStore:
         `evidence_changed`, those decided on evidence their record no longer has (`ReviewItem.evidence_changed`),
         found here, so the keepers' queue page and `review list --changed` read the records of those rows alone:
         before, each read the record of every decided row to find the few."""
+        clause, params = self._reviews_where(states, source, keys, evidence_changed)
+        with self._connect() as conn:
+            rows = conn.execute(f"SELECT {_REVIEW_COLUMNS} FROM sync_review{clause} {_REVIEW_ORDER}", params).fetchall()
+        return [_review(r) for r in rows]
+
+    def _reviews_where(self, states: Sequence[ReviewState] | None, source: str | None,
+                       keys: Sequence[tuple[str, str]] | None, evidence_changed: bool) -> tuple[str, list[str]]:
+        """The WHERE clause (or "") and its parameters choosing the review rows `reviews` and `reviews_page` read.
+        No states: rows in any (an empty IN list is an error on PostgreSQL)."""
         where: list[str] = []
         params: list[str] = []
         if states:
@@ -936,20 +945,16 @@ class SyncStore:
         if keys is not None:  # the rows of these records alone, on the table's key (a live write asks for a few)
             where.append(_KEY_OF[self.database.dialect])
             params.append(json.dumps(sorted(set(keys))))
-        clause = f" WHERE {' AND '.join(where)}" if where else ""
-        with self._connect() as conn:
-            rows = conn.execute(f"SELECT {_REVIEW_COLUMNS} FROM sync_review{clause} {_REVIEW_ORDER}", params).fetchall()
-        return [_review(r) for r in rows]
+        return (f" WHERE {' AND '.join(where)}" if where else ""), params
 
-    def reviews_page(self, number: int, per_page: int, *, states: Sequence[ReviewState]) -> Paged[ReviewRow]:
-        """Page `number` (from 1) of the review rows in these states, `per_page` rows in `reviews`' order, and how
-        many rows are in them, both in one consistent read: the database counts them and reads the page's alone. A
-        page past the end is the last that has rows (`Paged.number` says which): before, a bulk decision that
-        emptied the last page went back to it, and the keeper saw an empty page as if nothing were left to review.
-        Before that, the keepers' queue page read every row to count and slice them. No states: every row, as
-        `reviews` reads them (an empty IN list is an error on PostgreSQL)."""
-        clause = f" WHERE state IN ({', '.join('?' * len(states))})" if states else ""
-        params = list(states)
+    def reviews_page(self, number: int, per_page: int, *, states: Sequence[ReviewState],
+                     evidence_changed: bool = False) -> Paged[ReviewRow]:
+        """Page `number` (from 1) of the review rows `reviews` reads with these states (and `evidence_changed`),
+        `per_page` rows in its order, and how many rows there are, both in one consistent read: the database counts
+        them and reads the page's alone. A page past the end is the last that has rows (`Paged.number` says which):
+        before, a bulk decision that emptied the last page went back to it, and the keeper saw an empty page as if
+        nothing were left to review. Before that, the keepers' queue page read every row to count and slice them."""
+        clause, params = self._reviews_where(states, None, None, evidence_changed)
         with self.database.snapshot() as conn:
             total = int(conn.execute(f"SELECT count(*) FROM sync_review{clause}", params).fetchone()[0])
             number = min(number, max(1, -(-total // per_page)))

@@ -19,6 +19,7 @@ from app.sync import converge
 from indexer.sync.review import ReviewQueue
 from indexer.sync.store import SyncStore
 from rehabmap.maintain.store import store_of
+from rehabmap.record import id_in_path
 from rehabmap.taxonomy import ServiceType
 from tests.conftest import database_url
 from tests.keepers.conftest import Keepers, csrf_of, make_keepers
@@ -568,6 +569,39 @@ def test_a_bulk_decision_that_empties_the_last_page_lands_on_the_page_before_say
         "last." in " ".join(landed.split())
     assert 'action="/keepers/review/bulk?page=5"' in landed, "a decision made here goes back to this page"
     assert 'href="?page=4"' in landed and 'href="?page=6"' not in landed
+
+
+CHANGED_LEGEND = re.compile(r"(\d+) decided records whose evidence changed: (\d+) to (\d+)")
+
+
+def test_the_decisions_whose_evidence_changed_are_shown_a_page_at_a_time(both_lists_keepers):
+    """Before, the decided records whose evidence changed since were listed below the queue all at once, while the
+    queue is paged: a new edition of a list whose wording of its evidence changed flags every decision made on it
+    (222 here, the 2018 list's level 1 candidates accepted). They are paged as the queue is, 100 at a time, by their
+    own Previous and Next links (`?list=changed`), the queue above at its first page."""
+    keepers = both_lists_keepers
+    store = SyncStore(store_of(keepers.site.settings))
+    queue = ReviewQueue(store)
+    level1 = queue.items(source="nhs-hospitals-2018", proposed_type="inpatient_rehab_level1")
+    accepted = queue.accept([i.service_id for i in level1], actor="tester")
+    store.write([replace(item.record, evidence_digest="changed since") for item in accepted], (), (),
+                live_changed=set())
+    client = signed_in(keepers)
+
+    first = client.get("/keepers/review").text
+
+    assert CHANGED_LEGEND.search(first).groups() == ("222", "1", "100")
+    changed_rows = re.findall(r'<td class="nhsuk-table__cell"><a href="/keepers/review/([^"]+)"',
+                              first.split('id="evidence-changed"')[1])
+    assert changed_rows == [id_in_path(i.service_id) for i in accepted[:100]]
+    assert 'href="?list=changed&amp;page=2#evidence-changed"' in first
+    third = client.get("/keepers/review", params={"list": "changed", "page": "3"}).text
+    assert CHANGED_LEGEND.search(third).groups() == ("222", "201", "222")
+    assert LEGEND.search(third).groups() == ("299", "1", "100"), "the queue at its first page"
+    past = client.get("/keepers/review", params={"list": "changed", "page": "7"}).text
+    assert CHANGED_LEGEND.search(past).groups() == ("222", "201", "222") and "There is no page 7 any more: the " \
+        "decided records whose evidence changed now fit on 3 pages, and this is the last." in " ".join(past.split())
+    assert "There is no page" not in third
 
 
 @pytest.mark.slow

@@ -654,6 +654,8 @@ def test_the_decisions_whose_evidence_changed_are_found_reading_their_records_al
     assert sorted(store.records_read) == sorted(item.key for item in changed), "their records alone"
     assert (len(accepted), len(changed)) == (222, 2)
     assert changed == [item for item in queue.items(states=(*decided, "pending")) if item.evidence_changed]
+    assert queue.page(1, 1, states=decided, evidence_changed=True) == Paged(changed[:1], 2, 1), "paged as the queue"
+    assert queue.page(5, 1, states=decided, evidence_changed=True) == Paged(changed[1:], 2, 2)
 
 
 # A council's list of schemes, mapped, its rows held for review; ids of its own (row numbers) unless `id_is` says

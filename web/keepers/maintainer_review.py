@@ -44,6 +44,7 @@ SECTIONS.append(Section(REVIEW, "Review queue", "Records from sync whose type is
 TYPE_CHOICES = [(t.value, TYPE_LABELS[t]) for t in ServiceType]
 BULK_LIMIT = 500
 PER_PAGE = 100  # rows of the queue a page shows: the others each may be are worked out for these alone
+CHANGED = "changed"  # `?list=changed`: the page asked for is of the decisions whose evidence changed since
 
 
 def queue_of(request: Request) -> ReviewQueue:
@@ -97,16 +98,20 @@ def review_list(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> HT
 
 def _list_page(request: Request, keeper: Keeper, errors: Errors, *, status: int,
                chosen: frozenset[str] = frozenset()) -> HTMLResponse:
-    """The queue a page at a time (`?page=`): a page past its end is its last that has rows, the page saying so
-    (`SyncStore.reviews_page`)."""
+    """The queue and, below it, the decisions whose evidence changed since, each a page at a time: the list
+    `?list=` names (`CHANGED`, else the queue) at `?page=`, the other at its first. A page past the end of its list
+    is its last that has rows, the page saying so (`SyncStore.reviews_page`)."""
     queue, asked = queue_of(request), page_number(request)
-    waiting = queue.page(asked, PER_PAGE)
+    changed_asked = request.query_params.get("list") == CHANGED
+    waiting = queue.page(1 if changed_asked else asked, PER_PAGE)
     # a decision stands through later syncs, but one whose evidence the source has since changed needs another look
-    changed = queue.items(states=("accepted", "rejected"), evidence_changed=True)
+    changed = queue.page(asked if changed_asked else 1, PER_PAGE, states=("accepted", "rejected"),
+                         evidence_changed=True)
     done = request.query_params.get("done", "")
     return render(request, keeper, "keepers/maintainer/review_list.html",
                   {"items": queue.with_alike(waiting.rows),  # each beside the others it may be
-                   "total": waiting.total, "page_number": waiting.number, "per_page": PER_PAGE, "asked": asked,
+                   "total": waiting.total, "page_number": waiting.number, "per_page": PER_PAGE,
+                   "asked": asked, "changed_asked": changed_asked, "changed_query": f"list={CHANGED}&",
                    "changed": changed, "errors": errors, "type_words": type_words,
                    "item_path": item_path, "alike_path": alike_path, "status_words": STATUS_WORDS,
                    "chosen": chosen, "done": done[:200], "held_back": held_back_said(request),
