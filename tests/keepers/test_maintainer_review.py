@@ -25,9 +25,8 @@ from tests.conftest import database_url
 from tests.keepers.conftest import Keepers, csrf_of, make_keepers
 from tests.keepers.maintainer_browser import signed_in_page
 from tests.maintain.conftest import Site, cli_here, copy_site, make_site
-from tests.sync.test_one_service_one_record import Reads
-from tests.sync.store_fixtures import (HELD_BACK_SAID, FIELD_HOUSE, ListedConnector, field_house_item,
-                                       mistyped_supersedes, runner_for)
+from tests.sync.store_fixtures import (HELD_BACK_SAID, FIELD_HOUSE, ListedConnector, Reads, both_lists_files,
+                                       field_house_item, mistyped_supersedes, runner_for)
 from tests.web.test_browser import axe, shot
 from web.keepers.words import AS_KEPT
 
@@ -426,11 +425,8 @@ def both_lists_site(sample_index, geodata_dir, data_dir, tmp_path_factory) -> Si
     """A keepers' site whose review queue holds the rows of both real NHS hospital lists (521 await a decision),
     made once per module (before, once for each of the three tests below) and never changed: each test that
     starts from it takes a copy (`both_lists_keepers`)."""
-    from tests.sync.test_one_service_one_record import LISTS
-
     site = make_site(tmp_path_factory.mktemp("both-lists") / "home", sample_index, geodata_dir, data_dir)
-    done = cli_here(site, "index", "sample/", *(str(data_dir / "services" / name) for name in LISTS),
-                    "--no-progress")
+    done = cli_here(site, "index", *both_lists_files(data_dir), "--no-progress")
     assert done.returncode == 0, done.stderr
     return site
 

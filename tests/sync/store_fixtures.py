@@ -42,6 +42,10 @@ FIELD_HOUSE_POSTCODE = "DE55 7DT"
 REPLAY_CQC_KEY = "replay-cqc-key"
 FAST = {"REHABMAP_CQC_RATE": "500", "REHABMAP_SYNC_BACKOFF_MAX": "0.2", "REHABMAP_CQC_PAGE_SIZE": "10"}
 
+# The NHS website's hospital list as it stood in 2018 and in 2014-15: two sources naming the same hospitals
+# (tests/sync/test_one_service_one_record.py).
+LISTS = ("nhs_website_hospitals_2018.csv", "nhs_website_hospitals_2019.csv")
+
 
 BRISTOL_FEED = ROOT / "mappings" / "feeds" / "bristol.toml"
 SUPPORT_GROUPS = '[terms]\n"Health support groups and organisations" = "vcfse"\n'  # Autism Advice's category
@@ -189,6 +193,41 @@ class ListedConnector:
 
     def covers(self) -> Mapping[str, frozenset[str]]:
         return {}
+
+
+def both_lists_files(data_dir: Path) -> list[str]:
+    """What `rehabmap index` is given to hold both lists' hospitals for review: the sample (a directory's other
+    source) and the two lists."""
+    return ["sample/", *(str(data_dir / "services" / name) for name in LISTS)]
+
+
+class Reads(SyncStore):
+    """The store, noting the keys of the records and the review rows a live write reads (`alike` reads the records
+    it does not have through `records`)."""
+
+    def __init__(self, store):
+        super().__init__(store)
+        self.records_read, self.reviews_read = [], []
+
+    def records(self, *args, **kwargs):
+        found = super().records(*args, **kwargs)
+        self.records_read += [r.key for r in found]
+        return found
+
+    def sharing_keys(self, keys):
+        found = super().sharing_keys(keys)
+        self.records_read += [r.key for r in found]
+        return found
+
+    def reviews(self, **kwargs):
+        found = super().reviews(**kwargs)
+        self.reviews_read += [r.key for r in found]
+        return found
+
+    def reviews_page(self, *args, **kwargs):
+        found = super().reviews_page(*args, **kwargs)
+        self.reviews_read += [r.key for r in found.rows]
+        return found
 
 
 def field_house_item(feeds_dir: Path, *, type_status: TypeStatus, service_type: ServiceType | None) -> SourceItem:

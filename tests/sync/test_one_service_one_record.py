@@ -54,10 +54,10 @@ from tests.conftest import database_url
 from tests.keepers.conftest import csrf_of
 from tests.maintain.conftest import TODAY, make_app
 from tests.built_home import BuiltHome
-from tests.sync.store_fixtures import make_home, mistyped_supersedes, rehabmap, serving, table_rows
+from tests.sync.store_fixtures import (Reads, both_lists_files, make_home, mistyped_supersedes, rehabmap, serving,
+                                      table_rows)
 
 HEMEL = "nhs-hospitals-2015:NTN03", "nhs-hospitals-2018:NTN03"  # Priory Hospital Hemel Hempstead, in each list
-LISTS = ("nhs_website_hospitals_2018.csv", "nhs_website_hospitals_2019.csv")
 
 
 def active(home) -> dict[str, Service]:
@@ -69,11 +69,6 @@ def shared_keys(services) -> dict[tuple[str, str], int]:
     """The merge keys (but the id) that more than one active record has: one service listed more than once."""
     counts = Counter(key for s in services for key in merge_keys(s)[1:])
     return {key: n for key, n in counts.items() if n > 1}
-
-
-def both_lists_files(data_dir) -> list[str]:
-    """The files `held_from_both_lists` indexes, to index again: the sample (a directory's other source), both lists."""
-    return ["sample/", *(str(data_dir / "services" / name) for name in LISTS)]
 
 
 def held_from_both_lists(home, data_dir, **env: str) -> list[str]:
@@ -288,35 +283,6 @@ class EveryRecord(SyncStore):
 
     def records(self, connector=None, *, service_ids=None, keys=None):
         return super().records(connector, service_ids=service_ids)
-
-
-class Reads(SyncStore):
-    """The store, noting the keys of the records and the review rows a live write reads (`alike` reads the records
-    it does not have through `records`)."""
-
-    def __init__(self, store):
-        super().__init__(store)
-        self.records_read, self.reviews_read = [], []
-
-    def records(self, *args, **kwargs):
-        found = super().records(*args, **kwargs)
-        self.records_read += [r.key for r in found]
-        return found
-
-    def sharing_keys(self, keys):
-        found = super().sharing_keys(keys)
-        self.records_read += [r.key for r in found]
-        return found
-
-    def reviews(self, **kwargs):
-        found = super().reviews(**kwargs)
-        self.reviews_read += [r.key for r in found]
-        return found
-
-    def reviews_page(self, *args, **kwargs):
-        found = super().reviews_page(*args, **kwargs)
-        self.reviews_read += [r.key for r in found.rows]
-        return found
 
 
 def test_a_live_write_merges_as_a_read_of_every_record_merges(accepted_home):

@@ -29,7 +29,8 @@ from rehabmap.maintain.store import Directory, open_database, store_of
 from tests.conftest import database_url
 from tests.maintain.conftest import AppClient, make_app, with_version
 from tests.sync.replay import Replay, running
-from tests.sync.store_fixtures import FIELD_HOUSE, cqc_connector, make_home, runner_for, settings_for, table_rows
+from tests.sync.store_fixtures import (FIELD_HOUSE, LISTS, Reads, cqc_connector, make_home, runner_for, settings_for,
+                                      table_rows)
 from tests.sync.test_maintainers_word import DOVETAIL, DOVETAIL_ID, MAINTAINER
 
 ASHTON_ID = "cqc:1-112816741"  # Ashton Lodge Residential Home
@@ -113,8 +114,6 @@ def test_a_store_prepared_again_reads_the_review_rows_of_the_records_it_changes_
     """Before, preparing the store again read every review row to tell whether each record it changed is shown: Field
     House's (held for review) too, though only Dovetail House changes. It reads those of the records it changes
     alone (Dovetail House, its type confirmed by CQC, has none), and prepares Dovetail House again as before."""
-    from tests.sync.test_one_service_one_record import Reads
-
     settings = settings_for(make_home(tmp_path / "home", geodata_dir), data_dir, replay, warm_up=False)
     synced_with_old_code(settings, replay, geography, monkeypatch)
     store = Reads(store_of(settings))
@@ -138,8 +137,6 @@ NAMES_SUGGEST_NEEDS = {"nhs-hospitals-2015:RXE07": {"older_adult": "older people
 def held_from_both_lists(store: SyncStore, data_dir: Path, geography: Any) -> list[FileCandidates]:
     """The real NHS hospital lists' rows held for review, as `rehabmap index` holds them (`app.sync.hold_for_review`:
     a run of each list's source); those runs, to import the lists again."""
-    from tests.sync.test_one_service_one_record import LISTS
-
     runs = by_source([row for name in LISTS for row in load_source(data_dir / "services" / name)
                       if isinstance(row, Held)], {})
     for run in runs:
