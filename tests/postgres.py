@@ -40,7 +40,8 @@ class PostgresServer:
         """A new database owned by `APP_ROLE` holding what the one at `url` (made by `new_database`) holds, copied
         by PostgreSQL as a template: a store's state made once and given to each test that writes to it, far
         cheaper than making it again. This process's pool for it is closed first (PostgreSQL copies no database
-        anyone is connected to), so nothing of this process may use the database at `url` after."""
+        anyone is connected to), so a store this process opened over `url` before is closed after, and says so at
+        its next use (`PostgresDatabase`): open it again, over the copy if that is the one meant."""
         from rehabmap.maintain.postgres import close_pools
 
         close_pools(url)

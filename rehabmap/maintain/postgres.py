@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -127,22 +127,31 @@ class PostgresDatabase:
         self._pool = _pool(url)
         self._thread_lock = threading.Lock()
 
+    def _connection(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        """One of the pool's connections. Only `close_pools` closes the pool, as the tests do before copying the
+        database as a template: this object is then over the template, not the copy, and is told so, not
+        handed psycopg_pool's "the pool 'rehabmap-store' is already closed"."""
+        if self._pool.closed:
+            raise RuntimeError(f"The store {self.location} was closed (close_pools: its database copied as a "
+                               "template, or the server stopped): open it again, over the copy if it was copied.")
+        return self._pool.connection()
+
     @contextmanager
     def connect(self) -> Iterator[_Connection]:
-        with self._pool.connection() as conn:
+        with self._connection() as conn:
             yield _Connection(conn)
 
     @contextmanager
     def transaction(self, *, schema: bool = False) -> Iterator[_Connection]:
         """`schema` changes nothing here: the audit log's guards are privileges and triggers, which let its
         owner add a column (a migration) and still refuse every rewrite."""
-        with self._pool.connection() as conn, conn.transaction():
+        with self._connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITERS,))
             yield _Connection(conn)
 
     @contextmanager
     def snapshot(self) -> Iterator[_Connection]:
-        with self._pool.connection() as conn:
+        with self._connection() as conn:
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             try:
                 yield _Connection(conn)
@@ -153,7 +162,7 @@ class PostgresDatabase:
     def index_lock(self) -> Iterator[None]:
         """The thread lock keeps one pooled connection per process waiting for it, so the holder can always
         get another for its own writes."""
-        with self._thread_lock, self._pool.connection() as conn:
+        with self._thread_lock, self._connection() as conn:
             conn.execute("SELECT pg_advisory_lock(%s)", (_INDEX,))
             try:
                 yield
@@ -163,7 +172,7 @@ class PostgresDatabase:
     @contextmanager
     def named_lock(self, name: str) -> Iterator[bool]:
         """A session-level advisory lock on a pooled connection held for as long as the lock is."""
-        with self._pool.connection() as conn:
+        with self._connection() as conn:
             taken = conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", (_NAMED, name)).fetchone()
             mine = bool(taken and taken[0])
             try:
