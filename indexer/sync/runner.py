@@ -25,6 +25,7 @@ connector's state.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -65,13 +66,15 @@ from indexer.sync.store import (
     SyncStore,
     now,
 )
-from rehabmap.maintain.audit import QUESTIONED, AuditLog, Change
+from rehabmap.maintain.audit import PREPARED, QUESTIONED, AuditLog, Change
 from rehabmap.maintain.overlay import Overlay
 from rehabmap.maintain.retirement import RETIRED_DETAIL
 from rehabmap.errors import DomainError, InvalidValue, sentence, shorten, tell_operator
 from rehabmap.sync_digests import content, content_digest as item_json_digest
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType, type_words
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_CHANGE_SHARE = 0.25
 # Fields that say when and where a record was fetched, not what it says: a change in them is no change.
@@ -530,8 +533,10 @@ def reprepare_due(store: SyncStore, placer: Callable[[], Placer]) -> int:
     each whose shown record changed (the live index follows: `LiveIndex.converge`) and the mark's removal are
     one transaction. Returns how many records changed; the mark alone is read when none is due. Called where a
     directory is shown from the store: a sync's start, a server's start and its catch-up (a rebuild reads the
-    store as they left it, and the server's start brings the live index up to it)."""
-    if store.meta(REPREPARE_DUE) is None:
+    store as they left it, and the server's start brings the live index up to it). A record it makes usable, or
+    no longer usable, is said (`_problem_news`)."""
+    mark = store.meta(REPREPARE_DUE)
+    if mark is None:
         return 0
     records = [r for r in store.records() if r.service is not None]
     index = Enrichments([enrichment_from_json(e.enrichment) for e in store.enrichments()])
@@ -543,8 +548,29 @@ def reprepare_due(store: SyncStore, placer: Callable[[], Placer]) -> int:
     reviews = {r.key: r for r in store.reviews(keys=[r.key for r, _ in changed])} if changed else {}
     live = {after.key for before, after in changed
             if shown(after, reviews.get(after.key)) != shown(before, reviews.get(before.key))}
-    store.write_reprepared([after for _, after in changed], live_changed=live, mark=REPREPARE_DUE)
+    news = [said for before, after in changed if (said := _problem_news(before, after, mark)) is not None]
+    store.write_reprepared([after for _, after in changed], live_changed=live, mark=REPREPARE_DUE,
+                           audits=[audit for audit, _ in news])
+    for _, line in news:  # once committed: a process killed before it says nothing it did not do
+        log.warning("%s", line)
     return len(changed)
+
+
+def _problem_news(before: StoredRecord, after: StoredRecord, mark: str) -> tuple[Audit, str] | None:
+    """Where preparing a record again after an upgrade (`reprepare_due`, asked by `mark`: "migration 14") cleared its
+    problem or recorded one, the audit row (`PREPARED`, the problem before and after) and the report line, in a sync
+    report's words, that say so: the line goes to the log of the process that prepared it (a server's start, a
+    sync's), as an upgrade's other changes to records do. Before, nothing said it, so an operator could not tell
+    which records an upgrade let in or held to their last good version. None where the problem is as it was."""
+    if before.problem == after.problem:
+        return None
+    if after.problem is None:
+        said = f"no longer rejected (it was: {before.problem})"
+    else:
+        said = f"rejected: {after.problem}" + ("; the previous version stays" if after.service is not None else "")
+    audit = Audit(f"rehabmap (applied on upgrade, {mark})", PREPARED, after.service_id,
+                  (Change("problem", before.problem, after.problem),))
+    return audit, f"{' '.join(filter(None, (after.service_id, _name(after))))}: prepared again on upgrade, {said}"
 
 
 def _reprepared(record: StoredRecord, prepared: _Prepared) -> StoredRecord:

@@ -825,11 +825,12 @@ class SyncStore:
             self._write(conn, records, reviews, audits, live_changed, now())
 
     def write_reprepared(self, records: Sequence[StoredRecord], *, live_changed: set[tuple[str, str]],
-                         mark: str) -> None:
-        """Records prepared again on upgrade, and the meta entry `mark` that asked for it gone, in one
-        transaction: a process killed meanwhile leaves the mark, and the next does it all again."""
+                         mark: str, audits: Sequence[Audit] = ()) -> None:
+        """Records prepared again on upgrade, their audit rows (a problem cleared or recorded), and the meta entry
+        `mark` that asked for it gone, in one transaction: a process killed meanwhile leaves the mark, and the next
+        does it all again."""
         with self._transaction() as conn:
-            self._write(conn, records, (), (), live_changed, now())
+            self._write(conn, records, (), audits, live_changed, now())
             conn.execute("DELETE FROM sync_meta WHERE key = ?", (mark,))
 
     @staticmethod

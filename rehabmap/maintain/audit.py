@@ -26,6 +26,9 @@ KEPT = "keep"
 # An upgrade took out of the maintainers' edits what was never their word (`overlay.unlay_readings`): nothing shown
 # changes until the record is read again.
 TIDIED = "tidy"
+# An upgrade prepared a synced record again from its source's item (`indexer.sync.runner.reprepare_due`) and found it
+# newly usable, or no longer so: its `problem`, the store's word on the item, not a field the directory publishes.
+PREPARED = "prepare"
 # A maintainer's reason (a review's rejection, a retirement), as a person wrote it: kept in the audit log.
 REASON_MAX = 500
 
@@ -196,7 +199,8 @@ def hsds_metadata(entry: AuditEntry) -> dict[str, Any] | None:
     publishes); `resource_id` is the service's id in the Open Referral feed. None for other entries."""
     from rehabmap.oruk import service_uuid
 
-    if entry.resource_type != "service" or entry.action in (QUESTIONED, KEPT, TIDIED) or entry.old == entry.new:
+    if (entry.resource_type != "service" or entry.action in (QUESTIONED, KEPT, TIDIED, PREPARED)
+            or entry.old == entry.new):
         return None  # not a change of what is shown (a need list laid as it stands beside the other's edit)
     return {
         "id": entry.uuid, "resource_id": service_uuid(entry.resource_id), "resource_type": "service",

@@ -9,6 +9,7 @@ and a stated women-only gender, hidden from a man on a guess."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from indexer.sync.file_candidates import FileCandidates, by_source
 from indexer.sync import runner
 from indexer.sync.runner import SyncRunner, reprepare_due
 from indexer.sync.store import REPREPARE_DUE, SyncStore
+from rehabmap.maintain.audit import hsds_rows
 from rehabmap.maintain.store import Directory, open_database, store_of
 from tests.conftest import database_url
 from tests.maintain.conftest import AppClient, make_app, with_version
@@ -210,11 +212,12 @@ ASHTON_PHONE = "Ask for the manager"  # words for a phone, which the release bef
 
 
 def test_a_record_the_release_before_rejected_that_now_prepares_is_no_longer_rejected(
-        tmp_path, geodata_dir, data_dir, replay, geography, monkeypatch):
+        tmp_path, geodata_dir, data_dir, replay, geography, monkeypatch, caplog):
     """CQC gives Ashton Lodge's phone as words: the release that rejected a record for a bad contact detail kept its
     last good version, the problem recorded. Prepared again on upgrade, its item (the source's latest) now prepares,
     the phone left out: the record is the one it makes, with no problem. Before, the store kept the problem beside
-    the version now shown, so its page and the API named no source for what they showed (no listing)."""
+    the version now shown, so its page and the API named no source for what they showed (no listing). The server's
+    log and the audit log say so, under the migration that asked for it; before, nothing did."""
     settings = settings_for(make_home(tmp_path / "home", geodata_dir), data_dir, replay, warm_up=False)
     runner_for(settings, geography).run(cqc_connector(settings))
     replay.cqc.alter(ASHTON_ID.removeprefix("cqc:"), mainPhoneNumber=ASHTON_PHONE, numberOfBeds=30)
@@ -224,12 +227,20 @@ def test_a_record_the_release_before_rejected_that_now_prepares_is_no_longer_rej
     assert [line.service_id for line in report.rejected if "previous version stays" in line.note] == [ASHTON_ID]
     store = SyncStore(store_of(settings))
     assert store.record("cqc", ASHTON_ID.removeprefix("cqc:")).problem is not None
-    store.set_meta(REPREPARE_DUE, "a test")
+    problem = store.record("cqc", ASHTON_ID.removeprefix("cqc:")).problem
+    store.set_meta(REPREPARE_DUE, "migration 19")
 
-    api = AppClient(make_app(settings))  # its start prepares the store again and converges the live index
+    with caplog.at_level(logging.WARNING, logger="indexer.sync.runner"):
+        api = AppClient(make_app(settings))  # its start prepares the store again and converges the live index
 
     ashton = store.record("cqc", ASHTON_ID.removeprefix("cqc:"))
     assert ashton.problem is None and [detail.field for detail in ashton.left_out] == ["phone"]
+    assert [r.getMessage() for r in caplog.records if r.name == "indexer.sync.runner"] == [
+        f"{ASHTON_ID} Ashton Lodge Residential Home: prepared again on upgrade, no longer rejected (it was: {problem})"]
+    audit, _ = Directory.from_settings(settings).audit.entries(resource_id=ASHTON_ID)
+    assert [(a.actor, a.action, a.field, a.old, a.new) for a in audit] == [
+        ("rehabmap (applied on upgrade, migration 19)", "prepare", "problem", problem, None)]
+    assert hsds_rows(audit) == [], "the store's word on the item, no field the ORUK feed's metadata publishes"
     shown = api.get(f"/services/{ASHTON_ID}").json()
     assert (shown["beds"], shown.get("phone")) == (30, None), "the source's latest item, its phone left out"
     assert shown["source_confirmed"] is not None and shown["source_confirmed"]["source"] == "cqc"
@@ -237,10 +248,11 @@ def test_a_record_the_release_before_rejected_that_now_prepares_is_no_longer_rej
 
 
 def test_a_record_whose_item_no_longer_prepares_keeps_its_last_good_version_its_problem_said(
-        tmp_path, geodata_dir, data_dir, replay, geography, monkeypatch):
+        tmp_path, geodata_dir, data_dir, replay, geography, monkeypatch, caplog):
     """The reverse: a release that refuses a record for a bad contact detail (as the one before session 19 did)
     prepares again a store that kept Ashton Lodge, its phone (words) left out. Its record stays as it was, shown,
-    and the problem is recorded, as a sync of the item would record it; before, the store said nothing was wrong."""
+    and the problem is recorded, as a sync of the item would record it; before, the store said nothing was wrong.
+    The log and the audit log say so, as a sync's report says a rejection; before, neither said anything."""
     settings = settings_for(make_home(tmp_path / "home", geodata_dir), data_dir, replay, warm_up=False)
     replay.cqc.alter(ASHTON_ID.removeprefix("cqc:"), mainPhoneNumber=ASHTON_PHONE)
     runner_for(settings, geography).run(cqc_connector(settings))
@@ -249,13 +261,19 @@ def test_a_record_whose_item_no_longer_prepares_keeps_its_last_good_version_its_
     assert kept.problem is None and kept.service is not None
     store.set_meta(REPREPARE_DUE, "a test")
 
-    with monkeypatch.context() as stricter:
+    with monkeypatch.context() as stricter, caplog.at_level(logging.WARNING, logger="indexer.sync.runner"):
         stricter.setattr(runner, "refused_contacts", lambda candidate: {})
         assert reprepare_due(store, lambda: GeographyPlacer(geography)) == 1
 
     ashton = store.record("cqc", ASHTON_ID.removeprefix("cqc:"))
     assert ashton.problem is not None and ashton.problem.startswith(f"phone: Value error, '{ASHTON_PHONE}'")
     assert (ashton.service, ashton.left_out) == (kept.service, kept.left_out), "its last good version stays"
+    assert [r.getMessage() for r in caplog.records if r.name == "indexer.sync.runner"] == [
+        f"{ASHTON_ID} Ashton Lodge Residential Home: prepared again on upgrade, rejected: {ashton.problem}; the "
+        "previous version stays"]
+    audit, _ = Directory.from_settings(settings).audit.entries(resource_id=ASHTON_ID)
+    assert [(a.actor, a.action, a.field, a.old, a.new) for a in audit] == [
+        ("rehabmap (applied on upgrade, a test)", "prepare", "problem", None, ashton.problem)]
 
 
 def test_a_held_row_read_short_says_so_first_when_prepared_again_from_the_store_and_rejected(
