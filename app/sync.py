@@ -104,7 +104,7 @@ class FailedRun:
 class SourceRuns:
     """What `rehabmap sync SOURCE`, or the review queue's runs of `rehabmap index`'s held rows, came to: the report of
     each connector's run that ended, each that failed, and of those that ended, each whose live write was refused
-    (`RunNotShown`: saved, not yet shown)."""
+    (`RunNotShown`: stored, not yet shown)."""
 
     reports: list[SyncReport]
     failed: list[FailedRun]

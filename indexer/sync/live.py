@@ -41,8 +41,9 @@ def built_at(backend: IndexBackend) -> datetime | None:
 
 
 class NotYetShown(DomainError):
-    """What the store committed (a sync's run, review decisions: `saved`) whose live write was then refused
-    (`PrecedenceInvalid`: a mapping's `supersedes` put wrong): saved, and not yet shown. Nothing is to be done again
+    """What the store committed (a sync's run, review decisions: `stored`, each saying "… stored") whose live write
+    was then refused (`refused`, a `PrecedenceInvalid`: a mapping's `supersedes` put wrong): stored, and not yet
+    shown. Nothing is to be done again
     but mend the mapping: the live index follows by itself once it is put right, at the next live write (a sync's, a
     decision's, the server's start or its own catch-up, `app.converge`). The one home of these words; its `where` is
     the refusal's (the mapping file), for the operator's console and log; its remedy (`Remedy.MAPPING`) each face words
@@ -51,13 +52,13 @@ class NotYetShown(DomainError):
     status = 503
     code = "not_yet_shown"
 
-    def __init__(self, saved: str, refused: PrecedenceInvalid) -> None:
-        super().__init__(f"{saved}, but not yet shown in searches: {refused.message}. The live index follows once "
+    def __init__(self, stored: str, refused: PrecedenceInvalid) -> None:
+        super().__init__(f"{stored}, but not yet shown in searches: {refused.message}. The live index follows once "
                          "that is put right, at the next sync, review decision or server start.", where=refused.where,
                          remedy=Remedy.MAPPING)
 
 
-# What is stored and not yet shown, as each refusal says it (`NotYetShown`'s `saved`): a catch-up's, of what earlier
+# What is stored and not yet shown, as each refusal says it (`NotYetShown`'s `stored`): a catch-up's, of what earlier
 # runs and decisions left unwritten (a server's, a run's start, a stopped run's end), and a status's count.
 EARLIER_STORED = "what earlier runs and review decisions applied is stored"
 
@@ -98,7 +99,7 @@ class LiveIndex:
     def follow(self, store: SyncStore, unshown: Callable[[PrecedenceInvalid], NotYetShown]) -> int:
         """`converge` after a commit (a sync's run, a review decision): a refusal of the live write, which cannot
         undo what was committed, raised as what that commit makes of it (`unshown`, a `NotYetShown`), so that no
-        one reads a saved run or decision as refused. Returns how many records were written."""
+        one reads a stored run or decision as refused. Returns how many records were written."""
         try:
             return self.converge(store)
         except PrecedenceInvalid as refused:

@@ -183,7 +183,7 @@ class DecisionNotShown(NotYetShown):
     code = "decision_not_yet_shown"
 
     def __init__(self, items: list[ReviewItem], refused: PrecedenceInvalid) -> None:
-        super().__init__(f"{'1 decision' if len(items) == 1 else f'{len(items)} decisions'} saved", refused)
+        super().__init__(f"{'1 decision is' if len(items) == 1 else f'{len(items)} decisions are'} stored", refused)
         self.items = items
 
 

@@ -122,9 +122,9 @@ class RunNotShown(NotYetShown):
     code = "run_not_yet_shown"
 
     def __init__(self, report: SyncReport, refused: PrecedenceInvalid) -> None:
-        saved = (f"the run of {report.source} applied and its records are stored" if report.stopped is None else
-                 f"the run of {report.source} stopped, applying nothing, and {EARLIER_STORED}")
-        super().__init__(saved, refused)
+        stored = (f"the run of {report.source} applied and its records are stored" if report.stopped is None else
+                  f"the run of {report.source} stopped, applying nothing, and {EARLIER_STORED}")
+        super().__init__(stored, refused)
         self.report = report
 
 

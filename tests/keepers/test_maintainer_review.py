@@ -387,14 +387,14 @@ def test_a_decision_saved_whose_live_write_is_refused_says_so_and_searches_follo
     assert state.backend.get(LEVEL1) is None, "not yet in searches"
     logged = [r.getMessage() for r in caplog.records if r.name == "rehabmap.api"]
     assert len(logged) == 1 and logged[0].startswith(
-        "1 decision saved, but not yet shown in searches: mapping nhs_website_hospitals_2018.toml: [source] "
+        "1 decision is stored, but not yet shown in searches: mapping nhs_website_hospitals_2018.toml: [source] "
         "supersedes names 'nhs-hospitals-2105', which no mapping in mappings/ gives;") and logged[0].endswith(
         f"The live index follows once that is put right, at the next sync, review decision or server start. "
         f"({mapping})"), logged
 
     decided = cli_here(queued.site, "review", "reject", UNTYPED, "--reason", "listed twice: the same ward")
     assert decided.returncode == 2 and decided.stderr.startswith(
-        "error: 1 decision saved, but not yet shown in searches: mapping nhs_website_hospitals_2018.toml: ") and (
+        "error: 1 decision is stored, but not yet shown in searches: mapping nhs_website_hospitals_2018.toml: ") and (
         decided.stderr.rstrip().endswith(f"({mapping})")), decided.stderr
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="rehabmap.api"):  # the server's start, then its catch-up's looks

@@ -181,7 +181,7 @@ def held_back_said(request: Request) -> str:
 def _decided(errors: Errors, page: tuple[tuple[str, ...], str], decide: Callable[[], list[ReviewItem]]
              ) -> tuple[list[ReviewItem], dict[str, str]]:
     """The decision, and the query that says its live write was refused (`UNSHOWN`, or none); or its refusal as an
-    error where `page` puts it (nothing is written then: all or none). Before, a decision saved whose live write was
+    error where `page` puts it (nothing is written then: all or none). Before, a decision stored whose live write was
     refused was said as a refusal, as if nothing were decided."""
     boxes, record = page
     try:
