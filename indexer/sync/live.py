@@ -43,11 +43,11 @@ def built_at(backend: IndexBackend) -> datetime | None:
 class NotYetShown(DomainError):
     """What the store committed (a sync's run, review decisions: `stored`, each saying "… stored") whose live write
     was then refused (`refused`, a `PrecedenceInvalid`: a mapping's `supersedes` put wrong): stored, and not yet
-    shown. Nothing is to be done again
-    but mend the mapping: the live index follows by itself once it is put right, at the next live write (a sync's, a
-    decision's, the server's start or its own catch-up, `app.converge`). The one home of these words; its `where` is
-    the refusal's (the mapping file), for the operator's console and log; its remedy (`Remedy.MAPPING`) each face words
-    for itself (the keepers' pages: whoever runs the syncs must put the mapping right)."""
+    shown. Nothing is to be done again but mend the mapping: the live index follows by itself once it is put right,
+    at the next live write (a sync's, a decision's, the server's start or its own catch-up, `app.converge`). The one
+    home of these words; its `where` is the refusal's (the mapping file), for the operator's console and log; its
+    remedy (`Remedy.MAPPING`) each face words for itself (the keepers' pages: whoever runs the syncs must put the
+    mapping right)."""
 
     status = 503
     code = "not_yet_shown"
@@ -56,6 +56,7 @@ class NotYetShown(DomainError):
         super().__init__(f"{stored}, but not yet shown in searches: {refused.message}. The live index follows once "
                          "that is put right, at the next sync, review decision or server start.", where=refused.where,
                          remedy=Remedy.MAPPING)
+        self.refused = refused
 
 
 # What is stored and not yet shown, as each refusal says it (`NotYetShown`'s `stored`): a catch-up's, of what earlier

@@ -180,7 +180,7 @@ class SourceReport:
         said = asdict(replace(self, held_back=None))
         del said["removed_from"]
         return said | {"remedy": self.remedy, "configured": self.configured,
-                       "held_back": for_operator(self.held_back) if self.held_back and self.not_live else None}
+                       "held_back": for_operator(unshown.refused) if (unshown := self.not_yet_shown) else None}
 
 
 def _last_run(store: SyncStore, source: str) -> LastRun | None:
