@@ -64,9 +64,10 @@ class NotYetShown(DomainError):
 EARLIER_STORED = "what earlier runs and review decisions applied is stored"
 
 
-def applied_stored(count: int) -> str:
-    """`count` applied changes, stored: what a status says is held back."""
-    return f"{count} applied {'change is' if count == 1 else 'changes are'} stored"
+def applied_stored(count: int, *, in_all: bool = False) -> str:
+    """`count` applied changes, stored: what a status says is held back; `in_all`, said as the whole store's, where a
+    page says it after one decision or upload, so that no keeper reads them as that one's alone."""
+    return f"{'In all, ' if in_all else ''}{count} applied {'change is' if count == 1 else 'changes are'} stored"
 
 
 class LiveIndex:

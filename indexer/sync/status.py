@@ -221,20 +221,23 @@ def held_back(behind: int) -> PrecedenceInvalid | None:
     return None
 
 
-def not_yet_shown(behind: int, refused: PrecedenceInvalid | None) -> NotYetShown | None:
+def not_yet_shown(behind: int, refused: PrecedenceInvalid | None, *, in_all: bool = False) -> NotYetShown | None:
     """The `behind` applied changes that `refused` (`held_back`) keeps from the live index, in the words a sync or
-    decision so cut short says (`NotYetShown`); None where nothing is behind or nothing refuses them."""
+    decision so cut short says (`NotYetShown`; `in_all`: said as the whole store's, `applied_stored`); None where
+    nothing is behind or nothing refuses them."""
     if not behind or refused is None:
         return None
-    return NotYetShown(applied_stored(behind), refused)
+    return NotYetShown(applied_stored(behind, in_all=in_all), refused)
 
 
 def held_back_in(store: SyncStore) -> NotYetShown | None:
     """All the store's applied changes that a mapping keeps from the live index (`not_live`, `held_back`), in
     `not_yet_shown`'s words: what a keepers' page says after a review decision or an upload whose live write was
-    refused, as the Sources page says it of each source; None where nothing is held back (any more)."""
+    refused, as the Sources page says it of each source, but said as the store's in all ("In all, 3 applied changes
+    are stored, …"): before, a keeper could read the count as that decision's or upload's own. None where nothing is
+    held back (any more)."""
     behind = sum(not_live(store).values())
-    return not_yet_shown(behind, held_back(behind))
+    return not_yet_shown(behind, held_back(behind), in_all=True)
 
 
 def sync_status(store: SyncStore, source: str | None = None, *, per_page: int | None = None,

@@ -244,12 +244,13 @@ def field_house_item(feeds_dir: Path, *, type_status: TypeStatus, service_type: 
     return replace(item, candidate=candidate, type_status=type_status)
 
 
-# What the keepers' pages (Sources, a decision's, an upload's) say of the changes `mistyped_supersedes` holds back
+# What the keepers' pages after a decision or an upload say of the changes `mistyped_supersedes` holds back: the
+# store's in all, not that decision's or upload's alone
 HELD_BACK_SAID = (
-    r"\d+ applied changes? (is|are) stored, but not yet shown in searches: mapping nhs_website_hospitals_2018\.toml: "
-    r"\[source\] supersedes names 'nhs-hospitals-2105', which no mapping in mappings/ gives; [^<]*\. The live index "
-    r"follows once that is put right, at the next sync, review decision or server start\. Whoever runs the syncs "
-    r"must put the mapping right\.")
+    r"In all, \d+ applied changes? (is|are) stored, but not yet shown in searches: mapping "
+    r"nhs_website_hospitals_2018\.toml: \[source\] supersedes names 'nhs-hospitals-2105', which no mapping in "
+    r"mappings/ gives; [^<]*\. The live index follows once that is put right, at the next sync, review decision or "
+    r"server start\. Whoever runs the syncs must put the mapping right\.")
 
 
 def mistyped_supersedes(tmp_path, monkeypatch) -> Path:
