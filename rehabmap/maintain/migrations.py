@@ -371,9 +371,11 @@ MIGRATIONS = (
     Migration(27, "the services an upload took out are found by their ids", mention_taken_out, mention_taken_out),
 )
 LATEST = MIGRATIONS[-1].version
-# whether the database has recorded migrations at all, per dialect (a new one has no table for them yet)
-_HAS_TABLE = {"sqlite": "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
-              "postgres": "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = ?"}
+# which of two tables the database has, per dialect: the one that records the migrations (a new store has none yet)
+# and migration 27's, which a client other than rehabmap's may drop (`_restore_mentions`)
+_TABLES = {"sqlite": "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (?, ?)",
+           "postgres": "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename IN (?, ?)"}
+_MIGRATIONS_TABLE, _MENTIONS_TABLE = "schema_migrations", "audit_mentions"
 
 
 def migrate(database: Database, policy: TokenPolicy = TokenPolicy()) -> list[Migration]:
@@ -382,11 +384,11 @@ def migrate(database: Database, policy: TokenPolicy = TokenPolicy()) -> list[Mig
     lock: a store up to date, as on every open but its first, is not written (a review page, a metrics scrape
     or a report opens it only to read)."""
     run: list[Migration] = []
-    done = _applied(database)
+    done, mentions = _applied(database)
     if done and max(done) > LATEST:
         raise _newer(database, max(done))
     if done.issuperset(m.version for m in MIGRATIONS):
-        _restore_mentions(database)
+        _restore_mentions(database, mentions)
         database.guard_audit_log()
         return run
     with database.transaction() as conn:
@@ -407,29 +409,31 @@ def migrate(database: Database, policy: TokenPolicy = TokenPolicy()) -> list[Mig
                     conn.execute(statement)
             conn.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (migration.version, migration.name, now()))
             run.append(migration)
-    _restore_mentions(database)
+    _restore_mentions(database, _applied(database)[1])  # read again: the migrations just run may have made it
     database.guard_audit_log()
     return run
 
 
-def _restore_mentions(database: Database) -> None:
-    """Migration 27's table made again from the audit log where it is gone, dropped by a client other than
-    rehabmap's (whose own connections may not drop it): its rows are the audit's own word on the services each
-    upload took out, so nothing is lost. Before, the guards' restoration named a table that was not there and every
-    open of the store failed with the database's error."""
-    with database.snapshot() as conn:
-        if conn.execute(_HAS_TABLE[database.dialect], ("audit_mentions",)).fetchone()[0]:
-            return
+def _restore_mentions(database: Database, there: bool) -> None:
+    """Migration 27's table made again from the audit log where it is gone (`there`: whether the catalog read by
+    `_applied` has it), dropped by a client other than rehabmap's (whose own connections may not drop it): its rows
+    are the audit's own word on the services each upload took out, so nothing is lost. Before, the guards'
+    restoration named a table that was not there and every open of the store failed with the database's error."""
+    if there:
+        return
     with database.transaction(schema=True) as conn:
         mention_taken_out(conn)
 
 
-def _applied(database: Database) -> set[int]:
-    """The migrations recorded in the database (none in a new one), read without writing."""
+def _applied(database: Database) -> tuple[set[int], bool]:
+    """The migrations recorded in the database (none in a new one), and whether it has migration 27's table
+    (`_restore_mentions`), read without writing, in one read of the catalog: every open of a store reads them, and
+    before, it read the catalog twice, once for each."""
     with database.snapshot() as conn:
-        if not conn.execute(_HAS_TABLE[database.dialect], ("schema_migrations",)).fetchone()[0]:
-            return set()
-        return {version for (version,) in conn.execute("SELECT version FROM schema_migrations")}
+        tables = {name for (name,) in conn.execute(_TABLES[database.dialect], (_MIGRATIONS_TABLE, _MENTIONS_TABLE))}
+        done = ({version for (version,) in conn.execute("SELECT version FROM schema_migrations")}
+                if _MIGRATIONS_TABLE in tables else set())
+    return done, _MENTIONS_TABLE in tables
 
 
 def _newer(database: Database, version: int) -> DirectoryUnavailable:

@@ -90,6 +90,40 @@ def test_an_up_to_date_store_is_opened_without_a_write_transaction(settings, mon
     assert recorded(settings) == [m.version for m in MIGRATIONS]
 
 
+def test_an_up_to_date_store_is_opened_with_one_read_of_its_tables(settings, monkeypatch):
+    """Every open of the store reads which of its tables are there: the migrations' record, and migration 27's table
+    (made again where another client dropped it). Before, each was a read of the catalog of its own, two an open (a
+    review page, a metrics scrape); one now, on either database."""
+    from contextlib import contextmanager
+
+    from rehabmap.maintain.migrations import migrate
+
+    Directory.from_settings(settings)
+    database = open_database(settings)
+    statements: list[str] = []
+    snapshot = database.snapshot
+
+    class Noted:
+        """The snapshot's connection, noting each statement it runs."""
+
+        def __init__(self, conn):
+            self.conn = conn
+
+        def execute(self, sql, *args):
+            statements.append(sql)
+            return self.conn.execute(sql, *args)
+
+    @contextmanager
+    def noted():
+        with snapshot() as conn:
+            yield Noted(conn)
+
+    monkeypatch.setattr(database, "snapshot", noted)
+    assert migrate(database) == []
+    tables = [sql for sql in statements if "type = 'table'" in sql or "pg_tables" in sql]
+    assert len(tables) == 1, statements
+
+
 def written(settings: Settings) -> object:
     """What an open could change: the SQLite store's files (bytes and times), or PostgreSQL's rows of the
     store's own tables and of the catalog that guards its audit log (a row rewritten gets a new xmin). Not the
