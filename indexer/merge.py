@@ -8,8 +8,9 @@ they are). Where two of the records give a field, the value of the one whose sou
 (`Precedence`, which the caller passes in: `indexer.precedence` reads it where the sources are defined), and where
 neither supersedes the other, the first seen's: before, the first seen's always did. Where the service is (its
 address, postcode, point and areas) is taken whole from one of them (`_place`). An inactive record (retired
-by its source) is merged by its id alone: it still takes in an older copy of itself (a file's row of
-a location since deregistered stays out of search), but it is never the base of another record nor merged into one,
+by its source) is merged by its id alone, whichever of its id's records comes first: it still takes in an older copy
+of itself, as its base (a file's row of a location since deregistered stays out of search), but it is never the base
+of another record nor merged into one,
 so a home CQC registered again under a new location id, at the same name and postcode, stays in search, and the
 retired record keeps its own id and history, as a sync's live write leaves them (`indexer.sync.publish`). A need
 that one source says is met and another says is not becomes unknown: conflicting claims are not a yes (so does a need
@@ -262,32 +263,47 @@ class Merging:
     be a superseding record's: a record sharing a key with that one alone was merged in under the mappings'
     precedence and not under the store's order, or not when it came before the record that brought the key in.
     A record of an id already seen is that record's copy (a file's copy of a synced record, a row repeating an
-    id), merged into it by the id alone, its other keys counting for nothing (an inactive record's own are its id
-    alone): a repeated CQC row naming another location's name and postcode joined that location's kind, two
-    locations made one through a copy's error. The one case where the order counts, as a rebuild gives the synced
-    records first, and so a retired record before a file's copy of it. On the real lists (both NHS hospital lists
-    and the ODS sites) it merges the 141 pairs the merged record's keys merged, in any order."""
+    id), merged into it by the id alone, its other keys counting for nothing: a repeated CQC row naming another
+    location's name and postcode joined that location's kind, two locations made one through a copy's error.
+    An id any record of which is inactive (retired) counts its id alone in every record of it, whichever comes
+    first, and its inactive record is the base of its copies (`_first`): where an active copy came first and its
+    name and postcode drew in another record (a home registered again under a new id), the retirement takes its
+    kind apart and merges its records again (`_part`). Before, the copy read first kept its keys, the new
+    registration was merged into the old id and the record stayed active, where the retirement read first gave the
+    two records apart. On the real lists (both NHS hospital lists and the ODS sites) it merges the 141 pairs the
+    merged record's keys merged, in any order."""
 
-    def __init__(self, precedence: Precedence) -> None:
+    def __init__(self, precedence: Precedence, *, retired: frozenset[str] = frozenset()) -> None:
         self.precedence = precedence
         self.merged: list[Service | Stored | None] = []
-        self.notes: list[MergeNote] = []
         # The records combined at each place combined with a later one, by when each came: each record merged in is
         # combined with all of them again, as which of them gives a field depends on all of them (`_combine`).
         self.members: dict[int, list[tuple[int, Service]]] = {}
         self._where: dict[tuple[str, str], int] = {}
         self._came: list[int] = []  # per place, when its first record came (its place in the order they come)
         self._count = 0
+        self._notes: list[tuple[int, MergeNote]] = []  # each note with the place of the record it is about
+        self._retired = retired  # ids known inactive ahead of their records (`_part`): each counts its id alone
 
-    def add(self, item: Service | Keyed) -> Service | Stored | None:
-        """The record, or None where it is merged into an earlier one (a `Keyed` one read back as a record where it
-        is merged)."""
+    @property
+    def notes(self) -> list[MergeNote]:
+        """What was merged into what, in the order it was."""
+        return [note for _, note in self._notes]
+
+    def add(self, item: Service | Keyed) -> None:
+        """The record merged with those before it (a `Keyed` one read back as a record where it is merged)."""
         service: Service | Stored
         if isinstance(item, Keyed):
             keys, service = item
         else:
             keys, service = merge_keys(item), item
         came, self._count = self._count, self._count + 1
+        self._take(came, keys, service)
+
+    def _take(self, came: int, keys: list[tuple[str, str]], service: Service | Stored) -> None:
+        """The record that came `came`th, with its keys, merged or placed."""
+        if self._retired and keys[0][1] in self._retired:
+            keys = keys[:1]
         where = self._where
         hits: dict[int, str] = {}  # the places this record's keys are known at, each with the first key found there
         for key in keys:  # a loop, not a generator: this runs per record
@@ -300,21 +316,55 @@ class Merging:
             self._came.append(came)
             for key in keys:
                 where[key] = hit
-            return service
+            return
+        other = as_service(service)
         same_id = where.get(keys[0])
         if same_id is not None:
+            if other.status == "inactive" and other.id not in self._retired and self._at(same_id).status == "active":
+                self._part(same_id, came, other)
+                return
             hits, keys = {same_id: "id"}, []  # a copy of a record seen: merged by its id alone
-        hit = min(hits)
-        other = as_service(service)
-        self.notes.append(_note(self._at(hit), other, hits[hit]))
-        for later in sorted(hits)[1:]:  # kinds this record shows to be one: each later one folded in
+        self._join(came, keys, other, hits)
+
+    def _join(self, came: int, keys: list[tuple[str, str]], other: Service, hits: dict[int, str]) -> None:
+        """`other` merged into the kind of the earliest of the places its keys are known at (`hits`), each later one
+        folded into it, as its keys show them one."""
+        hit = min(hits, key=self._came.__getitem__)
+        before, noted = self._at(hit), len(self._notes)
+        for later in sorted(hits.keys() - {hit}, key=self._came.__getitem__):  # kinds this record shows to be one
             self._fold(later, hit, hits[later] if hits[later] in _SHARED_KEYS else hits[hit])
         members = self._members(hit)
         members.append((came, other))
+        members.sort(key=_first)
         self.merged[hit] = _combine([member for _, member in members], self.precedence)
+        self._notes.insert(noted, (hit, _note(before, other, hits[hit])))
         for key in keys:
-            where[key] = hit
-        return None
+            self._where[key] = hit
+
+    def _part(self, place: int, came: int, retired: Service) -> None:
+        """A retired record (`retired`) of an id an active record at `place` has: the records at `place`, with it,
+        merged again in the order they came, each of its id by the id alone, the first kind at `place` and any other
+        at a place of its own; their notes made again."""
+        records = sorted([*self._members(place), (came, retired)], key=lambda member: member[0])
+        for _, record in records:
+            for key in merge_keys(record):
+                if self._where.get(key) == place:
+                    del self._where[key]
+        again = Merging(self.precedence, retired=self._retired | {retired.id})
+        for came_at, record in records:
+            again._take(came_at, merge_keys(record), record)
+        kinds = [at for at, record in enumerate(again.merged) if record is not None]
+        places = dict(zip(kinds, [place, *range(len(self.merged), len(self.merged) + len(kinds) - 1)]))
+        for at, to in places.items():
+            if to == place:
+                self.merged[place] = again.merged[at]
+            else:
+                self.merged.append(again.merged[at])
+                self._came.append(again._came[at])
+            self.members[to] = again._members(at)  # given again at the end (`stream`): a place is written first whole
+        self._where.update((key, places[at]) for key, at in again._where.items())
+        self._notes = [(at, note) for at, note in self._notes if at != place] + [
+            (places[at], note) for at, note in again._notes]
 
     def _at(self, place: int) -> Service:
         """The record kept at a place (none is folded into another)."""
@@ -323,7 +373,7 @@ class Merging:
         return as_service(found)
 
     def _members(self, place: int) -> list[tuple[int, Service]]:
-        """The records at a place, by when each came (the kept one first)."""
+        """The records at a place, the kept one first (`_first`)."""
         return self.members.setdefault(place, [(self._came[place], self._at(place))])
 
     def _fold(self, later: int, into: int, key: str) -> None:
@@ -331,9 +381,10 @@ class Merging:
         `into`, and the notes of what was merged into its kept record say `into`'s kept record."""
         moved, members = self._members(later), self._members(into)
         kept, folded = members[0][1].id, moved[0][1].id
-        self.notes = [replace(note, kept=kept) if note.kept == folded else note for note in self.notes]
-        self.notes.append(MergeNote(kept, folded, key))
-        members[:] = sorted(members + moved, key=lambda member: member[0])
+        self._notes = [(into if at == later else at, replace(note, kept=kept) if note.kept == folded else note)
+                       for at, note in self._notes]
+        self._notes.append((into, MergeNote(kept, folded, key)))
+        members[:] = sorted(members + moved, key=_first)
         del self.members[later]
         self.merged[later] = None
         for key_at, at in self._where.items():
@@ -345,16 +396,28 @@ class Merging:
         return [record for record in self.merged if record is not None]
 
     def stream(self, items: Iterable[Service | Keyed]) -> Iterator[Service | Stored | Revision]:
-        """Each record kept, as it comes, then each one combined with later ones again, as it ends up, and each
-        folded into an earlier one as none (`Revision`): what a writer stores while the rest are still being
-        prepared."""
+        """Each record kept, as it comes (and each kind a retirement took apart, `_part`, at its new place), then each
+        one combined with later ones again, as it ends up, and each folded into an earlier one as none (`Revision`):
+        what a writer stores while the rest are still being prepared."""
+        written = 0  # the places given so far: a writer's rows, in order
         for item in items:
-            kept = self.add(item)
-            if kept is not None:
-                yield kept
+            self.add(item)
+            while written < len(self.merged):
+                record = self.merged[written]
+                assert record is not None, "a place is folded into another only once given"
+                yield record
+                written += 1
         for row, record in enumerate(self.merged):
             if record is None or row in self.members:
                 yield Revision(row, None if record is None else as_service(record))
+
+
+def _first(member: tuple[int, Service]) -> tuple[bool, int]:
+    """Where a record comes among its kind's records (when it came, second): an inactive one first, as the base of
+    its id's copies, so that the record of a retired location is the retirement's whichever is read first (an
+    inactive record is merged by its id alone, so it is never in a kind with another id's)."""
+    came, service = member
+    return service.status != "inactive", came
 
 
 def merge_duplicates(services: Iterable[Service | Keyed], precedence: Precedence

@@ -7,11 +7,13 @@ from datetime import datetime, timezone
 
 import pytest
 
-from indexer.merge import Precedence, merge_duplicates
+from indexer.merge import Merging, Precedence, merge_duplicates
 from indexer.pipeline import GeographyPlacer, ImportRefused, build_index, prepare_all
 from indexer.rows import Candidate, Origin, Rejection
+from indexer.sources import load_source
 from search.elastic import ElasticIndex, ElasticWriter
 from search.embedded import EmbeddedIndex, EmbeddedWriter
+from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType
 
 FETCHED = datetime(2026, 11, 20, tzinfo=timezone.utc)
@@ -366,3 +368,44 @@ def test_a_live_record_this_version_refuses_does_not_stop_the_check(geography, i
                     progress=False)
     assert refused.value.report.loss.examples == [("test:10", "Sample Peer Group 10"),
                                                   ("test:11", "(its record cannot be read)")]
+
+
+ASHTON, NEW_ID = "cqc:1-112816741", "cqc:1-12937516003"  # Ashton Lodge, and an invented id it is registered again under
+
+
+def ashton_lodge_three_ways(data_dir, geography) -> list[Service]:
+    """Ashton Lodge as CQC recorded it (the real recording's record), its record retired (inactive, as a sync leaves a
+    deregistered location), and the home registered again under a new location id at the same name and postcode."""
+    recorded = data_dir / "feeds" / "cqc_api" / "locations_detail_2021.json"
+    prepared = prepare_all([r for r in load_source(recorded) if isinstance(r, Candidate)], GeographyPlacer(geography))
+    [listed] = [s for s in prepared if isinstance(s, Service) and s.id == ASHTON]
+    retired = listed.model_copy(update={"status": "inactive", "provenance": [
+        listed.provenance[0].model_copy(update={"file": "store", "line": None})]})
+    again = listed.model_copy(update={"id": NEW_ID, "cqc_location_id": NEW_ID.removeprefix("cqc:")})
+    return [retired, listed, again]
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(3))))
+def test_an_inactive_records_copies_are_merged_by_its_id_alone_whatever_the_order(data_dir, geography, tmp_path,
+                                                                                   order):
+    """A retired record and an active copy of it (a file still listing the location) are one record, inactive, and
+    the home registered again under a new id stays a record of its own, in search, in every order the three come in,
+    each written to the same index by a build in one process and one whose workers' records are written as they come.
+    Before, the active copy read before the retirement counted its name and postcode: the new registration was
+    merged into it, and the retired record after them, so the home was listed under the old id (or, the retirement
+    read first, as here in the first order, the same three gave two records)."""
+    retired, listed, again = three = ashton_lodge_three_ways(data_dir, geography)
+    records = [three[i] for i in order]
+
+    kept, _ = merge_duplicates(records, Precedence())
+
+    assert {s.id: s.status for s in kept} == {ASHTON: "inactive", NEW_ID: "active"}
+    ashton = next(s for s in kept if s.id == ASHTON)
+    assert ashton.model_dump(exclude={"provenance", "field_sources"}) == retired.model_dump(
+        exclude={"provenance", "field_sources"})
+    assert ashton.provenance == [*retired.provenance, *listed.provenance], "the retired record's first, in any order"
+    assert next(s for s in kept if s.id == NEW_ID) == again
+    whole, streamed = tmp_path / "whole.sqlite", tmp_path / "streamed.sqlite"
+    EmbeddedWriter(whole).replace_all(kept)
+    EmbeddedWriter(streamed).replace_all(Merging(Precedence()).stream(records))
+    assert {s.id: s for s in EmbeddedIndex(streamed).all()} == {s.id: s for s in EmbeddedIndex(whole).all()}
