@@ -121,20 +121,32 @@ def _where(service: Service) -> str:
     return place(file, line) if file else service.id
 
 
-def _note(kept: Service, other: Service, key: str) -> MergeNote:
-    """What merging `other` into `kept` is noted as. Records of one id are rows of one source given twice: before,
-    the note was "merged cqc:1-112778588 into cqc:1-112778588 (same id)", naming neither row nor the values lost
-    (another name and postcode), where rows held for review named both rows and said another row was lost."""
+def _note(kept: Service, other: Service, combined: Service, key: str) -> MergeNote:
+    """What merging `other` into `kept` (the record as it was) is noted as, `combined` the record it made. Records of
+    one id are rows of one source given twice, or one service two sources give: the note names both rows and what
+    the record does not keep of either, as it ends up (before, "merged cqc:1-112778588 into cqc:1-112778588 (same
+    id)", naming neither row nor the values lost; then what `other` gave that `kept` gave otherwise, which was
+    untrue where `other`'s source supersedes `kept`'s: the record keeps `other`'s value and not `kept`'s)."""
     if key != "id":
         return MergeNote(kept.id, other.id, key)
-    first, again = kept.model_dump(exclude={"provenance"}), other.model_dump(exclude={"provenance"})
+    first, again, made = (record.model_dump(exclude={"provenance"}) for record in (kept, other, combined))
     # A row's point and areas go with its postcode or address, which the note names.
-    lost = [f"{name} '{shorten(value)}'" for name, value in again.items() if name not in _KEEP and name not in _POINT
-            and not _empty(value) and not _empty(first.get(name)) and first[name] != value]
+    told = [name for name in made if name not in _KEEP and name not in _POINT]
+    lost = [f"{name} '{shorten(again[name])}'" for name in told
+            if not _empty(again[name]) and made[name] != again[name]]
+    shown = [name for name in told if not _empty(first[name]) and made[name] != first[name]]
+    said = [f"whose {', '.join(lost)} the record does not keep"] if lost else []
+    if shown:
+        said.append(f"whose {', '.join(f'{name} {_quoted(made[name])}' for name in shown)} the record shows in place "
+                    f"of the first's {', '.join(_quoted(first[name]) for name in shown)}")
     return same_id(_where(kept), _where(other), kept.id, first == again,
-                   f"whose {', '.join(lost)} the record does not keep" if lost
-                   else "of which the record keeps only what the first leaves empty",
+                   ", and ".join(said) or "of which the record keeps only what the first leaves empty",
                    one_source=_origin(kept)[0] == _origin(other)[0])
+
+
+def _quoted(value: object) -> str:
+    """A value as a merge note quotes it: none where it is empty."""
+    return "none" if _empty(value) else f"'{shorten(value)}'"
 
 
 @dataclass(frozen=True)
@@ -336,8 +348,8 @@ class Merging:
         members = self._members(hit)
         members.append((came, other))
         members.sort(key=_first)
-        self.merged[hit] = _combine([member for _, member in members], self.precedence)
-        self._notes.insert(noted, (hit, _note(before, other, hits[hit])))
+        self.merged[hit] = combined = _combine([member for _, member in members], self.precedence)
+        self._notes.insert(noted, (hit, _note(before, other, combined, hits[hit])))
         for key in keys:
             self._where[key] = hit
 

@@ -189,3 +189,29 @@ def test_a_record_that_names_no_place_does_not_move_a_merged_record(tmp_path, da
     assert place(merged) == place(homes) and merged.phone == cqc.phone
     assert {name: merged.field_sources.get(name) for name in ("address", "postcode", "lat", "areas")} == {
         "address": "bassetlaw-homes-2019", "postcode": "bassetlaw-homes-2019", "lat": None, "areas": None}
+
+
+def test_a_note_of_one_id_says_what_the_record_does_not_keep_where_the_later_supersedes(tmp_path, data_dir, geography):
+    """CQC's own care directory, mapped as a dated file of the source `cqc`, gives Dovetail House (the real
+    recording's location) under its CQC id with an older phone, and is read before CQC's record of it: one id, so one
+    record, whose phone is CQC's (CQC's record supersedes any dated file's). The note says the phone shown is CQC's,
+    in place of the file's (the file's website, which CQC leaves empty, is kept, and so not lost). Before, it was
+    measured against the file's record as it was before the merge: "whose phone '01623420690' … the record does not
+    keep", the phone the record shows."""
+    (tmp_path / "directory.csv").write_text(
+        "Ref,Home,Postcode,Telephone,Web\n1-112779585,Dovetail House,NG18 2AT,01623 000 000,"
+        "https://dovetail.example.org\n", encoding="utf-8")
+    (tmp_path / "directory.toml").write_text(HOMES_MAPPING.format(more="", columns="").replace(
+        'name = "bassetlaw-homes-2019"', 'name = "cqc"'), encoding="utf-8")
+    rows = [*load_source(tmp_path / "directory.csv", mapping=tmp_path / "directory.toml"),
+            *load_source(data_dir / "feeds" / "cqc_api" / "locations_detail_2021.json")]
+
+    report = build_index(rows, GeographyPlacer(geography), EmbeddedWriter(tmp_path / "index.sqlite"), progress=False,
+                         precedence=source_precedence())
+
+    dovetail = EmbeddedIndex(tmp_path / "index.sqlite").get("cqc:1-112779585")
+    assert dovetail is not None
+    assert (dovetail.phone, dovetail.website) == ("01623420690", "https://dovetail.example.org")
+    assert [line for line in report.summary_lines() if line.startswith("merged ")] == [
+        "merged locations_detail_2021.json record 75 into directory.csv:2 (same id cqc:1-112779585: the same service "
+        "from another source, whose phone '01623420690' the record shows in place of the first's '01623 000 000')"]
