@@ -476,15 +476,20 @@ class OverlayWriter:
         def stream() -> Iterator[Service | Stored | Revision]:
             nonlocal held
             seen: set[str] = set()
+            rows: list[str] = []  # the id given at each row, in order
             for service in services:
-                if isinstance(service, Revision):  # a row taken out (None) has nothing to lay over
-                    entry = None if service.service is None else entries.get(service.service.id)
-                    yield service if entry is None or service.service is None else \
-                        Revision(service.row, self._laid(service.service, entry, laid))
+                if isinstance(service, Revision):
+                    if service.service is None:  # part of an earlier row's record: as if never given (`_taken_out`)
+                        _taken_out(rows[service.row], seen, laid)
+                        yield service
+                        continue
+                    entry = entries.get(service.service.id)
+                    yield service if entry is None else Revision(service.row, self._laid(service.service, entry, laid))
                     continue
                 entry = entries.get(service.id)
                 yield self._laid(as_service(service), entry, laid) if entry is not None else service
                 seen.add(service.id)
+                rows.append(service.id)
             warnings.extend(warning for said in laid.values() for warning in said)
             # Everything imported is written: from here until the new index is live, no edit may commit.
             lock.__enter__()
@@ -535,6 +540,15 @@ class OverlayWriter:
                 warnings.append(f"directory: edit of {service.id} {field} no longer fits the imported "
                                 f"record and was not laid: {_reason(exc)}")
         return service
+
+
+def _taken_out(service_id: str, seen: set[str], laid: dict[str, list[str]]) -> None:
+    """A record given to a parallel import's writer, then found one with an earlier row's and taken out
+    (`indexer.merge.Merging.stream`), is no longer in the sources, as one process never gives it: its edits are
+    warned of as kept, not laid, and what laying them had to say is not said. Before, it counted as seen, and an
+    edited record merged away so said nothing where one process's build warned."""
+    seen.discard(service_id)
+    laid.pop(service_id, None)
 
 
 def _reason(exc: Exception) -> str:

@@ -201,3 +201,48 @@ def test_records_merged_as_they_come_write_the_index_records_merged_first_write(
         assert db.execute("SELECT rowid, id FROM services WHERE rowid = 2").fetchone() == (2, sample[-1].id)
         assert db.execute("SELECT rowid FROM services_fts WHERE services_fts MATCH 'chapel allerton'").fetchall() == [
             (2,)]
+
+
+# A council's list of three homes (the real postcodes of Dovetail House in Mansfield and of a street in Worksop; the
+# rest made up), in the order that makes a parallel import write two records, then find them one: B shares Dovetail
+# House's CQC location id (A's) and C's name and postcode.
+THREE_HOMES = ("Ref,Home,CQC,Postcode\nA,Dovetail House,1-112779585,NG18 2AT\nC,Dovetail Annexe,,S80 1AA\n"
+               "B,Dovetail Annexe,1-112779585,S80 1AA\n")
+THREE_HOMES_MAPPING = ('[source]\nname = "homes"\n[columns]\nid = "Ref"\nname = "Home"\ncqc_location_id = "CQC"\n'
+                       'postcode = "Postcode"\n[constants]\nservice_type = "supported_accommodation"\n'
+                       'subtype = "residential_24h"\n')
+
+
+def test_an_edited_record_found_one_with_an_earlier_one_is_warned_of_as_one_process_warns(data_dir, geography,
+                                                                                         tmp_path):
+    """A maintainer edited C, which B shows to be one service with A: merged into A, C is no longer in the sources,
+    and both builds say so, with the same records. Before, the parallel import had laid the edit over C's row,
+    written before B came, and said nothing when it took the row out (one process warns: `OverlayWriter` never sees
+    C)."""
+    (tmp_path / "homes.csv").write_text(THREE_HOMES, encoding="utf-8")
+    (tmp_path / "homes.toml").write_text(THREE_HOMES_MAPPING, encoding="utf-8")
+    services = data_dir / "services"
+
+    def build(workers: int) -> tuple[list[str], list[str], list[tuple[str, str]]]:
+        """The report's lines, the edits' warnings and each row's id and name."""
+        directory = Directory(tmp_path / f"directory-{workers}.sqlite")
+        directory.overlay.record("test", "update", "homes:C", [Change("beds", None, 6)], fields={"beds": 6})
+        path = tmp_path / f"index-{workers}.sqlite"
+        writer = OverlayWriter(EmbeddedWriter(path), directory)
+        rows = chain(load_source(tmp_path / "homes.csv", mapping=tmp_path / "homes.toml"),
+                     load_source(services / HOSPITALS), load_source(services / SITES))
+        report = build_index(rows, GeographyPlacer(geography), writer, progress=False,
+                             workers=Workers(workers) if workers > 1 else None)
+        with sqlite3.connect(path) as db:
+            held = db.execute("SELECT id, json_extract(CAST(doc AS TEXT), '$.name') FROM services ORDER BY rowid")
+            return report.summary_lines(), writer.warnings, held.fetchall()
+
+    one, two = build(1), build(2)
+
+    assert {"merged homes:B into homes:A (same cqc)", "merged homes:C into homes:A (same name+postcode)"} <= {
+        line for line in one[0]}
+    assert one[1] == ["directory: homes:C was edited but is no longer in the sources; its edits are kept and come "
+                      "back if it does"]
+    assert two[:2] == one[:2]
+    assert sorted(two[2]) == sorted(one[2]) and one[2][0] == ("homes:A", "Dovetail House")
+    assert "homes:C" not in {service_id for service_id, _ in one[2]}
