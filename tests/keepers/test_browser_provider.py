@@ -58,10 +58,13 @@ def test_a_provider_updates_a_vacancy_and_match_and_the_service_page_show_it(bro
 SEACROFT = "sample:seacroft-community-rehabilitation-unit"
 
 
-def test_contact_details_saved_unchanged_keep_a_how_to_refer_on_two_lines(browser, keepers_server, shared_keepers):
-    """"How to refer" is a one-line box, and a browser sends its value without the line breaks a stored one may hold
-    (a maintainer's, through the API). Before, saving the contact details unchanged took that for a change: the text
-    was written again run together, and the audit log said the provider had changed it. Now it is no change."""
+def test_contact_details_show_a_how_to_refer_on_two_lines_and_keep_them_saved_or_changed(browser, keepers_server,
+                                                                                        shared_keepers):
+    """A "How to refer" held on two lines (a maintainer's, through the API; a feed's application_process). In a
+    one-line box, which a browser shows and sends without the line breaks, it read run together ("By email to the
+    teamor by phone on weekdays"), and a provider who changed a word of it saved it so. (Saved unchanged, it was
+    written again run together, until the forms compared it as the box sends it back.) Now the box has as many lines
+    as the text: it shows the two lines, saving it unchanged changes nothing, and a word changed keeps them."""
     from tests.maintain.conftest import with_version
 
     site = shared_keepers.site
@@ -77,11 +80,45 @@ def test_contact_details_saved_unchanged_keep_a_how_to_refer_on_two_lines(browse
     page.goto(keepers_server + "/keepers/sign-in")
     page.get_by_label("Your token").fill(site.tokens["provider_a"])
     page.get_by_role("button", name="Sign in").click()
-    page.goto(f"{keepers_server}/keepers/my-services/details?service={SEACROFT}")
-    assert page.get_by_label("How to refer").input_value() == "By email to the teamor by phone on weekdays"
+    details = f"{keepers_server}/keepers/my-services/details?service={SEACROFT}"
+    page.goto(details)
+    assert page.get_by_label("How to refer").input_value() == two_lines
+    page.get_by_role("button", name="Save contact details").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("My services")
+    assert site.directory.audit.entries(resource_id=SEACROFT, limit=1000)[0] == before
+    assert api.get(f"/services/{SEACROFT}").json()["referral_route"] == two_lines
+
+    page.goto(details)
+    page.get_by_label("How to refer").fill(two_lines.replace("weekdays", "weekends"))
     page.get_by_role("button", name="Save contact details").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("My services")
     context.close()
+    assert api.get(f"/services/{SEACROFT}").json()["referral_route"] == "By email to the team\nor by phone on weekends"
 
-    assert site.directory.audit.entries(resource_id=SEACROFT, limit=1000)[0] == before
-    assert api.get(f"/services/{SEACROFT}").json()["referral_route"] == two_lines
+
+def test_the_service_form_shows_an_address_on_two_lines_and_keeps_them_when_another_word_changes(
+        browser, keepers_server, shared_keepers):
+    """An address given on its lines (through the maintainers' API, which keeps them). In the service form's one-line
+    box it read run together ("Aire Valley UnitSeacroft Hospital, York Road"), and a maintainer who corrected a word of it saved it so. Now
+    its box has lines: it shows them, and a word changed keeps them."""
+    from tests.maintain.conftest import with_version
+
+    site = shared_keepers.site
+    api = shared_keepers.client()
+    two_lines = "Aire Valley Unit\nSeacroft Hospital, York Road"
+    answer = api.patch(f"/maintain/services/{AIRE}", json={"address": two_lines},
+                       headers=with_version(api, AIRE, site.auth("maintainer")))
+    assert answer.status_code == 200, answer.text
+
+    context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-GB")
+    page = context.new_page()
+    page.goto(keepers_server + "/keepers/sign-in")
+    page.get_by_label("Your token").fill(site.tokens["maintainer"])
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(f"{keepers_server}/keepers/services/{AIRE}")
+    assert page.get_by_label("Address (optional)").input_value() == two_lines
+    page.get_by_label("Address (optional)").fill(two_lines.replace("York Road", "York Rd"))
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_text("Saved: address.")).to_be_visible()
+    context.close()
+    assert api.get(f"/services/{AIRE}").json()["address"] == "Aire Valley Unit\nSeacroft Hospital, York Rd"

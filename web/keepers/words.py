@@ -43,8 +43,10 @@ TEXT_LIMITS = {name: limit for name, (_, limit) in TYPED_FIELDS.items()}
 KEPT_AS = {"reason": tidied_text, "organisation_name": tidied_text, "label": tidied_text}
 AS_KEPT = "a run of spaces or line breaks counting as one"
 # The keepers' boxes of more than one line (a `textarea`), by input name: every other is one line (an `input`), which a
-# browser sends back without the line breaks a stored value may hold (`as_sent`).
-MULTI_LINE = frozenset({"description", "reason", "note", "what"})
+# browser sends back without the line breaks a stored value may hold (`as_sent`). A field whose value may hold line
+# breaks (a feed's or the API's "How to refer", an address given on its lines) has one: in a one-line box its lines
+# were shown run together, and any change to it saved them so ("By email to the teamor by phone").
+MULTI_LINE = frozenset({"description", "reason", "note", "what", "referral_route", "address"})
 
 
 def as_sent(name: str, stored: object) -> str:
