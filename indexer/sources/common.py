@@ -208,10 +208,11 @@ def _rows(reader: Any, header: list[str], ends_text: Callable[[], bool],
 
 
 def _cut_rows(rows: Iterator[CsvRow | CsvProblem], header: list[str]) -> Iterator[CsvRow | CsvProblem]:
-    """`rows`, each two short rows that would make one marked `cut`, both: a line break inside a cell that is not
-    quoted cuts a row in two short rows whose cells, the cut cell counted in both, number the header's (or fewer,
-    its last empty cells left out). An Excel export quotes such a cell and leaves out only a row's last empty
-    cells, so two of its short rows make one only where both are mostly empty (none of the 2018 hospital list's
+    """`rows`, each two rows that would make one marked `cut`, both: a line break inside a cell that is not quoted
+    cuts a row in two rows whose cells, the cut cell counted in both, number the header's (or fewer, its last empty
+    cells left out), so that one of them at least is short, and a part of a whole row cut in its first or last cell is
+    one of the header's width beside a row of one cell. An Excel export quotes such a cell and leaves out only a row's
+    last empty cells, so two of its rows make one only where they are mostly empty (none of the 2018 hospital list's
     848 so saved): a row that lands is warned of, never changed or rejected, as it may be whole."""
     before: CsvRow | CsvProblem | None = None
     for row in rows:
@@ -225,25 +226,39 @@ def _cut_rows(rows: Iterator[CsvRow | CsvProblem], header: list[str]) -> Iterato
 
 def _marked(row: CsvRow | CsvProblem, after: CsvRow | CsvProblem,
             header: list[str]) -> tuple[CsvRow | CsvProblem, CsvRow | CsvProblem]:
-    """`row` and the row `after` it, each marked `cut` where both are short and would make one row."""
-    if not (isinstance(row, CsvRow) and isinstance(after, CsvRow) and row.left_out and after.left_out):
+    """`row` and the row `after` it, each marked `cut` where one of them is short and they would make one row."""
+    if not (isinstance(row, CsvRow) and isinstance(after, CsvRow) and (row.left_out or after.left_out)):
         return row, after
     width = len(header)
     cells, after_cells = width - len(row.left_out), width - len(after.left_out)
     if cells + after_cells - 1 > width:
         return row, after
-    first = (f"read with its last {len(row.left_out)} cells empty: the next row, line {after.line}, has {after_cells}, "
-             "which would complete it if a line break inside a cell that is not quoted cut it in two: check the row")
-    second = (f"read with its last {len(after.left_out)} cells empty: the row before, line {row.line}, has {cells}, "
-              "which it would complete if a line break inside a cell that is not quoted cut them in two: check the "
-              "row")
+    cut = "if a line break inside a cell that is not quoted cut {} in two: check the row"
+    first = (f"{_read_as(row)}: the next row, line {after.line}, has {after_cells}, which would complete it "
+             + cut.format("it"))
+    second = (f"{_read_as(after)}: the row before, line {row.line}, has {cells}, which it would complete "
+              + cut.format("them"))
     return _part(row, first, header[cells - 1]), _part(after, second, header[0])
+
+
+def _read_as(row: CsvRow) -> str:
+    """How a part of a row cut in two was read: short, with its last cells empty; or with every cell of the header,
+    one of which holds only a part of a cell (a row cut in its first or last cell)."""
+    if row.left_out:
+        return f"read with its last {len(row.left_out)} cells empty"
+    return f"read with all {len(row.values)} of the header's columns"
 
 
 def _part(row: CsvRow, said: str, cell: str) -> CsvRow:
     """`row` marked as a part of a row cut in two (`cut`), the line break in `cell`: a row may be the second part of
-    one and the first of another."""
-    return replace(row, cut="; ".join(filter(None, (row.cut, said))), cut_cells=(*row.cut_cells, cell))
+    one and the first of another. A part that is not short says so first where it is rejected, as one that is does
+    (`CsvRow.short`), as the cut is."""
+    return replace(row, cut="; ".join(filter(None, (row.cut, said))), cut_cells=(*row.cut_cells, cell),
+                   short=row.short or _PART)
+
+
+_PART = ("row may be a part of a row cut in two (a line break inside a cell that is not quoted), though it has all "
+         "the header's columns")
 
 
 def _short(cells: int, width: int) -> str:

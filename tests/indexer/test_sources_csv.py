@@ -418,7 +418,42 @@ def test_the_second_part_of_a_row_cut_in_two_that_is_kept_is_warned_of(tmp_path)
     assert kept.warnings == [
         f"read with its last 3 cells empty: the row before, line {line}, has 1, which it would complete if a line "
         "break inside a cell that is not quoted cut them in two: check the row"]
-    assert [r.origin.line for r in read.values() if isinstance(r, Candidate) and r.warnings] == [line + 1]
+    # and the row before, whose last cell the row of one cell may end (a website cut at a line break)
+    assert [r.origin.line for r in read.values() if isinstance(r, Candidate) and r.warnings] == [line - 1, line + 1]
+
+
+def test_a_whole_row_cut_in_its_first_cell_is_warned_of_in_both_its_parts(tmp_path):
+    """The name-first list of the 2018 hospital list's Cygnet hospitals, a line break typed in the name of Cygnet
+    Hospital Bierley, a cell not quoted: its row gives every column (phone, email and website too), so the break cuts
+    it into a row of one cell, 'Cygnet Hospital', and a row of all seven, 'Bierley' and the rest. Before, only two
+    short rows were taken for the parts of one: the first part was rejected as short, and the second kept as a service
+    named "Bierley" without a word. Now a row of the header's width beside a row of one cell is taken for a part too:
+    'Bierley' is warned of, and so is the row before the cut, whose last cell the row of one cell may end (a website
+    cut at a line break)."""
+    rows = [r for r in csv.DictReader(HOSPITALS_2018.open(encoding="utf-8", newline=""))
+            if r["ParentName"] == "Cygnet Health Care Limited"]
+    columns = {"Name": "OrganisationName", "Address": "Address1", "Town": "City", "Postcode": "Postcode",
+               "Phone": "Phone", "Email": "Email", "Website": "Website"}
+    listed = tmp_path / "units.csv"
+    listed.write_text(as_excel_saves("".join(
+        ",".join(cells) + "\n" for cells in [list(columns), *([r[c] for c in columns.values()] for r in rows)]
+    )).replace("Cygnet Hospital Bierley", "Cygnet Hospital\nBierley"), encoding="utf-8", newline="")
+    (tmp_path / "units.mapping.toml").write_text(NAME_FIRST_MAPPING, encoding="utf-8")
+    line = 1 + next(n for n, r in enumerate(rows, 1) if r["OrganisationCode"] == "NMJ02")
+    assert all(rows[line - 2][c] for c in columns.values()), "Bierley's row gives every column"
+    read = {r.origin.line: r for r in load_source(listed)}
+    assert isinstance(read[line], Rejection) and read[line].reason.startswith(
+        "row has 1 of the header's 7 columns (cells left out, or a line break inside a cell that is not quoted): "
+        "cannot be placed: Cygnet Hospital")
+    kept = read[line + 1]
+    assert isinstance(kept, Candidate) and kept.fields["name"] == "Bierley"
+    assert kept.warnings == [
+        f"read with all 7 of the header's columns: the row before, line {line}, has 1, which it would complete if a "
+        "line break inside a cell that is not quoted cut them in two: check the row"]
+    assert read[line - 1].warnings == [
+        f"read with all 7 of the header's columns: the next row, line {line}, has 1, which would complete it if a line "
+        "break inside a cell that is not quoted cut it in two: check the row"]
+    assert [r.origin.line for r in read.values() if isinstance(r, Candidate) and r.warnings] == [line - 1, line + 1]
 
 
 def test_the_2014_15_hospital_list_mapping_is_the_2018_one_with_what_differs(tmp_path):
