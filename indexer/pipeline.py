@@ -337,10 +337,17 @@ def _locate(fields: dict[str, Any], placer: Placer, postcode_named: str) -> tupl
 _REJECTABLE = (DomainError, GeodataError, ValidationError, ValueError, TypeError)
 
 
-def _rejection(candidate: Candidate, exc: Exception) -> Rejection:
-    """The candidate's rejection for `exc`, said first to be of a row read short where it may be cut in two
-    (`Candidate.short`)."""
-    return Rejection(candidate.origin, f"{candidate.short}: {_reason(exc)}" if candidate.short else _reason(exc))
+# The record's fields a step of the preparation reads, which a reason it gives is about (`Candidate.rejected`)
+_TYPED = frozenset({"name", "original_label", "label_text", "service_type", "subtype", "provider_type"})
+_PLACED = frozenset({"postcode", "lat", "lon"})
+
+
+def _rejection(candidate: Candidate, exc: Exception, about: frozenset[str] | None) -> Rejection:
+    """The candidate's rejection for `exc`, about the fields `about` (None: not known which), said first to be of a
+    row read short where it may be cut in two and a cell it may have lost gives one of them (`Candidate.rejected`)."""
+    if isinstance(exc, ValidationError):
+        about = frozenset(str(e["loc"][0]) for e in exc.errors() if e["loc"]) or None
+    return Rejection(candidate.origin, candidate.rejected(_reason(exc), about))
 
 
 def _reason(exc: Exception) -> str:
@@ -361,13 +368,15 @@ def prepare_all(candidates: list[Candidate], placer: Placer) -> list[Service | R
         # The caller's row stays as it was; the copy of its fields is the pipeline's own to fill in (only the
         # fields: a new `Candidate` around them would cost a Python `__init__` a row).
         fields, label_text = dict(candidate.fields), candidate.label_text
+        step = _TYPED
         try:
             _classify(fields, label_text)
             _extract_needs(fields, label_text)
+            step = _PLACED
             points.append(_locate(fields, placer, candidate.postcode_named))
             outcomes.append((fields, candidate))
         except _REJECTABLE as exc:
-            outcomes.append(_rejection(candidate, exc))
+            outcomes.append(_rejection(candidate, exc, step))
     lats, lons, lads = (list(column) for column in zip(*points)) if points else ([], [], [])
     areas = iter(placer.area_codes_all(lats, lons, lads) if points else [])
     for i, outcome in enumerate(outcomes):
@@ -378,10 +387,11 @@ def prepare_all(candidates: list[Candidate], placer: Placer) -> list[Service | R
 
 def _finish(fields: dict[str, Any], candidate: Candidate, areas: Any) -> Service | Rejection:
     origin = candidate.origin
+    step: frozenset[str] | None = _PLACED  # the areas are found from the point
     try:
         if isinstance(areas, Exception):
             raise areas
-        fields["areas"] = areas
+        fields["areas"], step = areas, None
         fields.setdefault("id", f"{origin.source}:{origin.source_id}")
         # Validated by pydantic-core directly: what `Provenance(...)` and `Service.model_validate` do, without
         # their Python frames around the call (~1 µs a row).
@@ -394,7 +404,7 @@ def _finish(fields: dict[str, Any], candidate: Candidate, areas: Any) -> Service
             *(p for p in fields.get("provenance", ()) if p["source"] != origin.source)]
         return _validate_service(fields, context=IMPORTED)
     except _REJECTABLE as exc:
-        return _rejection(candidate, exc)
+        return _rejection(candidate, exc, step)
 
 
 _validate_provenance = Provenance.__pydantic_validator__.validate_python

@@ -48,8 +48,20 @@ class Candidate:
     # postcode"), as its source's other reasons do
     postcode_named: str = "postcode"
     # A row read short that a line break may have cut in two (`indexer.sources.common.CsvRow.landed`): so, said
-    # first by a reason the pipeline rejects it for, as a cell the cut broke or left out may be why
+    # first by a reason the pipeline rejects it for that is about a field the cells it may have lost give
+    # (`lost_fields`), as such a cell may be why; None: not known which (an item stored before they were kept), so
+    # said first by every reason
     short: str = ""
+    lost_fields: frozenset[str] | None = None
+
+    def rejected(self, reason: str, about: frozenset[str] | None) -> str:
+        """The reason the row is rejected for, about the record's fields `about` (None: not known which), said first
+        to be of a row read short (`short`) where a cell it may have lost gives one of them; each reason says so
+        alone, not every reason of a row once warned of (a site type a name cannot tell, where the cut left its
+        website out)."""
+        if self.short and (about is None or self.lost_fields is None or about & self.lost_fields):
+            return f"{self.short}: {reason}"
+        return reason
 
 
 @dataclass(frozen=True)

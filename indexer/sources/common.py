@@ -13,7 +13,7 @@ import gzip
 import io
 import re
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -123,13 +123,16 @@ class CsvRow:
         cells empty (or its first cell holding the end of another's) without a word."""
         return [self.cut] if self.cut and set(self.lost) & set(read) else []
 
-    def landed(self, candidate: Candidate, read: Iterable[str]) -> None:
-        """A row its reader keeps (indexed or held for review) as `candidate`: warned of where it may be cut in two
-        (`cut_of`), and then a reason the import rejects it for later says first that it is short
-        (`Candidate.short`), as the cell cut may be why (a postcode 'LS9', its rest on the next line)."""
+    def landed(self, candidate: Candidate, read: Iterable[str], fields: Mapping[str, Iterable[str]]) -> None:
+        """A row its reader keeps (indexed or held for review) as `candidate`, whose record's `fields` its reader
+        reads from the columns given each: warned of where it may be cut in two (`cut_of`), and then a reason the
+        import rejects it for later, about a field a cell it may have lost gives, says first that it is short
+        (`Candidate.rejected`), as the cell cut may be why (a postcode 'LS9', its rest on the next line). Before, every
+        later reason did, though most were about cells the row holds whole."""
         if warned := self.cut_of(read):
             candidate.warnings += warned
             candidate.short = self.short
+            candidate.lost_fields = frozenset(f for f, columns in fields.items() if set(columns) & set(self.lost))
 
 
 @dataclass(frozen=True)

@@ -373,7 +373,7 @@ def _row(row: CsvRow, mapping: Mapping, file: str, source: str, edition: FileEdi
                                               f"{rule.explain(row.values)}", rule.columns))
     result = _mapped(row, mapping, origin, edition)
     if row.cut and not isinstance(result, Rejection):  # kept: said where its values may be in another row
-        row.landed(result.candidate if isinstance(result, Held) else result, mapping.used_columns)
+        row.landed(result.candidate if isinstance(result, Held) else result, mapping.used_columns, mapping.columns)
     return result
 
 

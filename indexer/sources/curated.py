@@ -264,10 +264,18 @@ def _check(raw: CsvRow, spec: TableSpec, file: str, source: str | None, columns:
     read = [columns.get(c, c) for c in spec.columns]
     if candidate is not None:
         candidate.warnings.extend(warnings)
-        raw.landed(candidate, read)
+        raw.landed(candidate, read, _fields_read(spec, columns))
     stated = tuple(warnings + raw.cut_of(read)) if candidate is None else ()  # a `none` row's: it has no candidate
     return CuratedRow(raw.line, category, areas, None if problem else candidate, verified_by, verified_on, problem,
                       stated)
+
+
+def _fields_read(spec: TableSpec, columns: dict[str, str]) -> dict[str, tuple[str, ...]]:
+    """The record's fields a row of the table gives, each with the columns it is read from, as the file names them."""
+    named = {field: (column,) for column, field in _CONTACT.items()} | {
+        "name": (spec.name_column,), "label_text": (spec.name_column,), "last_verified": ("verified_on",),
+        "service_area": (spec.area_column, "serves")}
+    return {field: tuple(columns.get(c, c) for c in read) for field, read in named.items()}
 
 
 def _candidate(cell: dict[str, str], spec: TableSpec, file: str, line: int, source: str | None, name: str,

@@ -48,6 +48,9 @@ def item_to_json(item: SourceItem) -> dict[str, Any]:
         # a row read short (`Candidate.short`), so that a reason it is rejected for later, prepared from the store
         # (after an upgrade, or a stopped run's staged items), still says so first, as its warning does
         **({"short": item.candidate.short} if item.candidate.short else {}),
+        # and the fields the cells it may have lost give, which a reason says it is short for (`Candidate.rejected`)
+        **({"lost_fields": sorted(item.candidate.lost_fields)}
+           if item.candidate.short and item.candidate.lost_fields is not None else {}),
     }
 
 
@@ -56,8 +59,9 @@ def item_from_json(data: dict[str, Any], raw: Any = None) -> SourceItem:
     origin = Origin(o["source"], o["file"], o["line"], o.get("source_id"), o.get("licence"),
                     datetime.fromisoformat(o["fetched_at"]) if o.get("fetched_at") else None,
                     FileEdition.model_validate(o["edition"]) if o.get("edition") else None)
+    lost = data.get("lost_fields")
     candidate = Candidate(dict(data["fields"]), origin, data.get("label_text", ""), list(data.get("warnings", [])),
-                          short=data.get("short", ""))
+                          short=data.get("short", ""), lost_fields=None if lost is None else frozenset(lost))
     return SourceItem(candidate, data["type_status"], tuple(Evidence(**e) for e in data.get("evidence", [])),
                       raw, dict(data.get("field_sources", {})), dict(data.get("keys", {})), data.get("id_is"))
 

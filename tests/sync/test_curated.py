@@ -229,6 +229,23 @@ def test_a_row_a_line_break_cut_in_its_last_cell_is_rejected_saying_it_is_short(
                                f"a cell that is not quoted): {reason}")
 
 
+def test_a_row_warned_of_as_cut_in_two_says_it_is_short_only_where_the_reason_is_about_a_cell_it_may_have_lost(
+        tmp_path, geography, geodata_dir):
+    """The IPS table with a line break typed in the Leeds service's description, a cell not quoted (the row warned of
+    as cut in two, its verified_by, verified_on and notes read as empty), and a postcode no directory holds, which
+    the row holds whole. Before, every reason the import rejected a row for said first that it is short once the row
+    was warned of, so the unknown postcode's did too, as if the cut may be why. Now a reason says so only where it is
+    about a cell the row may have lost (a postcode cut to 'LS9' still does: the test above)."""
+    table = tmp_path / "ips.csv"
+    table.write_text(IPS.replace("for people with autism", "for people\nwith autism").replace("LS9 7TF,0113",
+                                                                                              "ZZ99 9ZZ,0113", 1),
+                     encoding="utf-8")
+    report = rebuild(make_home(tmp_path / "home", geodata_dir), geography, [table])
+    assert [w for w in report.warnings if w.startswith("ips.csv:2: read with its last 3 cells empty")]
+    [leeds] = [r.reason for r in report.rejected if r.origin.line == 2]
+    assert leeds.startswith("column postcode: ") and "ZZ99 9ZZ" in leeds
+
+
 NONE_ROWS = """trust_ods_code,serves,team_name,organisation,address,postcode,phone,email,website,referral_route,\
 description,verified_by,verified_on,notes
 ZZ9,E08000032,none,,,,,,,,,Ann Curator,2026-10-01,
