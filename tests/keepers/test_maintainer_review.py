@@ -359,7 +359,7 @@ def test_a_decision_goes_through_the_servers_own_index_without_loading_another(q
     assert loads == []
 
 
-def test_a_decision_saved_whose_live_write_is_refused_says_so_and_searches_follow_once_mended(
+def test_a_decision_stored_whose_live_write_is_refused_says_so_and_searches_follow_once_mended(
         queued, tmp_path, monkeypatch, caplog):
     """A decision is committed before its live write reads which source supersedes which; with a mapping's
     `supersedes` put wrong, that write is refused. Before, the keeper was told the decision was refused, the record
