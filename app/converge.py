@@ -9,24 +9,52 @@ finds it taken leaves it to the holder); and every writer of the live index (a s
 converge) reads what is already published under the index lock, so no change is written twice. The embedded
 index takes a catch-up in one transaction, seen whole or not at all: the previous index answers every request
 until then, and the other workers follow at their next request (the file's modification time).
+
+While a mapping's `supersedes` put wrong refuses the catch-up (which /health, finding so, does not wake), a look
+that finds the index behind reads the mappings as /health does (`indexer.sync.status.held_back`, some 1 ms) and the
+store's latest change, and tries again only once either differs from the last refused try (`_Refused`): the mapping
+mended, or put wrong another way, or a new change applied. Before, each look went on to a whole catch-up (the index
+lock, the records the index lacks read whole) only to be refused again.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
-from app.sync import converge
-from indexer.sync.status import not_live
+from app.sync import converge, earlier_unshown
+from indexer.precedence import PrecedenceInvalid
+from indexer.sync.status import held_back, not_live
 from indexer.sync.store import SyncStore
+from rehabmap.errors import tell_operator
 from rehabmap.state import AppState
 
 log = logging.getLogger("rehabmap.api")
 CONVERGE_LOCK = "converge"
 _STOP_WAIT_S = 30.0  # a converge under way at shutdown is let finish (it is safe to kill: its next look repeats it)
+
+
+@dataclass(frozen=True)
+class _Refused:
+    """All a catch-up that a mapping refuses depends on: while it is the same, a catch-up is refused the same way."""
+
+    refused: PrecedenceInvalid = field(compare=False)
+    said: tuple[str, str | None]  # the refusal's words and mapping file: how the mappings bear on the catch-up
+    behind: frozenset[tuple[str, int]]  # per source, the applied changes the index lacks (`not_live`)
+    revision: int  # the store's latest change: a record already behind may change again
+
+    @classmethod
+    def of(cls, store: SyncStore, behind: Counter[str]) -> _Refused | None:
+        """What refuses the catch-up of `behind` now, with the store's changes; None where nothing does."""
+        refused = held_back(sum(behind.values()))
+        if refused is None:
+            return None
+        return cls(refused, (refused.message, refused.where), frozenset(behind.items()), store.live_revision())
 
 
 class Converger:
@@ -36,18 +64,32 @@ class Converger:
         self.state = state
         self._wake = threading.Event()
         self._stopping = False
+        self._refused: _Refused | None = None  # what refused this worker's last catch-up, if a mapping did
 
     def soon(self) -> None:
         """Look now, not at the next turn (from /health, which has just seen the index behind)."""
         self._wake.set()
 
     def look(self) -> int:
-        """Converge if the live index is behind and no other worker is at it; how many records were written."""
+        """Converge if the live index is behind and no other worker is at it; how many records were written. Not
+        where a mapping refused this worker's last try and neither it nor the store has changed since: the refusal
+        is told again (once a minute at most, as a try would), and the next look that finds either changed tries."""
         store = SyncStore.served(self.state)
-        if store is None or not sum(not_live(store).values()):
+        if store is None:
+            return 0
+        behind = not_live(store)
+        if not sum(behind.values()):
+            return 0
+        refused = _Refused.of(store, behind)
+        if refused is not None and refused == self._refused:
+            tell_operator(earlier_unshown(refused.refused))
             return 0
         with store.database.named_lock(CONVERGE_LOCK) as ours:
-            return converge(self.state) if ours else 0
+            if not ours:
+                return 0
+            written = converge(self.state)
+        self._refused = refused
+        return written
 
     @asynccontextmanager
     async def lifespan(self, _app: Any) -> AsyncIterator[None]:

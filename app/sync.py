@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from indexer.pipeline import GeographyPlacer, IndexReport, Placer, build_index
+from indexer.precedence import PrecedenceInvalid
 from indexer.rows import Held
 from indexer.sync.file_candidates import by_source
 from indexer.sync.live import EARLIER_STORED, LiveIndex, NotYetShown
@@ -66,11 +67,11 @@ def converge(state: AppState) -> int:
     live = open_live(state.settings, partial(_placer, state.settings), state)
     try:
         reprepare_due(store, partial(_placer, state.settings))  # once after an upgrade (migration 14)
-        written = live.follow(store, partial(NotYetShown, EARLIER_STORED)) if live.exists() else 0
+        written = live.follow(store, earlier_unshown) if live.exists() else 0
     except NotYetShown as unshown:
-        # A mapping's `supersedes` put wrong, met at each look (every REHABMAP_CONVERGE_EVERY_S, each /health that
-        # finds the index behind): told as any problem with a file of the server's is, once a minute at most.
-        # Before, each look logged it again.
+        # A mapping's `supersedes` put wrong, met at the start and at a look that finds it or the store changed since
+        # its last refusal (`app.converge`; the looks between tell it in these words, not trying): told as any
+        # problem with a file of the server's is, once a minute at most. Before, each look logged it again.
         tell_operator(unshown)
         return 0
     except Exception as exc:  # noqa: BLE001 - a search cluster that is down must not stop the server (starting)
@@ -83,6 +84,13 @@ def converge(state: AppState) -> int:
         log.warning("wrote %s the live index lacked (a sync or review decision cut short, or a store migration)",
                     "1 synced record" if written == 1 else f"{written} synced records")
     return written
+
+
+def earlier_unshown(refused: PrecedenceInvalid) -> NotYetShown:
+    """What a catch-up (`converge`) a mapping refused tells the operator, in one set of words whether it was
+    refused or, nothing having changed since, not tried again (`app.converge.Converger.look`): the operator's log
+    tells one problem once a minute at most, which two wordings would make two."""
+    return NotYetShown(EARLIER_STORED, refused)
 
 
 def _placer(settings: Settings) -> Placer:

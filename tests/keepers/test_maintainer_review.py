@@ -15,12 +15,16 @@ from dataclasses import replace
 import pytest
 from playwright.sync_api import expect
 
+from app.converge import Converger
 from app.sync import converge
+from indexer.precedence import source_precedence
 from indexer.sync.review import ReviewQueue
 from indexer.sync.store import SyncStore
+from rehabmap import errors
 from rehabmap.maintain.store import store_of
 from rehabmap.record import id_in_path
 from rehabmap.taxonomy import ServiceType
+from tests.api.test_not_built import Clock
 from tests.conftest import database_url
 from tests.keepers.conftest import Keepers, csrf_of, make_keepers
 from tests.keepers.maintainer_browser import signed_in_page
@@ -409,6 +413,63 @@ def test_a_decision_stored_whose_live_write_is_refused_says_so_and_searches_foll
     monkeypatch.undo()  # the mapping put right: the server's catch-up (`app.converge`) writes what was decided
     assert converge(state) >= 1
     assert state.backend.get(LEVEL1).service_type == "inpatient_rehab_level1"
+
+
+
+def test_the_servers_catch_up_held_back_by_a_mapping_tries_again_only_once_the_mapping_or_the_store_changes(
+        queued, tmp_path, monkeypatch, caplog):
+    """While a mapping's `supersedes` put wrong holds a decision back, /health does not wake the server's catch-up,
+    but its timer's look did, every 30 seconds: each took the index lock and read the records the index lacks, only
+    to be refused. Now a look that finds neither the mapping's refusal nor the store's applied changes changed since
+    its last refused try leaves it; it tries once more when a new decision is stored, when the mapping is put wrong
+    another way, and when it is mended, which writes what was decided. Tries counted by the store's reads of the
+    records the index lacks (`SyncStore.changed_since`, still read through); the operator is told of the refusal as
+    when each look tried."""
+    folder = source_precedence.__defaults__
+    mapping = mistyped_supersedes(tmp_path, monkeypatch)
+    clock = Clock()
+    monkeypatch.setattr(errors, "operator_log", errors.OperatorLog(clock=clock))
+    client = signed_in(queued)
+    csrf = csrf_of(client.get(f"/keepers/review/{LEVEL1}").text)
+    accepted = client.post(f"/keepers/review/{LEVEL1}", data={"csrf": csrf, "action": "accept",
+                                                               "type": "inpatient_rehab_level1", "subtype": ""})
+    assert accepted.status_code == 303, accepted.text
+    state = queued.app.state.rehabmap
+    looker = Converger(state)
+    tries: list[int] = []
+    changed_since = SyncStore.changed_since
+    monkeypatch.setattr(SyncStore, "changed_since",
+                        lambda store, revision: tries.append(revision) or changed_since(store, revision))
+
+    caplog.clear()  # the decision's own refusal
+    with caplog.at_level(logging.ERROR, logger="rehabmap.api"):
+        assert [looker.look() for _ in range(3)] == [0, 0, 0]
+        clock.now += 60
+        assert looker.look() == 0
+    assert len(tries) == 1, "tried once, then left while nothing changed"
+    logged = [r.getMessage() for r in caplog.records if r.name == "rehabmap.api"]
+    # the operator told as when each look tried: once a minute at most, with the looks that met it unlogged between
+    assert len(logged) == 2 and all(line.startswith(
+        "what earlier runs and review decisions applied is stored, but not yet shown in searches: mapping "
+        "nhs_website_hospitals_2018.toml: [source] supersedes names 'nhs-hospitals-2105'") for line in logged) and (
+        logged[1].endswith(f"({mapping}) [met 2 more times since, unlogged]")), logged
+
+    again = client.post(f"/keepers/review/{UNTYPED}", data={"csrf": csrf, "action": "accept",
+                                                             "type": "inpatient_rehab_level1", "subtype": ""})
+    assert again.status_code == 303, again.text
+    tries.clear()  # the decision's own live write was refused too
+    assert [looker.look() for _ in range(2)] == [0, 0]
+    assert len(tries) == 1, "a new change stored: tried again, once"
+
+    mapping.write_text(mapping.read_text(encoding="utf-8").replace("nhs-hospitals-2105", "nhs-hospitals-2106"),
+                       encoding="utf-8")
+    assert [looker.look() for _ in range(2)] == [0, 0]
+    assert len(tries) == 2, "the mapping put wrong another way: tried again, once"
+
+    monkeypatch.setattr(source_precedence, "__defaults__", folder)  # the mapping mended
+    assert looker.look() >= 1
+    assert state.backend.get(LEVEL1).service_type == "inpatient_rehab_level1"
+    assert looker.look() == 0 and len(tries) == 3, "caught up: nothing behind, nothing read"
 
 
 def test_the_history_of_a_service_no_one_has_is_a_404(queued):
