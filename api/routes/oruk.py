@@ -91,7 +91,9 @@ class OrukIds:
     (each map only once asked for)."""
 
     def __init__(self) -> None:
-        self._maps: GenerationCache[dict[str, str]] = GenerationCache()
+        # one map for each kind of id, a service's and its service-at-location's (`lookup`'s `of`), kept side by side
+        # (one kept alone, a consumer following each in turn had every id read again at each request)
+        self._maps: GenerationCache[dict[str, str]] = GenerationCache(size=2)
         self._stored: GenerationCache[dict[str, str]] = GenerationCache()
 
     def lookup(self, backend: IndexBackend, oruk_id: str, of: Callable[[str], str] = oruk.service_uuid) -> str | None:

@@ -74,6 +74,25 @@ def test_the_oruk_id_map_finds_a_service_made_by_a_maintainer(index, known_servi
     assert ids.lookup(reader, uuid) == "directory:new-house"
 
 
+def test_the_oruk_id_maps_of_services_and_of_their_locations_are_kept_side_by_side(index, known_services,
+                                                                                     monkeypatch):
+    """GET /oruk/services/{id} and GET /oruk/service_at_locations/{id} each look a UUID up in a map of every
+    service's id, made once an index generation. Before, the two maps shared a cache of one value, each making
+    the other's anew: a consumer following a service, then its service_at_locations[].id, then the next service,
+    had every id in the index read and hashed at each request. Counted by the index's reads of every id, still read
+    through."""
+    reader, _ = index
+    reads: list[str] = []
+    every = type(reader).ids
+    monkeypatch.setattr(type(reader), "ids", lambda backend: reads.append("ids") or every(backend))
+    ids = OrukIds()
+    for service in known_services[:3]:
+        assert ids.lookup(reader, oruk.service_uuid(service.id)) == service.id
+        assert ids.lookup(reader, oruk.service_at_location_uuid(service.id), oruk.service_at_location_uuid) == (
+            service.id)
+    assert len(reads) == 2, "each map made once"
+
+
 def test_the_tables_read_with_coverage_follow_the_claims_at_once(known_services, data_dir, geography, tmp_path):
     """The pages' and the API's comparison read with coverage is kept (`covered_table_for`) until the index or the
     coverage changes: a claim the maintainers' store gains shows in the very next table, and an unchanged store
