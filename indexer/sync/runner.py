@@ -531,7 +531,8 @@ def reprepare_due(store: SyncStore, placer: Callable[[], Placer]) -> int:
     A record whose item can no longer be prepared keeps its last good version, as in a sync; the maintainers'
     edits live in their overlay, untouched (stated by definition). The changed records, a live revision for
     each whose shown record changed (the live index follows: `LiveIndex.converge`) and the mark's removal are
-    one transaction. Returns how many records changed; the mark alone is read when none is due. Called where a
+    one transaction. Returns how many records it changed (0 where another process, preparing at once, wrote first:
+    `SyncStore.write_reprepared`); the mark alone is read when none is due. Called where a
     directory is shown from the store: a sync's start, a server's start and its catch-up (a rebuild reads the
     store as they left it, and the server's start brings the live index up to it). A record it makes usable, or
     no longer usable, is said (`_problem_news`)."""
@@ -549,8 +550,9 @@ def reprepare_due(store: SyncStore, placer: Callable[[], Placer]) -> int:
     live = {after.key for before, after in changed
             if shown(after, reviews.get(after.key)) != shown(before, reviews.get(before.key))}
     news = [said for before, after in changed if (said := _problem_news(before, after, mark)) is not None]
-    store.write_reprepared([after for _, after in changed], live_changed=live, mark=REPREPARE_DUE,
-                           audits=[audit for audit, _ in news])
+    if not store.write_reprepared([after for _, after in changed], live_changed=live, mark=REPREPARE_DUE, asked=mark,
+                                  audits=[audit for audit, _ in news]):
+        return 0  # another process prepared them first, and said what it did
     for _, line in news:  # once committed: a process killed before it says nothing it did not do
         log.warning("%s", line)
     return len(changed)

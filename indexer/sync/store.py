@@ -825,13 +825,17 @@ class SyncStore:
             self._write(conn, records, reviews, audits, live_changed, now())
 
     def write_reprepared(self, records: Sequence[StoredRecord], *, live_changed: set[tuple[str, str]],
-                         mark: str, audits: Sequence[Audit] = ()) -> None:
+                         mark: str, asked: str, audits: Sequence[Audit] = ()) -> bool:
         """Records prepared again on upgrade, their audit rows (a problem cleared or recorded), and the meta entry
-        `mark` that asked for it gone, in one transaction: a process killed meanwhile leaves the mark, and the next
-        does it all again."""
+        `mark` that asked for it (its value `asked`, as read before preparing) gone, in one transaction: a process
+        killed meanwhile leaves the mark, and the next does it all again. The mark is deleted first, so of processes
+        preparing at once (a server's workers start together, a sync beside them) one alone writes; False, nothing
+        written, for the others: the audit log is append-only, and each wrote the same audit rows before."""
         with self._transaction() as conn:
+            if not conn.execute("DELETE FROM sync_meta WHERE key = ? AND value = ?", (mark, asked)).rowcount:
+                return False
             self._write(conn, records, (), audits, live_changed, now())
-            conn.execute("DELETE FROM sync_meta WHERE key = ?", (mark,))
+        return True
 
     @staticmethod
     def _write(conn: Connection, records: Sequence[StoredRecord], reviews: Sequence[ReviewRow],

@@ -247,6 +247,49 @@ def test_a_record_the_release_before_rejected_that_now_prepares_is_no_longer_rej
     assert reprepare_due(store, lambda: GeographyPlacer(geography)) == 0
 
 
+class PreparedBeside(SyncStore):
+    """The store of a process that has prepared its records again while another process, preparing at once (a
+    server's workers start together, a sync beside them), wrote its own first."""
+
+    def __init__(self, path: Path, beside) -> None:
+        super().__init__(path)
+        self.beside = beside
+
+    def write_reprepared(self, *args, **kwargs) -> bool:
+        self.beside()
+        return super().write_reprepared(*args, **kwargs)
+
+
+def test_two_processes_preparing_the_store_at_once_write_its_audit_once(
+        tmp_path, geodata_dir, data_dir, replay, geography, monkeypatch, caplog):
+    """Two processes preparing the store again at once (each read the mark and the records before either wrote):
+    the one that writes second writes nothing, so the audit log, append-only, holds the record's problem cleared
+    once and the log says it once. Before, each deleted the mark without asking whether it was still there, and
+    wrote the same audit rows."""
+    settings = settings_for(make_home(tmp_path / "home", geodata_dir), data_dir, replay, warm_up=False)
+    runner_for(settings, geography).run(cqc_connector(settings))
+    replay.cqc.alter(ASHTON_ID.removeprefix("cqc:"), mainPhoneNumber=ASHTON_PHONE)
+    with monkeypatch.context() as old_code:  # the release before session 19: no detail left out, the record refused
+        old_code.setattr(runner, "refused_contacts", lambda candidate: {})
+        runner_for(settings, geography).run(cqc_connector(settings))
+    path = store_of(settings)
+    SyncStore(path).set_meta(REPREPARE_DUE, "migration 19")
+    placer = lambda: GeographyPlacer(geography)  # noqa: E731
+    first: list[int] = []
+
+    with caplog.at_level(logging.WARNING, logger="indexer.sync.runner"):
+        second = reprepare_due(PreparedBeside(path, lambda: first.append(reprepare_due(SyncStore(path), placer))),
+                               placer)
+
+    assert (first, second) == ([1], 0)
+    said = [r.getMessage() for r in caplog.records if r.name == "indexer.sync.runner"]
+    assert len(said) == 1 and said[0].startswith(
+        f"{ASHTON_ID} Ashton Lodge Residential Home: prepared again on upgrade, no longer rejected (it was: phone: ")
+    audit, _ = Directory.from_settings(settings).audit.entries(resource_id=ASHTON_ID)
+    assert [(a.action, a.field) for a in audit] == [("prepare", "problem")]
+    assert SyncStore(path).meta(REPREPARE_DUE) is None
+
+
 def test_a_record_whose_item_no_longer_prepares_keeps_its_last_good_version_its_problem_said(
         tmp_path, geodata_dir, data_dir, replay, geography, monkeypatch, caplog):
     """The reverse: a release that refuses a record for a bad contact detail (as the one before session 19 did)
