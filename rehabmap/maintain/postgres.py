@@ -128,12 +128,12 @@ class PostgresDatabase:
         self._thread_lock = threading.Lock()
 
     def _connection(self) -> AbstractContextManager[psycopg.Connection[Any]]:
-        """One of the pool's connections. Only `close_pools` closes the pool, as the tests do before copying the
-        database as a template: this object is then over the template, not the copy, and is told so, not
-        handed psycopg_pool's "the pool 'rehabmap-store' is already closed"."""
+        """One of the pool's connections. Only `close_pools` closes the pool (the tests do, before copying the
+        database as a template, when this object is over the template, not the copy): told so, not psycopg_pool's
+        "the pool 'rehabmap-store' is already closed", which names neither the store nor what to do."""
         if self._pool.closed:
-            raise RuntimeError(f"The store {self.location} was closed (close_pools: its database copied as a "
-                               "template, or the server stopped): open it again, over the copy if it was copied.")
+            raise RuntimeError(f"The store {self.location} was closed (close_pools ended its connections, as before "
+                               "its database is copied): open the store again.")
         return self._pool.connection()
 
     @contextmanager

@@ -99,8 +99,8 @@ def test_contact_details_show_a_how_to_refer_on_two_lines_and_keep_them_saved_or
 def test_the_service_form_shows_an_address_on_two_lines_and_keeps_them_when_another_word_changes(
         browser, keepers_server, shared_keepers):
     """An address given on its lines (through the maintainers' API, which keeps them). In the service form's one-line
-    box it read run together ("Aire Valley UnitSeacroft Hospital, York Road"), and a maintainer who corrected a word of it saved it so. Now
-    its box has lines: it shows them, and a word changed keeps them."""
+    box it read run together ("Aire Valley UnitSeacroft Hospital, York Road"), and a maintainer who corrected a word
+    of it saved it so. Now its box has lines: it shows them, and a word changed keeps them."""
     from tests.maintain.conftest import with_version
 
     site = shared_keepers.site

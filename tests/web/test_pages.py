@@ -129,6 +129,7 @@ def test_the_api_document_beside_the_pages_lists_each_operation_once_and_no_page
     assert "/gaps" in paths and "/gaps/{area_code}" in paths
     assert not [p for p in paths if p.startswith(("/find", "/pathway-gaps", "/alternatives", "/static", "/shortlist"))]
 
+
 # --- find support near you --------------------------------------------------------------------------
 
 def test_category_results_are_nearest_first_with_distance_and_a_map(client):
