@@ -9,8 +9,10 @@ import shutil
 import signal
 import threading
 from datetime import date, datetime, timezone
+from pathlib import Path
 
 import httpx
+import pytest
 from click.testing import CliRunner
 from starlette.testclient import TestClient
 
@@ -18,6 +20,8 @@ from indexer.precedence import source_precedence
 from indexer.sync.connectors.cqc import SERVICE_TYPES
 from rehabmap.config import Settings, get_settings
 from search.embedded import index_file
+from tests.built_home import BuiltHome
+from tests.sync.replay import running
 from tests.sync.store_fixtures import (
     FAST,
     FIELD_HOUSE,
@@ -610,21 +614,40 @@ def test_a_run_applied_whose_live_write_is_refused_says_so_and_the_next_sync_wri
     assert (index_record(home, f"cqc:{ASHTON}")["beds"], index_record(home, f"cqc:{DEVONSHIRE}")["beds"]) == (30, 12)
 
 
-def test_a_removed_feeds_records_are_retired_by_a_person_and_the_live_index_follows(tmp_path, geodata_dir, data_dir,
-                                                                                    replay):
+@pytest.fixture(scope="module")
+def bristol_synced(tmp_path_factory, geodata_dir, data_dir) -> tuple[BuiltHome, Path]:
+    """A home after `rehabmap sync oruk` of Bristol's real feed (its support groups read as VCFSE services, so
+    Autism Advice - Bristol is one, and its file saying the feed covers Bristol), and that feed folder: synced once,
+    against a replay of its own, for the tests that then remove the feed's file, where each ran that sync before.
+    Never changed once made: each test takes a copy (`bristol_copy`)."""
+    made = tmp_path_factory.mktemp("bristol-synced")
+    feeds = feeds_folder(made / "feeds", support_groups=True)
+    with (feeds / "bristol.toml").open("a") as file:
+        file.write('\n[feed.covers]\nvcfse = ["E06000023"]\n')
+    home = make_home(made / "home", geodata_dir)
+    for own in running(data_dir / "feeds"):
+        synced = rehabmap(home, data_dir, own, "sync", "oruk", **feed_env(feeds, own, "bristol"))
+        assert synced.returncode == 0, synced.stderr
+    return BuiltHome(home), feeds
+
+
+@pytest.fixture
+def bristol_copy(bristol_synced, tmp_path, request) -> tuple[Path, Path]:
+    """A copy of its own of that home and feed folder, as `tmp_path/home` and `tmp_path/feeds`: the folder the
+    test's asserted words name is its own (nothing in the home names it: each run's settings do)."""
+    built, feeds = bristol_synced
+    return built.copy(tmp_path / "home", request).home, Path(shutil.copytree(feeds, tmp_path / "feeds"))
+
+
+def test_a_removed_feeds_records_are_retired_by_a_person_and_the_live_index_follows(data_dir, replay, bristol_copy):
     """Bristol's real feed gives one service on the pathway (Autism Advice - Bristol, its support groups read as
     VCFSE), and its file says the feed covers Bristol; the operator then removes the file. Before, nothing could
     retire its records: shown as its last run left them, for ever, its coverage claim with them. Now
     `rehabmap sync oruk --retire-removed oruk-bristol` retires each with why and the date, audited, the live index
     and the claims following, as a sync retires what a source dropped; sync-status said how beforehand. Refused for
     the feed while its file is there, and for a name no sync has run under."""
-    feeds = feeds_folder(tmp_path / "feeds", support_groups=True)
-    with (feeds / "bristol.toml").open("a") as file:
-        file.write('\n[feed.covers]\nvcfse = ["E06000023"]\n')
-    home = make_home(tmp_path / "home", geodata_dir)
+    home, feeds = bristol_copy
     env = feed_env(feeds, replay, "bristol")
-    synced = rehabmap(home, data_dir, replay, "sync", "oruk", **env)
-    assert synced.returncode == 0, synced.stderr
     [(autism,)] = table_rows(home / "directory.sqlite", "SELECT service_id FROM sync_records WHERE service IS NOT NULL")
     assert index_record(home, autism)["status"] == "active"
     claims = "SELECT basis, category, area_code FROM coverage_claims"
@@ -693,15 +716,13 @@ def test_a_removed_feeds_records_are_retired_by_a_person_and_the_live_index_foll
     assert index_record(home, autism)["status"] == "active"
 
 
-def test_a_retirement_applied_whose_live_write_is_refused_prints_its_report(tmp_path, geodata_dir, data_dir, replay,
-                                                                            monkeypatch):
+def test_a_retirement_applied_whose_live_write_is_refused_prints_its_report(tmp_path, data_dir, replay, monkeypatch,
+                                                                            bristol_copy):
     """`--retire-removed` commits its retirement before the live write, which a mapping's `supersedes` put wrong
     refuses: its report is printed above the error line saying it applied (before, that line alone, the report of
     what it had retired lost). In this process, as the mapping is put wrong here (`mistyped_supersedes`)."""
-    feeds = feeds_folder(tmp_path / "feeds", support_groups=True)
-    home = make_home(tmp_path / "home", geodata_dir)
+    home, feeds = bristol_copy
     env = feed_env(feeds, replay, "bristol")
-    assert rehabmap(home, data_dir, replay, "sync", "oruk", **env).returncode == 0
     (feeds / "bristol.toml").unlink()
     mapping = mistyped_supersedes(tmp_path, monkeypatch)
     for name, value in {"REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir), **env}.items():
