@@ -49,9 +49,14 @@ def item_to_json(item: SourceItem) -> dict[str, Any]:
         # (after an upgrade, or a stopped run's staged items), still says so first, as its warning does
         **({"short": item.candidate.short} if item.candidate.short else {}),
         # and the fields the cells it may have lost give, which a reason says it is short for (`Candidate.rejected`)
-        **({"lost_fields": sorted(item.candidate.lost_fields)}
-           if item.candidate.short and item.candidate.lost_fields is not None else {}),
+        **({"lost_fields": lost} if (lost := lost_fields_json(item.candidate)) is not None else {}),
     }
+
+
+def lost_fields_json(candidate: Candidate) -> list[str] | None:
+    """The fields a short row's lost cells may give, as an item's JSON keeps them (None: kept for none), so that a
+    stored item is read again where they differ (`runner._same`)."""
+    return sorted(candidate.lost_fields) if candidate.short and candidate.lost_fields is not None else None
 
 
 def item_from_json(data: dict[str, Any], raw: Any = None) -> SourceItem:

@@ -46,6 +46,7 @@ from indexer.sync.codec import (
     fetched_at_of,
     item_from_json,
     item_to_json,
+    lost_fields_json,
     outcome_from_json,
     outcome_to_json,
 )
@@ -987,9 +988,12 @@ def _same(record: StoredRecord | None, item: SourceItem) -> bool:
     not content, but its records carry it: one stored before session 20, or renamed from another file's by
     migration 15, is read again, and counted unchanged), its id the same kind (`SourceItem.id_is`, which is not
     content either: a row stored before its mapping said its ids are ODS codes is read again, counted unchanged,
-    so that the review queue may say another source gives it the same code), and read as short or whole alike
-    (`Candidate.short`, not content: a short row stored before the store kept the note is read again for it)."""
+    so that the review queue may say another source gives it the same code), and read as short or whole alike,
+    with the same fields its lost cells may give (`Candidate.short` and `lost_fields`, not content: a short row
+    stored before the store kept them, or whose mapping now maps the cut column to another field, is read again
+    for them)."""
     edition = item.candidate.origin.edition
     return (record is not None and record.digest == content_digest(item)
             and record.item["origin"].get("edition") == (edition.model_dump(mode="json") if edition else None)
-            and record.item.get("id_is") == item.id_is and record.item.get("short", "") == item.candidate.short)
+            and record.item.get("id_is") == item.id_is and record.item.get("short", "") == item.candidate.short
+            and record.item.get("lost_fields") == lost_fields_json(item.candidate))

@@ -326,7 +326,8 @@ def test_a_held_row_read_short_says_so_first_when_prepared_again_from_the_store_
     short. The store kept the warning but not the note that the row is short (`Candidate.short`), so a release that
     refuses a record for a bad contact detail, preparing it again from the store, rejected it saying only that the
     email is not one, though the cut is why; it now says first that the row is short, as the import does. A store
-    from before keeps the note once the next import reads the row again for it."""
+    from before keeps the note once the next import reads the row again for it, and the fields its lost cells may
+    give (which a reason says the row is short for) likewise."""
     hospitals = data_dir / "services" / "nhs_website_hospitals_2018.csv"
     text = hospitals.read_text(encoding="utf-8")
     row = next(line for line in text.split("\n") if ",NMJ02," in line)
@@ -343,6 +344,13 @@ def test_a_held_row_read_short_says_so_first_when_prepared_again_from_the_store_
     [bierley] = store.records(service_ids=["nhs-hospitals-2018:NMJ02"])
     assert bierley.problem is None and [detail.field for detail in bierley.left_out] == ["email"]
     assert bierley.item["short"].startswith("row has 20 of the header's 22 columns")
+    lost = bierley.item["lost_fields"]
+    with sqlite3.connect(tmp_path / "directory.sqlite") as conn:  # as a store that kept the note, not the fields
+        conn.execute("UPDATE sync_records SET item = json_remove(item, '$.lost_fields')")
+    again = SyncRunner(store, GeographyPlacer(geography), None, actor="tests").run(run)
+    assert (again.unchanged, again.changed) == (289, []), "read again for the fields alone, counted unchanged"
+    [bierley] = store.records(service_ids=["nhs-hospitals-2018:NMJ02"])
+    assert bierley.item["lost_fields"] == lost and "email" in lost
     store.set_meta(REPREPARE_DUE, "a test")
 
     with monkeypatch.context() as stricter:
