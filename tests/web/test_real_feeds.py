@@ -656,50 +656,59 @@ def test_a_store_counted_per_type_is_recounted_on_its_first_open(synced_home, tm
 NOTTINGHAM_CITY = "E06000018"  # a unitary authority, 28% of Nottingham and Nottinghamshire's adults
 
 
-def test_a_partly_covered_part_says_what_is_known(synced_home, tmp_path, geodata_dir, data_dir, browser,
-                                                  axe_source):
+@pytest.fixture(scope="module")
+def advocacy_partly(synced_home: Path, tmp_path_factory: pytest.TempPathFactory, geodata_dir: Path,
+                    data_dir: Path) -> Iterator[tuple[Path, str]]:
+    """A copy of the synced directory where a maintainer verified the statutory advocacy table for Nottingham city
+    only, so Nottingham and Nottinghamshire is partly covered for advocacy, and the URL of `rehabmap serve` over it:
+    made once for the three tests below, which only read them (before, each made its own copy and server)."""
+    home = copy_of(synced_home, tmp_path_factory.mktemp("advocacy-partly") / "home", geodata_dir)
+    basis = "curated:statutory_advocacy.csv"
+    CoverageStore(home / "directory.sqlite").replace(basis, [Claim("advocacy", NOTTINGHAM_CITY, basis, "2026-11-20",
+                                                                   "A maintainer")])
+    with serving(home, data_dir) as url:
+        yield home, url
+
+
+def test_a_partly_covered_part_says_what_is_known(advocacy_partly, data_dir, browser, axe_source):
     """A maintainer verified the statutory advocacy table for Nottingham city only, so Nottingham and
     Nottinghamshire is partly covered for advocacy: none found where rehabmap holds the data (28% of its adults),
     nothing known of the rest. Before, every face called the part simply not covered: "rehabmap does not yet hold
     this information for Nottingham and Nottinghamshire", and the command line "NOT COVERED (rehabmap holds no
     such data for this area yet …)". No figures are given for the covered part: the distances from it would run
     past the part of the area that is not covered, where a service may be, so they would be guesses too."""
-    home = copy_of(synced_home, tmp_path / "home", geodata_dir)
-    basis = "curated:statutory_advocacy.csv"
-    CoverageStore(home / "directory.sqlite").replace(basis, [Claim("advocacy", NOTTINGHAM_CITY, basis, "2026-11-20",
-                                                                   "A maintainer")])
+    home, url = advocacy_partly
     says = ("None found, but the directory holds Advocacy data for only 28% of this area's adults (as of "
             "2026-11-20); the rest is not yet covered.")
-    with serving(home, data_dir) as url:
-        body = httpx.get(f"{url}/gaps/{NOTTINGHAMSHIRE}", timeout=300).json()
-        part = next(p for p in body["scorecard"]["parts"] if p["type"] == "advocacy")
-        assert (part["status"], part["coverage"]["status"], part["coverage"]["says"]) == (
-            "not_covered", "partly_covered", says)
-        advocacy = next(e for e in body["indicators"] if e["category"] == "advocacy")
-        assert advocacy["no_data"] == says and advocacy["count"] is advocacy["mean_km"] is None
-        page = httpx.get(f"{url}/pathway-gaps/{NOTTINGHAMSHIRE}", timeout=300).text
-        sheet = httpx.get(f"{url}/gaps/areas.csv", params={"level": "icb", "headers": "human"},
-                          timeout=300).content.decode("utf-8-sig")
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
-        shown = context.new_page()
-        shown.goto(f"{url}/pathway-gaps/{NOTTINGHAMSHIRE}", timeout=300_000)
-        box = shown.locator(".nhsuk-inset-text", has_text="not yet covered, or only partly").inner_text()
-        assert f"Advocacy: {says}" in box and "for the whole of Nottingham and Nottinghamshire" in box
-        assert axe(shown, axe_source) == []
-        # At 320 px (WCAG reflow) the compare table's caption stays inside its scrolling box and the map keeps its
-        # place names readable in a box of its own. Before, the caption (as wide as the table, 644 px) ran off the
-        # screen, and the map shrank to 288 px, its labels 3 px high.
-        shown.set_viewport_size({"width": 320, "height": 800})
-        shown.reload(timeout=300_000)
-        assert shown.evaluate("() => document.documentElement.scrollWidth") == 320
-        caption = shown.locator("#compare-caption").bounding_box()
-        wrap = shown.get_by_role("region", name=re.compile("^Is the pathway complete")).bounding_box()
-        assert caption is not None and wrap is not None and caption["width"] <= wrap["width"]
-        scroller = shown.get_by_role("region", name=re.compile("^Map of Nottingham and Nottinghamshire"))
-        assert shown.locator("img.rm-gap-map").bounding_box()["width"] >= 640
-        assert scroller.evaluate("e => e.scrollWidth > e.clientWidth")  # it scrolls, inside its box
-        assert axe(shown, axe_source) == []
-        context.close()
+    body = httpx.get(f"{url}/gaps/{NOTTINGHAMSHIRE}", timeout=300).json()
+    part = next(p for p in body["scorecard"]["parts"] if p["type"] == "advocacy")
+    assert (part["status"], part["coverage"]["status"], part["coverage"]["says"]) == (
+        "not_covered", "partly_covered", says)
+    advocacy = next(e for e in body["indicators"] if e["category"] == "advocacy")
+    assert advocacy["no_data"] == says and advocacy["count"] is advocacy["mean_km"] is None
+    page = httpx.get(f"{url}/pathway-gaps/{NOTTINGHAMSHIRE}", timeout=300).text
+    sheet = httpx.get(f"{url}/gaps/areas.csv", params={"level": "icb", "headers": "human"},
+                      timeout=300).content.decode("utf-8-sig")
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+    shown = context.new_page()
+    shown.goto(f"{url}/pathway-gaps/{NOTTINGHAMSHIRE}", timeout=300_000)
+    box = shown.locator(".nhsuk-inset-text", has_text="not yet covered, or only partly").inner_text()
+    assert f"Advocacy: {says}" in box and "for the whole of Nottingham and Nottinghamshire" in box
+    assert axe(shown, axe_source) == []
+    # At 320 px (WCAG reflow) the compare table's caption stays inside its scrolling box and the map keeps its
+    # place names readable in a box of its own. Before, the caption (as wide as the table, 644 px) ran off the
+    # screen, and the map shrank to 288 px, its labels 3 px high.
+    shown.set_viewport_size({"width": 320, "height": 800})
+    shown.reload(timeout=300_000)
+    assert shown.evaluate("() => document.documentElement.scrollWidth") == 320
+    caption = shown.locator("#compare-caption").bounding_box()
+    wrap = shown.get_by_role("region", name=re.compile("^Is the pathway complete")).bounding_box()
+    assert caption is not None and wrap is not None and caption["width"] <= wrap["width"]
+    scroller = shown.get_by_role("region", name=re.compile("^Map of Nottingham and Nottinghamshire"))
+    assert shown.locator("img.rm-gap-map").bounding_box()["width"] >= 640
+    assert scroller.evaluate("e => e.scrollWidth > e.clientWidth")  # it scrolls, inside its box
+    assert axe(shown, axe_source) == []
+    context.close()
     assert "4 not yet covered by rehabmap's data (1 only partly)." in page
     # The sheet says it in words, as its headers (before: "advocacy=0.2838" under "Parts only partly covered").
     assert next(row for row in csv.DictReader(io.StringIO(sheet)) if row["Area code"] == NOTTINGHAMSHIRE)[
@@ -772,7 +781,7 @@ def test_the_oruk_feed_gives_the_town_and_county_cqc_gives(synced, data_dir):
         ("The Park, Mansfield, Nottinghamshire", "Mansfield", "Nottinghamshire")}
 
 
-def test_a_partly_covered_part_is_told_apart_in_every_export(synced_home, tmp_path, geodata_dir, data_dir, browser,
+def test_a_partly_covered_part_is_told_apart_in_every_export(advocacy_partly, tmp_path, data_dir, browser,
                                                              axe_source):
     """The same verified claim (Nottingham city's statutory advocacy table). Before, the all-areas CSV, GeoJSON
     and JSON listed advocacy among Nottingham and Nottinghamshire's `not_covered_parts` with empty figures, and
@@ -782,36 +791,32 @@ def test_a_partly_covered_part_is_told_apart_in_every_export(synced_home, tmp_pa
     `partly_covered_parts` (the CSV's last column) gives the part with its share, the map and the compare page
     say "partly covered", the command's CSV ends with each row's status and share, and still no figure is
     given."""
-    home = copy_of(synced_home, tmp_path / "home", geodata_dir)
-    basis = "curated:statutory_advocacy.csv"
-    CoverageStore(home / "directory.sqlite").replace(basis, [Claim("advocacy", NOTTINGHAM_CITY, basis, "2026-11-20",
-                                                                   "A maintainer")])
-    with serving(home, data_dir) as url:
-        area = httpx.get(f"{url}/gaps/{NOTTINGHAMSHIRE}", timeout=300).json()
-        table = httpx.get(f"{url}/gaps", params={"level": "icb"}, timeout=300).json()
-        sheet = httpx.get(f"{url}/gaps/areas.csv", params={"level": "icb"}, timeout=300).content.decode("utf-8-sig")
-        features = httpx.get(f"{url}/gaps/areas.geojson", params={"level": "icb"}, timeout=300).json()["features"]
-        dictionary = httpx.get(f"{url}/gaps/dictionary", timeout=300).json()["columns"]
-        svg = httpx.get(f"{url}/gaps/england.svg", params={"type": "advocacy", "indicator": "count"},
-                        timeout=300).text
-        page = httpx.get(f"{url}/pathway-gaps/compare", params={"type": "advocacy", "indicator": "mean_km"},
-                         timeout=300).text
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
-        shown = context.new_page()
-        shown.goto(f"{url}/pathway-gaps/compare?type=advocacy&indicator=mean_km", timeout=300_000)
-        cells = shown.locator("tr", has=shown.locator(f'a[href="/pathway-gaps/{NOTTINGHAMSHIRE}"]')).locator("td")
-        assert cells.last.inner_text() == "Partly covered"
-        assert axe(shown, axe_source) == []
-        # At 320 px the England map keeps its numbers and labels readable in a box that scrolls, as the area map
-        # does; before, it shrank to the screen (288 px for a map drawn at 960).
-        shown.set_viewport_size({"width": 320, "height": 800})
-        shown.reload(timeout=300_000)
-        assert shown.evaluate("() => document.documentElement.scrollWidth") == 320
-        scroller = shown.get_by_role("region", name=re.compile("^Map of England by integrated care board"))
-        assert shown.locator("img.rm-gap-map").bounding_box()["width"] >= 640
-        assert scroller.evaluate("e => e.scrollWidth > e.clientWidth")
-        assert axe(shown, axe_source) == []
-        context.close()
+    home, url = advocacy_partly
+    area = httpx.get(f"{url}/gaps/{NOTTINGHAMSHIRE}", timeout=300).json()
+    table = httpx.get(f"{url}/gaps", params={"level": "icb"}, timeout=300).json()
+    sheet = httpx.get(f"{url}/gaps/areas.csv", params={"level": "icb"}, timeout=300).content.decode("utf-8-sig")
+    features = httpx.get(f"{url}/gaps/areas.geojson", params={"level": "icb"}, timeout=300).json()["features"]
+    dictionary = httpx.get(f"{url}/gaps/dictionary", timeout=300).json()["columns"]
+    svg = httpx.get(f"{url}/gaps/england.svg", params={"type": "advocacy", "indicator": "count"},
+                    timeout=300).text
+    page = httpx.get(f"{url}/pathway-gaps/compare", params={"type": "advocacy", "indicator": "mean_km"},
+                     timeout=300).text
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+    shown = context.new_page()
+    shown.goto(f"{url}/pathway-gaps/compare?type=advocacy&indicator=mean_km", timeout=300_000)
+    cells = shown.locator("tr", has=shown.locator(f'a[href="/pathway-gaps/{NOTTINGHAMSHIRE}"]')).locator("td")
+    assert cells.last.inner_text() == "Partly covered"
+    assert axe(shown, axe_source) == []
+    # At 320 px the England map keeps its numbers and labels readable in a box that scrolls, as the area map
+    # does; before, it shrank to the screen (288 px for a map drawn at 960).
+    shown.set_viewport_size({"width": 320, "height": 800})
+    shown.reload(timeout=300_000)
+    assert shown.evaluate("() => document.documentElement.scrollWidth") == 320
+    scroller = shown.get_by_role("region", name=re.compile("^Map of England by integrated care board"))
+    assert shown.locator("img.rm-gap-map").bounding_box()["width"] >= 640
+    assert scroller.evaluate("e => e.scrollWidth > e.clientWidth")
+    assert axe(shown, axe_source) == []
+    context.close()
     share = next(p for p in area["scorecard"]["parts"] if p["type"] == "advocacy")["coverage"]["share_of_adults"]
     assert 0.27 < share < 0.29
 
@@ -855,28 +860,23 @@ def test_a_partly_covered_part_is_told_apart_in_every_export(synced_home, tmp_pa
 SMALL_AREA_TYPES = ("vcfse", "advocacy", "supported_accommodation", "inpatient_rehab_level2")
 
 
-def test_the_small_area_exports_give_no_distance_where_the_area_map_says_no_data(synced_home, tmp_path, geodata_dir,
-                                                                                 data_dir):
+def test_the_small_area_exports_give_no_distance_where_the_area_map_says_no_data(advocacy_partly, tmp_path, data_dir):
     """Before, `/gaps/{code}/smallareas.csv` and `.geojson` (and `rehabmap gaps AREA --smallareas-csv`) gave every
     small area of Nottingham and Nottinghamshire a distance to the nearest known VCFSE service, where rehabmap
     holds no VCFSE data and the area's map says "No data": a guess as a fact. Now a type the map leaves unshaded
     (not covered, partly covered, none confirmed yet) has no distance and no nearest id, and each row says why in
     a status column per type, after every column there was; a type whose figures are facts keeps them."""
-    home = copy_of(synced_home, tmp_path / "home", geodata_dir)
-    basis = "curated:statutory_advocacy.csv"
-    CoverageStore(home / "directory.sqlite").replace(basis, [Claim("advocacy", NOTTINGHAM_CITY, basis, "2026-11-20",
-                                                                   "A maintainer")])
-    with serving(home, data_dir) as url:
-        reply = httpx.get(f"{url}/gaps/{NOTTINGHAMSHIRE}/smallareas.csv", params={"type": SMALL_AREA_TYPES},
-                          timeout=300)
-        features = httpx.get(f"{url}/gaps/{NOTTINGHAMSHIRE}/smallareas.geojson", params={"type": SMALL_AREA_TYPES},
-                             timeout=300).json()["features"]
-        waiting = httpx.get(f"{url}/gaps/{DERBYSHIRE}/smallareas.csv", params={"type": "inpatient_rehab_level2"},
-                            timeout=300).content.decode("utf-8-sig")
-        england = httpx.get(f"{url}/gaps/E92000001/smallareas.csv", params={"type": SMALL_AREA_TYPES},
-                            timeout=300).content.decode("utf-8-sig")
-        maps = {key: _svg(url, NOTTINGHAMSHIRE, type=key) for key in SMALL_AREA_TYPES}
-        derbyshire_map = _svg(url, DERBYSHIRE, type="inpatient_rehab_level2")
+    home, url = advocacy_partly
+    reply = httpx.get(f"{url}/gaps/{NOTTINGHAMSHIRE}/smallareas.csv", params={"type": SMALL_AREA_TYPES},
+                      timeout=300)
+    features = httpx.get(f"{url}/gaps/{NOTTINGHAMSHIRE}/smallareas.geojson", params={"type": SMALL_AREA_TYPES},
+                         timeout=300).json()["features"]
+    waiting = httpx.get(f"{url}/gaps/{DERBYSHIRE}/smallareas.csv", params={"type": "inpatient_rehab_level2"},
+                        timeout=300).content.decode("utf-8-sig")
+    england = httpx.get(f"{url}/gaps/E92000001/smallareas.csv", params={"type": SMALL_AREA_TYPES},
+                        timeout=300).content.decode("utf-8-sig")
+    maps = {key: _svg(url, NOTTINGHAMSHIRE, type=key) for key in SMALL_AREA_TYPES}
+    derbyshire_map = _svg(url, DERBYSHIRE, type="inpatient_rehab_level2")
     assert reply.status_code == 200, reply.text
     header, *rows = list(csv.reader(io.StringIO(reply.content.decode("utf-8-sig"))))
     assert header == ["lsoa21_code", "lsoa21_name", "icb_code", "la_code", "la_name", "lat", "lon", "adult_population",
