@@ -390,6 +390,25 @@ service_type = "inpatient_rehab_level1"
 """
 
 
+CYGNET_COLUMNS = {"Name": "OrganisationName", "Address": "Address1", "Town": "City", "Postcode": "Postcode",
+                  "Phone": "Phone", "Email": "Email", "Website": "Website"}
+
+
+def cygnet_cut(folder: Path, hospital: str) -> tuple[list[dict[str, str]], Path]:
+    """The 2018 hospital list's Cygnet hospitals (real rows) as a name-first list saved by an older Excel, read through
+    a mapping with no filters, a line break typed after 'Cygnet Hospital' in the name of Cygnet Hospital `hospital`,
+    a cell not quoted: the rows, and the list's path."""
+    rows = [r for r in csv.DictReader(HOSPITALS_2018.open(encoding="utf-8", newline=""))
+            if r["ParentName"] == "Cygnet Health Care Limited"]
+    listed = folder / "units.csv"
+    listed.write_text(as_excel_saves("".join(
+        ",".join(cells) + "\n" for cells in [list(CYGNET_COLUMNS), *([r[c] for c in CYGNET_COLUMNS.values()]
+                                                                    for r in rows)]
+    )).replace(f"Cygnet Hospital {hospital}", f"Cygnet Hospital\n{hospital}"), encoding="utf-8", newline="")
+    (folder / "units.mapping.toml").write_text(NAME_FIRST_MAPPING, encoding="utf-8")
+    return rows, listed
+
+
 def test_the_second_part_of_a_row_cut_in_two_that_is_kept_is_warned_of(tmp_path):
     """A list laid out name first, as a council's or a trust's own list often is, of the 2018 hospital list's Cygnet
     hospitals (19 real rows), saved by an older Excel, so that the row of Cygnet Hospital Coventry, which gives no
@@ -398,15 +417,7 @@ def test_the_second_part_of_a_row_cut_in_two_that_is_kept_is_warned_of(tmp_path)
     and is rejected saying the row is short; its second part, 'Coventry' and the rest of the row, was kept as a
     service named "Coventry" without a word, as only the first part of a row so cut was marked. Now the second part
     is marked too: its first cell holds only what came after the break, so, kept, it is warned of by line."""
-    rows = [r for r in csv.DictReader(HOSPITALS_2018.open(encoding="utf-8", newline=""))
-            if r["ParentName"] == "Cygnet Health Care Limited"]
-    columns = {"Name": "OrganisationName", "Address": "Address1", "Town": "City", "Postcode": "Postcode",
-               "Phone": "Phone", "Email": "Email", "Website": "Website"}
-    listed = tmp_path / "units.csv"
-    listed.write_text(as_excel_saves("".join(
-        ",".join(cells) + "\n" for cells in [list(columns), *([r[c] for c in columns.values()] for r in rows)]
-    )).replace("Cygnet Hospital Coventry", "Cygnet Hospital\nCoventry"), encoding="utf-8", newline="")
-    (tmp_path / "units.mapping.toml").write_text(NAME_FIRST_MAPPING, encoding="utf-8")
+    rows, listed = cygnet_cut(tmp_path, "Coventry")
     line = 1 + next(n for n, r in enumerate(rows, 1) if r["OrganisationCode"] == "NMJ25")
     assert len(rows) == 19 and line > 17  # past the 16th row, where Excel leaves out a row's last empty cells
     read = {r.origin.line: r for r in load_source(listed)}

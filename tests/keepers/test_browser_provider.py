@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from tests.keepers.maintainer_browser import signed_in_page
 from tests.web.test_browser import axe
 
 pytestmark = pytest.mark.slow
@@ -75,24 +76,18 @@ def test_contact_details_show_a_how_to_refer_on_two_lines_and_keep_them_saved_or
     assert answer.status_code == 200, answer.text
     before = site.directory.audit.entries(resource_id=SEACROFT, limit=1000)[0]
 
-    context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-GB")
-    page = context.new_page()
-    page.goto(keepers_server + "/keepers/sign-in")
-    page.get_by_label("Your token").fill(site.tokens["provider_a"])
-    page.get_by_role("button", name="Sign in").click()
-    details = f"{keepers_server}/keepers/my-services/details?service={SEACROFT}"
-    page.goto(details)
-    assert page.get_by_label("How to refer").input_value() == two_lines
-    page.get_by_role("button", name="Save contact details").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("My services")
-    assert site.directory.audit.entries(resource_id=SEACROFT, limit=1000)[0] == before
-    assert api.get(f"/services/{SEACROFT}").json()["referral_route"] == two_lines
+    details = f"/keepers/my-services/details?service={SEACROFT}"
+    with signed_in_page(browser, keepers_server, site.tokens["provider_a"], details) as page:
+        assert page.get_by_label("How to refer").input_value() == two_lines
+        page.get_by_role("button", name="Save contact details").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("My services")
+        assert site.directory.audit.entries(resource_id=SEACROFT, limit=1000)[0] == before
+        assert api.get(f"/services/{SEACROFT}").json()["referral_route"] == two_lines
 
-    page.goto(details)
-    page.get_by_label("How to refer").fill(two_lines.replace("weekdays", "weekends"))
-    page.get_by_role("button", name="Save contact details").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("My services")
-    context.close()
+        page.goto(keepers_server + details)
+        page.get_by_label("How to refer").fill(two_lines.replace("weekdays", "weekends"))
+        page.get_by_role("button", name="Save contact details").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("My services")
     assert api.get(f"/services/{SEACROFT}").json()["referral_route"] == "By email to the team\nor by phone on weekends"
 
 
@@ -110,15 +105,9 @@ def test_the_service_form_shows_an_address_on_two_lines_and_keeps_them_when_anot
                        headers=with_version(api, AIRE, site.auth("maintainer")))
     assert answer.status_code == 200, answer.text
 
-    context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-GB")
-    page = context.new_page()
-    page.goto(keepers_server + "/keepers/sign-in")
-    page.get_by_label("Your token").fill(site.tokens["maintainer"])
-    page.get_by_role("button", name="Sign in").click()
-    page.goto(f"{keepers_server}/keepers/services/{AIRE}")
-    assert page.get_by_label("Address (optional)").input_value() == two_lines
-    page.get_by_label("Address (optional)").fill(two_lines.replace("York Road", "York Rd"))
-    page.get_by_role("button", name="Save", exact=True).click()
-    expect(page.get_by_text("Saved: address.")).to_be_visible()
-    context.close()
+    with signed_in_page(browser, keepers_server, site.tokens["maintainer"], f"/keepers/services/{AIRE}") as page:
+        assert page.get_by_label("Address (optional)").input_value() == two_lines
+        page.get_by_label("Address (optional)").fill(two_lines.replace("York Road", "York Rd"))
+        page.get_by_role("button", name="Save", exact=True).click()
+        expect(page.get_by_text("Saved: address.")).to_be_visible()
     assert api.get(f"/services/{AIRE}").json()["address"] == "Aire Valley Unit\nSeacroft Hospital, York Rd"
