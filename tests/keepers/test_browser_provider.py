@@ -59,6 +59,18 @@ def test_a_provider_updates_a_vacancy_and_match_and_the_service_page_show_it(bro
 SEACROFT = "sample:seacroft-community-rehabilitation-unit"
 
 
+def given_by_api(shared_keepers, service_id: str, field: str, value: str):
+    """The keepers' site and an API client, after a maintainer gave the service's `field` as `value` through the
+    maintainers' API (which keeps line breaks, where a one-line box did not)."""
+    from tests.maintain.conftest import with_version
+
+    site, api = shared_keepers.site, shared_keepers.client()
+    answer = api.patch(f"/maintain/services/{service_id}", json={field: value},
+                       headers=with_version(api, service_id, site.auth("maintainer")))
+    assert answer.status_code == 200, answer.text
+    return site, api
+
+
 def test_contact_details_show_a_how_to_refer_on_two_lines_and_keep_them_saved_or_changed(browser, keepers_server,
                                                                                         shared_keepers):
     """A "How to refer" held on two lines (a maintainer's, through the API; a feed's application_process). In a
@@ -66,14 +78,8 @@ def test_contact_details_show_a_how_to_refer_on_two_lines_and_keep_them_saved_or
     teamor by phone on weekdays"), and a provider who changed a word of it saved it so. (Saved unchanged, it was
     written again run together, until the forms compared it as the box sends it back.) Now the box has as many lines
     as the text: it shows the two lines, saving it unchanged changes nothing, and a word changed keeps them."""
-    from tests.maintain.conftest import with_version
-
-    site = shared_keepers.site
-    api = shared_keepers.client()
     two_lines = "By email to the team\nor by phone on weekdays"
-    answer = api.patch(f"/maintain/services/{SEACROFT}", json={"referral_route": two_lines},
-                       headers=with_version(api, SEACROFT, site.auth("maintainer")))
-    assert answer.status_code == 200, answer.text
+    site, api = given_by_api(shared_keepers, SEACROFT, "referral_route", two_lines)
     before = site.directory.audit.entries(resource_id=SEACROFT, limit=1000)[0]
 
     details = f"/keepers/my-services/details?service={SEACROFT}"
@@ -96,14 +102,8 @@ def test_the_service_form_shows_an_address_on_two_lines_and_keeps_them_when_anot
     """An address given on its lines (through the maintainers' API, which keeps them). In the service form's one-line
     box it read run together ("Aire Valley UnitSeacroft Hospital, York Road"), and a maintainer who corrected a word
     of it saved it so. Now its box has lines: it shows them, and a word changed keeps them."""
-    from tests.maintain.conftest import with_version
-
-    site = shared_keepers.site
-    api = shared_keepers.client()
     two_lines = "Aire Valley Unit\nSeacroft Hospital, York Road"
-    answer = api.patch(f"/maintain/services/{AIRE}", json={"address": two_lines},
-                       headers=with_version(api, AIRE, site.auth("maintainer")))
-    assert answer.status_code == 200, answer.text
+    site, api = given_by_api(shared_keepers, AIRE, "address", two_lines)
 
     with signed_in_page(browser, keepers_server, site.tokens["maintainer"], f"/keepers/services/{AIRE}") as page:
         assert page.get_by_label("Address (optional)").input_value() == two_lines
