@@ -21,6 +21,7 @@ class FileCandidates:
 
     attribution = ""
     read_all: str | None = None  # every row held is given, each run: nothing is skipped to say why not
+    short_of_count: str | None = None  # nor counted: the rows held are all there is
 
     def __init__(self, source: str, rows: Sequence[Held], title: str | None = None) -> None:
         """`title`: the source as people know it (its mapping's or curated table's, `source_titles`), which a

@@ -203,7 +203,7 @@ class Page:
             return value.strip().lower() == "true"
         raise self.error(f"its '{key}' is neither true nor false: {_quoted(value)}")
 
-    def ends(self, number: int, noun: str, pages_key: str, says_last: bool | None, said: str,
+    def ends(self, number: int, noun: str, pages_key: str | None, says_last: bool | None, said: str,
              before: list[Any] | None = None) -> bool:
         """Whether page `number` (from 1) is the listing's last, read only where the listing proves it: a page that
         says it is the last (`says_last`, None when it says nothing, as `said` words it for an error), the last of
@@ -218,8 +218,10 @@ class Page:
           the page `before` it did (its records, when the crawl read it) says the feed ignores the page asked for.
         An empty page that says it is not the last, or comes before the last announced, or a page that says it is
         the last before then, contradicts the listing: an error, never its end (before, an empty page ended it,
-        and a complete listing retired the rest)."""
-        pages = self.count(pages_key)
+        and a complete listing retired the rest). `pages_key` None: the listing's number of pages is not read, where
+        its configuration says its counts are not to be trusted (an ORUK feed file's `trust_count`): it is read as
+        one that gives none, to a page that says it is the last or an empty page."""
+        pages = self.count(pages_key) if pages_key else None
         more = pages is not None and number < pages
         if not self.items and says_last is False:
             raise self.contradiction(f"page {number} lists no {noun}, yet says it is not the last ({said})")
@@ -230,27 +232,36 @@ class Page:
             raise self.contradiction(f"page {number} lists {noun}, yet the listing has {pages} pages by its "
                                      f"'{pages_key}'")
         if pages is None and says_last is None and self.items and self.items == before:
+            announced = f", or its '{pages_key}'" if pages_key else ""
             raise self.contradiction(f"page {number} lists the same {noun} as page {number - 1}, and no page says "
-                                     f"where the listing ends (that it is the last, or its '{pages_key}'): the feed "
-                                     "seems to ignore the page asked for")
+                                     f"where the listing ends (that it is the last{announced}): the feed seems to "
+                                     "ignore the page asked for")
         if not self.items or says_last:
             return True
         return says_last is None and pages is not None and not more
 
-    def shortfall(self, key: str, listed: int, noun: str, where: str) -> SourceContradiction | None:
-        """At the end of a listing: the error when it listed fewer records in all (`listed`) than it counts
-        (`key`), else None. More is no contradiction: a listing may grow while it is read, and some list a
-        record again (HSDS's published example counts 31 and lists 128)."""
+    def short_of(self, key: str, listed: int) -> int | None:
+        """At the end of a listing: its count (`key`) when it listed fewer records in all (`listed`), else None.
+        More is no contradiction: a listing may grow while it is read, and some list a record again (HSDS's
+        published example counts 31 and lists 128)."""
         total = self.count(key)
-        if total is None or listed >= total:
+        return total if total is not None and listed < total else None
+
+    def shortfall(self, key: str, listed: int, noun: str, where: str,
+                  remedy: str = "") -> SourceContradiction | None:
+        """At the end of a listing: the error when it listed fewer records in all than it counts (`short_of`), else
+        None; `remedy` is what a person can do besides asking the source to mend its count (a feed file's switch)."""
+        total = self.short_of(key, listed)
+        if total is None:
             return None
         return self.contradiction(f"the listing ends at {where}, having listed {listed} {noun} in all, yet it "
-                                  f"holds {total} by its '{key}'")
+                                  f"holds {total} by its '{key}'", remedy)
 
-    def contradiction(self, what: str) -> SourceContradiction:
+    def contradiction(self, what: str, remedy: str = "") -> SourceContradiction:
         return SourceContradiction(self.source.redact(
             f"{self.source.label} answered {self.url} with a page that contradicts its own listing: {what}. Read as "
-            "the end of the listing it would retire, or skip, what the rest holds, so nothing is applied."))
+            "the end of the listing it would retire, or skip, what the rest holds, so nothing is applied."
+            + (f" {remedy}" if remedy else "")))
 
     def error(self, what: str) -> SourceError:
         return SourceError(self.source.redact(f"{self.source.label} answered {self.url} with a page that cannot be "

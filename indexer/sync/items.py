@@ -176,6 +176,8 @@ class Connector(Protocol):
     licence: str         # e.g. "OGL-UK-3.0"
     attribution: str     # e.g. "Contains CQC information"
     read_all: str | None  # after `fetch`: why it read again every record listed, where it can skip unchanged ones
+    # after `fetch`: how its listing fell short of a count its configuration says is not to be trusted, None if not
+    short_of_count: str | None
     # The name people know it by, where only its configuration says it (an ORUK feed's `label`, a mapped list's or
     # curated table's title: `FileCandidates`): kept with its runs (`SyncStore.titles`), so that it is still named so
     # once that configuration is gone; None for the rest (`TITLES`)

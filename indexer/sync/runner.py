@@ -157,6 +157,7 @@ class SyncReport:
     unchanged: int = 0
     not_fetched: int = 0      # listed as unchanged since the connector last read them: not fetched again
     read_all: str | None = None  # why every record listed was fetched again (`BaseConnector.read_all`)
+    short_of_count: str | None = None  # a listing short of a count not to be trusted (`BaseConnector.short_of_count`)
     added: list[Line] = field(default_factory=list)
     changed: list[Line] = field(default_factory=list)
     retired: list[Line] = field(default_factory=list)
@@ -196,6 +197,8 @@ class SyncReport:
             lines.append(f"  read with {self.held_back}, which no one has applied or dropped")
         if self.read_all:
             lines.append(f"  every service it lists was read again: {self.read_all}")
+        if self.short_of_count:
+            lines.append(f"  {self.short_of_count}")
         if self.not_fetched:
             lines.append(f"  {self.not_fetched} services the source lists as unchanged since they were last read were "
                          "not fetched again (each is read again at least weekly, and by --full)")
@@ -342,6 +345,7 @@ class SyncRunner:
                               title=connector.title or TITLES.get(connector.name))
             report = plan.report
             report.read_all = None if stopped is not None else connector.read_all
+            report.short_of_count = None if stopped is not None else connector.short_of_count
             if held is not None and stopped is None:
                 report.held_back = (f"what the run stopped at {held.finished_at} fetched"
                                     + (" (a complete listing)" if held_complete else ""))

@@ -177,6 +177,7 @@ class ListedConnector:
     licence = "OGL-UK-3.0"
     attribution = "Contains CQC information"
     read_all: str | None = None
+    short_of_count: str | None = None
     title: str | None = None
 
     def __init__(self, outcomes: list[Outcome], name: str = "listed") -> None:

@@ -219,6 +219,10 @@ def test_inactive_services_are_gone(replay, feeds_dir):
     # Each of these was a traceback (a ValueError, an AttributeError) rather than a line naming what to mend.
     ('[feed]\nlabel="x"\nurl="u"\npaging="v1"\nper_page="fifty"\nlicence="l"\nattribution="a"\n',
      "[feed] per_page must be a whole number, 1 or more, not 'fifty'"),
+    ('[feed]\nlabel="x"\nurl="u"\npaging="v1"\ntrust_count="false"\nlicence="l"\nattribution="a"\n',
+     "[feed] trust_count must be true or false, written without quotes, not 'false'"),
+    ('[feed]\nlabel="x"\nurl="u"\npaging="v1"\ntrust_count=0\nlicence="l"\nattribution="a"\n',
+     "[feed] trust_count must be true or false, written without quotes, not 0"),
     ('terms = "vcfse"\n[feed]\nlabel="x"\nurl="u"\npaging="v1"\nlicence="l"\nattribution="a"\n',
      "[terms] must be a table of entries, not 'vcfse'"),
     ('[feed]\nlabel="x"\nurl="u"\npaging="v1"\nlicence="l"\nattribution="a"\n[keywords]\n"(?i)club(" = "vcfse"\n',
@@ -306,6 +310,72 @@ def test_a_listing_short_of_its_own_count_fails_and_is_listed_afresh(replay):
     replay.clear_faults()
     again = bristol(replay)
     assert len(list(again.fetch(state))) == 819 and again.complete
+
+
+def counting_900(query, page):
+    """Bristol's pages as a publisher whose count takes in 81 services it has deleted or hidden gives them: every page
+    counts 900 (`totalElements`) in 18 pages, and only the 18th, empty, says it is the last."""
+    return {**page, "totalElements": 900, "totalPages": 18, "last": int(query["page"][0]) >= 18}
+
+
+def untrusting(replay: Replay, folder: Path) -> OrukConnector:
+    """Bristol's feed read by its file as shipped with `trust_count = false` in its [feed] table."""
+    text = (ROOT / "mappings" / "feeds" / "bristol.toml").read_text()
+    (folder / "bristol.toml").write_text(text.replace("per_page = 50\n", "per_page = 50\ntrust_count = false\n"))
+    [connector] = connectors_for("oruk", Settings(oruk_feeds_dir=folder, oruk_rate=10_000,
+                                                  oruk_feed_urls={"bristol": replay.oruk_url("bristol")}))
+    assert isinstance(connector, OrukConnector) and not connector.feed.trust_count
+    return connector
+
+
+def test_a_feed_whose_count_is_always_wrong_is_read_whole_where_its_file_says_not_to_trust_it(replay, tmp_path):
+    """A publisher that counts services it has deleted or hidden lists fewer than its count on every run: each run
+    failed and listed the feed afresh at the next, so its services went stale, and the operator could do nothing
+    until the publisher mended it. The error now names the remedy in the feed file; with `trust_count = false` the
+    listing is read to the page that ends it, as a feed that gives no count is, and is complete, the shortfall a line
+    for the run's report."""
+    replay.alter("/oruk/bristol/services", counting_900)
+    state = MemoryState()
+    trusting = bristol(replay)
+    with pytest.raises(SourceContradiction) as caught:
+        list(trusting.fetch(state))
+    shipped = ROOT / "mappings" / "feeds" / "bristol.toml"
+    assert caught.value.message.endswith(
+        "the listing ends at page 18, having listed 819 services in all, yet it holds 900 by its 'totalElements'. "
+        "Read as the end of the listing it would retire, or skip, what the rest holds, so nothing is applied. If its "
+        "count is always more than it lists (counting services it has deleted or hidden), ask the feed's publisher to "
+        f"mend its count; until then, 'trust_count = false' in the [feed] table of {shipped} reads its listing to the "
+        "page that ends it, as a feed that gives no count, and says in the run's report how many it listed of its "
+        "count.")
+    assert not trusting.complete and state.states["oruk-bristol"]["page"] == 1
+
+    connector = untrusting(replay, tmp_path)
+    outcomes = list(connector.fetch(state))
+    assert connector.complete and len(outcomes) == 819
+    assert connector.short_of_count == (
+        "listed 819 of the 900 services its 'totalElements' counts: the feed file says its count is not to be "
+        "trusted (trust_count = false), so the listing was read to the page that ends it")
+    assert "page" not in state.states["oruk-bristol"]
+    # Its 17 pages of services, then the empty 18th, the first run's pages asked for again.
+    assert len([s for s in replay.seen("/oruk/bristol/services") if s.path == "/oruk/bristol/services"]) == 18 + 18
+    # A listing whole by its count says nothing.
+    replay.clear_faults()
+    again = untrusting(replay, tmp_path)
+    list(again.fetch(MemoryState()))
+    assert again.complete and again.short_of_count is None
+
+
+def test_a_feed_not_trusted_for_its_count_still_fails_where_its_paging_contradicts_itself(replay, tmp_path):
+    """`trust_count = false` sets aside the counts alone: an empty page that says it is not the last still fails the
+    crawl, as it would be the end of a listing that goes on (Bristol's page 17 so, the auditor's case)."""
+    replay.alter("/oruk/bristol/services", lambda query, page: {**counting_900(query, page), **(
+        {"content": [], "last": False} if query["page"] == ["17"] else {})})
+    state = MemoryState()
+    connector = untrusting(replay, tmp_path)
+    with pytest.raises(SourceContradiction, match=r"page 17 lists no services, yet says it is not the last "
+                                                  r"\('last': false\)\. "):
+        list(connector.fetch(state))
+    assert not connector.complete and state.states["oruk-bristol"]["page"] == 17
 
 
 def test_a_feed_that_gives_no_count_or_only_its_last_flag_is_read_whole(replay):

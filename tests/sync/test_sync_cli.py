@@ -452,6 +452,51 @@ def test_one_oruk_feed_failing_leaves_the_others_synced_and_named(tmp_path, geod
                         "oruk-bristol": "fix what the error names, then run 'rehabmap sync oruk' again"}
 
 
+def test_a_feed_whose_count_is_always_wrong_is_synced_where_its_file_says_not_to_trust_it(tmp_path, geodata_dir,
+                                                                                         data_dir, replay):
+    """Bristol's feed, synced once ('Autism Advice - Bristol' its one record), then hides that service while every
+    page counts 900 services (deleted and hidden ones counted) in 18 pages. Before, each run failed on the count and
+    listed the feed afresh at the next, for as long as the publisher left its count wrong: the council's services
+    went stale, with no way to go on. The error now names the remedy in the feed file beside the publisher's; with
+    `trust_count = false` the run applies as a whole listing does, retiring what the feed no longer lists, and its
+    report says how far the listing fell short of its count."""
+    feeds = feeds_folder(tmp_path / "feeds", support_groups=True)
+    home = make_home(tmp_path / "home", geodata_dir)
+    env = feed_env(feeds, replay, "bristol")
+    assert rehabmap(home, data_dir, replay, "sync", "oruk", **env).returncode == 0
+    [(autism,)] = table_rows(home / "directory.sqlite", "SELECT service_id FROM sync_records WHERE service IS NOT NULL")
+    replay.alter("/oruk/bristol/services", lambda query, page: {
+        **page, "totalElements": 900, "totalPages": 18, "last": int(query["page"][0]) >= 18,
+        "content": [s for s in page["content"] if f"oruk-bristol:{s['id']}" != autism]})
+
+    failed = rehabmap(home, data_dir, replay, "sync", "oruk", **env)
+
+    assert failed.returncode == 2 and failed.stdout == "", failed.stdout
+    error = failed.stderr.splitlines()[0]
+    assert error.startswith("error: Bristol City Council service directory answered ") and (
+        "the listing ends at page 18, having listed 818 services in all, yet it holds 900 by its 'totalElements'. "
+        ) in error, error
+    assert ("ask the feed's publisher to mend its count; until then, 'trust_count = false' in the [feed] table of "
+            f"{feeds / 'bristol.toml'} reads its listing to the page that ends it") in error, error
+    assert index_record(home, autism)["status"] == "active"
+
+    text = (feeds / "bristol.toml").read_text()
+    (feeds / "bristol.toml").write_text(text.replace("per_page = 50\n", "per_page = 50\ntrust_count = false\n"))
+    synced = rehabmap(home, data_dir, replay, "sync", "oruk", "--max-change", "1", **env)  # 1 of 1 record retired
+
+    assert synced.returncode == 0, synced.stderr
+    lines = synced.stdout.splitlines()
+    assert first_line(synced)["retired"] == 1
+    assert "  a complete listing: anything it no longer lists is retired" in lines
+    assert ("  listed 818 of the 900 services its 'totalElements' counts: the feed file says its count is not to be "
+            "trusted (trust_count = false), so the listing was read to the page that ends it") in lines, lines
+    today = date.today().isoformat()
+    assert (f"retired {autism} Autism Advice - Bristol: no longer listed by oruk-bristol (a complete listing on "
+            f"{today}) (on {today})") in lines, lines
+    assert index_record(home, autism)["status"] == "inactive"
+    assert rehabmap(home, data_dir, None, "sync-status", **env).returncode == 0
+
+
 def test_a_feed_file_that_cannot_be_read_stops_no_other_feed(tmp_path, geodata_dir, data_dir, replay):
     """An operator keeps one file per ORUK feed. Before, one that could not be read (a TOML slip, a term mapped to
     no type) ended 'rehabmap sync oruk' with a traceback before any feed ran, exit 1: every council went stale for

@@ -57,27 +57,37 @@ class BaseConnector:
         # Why the last fetch read again every record its source lists, where the connector can skip those listed
         # as unchanged (ORUK's detail pages): the run's report says it, else a slow run looked like a fault.
         self.read_all: str | None = None
+        # How the last fetch's listing fell short of a count its configuration says is not to be trusted (an ORUK
+        # feed file's `trust_count`), in the run report's words: read as whole, it applied, and the report says so.
+        self.short_of_count: str | None = None
 
     @property
     def complete(self) -> bool:
         return self._complete
 
 
-def counted(at: dict[str, Any], listing: Page, last: bool, key: str, noun: str, where: str, *,
-            restart: tuple[str, int]) -> SourceContradiction | None:
+def _listed_short(at: dict[str, Any], listing: Page, last: bool, key: str) -> int | None:
     """Counts a page's items in `at["listed"]`, the listing's place in the saved state, so the count outlives a
     killed run (a place saved by a release that did not count has none, and is not counted); at the listing's
-    last page, the error when the listing held fewer items in all than its `key` counts, else None. With the
-    error, the place (`restart`: its key and the first page) goes back to the listing's start, its count to 0, for
-    the caller to save before it raises, so that the next run lists it afresh rather than count the same short
-    pages again (read as the end, a short crawl retired the rest, and a short changes window moved the cursor past
-    changes never fetched)."""
+    last page, its `key` count when it held fewer items in all (`Page.short_of`), else None."""
     if "listed" not in at:
         return None
     at["listed"] += len(listing.items)
-    short = listing.shortfall(key, at["listed"], noun, where) if last else None
-    if short is not None:
-        at.update({restart[0]: restart[1], "listed": 0})
+    return listing.short_of(key, at["listed"]) if last else None
+
+
+def counted(at: dict[str, Any], listing: Page, last: bool, key: str, noun: str, where: str, *,
+            restart: tuple[str, int], remedy: str = "") -> SourceContradiction | None:
+    """Counts a page's items (`_listed_short`); at the listing's last page, the error when the listing held fewer
+    items in all than its `key` counts, else None. With the error, the place (`restart`: its key and the first
+    page) goes back to the listing's start, its count to 0, for the caller to save before it raises, so that the
+    next run lists it afresh rather than count the same short pages again (read as the end, a short crawl retired
+    the rest, and a short changes window moved the cursor past changes never fetched). `remedy` ends the error:
+    what a person can do besides asking the source to mend its count."""
+    if _listed_short(at, listing, last, key) is None:
+        return None
+    short = listing.shortfall(key, at["listed"], noun, where, remedy)
+    at.update({restart[0]: restart[1], "listed": 0})
     return short
 
 
@@ -99,12 +109,22 @@ class Crawl:
         self.saved[self.key] = position
         self.state.save(self.name, self.saved)
 
-    def tally(self, listing: Page, last: bool, key: str, noun: str, where: str) -> None:
-        """Counts the page (`counted`); a listing that ends short of its own count fails the run, and the crawl
-        starts again at its first page, afresh: what it staged is superseded (a full crawl lists everything again)."""
-        if short := counted(self.saved, listing, last, key, noun, where, restart=(self.key, self.first)):
-            self.state.save(self.name, self.saved, afresh=True)
-            raise short
+    def tally(self, listing: Page, last: bool, key: str, noun: str, where: str, *, trusted: bool = True,
+              remedy: str = "") -> str | None:
+        """Counts the page (`counted`); a listing that ends short of its own count fails the run (the error ending
+        with `remedy`), and the crawl starts again at its first page, afresh: what it staged is superseded (a full
+        crawl lists everything again). A count its configuration says is not to be `trusted` (a publisher's that
+        takes in services it has deleted or hidden, which failed every run) is no failure: the listing, read to
+        where it proves its end (`Page.ends` without its counts), is whole, and how it fell short comes back in
+        words for the run's report."""
+        if trusted:
+            if short := counted(self.saved, listing, last, key, noun, where, restart=(self.key, self.first),
+                                remedy=remedy):
+                self.state.save(self.name, self.saved, afresh=True)
+                raise short
+            return None
+        total = _listed_short(self.saved, listing, last, key)
+        return None if total is None else f"listed {self.saved['listed']} of the {total} {noun} its '{key}' counts"
 
     def done(self) -> None:
         self.saved.pop(self.key, None)

@@ -90,10 +90,14 @@ class Feed:
     per_page: int
     licence: str
     attribution: str
+    path: Path                      # the file it was read from, which an error names for the one to mend it
     terms: Mapping[str, Typing] = field(default_factory=dict)       # casefolded term -> typing
     audiences: Mapping[str, Typing] = field(default_factory=dict)
     keywords: tuple[tuple[re.Pattern[str], Typing], ...] = ()
     covers: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # False where the file says the feed's count is not to be trusted (`trust_count = false`): a publisher whose
+    # count takes in services it has deleted or hidden failed every run on it, and its services went stale
+    trust_count: bool = True
 
     @property
     def source(self) -> str:
@@ -134,6 +138,9 @@ def load_feed(path: Path, url: str | None = None) -> Feed:
     per_page = meta.get("per_page", 50)
     if not isinstance(per_page, int) or isinstance(per_page, bool) or per_page < 1:
         raise FeedError(path, f"[feed] per_page must be a whole number, 1 or more, not {per_page!r}")
+    trust_count = meta.get("trust_count", True)
+    if not isinstance(trust_count, bool):
+        raise FeedError(path, f"[feed] trust_count must be true or false, written without quotes, not {trust_count!r}")
     covers = _table(meta, "covers", path, "feed.covers")
     unknown = [t for t in covers if t not in {s.value for s in ServiceType}]
     if unknown:
@@ -145,7 +152,7 @@ def load_feed(path: Path, url: str | None = None) -> Feed:
         terms=_typings(doc, "terms", path), audiences=_typings(doc, "audiences", path),
         keywords=tuple((_pattern(pattern, path), _typing(value, path, f"[keywords] '{pattern}'"))
                        for pattern, value in _table(doc, "keywords", path).items()),
-        covers={t: frozenset(codes) for t, codes in covers.items()})
+        covers={t: frozenset(codes) for t, codes in covers.items()}, trust_count=trust_count, path=path)
 
 
 def _table(doc: Mapping[str, Any], key: str, path: Path, name: str | None = None) -> Mapping[str, Any]:
@@ -212,13 +219,19 @@ class OrukConnector(BaseConnector):
         url = self.http.url("services")
         items_key, last_key, pages_key, total_key = PAGINGS[self.feed.paging]
         before: list[Any] | None = None  # the page before's services, when this run read it
+        self.short_of_count = None
+        remedy = _count_remedy(self.feed)
         while True:
             listing = self.http.get_page("services", {"page": page, "per_page": self.feed.per_page}, items_key)
             says_last = listing.flag(last_key)
-            last = listing.ends(page, "services", pages_key, says_last, f"'{last_key}': {str(says_last).lower()}",
-                                before)
+            last = listing.ends(page, "services", pages_key if self.feed.trust_count else None, says_last,
+                                f"'{last_key}': {str(says_last).lower()}", before)
             before = listing.items
-            crawl.tally(listing, last, total_key, "services", f"page {page}")
+            short = crawl.tally(listing, last, total_key, "services", f"page {page}",
+                                trusted=self.feed.trust_count, remedy=remedy)
+            if short:
+                self.short_of_count = (f"{short}: the feed file says its count is not to be trusted (trust_count "
+                                       "= false), so the listing was read to the page that ends it")
             for number, item in enumerate(listing.items, start=(page - 1) * self.feed.per_page + 1):
                 if (outcome := self._service(item, f"{url}?page={page}", number)) is not None:
                     yield outcome
@@ -353,6 +366,15 @@ def _why_all(saved: Mapping[str, Any], mapping: str, today: date, full: bool) ->
     days = (today - date.fromisoformat(last)).days
     return (f"{days} days since every page was last read (at least every {FULL_READING_DAYS} days)"
             if days >= FULL_READING_DAYS else None)
+
+
+def _count_remedy(feed: Feed) -> str:
+    """What the operator can do, besides asking the publisher, about a feed that lists fewer services than it counts:
+    a publisher whose count takes in deleted or hidden services fails every run so, until it mends the count."""
+    return (f"If its count is always more than it lists (counting services it has deleted or hidden), ask the feed's "
+            f"publisher to mend its count; until then, 'trust_count = false' in the [feed] table of {feed.path} reads "
+            "its listing to the page that ends it, as a feed that gives no count, and says in the run's report how "
+            "many it listed of its count.")
 
 
 def _stamp(item: dict[str, Any]) -> str | None:
