@@ -263,6 +263,7 @@ class _PageState:
         self.buffer: list[Outcome] = []
         self.fetched: list[Outcome] = []
         self._memory: dict[str, dict[str, Any]] = {}
+        self.afresh = False  # a listing was started again at its first page, what was fetched of it dropped
 
     def load(self, source: str) -> dict[str, Any]:
         if source in self._memory:
@@ -275,6 +276,7 @@ class _PageState:
             raise RuntimeError(f"connector '{self.source}' saved state under another name, '{source}'")
         # afresh: the connector then ends the run (`Crawl.tally`, `CqcConnector._page`)
         self._commit(dict(state), listing=listing, afresh=afresh)
+        self.afresh = self.afresh or afresh
 
     def take(self, outcome: Outcome) -> None:
         self.buffer.append(outcome)
@@ -487,9 +489,13 @@ class SyncRunner:
                                 disable=not self.progress, leave=False):
                 state.take(outcome)
         except DomainError as exc:
-            said = exc.message if dry_run else (f"{sentence(exc.message)} What was fetched before it is kept: "
-                                                f"{self._again(connector.name)} to go on from there.")
-            raise SyncInterrupted(said, field=exc.field) from exc
+            # A listing short of its count was started again, what it fetched dropped (`SyncState.save`'s afresh):
+            # "what was fetched before it is kept … to go on from there" said the opposite of what the next run does
+            then = (f"What it fetched of that listing is dropped: {self._again(connector.name)} to list it afresh from "
+                    "its first page." if state.afresh else
+                    f"What was fetched before it is kept: {self._again(connector.name)} to go on from there.")
+            raise SyncInterrupted(exc.message if dry_run else f"{sentence(exc.message)} {then}",
+                                  field=exc.field) from exc
         state.finish()
         return earlier + state.fetched
 

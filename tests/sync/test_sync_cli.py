@@ -478,6 +478,10 @@ def test_a_feed_whose_count_is_always_wrong_is_synced_where_its_file_says_not_to
         ) in error, error
     assert ("ask the feed's publisher to mend its count; until then, 'trust_count = false' in the [feed] table of "
             f"{feeds / 'bristol.toml'} reads its listing to the page that ends it") in error, error
+    # What it had fetched is dropped for the listing afresh (before, the error said it was kept, to go on from there).
+    assert error.endswith(" how many it listed of its count. What it fetched of that listing is dropped: run "
+                          "'rehabmap sync oruk' again to list it afresh from its first page."), error
+    assert table_rows(home / "directory.sqlite", "SELECT count(*) FROM sync_staged") == [(0,)]
     assert index_record(home, autism)["status"] == "active"
 
     text = (feeds / "bristol.toml").read_text()
