@@ -18,8 +18,8 @@ only OpenSearch's point-in-time API, not Elasticsearch's `_pit`; a scan sees an 
 it reaches that record afterwards, as the embedded backend's does.)
 
 A cluster that does not answer, or answers that it is overloaded (429, 502-504), raises `IndexUnavailable`
-(503 with Retry-After in the API, one line from the CLI). Bulk loads retry such answers with exponential
-backoff, a bounded number of times.
+(503 with Retry-After in the API, one line from the CLI). Bulk writes (a build's, an edit's) retry such answers
+with exponential backoff, a bounded number of times.
 
 Filters mirror `ServiceColumns.mask` (the embedded backend's semantics) clause for clause. Distances are
 not taken from Elasticsearch: candidates come back in its `_geo_distance` order, and the exact
@@ -53,7 +53,8 @@ from rehabmap.index.base import (Around, Coverage, Hit, IndexInfo, Page, Previou
 from rehabmap.record import Service
 from rehabmap.taxonomy import NEED_LABELS, ServiceType, types_narrowed_by
 from search.elastic_fit import FitScore
-from search.engine import OVERLOADED, REFUSED_CREDENTIALS, ClusterError, SearchClient, Unreachable, connect
+from search.engine import (OVERLOADED, REFUSED_CREDENTIALS, BulkOp, ClusterError, Document, SearchClient, Unreachable,
+                           connect, source_of)
 
 log = logging.getLogger(__name__)
 
@@ -147,8 +148,9 @@ T = TypeVar("T")
 
 
 class DocumentRefused(ClusterError):
-    """The cluster refused a document of a build (a mapping it does not fit, a shape it finds invalid): the
-    build fails and the index being served stays as it was."""
+    """The cluster refused a document (a mapping it does not fit, a shape it finds invalid). Of a build: the
+    build fails and the index being served stays as it was. Of an edit: the edit stops unmarked, what the cluster
+    took of it stored (`ElasticWriter.upsert`)."""
 
 
 @contextmanager
@@ -316,36 +318,28 @@ class ElasticWriter:
     @_reachable
     def upsert(self, changes: Mapping[str, Mapping[str, Any]], *,
                before_commit: Callable[[], None] | None = None) -> list[Service]:
-        """Edit records of the index behind the alias (see `RecordWriter.upsert`): each is read and laid over,
-        the changed ones are indexed again, a request each, and the index is refreshed once for them all (a
-        refresh is costly on a cluster: one per record made a sync's write of N records cost N), so a search
-        right after sees them; then the generation is marked edited, so every process's caches see the change,
-        and its services are counted by source afresh, by the engine itself (one terms aggregation after the
-        refresh), never by adding this call's new ones to the old counts, which a retry would leave short.
+        """Edit records of the index behind the alias (see `RecordWriter.upsert`): they are read an `mget` per
+        chunk of _BULK_CHUNK and laid over, the changed ones are indexed again a bulk request per chunk (a request
+        per record made a sync's write of N records cost the cluster 2N round trips), and the index is refreshed
+        once for them all (a refresh is costly on a cluster: one per record made a sync's write of N records cost
+        N), so a search right after sees them; then the generation is marked edited, so every process's caches see
+        the change, and its services are counted by source afresh, by the engine itself (one terms aggregation
+        after the refresh), never by adding this call's new ones to the old counts, which a retry would leave short.
 
-        Stopped part-way (a record refused, the cluster gone): the records indexed before it are stored, and
-        show in searches at the index's next refresh (its own, or the next write's); the mark is not set, so no
-        cache learns of them, as when each was refreshed. The call raises, so a sync's next live write passes
-        them again: those already indexed read as unchanged (`get` reads them unrefreshed) and are skipped, the
-        rest are indexed, and the index is refreshed, counted and marked. Where there is nothing left to write
-        (all were indexed, or refreshed too, before it stopped), the index is refreshed and counted all the same,
-        and marked if its counts by source differ from the mark's (it stopped after indexing a new service); an
-        edit of services already there that stopped after the last write waits for the next edit's mark."""
-        docs: list[Service] = []
-        for service_id, fields in changes.items():
-            found = self.client.get(self.base, service_id, ["record"])
-            current = Service.stored(found["record"]) if found is not None else None
-            try:
-                service = overlay_record(current, fields)
-            except (ValidationError, DomainError, ValueError) as exc:
-                log.warning("edit to %s not applied: %s", service_id, type(exc).__name__)
-                continue
-            if service != current:
-                docs.append(service)
+        Stopped part-way (a record refused, the cluster gone): the chunks written before it are stored, and of the
+        chunk it stopped in, whatever the cluster took (a bulk request stores every document it can: after a
+        refused one as well as before it); they show in searches at the index's next refresh (its own, or the
+        next write's); the mark is not set, so no cache learns of them, as when each was refreshed. The call
+        raises, so a sync's next live write passes them again: those already indexed read as unchanged (`mget`
+        reads them unrefreshed) and are skipped, the rest are indexed, and the index is refreshed, counted and
+        marked. Where there is nothing left to write (all were indexed, or refreshed too, before it stopped), the
+        index is refreshed and counted all the same, and marked if its counts by source differ from the mark's
+        (it stopped after indexing a new service); an edit of services already there that stopped after the last
+        write waits for the next edit's mark."""
+        docs = self._overlaid(changes)
         if before_commit is not None:
             before_commit()
-        for service in docs:
-            self.client.index(self.base, service.id, to_document(service))
+        self._bulk(self.base, "index", ((service.id, to_document(service)) for service in docs))
         if changes:
             # The mark after the refresh: a reader that sees the new mark reads the edit too, and the counts
             # read after it are of every record indexed, this call's or a call's cut off before it.
@@ -357,11 +351,31 @@ class ElasticWriter:
                                                 "edited": uuid.uuid4().hex})
         return docs
 
+    def _overlaid(self, changes: Mapping[str, Mapping[str, Any]]) -> list[Service]:
+        """The records the changes make that differ from the live index's, which are read an `mget` per chunk.
+        A change the record refuses is skipped and logged."""
+        docs: list[Service] = []
+        items = list(changes.items())
+        for start in range(0, len(items), _BULK_CHUNK):
+            chunk = items[start:start + _BULK_CHUNK]
+            answers = self.client.mget(self.base, [service_id for service_id, _ in chunk], ["record"])
+            for (service_id, fields), answer in zip(chunk, answers, strict=True):
+                found = source_of(answer)
+                current = Service.stored(found["record"]) if found is not None else None
+                try:
+                    service = overlay_record(current, fields)
+                except (ValidationError, DomainError, ValueError) as exc:
+                    log.warning("edit to %s not applied: %s", service_id, type(exc).__name__)
+                    continue
+                if service != current:
+                    docs.append(service)
+        return docs
+
     def _write(self, name: str, services: Iterable[Service]) -> tuple[int, Counter[str]]:
         seen: set[str] = set()
         sources = Counter[str]()
 
-        def documents() -> Iterator[tuple[str, dict[str, Any]]]:
+        def documents() -> Iterator[Document]:
             for service in services:
                 if service.id in seen:  # the embedded store refuses these too (UNIQUE id)
                     raise ValueError(f"Service id '{service.id}' appears twice in one build.")
@@ -369,21 +383,28 @@ class ElasticWriter:
                 sources[service.source] += 1
                 yield service.id, to_document(service)
 
-        for ok, result in self.client.bulk_create(name, documents(), chunk=_BULK_CHUNK, timeout_s=_BULK_TIMEOUT_S,
-                                                  retries=self.bulk_retries, backoff_s=self.backoff_s,
-                                                  max_backoff_s=_BULK_MAX_BACKOFF_S):
-            if not ok:
-                status = int(result.get("status") or 0)
-                if status in OVERLOADED:
-                    log.info("%s refused documents: %s", self.client.where(), status)
-                    raise IndexUnavailable(
-                        f"The search index kept refusing documents as overloaded ({status}) after "
-                        f"{self.bulk_retries} retries. The index being served is unchanged. Try again in a minute.")
-                error = result.get("error")
-                kind = str(error.get("type", "")) if isinstance(error, dict) else str(error)
-                raise DocumentRefused(status, kind, f"The search index refused the record '{result.get('_id')}': "
-                                      f"{error.get('reason', kind) if isinstance(error, dict) else kind}.")
+        self._bulk(name, "create", documents(), " The index being served is unchanged.")
         return len(seen), sources
+
+    def _bulk(self, index: str, op: BulkOp, documents: Iterable[Document], note: str = "") -> None:
+        """Write the documents a bulk request per chunk (`SearchClient.bulk`). A document the cluster still refuses
+        as overloaded after the retries raises `IndexUnavailable` (`note` says what that leaves), one it refuses
+        otherwise (a mapping it does not fit) `DocumentRefused` naming the record: either stops the writing, the
+        chunks after it unsent, though the cluster has stored what it took of the chunk it was in."""
+        for ok, result in self.client.bulk(index, op, documents, chunk=_BULK_CHUNK, timeout_s=_BULK_TIMEOUT_S,
+                                           retries=self.bulk_retries, backoff_s=self.backoff_s,
+                                           max_backoff_s=_BULK_MAX_BACKOFF_S):
+            if ok:
+                continue
+            status = int(result.get("status") or 0)
+            if status in OVERLOADED:
+                log.info("%s refused documents: %s", self.client.where(), status)
+                raise IndexUnavailable(f"The search index kept refusing documents as overloaded ({status}) after "
+                                       f"{self.bulk_retries} retries.{note} Try again in a minute.")
+            error = result.get("error")
+            kind = str(error.get("type", "")) if isinstance(error, dict) else str(error)
+            raise DocumentRefused(status, kind, f"The search index refused the record '{result.get('_id')}': "
+                                  f"{error.get('reason', kind) if isinstance(error, dict) else kind}.")
 
     def _switch_alias(self, name: str) -> list[str]:
         """One `_aliases` call: remove the alias from every index that has it, add it to the new one.

@@ -20,7 +20,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import elastic_transport
 import elasticsearch
@@ -32,6 +32,7 @@ from rehabmap.config import SearchEngine, Settings
 from rehabmap.errors import IndexNotBuilt
 
 Document = tuple[str, dict[str, Any]]  # (id, source)
+BulkOp = Literal["create", "index"]  # a build creates every document; an edit replaces (or adds) each
 OVERLOADED = (429, 502, 503, 504)  # answers that mean "not now"
 REFUSED_CREDENTIALS = (401, 403)  # answers that mean "not with that key": the deployment's to fix
 
@@ -84,20 +85,21 @@ class SearchClient(Protocol):
     def get(self, index: str, doc_id: str, source: list[str]) -> dict[str, Any] | None:
         """The document's source (these fields of it), or None; `ClusterError` 404 if the index is missing."""
 
-    def index(self, index: str, doc_id: str, document: dict[str, Any]) -> None:
-        """Write one document without a refresh (a costly operation, so the caller makes one for many writes):
-        `get` reads it when this returns, searches after the index's next refresh (`refresh`, or its own)."""
-
-    def bulk_create(self, index: str, documents: Iterable[Document], *, chunk: int, timeout_s: float,
-                    retries: int, backoff_s: float, max_backoff_s: float) -> Iterator[tuple[bool, dict[str, Any]]]:
-        """Create the documents in chunks; per document (ok, its result: "status", "error"). Documents the
-        cluster refuses as overloaded are sent again with exponential backoff, at most `retries` times."""
+    def bulk(self, index: str, op: BulkOp, documents: Iterable[Document], *, chunk: int, timeout_s: float,
+             retries: int, backoff_s: float, max_backoff_s: float) -> Iterator[tuple[bool, dict[str, Any]]]:
+        """Write the documents in chunks, a request each, without a refresh (a costly operation, so the caller
+        makes one for all): "create" refuses an id already there, "index" replaces its document. Per document
+        (ok, its result: "_id", "status", "error"); `mget` reads it once its chunk is answered, searches after
+        the index's next refresh. Documents the cluster refuses as overloaded are sent again with exponential
+        backoff, at most `retries` times."""
 
     def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]: ...
 
     def count(self, index: str, query: dict[str, Any] | None = None) -> int: ...
 
-    def mget(self, index: str, ids: list[str], source: list[str]) -> list[dict[str, Any]]: ...
+    def mget(self, index: str, ids: list[str], source: list[str]) -> list[dict[str, Any]]:
+        """The documents of these ids, in this order, as the engine answers each ("found", "_source"; "error"
+        where the index is missing): real time, as `get` reads, so a write is read before any refresh."""
 
     def close(self) -> None: ...
 
@@ -213,19 +215,15 @@ class ElasticsearchClient(_Adapter[elasticsearch.Elasticsearch]):
     def get(self, index: str, doc_id: str, source: list[str]) -> dict[str, Any] | None:
         with self._answered():
             found = self.client.options(ignore_status=404).get(index=index, id=doc_id, source_includes=source)
-        return _found(found.body, found.meta.status)
+        return source_of(found.body, found.meta.status)
 
-    def index(self, index: str, doc_id: str, document: dict[str, Any]) -> None:
-        with self._answered():
-            self.client.index(index=index, id=doc_id, document=document)
-
-    def bulk_create(self, index: str, documents: Iterable[Document], *, chunk: int, timeout_s: float,
-                    retries: int, backoff_s: float, max_backoff_s: float) -> Iterator[tuple[bool, dict[str, Any]]]:
+    def bulk(self, index: str, op: BulkOp, documents: Iterable[Document], *, chunk: int, timeout_s: float,
+             retries: int, backoff_s: float, max_backoff_s: float) -> Iterator[tuple[bool, dict[str, Any]]]:
         # "Not now" answers are retried by the helper, with backoff, not at once by the client.
         client = self.client.options(request_timeout=timeout_s, retry_on_status=())
         with self._answered():
             for ok, item in elasticsearch.helpers.streaming_bulk(
-                    client, _creations(index, documents), chunk_size=chunk, raise_on_error=False,
+                    client, _actions(index, op, documents), chunk_size=chunk, raise_on_error=False,
                     max_retries=retries, initial_backoff=backoff_s, max_backoff=max_backoff_s,
                     retry_on_status=OVERLOADED):
                 (result,) = item.values()
@@ -316,18 +314,14 @@ class OpenSearchClient(_Adapter[opensearchpy.OpenSearch]):
             try:
                 found = self.client.get(index=index, id=doc_id, _source_includes=",".join(source))
             except opensearchpy.NotFoundError as exc:
-                return _found(exc.info, 404)
-        return _found(found, 200)
+                return source_of(exc.info, 404)
+        return source_of(found, 200)
 
-    def index(self, index: str, doc_id: str, document: dict[str, Any]) -> None:
-        with self._answered():
-            self.client.index(index=index, id=doc_id, body=document)
-
-    def bulk_create(self, index: str, documents: Iterable[Document], *, chunk: int, timeout_s: float,
-                    retries: int, backoff_s: float, max_backoff_s: float) -> Iterator[tuple[bool, dict[str, Any]]]:
+    def bulk(self, index: str, op: BulkOp, documents: Iterable[Document], *, chunk: int, timeout_s: float,
+             retries: int, backoff_s: float, max_backoff_s: float) -> Iterator[tuple[bool, dict[str, Any]]]:
         with self._answered():
             for ok, item in opensearchpy.helpers.streaming_bulk(
-                    self.client, _creations(index, documents), chunk_size=chunk, raise_on_error=False,
+                    self.client, _actions(index, op, documents), chunk_size=chunk, raise_on_error=False,
                     max_retries=retries,
                     # typed int, but seconds handed to time.sleep: a float is right
                     initial_backoff=backoff_s,  # type: ignore[arg-type]
@@ -349,14 +343,14 @@ class OpenSearchClient(_Adapter[opensearchpy.OpenSearch]):
             return list(self.client.mget(index=index, body={"ids": ids}, _source_includes=",".join(source))["docs"])
 
 
-def _creations(index: str, documents: Iterable[Document]) -> Iterator[dict[str, Any]]:
-    """Bulk actions creating the documents (an id already there is an error, never an overwrite)."""
-    return ({"_op_type": "create", "_index": index, "_id": doc_id, "_source": source} for doc_id, source in documents)
+def _actions(index: str, op: BulkOp, documents: Iterable[Document]) -> Iterator[dict[str, Any]]:
+    """The bulk helper's actions writing the documents with this op."""
+    return ({"_op_type": op, "_index": index, "_id": doc_id, "_source": source} for doc_id, source in documents)
 
 
-def _found(body: Any, status: int) -> dict[str, Any] | None:
-    """A document GET's answer: the source, None for no such document, `ClusterError` for no such index
-    (the answer then has no "found" at all)."""
+def source_of(body: Any, status: int = 404) -> dict[str, Any] | None:
+    """A document's answer, a GET's or one of an `mget`'s: the source, None for no such document, `ClusterError`
+    for no such index (the answer then has no "found" at all; `status`, the GET's, else 404)."""
     if isinstance(body, dict) and body.get("found"):
         return dict(body.get("_source", {}))
     if isinstance(body, dict) and "found" in body:

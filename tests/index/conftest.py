@@ -274,11 +274,13 @@ def backend(request, corpus):
 @pytest.fixture(scope="session", params=[*_BACKENDS, "elasticsearch-after-edits"])
 def backend_or_edited_elastic(request, corpus):
     """`backend`, and the search engine backend after the same edits: for the tests of what an edit writes there
-    (best fit's facts, the count by source). Searches of an osmem index edited document by document are several
+    (best fit's facts, the count by source). Searches of an osmem index edited document by document were several
     times slower, so the rest of the suite does not run on it. The cost grows with the write requests, not the
     refreshes (the figures: commit 2a80ecf's message), and is osmem's, not the client's: osmem (a Go binary,
     osmem-server 0.1.6, linking bleve) seems to keep each write as a segment that every search then walks, never
-    merged; its `_forcemerge` answers 200 and changes nothing."""
+    merged; its `_forcemerge` answers 200 and changes nothing. An edit is now a bulk request (`ElasticWriter.upsert`),
+    and the brute-force test here takes about what it takes on the unedited index (the figures: the message of the
+    commit that made it one)."""
     return _backend(request, corpus)
 
 

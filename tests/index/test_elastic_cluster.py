@@ -1,7 +1,7 @@
 """The Elasticsearch backend against a cluster that moves on or misbehaves: answers past the result window,
 generations kept for a grace period and cleaned up after crashes, bulk loads that meet an overloaded
-cluster, a cluster that does not answer at all, and edits of several records (one refresh for them all, and
-an edit the cluster cuts short).
+cluster, a cluster that does not answer at all, and edits of several records (a request to read and one to
+write each chunk of them, one refresh for them all, an edit the cluster cuts short, and one it refuses a record of).
 
 Overload and outages are made by `ClusterProxy` between the backend and the search server (osmem never
 answers 429 or goes away by itself); the backend uses the production client through it.
@@ -10,13 +10,15 @@ answers 429 or goes away by itself); the backend uses the production client thro
 from __future__ import annotations
 
 import collections
+import copy
 import itertools
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 import pytest
 from rehabmap.errors import IndexUnavailable
 from rehabmap.index.base import ServiceQuery
-from search.elastic import ElasticIndex, ElasticWriter, _MAPPINGS, _SETTINGS, _version_name, alias_of
+from search.elastic import (DocumentRefused, ElasticIndex, ElasticWriter, _MAPPINGS, _SETTINGS, _version_name,
+                            alias_of)
 from tests.index.conftest import client_at
 from tests.index.test_backend_behaviour import brute_nearest, by_name
 
@@ -169,7 +171,7 @@ def test_a_cluster_that_does_not_answer_is_unavailable_not_a_crash(corpus, es_se
     assert len(list(itertools.islice(index.scan(EVERYTHING), 120))) == 120
 
 
-# --- edits: one refresh for all the records of an upsert -----------------------------------------------------
+# --- edits: a request to read and one to write each chunk of an upsert, one refresh for all -----------------------
 
 _RENAMED = "Quillwort"  # a word the corpus has nowhere
 
@@ -196,10 +198,12 @@ def _refreshes(proxy) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
-def test_an_upsert_refreshes_the_index_once_then_marks_it(corpus, es_settings, proxy, engine_name):
-    """A sync's live write passes every record a run changed to one upsert: each used to be indexed with a refresh
-    of its own (N refreshes, each costly on a cluster); now they are indexed, the index refreshed once, and then
-    marked edited, so a reader that sees the mark finds every record of the edit."""
+def test_an_upsert_reads_and_writes_in_a_request_each_refreshes_once_then_marks(corpus, es_settings, proxy,
+                                                                                 engine_name):
+    """A sync's live write passes every record a run changed to one upsert: each used to be read with a request of
+    its own and indexed with another (2N round trips for N records), and before that with a refresh each too; now
+    they are read with one `mget` and indexed with one bulk request, the index refreshed once, and then marked
+    edited, so a reader that sees the mark finds every record of the edit."""
     base, writer, changes = _two_hundred_written(engine_name, proxy, es_settings, corpus)
     index = ElasticIndex(writer.client, base)
     before = index.generation()
@@ -208,22 +212,26 @@ def test_an_upsert_refreshes_the_index_once_then_marks_it(corpus, es_settings, p
     assert sorted(s.id for s in index.find(ServiceQuery(text=_RENAMED)).items) == sorted(changes)
     requests = proxy.seen()
     assert _refreshes(proxy) == [("POST", f"/{base}/_refresh")]
-    writes = [at for at, (method, path) in enumerate(requests) if method == "PUT" and "/_doc/" in path]
+    assert not proxy.seen(r"/_doc/")  # no request of one record
+    (read,) = [at for at, (_, path) in enumerate(requests) if "/_mget" in path]
+    (written,) = [at for at, (_, path) in enumerate(requests) if "/_bulk" in path]
     (marked,) = [at for at, (method, path) in enumerate(requests) if method == "PUT" and path.endswith("/_mapping")]
-    assert len(writes) == 6 and max(writes) < requests.index(("POST", f"/{base}/_refresh")) < marked
+    assert read < written < requests.index(("POST", f"/{base}/_refresh")) < marked
     assert index.generation() != before and index.info().count == 201
 
 
 @pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
-def test_an_upsert_stopped_part_way_is_finished_by_the_next(corpus, es_settings, proxy, es_client, engine_name):
-    """The cluster goes away after two of six records are indexed: the call fails, the index is not marked (no
-    cache learns of a part of an edit), and the two are stored. The next upsert of the same changes (a sync's
-    next live write) skips those two as unchanged, indexes the other four, refreshes once and marks."""
+def test_an_upsert_stopped_part_way_is_finished_by_the_next(corpus, es_settings, proxy, es_client, engine_name,
+                                                            monkeypatch):
+    """Written two records a bulk request, the cluster goes away after the first request: the call fails, the index
+    is not marked (no cache learns of a part of an edit), and the two are stored. The next upsert of the same
+    changes (a sync's next live write) skips those two as unchanged, indexes the other four, refreshes once and
+    marks."""
+    monkeypatch.setattr("search.elastic._BULK_CHUNK", 2)
     base, writer, changes = _two_hundred_written(engine_name, proxy, es_settings, corpus)
     index = ElasticIndex(es_client, base)
     before = index.generation()
-    # Writes (not the reads, which ask for the record alone) past the second: the connection closes, no answer.
-    proxy.fail(r"/_doc/(?!.*_source_includes)", None, after=2)
+    proxy.fail(r"/_bulk", None, after=1)  # the bulk requests past the first: the connection closes, no answer
     with pytest.raises(IndexUnavailable, match="did not answer"):
         writer.upsert(changes)
     assert index.generation() == before
@@ -233,14 +241,72 @@ def test_an_upsert_stopped_part_way_is_finished_by_the_next(corpus, es_settings,
     proxy.heal()
     proxy.forget()
     assert sorted(s.id for s in writer.upsert(changes)) == sorted(list(changes)[2:])
+    assert (len(proxy.seen(r"/_mget")), len(proxy.seen(r"/_bulk"))) == (3, 2)  # six read, four written, two a time
     assert _refreshes(proxy) == [("POST", f"/{base}/_refresh")]
     assert index.generation() != before
     assert sorted(s.id for s in index.find(ServiceQuery(text=_RENAMED)).items) == sorted(changes)
 
 
 @pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
+def test_an_upsert_names_a_record_the_cluster_refuses_and_keeps_the_rest_of_its_request(
+        corpus, es_settings, proxy, es_client, engine_name, monkeypatch):
+    """The cluster refuses one record of an edit's bulk request (here the live generation's mapping lacks a field the
+    record has: the engine refuses a document its mapping does not fit). The call fails naming that record, the
+    index is not marked, and the records of the request before and after it are stored, as a bulk request stores
+    every document it can. Once the mapping is mended, the next upsert of the same changes writes that one alone."""
+    lacking = copy.deepcopy(_MAPPINGS)
+    del lacking["properties"]["capacity_as_of"]
+    monkeypatch.setattr("search.elastic._MAPPINGS", lacking)
+    services = [s for s in corpus if s.capacity_as_of is None][:200]
+    base = alias_of(es_settings.elasticsearch_index)
+    writer = ElasticWriter(client_at(engine_name, proxy.url), base)
+    writer.replace_all(services)
+    index = ElasticIndex(es_client, base)
+    before = index.generation()
+    changes = _an_edit_of_several(services, 5)
+    refused = services[2].id
+    changes[refused] = {**changes[refused], "capacity": "available", "capacity_as_of": date.today().isoformat()}
+    proxy.forget()
+    with pytest.raises(DocumentRefused, match=f"refused the record '{refused}': .*capacity_as_of") as raised:
+        writer.upsert(changes)
+    assert raised.value.status == 400 and len(proxy.seen(r"/_bulk")) == 1
+    assert index.generation() == before
+    stored = {i: index.get(i) for i in changes}
+    assert stored[refused] == services[2]
+    assert sorted(i for i, s in stored.items() if s is not None and s.name.startswith(_RENAMED)) == sorted(
+        i for i in changes if i != refused)
+
+    (concrete,) = es_client.aliased(base)
+    es_client.client.indices.put_mapping(index=concrete, properties={
+        "capacity_as_of": _MAPPINGS["properties"]["capacity_as_of"]})
+    assert [s.id for s in writer.upsert(changes)] == [refused]
+    assert index.generation() != before and index.get(refused).capacity == "available"
+
+
+@pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
+def test_an_upsert_the_cluster_finds_overloaded_is_sent_again_with_backoff_then_unavailable(corpus, es_settings,
+                                                                                          proxy, engine_name):
+    """An edit's bulk request goes through the build's retries: records refused as overloaded are sent again after
+    a backoff, and refused after the last retry, the call is unavailable for now (503, try again), unmarked."""
+    base, writer, changes = _two_hundred_written(engine_name, proxy, es_settings, corpus)
+    writer.backoff_s, writer.bulk_retries = 0.01, 2
+    proxy.forget()
+    fault = proxy.fail(r"/_bulk", 429, per_document=True, times=2)
+    assert sorted(s.id for s in writer.upsert(changes)) == sorted(changes)
+    assert fault.hits == 2 and len(proxy.seen(r"/_bulk")) == 3
+    index = ElasticIndex(writer.client, base)
+    before = index.generation()
+    proxy.heal()
+    fault = proxy.fail(r"/_bulk", 429, per_document=True)
+    with pytest.raises(IndexUnavailable, match=r"overloaded \(429\) after 2 retries\. Try again") as raised:
+        writer.upsert({corpus[7].id: {"name": f"{_RENAMED} Hall"}})
+    assert fault.hits == 1 + 2 and raised.value.status == 503
+    assert index.generation() == before and index.get(corpus[7].id) == corpus[7]
+
+
+@pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
 def test_the_counts_by_source_stay_true_through_an_upsert_cut_off(corpus, es_settings, proxy, es_client,
-                                                                   engine_name):
+                                                                   engine_name, monkeypatch):
     """The counts by source (the mark's, shown on /health and the pages) were the old counts plus the services a
     call added: a call cut off after indexing a new service left it uncounted, as its retry found it there.
     They are now the engine's own count after the refresh, so the retry's are true; and a retry that finds
@@ -249,7 +315,8 @@ def test_the_counts_by_source_stay_true_through_an_upsert_cut_off(corpus, es_set
     index = ElasticIndex(es_client, base)
     new = list(changes)[-1]
     changes = {new: changes[new], **changes}  # the new service is written first
-    proxy.fail(r"/_doc/(?!.*_source_includes)", None, after=2)
+    monkeypatch.setattr("search.elastic._BULK_CHUNK", 2)
+    proxy.fail(r"/_bulk", None, after=1)  # with the first renamed, in the first request of two records
     with pytest.raises(IndexUnavailable):
         writer.upsert(changes)
     proxy.heal()
