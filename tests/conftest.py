@@ -94,7 +94,7 @@ def sample_index(geography: Geography, tmp_path_factory: pytest.TempPathFactory)
 def cqc_synced_home(tmp_path_factory: pytest.TempPathFactory, geodata_dir: Path, data_dir: Path) -> Path:
     """A home that `rehabmap sync cqc` (a real process) filled from the recorded CQC API (tests/sync/replay.py),
     once per session. Never served or written: a module that reads a synced directory (`synced_home` in
-    tests/web/test_real_feeds.py) and a test that syncs on from one each take a copy, so what one writes or
+    tests/web/real_feeds_home.py) and a test that syncs on from one each take a copy, so what one writes or
     logs no other sees. It stands for the first sync that nine files made per module or per test (19 in all,
     each a `rehabmap` process placing the 103 recorded locations on the real geodata); the tests that check a
     first sync's own report still make theirs."""

@@ -1,6 +1,6 @@
 """A commissioner's pathway gaps over a directory filled as a deployment fills it: `rehabmap sync cqc` (a real
 process) against the replay of the CQC API serving the real recorded locations (the fixtures of
-tests/web/test_real_feeds.py), then `rehabmap serve` on 127.0.0.1 and `rehabmap gaps`, read as a commissioner
+tests/web/real_feeds_home.py), then `rehabmap serve` on 127.0.0.1 and `rehabmap gaps`, read as a commissioner
 reads them: the England map, the area page, its printed summary and the terminal's scorecard.
 
 The synced directory holds six care homes registered for mental health, two of them in Nottingham and
@@ -20,7 +20,7 @@ import pytest
 from geodata.distance import great_circle_km
 
 from tests.sync.store_fixtures import rehabmap
-from tests.web.test_real_feeds import DERBYSHIRE, NOTTINGHAMSHIRE, synced, synced_home  # noqa: F401 (fixtures)
+from tests.web.real_feeds_home import DERBYSHIRE, NOTTINGHAMSHIRE, synced, synced_home  # noqa: F401 (fixtures)
 from search.embedded import index_file
 
 pytestmark = pytest.mark.slow

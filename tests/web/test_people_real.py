@@ -1,5 +1,5 @@
 """A clinician's and a family's requests over a directory filled as a deployment fills it (`rehabmap sync cqc`
-against the replay of the real recorded CQC API: tests/web/test_real_feeds.py's fixtures), served by
+against the replay of the real recorded CQC API: tests/web/real_feeds_home.py's fixtures), served by
 `rehabmap serve` on 127.0.0.1 and asked over HTTP as a monitoring tool, an API client or a browser asks."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.web.test_browser import axe
-from tests.web.test_real_feeds import DOVETAIL_POSTCODE, synced, synced_home  # noqa: F401  (the fixtures)
+from tests.web.real_feeds_home import DOVETAIL_POSTCODE, synced, synced_home  # noqa: F401  (the fixtures)
 
 pytestmark = pytest.mark.slow
 

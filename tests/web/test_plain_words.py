@@ -20,8 +20,8 @@ from indexer.sources.curated import TABLES
 from indexer.sync.connectors import SOURCES, TITLES, source_titles
 from tests.keepers.maintainer_browser import signed_in_page
 from tests.sync.store_fixtures import rehabmap
-from tests.web.test_real_feeds import synced, synced_home  # noqa: F401 - the fixtures, for this module too
-from tests.web.test_source_listing import ASHTON, CONFIRMS, NOT_CONFIRMED, long, synced_on
+from tests.web.real_feeds_home import (  # noqa: F401 - the fixtures, for this module too
+    ASHTON, CONFIRMS, NOT_CONFIRMED, long, synced, synced_home, synced_on)
 
 pytestmark = pytest.mark.slow
 

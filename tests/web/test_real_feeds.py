@@ -15,7 +15,6 @@ import html
 import io
 import json
 import re
-import shutil
 import sqlite3
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -36,29 +35,14 @@ from tests.api import hsds
 from tests.sync.replay import running
 from tests.sync.store_fixtures import (FIELD_HOUSE, FIELD_HOUSE_POSTCODE, ListedConnector, field_house_item, make_home,
                                        rehabmap, runner_for, serving)
+from tests.web.real_feeds_home import (  # noqa: F401 - the fixtures, for this module too
+    DERBYSHIRE, DOVETAIL_POSTCODE, NOTTINGHAMSHIRE, synced, synced_home)
 from tests.web.test_browser import axe
 from search.embedded import index_file
 
 pytestmark = pytest.mark.slow
 
-DOVETAIL_POSTCODE = "NG18 2AT"
 WAITS = "None confirmed yet: 1 candidate awaits review by the directory's maintainers"
-
-
-@pytest.fixture(scope="module")
-def synced_home(cqc_synced_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """This module's own copy of the home `rehabmap sync cqc` filled from the recorded CQC API
-    (`cqc_synced_home`, tests/conftest.py): its tests change it, and its server logs in it."""
-    home = tmp_path_factory.mktemp("real-feeds") / "home"
-    shutil.copytree(cqc_synced_home, home, symlinks=True)
-    return home
-
-
-@pytest.fixture(scope="module")
-def synced(synced_home: Path, data_dir: Path) -> Iterator[str]:
-    """The URL of `rehabmap serve` over that home."""
-    with serving(synced_home, data_dir) as url:
-        yield url
 
 
 def kind_text(page, slug: str) -> str:
@@ -337,10 +321,7 @@ def test_a_county_council_is_an_area_holding_the_services_of_its_districts(synce
     assert httpx.get(f"{synced}/areas/E10999999", timeout=60).status_code == 404
 
 
-# The commissioners' pathway gaps over the same home. Derby and Derbyshire (E54000058) holds Field House, a
-# candidate at either inpatient level; Nottingham and Nottinghamshire (E54000060) holds two care homes and no
-# data at all of the parts no source covers.
-DERBYSHIRE, NOTTINGHAMSHIRE = "E54000058", "E54000060"
+# The commissioners' pathway gaps over the same home (DERBYSHIRE and NOTTINGHAMSHIRE: tests/web/real_feeds_home.py).
 INPATIENT = ("inpatient_rehab_level1", "inpatient_rehab_level2")
 
 

@@ -9,33 +9,17 @@ and which no source does (how to refer, whether it takes referrals, opening time
 from __future__ import annotations
 
 import shutil
-from datetime import date, datetime, timezone
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.keepers.maintainer_browser import signed_in_page
-from tests.sync.store_fixtures import FIELD_HOUSE, rehabmap, serving, table_rows
-from tests.web.test_real_feeds import synced, synced_home  # noqa: F401 - the fixtures, for this module too
+from tests.sync.store_fixtures import FIELD_HOUSE, rehabmap, serving
+from tests.web.real_feeds_home import (  # noqa: F401 - the fixtures, for this module too
+    ASHTON, CONFIRMS, NOT_CONFIRMED, long, synced, synced_home, synced_on)
 from web.present import long_date
 
 pytestmark = pytest.mark.slow
-
-ASHTON = "cqc:1-112816741"  # Ashton Lodge Residential Home, a care home registered for mental health
-CONFIRMS = ["registration", "name", "address", "type of service", "who it is for", "beds", "rating", "phone",
-            "website"]
-NOT_CONFIRMED = ["email", "referral route", "whether it takes referrals", "opening times", "capacity"]
-
-
-def synced_on(home: Path) -> date:
-    """The day of the sync, as the store recorded it (the test may run across midnight)."""
-    [(at,)] = table_rows(home / "directory.sqlite", "SELECT last_success_at FROM sync_state WHERE source = 'cqc'")
-    return datetime.fromisoformat(at).astimezone(timezone.utc).date()
-
-
-def long(day: date) -> str:
-    return f"{day.day} {day:%B %Y}"
 
 
 def test_the_api_gives_the_sources_listing_apart_from_a_persons_check(synced, synced_home):  # noqa: F811
