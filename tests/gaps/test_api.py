@@ -19,30 +19,8 @@ from api.routes import gaps as gaps_routes
 from rehabmap.config import Settings
 from rehabmap.gaps.comparison import GapTable
 from rehabmap.state import AppState
-from search.embedded import EmbeddedIndex, EmbeddedWriter
 from tests.gaps.conftest import CORNWALL_ICB
-
-
-@pytest.fixture(scope="module")
-def writer(known_services, tmp_path_factory) -> EmbeddedWriter:
-    writer = EmbeddedWriter(tmp_path_factory.mktemp("gaps-index") / "index.sqlite")
-    writer.replace_all(known_services)
-    return writer
-
-
-@pytest.fixture(scope="module")
-def backend(writer) -> EmbeddedIndex:
-    return EmbeddedIndex(writer.path)
-
-
-@pytest.fixture(scope="module")
-def client(data_dir: Path, geography, backend, tmp_path_factory) -> TestClient:
-    app = FastAPI()
-    errors.install(app)
-    settings = Settings(home=tmp_path_factory.mktemp("gaps-home"), data_dir=data_dir)
-    app.state.rehabmap = AppState(settings, geography, backend)
-    app.include_router(gaps_routes.router)
-    return TestClient(app)
+from tests.gaps.gaps_api import backend, client, writer  # noqa: F401 (the API fixtures, for this module too)
 
 
 def test_all_icbs_with_england_totals_sorted(client, analysis):

@@ -16,7 +16,7 @@ from rehabmap.gaps.exports import flat_row, table_csv
 from rehabmap.gaps.options import GapOptions
 from rehabmap.spreadsheet import BOM
 from tests.gaps.conftest import TODAY
-from tests.gaps.test_api import backend, client, writer  # noqa: F401 (the API fixtures)
+from tests.gaps.gaps_api import backend, client, writer  # noqa: F401 (the API fixtures)
 
 AS_OF = AsOf(TODAY)
 
