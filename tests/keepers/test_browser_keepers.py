@@ -14,7 +14,7 @@ from playwright.sync_api import Locator, expect
 
 from tests.maintain.conftest import OWNED_B
 from tests.web.conftest import Watched
-from tests.web.test_browser import axe, shot, tab_to
+from tests.web.browser import axe, shot, tab_to
 from web.links import report_problem_url
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.keepers.maintainer_browser import signed_in_page
-from tests.web.test_browser import axe
+from tests.web.browser import axe
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.web.test_browser import axe
+from tests.web.browser import axe
 from web.links import report_problem_url
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.keepers.test_browser_keepers import browse, sign_in  # noqa: F401 - a fixture
-from tests.web.test_browser import axe
+from tests.web.browser import axe
 
 pytestmark = pytest.mark.slow
 ALREADY = "This token was made already"

@@ -22,7 +22,7 @@ from tests.keepers.upload_tables import (LANCASHIRE_NONE, LEEDS_IPS, MANCHESTER_
                                         teams_table, trusts)
 from tests.maintain.conftest import make_site
 from tests.web.site import serve
-from tests.web.test_browser import axe, shot, tab_to
+from tests.web.browser import axe, shot, tab_to
 
 pytestmark = pytest.mark.slow
 SAMPLE = Path(__file__).resolve().parents[2] / "sample"

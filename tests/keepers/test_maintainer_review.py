@@ -31,7 +31,7 @@ from tests.keepers.maintainer_browser import signed_in_page
 from tests.maintain.conftest import Site, cli_here, copy_site, make_site
 from tests.sync.store_fixtures import (HELD_BACK_SAID, FIELD_HOUSE, ListedConnector, Reads, both_lists_files,
                                        field_house_item, mistyped_supersedes, runner_for)
-from tests.web.test_browser import axe, shot
+from tests.web.browser import axe, shot
 from web.keepers.words import AS_KEPT
 
 LEVEL1 = "listed:1-112845365"  # Field House, proposed (inferred) as an inpatient rehabilitation unit, level 1

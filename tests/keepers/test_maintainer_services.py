@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 from tests.keepers.conftest import Keepers, csrf_of
 from tests.keepers.maintainer_browser import signed_in_page
 from tests.maintain.conftest import TODAY
-from tests.web.test_browser import axe, shot
+from tests.web.browser import axe, shot
 from web.keepers.words import AS_KEPT
 
 AIRE = "sample:aire-valley-rehabilitation-unit"

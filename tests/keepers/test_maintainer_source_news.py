@@ -22,7 +22,7 @@ from tests.sync.replay import Replay, running
 from tests.sync.store_fixtures import FIELD_HOUSE, index_record, rehabmap, table_rows
 from tests.sync.test_maintainers_word import DOVETAIL, DOVETAIL_ID, MAINTAINER, maintainer_token
 from tests.web.site import serve
-from tests.web.test_browser import axe, tab_to
+from tests.web.browser import axe, tab_to
 
 ASHTON_ID = "cqc:1-112816741"  # Ashton Lodge Residential Home
 TODAY = f"{date.today().day} {date.today():%B %Y}"  # as the public pages say a date

@@ -30,7 +30,7 @@ from tests.maintain.conftest import make_site
 from tests.sync.replay import Replay, running
 from tests.sync.store_fixtures import (REPLAY_CQC_KEY, cqc_connector, feeds_folder, mistyped_supersedes, rehabmap,
                                        runner_for)
-from tests.web.test_browser import axe, shot
+from tests.web.browser import axe, shot
 
 ASHTON = "cqc:1-112816741"  # Ashton Lodge Residential Home
 ASHTON_PAGE = "/keepers/services/cqc:1-112816741"

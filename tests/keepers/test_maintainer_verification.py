@@ -16,7 +16,7 @@ from tests.maintain.conftest import TODAY, make_site
 from tests.maintain.test_freshness import CURATED_TABLE
 from tests.web.site import serve
 from tests.keepers.maintainer_browser import signed_in_page
-from tests.web.test_browser import axe, shot
+from tests.web.browser import axe, shot
 
 pytestmark = pytest.mark.slow
 DAYS = 12  # as the freshness tests: the sample was verified from 2026-11-01 to 2026-11-20, so some are due

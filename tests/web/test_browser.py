@@ -7,43 +7,18 @@ Set REHABMAP_SCREENSHOTS=1 (or a directory) to write the README's screenshots (d
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.web.site import ROOT, make_app, serve
+from tests.web.browser import axe, shot, tab_to
+from tests.web.site import make_app, serve
 
 pytestmark = pytest.mark.slow
 
 AIRE = "sample:aire-valley-rehabilitation-unit"
 WEST_YORKSHIRE = "E54000054"
-AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
-SHOTS = os.environ.get("REHABMAP_SCREENSHOTS")
-SHOT_DIR = (ROOT / "docs" / "img" / "pages") if SHOTS == "1" else Path(SHOTS) if SHOTS else None
-
-
-def axe(page, axe_source: str) -> list[str]:
-    """axe-core's violations on the page as it is now, one line each (empty when there are none)."""
-    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
-        page.evaluate(axe_source)
-    result = page.evaluate(
-        "async (tags) => { const r = await axe.run(document, {runOnly: {type: 'tag', values: tags}, "
-        "resultTypes: ['violations']}); return r.violations.map(v => `${v.id} (${v.impact}): ${v.help} — ` "
-        "+ v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', ')); }", AXE_TAGS)
-    return result
-
-
-def shot(page, name: str) -> None:
-    if SHOT_DIR is None:
-        return
-    SHOT_DIR.mkdir(parents=True, exist_ok=True)
-    height = page.evaluate("() => document.documentElement.scrollHeight")
-    width = page.viewport_size["width"]
-    page.screenshot(path=str(SHOT_DIR / f"{name}.png"), full_page=True,
-                    clip={"x": 0, "y": 0, "width": width, "height": min(height, 2200)})
 
 
 def checked_in_all(watched, axe_source, name: str | None = None) -> None:
@@ -269,19 +244,6 @@ def test_axe_finds_nothing_on_the_page_that_says_the_server_cannot_answer(browse
 
 
 # --- keyboard only ----------------------------------------------------------------------------------
-
-def tab_to(page, selector: str, limit: int = 80) -> None:
-    """Press Tab until the focused element matches `selector`; every stop must show a visible focus."""
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        if page.evaluate("(s) => document.activeElement.matches(s)", selector):
-            style = page.evaluate(
-                "() => { const s = getComputedStyle(document.activeElement); "
-                "return [s.outlineStyle, s.boxShadow, s.backgroundColor]; }")
-            assert style[0] != "none" or style[1] != "none", f"no visible focus on {selector}: {style}"
-            return
-    raise AssertionError(f"could not reach {selector} with Tab")
-
 
 def test_keyboard_only_journeys(watched):
     page = watched.page

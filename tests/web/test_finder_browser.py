@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 from search.embedded import EmbeddedWriter, index_file
 from tests.web.conftest import Watched
 from tests.web.site import build_home, make_app, serve
-from tests.web.test_browser import axe
+from tests.web.browser import axe
 
 pytestmark = pytest.mark.slow
 

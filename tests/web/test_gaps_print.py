@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import expect
 
-from tests.web.test_browser import axe
+from tests.web.browser import axe
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.web.test_browser import axe
+from tests.web.browser import axe
 from tests.web.real_feeds_home import DOVETAIL_POSTCODE, synced, synced_home  # noqa: F401  (the fixtures)
 
 pytestmark = pytest.mark.slow

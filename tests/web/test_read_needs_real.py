@@ -24,7 +24,7 @@ import pytest
 from rehabmap.oruk import service_uuid
 from tests.sync.replay import running
 from tests.sync.store_fixtures import make_home, rehabmap, serving
-from tests.web.test_browser import axe
+from tests.web.browser import axe
 
 pytestmark = pytest.mark.slow
 

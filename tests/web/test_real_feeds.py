@@ -35,9 +35,9 @@ from tests.api import hsds
 from tests.sync.replay import running
 from tests.sync.store_fixtures import (FIELD_HOUSE, FIELD_HOUSE_POSTCODE, ListedConnector, field_house_item, make_home,
                                        rehabmap, runner_for, serving)
+from tests.web.browser import axe
 from tests.web.real_feeds_home import (  # noqa: F401 - the fixtures, for this module too
     DERBYSHIRE, DOVETAIL_POSTCODE, NOTTINGHAMSHIRE, synced, synced_home)
-from tests.web.test_browser import axe
 from search.embedded import index_file
 
 pytestmark = pytest.mark.slow
