@@ -71,9 +71,10 @@ def shared_keys(services) -> dict[tuple[str, str], int]:
     return {key: n for key, n in counts.items() if n > 1}
 
 
-def held_from_both_lists(home, data_dir, **env: str) -> list[str]:
-    """Both lists indexed (with the sample, a directory's other source): their mental health hospitals held for
-    review; the files, to index again. `env`: the store's (REHABMAP_DATABASE_URL), if not the home's SQLite file."""
+def held_by_rehabmap_index(home, data_dir, **env: str) -> list[str]:
+    """Both lists indexed by `rehabmap index`, a process (with the sample, a directory's other source): their mental
+    health hospitals held for review; the files, to index again. `env`: the store's (REHABMAP_DATABASE_URL), if not
+    the home's SQLite file."""
     files = both_lists_files(data_dir)
     done = rehabmap(home, data_dir, None, "index", *files, "--no-progress", **env)
     assert done.returncode == 0, done.stderr
@@ -82,7 +83,7 @@ def held_from_both_lists(home, data_dir, **env: str) -> list[str]:
 
 def accept_both_lists(home, data_dir, **env: str) -> None:
     """Each list's level 1 candidates accepted as proposed, as a maintainer accepts a batch. `env`: as
-    `held_from_both_lists` takes it."""
+    `held_by_rehabmap_index` takes it."""
     for source in ("nhs-hospitals-2018", "nhs-hospitals-2015"):
         accepted = rehabmap(home, data_dir, None, "review", "accept", "--all", "--source", source,
                             "--proposed", "inpatient_rehab_level1", **env)
@@ -90,9 +91,9 @@ def accept_both_lists(home, data_dir, **env: str) -> None:
 
 
 def accepted_from_both_lists(home, data_dir, **env: str) -> list[str]:
-    """Both lists indexed (`held_from_both_lists`), and each list's level 1 candidates accepted as proposed
-    (`accept_both_lists`); the files, to index again. `env`: as `held_from_both_lists` takes it."""
-    files = held_from_both_lists(home, data_dir, **env)
+    """Both lists indexed (`held_by_rehabmap_index`), and each list's level 1 candidates accepted as proposed
+    (`accept_both_lists`); the files, to index again. `env`: as `held_by_rehabmap_index` takes it."""
+    files = held_by_rehabmap_index(home, data_dir, **env)
     accept_both_lists(home, data_dir, **env)
     return files
 
@@ -102,7 +103,7 @@ Stage = Literal["held", "accepted"]
 
 class BothLists:
     """The homes this module's tests start from, each made once per kind of store by the real commands, when a test
-    first asks: both lists held (`held_from_both_lists`), and their level 1 candidates accepted too (made from a copy
+    first asks: both lists held (`held_by_rehabmap_index`), and their level 1 candidates accepted too (made from a copy
     of the held one, `accept_both_lists`). Each test takes a copy of its own (`BuiltHome.copy`), as most write to it
     (a decision, a sync, a rebuild, a token) and a copy costs milliseconds: before, each of the 24 made its own with
     up to three `rehabmap` processes, ~5 s of a test run alone."""
@@ -122,7 +123,7 @@ class BothLists:
             at = Path(tempfile.mkdtemp(prefix=f"{stage}-{kind}-", dir=self.root)) / "home"
             if stage == "held":
                 made = BuiltHome(make_home(at, self.geodata_dir), database_url(request, kind))
-                held_from_both_lists(made.home, self.data_dir, **made.env())
+                held_by_rehabmap_index(made.home, self.data_dir, **made.env())
             else:
                 made = self.built("held", kind, request).copy(at, request)
                 accept_both_lists(made.home, self.data_dir, **made.env())
@@ -137,7 +138,7 @@ def both_lists(tmp_path_factory, geodata_dir, data_dir) -> BothLists:
 
 @pytest.fixture
 def held_home(both_lists, tmp_path, request) -> Path:
-    """A home of the test's own with both lists held for review (`held_from_both_lists`), on the SQLite file."""
+    """A home of the test's own with both lists held for review (`held_by_rehabmap_index`), on the SQLite file."""
     return both_lists.copy("held", tmp_path / "home", request).home
 
 
@@ -710,7 +711,7 @@ def merged_links(home, data_dir, token: str, **env: str) -> list[tuple[int, str 
     keepers' page of the 2018 id to a maintainer signed in with `token`; and a shortlist made of the 2018 id lists the
     hospital as listed, under the id it is listed as (before, it was named "no longer listed" after a live write, as
     if retired, and "not found" after a rebuild), once if it holds both; and a match's current placement named by it
-    is placed (before, "No service with id" after a rebuild). `env`: the server's store, as `held_from_both_lists`."""
+    is placed (before, "No service with id" after a rebuild). `env`: the server's store, as `held_by_rehabmap_index`."""
     with serving(home, data_dir, **env) as url:
         answers = [httpx.get(f"{url}{path}", timeout=30) for path in (
             f"/services/{HEMEL[1]}", f"/service/{HEMEL[1]}?where=HP3+0BN", f"/services/{HEMEL[0]}",

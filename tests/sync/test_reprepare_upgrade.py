@@ -136,9 +136,9 @@ NAMES_SUGGEST_NEEDS = {"nhs-hospitals-2015:RXE07": {"older_adult": "older people
                        "nhs-hospitals-2015:RP7L2": {"learning_disability": "learning disabilities"}}
 
 
-def held_from_both_lists(store: SyncStore, data_dir: Path, geography: Any) -> list[FileCandidates]:
-    """The real NHS hospital lists' rows held for review, as `rehabmap index` holds them (`app.sync.hold_for_review`:
-    a run of each list's source); those runs, to import the lists again."""
+def held_by_sync_runner(store: SyncStore, data_dir: Path, geography: Any) -> list[FileCandidates]:
+    """The real NHS hospital lists' rows held for review by a SyncRunner in this process, as `rehabmap index` holds
+    them (`app.sync.hold_for_review`: a run of each list's source); those runs, to import the lists again."""
     runs = by_source([row for name in LISTS for row in load_source(data_dir / "services" / name)
                       if isinstance(row, Held)], {})
     for run in runs:
@@ -157,7 +157,7 @@ def test_a_file_row_prepared_again_unchanged_is_left_as_its_import_read_it(tmp_p
     NHS hospital lists as changed, each saying it was fetched then, though nothing was read. A preparation that
     changes nothing now writes nothing: each record keeps the time the import read it."""
     store = SyncStore(tmp_path / "directory.sqlite")
-    held_from_both_lists(store, data_dir, geography)
+    held_by_sync_runner(store, data_dir, geography)
     before = table_rows(tmp_path / "directory.sqlite", "SELECT * FROM sync_records ORDER BY source, source_id")
     store.set_meta(REPREPARE_DUE, "a test")
 
@@ -175,7 +175,7 @@ def test_a_file_row_a_release_reads_anew_keeps_the_time_its_import_read_it(tmp_p
     store = SyncStore(tmp_path / "directory.sqlite")
     with monkeypatch.context() as old_code:
         old_code.setattr(pipeline, "_extract_needs", old_extract_needs)
-        held_from_both_lists(store, data_dir, geography)
+        held_by_sync_runner(store, data_dir, geography)
     before = stored(store)
     assert {i: before[i]["needs_met"] for i in NAMES_SUGGEST_NEEDS} == {i: [*read] for i, read in
                                                                        NAMES_SUGGEST_NEEDS.items()}
@@ -195,7 +195,7 @@ def test_a_file_read_again_unchanged_leaves_its_records_as_they_were(tmp_path, d
     codes (`id_is`), reads each row again for it (`_same`), counted unchanged; before, each record was written with
     the time of that import, as if the row had changed. Each is as it was, the time its import first read it kept."""
     store = SyncStore(tmp_path / "directory.sqlite")
-    runs = held_from_both_lists(store, data_dir, geography)
+    runs = held_by_sync_runner(store, data_dir, geography)
     with sqlite3.connect(tmp_path / "directory.sqlite") as conn:  # as a store from before `id_is` holds them
         conn.execute("UPDATE sync_records SET item = json_remove(item, '$.id_is')")
     before = stored(store)
