@@ -19,8 +19,8 @@ from app.main import create_app
 from rehabmap.config import Settings
 from tests.keepers.maintainer_browser import signed_in_page
 from tests.sync.replay import Replay, running
-from tests.sync.store_fixtures import FIELD_HOUSE, index_record, rehabmap, table_rows
-from tests.sync.test_maintainers_word import DOVETAIL, DOVETAIL_ID, MAINTAINER, maintainer_token
+from tests.sync.store_fixtures import (DOVETAIL, DOVETAIL_ID, FIELD_HOUSE, MAINTAINER, index_record, maintainer_token,
+                                       rehabmap, table_rows)
 from tests.web.site import serve
 from tests.web.browser import axe, tab_to
 

@@ -30,8 +30,8 @@ from search.embedded import EmbeddedIndex, index_file
 from tests.conftest import database_url
 from tests.maintain.conftest import AppClient, make_app
 from tests.sync.replay import Replay, running
-from tests.sync.store_fixtures import cqc_connector, make_home, runner_for, settings_for
-from tests.sync.test_maintainers_word import DOVETAIL, DOVETAIL_ID, MAINTAINER
+from tests.sync.store_fixtures import (DOVETAIL, DOVETAIL_ID, MAINTAINER, cqc_connector, make_home, runner_for,
+                                       settings_for)
 
 ASHTON = "1-112816741"  # Ashton Lodge Residential Home
 ASHTON_ID = f"cqc:{ASHTON}"

@@ -39,6 +39,9 @@ ROOT = Path(__file__).resolve().parents[2]
 CQC_RECORDS = "cqc_api/locations_detail_2021.json"
 FIELD_HOUSE = "cqc:1-112845365"  # the one mental health hospital among the 103 real records: an inferred candidate
 FIELD_HOUSE_POSTCODE = "DE55 7DT"
+DOVETAIL = "1-112779585"  # Dovetail House, Mansfield: a care home registered for mental health
+DOVETAIL_ID = f"cqc:{DOVETAIL}"
+MAINTAINER = "Mo (directory maintainer)"  # the name of the maintainer's token (maintainer_token)
 REPLAY_CQC_KEY = "replay-cqc-key"
 FAST = {"REHABMAP_CQC_RATE": "500", "REHABMAP_SYNC_BACKOFF_MAX": "0.2", "REHABMAP_CQC_PAGE_SIZE": "10"}
 
@@ -97,6 +100,13 @@ def rehabmap(home: Path, data_dir: Path, replay: Replay | None, *args: str,
     environment |= env
     return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, env=environment,
                           capture_output=True, text=True, timeout=600)
+
+
+def maintainer_token(home: Path, data_dir: Path) -> str:
+    """A maintainer's token (MAINTAINER's) made by `rehabmap tokens create`, for the maintainers' API."""
+    made = rehabmap(home, data_dir, None, "tokens", "create", "--role", "maintainer", "--name", MAINTAINER)
+    assert made.returncode == 0, made.stderr
+    return made.stdout.splitlines()[0].strip()
 
 
 def start_rehabmap(home: Path, data_dir: Path, replay: Replay, log: Path, *args: str,

@@ -30,12 +30,10 @@ from tests.built_home import BuiltHome
 from tests.keepers.conftest import csrf_of
 from tests.maintain.conftest import with_version
 from tests.sync.replay import running
-from tests.sync.store_fixtures import FIELD_HOUSE, first_line, index_record, make_home, rehabmap, table_rows
+from tests.sync.store_fixtures import (DOVETAIL, DOVETAIL_ID, FIELD_HOUSE, MAINTAINER, first_line, index_record,
+                                       maintainer_token, make_home, rehabmap, table_rows)
 from tests.web.site import make_app, serve
 
-DOVETAIL = "1-112779585"  # Dovetail House, Mansfield: a care home registered for mental health
-DOVETAIL_ID = f"cqc:{DOVETAIL}"
-MAINTAINER = "Mo (directory maintainer)"
 TODAY = datetime.now(timezone.utc).date().isoformat()  # the day the audit log stamps the restore
 
 
@@ -63,12 +61,6 @@ def valid_then_rebuilt(feed: dict, home, data_dir) -> None:
 def retire(url: str, auth: dict[str, str]) -> httpx.Response:
     """Dovetail House retired through the maintainers' API, the maintainer saying why."""
     return httpx.post(f"{url}/maintain/services/{DOVETAIL_ID}/retire", json=MISTAKE, headers=auth, timeout=30)
-
-
-def maintainer_token(home: Path, data_dir: Path) -> str:
-    made = rehabmap(home, data_dir, None, "tokens", "create", "--role", "maintainer", "--name", MAINTAINER)
-    assert made.returncode == 0, made.stderr
-    return made.stdout.splitlines()[0].strip()
 
 
 @dataclass(frozen=True)

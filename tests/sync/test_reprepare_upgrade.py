@@ -31,9 +31,8 @@ from rehabmap.maintain.store import Directory, open_database, store_of
 from tests.conftest import database_url
 from tests.maintain.conftest import AppClient, make_app, with_version
 from tests.sync.replay import Replay, running
-from tests.sync.store_fixtures import (FIELD_HOUSE, LISTS, Reads, cqc_connector, make_home, runner_for, settings_for,
-                                      table_rows)
-from tests.sync.test_maintainers_word import DOVETAIL, DOVETAIL_ID, MAINTAINER
+from tests.sync.store_fixtures import (DOVETAIL, DOVETAIL_ID, FIELD_HOUSE, LISTS, MAINTAINER, Reads, cqc_connector,
+                                      make_home, runner_for, settings_for, table_rows)
 
 ASHTON_ID = "cqc:1-112816741"  # Ashton Lodge Residential Home
 ALSO_KNOWN_AS = "Dovetail House recovery home for autistic adults, women only, no step-free access"
