@@ -24,7 +24,7 @@ from rehabmap.index.base import ServiceQuery
 from search.elastic import ElasticWriter, alias_of
 from tests.index.cluster_proxy import ClusterProxy
 from tests.es_server import drop_indices
-from tests.index.test_backend_behaviour import brute_nearest, by_name
+from tests.index.brute_force import brute_nearest, by_name
 from tests.maintain.conftest import ROOT, SAMPLE, Site, start_server
 
 TODAY = date(2026, 11, 23)

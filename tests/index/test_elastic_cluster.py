@@ -19,8 +19,8 @@ from rehabmap.errors import IndexUnavailable
 from rehabmap.index.base import ServiceQuery
 from search.elastic import (DocumentRefused, ElasticIndex, ElasticWriter, _MAPPINGS, _SETTINGS, _version_name,
                             alias_of)
+from tests.index.brute_force import brute_nearest, by_name
 from tests.index.conftest import client_at
-from tests.index.test_backend_behaviour import brute_nearest, by_name
 
 EVERYTHING = ServiceQuery(include_inactive=True)
 

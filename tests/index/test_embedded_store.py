@@ -396,7 +396,7 @@ def test_a_reader_that_answered_before_an_edit_answers_after_it_as_brute_force(c
     counts that `around` takes from its pass over the circle (`count_within`) and the ICB's cells outside it:
     the replaced rows are left out of the base's pass and the edited ones counted from the delta's."""
     from tests.index.conftest import edit_rounds
-    from tests.index.test_backend_behaviour import brute_nearest, passes
+    from tests.index.brute_force import brute_nearest, passes
 
     path = tmp_path / "index.sqlite"
     writer = EmbeddedWriter(path)
@@ -432,7 +432,7 @@ def test_the_packed_filter_words_leave_out_the_rows_an_edit_replaced(corpus, tmp
     row's needs, ages, gender or catchment after that must leave the old values out of every answer. Ask
     with those filters first, then edit, then ask again and compare with brute force."""
     from tests.index.conftest import edit_rounds
-    from tests.index.test_backend_behaviour import brute_nearest, passes
+    from tests.index.brute_force import brute_nearest, passes
 
     path = tmp_path / "index.sqlite"
     writer = EmbeddedWriter(path)

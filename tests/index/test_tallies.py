@@ -17,8 +17,8 @@ from rehabmap.index.base import ServiceQuery
 from rehabmap.taxonomy import ServiceType
 from search import tallies
 from search.embedded import EmbeddedIndex, EmbeddedWriter
+from tests.index.brute_force import brute_nearest, home_of, passes, random_query
 from tests.index.conftest import TODAY, _vary
-from tests.index.test_backend_behaviour import brute_nearest, home_of, passes, random_query
 
 # West Yorkshire and around: a corpus dense enough that cells hold several rows each.
 _REGION = (53.55, 53.95, -2.0, -1.3)
