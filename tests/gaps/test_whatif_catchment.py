@@ -12,16 +12,13 @@ from geodata.distance import haversine_km_pairs
 from rehabmap.errors import InvalidValue
 from rehabmap.gaps.analysis import GapAnalysis
 from rehabmap.gaps.categories import parse_category
-from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.scenario import Addition, Scenario, what_if
 from tests.gaps.conftest import CORNWALL_ICB, DEVON_ICB
 # `base` is a fixture (the analysis, with its indicators cached), asked for by its name alone
-from tests.gaps.test_whatif import assert_same_analysis, base, rebuilt  # noqa: F401
+from tests.gaps.what_if import LEVEL2, OPTIONS, assert_same_analysis, base, rebuilt  # noqa: F401
 
-LEVEL2 = parse_category("inpatient_rehab_level2")
 TEAM = parse_category("community_rehab_team")
 LEEDS, BRADFORD = "E08000035", "E08000032"
-OPTIONS = GapOptions()  # as test_whatif's base has its indicators cached
 
 
 @pytest.fixture(scope="module")
