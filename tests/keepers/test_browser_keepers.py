@@ -7,11 +7,10 @@ Set REHABMAP_SCREENSHOTS=1 to write the README's screenshots of these pages (doc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-
 import pytest
 from playwright.sync_api import Locator, expect
 
+from tests.keepers.maintainer_browser import browse, sign_in  # noqa: F401 - a fixture, for this module too
 from tests.maintain.conftest import OWNED_B
 from tests.web.conftest import Watched
 from tests.web.browser import axe, shot, tab_to
@@ -20,30 +19,6 @@ from web.links import report_problem_url
 pytestmark = pytest.mark.slow
 
 AIRE = "sample:aire-valley-rehabilitation-unit"
-
-
-@pytest.fixture
-def browse(browser, keepers_server) -> Iterator[Callable[..., Watched]]:
-    """A fresh browser (its own cookies) per call; JavaScript on unless `js=False`."""
-    contexts = []
-
-    def make(js: bool = True) -> Watched:
-        context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-GB",
-                                      java_script_enabled=js)
-        contexts.append(context)
-        page = context.new_page()
-        return Watched(page, keepers_server)
-
-    yield make
-    for context in contexts:
-        context.close()
-
-
-def sign_in(watched: Watched, token: str) -> None:
-    watched.goto("/keepers/sign-in")
-    watched.page.get_by_label("Your token").fill(token)
-    watched.page.get_by_role("button", name="Sign in").click()
-    expect(watched.page.get_by_text("Signed in as")).to_be_visible()
 
 
 class Axe:

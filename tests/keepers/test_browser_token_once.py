@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.keepers.test_browser_keepers import browse, sign_in  # noqa: F401 - a fixture
+from tests.keepers.maintainer_browser import browse, sign_in  # noqa: F401 - a fixture
 from tests.web.browser import axe
 
 pytestmark = pytest.mark.slow
