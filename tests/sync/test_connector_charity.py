@@ -1,70 +1,18 @@
 """The Charity Commission register extract against the replay's file server. No real extract is in ../shared,
-so a small one is BUILT here in the published shape (three zipped JSON files with a BOM, the register's field
-names); the charities in it are INVENTED and say so in their names ("(fixture)"), at real postcodes."""
+so a small one is BUILT (tests/sync/bulk_files.py) in the published shape (three zipped JSON files with a BOM, the
+register's field names); the charities in it are INVENTED and say so in their names ("(fixture)"), at real
+postcodes."""
 
 from __future__ import annotations
 
-import io
-import json
-import zipfile
 from datetime import date
-
-import pytest
 
 from indexer.sync.connectors import connectors_for
 from indexer.sync.items import Gone, Refused, SourceItem
 from rehabmap.config import Settings
 from rehabmap.taxonomy import ServiceType
+from tests.sync.bulk_files import register  # noqa: F401  (the fixture serving the extract)
 from tests.sync.replay import MemoryState
-
-
-def charity(number: int, name: str, activities: str, postcode: str | None = "BS1 5TR", *, linked: int = 0,
-            status: str = "Registered", removed: str | None = None) -> dict:
-    return {"date_of_extract": "2026-11-29T00:00:00", "organisation_number": number * 10,
-            "registered_charity_number": number, "linked_charity_number": linked, "charity_name": name,
-            "charity_type": "Trust", "charity_registration_status": status,
-            "date_of_registration": "2001-05-01T00:00:00",
-            "date_of_removal": removed, "charity_activities": activities,
-            "charity_contact_address1": "1 Fixture Street", "charity_contact_address2": None,
-            "charity_contact_address3": "Bristol", "charity_contact_address4": None, "charity_contact_address5": None,
-            "charity_contact_postcode": postcode, "charity_contact_phone": "0117 000 0000",
-            "charity_contact_email": None, "charity_contact_web": "www.example.org"}
-
-
-REGISTER = [
-    charity(1900001, "Northvale Mind (fixture)", "Local mental health support, peer groups and a drop-in."),
-    charity(1900002, "Fixture Voices Advocacy (fixture)", "Independent mental health advocacy (IMHA) for people "
-                                                          "detained in hospital."),
-    charity(1900003, "Harbour Clubhouse (fixture)", "A clubhouse for people recovering from serious mental illness."),
-    charity(1900004, "Fixture Bowls Club (fixture)", "Lawn bowls for the village."),
-    charity(1900005, "Old Town Mind (fixture)", "Mental health support.", status="Removed",
-            removed="2024-03-31T00:00:00"),
-    charity(1900001, "Northvale Mind Trading (fixture)", "Mental health shop.", linked=1),
-    charity(1900006, "Moorland Mental Health Trust (fixture)", "Mental health day services.", postcode=None),
-]
-CLASSES = [{"registered_charity_number": 1900002, "linked_charity_number": 0, "classification_code": 301,
-            "classification_type": "How", "classification_description": "Provides Advocacy/advice/information"},
-           {"registered_charity_number": 1900001, "linked_charity_number": 0, "classification_code": 104,
-            "classification_type": "What",
-            "classification_description": "The Advancement Of Health Or Saving Of Lives"}]
-AREAS = [{"registered_charity_number": 1900001, "linked_charity_number": 0, "geographic_area_type": "Local Authority",
-          "geographic_area_description": "Bristol City"}]
-
-
-def zipped(name: str, rows: list) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        archive.writestr(f"{name}.json", "\ufeff" + json.dumps(rows))
-    return out.getvalue()
-
-
-@pytest.fixture
-def register(replay):
-    replay.serve_file("charity/publicextract.charity.zip", zipped("publicextract.charity", REGISTER))
-    replay.serve_file("charity/publicextract.charity_classification.zip",
-                      zipped("publicextract.charity_classification", CLASSES))
-    replay.serve_file("charity/publicextract.charity_area_of_operation.zip",
-                      zipped("publicextract.charity_area_of_operation", AREAS))
 
 
 def test_mental_health_charities_are_candidates_held_for_review(replay, register):

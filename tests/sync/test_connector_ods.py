@@ -1,44 +1,17 @@
 """NHS ODS bulk reports against the replay's file server: the real `etr` report (227 NHS trusts, about Dec 2021,
-data/services/ods_trusts_2021_etr.csv) zipped as ODS publishes it, and an `ets` (trust sites) report BUILT in the
-same headerless standard layout from the real 2018 ODS sites of Sussex Partnership (RX2), whose parent code is in
-the 15th column as the published layout has it."""
+data/services/ods_trusts_2021_etr.csv) zipped as ODS publishes it, and an `ets` (trust sites) report BUILT
+(tests/sync/bulk_files.py) in the same headerless standard layout from the real 2018 ODS sites of Sussex
+Partnership (RX2), whose parent code is in the 15th column as the published layout has it."""
 
 from __future__ import annotations
-
-import csv
-import io
-import zipfile
-
-import pytest
 
 from indexer.sync.connectors import connectors_for
 from indexer.sync.connectors.ods import OdsConnector
 from indexer.sync.http import HttpPolicy, SourceClient
 from indexer.sync.items import Enrichment
 from rehabmap.config import Settings
+from tests.sync.bulk_files import reports  # noqa: F401  (the fixture serving the bulk reports)
 from tests.sync.replay import MemoryState
-
-
-def zipped(name: str, text: str) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        archive.writestr(name, text)
-    return out.getvalue()
-
-
-@pytest.fixture
-def reports(replay, data_dir):
-    replay.serve_file("ods/etr.zip", zipped("etr.csv", (data_dir / "services" / "ods_trusts_2021_etr.csv").read_text()))
-    with (data_dir / "services" / "ods_trusts_and_sites_2018_geocoded.csv").open(newline="") as f:
-        sites = [r for r in csv.DictReader(f) if r["trust_code"] == "RX2" and r["org_code"] != "RX2"]
-    out = io.StringIO()
-    writer = csv.writer(out)
-    for r in sites:
-        writer.writerow([r["org_code"], r["name"], r["national_grouping"], r["hlhg"], r["addr1"], r["addr2"],
-                         r["addr3"], r["addr4"], r["addr5"], r["postcode"], r["open_date"], r["close_date"], "", "",
-                         r["trust_code"], "", "", "", "", "", "", "0", "", ""])
-    replay.serve_file("ods/ets.zip", zipped("ets.csv", out.getvalue()))
-    return len(sites)
 
 
 def test_sites_enrich_by_ods_code_and_closed_ones_say_so(replay, reports):

@@ -5,9 +5,9 @@ added, held or rejected on a first run, or is a fact for records another source 
 and `rehabmap sync-status` over it. The connector tests check what each source's records are read as.
 
 The files served are those of the connector tests: the real CQC "Latest ratings" provider file (2021-02) and the
-care directory fixture; the Charity Commission extract BUILT in test_connector_charity.py (7 invented charities);
-the real ODS `etr` report and the `ets` report BUILT from the real 2018 Sussex Partnership sites
-(test_connector_ods.py)."""
+care directory fixture; the Charity Commission extract BUILT for test_connector_charity.py (7 invented
+charities); the real ODS `etr` report and the `ets` report BUILT from the real 2018 Sussex Partnership sites for
+test_connector_ods.py (both in tests/sync/bulk_files.py)."""
 
 from __future__ import annotations
 
@@ -22,9 +22,8 @@ from rehabmap.maintain.freshness import Listings
 from rehabmap.maintain.store import Directory
 from rehabmap.record import Service
 from rehabmap.review_counts import read_held
+from tests.sync.bulk_files import register, reports  # noqa: F401  (the fixtures serving the files)
 from tests.sync.store_fixtures import feeds_folder, make_home, rehabmap, report_counts, table_rows
-from tests.sync.test_connector_charity import register  # noqa: F401  (the fixture serving the extract)
-from tests.sync.test_connector_ods import reports  # noqa: F401  (the fixture serving the bulk reports)
 
 ROOT = Path(__file__).resolve().parents[2]
 CARE_DIRECTORY = ROOT / "tests" / "fixtures" / "sources" / "cqc_care_directory.csv"
