@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import re
 
-from tests.web.test_results_map import assert_legible, pins_of
+from tests.web.results_map import assert_legible, pins_of
 
 FORM = {"home": "LS9 7TF", "needs": ["autism"], "language": "", "age": "", "gender": "", "limit": "3",
         "types": ["inpatient_rehab_level1", "inpatient_rehab_level2"], "placement": "M14 5RH", "within": "",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import re
 
-from tests.web.test_results_map import assert_legible, pins_of
+from tests.web.results_map import assert_legible, pins_of
 
 KINDS = ("Getting back to work", "Somewhere to live with support", "Someone to speak up for you",
          "Peer and community support", "Rehabilitation teams and units")
