@@ -1,38 +1,30 @@
 """CQC's monthly files against the replay's file server (ETag, Last-Modified, 304): the real 2021 provider ratings
 file (data/services/cqc/), and spreadsheets in the published OpenDocument layouts.
 
-No real "Latest ratings" location sheet or "HSCA Active Locations" file is in ../shared, so these are BUILT here
-with odfpy in their published shape (a header row; HSCA's flag columns `Service type - …`, `Service user band - …`,
-`Regulated activity - …` holding "Y"), from real records: the 103 recorded CQC API locations and their own
-service ratings. The band names are CQC's as published ("Mental Health", "Older People", "Younger Adults" …)."""
+No real "Latest ratings" location sheet or "HSCA Active Locations" file is in ../shared, so these are BUILT (here
+and in tests/sync/cqc_files.py) with odfpy in their published shape (a header row; HSCA's flag columns
+`Service type - …`, `Service user band - …`, `Regulated activity - …` holding "Y"), from real records: the 103
+recorded CQC API locations and their own service ratings. The band names are CQC's as published ("Mental
+Health", "Older People", "Younger Adults" …)."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import re
 from collections import Counter
 from datetime import datetime, timezone
-from functools import cache
 from pathlib import Path
 
 import pytest
-from odf.opendocument import OpenDocumentSpreadsheet
-from odf.table import Table, TableCell, TableRow
-from odf.text import P
 
 from indexer.sync.connectors import SourceNotConfigured, connectors_for
 from indexer.sync.connectors.cqc import map_location
 from indexer.sync.connectors.cqc_files import DirectoryFile, HscaFile, RatingsFile
-from indexer.sync.http import HttpPolicy, SourceClient
 from indexer.sync.items import Enrichment, Refused, SourceItem
 from rehabmap.config import Settings
-from tests.sync.replay import MemoryState, Replay
+from tests.sync.cqc_files import FIELD_HOUSE, REHAB_WARD, api_records, field_house_rated, file_connector, ods
+from tests.sync.replay import MemoryState
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sources"
-REHAB_WARD = "Long stay or rehabilitation mental health wards for working age adults"
-FIELD_HOUSE = "1-112845365"
 
 API_TO_HSCA_BAND = {
     "Caring for adults over 65 yrs": "Older People", "Caring for adults under 65 yrs": "Younger Adults",
@@ -43,32 +35,6 @@ API_TO_HSCA_BAND = {
     "Physical disabilities": "Physical Disability", "Sensory impairment": "Sensory Impairment",
     "Substance misuse problems": "Substance misuse problems", "Eating disorders": "Eating Disorders",
     "Services for everyone": "Whole Population"}
-
-
-def ods(sheets: dict[str, list[list[object]]]) -> bytes:
-    doc = OpenDocumentSpreadsheet()
-    for name, rows in sheets.items():
-        table = Table(name=name)
-        for row in rows:
-            tr = TableRow()
-            for value in row:
-                cell = TableCell(valuetype="string")
-                cell.addElement(P(text="" if value is None else str(value)))
-                tr.addElement(cell)
-            table.addElement(tr)
-        doc.spreadsheet.addElement(table)
-    out = io.BytesIO()
-    doc.write(out)
-    return out.getvalue()
-
-
-def file_connector(kind, replay: Replay, name: str):
-    url = replay.file_url(name)
-    return kind(SourceClient(kind.label, url, policy=HttpPolicy(rate=1000)), url)
-
-
-def api_records(feeds_dir: Path) -> list[dict]:
-    return json.loads((feeds_dir / "cqc_api" / "locations_detail_2021.json").read_text())
 
 
 def test_the_real_provider_file_names_49_rehab_ward_providers(replay, data_dir):
@@ -107,33 +73,6 @@ def test_a_ratings_row_that_cannot_be_read_is_reported_and_the_rest_land(replay,
         (f"{url} line 3", "row has 20 cells but the header has 19 (check quoting)"),
         (f"{url} line 15", "row has 18 of the header's 19 columns (cells left out, or a line break inside a cell "
                            "that is not quoted)")]
-
-
-@cache
-def field_house_rated(data_dir: Path, feeds_dir: Path, providers_rows: int | None = None) -> bytes:
-    """A "Latest ratings" spreadsheet: a Locations sheet BUILT from Field House's own recorded service ratings (its
-    rehab ward among them), and the real provider file's rows as the Providers sheet (its first `providers_rows`,
-    header included; all of them if None). Made once a process for its arguments (the same bytes from the same
-    read-only files): with every provider row, odfpy takes 6-12 s to write it, and tests/sync/test_review.py asks for
-    it on each kind of store."""
-    field_house = next(r for r in api_records(feeds_dir) if r["locationId"] == FIELD_HOUSE)
-    header = ["Location ID", "Location ODS Code", "Location Name", "Care Home?", "Location Type",
-              "Location Primary Inspection Category", "Location Street Address", "Location Address Line 2",
-              "Location City", "Location Post Code", "Location Local Authority", "Location Region",
-              "Service / Population Group", "Domain", "Latest Rating", "Publication Date", "Report Type",
-              "Inherited Rating (Y/N)", "URL", "Provider ID", "Provider Name", "Brand ID", "Brand Name"]
-    rows = [header]
-    names = {"mhlongstay": REHAB_WARD, "mhdisabilities": "Wards for people with learning disabilities or autism"}
-    for service in field_house["currentRatings"]["serviceRatings"]:
-        rows.append([FIELD_HOUSE, "", field_house["name"], "N", "Independent Healthcare Org",
-                     "Mental health - community & hospital - independent", field_house["postalAddressLine1"], "",
-                     field_house["postalAddressTownCity"], field_house["postalCode"], field_house["localAuthority"],
-                     field_house["region"], names[service["name"]], "Overall", service["rating"],
-                     service["reportDate"], "Location", "N", "", field_house["providerId"], "Elysium", "BD482",
-                     "BRAND Elysium Healthcare"])
-    with (data_dir / "services" / "cqc" / "cqc_latest_ratings_providers_2021-02.csv").open(encoding="utf-8-sig") as f:
-        providers = list(csv.reader(f))
-    return ods({"Locations": rows, "Providers": providers[:providers_rows]})
 
 
 def test_a_location_rated_for_a_rehab_ward_is_evidence_on_that_location(replay, data_dir, feeds_dir):

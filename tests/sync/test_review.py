@@ -19,7 +19,7 @@ from rehabmap.match import MatchRequest, match
 from rehabmap.taxonomy import ServiceType
 from indexer.sync.connectors.cqc_files import RatingsFile
 from tests.conftest import database_url
-from tests.sync.test_connector_cqc_files import field_house_rated, file_connector
+from tests.sync.cqc_files import field_house_rated, file_connector
 from tests.sync.store_fixtures import (
     FIELD_HOUSE,
     FIELD_HOUSE_POSTCODE,
