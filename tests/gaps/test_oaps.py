@@ -20,7 +20,7 @@ from rehabmap.config import get_settings
 from rehabmap.gaps.oaps import (ACTIVE, BED_DAYS, OapStore, PlacementsReport, band_order, for_icb, read_month,
                                  sub_icb_locations)
 from search.embedded import EmbeddedWriter, index_file
-from tests.test_cli import rehabmap_here
+from tests.commands import rehabmap_here
 from tests.web.site import make_app
 
 FILES = {"oaps-open-data-oct-2016.csv": "2016-10", "oaps-open-data-nov-2016.csv": "2016-11",

@@ -25,6 +25,7 @@ from pydantic import SecretStr
 from rehabmap.config import Settings
 from rehabmap.maintain.store import Directory
 from tests.built_home import BuiltHome
+from tests.commands import rehabmap_here
 from tests.conftest import database_url
 from tests.listening import listening_socket, url_of, wait_until_up
 from search.embedded import index_file
@@ -201,10 +202,8 @@ def cli(site: Site, *args: str, **env: str) -> subprocess.CompletedProcess:
 
 
 def cli_here(site: Site, *args: str, **env: str) -> subprocess.CompletedProcess:
-    """`rehabmap ARGS` over the site's home in this process (tests/test_cli.py `rehabmap_here`): for what a
+    """`rehabmap ARGS` over the site's home in this process (tests/commands.py `rehabmap_here`): for what a
     command writes, prints and refuses; `cli` for what only a process shows (an exit to the shell)."""
-    from tests.test_cli import rehabmap_here
-
     return rehabmap_here(site.home, site.settings.data_dir, *args, **{**site.env(), **env})
 
 
