@@ -229,9 +229,30 @@ def catchment_polygon(value: dict[str, Any]) -> dict[str, Any]:
     except (ValueError, TypeError, AttributeError, IndexError, KeyError, ShapelyError) as exc:
         # (malformed coordinates surface from shapely and NumPy as any of these)
         raise ValueError(f"service area polygon is not valid GeoJSON: {shorten(exc)}") from None
+    if not geometry.is_empty and (outside := _position_outside_degrees(geometry.bounds)) is not None:
+        raise ValueError(outside)
     if geometry.is_empty or not geometry.is_valid:
         raise ValueError(f"service area polygon is invalid: {explain_validity(geometry)}")
     return geometry_json
+
+
+_BNG_RANGE = (0.0, 0.0, 700_000.0, 1_300_000.0)  # British National Grid: eastings, northings in metres
+
+
+def _position_outside_degrees(bounds: tuple[float, float, float, float]) -> str | None:
+    """Why a polygon whose `bounds` (min x, min y, max x, max y) reach past longitude -180..180 or latitude
+    -90..90 is not in GeoJSON's degrees, or None when they do not. The engines refuse such a shape (an edit then
+    failed at the index, after the directory had it) and the embedded index matched nothing sensible with it.
+    English geodata is often in British National Grid metres, so a polygon wholly in its range is named as such."""
+    west, south, east, north = bounds
+    if -180 <= west <= east <= 180 and -90 <= south <= north <= 90:
+        return None
+    said = ("service area polygon's coordinates are not longitude and latitude: they reach "
+            f"{west:g}..{east:g} across and {south:g}..{north:g} up, past longitude -180..180 or latitude -90..90")
+    low_e, low_n, high_e, high_n = _BNG_RANGE
+    if low_e <= west and east <= high_e and low_n <= south and north <= high_n:
+        said += "; they look like British National Grid eastings and northings"
+    return f"{said}: give longitude and latitude (WGS 84), as GeoJSON does"
 
 
 def _lists_nested_deeper_than(value: list[Any], depth: int) -> bool:

@@ -3,6 +3,7 @@ search server and PostgreSQL cluster (one of each per xdist worker)."""
 
 from __future__ import annotations
 
+import csv
 import os
 import sys
 import uuid
@@ -58,6 +59,21 @@ def data_dir() -> Path:
     if not (path / "smallareas").is_dir():
         pytest.fail(f"real data not found at {path}: put ../shared beside the checkout or set REHABMAP_DATA_DIR")
     return path
+
+
+@pytest.fixture(scope="session")
+def leeds_triangle(data_dir: Path) -> dict[str, dict]:
+    """A catchment of three Leeds small areas' centroids, as ONS gives them (`smallareas/`): in longitude and
+    latitude ("degrees") and in British National Grid eastings and northings ("bng"), the mistake English
+    geodata invites."""
+    wanted = ("E01011610", "E01011524", "E01011489")
+    with (data_dir / "smallareas" / "england_lsoa21_pwc_population_icb_lad.csv").open(newline="") as f:
+        found = {r["lsoa21_code"]: r for r in csv.DictReader(f) if r["lsoa21_code"] in wanted}
+    corners = [found[code] for code in (*wanted, wanted[0])]
+
+    def ring(x: str, y: str) -> dict:
+        return {"type": "Polygon", "coordinates": [[[float(c[x]), float(c[y])] for c in corners]]}
+    return {"degrees": ring("lon", "lat"), "bng": ring("bng_e", "bng_n")}
 
 
 @pytest.fixture(scope="session")

@@ -218,6 +218,23 @@ def test_each_bad_point_is_rejected_with_its_own_reason_and_the_rest_indexed(geo
     assert sorted(EmbeddedIndex(index).ids()) == ["test:2", "test:7"]
 
 
+def test_a_catchment_not_in_degrees_rejects_its_row_saying_why(geography, index, leeds_triangle):
+    """Coordinates past longitude -180..180 or latitude -90..90 are refused, eastings and northings named."""
+    beyond = {"type": "Polygon", "coordinates": [[[-1.6, 53.7], [181, 53.7], [-1.4, 53.9], [-1.6, 53.7]]]}
+    rows = [row(2, name="Leeds Floating Support", postcode="LS9 7TF", service_type="supported_accommodation",
+                service_area={"polygon": leeds_triangle["bng"]}),
+            row(3, name="Leeds Outreach", postcode="LS9 7TF", service_type="vcfse", service_area={"polygon": beyond}),
+            row(4, name="Leeds Peer Support", postcode="LS9 7TF", service_type="vcfse",
+                service_area={"polygon": leeds_triangle["degrees"]})]
+    report = build_index(rows, GeographyPlacer(geography), EmbeddedWriter(index), progress=False)
+    assert report.indexed == 1 and [r.origin.line for r in report.rejected] == [2, 3]
+    bng, past = (r.reason for r in report.rejected)
+    assert "service_area.polygon" in bng and "British National Grid eastings and northings" in bng, bng
+    assert "-1.6..181 across" in past and "British National Grid" not in past, past
+    assert all("give longitude and latitude (WGS 84), as GeoJSON does" in r for r in (bng, past))
+    assert EmbeddedIndex(index).ids() == ["test:4"]
+
+
 @pytest.mark.parametrize("polygon", [
     {"type": "Polygon"},
     {"type": "Polygon", "coordinates": None},

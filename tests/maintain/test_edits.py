@@ -359,6 +359,25 @@ def test_a_text_of_spaces_alone_is_no_text_as_the_keepers_forms_keep_it(api, sit
         assert refused.status_code == 422 and refused.json()["error"]["field"] == name, (name, refused.text)
 
 
+def test_a_catchment_in_eastings_and_northings_is_a_422_saying_so(api, site, leeds_triangle):
+    """British National Grid metres passed the record, then a real cluster refused the document: a 500, the edit
+    already in the directory's edits. The same catchment in longitude and latitude is taken."""
+    service_id = "sample:chapeltown-floating-support"
+    doc_before = index_doc(site, service_id)
+    reply = api.patch(f"/maintain/services/{service_id}", json={"service_area": {"polygon": leeds_triangle["bng"]}},
+                      headers=site.auth("admin"))
+    assert reply.status_code == 422, reply.text
+    error = reply.json()["error"]
+    assert error["field"] == "service_area.polygon"
+    assert "look like British National Grid eastings and northings" in error["message"]
+    assert error["message"].endswith("give longitude and latitude (WGS 84), as GeoJSON does")
+    assert index_doc(site, service_id) == doc_before and site.directory.overlay.get(service_id) is None
+    taken = api.patch(f"/maintain/services/{service_id}", json={"service_area": {"polygon": leeds_triangle["degrees"]}},
+                      headers=site.auth("admin"))
+    assert taken.status_code == 200, taken.text
+    assert taken.json()["service"]["service_area"]["polygon"] == leeds_triangle["degrees"]
+
+
 @pytest.mark.parametrize("depth", [6, 900, 5000])
 def test_a_catchment_polygon_nested_too_deeply_is_a_4xx_naming_it(api, site, depth):
     service_id = "sample:bodmin-rehabilitation-unit"
