@@ -152,6 +152,8 @@ def sync_status_command(source: str | None, as_json: bool) -> None:
                                                              if r.facts else ""))
         if r.last_run is not None:
             click.echo(f"  last run {r.last_run.outcome} at {r.last_run.finished_at}: {r.last_run.said}")
+            for warning in r.last_run.warnings:
+                click.echo(f"  warning: {warning}")
         if not r.configured:
             click.echo(f"  no longer configured: {r.removed_from} has left the feed folder, so it "
                        "is no longer synced; " + (

@@ -9,10 +9,11 @@ geodata cannot place (a bad postcode, a point outside England) raises geodata's 
 
 from __future__ import annotations
 
+import difflib
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
 
 from geodata.errors import GeodataError, shorten
@@ -234,6 +235,14 @@ def sentence(text: str) -> str:
     """The text ended as a sentence, so that another can follow it: a message built of a source's words and what
     to do next ran the two together ("… (status 500) What was fetched …"). An ending of its own is kept."""
     return text if text.rstrip().endswith((".", "!", "?", "…")) else f"{text}."
+
+
+def did_you_mean(word: str, known: Iterable[str], where: str = "") -> str:
+    """The known word nearest a mistyped one (difflib's), as a message naming a word rehabmap does not read offers
+    it: " (did you mean 'trust_count'?)", `where` after the word; "" where none is close, for the message to end as
+    it was."""
+    close = difflib.get_close_matches(word, list(known), n=1)
+    return f" (did you mean '{close[0]}'{where}?)" if close else ""
 
 
 def with_remedy(error: DomainError | GeodataError, remedies: Mapping[Remedy, str],

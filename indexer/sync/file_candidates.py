@@ -22,6 +22,7 @@ class FileCandidates:
     attribution = ""
     read_all: str | None = None  # every row held is given, each run: nothing is skipped to say why not
     short_of_count: str | None = None  # nor counted: the rows held are all there is
+    warnings: tuple[str, ...] = ()  # nor configured: the import's own report says what its files held
 
     def __init__(self, source: str, rows: Sequence[Held], title: str | None = None) -> None:
         """`title`: the source as people know it (its mapping's or curated table's, `source_titles`), which a

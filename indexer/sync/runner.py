@@ -158,6 +158,7 @@ class SyncReport:
     not_fetched: int = 0      # listed as unchanged since the connector last read them: not fetched again
     read_all: str | None = None  # why every record listed was fetched again (`BaseConnector.read_all`)
     short_of_count: str | None = None  # a listing short of a count not to be trusted (`BaseConnector.short_of_count`)
+    warnings: tuple[str, ...] = ()  # what its configuration says that it does not read (`Connector.warnings`)
     added: list[Line] = field(default_factory=list)
     changed: list[Line] = field(default_factory=list)
     retired: list[Line] = field(default_factory=list)
@@ -199,6 +200,7 @@ class SyncReport:
             lines.append(f"  every service it lists was read again: {self.read_all}")
         if self.short_of_count:
             lines.append(f"  {self.short_of_count}")
+        lines += [f"  warning: {warning}" for warning in self.warnings]
         if self.not_fetched:
             lines.append(f"  {self.not_fetched} services the source lists as unchanged since they were last read were "
                          "not fetched again (each is read again at least weekly, and by --full)")
@@ -348,6 +350,7 @@ class SyncRunner:
             report = plan.report
             report.read_all = None if stopped is not None else connector.read_all
             report.short_of_count = None if stopped is not None else connector.short_of_count
+            report.warnings = connector.warnings
             if held is not None and stopped is None:
                 report.held_back = (f"what the run stopped at {held.finished_at} fetched"
                                     + (" (a complete listing)" if held_complete else ""))

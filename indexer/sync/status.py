@@ -40,6 +40,8 @@ class LastRun:
     discarded: int = 0        # the fetched records a discarded run dropped
     retired_reason: str | None = None  # why a person retired every record (outcome "retired")
     remedy: str | None = None  # a stopped run's command to apply or drop it; None for one recorded before it was kept
+    # What its source's configuration said that it does not read (`SyncReport.warnings`): the feed file's keys
+    warnings: tuple[str, ...] = ()
 
     @property
     def said(self) -> str:
@@ -194,7 +196,7 @@ def _last_run(store: SyncStore, source: str) -> LastRun | None:
               **{name: int(report.get(name) or 0) for name in _COUNTS}}
     return LastRun(run.outcome, run.started_at, run.finished_at, counts, report.get("error"),
                    report.get("stopped"), int(report.get("discarded", 0)), report.get("retired_reason"),
-                   report.get("remedy"))
+                   report.get("remedy"), tuple(report.get("warnings", ())))
 
 
 def not_live(store: SyncStore) -> Counter[str]:

@@ -351,8 +351,10 @@ def _add_run(conn: Connection, source: str, started_at: str, finished_at: str, o
 def _summary(report: Mapping[str, Any]) -> dict[str, Any]:
     """A run's report with each of its lists (the records it added, changed, retired, ..., a line each) given as
     its length: what `rehabmap sync-status` and the keepers' Sources page say of a last run, kept beside the report
-    (migration 20), since the report of a first sync of 100k records lists them all (14 MB, ~150 ms to read)."""
-    return {key: len(value) if isinstance(value, list) else value for key, value in report.items()}
+    (migration 20), since the report of a first sync of 100k records lists them all (14 MB, ~150 ms to read). Its
+    `warnings` are kept whole: a line each of what the source's configuration said that is not read, which they say."""
+    return {key: len(value) if isinstance(value, list) and key != "warnings" else value
+            for key, value in report.items()}
 
 
 def _loads(text: str | None) -> Any:

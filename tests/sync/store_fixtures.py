@@ -188,6 +188,7 @@ class ListedConnector:
     attribution = "Contains CQC information"
     read_all: str | None = None
     short_of_count: str | None = None
+    warnings: tuple[str, ...] = ()
     title: str | None = None
 
     def __init__(self, outcomes: list[Outcome], name: str = "listed") -> None:

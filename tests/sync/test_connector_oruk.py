@@ -378,6 +378,46 @@ def test_a_feed_not_trusted_for_its_count_still_fails_where_its_paging_contradic
     assert not connector.complete and state.states["oruk-bristol"]["page"] == 17
 
 
+def test_a_feed_file_key_rehabmap_does_not_read_is_named_and_the_feed_read_as_before(replay, tmp_path):
+    """An operator who wrote `trust_cout = false` in Bristol's [feed] table: the key did nothing, unsaid, and the feed
+    went on failing on its count. It is still no error (a file that read before must keep syncing), but the run names
+    it, with the file, the table and the key meant, and reads the feed as the file without it does."""
+    text = (ROOT / "mappings" / "feeds" / "bristol.toml").read_text()
+    (tmp_path / "bristol.toml").write_text(text.replace("per_page = 50\n", "per_page = 50\ntrust_cout = false\n"))
+    [connector] = connectors_for("oruk", Settings(oruk_feeds_dir=tmp_path, oruk_rate=10_000,
+                                                  oruk_feed_urls={"bristol": replay.oruk_url("bristol")}))
+    assert isinstance(connector, OrukConnector)
+    assert connector.warnings == (f"{tmp_path / 'bristol.toml'}: [feed] 'trust_cout' is not a key rehabmap reads: "
+                                  "ignored (did you mean 'trust_count'?)",)
+    outcomes = list(connector.fetch(MemoryState()))
+    shipped = bristol(replay)
+    assert connector.feed.trust_count and connector.complete and len(outcomes) == 819
+    assert [kind(o) for o in outcomes] == [kind(o) for o in shipped.fetch(MemoryState())]
+
+
+@pytest.mark.parametrize("text, said", [
+    ('trust_count = false\n[feed]\n', "'trust_count', above every table, is not a key rehabmap reads: ignored "
+                                       "(did you mean 'trust_count' in [feed]?)"),
+    ('[feed]\nper_pages = 100\n', "[feed] 'per_pages' is not a key rehabmap reads: ignored (did you mean 'per_page'?)"),
+    ('[feed]\n[feed.cover]\nvcfse = ["E06000023"]\n',
+     "[feed] 'cover' is not a key rehabmap reads: ignored (did you mean 'covers'?)"),
+    ('[feed]\n[term]\n"Mental health" = "vcfse"\n',
+     "[term] is not a table rehabmap reads: ignored (did you mean 'terms'?)"),
+    ('[feed]\nowner = "Bristol City Council"\n', "[feed] 'owner' is not a key rehabmap reads: ignored"),
+])
+def test_each_key_of_a_feed_file_rehabmap_does_not_read_is_named(tmp_path, text, said):
+    """Above every table, in [feed] (a table under it too) and as a table of its own: each key the loader does not
+    read is named with the file and the table, and the nearest key it reads where one is close. The file reads."""
+    path = tmp_path / "town.toml"
+    path.write_text(text.replace("[feed]\n", '[feed]\nlabel="x"\nurl="u"\npaging="v1"\nlicence="l"\nattribution="a"\n'))
+    assert load_feed(path).ignored == (f"{path}: {said}",)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "mappings" / "feeds").glob("*.toml")), ids=lambda p: p.name)
+def test_every_feed_file_shipped_has_only_keys_rehabmap_reads(path):
+    assert load_feed(path).ignored == ()
+
+
 def test_a_feed_that_gives_no_count_or_only_its_last_flag_is_read_whole(replay):
     """ORUK feeds need not give `totalElements` or `totalPages`: without them nothing is checked against a count,
     and a page's `last` alone says where the listing ends. Before, a page without `totalPages` was read as the

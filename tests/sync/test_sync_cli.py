@@ -501,6 +501,31 @@ def test_a_feed_whose_count_is_always_wrong_is_synced_where_its_file_says_not_to
     assert rehabmap(home, data_dir, None, "sync-status", **env).returncode == 0
 
 
+def test_a_feed_file_key_rehabmap_does_not_read_is_a_warning_of_the_run(tmp_path, geodata_dir, data_dir, replay):
+    """Bristol's feed file, as an operator keeps it, with `trust_cout = false` written in its [feed] table: before, the
+    key did nothing and nothing said so. The run applies as before, and its report, and sync-status's last run
+    (`--json` too), name the key, the file and the table, and the key it may have been meant for."""
+    feeds = feeds_folder(tmp_path / "feeds", support_groups=True)
+    text = (feeds / "bristol.toml").read_text()
+    (feeds / "bristol.toml").write_text(text.replace("per_page = 50\n", "per_page = 50\ntrust_cout = false\n"))
+    home = make_home(tmp_path / "home", geodata_dir)
+    env = feed_env(feeds, replay, "bristol")
+
+    done = rehabmap(home, data_dir, replay, "sync", "oruk", **env)
+
+    assert done.returncode == 0, done.stderr
+    warning = (f"{feeds / 'bristol.toml'}: [feed] 'trust_cout' is not a key rehabmap reads: ignored (did you mean "
+               "'trust_count'?)")
+    lines = done.stdout.splitlines()
+    assert f"  warning: {warning}" in lines, lines
+    assert "  a complete listing: anything it no longer lists is retired" in lines
+    assert first_line(done)["fetched"] == 819 and first_line(done)["added"] == 1, lines  # Autism Advice - Bristol
+    status = rehabmap(home, data_dir, None, "sync-status", **env)
+    assert f"  warning: {warning}" in status.stdout.splitlines(), status.stdout
+    [run] = json.loads(rehabmap(home, data_dir, None, "sync-status", "--json", **env).stdout)
+    assert run["last_run"]["outcome"] == "applied" and run["last_run"]["warnings"] == [warning]
+
+
 def test_a_feed_file_that_cannot_be_read_stops_no_other_feed(tmp_path, geodata_dir, data_dir, replay):
     """An operator keeps one file per ORUK feed. Before, one that could not be read (a TOML slip, a term mapped to
     no type) ended 'rehabmap sync oruk' with a traceback before any feed ran, exit 1: every council went stale for

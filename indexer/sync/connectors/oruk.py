@@ -36,7 +36,7 @@ from indexer.sources.common import parse_postcode_text, provider_type_from_name
 from indexer.sync.connectors.base import BaseConnector, Crawl, origin, utc_now
 from indexer.sync.http import SourceClient, SourceNotFound
 from indexer.sync.items import Evidence, Gone, Outcome, Refused, SourceItem, SyncState, TypeStatus, Unchanged
-from rehabmap.errors import DomainError, shorten
+from rehabmap.errors import DomainError, did_you_mean, shorten
 from rehabmap.oruk import oruk_to_fields, places, v1_terms
 from rehabmap.record import Provenance
 from rehabmap.taxonomy import STATUTORY_PROVIDERS, NotRehab, ServiceType, classify_label, validate_subtype
@@ -44,6 +44,10 @@ from rehabmap.taxonomy import STATUTORY_PROVIDERS, NotRehab, ServiceType, classi
 # Each paging shape's keys: the page's services, "this is the last page", the number of pages and of services.
 PAGINGS = {"v1": ("content", "last", "totalPages", "totalElements"),
            "hsds3": ("contents", "last_page", "total_pages", "total_items")}
+# The keys rehabmap reads of a feed file's top level and of its [feed] table. [terms], [audiences], [keywords] and
+# [feed.covers] are keyed by the feed's own words or by our types, each checked as it is read.
+FILE_KEYS = ("feed", "terms", "audiences", "keywords")
+FEED_KEYS = ("label", "url", "paging", "per_page", "trust_count", "licence", "attribution", "covers")
 # Words that make a service a mental-health one when no mapped term says so (typed as inferred).
 MENTAL_HEALTH_WORDS = re.compile(
     r"(?i:mental\s+(?:health|illness|distress|wellbeing)|psychosis|schizophreni|bipolar|personality\s+disorder|"
@@ -98,6 +102,9 @@ class Feed:
     # False where the file says the feed's count is not to be trusted (`trust_count = false`): a publisher whose
     # count takes in services it has deleted or hidden failed every run on it, and its services went stale
     trust_count: bool = True
+    # Each key of the file rehabmap does not read, in the run report's words (`_ignored`): an operator's file must
+    # keep syncing, but a misspelt `trust_cout = false` did nothing, unsaid, and the feed went on failing
+    ignored: tuple[str, ...] = ()
 
     @property
     def source(self) -> str:
@@ -152,7 +159,23 @@ def load_feed(path: Path, url: str | None = None) -> Feed:
         terms=_typings(doc, "terms", path), audiences=_typings(doc, "audiences", path),
         keywords=tuple((_pattern(pattern, path), _typing(value, path, f"[keywords] '{pattern}'"))
                        for pattern, value in _table(doc, "keywords", path).items()),
-        covers={t: frozenset(codes) for t, codes in covers.items()}, trust_count=trust_count, path=path)
+        covers={t: frozenset(codes) for t, codes in covers.items()}, trust_count=trust_count, path=path,
+        ignored=_ignored(doc, meta, path))
+
+
+def _ignored(doc: Mapping[str, Any], meta: Mapping[str, Any], path: Path) -> tuple[str, ...]:
+    """A warning for each key of the file's top level and of its [feed] table that rehabmap does not read, naming
+    the file and the table, and the key it may have been meant for. Not an error: the file read before it was said,
+    and a feed must not stop syncing for a word rehabmap leaves alone. A value given above the first table is the
+    file's own in TOML, not [feed]'s, so it is offered the [feed] key nearest it."""
+    unread = [f"[{key}] is not a table rehabmap reads: ignored{did_you_mean(key, FILE_KEYS)}"
+              if isinstance(value, dict) else
+              f"'{key}', above every table, is not a key rehabmap reads: ignored"
+              f"{did_you_mean(key, FEED_KEYS, ' in [feed]')}"
+              for key, value in doc.items() if key not in FILE_KEYS]
+    unread += [f"[feed] '{key}' is not a key rehabmap reads: ignored{did_you_mean(key, FEED_KEYS)}"
+               for key in meta if key not in FEED_KEYS]
+    return tuple(f"{path}: {said}" for said in unread)
 
 
 def _table(doc: Mapping[str, Any], key: str, path: Path, name: str | None = None) -> Mapping[str, Any]:
@@ -203,6 +226,7 @@ class OrukConnector(BaseConnector):
         self.title = feed.label
         self.licence = feed.licence
         self.attribution = feed.attribution
+        self.warnings = feed.ignored
 
     def covers(self) -> Mapping[str, frozenset[str]]:
         return self.feed.covers
