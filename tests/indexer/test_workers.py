@@ -176,8 +176,9 @@ def test_records_merged_as_they_come_write_the_index_records_merged_first_write(
     records of the sample given one CQC location id (A, B), and a third given B's name and postcode (C), come A,
     C, B: A and C are each written as records of their own, then B shows them to be one service. Before, B went
     into A alone and C stayed listed on its own (merged when the records came A, B, C); now C's row is taken out,
-    the last row written in its place, and the index is the one the records merged first write: the same records,
-    each found by its id and its words, the count of rows as many."""
+    the rows after it moved up (before, the last row written took its place), and the index is the one the records
+    merged first write: the same records at the same rows, each found by its id and its words, the count of rows
+    as many."""
     sample = prepare_rows(load_source(SAMPLE), GeographyPlacer(geography), IndexReport())
     first, second, third = (s.model_dump() for s in sample[:3])
     a = {**first, "cqc_location_id": "1-000000001"}
@@ -197,10 +198,13 @@ def test_records_merged_as_they_come_write_the_index_records_merged_first_write(
         query = ServiceQuery(text=words)
         found = {s.id for s in streamed.find(query, limit=100).items}
         assert found and found == {s.id for s in whole.find(query, limit=100).items}, words
-    with sqlite3.connect(tmp_path / "stream.sqlite") as db:  # written last, now in C's place, its words with it
-        assert db.execute("SELECT rowid, id FROM services WHERE rowid = 2").fetchone() == (2, sample[-1].id)
-        assert db.execute("SELECT rowid FROM services_fts WHERE services_fts MATCH 'chapel allerton'").fetchall() == [
-            (2,)]
+    rows = "SELECT rowid, id FROM services ORDER BY rowid"
+    with sqlite3.connect(tmp_path / "stream.sqlite") as db, sqlite3.connect(tmp_path / "first.sqlite") as first_db:
+        assert db.execute(rows).fetchall() == first_db.execute(rows).fetchall()
+        assert db.execute("SELECT rowid, id FROM services WHERE rowid = 2").fetchone() == (2, sample[3].id)
+        for words in ("chapel allerton", sample[3].name):  # the last row's words and the first moved's, at their rows
+            match = f"SELECT rowid FROM services_fts WHERE services_fts MATCH '\"{words}\"'"
+            assert db.execute(match).fetchall() == first_db.execute(match).fetchall() != [], words
 
 
 # A council's list of three homes (the real postcodes of Dovetail House in Mansfield and of a street in Worksop; the
@@ -216,9 +220,9 @@ THREE_HOMES_MAPPING = ('[source]\nname = "homes"\n[columns]\nid = "Ref"\nname = 
 def test_an_edited_record_found_one_with_an_earlier_one_is_warned_of_as_one_process_warns(data_dir, geography,
                                                                                          tmp_path):
     """A maintainer edited C, which B shows to be one service with A: merged into A, C is no longer in the sources,
-    and both builds say so, with the same records. Before, the parallel import had laid the edit over C's row,
-    written before B came, and said nothing when it took the row out (one process warns: `OverlayWriter` never sees
-    C)."""
+    and both builds say so, with the same records at the same rows. Before, the parallel import had laid the edit
+    over C's row, written before B came, and said nothing when it took the row out (one process warns:
+    `OverlayWriter` never sees C), and it moved the last row written into C's place."""
     (tmp_path / "homes.csv").write_text(THREE_HOMES, encoding="utf-8")
     (tmp_path / "homes.toml").write_text(THREE_HOMES_MAPPING, encoding="utf-8")
     services = data_dir / "services"
@@ -244,5 +248,5 @@ def test_an_edited_record_found_one_with_an_earlier_one_is_warned_of_as_one_proc
     assert one[1] == ["directory: homes:C was edited but is no longer in the sources; its edits are kept and come "
                       "back if it does"]
     assert two[:2] == one[:2]
-    assert sorted(two[2]) == sorted(one[2]) and one[2][0] == ("homes:A", "Dovetail House")
+    assert two[2] == one[2] and one[2][0] == ("homes:A", "Dovetail House")
     assert "homes:C" not in {service_id for service_id, _ in one[2]}
