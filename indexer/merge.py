@@ -263,6 +263,17 @@ class Keyed(NamedTuple):
     record: Stored
 
 
+class _Kind(NamedTuple):
+    """A kind of records merged again where a retirement took one apart (`Merging._part`): its record, when its
+    first record came, its records by when each came, the keys known at it and its notes (`Merging._notes`)."""
+
+    record: Service | Stored
+    came: int
+    members: list[tuple[int, Service]]
+    keys: list[tuple[str, str]]
+    notes: list[MergeNote]
+
+
 class Merging:
     """Duplicates merged as the records come: `merged` holds each kept record at its place (the first of its kind,
     combined with those merged into it, by `precedence`; None where a later record showed it to be of an earlier
@@ -285,7 +296,7 @@ class Merging:
     two records apart. On the real lists (both NHS hospital lists and the ODS sites) it merges the 141 pairs the
     merged record's keys merged, in any order."""
 
-    def __init__(self, precedence: Precedence, *, retired: frozenset[str] = frozenset()) -> None:
+    def __init__(self, precedence: Precedence) -> None:
         self.precedence = precedence
         self.merged: list[Service | Stored | None] = []
         # The records combined at each place combined with a later one, by when each came: each record merged in is
@@ -293,9 +304,12 @@ class Merging:
         self.members: dict[int, list[tuple[int, Service]]] = {}
         self._where: dict[tuple[str, str], int] = {}
         self._came: list[int] = []  # per place, when its first record came (its place in the order they come)
+        # The place each record given one of its own was given, by when it came: a writer holds its id there, so a
+        # kind a retirement takes apart goes back to it (`_part`).
+        self._placed: dict[int, int] = {}
         self._count = 0
         self._notes: list[tuple[int, MergeNote]] = []  # each note with the place of the record it is about
-        self._retired = retired  # ids known inactive ahead of their records (`_part`): each counts its id alone
+        self._retired: frozenset[str] = frozenset()  # ids known inactive ahead of their records (`_kinds`)
 
     @property
     def notes(self) -> list[MergeNote]:
@@ -326,6 +340,7 @@ class Merging:
             hit = len(self.merged)
             self.merged.append(service)
             self._came.append(came)
+            self._placed[came] = hit
             for key in keys:
                 where[key] = hit
             return
@@ -354,29 +369,45 @@ class Merging:
             self._where[key] = hit
 
     def _part(self, place: int, came: int, retired: Service) -> None:
-        """A retired record (`retired`) of an id an active record at `place` has: the records at `place`, with it,
-        merged again in the order they came, each of its id by the id alone, the first kind at `place` and any other
-        at a place of its own; their notes made again."""
-        records = sorted([*self._members(place), (came, retired)], key=lambda member: member[0])
-        for _, record in records:
-            for key in merge_keys(record):
+        """A retired record (`retired`) of an id an active record at `place` has: the keys of the records there
+        other than their ids count no more, and they are merged again with it in the order they came, each of its id
+        by the id alone (`_kinds`), each kind at the place its first record was given, where a writer holds its id
+        (`stream`), or at a new one where it had none; their notes made again."""
+        members = self._members(place)
+        for _, record in members:
+            for key in merge_keys(record)[1:]:
                 if self._where.get(key) == place:
                     del self._where[key]
-        again = Merging(self.precedence, retired=self._retired | {retired.id})
-        for came_at, record in records:
-            again._take(came_at, merge_keys(record), record)
-        kinds = [at for at, record in enumerate(again.merged) if record is not None]
-        places = dict(zip(kinds, [place, *range(len(self.merged), len(self.merged) + len(kinds) - 1)]))
-        for at, to in places.items():
-            if to == place:
-                self.merged[place] = again.merged[at]
+        kinds = Merging(self.precedence)._kinds([*members, (came, retired)], self._retired | {retired.id})
+        places: list[int] = []
+        for kind in kinds:
+            to = self._placed.get(kind.came)
+            if to is None:  # its first record was merged into another as it came: its id is at no place yet
+                to = self._placed[kind.came] = len(self.merged)
+                self.merged.append(kind.record)
+                self._came.append(kind.came)
             else:
-                self.merged.append(again.merged[at])
-                self._came.append(again._came[at])
-            self.members[to] = again._members(at)  # given again at the end (`stream`): a place is written first whole
-        self._where.update((key, places[at]) for key, at in again._where.items())
+                assert to == place or self.merged[to] is None, "a place given back was folded into this kind"
+                self.merged[to] = kind.record
+            places.append(to)
+            self.members[to] = kind.members  # given again at the end (`stream`): a place is written first whole
+            self._where.update((key, to) for key in kind.keys)
         self._notes = [(at, note) for at, note in self._notes if at != place] + [
-            (places[at], note) for at, note in again._notes]
+            (to, note) for kind, to in zip(kinds, places) for note in kind.notes]
+
+    def _kinds(self, records: list[tuple[int, Service]], retired: frozenset[str]) -> list[_Kind]:
+        """The kinds `records` (with when each came) make, merged into this new merging in the order they came,
+        each record of a `retired` id by its id alone: what `_part` puts in place of the kind it takes apart, the
+        first record's kind first."""
+        self._retired = retired
+        for came, record in sorted(records, key=lambda member: member[0]):
+            self._take(came, merge_keys(record), record)
+        keys: dict[int, list[tuple[str, str]]] = {}
+        for key, at in self._where.items():
+            keys.setdefault(at, []).append(key)
+        return [_Kind(record, self._came[at], self._members(at), keys[at],
+                      [note for of, note in self._notes if of == at])
+                for at, record in enumerate(self.merged) if record is not None]
 
     def _at(self, place: int) -> Service:
         """The record kept at a place (none is folded into another)."""
@@ -408,9 +439,10 @@ class Merging:
         return [record for record in self.merged if record is not None]
 
     def stream(self, items: Iterable[Service | Keyed]) -> Iterator[Service | Stored | Revision]:
-        """Each record kept, as it comes (and each kind a retirement took apart, `_part`, at its new place), then each
-        one combined with later ones again, as it ends up, and each folded into an earlier one as none (`Revision`):
-        what a writer stores while the rest are still being prepared."""
+        """Each record kept, as it comes (and a kind a retirement took apart whose first record was given no place,
+        `_part`, at a new one), then each one combined with later ones again, as it ends up (a kind taken apart at
+        the place its first record was given, which holds its id), and each folded into an earlier one as none
+        (`Revision`): what a writer stores while the rest are still being prepared, no id at two rows at once."""
         written = 0  # the places given so far: a writer's rows, in order
         for item in items:
             self.add(item)

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import itertools
+import sqlite3
 from datetime import datetime, timezone
 
 import pytest
 
-from indexer.merge import Merging, Precedence, merge_duplicates
+from indexer.merge import Keyed, Merging, Precedence, merge_duplicates
 from indexer.pipeline import GeographyPlacer, ImportRefused, build_index, prepare_all
 from indexer.rows import Candidate, Origin, Rejection
 from indexer.sources import load_source
 from search.elastic import ElasticIndex, ElasticWriter
 from search.embedded import EmbeddedIndex, EmbeddedWriter
+from rehabmap.maintain.audit import Change
+from rehabmap.maintain.edits import OverlayWriter
+from rehabmap.maintain.store import Directory
 from rehabmap.record import Service
+from rehabmap.record_keys import merge_keys
 from rehabmap.taxonomy import ServiceType
 
 FETCHED = datetime(2026, 11, 20, tzinfo=timezone.utc)
@@ -426,3 +431,45 @@ def test_an_inactive_records_copies_are_merged_by_its_id_alone_whatever_the_orde
     EmbeddedWriter(whole).replace_all(kept)
     EmbeddedWriter(streamed).replace_all(Merging(Precedence()).stream(records))
     assert {s.id: s for s in EmbeddedIndex(streamed).all()} == {s.id: s for s in EmbeddedIndex(whole).all()}
+
+
+def test_a_retirement_that_takes_apart_a_kind_two_were_folded_into_writes_each_id_at_one_row(data_dir, geography,
+                                                                                            tmp_path):
+    """Ashton Lodge retired, its active copy and the home registered again, with a council's two rows (homes:A,
+    given the new registration's CQC location id under another name; homes:B, at homes:A's name and postcode): in
+    all 120 orders, a parallel import (each record stored in a part file and read back where it is merged, laid
+    over by the maintainers' edits of each, as it is written) writes the records, at the rows, and warns of the
+    edits as one process does. Where the active copy and homes:A each came first, and the new registration showed
+    them one, the retirement took that kind apart: before, it gave Ashton Lodge a new row while the row it was
+    written at still held its id, and the import stopped (`UNIQUE constraint failed: services.id`, 12 orders); now
+    each kind goes back to the row its first record was written at."""
+    retired, listed, again = ashton_lodge_three_ways(data_dir, geography)
+    council = listed.provenance[0].model_copy(update={"source": "homes", "file": "homes.csv", "line": 2})
+    home_a = listed.model_copy(update={"id": "homes:A", "source": "homes", "name": "Ashton Lodge Care Home",
+                                       "cqc_location_id": again.cqc_location_id, "provenance": [council]})
+    home_b = home_a.model_copy(update={"id": "homes:B", "cqc_location_id": None,
+                                       "provenance": [council.model_copy(update={"line": 3})]})
+    five = [retired, listed, again, home_a, home_b]
+    directory = Directory(tmp_path / "directory.sqlite")
+    for record in five:
+        directory.overlay.record("test", "update", record.id, [Change("beds", None, 6)], fields={"beds": 6})
+
+    def rows(path) -> list[tuple[int, str, str]]:
+        with sqlite3.connect(path) as db:
+            return db.execute("SELECT rowid, id, CAST(doc AS TEXT) FROM services ORDER BY rowid").fetchall()
+
+    for order in itertools.permutations(five):
+        kept, _ = merge_duplicates(order, Precedence())
+        assert [(s.id, s.status) for s in kept if s.id == ASHTON] == [(ASHTON, "inactive")]
+        [home] = [s for s in kept if s.id != ASHTON]
+        assert home.status == "active" and {o.file for o in home.provenance} == {"homes.csv", again.provenance[0].file}
+        one = OverlayWriter(EmbeddedWriter(tmp_path / "one.sqlite"), directory)
+        one.replace_all(kept)
+        writer = EmbeddedWriter(tmp_path / "two.sqlite")
+        parts = writer.parts()
+        stored = parts.stored(parts.write(list(order)), [s.id for s in order], [s.service_type for s in order])
+        two = OverlayWriter(writer, directory)
+        two.replace_all(Merging(Precedence()).stream(Keyed(merge_keys(s), r) for s, r in zip(order, stored)))
+        parts.remove()
+        assert rows(tmp_path / "two.sqlite") == rows(tmp_path / "one.sqlite"), [s.id for s in order]
+        assert two.warnings == one.warnings, [s.id for s in order]
