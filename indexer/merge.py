@@ -271,7 +271,7 @@ class _Kind(NamedTuple):
     came: int
     members: list[tuple[int, Service]]
     keys: list[tuple[str, str]]
-    notes: list[MergeNote]
+    notes: list[tuple[tuple[int, int], MergeNote]]
 
 
 class Merging:
@@ -308,13 +308,18 @@ class Merging:
         # kind a retirement takes apart goes back to it (`_part`).
         self._placed: dict[int, int] = {}
         self._count = 0
-        self._notes: list[tuple[int, MergeNote]] = []  # each note with the place of the record it is about
+        # Per place, the notes of what was merged into its record, each by when the record that made it came and its
+        # place among that record's notes (its own first, then the kinds it showed to be one with it).
+        self._notes: dict[int, list[tuple[tuple[int, int], MergeNote]]] = {}
         self._retired: frozenset[str] = frozenset()  # ids known inactive ahead of their records (`_kinds`)
 
     @property
     def notes(self) -> list[MergeNote]:
-        """What was merged into what, in the order it was."""
-        return [note for _, note in self._notes]
+        """What was merged into what, in the order the records that made each note came: a record's own note
+        first, then those of the kinds it showed to be one. A kind a retirement took apart has its notes made
+        again (`_part`), each where the record that made it came."""
+        made = sorted((entry for entries in self._notes.values() for entry in entries), key=lambda entry: entry[0])
+        return [note for _, note in made]
 
     def add(self, item: Service | Keyed) -> None:
         """The record merged with those before it (a `Keyed` one read back as a record where it is merged)."""
@@ -357,29 +362,33 @@ class Merging:
         """`other` merged into the kind of the earliest of the places its keys are known at (`hits`), each later one
         folded into it, as its keys show them one."""
         hit = min(hits, key=self._came.__getitem__)
-        before, noted = self._at(hit), len(self._notes)
-        for later in sorted(hits.keys() - {hit}, key=self._came.__getitem__):  # kinds this record shows to be one
-            self._fold(later, hit, hits[later] if hits[later] in _SHARED_KEYS else hits[hit])
+        before = self._at(hit)
+        later = sorted(hits.keys() - {hit}, key=self._came.__getitem__)  # kinds this record shows to be one
+        for order, folded in enumerate(later, 1):
+            self._fold(folded, hit, hits[folded] if hits[folded] in _SHARED_KEYS else hits[hit], (came, order))
         members = self._members(hit)
         members.append((came, other))
         members.sort(key=_first)
         self.merged[hit] = combined = _combine([member for _, member in members], self.precedence)
-        self._notes.insert(noted, (hit, _note(before, other, combined, hits[hit])))
+        self._notes.setdefault(hit, []).append(((came, 0), _note(before, other, combined, hits[hit])))
         for key in keys:
             self._where[key] = hit
 
     def _part(self, place: int, came: int, retired: Service) -> None:
         """A retired record (`retired`) of an id an active record at `place` has: the keys of the records there
-        other than their ids count no more, and they are merged again with it in the order they came, each of its id
-        by the id alone (`_kinds`), each kind at the place its first record was given, where a writer holds its id
-        (`stream`), or at a new one where it had none; their notes made again."""
+        other than their ids count no more. Where they are all of its id, it is merged in by the id (taking them
+        apart would change nothing); else they are merged again with it in the order they came, each of its id by
+        the id alone (`_kinds`), each kind at the place its first record was given, where a writer holds its id
+        (`stream`), or at a new one where it had none, with its notes made again."""
         members = self._members(place)
         for _, record in members:
             for key in merge_keys(record)[1:]:
                 if self._where.get(key) == place:
                     del self._where[key]
+        if all(record.id == retired.id for _, record in members):
+            self._join(came, [], retired, {place: "id"})
+            return
         kinds = Merging(self.precedence)._kinds([*members, (came, retired)], self._retired | {retired.id})
-        places: list[int] = []
         for kind in kinds:
             to = self._placed.get(kind.came)
             if to is None:  # its first record was merged into another as it came: its id is at no place yet
@@ -389,11 +398,9 @@ class Merging:
             else:
                 assert to == place or self.merged[to] is None, "a place given back was folded into this kind"
                 self.merged[to] = kind.record
-            places.append(to)
             self.members[to] = kind.members  # given again at the end (`stream`): a place is written first whole
+            self._notes[to] = kind.notes
             self._where.update((key, to) for key in kind.keys)
-        self._notes = [(at, note) for at, note in self._notes if at != place] + [
-            (to, note) for kind, to in zip(kinds, places) for note in kind.notes]
 
     def _kinds(self, records: list[tuple[int, Service]], retired: frozenset[str]) -> list[_Kind]:
         """The kinds `records` (with when each came) make, merged into this new merging in the order they came,
@@ -405,8 +412,7 @@ class Merging:
         keys: dict[int, list[tuple[str, str]]] = {}
         for key, at in self._where.items():
             keys.setdefault(at, []).append(key)
-        return [_Kind(record, self._came[at], self._members(at), keys[at],
-                      [note for of, note in self._notes if of == at])
+        return [_Kind(record, self._came[at], self._members(at), keys[at], self._notes.get(at, []))
                 for at, record in enumerate(self.merged) if record is not None]
 
     def _at(self, place: int) -> Service:
@@ -419,14 +425,16 @@ class Merging:
         """The records at a place, the kept one first (`_first`)."""
         return self.members.setdefault(place, [(self._came[place], self._at(place))])
 
-    def _fold(self, later: int, into: int, key: str) -> None:
-        """The records at `later` merged into those at `into`, as one kind: every key known at it is known at
-        `into`, and the notes of what was merged into its kept record say `into`'s kept record."""
+    def _fold(self, later: int, into: int, key: str, made: tuple[int, int]) -> None:
+        """The records at `later` merged into those at `into`, as one kind, by the record and note `made` names
+        (`_notes`): every key known at it is known at `into`, and the notes of what was merged into its kept record
+        say `into`'s kept record."""
         moved, members = self._members(later), self._members(into)
         kept, folded = members[0][1].id, moved[0][1].id
-        self._notes = [(into if at == later else at, replace(note, kept=kept) if note.kept == folded else note)
-                       for at, note in self._notes]
-        self._notes.append((into, MergeNote(kept, folded, key)))
+        notes = self._notes.setdefault(into, [])
+        notes += [(when, replace(note, kept=kept) if note.kept == folded else note)
+                  for when, note in self._notes.pop(later, [])]
+        notes.append((made, MergeNote(kept, folded, key)))
         members[:] = sorted(members + moved, key=_first)
         del self.members[later]
         self.merged[later] = None

@@ -473,3 +473,19 @@ def test_a_retirement_that_takes_apart_a_kind_two_were_folded_into_writes_each_i
         parts.remove()
         assert rows(tmp_path / "two.sqlite") == rows(tmp_path / "one.sqlite"), [s.id for s in order]
         assert two.warnings == one.warnings, [s.id for s in order]
+
+
+def test_the_notes_of_a_kind_a_retirement_takes_apart_stay_where_their_records_came(data_dir, geography):
+    """The report names what was merged into what in the order the records came, a kind a retirement took apart
+    too: Ashton Lodge's active copy read twice, the home registered again (drawn in by its name and postcode), a
+    council's row read twice, then the retirement. Before, the notes of the kind taken apart were made again after
+    every other's, so the council's row came first."""
+    retired, listed, again = ashton_lodge_three_ways(data_dir, geography)
+    council = listed.provenance[0].model_copy(update={"source": "homes", "file": "homes.csv", "line": 2})
+    home = listed.model_copy(update={"id": "homes:A", "source": "homes", "name": "Ashton Lodge Care Home",
+                                     "cqc_location_id": None, "provenance": [council]})
+
+    kept, notes = merge_duplicates([listed, listed, again, home, home, retired], Precedence())
+
+    assert [s.id for s in kept] == [ASHTON, "homes:A", NEW_ID]
+    assert [note.key.split(": ")[0] for note in notes] == [f"id {ASHTON}", "id homes:A", f"id {ASHTON}"]
