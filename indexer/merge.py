@@ -124,9 +124,11 @@ def _where(service: Service) -> str:
 def _note(kept: Service, other: Service, combined: Service, key: str) -> MergeNote:
     """What merging `other` into `kept` (the record as it was) is noted as, `combined` the record it made. Records of
     one id are rows of one source given twice, or one service two sources give: the note names both rows and what
-    the record does not keep of either, as it ends up (before, "merged cqc:1-112778588 into cqc:1-112778588 (same
-    id)", naming neither row nor the values lost; then what `other` gave that `kept` gave otherwise, which was
-    untrue where `other`'s source supersedes `kept`'s: the record keeps `other`'s value and not `kept`'s)."""
+    the record does not keep of either, as this merge made it (a record merged in later, by its id or by a key it
+    shares, may change a field again, and the note is not made again for it; before, "merged cqc:1-112778588 into
+    cqc:1-112778588 (same id)", naming neither row nor the values lost; then what `other` gave that `kept` gave
+    otherwise, which was untrue where `other`'s source supersedes `kept`'s: the record keeps `other`'s value and not
+    `kept`'s)."""
     if key != "id":
         return MergeNote(kept.id, other.id, key)
     first, again, made = (record.model_dump(exclude={"provenance"}) for record in (kept, other, combined))

@@ -288,7 +288,7 @@ class Revision(NamedTuple):
     """A record given again to a writer for the row it was first written at (0 for the first): a parallel import
     merges duplicates as its records come from its workers, and gives a record merged with a later one again, once
     every record is in (`indexer.merge.Merging`); None where a later record showed it to be one with an earlier row's,
-    whose record it is then part of: the row is taken out (`search.embedded`: the last row fills its place)."""
+    whose record it is then part of: the row is taken out (`search.embedded`: the rows after it move up)."""
 
     row: int
     service: Service | None
