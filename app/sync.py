@@ -102,10 +102,13 @@ def _placer(settings: Settings) -> Placer:
 @dataclass(frozen=True)
 class FailedRun:
     """A connector's run that failed (recorded so by the runner, for `sync-status`). `error` ended it: a source's
-    (a `DomainError`, said in one line) or a fault of rehabmap's own (its traceback is for a report)."""
+    (a `DomainError`, said in one line) or a fault of rehabmap's own (its traceback is for a report). `warnings`:
+    what its configuration says that it does not read (`Connector.warnings`), said with the error, since a key
+    misspelt (`trust_cout`) may be why it failed."""
 
     source: str
     error: Exception
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,7 @@ def sync_source(settings: Settings, source: str, *, actor: str, dry_run: bool = 
                 runs.ran(partial(runner.run, connector, dry_run=dry_run, force=force, full=full,
                                  max_change_share=max_change_share))
             except Exception as exc:  # noqa: BLE001 - the runner recorded it; the command names it at its end
-                runs.failed.append(FailedRun(connector.name, exc))
+                runs.failed.append(FailedRun(connector.name, exc, connector.warnings))
         return runs
 
 

@@ -106,7 +106,8 @@ def _retire(source: str, feed: str, *, dry_run: bool, others: bool) -> None:
 
 def _failed(source: str, runs: SourceRuns) -> None:
     """Each failed run on an `error:` line of its own, named when the command ran several (ORUK's feeds, CQC's
-    files), with a fault of rehabmap's own's traceback above it, and a last line naming them all: the reports of
+    files), with a fault of rehabmap's own's traceback above it and a `warning:` line below it for each key of its
+    configuration it does not read (`FailedRun.warnings`), and a last line naming them all: the reports of
     the runs that ended are above, so that a log read from its end does not take one council's failure for all."""
     several = len(runs.reports) + len(runs.failed) > 1
     for failure in runs.failed:
@@ -114,7 +115,10 @@ def _failed(source: str, runs: SourceRuns) -> None:
         if said is None:
             traceback.print_exception(failure.error)
             said = f"{type(failure.error).__name__}: a fault of rehabmap's own (its traceback is above): report it"
-        click.echo(f"error: {failure.source + ': ' if several else ''}{said}", err=True)
+        named = failure.source + ": " if several else ""
+        click.echo(f"error: {named}{said}", err=True)
+        for warning in failure.warnings:
+            click.echo(f"warning: {named}{warning}", err=True)
     if several:
         names = ", ".join(f.source for f in runs.failed)
         click.echo(f"error: {len(runs.failed)} of the {len(runs.reports) + len(runs.failed)} runs of 'rehabmap sync "

@@ -328,7 +328,8 @@ class SyncRunner:
                             else self._fetch(connector, dry_run=dry_run, full=full))
             except SyncInterrupted as exc:  # recorded, so that `sync-status` tells the person watching it
                 if not dry_run:
-                    self.store.record_run(connector.name, started, "failed", {"error": exc.message})
+                    self.store.record_run(connector.name, started, "failed",
+                                          {"error": exc.message, "warnings": connector.warnings})
                 raise
             except Exception as exc:
                 # A fault of rehabmap's own (a bug a source's answer found): recorded as failed too, with its
@@ -338,7 +339,7 @@ class SyncRunner:
                     self.store.record_run(connector.name, started, "failed", {"error": (
                         f"{type(exc).__name__} in rehabmap's {connector.name} connector: "
                         f"{sentence(shorten(str(exc), 200))} A fault of rehabmap's, not only the source's: report "
-                        "it with the log. What was fetched before it is kept.")})
+                        "it with the log. What was fetched before it is kept."), "warnings": connector.warnings})
                 raise
             # What a stopped run fetched is read with what this run fetched: a complete listing among it stays
             # complete, so that a changes window after a stopped full crawl neither clears the stop nor keeps live

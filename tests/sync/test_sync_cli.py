@@ -526,6 +526,33 @@ def test_a_feed_file_key_rehabmap_does_not_read_is_a_warning_of_the_run(tmp_path
     assert run["last_run"]["outcome"] == "applied" and run["last_run"]["warnings"] == [warning]
 
 
+def test_a_failed_run_says_the_feed_file_keys_rehabmap_does_not_read(tmp_path, geodata_dir, data_dir, replay):
+    """The case the misspelt key is written for: Bristol's feed counts 900 services and lists 819, so its run fails,
+    and the operator's `trust_cout = false` (meant as trust_count) sets nothing aside. Before, the run failed again,
+    the key unsaid; a failed run prints no report, so its error is now followed by the warning, and sync-status's
+    failed last run (`--json` too) says it."""
+    feeds = feeds_folder(tmp_path / "feeds")
+    text = (feeds / "bristol.toml").read_text()
+    (feeds / "bristol.toml").write_text(text.replace("per_page = 50\n", "per_page = 50\ntrust_cout = false\n"))
+    home = make_home(tmp_path / "home", geodata_dir)
+    env = feed_env(feeds, replay, "bristol")
+    replay.alter("/oruk/bristol/services", lambda query, page: {
+        **page, "totalElements": 900, "totalPages": 18, "last": int(query["page"][0]) >= 18})
+
+    failed = rehabmap(home, data_dir, replay, "sync", "oruk", **env)
+
+    assert failed.returncode == 2 and failed.stdout == "", failed.stdout
+    error, warning = failed.stderr.splitlines()
+    assert error.startswith("error: Bristol City Council service directory answered ") and "900" in error, error
+    said = (f"{feeds / 'bristol.toml'}: [feed] 'trust_cout' is not a key rehabmap reads: ignored (did you mean "
+            "'trust_count'?)")
+    assert warning == f"warning: {said}"
+    status = rehabmap(home, data_dir, None, "sync-status", **env)
+    assert status.returncode == 3 and f"  warning: {said}" in status.stdout.splitlines(), status.stdout
+    [run] = json.loads(rehabmap(home, data_dir, None, "sync-status", "--json", **env).stdout)
+    assert run["last_run"]["outcome"] == "failed" and run["last_run"]["warnings"] == [said]
+
+
 def test_a_feed_file_that_cannot_be_read_stops_no_other_feed(tmp_path, geodata_dir, data_dir, replay):
     """An operator keeps one file per ORUK feed. Before, one that could not be read (a TOML slip, a term mapped to
     no type) ended 'rehabmap sync oruk' with a traceback before any feed ran, exit 1: every council went stale for
