@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -30,9 +29,9 @@ import httpx
 import psycopg
 import pytest
 
-from rehabmap.index.base import overlay_record
-from search.embedded import EmbeddedIndex, index_file
+from search.embedded import index_file
 from tests.listening import ANSWER_TIMEOUT_S
+from tests.maintain.consistency import assert_consistent, index_records
 from tests.maintain.conftest import ROOT, SAMPLE, Server, Site, start_server
 
 pytestmark = pytest.mark.slow
@@ -78,32 +77,6 @@ def in_background(fn) -> Future:
     future = executor.submit(fn)
     executor.shutdown(wait=False)
     return future
-
-
-def index_records(site: Site) -> dict:
-    return {s.id: s for s in EmbeddedIndex(index_file(site.home)).all()}
-
-
-def assert_consistent(site: Site) -> None:
-    """Both stores are whole, and the live index holds exactly what the overlay and audit log say."""
-    for path in (index_file(site.home), *site.home.glob("directory.sqlite")):
-        with sqlite3.connect(path) as conn:
-            assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",), path
-    with sqlite3.connect(index_file(site.home)) as conn:
-        conn.execute("INSERT INTO services_fts (services_fts) VALUES ('integrity-check')")
-    assert not (site.home / f"{index_file(site.home).name}-journal").exists()
-    records = index_records(site)
-    overlay, _ = site.directory.overlay.entries()
-    entries, _ = site.directory.audit.entries(resource_type="service", limit=1_000_000)
-    last_value: dict[tuple[str, str], object] = {}
-    for entry in entries:
-        last_value[(entry.resource_id, entry.field)] = entry.new
-    for service_id, entry in overlay.items():
-        current = records[service_id]
-        assert overlay_record(current, entry.fields) == current, f"{service_id}: the index lacks its edits"
-        for field, value in entry.fields.items():
-            if not entry.created:
-                assert last_value[(service_id, field)] == value, f"{service_id}.{field}: overlay and audit differ"
 
 
 def served(server: Server, service_id: str) -> dict:

@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, Phase, settings
 from schemathesis import GenerationMode
 from schemathesis.core.parameters import ParameterLocation
 
+from tests.maintain.consistency import assert_consistent
 from tests.maintain.conftest import make_site, start_server
-from tests.maintain.test_crash import assert_consistent
 from search.embedded import index_file
 
 MAX_EXAMPLES = int(os.environ.get("REHABMAP_FUZZ_EXAMPLES", "15"))
