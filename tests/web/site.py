@@ -24,6 +24,10 @@ from tests.listening import STARTUP_TIMEOUT_S, listening_socket, url_of
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample"
+# The clinicians' local alternatives form as a person fills it in over the sample directory (test_pages.py and
+# test_held_searches_shared.py post it).
+FORM = {"home": "LS9 7TF", "needs": ["autism", "detained_mha"], "language": "", "types": [], "age": "34",
+        "gender": "male", "placement": "TR1 3LJ", "within": "", "limit": "3", "options": []}
 _FERNET_TOKEN = re.compile(rb"gAAAAA[A-Za-z0-9_-]{80,}")  # version 0x80, then a timestamp whose high bytes are 0
 _BASE64_RUN = re.compile(rb"[A-Za-z0-9_-]{24,}=*")
 

@@ -9,8 +9,7 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.web.site import make_app, outside_ciphertext
-from tests.web.test_pages import FORM
+from tests.web.site import FORM, make_app, outside_ciphertext
 from web.held_searches import HOLD_MINUTES
 
 

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 
-from tests.web.site import make_app, outside_ciphertext, serve
+from tests.web.site import FORM, make_app, outside_ciphertext, serve
 from web.render import CONTENT_SECURITY_POLICY
 
 AIRE = "sample:aire-valley-rehabilitation-unit"
@@ -368,10 +368,6 @@ def test_a_service_no_longer_listed_says_so(client):
 
 
 # --- find local alternatives ------------------------------------------------------------------------
-
-FORM = {"home": "LS9 7TF", "needs": ["autism", "detained_mha"], "language": "", "types": [], "age": "34",
-        "gender": "male", "placement": "TR1 3LJ", "within": "", "limit": "3", "options": []}
-
 
 def test_match_results_say_why_each_matched(client):
     response = client.post("/alternatives", data=FORM, follow_redirects=True)
