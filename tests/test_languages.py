@@ -10,7 +10,7 @@ from rehabmap.errors import UnknownNeed
 from rehabmap.oruk import oruk_to_fields, service_to_oruk
 from rehabmap.languages import find_language
 from rehabmap.taxonomy import need_label, parse_asked_need, parse_need
-from tests.test_oruk_roundtrip import FULL
+from tests.oruk_records import FULL
 
 
 @pytest.mark.parametrize("asked, code", [
