@@ -12,8 +12,7 @@ from rehabmap.coverage import CURATED, CoverageStore
 from rehabmap.maintain.freshness import due_for_verification
 from rehabmap.maintain.store import store_of
 from tests.keepers.conftest import make_keepers
-from tests.maintain.conftest import TODAY, make_site
-from tests.maintain.test_freshness import CURATED_TABLE
+from tests.maintain.conftest import CURATED_TABLE, TODAY, make_site
 from tests.web.site import serve
 from tests.keepers.maintainer_browser import signed_in_page
 from tests.web.browser import axe, shot

@@ -37,6 +37,15 @@ TODAY = date(2026, 11, 23)
 OWNED_A = ["sample:leeds-recovery-college", "sample:aire-valley-rehabilitation-unit",
            "sample:seacroft-community-rehabilitation-unit"]
 OWNED_B = ["sample:irwell-rehabilitation-unit", "sample:ancoats-carers-hub"]
+# A statutory advocacy table as a curator keeps it, its areas checked on different days (the freshness tests
+# and the maintainers' verification page read it).
+CURATED_TABLE = """utla_code,kind,service_name,organisation,address,postcode,phone,email,website,referral_route,\
+description,verified_by,verified_on,notes
+E10000003,imha,none,,,,,,,,,Bob Curator,2026-06-01,no IMHA provider commissioned
+E08000035,imca,Leeds Advocacy IMCA (invented),,,LS9 7TF,,,,,,Ann Curator,2026-11-20,
+E08000035,care_act,Leeds Care Act Advocacy (invented),,,LS9 7TF,,,,,,Ann Curator,2026-11-01,
+E08000035,care_act,Leeds Carers Advocacy (invented),,,LS9 7TF,,,,,,Cy Curator,2026-09-30,
+"""
 
 
 @dataclass

@@ -13,7 +13,7 @@ from rehabmap.coverage import CURATED, Claim, CoverageStore
 from rehabmap.maintain.freshness import due_before
 from rehabmap.maintain.store import store_of
 from search.embedded import EmbeddedIndex, index_file
-from tests.maintain.conftest import OWNED_A, TODAY, AppClient, cli_here, make_app, make_site
+from tests.maintain.conftest import CURATED_TABLE, OWNED_A, TODAY, AppClient, cli_here, make_app, make_site
 
 DAYS = 12  # the sample's verification dates run from 2026-11-01 to 2026-11-20: some are due, some not
 
@@ -101,15 +101,6 @@ def test_the_verify_due_command_lists_the_same(fresh):
     listed = [line.split()[0] for line in lines[3:3 + len(expected)]]
     assert listed == [s.id for s in expected]
     assert lines[3 + len(expected)] == f"0 areas a curated table covers were checked more than {days} days ago."
-
-
-CURATED_TABLE = """utla_code,kind,service_name,organisation,address,postcode,phone,email,website,referral_route,\
-description,verified_by,verified_on,notes
-E10000003,imha,none,,,,,,,,,Bob Curator,2026-06-01,no IMHA provider commissioned
-E08000035,imca,Leeds Advocacy IMCA (invented),,,LS9 7TF,,,,,,Ann Curator,2026-11-20,
-E08000035,care_act,Leeds Care Act Advocacy (invented),,,LS9 7TF,,,,,,Ann Curator,2026-11-01,
-E08000035,care_act,Leeds Carers Advocacy (invented),,,LS9 7TF,,,,,,Cy Curator,2026-09-30,
-"""
 
 
 @pytest.fixture
