@@ -26,7 +26,7 @@ from search.elastic import ElasticIndex, ElasticWriter, alias_of
 from search.embedded import SCHEMA_VERSION, EmbeddedIndex, index_file
 from tests.es_proxy import plain_json_proxy, proxy_to
 from tests.es_server import drop_indices
-from tests.indexer.test_sources_csv import as_excel_saves
+from tests.indexer.saved_files import as_excel_saves
 from tests.commands import rehabmap, rehabmap_here
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
 import shutil
 from dataclasses import replace
 from functools import cache
@@ -21,6 +20,7 @@ from indexer.sources.csv_mapping import MAPPINGS_DIR, MappingError, load_mapping
 from rehabmap.errors import shorten
 from rehabmap.maintain.websites import given_website
 from rehabmap.taxonomy import classify_label, classify_provided
+from tests.indexer.saved_files import as_excel_saves
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "sources"
@@ -285,18 +285,6 @@ def test_a_row_missing_cells_mid_file_is_rejected_and_a_last_row_without_a_newli
     unended.parent.mkdir()
     unended.write_text(text.rstrip("\r\n"), encoding="utf-8", newline="")
     assert _at(list(load_source(unended))) == whole
-
-
-def as_excel_saves(text: str) -> str:
-    """The CSV text as older Excel versions save a sheet: past the 16th row, a row's empty cells at its end are
-    not written, nor the commas before them."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    for number, cells in enumerate(csv.reader(io.StringIO(text, newline=""))):
-        while number >= 16 and cells and not cells[-1]:
-            cells.pop()
-        writer.writerow(cells)
-    return out.getvalue()
 
 
 def test_an_excel_export_that_leaves_out_a_rows_trailing_empty_cells_reads_as_the_whole_file(tmp_path):
