@@ -68,6 +68,16 @@ def backend(api_home: Path) -> EmbeddedIndex:
     return EmbeddedIndex(index_file(api_home))
 
 
+class Clock:
+    """`OperatorLog`'s clock, moved on by the test, never by waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @dataclass
 class LiveServer:
     url: str

@@ -17,7 +17,7 @@ import pytest
 from api.errors import ResponseCutOff
 from app.main import create_app
 from rehabmap.config import Settings
-from tests.api.conftest import serve
+from tests.api.conftest import Clock, serve
 from tests.listening import ANSWER_TIMEOUT_S
 from search.embedded import index_file
 
@@ -150,16 +150,6 @@ def test_an_export_cut_off_by_a_damaged_record_says_so_in_the_log(records_damage
     said = [r.getMessage() for r in caplog.records if r.name == "rehabmap.api"]
     assert any("IndexNotBuilt" in line and f"The index file {FILE} cannot be read (database disk image is "
                "malformed)" in line and line.endswith(f"{FILE})") for line in said), said
-
-
-class Clock:
-    """`OperatorLog`'s clock, moved on by the test, never by waiting."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_a_503_about_a_file_is_logged_with_its_place_once_a_minute_and_nothing_of_the_search(

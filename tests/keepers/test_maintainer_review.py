@@ -24,7 +24,7 @@ from rehabmap import errors
 from rehabmap.maintain.store import store_of
 from rehabmap.record import id_in_path
 from rehabmap.taxonomy import ServiceType
-from tests.api.test_not_built import Clock
+from tests.api.conftest import Clock
 from tests.conftest import database_url
 from tests.keepers.conftest import Keepers, csrf_of, make_keepers
 from tests.keepers.maintainer_browser import signed_in_page
