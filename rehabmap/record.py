@@ -210,11 +210,12 @@ class Provenance(BaseModel):
 _POLYGON_DEPTH = 4  # a MultiPolygon's coordinates: polygons, rings, positions, numbers
 
 
-def catchment_polygon(value: dict[str, Any]) -> dict[str, Any]:
+def catchment_polygon(value: dict[str, Any], *, stored: bool = False) -> dict[str, Any]:
     """The GeoJSON Polygon or MultiPolygon both backends can index, or ValueError saying what is wrong
     with it. Only its type and coordinates are kept: foreign members (bbox, crs, properties) say nothing
     about who is served. Shared by the record and the maintainers' API (which checks it before anything
-    else touches the value: nesting hundreds deep would exhaust the recursion of whatever walked it)."""
+    else touches the value: nesting hundreds deep would exhaust the recursion of whatever walked it). A polygon
+    `stored` in an index is not held to degrees: one written before that check still reads, as it matched."""
     kind = value.get("type")
     if kind not in ("Polygon", "MultiPolygon"):
         raise ValueError("service area polygon must be a GeoJSON Polygon or MultiPolygon")
@@ -229,7 +230,7 @@ def catchment_polygon(value: dict[str, Any]) -> dict[str, Any]:
     except (ValueError, TypeError, AttributeError, IndexError, KeyError, ShapelyError) as exc:
         # (malformed coordinates surface from shapely and NumPy as any of these)
         raise ValueError(f"service area polygon is not valid GeoJSON: {shorten(exc)}") from None
-    if not geometry.is_empty and (outside := _position_outside_degrees(geometry.bounds)) is not None:
+    if not (stored or geometry.is_empty) and (outside := _position_outside_degrees(geometry.bounds)) is not None:
         raise ValueError(outside)
     if geometry.is_empty or not geometry.is_valid:
         raise ValueError(f"service area polygon is invalid: {explain_validity(geometry)}")
@@ -271,8 +272,8 @@ class ServiceArea(BaseModel):
 
     @field_validator("polygon")
     @classmethod
-    def _valid_polygon(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        return None if value is None else catchment_polygon(value)
+    def _valid_polygon(cls, value: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
+        return None if value is None else catchment_polygon(value, stored=info.context == STORED)
 
     @property
     def restricted(self) -> bool:

@@ -17,7 +17,7 @@ from search.embedded import EmbeddedIndex, EmbeddedWriter
 from rehabmap.maintain.audit import Change
 from rehabmap.maintain.edits import OverlayWriter
 from rehabmap.maintain.store import Directory
-from rehabmap.record import Service
+from rehabmap.record import Service, ServiceArea
 from rehabmap.record_keys import merge_keys
 from rehabmap.taxonomy import ServiceType
 
@@ -238,6 +238,20 @@ def test_a_catchment_not_in_degrees_rejects_its_row_saying_why(geography, index,
     assert "-1.6..181 across" in past and "British National Grid" not in past, past
     assert all("give longitude and latitude (WGS 84), as GeoJSON does" in r for r in (bng, past))
     assert EmbeddedIndex(index).ids() == ["test:4"]
+
+
+def test_a_catchment_not_in_degrees_an_index_holds_still_reads(geography, index, leeds_triangle):
+    """An index written before the degrees check may hold such a polygon (the embedded index took it): reading the
+    record must not fail every answer that touches it until a rebuild, which then rejects its row."""
+    report = build_index([row(2, name="Leeds Peer Support", postcode="LS9 7TF", service_type="vcfse",
+                              service_area={"polygon": leeds_triangle["degrees"]})],
+                         GeographyPlacer(geography), EmbeddedWriter(index), progress=False)
+    assert report.indexed == 1
+    record = EmbeddedIndex(index).get("test:2")
+    as_written = record.model_copy(update={"service_area": ServiceArea.model_construct(  # unchecked, as then
+        codes=[], polygon=leeds_triangle["bng"], description=None)})
+    EmbeddedWriter(index).replace_all([as_written])
+    assert EmbeddedIndex(index).get("test:2").service_area.polygon == leeds_triangle["bng"]
 
 
 @pytest.mark.parametrize("polygon", [
