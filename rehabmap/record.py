@@ -77,6 +77,12 @@ _GENDER_NEEDS = frozenset(GENDER_NEEDS)
 _OTHER_GENDER_NEEDS = {gender: _GENDER_NEEDS - {gender} for gender in _GENDER_NEEDS}
 
 
+# The longest id a record may have, in UTF-8 bytes: under the 512 Elasticsearch and OpenSearch take as a document's
+# id (`Service._id_short_enough`), and over the longest a curated table makes, its source, area, kind and the slug of a
+# name of up to 300 characters (`indexer.sources.curated`: at most ~340).
+ID_MAX_BYTES = 400
+
+
 def source_of(service_id: str) -> str:
     """The source a service id belongs to: ids are `<source>:<key in that source>`."""
     return service_id.split(":", 1)[0]
@@ -457,6 +463,21 @@ class Service(BaseModel):
             return None  # written by a version before this check: never shown, and the record still reads
         if problem:
             raise ValueError(problem)
+        return value
+
+    @field_validator("id")
+    @classmethod
+    def _id_short_enough(cls, value: str, info: ValidationInfo) -> str:
+        """Elasticsearch and OpenSearch refuse a document id over 512 bytes, and with it the whole bulk request
+        it came in, naming no record: a build or an edit failed, and nothing said which id. Real ids are short
+        (`cqc:1-112816741`, `nhs-hospitals-2018:NMJ02`, `oruk-bristol:` and the feed's UUID: under 50 bytes), so
+        `ID_MAX_BYTES` leaves room for every source's while refusing the row or the synced item that holds a longer
+        one, by its id. A record read back from an index (written before this check) still reads."""
+        if len(value) * 4 <= ID_MAX_BYTES or info.context == STORED:  # UTF-8 spends at most 4 bytes a character
+            return value
+        if (size := len(value.encode())) > ID_MAX_BYTES:
+            raise ValueError(f"'{shorten(value, 60)}' is {size} bytes long in UTF-8 ({len(value)} characters): "
+                             f"an id may be at most {ID_MAX_BYTES} bytes")
         return value
 
     @classmethod

@@ -591,6 +591,26 @@ def test_a_csv_website_without_a_scheme_is_completed_by_the_record_which_says_so
     assert given_website("https://www.partnershipsincare.co.uk", kneesworth_row.raw) == "www.partnershipsincare.co.uk"
 
 
+def test_an_id_too_long_for_the_search_engines_rejects_its_row_naming_it(tmp_path, geography):
+    """Elasticsearch and OpenSearch refuse a document id over 512 bytes, and with it the whole bulk request it came in,
+    naming no record: a build failed saying nothing of which row. The real 2018 hospital list, Kneesworth House's ODS
+    code made 450 characters long: its row is rejected with its line, naming the id's start and its length."""
+    code = "NMV01-" + "9" * 444
+    copy = tmp_path / "nhs_website_hospitals_2018.csv"
+    copy.write_text((SERVICES / copy.name).read_text(encoding="utf-8-sig").replace(",NMV01,", f",{code},", 1),
+                    encoding="utf-8")
+    [kneesworth] = [r.candidate for r in load_source(copy) if isinstance(r, Held) and r.candidate.origin.line == 6]
+    refused = prepare(kneesworth, GeographyPlacer(geography))
+    assert isinstance(refused, Rejection)
+    assert (refused.origin.file, refused.origin.line) == ("nhs_website_hospitals_2018.csv", 6)
+    said = shorten(f"nhs-hospitals-2018:{code}", 60)
+    assert refused.reason == (f"id: Value error, '{said}' is 469 bytes long in UTF-8 (469 characters): an id may be "
+                              "at most 400 bytes")
+    [as_given] = [r.candidate for r in load_source(SERVICES / copy.name) if isinstance(r, Held)
+                  and r.candidate.origin.line == 6]
+    assert prepare(as_given, GeographyPlacer(geography)).id == "nhs-hospitals-2018:NMV01"
+
+
 @pytest.mark.parametrize("given", [["nhs"], {"code": "nhs", "display": "NHS trust"}])
 def test_a_provider_type_that_is_not_text_is_refused_with_its_row_and_a_reason(given, geography):
     """The real ODS site whose name reads as voluntary-sector (RV345), its provider type given as a JSON feed

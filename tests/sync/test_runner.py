@@ -25,6 +25,7 @@ from indexer.sync.runner import RunNotShown, SyncInterrupted
 from indexer.sync.status import sync_status
 from indexer.sync.store import SyncStore
 from rehabmap.coverage import CoverageStore
+from rehabmap.errors import shorten
 from rehabmap.maintain.audit import Change
 from rehabmap.maintain.store import Directory, store_of
 from rehabmap.taxonomy import ServiceType
@@ -89,6 +90,24 @@ def test_first_full_run_accounts_for_every_one_of_the_103_real_records(settings,
     # A complete listing makes the source's coverage claims.
     claims = {(c.category, c.area_code) for c in CoverageStore(store_of(settings)).claims()}
     assert ("supported_accommodation:residential_24h", "E92000001") in claims
+
+
+def test_a_location_id_too_long_for_the_search_engines_is_rejected_naming_it(settings, geography, replay):
+    """Elasticsearch and OpenSearch refuse a document id over 512 bytes, and with it the whole bulk request it came
+    in, naming no record: a run's live write failed saying nothing of which. The real Grovelands record given a
+    locationId 462 characters long: it is rejected with its reason, the id's start and its length, the other five
+    added."""
+    long_id = f"{GROVELANDS}-{'0' * 450}"
+    replay.cqc.alter(GROVELANDS, locationId=long_id)
+
+    report = run(settings, geography)
+
+    assert {line.service_id for line in report.added} == ADDED - {f"cqc:{GROVELANDS}"}
+    [refused] = [line for line in report.rejected if "bytes long" in line.note]
+    assert refused.service_id == f"cqc:{long_id}"
+    assert refused.note.startswith(f"id: Value error, '{shorten(f'cqc:{long_id}', 60)}' is 466 bytes long in UTF-8 "
+                                   "(466 characters): an id may be at most 400 bytes"), refused.note
+    assert index_record(settings.home, f"cqc:{long_id}") is None
 
 
 def test_faults_of_the_source_change_nothing_in_the_result(settings, geography, replay):
