@@ -147,10 +147,20 @@ R = TypeVar("R")
 T = TypeVar("T")
 
 
-class DocumentRefused(ClusterError):
-    """The cluster refused a document (a mapping it does not fit, a shape it finds invalid). Of a build: the
-    build fails and the index being served stays as it was. Of an edit: the edit stops unmarked, what the cluster
-    took of it stored (`ElasticWriter.upsert`)."""
+class DocumentRefused(DomainError):
+    """The cluster refused a document the record accepts (a mapping it does not fit, a shape it finds invalid). Of a
+    build: the build fails and the index being served stays as it was. Of an edit: the edit stops unmarked, what the
+    cluster took of it stored (`ElasticWriter.upsert`). A domain error, not a `ClusterError`: nothing the person
+    asking can change about the request, and the cluster's answer is no fault of rehabmap's code either, so the API
+    answers a 503 saying so and the command line its message (before, a 500 and a traceback). `answered`: the
+    cluster's status for the document."""
+
+    status = 503
+    code = "index_refused_record"
+
+    def __init__(self, answered: int, message: str) -> None:
+        super().__init__(message)
+        self.answered = answered
 
 
 @contextmanager
@@ -403,8 +413,9 @@ class ElasticWriter:
                                        f"{self.bulk_retries} retries.{note} Try again in a minute.")
             error = result.get("error")
             kind = str(error.get("type", "")) if isinstance(error, dict) else str(error)
-            raise DocumentRefused(status, kind, f"The search index refused the record '{result.get('_id')}': "
-                                  f"{error.get('reason', kind) if isinstance(error, dict) else kind}.")
+            raise DocumentRefused(status, f"The search index refused the record '{result.get('_id')}': "
+                                  f"{error.get('reason', kind) if isinstance(error, dict) else kind}.{note} "
+                                  "The people who run this service have to fix the search index or the record.")
 
     def _switch_alias(self, name: str) -> list[str]:
         """One `_aliases` call: remove the alias from every index that has it, add it to the new one.

@@ -269,7 +269,7 @@ def test_an_upsert_names_a_record_the_cluster_refuses_and_keeps_the_rest_of_its_
     proxy.forget()
     with pytest.raises(DocumentRefused, match=f"refused the record '{refused}': .*capacity_as_of") as raised:
         writer.upsert(changes)
-    assert raised.value.status == 400 and len(proxy.seen(r"/_bulk")) == 1
+    assert raised.value.answered == 400 and len(proxy.seen(r"/_bulk")) == 1
     assert index.generation() == before
     stored = {i: index.get(i) for i in changes}
     assert stored[refused] == services[2]

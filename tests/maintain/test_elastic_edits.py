@@ -4,17 +4,20 @@ keeps every edit. Runs on osmem, or on a real cluster named by ELASTICSEARCH_URL
 
 from __future__ import annotations
 
+import copy
 import uuid
+from contextlib import ExitStack
 
 import pytest
 
 from rehabmap.config import Settings
 from rehabmap.maintain.edits import Editor, OverlayWriter
 from rehabmap.index.base import ServiceQuery
-from search.elastic import ElasticIndex, ElasticWriter
+from search.elastic import _MAPPINGS, ElasticIndex, ElasticWriter
 from search.embedded import EmbeddedIndex, index_file
+from tests.es_proxy import plain_json_proxy
 from tests.es_server import drop_indices
-from tests.maintain.conftest import TODAY
+from tests.maintain.conftest import TODAY, AppClient, make_app, make_site
 
 
 @pytest.fixture
@@ -52,3 +55,43 @@ def test_edits_on_elasticsearch_are_searchable_at_once_and_survive_a_rebuild(ela
     assert index.get(made.id).name == "Elastic Heron Group"
     # Nothing to lay again: the rebuilt index already holds the overlay.
     assert editor.reconcile() == []
+
+
+def test_an_edit_the_search_index_refuses_is_a_503_naming_the_record(es_server, es_client, sample_index, geodata_dir,
+                                                                     data_dir, tmp_path, monkeypatch):
+    """A record the model accepts that the cluster refuses (here the live generation's mapping lacks a field the edit
+    sets: the engine refuses a document its mapping does not fit) ended a maintainer's PATCH in a 500, the edit
+    already in the directory's edits. It is a 503 naming the record, the cluster's reason and who must act; the edit
+    is kept, and a rebuild, the mapping mended, writes it."""
+    base = f"rehabmap-maintain-{uuid.uuid4().hex[:10]}"
+    with ExitStack() as stack:
+        stack.callback(drop_indices, es_client, base)
+        # the app builds its own client, as in production: osmem takes it through the proxy (tests/es_proxy.py)
+        search = es_server.url if es_server.kind != "osmem" else stack.enter_context(plain_json_proxy(es_server.url))
+        site = make_site(tmp_path / "home", sample_index, geodata_dir, data_dir, backend="elasticsearch",
+                         ELASTICSEARCH_URL=search, elasticsearch_index=base)
+        lacking = copy.deepcopy(_MAPPINGS)
+        del lacking["properties"]["capacity_as_of"]
+        monkeypatch.setattr("search.elastic._MAPPINGS", lacking)
+        writer = ElasticWriter.from_settings(site.settings, client=es_client)
+        sample = list(EmbeddedIndex(index_file(site.home)).all())
+        writer.replace_all([s for s in sample if s.capacity_as_of is None])  # those the mapping fits
+        service_id = next(s.id for s in sample if s.capacity_as_of is None)
+
+        reply = AppClient(make_app(site.settings)).patch(f"/maintain/services/{service_id}",
+                                                         json={"capacity": "available"}, headers=site.auth("admin"))
+
+        assert reply.status_code == 503, reply.text
+        error = reply.json()["error"]
+        assert error["code"] == "index_refused_record"
+        assert error["message"].startswith(f"The search index refused the record '{service_id}': ")
+        assert "capacity_as_of" in error["message"]
+        assert error["message"].endswith(". The people who run this service have to fix the search index or the "
+                                         "record.")
+        assert site.directory.overlay.get(service_id) is not None
+        index = ElasticIndex.from_settings(site.settings, client=es_client)
+        assert index.get(service_id).capacity is None
+
+        monkeypatch.undo()
+        OverlayWriter(writer, site.directory).replace_all(sample)
+        assert index.get(service_id).capacity == "available"
