@@ -425,3 +425,52 @@ def test_a_failed_feed_is_shown_failed_and_stale_beside_the_feeds_that_are_curre
     assert ("Needs a person</dt> <dd class=\"nhsuk-summary-list__value\">Nothing was applied, so what the directory "
             f"holds from it is as its last successful sync left it, {success}. Whoever runs the syncs must fix what "
             "the error names, then run it again.") in bristol
+
+
+def test_a_feed_file_key_rehabmap_does_not_read_is_said_under_the_last_run(sample_index, geodata_dir, data_dir,
+                                                                          tmp_path, browser, axe_source):
+    """Bristol's real feed file with `trust_cout = false` (meant as trust_count) written in its [feed] table: the run
+    applies, and its warning names the key. Before, only `rehabmap sync` and `sync-status` said it, so a maintainer
+    who keeps the directory from these pages never saw it; now it is said under the source's last run, in the run's
+    words, escaped. Worth a look, not an outage: the source is not marked as needing a person. axe finds nothing.
+    Then the case the key is misspelt for: the feed counts 900 and lists 819, so the run fails; it needs a person
+    for the failure, and the warning that says why the count was trusted is said under the failed run."""
+    from app.sync import sync_source
+    from tests.web.site import serve
+
+    feeds = feeds_folder(tmp_path / "feeds")
+    text = (feeds / "bristol.toml").read_text()
+    (feeds / "bristol.toml").write_text(text.replace("per_page = 50\n", "per_page = 50\ntrust_cout = false\n"))
+    warning = (f"{feeds / 'bristol.toml'}: [feed] 'trust_cout' is not a key rehabmap reads: ignored (did you mean "
+               "'trust_count'?)")
+
+    def last_run(page: str) -> str:
+        said = page[page.index("Last run</dt>"):]
+        return said[:said.index("</dd>")]
+
+    for replay in running(data_dir / "feeds"):
+        site = make_site(tmp_path / "home", sample_index, geodata_dir, data_dir, oruk_feeds_dir=feeds,
+                         oruk_rate=10_000.0, oruk_feed_urls={"bristol": replay.oruk_url("bristol")})
+        assert not sync_source(site.settings, "oruk", actor="tests").failed
+        keepers = make_keepers(site)
+
+        raw = signed_in(keepers).get(SOURCES).text
+        page = html.unescape(" ".join(raw.split()))
+
+        assert "[feed] &#39;trust_cout&#39; is not a key" in raw  # the run's words, escaped
+        assert "> Applied, " in last_run(page) and f"<li>Warning: {warning}</li>" in last_run(page), last_run(page)
+        assert "Worth a look by whoever runs the syncs:" in last_run(page)
+        assert "Needs a person" not in page and 'id="needs-a-person"' not in page
+        with serve(keepers.app) as base_url, signed_in_page(browser, base_url, keepers.site.tokens["maintainer"],
+                                                            SOURCES) as browsed:  # type: ignore[arg-type]
+            expect(browsed.get_by_role("listitem").filter(has_text="trust_cout")).to_have_count(1)
+            assert axe(browsed, axe_source) == []
+
+        replay.alter("/oruk/bristol/services", lambda query, answer: {
+            **answer, "totalElements": 900, "totalPages": 18, "last": int(query["page"][0]) >= 18})
+        assert [f.source for f in sync_source(site.settings, "oruk", actor="tests").failed] == ["oruk-bristol"]
+        page = html.unescape(" ".join(signed_in(keepers).get(SOURCES).text.split()))
+
+        assert "> Failed, " in last_run(page) and "900" in last_run(page), last_run(page)
+        assert f"<li>Warning: {warning}</li>" in last_run(page), last_run(page)
+        assert 'id="needs-a-person"' in page and "Needs a person</dt>" in page
