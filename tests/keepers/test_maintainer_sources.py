@@ -441,7 +441,7 @@ def test_a_feed_file_key_rehabmap_does_not_read_is_said_under_the_last_run(sampl
     feeds = feeds_folder(tmp_path / "feeds")
     text = (feeds / "bristol.toml").read_text()
     (feeds / "bristol.toml").write_text(text.replace("per_page = 50\n", "per_page = 50\ntrust_cout = false\n"))
-    warning = (f"{feeds / 'bristol.toml'}: [feed] 'trust_cout' is not a key rehabmap reads: ignored (did you mean "
+    warning = ("bristol.toml: [feed] 'trust_cout' is not a key rehabmap reads: ignored (did you mean "
                "'trust_count'?)")
 
     def last_run(page: str) -> str:

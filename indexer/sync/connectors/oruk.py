@@ -165,7 +165,8 @@ def load_feed(path: Path, url: str | None = None) -> Feed:
 
 def _ignored(doc: Mapping[str, Any], meta: Mapping[str, Any], path: Path) -> tuple[str, ...]:
     """A warning for each key of the file's top level and of its [feed] table that rehabmap does not read, naming
-    the file and the table, and the key it may have been meant for. Not an error: the file read before it was said,
+    the file (by its name in the feed folder, as the keepers' pages show it: never the server's folders) and the
+    table, and the key it may have been meant for. Not an error: the file read before it was said,
     and a feed must not stop syncing for a word rehabmap leaves alone. A value given above the first table is the
     file's own in TOML, not [feed]'s, so it is offered the [feed] key nearest it."""
     unread = [f"[{key}] is not a table rehabmap reads: ignored{did_you_mean(key, FILE_KEYS)}"
@@ -175,7 +176,7 @@ def _ignored(doc: Mapping[str, Any], meta: Mapping[str, Any], path: Path) -> tup
               for key, value in doc.items() if key not in FILE_KEYS]
     unread += [f"[feed] '{key}' is not a key rehabmap reads: ignored{did_you_mean(key, FEED_KEYS)}"
                for key in meta if key not in FEED_KEYS]
-    return tuple(f"{path}: {said}" for said in unread)
+    return tuple(f"{path.name}: {said}" for said in unread)
 
 
 def _table(doc: Mapping[str, Any], key: str, path: Path, name: str | None = None) -> Mapping[str, Any]:
