@@ -390,7 +390,7 @@ class Merging:
         if all(record.id == retired.id for _, record in members):
             self._join(came, [], retired, {place: "id"})
             return
-        kinds = Merging(self.precedence)._kinds([*members, (came, retired)], self._retired | {retired.id})
+        kinds = type(self)(self.precedence)._kinds([*members, (came, retired)], self._retired | {retired.id})
         for kind in kinds:
             to = self._placed.get(kind.came)
             if to is None:  # its first record was merged into another as it came: its id is at no place yet
@@ -430,7 +430,9 @@ class Merging:
     def _fold(self, later: int, into: int, key: str, made: tuple[int, int]) -> None:
         """The records at `later` merged into those at `into`, as one kind, by the record and note `made` names
         (`_notes`): every key known at it is known at `into`, and the notes of what was merged into its kept record
-        say `into`'s kept record."""
+        say `into`'s kept record. A key is known at a place only as a key of one of its records (`merge_keys`), so
+        those of the records moved are the keys walked: before, every key known was, which made an import of many
+        folds cost folds × keys."""
         moved, members = self._members(later), self._members(into)
         kept, folded = members[0][1].id, moved[0][1].id
         notes = self._notes.setdefault(into, [])
@@ -440,9 +442,11 @@ class Merging:
         members[:] = sorted(members + moved, key=_first)
         del self.members[later]
         self.merged[later] = None
-        for key_at, at in self._where.items():
-            if at == later:
-                self._where[key_at] = into
+        where = self._where
+        for _, record in moved:
+            for key_at in merge_keys(record):
+                if where.get(key_at) == later:
+                    where[key_at] = into
 
     def kept(self) -> list[Service | Stored]:
         """The kept records, in their places."""

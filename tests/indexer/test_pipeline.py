@@ -447,6 +447,19 @@ def test_an_inactive_records_copies_are_merged_by_its_id_alone_whatever_the_orde
     assert {s.id: s for s in EmbeddedIndex(streamed).all()} == {s.id: s for s in EmbeddedIndex(whole).all()}
 
 
+class FoldChecked(Merging):
+    """A merging that checks at each fold that no key is known at the place folded away any more: `_fold` walks only
+    the moved records' keys, where it walked every key known, and this holds it to what that walk left (every key at
+    the place folded away known at the one it is folded into, the rest as they were)."""
+
+    folds = 0
+
+    def _fold(self, later: int, into: int, key: str, made: tuple[int, int]) -> None:
+        super()._fold(later, into, key, made)
+        assert later not in self._where.values(), f"a key still known at {later}, folded into {into}"
+        FoldChecked.folds += 1
+
+
 def test_a_retirement_that_takes_apart_a_kind_two_were_folded_into_writes_each_id_at_one_row(data_dir, geography,
                                                                                             tmp_path):
     """Ashton Lodge retired, its active copy and the home registered again, with a council's two rows (homes:A,
@@ -472,6 +485,7 @@ def test_a_retirement_that_takes_apart_a_kind_two_were_folded_into_writes_each_i
         with sqlite3.connect(path) as db:
             return db.execute("SELECT rowid, id, CAST(doc AS TEXT) FROM services ORDER BY rowid").fetchall()
 
+    FoldChecked.folds = 0
     for order in itertools.permutations(five):
         kept, _ = merge_duplicates(order, Precedence())
         assert [(s.id, s.status) for s in kept if s.id == ASHTON] == [(ASHTON, "inactive")]
@@ -483,10 +497,11 @@ def test_a_retirement_that_takes_apart_a_kind_two_were_folded_into_writes_each_i
         parts = writer.parts()
         stored = parts.stored(parts.write(list(order)), [s.id for s in order], [s.service_type for s in order])
         two = OverlayWriter(writer, directory)
-        two.replace_all(Merging(Precedence()).stream(Keyed(merge_keys(s), r) for s, r in zip(order, stored)))
+        two.replace_all(FoldChecked(Precedence()).stream(Keyed(merge_keys(s), r) for s, r in zip(order, stored)))
         parts.remove()
         assert rows(tmp_path / "two.sqlite") == rows(tmp_path / "one.sqlite"), [s.id for s in order]
         assert two.warnings == one.warnings, [s.id for s in order]
+    assert FoldChecked.folds > 0, "the new registration showed two kinds one"
 
 
 def test_the_notes_of_a_kind_a_retirement_takes_apart_stay_where_their_records_came(data_dir, geography):
