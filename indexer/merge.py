@@ -121,16 +121,15 @@ def _where(service: Service) -> str:
     return place(file, line) if file else service.id
 
 
-def _note(kept: Service, other: Service, combined: Service, key: str) -> MergeNote:
-    """What merging `other` into `kept` (the record as it was) is noted as, `combined` the record it made. Records of
+def _note(kept: Service, other: Service, combined: Service) -> MergeNote:
+    """What merging `other` into `kept` (the record as it was) by their id is noted as, `combined` the record it made
+    (a record merged by a key it shares is noted by the ids and the key alone, `Merging._join`). Records of
     one id are rows of one source given twice, or one service two sources give: the note names both rows and what
     the record does not keep of either, as this merge made it (a record merged in later, by its id or by a key it
     shares, may change a field again, and the note is not made again for it; before, "merged cqc:1-112778588 into
     cqc:1-112778588 (same id)", naming neither row nor the values lost; then what `other` gave that `kept` gave
     otherwise, which was untrue where `other`'s source supersedes `kept`'s: the record keeps `other`'s value and not
     `kept`'s)."""
-    if key != "id":
-        return MergeNote(kept.id, other.id, key)
     first, again, made = (record.model_dump(exclude={"provenance"}) for record in (kept, other, combined))
     # A row's point and areas go with its postcode or address, which the note names.
     told = [name for name in made if name not in _KEEP and name not in _POINT]
@@ -301,9 +300,13 @@ class Merging:
     def __init__(self, precedence: Precedence) -> None:
         self.precedence = precedence
         self.merged: list[Service | Stored | None] = []
-        # The records combined at each place combined with a later one, by when each came: each record merged in is
-        # combined with all of them again, as which of them gives a field depends on all of them (`_combine`).
+        # The records combined at each place combined with a later one, by when each came: which of them gives a
+        # field depends on all of them (`_combine`).
         self.members: dict[int, list[tuple[int, Service]]] = {}
+        # The places whose record is not yet combined of their records as they are now, combined when it is read
+        # (`_record`): a record merged in by a key it shares does not combine its kind again, where each did, which
+        # made a kind of many records (a list of many rows under one CQC location id) cost their number squared.
+        self._stale: set[int] = set()
         self._where: dict[tuple[str, str], int] = {}
         self._came: list[int] = []  # per place, when its first record came (its place in the order they come)
         # The place each record given one of its own was given, by when it came: a writer holds its id there, so a
@@ -364,15 +367,21 @@ class Merging:
         """`other` merged into the kind of the earliest of the places its keys are known at (`hits`), each later one
         folded into it, as its keys show them one."""
         hit = min(hits, key=self._came.__getitem__)
-        before = self._at(hit)
+        by = hits[hit]
+        before = self._at(hit) if by == "id" else self._members(hit)[0][1]  # the kept record: its id is the kind's
         later = sorted(hits.keys() - {hit}, key=self._came.__getitem__)  # kinds this record shows to be one
         for order, folded in enumerate(later, 1):
-            self._fold(folded, hit, hits[folded] if hits[folded] in _SHARED_KEYS else hits[hit], (came, order))
+            self._fold(folded, hit, hits[folded] if hits[folded] in _SHARED_KEYS else by, (came, order))
         members = self._members(hit)
         members.append((came, other))
         members.sort(key=_first)
-        self.merged[hit] = combined = _combine([member for _, member in members], self.precedence)
-        self._notes.setdefault(hit, []).append(((came, 0), _note(before, other, combined, hits[hit])))
+        if by == "id":  # the note says what the record keeps of each row as this merge made it: combined now
+            self.merged[hit] = combined = _combine([member for _, member in members], self.precedence)
+            note = _note(before, other, combined)
+        else:
+            self._stale.add(hit)
+            note = MergeNote(before.id, other.id, by)
+        self._notes.setdefault(hit, []).append(((came, 0), note))
         for key in keys:
             self._where[key] = hit
 
@@ -400,6 +409,7 @@ class Merging:
             else:
                 assert to == place or self.merged[to] is None, "a place given back was folded into this kind"
                 self.merged[to] = kind.record
+                self._stale.discard(to)
             self.members[to] = kind.members  # given again at the end (`stream`): a place is written first whole
             self._notes[to] = kind.notes
             self._where.update((key, to) for key in kind.keys)
@@ -415,17 +425,32 @@ class Merging:
         for key, at in self._where.items():
             keys.setdefault(at, []).append(key)
         return [_Kind(record, self._came[at], self._members(at), keys[at], self._notes.get(at, []))
-                for at, record in enumerate(self.merged) if record is not None]
+                for at, record in enumerate(self._records()) if record is not None]
 
     def _at(self, place: int) -> Service:
         """The record kept at a place (none is folded into another)."""
-        found = self.merged[place]
+        found = self._record(place)
         assert found is not None
         return as_service(found)
 
+    def _record(self, place: int) -> Service | Stored | None:
+        """The record at a place, combined of its records as they are now (`_stale`)."""
+        if place in self._stale:
+            self._stale.remove(place)
+            self.merged[place] = _combine([member for _, member in self.members[place]], self.precedence)
+        return self.merged[place]
+
+    def _records(self) -> list[Service | Stored | None]:
+        """The record at each place, each combined of its records as they are now."""
+        return [self._record(place) for place in range(len(self.merged))]
+
     def _members(self, place: int) -> list[tuple[int, Service]]:
-        """The records at a place, the kept one first (`_first`)."""
-        return self.members.setdefault(place, [(self._came[place], self._at(place))])
+        """The records at a place, the kept one first (`_first`): its record read only where it has none (a
+        place's record may be combined only when read, `_record`)."""
+        found = self.members.get(place)
+        if found is None:
+            found = self.members[place] = [(self._came[place], self._at(place))]
+        return found
 
     def _fold(self, later: int, into: int, key: str, made: tuple[int, int]) -> None:
         """The records at `later` merged into those at `into`, as one kind, by the record and note `made` names
@@ -442,6 +467,7 @@ class Merging:
         members[:] = sorted(members + moved, key=_first)
         del self.members[later]
         self.merged[later] = None
+        self._stale.discard(later)
         where = self._where
         for _, record in moved:
             for key_at in merge_keys(record):
@@ -450,7 +476,7 @@ class Merging:
 
     def kept(self) -> list[Service | Stored]:
         """The kept records, in their places."""
-        return [record for record in self.merged if record is not None]
+        return [record for record in self._records() if record is not None]
 
     def stream(self, items: Iterable[Service | Keyed]) -> Iterator[Service | Stored | Revision]:
         """Each record kept, as it comes (and a kind a retirement took apart whose first record was given no place,
@@ -465,7 +491,7 @@ class Merging:
                 assert record is not None, "a place is folded into another only once given"
                 yield record
                 written += 1
-        for row, record in enumerate(self.merged):
+        for row, record in enumerate(self._records()):
             if record is None or row in self.members:
                 yield Revision(row, None if record is None else as_service(record))
 

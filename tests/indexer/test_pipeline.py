@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from indexer.merge import Keyed, Merging, Precedence, merge_duplicates
-from indexer.pipeline import GeographyPlacer, ImportRefused, build_index, prepare_all
+from indexer.merge import Keyed, Merging, Precedence, _combine, merge_duplicates
+from indexer.pipeline import GeographyPlacer, ImportRefused, IndexReport, build_index, prepare_all, prepare_rows
 from indexer.rows import Candidate, Origin, Rejection
 from indexer.sources import load_source
 from search.elastic import ElasticIndex, ElasticWriter
@@ -502,6 +502,51 @@ def test_a_retirement_that_takes_apart_a_kind_two_were_folded_into_writes_each_i
         assert rows(tmp_path / "two.sqlite") == rows(tmp_path / "one.sqlite"), [s.id for s in order]
         assert two.warnings == one.warnings, [s.id for s in order]
     assert FoldChecked.folds > 0, "the new registration showed two kinds one"
+
+
+class CombinedAsMerged(Merging):
+    """A merging that combines a kind again each time a record is merged into it, as `Merging` did before it
+    combined a kind only when its record is read (`_record`)."""
+
+    def _join(self, came, keys, other, hits) -> None:
+        hit = min(hits, key=self._came.__getitem__)
+        super()._join(came, keys, other, hits)
+        self.merged[hit] = _combine([member for _, member in self.members[hit]], self.precedence)
+        self._stale.discard(hit)
+
+
+def merged_both_ways(records: list) -> None:
+    """The records merged as `Merging` merges them and combined as each is merged: the same records, notes and
+    stream (each record written as it comes, then each kind as it ends up)."""
+    for keep in (lambda merging: merging.kept(), lambda merging: merging.notes):
+        made = []
+        for kind in (Merging, CombinedAsMerged):
+            merging = kind(Precedence())
+            for record in records:
+                merging.add(record)
+            made.append(keep(merging))
+        assert made[0] == made[1]
+    assert list(Merging(Precedence()).stream(records)) == list(CombinedAsMerged(Precedence()).stream(records))
+
+
+def test_a_kind_combined_when_read_is_the_kind_combined_as_each_record_came(data_dir, geography):
+    """The 2018 and 2019 NHS hospital lists with the ODS sites (their 141 pairs), in the order read and reversed, and
+    Ashton Lodge's five records (the retirement taking a kind apart) and its active copy again (a note of one id), in
+    every order: a kind combined only when its record is read is the one combining it as each record came made."""
+    services = data_dir / "services"
+    rows = [row for name in ("nhs_website_hospitals_2018.csv", "nhs_website_hospitals_2019.csv",
+                             "ods_trusts_and_sites_2018_geocoded.csv") for row in load_source(services / name)]
+    prepared = prepare_rows(rows, GeographyPlacer(geography), IndexReport())
+    merged_both_ways(prepared)
+    merged_both_ways(prepared[::-1])
+    retired, listed, again = ashton_lodge_three_ways(data_dir, geography)
+    council = listed.provenance[0].model_copy(update={"source": "homes", "file": "homes.csv", "line": 2})
+    home_a = listed.model_copy(update={"id": "homes:A", "source": "homes", "name": "Ashton Lodge Care Home",
+                                       "cqc_location_id": again.cqc_location_id, "provenance": [council]})
+    home_b = home_a.model_copy(update={"id": "homes:B", "cqc_location_id": None,
+                                       "provenance": [council.model_copy(update={"line": 3})]})
+    for order in itertools.permutations([retired, listed, again, home_a, home_b, listed]):
+        merged_both_ways(list(order))
 
 
 def test_the_notes_of_a_kind_a_retirement_takes_apart_stay_where_their_records_came(data_dir, geography):
