@@ -421,6 +421,19 @@ def ashton_lodge_three_ways(data_dir, geography) -> list[Service]:
     return [retired, listed, again]
 
 
+def ashton_lodge_with_a_council(data_dir, geography) -> list[Service]:
+    """Ashton Lodge retired, its active copy and the home registered again (`ashton_lodge_three_ways`), with a
+    council's two rows: homes:A, given the new registration's CQC location id under another name, and homes:B, at
+    homes:A's name and postcode."""
+    retired, listed, again = ashton_lodge_three_ways(data_dir, geography)
+    council = listed.provenance[0].model_copy(update={"source": "homes", "file": "homes.csv", "line": 2})
+    home_a = listed.model_copy(update={"id": "homes:A", "source": "homes", "name": "Ashton Lodge Care Home",
+                                       "cqc_location_id": again.cqc_location_id, "provenance": [council]})
+    home_b = home_a.model_copy(update={"id": "homes:B", "cqc_location_id": None,
+                                       "provenance": [council.model_copy(update={"line": 3})]})
+    return [retired, listed, again, home_a, home_b]
+
+
 @pytest.mark.parametrize("order", list(itertools.permutations(range(3))))
 def test_an_inactive_records_copies_are_merged_by_its_id_alone_whatever_the_order(data_dir, geography, tmp_path,
                                                                                    order):
@@ -470,13 +483,7 @@ def test_a_retirement_that_takes_apart_a_kind_two_were_folded_into_writes_each_i
     them one, the retirement took that kind apart: before, it gave Ashton Lodge a new row while the row it was
     written at still held its id, and the import stopped (`UNIQUE constraint failed: services.id`, 12 orders); now
     each kind goes back to the row its first record was written at."""
-    retired, listed, again = ashton_lodge_three_ways(data_dir, geography)
-    council = listed.provenance[0].model_copy(update={"source": "homes", "file": "homes.csv", "line": 2})
-    home_a = listed.model_copy(update={"id": "homes:A", "source": "homes", "name": "Ashton Lodge Care Home",
-                                       "cqc_location_id": again.cqc_location_id, "provenance": [council]})
-    home_b = home_a.model_copy(update={"id": "homes:B", "cqc_location_id": None,
-                                       "provenance": [council.model_copy(update={"line": 3})]})
-    five = [retired, listed, again, home_a, home_b]
+    five = ashton_lodge_with_a_council(data_dir, geography)
     directory = Directory(tmp_path / "directory.sqlite")
     for record in five:
         directory.overlay.record("test", "update", record.id, [Change("beds", None, 6)], fields={"beds": 6})
@@ -490,7 +497,8 @@ def test_a_retirement_that_takes_apart_a_kind_two_were_folded_into_writes_each_i
         kept, _ = merge_duplicates(order, Precedence())
         assert [(s.id, s.status) for s in kept if s.id == ASHTON] == [(ASHTON, "inactive")]
         [home] = [s for s in kept if s.id != ASHTON]
-        assert home.status == "active" and {o.file for o in home.provenance} == {"homes.csv", again.provenance[0].file}
+        registered_again = five[2].provenance[0].file
+        assert home.status == "active" and {o.file for o in home.provenance} == {"homes.csv", registered_again}
         one = OverlayWriter(EmbeddedWriter(tmp_path / "one.sqlite"), directory)
         one.replace_all(kept)
         writer = EmbeddedWriter(tmp_path / "two.sqlite")
@@ -539,13 +547,8 @@ def test_a_kind_combined_when_read_is_the_kind_combined_as_each_record_came(data
     prepared = prepare_rows(rows, GeographyPlacer(geography), IndexReport())
     merged_both_ways(prepared)
     merged_both_ways(prepared[::-1])
-    retired, listed, again = ashton_lodge_three_ways(data_dir, geography)
-    council = listed.provenance[0].model_copy(update={"source": "homes", "file": "homes.csv", "line": 2})
-    home_a = listed.model_copy(update={"id": "homes:A", "source": "homes", "name": "Ashton Lodge Care Home",
-                                       "cqc_location_id": again.cqc_location_id, "provenance": [council]})
-    home_b = home_a.model_copy(update={"id": "homes:B", "cqc_location_id": None,
-                                       "provenance": [council.model_copy(update={"line": 3})]})
-    for order in itertools.permutations([retired, listed, again, home_a, home_b, listed]):
+    five = ashton_lodge_with_a_council(data_dir, geography)
+    for order in itertools.permutations([*five, five[1]]):
         merged_both_ways(list(order))
 
 
