@@ -54,7 +54,7 @@ from rehabmap.record import Service
 from rehabmap.taxonomy import NEED_LABELS, ServiceType, types_narrowed_by
 from search.elastic_fit import FitScore
 from search.engine import (OVERLOADED, REFUSED_CREDENTIALS, BulkOp, ClusterError, Document, SearchClient, Unreachable,
-                           connect, source_of)
+                           connect, document_source)
 
 log = logging.getLogger(__name__)
 
@@ -370,7 +370,7 @@ class ElasticWriter:
             chunk = items[start:start + _BULK_CHUNK]
             answers = self.client.mget(self.base, [service_id for service_id, _ in chunk], ["record"])
             for (service_id, fields), answer in zip(chunk, answers, strict=True):
-                found = source_of(answer)
+                found = document_source(answer)
                 current = Service.stored(found["record"]) if found is not None else None
                 try:
                     service = overlay_record(current, fields)

@@ -215,7 +215,7 @@ class ElasticsearchClient(_Adapter[elasticsearch.Elasticsearch]):
     def get(self, index: str, doc_id: str, source: list[str]) -> dict[str, Any] | None:
         with self._answered():
             found = self.client.options(ignore_status=404).get(index=index, id=doc_id, source_includes=source)
-        return source_of(found.body, found.meta.status)
+        return document_source(found.body, found.meta.status)
 
     def bulk(self, index: str, op: BulkOp, documents: Iterable[Document], *, chunk: int, timeout_s: float,
              retries: int, backoff_s: float, max_backoff_s: float) -> Iterator[tuple[bool, dict[str, Any]]]:
@@ -314,8 +314,8 @@ class OpenSearchClient(_Adapter[opensearchpy.OpenSearch]):
             try:
                 found = self.client.get(index=index, id=doc_id, _source_includes=",".join(source))
             except opensearchpy.NotFoundError as exc:
-                return source_of(exc.info, 404)
-        return source_of(found, 200)
+                return document_source(exc.info, 404)
+        return document_source(found, 200)
 
     def bulk(self, index: str, op: BulkOp, documents: Iterable[Document], *, chunk: int, timeout_s: float,
              retries: int, backoff_s: float, max_backoff_s: float) -> Iterator[tuple[bool, dict[str, Any]]]:
@@ -348,7 +348,7 @@ def _actions(index: str, op: BulkOp, documents: Iterable[Document]) -> Iterator[
     return ({"_op_type": op, "_index": index, "_id": doc_id, "_source": source} for doc_id, source in documents)
 
 
-def source_of(body: Any, status: int = 404) -> dict[str, Any] | None:
+def document_source(body: Any, status: int = 404) -> dict[str, Any] | None:
     """A document's answer, a GET's or one of an `mget`'s: the source, None for no such document, `ClusterError`
     for no such index (the answer then has no "found" at all; `status`, the GET's, else 404)."""
     if isinstance(body, dict) and body.get("found"):
