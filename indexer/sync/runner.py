@@ -237,6 +237,16 @@ class SyncReport:
         return out
 
 
+def _how_read(connector: Connector, stopped: RunRow | None) -> tuple[str | None, str | None]:
+    """Why the listing a run applies was read again whole, and how it fell short of a count not to be trusted
+    (`SyncReport.read_all`, `short_of_count`): the connector's fetch's, or, for `--force` applying what a `stopped`
+    run fetched (this run fetched nothing), that run's report's. Before, a forced run said neither, so the run that
+    applied a listing short of its feed's count never said so."""
+    if stopped is None:
+        return connector.read_all, connector.short_of_count
+    return stopped.report.get("read_all"), stopped.report.get("short_of_count")
+
+
 def _no_longer_listed(connector: str, title: str | None, today: date) -> tuple[str, str | None]:
     """Why a complete listing retires what it no longer lists: that the source, by its `title` as people know it,
     no longer lists it, and the connector's code and the listing's day, the operator's detail (`_Plan.vanished`,
@@ -349,8 +359,7 @@ class SyncRunner:
             plan = _Plan.make(self, connector.name, outcomes, complete=complete,
                               title=connector.title or TITLES.get(connector.name))
             report = plan.report
-            report.read_all = None if stopped is not None else connector.read_all
-            report.short_of_count = None if stopped is not None else connector.short_of_count
+            report.read_all, report.short_of_count = _how_read(connector, stopped)
             report.warnings = connector.warnings
             if held is not None and stopped is None:
                 report.held_back = (f"what the run stopped at {held.finished_at} fetched"

@@ -501,6 +501,41 @@ def test_a_feed_whose_count_is_always_wrong_is_synced_where_its_file_says_not_to
     assert rehabmap(home, data_dir, None, "sync-status", **env).returncode == 0
 
 
+def test_a_forced_run_says_how_far_the_listing_it_applies_fell_short_of_its_count(tmp_path, geodata_dir, data_dir,
+                                                                                    replay):
+    """Bristol's feed with `trust_count = false`, synced once, then hiding 'Autism Advice - Bristol' while every page
+    counts 900 services: a `--full` run stops at the share threshold (1 of 1 record retired), its report saying how
+    far the listing fell short of its count and why every service was read again. `--force` applies what that run
+    read, to its end. Before, the forced run's report lost both lines (the runner took them from a connector that
+    fetched nothing), so the run that retired the record never said its listing was short of the feed's count."""
+    feeds = feeds_folder(tmp_path / "feeds", support_groups=True)
+    text = (feeds / "bristol.toml").read_text()
+    (feeds / "bristol.toml").write_text(text.replace("per_page = 50\n", "per_page = 50\ntrust_count = false\n"))
+    home = make_home(tmp_path / "home", geodata_dir)
+    env = feed_env(feeds, replay, "bristol")
+    assert rehabmap(home, data_dir, replay, "sync", "oruk", **env).returncode == 0
+    [(autism,)] = table_rows(home / "directory.sqlite", "SELECT service_id FROM sync_records WHERE service IS NOT NULL")
+    replay.alter("/oruk/bristol/services", lambda query, page: {
+        **page, "totalElements": 900, "totalPages": 18, "last": int(query["page"][0]) >= 18,
+        "content": [s for s in page["content"] if f"oruk-bristol:{s['id']}" != autism]})
+    short = ("  listed 818 of the 900 services its 'totalElements' counts: the feed file says its count is not to be "
+             "trusted (trust_count = false), so the listing was read to the page that ends it")
+    read_all = "  every service it lists was read again: asked for (--full)"
+
+    stopped = rehabmap(home, data_dir, replay, "sync", "oruk", "--full", **env)
+    assert stopped.returncode == 3 and "\nstopped: this run would change or retire 100% " in stopped.stdout, (
+        stopped.stdout)
+    assert {short, read_all} <= set(stopped.stdout.splitlines()), stopped.stdout
+
+    forced = rehabmap(home, data_dir, replay, "sync", "oruk", "--force", **env)
+
+    assert forced.returncode == 0, forced.stderr
+    lines = forced.stdout.splitlines()
+    assert first_line(forced)["retired"] == 1, lines
+    assert {"  a complete listing: anything it no longer lists is retired", short, read_all} <= set(lines), lines
+    assert index_record(home, autism)["status"] == "inactive"
+
+
 def test_a_feed_file_key_rehabmap_does_not_read_is_a_warning_of_the_run(tmp_path, geodata_dir, data_dir, replay):
     """Bristol's feed file, as an operator keeps it, with `trust_cout = false` written in its [feed] table: before, the
     key did nothing and nothing said so. The run applies as before, and its report, and sync-status's last run
