@@ -149,8 +149,8 @@ def sync_source(settings: Settings, source: str, *, actor: str, dry_run: bool = 
                             progress=progress)
         runs = SourceRuns([], [])
         for error in unusable:
-            runner.cannot_start(error.source, error, dry_run=dry_run)
-            runs.failed.append(FailedRun(error.source, error))
+            runner.cannot_start(error.source, error, error.ignored, dry_run=dry_run)
+            runs.failed.append(FailedRun(error.source, error, error.ignored))
         for connector in chosen:
             try:
                 runs.ran(partial(runner.run, connector, dry_run=dry_run, force=force, full=full,

@@ -469,11 +469,13 @@ class SyncRunner:
         if self.live.left_to_another_build:
             report.live_left = _LEFT_TO_ANOTHER_BUILD
 
-    def cannot_start(self, name: str, error: DomainError, *, dry_run: bool = False) -> None:
+    def cannot_start(self, name: str, error: DomainError, warnings: tuple[str, ...] = (), *,
+                     dry_run: bool = False) -> None:
         """A run that cannot start (its ORUK feed file cannot be read: `runs_for`), recorded as failed as a
-        fetch that fails is, so that `sync-status` names it while the source's other runs go ahead."""
+        fetch that fails is, so that `sync-status` names it while the source's other runs go ahead, with the
+        `warnings` of its configuration (the file's keys rehabmap does not read: a misspelt one may be the cause)."""
         if not dry_run:
-            self.store.record_run(name, now(), "failed", {"error": error.message})
+            self.store.record_run(name, now(), "failed", {"error": error.message, "warnings": warnings})
 
     def _cover(self, name: str, claims: Mapping[str, frozenset[str]] | None) -> dict[str, str]:
         """A complete listing makes the source's claims (`Connector.covers()`) as of today; any later

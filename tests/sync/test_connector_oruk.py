@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -411,6 +412,26 @@ def test_each_key_of_a_feed_file_rehabmap_does_not_read_is_named(tmp_path, text,
     path = tmp_path / "town.toml"
     path.write_text(text.replace("[feed]\n", '[feed]\nlabel="x"\nurl="u"\npaging="v1"\nlicence="l"\nattribution="a"\n'))
     assert load_feed(path).ignored == (f"town.toml: {said}",)
+
+
+@pytest.mark.parametrize("text, error, said", [
+    ('[feed]\nlable="x"\nurl="u"\npaging="v1"\nlicence="l"\nattribution="a"\n', "[feed] needs label",
+     ("[feed] 'lable' is not a key rehabmap reads: ignored (did you mean 'label'?)",)),
+    ('pagin="v1"\n[feed]\nlabel="x"\nurl="u"\nlicence="l"\nattribution="a"\n', "[feed] needs paging",
+     ("'pagin', above every table, is not a key rehabmap reads: ignored (did you mean 'paging' in [feed]?)",)),
+    ('feed = "x"\n[term]\n"A" = "vcfse"\n', "[feed] must be a table of entries",
+     ("[term] is not a table rehabmap reads: ignored (did you mean 'terms'?)",)),
+    ('[feed]\nlabel = "York\n', "cannot read the feed file", ()),
+])
+def test_a_feed_file_that_cannot_be_used_names_the_keys_rehabmap_does_not_read(tmp_path, text, error, said):
+    """A file that parses yet cannot be used: its error comes with each key rehabmap does not read, where a required
+    key misspelt is often the cause (before, they were named only once the file was mended). A file that does not
+    parse has no keys to name."""
+    path = tmp_path / "town.toml"
+    path.write_text(text)
+    with pytest.raises(FeedError, match=re.escape(error)) as caught:
+        load_feed(path)
+    assert caught.value.ignored == tuple(f"town.toml: {line}" for line in said)
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "mappings" / "feeds").glob("*.toml")), ids=lambda p: p.name)

@@ -588,6 +588,32 @@ def test_a_failed_run_says_the_feed_file_keys_rehabmap_does_not_read(tmp_path, g
     assert run["last_run"]["outcome"] == "failed" and run["last_run"]["warnings"] == [said]
 
 
+def test_a_feed_file_that_cannot_be_loaded_says_the_keys_rehabmap_does_not_read(tmp_path, geodata_dir, data_dir,
+                                                                                  replay):
+    """Bristol's feed file with its [feed] table's `label` misspelt `lable`: the file cannot be loaded ("[feed] needs
+    label"), and the misspelt key is why. Before, its run's error said only what was missing, and the key rehabmap
+    does not read, with the one it may have been meant for, was said only once the file was mended (by then no
+    help). Now the failed run says each such key below its error, and sync-status's failed last run (`--json` too)
+    with it, as for a run that fails once its file has loaded."""
+    feeds = feeds_folder(tmp_path / "feeds")
+    text = (feeds / "bristol.toml").read_text()
+    (feeds / "bristol.toml").write_text(text.replace("\nlabel = ", "\nlable = ", 1))
+    home = make_home(tmp_path / "home", geodata_dir)
+    env = feed_env(feeds, replay, "bristol")
+
+    failed = rehabmap(home, data_dir, replay, "sync", "oruk", **env)
+
+    assert failed.returncode == 2 and failed.stdout == "", failed.stdout
+    error, warning = failed.stderr.splitlines()
+    assert error.startswith("error: ") and error.endswith("bristol.toml: [feed] needs label"), error
+    said = "bristol.toml: [feed] 'lable' is not a key rehabmap reads: ignored (did you mean 'label'?)"
+    assert warning == f"warning: {said}"
+    status = rehabmap(home, data_dir, None, "sync-status", **env)
+    assert status.returncode == 3 and f"  warning: {said}" in status.stdout.splitlines(), status.stdout
+    [run] = json.loads(rehabmap(home, data_dir, None, "sync-status", "--json", **env).stdout)
+    assert run["last_run"]["outcome"] == "failed" and run["last_run"]["warnings"] == [said]
+
+
 def test_a_feed_file_that_cannot_be_read_stops_no_other_feed(tmp_path, geodata_dir, data_dir, replay):
     """An operator keeps one file per ORUK feed. Before, one that could not be read (a TOML slip, a term mapped to
     no type) ended 'rehabmap sync oruk' with a traceback before any feed ran, exit 1: every council went stale for

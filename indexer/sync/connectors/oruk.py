@@ -57,13 +57,16 @@ MENTAL_HEALTH_WORDS = re.compile(
 class FeedError(DomainError):
     """A feed file that cannot be used; the message names the file, the line or entry, and what to fix. A
     `DomainError`, so the command says it in one line; `source` is the run its feed would have been
-    (`oruk-<file's name>`), which `rehabmap sync oruk` records as failed while the other feeds run."""
+    (`oruk-<file's name>`), which `rehabmap sync oruk` records as failed while the other feeds run. `ignored`: the
+    file's keys rehabmap does not read (`Feed.ignored`), where the file parsed, said with the error, since a required
+    key misspelt is often its cause, and "did you mean" the remedy (`load_feed` gives them)."""
 
     code = "bad_feed_file"
 
     def __init__(self, path: Path, said: str) -> None:
         super().__init__(f"{path}: {said}", field="feed")
         self.source = _source(path.stem)
+        self.ignored: tuple[str, ...] = ()
 
 
 _PREFIX = "oruk-"
@@ -132,10 +135,23 @@ def load_feeds(folder: Path, urls: Mapping[str, str] | None = None) -> Feeds:
 
 
 def load_feed(path: Path, url: str | None = None) -> Feed:
+    """The feed file at `path`, its URL overridden by `url`. A file that parses yet cannot be used raises its
+    `FeedError` with the keys it holds that rehabmap does not read (`_ignored`): before, they were said only once
+    the file was mended, where a misspelt `lable` was why it failed."""
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise FeedError(path, f"cannot read the feed file: {exc}") from None
+    try:
+        return _feed(doc, path, url)
+    except FeedError as exc:
+        meta = doc.get("feed")  # a [feed] that is no table is the error, and has no keys of its own to name
+        exc.ignored = _ignored(doc, meta if isinstance(meta, dict) else {}, path)
+        raise
+
+
+def _feed(doc: Mapping[str, Any], path: Path, url: str | None) -> Feed:
+    """The feed the parsed file `doc` describes (`load_feed`)."""
     meta = _table(doc, "feed", path)
     missing = [k for k in ("label", "url", "paging", "licence", "attribution") if not meta.get(k)]
     if missing:
