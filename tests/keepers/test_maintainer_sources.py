@@ -427,6 +427,35 @@ def test_a_failed_feed_is_shown_failed_and_stale_beside_the_feeds_that_are_curre
             "the error names, then run it again.") in bristol
 
 
+def test_a_failed_feeds_error_names_its_file_and_never_the_servers_folders(sample_index, geodata_dir, data_dir,
+                                                                            tmp_path):
+    """Two failed runs whose errors name a feed file: York's file cannot be used (a term mapped to no type), and
+    Bristol's feed counts 900 services and lists 819, its error naming the remedy in its file (`trust_count =
+    false`). Before, each error, as the Sources page and sync-status show it, named the file by its path on the
+    server (the feed folder's); now by its name, as the run's warnings name it. The command line still says the
+    path of the file that cannot be used, for the operator (`DomainError.where`)."""
+    from app.sync import sync_source
+    from cli.main import caller_words
+
+    feeds = feeds_folder(tmp_path / "feeds")
+    (feeds / "york.toml").write_text('[feed]\nlabel = "York"\nurl = "x"\npaging = "v1"\nlicence = "l"\n'
+                                     'attribution = "a"\n[terms]\n"Day services" = "day_centre"\n')
+    for replay in running(data_dir / "feeds"):
+        site = make_site(tmp_path / "home", sample_index, geodata_dir, data_dir, oruk_feeds_dir=feeds,
+                         oruk_rate=10_000.0, oruk_feed_urls={"bristol": replay.oruk_url("bristol")})
+        replay.alter("/oruk/bristol/services", lambda query, answer: {
+            **answer, "totalElements": 900, "totalPages": 18, "last": int(query["page"][0]) >= 18})
+        runs = sync_source(site.settings, "oruk", actor="tests")
+        text = html.unescape(" ".join(signed_in(make_keepers(site)).get(SOURCES).text.split()))
+    assert sorted(f.source for f in runs.failed) == ["oruk-bristol", "oruk-york"]
+    assert str(tmp_path) not in text and "/feeds/" not in text
+    assert ": york.toml: [terms] 'Day services': 'day_centre' is not a type" in text
+    assert "'trust_count = false' in the [feed] table of bristol.toml reads its listing" in text
+    york = next(f.error for f in runs.failed if f.source == "oruk-york")
+    assert caller_words(york) == ("york.toml: [terms] 'Day services': 'day_centre' is not a type: use one of "
+                                  f"{york.message.split('use one of ', 1)[1]} ({feeds / 'york.toml'})")
+
+
 def test_a_feed_file_key_rehabmap_does_not_read_is_said_under_the_last_run(sample_index, geodata_dir, data_dir,
                                                                           tmp_path, browser, axe_source):
     """Bristol's real feed file with `trust_cout = false` (meant as trust_count) written in its [feed] table: the run

@@ -234,7 +234,19 @@ def test_a_bad_feed_file_says_what_to_fix(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(FeedError) as caught:
         load_feed(path)
-    assert str(caught.value).startswith(str(path)) and message in str(caught.value)
+    # named by the file's name (a failed run's error is shown on the keepers' pages), its path the operator's
+    assert str(caught.value).startswith("bad.toml: ") and message in str(caught.value)
+    assert caught.value.where == str(path)
+
+
+def test_a_feed_file_that_cannot_be_opened_is_named_without_its_folder(tmp_path):
+    """An OSError's own words name the path ("[Errno 21] Is a directory: '/srv/…/town.toml'"): its reason alone."""
+    path = tmp_path / "town.toml"
+    path.mkdir()
+    with pytest.raises(FeedError) as caught:
+        load_feed(path)
+    assert (caught.value.message, caught.value.where) == ("town.toml: cannot read the feed file: Is a directory",
+                                                          str(path))
 
 
 def test_a_feed_covers_what_its_file_says(tmp_path):
@@ -340,14 +352,13 @@ def test_a_feed_whose_count_is_always_wrong_is_read_whole_where_its_file_says_no
     trusting = bristol(replay)
     with pytest.raises(SourceContradiction) as caught:
         list(trusting.fetch(state))
-    shipped = ROOT / "mappings" / "feeds" / "bristol.toml"
     assert caught.value.message.endswith(
         "the listing ends at page 18, having listed 819 services in all, yet it holds 900 by its 'totalElements'. "
         "Read as the end of the listing it would retire, or skip, what the rest holds, so nothing is applied. If its "
         "count is always more than it lists (counting services it has deleted or hidden), ask the feed's publisher to "
-        f"mend its count; until then, 'trust_count = false' in the [feed] table of {shipped} reads its listing to the "
-        "page that ends it, as a feed that gives no count, and says in the run's report how many it listed of its "
-        "count.")
+        "mend its count; until then, 'trust_count = false' in the [feed] table of bristol.toml reads its listing to "
+        "the page that ends it, as a feed that gives no count, and says in the run's report how many it listed of "
+        "its count.")
     assert not trusting.complete and state.states["oruk-bristol"]["page"] == 1
 
     connector = untrusting(replay, tmp_path)

@@ -55,8 +55,10 @@ MENTAL_HEALTH_WORDS = re.compile(
 
 
 class FeedError(DomainError):
-    """A feed file that cannot be used; the message names the file, the line or entry, and what to fix. A
-    `DomainError`, so the command says it in one line; `source` is the run its feed would have been
+    """A feed file that cannot be used; the message names the file (by its name in the feed folder, as the run's
+    warnings do: a failed run's error is shown on the keepers' Sources page and in sync-status, which must not name
+    the server's folders; its path is the `where`, which the command line adds), the line or entry, and what to
+    fix. A `DomainError`, so the command says it in one line; `source` is the run its feed would have been
     (`oruk-<file's name>`), which `rehabmap sync oruk` records as failed while the other feeds run. `ignored`: the
     file's keys rehabmap does not read (`Feed.ignored`), where the file parsed, said with the error, since a required
     key misspelt is often its cause, and "did you mean" the remedy (`load_feed` gives them)."""
@@ -64,7 +66,7 @@ class FeedError(DomainError):
     code = "bad_feed_file"
 
     def __init__(self, path: Path, said: str) -> None:
-        super().__init__(f"{path}: {said}", field="feed")
+        super().__init__(f"{path.name}: {said}", field="feed", where=str(path))
         self.source = _source(path.stem)
         self.ignored: tuple[str, ...] = ()
 
@@ -97,7 +99,7 @@ class Feed:
     per_page: int
     licence: str
     attribution: str
-    path: Path                      # the file it was read from, which an error names for the one to mend it
+    path: Path                      # the file it was read from, which an error names (by its name) to be mended
     terms: Mapping[str, Typing] = field(default_factory=dict)       # casefolded term -> typing
     audiences: Mapping[str, Typing] = field(default_factory=dict)
     keywords: tuple[tuple[re.Pattern[str], Typing], ...] = ()
@@ -141,13 +143,19 @@ def load_feed(path: Path, url: str | None = None) -> Feed:
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise FeedError(path, f"cannot read the feed file: {exc}") from None
+        # an OSError's own words name the path; its reason alone ("Permission denied") does not
+        raise FeedError(path, f"cannot read the feed file: {_reason(exc)}") from None
     try:
         return _feed(doc, path, url)
     except FeedError as exc:
         meta = doc.get("feed")  # a [feed] that is no table is the error, and has no keys of its own to name
         exc.ignored = _ignored(doc, meta if isinstance(meta, dict) else {}, path)
         raise
+
+
+def _reason(exc: Exception) -> str:
+    """Why a feed file could not be read, without its path (an OSError's `strerror`), else the error's words."""
+    return str(exc.strerror or exc) if isinstance(exc, OSError) else str(exc)
 
 
 def _feed(doc: Mapping[str, Any], path: Path, url: str | None) -> Feed:
@@ -411,11 +419,12 @@ def _why_all(saved: Mapping[str, Any], mapping: str, today: date, full: bool) ->
 
 def _count_remedy(feed: Feed) -> str:
     """What the operator can do, besides asking the publisher, about a feed that lists fewer services than it counts:
-    a publisher whose count takes in deleted or hidden services fails every run so, until it mends the count."""
+    a publisher whose count takes in deleted or hidden services fails every run so, until it mends the count. The
+    file is named by its name in the feed folder: the failed run's error is shown on the keepers' Sources page."""
     return (f"If its count is always more than it lists (counting services it has deleted or hidden), ask the feed's "
-            f"publisher to mend its count; until then, 'trust_count = false' in the [feed] table of {feed.path} reads "
-            "its listing to the page that ends it, as a feed that gives no count, and says in the run's report how "
-            "many it listed of its count.")
+            f"publisher to mend its count; until then, 'trust_count = false' in the [feed] table of {feed.path.name} "
+            "reads its listing to the page that ends it, as a feed that gives no count, and says in the run's report "
+            "how many it listed of its count.")
 
 
 def _stamp(item: dict[str, Any]) -> str | None:
