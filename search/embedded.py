@@ -20,7 +20,7 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
-from contextlib import closing, suppress
+from contextlib import closing, contextmanager, suppress
 from datetime import date, datetime, timezone
 from itertools import compress, count, repeat
 from pathlib import Path
@@ -121,8 +121,7 @@ _STREAM_BATCH = 1000
 # ~30 ms with 100 rows and ~0.17 s with 1,000 at 100k services, measured on a 2-core machine at load
 # average 7 (`OverlaidColumns`). At one edit a second, each to a different service, a reload every ~17 min.
 OVERLAY_MAX_ROWS = 1000
-_WRITE_TIMEOUT_S = 60.0  # an edit waits this long for readers loading a generation to finish
-_STALE_RETRIES = 3
+_WRITE_TIMEOUT_S = 60.0  # an edit waits this long for readers holding the file (a load, `_Generation.held`)
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -705,11 +704,8 @@ def _check_schema(conn: sqlite3.Connection, path: Path) -> None:
 
 
 class _Stale(RuntimeError):
-    """The file was edited after the state a reader answers from: its records may no longer match the
-    columns."""
-
-    def __init__(self) -> None:
-        super().__init__("The index kept changing while it was read (maintainers' edits); ask again.")
+    """The file was edited after the state a reader answers from: its records and words may no longer match the
+    columns (the reader answers again with the file held: `EmbeddedIndex._answer`)."""
 
 
 class _RecordCache:
@@ -769,7 +765,7 @@ class _Generation:
         self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False,
                                     isolation_level=None)
         self.records = _RecordCache(RECORD_CACHE_SIZE)
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # re-entered by the reads of an answer the file is held for (`held`)
         try:
             # One read transaction, so the columns, the change log and data_version describe one state.
             self.conn.execute("BEGIN")
@@ -831,39 +827,84 @@ class _Generation:
     def catch_up(self) -> _State | None:
         """The current state of the file: the state last read, with the rows changed since laid over the
         loaded columns; the same state when nothing changed; None when so many rows have changed that
-        loading the file again is cheaper for every query after."""
+        loading the file again is cheaper for every query after. The changes are read in one read transaction
+        and laid outside it, so the other threads' reads of records do not wait for the columns to be made."""
+        with self.lock, self._reading():
+            changes = self._changes()
+        return None if changes is None else self._lay(changes)
+
+    @contextmanager
+    def held(self) -> Iterator[_State | None]:
+        """The file held in its current state while the caller answers from it, and that state (as `catch_up`
+        gives it): one read transaction from the catch-up to the last record read. The index file keeps SQLite's
+        rollback journal, in which an edit cannot commit while a reader holds its shared lock, so every record
+        read in it is of the state its columns are, however many edits wait; they wait for the answer alone (a
+        few milliseconds: `EmbeddedWriter.upsert` waits up to a minute). The statements of the other threads wait
+        on the connection's lock meanwhile."""
+        with self.lock, self._reading():
+            changes = self._changes()
+            yield None if changes is None else self._lay(changes)
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """One read transaction on the generation's connection (called with its lock held)."""
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.conn.execute("COMMIT")
+
+    def _changes(self) -> _Changes | None:
+        """What the file holds beyond the state last read (inside the caller's read transaction): nothing more
+        when its data_version is that state's; None when more rows have changed since the load than
+        `OVERLAY_MAX_ROWS`."""
         state = self.state
-        with self.lock:
-            self.conn.execute("BEGIN")
-            try:
-                data_version = self._data_version()
-                if data_version == state.data_version:
-                    return state
-                logged = state.seq >= 0 or _has_changes(self.conn)
-                logged_changes = self.conn.execute("SELECT seq, row, at FROM changes WHERE seq > ? ORDER BY seq",
-                                                   (state.seq,)).fetchall() if logged else []
-                changes = [(seq, row) for seq, row, _ in logged_changes]
-                changed_at = dict(state.changed_at)
-                changed_at.update({row - 1: seq for seq, row in changes})
-                if len(changed_at) > OVERLAY_MAX_ROWS:
-                    return None
-                fresh = sorted({row - 1 for _, row in changes})
-                values = self.conn.execute(
-                    f"SELECT rowid, id, {_COLUMNS_SQL} FROM service_columns "
-                    "WHERE rowid IN (SELECT value FROM json_each(?))",
-                    (json.dumps([row + 1 for row in fresh]),)).fetchall() if fresh else []
-                meta = dict(self.conn.execute("SELECT key, value FROM meta"))
-            finally:
-                self.conn.execute("COMMIT")
+        data_version = self._data_version()
+        if data_version == state.data_version:
+            return _Changes(state, data_version, [], state.changed_at, [], {})
+        logged = state.seq >= 0 or _has_changes(self.conn)
+        logged_changes = self.conn.execute("SELECT seq, row, at FROM changes WHERE seq > ? ORDER BY seq",
+                                           (state.seq,)).fetchall() if logged else []
+        changed_at = dict(state.changed_at)
+        changed_at.update({row - 1: seq for seq, row, _ in logged_changes})
+        if len(changed_at) > OVERLAY_MAX_ROWS:
+            return None
+        fresh = sorted({row for _, row, _ in logged_changes})
+        values = self.conn.execute(
+            f"SELECT rowid, id, {_COLUMNS_SQL} FROM service_columns WHERE rowid IN (SELECT value FROM json_each(?))",
+            (json.dumps(fresh),)).fetchall() if fresh else []
+        meta = dict(self.conn.execute("SELECT key, value FROM meta"))
+        return _Changes(state, data_version, logged_changes, changed_at, values, meta)
+
+    def _lay(self, changes: _Changes) -> _State:
+        """The state `changes` were read beyond, with them laid over its columns: the generation's state now."""
+        state = changes.state
+        if changes.data_version == state.data_version:
+            return state
+        logged = changes.logged
         # How long the oldest edit laid now waited to be seen here (for the metrics: edit lag).
-        lag = time.time() - min(at for _, _, at in logged_changes) if logged_changes else state.edit_lag_s
+        lag = time.time() - min(at for _, _, at in logged) if logged else state.edit_lag_s
         changed = dict(state.changed)
-        changed.update({rowid - 1: tuple(row) for rowid, *row in values})
-        columns = OverlaidColumns(self.base, changed) if fresh else state.columns
-        seq = max([state.seq, *(seq for seq, _ in changes)])
-        self.state = _State(self, columns, data_version, seq, _edits(meta),
-                            json.loads(meta.get("sources", "{}")), changed, changed_at, lag)
+        changed.update({rowid - 1: tuple(row) for rowid, *row in changes.values})
+        columns = OverlaidColumns(self.base, changed) if logged else state.columns
+        seq = max([state.seq, *(seq for seq, _, _ in logged)])
+        meta = changes.meta
+        self.state = _State(self, columns, changes.data_version, seq, _edits(meta),
+                            json.loads(meta.get("sources", "{}")), changed, changes.changed_at, lag)
         return self.state
+
+
+class _Changes(NamedTuple):
+    """What a catch-up read beyond a state of the file (`_Generation._changes`): the file's data_version, the
+    change log's rows since (seq, row, at), the change that last wrote each row changed since the load, the columns
+    of the rows they wrote, and the file's meta table."""
+
+    state: _State
+    data_version: int
+    logged: list[tuple[int, int, float]]
+    changed_at: dict[int, int]
+    values: list[tuple[Any, ...]]
+    meta: dict[str, str]
 
 
 def _edits(meta: Mapping[str, str]) -> int:
@@ -886,9 +927,9 @@ class _State:
     """What a reader answers one question from: a generation's columns as of one state of its file (the
     load, or the load with the edits since laid over it), and how to read that state's records.
 
-    Every read of records checks that the file is still in this state (SQLite's data_version): a record
-    read after a later edit may no longer match these columns, so the read raises `_Stale` and the reader
-    catches up and asks again."""
+    Every read of records or words checks that the file is still in this state (SQLite's data_version): a record
+    or a word read after a later edit may no longer match these columns, so the read raises `_Stale` and the
+    reader answers again with the file held (`EmbeddedIndex._answer`)."""
 
     def __init__(self, generation: _Generation, columns: Columns, data_version: int, seq: int, edits: int,
                  sources: dict[str, int], changed: dict[int, tuple[Any, ...]], changed_at: dict[int, int],
@@ -912,16 +953,22 @@ class _State:
         return row if edit is None else (row, edit)
 
     def text_rows(self, text: str) -> np.ndarray:
-        """Row positions matching the text, best first (bm25)."""
+        """Row positions matching the text, best first (bm25), as this state's words give them: words an edit
+        wrote since would pass a row on its new name while the answer gives the record this state cached, or a
+        service added since, past the end of its columns (`_Stale`)."""
         g = self.generation
         with g.lock:
             rows = g.conn.execute(
                 "SELECT rowid FROM services_fts WHERE services_fts MATCH ? ORDER BY bm25(services_fts)",
                 (_fts_query(text),)).fetchall()
-        # A service added after this state is not in its columns yet (the reader catches up on its next
-        # question): leave it out rather than index past the end.
-        size = len(self.columns)
-        return np.array([r - 1 for (r,) in rows if r <= size], dtype=np.int64)
+            self._unchanged()
+        return np.array([r - 1 for (r,) in rows], dtype=np.int64)
+
+    def _unchanged(self) -> None:
+        """Raise `_Stale` if an edit has been committed since this state (after a read on the generation's
+        connection, with its lock held: the file's data_version is the one that read saw, or a later one)."""
+        if self.generation._data_version() != self.data_version:
+            raise _Stale
 
     def services(self, rows: Sequence[int]) -> list[Service]:
         """The services at these rows, in this order: from the cache, the rest read in one statement. Rows
@@ -976,8 +1023,8 @@ class _State:
                 if _damaged(error):
                     raise _unreadable(g.path, error) from None
                 raise
-            if check and g._data_version() != self.data_version:
-                raise _Stale
+            if check:
+                self._unchanged()
         return {rowid - 1: Service.stored(doc) for rowid, doc in docs}
 
 
@@ -1123,18 +1170,23 @@ class EmbeddedIndex:
             self._load()
 
     def _answer(self, question: Callable[[_State], T]) -> T:
-        """The question answered from one consistent state: if the file is edited while the answer reads
-        its records, the reader catches up and asks again (at most a few times; edits are rare, and each
-        attempt sees every edit committed before it; after that, `_Stale` is raised)."""
-        for _ in range(_STALE_RETRIES):
-            state = self._current()
-            try:
-                return question(state)
-            except _Stale:
-                with self._load_lock:
-                    if self._generation is state.generation:
-                        self._catch_up()  # the edit's new mtime may not be visible yet: catch up anyway
-        return question(self._current())
+        """The question answered from one state of the file: first from the state the reader holds, without
+        holding the file (an answer from the columns and cached records reads nothing from it); if an edit has
+        overtaken that state by the time the answer reads records or words (`_Stale`), from the file held in its
+        current state (`_Generation.held`), which no edit can overtake. Before, the reader caught up and asked
+        again, three times at most, then answered "ask again": edits back to back overtook it each time."""
+        try:
+            return question(self._current())
+        except _Stale:
+            pass
+        while True:
+            generation = self._current().generation
+            with self._load_lock:  # as every catch-up: none lays an older state over a later one
+                with generation.held() as state:
+                    if state is not None:
+                        return question(state)
+                if self._generation is generation:  # more rows edited than a reader lays over: load it again
+                    self._load()
 
     def info(self) -> IndexInfo:
         state = self._current()
@@ -1178,8 +1230,8 @@ class EmbeddedIndex:
         return self._answer(question)
 
     def scan(self, query: ServiceQuery) -> Iterator[Service]:
-        state = self._current()
-        return state.stream(_found(state, query, 0, None)[1])
+        state, rows = self._answer(lambda state: (state, _found(state, query, 0, None)[1]))
+        return state.stream(rows)
 
     def count_by_type(self, query: ServiceQuery) -> dict[ServiceType, int]:
         """Per type, how many services pass the query (the query's own types still filter): what
@@ -1245,15 +1297,14 @@ class EmbeddedIndex:
         return self._answer(question)
 
     def count_near(self, lat: float, lon: float, query: ServiceQuery, *, radius_km: float) -> int:
-        state = self._current()
         if not query.text:
-            return state.columns.count_near(lat, lon, query, radius_km)
-        return len(_passing_near(state, lat, lon, query, radius_km)[0])
+            return self._current().columns.count_near(lat, lon, query, radius_km)
+        return self._answer(lambda state: len(_passing_near(state, lat, lon, query, radius_km)[0]))
 
     def scan_nearest(self, lat: float, lon: float, query: ServiceQuery, *,
                      radius_km: float | None = None) -> Iterator[Hit]:
-        state = self._current()
-        rows, distances = _by_distance(state, lat, lon, query, len(state.columns), radius_km)
+        state, (rows, distances) = self._answer(
+            lambda state: (state, _by_distance(state, lat, lon, query, len(state.columns), radius_km)))
         return (Hit(s, float(d)) for s, d in zip(state.stream(rows, nearest=True), distances.tolist()))
 
     def best_fit(self, lat: float, lon: float, query: ServiceQuery, *, k: int, radius_km: float | None,
