@@ -1,8 +1,9 @@
 """Duplicates across sources become one record that remembers which source gave each field.
 
 Records are the same service when they share an id, a CQC location id, or the same normalised name and
-postcode, or when a chain of such shared keys joins them (the keys of each record as it came, `merge_keys`): which
-records are one depends neither on which source supersedes which nor on the order the records come in (`Merging`).
+postcode, or when a chain of such shared keys joins them (the keys of each record as it came, `merge_keys`; of an id
+given more than once, those every record of it gives): which records are one depends neither on which source
+supersedes which nor on the order the records come in (`Merging`).
 The first record seen is the base: its id is kept (so its links, decisions and edits stay where
 they are). Where two of the records give a field, the value of the one whose source supersedes the other's wins
 (`Precedence`, which the caller passes in: `indexer.precedence` reads it where the sources are defined), and where
@@ -265,8 +266,9 @@ class Keyed(NamedTuple):
 
 
 class _Kind(NamedTuple):
-    """A kind of records merged again where a retirement took one apart (`Merging._part`): its record, when its
-    first record came, its records by when each came, the keys known at it and its notes (`Merging._notes`)."""
+    """A kind of records merged again where a record of an id withdrawing a key took one apart (`Merging._part`):
+    its record, when its first record came, its records by when each came, the keys known at it and its notes
+    (`Merging._notes`)."""
 
     record: Service | Stored
     came: int
@@ -287,15 +289,17 @@ class Merging:
     be a superseding record's: a record sharing a key with that one alone was merged in under the mappings'
     precedence and not under the store's order, or not when it came before the record that brought the key in.
     A record of an id already seen is that record's copy (a file's copy of a synced record, a row repeating an
-    id), merged into it by the id alone, its other keys counting for nothing: a repeated CQC row naming another
-    location's name and postcode joined that location's kind, two locations made one through a copy's error.
-    An id any record of which is inactive (retired) counts its id alone in every record of it, whichever comes
-    first, and its inactive record is the base of its copies (`_first`): where an active copy came first and its
-    name and postcode drew in another record (a home registered again under a new id), the retirement takes its
-    kind apart and merges its records again (`_part`). Before, the copy read first kept its keys, the new
-    registration was merged into the old id and the record stayed active, where the retirement read first gave the
-    two records apart. On the real lists (both NHS hospital lists and the ODS sites) it merges the 141 pairs the
-    merged record's keys merged, in any order."""
+    id), merged into it by the id alone: an id given more than once counts, in every record of it, only the keys
+    every record of it gives (`_withdraws`; an inactive record gives its id alone), whichever comes first. Where
+    the one that came first counted a key a later one does not give (a repeated CQC row naming another location's
+    name and postcode, a retirement) and it drew in another record (a home at that name and postcode, registered
+    again under a new id), the later takes its kind apart and merges its records again (`_part`); an id's inactive
+    record is the base of its copies (`_first`). Before, a repeated CQC row's own keys counted, and its name and
+    postcode joined that location's kind, two locations made one through a copy's error; then, but for a
+    retirement, only the keys of the one that came first counted, so the same rows in another order made other
+    records: the mistaken row read first drew the location whose name it gave into its id's record, read second
+    the location's own name and postcode drew in a council's row of it. On the real lists (both NHS hospital lists
+    and the ODS sites) it merges the 141 pairs the merged record's keys merged, in any order."""
 
     def __init__(self, precedence: Precedence) -> None:
         self.precedence = precedence
@@ -310,18 +314,20 @@ class Merging:
         self._where: dict[tuple[str, str], int] = {}
         self._came: list[int] = []  # per place, when its first record came (its place in the order they come)
         # The place each record given one of its own was given, by when it came: a writer holds its id there, so a
-        # kind a retirement takes apart goes back to it (`_part`).
+        # kind taken apart goes back to it (`_part`).
         self._placed: dict[int, int] = {}
         self._count = 0
         # Per place, the notes of what was merged into its record, each by when the record that made it came and its
         # place among that record's notes (its own first, then the kinds it showed to be one with it).
         self._notes: dict[int, list[tuple[tuple[int, int], MergeNote]]] = {}
-        self._retired: frozenset[str] = frozenset()  # ids known inactive ahead of their records (`_kinds`)
+        # Per id given more than once, the keys every record of it gives (`merge_keys`; an inactive one gives its id
+        # alone), the only ones its records count (`_withdraws`).
+        self._counted: dict[str, frozenset[tuple[str, str]]] = {}
 
     @property
     def notes(self) -> list[MergeNote]:
         """What was merged into what, in the order the records that made each note came: a record's own note
-        first, then those of the kinds it showed to be one. A kind a retirement took apart has its notes made
+        first, then those of the kinds it showed to be one. A kind taken apart has its notes made
         again (`_part`), each where the record that made it came."""
         made = sorted((entry for entries in self._notes.values() for entry in entries), key=lambda entry: entry[0])
         return [note for _, note in made]
@@ -338,8 +344,9 @@ class Merging:
 
     def _take(self, came: int, keys: list[tuple[str, str]], service: Service | Stored) -> None:
         """The record that came `came`th, with its keys, merged or placed."""
-        if self._retired and keys[0][1] in self._retired:
-            keys = keys[:1]
+        counted = self._counted.get(keys[0][1]) if self._counted else None
+        if counted is not None:  # a record of an id seen before counts the keys its id counts (`_withdraws`)
+            keys = [key for key in keys if key in counted]
         where = self._where
         hits: dict[int, str] = {}  # the places this record's keys are known at, each with the first key found there
         for key in keys:  # a loop, not a generator: this runs per record
@@ -357,11 +364,23 @@ class Merging:
         other = as_service(service)
         same_id = where.get(keys[0])
         if same_id is not None:
-            if other.status == "inactive" and other.id not in self._retired and self._at(same_id).status == "active":
+            if self._withdraws(same_id, keys):
                 self._part(same_id, came, other)
                 return
             hits, keys = {same_id: "id"}, []  # a copy of a record seen: merged by its id alone
         self._join(came, keys, other, hits)
+
+    def _withdraws(self, place: int, keys: list[tuple[str, str]]) -> bool:
+        """Whether a record of an id seen at `place`, with its `keys`, withdraws a key its id counted: an id counts
+        only the keys every record of it gives (`_counted`; the first record's until a second comes), so which other
+        records its records join does not depend on which of them comes first."""
+        ident = keys[0][1]
+        counted = self._counted.get(ident)
+        if counted is None:
+            first = next(record for _, record in self._members(place) if record.id == ident)
+            counted = frozenset(merge_keys(first))
+        agreed = self._counted[ident] = counted.intersection(keys)
+        return agreed != counted
 
     def _join(self, came: int, keys: list[tuple[str, str]], other: Service, hits: dict[int, str]) -> None:
         """`other` merged into the kind of the earliest of the places its keys are known at (`hits`), each later one
@@ -385,21 +404,23 @@ class Merging:
         for key in keys:
             self._where[key] = hit
 
-    def _part(self, place: int, came: int, retired: Service) -> None:
-        """A retired record (`retired`) of an id an active record at `place` has: the keys of the records there
-        other than their ids count no more. Where they are all of its id, it is merged in by the id (taking them
-        apart would change nothing); else they are merged again with it in the order they came, each of its id by
-        the id alone (`_kinds`), each kind at the place its first record was given, where a writer holds its id
-        (`stream`), or at a new one where it had none, with its notes made again."""
+    def _part(self, place: int, came: int, other: Service) -> None:
+        """A record (`other`) of an id a record at `place` has, which withdraws a key its id counted (`_withdraws`:
+        a retired record, which gives its id alone, or one under another name or postcode): the keys of the records
+        there other than their ids count no more but as `_counted` says. Where they are all of its id, it is merged
+        in by the id (taking them apart would change nothing); else they are merged again with it in the order they
+        came, each of an id given more than once by the keys every record of it gives (`_kinds`), each kind at the
+        place its first record was given, where a writer holds its id (`stream`), or at a new one where it had
+        none, with its notes made again."""
         members = self._members(place)
         for _, record in members:
             for key in merge_keys(record)[1:]:
                 if self._where.get(key) == place:
                     del self._where[key]
-        if all(record.id == retired.id for _, record in members):
-            self._join(came, [], retired, {place: "id"})
+        if all(record.id == other.id for _, record in members):
+            self._join(came, list(self._counted[other.id]), other, {place: "id"})
             return
-        kinds = type(self)(self.precedence)._kinds([*members, (came, retired)], self._retired | {retired.id})
+        kinds = type(self)(self.precedence)._kinds([*members, (came, other)], self._counted)
         for kind in kinds:
             to = self._placed.get(kind.came)
             if to is None:  # its first record was merged into another as it came: its id is at no place yet
@@ -414,11 +435,12 @@ class Merging:
             self._notes[to] = kind.notes
             self._where.update((key, to) for key in kind.keys)
 
-    def _kinds(self, records: list[tuple[int, Service]], retired: frozenset[str]) -> list[_Kind]:
+    def _kinds(self, records: list[tuple[int, Service]], counted: Mapping[str, frozenset[tuple[str, str]]]
+               ) -> list[_Kind]:
         """The kinds `records` (with when each came) make, merged into this new merging in the order they came,
-        each record of a `retired` id by its id alone: what `_part` puts in place of the kind it takes apart, the
-        first record's kind first."""
-        self._retired = retired
+        each record of an id `counted` names by the keys it names: what `_part` puts in place of the kind it takes
+        apart, the first record's kind first."""
+        self._counted = dict(counted)
         for came, record in sorted(records, key=lambda member: member[0]):
             self._take(came, merge_keys(record), record)
         keys: dict[int, list[tuple[str, str]]] = {}
@@ -479,7 +501,7 @@ class Merging:
         return [record for record in self._records() if record is not None]
 
     def stream(self, items: Iterable[Service | Keyed]) -> Iterator[Service | Stored | Revision]:
-        """Each record kept, as it comes (and a kind a retirement took apart whose first record was given no place,
+        """Each record kept, as it comes (and a kind taken apart whose first record was given no place,
         `_part`, at a new one), then each one combined with later ones again, as it ends up (a kind taken apart at
         the place its first record was given, which holds its id), and each folded into an earlier one as none
         (`Revision`): what a writer stores while the rest are still being prepared, no id at two rows at once."""

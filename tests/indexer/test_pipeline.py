@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import sqlite3
 from datetime import datetime, timezone
 
@@ -566,3 +567,65 @@ def test_the_notes_of_a_kind_a_retirement_takes_apart_stay_where_their_records_c
 
     assert [s.id for s in kept] == [ASHTON, "homes:A", NEW_ID]
     assert [note.key.split(": ")[0] for note in notes] == [f"id {ASHTON}", "id homes:A", f"id {ASHTON}"]
+
+
+GROVELANDS = "cqc:1-112778525"  # Grovelands Lodge, another care home of the same CQC recording
+
+
+def ashton_lodge_given_twice(data_dir, geography, tmp_path) -> list[Service]:
+    """Ashton Lodge as CQC recorded it; a 104th record of the recording giving Ashton Lodge's id again under
+    Grovelands Lodge's name and postcode (a source's mistake); Grovelands Lodge's own record; and a council's two
+    rows: homes:A at Ashton Lodge's name and postcode, and homes:C under another name with its CQC location id."""
+    recorded = data_dir / "feeds" / "cqc_api" / "locations_detail_2021.json"
+    locations = json.loads(recorded.read_text(encoding="utf-8"))
+    first = next(location for location in locations if f"cqc:{location['locationId']}" == ASHTON)
+    other = next(location for location in locations if f"cqc:{location['locationId']}" == GROVELANDS)
+    locations.append({**first, "name": other["name"], "postalCode": other["postalCode"]})
+    again = tmp_path / recorded.name
+    again.write_text(json.dumps(locations), encoding="utf-8")
+    prepared = prepare_all([r for r in load_source(again) if isinstance(r, Candidate)], GeographyPlacer(geography))
+    listed, wrong = (s for s in prepared if isinstance(s, Service) and s.id == ASHTON)
+    [grovelands] = [s for s in prepared if isinstance(s, Service) and s.id == GROVELANDS]
+    council = listed.provenance[0].model_copy(update={"source": "homes", "file": "homes.csv", "line": 2})
+    home_a = listed.model_copy(update={"id": "homes:A", "source": "homes", "cqc_location_id": None,
+                                       "provenance": [council]})
+    home_c = listed.model_copy(update={"id": "homes:C", "source": "homes", "name": "Ashton Lodge Care Home",
+                                       "provenance": [council.model_copy(update={"line": 3})]})
+    return [listed, wrong, grovelands, home_a, home_c]
+
+
+def kinds(records) -> set[frozenset[tuple[str | None, int | None]]]:
+    """Which rows (by file and line) each record kept was merged from."""
+    return {frozenset((origin.file, origin.line) for origin in record.provenance) for record in records}
+
+
+def test_two_rows_of_one_id_that_disagree_merge_the_same_records_in_every_order(data_dir, geography, tmp_path):
+    """Ashton Lodge's record and a second row of its id under Grovelands Lodge's name and postcode, with Grovelands
+    Lodge's record and a council's two rows (`ashton_lodge_given_twice`): in all 120 orders, one process and a
+    parallel import (each record stored in a part file and read back where it is merged, laid over by the
+    maintainers' edits of each as it is written, warning of them alike) make the same three records: Ashton Lodge's
+    two rows with homes:C (their CQC location id, which both give), Grovelands Lodge alone, homes:A alone (Ashton
+    Lodge's name and postcode, which one of its id's rows gives and the other does not).
+    Before, only the first-read row of the id counted its name and postcode: read first, the mistaken row drew
+    Grovelands Lodge's record into Ashton Lodge's id; read second, Ashton Lodge's own row drew in homes:A."""
+    five = ashton_lodge_given_twice(data_dir, geography, tmp_path)
+    listed, wrong, grovelands, home_a, home_c = five
+    expected = kinds([Service.model_validate({**listed.model_dump(), "provenance": [
+        *listed.provenance, *wrong.provenance, *home_c.provenance]}), grovelands, home_a])
+    directory = Directory(tmp_path / "directory.sqlite")
+    for record in five:
+        directory.overlay.record("test", "update", record.id, [Change("beds", None, 6)], fields={"beds": 6})
+    for order in itertools.permutations(five):
+        kept, _ = merge_duplicates(order, Precedence())
+        assert kinds(kept) == expected, [s.provenance[0].line for s in order]
+        one = OverlayWriter(EmbeddedWriter(tmp_path / "one.sqlite"), directory)
+        one.replace_all(kept)
+        writer = EmbeddedWriter(tmp_path / "two.sqlite")
+        parts = writer.parts()
+        stored = parts.stored(parts.write(list(order)), [s.id for s in order], [s.service_type for s in order])
+        two = OverlayWriter(writer, directory)
+        two.replace_all(Merging(Precedence()).stream(Keyed(merge_keys(s), r) for s, r in zip(order, stored)))
+        parts.remove()
+        assert {s.id: s for s in EmbeddedIndex(tmp_path / "two.sqlite").all()} == {
+            s.id: s for s in EmbeddedIndex(tmp_path / "one.sqlite").all()}
+        assert two.warnings == one.warnings
