@@ -20,7 +20,7 @@ read from one record's words as met and from the other's as not met).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
@@ -162,21 +162,45 @@ class Precedence:
     supersedes: Mapping[str, frozenset[str]] = field(default_factory=dict)
     above_dated_files: frozenset[str] = frozenset()
 
-    def over(self, first: Service, second: Service) -> bool:
-        """Whether `first`'s value replaces `second`'s, where both give one."""
-        return (second.source in self.supersedes.get(first.source, ())
-                or (first.source in self.above_dated_files and _dated_file(second)))
+    def over(self, first: tuple[str, bool], second: tuple[str, bool]) -> bool:
+        """Whether a record of rank `first` (its source, and whether it was read from a dated file: `_rank`)
+        replaces one of rank `second`, where both give a value."""
+        return (second[0] in self.supersedes.get(first[0], ())
+                or (first[0] in self.above_dated_files and second[1]))
 
     def order(self, services: Sequence[Service]) -> list[Service]:
         """The records in the order their values win: each after every record that supersedes it, else in the order
         given (a kept order, however many records and whichever declared what). A cycle, which `indexer.precedence`
-        refuses to build, would leave the records in the order given."""
-        left, ordered = list(services), []
-        while left:
-            first = next((s for s in left if not any(self.over(other, s) for other in left)), left[0])
-            left.remove(first)
-            ordered.append(first)
+        refuses to build, would leave the records in the order given.
+
+        At each step the earliest record that no record left supersedes comes next (the earliest left, where every
+        one is superseded). Whether one record supersedes another depends on their ranks alone (`_rank`), so the
+        records are taken rank by rank, each rank's in the order given, and which ranks are free changes only when
+        one runs out. Before, every record left was asked of every other at each step, each time reading its
+        source from its id: 1,701 records of one CQC location took 1.5 s of CPU, 5,001 took 14 s."""
+        ranks: dict[tuple[str, bool], list[int]] = {}  # per rank, where its records are in `services`
+        for at, service in enumerate(services):
+            ranks.setdefault(_rank(service), []).append(at)
+        ahead = dict.fromkeys(ranks, 0)  # per rank with records left, its next record's place in `ranks`
+        free = self._free(ahead.keys())
+        ordered: list[Service] = []
+        while ahead:
+            rank = min(free or ahead, key=lambda each: ranks[each][ahead[each]])
+            ordered.append(services[ranks[rank][ahead[rank]]])
+            ahead[rank] += 1
+            if ahead[rank] == len(ranks[rank]):
+                del ahead[rank]
+                free = self._free(ahead.keys())
         return ordered
+
+    def _free(self, left: Collection[tuple[str, bool]]) -> list[tuple[str, bool]]:
+        """The ranks (`_rank`) among `left` that none of `left` supersedes."""
+        return [rank for rank in left if not any(self.over(other, rank) for other in left)]
+
+
+def _rank(service: Service) -> tuple[str, bool]:
+    """What a record's place in a `Precedence` depends on: its source, and whether it was read from a dated file."""
+    return service.source, _dated_file(service)
 
 
 def _dated_file(service: Service) -> bool:
