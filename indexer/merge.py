@@ -20,6 +20,7 @@ read from one record's words as met and from the other's as not met).
 
 from __future__ import annotations
 
+from bisect import insort
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
@@ -416,8 +417,8 @@ class Merging:
         for order, folded in enumerate(later, 1):
             self._fold(folded, hit, hits[folded] if hits[folded] in _SHARED_KEYS else by, (came, order))
         members = self._members(hit)
-        members.append((came, other))
-        members.sort(key=_first)
+        # Put in its place, as sorting them all again at each record cost a kind of many records their number squared.
+        insort(members, (came, other), key=_first)
         if by == "id":  # the note says what the record keeps of each row as this merge made it: combined now
             self.merged[hit] = combined = _combine([member for _, member in members], self.precedence)
             note = _note(before, other, combined)
