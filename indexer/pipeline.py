@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import gc
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -214,6 +214,30 @@ class CarriesServices(Protocol):
     def carried_ids(self) -> set[str]: ...
 
 
+Step = TypeVar("Step", bound=Callable[..., Any])
+# Each step of a row's preparation (`prepare_all`) with the record's fields it reads: `reads` declares them where the
+# step is written, and a reason the step rejects a row for is about them (`Candidate.rejected`)
+STEP_READS: dict[Callable[..., Any], frozenset[str]] = {}
+
+
+def reads(*fields: str) -> Callable[[Step], Step]:
+    """Declares the record's fields the step reads (`label_text`: the row's label text, which it is given apart), the
+    one home of them: a rejection the step makes says first that its row is short where a cell the row may have lost
+    gives one of them (`Candidate.rejected`), so a field the step read undeclared would lose that word where the lost
+    cell explains the rejection. tests/indexer/test_pipeline.py runs every step so declared over the real lists' rows
+    and a row giving every field, and fails where one reads a field it does not declare."""
+    def declared(step: Step) -> Step:
+        STEP_READS[step] = frozenset(fields)
+        return step
+    return declared
+
+
+def _about(step: Callable[..., Any]) -> frozenset[str] | None:
+    """What a rejection by `step` is about: the fields it declares it reads; None (not known which: every reason
+    says the row is short first) for a step declaring none, such as one a test puts in its place."""
+    return STEP_READS.get(step)
+
+
 @lru_cache(maxsize=4096)
 def _label_meaning(label: str) -> Classification | NotRehab | None:
     """`classify_label`, remembered: a source repeats a few hundred labels over thousands of rows (its
@@ -224,6 +248,8 @@ def _label_meaning(label: str) -> Classification | NotRehab | None:
         return exc
 
 
+@reads("name", "original_label", "label_text", "service_type", "subtype", "provider_type", "legacy_locked_label",
+       "pd_specialist")
 def _classify(fields: dict[str, Any], label_text: str) -> None:
     name = fields.get("name") if isinstance(fields.get("name"), str) else ""
     # A secure unit is not rehab whatever type a source, a mapping default or a feed's term gives it.
@@ -300,6 +326,7 @@ def without_bad_contacts(candidate: Candidate, refused: dict[str, str] | None = 
     return replace(candidate, fields=fields, warnings=[*candidate.warnings, *refused.values()])
 
 
+@reads("name", "description", "label_text", "gender")
 def _extract_needs(fields: dict[str, Any], label_text: str) -> None:
     """The needs and the gender the row's words suggest, kept apart from those it states
     (`Service.needs_read_from_text`, `Service.gender_read_from_text`): a word in a description is a guess,
@@ -317,6 +344,7 @@ def _extract_needs(fields: dict[str, Any], label_text: str) -> None:
         fields["gender_read_from_text"] = {gender: gender_words(gender, text)}
 
 
+@reads("postcode", "lat", "lon")
 def _locate(fields: dict[str, Any], placer: Placer, postcode_named: str) -> tuple[float, float, str | None]:
     """The row's point (from its postcode when it has no coordinates) and its postcode's LAD, if any, also
     beside coordinates: the generalised boundaries agree with ONS's postcode directory for only ~98% of single
@@ -335,11 +363,6 @@ def _locate(fields: dict[str, Any], placer: Placer, postcode_named: str) -> tupl
 
 
 _REJECTABLE = (DomainError, GeodataError, ValidationError, ValueError, TypeError)
-
-
-# The record's fields a step of the preparation reads, which a reason it gives is about (`Candidate.rejected`)
-_TYPED = frozenset({"name", "original_label", "label_text", "service_type", "subtype", "provider_type"})
-_PLACED = frozenset({"postcode", "lat", "lon"})
 
 
 def _rejection(candidate: Candidate, exc: Exception, about: frozenset[str] | None) -> Rejection:
@@ -368,15 +391,16 @@ def prepare_all(candidates: list[Candidate], placer: Placer) -> list[Service | R
         # The caller's row stays as it was; the copy of its fields is the pipeline's own to fill in (only the
         # fields: a new `Candidate` around them would cost a Python `__init__` a row).
         fields, label_text = dict(candidate.fields), candidate.label_text
-        step = _TYPED
+        step: Callable[..., Any] = _classify  # the step running: a rejection is about the fields it reads
         try:
             _classify(fields, label_text)
+            step = _extract_needs
             _extract_needs(fields, label_text)
-            step = _PLACED
+            step = _locate
             points.append(_locate(fields, placer, candidate.postcode_named))
             outcomes.append((fields, candidate))
         except _REJECTABLE as exc:
-            outcomes.append(_rejection(candidate, exc, step))
+            outcomes.append(_rejection(candidate, exc, _about(step)))
     lats, lons, lads = (list(column) for column in zip(*points)) if points else ([], [], [])
     areas = iter(placer.area_codes_all(lats, lons, lads) if points else [])
     for i, outcome in enumerate(outcomes):
@@ -387,11 +411,11 @@ def prepare_all(candidates: list[Candidate], placer: Placer) -> list[Service | R
 
 def _finish(fields: dict[str, Any], candidate: Candidate, areas: Any) -> Service | Rejection:
     origin = candidate.origin
-    step: frozenset[str] | None = _PLACED  # the areas are found from the point
+    about = _about(_locate)  # the areas are found from the point it gave
     try:
         if isinstance(areas, Exception):
             raise areas
-        fields["areas"], step = areas, None
+        fields["areas"], about = areas, None
         fields.setdefault("id", f"{origin.source}:{origin.source_id}")
         # Validated by pydantic-core directly: what `Provenance(...)` and `Service.model_validate` do, without
         # their Python frames around the call (~1 µs a row).
@@ -404,7 +428,7 @@ def _finish(fields: dict[str, Any], candidate: Candidate, areas: Any) -> Service
             *(p for p in fields.get("provenance", ()) if p["source"] != origin.source)]
         return _validate_service(fields, context=IMPORTED)
     except _REJECTABLE as exc:
-        return _rejection(candidate, exc, step)
+        return _rejection(candidate, exc, about)
 
 
 _validate_provenance = Provenance.__pydantic_validator__.validate_python

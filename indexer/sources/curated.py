@@ -25,6 +25,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from geodata.england import ENGLAND
 from indexer.rows import Candidate, Origin, Rejection, Row, Stated
@@ -252,8 +253,8 @@ def _check(raw: CsvRow, spec: TableSpec, file: str, source: str | None, columns:
     if not name:
         fail(spec.name_column, f"empty; give the name, or '{NONE}' to record that the area has none")
     elif name.lower() != NONE:
-        candidate, problems = _candidate(cell, spec, file, raw.line, source, name, kind, serves or [area],
-                                         verified_on)
+        candidate, problems, given = _candidate(cell, spec, file, raw.line, source, name, kind, serves or [area],
+                                                verified_on)
         errors += problems
         if not cell.get("postcode"):
             fail("postcode", "empty; a service needs the full postcode of its base")
@@ -264,31 +265,38 @@ def _check(raw: CsvRow, spec: TableSpec, file: str, source: str | None, columns:
     read = [columns.get(c, c) for c in spec.columns]
     if candidate is not None:
         candidate.warnings.extend(warnings)
-        raw.landed(candidate, read, _fields_read(spec, columns))
+        raw.landed(candidate, read, {field: tuple(columns.get(c, c) for c in cut) for field, cut in given.items()})
     stated = tuple(warnings + raw.cut_of(read)) if candidate is None else ()  # a `none` row's: it has no candidate
     return CuratedRow(raw.line, category, areas, None if problem else candidate, verified_by, verified_on, problem,
                       stated)
 
 
-def _fields_read(spec: TableSpec, columns: dict[str, str]) -> dict[str, tuple[str, ...]]:
-    """The record's fields a row of the table gives, each with the columns it is read from, as the file names them."""
-    named = {field: (column,) for column, field in _CONTACT.items()} | {
-        "name": (spec.name_column,), "label_text": (spec.name_column,), "last_verified": ("verified_on",),
-        "service_area": (spec.area_column, "serves")}
-    return {field: tuple(columns.get(c, c) for c in read) for field, read in named.items()}
-
-
 def _candidate(cell: dict[str, str], spec: TableSpec, file: str, line: int, source: str | None, name: str,
-               kind: str, serves: list[str], verified_on: date | None) -> tuple[Candidate, list[str]]:
+               kind: str, serves: list[str], verified_on: date | None
+               ) -> tuple[Candidate, list[str], dict[str, tuple[str, ...]]]:
+    """The row's record, the errors of its contact cells, and each field the row gives (its label text and id too)
+    with the template's columns it is read from: given together, one field a line, so that no field is given without
+    them, as a rejection about it says first that the row is short by them where a cell it may have lost is one
+    (`CsvRow.landed`). The service type is the table's own, read from no column."""
     parser = RowParser()
     for column, field in _CONTACT.items():
         parser.set(field, cell.get(column), f"column {column}")
-    source_id = slugify(f"{cell[spec.area_column]}-{kind}-{name}" if kind else f"{cell[spec.area_column]}-{name}")
-    fields = compact({**parser.fields, "name": name, "service_type": spec.service_type,
-                      "subtype": kind or None, "service_area": {"codes": serves},
-                      "last_verified": verified_on})
+    area = spec.area_column
+    given: dict[str, tuple[Any, tuple[str, ...]]] = {
+        **{field: (parser.fields.get(field), (column,)) for column, field in _CONTACT.items()},
+        "name": (name, (spec.name_column,)),
+        "label_text": (name, (spec.name_column,)),
+        "subtype": (kind or None, ("kind",)),
+        "service_area": ({"codes": serves}, (area, "serves")),
+        "last_verified": (verified_on, ("verified_on",)),
+        "id": (slugify("-".join(filter(None, (cell[area], kind, name)))), (area, "kind", spec.name_column)),
+    }
+    values = {field: value for field, (value, _) in given.items()}
+    label_text, source_id = values.pop("label_text"), values.pop("id")
     origin = Origin(source or spec.source, file, line, source_id=source_id, licence=LICENCE)
-    return Candidate(fields, origin, label_text=name, postcode_named="column postcode"), parser.errors
+    candidate = Candidate(compact({**values, "service_type": spec.service_type}), origin, label_text=label_text,
+                          postcode_named="column postcode")
+    return candidate, parser.errors, {field: columns for field, (_, columns) in given.items()}
 
 
 def _ods_trusts(data_dir: Path) -> frozenset[str] | None:

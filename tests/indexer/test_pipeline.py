@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import json
 import sqlite3
+from dataclasses import replace
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
+from geodata.errors import GeodataError
 from indexer.merge import Keyed, Merging, Precedence, _combine, merge_duplicates
-from indexer.pipeline import GeographyPlacer, ImportRefused, IndexReport, build_index, prepare_all, prepare_rows
-from indexer.rows import Candidate, Origin, Rejection
+from indexer.pipeline import (STEP_READS, GeographyPlacer, ImportRefused, IndexReport, build_index, prepare_all,
+                              prepare_rows)
+from indexer.rows import Candidate, Held, Origin, Rejection
 from indexer.sources import load_source
 from search.elastic import ElasticIndex, ElasticWriter
 from search.embedded import EmbeddedIndex, EmbeddedWriter
+from rehabmap.errors import DomainError
 from rehabmap.maintain.audit import Change
 from rehabmap.maintain.edits import OverlayWriter
 from rehabmap.maintain.store import Directory
@@ -23,6 +29,7 @@ from rehabmap.record_keys import merge_keys
 from rehabmap.taxonomy import ServiceType
 
 FETCHED = datetime(2026, 11, 20, tzinfo=timezone.utc)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def row(line: int, source: str = "test", **fields) -> Candidate:
@@ -629,3 +636,82 @@ def test_two_rows_of_one_id_that_disagree_merge_the_same_records_in_every_order(
         assert {s.id: s for s in EmbeddedIndex(tmp_path / "two.sqlite").all()} == {
             s.id: s for s in EmbeddedIndex(tmp_path / "one.sqlite").all()}
         assert two.warnings == one.warnings
+
+
+class DeclaredOnly(dict):
+    """A row's fields that let a step read only the fields it declares (`indexer.pipeline.reads`): any other read,
+    by key or whole, fails the test, naming the step and the field."""
+
+    def __init__(self, fields: dict, step: str, declared: frozenset[str]) -> None:
+        super().__init__(fields)
+        self.step, self.declared = step, declared
+
+    def _read(self, field: str) -> None:
+        assert field in self.declared, f"{self.step} reads {field!r}, which it does not declare"
+
+    def __getitem__(self, field):
+        self._read(field)
+        return super().__getitem__(field)
+
+    def get(self, field, default=None):
+        self._read(field)
+        return super().get(field, default)
+
+    def setdefault(self, field, default=None):
+        self._read(field)
+        return super().setdefault(field, default)
+
+    def __contains__(self, field):
+        self._read(field)
+        return super().__contains__(field)
+
+    def pop(self, field, *default):
+        self._read(field)
+        return super().pop(field, *default)
+
+    def _whole(self, *_):
+        raise AssertionError(f"{self.step} reads every field, declaring {sorted(self.declared)}")
+
+    __iter__ = keys = values = items = copy = _whole  # type: ignore[assignment]
+
+
+def every_field(candidate: Candidate) -> Candidate:
+    """`candidate` with every field of the record it does not give present and empty: a step that reads a field
+    whatever its value reads it here."""
+    return replace(candidate, fields={**dict.fromkeys(Service.model_fields), **candidate.fields})
+
+
+def test_every_step_of_a_rows_preparation_reads_only_the_fields_it_declares(data_dir, geography):
+    """A reason a step rejects a row for says first that the row is short where a cell it may have lost gives a field
+    the step reads (`Candidate.rejected`), as the lost cell may be why: the step's declaration (`reads`) is the one
+    home of those fields. Before, two lists beside the steps said them (`_TYPED`, `_PLACED`): the type step's left out
+    the description and gender its needs step reads, and the legacy label and PD flags it reads itself, so a field
+    added to a step would have lost the word without a sound. Every declared step, run in the pipeline's order over
+    the rows of the real NHS hospital lists, the ODS sites, CQC's recorded locations, the sample and a foreign ORUK
+    feed, each row also with every other field of the record present and empty, reads only what it declares, and the
+    steps a row goes through are all declared."""
+    services, sources = data_dir / "services", Path(__file__).resolve().parents[1] / "fixtures" / "sources"
+    rows = [r.candidate if isinstance(r, Held) else r for path in (
+        services / "nhs_website_hospitals_2018.csv", services / "nhs_website_hospitals_2019.csv",
+        services / "ods_trusts_and_sites_2018_geocoded.csv", data_dir / "feeds" / "cqc_api" /
+        "locations_detail_2021.json", ROOT / "sample" / "rehabmap-sample.oruk.json",
+        sources / "oruk_foreign_feed.json", sources / "cqc_care_directory.csv") for r in load_source(path)]
+    candidates = [c for r in rows if isinstance(r, Candidate) for c in (r, every_field(r))]
+    assert len(candidates) > 1_000
+    steps = list(STEP_READS.items())
+    assert {step.__name__ for step, _ in steps} == {"_classify", "_extract_needs", "_locate"}
+    placer = GeographyPlacer(geography)
+    for candidate in candidates:
+        fields = dict(candidate.fields)
+        given = {"label_text": candidate.label_text, "placer": placer, "postcode_named": candidate.postcode_named}
+        for step, declared in steps:
+            parameters = list(inspect.signature(step).parameters)
+            assert parameters[0] == "fields" and set(parameters[1:]) <= set(given), step.__name__
+            assert "label_text" not in parameters or "label_text" in declared, step.__name__
+            watched = DeclaredOnly(fields, step.__name__, declared)
+            try:
+                step(watched, *(given[p] for p in parameters[1:]))
+            except (ValueError, TypeError, DomainError, GeodataError):  # rejected here: no next step runs
+                break
+            finally:
+                fields = dict(dict.items(watched))

@@ -7,6 +7,7 @@ area codes, trust codes and postcodes are real."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 from indexer.pipeline import GeographyPlacer, build_index
 from indexer.sources import load_source
 from indexer.sources.curated import TABLES, TableSpec, blank_template, check_rows, spec_for
-from indexer.sources.common import csv_table, read_text
+from indexer.sources.common import CsvTable, csv_table, read_text
 from indexer.sync.rebuild import record_curated_coverage, with_directory
 from rehabmap.config import Settings
 from rehabmap.coverage import CoverageMap, CoverageStore, SmallAreaTable
@@ -118,6 +119,23 @@ def test_the_data_dictionary_says_which_columns_a_row_needs_as_the_checks_do(spe
     assert "column verified_on: " in (_problem_without(spec, "verified_on") or "")
     assert "column verified_by: " in (_problem_without(spec, "verified_by", "verified_on",
                                                         **{spec.name_column: "none"}) or "")
+
+
+@pytest.mark.parametrize("spec", TABLES, ids=[t.file_name for t in TABLES])
+def test_every_field_a_row_gives_is_named_with_the_cells_it_is_read_from(spec, data_dir):
+    """A row with every column filled in, marked as a part of a row cut in two that may have lost every cell: each
+    field its record gives (the table's own type aside), its label text and its id, which the import may reject it
+    for later, is one a lost cell gives, so that rejection says first that the row is short. Before, a list beside the
+    reading said which columns give which field, and left out the advocacy table's kind (the subtype) and the id."""
+    table = csv_table(",".join(spec.columns) + "\n" + ",".join(f'"{_FULL[c]}"' for c in spec.columns) + "\n",
+                      short_rows=True)
+    [row] = list(table.rows)
+    cut = replace(row, cut="may be cut", cut_cells=tuple(table.header), short="row may be cut")
+    [checked] = check_rows(CsvTable(table.header, table.header_line, iter([cut])), spec, spec.file_name)
+    candidate = checked.candidate
+    assert checked.problem is None and candidate is not None and candidate.warnings == ["may be cut"]
+    assert candidate.fields["service_type"] == spec.service_type
+    assert candidate.lost_fields == {*candidate.fields, "label_text", "id"} - {"service_type"}
 
 
 @pytest.fixture
