@@ -169,7 +169,8 @@ def csv_table(text: str, is_header: Callable[[list[str]], bool] | None = None,
             # Where a row ends when the text stops inside it: a file ending in a newline ends between rows.
             cut_at = len(text) if text and text[-1] not in "\r\n" else -1
             rows = _rows(reader, header, lambda: stream.tell() == cut_at, short_rows)
-            return CsvTable(header, reader.line_num, _cut_rows(rows, header) if short_rows else rows)
+            shapes = _ColumnShapes(text, reader.line_num, len(header))
+            return CsvTable(header, reader.line_num, _cut_rows(rows, header, shapes) if short_rows else rows)
     return None
 
 
@@ -210,31 +211,41 @@ def _rows(reader: Any, header: list[str], ends_text: Callable[[], bool],
                      _short(len(cells), width) if left_out else "")
 
 
-def _cut_rows(rows: Iterator[CsvRow | CsvProblem], header: list[str]) -> Iterator[CsvRow | CsvProblem]:
+def _cut_rows(rows: Iterator[CsvRow | CsvProblem], header: list[str],
+              shapes: _ColumnShapes) -> Iterator[CsvRow | CsvProblem]:
     """`rows`, each two rows that would make one marked `cut`, both: a line break inside a cell that is not quoted
     cuts a row in two rows whose cells, the cut cell counted in both, number the header's (or fewer, its last empty
     cells left out), so that one of them at least is short, and a part of a whole row cut in its first or last cell is
     one of the header's width beside a row of one cell. An Excel export quotes such a cell and leaves out only a row's
     last empty cells, so two of its rows make one only where they are mostly empty (none of the 2018 hospital list's
-    848 so saved): a row that lands is warned of, never changed or rejected, as it may be whole."""
+    848 so saved): a row that lands is warned of, never changed or rejected, as it may be whole. A row of one cell
+    that no row beside it would make one with, as its cell cannot be a part of the cell the line break would have cut
+    (`_ColumnShapes`), is a heading typed between the rows ("North West"), and is skipped saying so."""
+    prior: CsvRow | CsvProblem | None = None  # the row before `before`
     before: CsvRow | CsvProblem | None = None
     for row in rows:
         if before is not None:
-            done, row = _marked(before, row, header)
-            yield done
+            done, row = _marked(before, row, header, shapes)
+            yield _heading_skipped(done, prior, row, header, shapes)
+            prior = done
         before = row
     if before is not None:
-        yield before
+        yield _heading_skipped(before, prior, None, header, shapes)
 
 
-def _marked(row: CsvRow | CsvProblem, after: CsvRow | CsvProblem,
-            header: list[str]) -> tuple[CsvRow | CsvProblem, CsvRow | CsvProblem]:
-    """`row` and the row `after` it, each marked `cut` where one of them is short and they would make one row."""
+def _marked(row: CsvRow | CsvProblem, after: CsvRow | CsvProblem, header: list[str],
+            shapes: _ColumnShapes) -> tuple[CsvRow | CsvProblem, CsvRow | CsvProblem]:
+    """`row` and the row `after` it, each marked `cut` where one of them is short and they would make one row: where
+    one is a row of one cell, only if the parts of the cell the line break would have cut make a cell of its column
+    (a website does not end in 'North West')."""
     if not (isinstance(row, CsvRow) and isinstance(after, CsvRow) and (row.left_out or after.left_out)):
         return row, after
     width = len(header)
     cells, after_cells = width - len(row.left_out), width - len(after.left_out)
     if cells + after_cells - 1 > width:
+        return row, after
+    if 1 in (cells, after_cells) and not shapes.joins(cells - 1, row.values[header[cells - 1]],
+                                                      after.values[header[0]]):
         return row, after
     cut = "if a line break inside a cell that is not quoted cut {} in two: check the row"
     first = (f"{_read_as(row)}: the next row, line {after.line}, has {after_cells}, which would complete it "
@@ -242,6 +253,29 @@ def _marked(row: CsvRow | CsvProblem, after: CsvRow | CsvProblem,
     second = (f"{_read_as(after)}: the row before, line {row.line}, has {cells}, which it would complete "
               + cut.format("them"))
     return _part(row, first, header[cells - 1]), _part(after, second, header[0])
+
+
+def _heading_skipped(row: CsvRow | CsvProblem, prior: CsvRow | CsvProblem | None, after: CsvRow | CsvProblem | None,
+                     header: list[str], shapes: _ColumnShapes) -> CsvRow | CsvProblem:
+    """`row`, or, where it is a row of one cell beside a row (`prior`, `after`) that it would have made one with had
+    its cell fitted the cell a line break would have cut, and it made one with none (`_marked`), a problem saying it is
+    skipped as a heading: it is no part of a row cut in two, and, of one cell, no service. Before, each row beside it
+    was warned of as perhaps cut, and it was rejected for the cells it leaves out."""
+    if not (isinstance(row, CsvRow) and not row.cut and len(row.left_out) == len(header) - 1 > 0):
+        return row
+    apart = []
+    if isinstance(prior, CsvRow):  # its last cell is the one the line break would have cut
+        apart.append(f"end line {prior.line} ({_holds(header, shapes, len(header) - len(prior.left_out) - 1)})")
+    if isinstance(after, CsvRow):
+        apart.append(f"begin line {after.line} ({_holds(header, shapes, 0)})")
+    if not apart:  # no row beside it: nothing says what it is
+        return row
+    return CsvProblem(row.line, f"skipped as a heading: a row of one cell, '{shorten(row.values[header[0]])}', that "
+                                f"cannot {' nor '.join(apart)}, so it is no part of a row cut in two; not a service")
+
+
+def _holds(header: list[str], shapes: _ColumnShapes, column: int) -> str:
+    return f"its column {header[column]} holds {shapes.of(column)} in every row that fills it"
 
 
 def _read_as(row: CsvRow) -> str:
@@ -258,6 +292,75 @@ def _part(row: CsvRow, said: str, cell: str) -> CsvRow:
     (`CsvRow.short`), as the cut is."""
     return replace(row, cut="; ".join(filter(None, (row.cut, said))), cut_cells=(*row.cut_cells, cell),
                    short=row.short or _PART)
+
+
+# Shapes a column's every cell may have, narrowest first, which the parts of a cell a line break cut keep, joined:
+# an id, a number, a code, a phone number, a web or email address (a heading's words have none of them)
+_SHAPES = {"whole numbers": re.compile(r"\d+"), "numbers": re.compile(r"[-+]?\d*\.?\d+"),
+           "codes in capitals": re.compile(r"[A-Z0-9]+"), "phone numbers": re.compile(r"\+?[\d ()-]+"),
+           "values without spaces": re.compile(r"\S+")}
+_SHAPED_BY = 5  # the filled cells a column needs before their shapes are taken for its
+_FEW, _REPEATED_BY = 5, 20  # a column of at most _FEW values over at least _REPEATED_BY filled cells holds only those
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What every filled cell of a column is: of `names` (`_SHAPES`), and, where the column repeats a few values
+    ('True', 'False'), one of `values`. No names and no values: anything."""
+
+    names: tuple[str, ...] = ()
+    values: frozenset[str] | None = None
+
+    def holds(self, cell: str) -> bool:
+        return (self.values is None or cell in self.values) and all(_SHAPES[n].fullmatch(cell) for n in self.names)
+
+    def __str__(self) -> str:
+        if self.values is not None:
+            return "only " + " or ".join(f"'{v}'" for v in sorted(self.values))
+        return self.names[0] if self.names else "anything"
+
+
+class _ColumnShapes:
+    """Each column's `_Shape` in the file's whole rows, where at least `_SHAPED_BY` fill it: a line break cuts a cell
+    into parts that, joined, have the shape of its column, so a row of one cell whose cell cannot be joined so to the
+    cell of a row beside it is no part of a row with it. Found at the first row of one cell beside another (a second
+    reading of the file, which most files never need), as a column's shape is that of all its cells."""
+
+    def __init__(self, text: str, header_line: int, width: int) -> None:
+        self._text, self._header_line, self._width = text, header_line, width
+        self._found: list[_Shape] | None = None
+
+    def of(self, column: int) -> _Shape:
+        if self._found is None:
+            self._found = self._find()
+        return self._found[column]
+
+    def joins(self, column: int, first: str, second: str) -> bool:
+        """Whether `first` and `second` may be the parts of one cell of `column` a line break cut: joined as typed
+        or with a space for the break, they have its shape."""
+        shape = self.of(column)
+        return shape.holds(first + second) or shape.holds(f"{first} {second}")
+
+    def _find(self) -> list[_Shape]:
+        fitting = [set(_SHAPES) for _ in range(self._width)]
+        values: list[set[str]] = [set() for _ in range(self._width)]
+        filled = [0] * self._width
+        reader = csv.reader(io.StringIO(self._text, newline=""))
+        try:
+            for cells in reader:
+                if reader.line_num <= self._header_line or len(cells) != self._width:
+                    continue
+                for column, cell in enumerate(cells):
+                    if cell := cell.strip():
+                        filled[column] += 1
+                        fitting[column] = {n for n in fitting[column] if _SHAPES[n].fullmatch(cell)}
+                        if len(values[column]) <= _FEW:
+                            values[column].add(cell)
+        except csv.Error:
+            pass  # the rows before it tell the shapes; `_rows` reports the row
+        return [_Shape(tuple(n for n in _SHAPES if n in fits) if count >= _SHAPED_BY else (),
+                       frozenset(few) if count >= _REPEATED_BY and len(few) <= _FEW else None)
+                for fits, few, count in zip(fitting, values, filled)]
 
 
 _PART = ("row may be a part of a row cut in two (a line break inside a cell that is not quoted), though it has all "

@@ -417,8 +417,8 @@ def test_the_second_part_of_a_row_cut_in_two_that_is_kept_is_warned_of(tmp_path)
     assert kept.warnings == [
         f"read with its last 3 cells empty: the row before, line {line}, has 1, which it would complete if a line "
         "break inside a cell that is not quoted cut them in two: check the row"]
-    # and the row before, whose last cell the row of one cell may end (a website cut at a line break)
-    assert [r.origin.line for r in read.values() if isinstance(r, Candidate) and r.warnings] == [line - 1, line + 1]
+    # not the row before, whose last cell, a website, 'Cygnet Hospital' cannot end: the list's websites have no spaces
+    assert [r.origin.line for r in read.values() if isinstance(r, Candidate) and r.warnings] == [line + 1]
 
 
 def test_a_whole_row_cut_in_its_first_cell_is_warned_of_in_both_its_parts(tmp_path):
@@ -427,8 +427,9 @@ def test_a_whole_row_cut_in_its_first_cell_is_warned_of_in_both_its_parts(tmp_pa
     it into a row of one cell, 'Cygnet Hospital', and a row of all seven, 'Bierley' and the rest. Before, only two
     short rows were taken for the parts of one: the first part was rejected as short, and the second kept as a service
     named "Bierley" without a word. Now a row of the header's width beside a row of one cell is taken for a part too:
-    'Bierley' is warned of, and so is the row before the cut, whose last cell the row of one cell may end (a website
-    cut at a line break)."""
+    'Bierley' is warned of. The row before the cut is not: 'Cygnet Hospital' could only end it as a part of its last
+    cell, a website, and the list's websites have no spaces (it was warned of too, before the cells' shapes were
+    read)."""
     rows = [r for r in csv.DictReader(HOSPITALS_2018.open(encoding="utf-8", newline=""))
             if r["ParentName"] == "Cygnet Health Care Limited"]
     columns = {"Name": "OrganisationName", "Address": "Address1", "Town": "City", "Postcode": "Postcode",
@@ -449,10 +450,64 @@ def test_a_whole_row_cut_in_its_first_cell_is_warned_of_in_both_its_parts(tmp_pa
     assert kept.warnings == [
         f"read with all 7 of the header's columns: the row before, line {line}, has 1, which it would complete if a "
         "line break inside a cell that is not quoted cut them in two: check the row"]
-    assert read[line - 1].warnings == [
-        f"read with all 7 of the header's columns: the next row, line {line}, has 1, which would complete it if a line "
-        "break inside a cell that is not quoted cut it in two: check the row"]
-    assert [r.origin.line for r in read.values() if isinstance(r, Candidate) and r.warnings] == [line - 1, line + 1]
+    assert read[line - 1].warnings == []
+    assert [r.origin.line for r in read.values() if isinstance(r, Candidate) and r.warnings] == [line + 1]
+
+
+ODS_SITES = SERVICES / "ods_trusts_and_sites_2018_geocoded.csv"
+
+
+def ods_sites_with(folder: Path, typed: dict[str, str]) -> dict[int, Candidate | Rejection]:
+    """The real ODS site list, each row starting with a key of `typed` given as its value there (a heading typed
+    before it, a line break typed in it), read through its mapping: the rows by line (a row held for review as its
+    candidate)."""
+    text = ODS_SITES.read_text(encoding="utf-8")
+    for start, instead in typed.items():
+        assert text.count(f"\n{start}") == 1
+        text = text.replace(f"\n{start}", f"\n{instead}")
+    listed = folder / ODS_SITES.name
+    listed.write_text(text, encoding="utf-8", newline="")
+    rows = [r.candidate if isinstance(r, Held) else r for r in load_source(listed)]
+    return {r.origin.line: r for r in rows}
+
+
+def test_a_heading_typed_as_a_row_between_two_rows_is_skipped_saying_so_and_warns_of_neither(tmp_path):
+    """The real ODS site list with regional headings typed as rows of one cell: 'North East' above its first row, and
+    'East Midlands' between Leicestershire Partnership's two community rehabilitation teams (lines 14974 and 14975),
+    both held for review. Before, a row of one cell between two whole rows was taken for a part of a row cut in two
+    with either, so both teams were warned of as perhaps cut, and the heading was rejected as a row with 17 of the
+    header's 18 cells left out. A heading's words cannot be a part of the cell a line break would have cut, where the
+    column's cells all have a shape they lack: the list's last column, mh_trust_by_name, holds only 'True' or 'False',
+    and its first, org_code, codes in capitals. Now it is skipped saying so, and neither team is warned of."""
+    read = ods_sites_with(tmp_path, {"R0A,": "North East\nR0A,", "RT5KP,": "East Midlands\nRT5KP,"})
+    first, heading = read[2], read[14976]
+    assert isinstance(first, Rejection) and first.reason == (
+        "skipped as a heading: a row of one cell, 'North East', that cannot begin line 3 (its column org_code holds "
+        "codes in capitals in every row that fills it), so it is no part of a row cut in two; not a service")
+    assert isinstance(heading, Rejection) and heading.reason == (
+        "skipped as a heading: a row of one cell, 'East Midlands', that cannot end line 14975 (its column "
+        "mh_trust_by_name holds only 'False' or 'True' in every row that fills it) nor begin line 14977 (its column "
+        "org_code holds codes in capitals in every row that fills it), so it is no part of a row cut in two; not a "
+        "service")
+    teams = [read[14975], read[14977]]
+    assert all(isinstance(t, Candidate) for t in teams)
+    assert [t.fields["name"] for t in teams] == ["COMMUNITY REHABILITATION TEAM (WEST)",
+                                                 "COMMUNITY REHABILITATION TEAM (EAST)"]
+    assert [t.warnings for t in teams] == [[], []]
+
+
+def test_a_row_cut_in_two_in_a_code_is_still_warned_of_where_its_row_of_one_cell_would_complete_it(tmp_path):
+    """The real ODS site list with a line break typed inside the code of Leicestershire Partnership's east community
+    rehabilitation team, 'RT5' and 'KP': a row of one cell, then the rest of the row. Joined, the parts are a code in
+    capitals, as the column's cells are, so the rest is warned of as a part of a row cut in two, as before; the team
+    before it is not, as 'RT5' cannot end its last cell ('True' or 'False')."""
+    read = ods_sites_with(tmp_path, {"RT5KP,": "RT5\nKP,"})
+    assert isinstance(read[14975], Rejection) and read[14975].reason.startswith("row has 1 of the header's 18 columns")
+    rest = read[14976]
+    assert isinstance(rest, Candidate) and rest.warnings == [
+        "read with all 18 of the header's columns: the row before, line 14975, has 1, which it would complete if a "
+        "line break inside a cell that is not quoted cut them in two: check the row"]
+    assert isinstance(read[14974], Candidate) and read[14974].warnings == []
 
 
 def test_the_2014_15_hospital_list_mapping_is_the_2018_one_with_what_differs(tmp_path):
