@@ -105,6 +105,20 @@ class IndexUnavailable(DomainError):
         self.headers = {"Retry-After": str(self.retry_after_s)}
 
 
+class IndexRefused(DomainError):
+    """The search index refused to store records the record's own rules accept (`search.elastic`: a document its
+    mapping does not fit, or the whole request that carried them). Nothing the person asking can change, and no
+    fault of rehabmap's code either: a 503 saying who must act (before, a 500 and a traceback). `answered`: the
+    cluster's status."""
+
+    status = 503
+    code = "index_refused_record"
+
+    def __init__(self, answered: int, message: str) -> None:
+        super().__init__(message)
+        self.answered = answered
+
+
 # --- maintainers: authentication, authorisation, edits ------------------------------------------------
 
 class Unauthenticated(DomainError):

@@ -36,7 +36,7 @@ import itertools
 import logging
 import re
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
@@ -47,7 +47,7 @@ from pydantic import ValidationError
 
 from geodata.distance import haversine_km
 from rehabmap.config import Settings
-from rehabmap.errors import DomainError, IndexNotBuilt, IndexUnavailable
+from rehabmap.errors import DomainError, IndexNotBuilt, IndexRefused, IndexUnavailable
 from rehabmap.index.base import (Around, Coverage, Hit, IndexInfo, Page, Previous, ServiceQuery, around_in_parts,
                                  best_fit_key, nearest_of_types_in_parts, overlay_record)
 from rehabmap.record import Service
@@ -147,7 +147,7 @@ R = TypeVar("R")
 T = TypeVar("T")
 
 
-class DocumentRefused(DomainError):
+class DocumentRefused(IndexRefused):
     """The cluster refused a document the record accepts (a mapping it does not fit, a shape it finds invalid). Of a
     build: the build fails and the index being served stays as it was. Of an edit: the edit stops unmarked, what the
     cluster took of it stored (`ElasticWriter.upsert`). A domain error, not a `ClusterError`: nothing the person
@@ -155,12 +155,22 @@ class DocumentRefused(DomainError):
     answers a 503 saying so and the command line its message (before, a 500 and a traceback). `answered`: the
     cluster's status for the document."""
 
-    status = 503
-    code = "index_refused_record"
 
-    def __init__(self, answered: int, message: str) -> None:
-        super().__init__(message)
-        self.answered = answered
+class RequestRefused(IndexRefused):
+    """The cluster refused a whole bulk request with a 4xx that is neither overload nor a refusal of rehabmap's
+    credentials (a request it will not parse, 400; one larger than it takes, 413): as a refused document, it stops
+    the build or the edit, and is nothing the person asking can change; a 503 naming the records the request carried
+    and the status. The cluster's own words go to the log, for the operator (`ElasticWriter._bulk`). Before, a raw
+    `ClusterError`: a 500 from the API, a traceback from the command line."""
+
+    code = "index_refused_request"
+
+
+def _refused_whole(error: ClusterError) -> bool:
+    """Whether a bulk request's error is the cluster refusing it as a request (`RequestRefused`): a 4xx that is not
+    "not now" (`OVERLOADED`, which `_reachable_or_unavailable` makes unavailable) nor a refusal of the deployment's
+    key (`REFUSED_CREDENTIALS`, the same)."""
+    return 400 <= error.status < 500 and error.status not in OVERLOADED and error.status not in REFUSED_CREDENTIALS
 
 
 @contextmanager
@@ -399,23 +409,51 @@ class ElasticWriter:
     def _bulk(self, index: str, op: BulkOp, documents: Iterable[Document], note: str = "") -> None:
         """Write the documents a bulk request per chunk (`SearchClient.bulk`). A document the cluster still refuses
         as overloaded after the retries raises `IndexUnavailable` (`note` says what that leaves), one it refuses
-        otherwise (a mapping it does not fit) `DocumentRefused` naming the record: either stops the writing, the
-        chunks after it unsent, though the cluster has stored what it took of the chunk it was in."""
-        for ok, result in self.client.bulk(index, op, documents, chunk=_BULK_CHUNK, timeout_s=_BULK_TIMEOUT_S,
-                                           retries=self.bulk_retries, backoff_s=self.backoff_s,
-                                           max_backoff_s=_BULK_MAX_BACKOFF_S):
-            if ok:
-                continue
-            status = int(result.get("status") or 0)
-            if status in OVERLOADED:
-                log.info("%s refused documents: %s", self.client.where(), status)
-                raise IndexUnavailable(f"The search index kept refusing documents as overloaded ({status}) after "
-                                       f"{self.bulk_retries} retries.{note} Try again in a minute.")
-            error = result.get("error")
-            kind = str(error.get("type", "")) if isinstance(error, dict) else str(error)
-            raise DocumentRefused(status, f"The search index refused the record '{result.get('_id')}': "
-                                  f"{error.get('reason', kind) if isinstance(error, dict) else kind}.{note} "
-                                  "The people who run this service have to fix the search index or the record.")
+        otherwise (a mapping it does not fit) `DocumentRefused` naming the record, and a request it refuses whole
+        `RequestRefused` naming its records: each stops the writing, the chunks after it unsent, though the cluster
+        has stored what it took of the chunk it was in."""
+        unanswered: deque[str] = deque()  # the ids sent and not yet answered: the request a refusal is of first
+
+        def sent() -> Iterator[Document]:
+            for document in documents:
+                unanswered.append(document[0])
+                yield document
+
+        try:
+            for ok, result in self.client.bulk(index, op, sent(), chunk=_BULK_CHUNK, timeout_s=_BULK_TIMEOUT_S,
+                                               retries=self.bulk_retries, backoff_s=self.backoff_s,
+                                               max_backoff_s=_BULK_MAX_BACKOFF_S):
+                unanswered.popleft()
+                if not ok:
+                    raise self._refused_document(result, note)
+        except ClusterError as exc:
+            if not _refused_whole(exc):
+                raise
+            # The chunk sent (the client's helper may have read the first document of the next one already).
+            raise self._refused_request(exc, list(itertools.islice(unanswered, _BULK_CHUNK)), note) from exc
+
+    def _refused_document(self, result: Mapping[str, Any], note: str) -> DomainError:
+        """A document's refusal (the bulk answer's `result` of it) as the error to raise."""
+        status = int(result.get("status") or 0)
+        if status in OVERLOADED:
+            log.info("%s refused documents: %s", self.client.where(), status)
+            return IndexUnavailable(f"The search index kept refusing documents as overloaded ({status}) after "
+                                    f"{self.bulk_retries} retries.{note} Try again in a minute.")
+        error = result.get("error")
+        kind = str(error.get("type", "")) if isinstance(error, dict) else str(error)
+        return DocumentRefused(status, f"The search index refused the record '{result.get('_id')}': "
+                               f"{error.get('reason', kind) if isinstance(error, dict) else kind}.{note} "
+                               "The people who run this service have to fix the search index or the record.")
+
+    def _refused_request(self, error: ClusterError, ids: list[str], note: str) -> RequestRefused:
+        """A whole request's refusal as the error to raise, the cluster's own words logged for the operator (its
+        reason may quote the request: the message, which the API sends out, names the records and the status)."""
+        records = f"the record '{ids[0]}'" if len(ids) == 1 else f"{len(ids)} records, the first '{ids[0]}'"
+        log.error("%s refused the whole bulk request writing %s (%s %s): %s", self.client.where(), records,
+                  error.status, error.error, error)
+        return RequestRefused(error.status, f"The search index refused the whole request writing {records} (it "
+                              f"answered {error.status}).{note} The people who run this service have to fix the "
+                              "search index; what it answered is in this service's log.")
 
     def _switch_alias(self, name: str) -> list[str]:
         """One `_aliases` call: remove the alias from every index that has it, add it to the new one.

@@ -2,8 +2,9 @@
 
 It stands where the network and a cluster under strain stand in production: it forwards every request to
 the real server (osmem, or the cluster at ELASTICSEARCH_URL), records it, and when told to, answers as an
-overloaded cluster does (429 or 503 for a whole request, or 429 for every document of a bulk request) or
-does not answer at all (a cluster that is down). osmem never does either by itself.
+overloaded cluster does (429 or 503 for a whole request, or 429 for every document of a bulk request), refuses a
+whole request as a cluster refuses one it will not take (a 400 or a 413, in its own words), or does not answer at
+all (a cluster that is down). osmem never does any of these by itself.
 
 It also hands the official client's compatibility media types to the server as the plain ones, as
 `tests/es_server.PlainJsonNode` does in-process, so a `rehabmap` process using the production client can
@@ -25,18 +26,22 @@ _COMPAT = re.compile(r"application/vnd\.elasticsearch\+(json|x-ndjson)\s*;\s*com
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "te", "trailer", "upgrade"}
 
 
+_OVERLOADED = ("es_rejected_execution_exception", "injected by the test proxy")  # a whole request's, by default
+
+
 @dataclass
 class Fault:
     """What to do to requests whose path (query string included) matches `path`: answer `status` for
-    the whole request, or `status` for every document of a bulk request (`per_document`), or close the
-    connection without an answer (`status` None). The first `after` matching requests pass; then at most
-    `times` fail (None: every one)."""
+    the whole request (the cluster's `error`, type and reason: by default an overloaded node's), or `status` for
+    every document of a bulk request (`per_document`), or close the connection without an answer (`status` None).
+    The first `after` matching requests pass; then at most `times` fail (None: every one)."""
 
     path: str
     status: int | None = None
     per_document: bool = False
     times: int | None = None
     after: int = 0
+    error: tuple[str, str] = _OVERLOADED
     hits: int = 0
     passed: int = 0
 
@@ -78,9 +83,9 @@ class ClusterProxy:
                     self.close_connection = True  # a cluster that is down: no answer at all
                     return
                 if fault is not None and not fault.per_document:
-                    self._reply(fault.status or 503, json.dumps({"error": {
-                        "type": "es_rejected_execution_exception", "reason": "injected by the test proxy"},
-                        "status": fault.status}).encode(), "application/json")
+                    kind, reason = fault.error
+                    self._reply(fault.status or 503, json.dumps({"error": {"type": kind, "reason": reason},
+                                                                 "status": fault.status}).encode(), "application/json")
                     return
                 if fault is not None:
                     self._reply(200, _rejected_documents(body, fault.status or 429), "application/json")
@@ -121,8 +126,8 @@ class ClusterProxy:
         self._thread.join()
 
     def fail(self, path: str, status: int | None = None, *, per_document: bool = False,
-             times: int | None = None, after: int = 0) -> Fault:
-        fault = Fault(path, status, per_document, times, after)
+             times: int | None = None, after: int = 0, error: tuple[str, str] = _OVERLOADED) -> Fault:
+        fault = Fault(path, status, per_document, times, after, error=error)
         with self._lock:
             self.faults.append(fault)
         return fault

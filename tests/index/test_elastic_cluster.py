@@ -12,13 +12,14 @@ from __future__ import annotations
 import collections
 import copy
 import itertools
+import logging
 from datetime import date, datetime, timezone
 
 import pytest
 from rehabmap.errors import IndexUnavailable
 from rehabmap.index.base import ServiceQuery
-from search.elastic import (DocumentRefused, ElasticIndex, ElasticWriter, _MAPPINGS, _SETTINGS, _version_name,
-                            alias_of)
+from search.elastic import (DocumentRefused, ElasticIndex, ElasticWriter, RequestRefused, _MAPPINGS, _SETTINGS,
+                            _version_name, alias_of)
 from tests.index.brute_force import brute_nearest, by_name
 from tests.index.conftest import client_at
 
@@ -281,6 +282,44 @@ def test_an_upsert_names_a_record_the_cluster_refuses_and_keeps_the_rest_of_its_
         "capacity_as_of": _MAPPINGS["properties"]["capacity_as_of"]})
     assert [s.id for s in writer.upsert(changes)] == [refused]
     assert index.generation() != before and index.get(refused).capacity == "available"
+
+
+@pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
+@pytest.mark.parametrize("status, error", [
+    (400, ("illegal_argument_exception", "Malformed action/metadata line [3], expected START_OBJECT but found "
+                                         "[VALUE_STRING]")),
+    (413, ("content_too_long_exception", "request body is too large: 104857700 bytes, the limit is 104857600")),
+])
+def test_a_bulk_request_the_cluster_refuses_whole_names_its_records_and_logs_its_words(
+        corpus, es_settings, proxy, es_client, engine_name, monkeypatch, caplog, status, error):
+    """The cluster refuses a whole bulk request with a 4xx that is neither overload nor a refusal of rehabmap's key (a
+    request it will not parse, one larger than it takes). That was a raw `ClusterError`: a 500 from the API, a
+    traceback from the command line. It is `RequestRefused`, a 503 naming the records the request carried and the
+    status, not sent again; the cluster's own words are in the log for the operator, not in the message. An edit so
+    stopped is left unmarked, the request before it stored; a build so stopped leaves the index being served."""
+    monkeypatch.setattr("search.elastic._BULK_CHUNK", 2)
+    base, writer, changes = _two_hundred_written(engine_name, proxy, es_settings, corpus)
+    index = ElasticIndex(es_client, base)
+    before = index.generation()
+    ids = list(changes)
+    proxy.forget()
+    proxy.fail(r"/_bulk", status, error=error, after=1)  # the first request taken, the second refused whole
+    with caplog.at_level(logging.ERROR, logger="search.elastic"), pytest.raises(RequestRefused) as raised:
+        writer.upsert(changes)
+    refused = raised.value
+    assert (refused.status, refused.code, refused.answered) == (503, "index_refused_request", status)
+    assert refused.message == (f"The search index refused the whole request writing 2 records, the first '{ids[2]}' "
+                               f"(it answered {status}). The people who run this service have to fix the search "
+                               "index; what it answered is in this service's log.")
+    assert len(proxy.seen(r"/_bulk")) == 2  # not sent again
+    assert error[1] in caplog.text and f"'{ids[2]}'" in caplog.text
+    assert index.generation() == before
+    assert [index.get(i).name for i in ids[:3]] == [f"{_RENAMED} House 0", f"{_RENAMED} House 1", corpus[2].name]
+
+    (live,) = _versions(es_client, base)
+    with pytest.raises(RequestRefused, match=r"writing 2 records, .* The index being served is unchanged\. "):
+        writer.replace_all(corpus[200:300])
+    assert _versions(es_client, base) == [live] and index.info().count == 200
 
 
 @pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])

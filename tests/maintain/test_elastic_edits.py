@@ -17,6 +17,7 @@ from search.elastic import _MAPPINGS, ElasticIndex, ElasticWriter
 from search.embedded import EmbeddedIndex, index_file
 from tests.es_proxy import plain_json_proxy
 from tests.es_server import drop_indices
+from tests.index.cluster_proxy import ClusterProxy
 from tests.maintain.conftest import TODAY, AppClient, make_app, make_site
 
 
@@ -93,5 +94,42 @@ def test_an_edit_the_search_index_refuses_is_a_503_naming_the_record(es_server, 
         assert index.get(service_id).capacity is None
 
         monkeypatch.undo()
+        OverlayWriter(writer, site.directory).replace_all(sample)
+        assert index.get(service_id).capacity == "available"
+
+
+def test_an_edit_whose_request_the_search_index_refuses_whole_is_a_503_naming_the_record(
+        es_server, es_client, sample_index, geodata_dir, data_dir, tmp_path, caplog):
+    """The cluster refuses the edit's bulk request as a whole with a 4xx that is no overload (here a 400: a request it
+    will not parse). A maintainer's PATCH ended in a 500 `internal_error`. It is a 503 naming the record, the status
+    and who must act; the cluster's own words are in the server's log, not the reply; the edit is kept, and a
+    rebuild writes it."""
+    base = f"rehabmap-maintain-{uuid.uuid4().hex[:10]}"
+    reason = "Malformed action/metadata line [1], expected START_OBJECT but found [VALUE_STRING]"
+    with ExitStack() as stack:
+        stack.callback(drop_indices, es_client, base)
+        proxy = stack.enter_context(ClusterProxy(es_server.url))  # the app's own client goes through it
+        site = make_site(tmp_path / "home", sample_index, geodata_dir, data_dir, backend="elasticsearch",
+                         ELASTICSEARCH_URL=proxy.url, elasticsearch_index=base)
+        writer = ElasticWriter.from_settings(site.settings, client=es_client)
+        sample = list(EmbeddedIndex(index_file(site.home)).all())
+        writer.replace_all(sample)
+        service_id = next(s.id for s in sample if s.capacity != "available")
+        proxy.fail(r"/_bulk", 400, error=("illegal_argument_exception", reason))
+
+        reply = AppClient(make_app(site.settings)).patch(f"/maintain/services/{service_id}",
+                                                         json={"capacity": "available"}, headers=site.auth("admin"))
+
+        assert reply.status_code == 503, reply.text
+        assert reply.json()["error"] == {
+            "code": "index_refused_request",
+            "message": f"The search index refused the whole request writing the record '{service_id}' (it answered "
+                       "400). The people who run this service have to fix the search index; what it answered is in "
+                       "this service's log."}
+        assert reason in caplog.text
+        assert site.directory.overlay.get(service_id) is not None
+        index = ElasticIndex.from_settings(site.settings, client=es_client)
+        assert index.get(service_id).capacity != "available"
+
         OverlayWriter(writer, site.directory).replace_all(sample)
         assert index.get(service_id).capacity == "available"
