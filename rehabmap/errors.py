@@ -118,6 +118,11 @@ class IndexRefused(DomainError):
         super().__init__(message)
         self.answered = answered
 
+    def and_said(self, words: str) -> IndexRefused:
+        """The same refusal with `words` after its message: what the caller knows the refusal leaves (a maintainer's
+        edit kept in the directory's edits)."""
+        return type(self)(self.answered, f"{sentence(self.message)} {words}")
+
 
 # --- maintainers: authentication, authorisation, edits ------------------------------------------------
 

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import ValidationError
 
 from geodata.errors import GeodataError
-from rehabmap.errors import (DomainError, Forbidden, InvalidEdit, PreconditionRequired, QuestionNotFound,
+from rehabmap.errors import (DomainError, Forbidden, IndexRefused, InvalidEdit, PreconditionRequired, QuestionNotFound,
                              ServiceMerged,
                              ServiceExists, ServiceNotFound, StaleEdit)
 from rehabmap.index.base import (IndexBackend, LiveWriter, Parts, PartWriter, RecordWriter, Revision, Stored,
@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 # Fields kept by the system, never compared or laid by an edit (what rehabmap read among them: `READ_FIELDS`).
 _BOOKKEEPING = frozenset({"provenance", "field_sources", "cqc_registered_needs", "source_needs_met", "source_gender",
                           *READ_FIELDS})
+# What a maintainer is told of an edit the search index refused (`IndexRefused`): it is not lost.
+EDIT_KEPT = "The edit is kept in the directory's edits, and a rebuild of the search index writes it."
 MAINTAINER_ROLES = (Role.admin, Role.maintainer)
 ALL_ROLES = (Role.admin, Role.maintainer, Role.provider)
 # The writes only maintainers and admins make: the Editor asks each, and the API asks it again before the body.
@@ -409,7 +411,10 @@ class Editor:
             noted = (*noted, *(Change(name, value, value) for name, value in stands.items()))
         entry = self.directory.overlay.record(principal.who, action, service.id, [*changes, *noted], fields=fields,
                                               created=created, before_commit=lambda: self.before_commit("directory"))
-        written = self.writer.upsert({service.id: entry.fields}, before_commit=lambda: self.before_commit("index"))
+        try:
+            written = self.writer.upsert({service.id: entry.fields}, before_commit=lambda: self.before_commit("index"))
+        except IndexRefused as refused:  # the overlay holds the edit: a rebuild, or the server's next start, lays it
+            raise refused.and_said(EDIT_KEPT) from refused
         return (written[0] if written else service), [c.field for c in changes]
 
     # --- after a crash --------------------------------------------------------------------------------

@@ -88,7 +88,8 @@ def test_an_edit_the_search_index_refuses_is_a_503_naming_the_record(es_server, 
         assert error["message"].startswith(f"The search index refused the record '{service_id}': ")
         assert "capacity_as_of" in error["message"]
         assert error["message"].endswith(". The people who run this service have to fix the search index or the "
-                                         "record.")
+                                         "record. The edit is kept in the directory's edits, and a rebuild of the "
+                                         "search index writes it.")
         assert site.directory.overlay.get(service_id) is not None
         index = ElasticIndex.from_settings(site.settings, client=es_client)
         assert index.get(service_id).capacity is None
@@ -125,7 +126,8 @@ def test_an_edit_whose_request_the_search_index_refuses_whole_is_a_503_naming_th
             "code": "index_refused_request",
             "message": f"The search index refused the whole request writing the record '{service_id}' (it answered "
                        "400). The people who run this service have to fix the search index; what it answered is in "
-                       "this service's log."}
+                       "this service's log. The edit is kept in the directory's edits, and a rebuild of the search "
+                       "index writes it."}
         assert reason in caplog.text
         assert site.directory.overlay.get(service_id) is not None
         index = ElasticIndex.from_settings(site.settings, client=es_client)
