@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from typing import Any
 
 from app.sync import converge, earlier_unshown
 from indexer.precedence import PrecedenceInvalid
-from indexer.sync.status import held_back, not_live
+from indexer.sync.status import NotLive, held_back, not_live
 from indexer.sync.store import SyncStore
 from rehabmap.errors import tell_operator
 from rehabmap.state import AppState
@@ -49,12 +48,13 @@ class _Refused:
     revision: int  # the store's latest change: a record already behind may change again
 
     @classmethod
-    def of(cls, store: SyncStore, behind: Counter[str]) -> _Refused | None:
+    def of(cls, store: SyncStore, behind: NotLive) -> _Refused | None:
         """What refuses the catch-up of `behind` now, with the store's changes; None where nothing does."""
-        refused = held_back(sum(behind.values()))
+        refused = held_back(behind.records)
         if refused is None:
             return None
-        return cls(refused, (refused.message, refused.where), frozenset(behind.items()), store.live_revision())
+        return cls(refused, (refused.message, refused.where), frozenset(behind.changes.items()),
+                   store.live_revision())
 
 
 class Converger:
@@ -78,7 +78,7 @@ class Converger:
         if store is None:
             return 0
         behind = not_live(store)
-        if not sum(behind.values()):
+        if not behind.total:
             return 0
         refused = _Refused.of(store, behind)
         if refused is not None and refused == self._refused:

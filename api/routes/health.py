@@ -4,6 +4,7 @@ has followed every applied sync change, and what holds it back (monitoring reads
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from datetime import datetime
 
 from fastapi import APIRouter, Request
@@ -11,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import State
 from api.schemas import ERRORS
-from indexer.sync.status import held_back, not_live, not_yet_shown
+from indexer.sync.status import NotLive, held_back, not_live, not_yet_shown
 from indexer.sync.store import SyncStore
 from rehabmap.coverage import SmallAreaTable
 from rehabmap.index.base import ServiceQuery
@@ -52,8 +53,9 @@ def health(state: State, request: Request) -> HealthOut:
     info = state.backend.info()
     SmallAreaTable.load(state.settings.data_dir)  # read once (cached); until it is there, no answer is honest
     active = sum(state.backend.count_by_type(ServiceQuery()).values())
-    behind = _not_live(state)
-    unshown = not_yet_shown(behind or 0, held_back(behind or 0))
+    lagging = _not_live(state)
+    behind = None if lagging is None else lagging.total
+    unshown = None if lagging is None else not_yet_shown(lagging.total, held_back(lagging.records))
     soon = getattr(request.app.state, "converge_soon", None)  # (set by `app.main`: the API alone has none)
     if behind and unshown is None and soon is not None:
         soon()  # the server catches up now, not at its next look (`app.converge`)
@@ -62,13 +64,13 @@ def health(state: State, request: Request) -> HealthOut:
                      held_back=unshown.message if unshown else None)
 
 
-def _not_live(state: AppState) -> int | None:
+def _not_live(state: AppState) -> NotLive | None:
     """Three indexed reads on this thread's connection to the sync store, which the server opened at its start
     (`SyncStore.served`). Degraded, not down: the previous index serves, so a load balancer must keep the
     server (200), and a store out of reach must not make a 5xx."""
     try:
         store = SyncStore.served(state)
-        return 0 if store is None else sum(not_live(store).values())
+        return NotLive(Counter(), 0) if store is None else not_live(store)
     except Exception as exc:  # noqa: BLE001 - any failure of the store's database: said, never raised
         log.warning("the sync store could not be read for /health: %s", type(exc).__name__)
         return None

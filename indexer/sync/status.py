@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from indexer.precedence import PrecedenceInvalid, source_precedence
 from indexer.sync.connectors import discard_command, retire_command, run_again
@@ -199,22 +199,38 @@ def _last_run(store: SyncStore, source: str) -> LastRun | None:
                    report.get("remedy"), tuple(report.get("warnings", ())))
 
 
-def not_live(store: SyncStore) -> Counter[str]:
-    """Per source, the applied changes the live index or its coverage claims have not yet followed (a run or a
-    review decision was killed between; the next one, or a server's start, writes them)."""
+class NotLive(NamedTuple):
+    """What the live index or its coverage claims have not yet followed (a run or a review decision was killed
+    between; the next one, or a server's start, writes them): per source, the applied changes (`changes`: records,
+    and a run's coverage claims due), and how many of them, in the whole store, are `records`. Only writing records
+    reads the mappings (`LiveIndex.catch_up`), so claims alone due are made whatever a mapping says (`held_back`)."""
+
+    changes: Counter[str]
+    records: int
+
+    @property
+    def total(self) -> int:
+        """Every applied change not yet followed, of every source (/health's `not_live`)."""
+        return sum(self.changes.values())
+
+
+def not_live(store: SyncStore) -> NotLive:
+    """What the live index or its coverage claims have not yet followed (`NotLive`), read in one connection."""
     changed, due = store.changed_since_meta(LIVE_PUBLISHED, COVERAGE_DUE + "sync:")
     behind = Counter(changed)
     behind.update(key[len(COVERAGE_DUE + "sync:"):] for key in due)
-    return behind
+    return NotLive(behind, sum(changed.values()))
 
 
-def held_back(behind: int) -> PrecedenceInvalid | None:
-    """What refuses every live write of the `behind` applied changes the live index lacks (`not_live`), so that no
-    sync, review decision or server start writes them until a person mends it: a mapping's `[source] supersedes`
-    put wrong, read as each live write reads it (`source_precedence`, some 1 ms); None where nothing does, or nothing
-    is behind (then nothing is read). The one home of the fact for `sync-status`, the keepers' Sources page and
+def held_back(records: int) -> PrecedenceInvalid | None:
+    """What refuses every live write while the live index lacks `records` applied records (`NotLive.records`), so
+    that no sync, review decision or server start writes them, nor any coverage claims due after them, until a person
+    mends it: a mapping's `[source] supersedes` put wrong, read as each live write reads it (`source_precedence`, some
+    1 ms); None where nothing does, or no record is behind (then nothing is read). Coverage claims alone due are made
+    without the mappings, so nothing holds them back: before, they were said held back (sync-status's exit status 3)
+    until the first try made them. The one home of the fact for `sync-status`, the keepers' Sources page and
     /health."""
-    if not behind:
+    if not records:
         return None
     try:
         source_precedence()
@@ -238,8 +254,8 @@ def held_back_in(store: SyncStore) -> NotYetShown | None:
     refused, as the Sources page says it of each source, but said as the store's in all ("In all, 3 applied changes
     are stored, …"): before, a keeper could read the count as that decision's or upload's own. None where nothing is
     held back (any more)."""
-    behind = sum(not_live(store).values())
-    return not_yet_shown(behind, held_back(behind), in_all=True)
+    behind = not_live(store)
+    return not_yet_shown(behind.total, held_back(behind.records), in_all=True)
 
 
 def sync_status(store: SyncStore, source: str | None = None, *, per_page: int | None = None,
@@ -255,7 +271,7 @@ def sync_status(store: SyncStore, source: str | None = None, *, per_page: int | 
     counts = store.counts(source)
     facts = store.enrichment_counts()
     behind = not_live(store)
-    refused = held_back(sum(behind.values()))
+    refused = held_back(behind.records)
     left = store.shown_left_out(source, per_page=per_page, pages=pages)
     dated = _dated(store, {(r.service_id, d.field): r.overlaid[d.field] for r in left for d in r.left_out
                            if r.overlaid.get(d.field)})
@@ -272,7 +288,7 @@ def sync_status(store: SyncStore, source: str | None = None, *, per_page: int | 
         count = counts.get(name, SourceCounts(0, 0, 0))
         found.append(SourceReport(name, state.last_success_at, state.last_complete_at, state.state,
                                   count.shown, count.retired, count.held, facts.get(name, 0),
-                                  _last_run(store, name), state.run_started_at, state.staged, behind[name],
+                                  _last_run(store, name), state.run_started_at, state.staged, behind.changes[name],
                                   refused, tuple(left_out.get((name, False), ())),
                                   tuple(left_out.get((name, True), ())), removed(name)))
     return found

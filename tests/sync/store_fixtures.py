@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner, Result
 from pydantic import SecretStr
 
 from indexer.pipeline import GeographyPlacer
@@ -28,7 +29,7 @@ from rehabmap.taxonomy import ServiceType
 from indexer.sync.runner import SyncRunner
 from indexer.sync.store import SyncStore
 from app.sync import open_live
-from rehabmap.config import Settings
+from rehabmap.config import Settings, get_settings
 from rehabmap.maintain.store import open_database, store_of
 from tests.listening import listening_socket, url_of, wait_until_up
 from tests.maintain.conftest import Server
@@ -263,6 +264,18 @@ HELD_BACK_SAID = (
     r"nhs_website_hospitals_2018\.toml: \[source\] supersedes names 'nhs-hospitals-2105', which no mapping in "
     r"mappings/ gives; [^<]*\. The live index follows once that is put right, at the next sync, review decision or "
     r"server start\. Whoever runs the syncs must put the mapping right\.")
+
+
+def in_process(*args: str) -> Result:
+    """`rehabmap` with `args` run in this process (click's runner), with the settings the environment gives now:
+    for a test that puts something wrong where only this process reads it (`mistyped_supersedes`)."""
+    get_settings.cache_clear()
+    try:
+        from cli.main import main
+
+        return CliRunner().invoke(main, list(args))
+    finally:
+        get_settings.cache_clear()
 
 
 def mistyped_supersedes(tmp_path, monkeypatch) -> Path:

@@ -5,6 +5,7 @@ and says so on stderr; the test waits for that line, then kills it. Nothing here
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
@@ -15,13 +16,17 @@ import httpx
 import pytest
 
 from app.converge import CONVERGE_LOCK
+from rehabmap.config import Settings
 from rehabmap.maintain.database import named_lock_of
 from search.embedded import index_file
+from tests.maintain.conftest import make_app
 from tests.sync.replay import Replay
 from tests.sync.store_fixtures import (
     first_line,
+    in_process,
     index_record,
     make_home,
+    mistyped_supersedes,
     rehabmap,
     serving,
     start_rehabmap,
@@ -85,6 +90,42 @@ def test_a_run_killed_at_each_step_converges(step, cqc_synced_home, tmp_path, da
     assert again.returncode == 0, again.stderr
     assert first_line(again)["changed"] == (1 if step == "fetched" else 0), "applied once, never twice"
     assert index_record(home, ASHTON)["beds"] == 31
+
+
+def test_coverage_claims_alone_due_are_not_said_held_back_by_a_mapping_put_wrong(cqc_synced_home, tmp_path, data_dir,
+                                                                                  replay, monkeypatch):
+    """A run that changed no record, killed once it applied: only CQC's coverage claims (that they hold as of today)
+    wait to be made, and then a mapping's `supersedes` is put wrong. Making the claims reads no mapping (only writing
+    records does, `LiveIndex.catch_up`), so nothing refuses them. Before, sync-status said "HELD BACK: 1 applied
+    change is stored, but not yet shown in searches: mapping …" with exit status 3, /health gave those words as
+    `held_back` (and so did not wake the server's look) and the server's look remembered a refusal, until the first
+    try made them. Now they are said to wait for the next sync, review decision or server start, which makes them,
+    the mapping still wrong. In this process: the mapping is put wrong where this process reads it."""
+    from api.application import create_api
+    from app.parts import open_state
+    from starlette.testclient import TestClient
+
+    home = tmp_path / "home"
+    shutil.copytree(cqc_synced_home, home, symlinks=True)
+    killed_at("applied", home, data_dir, replay)
+    mistyped_supersedes(tmp_path, monkeypatch)
+    monkeypatch.setenv("REHABMAP_HOME", str(home))
+    monkeypatch.setenv("REHABMAP_DATA_DIR", str(data_dir))
+    settings = Settings(home=home, data_dir=data_dir)
+
+    said = in_process("sync-status")
+    [cqc] = json.loads(in_process("sync-status", "--json").stdout)
+    with TestClient(create_api(open_state(settings))) as api:  # the API alone: no catch-up at its start
+        health = api.get("/health").json()
+
+    assert said.exit_code == 0, said.output
+    assert "  1 applied changes are not yet in the live index or its coverage (a run or review decision was cut " \
+           "short): the next sync, review decision or server start writes them" in said.stdout.splitlines(), said.stdout
+    assert "HELD BACK" not in said.stdout
+    assert (cqc["not_live"], cqc["held_back"], cqc["remedy"]) == (1, None, None)
+    assert (health["status"], health["not_live"], health["held_back"]) == ("degraded", 1, None)
+    with TestClient(make_app(settings)) as server:  # its start makes the claims, the mapping still wrong
+        assert server.get("/health").json()["not_live"] == 0
 
 
 def test_a_running_server_catches_up_with_a_killed_run_on_its_own(cqc_synced_home, tmp_path, data_dir, replay):

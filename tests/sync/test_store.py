@@ -65,7 +65,7 @@ def test_a_servers_probes_read_the_store_it_opened_and_see_another_process_write
     state = AppState(settings, geography, EmbeddedIndex(index_file(settings.home)), directory=directory)
     served = SyncStore.served(state)
     assert served is not None and served.database is directory.database
-    assert served.last_successes() == {} and not_live(served) == {}
+    assert served.last_successes() == {} and not_live(served) == ({}, 0)
 
     queued(SyncStore(store_of(settings)), geography, data_dir)
 

@@ -13,12 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from click.testing import CliRunner
 from starlette.testclient import TestClient
 
 from indexer.precedence import source_precedence
 from indexer.sync.connectors.cqc import SERVICE_TYPES
-from rehabmap.config import Settings, get_settings
+from rehabmap.config import Settings
 from search.embedded import index_file
 from tests.built_home import BuiltHome
 from tests.sync.replay import running
@@ -30,6 +29,7 @@ from tests.sync.store_fixtures import (
     REPLAY_CQC_KEY,
     feeds_folder,
     first_line,
+    in_process,
     index_record,
     make_home,
     mistyped_supersedes,
@@ -691,18 +691,6 @@ def test_a_feed_failing_on_the_file_system_is_one_error_line_not_a_fault(capsys)
     assert "error: oruk-bristol: Permission denied: /srv/rehabmap/var/directory.sqlite\n" in err
     assert "error: oruk-leeds: KeyError: a fault of rehabmap's own (its traceback is above): report it" in err
     assert "PermissionError" not in err  # no traceback printed of it
-
-
-def in_process(*args: str):
-    """`rehabmap` with `args` run in this process (click's runner), with the settings the environment gives now:
-    for a test that puts something wrong where only this process reads it (`mistyped_supersedes`)."""
-    get_settings.cache_clear()
-    try:
-        from cli.main import main
-
-        return CliRunner().invoke(main, list(args))
-    finally:
-        get_settings.cache_clear()
 
 
 def test_a_run_applied_whose_live_write_is_refused_says_so_and_the_next_sync_writes_it(
