@@ -14,7 +14,10 @@ While a mapping's `supersedes` put wrong refuses the catch-up (which /health, fi
 that finds the index behind reads the mappings as /health does (`indexer.sync.status.held_back`, some 1 ms) and the
 store's latest change, and tries again only once either differs from the last refused try (`_Refused`): the mapping
 mended, or put wrong another way, or a new change applied. Before, each look went on to a whole catch-up (the index
-lock, the records the index lacks read whole) only to be refused again.
+lock, the records the index lacks read whole) only to be refused again. Each worker remembers only its own last
+refusal, so each tries once for each such state (a worker that has not tried finds no refusal to match): a try
+more per worker, never a wrong answer, since no answer reads the memory (/health, sync-status and the Sources page
+read the mappings themselves, `held_back`), and a try skipped is one the same refusal would meet.
 """
 
 from __future__ import annotations
