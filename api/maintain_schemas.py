@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic_core import CoreSchema
 
 from api.schemas import ServiceOut
+from geodata.england import ENGLAND_EXTENT
 from rehabmap.maintain.audit import REASON_MAX
 from rehabmap.record import (CONTACT_MAX_LENGTH, CONTACT_PATTERNS, ORGANISATION_NAME_LENGTH, TEXT_MAX_LENGTH,
                              catchment_polygon, given_text, typed_text)
@@ -116,8 +117,10 @@ class _EditableFields(BaseModel):
     address: str | None = Field(default=None, max_length=TEXT_MAX_LENGTH["address"])
     postcode: str | None = Field(default=None, min_length=5, max_length=TEXT_MAX_LENGTH["postcode"], description=(
         "A full postcode. Given without lat and lon, the service is placed at it."))
-    lat: Omittable[float] = Field(default=None, ge=49.8, le=55.9, description="Latitude (WGS84); give lon with it.")
-    lon: Omittable[float] = Field(default=None, ge=-6.5, le=2.0, description="Longitude (WGS84); give lat with it.")
+    lat: Omittable[float] = Field(default=None, ge=ENGLAND_EXTENT.south, le=ENGLAND_EXTENT.north,
+                                  description="Latitude (WGS84); give lon with it.")
+    lon: Omittable[float] = Field(default=None, ge=ENGLAND_EXTENT.west, le=ENGLAND_EXTENT.east,
+                                  description="Longitude (WGS84); give lat with it.")
     service_area: Omittable[ServiceAreaIn] = None
     beds: int | None = Field(default=None, ge=0, le=10_000)
     capacity: Literal["available", "limited", "none"] | None = Field(default=None, description=(

@@ -4,6 +4,7 @@ search server and PostgreSQL cluster (one of each per xdist worker)."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import sys
 import uuid
@@ -74,6 +75,18 @@ def leeds_triangle(data_dir: Path) -> dict[str, dict]:
     def ring(x: str, y: str) -> dict:
         return {"type": "Polygon", "coordinates": [[[float(c[x]), float(c[y])] for c in corners]]}
     return {"degrees": ring("lon", "lat"), "bng": ring("bng_e", "bng_n")}
+
+
+@pytest.fixture(scope="session")
+def west_yorkshire_icb(data_dir: Path) -> dict[str, dict]:
+    """NHS West Yorkshire ICB's boundary as ONS gives it (`boundaries/icb_2023_bsc.geojson`), a real catchment: in
+    longitude and latitude ("degrees"), and with each position written latitude first ("swapped"), in range for
+    degrees."""
+    with (data_dir / "boundaries" / "icb_2023_bsc.geojson").open() as f:
+        (found,) = [f["geometry"] for f in json.load(f)["features"] if f["properties"]["ICB23CD"] == "E54000054"]
+    assert found["type"] == "Polygon"
+    swapped = [[[y, x] for x, y in ring] for ring in found["coordinates"]]
+    return {"degrees": found, "swapped": {"type": "Polygon", "coordinates": swapped}}
 
 
 @pytest.fixture(scope="session")

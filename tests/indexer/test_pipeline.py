@@ -248,6 +248,21 @@ def test_a_catchment_not_in_degrees_rejects_its_row_saying_why(geography, index,
     assert EmbeddedIndex(index).ids() == ["test:4"]
 
 
+def test_a_catchment_written_latitude_first_rejects_its_row_saying_so(geography, index, west_yorkshire_icb):
+    """A source's catchment with each position written (latitude, longitude), a real ICB's boundary, is in range for
+    degrees and was indexed, a catchment no one in England is in; its row is rejected, the swap named."""
+    rows = [row(2, name="Leeds Floating Support", postcode="LS9 7TF", service_type="supported_accommodation",
+                service_area={"polygon": west_yorkshire_icb["swapped"]}),
+            row(3, name="Leeds Peer Support", postcode="LS9 7TF", service_type="vcfse",
+                service_area={"polygon": west_yorkshire_icb["degrees"]})]
+    report = build_index(rows, GeographyPlacer(geography), EmbeddedWriter(index), progress=False)
+    assert report.indexed == 1 and [r.origin.line for r in report.rejected] == [2]
+    (reason,) = (r.reason for r in report.rejected)
+    assert "service_area.polygon" in reason and "beyond England" in reason, reason
+    assert "they look like latitude and longitude, in that order: give longitude first" in reason, reason
+    assert EmbeddedIndex(index).ids() == ["test:3"]
+
+
 def test_a_catchment_not_in_degrees_an_index_holds_still_reads(geography, index, leeds_triangle):
     """An index written before the degrees check may hold such a polygon (the embedded index took it): reading the
     record must not fail every answer that touches it until a rebuild, which then rejects its row."""

@@ -378,6 +378,33 @@ def test_a_catchment_in_eastings_and_northings_is_a_422_saying_so(api, site, lee
     assert taken.json()["service"]["service_area"]["polygon"] == leeds_triangle["degrees"]
 
 
+def test_a_catchment_written_latitude_first_or_outside_england_is_a_422_saying_so(api, site, west_yorkshire_icb):
+    """A real ICB boundary with each position written (latitude, longitude) is in range for degrees, and passed the
+    record: the service's catchment then lay in the Indian Ocean, and no one in England was in it. It is a 422
+    naming the swap; a catchment outside England that no swap mends says so without it; nothing is written. The
+    boundary in longitude and latitude is taken."""
+    service_id = "sample:chapeltown-floating-support"
+    doc_before, edits_before = index_doc(site, service_id), site.directory.overlay.get(service_id)
+    degrees = west_yorkshire_icb["degrees"]
+    moved = {"type": "Polygon", "coordinates": [[[x + 12, y] for x, y in ring] for ring in degrees["coordinates"]]}
+    swap = ("; they look like latitude and longitude, in that order: give longitude first, then latitude (WGS 84), "
+            "as GeoJSON does")
+    for polygon, said in ((west_yorkshire_icb["swapped"], swap),
+                          (moved, ": give the catchment of a service in England, in longitude and latitude (WGS 84)")):
+        reply = api.patch(f"/maintain/services/{service_id}", json={"service_area": {"polygon": polygon}},
+                          headers=site.auth("admin"))
+        assert reply.status_code == 422, reply.text
+        error = reply.json()["error"]
+        assert error["field"] == "service_area.polygon"
+        assert ("beyond England (longitude -7.5..3, latitude 48.8..56.9, with room for a catchment across its borders)"
+                in error["message"]) and error["message"].endswith(said), error["message"]
+    assert index_doc(site, service_id) == doc_before and site.directory.overlay.get(service_id) == edits_before
+    taken = api.patch(f"/maintain/services/{service_id}", json={"service_area": {"polygon": degrees}},
+                      headers=site.auth("admin"))
+    assert taken.status_code == 200, taken.text
+    assert taken.json()["service"]["service_area"]["polygon"] == degrees
+
+
 @pytest.mark.parametrize("depth", [6, 900, 5000])
 def test_a_catchment_polygon_nested_too_deeply_is_a_4xx_naming_it(api, site, depth):
     service_id = "sample:bodmin-rehabilitation-unit"
