@@ -26,18 +26,19 @@ from rehabmap.record import id_in_path
 from rehabmap.taxonomy import ServiceType
 from tests.api.conftest import Clock
 from tests.conftest import database_url
+from tests.cqc_records import FIELD_HOUSE_ID
 from tests.keepers.conftest import Keepers, csrf_of, make_keepers
 from tests.keepers.maintainer_browser import signed_in_page
 from tests.maintain.conftest import Site, cli_here, copy_site, make_site
-from tests.sync.store_fixtures import (HELD_BACK_SAID, FIELD_HOUSE, ListedConnector, Reads, both_lists_files,
-                                       field_house_item, mistyped_supersedes, runner_for)
+from tests.sync.store_fixtures import (HELD_BACK_SAID, ListedConnector, Reads, both_lists_files, field_house_item,
+                                       mistyped_supersedes, runner_for)
 from tests.web.browser import axe, shot
 from web.keepers.words import AS_KEPT
 
 LEVEL1 = "listed:1-112845365"  # Field House, proposed (inferred) as an inpatient rehabilitation unit, level 1
 UNTYPED = "untyped:1-112845365"  # the same record from a source that proposes no type
 FIND_NEAR = "/find/rehabilitation?where=DE55+7DT"
-assert FIELD_HOUSE.endswith(LEVEL1.split(":")[1])
+assert FIELD_HOUSE_ID.endswith(LEVEL1.split(":")[1])
 
 
 def queued_site(root, sample_index, geodata_dir, data_dir, geography, url: str | None) -> Site:

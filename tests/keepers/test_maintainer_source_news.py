@@ -17,10 +17,10 @@ import pytest
 
 from app.main import create_app
 from rehabmap.config import Settings
+from tests.cqc_records import DOVETAIL, DOVETAIL_ID, FIELD_HOUSE_ID
 from tests.keepers.maintainer_browser import signed_in_page
 from tests.sync.replay import Replay, running
-from tests.sync.store_fixtures import (DOVETAIL, DOVETAIL_ID, FIELD_HOUSE, MAINTAINER, index_record, maintainer_token,
-                                       rehabmap, table_rows)
+from tests.sync.store_fixtures import MAINTAINER, index_record, maintainer_token, rehabmap, table_rows
 from tests.web.site import serve
 from tests.web.browser import axe, tab_to
 
@@ -147,9 +147,11 @@ was sent as a change from the record's empty text to none.)"""
         page.goto(f"{url}/keepers/services")
         assert page.locator("#questioned").count() == 0 and page.locator("#taken-back").count() == 1
 
-        page.goto(f"{url}/keepers/services/{FIELD_HOUSE}")  # before: "There is no service with id 'cqc:1-112845365'."
+        # before: "There is no service with id 'cqc:1-112845365'."
+        page.goto(f"{url}/keepers/services/{FIELD_HOUSE_ID}")
         assert page.locator("main").inner_text().startswith(
-            f"Held for review, not shown\n\n'{FIELD_HOUSE}' is held from Care Quality Commission (CQC) but not shown: "
+            f"Held for review, not shown\n\n'{FIELD_HOUSE_ID}' is held from Care Quality Commission (CQC) but not "
+            "shown: "
             "it awaits review, as its source does not name its type; rehabmap infers Level 1 inpatient rehabilitation "
             "unit from what it says.")  # before: "it awaits review (inferred: inpatient_rehab_level1)."
         assert axe(page, axe_source) == []
@@ -184,12 +186,12 @@ def test_the_review_queue_shows_a_decision_whose_evidence_the_source_changed(tmp
     decision standing, linked to the record's page that says what changed."""
     home = tmp_path / "home"
     shutil.copytree(cqc_synced_home, home, symlinks=True)  # a home after a first `sync cqc` of the replay
-    assert rehabmap(home, data_dir, None, "review", "accept", FIELD_HOUSE, "--level", "1").returncode == 0
-    wards = next(r for r in replay.cqc.records.values() if r["locationId"] == FIELD_HOUSE.split(":", 1)[1])
+    assert rehabmap(home, data_dir, None, "review", "accept", FIELD_HOUSE_ID, "--level", "1").returncode == 0
+    wards = next(r for r in replay.cqc.records.values() if r["locationId"] == FIELD_HOUSE_ID.split(":", 1)[1])
     replay.cqc.alter(wards["locationId"], inspectionAreas=[a for a in wards["inspectionAreas"]
                                                            if a["inspectionAreaId"] != "mhlongstay"])
     synced = rehabmap(home, data_dir, replay, "sync", "cqc")
-    assert f"evidence changed since the review decision {FIELD_HOUSE} Field House" in synced.stdout
+    assert f"evidence changed since the review decision {FIELD_HOUSE_ID} Field House" in synced.stdout
     token = maintainer_token(home, data_dir)
 
     with serving(home, data_dir) as url, signed_in_page(browser, url, token, "/keepers/review") as page:
@@ -212,4 +214,4 @@ def test_the_review_queue_shows_a_decision_whose_evidence_the_source_changed(tmp
         assert "Level 1 inpatient rehabilitation unit: inferred from what it says" in item
         state = item.split("\nState\t", 1)[1].split("\n", 1)[0]
         assert state.startswith("accepted as Level 1") and f" on {TODAY}, " in state and not re.search(r"\d-\d", state)
-        assert index_record(home, FIELD_HOUSE)["status"] == "active", "the decision stands"
+        assert index_record(home, FIELD_HOUSE_ID)["status"] == "active", "the decision stands"

@@ -34,14 +34,15 @@ from rehabmap.maintain.store import Directory
 from rehabmap.taxonomy import ServiceType
 from search.elastic import ElasticWriter
 from tests.api.conftest import SAMPLE, serve
+from tests.cqc_records import FIELD_HOUSE
 from tests.es_proxy import plain_json_proxy
 from tests.es_server import drop_indices
 from tests.listening import ANSWER_TIMEOUT_S
-from tests.sync.store_fixtures import FIELD_HOUSE, ListedConnector, field_house_item
+from tests.sync.store_fixtures import ListedConnector, field_house_item
 
 PER_MINUTE = 120  # each process alone would let 2 x 120 through before refusing
 SERVICE = "sample:camborne-supported-housing"
-CANDIDATE = "listed:" + FIELD_HOUSE.split(":")[1]  # Field House, proposed (inferred) as a level 1 rehab unit
+CANDIDATE = "listed:" + FIELD_HOUSE  # Field House, proposed (inferred) as a level 1 rehab unit
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,10 @@ from odf.table import Table, TableCell, TableRow
 from odf.text import P
 
 from indexer.sync.http import HttpPolicy, SourceClient
+from tests.cqc_records import FIELD_HOUSE
 from tests.sync.replay import Replay
 
 REHAB_WARD = "Long stay or rehabilitation mental health wards for working age adults"
-FIELD_HOUSE = "1-112845365"
 
 
 def ods(sheets: dict[str, list[list[object]]]) -> bytes:

@@ -31,6 +31,7 @@ from indexer.sync.store import SyncStore
 from app.sync import open_live
 from rehabmap.config import Settings, get_settings
 from rehabmap.maintain.store import open_database, store_of
+from tests.cqc_records import FIELD_HOUSE
 from tests.listening import listening_socket, url_of, wait_until_up
 from tests.maintain.conftest import Server
 from tests.sync.replay import Replay
@@ -38,10 +39,6 @@ from search.embedded import index_file
 
 ROOT = Path(__file__).resolve().parents[2]
 CQC_RECORDS = "cqc_api/locations_detail_2021.json"
-FIELD_HOUSE = "cqc:1-112845365"  # the one mental health hospital among the 103 real records: an inferred candidate
-FIELD_HOUSE_POSTCODE = "DE55 7DT"
-DOVETAIL = "1-112779585"  # Dovetail House, Mansfield: a care home registered for mental health
-DOVETAIL_ID = f"cqc:{DOVETAIL}"
 MAINTAINER = "Mo (directory maintainer)"  # the name of the maintainer's token (maintainer_token)
 REPLAY_CQC_KEY = "replay-cqc-key"
 FAST = {"REHABMAP_CQC_RATE": "500", "REHABMAP_SYNC_BACKOFF_MAX": "0.2", "REHABMAP_CQC_PAGE_SIZE": "10"}
@@ -247,7 +244,7 @@ def field_house_item(feeds_dir: Path, *, type_status: TypeStatus, service_type: 
     """The real Field House record as the CQC connector maps it, given as source "listed" with the type status
     and proposed type a test needs."""
     records = json.loads((feeds_dir / CQC_RECORDS).read_text())
-    raw = next(r for r in records if r["locationId"] == FIELD_HOUSE.split(":")[1])
+    raw = next(r for r in records if r["locationId"] == FIELD_HOUSE)
     item = cqc.map_location(raw, "http://cqc.example/locations/1-112845365", datetime.now(timezone.utc))
     assert isinstance(item, SourceItem)
     fields = {k: v for k, v in item.candidate.fields.items() if k != "service_type"}

@@ -24,11 +24,10 @@ from indexer.sync.http import (
 )
 from indexer.sync.items import Gone, Refused, SourceItem
 from rehabmap.taxonomy import ServiceType
+from tests.cqc_records import DOVETAIL, FIELD_HOUSE
 from tests.sync.replay import MemoryState, Replay
 
-FIELD_HOUSE = "1-112845365"     # the one mental health hospital: Elysium, 8 beds, a long-stay/rehab ward area
 GROVELANDS = "1-112778525"      # a registered care home with the mental health specialism
-DOVETAIL = "1-112779585"
 
 
 def connector(replay: Replay, *, key: str = "replay-cqc-key", page_size: int = 10, retries: int = 1,

@@ -21,7 +21,8 @@ from indexer.sync.connectors.cqc import map_location
 from indexer.sync.connectors.cqc_files import DirectoryFile, HscaFile, RatingsFile
 from indexer.sync.items import Enrichment, Refused, SourceItem
 from rehabmap.config import Settings
-from tests.sync.cqc_files import FIELD_HOUSE, REHAB_WARD, api_records, field_house_rated, file_connector, ods
+from tests.cqc_records import FIELD_HOUSE
+from tests.sync.cqc_files import REHAB_WARD, api_records, field_house_rated, file_connector, ods
 from tests.sync.replay import MemoryState
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sources"

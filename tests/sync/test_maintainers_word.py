@@ -27,11 +27,12 @@ import pytest
 from rehabmap.oruk import service_uuid
 from tests.api import hsds
 from tests.built_home import BuiltHome
+from tests.cqc_records import DOVETAIL, DOVETAIL_ID, FIELD_HOUSE_ID
 from tests.keepers.conftest import csrf_of
 from tests.maintain.conftest import with_version
 from tests.sync.replay import running
-from tests.sync.store_fixtures import (DOVETAIL, DOVETAIL_ID, FIELD_HOUSE, MAINTAINER, first_line, index_record,
-                                       maintainer_token, make_home, rehabmap, table_rows)
+from tests.sync.store_fixtures import (MAINTAINER, first_line, index_record, maintainer_token, make_home, rehabmap,
+                                       table_rows)
 from tests.web.site import make_app, serve
 
 TODAY = datetime.now(timezone.utc).date().isoformat()  # the day the audit log stamps the restore
@@ -187,17 +188,17 @@ def test_a_rejected_records_changes_are_not_counted_as_changed(tmp_path, synced_
     reported "changed 1" for a record nobody is shown; now a rejected record's changes are not counted (it stays
     out of every search, and no change is written to the live index)."""
     home, _ = synced_kept.copy(tmp_path, request)
-    rejected = rehabmap(home, data_dir, None, "review", "reject", FIELD_HOUSE, "--reason", "acute ward")
+    rejected = rehabmap(home, data_dir, None, "review", "reject", FIELD_HOUSE_ID, "--reason", "acute ward")
     assert rejected.returncode == 0, rejected.stderr
-    replay.cqc.alter(FIELD_HOUSE.split(":", 1)[1], mainPhoneNumber="01773838151")
+    replay.cqc.alter(FIELD_HOUSE_ID.split(":", 1)[1], mainPhoneNumber="01773838151")
 
     synced = rehabmap(home, data_dir, replay, "sync", "cqc")
 
     assert synced.returncode == 0, synced.stderr
     assert first_line(synced)["changed"] == 0 and first_line(synced)["fetched"] == 1
-    assert index_record(home, FIELD_HOUSE) is None
+    assert index_record(home, FIELD_HOUSE_ID) is None
     dry = rehabmap(home, data_dir, replay, "sync", "cqc", "--dry-run")
-    assert f"changed {FIELD_HOUSE}" not in dry.stdout
+    assert f"changed {FIELD_HOUSE_ID}" not in dry.stdout
 
 
 def test_a_source_change_to_an_edited_field_keeps_the_edit_and_says_so(tmp_path, synced_kept, request, data_dir,
@@ -260,22 +261,23 @@ def test_changing_a_record_held_from_the_index_says_why_it_is_not_there(tmp_path
     review queue, as the API has no route for it (it named a command, which an API client cannot run)."""
     home, auth = synced_kept.copy(tmp_path, request)
     with serving(home, data_dir) as url:
-        held = httpx.patch(f"{url}/maintain/services/{FIELD_HOUSE}", json={"phone": "01773 000000"}, headers=auth,
+        held = httpx.patch(f"{url}/maintain/services/{FIELD_HOUSE_ID}", json={"phone": "01773 000000"}, headers=auth,
                            timeout=30)
         assert held.status_code == 404 and held.json()["error"]["code"] == "service_not_found"
         assert held.json()["error"]["message"] == (
-            f"'{FIELD_HOUSE}' is held from Care Quality Commission (CQC) but not shown: it awaits review, as its "
+            f"'{FIELD_HOUSE_ID}' is held from Care Quality Commission (CQC) but not shown: it awaits review, as its "
             "source does not name its type; rehabmap infers Level 1 inpatient rehabilitation unit from what it says. "
             "The API has no route to decide it: a maintainer accepts or rejects it on its page in the keepers' "
-            f"review queue, /keepers/review/{FIELD_HOUSE}.")  # before, the literal '/keepers/review/{id}'
-        assert rehabmap(home, data_dir, None, "review", "reject", FIELD_HOUSE, "--reason", "acute ward").returncode == 0
-        rejected = httpx.post(f"{url}/maintain/services/{FIELD_HOUSE}/verify", headers=auth, timeout=30).json()
+            f"review queue, /keepers/review/{FIELD_HOUSE_ID}.")  # before, the literal '/keepers/review/{id}'
+        assert rehabmap(home, data_dir, None, "review", "reject", FIELD_HOUSE_ID, "--reason",
+                        "acute ward").returncode == 0
+        rejected = httpx.post(f"{url}/maintain/services/{FIELD_HOUSE_ID}/verify", headers=auth, timeout=30).json()
         day = datetime.now(timezone.utc).date()  # in words, as a person writes a day: it said "on 2026-12-02"
         assert (f"but not shown: it was rejected in review on {day.day} {day:%B %Y} by command line ("
                 in rejected["error"]["message"])
         assert rejected["error"]["message"].endswith("): acute ward. The API has no route to decide it: a "
                                                      "maintainer accepts or rejects it on its page in the keepers' "
-                                                     f"review queue, /keepers/review/{FIELD_HOUSE}.")
+                                                     f"review queue, /keepers/review/{FIELD_HOUSE_ID}.")
         unknown = httpx.post(f"{url}/maintain/services/cqc:1-000/retire", json=MISTAKE, headers=auth, timeout=30).json()
         assert unknown["error"]["message"] == "No service with id 'cqc:1-000'."
 
@@ -290,29 +292,29 @@ def test_linking_a_record_held_from_the_index_to_an_organisation_says_why_it_is_
     made = rehabmap(home, data_dir, None, "tokens", "create", "--role", "admin", "--name", "Ann (directory lead)")
     auth = {"Authorization": f"Bearer {made.stdout.splitlines()[0].strip()}"}
     assert rehabmap(home, data_dir, None, "orgs", "add", "Field Trust (fictional)").returncode == 0
-    held = (f"'{FIELD_HOUSE}' is held from Care Quality Commission (CQC) but not shown: it awaits review, as its "
+    held = (f"'{FIELD_HOUSE_ID}' is held from Care Quality Commission (CQC) but not shown: it awaits review, as its "
             "source does not name its type; rehabmap infers Level 1 inpatient rehabilitation unit from what it says")
-    linked = rehabmap(home, data_dir, None, "orgs", "link", "Field Trust (fictional)", FIELD_HOUSE)
+    linked = rehabmap(home, data_dir, None, "orgs", "link", "Field Trust (fictional)", FIELD_HOUSE_ID)
     assert linked.returncode == 2
-    assert linked.stderr.splitlines() == [f"error: {held}. Decide it first: 'rehabmap review show {FIELD_HOUSE}'."]
+    assert linked.stderr.splitlines() == [f"error: {held}. Decide it first: 'rehabmap review show {FIELD_HOUSE_ID}'."]
     with serving(home, data_dir) as url:
-        reply = httpx.post(f"{url}/maintain/organisations/1/services", json={"service_ids": [FIELD_HOUSE]},
+        reply = httpx.post(f"{url}/maintain/organisations/1/services", json={"service_ids": [FIELD_HOUSE_ID]},
                            headers=auth, timeout=30)
         assert reply.status_code == 404 and reply.json()["error"] == {
             "code": "service_not_found", "field": "service_ids",
             "message": f"{held}. The API has no route to decide it: a maintainer accepts or rejects it on its page "
-                       f"in the keepers' review queue, /keepers/review/{FIELD_HOUSE}."}
+                       f"in the keepers' review queue, /keepers/review/{FIELD_HOUSE_ID}."}
         with httpx.Client(base_url=url, timeout=30) as admin:
             form = admin.get("/keepers/sign-in")
             admin.post("/keepers/sign-in", data={"csrf": csrf_of(form.text), "token": auth["Authorization"][7:]})
             page = admin.post("/keepers/organisations/link", data={
                 "csrf": csrf_of(admin.get("/keepers/organisations").text), "organisation": "Field Trust (fictional)",
-                "service": FIELD_HOUSE})
-            service = admin.get(f"/keepers/services/{FIELD_HOUSE}")  # its page: the fact and where it is decided
+                "service": FIELD_HOUSE_ID})
+            service = admin.get(f"/keepers/services/{FIELD_HOUSE_ID}")  # its page: the fact and where it is decided
         assert page.status_code == 400 and f"{held}. Decide it first in the review queue." in html.unescape(page.text)
         assert service.status_code == 404 and f"<p>{held}. Decide it first in the review queue.</p>" in html.unescape(
             service.text)  # before, the fact alone: one home for the refusal, each face's words of the remedy
-        assert f'<a href="/keepers/review/{FIELD_HOUSE}">Decide it in the review queue</a>' in service.text
+        assert f'<a href="/keepers/review/{FIELD_HOUSE_ID}">Decide it in the review queue</a>' in service.text
     assert table_rows(home / "directory.sqlite", "SELECT * FROM ownership") == []
 
 

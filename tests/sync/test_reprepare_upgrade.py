@@ -29,10 +29,11 @@ from indexer.sync.store import REPREPARE_DUE, SyncStore
 from rehabmap.maintain.audit import hsds_rows
 from rehabmap.maintain.store import Directory, open_database, store_of
 from tests.conftest import database_url
+from tests.cqc_records import DOVETAIL, DOVETAIL_ID, FIELD_HOUSE_ID
 from tests.maintain.conftest import AppClient, make_app, with_version
 from tests.sync.replay import Replay, running
-from tests.sync.store_fixtures import (DOVETAIL, DOVETAIL_ID, FIELD_HOUSE, LISTS, MAINTAINER, Reads, cqc_connector,
-                                      make_home, runner_for, settings_for, table_rows)
+from tests.sync.store_fixtures import (LISTS, MAINTAINER, Reads, cqc_connector, make_home, runner_for, settings_for,
+                                       table_rows)
 
 ASHTON_ID = "cqc:1-112816741"  # Ashton Lodge Residential Home
 ALSO_KNOWN_AS = "Dovetail House recovery home for autistic adults, women only, no step-free access"
@@ -119,7 +120,7 @@ def test_a_store_prepared_again_reads_the_review_rows_of_the_records_it_changes_
     synced_with_old_code(settings, replay, geography, monkeypatch)
     store = Reads(store_of(settings))
     store.set_meta(REPREPARE_DUE, "a test")
-    assert [":".join(row.key) for row in store.reviews()] == [FIELD_HOUSE]
+    assert [":".join(row.key) for row in store.reviews()] == [FIELD_HOUSE_ID]
     store.reviews_read.clear()
 
     assert reprepare_due(store, lambda: GeographyPlacer(geography)) == 1

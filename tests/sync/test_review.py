@@ -19,10 +19,9 @@ from rehabmap.match import MatchRequest, match
 from rehabmap.taxonomy import ServiceType
 from indexer.sync.connectors.cqc_files import RatingsFile
 from tests.conftest import database_url
+from tests.cqc_records import FIELD_HOUSE, FIELD_HOUSE_ID, FIELD_HOUSE_POSTCODE
 from tests.sync.cqc_files import field_house_rated, file_connector
 from tests.sync.store_fixtures import (
-    FIELD_HOUSE,
-    FIELD_HOUSE_POSTCODE,
     ListedConnector,
     cqc_connector,
     field_house_item,
@@ -63,21 +62,21 @@ def test_an_accepted_candidate_is_shown_as_accepted_and_outlives_resyncs(synced,
     review = queue(settings, geography)
     [item] = review.items()
     assert (item.service_id, item.state, item.type_status, item.proposed_type) == (
-        FIELD_HOUSE, "pending", "inferred", "inpatient_rehab_level1")
+        FIELD_HOUSE_ID, "pending", "inferred", "inpatient_rehab_level1")
     assert item.where.startswith(FIELD_HOUSE_POSTCODE) and "Amber Valley" in item.where
     assert [(e.field, e.means) for e in item.evidence][0] == (
         "gacServiceTypes", "a mental health hospital: a candidate inpatient rehabilitation unit")
-    assert FIELD_HOUSE not in level1_near_field_house(settings, geography)
+    assert FIELD_HOUSE_ID not in level1_near_field_house(settings, geography)
 
-    [accepted] = review.accept([FIELD_HOUSE], actor="Ann (maintainer)", level=1)
+    [accepted] = review.accept([FIELD_HOUSE_ID], actor="Ann (maintainer)", level=1)
 
     assert (accepted.state, accepted.decided_type, accepted.decided_by) == (
         "accepted", "inpatient_rehab_level1", "Ann (maintainer)")
-    record = index_record(settings.home, FIELD_HOUSE)
+    record = index_record(settings.home, FIELD_HOUSE_ID)
     assert record["service_type"] == "inpatient_rehab_level1" and record["status"] == "active"
     assert record["field_sources"]["service_type"] == "review"
-    assert level1_near_field_house(settings, geography)[0] == FIELD_HOUSE
-    audit, _ = Directory.from_settings(settings).audit.entries(resource_id=FIELD_HOUSE)
+    assert level1_near_field_house(settings, geography)[0] == FIELD_HOUSE_ID
+    audit, _ = Directory.from_settings(settings).audit.entries(resource_id=FIELD_HOUSE_ID)
     assert [(a.actor, a.action, a.field, a.old, a.new) for a in audit] == [
         ("Ann (maintainer)", "accept", "review", "pending", "accepted"),
         ("Ann (maintainer)", "accept", "service_type", None, "inpatient_rehab_level1")]   # no "subtype: null → null"
@@ -85,17 +84,16 @@ def test_an_accepted_candidate_is_shown_as_accepted_and_outlives_resyncs(synced,
     # A complete listing again, nothing changed: the decision stands and nothing is flagged.
     again = sync(settings, geography, full=True)
     assert again.evidence_changed == [] and again.held == []
-    assert level1_near_field_house(settings, geography)[0] == FIELD_HOUSE
+    assert level1_near_field_house(settings, geography)[0] == FIELD_HOUSE_ID
 
     # The source's evidence changes (CQC now registers it for people detained under the Mental Health Act):
     # the decision stands, and the change is shown for another look.
-    replay.cqc.alter(FIELD_HOUSE.split(":")[1], specialisms=[*replay.cqc.records[FIELD_HOUSE.split(":")[1]]
-                                                             ["specialisms"], MHA_SPECIALISM])
+    replay.cqc.alter(FIELD_HOUSE, specialisms=[*replay.cqc.records[FIELD_HOUSE]["specialisms"], MHA_SPECIALISM])
     changed = sync(settings, geography)
-    assert [line.service_id for line in changed.evidence_changed] == [FIELD_HOUSE]
+    assert [line.service_id for line in changed.evidence_changed] == [FIELD_HOUSE_ID]
     [flagged] = review.items(states=("accepted",), evidence_changed=True)
-    assert flagged.service_id == FIELD_HOUSE and any(e.field == "specialisms" for e in flagged.evidence)
-    record = index_record(settings.home, FIELD_HOUSE)
+    assert flagged.service_id == FIELD_HOUSE_ID and any(e.field == "specialisms" for e in flagged.evidence)
+    record = index_record(settings.home, FIELD_HOUSE_ID)
     assert record["service_type"] == "inpatient_rehab_level1" and "detained_mha" in record["needs_met"]
 
 
@@ -131,34 +129,34 @@ def test_the_queue_reads_the_enrichments_of_the_records_it_lists_not_every_one(s
     runner_for(settings, geography).run(file_connector(RatingsFile, replay, "ratings.ods"))
     store = EnrichmentsRead(store_of(settings))
     review, every = ReviewQueue(store), ReviewQueue(EveryEnrichment(store_of(settings)))
-    rated = ("cqc-ratings", f"location:{FIELD_HOUSE.split(':')[1]}")
+    rated = ("cqc-ratings", f"location:{FIELD_HOUSE}")
     assert len(store.enrichments()) == 50 and rated in store.read
 
-    for read in (review.items, lambda: [review.item(FIELD_HOUSE)]):
+    for read in (review.items, lambda: [review.item(FIELD_HOUSE_ID)]):
         store.read.clear()
         [item] = read()
-        assert item == every.item(FIELD_HOUSE) and store.read == [rated], "the one that matches, no other"
+        assert item == every.item(FIELD_HOUSE_ID) and store.read == [rated], "the one that matches, no other"
         assert "CQC rates a rehabilitation ward at Field House" in item.evidence[-1].means
     store.read.clear()
-    review.reject([FIELD_HOUSE], actor="Ann (maintainer)", reason="an acute ward")
+    review.reject([FIELD_HOUSE_ID], actor="Ann (maintainer)", reason="an acute ward")
     assert store.read == [rated]
 
 
 def test_a_rejected_candidate_stays_out_through_resyncs(synced, geography):
     settings = synced  # after a first sync: a copy of the module's
     review = queue(settings, geography)
-    review.accept([FIELD_HOUSE], actor="Ann", level=2)
-    assert index_record(settings.home, FIELD_HOUSE)["service_type"] == "inpatient_rehab_level2"
+    review.accept([FIELD_HOUSE_ID], actor="Ann", level=2)
+    assert index_record(settings.home, FIELD_HOUSE_ID)["service_type"] == "inpatient_rehab_level2"
 
-    [rejected] = review.reject([FIELD_HOUSE], actor="Bob", reason="  an acute ward,\nnot rehabilitation ")
+    [rejected] = review.reject([FIELD_HOUSE_ID], actor="Bob", reason="  an acute ward,\nnot rehabilitation ")
 
     assert (rejected.state, rejected.reason) == ("rejected", "an acute ward, not rehabilitation")
-    assert index_record(settings.home, FIELD_HOUSE)["status"] == "inactive"
-    assert FIELD_HOUSE not in level1_near_field_house(settings, geography)
+    assert index_record(settings.home, FIELD_HOUSE_ID)["status"] == "inactive"
+    assert FIELD_HOUSE_ID not in level1_near_field_house(settings, geography)
     sync(settings, geography, full=True)
-    assert review.item(FIELD_HOUSE).state == "rejected"
-    assert index_record(settings.home, FIELD_HOUSE)["status"] == "inactive"
-    audit, _ = Directory.from_settings(settings).audit.entries(resource_id=FIELD_HOUSE)
+    assert review.item(FIELD_HOUSE_ID).state == "rejected"
+    assert index_record(settings.home, FIELD_HOUSE_ID)["status"] == "inactive"
+    audit, _ = Directory.from_settings(settings).audit.entries(resource_id=FIELD_HOUSE_ID)
     assert [(a.action, a.field, a.new) for a in audit][-2:] == [
         ("reject", "review", "rejected"), ("reject", "review_reason", "an acute ward, not rehabilitation")]
 
@@ -167,14 +165,14 @@ def test_a_rejected_records_changes_do_not_stop_a_run_at_the_share_threshold(syn
     """A record a maintainer rejected is shown nowhere: the source changing it changes nothing a person sees, so
     it counts toward neither side of the share a run may change (it used to stop a run at 1 of 7: 14%)."""
     settings = synced  # after a first sync: a copy of the module's
-    queue(settings, geography).reject([FIELD_HOUSE], actor="Bob", reason="an acute ward, not rehabilitation")
-    replay.cqc.alter(FIELD_HOUSE.split(":")[1], numberOfBeds=40)
+    queue(settings, geography).reject([FIELD_HOUSE_ID], actor="Bob", reason="an acute ward, not rehabilitation")
+    replay.cqc.alter(FIELD_HOUSE, numberOfBeds=40)
 
     applied = sync(settings, geography, max_change_share=0.1)
 
     assert not applied.stopped and applied.share == 0
-    assert SyncStore(store_of(settings)).record("cqc", FIELD_HOUSE.split(":")[1]).service["beds"] == 40
-    assert index_record(settings.home, FIELD_HOUSE) is None   # never shown
+    assert SyncStore(store_of(settings)).record("cqc", FIELD_HOUSE).service["beds"] == 40
+    assert index_record(settings.home, FIELD_HOUSE_ID) is None   # never shown
     # A change to a record that is shown still counts: 1 of the 6 others.
     replay.cqc.alter(ASHTON, numberOfBeds=30)
     stopped = sync(settings, geography, max_change_share=0.1)
@@ -185,22 +183,22 @@ def test_decisions_the_record_refuses_are_refused_and_change_nothing(synced, geo
     settings = synced  # after a first sync: a copy of the module's
     review = queue(settings, geography)
     with pytest.raises(InvalidValue, match="Subtype 'imha' does not belong to supported_accommodation"):
-        review.accept([FIELD_HOUSE], actor="Ann", service_type="supported_accommodation", subtype="imha")
+        review.accept([FIELD_HOUSE_ID], actor="Ann", service_type="supported_accommodation", subtype="imha")
     with pytest.raises(InvalidValue, match="--level 2 means inpatient_rehab_level2, but --type says"):
-        review.accept([FIELD_HOUSE], actor="Ann", service_type="inpatient_rehab_level1", level=2)
+        review.accept([FIELD_HOUSE_ID], actor="Ann", service_type="inpatient_rehab_level1", level=2)
     with pytest.raises(ServiceNotFound):
         review.accept(["cqc:1-000"], actor="Ann")
     # the source as people know it: it said "cqc confirms its type", the source's code
     with pytest.raises(InvalidValue, match=r"not in the review queue: Care Quality Commission \(CQC\) confirms its "):
         review.reject(["cqc:1-112816741"], actor="Ann", reason="wrong")
     with pytest.raises(InvalidValue, match="Give a reason"):
-        review.reject([FIELD_HOUSE], actor="Ann", reason=" ")
+        review.reject([FIELD_HOUSE_ID], actor="Ann", reason=" ")
     # All or nothing: one bad id in a batch stops the lot.
     with pytest.raises(ServiceNotFound):
-        review.reject([FIELD_HOUSE, "cqc:1-000"], actor="Ann", reason="not rehab")
-    assert review.item(FIELD_HOUSE).state == "pending"
-    assert Directory.from_settings(settings).audit.entries(resource_id=FIELD_HOUSE)[1] == 0
-    assert index_record(settings.home, FIELD_HOUSE) is None
+        review.reject([FIELD_HOUSE_ID, "cqc:1-000"], actor="Ann", reason="not rehab")
+    assert review.item(FIELD_HOUSE_ID).state == "pending"
+    assert Directory.from_settings(settings).audit.entries(resource_id=FIELD_HOUSE_ID)[1] == 0
+    assert index_record(settings.home, FIELD_HOUSE_ID) is None
 
 
 def test_a_record_of_unknown_type_needs_a_type_to_be_accepted(settings, geography, feeds_dir):

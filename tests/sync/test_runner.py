@@ -31,8 +31,8 @@ from rehabmap.maintain.store import Directory, store_of
 from rehabmap.taxonomy import ServiceType
 from search.embedded import index_file
 from tests.conftest import database_url
+from tests.cqc_records import FIELD_HOUSE_ID
 from tests.sync.store_fixtures import (
-    FIELD_HOUSE,
     cqc_connector,
     feeds_folder,
     index_record,
@@ -71,7 +71,7 @@ def test_first_full_run_accounts_for_every_one_of_the_103_real_records(settings,
     assert report.complete and report.fetched == 78
     assert {line.service_id for line in report.added} == ADDED
     assert [(line.service_id, line.note) for line in report.held] == [
-        (FIELD_HOUSE, "inferred: Level 1 inpatient rehabilitation unit")]
+        (FIELD_HOUSE_ID, "inferred: Level 1 inpatient rehabilitation unit")]
     assert report.gone_unknown == 30 and report.retired == [] and report.changed == []
     assert len(report.rejected) == 41
     assert all("not a rehab pathway service" in line.note for line in report.rejected), report.rejected
@@ -79,14 +79,14 @@ def test_first_full_run_accounts_for_every_one_of_the_103_real_records(settings,
     assert report.awaiting_review == 1
     # The store holds what it can show or review; the live index, built by this first run, only what is shown.
     stored = {r.service_id: r for r in SyncStore(store_of(settings)).records("cqc")}
-    assert set(stored) == ADDED | {FIELD_HOUSE}
+    assert set(stored) == ADDED | {FIELD_HOUSE_ID}
     assert all(r.status == "active" and r.problem is None for r in stored.values())
     for service_id in ADDED:
         record = index_record(settings.home, service_id)
         assert record["service_type"] == "supported_accommodation" and record["subtype"] == "residential_24h"
         assert record["field_sources"]["beds"] == "cqc:numberOfBeds"
         assert record["provenance"][0]["file"].endswith(service_id.split(":", 1)[1])
-    assert index_record(settings.home, FIELD_HOUSE) is None, "an inferred candidate must not be shown"
+    assert index_record(settings.home, FIELD_HOUSE_ID) is None, "an inferred candidate must not be shown"
     # A complete listing makes the source's coverage claims.
     claims = {(c.category, c.area_code) for c in CoverageStore(store_of(settings)).claims()}
     assert ("supported_accommodation:residential_24h", "E92000001") in claims

@@ -29,9 +29,10 @@ from rehabmap.state import AppState
 from rehabmap.taxonomy import ServiceType
 from search.embedded import EmbeddedIndex, index_file
 from tests.conftest import database_url
-from tests.sync.store_fixtures import FIELD_HOUSE, ListedConnector, field_house_item, table_rows
+from tests.cqc_records import FIELD_HOUSE, FIELD_HOUSE_ID
+from tests.sync.store_fixtures import ListedConnector, field_house_item, table_rows
 
-CANDIDATE = "listed:" + FIELD_HOUSE.split(":")[1]
+CANDIDATE = "listed:" + FIELD_HOUSE
 CLAIM = Claim("ips_employment", "E54000054", "curated:ips.csv", "2026-10-01", "Ann")
 
 
@@ -247,4 +248,4 @@ def test_the_counts_read_as_held_what_the_queue_holds(tmp_path, geography, data_
         counted = {json.loads(service)["id"] for _, _, service in conn.execute(HELD).fetchall()}
 
     assert counted == {r.service_id for r in store.records() if held(r, rows.get(r.key)) and r.proposed_type}
-    assert FIELD_HOUSE.replace("cqc", "listed") in counted and 0 < len(counted) < len(records) / 4
+    assert FIELD_HOUSE_ID.replace("cqc", "listed") in counted and 0 < len(counted) < len(records) / 4

@@ -20,11 +20,10 @@ from indexer.sync.connectors.cqc import SERVICE_TYPES
 from rehabmap.config import Settings
 from search.embedded import index_file
 from tests.built_home import BuiltHome
+from tests.cqc_records import DOVETAIL, FIELD_HOUSE_ID, FIELD_HOUSE_POSTCODE
 from tests.sync.replay import running
 from tests.sync.store_fixtures import (
     FAST,
-    FIELD_HOUSE,
-    FIELD_HOUSE_POSTCODE,
     HSDS3_EXAMPLE,
     REPLAY_CQC_KEY,
     feeds_folder,
@@ -41,7 +40,7 @@ from tests.sync.store_fixtures import (
 )
 from tests.maintain.conftest import make_app
 
-GROVELANDS, ASHTON, DOVETAIL, DEVONSHIRE = "1-112778525", "1-112816741", "1-112779585", "1-112779616"
+GROVELANDS, ASHTON, DEVONSHIRE = "1-112778525", "1-112816741", "1-112779616"
 FIRST_RUN = {"fetched": 78, "added": 6, "changed": 0, "unchanged": 0, "retired": 0, "held for review": 1,
              "rejected": 41}
 
@@ -70,15 +69,15 @@ def test_sync_review_and_match_end_to_end(tmp_path, geodata_dir, data_dir, repla
     done = rehabmap(home, data_dir, replay, "sync", "cqc")
     assert done.returncode == 0, done.stderr
     assert first_line(done) == FIRST_RUN
-    assert f"held {FIELD_HOUSE} Field House: inferred: Level 1 inpatient rehabilitation unit" in done.stdout
+    assert f"held {FIELD_HOUSE_ID} Field House: inferred: Level 1 inpatient rehabilitation unit" in done.stdout
     # Named: a record never held here was listed by its id and URL alone.
     assert "rejected cqc:1-112805218 Fir Villa Residential Home: " in done.stdout and "over 65 only" in done.stdout
     assert "REHABMAP_CQC_API_KEY" not in done.stderr and "replay-cqc-key" not in done.stdout + done.stderr
 
     listed = rehabmap(home, data_dir, None, "review", "list")
     assert listed.returncode == 0 and listed.stdout.startswith("1 records (pending)")
-    assert FIELD_HOUSE in listed.stdout and "inferred: Level 1 inpatient rehabilitation unit" in listed.stdout
-    shown = rehabmap(home, data_dir, None, "review", "show", FIELD_HOUSE)
+    assert FIELD_HOUSE_ID in listed.stdout and "inferred: Level 1 inpatient rehabilitation unit" in listed.stdout
+    shown = rehabmap(home, data_dir, None, "review", "show", FIELD_HOUSE_ID)
     assert "a mental health hospital: a candidate inpatient rehabilitation unit" in shown.stdout
 
     with serving(home, data_dir) as url:
@@ -90,13 +89,13 @@ def test_sync_review_and_match_end_to_end(tmp_path, geodata_dir, data_dir, repla
         assert answer["summary"][0]["found"] == "awaiting_review"
         assert answer["summary"][0]["coverage"]["pending_review"] == 1
 
-        accepted = rehabmap(home, data_dir, None, "review", "accept", FIELD_HOUSE, "--level", "1")
+        accepted = rehabmap(home, data_dir, None, "review", "accept", FIELD_HOUSE_ID, "--level", "1")
         assert accepted.returncode == 0, accepted.stderr
-        assert f"accepted {FIELD_HOUSE} (Field House) as Level 1 inpatient rehabilitation unit" in accepted.stdout
+        assert f"accepted {FIELD_HOUSE_ID} (Field House) as Level 1 inpatient rehabilitation unit" in accepted.stdout
 
         body = {"home": {"postcode": FIELD_HOUSE_POSTCODE}, "types": ["inpatient_rehab_level1"]}
         answer = httpx.post(f"{url}/match", json=body, timeout=30).json()
-        assert answer["results"][0]["id"] == FIELD_HOUSE
+        assert answer["results"][0]["id"] == FIELD_HOUSE_ID
         assert answer["results"][0]["service_type"] == "inpatient_rehab_level1"
         [summary] = answer["summary"]
         assert summary["found"] == "found" and summary["coverage"]["status"] == "covered"
@@ -130,7 +129,7 @@ def test_sync_review_and_match_end_to_end(tmp_path, geodata_dir, data_dir, repla
     rebuilt = rehabmap(home, data_dir, None, "index", "sample/", "--no-progress")
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert rebuilt.stdout.startswith("read 67, indexed 67, merged 0, rejected 0")
-    assert index_record(home, FIELD_HOUSE)["service_type"] == "inpatient_rehab_level1"
+    assert index_record(home, FIELD_HOUSE_ID)["service_type"] == "inpatient_rehab_level1"
     assert index_record(home, f"cqc:{GROVELANDS}")["status"] == "inactive"
     assert index_record(home, f"cqc:{ASHTON}")["beds"] == 30
 
@@ -139,7 +138,7 @@ def test_sync_review_and_match_end_to_end(tmp_path, geodata_dir, data_dir, repla
     assert again.returncode == 0, again.stderr and "evidence changed" not in again.stdout
     with serving(home, data_dir) as url:
         answer = httpx.post(f"{url}/match", json=body, timeout=30).json()
-        assert answer["results"][0]["id"] == FIELD_HOUSE
+        assert answer["results"][0]["id"] == FIELD_HOUSE_ID
 
 
 def test_a_sync_its_dry_run_and_the_queue_on_postgresql(tmp_path, geodata_dir, data_dir, replay, postgres):
@@ -164,7 +163,8 @@ def test_a_sync_its_dry_run_and_the_queue_on_postgresql(tmp_path, geodata_dir, d
     assert not list(home.glob("directory.sqlite*")), "the store is PostgreSQL: no SQLite file is made"
 
     listed = rehabmap(home, data_dir, None, "review", "list", REHABMAP_DATABASE_URL=url)
-    assert listed.returncode == 0 and listed.stdout.startswith("1 records (pending)") and FIELD_HOUSE in listed.stdout
+    assert listed.returncode == 0 and listed.stdout.startswith("1 records (pending)") and (
+        FIELD_HOUSE_ID in listed.stdout)
 
 
 def test_a_killed_sync_resumes_where_it_stopped(tmp_path, geodata_dir, data_dir, replay):
@@ -229,7 +229,7 @@ def test_an_answer_that_is_no_page_of_the_listing_retires_nothing(tmp_path, cqc_
     is applied, and the next run goes on."""
     home = tmp_path / "home"
     shutil.copytree(cqc_synced_home, home, symlinks=True)  # a home after a first `sync cqc` of the replay
-    assert rehabmap(home, data_dir, None, "review", "accept", FIELD_HOUSE, "--level", "1").returncode == 0
+    assert rehabmap(home, data_dir, None, "review", "accept", FIELD_HOUSE_ID, "--level", "1").returncode == 0
     replay.fail("/cqc/locations", 200)  # the first list page of a full run: hospitals
 
     broken = rehabmap(home, data_dir, replay, "sync", "cqc", "--full")
@@ -238,14 +238,14 @@ def test_an_answer_that_is_no_page_of_the_listing_retires_nothing(tmp_path, cqc_
     assert broken.stderr.startswith("error: CQC API answered http://") and broken.stderr.count("\n") == 1
     assert ("with something that is not a page of its listing (no 'locations' list): "
             "'{\"message\": \"replayed fault 200\"}'") in broken.stderr
-    assert index_record(home, FIELD_HOUSE)["status"] == "active"
+    assert index_record(home, FIELD_HOUSE_ID)["status"] == "active"
     with serving(home, data_dir) as url:
         body = {"home": {"postcode": FIELD_HOUSE_POSTCODE}, "types": ["inpatient_rehab_level1"]}
-        assert httpx.post(f"{url}/match", json=body, timeout=30).json()["results"][0]["id"] == FIELD_HOUSE
+        assert httpx.post(f"{url}/match", json=body, timeout=30).json()["results"][0]["id"] == FIELD_HOUSE_ID
     again = rehabmap(home, data_dir, replay, "sync", "cqc", "--full")
     assert again.returncode == 0, again.stderr
     assert first_line(again)["retired"] == 0
-    assert index_record(home, FIELD_HOUSE)["status"] == "active"
+    assert index_record(home, FIELD_HOUSE_ID)["status"] == "active"
 
 
 def test_a_changes_answer_that_is_no_page_keeps_its_window(tmp_path, cqc_synced_home, data_dir, replay):

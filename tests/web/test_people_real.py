@@ -11,17 +11,17 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.cqc_records import DOVETAIL_ID, DOVETAIL_POSTCODE
 from tests.web.browser import axe
-from tests.web.real_feeds_home import DOVETAIL_POSTCODE, synced, synced_home  # noqa: F401  (the fixtures)
+from tests.web.real_feeds_home import synced, synced_home  # noqa: F401  (the fixtures)
 
 pytestmark = pytest.mark.slow
 
-DOVETAIL = "cqc:1-112779585"  # Dovetail House, a care home registered for mental health, in Mansfield
 # Every GET the API, the ORUK feed and the pages answer, with real arguments.
-GETS = ("/health", "/metrics", "/services", f"/services/{DOVETAIL}", "/services.csv", "/services.geojson",
-        "/areas/E54000060", "/gaps?level=icb", "/oruk/", "/oruk/services", f"/oruk/services/{DOVETAIL}",
+GETS = ("/health", "/metrics", "/services", f"/services/{DOVETAIL_ID}", "/services.csv", "/services.geojson",
+        "/areas/E54000060", "/gaps?level=icb", "/oruk/", "/oruk/services", f"/oruk/services/{DOVETAIL_ID}",
         "/oruk/taxonomies", "/openapi.json", "/", "/find", f"/find/housing?where={DOVETAIL_POSTCODE}",
-        f"/service/{DOVETAIL}", f"/shortlist?id={DOVETAIL}", "/alternatives", "/privacy")
+        f"/service/{DOVETAIL_ID}", f"/shortlist?id={DOVETAIL_ID}", "/alternatives", "/privacy")
 
 
 def server_log(home: Path) -> str:
@@ -68,7 +68,7 @@ def test_a_place_name_says_which_place_it_was_read_as(synced, synced_home):  # n
     assert home_of("Preston")["place"] == "Preston, Lancashire"  # the Preston taken, with its county
     assert home_of("Harehills")["place"] == "Harehills, Leeds"  # a neighbourhood, with its local authority
     near = httpx.get(f"{synced}/services", params={"place": "Mansfeild", "radius_km": 20}, timeout=120).json()
-    assert near["near"]["place"] == "Mansfield, Nottinghamshire" and near["results"][0]["id"] == DOVETAIL
+    assert near["near"]["place"] == "Mansfield, Nottinghamshire" and near["results"][0]["id"] == DOVETAIL_ID
     # A postcode is echoed as its district only, as before: no place is named for it.
     body = {"home": {"postcode": DOVETAIL_POSTCODE}, "types": ["supported_accommodation"]}
     home = httpx.post(f"{synced}/match", json=body, timeout=120).json()["home"]

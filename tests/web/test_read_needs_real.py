@@ -22,13 +22,13 @@ import httpx
 import pytest
 
 from rehabmap.oruk import service_uuid
+from tests.cqc_records import DOVETAIL, DOVETAIL_ID
 from tests.sync.replay import running
 from tests.sync.store_fixtures import make_home, rehabmap, serving
 from tests.web.browser import axe
 
 pytestmark = pytest.mark.slow
 
-DOVETAIL = "cqc:1-112779585"
 ALSO_KNOWN_AS = "Dovetail House recovery home for autistic adults, women only, no step-free access"
 CAUTION = "Its listing suggests it takes women only ('women only'); not confirmed: ask the service."
 HOME = {"postcode": "NG18 2AT"}
@@ -40,7 +40,7 @@ ASKED = {"home": HOME, "types": ["supported_accommodation"], "needs": ["autism",
 def served(tmp_path_factory: pytest.TempPathFactory, geodata_dir: Path, data_dir: Path) -> Iterator[str]:
     home = make_home(tmp_path_factory.mktemp("read-needs") / "home", geodata_dir)
     for replay in running(data_dir / "feeds"):
-        replay.cqc.alter(DOVETAIL.split(":")[1], alsoKnownAs=ALSO_KNOWN_AS)
+        replay.cqc.alter(DOVETAIL, alsoKnownAs=ALSO_KNOWN_AS)
         done = rehabmap(home, data_dir, replay, "sync", "cqc")
         assert done.returncode == 0, done.stderr
     with serving(home, data_dir) as url:
@@ -48,11 +48,11 @@ def served(tmp_path_factory: pytest.TempPathFactory, geodata_dir: Path, data_dir
 
 
 def dovetail(answer: dict) -> dict | None:
-    return next((r for r in answer["results"] if r["id"] == DOVETAIL), None)
+    return next((r for r in answer["results"] if r["id"] == DOVETAIL_ID), None)
 
 
 def test_the_api_says_read_not_confirmed_and_never_hides_on_a_guess(served):
-    record = httpx.get(f"{served}/services/{DOVETAIL}", timeout=60).json()
+    record = httpx.get(f"{served}/services/{DOVETAIL_ID}", timeout=60).json()
     assert (record["needs_met"], record["needs_not_met"]) == (["learning_disability", "substance_misuse"], [])
     # Those CQC registered it to care for (its specialisms), said so: before, nothing in the record told them apart.
     assert record["needs_registered"] == ["learning_disability", "substance_misuse"]
@@ -92,7 +92,7 @@ def test_exports_and_the_oruk_feed_keep_read_apart_from_stated(served):
     readers take as facts) holds only the stated ones, and the read ones go in a note that says so."""
     text = httpx.get(f"{served}/services.csv", timeout=60).content.decode("utf-8-sig")  # the mark for Excel
     sheet = list(csv.DictReader(io.StringIO(text)))
-    [row] = [r for r in sheet if r["id"] == DOVETAIL]
+    [row] = [r for r in sheet if r["id"] == DOVETAIL_ID]
     assert (row["needs_met"], row["needs_read_from_text"], row["gender"], row["gender_read_from_text"]) == (
         "learning_disability;substance_misuse", "autism (autistic);female_only (women only)", "",
         "female_only (women only)")
@@ -100,13 +100,13 @@ def test_exports_and_the_oruk_feed_keep_read_apart_from_stated(served):
                                          "step_free_access (no step-free)")
     assert row["needs_registered"] == "learning_disability;substance_misuse"
     features = httpx.get(f"{served}/services.geojson", timeout=60).json()["features"]
-    [feature] = [f["properties"] for f in features if f["id"] == DOVETAIL]
+    [feature] = [f["properties"] for f in features if f["id"] == DOVETAIL_ID]
     assert feature["needs_read_from_text"] == {"autism": "autistic", "female_only": "women only"}
     assert "autism" not in feature["needs_met"] and feature["gender"] is None
     assert feature["gender_read_from_text"] == {"female_only": "women only"}
     assert feature["needs_registered"] == ["learning_disability", "substance_misuse"]
 
-    published = httpx.get(f"{served}/oruk/services/{service_uuid(DOVETAIL)}", timeout=60).json()
+    published = httpx.get(f"{served}/oruk/services/{service_uuid(DOVETAIL_ID)}", timeout=60).json()
     terms = [(a["taxonomy_term"]["taxonomy"], a["taxonomy_term"]["code"], a.get("value"))
              for a in published["attributes"]]
     assert [(code, value) for taxonomy, code, value in terms if taxonomy == "rehabmap-needs"] == [
@@ -121,7 +121,7 @@ def test_exports_and_the_oruk_feed_keep_read_apart_from_stated(served):
 
 def test_the_pages_show_it_as_read(browser, served, axe_source):
     page = browser.new_page()
-    page.goto(f"{served}/service/{DOVETAIL}")
+    page.goto(f"{served}/service/{DOVETAIL_ID}")
     main = page.locator("main").inner_text()
     assert "Its listing mentions (not confirmed: ask the service)\t\nAutism ('autistic')" in main
     assert ("Its listing suggests it may not take (not confirmed: ask the service)\t\nStep-free access "

@@ -32,12 +32,12 @@ from rehabmap.small_areas import small_area_file
 from rehabmap.oruk import oruk_to_fields
 from rehabmap.taxonomy import ServiceType
 from tests.api import hsds
+from tests.cqc_records import DOVETAIL_POSTCODE, FIELD_HOUSE_ID, FIELD_HOUSE_POSTCODE
 from tests.sync.replay import running
-from tests.sync.store_fixtures import (FIELD_HOUSE, FIELD_HOUSE_POSTCODE, ListedConnector, field_house_item, make_home,
-                                       rehabmap, runner_for, serving)
+from tests.sync.store_fixtures import ListedConnector, field_house_item, make_home, rehabmap, runner_for, serving
 from tests.web.browser import axe
 from tests.web.real_feeds_home import (  # noqa: F401 - the fixtures, for this module too
-    DERBYSHIRE, DOVETAIL_POSTCODE, NOTTINGHAMSHIRE, synced, synced_home)
+    DERBYSHIRE, NOTTINGHAMSHIRE, synced, synced_home)
 from search.embedded import index_file
 
 pytestmark = pytest.mark.slow
@@ -101,15 +101,15 @@ def test_a_held_record_by_id_is_not_listed_yet_rather_than_no_service(synced):
     """The coverage tells a clinician that a candidate awaits review; its id (in a sync report, a source's link)
     answered "No service with id 'cqc:1-112845365'", as if no source gave it. The 404 now says it awaits review.
     A maintainer's reason and name for a rejection stay on the maintainers' API."""
-    answer = httpx.get(f"{synced}/services/{FIELD_HOUSE}", timeout=60)
+    answer = httpx.get(f"{synced}/services/{FIELD_HOUSE_ID}", timeout=60)
     assert answer.status_code == 404
-    assert answer.json()["error"]["message"].startswith(f"'{FIELD_HOUSE}' is not listed yet: its source gives it, "
+    assert answer.json()["error"]["message"].startswith(f"'{FIELD_HOUSE_ID}' is not listed yet: its source gives it, "
                                                         "and it awaits review by the directory's maintainers")
     unknown = httpx.get(f"{synced}/services/cqc:1-000000000", timeout=60).json()["error"]["message"]
     assert unknown.startswith("No service with id 'cqc:1-000000000'")
     # A shortlist link holding it, a typo and Dovetail House: before, both absent ids read "no longer listed", as
     # if withdrawn. Nothing of the held record is shown: not its name.
-    listed = " ".join(httpx.get(f"{synced}/shortlist", params={"s": ["cqc:1-112779585", FIELD_HOUSE,
+    listed = " ".join(httpx.get(f"{synced}/shortlist", params={"s": ["cqc:1-112779585", FIELD_HOUSE_ID,
                                                                       "cqc:1-000000000"]}, timeout=60).text.split())
     assert "1 service in this link is not listed yet: it is still being checked by the people who keep this " \
            "directory." in listed
@@ -726,8 +726,8 @@ def test_the_oruk_feed_publishes_the_synced_records_as_valid_hsds_and_never_a_he
         provenance = json.loads(details["provenance"])
         assert (provenance["source"], provenance["licence"]) == ("cqc", "OGL-UK-3.0")
         assert details["id"] == f"cqc:{provenance['source_id']}" and one["status"] == "active"
-    assert FIELD_HOUSE not in {a["value"] for s in body["contents"] for a in s["attributes"] if "value" in a}
-    held = httpx.get(f"{synced}/oruk/services/{FIELD_HOUSE}", timeout=60)
+    assert FIELD_HOUSE_ID not in {a["value"] for s in body["contents"] for a in s["attributes"] if "value" in a}
+    held = httpx.get(f"{synced}/oruk/services/{FIELD_HOUSE_ID}", timeout=60)
     assert held.status_code == 404 and held.json()["error"]["code"] == "service_not_found"
 
 

@@ -13,8 +13,9 @@ import shutil
 import httpx
 import pytest
 
+from tests.cqc_records import FIELD_HOUSE_ID
 from tests.keepers.maintainer_browser import signed_in_page
-from tests.sync.store_fixtures import FIELD_HOUSE, rehabmap, serving
+from tests.sync.store_fixtures import rehabmap, serving
 from tests.web.real_feeds_home import (  # noqa: F401 - the fixtures, for this module too
     ASHTON, CONFIRMS, NOT_CONFIRMED, long, synced, synced_home, synced_on)
 from web.present import long_date
@@ -44,9 +45,9 @@ def test_a_type_a_maintainer_decided_is_not_said_to_be_cqcs(synced_home, data_di
     """Field House: CQC lists a mental health hospital; its rehab level is a maintainer's decision, not CQC's."""
     home = tmp_path / "home"
     shutil.copytree(synced_home, home, symlinks=True)
-    assert rehabmap(home, data_dir, None, "review", "accept", FIELD_HOUSE, "--level", "1").returncode == 0
+    assert rehabmap(home, data_dir, None, "review", "accept", FIELD_HOUSE_ID, "--level", "1").returncode == 0
     with serving(home, data_dir) as url:
-        record = httpx.get(f"{url}/services/{FIELD_HOUSE}", timeout=60).json()
+        record = httpx.get(f"{url}/services/{FIELD_HOUSE_ID}", timeout=60).json()
     assert "type of service" in record["source_confirmed"]["does_not_confirm"]
     assert {"registration", "name", "address"} <= set(record["source_confirmed"]["confirms"])
 
