@@ -12,10 +12,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def rehabmap(home: Path, data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir)}
-    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+def environment(home: Path, data_dir: Path, **env: str) -> dict[str, str]:
+    """This process's environment with `home` and `data_dir` as rehabmap's, and `env` on top: what a `rehabmap`
+    process a test starts runs with."""
+    return {**os.environ, "REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir), **env}
+
+
+def rehabmap(home: Path, data_dir: Path, *args: str, timeout: float = 300,
+             **env: str) -> subprocess.CompletedProcess[str]:
+    """`rehabmap ARGS` in a process of its own over `home`, with `env` on top (`environment`), its output captured:
+    the one way the tests run a command to its end (tests/sync/store_fixtures.py adds a sync's settings,
+    tests/maintain/conftest.py `cli` a site's store). `timeout`: a bound on a command that hangs."""
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, env=environment(home, data_dir, **env),
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def rehabmap_here(home: Path, data_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -25,6 +25,7 @@ from pydantic import SecretStr
 from rehabmap.config import Settings
 from rehabmap.maintain.store import Directory
 from tests.built_home import BuiltHome
+from tests import commands
 from tests.commands import rehabmap_here
 from tests.conftest import database_url
 from tests.listening import listening_socket, url_of, wait_until_up
@@ -204,10 +205,10 @@ def make_v1_directory(path: Path) -> dict[str, str]:
 
 
 def cli(site: Site, *args: str, **env: str) -> subprocess.CompletedProcess:
-    """`rehabmap ARGS` in a process of its own over the site's home, as an admin would run it."""
-    environment = {**os.environ, **site.env(), "PYTHONPATH": str(ROOT), **env}
-    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, env=environment, capture_output=True,
-                          text=True, timeout=120)
+    """`rehabmap ARGS` in a process of its own over the site's home, as an admin would run it (tests/commands.py
+    `rehabmap`, with the site's store)."""
+    return commands.rehabmap(site.home, site.settings.data_dir, *args, timeout=120,
+                             **{**site.env(), "PYTHONPATH": str(ROOT), **env})
 
 
 def cli_here(site: Site, *args: str, **env: str) -> subprocess.CompletedProcess:

@@ -5,7 +5,6 @@ served by uvicorn on 127.0.0.1, as a deployment runs them."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -32,6 +31,7 @@ from app.sync import open_live
 from rehabmap.config import Settings, get_settings
 from rehabmap.maintain.store import open_database, store_of
 from tests.cqc_records import FIELD_HOUSE
+from tests import commands
 from tests.listening import listening_socket, url_of, wait_until_up
 from tests.maintain.conftest import Server
 from tests.sync.replay import Replay
@@ -89,15 +89,17 @@ def runner_for(settings: Settings, geography: Any, *, live: bool = True) -> Sync
                       open_live(settings, lambda: placer) if live else None, actor="tests")
 
 
+def sync_settings(replay: Replay | None, env: Mapping[str, str]) -> dict[str, str]:
+    """What a sync test's `rehabmap` runs with besides its home: the checkout's code, quick paging and backoff
+    (FAST), the replay's CQC API and key (none without a replay), then `env`."""
+    replayed = {"REHABMAP_CQC_API_URL": replay.cqc_url, "REHABMAP_CQC_API_KEY": REPLAY_CQC_KEY} if replay else {}
+    return {"PYTHONPATH": str(ROOT), **FAST, **replayed, **env}
+
+
 def rehabmap(home: Path, data_dir: Path, replay: Replay | None, *args: str,
              **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, "REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir),
-                   "PYTHONPATH": str(ROOT), **FAST}
-    if replay is not None:
-        environment |= {"REHABMAP_CQC_API_URL": replay.cqc_url, "REHABMAP_CQC_API_KEY": REPLAY_CQC_KEY}
-    environment |= env
-    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, env=environment,
-                          capture_output=True, text=True, timeout=600)
+    """`rehabmap ARGS` (tests/commands.py) with a sync test's settings (`sync_settings`)."""
+    return commands.rehabmap(home, data_dir, *args, timeout=600, **sync_settings(replay, env))
 
 
 def maintainer_token(home: Path, data_dir: Path) -> str:
@@ -112,12 +114,9 @@ def start_rehabmap(home: Path, data_dir: Path, replay: Replay, log: Path, *args:
     """`rehabmap ARGS` started in the background, its stdout and stderr going to `log`: a file, not a pipe
     that nobody reads until the process ends (a command that wrote more than 64 KiB would stop at its next
     write, never to reach what the test waits for)."""
-    environment = {**os.environ, "REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir),
-                   "PYTHONPATH": str(ROOT), **FAST, "REHABMAP_CQC_API_URL": replay.cqc_url,
-                   "REHABMAP_CQC_API_KEY": REPLAY_CQC_KEY, **env}
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "cli", *args], cwd=ROOT, env=environment, stdout=out,
-                                stderr=subprocess.STDOUT)
+        return subprocess.Popen([sys.executable, "-m", "cli", *args], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                env=commands.environment(home, data_dir, **sync_settings(replay, env)))
 
 
 def first_line(done: subprocess.CompletedProcess[str]) -> dict[str, int]:
@@ -162,8 +161,8 @@ def serving(home: Path, data_dir: Path, *args: str, command: Sequence[str] = (sy
     """`rehabmap serve ARGS` over the home on 127.0.0.1, with `env` on top; yields its URL once /health answers.
     Its log is `home/server-PORT.log`. `command` and `cwd`: the checkout's, unless a test runs another `rehabmap`
     (an installed one: tests/test_installed_package.py)."""
-    environment = {**os.environ, "REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir),
-                   "REHABMAP_RATE_LIMIT_PER_MINUTE": "0", "PYTHONPATH": str(ROOT), **env}
+    environment = commands.environment(home, data_dir,
+                                       **{"REHABMAP_RATE_LIMIT_PER_MINUTE": "0", "PYTHONPATH": str(ROOT), **env})
     with listening_socket() as sock:  # the port, held until the server has it
         url = url_of(sock)
         log = home / f"server-{sock.getsockname()[1]}.log"
