@@ -47,7 +47,3 @@ def synced_on(home: Path) -> date:
     """The day of the sync, as the store recorded it (the test may run across midnight)."""
     [(at,)] = table_rows(home / "directory.sqlite", "SELECT last_success_at FROM sync_state WHERE source = 'cqc'")
     return datetime.fromisoformat(at).astimezone(timezone.utc).date()
-
-
-def long(day: date) -> str:
-    return f"{day.day} {day:%B %Y}"

@@ -21,7 +21,8 @@ from indexer.sync.connectors import SOURCES, TITLES, source_titles
 from tests.keepers.maintainer_browser import signed_in_page
 from tests.sync.store_fixtures import rehabmap
 from tests.web.real_feeds_home import (  # noqa: F401 - the fixtures, for this module too
-    ASHTON, CONFIRMS, NOT_CONFIRMED, long, synced, synced_home, synced_on)
+    ASHTON, CONFIRMS, NOT_CONFIRMED, synced, synced_home, synced_on)
+from web.present import long_date
 
 pytestmark = pytest.mark.slow
 
@@ -94,7 +95,7 @@ def test_my_services_shows_the_sources_listing_as_the_service_page_does(browser,
         page.goto(f"{synced}/service/{ASHTON}")
         on_its_page = page.locator("#source-listing").inner_text()
     assert listing == on_its_page == (
-        f"Listed by {CQC}: last confirmed {long(synced_on(synced_home))} ({', '.join(CONFIRMS)}). "
+        f"Listed by {CQC}: last confirmed {long_date(synced_on(synced_home))} ({', '.join(CONFIRMS)}). "
         f"Not from {CQC}: {', '.join(NOT_CONFIRMED)}. Check those with the service.")
     assert checked == "Not yet"
 

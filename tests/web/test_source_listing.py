@@ -17,7 +17,7 @@ from tests.cqc_records import FIELD_HOUSE_ID
 from tests.keepers.maintainer_browser import signed_in_page
 from tests.sync.store_fixtures import rehabmap, serving
 from tests.web.real_feeds_home import (  # noqa: F401 - the fixtures, for this module too
-    ASHTON, CONFIRMS, NOT_CONFIRMED, long, synced, synced_home, synced_on)
+    ASHTON, CONFIRMS, NOT_CONFIRMED, synced, synced_home, synced_on)
 from web.present import long_date
 
 pytestmark = pytest.mark.slow
@@ -60,7 +60,7 @@ def test_the_page_says_what_cqc_confirmed_and_that_no_person_has_checked(browser
         checked = page.locator("#last-checked").inner_text()
     finally:
         page.close()
-    assert listing == (f"Listed by Care Quality Commission (CQC): last confirmed {long(synced_on(synced_home))} "
+    assert listing == (f"Listed by Care Quality Commission (CQC): last confirmed {long_date(synced_on(synced_home))} "
                        f"({', '.join(CONFIRMS)}). Not from Care Quality Commission (CQC): {', '.join(NOT_CONFIRMED)}. "
                        "Check those with the service.")
     assert checked == "Checked by the rehabmap team or the service: not yet"
