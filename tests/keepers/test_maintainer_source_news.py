@@ -9,33 +9,20 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
 import pytest
 
-from app.main import create_app
-from rehabmap.config import Settings
 from tests.cqc_records import DOVETAIL, DOVETAIL_ID, FIELD_HOUSE_ID
 from tests.keepers.maintainer_browser import signed_in_page
 from tests.sync.replay import Replay, running
 from tests.sync.store_fixtures import MAINTAINER, index_record, maintainer_token, rehabmap, table_rows
-from tests.web.site import serve
+from tests.web.site import serving_here
 from tests.web.browser import axe, tab_to
 
 ASHTON_ID = "cqc:1-112816741"  # Ashton Lodge Residential Home
 TODAY = f"{date.today().day} {date.today():%B %Y}"  # as the public pages say a date
-
-
-@contextmanager
-def serving(home: Path, data_dir: Path) -> Iterator[str]:
-    """The app `rehabmap serve` runs (`create_app`, warmed as each of its workers is; no rate limit, as before)
-    over the home, served by a real uvicorn server on 127.0.0.1 in this process (`serve`); yields its URL. A new
-    app each time, over what the home holds then (after a sync the test ran): these tests are about the pages,
-    not the serve process."""
-    with serve(create_app(Settings(home=home, data_dir=data_dir, rate_limit_per_minute=0))) as url:
-        yield url
 
 
 @pytest.fixture
@@ -56,7 +43,7 @@ was sent as a change from the record's empty text to none.)"""
     shutil.copytree(cqc_synced_home, home, symlinks=True)  # a home after a first `sync cqc` of the replay
     token = maintainer_token(home, data_dir)
     start = f"/keepers/services/{DOVETAIL_ID}"
-    with serving(home, data_dir) as url, signed_in_page(browser, url, token, start) as page:
+    with serving_here(home, data_dir) as url, signed_in_page(browser, url, token, start) as page:
         page.get_by_label("Why it is retired").fill("retired by mistake")
         page.get_by_role("button", name="Retire this service").click()
         page.get_by_role("button", name="Restore this service").click()
@@ -78,7 +65,7 @@ was sent as a change from the record's empty text to none.)"""
     assert rehabmap(home, data_dir, replay, "sync", "cqc", "--max-change", "0.5").returncode == 0
     assert index_record(home, DOVETAIL_ID)["status"] == "inactive"
 
-    with serving(home, data_dir) as url, signed_in_page(browser, url, token, "/keepers/services") as page:
+    with serving_here(home, data_dir) as url, signed_in_page(browser, url, token, "/keepers/services") as page:
         taken_back = page.locator("#taken-back").inner_text()
         assert "Retired by their source after a restore" in taken_back
         assert f"Dovetail House: retired on {date.today().day}" in taken_back
@@ -194,7 +181,7 @@ def test_the_review_queue_shows_a_decision_whose_evidence_the_source_changed(tmp
     assert f"evidence changed since the review decision {FIELD_HOUSE_ID} Field House" in synced.stdout
     token = maintainer_token(home, data_dir)
 
-    with serving(home, data_dir) as url, signed_in_page(browser, url, token, "/keepers/review") as page:
+    with serving_here(home, data_dir) as url, signed_in_page(browser, url, token, "/keepers/review") as page:
         main = page.locator("main").inner_text()
         assert "Nothing awaits a decision." in main
         assert "Decided, but the source's evidence has changed since" in main

@@ -15,8 +15,6 @@ import json
 import re
 import shutil
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -33,20 +31,12 @@ from tests.maintain.conftest import with_version
 from tests.sync.replay import running
 from tests.sync.store_fixtures import (MAINTAINER, first_line, index_record, maintainer_token, make_home, rehabmap,
                                        table_rows)
-from tests.web.site import make_app, serve
+from tests.web.site import serving_here
 
 TODAY = datetime.now(timezone.utc).date().isoformat()  # the day the audit log stamps the restore
 
 
 MISTAKE = {"reason": "retired by mistake"}
-
-
-@contextmanager
-def serving(home: Path, data_dir: Path) -> Iterator[str]:
-    """The app `rehabmap serve` runs (`create_app`) over the home, served by a real uvicorn server on 127.0.0.1 in
-    this process (`serve`); yields its URL. A new app each time, over what the home holds then."""
-    with serve(make_app(home, data_dir, warm_up=False), warm=False) as url:
-        yield url
 
 
 def valid_then_rebuilt(feed: dict, home, data_dir) -> None:
@@ -129,7 +119,7 @@ def test_a_deregistration_after_a_maintainers_restore_retires_the_service(tmp_pa
     news the maintainer did not have, retires it; the sync report and the audit log say a maintainer had restored
     it (who, when); and the maintainer may restore it again, their newer word."""
     home, auth = synced_kept.copy(tmp_path, request)
-    with serving(home, data_dir) as url:
+    with serving_here(home, data_dir, warm=False) as url:
         assert retire(url, auth).status_code == 200
         restored = httpx.patch(f"{url}/maintain/services/{DOVETAIL_ID}", json={"status": "active"}, headers=auth,
                                timeout=30)
@@ -148,7 +138,7 @@ def test_a_deregistration_after_a_maintainers_restore_retires_the_service(tmp_pa
     superseded = [row for row in _audit(home, DOVETAIL_ID) if row[2] == "maintainer_restore_superseded"]
     assert restore[0].startswith(MAINTAINER) and len(superseded) == 1
     assert superseded[0][0].startswith("rehabmap sync cqc") and superseded[0][3] == {"by": restore[0], "on": TODAY}
-    with serving(home, data_dir) as url:
+    with serving_here(home, data_dir, warm=False) as url:
         shown = httpx.get(f"{url}/services/{DOVETAIL_ID}", timeout=30).json()
         assert shown["status"] == "inactive" and shown["retired_reason"].startswith("deregistered by CQC on 2026-11-30")
         listed = httpx.get(f"{url}/services", params={"q": "Dovetail"}, timeout=30).json()
@@ -158,7 +148,7 @@ def test_a_deregistration_after_a_maintainers_restore_retires_the_service(tmp_pa
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert index_record(home, DOVETAIL_ID)["status"] == "inactive", "a rebuild does not bring it back"
 
-    with serving(home, data_dir) as url:
+    with serving_here(home, data_dir, warm=False) as url:
         again = httpx.patch(f"{url}/maintain/services/{DOVETAIL_ID}", json={"status": "active"}, headers=auth,
                             timeout=30)
         assert again.status_code == 200 and again.json()["service"]["status"] == "active"
@@ -171,7 +161,7 @@ def test_the_answer_to_a_retirement_says_when(tmp_path, synced_kept, request, da
     """Before, `POST /maintain/services/{id}/retire` answered the record without `retired_on` and `retired_reason`,
     which `GET /services/{id}` gives for the same record: the maintainer's client could not tell when."""
     home, auth = synced_kept.copy(tmp_path, request)
-    with serving(home, data_dir) as url:
+    with serving_here(home, data_dir, warm=False) as url:
         retired = retire(url, auth).json()
         public = httpx.get(f"{url}/services/{DOVETAIL_ID}", timeout=30).json()
         restored = httpx.patch(f"{url}/maintain/services/{DOVETAIL_ID}", json={"status": "active"}, headers=auth,
@@ -209,7 +199,7 @@ def test_a_source_change_to_an_edited_field_keeps_the_edit_and_says_so(tmp_path,
     said: in the sync report, in the audit log (a `questioned` row, which is no HSDS change) and on the service's
     keepers' page, until a maintainer edits the field again."""
     home, auth = synced_kept.copy(tmp_path, request)
-    with serving(home, data_dir) as url:
+    with serving_here(home, data_dir, warm=False) as url:
         edited = httpx.patch(f"{url}/maintain/services/{DOVETAIL_ID}", json={"phone": "01623 420691"}, headers=auth,
                              timeout=30)
         assert edited.status_code == 200 and edited.json()["changed"] == ["phone"]
@@ -237,7 +227,7 @@ def test_a_source_listing_again_what_a_maintainer_retired_keeps_it_retired_and_s
     the maintainer's retirement silently kept it out. The retirement stays (the source's registration says nothing
     of what the maintainer knew), and the news is said as for any edited field: a `questioned` status."""
     home, auth = synced_kept.copy(tmp_path, request)
-    with serving(home, data_dir) as url:
+    with serving_here(home, data_dir, warm=False) as url:
         assert retire(url, auth).status_code == 200
     replay.cqc.deregister(DOVETAIL, date(2026, 11, 30))
     assert first_line(rehabmap(home, data_dir, replay, "sync", "cqc"))["retired"] == 1
@@ -260,7 +250,7 @@ def test_changing_a_record_held_from_the_index_says_why_it_is_not_there(tmp_path
     cqc", the source's code), or was rejected (when, by whom, why), and where a maintainer decides it: the keepers'
     review queue, as the API has no route for it (it named a command, which an API client cannot run)."""
     home, auth = synced_kept.copy(tmp_path, request)
-    with serving(home, data_dir) as url:
+    with serving_here(home, data_dir, warm=False) as url:
         held = httpx.patch(f"{url}/maintain/services/{FIELD_HOUSE_ID}", json={"phone": "01773 000000"}, headers=auth,
                            timeout=30)
         assert held.status_code == 404 and held.json()["error"]["code"] == "service_not_found"
@@ -297,7 +287,7 @@ def test_linking_a_record_held_from_the_index_to_an_organisation_says_why_it_is_
     linked = rehabmap(home, data_dir, None, "orgs", "link", "Field Trust (fictional)", FIELD_HOUSE_ID)
     assert linked.returncode == 2
     assert linked.stderr.splitlines() == [f"error: {held}. Decide it first: 'rehabmap review show {FIELD_HOUSE_ID}'."]
-    with serving(home, data_dir) as url:
+    with serving_here(home, data_dir, warm=False) as url:
         reply = httpx.post(f"{url}/maintain/organisations/1/services", json={"service_ids": [FIELD_HOUSE_ID]},
                            headers=auth, timeout=30)
         assert reply.status_code == 404 and reply.json()["error"] == {
@@ -327,7 +317,7 @@ def test_a_restore_the_source_came_to_agree_with_is_not_named_by_its_later_retir
     home, auth = synced_kept.copy(tmp_path, request)
     replay.cqc.deregister(DOVETAIL, date(2026, 11, 1))
     assert first_line(rehabmap(home, data_dir, replay, "sync", "cqc"))["retired"] == 1
-    with serving(home, data_dir) as url:
+    with serving_here(home, data_dir, warm=False) as url:
         assert httpx.patch(f"{url}/maintain/services/{DOVETAIL_ID}", json={"status": "active"}, headers=auth,
                            timeout=30).status_code == 200
     replay.cqc.alter(DOVETAIL, registrationStatus="Registered", deregistrationDate=None)
@@ -351,7 +341,7 @@ def test_a_need_a_maintainer_adds_to_a_cqc_record_is_never_said_as_registered(tm
     the same words in the API's explanation, the clinicians' card and plain-text summary, and the service page:
     learning disability as registered with CQC, autism as added by the rehabmap team (the maintainers)."""
     home, auth = synced_kept.copy(tmp_path, request)
-    with serving(home, data_dir) as url:
+    with serving_here(home, data_dir, warm=False) as url:
         versioned = with_version(httpx, DOVETAIL_ID, auth, url)
         edited = httpx.patch(f"{url}/maintain/services/{DOVETAIL_ID}", headers=versioned, timeout=30, json={
             "needs_met": ["autism", "learning_disability", "substance_misuse"]})
@@ -399,7 +389,7 @@ def test_whose_word_each_need_and_the_gender_is_in_the_record_the_exports_the_fe
     service page says whose word the gender is, in the words its row of such needs uses. Every record no
     maintainer edited gives what it gave before: an empty list, no ORUK term, a plain "Who it takes"."""
     home, auth = synced_kept.copy(tmp_path, request)
-    with serving(home, data_dir) as url:
+    with serving_here(home, data_dir, warm=False) as url:
         edited = httpx.patch(f"{url}/maintain/services/{DOVETAIL_ID}", headers=with_version(httpx, DOVETAIL_ID, auth,
                                                                                            url), timeout=30,
                              json={"needs_met": ["autism", "learning_disability", "substance_misuse"],
@@ -448,7 +438,7 @@ def test_a_need_a_maintainer_adds_leaves_every_other_oruk_attribute_id_as_it_was
     keeps its id, and the only new ids are the new need's and the detail saying the maintainers added it."""
     home, auth = synced_kept.copy(tmp_path, request)
     feed = f"/oruk/services/{service_uuid(DOVETAIL_ID)}"
-    with serving(home, data_dir) as url:
+    with serving_here(home, data_dir, warm=False) as url:
         before = httpx.get(url + feed, timeout=30).json()
         needs = httpx.get(f"{url}/services/{DOVETAIL_ID}", timeout=30).json()["needs_met"]
         edited = httpx.patch(f"{url}/maintain/services/{DOVETAIL_ID}", headers=with_version(httpx, DOVETAIL_ID, auth,
@@ -482,7 +472,7 @@ def test_a_gender_a_maintainer_stated_is_said_as_theirs_in_a_match(tmp_path, syn
     true for Dovetail House, false for the house made in the directory and every record of CQC's word alone."""
     home, auth = synced_kept.copy(tmp_path, request)
     search = {"postcode": "NG18 2AT", "type": "supported_accommodation"}
-    with serving(home, data_dir) as url:
+    with serving_here(home, data_dir, warm=False) as url:
         stated = httpx.put(f"{url}/maintain/services/{DOVETAIL_ID}/gender", json={"gender": "male_only"},
                            headers=auth, timeout=30)
         assert stated.status_code == 200, stated.text
@@ -580,7 +570,7 @@ def test_a_need_a_maintainer_adds_to_any_sources_record_is_said_as_theirs(tmp_pa
     home, auth = other_sources_kept.copy(tmp_path, request)
     ward = {"home": {"postcode": "LS9 7TF"}, "types": ["inpatient_rehab_level2"], "max_distance_km": 20,
             "needs": ["detained_mha", "substance_misuse", "autism"]}
-    with serving(home, data_dir) as url:
+    with serving_here(home, data_dir, warm=False) as url:
         source_needs = httpx.get(f"{url}/services/{KIRKSTALL}", timeout=30).json()["needs_met"]
         edited = httpx.patch(f"{url}/maintain/services/{KIRKSTALL}", headers=with_version(httpx, KIRKSTALL, auth, url),
                              timeout=30, json={"needs_met": ["detained_mha", "male_only", "restricted_s37_41",
@@ -643,7 +633,7 @@ def test_a_need_a_maintainer_adds_to_any_sources_record_is_said_as_theirs(tmp_pa
     assert details(feed[KIRKSTALL])["needs_added_by_maintainers"] == "substance_misuse"
     assert details(feed[GLEBELANDS])["needs_added_by_maintainers"] == "autism"
     valid_then_rebuilt(feed, home, data_dir)
-    with serving(home, data_dir) as url:
+    with serving_here(home, data_dir, warm=False) as url:
         again = httpx.get(f"{url}/services/{KIRKSTALL}", timeout=30).json()
     assert (again["needs_met"], again["needs_added_by_maintainers"]) == (record["needs_met"], added)
 
@@ -667,7 +657,7 @@ def test_a_gender_a_maintainer_stated_over_the_sources_is_said_as_changed_not_ad
         page = httpx.get(f"{url}/service/{BEESTON}", timeout=30).text
         return page[page.index("Who it takes"):].split("</dd>")[0]
 
-    with serving(home, data_dir) as url:
+    with serving_here(home, data_dir, warm=False) as url:
         assert who_it_takes(url).startswith("Who it takes</dt>") and who_it_takes(url).endswith(">Women and men")
         stated = httpx.put(f"{url}/maintain/services/{BEESTON}/gender", json={"gender": "male_only"}, headers=auth,
                            timeout=30)
@@ -683,7 +673,7 @@ def test_a_gender_a_maintainer_stated_over_the_sources_is_said_as_changed_not_ad
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert {k: index_record(home, BEESTON)[k] for k in ("gender", "source_gender")} == {
         "gender": "male_only", "source_gender": "mixed_gender"}
-    with serving(home, data_dir) as url:
+    with serving_here(home, data_dir, warm=False) as url:
         assert who_it_takes(url) == changed, "a rebuild lays the edit over the file's record: still its word changed"
         again = httpx.put(f"{url}/maintain/services/{BEESTON}/gender", json={"gender": "mixed_gender"}, headers=auth,
                           timeout=30)
@@ -711,7 +701,7 @@ def test_a_gender_a_maintainer_removed_is_said_as_removed_not_as_the_sources_sil
         page = httpx.get(f"{url}/service/{KIRKSTALL}", timeout=30).text
         return page[page.index("Who it takes"):].split("</dd>")[0]
 
-    with serving(home, data_dir) as url:
+    with serving_here(home, data_dir, warm=False) as url:
         assert who_it_takes(url).endswith(">Men only")
         before = httpx.post(f"{url}/match", timeout=60, json=search).json()
         cleared = httpx.put(f"{url}/maintain/services/{KIRKSTALL}/gender", json={"gender": None}, headers=auth,
@@ -756,7 +746,7 @@ def test_a_gender_a_maintainer_removed_is_said_as_removed_not_as_the_sources_sil
         "gender": "male_only", "gender_basis": "changed_by_maintainers", "gender_from_source": "mixed_gender"}
     assert not {"gender_basis", "gender_from_source"} & set(details(feed[DOVETAIL_ID])), "no term: none to say"
     valid_then_rebuilt(feed, home, data_dir)
-    with serving(home, data_dir) as url:
+    with serving_here(home, data_dir, warm=False) as url:
         again = httpx.get(f"{url}/services/{KIRKSTALL}", timeout=30).json()
         assert who_it_takes(url) == removed, "a rebuild lays the edit over the file's record: still its word removed"
     assert {k: again[k] for k in said} == said
@@ -785,7 +775,7 @@ def test_a_synced_record_edited_before_its_sources_word_was_kept_is_laid_anew_on
     store = home / "directory.sqlite"
     with sqlite3.connect(store) as conn:  # a store this rehabmap has not yet opened
         conn.execute("DELETE FROM schema_migrations WHERE version = 21")
-    with serving(home, data_dir) as url:
+    with serving_here(home, data_dir, warm=False) as url:
         record = httpx.get(f"{url}/services/{GLEBELANDS}", timeout=30).json()
         page = httpx.get(f"{url}/service/{GLEBELANDS}", timeout=30).text
     assert (record["needs_met"], record["needs_added_by_maintainers"]) == (["autism"], ["autism"])

@@ -90,3 +90,14 @@ def serve(app: FastAPI, *, warm: bool = True) -> Iterator[str]:
         finally:
             server.should_exit = True
             thread.join(timeout=10)
+
+
+@contextmanager
+def serving_here(home: Path, data_dir: Path, *, warm: bool = True) -> Iterator[str]:
+    """`rehabmap serve`'s app over `home` (`make_app`), served by a real uvicorn server on 127.0.0.1 in this process
+    (`serve`); yields its URL. A new app each time, over what the home holds then (after a command the test ran):
+    for the tests about what the app answers, not the serve process (tests/sync/store_fixtures.py `serving` starts
+    that). Not `warm`: the app is made without its warm-up and left so, for a test that asks for writes and records
+    first."""
+    with serve(make_app(home, data_dir, **({} if warm else {"warm_up": False})), warm=warm) as url:
+        yield url
