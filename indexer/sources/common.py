@@ -166,27 +166,28 @@ def csv_table(text: str, is_header: Callable[[list[str]], bool] | None = None,
             raise FileUnreadable(f"not a CSV file a header can be read from: {shorten(exc)}") from None
         header = [c.strip() for c in cells]
         if is_header is None or is_header(header):
-            # Where a row ends when the text stops inside it: a file ending in a newline ends between rows.
-            cut_at = len(text) if text and text[-1] not in "\r\n" else -1
-            rows = _rows(reader, header, lambda: stream.tell() == cut_at, short_rows)
+            rows = _rows(text[stream.tell():], header, short_rows, reader.line_num)
             shapes = _ColumnShapes(text, reader.line_num, len(header))
             return CsvTable(header, reader.line_num, _cut_rows(rows, header, shapes) if short_rows else rows)
     return None
 
 
-def _rows(reader: Any, header: list[str], ends_text: Callable[[], bool],
-          short_rows: bool) -> Iterator[CsvRow | CsvProblem]:
-    """The rows after the header. A row with fewer cells than the header that the file ends inside is a problem,
+def _rows(text: str, header: list[str], short_rows: bool, lines_before: int) -> Iterator[CsvRow | CsvProblem]:
+    """The rows of `text`, which comes after the file's first `lines_before` lines (the header's, and those above it).
+    A row with fewer cells than the header that the file ends inside is a problem,
     not a row whose missing cells are empty: a file cut off inside its last row (a download or copy that stopped)
     ends in one, and its values were read as if whole (`…,51.73,-0.` stored the longitude -0.0, 34 km off).
     Elsewhere, with `short_rows` (a file a person may have saved from Excel, whose older versions leave out the
     empty cells at the end of a row past the 16th), a short row is read with the cells it leaves out empty and
     names them (`CsvRow.left_out`), so a row its reader rejects says it is short; without, it is a problem, as in
-    the files CQC publishes, which never leave cells out.
-    `ends_text`: whether the row just read ends the text without a newline, as a file cut off inside a row does."""
+    the files CQC publishes, which never leave cells out. A row whose quote swallowed whole rows is a problem, and
+    those rows are read (`_swallowed`)."""
+    stream = io.StringIO(text, newline="")
+    reader = csv.reader(stream)
+    cut_at = len(text) if text and text[-1] not in "\r\n" else -1  # a text ending in a newline ends between rows
     width = len(header)
     while True:
-        start = reader.line_num + 1
+        begin, start = stream.tell(), lines_before + reader.line_num + 1
         try:
             cells = next(reader)
         except StopIteration:
@@ -196,10 +197,18 @@ def _rows(reader: Any, header: list[str], ends_text: Callable[[], bool],
             return
         if not any(c.strip() for c in cells):
             continue  # a blank line is not a row
+        if lines_before + reader.line_num > start + 1 and (rest := _swallowed(text[begin:stream.tell()], width)):
+            yield CsvProblem(start, f"a quote (\") in this row opens a cell that no quote closes before line "
+                                    f"{lines_before + reader.line_num}, so the lines after it, which read as rows of "
+                                    "the header's columns, were read into that cell: the row is not read, and they "
+                                    "are read as rows. Check its quotes: a quote inside a cell is written twice "
+                                    "(\"\")")
+            yield from _rows(rest, header, short_rows, start)
+            continue
         if len(cells) > width and any(c.strip() for c in cells[width:]):
             yield CsvProblem(start, f"row has {len(cells)} cells but the header has {width} (check quoting)")
             continue
-        if len(cells) < width and ends_text():
+        if len(cells) < width and stream.tell() == cut_at:
             yield CsvProblem(start, f"row has {len(cells)} of the header's {width} columns: the file ends inside it, "
                                     "so it may be cut off")
             continue
@@ -209,6 +218,18 @@ def _rows(reader: Any, header: list[str], ends_text: Callable[[], bool],
         left_out = header[len(cells):]
         yield CsvRow(start, {h: c.strip() for h, c in zip(header, cells + [""] * len(left_out))}, tuple(left_out),
                      _short(len(cells), width) if left_out else "")
+
+
+def _swallowed(row: str, width: int) -> str | None:
+    """The text of `row` after its first line, where a quote in it opened a cell that swallowed whole rows: a line
+    inside the row, neither its first nor its last, reads on its own as a row of the header's `width` columns. A quote
+    typed in a cell that is not quoted ('"Cygnet Hospital Bierley') opens a cell that runs to the next quote in the
+    file, and the real 2018 hospital list's next is 34 lines on: before, those rows were read into one cell, and no
+    rejection named them. A cell a person broke over lines (an address) holds no line of the header's width."""
+    lines = row.splitlines(keepends=True)
+    if width > 2 and any(len(next(csv.reader([line]), [])) == width for line in lines[1:-1]):
+        return "".join(lines[1:])
+    return None
 
 
 def _cut_rows(rows: Iterator[CsvRow | CsvProblem], header: list[str],

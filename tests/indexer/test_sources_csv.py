@@ -454,6 +454,37 @@ def test_a_whole_row_cut_in_its_first_cell_is_warned_of_in_both_its_parts(tmp_pa
     assert [r.origin.line for r in read.values() if isinstance(r, Candidate) and r.warnings] == [line + 1]
 
 
+def test_a_quote_typed_in_a_cell_that_swallows_the_rows_after_it_rejects_its_row_and_reads_them(tmp_path):
+    """The real 2018 hospital list with a quote typed before 'Cygnet Hospital Bierley' (line 757), a cell not quoted:
+    the quote opens a cell that runs to the file's next quote, in line 791 ('"Barking, Havering and Redbridge …'), so
+    the 34 rows of lines 758–791 were read into Bierley's row, and no rejection named them: 7 mental health hospitals
+    held for review (Cygnet Hospital Kewstoke, line 758, among them) were lost without a word, 1197 rows read of 1231.
+    Now Bierley's row is rejected saying why, and the rows after it are read as rows; a cell a person broke over lines
+    in quotes (an address) still reads as one cell."""
+    text = HOSPITALS_2018.read_text(encoding="utf-8")
+    row = _row_of(text, "NMJ02")
+    saved = tmp_path / HOSPITALS_2018.name
+
+    def read(instead: str) -> dict[int, Candidate | Rejection]:
+        saved.write_text(text.replace(row, instead), encoding="utf-8", newline="")
+        rows = [r.candidate if isinstance(r, Held) else r for r in load_source(saved)]
+        return {r.origin.line: r for r in rows}
+
+    whole = read(row)
+    quoted = read(row.replace("Cygnet Hospital Bierley", '"Cygnet Hospital Bierley'))
+    assert sorted(quoted) == sorted(whole) == list(range(2, 1233))
+    assert str(quoted[757]) == (
+        f'{saved.name}:757: a quote (") in this row opens a cell that no quote closes before line 791, so the lines '
+        "after it, which read as rows of the header's columns, were read into that cell: the row is not read, and they "
+        'are read as rows. Check its quotes: a quote inside a cell is written twice ("")')
+    assert {line: r for line, r in quoted.items() if line != 757} == {
+        line: r for line, r in whole.items() if line != 757}
+    assert isinstance(quoted[758], Candidate) and quoted[758].fields["name"] == "Cygnet Hospital Kewstoke"
+    address = read(row.replace(",Bierley Lane,", ',"Bierley Lane\nBierley",'))
+    assert address[757].fields["address"] == "Bierley Lane, Bierley, Bradford, West Yorkshire"
+    assert sorted(address) == [line for line in range(2, 1234) if line != 758]  # the row takes two lines
+
+
 ODS_SITES = SERVICES / "ods_trusts_and_sites_2018_geocoded.csv"
 
 
