@@ -154,16 +154,22 @@ def csv_table(text: str, is_header: Callable[[list[str]], bool] | None = None,
               search_lines: int = 1, short_rows: bool = False) -> CsvTable | None:
     """Find the header within the first `search_lines` records (some publishers put a title block
     above it) and stream the rows after it. None when no header is found. `short_rows`: a row with fewer cells
-    than the header, which the file does not end inside, is read with the cells it leaves out empty (`_rows`)."""
+    than the header, which the file does not end inside, is read with the cells it leaves out empty (`_rows`).
+    A blank line above the header is no record, as it is no row below it: before, a file whose first line was blank
+    was refused for a header of no columns ("no mapping for this CSV: … columns found: []")."""
     stream = io.StringIO(text, newline="")
     reader = csv.reader(stream)
-    for _ in range(search_lines):
+    searched = 0
+    while searched < search_lines:
         try:
             cells = next(reader)
         except StopIteration:
             return None
         except csv.Error as exc:
             raise FileUnreadable(f"not a CSV file a header can be read from: {shorten(exc)}") from None
+        if not any(c.strip() for c in cells):
+            continue
+        searched += 1
         header = [c.strip() for c in cells]
         if is_header is None or is_header(header):
             rows = _rows(text[stream.tell():], header, short_rows, reader.line_num)

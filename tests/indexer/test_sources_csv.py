@@ -485,6 +485,20 @@ def test_a_quote_typed_in_a_cell_that_swallows_the_rows_after_it_rejects_its_row
     assert sorted(address) == [line for line in range(2, 1234) if line != 758]  # the row takes two lines
 
 
+def test_a_blank_line_above_the_header_is_no_header(tmp_path):
+    """The real 2018 hospital list saved with a blank line above its header, as some exports and hand edits leave it.
+    Before, the blank line was taken for the header, of no columns, and the whole file refused: "no mapping for this
+    CSV: … columns found: []". Now it reads as the file does, each row a line further down."""
+    saved = tmp_path / HOSPITALS_2018.name
+    saved.write_text("\r\n" + HOSPITALS_2018.read_text(encoding="utf-8"), encoding="utf-8", newline="")
+
+    def read(path: Path) -> list[tuple[int, object]]:
+        rows = [r.candidate if isinstance(r, Held) else r for r in load_source(path)]
+        return [(r.origin.line, r.reason if isinstance(r, Rejection) else r.fields) for r in rows]
+
+    assert read(saved) == [(line + 1, row) for line, row in read(HOSPITALS_2018)]
+
+
 ODS_SITES = SERVICES / "ods_trusts_and_sites_2018_geocoded.csv"
 
 
