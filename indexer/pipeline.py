@@ -359,7 +359,14 @@ def _locate(fields: dict[str, Any], placer: Placer, postcode_named: str) -> tupl
         except Unplaceable as exc:
             raise ValueError(f"{postcode_named}: {exc}") from None
         return float(fields["lat"]), float(fields["lon"]), lad
-    return float(fields["lat"]), float(fields["lon"]), placer.lad_of_postcode(postcode) if postcode else None
+    try:
+        lat, lon = float(fields["lat"]), float(fields["lon"])
+    except (TypeError, ValueError, OverflowError):
+        # An ORUK feed's coordinates are its JSON values as given: text, a list, or a whole number too large for a
+        # float, whose OverflowError no step caught (the import ended in a traceback, every other row unread).
+        raise ValueError(f"lat, lon: '{shorten(fields['lat'])}', '{shorten(fields['lon'])}' are not both numbers "
+                         "(degrees of latitude and longitude)") from None
+    return lat, lon, placer.lad_of_postcode(postcode) if postcode else None
 
 
 _REJECTABLE = (DomainError, GeodataError, ValidationError, ValueError, TypeError)

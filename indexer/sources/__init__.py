@@ -111,6 +111,9 @@ def _load_json(path: Path, name: str, source: str | None) -> Iterator[Row]:
     except json.JSONDecodeError as exc:
         yield _file_rejection(name, source, f"not valid JSON: {exc}")
         return
+    except ValueError as exc:  # a number of more digits than Python reads (4,300): before, a traceback
+        yield _file_rejection(name, source, f"not JSON rehabmap can read: {shorten(exc, 120)}")
+        return
     except RecursionError:
         yield _file_rejection(name, source, "JSON nested too deeply to read (no service feed nests its values "
                                             "hundreds of levels deep)")

@@ -12,13 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from indexer.pipeline import prepare
+from indexer.pipeline import GeographyPlacer, build_index, prepare
 from indexer.rows import Candidate, Rejection
 from indexer.sources import load_source
 from indexer.sources.oruk import read_oruk
 from rehabmap.oruk import oruk_to_fields, service_to_oruk
+from rehabmap.errors import shorten
 from rehabmap.record import Provenance, Service
 from rehabmap.taxonomy import ServiceType, classify_label
+from search.embedded import EmbeddedWriter
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "sources"
@@ -331,3 +333,29 @@ def test_a_website_without_its_scheme_is_completed_and_said_so_only_what_is_no_a
     nextlink = next(s for s in completed.values() if given[s.id.split(":", 1)[1]] == "www.nextlinkhousing.co.uk")
     assert nextlink.website == "https://www.nextlinkhousing.co.uk"
     assert nextlink.field_sources["website"].endswith(" (given as 'www.nextlinkhousing.co.uk': https:// added)")
+
+
+def test_a_coordinate_too_large_for_a_number_rejects_its_service_and_the_import_goes_on(tmp_path, geography):
+    """The sample feed with its first service's latitude a whole number of 401 digits, which JSON holds and no float
+    can: before, the pipeline's float() raised OverflowError, which no step catches, and `rehabmap index` ended in a
+    traceback with nothing imported. Now the service is rejected naming its coordinates, and the others land."""
+    items = json.loads((SAMPLE / "rehabmap-sample.oruk.json").read_text())["contents"]
+    items[0]["service_at_locations"][0]["location"]["latitude"] = 10 ** 400
+    path = tmp_path / "feed.json"
+    path.write_text(json.dumps(items))
+    report = build_index(load_source(path), GeographyPlacer(geography), EmbeddedWriter(tmp_path / "index.sqlite"),
+                         progress=False)
+    [rejected] = report.rejected
+    assert str(rejected) == ("feed.json record 1: lat, lon: '" + shorten(10 ** 400) + "', '-1.520359' are not both "
+                             "numbers (degrees of latitude and longitude)")
+    assert (report.read, report.indexed) == (len(items), len(items) - 1)
+
+
+def test_a_json_number_of_more_digits_than_python_reads_is_one_rejection(tmp_path):
+    """A feed holding a number of 5,000 digits: json.loads raises a ValueError that is no JSONDecodeError, which went
+    uncaught (a traceback, the other sources unread). Now the file is one rejection saying so."""
+    path = tmp_path / "feed.json"
+    path.write_text(json.dumps(json.loads(FEED.read_text())["contents"][:1])[:-1] + ', ' + "1" * 5000 + "]")
+    [rejection] = load_source(path)
+    assert isinstance(rejection, Rejection) and rejection.origin.line == 0 and rejection.fatal
+    assert rejection.reason.startswith("not JSON rehabmap can read: Exceeds the limit (4300 digits)")
