@@ -13,7 +13,7 @@ import gzip
 import io
 import re
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -172,23 +172,43 @@ def csv_table(text: str, is_header: Callable[[list[str]], bool] | None = None,
         searched += 1
         header = [c.strip() for c in cells]
         if is_header is None or is_header(header):
-            rows = _rows(text[stream.tell():], header, short_rows, reader.line_num)
+            rows = _rows(text, stream.tell(), header, short_rows, reader.line_num)
             shapes = _ColumnShapes(text, reader.line_num, len(header))
             return CsvTable(header, reader.line_num, _cut_rows(rows, header, shapes) if short_rows else rows)
     return None
 
 
-def _rows(text: str, header: list[str], short_rows: bool, lines_before: int) -> Iterator[CsvRow | CsvProblem]:
-    """The rows of `text`, which comes after the file's first `lines_before` lines (the header's, and those above it).
+def _rows(text: str, at: int, header: list[str], short_rows: bool,
+          lines_before: int) -> Iterator[CsvRow | CsvProblem]:
+    """The rows of `text` from `at`, after the file's first `lines_before` lines (the header's, and those above it).
     A row with fewer cells than the header that the file ends inside is a problem,
     not a row whose missing cells are empty: a file cut off inside its last row (a download or copy that stopped)
     ends in one, and its values were read as if whole (`…,51.73,-0.` stored the longitude -0.0, 34 km off).
     Elsewhere, with `short_rows` (a file a person may have saved from Excel, whose older versions leave out the
     empty cells at the end of a row past the 16th), a short row is read with the cells it leaves out empty and
     names them (`CsvRow.left_out`), so a row its reader rejects says it is short; without, it is a problem, as in
-    the files CQC publishes, which never leave cells out. A row whose quote swallowed whole rows is a problem, and
-    those rows are read (`_swallowed`)."""
+    the files CQC publishes, which never leave cells out. A row whose quote swallowed whole rows is a problem, and the
+    text is read on from the line after its first (`_rows_until_swallowed`), in a loop: a file may hold many."""
+    read_on: tuple[int, int] | None = (at, lines_before)
+    while read_on is not None:
+        read_on = yield from _rows_until_swallowed(text, *read_on, header, short_rows)
+
+
+_SWALLOWED = ("a quote (\") in this row opens a cell that no quote closes {}, so the lines after it, which read as "
+              "rows of the header's columns, were read into that cell: the row is not read, and they are read as rows. "
+              "Check its quotes: a quote inside a cell is written twice (\"\")")
+
+
+def _rows_until_swallowed(text: str, at: int, lines_before: int, header: list[str], short_rows: bool
+                          ) -> Generator[CsvRow | CsvProblem, None, tuple[int, int] | None]:
+    """`_rows` of `text` from `at` up to a row a quote in which swallowed whole rows, which is a problem: then where to
+    read on from, the line after that row's first, and the lines before it; None at the end of the text. A quote typed in a
+    cell that is not quoted ('"Cygnet Hospital Bierley') opens a cell that runs to the file's next quote, and the real
+    2018 hospital list's next is 34 lines on: before, those rows were read into one cell, and no rejection named them.
+    Where the next quote is past the longest cell Python's reader takes (131,072 characters), every row after it was
+    one rejection, "unreadable CSV from here on"."""
     stream = io.StringIO(text, newline="")
+    stream.seek(at)
     reader = csv.reader(stream)
     cut_at = len(text) if text and text[-1] not in "\r\n" else -1  # a text ending in a newline ends between rows
     width = len(header)
@@ -196,21 +216,21 @@ def _rows(text: str, header: list[str], short_rows: bool, lines_before: int) -> 
         begin, start = stream.tell(), lines_before + reader.line_num + 1
         try:
             cells = next(reader)
-        except StopIteration:
-            return
         except csv.Error as exc:
-            yield CsvProblem(start, f"unreadable CSV from here on: {exc}")
-            return
+            on = _next_line(text, begin)
+            if not _read_as_rows([text[on:_next_line(text, on)]], width):
+                yield CsvProblem(start, f"unreadable CSV from here on: {exc}")
+                return None
+            yield CsvProblem(start, f"unreadable CSV ({exc}): " + _SWALLOWED.format("for as long as a cell may be"))
+            return on, start
+        except StopIteration:
+            return None
         if not any(c.strip() for c in cells):
             continue  # a blank line is not a row
-        if lines_before + reader.line_num > start + 1 and (rest := _swallowed(text[begin:stream.tell()], width)):
-            yield CsvProblem(start, f"a quote (\") in this row opens a cell that no quote closes before line "
-                                    f"{lines_before + reader.line_num}, so the lines after it, which read as rows of "
-                                    "the header's columns, were read into that cell: the row is not read, and they "
-                                    "are read as rows. Check its quotes: a quote inside a cell is written twice "
-                                    "(\"\")")
-            yield from _rows(rest, header, short_rows, start)
-            continue
+        if lines_before + reader.line_num > start + 1 and _read_as_rows(
+                text[begin:stream.tell()].splitlines(keepends=True)[1:-1], width):
+            yield CsvProblem(start, _SWALLOWED.format(f"before line {lines_before + reader.line_num}"))
+            return _next_line(text, begin), start
         if len(cells) > width and any(c.strip() for c in cells[width:]):
             yield CsvProblem(start, f"row has {len(cells)} cells but the header has {width} (check quoting)")
             continue
@@ -226,16 +246,19 @@ def _rows(text: str, header: list[str], short_rows: bool, lines_before: int) -> 
                      _short(len(cells), width) if left_out else "")
 
 
-def _swallowed(row: str, width: int) -> str | None:
-    """The text of `row` after its first line, where a quote in it opened a cell that swallowed whole rows: a line
-    inside the row, neither its first nor its last, reads on its own as a row of the header's `width` columns. A quote
-    typed in a cell that is not quoted ('"Cygnet Hospital Bierley') opens a cell that runs to the next quote in the
-    file, and the real 2018 hospital list's next is 34 lines on: before, those rows were read into one cell, and no
-    rejection named them. A cell a person broke over lines (an address) holds no line of the header's width."""
-    lines = row.splitlines(keepends=True)
-    if width > 2 and any(len(next(csv.reader([line]), [])) == width for line in lines[1:-1]):
-        return "".join(lines[1:])
-    return None
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def _next_line(text: str, at: int) -> int:
+    """Where the line after the one `at` starts in `text` (its end, where it has no next)."""
+    found = _LINE_END.search(text, at)
+    return found.end() if found else len(text)
+
+
+def _read_as_rows(lines: list[str], width: int) -> bool:
+    """Whether any of `lines` reads on its own as a row of the header's `width` columns, as a line of a cell a quote
+    swallowed rows into does: a cell a person broke over lines (an address) holds no such line."""
+    return width > 2 and any(len(next(csv.reader([line]), [])) == width for line in lines)
 
 
 def _cut_rows(rows: Iterator[CsvRow | CsvProblem], header: list[str],

@@ -510,6 +510,7 @@ def ods_sites_with(folder: Path, typed: dict[str, str]) -> dict[int, Candidate |
     for start, instead in typed.items():
         assert text.count(f"\n{start}") == 1
         text = text.replace(f"\n{start}", f"\n{instead}")
+    folder.mkdir(exist_ok=True)
     listed = folder / ODS_SITES.name
     listed.write_text(text, encoding="utf-8", newline="")
     rows = [r.candidate if isinstance(r, Held) else r for r in load_source(listed)]
@@ -539,6 +540,22 @@ def test_a_heading_typed_as_a_row_between_two_rows_is_skipped_saying_so_and_warn
     assert [t.fields["name"] for t in teams] == ["COMMUNITY REHABILITATION TEAM (WEST)",
                                                  "COMMUNITY REHABILITATION TEAM (EAST)"]
     assert [t.warnings for t in teams] == [[], []]
+
+
+def test_a_quote_that_swallows_more_than_a_cell_may_hold_rejects_its_row_and_the_rest_is_read(tmp_path):
+    """The real ODS site list with a quote typed before the name of line 26772 ('"THE GREEN'): the file's next quote is
+    146,580 characters on, past the longest cell Python's reader takes (131,072). Before, the row was rejected as
+    "unreadable CSV from here on", and the 2,614 rows after it were never read. Now the row is rejected saying a
+    quote in it opened a cell that swallowed the rows after it, which are read as rows."""
+    whole = ods_sites_with(tmp_path / "whole", {})
+    read = ods_sites_with(tmp_path / "quoted", {"RY3N5,THE GREEN,": 'RY3N5,"THE GREEN,'})
+    assert sorted(read) == sorted(whole) == list(range(2, 29387))
+    assert isinstance(read[26772], Rejection) and read[26772].reason.startswith(
+        "unreadable CSV (field larger than field limit (131072)): a quote (\") in this row opens a cell that no quote "
+        "closes for as long as a cell may be, so the lines after it, which read as rows of the header's columns, were "
+        "read into that cell: the row is not read, and they are read as rows.")
+    assert {line: r for line, r in read.items() if line != 26772} == {
+        line: r for line, r in whole.items() if line != 26772}
 
 
 def test_a_row_cut_in_two_in_a_code_is_still_warned_of_where_its_row_of_one_cell_would_complete_it(tmp_path):
