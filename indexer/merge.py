@@ -123,21 +123,33 @@ def _where(service: Service) -> str:
     return place(file, line) if file else service.id
 
 
+class _Again(NamedTuple):
+    """A record (`again`) merged by its id into the first record of its id (`first`, as it was then:
+    `Merging._firsts`), noted once its kind's record is read (`Merging.notes`, `_note`)."""
+
+    first: Service
+    again: Service
+
+
 def _note(kept: Service, other: Service, combined: Service) -> MergeNote:
-    """What merging `other` into `kept` (the record as it was) by their id is noted as, `combined` the record it made
-    (a record merged by a key it shares is noted by the ids and the key alone, `Merging._join`). Records of
-    one id are rows of one source given twice, or one service two sources give: the note names both rows and what
-    the record does not keep of either, as this merge made it (a record merged in later, by its id or by a key it
-    shares, may change a field again, and the note is not made again for it; before, "merged cqc:1-112778588 into
-    cqc:1-112778588 (same id)", naming neither row nor the values lost; then what `other` gave that `kept` gave
-    otherwise, which was untrue where `other`'s source supersedes `kept`'s: the record keeps `other`'s value and not
-    `kept`'s)."""
+    """What merging `other` into `kept`, the first record of its id, is noted as, `combined` the record their kind
+    ends up (a record merged by a key it shares is noted by the ids and the key alone, `Merging._join`). Records of
+    one id are rows of one source given twice, or one service two sources give: the note names both rows, what the
+    record does not keep of `other` and what of it the record shows in place of `kept`'s. Before, "merged
+    cqc:1-112778588 into cqc:1-112778588 (same id)", naming neither row nor the values lost; then what `other` gave
+    that `kept` gave otherwise, which was untrue where `other`'s source supersedes `kept`'s; then measured against the
+    record merged so far, made at each row, which named another id's row where the kind was merged with one by a key
+    they share (Ashton Lodge's record read again after a council's row of its CQC location id: "merged … record 50
+    into homes.csv:3 (same id homes:C: the same service from another source, whose name … the record does not
+    keep)"), and said a row given a third time was another row, as the two before it, merged, named their fields'
+    sources where the row does not."""
     first, again, made = (record.model_dump(exclude={"provenance"}) for record in (kept, other, combined))
     # A row's point and areas go with its postcode or address, which the note names.
     told = [name for name in made if name not in _KEEP and name not in _POINT]
     lost = [f"{name} '{shorten(again[name])}'" for name in told
             if not _empty(again[name]) and made[name] != again[name]]
-    shown = [name for name in told if not _empty(first[name]) and made[name] != first[name]]
+    shown = [name for name in told
+             if not _empty(first[name]) and made[name] != first[name] and made[name] == again[name]]
     said = [f"whose {', '.join(lost)} the record does not keep"] if lost else []
     if shown:
         said.append(f"whose {', '.join(f'{name} {_quoted(made[name])}' for name in shown)} the record shows in place "
@@ -299,7 +311,7 @@ class _Kind(NamedTuple):
     came: int
     members: list[tuple[int, Service]]
     keys: list[tuple[str, str]]
-    notes: list[tuple[tuple[int, int], MergeNote]]
+    notes: list[tuple[tuple[int, int], MergeNote | _Again]]
 
 
 class Merging:
@@ -333,8 +345,9 @@ class Merging:
         # field depends on all of them (`_combine`).
         self.members: dict[int, list[tuple[int, Service]]] = {}
         # The places whose record is not yet combined of their records as they are now, combined when it is read
-        # (`_record`): a record merged in by a key it shares does not combine its kind again, where each did, which
-        # made a kind of many records (a list of many rows under one CQC location id) cost their number squared.
+        # (`_record`): a record merged in does not combine its kind again, where each did, which made a kind of many
+        # records (a list of many rows under one CQC location id, or one id given many times) cost their number
+        # squared.
         self._stale: set[int] = set()
         self._where: dict[tuple[str, str], int] = {}
         self._came: list[int] = []  # per place, when its first record came (its place in the order they come)
@@ -344,17 +357,23 @@ class Merging:
         self._count = 0
         # Per place, the notes of what was merged into its record, each by when the record that made it came and its
         # place among that record's notes (its own first, then the kinds it showed to be one with it).
-        self._notes: dict[int, list[tuple[tuple[int, int], MergeNote]]] = {}
+        self._notes: dict[int, list[tuple[tuple[int, int], MergeNote | _Again]]] = {}
         # Per id given more than once, the keys every record of it gives (`merge_keys`; an inactive one gives its id
         # alone), the only ones its records count (`_withdraws`).
         self._counted: dict[str, frozenset[tuple[str, str]]] = {}
+        # Per id given more than once, its first record: the base of its copies (`_first`), which each is noted as
+        # merged into (`_first_of`).
+        self._firsts: dict[str, Service] = {}
 
     @property
     def notes(self) -> list[MergeNote]:
         """What was merged into what, in the order the records that made each note came: a record's own note
         first, then those of the kinds it showed to be one. A kind taken apart has its notes made
-        again (`_part`), each where the record that made it came."""
-        made = sorted((entry for entries in self._notes.values() for entry in entries), key=lambda entry: entry[0])
+        again (`_part`), each where the record that made it came. A record merged by its id is noted against its
+        kind's record as it is when read (`_note`): its kind is combined once, not at each record merged into it,
+        which made a file repeating one id many times cost their number squared."""
+        made = sorted(((when, note if isinstance(note, MergeNote) else _note(*note, self._at(at)))
+                       for at, entries in self._notes.items() for when, note in entries), key=lambda entry: entry[0])
         return [note for _, note in made]
 
     def add(self, item: Service | Keyed) -> None:
@@ -402,29 +421,37 @@ class Merging:
         ident = keys[0][1]
         counted = self._counted.get(ident)
         if counted is None:
-            first = next(record for _, record in self._members(place) if record.id == ident)
-            counted = frozenset(merge_keys(first))
+            counted = frozenset(merge_keys(self._first_of(place, ident)))
         agreed = self._counted[ident] = counted.intersection(keys)
         return agreed != counted
+
+    def _first_of(self, place: int, ident: str) -> Service:
+        """The first record of an id at `place` (`_firsts`), found among its records once."""
+        first = self._firsts.get(ident)
+        if first is None:
+            first = self._firsts[ident] = next(record for _, record in self._members(place) if record.id == ident)
+        return first
 
     def _join(self, came: int, keys: list[tuple[str, str]], other: Service, hits: dict[int, str]) -> None:
         """`other` merged into the kind of the earliest of the places its keys are known at (`hits`), each later one
         folded into it, as its keys show them one."""
         hit = min(hits, key=self._came.__getitem__)
         by = hits[hit]
-        before = self._at(hit) if by == "id" else self._members(hit)[0][1]  # the kept record: its id is the kind's
+        before = self._members(hit)[0][1]  # the kept record: its id is the kind's
         later = sorted(hits.keys() - {hit}, key=self._came.__getitem__)  # kinds this record shows to be one
         for order, folded in enumerate(later, 1):
             self._fold(folded, hit, hits[folded] if hits[folded] in _SHARED_KEYS else by, (came, order))
+        note: MergeNote | _Again
+        if by == "id":  # noted once the kind is combined (`notes`), as what its record keeps of each row
+            note = _Again(self._first_of(hit, other.id), other)
+            if other.status == "inactive" and note.first.status != "inactive":  # the base of its copies now
+                self._firsts[other.id] = other
+        else:
+            note = MergeNote(before.id, other.id, by)
         members = self._members(hit)
         # Put in its place, as sorting them all again at each record cost a kind of many records their number squared.
         insort(members, (came, other), key=_first)
-        if by == "id":  # the note says what the record keeps of each row as this merge made it: combined now
-            self.merged[hit] = combined = _combine([member for _, member in members], self.precedence)
-            note = _note(before, other, combined)
-        else:
-            self._stale.add(hit)
-            note = MergeNote(before.id, other.id, by)
+        self._stale.add(hit)
         self._notes.setdefault(hit, []).append(((came, 0), note))
         for key in keys:
             self._where[key] = hit
@@ -445,7 +472,9 @@ class Merging:
         if all(record.id == other.id for _, record in members):
             self._join(came, list(self._counted[other.id]), other, {place: "id"})
             return
-        kinds = type(self)(self.precedence)._kinds([*members, (came, other)], self._counted)
+        merging = type(self)(self.precedence)
+        kinds = merging._kinds([*members, (came, other)], self._counted)
+        self._firsts.update(merging._firsts)
         for kind in kinds:
             to = self._placed.get(kind.came)
             if to is None:  # its first record was merged into another as it came: its id is at no place yet
@@ -508,7 +537,7 @@ class Merging:
         moved, members = self._members(later), self._members(into)
         kept, folded = members[0][1].id, moved[0][1].id
         notes = self._notes.setdefault(into, [])
-        notes += [(when, replace(note, kept=kept) if note.kept == folded else note)
+        notes += [(when, replace(note, kept=kept) if isinstance(note, MergeNote) and note.kept == folded else note)
                   for when, note in self._notes.pop(later, [])]
         notes.append((made, MergeNote(kept, folded, key)))
         members[:] = sorted(members + moved, key=_first)

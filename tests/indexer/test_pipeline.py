@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from geodata.errors import GeodataError
-from indexer.merge import Keyed, Merging, Precedence, _combine, merge_duplicates
+from indexer.merge import Keyed, MergeNote, Merging, Precedence, _combine, merge_duplicates
 from indexer.pipeline import (STEP_READS, GeographyPlacer, ImportRefused, IndexReport, build_index, prepare_all,
                               prepare_rows)
 from indexer.rows import Candidate, Held, Origin, Rejection
@@ -730,3 +730,23 @@ def test_every_step_of_a_rows_preparation_reads_only_the_fields_it_declares(data
                 break
             finally:
                 fields = dict(dict.items(watched))
+
+
+def test_a_row_given_again_is_noted_against_its_own_ids_first_row(data_dir, geography, tmp_path):
+    """Ashton Lodge's record read twice after a council's row (homes:C) that gives its CQC location id, and a row of
+    a CSV given three times: each row given again is noted as merged into its id's first row, the same row, nothing
+    lost. Before, the note measured it against the record merged so far: Ashton Lodge's second record was said to be
+    merged into homes.csv:3 under homes:C's id, as another source's, whose name the record does not keep; the CSV's
+    third row was "another row, of which the record keeps only what the first leaves empty: give each row its own
+    id", as the two rows merged named their fields' source where the row itself does not."""
+    listed, _, _, _, home_c = ashton_lodge_given_twice(data_dir, geography, tmp_path)
+    where = f"{listed.provenance[0].file} record {listed.provenance[0].line}"
+
+    _, notes = merge_duplicates([home_c, listed, listed], Precedence())
+
+    assert notes == [MergeNote("homes:C", ASHTON, "cqc"),
+                     MergeNote(where, where, f"id {ASHTON}: the same row, nothing lost")]
+    rows = prepare_all([row(2, name="Kingfisher Lodge", service_type="inpatient_rehab_level2", postcode="LS9 7TF")] * 3,
+                       GeographyPlacer(geography))
+    _, notes = merge_duplicates(rows, Precedence())
+    assert notes == [MergeNote("rows.csv:2", "rows.csv:2", "id test:2: the same row, nothing lost")] * 2
