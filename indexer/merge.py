@@ -540,7 +540,8 @@ class Merging:
         notes += [(when, replace(note, kept=kept) if isinstance(note, MergeNote) and note.kept == folded else note)
                   for when, note in self._notes.pop(later, [])]
         notes.append((made, MergeNote(kept, folded, key)))
-        members[:] = sorted(members + moved, key=_first)
+        for member in moved:  # each put in its place, as sorting them all again at each fold cost folds × records
+            insort(members, member, key=_first)
         del self.members[later]
         self.merged[later] = None
         self._stale.discard(later)
