@@ -11,6 +11,7 @@ import codecs
 import csv
 import gzip
 import io
+import os
 import re
 import zlib
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
@@ -56,6 +57,28 @@ def os_reason(exc: BaseException) -> str:
     """Why a file could not be read, without the path an `OSError` names: the reason reaches people (a refused
     import's message, the maintainers' pages), the server's folders must not."""
     return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+
+
+def said_without_folders(exc: BaseException) -> str:
+    """An error's words as people may read them (a failed run's error, on the keepers' Sources page and in
+    sync-status), naming a file by its name and never the server's folders: an `OSError` by its reason and the
+    file's name (its own words quote the whole path), any other error's words with each absolute path in them cut
+    to its last part. Whoever runs the server has the whole in the exception itself (the command's error line,
+    the log)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        names = [_file_name(f) for f in (exc.filename, exc.filename2) if f is not None]
+        return f"{exc.strerror}: {' -> '.join(names)}" if names else exc.strerror
+    return _ABSOLUTE_PATH.sub(lambda path: _file_name(path.group()), str(exc))
+
+
+# An absolute path of a folder or more: a '/' that follows no word, ':', '/' or '.' (so not a URL's path, nor a
+# relative path's), and its parts.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w:/.])(?:/[^\s/'\"]+){2,}/?")
+
+
+def _file_name(filename: Any) -> str:
+    """A file by its name, from its path (an `OSError`'s `filename` may also be bytes or a descriptor's number)."""
+    return Path(os.fsdecode(filename)).name if isinstance(filename, (str, bytes, os.PathLike)) else str(filename)
 
 
 def decode_text(raw: bytes) -> str:

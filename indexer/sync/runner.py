@@ -35,6 +35,7 @@ from typing import Any
 
 from indexer.precedence import PrecedenceInvalid
 from indexer.pipeline import Placer, prepare_all, refused_contacts, without_bad_contacts
+from indexer.sources.common import said_without_folders
 from indexer.rows import Candidate, Rejection
 from indexer.sync.connectors import TITLES, command_source, run_again
 from indexer.sync.codec import (
@@ -344,12 +345,14 @@ class SyncRunner:
             except Exception as exc:
                 # A fault of rehabmap's own (a bug a source's answer found): recorded as failed too, with its
                 # traceback left to the caller. Before, `sync-status` still said "last run applied", exit 0, and
-                # the failure was seen only by whoever read the crontab's log.
+                # the failure was seen only by whoever read the crontab's log. Said without the server's folders
+                # (the Sources page shows it); the exception, for the operator, keeps them.
                 if not dry_run:
                     self.store.record_run(connector.name, started, "failed", {"error": (
                         f"{type(exc).__name__} in rehabmap's {connector.name} connector: "
-                        f"{sentence(shorten(str(exc), 200))} A fault of rehabmap's, not only the source's: report "
-                        "it with the log. What was fetched before it is kept."), "warnings": connector.warnings})
+                        f"{sentence(shorten(said_without_folders(exc), 200))} A fault of rehabmap's, not only the "
+                        "source's: report it with the log. What was fetched before it is kept."),
+                        "warnings": connector.warnings})
                 raise
             # What a stopped run fetched is read with what this run fetched: a complete listing among it stays
             # complete, so that a changes window after a stopped full crawl neither clears the stop nor keeps live

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -454,6 +455,35 @@ def test_a_failed_feeds_error_names_its_file_and_never_the_servers_folders(sampl
     york = next(f.error for f in runs.failed if f.source == "oruk-york")
     assert caller_words(york) == ("york.toml: [terms] 'Day services': 'day_centre' is not a type: use one of "
                                   f"{york.message.split('use one of ', 1)[1]} ({feeds / 'york.toml'})")
+
+
+def test_a_run_failed_on_a_file_of_the_servers_names_the_file_by_its_name_never_the_folders(
+        sample_index, geodata_dir, data_dir, tmp_path, monkeypatch):
+    """A run of CQC's ratings file fails on the server's file system: the file is downloaded into the temporary
+    folder (here one in the home, as an operator's TMPDIR may be) under the name its URL ends with, and that name is
+    longer than a file's name may be, so writing it fails (an OSError). Before, the failed run's error was the
+    exception's own words, the file's whole path on the server, and the Sources page, sync-status and --json showed
+    it; now its reason and the file's name. The exception, which the command's error line says, keeps the path for
+    the operator."""
+    from app.sync import sync_source
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "home" / "tmp"))  # as TMPDIR names it
+    (tmp_path / "home" / "tmp").mkdir(parents=True)
+    name = "latest_ratings_" + "2021-02_" * 32 + ".csv"
+    for replay in running(data_dir / "feeds"):
+        replay.serve_file(name, (data_dir / "services" / "cqc" / "cqc_latest_ratings_providers_2021-02.csv")
+                          .read_bytes())
+        site = make_site(tmp_path / "home", sample_index, geodata_dir, data_dir, cqc_ratings_url=replay.file_url(name))
+        runs = sync_source(site.settings, "cqc-ratings", actor="tests")
+        text = html.unescape(" ".join(signed_in(make_keepers(site)).get(SOURCES).text.split()))
+    [failed] = runs.failed
+    assert isinstance(failed.error, OSError) and str(tmp_path / "home" / "tmp") in str(failed.error)
+    assert str(tmp_path) not in text and "/tmp/" not in text
+    assert f"OSError in rehabmap's cqc-ratings connector: File name too long: {name[:40]}" in text
+    [status] = [s for s in json.loads(rehabmap(site.settings.home, data_dir, None, "sync-status", "--json").stdout)
+                if s["source"] == "cqc-ratings"]
+    assert status["last_run"]["error"].startswith("OSError in rehabmap's cqc-ratings connector: File name too long: ")
+    assert str(tmp_path) not in json.dumps(status)
 
 
 def test_a_feed_file_key_rehabmap_does_not_read_is_said_under_the_last_run(sample_index, geodata_dir, data_dir,

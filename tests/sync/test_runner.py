@@ -726,6 +726,27 @@ def test_a_connector_that_fails_with_a_fault_of_its_own_is_recorded_as_a_failed_
     assert not sync_status(store, "listed")[0].needs_a_person
 
 
+def test_a_fault_quoting_a_servers_file_is_recorded_with_the_files_name_alone(settings, geography, feeds_dir, data_dir):
+    """A connector's fault whose words quote a file of the server's by its path (a real ValueError of pathlib's,
+    naming a file of the data folder and the feed folder): the failed run's error, which the keepers' Sources page
+    and sync-status show, names each by its name, where before it gave both paths; the exception keeps them."""
+    from tests.sync.store_fixtures import ListedConnector
+
+    ratings = data_dir / "services" / "cqc" / "cqc_latest_ratings_providers_2021-02.csv"
+
+    class Faulty(ListedConnector):
+        def fetch(self, state, *, full=False):
+            yield from self.outcomes
+            ratings.relative_to(feeds_dir)
+
+    with pytest.raises(ValueError, match=str(data_dir)):
+        runner_for(settings, geography).run(Faulty([], name="listed"))
+    [status] = sync_status(SyncStore(store_of(settings)), "listed")
+    assert status.last_run is not None and status.last_run.said.startswith(
+        "ValueError in rehabmap's listed connector: 'cqc_latest_ratings_providers_2021-02.csv' is not in the "
+        "subpath of 'feeds'")
+
+
 def test_a_listing_run_afresh_after_a_short_one_retires_what_it_no_longer_lists(tmp_path, geodata_dir, data_dir,
                                                                                 replay, geography):
     """Bristol's page 3 comes back 10 services short of the feed's own count: the run fails at page 17, its crawl to

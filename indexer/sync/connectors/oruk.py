@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from indexer.rows import Candidate
-from indexer.sources.common import parse_postcode_text, provider_type_from_name
+from indexer.sources.common import os_reason, parse_postcode_text, provider_type_from_name
 from indexer.sync.connectors.base import BaseConnector, Crawl, origin, utc_now
 from indexer.sync.http import SourceClient, SourceNotFound
 from indexer.sync.items import Evidence, Gone, Outcome, Refused, SourceItem, SyncState, TypeStatus, Unchanged
@@ -144,18 +144,13 @@ def load_feed(path: Path, url: str | None = None) -> Feed:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         # an OSError's own words name the path; its reason alone ("Permission denied") does not
-        raise FeedError(path, f"cannot read the feed file: {_reason(exc)}") from None
+        raise FeedError(path, f"cannot read the feed file: {os_reason(exc)}") from None
     try:
         return _feed(doc, path, url)
     except FeedError as exc:
         meta = doc.get("feed")  # a [feed] that is no table is the error, and has no keys of its own to name
         exc.ignored = _ignored(doc, meta if isinstance(meta, dict) else {}, path)
         raise
-
-
-def _reason(exc: Exception) -> str:
-    """Why a feed file could not be read, without its path (an OSError's `strerror`), else the error's words."""
-    return str(exc.strerror or exc) if isinstance(exc, OSError) else str(exc)
 
 
 def _feed(doc: Mapping[str, Any], path: Path, url: str | None) -> Feed:
