@@ -22,10 +22,11 @@ class Extent(NamedTuple):
         west, south, east, north = bounds
         return self.west <= west and east <= self.east and self.south <= south and north <= self.north
 
-    def widened(self, degrees: float) -> Extent:
-        return Extent(self.west - degrees, self.south - degrees, self.east + degrees, self.north + degrees)
-
 
 # England's land reaches -6.38..1.76 across and 49.88..55.81 up (the ICB boundaries: the Isles of Scilly to Lowestoft,
 # the Lizard to the Scottish border); a service's point must lie in this, a little more.
 ENGLAND_EXTENT = Extent(west=-6.5, south=49.8, east=2.0, north=55.9)
+# The British Isles, where a catchment may reach: a service in England may take people from across a border, or from
+# all of the United Kingdom (a national specialist service: Shetland lies at 60.9 N, Fermanagh at 8.2 W). Latitudes
+# and longitudes written the other way round (England's 49.9..55.8 as longitudes) lie far outside it.
+BRITISH_ISLES_EXTENT = Extent(west=-11.0, south=49.0, east=2.5, north=61.0)

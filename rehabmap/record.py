@@ -17,7 +17,7 @@ from shapely.geometry import shape
 from shapely.validation import explain_validity
 
 from geodata.areas import AreaCodes
-from geodata.england import ENGLAND_EXTENT
+from geodata.england import BRITISH_ISLES_EXTENT, ENGLAND_EXTENT
 from rehabmap.config import get_settings
 from rehabmap.errors import shorten
 from rehabmap.taxonomy import (
@@ -234,8 +234,9 @@ def catchment_polygon(value: dict[str, Any], *, stored: bool = False) -> dict[st
     geometry_json = {"type": kind, "coordinates": coordinates}
     try:
         geometry = shape(geometry_json)
-    except (ValueError, TypeError, AttributeError, IndexError, KeyError, ShapelyError) as exc:
-        # (malformed coordinates surface from shapely and NumPy as any of these)
+    except (ValueError, TypeError, AttributeError, IndexError, KeyError, OverflowError, ShapelyError) as exc:
+        # (malformed coordinates surface from shapely and NumPy as any of these; a whole number too large for a float,
+        # which JSON holds, as OverflowError, which pydantic would not make a validation error)
         raise ValueError(f"service area polygon is not valid GeoJSON: {shorten(exc)}") from None
     if not (stored or geometry.is_empty) and (outside := _position_outside(geometry.bounds)) is not None:
         raise ValueError(outside)
@@ -245,28 +246,27 @@ def catchment_polygon(value: dict[str, Any], *, stored: bool = False) -> dict[st
 
 
 _BNG_RANGE = (0.0, 0.0, 700_000.0, 1_300_000.0)  # British National Grid: eastings, northings in metres
-# Where a catchment's positions may reach: England's extent and a degree beyond (~110 km north and south, ~65 km east
-# and west), for one that crosses the Welsh or the Scottish border.
-_CATCHMENT_EXTENT = ENGLAND_EXTENT.widened(1.0)
 
 
 def _position_outside(bounds: tuple[float, float, float, float]) -> str | None:
     """Why a polygon whose `bounds` (min x, min y, max x, max y) are these cannot be an English service's catchment,
     or None when they can be."""
-    return _position_outside_degrees(bounds) or _position_outside_england(bounds)
+    return _position_outside_degrees(bounds) or _position_outside_british_isles(bounds)
 
 
-def _position_outside_england(bounds: tuple[float, float, float, float]) -> str | None:
-    """Why a polygon in degrees whose `bounds` reach past `_CATCHMENT_EXTENT` is no English service's catchment, or
-    None when they do not. A polygon written latitude first is in range for degrees (an English one reaches ~50..56
-    across and ~-6..2 up) and passed, and matched no one: it is named as such when the swapped positions lie inside."""
-    if _CATCHMENT_EXTENT.holds(bounds):
+def _position_outside_british_isles(bounds: tuple[float, float, float, float]) -> str | None:
+    """Why a polygon in degrees whose `bounds` reach past `BRITISH_ISLES_EXTENT` is no English service's catchment,
+    or None when they do not. A polygon written latitude first is in range for degrees (an English one reaches ~50..56
+    across and ~-6..2 up) and passed, and matched no one: it is named as such when the swapped positions lie inside.
+    The extent is the British Isles, not England widened a little: a national service's catchment, all of the United
+    Kingdom, is a catchment, and refusing it would reject the service's whole row."""
+    if BRITISH_ISLES_EXTENT.holds(bounds):
         return None
     west, south, east, north = bounds
-    said = (f"service area polygon reaches {west:g}..{east:g} across and {south:g}..{north:g} up, beyond England "
-            f"(longitude {_CATCHMENT_EXTENT.west:g}..{_CATCHMENT_EXTENT.east:g}, latitude "
-            f"{_CATCHMENT_EXTENT.south:g}..{_CATCHMENT_EXTENT.north:g}, with room for a catchment across its borders)")
-    if _CATCHMENT_EXTENT.holds((south, west, north, east)):
+    said = (f"service area polygon reaches {west:g}..{east:g} across and {south:g}..{north:g} up, beyond the British "
+            f"Isles (longitude {BRITISH_ISLES_EXTENT.west:g}..{BRITISH_ISLES_EXTENT.east:g}, latitude "
+            f"{BRITISH_ISLES_EXTENT.south:g}..{BRITISH_ISLES_EXTENT.north:g})")
+    if BRITISH_ISLES_EXTENT.holds((south, west, north, east)):
         return (f"{said}; they look like latitude and longitude, in that order: give longitude first, then latitude "
                 "(WGS 84), as GeoJSON does")
     return f"{said}: give the catchment of a service in England, in longitude and latitude (WGS 84)"

@@ -258,9 +258,27 @@ def test_a_catchment_written_latitude_first_rejects_its_row_saying_so(geography,
     report = build_index(rows, GeographyPlacer(geography), EmbeddedWriter(index), progress=False)
     assert report.indexed == 1 and [r.origin.line for r in report.rejected] == [2]
     (reason,) = (r.reason for r in report.rejected)
-    assert "service_area.polygon" in reason and "beyond England" in reason, reason
+    assert "service_area.polygon" in reason and "beyond the British Isles" in reason, reason
     assert "they look like latitude and longitude, in that order: give longitude first" in reason, reason
     assert EmbeddedIndex(index).ids() == ["test:3"]
+
+
+def test_a_national_catchment_is_indexed_and_one_too_large_for_a_float_rejects_its_row(geography, index):
+    """A catchment of all of the United Kingdom (a national service's) rejected its whole row as beyond England and a
+    degree past it; a position a whole number too large for a float (an ORUK feed's extent is JSON, which holds one)
+    ended the import in an OverflowError, nothing indexed. Now the first is indexed and the second's row rejected."""
+    united_kingdom = {"type": "Polygon", "coordinates": [[[-8.2, 49.9], [1.8, 49.9], [1.8, 60.9], [-8.2, 60.9],
+                                                          [-8.2, 49.9]]]}
+    huge = {"type": "Polygon", "coordinates": [[[10 ** 400, 53.7], [-1.4, 53.7], [-1.4, 53.9], [-1.6, 53.7]]]}
+    rows = [row(2, name="Leeds Floating Support", postcode="LS9 7TF", service_type="supported_accommodation",
+                service_area={"polygon": huge}),
+            row(3, name="Leeds Peer Support", postcode="LS9 7TF", service_type="vcfse",
+                service_area={"polygon": united_kingdom})]
+    report = build_index(rows, GeographyPlacer(geography), EmbeddedWriter(index), progress=False)
+    assert report.indexed == 1 and [r.origin.line for r in report.rejected] == [2]
+    (reason,) = (r.reason for r in report.rejected)
+    assert "service_area.polygon" in reason and "not valid GeoJSON" in reason, reason
+    assert EmbeddedIndex(index).get("test:3").service_area.polygon == united_kingdom
 
 
 def test_a_catchment_not_in_degrees_an_index_holds_still_reads(geography, index, leeds_triangle):

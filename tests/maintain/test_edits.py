@@ -396,13 +396,36 @@ def test_a_catchment_written_latitude_first_or_outside_england_is_a_422_saying_s
         assert reply.status_code == 422, reply.text
         error = reply.json()["error"]
         assert error["field"] == "service_area.polygon"
-        assert ("beyond England (longitude -7.5..3, latitude 48.8..56.9, with room for a catchment across its borders)"
-                in error["message"]) and error["message"].endswith(said), error["message"]
+        assert "beyond the British Isles (longitude -11..2.5, latitude 49..61)" in error["message"], error["message"]
+        assert error["message"].endswith(said), error["message"]
     assert index_doc(site, service_id) == doc_before and site.directory.overlay.get(service_id) == edits_before
     taken = api.patch(f"/maintain/services/{service_id}", json={"service_area": {"polygon": degrees}},
                       headers=site.auth("admin"))
     assert taken.status_code == 200, taken.text
     assert taken.json()["service"]["service_area"]["polygon"] == degrees
+
+
+def test_a_national_catchment_is_taken_and_a_number_too_large_for_a_float_is_a_422(api, site):
+    """A national service's catchment, the United Kingdom from Fermanagh to Lowestoft and the Lizard to Shetland, was
+    refused as beyond England and a degree past it (the whole row, on an import). A position a whole number too large
+    for a float, which JSON holds, raised OverflowError from shapely, which pydantic does not make a validation error:
+    a 500. Now the one is taken and the other a 422 naming the field, nothing written."""
+    service_id = "sample:chapeltown-floating-support"
+    edits_before = site.directory.overlay.get(service_id)
+    huge = '{"service_area": {"polygon": {"type": "Polygon", "coordinates": [[[1' + "0" * 400 + \
+        ', 53.7], [-1.4, 53.7], [-1.4, 53.9], [-1.6, 53.7]]]}}}'
+    reply = api.patch(f"/maintain/services/{service_id}", content=huge,
+                      headers={**site.auth("admin"), "Content-Type": "application/json"})
+    assert reply.status_code == 422, reply.text
+    assert reply.json()["error"]["field"] == "service_area.polygon"
+    assert "not valid GeoJSON" in reply.json()["error"]["message"], reply.text
+    assert site.directory.overlay.get(service_id) == edits_before
+    united_kingdom = {"type": "Polygon", "coordinates": [[[-8.2, 49.9], [1.8, 49.9], [1.8, 60.9], [-8.2, 60.9],
+                                                          [-8.2, 49.9]]]}
+    taken = api.patch(f"/maintain/services/{service_id}", json={"service_area": {"polygon": united_kingdom}},
+                      headers=site.auth("admin"))
+    assert taken.status_code == 200, taken.text
+    assert taken.json()["service"]["service_area"]["polygon"] == united_kingdom
 
 
 @pytest.mark.parametrize("depth", [6, 900, 5000])
