@@ -93,8 +93,8 @@ class IndexNotBuilt(DomainError):
 
 
 class IndexUnavailable(DomainError):
-    """The search cluster did not answer, or answered that it is overloaded. Nothing is wrong with the
-    request: the same request can be sent again later, so the API adds `Retry-After`."""
+    """The search cluster did not answer, answered that it is overloaded, or failed (a fault of its own, a 5xx).
+    Nothing is wrong with the request: the same request can be sent again later, so the API adds `Retry-After`."""
 
     status = 503
     code = "index_unavailable"

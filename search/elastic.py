@@ -19,7 +19,8 @@ it reaches that record afterwards, as the embedded backend's does.)
 
 A cluster that does not answer, or answers that it is overloaded (429, 502-504), raises `IndexUnavailable`
 (503 with Retry-After in the API, one line from the CLI). Bulk writes (a build's, an edit's) retry such answers
-with exponential backoff, a bounded number of times.
+with exponential backoff, a bounded number of times. A fault of its own (another 5xx) is `IndexUnavailable` too,
+and a request it refuses (a 4xx) `RequestRefused`, the operator's to mend (`_amiss`).
 
 Filters mirror `ServiceColumns.mask` (the embedded backend's semantics) clause for clause. Distances are
 not taken from Elasticsearch: candidates come back in its `_geo_distance` order, and the exact
@@ -157,11 +158,11 @@ class DocumentRefused(IndexRefused):
 
 
 class RequestRefused(IndexRefused):
-    """The cluster refused a whole bulk request with a 4xx that is neither overload nor a refusal of rehabmap's
+    """The cluster refused a whole request with a 4xx that is neither overload nor a refusal of rehabmap's
     credentials (a request it will not parse, 400; one larger than it takes, 413): as a refused document, it stops
-    the build or the edit, and is nothing the person asking can change; a 503 naming the records the request carried
-    and the status. The cluster's own words go to the log, for the operator (`ElasticWriter._bulk`). Before, a raw
-    `ClusterError`: a 500 from the API, a traceback from the command line."""
+    the build or the edit, and is nothing the person asking can change; a 503 naming the status, and of a bulk
+    request the records it carried. The cluster's own words go to the log, for the operator (`ElasticWriter._bulk`,
+    `_amiss`). Before, a raw `ClusterError`: a 500 from the API, a traceback from the command line."""
 
     code = "index_refused_request"
 
@@ -174,11 +175,13 @@ def _refused_whole(error: ClusterError) -> bool:
 
 
 @contextmanager
-def _reachable_or_unavailable(client: SearchClient, note: str = "") -> Iterator[None]:
+def _reachable_or_unavailable(client: SearchClient, note: str = "", *, reads: bool = False) -> Iterator[None]:
     """A cluster out of reach, one that says it is overloaded, or one that refuses the deployment's own
     credentials becomes `IndexUnavailable`: nothing is wrong with the request, and it can be sent again later.
     (The client has already retried.) The cluster's address goes to the log (INFO, which the server keeps) for
-    the operator, not into the message, which the API sends out."""
+    the operator, not into the message, which the API sends out. Any other error answer the call did not take
+    for an answer of its own (a missing index) is `_amiss`'s; `reads`: the calls are a reader's, whose answers'
+    words are not logged."""
     try:
         yield
     except Unreachable as exc:
@@ -195,24 +198,44 @@ def _reachable_or_unavailable(client: SearchClient, note: str = "") -> Iterator[
                                    f"{exc.status}).{note} The people who run this service have to fix its "
                                    "settings; try again later.") from exc
         if exc.status not in OVERLOADED:
-            raise
+            raise _amiss(client, exc, note, reads=reads) from exc
         log.info("%s answered %s", client.where(), exc.status)
         raise IndexUnavailable(f"The search index is overloaded or unavailable (it answered {exc.status})."
                                f"{note} Try again in a minute.") from exc
 
 
+def _amiss(client: SearchClient, error: ClusterError, note: str, *, reads: bool) -> DomainError:
+    """An error answer that is neither overload nor a refusal of the key, as the error to raise. Every request is
+    rehabmap's own making (a page beyond the window is refused before it is asked: `rehabmap.browse`), so none is the
+    person's to mend. A fault of the cluster (a 5xx: 500, 501, 505) is `IndexUnavailable`, as it may pass; a request
+    it refuses (a 4xx: one it will not parse, a media type it does not take, an index gone from under an edit) is
+    `RequestRefused`, the operator's to mend. Before, either escaped as a raw `ClusterError`, a 500 from the API, but
+    for a bulk write's refusal (`ElasticWriter._bulk`). The cluster's words go to the log (ERROR), not the message,
+    and only a writer's: a reader's may quote a search (its place, its needs), which no log keeps."""
+    words = "its words are not logged: they may quote a search" if reads else str(error)
+    log.error("%s answered %s %s: %s", client.where(), error.status, error.error, words)
+    if _refused_whole(error):
+        return RequestRefused(error.status, f"The search index refused this service's request (it answered "
+                              f"{error.status}).{note} The people who run this service have to fix the search index; "
+                              "what it answered is in this service's log.")
+    return IndexUnavailable(f"The search index failed (it answered {error.status}).{note} Try again in a minute; if "
+                            "it fails again, the people who run this service have to fix the search index: what it "
+                            "answered is in this service's log.")
+
+
 def _reachable(method: Callable[P, R]) -> Callable[P, R]:
-    """`_reachable_or_unavailable` around a method of an object with a `client`, generators included."""
+    """`_reachable_or_unavailable` around a method of an object with a `client`, generators included; a reader's
+    (an `ElasticIndex`'s) calls as `reads`."""
     if inspect.isgeneratorfunction(method):
         @functools.wraps(method)
         def generator(*args: P.args, **kwargs: P.kwargs) -> Iterator[Any]:
-            with _reachable_or_unavailable(getattr(args[0], "client")):
+            with _reachable_or_unavailable(getattr(args[0], "client"), reads=isinstance(args[0], ElasticIndex)):
                 yield from cast(Iterator[Any], method(*args, **kwargs))
         return cast(Callable[P, R], generator)
 
     @functools.wraps(method)
     def function(*args: P.args, **kwargs: P.kwargs) -> R:
-        with _reachable_or_unavailable(getattr(args[0], "client")):
+        with _reachable_or_unavailable(getattr(args[0], "client"), reads=isinstance(args[0], ElasticIndex)):
             return method(*args, **kwargs)
     return function
 

@@ -20,8 +20,7 @@ from geodata.distance import haversine_km
 from rehabmap.errors import IndexNotBuilt
 from rehabmap.index.base import Coverage, Hit, ServiceQuery, best_fit_key
 from rehabmap.config import SearchEngine
-from search.elastic import DocumentRefused, ElasticIndex, ElasticWriter, alias_of
-from search.engine import ClusterError
+from search.elastic import DocumentRefused, ElasticIndex, ElasticWriter, RequestRefused, alias_of
 from search.embedded import EmbeddedIndex
 from rehabmap.record import Service, ServiceArea
 from rehabmap.taxonomy import SUBTYPES, ServiceType
@@ -540,7 +539,7 @@ def test_the_production_client_builds_and_reads(corpus, es_settings, es_server, 
     if engine_name == "opensearch" and es_server.kind != "osmem":
         pytest.skip("ELASTICSEARCH_URL names an Elasticsearch cluster: the OpenSearch client is not for it")
     request.applymarker(pytest.mark.xfail(
-        engine_name == "elasticsearch" and es_server.kind == "osmem", raises=ClusterError, strict=True,
+        engine_name == "elasticsearch" and es_server.kind == "osmem", raises=RequestRefused, strict=True,
         reason="osmem answers 406 to the Elasticsearch client's media type "
                "'application/vnd.elasticsearch+json; compatible-with=N', which Elasticsearch accepts"))
     settings = es_settings.model_copy(update={"search_engine": SearchEngine(engine_name)})

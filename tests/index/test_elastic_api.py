@@ -144,6 +144,27 @@ def test_a_cluster_that_does_not_answer_is_a_503_with_retry_after(server, proxy)
         assert client.get("/health").status_code == 200
 
 
+@pytest.mark.parametrize("status, code, said", [
+    (500, "index_unavailable", "The search index failed (it answered 500)."),
+    (400, "index_refused_request", "The search index refused this service's request (it answered 400)."),
+])
+def test_a_cluster_that_fails_or_refuses_a_request_is_a_503_saying_so(server, proxy, status, code, said):
+    """A cluster's fault (500) and a request it refuses (400) were a 500 `internal_error` from every search: a 503
+    saying which (a fault may pass: `Retry-After`), never in the cluster's words, which may quote the search."""
+    words = 'failed to create query: {"geo_distance": {"location": "53.79,-1.52"}}'
+    proxy.fail("", status, error=("query_shard_exception", words))
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        for method, path, body in REQUESTS:
+            reply = client.request(method, path, json=body)
+            assert reply.status_code == 503, (path, reply.text)
+            assert ("retry-after" in reply.headers) == (status == 500), path
+            error = reply.json()["error"]
+            assert error["code"] == code and error["message"].startswith(said), (path, error)
+            assert "53.79" not in reply.text and "query_shard_exception" not in reply.text, path
+        proxy.heal()
+        assert client.get("/health").status_code == 200
+
+
 def test_the_cli_says_so_in_one_line(large, proxy, home, data_dir):
     base, _ = large
     proxy.fail("", None)

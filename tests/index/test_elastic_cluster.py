@@ -13,6 +13,7 @@ import collections
 import copy
 import itertools
 import logging
+from collections.abc import Callable
 from datetime import date, datetime, timezone
 
 import pytest
@@ -47,8 +48,9 @@ def test_scans_and_counts_read_past_the_result_window(corpus, embedded_index, es
     index = ElasticIndex.from_settings(es_settings, client=es_client)
     es_client.client.indices.put_settings(index=_live(es_client, alias_of(es_settings.elasticsearch_index)),
                                           settings={"index": {"max_result_window": 300}})
-    with pytest.raises(Exception, match="Result window is too large"):
+    with pytest.raises(RequestRefused, match=r"it answered 400") as refused:
         index.find(ServiceQuery(), limit=50, offset=300)  # what the exports used to do
+    assert "Result window is too large" in str(refused.value.__cause__)
 
     assert [s.id for s in index.scan(ServiceQuery())] == by_name(corpus, ServiceQuery())
     text = ServiceQuery(text="synthetic")
@@ -137,6 +139,21 @@ def test_a_build_the_cluster_keeps_refusing_fails_and_leaves_the_live_index(corp
 
 # --- a cluster that does not answer ------------------------------------------------------------------------
 
+def _every_call(index: ElasticIndex, writer: ElasticWriter, corpus, cut_off) -> dict[str, Callable[[], object]]:
+    """Each read and write the backend makes, by name, `cut_off` a scan begun before the cluster went wrong."""
+    return {
+        "info": index.info, "generation": index.generation, "get": lambda: index.get(corpus[0].id),
+        "find": lambda: index.find(ServiceQuery()), "count_by_type": lambda: index.count_by_type(ServiceQuery()),
+        "count_near": lambda: index.count_near(53.8, -1.5, ServiceQuery(), radius_km=20),
+        "nearest": lambda: index.nearest(53.8, -1.5, ServiceQuery(), k=5),
+        "scan": lambda: index.scan(ServiceQuery()), "scan_nearest": lambda: index.scan_nearest(53.8, -1.5, EVERYTHING),
+        "all": lambda: next(iter(index.all())), "ids": index.ids,
+        "a scan cut off half way": lambda: list(cut_off),
+        "upsert": lambda: writer.upsert({corpus[0].id: {"beds": 3}}),
+        "replace_all": lambda: writer.replace_all(corpus[:10]),
+    }
+
+
 @pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
 def test_a_cluster_that_does_not_answer_is_unavailable_not_a_crash(corpus, es_settings, proxy, monkeypatch,
                                                                     engine_name):
@@ -150,18 +167,7 @@ def test_a_cluster_that_does_not_answer_is_unavailable_not_a_crash(corpus, es_se
     next(cut_off)
 
     proxy.fail("", None)  # every request: the connection closes with no answer
-    calls = {
-        "info": index.info, "generation": index.generation, "get": lambda: index.get(corpus[0].id),
-        "find": lambda: index.find(ServiceQuery()), "count_by_type": lambda: index.count_by_type(ServiceQuery()),
-        "count_near": lambda: index.count_near(53.8, -1.5, ServiceQuery(), radius_km=20),
-        "nearest": lambda: index.nearest(53.8, -1.5, ServiceQuery(), k=5),
-        "scan": lambda: index.scan(ServiceQuery()), "scan_nearest": lambda: index.scan_nearest(53.8, -1.5, EVERYTHING),
-        "all": lambda: next(iter(index.all())), "ids": index.ids,
-        "a scan cut off half way": lambda: list(cut_off),
-        "upsert": lambda: writer.upsert({corpus[0].id: {"beds": 3}}),
-        "replace_all": lambda: writer.replace_all(corpus[:10]),
-    }
-    for name, call in calls.items():
+    for name, call in _every_call(index, writer, corpus, cut_off).items():
         with pytest.raises(IndexUnavailable, match="did not answer") as raised:
             call()
         assert raised.value.status == 503 and raised.value.headers == {"Retry-After": "30"}, name
@@ -170,6 +176,49 @@ def test_a_cluster_that_does_not_answer_is_unavailable_not_a_crash(corpus, es_se
     proxy.heal()
     assert index.info().count == 300
     assert len(list(itertools.islice(index.scan(EVERYTHING), 120))) == 120
+
+
+_FAULT = ("null_pointer_exception", 'Cannot invoke "Object.hashCode()" because "key" is null')
+# What a cluster says of a request it will not run may quote it: here, as Elasticsearch's query_shard_exception
+# does, a search's place, which no log may keep.
+_QUOTING = ("query_shard_exception", 'failed to create query: {"geo_distance": {"location": "53.79,-1.52"}}')
+
+
+@pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
+@pytest.mark.parametrize("status, error, raised, said", [
+    (500, _FAULT, IndexUnavailable, "The search index failed (it answered 500)."),
+    (400, _QUOTING, RequestRefused, "The search index refused this service's request (it answered 400)."),
+])
+def test_a_cluster_that_fails_or_refuses_a_request_is_a_503_saying_so_not_a_crash(
+        corpus, es_settings, proxy, monkeypatch, caplog, engine_name, status, error, raised, said):
+    """An answer that is neither overload (429, 502-504) nor a refusal of the key escaped every call but a bulk
+    write's as a raw `ClusterError`, a 500 from the API: a cluster's fault (500) and a request it refuses (a 4xx: an
+    mget, a refresh, a mark, a search). A fault is `IndexUnavailable` (try again in a minute), a refusal
+    `RequestRefused` (the people who run the service must act); neither is the person's to mend. The cluster's
+    words go to the log, not the message, and only of a write: a read's may quote a search's place or needs."""
+    base = alias_of(es_settings.elasticsearch_index)
+    client = client_at(engine_name, proxy.url)
+    writer = ElasticWriter(client, base)
+    writer.replace_all(corpus[:300])
+    index = ElasticIndex(client, base)
+    monkeypatch.setattr("search.elastic._SCAN_PAGE", 50)
+    cut_off = index.scan(EVERYTHING)
+    next(cut_off)
+
+    proxy.fail("", status, error=error)  # every request
+    for name, call in _every_call(index, writer, corpus, cut_off).items():
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="search.elastic"), pytest.raises(raised) as caught:
+            call()
+        message = caught.value.message
+        assert caught.value.status == 503 and message.startswith(said), (name, message)
+        assert error[1] not in message and error[0] not in message, name  # sent to the public
+        assert (getattr(caught.value, "headers", None) == {"Retry-After": "30"}) == (status == 500), name
+        assert f"{status} {error[0]}" in caplog.text, name
+        assert (error[1] in caplog.text) == (name in ("upsert", "replace_all")), name
+
+    proxy.heal()
+    assert index.info().count == 300
 
 
 # --- edits: a request to read and one to write each chunk of an upsert, one refresh for all -----------------------

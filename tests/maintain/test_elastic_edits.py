@@ -135,3 +135,38 @@ def test_an_edit_whose_request_the_search_index_refuses_whole_is_a_503_naming_th
 
         OverlayWriter(writer, site.directory).replace_all(sample)
         assert index.get(service_id).capacity == "available"
+
+
+@pytest.mark.parametrize("path, status, code, said", [
+    (r"/_mget", 500, "index_unavailable", "The search index failed (it answered 500). Try again in a minute"),
+    (r"/_mget", 400, "index_refused_request", "The search index refused this service's request (it answered 400)."),
+    (r"/_refresh", 400, "index_refused_request", "The search index refused this service's request (it answered 400)."),
+])
+def test_an_edit_the_search_index_fails_is_a_503_saying_so(es_server, es_client, sample_index, geodata_dir, data_dir,
+                                                           tmp_path, caplog, path, status, code, said):
+    """The cluster answers the edit's read of the live record with a fault of its own (500), or refuses that read or
+    the refresh after the write (400): a maintainer's PATCH ended in a 500 `internal_error`, the edit already in the
+    directory's edits. It is a 503 saying which, never in the cluster's words (they are in the server's log)."""
+    base = f"rehabmap-maintain-{uuid.uuid4().hex[:10]}"
+    words = 'Cannot invoke "Object.hashCode()" because "key" is null'
+    with ExitStack() as stack:
+        stack.callback(drop_indices, es_client, base)
+        proxy = stack.enter_context(ClusterProxy(es_server.url))  # the app's own client goes through it
+        site = make_site(tmp_path / "home", sample_index, geodata_dir, data_dir, backend="elasticsearch",
+                         ELASTICSEARCH_URL=proxy.url, elasticsearch_index=base)
+        ElasticWriter.from_settings(site.settings, client=es_client).replace_all(
+            EmbeddedIndex(index_file(site.home)).all())
+        index = ElasticIndex.from_settings(site.settings, client=es_client)
+        service_id = next(s.id for s in index.all() if s.capacity != "available")
+        api = AppClient(make_app(site.settings))
+        proxy.fail(path, status, error=("null_pointer_exception", words))
+
+        reply = api.patch(f"/maintain/services/{service_id}", json={"capacity": "available"},
+                          headers=site.auth("admin"))
+
+        assert reply.status_code == 503, reply.text
+        error = reply.json()["error"]
+        assert error["code"] == code and error["message"].startswith(said), error
+        assert words not in reply.text and words in caplog.text
+        assert site.directory.overlay.get(service_id).fields["capacity"] == "available"
+        assert (index.get(service_id).capacity == "available") == (path == r"/_refresh")  # written, not refreshed
