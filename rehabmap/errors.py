@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
+from typing import Self
 
 from geodata.errors import GeodataError, shorten
 
@@ -61,6 +62,16 @@ class DomainError(Exception):
         self.where = where
         self.remedy = remedy
         self.subject = subject
+
+    def and_said(self, words: str) -> Self:
+        """The same error with `words` after its message: what the caller knows the error leaves (a maintainer's
+        edit kept in the directory's edits, though the search index refused or failed it). Made without the class's
+        constructor, whose arguments differ from one error to another (`copy.copy` calls it with the message alone)."""
+        said = type(self).__new__(type(self))
+        said.__dict__.update(vars(self))
+        said.message = f"{sentence(self.message)} {words}"
+        said.args = (said.message,)
+        return said
 
 
 class UnknownServiceType(DomainError):
@@ -117,11 +128,6 @@ class IndexRefused(DomainError):
     def __init__(self, answered: int, message: str) -> None:
         super().__init__(message)
         self.answered = answered
-
-    def and_said(self, words: str) -> IndexRefused:
-        """The same refusal with `words` after its message: what the caller knows the refusal leaves (a maintainer's
-        edit kept in the directory's edits)."""
-        return type(self)(self.answered, f"{sentence(self.message)} {words}")
 
 
 # --- maintainers: authentication, authorisation, edits ------------------------------------------------

@@ -5,7 +5,8 @@ A write (`Editor`):
 1. checks the caller may make it (role, and for a provider, its organisation and the fields it may touch);
 2. lays the change over the service as the live index holds it and validates the result as a `Service`
    (an edit the record refuses is a 422 naming the field, and nothing is written);
-3. commits the audit rows and the overlay row in one transaction in the directory store;
+3. commits the audit rows and the overlay row in one transaction in the directory store (none for a change the
+   overlay holds already: the same edit sent again after the index refused or failed it, `Editor._recorded`);
 4. applies the service's whole overlay to the live index (`RecordWriter.upsert`), so readers see it.
 
 Steps 2–4 run under the directory's index lock. If the process dies between 3 and 4, `Editor.reconcile`
@@ -31,9 +32,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import ValidationError
 
 from geodata.errors import GeodataError
-from rehabmap.errors import (DomainError, Forbidden, IndexRefused, InvalidEdit, PreconditionRequired, QuestionNotFound,
-                             ServiceMerged,
-                             ServiceExists, ServiceNotFound, StaleEdit)
+from rehabmap.errors import (DomainError, Forbidden, IndexRefused, IndexUnavailable, InvalidEdit, PreconditionRequired,
+                             QuestionNotFound, ServiceMerged, ServiceExists, ServiceNotFound, StaleEdit)
 from rehabmap.index.base import (IndexBackend, LiveWriter, Parts, PartWriter, RecordWriter, Revision, Stored,
                                  as_service, overlay_record, with_sources_word)
 from rehabmap.index.names import OVERLAY_SOURCE
@@ -54,7 +54,8 @@ log = logging.getLogger(__name__)
 # Fields kept by the system, never compared or laid by an edit (what rehabmap read among them: `READ_FIELDS`).
 _BOOKKEEPING = frozenset({"provenance", "field_sources", "cqc_registered_needs", "source_needs_met", "source_gender",
                           *READ_FIELDS})
-# What a maintainer is told of an edit the search index refused (`IndexRefused`): it is not lost.
+# What a maintainer is told of an edit the search index refused or failed (`IndexRefused`, `IndexUnavailable`): it is
+# not lost.
 EDIT_KEPT = "The edit is kept in the directory's edits, and a rebuild of the search index writes it."
 MAINTAINER_ROLES = (Role.admin, Role.maintainer)
 ALL_ROLES = (Role.admin, Role.maintainer, Role.provider)
@@ -399,6 +400,24 @@ class Editor:
         changes = changes_between(current, service)
         if not changes:
             return current or service, []
+        entry = self._recorded(principal, action, current, service, changes, noted)
+        try:
+            written = self.writer.upsert({service.id: entry.fields}, before_commit=lambda: self.before_commit("index"))
+        except (IndexRefused, IndexUnavailable) as error:  # the overlay holds the edit: a rebuild, or the server's
+            raise error.and_said(EDIT_KEPT) from error  # next start, lays it; sent again, it is recorded once
+        return (written[0] if written else service), [c.field for c in changes]
+
+    def _recorded(self, principal: Principal, action: str, current: Service | None, service: Service,
+                  changes: Sequence[Change], noted: Sequence[Change]) -> OverlayEntry:
+        """The service's overlay entry with the change laid, its audit rows and overlay row in one transaction. Of a
+        change the entry holds already (an edit sent again after the search index refused or failed it, which the
+        live record, so `changes`, still lacks), nothing is recorded again: the audit log says each change once. What
+        `noted` says (a retirement's reason, which may be new words) is recorded all the same."""
+        kept = self.directory.overlay.get(service.id) if current is not None else None
+        if kept is not None:
+            changes = [c for c in changes if c.field not in kept.fields or kept.fields[c.field] != c.new]
+            if not changes and not noted:
+                return kept
         created = current is None
         fields = service.model_dump(mode="json") if created else {c.field: c.new for c in changes}
         if not created and not fields.keys().isdisjoint(NEED_LISTS):
@@ -409,13 +428,8 @@ class Editor:
                       if name not in fields}
             fields.update(stands)
             noted = (*noted, *(Change(name, value, value) for name, value in stands.items()))
-        entry = self.directory.overlay.record(principal.who, action, service.id, [*changes, *noted], fields=fields,
-                                              created=created, before_commit=lambda: self.before_commit("directory"))
-        try:
-            written = self.writer.upsert({service.id: entry.fields}, before_commit=lambda: self.before_commit("index"))
-        except IndexRefused as refused:  # the overlay holds the edit: a rebuild, or the server's next start, lays it
-            raise refused.and_said(EDIT_KEPT) from refused
-        return (written[0] if written else service), [c.field for c in changes]
+        return self.directory.overlay.record(principal.who, action, service.id, [*changes, *noted], fields=fields,
+                                             created=created, before_commit=lambda: self.before_commit("directory"))
 
     # --- after a crash --------------------------------------------------------------------------------
 

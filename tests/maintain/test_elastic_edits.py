@@ -142,11 +142,13 @@ def test_an_edit_whose_request_the_search_index_refuses_whole_is_a_503_naming_th
     (r"/_mget", 400, "index_refused_request", "The search index refused this service's request (it answered 400)."),
     (r"/_refresh", 400, "index_refused_request", "The search index refused this service's request (it answered 400)."),
 ])
-def test_an_edit_the_search_index_fails_is_a_503_saying_so(es_server, es_client, sample_index, geodata_dir, data_dir,
-                                                           tmp_path, caplog, path, status, code, said):
+def test_an_edit_the_search_index_fails_is_a_503_saying_so_and_sent_again_is_recorded_once(
+        es_server, es_client, sample_index, geodata_dir, data_dir, tmp_path, caplog, path, status, code, said):
     """The cluster answers the edit's read of the live record with a fault of its own (500), or refuses that read or
     the refresh after the write (400): a maintainer's PATCH ended in a 500 `internal_error`, the edit already in the
-    directory's edits. It is a 503 saying which, never in the cluster's words (they are in the server's log)."""
+    directory's edits. It is a 503 saying which, never in the cluster's words (they are in the server's log), and that
+    the edit is kept (an `index_unavailable` did not say so). Sent again once the cluster answers, it is written to
+    the index and the audit log says it once (before, twice: the index lacked it, so it read as a change again)."""
     base = f"rehabmap-maintain-{uuid.uuid4().hex[:10]}"
     words = 'Cannot invoke "Object.hashCode()" because "key" is null'
     with ExitStack() as stack:
@@ -169,4 +171,15 @@ def test_an_edit_the_search_index_fails_is_a_503_saying_so(es_server, es_client,
         assert error["code"] == code and error["message"].startswith(said), error
         assert words not in reply.text and words in caplog.text
         assert site.directory.overlay.get(service_id).fields["capacity"] == "available"
+        assert error["message"].endswith(" The edit is kept in the directory's edits, and a rebuild of the search "
+                                         "index writes it."), error
         assert (index.get(service_id).capacity == "available") == (path == r"/_refresh")  # written, not refreshed
+
+        proxy.heal()
+        again = api.patch(f"/maintain/services/{service_id}", json={"capacity": "available"},
+                          headers=site.auth("admin"))
+
+        assert again.status_code == 200, again.text
+        assert index.get(service_id).capacity == "available"
+        rows, _ = site.directory.audit.entries(resource_id=service_id, field="capacity")
+        assert [(row.action, row.new) for row in rows] == [("update", "available")]
