@@ -2,8 +2,8 @@
 
 Records are the same service when they share an id, a CQC location id, or the same normalised name and
 postcode, or when a chain of such shared keys joins them (the keys of each record as it came, `merge_keys`; of an id
-given more than once, those every record of it gives): which records are one depends neither on which source
-supersedes which nor on the order the records come in (`Merging`).
+given more than once, those `_Given` says: not a kind its rows from one file give two values of): which records
+are one depends neither on which source supersedes which nor on the order the records come in (`Merging`).
 The first record seen is the base: its id is kept (so its links, decisions and edits stay where
 they are). Where two of the records give a field, the value of the one whose source supersedes the other's wins
 (`Precedence`, which the caller passes in: `indexer.precedence` reads it where the sources are defined), and where
@@ -302,6 +302,35 @@ class Keyed(NamedTuple):
     record: Stored
 
 
+@dataclass
+class _Given:
+    """What the records of an id given more than once give of its keys (`merge_keys`), and so the keys each of them
+    counts (`counted`): its id, and, unless one of them is inactive (retired: it gives its id alone), each key of a
+    kind (a CQC location id; a name and postcode) one of them gives, but where the records read from one file (or
+    one synced record's page: `_origin`) give two values of a kind: that file's values of it count for none.
+    Such rows are a source's mistake (a repeated CQC row under another location's name and postcode), and which of
+    them is right is not known. A record that leaves a kind empty (no CQC location id, no postcode) says nothing
+    against the others' value, and records of one id read from two files (a synced record and a file's older copy
+    of it) are one service each gives, so each file's keys count: the synced record's, as a sync's live write
+    merges it (`indexer.sync.publish.shown_merged`), whatever the file's copy says. Each depends on which records
+    came, not on their order."""
+
+    ident: str
+    retired: bool = False
+    read_from: dict[str | None, dict[str, set[str]]] = field(default_factory=dict)  # per file, each kind's values
+    counted: frozenset[tuple[str, str]] = frozenset()
+
+    def add(self, service: Service) -> None:
+        """A record of the id, which may change the keys it counts (given again, it changes nothing)."""
+        self.retired = self.retired or service.status == "inactive"
+        kinds = self.read_from.setdefault(_origin(service)[0], {})
+        for kind, value in merge_keys(service)[1:]:
+            kinds.setdefault(kind, set()).add(value)
+        shared = [] if self.retired else [(kind, value) for given in self.read_from.values()
+                                          for kind, values in given.items() if len(values) == 1 for value in values]
+        self.counted = frozenset([("id", self.ident), *shared])
+
+
 class _Kind(NamedTuple):
     """A kind of records merged again where a record of an id withdrawing a key took one apart (`Merging._part`):
     its record, when its first record came, its records by when each came, the keys known at it and its notes
@@ -326,17 +355,20 @@ class Merging:
     be a superseding record's: a record sharing a key with that one alone was merged in under the mappings'
     precedence and not under the store's order, or not when it came before the record that brought the key in.
     A record of an id already seen is that record's copy (a file's copy of a synced record, a row repeating an
-    id), merged into it by the id alone: an id given more than once counts, in every record of it, only the keys
-    every record of it gives (`_withdraws`; an inactive record gives its id alone), whichever comes first. Where
-    the one that came first counted a key a later one does not give (a repeated CQC row naming another location's
-    name and postcode, a retirement) and it drew in another record (a home at that name and postcode, registered
-    again under a new id), the later takes its kind apart and merges its records again (`_part`); an id's inactive
-    record is the base of its copies (`_first`). Before, a repeated CQC row's own keys counted, and its name and
-    postcode joined that location's kind, two locations made one through a copy's error; then, but for a
-    retirement, only the keys of the one that came first counted, so the same rows in another order made other
-    records: the mistaken row read first drew the location whose name it gave into its id's record, read second
-    the location's own name and postcode drew in a council's row of it. On the real lists (both NHS hospital lists
-    and the ODS sites) it merges the 141 pairs the merged record's keys merged, in any order."""
+    id), merged into it by the id (`_copy`): an id given more than once counts, in every record of it, the keys
+    `_Given` says, whichever comes first: each key one of them gives, but a kind (a CQC location id; a name and
+    postcode) that the records read from one file give two values of, and none but its id where one is inactive.
+    Where a later record withdraws a key the id counted (a repeated CQC row naming another location's name and
+    postcode, a retirement) and it drew in another record (a home at that name and postcode, registered again under
+    a new id), the later takes its kind apart and merges its records again (`_part`); where a later record's key
+    counts that was not known at its kind (a kind the first left empty), the kinds are one. An id's inactive record
+    is the base of its copies (`_first`). Before, a repeated CQC row's own keys counted, and its name and postcode
+    joined that location's kind, two locations made one through a copy's error; then, but for a retirement, only
+    the keys of the one that came first counted, so the same rows in another order made other records; then only
+    the keys every record of the id gave, so a file's copy of a synced record that left its CQC location id or
+    postcode empty, or spelt its name otherwise, kept apart a record the synced record's keys join, which a sync's
+    live write merges. On the real lists (both NHS hospital lists and the ODS sites) it merges the 141 pairs the
+    merged record's keys merged, in any order."""
 
     def __init__(self, precedence: Precedence) -> None:
         self.precedence = precedence
@@ -358,9 +390,8 @@ class Merging:
         # Per place, the notes of what was merged into its record, each by when the record that made it came and its
         # place among that record's notes (its own first, then the kinds it showed to be one with it).
         self._notes: dict[int, list[tuple[tuple[int, int], MergeNote | _Again]]] = {}
-        # Per id given more than once, the keys every record of it gives (`merge_keys`; an inactive one gives its id
-        # alone), the only ones its records count (`_withdraws`).
-        self._counted: dict[str, frozenset[tuple[str, str]]] = {}
+        # Per id given more than once, what its records give of its keys, and so the keys they count (`_copy`).
+        self._given: dict[str, _Given] = {}
         # Per id given more than once, its first record: the base of its copies (`_first`), which each is noted as
         # merged into (`_first_of`).
         self._firsts: dict[str, Service] = {}
@@ -388,9 +419,9 @@ class Merging:
 
     def _take(self, came: int, keys: list[tuple[str, str]], service: Service | Stored) -> None:
         """The record that came `came`th, with its keys, merged or placed."""
-        counted = self._counted.get(keys[0][1]) if self._counted else None
-        if counted is not None:  # a record of an id seen before counts the keys its id counts (`_withdraws`)
-            keys = [key for key in keys if key in counted]
+        given = self._given.get(keys[0][1]) if self._given else None
+        if given is not None:  # a record of an id given more than once counts the keys its id counts (`_Given`)
+            keys = [key for key in keys if key in given.counted]
         where = self._where
         hits: dict[int, str] = {}  # the places this record's keys are known at, each with the first key found there
         for key in keys:  # a loop, not a generator: this runs per record
@@ -407,23 +438,39 @@ class Merging:
             return
         other = as_service(service)
         same_id = where.get(keys[0])
-        if same_id is not None:
-            if self._withdraws(same_id, keys):
-                self._part(same_id, came, other)
-                return
-            hits, keys = {same_id: "id"}, []  # a copy of a record seen: merged by its id alone
-        self._join(came, keys, other, hits)
+        if same_id is None:
+            self._join(came, keys, other, hits)
+        else:
+            self._copy(same_id, came, other)
 
-    def _withdraws(self, place: int, keys: list[tuple[str, str]]) -> bool:
-        """Whether a record of an id seen at `place`, with its `keys`, withdraws a key its id counted: an id counts
-        only the keys every record of it gives (`_counted`; the first record's until a second comes), so which other
-        records its records join does not depend on which of them comes first."""
-        ident = keys[0][1]
-        counted = self._counted.get(ident)
-        if counted is None:
-            counted = frozenset(merge_keys(self._first_of(place, ident)))
-        agreed = self._counted[ident] = counted.intersection(keys)
-        return agreed != counted
+    def _copy(self, place: int, came: int, other: Service) -> None:
+        """`other`, a record of an id a record at `place` has, merged into that record by the id. Its id counts the
+        keys `_Given` says, which `other` may change: where it withdraws one its id counted (a value of a kind its
+        file gave otherwise; an inactive record), the kind at `place` is taken apart and merged again (`_part`);
+        where its id now counts a key of its own that is known at another place (a kind the records before it left
+        empty, or gave otherwise from another file), the two kinds are one (`_fold`): where it does both, folded
+        first and then taken apart together, as a kind taken apart given a new place and then folded away would be
+        gone before a parallel import wrote it (`stream`). So which records its id's records join does not depend on
+        which of them comes first."""
+        given = self._given.get(other.id)
+        if given is None:  # its id's second record: its first is at `place`
+            given = self._given[other.id] = _Given(other.id)
+            given.add(self._first_of(place, other.id))
+        counted = given.counted
+        given.add(other)
+        own = [key for key in merge_keys(other)[1:] if key in given.counted]
+        elsewhere: dict[int, str] = {}  # the other places its keys are known at, each with the first key found there
+        for key in own:
+            at = self._where.get(key)
+            if at is not None and at != place:
+                elsewhere.setdefault(at, key[0])
+        hits = {place: "id", **elsewhere}
+        if counted - given.counted:
+            self._part(self._fold_later(hits, came), came, other)
+            return
+        self._join(came, [], other, {place: "id"})
+        at = self._fold_later(hits, came)
+        self._where.update((key, at) for key in own)
 
     def _first_of(self, place: int, ident: str) -> Service:
         """The first record of an id at `place` (`_firsts`), found among its records once."""
@@ -438,9 +485,7 @@ class Merging:
         hit = min(hits, key=self._came.__getitem__)
         by = hits[hit]
         before = self._members(hit)[0][1]  # the kept record: its id is the kind's
-        later = sorted(hits.keys() - {hit}, key=self._came.__getitem__)  # kinds this record shows to be one
-        for order, folded in enumerate(later, 1):
-            self._fold(folded, hit, hits[folded] if hits[folded] in _SHARED_KEYS else by, (came, order))
+        self._fold_later(hits, came)
         note: MergeNote | _Again
         if by == "id":  # noted once the kind is combined (`notes`), as what its record keeps of each row
             note = _Again(self._first_of(hit, other.id), other)
@@ -456,24 +501,34 @@ class Merging:
         for key in keys:
             self._where[key] = hit
 
+    def _fold_later(self, hits: dict[int, str], came: int) -> int:
+        """The places `hits` names (each with the key it was found by, or "id") folded into the earliest of them, as
+        the record that came `came`th shows them one (`_fold`): that place, its record combined again when read."""
+        hit = min(hits, key=self._came.__getitem__)
+        by = hits[hit]
+        for order, folded in enumerate(sorted(hits.keys() - {hit}, key=self._came.__getitem__), 1):
+            self._fold(folded, hit, hits[folded] if hits[folded] in _SHARED_KEYS else by, (came, order))
+            self._stale.add(hit)
+        return hit
+
     def _part(self, place: int, came: int, other: Service) -> None:
-        """A record (`other`) of an id a record at `place` has, which withdraws a key its id counted (`_withdraws`:
-        a retired record, which gives its id alone, or one under another name or postcode): the keys of the records
-        there other than their ids count no more but as `_counted` says. Where they are all of its id, it is merged
-        in by the id (taking them apart would change nothing); else they are merged again with it in the order they
-        came, each of an id given more than once by the keys every record of it gives (`_kinds`), each kind at the
-        place its first record was given, where a writer holds its id (`stream`), or at a new one where it had
-        none, with its notes made again."""
+        """A record (`other`) of an id a record at `place` has, which withdraws a key its id counted (`_Given`: a
+        retired record, which gives its id alone, or a row under another name or postcode read from the same file):
+        the keys of the records there other than their ids count no more but as `_given` says. Where they are all of
+        its id, it is merged in by the id (taking them apart would change nothing); else they are merged again with
+        it in the order they came, each of an id given more than once by the keys its `_Given` counts (`_kinds`),
+        each kind at the place its first record was given, where a writer holds its id (`stream`), or at a new one
+        where it had none, with its notes made again."""
         members = self._members(place)
         for _, record in members:
             for key in merge_keys(record)[1:]:
                 if self._where.get(key) == place:
                     del self._where[key]
         if all(record.id == other.id for _, record in members):
-            self._join(came, list(self._counted[other.id]), other, {place: "id"})
+            self._join(came, list(self._given[other.id].counted), other, {place: "id"})
             return
         merging = type(self)(self.precedence)
-        kinds = merging._kinds([*members, (came, other)], self._counted)
+        kinds = merging._kinds([*members, (came, other)], self._given)
         self._firsts.update(merging._firsts)
         for kind in kinds:
             to = self._placed.get(kind.came)
@@ -489,12 +544,11 @@ class Merging:
             self._notes[to] = kind.notes
             self._where.update((key, to) for key in kind.keys)
 
-    def _kinds(self, records: list[tuple[int, Service]], counted: Mapping[str, frozenset[tuple[str, str]]]
-               ) -> list[_Kind]:
+    def _kinds(self, records: list[tuple[int, Service]], given: Mapping[str, _Given]) -> list[_Kind]:
         """The kinds `records` (with when each came) make, merged into this new merging in the order they came,
-        each record of an id `counted` names by the keys it names: what `_part` puts in place of the kind it takes
+        each record of an id `given` names by the keys that counts: what `_part` puts in place of the kind it takes
         apart, the first record's kind first."""
-        self._counted = dict(counted)
+        self._given = dict(given)
         for came, record in sorted(records, key=lambda member: member[0]):
             self._take(came, merge_keys(record), record)
         keys: dict[int, list[tuple[str, str]]] = {}

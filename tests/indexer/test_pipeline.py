@@ -25,7 +25,7 @@ from rehabmap.maintain.audit import Change
 from rehabmap.maintain.edits import OverlayWriter
 from rehabmap.maintain.store import Directory
 from rehabmap.record import Service, ServiceArea
-from rehabmap.record_keys import merge_keys
+from rehabmap.record_keys import KeyGroups, merge_keys
 from rehabmap.taxonomy import ServiceType
 
 FETCHED = datetime(2026, 11, 20, tzinfo=timezone.utc)
@@ -768,3 +768,83 @@ def test_a_row_given_again_is_noted_against_its_own_ids_first_row(data_dir, geog
                        GeographyPlacer(geography))
     _, notes = merge_duplicates(rows, Precedence())
     assert notes == [MergeNote("rows.csv:2", "rows.csv:2", "id test:2: the same row, nothing lost")] * 2
+
+
+def synced(service: Service) -> Service:
+    """A record as a rebuild reads it from the sync's store: its provenance names the page CQC's API gave it at."""
+    page = f"https://api.service.cqc.org.uk/public/v1/locations/{service.id.removeprefix('cqc:')}"
+    return service.model_copy(update={"provenance": [service.provenance[0].model_copy(
+        update={"file": page, "line": 1})]})
+
+
+@pytest.mark.parametrize("copy_from, copy_says, council_says", [
+    ("file", {"cqc_location_id": None}, {"name": "Ashton Lodge Care Home"}),
+    ("file", {"postcode": None}, {"cqc_location_id": None}),
+    ("file", {"name": "Ashton Lodge Residential Care Home"}, {"cqc_location_id": None}),
+    ("file", {"name": "Ashton Lodge Residential Care Home", "cqc_location_id": None}, {"name": "Ashton Lodge"}),
+    ("same", {"cqc_location_id": None}, {"name": "Ashton Lodge Care Home"}),
+], ids=["file copy without CQC id", "file copy without postcode", "file copy named otherwise",
+        "file copy named otherwise without CQC id", "row given again without CQC id"])
+def test_a_copy_that_leaves_a_key_out_or_is_read_elsewhere_withdraws_nothing_its_id_gives(
+        data_dir, geography, tmp_path, copy_from, copy_says, council_says):
+    """Ashton Lodge as a sync stores it (`synced`), a copy of it (a file's older copy, read from the real recording;
+    or its source's row given again), which leaves a cell empty or spells the name otherwise, and a council's row that
+    shares one key with the synced record alone (its CQC location id, or its name and postcode): in every order, one
+    record of the three, in one process and as a parallel import writes it, as the live write, which reads the
+    store's records alone (`KeyGroups`: the synced record and the council's row), merges the two. Before, a key one
+    record of the id did not give, or gave otherwise from another place, counted for none of its records, so the
+    council's row stayed apart in every order."""
+    listed = ashton_lodge_three_ways(data_dir, geography)[1]
+    first = synced(listed)
+    copied = listed if copy_from == "file" else first  # read from the recording, or from the synced record's page
+    copy = copied.model_copy(update={**copy_says, "provenance": [
+        copied.provenance[0].model_copy(update={"line": 104})]})
+    council = listed.model_copy(update={"id": "homes:A", "source": "homes", **council_says, "provenance": [
+        listed.provenance[0].model_copy(update={"source": "homes", "file": "homes.csv", "line": 2})]})
+    three = [first, copy, council]
+    live = KeyGroups([s.model_dump(mode="json") for s in (first, council)])
+    assert live.of(merge_keys(first)) == {0, 1}, "the live write merges the synced record and the council's row"
+    for order in itertools.permutations(three):
+        kept, _ = merge_duplicates(order, Precedence())
+        assert kinds(kept) == {frozenset((o.file, o.line) for s in three for o in s.provenance)}, [
+            s.provenance[0].line for s in order]
+        whole = EmbeddedWriter(tmp_path / "one.sqlite")
+        whole.replace_all(kept)
+        writer = EmbeddedWriter(tmp_path / "two.sqlite")
+        parts = writer.parts()
+        stored = parts.stored(parts.write(list(order)), [s.id for s in order], [s.service_type for s in order])
+        writer.replace_all(Merging(Precedence()).stream(Keyed(merge_keys(s), r) for s, r in zip(order, stored)))
+        parts.remove()
+        assert {s.id: s for s in EmbeddedIndex(tmp_path / "two.sqlite").all()} == {
+            s.id: s for s in EmbeddedIndex(tmp_path / "one.sqlite").all()}
+
+
+def test_a_key_a_row_brings_while_its_id_withdraws_another_joins_the_kinds_of_both_as_a_parallel_import_writes_them(
+        data_dir, geography, tmp_path):
+    """Grovelands Lodge's and Ashton Lodge's real records, and a council's list giving homes:X twice: at Grovelands
+    Lodge's name and postcode without a CQC location id, then at Ashton Lodge's with its CQC location id. The two
+    rows give two names and postcodes, which count for neither; the CQC location id one gives and the other leaves
+    empty counts for both: in every order, Grovelands Lodge alone, and Ashton Lodge with the council's two rows, in one
+    process and as a parallel import writes them. Before, with the rows in the order given, the first row's kind
+    (Grovelands Lodge's) was taken apart, its homes:X given a new place, and that place folded into Ashton Lodge's
+    before the import had written it: the import stopped ("a place is folded into another only once given")."""
+    listed, _, grovelands, _, _ = ashton_lodge_given_twice(data_dir, geography, tmp_path)
+    council = grovelands.provenance[0].model_copy(update={"source": "homes", "file": "homes.csv", "line": 2})
+    at_grovelands = grovelands.model_copy(update={"id": "homes:X", "source": "homes", "cqc_location_id": None,
+                                                  "provenance": [council]})
+    at_ashton = listed.model_copy(update={"id": "homes:X", "source": "homes",
+                                          "provenance": [council.model_copy(update={"line": 3})]})
+    four = [grovelands, listed, at_grovelands, at_ashton]
+    expected = kinds([grovelands, Service.model_validate({**listed.model_dump(), "provenance": [
+        *listed.provenance, *at_grovelands.provenance, *at_ashton.provenance]})])
+    for order in itertools.permutations(four):
+        kept, _ = merge_duplicates(order, Precedence())
+        assert kinds(kept) == expected, [s.provenance[0].line for s in order]
+        EmbeddedWriter(tmp_path / "one.sqlite").replace_all(kept)
+        writer = EmbeddedWriter(tmp_path / "two.sqlite")
+        parts = writer.parts()
+        stored = parts.stored(parts.write(list(order)), [s.id for s in order], [s.service_type for s in order])
+        writer.replace_all(Merging(Precedence()).stream(Keyed(merge_keys(s), r) for s, r in zip(order, stored)))
+        parts.remove()
+        assert {s.id: s for s in EmbeddedIndex(tmp_path / "two.sqlite").all()} == {
+            s.id: s for s in EmbeddedIndex(tmp_path / "one.sqlite").all()}

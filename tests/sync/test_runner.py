@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from dataclasses import replace
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from search.embedded import index_file
 from tests.conftest import database_url
 from tests.cqc_records import FIELD_HOUSE_ID
 from tests.sync.store_fixtures import (
+    ListedConnector,
     cqc_connector,
     feeds_folder,
     index_record,
@@ -378,6 +380,45 @@ def test_a_home_registered_again_under_a_new_location_id_is_shown_after_a_rebuil
     assert [{k: v for k, v in record.items() if k != "provenance"}
             for record in (rebuilt[ASHTON], rebuilt[new_id])] == [
         {k: v for k, v in record.items() if k != "provenance"} for record in (written[ASHTON], written[new_id])]
+
+
+@pytest.mark.parametrize("older", [{"name": "Ashton Lodge Residential Care Home"}, {"postalCode": None}],
+                         ids=["named otherwise", "without postcode"])
+def test_a_rebuild_merges_a_synced_record_as_its_live_write_did_whatever_a_files_copy_of_it_says(
+        settings, geography, replay, feeds_dir, tmp_path, older):
+    """Ashton Lodge synced from CQC's API, and a council's record of the home at its name and postcode (no CQC
+    location id), synced as source "listed": the live write shows them one record. A rebuild that reads the recorded
+    locations too, whose Ashton Lodge (a file's older copy of the synced record) spells the name otherwise or gives no
+    postcode, shows the same one record, with the copy merged in. Before, the copy withdrew the synced record's name
+    and postcode from its id, and the rebuild showed the council's record apart, where the live write had merged
+    it."""
+    from indexer.pipeline import GeographyPlacer, build_index
+    from indexer.sources import load_source
+    from indexer.sync.connectors.cqc import map_location
+    from indexer.sync.rebuild import with_directory
+    from rehabmap.maintain.edits import OverlayWriter
+    from app.parts import open_writer
+
+    run(settings, geography)
+    item = map_location(replay.cqc.records[ASHTON], "http://council.example/homes/A", datetime.now(timezone.utc))
+    fields = {k: v for k, v in item.candidate.fields.items() if k != "cqc_location_id"}
+    council = replace(item, candidate=replace(item.candidate, fields=fields, origin=replace(
+        item.candidate.origin, source="listed", source_id="A")))
+    runner_for(settings, geography).run(ListedConnector([council]))
+    live = index_record(settings.home, f"cqc:{ASHTON}")
+    assert index_record(settings.home, "listed:A") is None, "the live write merged the council's record"
+
+    recorded = json.loads((feeds_dir / "cqc_api" / "locations_detail_2021.json").read_text())
+    copy = tmp_path / "locations_detail_2021.json"
+    copy.write_text(json.dumps([{**r, **older} if r["locationId"] == ASHTON else r for r in recorded]))
+    rows = with_directory(store_of(settings), [copy], load_source(copy))
+    build_index(rows, GeographyPlacer(geography), OverlayWriter(open_writer(settings), Directory.from_settings(
+        settings)), progress=False)
+
+    assert index_record(settings.home, "listed:A") is None, "the rebuild merged it too"
+    rebuilt = index_record(settings.home, f"cqc:{ASHTON}")
+    assert [(p["source"], p["file"]) for p in rebuilt["provenance"]] == [
+        *((p["source"], p["file"]) for p in live["provenance"]), ("cqc", copy.name)]
 
 
 def test_a_sync_written_while_a_rebuild_ran_is_written_again_after_its_swap(settings, geography, replay):
