@@ -37,7 +37,7 @@ import itertools
 import logging
 import re
 import uuid
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
@@ -434,26 +434,27 @@ class ElasticWriter:
         as overloaded after the retries raises `IndexUnavailable` (`note` says what that leaves), one it refuses
         otherwise (a mapping it does not fit) `DocumentRefused` naming the record, and a request it refuses whole
         `RequestRefused` naming its records: each stops the writing, the chunks after it unsent, though the cluster
-        has stored what it took of the chunk it was in."""
-        unanswered: deque[str] = deque()  # the ids sent and not yet answered: the request a refusal is of first
+        has stored what it took of the chunk it was in.
 
-        def sent() -> Iterator[Document]:
-            for document in documents:
-                unanswered.append(document[0])
-                yield document
-
-        try:
-            for ok, result in self.client.bulk(index, op, sent(), chunk=_BULK_CHUNK, timeout_s=_BULK_TIMEOUT_S,
-                                               retries=self.bulk_retries, backoff_s=self.backoff_s,
-                                               max_backoff_s=_BULK_MAX_BACKOFF_S):
-                unanswered.popleft()
-                if not ok:
-                    raise self._refused_document(result, note)
-        except ClusterError as exc:
-            if not _refused_whole(exc):
-                raise
-            # The chunk sent (the client's helper may have read the first document of the next one already).
-            raise self._refused_request(exc, list(itertools.islice(unanswered, _BULK_CHUNK)), note) from exc
+        The chunks are cut here, a call of the client each, so a request refused whole is known to carry its chunk's
+        documents not yet answered, which are dropped by the answer's id: the client's helper answers a chunk's
+        successes first and sends the documents refused as overloaded again as a smaller request, and reads one
+        document past a chunk before sending it. (It cuts a request further only past 100 MB, which a chunk of
+        records, a few kB each, never nears.)"""
+        unsent = iter(documents)
+        for chunk in iter(lambda: list(itertools.islice(unsent, _BULK_CHUNK)), []):
+            unanswered = dict.fromkeys(doc_id for doc_id, _ in chunk)  # in the order sent
+            try:
+                for ok, result in self.client.bulk(index, op, chunk, chunk=len(chunk), timeout_s=_BULK_TIMEOUT_S,
+                                                   retries=self.bulk_retries, backoff_s=self.backoff_s,
+                                                   max_backoff_s=_BULK_MAX_BACKOFF_S):
+                    unanswered.pop(str(result.get("_id")), None)
+                    if not ok:
+                        raise self._refused_document(result, note)
+            except ClusterError as exc:
+                if not _refused_whole(exc):
+                    raise
+                raise self._refused_request(exc, list(unanswered), note) from exc
 
     def _refused_document(self, result: Mapping[str, Any], note: str) -> DomainError:
         """A document's refusal (the bulk answer's `result` of it) as the error to raise."""

@@ -2,7 +2,8 @@
 
 It stands where the network and a cluster under strain stand in production: it forwards every request to
 the real server (osmem, or the cluster at ELASTICSEARCH_URL), records it, and when told to, answers as an
-overloaded cluster does (429 or 503 for a whole request, or 429 for every document of a bulk request), refuses a
+overloaded cluster does (429 or 503 for a whole request, or 429 for every document of a bulk request or for some of
+them, the others stored), refuses a
 whole request as a cluster refuses one it will not take (a 400 or a 413, in its own words), or does not answer at
 all (a cluster that is down). osmem never does any of these by itself.
 
@@ -33,7 +34,8 @@ _OVERLOADED = ("es_rejected_execution_exception", "injected by the test proxy") 
 class Fault:
     """What to do to requests whose path (query string included) matches `path`: answer `status` for
     the whole request (the cluster's `error`, type and reason: by default an overloaded node's), or `status` for
-    every document of a bulk request (`per_document`), or close the connection without an answer (`status` None).
+    every document of a bulk request (`per_document`; with `ids`, only for the documents of those ids, the others
+    forwarded and stored), or close the connection without an answer (`status` None).
     The first `after` matching requests pass; then at most `times` fail (None: every one)."""
 
     path: str
@@ -42,6 +44,7 @@ class Fault:
     times: int | None = None
     after: int = 0
     error: tuple[str, str] = _OVERLOADED
+    ids: tuple[str, ...] = ()
     hits: int = 0
     passed: int = 0
 
@@ -88,7 +91,8 @@ class ClusterProxy:
                                                                  "status": fault.status}).encode(), "application/json")
                     return
                 if fault is not None:
-                    self._reply(200, _rejected_documents(body, fault.status or 429), "application/json")
+                    self._reply(200, proxy._some_rejected(self.command, self.path, body, self.headers.items(),
+                                                          fault), "application/json")
                     return
                 status, headers, answer = proxy._forward(self.command, self.path, body, self.headers.items())
                 self._reply(status, answer, None, headers)
@@ -126,8 +130,9 @@ class ClusterProxy:
         self._thread.join()
 
     def fail(self, path: str, status: int | None = None, *, per_document: bool = False,
-             times: int | None = None, after: int = 0, error: tuple[str, str] = _OVERLOADED) -> Fault:
-        fault = Fault(path, status, per_document, times, after, error=error)
+             times: int | None = None, after: int = 0, error: tuple[str, str] = _OVERLOADED,
+             ids: tuple[str, ...] = ()) -> Fault:
+        fault = Fault(path, status, per_document, times, after, error=error, ids=ids)
         with self._lock:
             self.faults.append(fault)
         return fault
@@ -167,14 +172,30 @@ class ClusterProxy:
             connection.close()
 
 
-def _rejected_documents(body: bytes, status: int) -> bytes:
-    """A bulk answer refusing every document as an overloaded node does (thread pool queue full)."""
-    items = []
-    lines = [line for line in body.split(b"\n") if line.strip()]
+    def _some_rejected(self, method: str, path: str, body: bytes, headers: list[tuple[str, str]],
+                       fault: Fault) -> bytes:
+        """A bulk answer refusing the fault's documents (every one, without `ids`) as an overloaded node does
+        (thread pool queue full), the others forwarded as a request of their own and answered as the server did,
+        each item in its document's place."""
+        actions = _bulk_actions(body)
+        refused = [not fault.ids or meta.get("_id") in fault.ids for _, meta, _ in actions]
+        taken = b"".join(lines for (_, _, lines), no in zip(actions, refused) if not no)
+        answered = iter(json.loads(self._forward(method, path, taken, headers)[2])["items"] if taken else [])
+        items = [{action: {"_index": meta.get("_index"), "_id": meta.get("_id"), "status": fault.status or 429,
+                           "error": {"type": "es_rejected_execution_exception",
+                                     "reason": "rejected execution (injected by the test proxy)"}}}
+                 if no else next(answered) for (action, meta, _), no in zip(actions, refused)]
+        return json.dumps({"took": 1, "errors": True, "items": items}).encode()
+
+
+def _bulk_actions(body: bytes) -> list[tuple[str, dict, bytes]]:
+    """A bulk request's actions: each one's kind ("index", "create", "delete"), its metadata and its lines."""
+    actions = []
+    lines = [line + b"\n" for line in body.split(b"\n") if line.strip()]
     position = 0
     while position < len(lines):
         ((action, meta),) = json.loads(lines[position]).items()
-        position += 1 if action == "delete" else 2
-        items.append({action: {"_index": meta.get("_index"), "_id": meta.get("_id"), "status": status, "error": {
-            "type": "es_rejected_execution_exception", "reason": "rejected execution (injected by the test proxy)"}}})
-    return json.dumps({"took": 1, "errors": True, "items": items}).encode()
+        width = 1 if action == "delete" else 2
+        actions.append((action, meta, b"".join(lines[position:position + width])))
+        position += width
+    return actions

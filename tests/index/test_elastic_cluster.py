@@ -372,6 +372,31 @@ def test_a_bulk_request_the_cluster_refuses_whole_names_its_records_and_logs_its
 
 
 @pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
+def test_a_request_refused_whole_after_some_of_its_documents_were_refused_as_overloaded_names_those(
+        corpus, es_settings, proxy, es_client, engine_name, monkeypatch):
+    """The cluster answers a chunk's other documents and refuses one as overloaded; the client's helper sends that one
+    again, alone, and the cluster refuses that request whole (400). The refusal was laid at the wrong records: the ids
+    sent were dropped one per answer in the order sent, not by the answer's id, so the message named "2 records, the
+    first" the one stored after it (and the one only read ahead, never sent). It names the record that request
+    carried; the others of its chunk are stored, and the chunk after it unsent."""
+    monkeypatch.setattr("search.elastic._BULK_CHUNK", 3)
+    base, writer, changes = _two_hundred_written(engine_name, proxy, es_settings, corpus)
+    writer.backoff_s = 0.01
+    index = ElasticIndex(es_client, base)
+    ids = list(changes)
+    proxy.forget()
+    proxy.fail(r"/_bulk", 429, per_document=True, ids=(ids[1],), times=1)  # a and c stored, b refused: not now
+    proxy.fail(r"/_bulk", 400, error=("illegal_argument_exception", "Malformed action/metadata line [1]"))
+    with pytest.raises(RequestRefused) as raised:
+        writer.upsert(changes)
+    assert raised.value.message.startswith(f"The search index refused the whole request writing the record "
+                                           f"'{ids[1]}' (it answered 400). ")
+    assert len(proxy.seen(r"/_bulk")) == 2  # the chunk, and its refused document alone; the next chunk unsent
+    assert [index.get(i).name for i in ids[:4]] == [f"{_RENAMED} House 0", corpus[1].name, f"{_RENAMED} House 2",
+                                                    corpus[3].name]
+
+
+@pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
 def test_an_upsert_the_cluster_finds_overloaded_is_sent_again_with_backoff_then_unavailable(corpus, es_settings,
                                                                                           proxy, engine_name):
     """An edit's bulk request goes through the build's retries: records refused as overloaded are sent again after
