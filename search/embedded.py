@@ -10,6 +10,7 @@ again, so an edit never stalls searches.
 
 from __future__ import annotations
 
+import copy
 import gc
 import json
 import logging
@@ -121,7 +122,9 @@ _STREAM_BATCH = 1000
 # ~30 ms with 100 rows and ~0.17 s with 1,000 at 100k services, measured on a 2-core machine at load
 # average 7 (`OverlaidColumns`). At one edit a second, each to a different service, a reload every ~17 min.
 OVERLAY_MAX_ROWS = 1000
-_WRITE_TIMEOUT_S = 60.0  # an edit waits this long for readers holding the file (a load, `_Generation.held`)
+# An edit waits this long for readers holding the file (a load, an answer an edit overtook: `_held`), and a reader
+# as long for an edit waiting to commit (`_reader`): SQLite's default, 5 s, is shorter than such a wait.
+_WRITE_TIMEOUT_S = 60.0
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -708,6 +711,25 @@ class _Stale(RuntimeError):
     columns (the reader answers again with the file held: `EmbeddedIndex._answer`)."""
 
 
+def _reader(path: Path) -> sqlite3.Connection:
+    """A read-only connection to the index file, which waits as long as an edit does (`_WRITE_TIMEOUT_S`): an edit
+    waiting to commit for a reader that holds the file (`_held`) keeps a new read from starting until it has."""
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False, isolation_level=None,
+                           timeout=_WRITE_TIMEOUT_S)
+
+
+@contextmanager
+def _held(path: Path) -> Iterator[tuple[sqlite3.Connection, datetime]]:
+    """The file held in its current state, on a connection of its own, and the build it is of (its `built_at`):
+    one read transaction, whose shared lock the first read takes. The index file keeps SQLite's rollback journal,
+    in which no edit commits while a reader holds that lock, so every read on the connection is of one state,
+    however many edits wait; they wait for this answer alone (`EmbeddedWriter.upsert` waits up to a minute)."""
+    with closing(_reader(path)) as conn:  # closed, the read transaction ends
+        conn.execute("BEGIN")
+        (built_at,) = conn.execute("SELECT value FROM meta WHERE key = 'built_at'").fetchone()
+        yield conn, datetime.fromisoformat(built_at)
+
+
 class _RecordCache:
     """Bounded, thread-safe LRU of validated Services (see RECORD_CACHE_SIZE), keyed by row and the edit
     that last wrote the row (`_State.key`), so a record cached before an edit is never served after it."""
@@ -762,10 +784,9 @@ class _Generation:
         stat = path.stat()
         self.path = path
         self.inode = stat.st_ino
-        self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False,
-                                    isolation_level=None)
+        self.conn = _reader(path)
         self.records = _RecordCache(RECORD_CACHE_SIZE)
-        self.lock = threading.RLock()  # re-entered by the reads of an answer the file is held for (`held`)
+        self.lock = threading.Lock()
         try:
             # One read transaction, so the columns, the change log and data_version describe one state.
             self.conn.execute("BEGIN")
@@ -830,20 +851,19 @@ class _Generation:
         loading the file again is cheaper for every query after. The changes are read in one read transaction
         and laid outside it, so the other threads' reads of records do not wait for the columns to be made."""
         with self.lock, self._reading():
-            changes = self._changes()
-        return None if changes is None else self._lay(changes)
+            changes = self._changes(self.conn, self._data_version())
+        if changes is None:
+            return None
+        self.state = self._lay(changes)
+        return self.state
 
-    @contextmanager
-    def held(self) -> Iterator[_State | None]:
-        """The file held in its current state while the caller answers from it, and that state (as `catch_up`
-        gives it): one read transaction from the catch-up to the last record read. The index file keeps SQLite's
-        rollback journal, in which an edit cannot commit while a reader holds its shared lock, so every record
-        read in it is of the state its columns are, however many edits wait; they wait for the answer alone (a
-        few milliseconds: `EmbeddedWriter.upsert` waits up to a minute). The statements of the other threads wait
-        on the connection's lock meanwhile."""
-        with self.lock, self._reading():
-            changes = self._changes()
-            yield None if changes is None else self._lay(changes)
+    def held(self, conn: sqlite3.Connection) -> _State | None:
+        """The state of the file `conn` holds (`_held`), read on it alone: the state last read with the rows
+        changed since laid over (None: too many; load the file again). The generation's connection would wait to
+        read for an edit that waits for `conn`. The answer's own state, never the generation's (its data_version
+        would be `conn`'s), read on `conn` (`_State.on`)."""
+        changes = self._changes(conn, None)
+        return None if changes is None else self._lay(changes).on(conn)
 
     @contextmanager
     def _reading(self) -> Iterator[None]:
@@ -854,32 +874,32 @@ class _Generation:
         finally:
             self.conn.execute("COMMIT")
 
-    def _changes(self) -> _Changes | None:
-        """What the file holds beyond the state last read (inside the caller's read transaction): nothing more
-        when its data_version is that state's; None when more rows have changed since the load than
-        `OVERLAY_MAX_ROWS`."""
+    def _changes(self, conn: sqlite3.Connection, data_version: int | None) -> _Changes | None:
+        """What the file holds beyond the state last read (inside the caller's read transaction on `conn`):
+        nothing more when its `data_version` (the generation's connection's; None: not known) is that state's;
+        None when more rows have changed since the load than `OVERLAY_MAX_ROWS`."""
         state = self.state
-        data_version = self._data_version()
         if data_version == state.data_version:
-            return _Changes(state, data_version, [], state.changed_at, [], {})
-        logged = state.seq >= 0 or _has_changes(self.conn)
-        logged_changes = self.conn.execute("SELECT seq, row, at FROM changes WHERE seq > ? ORDER BY seq",
-                                           (state.seq,)).fetchall() if logged else []
+            return _Changes(state, state.data_version, [], state.changed_at, [], {})
+        logged = state.seq >= 0 or _has_changes(conn)
+        logged_changes = conn.execute("SELECT seq, row, at FROM changes WHERE seq > ? ORDER BY seq",
+                                      (state.seq,)).fetchall() if logged else []
         changed_at = dict(state.changed_at)
         changed_at.update({row - 1: seq for seq, row, _ in logged_changes})
         if len(changed_at) > OVERLAY_MAX_ROWS:
             return None
         fresh = sorted({row for _, row, _ in logged_changes})
-        values = self.conn.execute(
+        values = conn.execute(
             f"SELECT rowid, id, {_COLUMNS_SQL} FROM service_columns WHERE rowid IN (SELECT value FROM json_each(?))",
             (json.dumps(fresh),)).fetchall() if fresh else []
-        meta = dict(self.conn.execute("SELECT key, value FROM meta"))
-        return _Changes(state, data_version, logged_changes, changed_at, values, meta)
+        meta = dict(conn.execute("SELECT key, value FROM meta"))
+        return _Changes(state, -1 if data_version is None else data_version, logged_changes, changed_at, values,
+                        meta)
 
     def _lay(self, changes: _Changes) -> _State:
-        """The state `changes` were read beyond, with them laid over its columns: the generation's state now."""
+        """The state `changes` were read beyond, with them laid over its columns."""
         state = changes.state
-        if changes.data_version == state.data_version:
+        if changes.data_version == state.data_version and not changes.logged:
             return state
         logged = changes.logged
         # How long the oldest edit laid now waited to be seen here (for the metrics: edit lag).
@@ -889,13 +909,13 @@ class _Generation:
         columns = OverlaidColumns(self.base, changed) if logged else state.columns
         seq = max([state.seq, *(seq for seq, _, _ in logged)])
         meta = changes.meta
-        self.state = _State(self, columns, changes.data_version, seq, _edits(meta),
-                            json.loads(meta.get("sources", "{}")), changed, changes.changed_at, lag)
-        return self.state
+        return _State(self, columns, changes.data_version, seq, _edits(meta), json.loads(meta.get("sources", "{}")),
+                      changed, changes.changed_at, lag)
 
 
 class _Changes(NamedTuple):
-    """What a catch-up read beyond a state of the file (`_Generation._changes`): the file's data_version, the
+    """What a catch-up read beyond a state of the file (`_Generation._changes`): the file's data_version (-1: not
+    known), the
     change log's rows since (seq, row, at), the change that last wrote each row changed since the load, the columns
     of the rows they wrote, and the file's meta table."""
 
@@ -929,7 +949,7 @@ class _State:
 
     Every read of records or words checks that the file is still in this state (SQLite's data_version): a record
     or a word read after a later edit may no longer match these columns, so the read raises `_Stale` and the
-    reader answers again with the file held (`EmbeddedIndex._answer`)."""
+    reader answers again with the file held (`EmbeddedIndex._answer`), from the state `on` that connection."""
 
     def __init__(self, generation: _Generation, columns: Columns, data_version: int, seq: int, edits: int,
                  sources: dict[str, int], changed: dict[int, tuple[Any, ...]], changed_at: dict[int, int],
@@ -944,6 +964,26 @@ class _State:
         self.changed_at = changed_at  # per row changed since the load, the change that last wrote it
         self.edit_lag_s = edit_lag_s  # how long the oldest edit laid by the last catch-up had waited
         self.records = generation.records
+        self.held: sqlite3.Connection | None = None  # the connection holding the file in this state (`on`)
+
+    def on(self, held: sqlite3.Connection) -> _State:
+        """This state, read on a connection that holds the file in it (`_held`): its reads need no check and
+        take no lock of the generation's, so the other threads' reads do not wait for this answer."""
+        state = copy.copy(self)
+        state.held = held
+        return state
+
+    @contextmanager
+    def _file(self, check: bool = True) -> Iterator[sqlite3.Connection]:
+        """The connection to read this state's records or words on: the one holding the file in it (`on`);
+        else the generation's, under its lock, and checked after the read (`_unchanged`) when `check`."""
+        if self.held is not None:
+            yield self.held
+            return
+        with self.generation.lock:
+            yield self.generation.conn
+            if check:
+                self._unchanged()
 
     def key(self, row: int) -> Hashable:
         """The record cache's key for a row: the row itself until an edit writes it, then the row and that
@@ -956,12 +996,10 @@ class _State:
         """Row positions matching the text, best first (bm25), as this state's words give them: words an edit
         wrote since would pass a row on its new name while the answer gives the record this state cached, or a
         service added since, past the end of its columns (`_Stale`)."""
-        g = self.generation
-        with g.lock:
-            rows = g.conn.execute(
+        with self._file() as conn:
+            rows = conn.execute(
                 "SELECT rowid FROM services_fts WHERE services_fts MATCH ? ORDER BY bm25(services_fts)",
                 (_fts_query(text),)).fetchall()
-            self._unchanged()
         return np.array([r - 1 for (r,) in rows], dtype=np.int64)
 
     def _unchanged(self) -> None:
@@ -1013,18 +1051,15 @@ class _State:
     def _read(self, rows: Sequence[int], *, check: bool = True) -> dict[int, Service]:
         """The services at these rows, ascending, in one statement (the rowids go in as one JSON array, so
         no limit on bound variables applies)."""
-        g = self.generation
-        with g.lock:
+        with self._file(check) as conn:
             try:
-                docs = g.conn.execute(
+                docs = conn.execute(
                     "SELECT rowid, doc FROM services WHERE rowid IN (SELECT value FROM json_each(?)) ORDER BY rowid",
                     (json.dumps([row + 1 for row in rows]),)).fetchall()
             except sqlite3.DatabaseError as error:
                 if _damaged(error):
-                    raise _unreadable(g.path, error) from None
+                    raise _unreadable(self.generation.path, error) from None
                 raise
-            if check:
-                self._unchanged()
         return {rowid - 1: Service.stored(doc) for rowid, doc in docs}
 
 
@@ -1173,20 +1208,32 @@ class EmbeddedIndex:
         """The question answered from one state of the file: first from the state the reader holds, without
         holding the file (an answer from the columns and cached records reads nothing from it); if an edit has
         overtaken that state by the time the answer reads records or words (`_Stale`), from the file held in its
-        current state (`_Generation.held`), which no edit can overtake. Before, the reader caught up and asked
-        again, three times at most, then answered "ask again": edits back to back overtook it each time."""
+        current state on a connection of the answer's own (`_held`), which no edit can overtake. Before, the
+        reader caught up and asked again, three times at most, then answered "ask again": edits back to back
+        overtook it each time.
+
+        The held state is the answer's own, read on its connection (`_Generation.held`): the answer takes neither
+        the load lock nor the generation's, so the other readers and catch-ups do not queue behind it; only the
+        edits wait for it."""
         try:
             return question(self._current())
         except _Stale:
             pass
         while True:
-            generation = self._current().generation
-            with self._load_lock:  # as every catch-up: none lays an older state over a later one
-                with generation.held() as state:
-                    if state is not None:
+            generation = self._current().generation  # a file rebuilt since is loaded
+            with self._load_lock:  # the edit's new mtime may not show yet: catch up anyway (a load, if too many)
+                if self._generation is generation:
+                    self._catch_up()
+                assert self._generation is not None
+                generation = self._generation
+            # Held after the catch-up: with the file held, the catch-up's read would wait for an edit waiting for it.
+            with _held(self.path) as (conn, built_at):
+                state = generation.held(conn) if generation.built_at == built_at else None  # else rebuilt: load
+                if state is not None:
+                    try:
                         return question(state)
-                if self._generation is generation:  # more rows edited than a reader lays over: load it again
-                    self._load()
+                    finally:
+                        state.held = None  # a pass it returns (`scan`) reads on after it, as any state's does
 
     def info(self) -> IndexInfo:
         state = self._current()

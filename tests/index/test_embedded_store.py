@@ -332,8 +332,7 @@ def test_an_edit_landing_at_each_read_of_the_file_never_overtakes_the_answer(pat
             except sqlite3.OperationalError as error:
                 refused.append(str(error))
 
-    connection = index._current().generation.conn
-    connection.set_trace_callback(edit_as_a_read_starts)
+    connection = _traced(index, monkeypatch, edit_as_a_read_starts)
     try:
         found = ([index.get(target.id)] if ask == "record"
                  else index.find(ServiceQuery(text="Wagtail", include_inactive=True)).items)
@@ -342,6 +341,60 @@ def test_an_edit_landing_at_each_read_of_the_file_never_overtakes_the_answer(pat
     assert [s.name for s in found] == ["Wagtail House 0"]
     assert len(landed) == 1 and refused and set(refused) == {"database is locked"}
     assert index.get(target.id) == found[0]
+
+
+def _traced(index: EmbeddedIndex, monkeypatch, callback) -> sqlite3.Connection:
+    """Every statement the reader runs, on its generation's connection (returned) or on one it opens to hold the
+    file (`embedded._reader`), passed to `callback` as it starts."""
+    opened = getattr(embedded, "_reader", None)
+    if opened is not None:
+        def reader(path) -> sqlite3.Connection:
+            connection = opened(path)
+            connection.set_trace_callback(callback)
+            return connection
+        monkeypatch.setattr(embedded, "_reader", reader)
+    connection = index._current().generation.conn
+    connection.set_trace_callback(callback)
+    return connection
+
+
+def test_an_answer_an_edit_overtook_keeps_no_other_read_waiting(path, services, monkeypatch):
+    """An edit overtakes a read of a record; the reader answers again with the file held. That answer held the
+    reader's load lock and its connection's lock as well, to its end, so every other thread's read of a record, or
+    its catch-up, queued behind it. Now it holds only the file, on a connection of its own: another thread reads a
+    record and catches up while the answer waits (here for that read, 2 s at most), and the answer is still of one
+    state."""
+    target, other = services[30], services[31]
+    index = EmbeddedIndex(path)
+    assert index.info().count == SIZE  # loaded
+    writer = EmbeddedWriter(path)
+    asker = threading.current_thread()
+    reads: list[str] = []
+    other_read: list[Service | None] = []
+    answered = threading.Event()
+
+    def read_other() -> None:
+        other_read.append(index.get(other.id))
+        answered.set()
+
+    def as_a_read_starts(statement: str) -> None:
+        if "FROM services WHERE rowid IN" not in statement or threading.current_thread() is not asker:
+            return
+        reads.append(statement)
+        if len(reads) == 1:  # the first read: an edit overtakes it
+            writer.upsert({target.id: {"name": "Wagtail House"}, other.id: {"name": "Dipper House"}})
+        elif len(reads) == 2:  # the answer again, with the file held: another thread reads meanwhile
+            threading.Thread(target=read_other, daemon=True).start()
+            answered.wait(2)
+
+    connection = _traced(index, monkeypatch, as_a_read_starts)
+    try:
+        found = index.get(target.id)
+    finally:
+        connection.set_trace_callback(None)
+    assert len(reads) == 2 and found is not None and found.name == "Wagtail House"
+    assert answered.is_set(), "the other thread's read waited for the held answer"
+    assert [s.name for s in other_read if s is not None] == ["Dipper House"]
 
 
 def test_the_record_cache_is_bounded(path, services, monkeypatch):
