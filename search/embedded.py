@@ -1296,8 +1296,8 @@ class EmbeddedIndex:
         return self._answer(question)
 
     def nearest_of_types(self, lat: float, lon: float, query: ServiceQuery, *, k: int) -> dict[ServiceType, list[Hit]]:
-        if query.text:  # text is searched in the file, not the columns: no pass to share
-            return nearest_of_types_in_parts(self, lat, lon, query, k=k)
+        if query.text:  # text is searched in the file, not the columns: no pass to share, but one state
+            return self._answer(lambda state: nearest_of_types_in_parts(_AtState(state), lat, lon, query, k=k))
 
         def question(state: _State) -> dict[ServiceType, list[Hit]]:
             found = state.columns.nearest_of_types(lat, lon, query, k)
@@ -1312,9 +1312,10 @@ class EmbeddedIndex:
     def around(self, lat: float, lon: float, query: ServiceQuery, *, k: int, radius_km: float,
                within: frozenset[str] | None = None, count_within: bool = False,
                each_type: bool = False, margin_km: float | None = None) -> Around:
-        if query.text:  # text is searched in the file, not the columns: no pass to share
-            return around_in_parts(self, lat, lon, query, k=k, radius_km=radius_km, within=within,
-                                   count_within=count_within)
+        if query.text:  # text is searched in the file, not the columns: no pass to share, but one state
+            return self._answer(lambda state: around_in_parts(_AtState(state), lat, lon, query, k=k,
+                                                              radius_km=radius_km, within=within,
+                                                              count_within=count_within))
 
         def question(state: _State) -> Around:
             found = state.columns.around(lat, lon, query, k, radius_km, within, count_within=count_within,
@@ -1371,3 +1372,19 @@ class EmbeddedIndex:
 
     def ids(self) -> list[str]:
         return self._current().columns.ids.tolist()
+
+
+class _AtState(EmbeddedIndex):
+    """The index answering every question from one state (`around` and `nearest_of_types` with text, asked in
+    parts: `around_in_parts`): each part's `_answer` is the state's, so the parts agree. A read of it an edit
+    overtook raises `_Stale` to the whole answer, which is made again with the file held."""
+
+    def __init__(self, state: _State) -> None:
+        super().__init__(state.generation.path)
+        self.state = state
+
+    def _current(self) -> _State:
+        return self.state
+
+    def _answer(self, question: Callable[[_State], T]) -> T:
+        return question(self.state)

@@ -397,6 +397,42 @@ def test_an_answer_an_edit_overtook_keeps_no_other_read_waiting(path, services, 
     assert [s.name for s in other_read if s is not None] == ["Dipper House"]
 
 
+@pytest.mark.parametrize("ask", ["around", "nearest_of_types"])
+def test_the_parts_of_a_search_by_words_near_a_place_are_of_one_state(path, services, monkeypatch, ask):
+    """`around` and `nearest_of_types` with words are asked in parts (`around_in_parts`: the nearest, then how many;
+    one `nearest` a type); an edit lands as the second part reads the words, naming a service so they match it.
+    Each part was answered on its own, from whatever state it met: the count, or the second type's list, was of the
+    edited state, the first part of the one before (no service of those words, yet one counted). Every part is of
+    one state now."""
+    types = frozenset({services[40].service_type,
+                       next(s.service_type for s in services if s.service_type != services[40].service_type)})
+    target = next(s for s in services if s.service_type == next(iter(types)))  # of the type asked first
+    index = EmbeddedIndex(path)
+    assert index.info().count == SIZE  # loaded
+    writer = EmbeddedWriter(path)
+    words: list[str] = []
+
+    def edit_at_the_second_read_of_words(statement: str) -> None:
+        if "services_fts MATCH" in statement:
+            words.append(statement)
+            if len(words) == 2:
+                writer.upsert({target.id: {"name": "Wagtail House"}})
+
+    connection = _traced(index, monkeypatch, edit_at_the_second_read_of_words)
+    query = ServiceQuery(text="Wagtail", include_inactive=True)
+    try:
+        if ask == "around":
+            found = index.around(target.lat, target.lon, query, k=5, radius_km=1000)
+            named, counted = [h.service.id for h in found.nearest], found.total
+        else:
+            by_type = index.nearest_of_types(target.lat, target.lon, replace(query, types=types), k=5)
+            named, counted = [h.service.id for h in by_type[target.service_type]], 1
+    finally:
+        connection.set_trace_callback(None)
+    assert len(words) > 2  # the edit landed during the answer, which was made again
+    assert (named, counted) == ([target.id], 1)
+
+
 def test_the_record_cache_is_bounded(path, services, monkeypatch):
     cache = _RecordCache(3)
     a, b, c, d = services[:4]
