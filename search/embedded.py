@@ -708,7 +708,12 @@ def _check_schema(conn: sqlite3.Connection, path: Path) -> None:
 
 class _Stale(RuntimeError):
     """The file was edited after the state a reader answers from: its records and words may no longer match the
-    columns (the reader answers again with the file held: `EmbeddedIndex._answer`)."""
+    columns (the reader answers again with the file held: `EmbeddedIndex._answer`). Internal, never an answer: its
+    message says what it is, should a call site ever let it out (a server's log, a traceback)."""
+
+    def __init__(self) -> None:
+        super().__init__("Internal to the embedded index: an edit overtook a read of it, which is answered again with "
+                         "the file held; asking again answers.")
 
 
 def _reader(path: Path) -> sqlite3.Connection:

@@ -433,6 +433,15 @@ def test_the_parts_of_a_search_by_words_near_a_place_are_of_one_state(path, serv
     assert (named, counted) == ([target.id], 1)
 
 
+def test_the_signal_of_a_read_an_edit_overtook_says_what_it_is():
+    """`_Stale` passes between a read and its answer, never out; it lost its message when the answer was made sure
+    (efbd2d8), so a call site that let it out would have logged a bare RuntimeError and answered a 500 with no
+    words. It says it is internal, what happened and that asking again answers."""
+    said = str(embedded._Stale())
+    assert said.startswith("Internal to the embedded index: an edit overtook a read of it")
+    assert said.endswith("asking again answers.")
+
+
 def test_the_record_cache_is_bounded(path, services, monkeypatch):
     cache = _RecordCache(3)
     a, b, c, d = services[:4]
