@@ -37,7 +37,9 @@ REMEDIES = {Remedy.ORGANISATIONS: "GET /maintain/organisations lists them; POST 
                                     "in the keepers' review queue, /keepers/review/{subject}.",
             Remedy.KEPT_TABLE: "Nothing is wrong with the request: the server's operator must restore the file from "
                                "its backup, or a maintainer can upload the whole table again on the keepers' upload "
-                               "page, /keepers/upload, which replaces it."}
+                               "page, /keepers/upload, which replaces it.",
+            Remedy.EDIT_KEPT: "The edit is kept in the directory's edits: do not make it again. Once the search index "
+                              "is fixed, a rebuild of it or the server's next start writes it."}
 
 
 class TaxonomyNotFound(DomainError):

@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
-from typing import Self
 
 from geodata.errors import GeodataError, shorten
 
@@ -42,6 +41,7 @@ class Remedy(Enum):
     TOKEN_SHOWN_ONCE = "token_shown_once"  # a token made already, its secret shown once: revoked and made again
     KEPT_TABLE = "kept_table"  # a kept curated table the server cannot read: restored from a backup, or replaced whole
     MAPPING = "mapping"  # a mapping's `[source] supersedes` put wrong, holding saved changes back: for the operator
+    EDIT_KEPT = "edit_kept"  # an edit the search index refused or failed, kept in the directory's edits
 
 
 class DomainError(Exception):
@@ -62,16 +62,6 @@ class DomainError(Exception):
         self.where = where
         self.remedy = remedy
         self.subject = subject
-
-    def and_said(self, words: str) -> Self:
-        """The same error with `words` after its message: what the caller knows the error leaves (a maintainer's
-        edit kept in the directory's edits, though the search index refused or failed it). Made without the class's
-        constructor, whose arguments differ from one error to another (`copy.copy` calls it with the message alone)."""
-        said = type(self).__new__(type(self))
-        said.__dict__.update(vars(self))
-        said.message = f"{sentence(self.message)} {words}"
-        said.args = (said.message,)
-        return said
 
 
 class UnknownServiceType(DomainError):

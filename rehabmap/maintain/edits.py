@@ -33,7 +33,7 @@ from pydantic import ValidationError
 
 from geodata.errors import GeodataError
 from rehabmap.errors import (DomainError, Forbidden, IndexRefused, IndexUnavailable, InvalidEdit, PreconditionRequired,
-                             QuestionNotFound, ServiceMerged, ServiceExists, ServiceNotFound, StaleEdit)
+                             QuestionNotFound, Remedy, ServiceMerged, ServiceExists, ServiceNotFound, StaleEdit)
 from rehabmap.index.base import (IndexBackend, LiveWriter, Parts, PartWriter, RecordWriter, Revision, Stored,
                                  as_service, overlay_record, with_sources_word)
 from rehabmap.index.names import OVERLAY_SOURCE
@@ -54,9 +54,6 @@ log = logging.getLogger(__name__)
 # Fields kept by the system, never compared or laid by an edit (what rehabmap read among them: `READ_FIELDS`).
 _BOOKKEEPING = frozenset({"provenance", "field_sources", "cqc_registered_needs", "source_needs_met", "source_gender",
                           *READ_FIELDS})
-# What a maintainer is told of an edit the search index refused or failed (`IndexRefused`, `IndexUnavailable`): it is
-# not lost.
-EDIT_KEPT = "The edit is kept in the directory's edits, and a rebuild of the search index writes it."
 MAINTAINER_ROLES = (Role.admin, Role.maintainer)
 ALL_ROLES = (Role.admin, Role.maintainer, Role.provider)
 # The writes only maintainers and admins make: the Editor asks each, and the API asks it again before the body.
@@ -403,8 +400,12 @@ class Editor:
         entry = self._recorded(principal, action, current, service, changes, noted)
         try:
             written = self.writer.upsert({service.id: entry.fields}, before_commit=lambda: self.before_commit("index"))
-        except (IndexRefused, IndexUnavailable) as error:  # the overlay holds the edit: a rebuild, or the server's
-            raise error.and_said(EDIT_KEPT) from error  # next start, lays it; sent again, it is recorded once
+        except (IndexRefused, IndexUnavailable) as error:
+            # The directory's edits hold it: once the index takes it, a rebuild or the server's next start
+            # (`reconcile`) lays it, and sent again it is recorded once (`_recorded`). Each face says so in its
+            # words (`Remedy.EDIT_KEPT`).
+            error.remedy = Remedy.EDIT_KEPT
+            raise
         return (written[0] if written else service), [c.field for c in changes]
 
     def _recorded(self, principal: Principal, action: str, current: Service | None, service: Service,

@@ -33,6 +33,12 @@ def elastic(es_server, es_client, site, geography):
     drop_indices(es_client, base)
 
 
+# What the API adds to a refusal of an edit by the search index (`Remedy.EDIT_KEPT`): the edit is not lost, and it is
+# written once the index is fixed (before, "a rebuild of the search index writes it", a rebuild alone named).
+_KEPT = ("The edit is kept in the directory's edits: do not make it again. Once the search index is fixed, a rebuild "
+         "of it or the server's next start writes it.")
+
+
 def test_edits_on_elasticsearch_are_searchable_at_once_and_survive_a_rebuild(elastic, site):
     from rehabmap.maintain.auth import Principal, Role
 
@@ -88,8 +94,7 @@ def test_an_edit_the_search_index_refuses_is_a_503_naming_the_record(es_server, 
         assert error["message"].startswith(f"The search index refused the record '{service_id}': ")
         assert "capacity_as_of" in error["message"]
         assert error["message"].endswith(". The people who run this service have to fix the search index or the "
-                                         "record. The edit is kept in the directory's edits, and a rebuild of the "
-                                         "search index writes it.")
+                                         f"record. {_KEPT}")
         assert site.directory.overlay.get(service_id) is not None
         index = ElasticIndex.from_settings(site.settings, client=es_client)
         assert index.get(service_id).capacity is None
@@ -126,8 +131,7 @@ def test_an_edit_whose_request_the_search_index_refuses_whole_is_a_503_naming_th
             "code": "index_refused_request",
             "message": f"The search index refused the whole request writing the record '{service_id}' (it answered "
                        "400). The people who run this service have to fix the search index; what it answered is in "
-                       "this service's log. The edit is kept in the directory's edits, and a rebuild of the search "
-                       "index writes it."}
+                       f"this service's log. {_KEPT}"}
         assert reason in caplog.text
         assert site.directory.overlay.get(service_id) is not None
         index = ElasticIndex.from_settings(site.settings, client=es_client)
@@ -171,8 +175,7 @@ def test_an_edit_the_search_index_fails_is_a_503_saying_so_and_sent_again_is_rec
         assert error["code"] == code and error["message"].startswith(said), error
         assert words not in reply.text and words in caplog.text
         assert site.directory.overlay.get(service_id).fields["capacity"] == "available"
-        assert error["message"].endswith(" The edit is kept in the directory's edits, and a rebuild of the search "
-                                         "index writes it."), error
+        assert error["message"].endswith(f" {_KEPT}"), error
         assert (index.get(service_id).capacity == "available") == (path == r"/_refresh")  # written, not refreshed
 
         proxy.heal()

@@ -68,7 +68,9 @@ REMEDIES = {Remedy.TOKENS: "The tokens page lists them.",
             Remedy.PROBLEM_REPORTS: "The problem reports page lists those still open.",
             Remedy.KEPT_TABLE: "Whoever runs rehabmap here must restore it from its backup; or upload the whole table "
                                "again on the upload page, which replaces it.",
-            Remedy.MAPPING: "Whoever runs the syncs must put the mapping right."}
+            Remedy.MAPPING: "Whoever runs the syncs must put the mapping right.",
+            Remedy.EDIT_KEPT: "The edit is kept: do not make it again. Once the search index is fixed, a rebuild of it "
+                              "or the server's next start shows it in searches."}
 
 
 def said(error: DomainError) -> str:
