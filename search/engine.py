@@ -33,7 +33,9 @@ from rehabmap.errors import IndexNotBuilt
 
 Document = tuple[str, dict[str, Any]]  # (id, source)
 BulkOp = Literal["create", "index"]  # a build creates every document; an edit replaces (or adds) each
-OVERLOADED = (429, 502, 503, 504)  # answers that mean "not now"
+# Answers that mean "not now": overloaded, or a node (or a proxy before it) that gave up waiting (408, which was taken
+# for a refusal of the request itself: "fix the search index", never sent again).
+OVERLOADED = (408, 429, 502, 503, 504)
 REFUSED_CREDENTIALS = (401, 403)  # answers that mean "not with that key": the deployment's to fix
 
 

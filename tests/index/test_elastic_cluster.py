@@ -397,6 +397,26 @@ def test_a_request_refused_whole_after_some_of_its_documents_were_refused_as_ove
 
 
 @pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
+def test_a_bulk_request_the_cluster_times_out_is_unavailable_for_now_not_refused(corpus, es_settings, proxy,
+                                                                                es_client, engine_name):
+    """A node (or a proxy before it) that gives up waiting for a bulk request answers 408: "not now", as an
+    overloaded one does. It was taken for a refusal of the request itself (a 503 `index_refused_request`: "fix the
+    search index", never sent again). It is unavailable for now (503, try again, Retry-After), the index unmarked;
+    and once the cluster answers, the same edit is written."""
+    base, writer, changes = _two_hundred_written(engine_name, proxy, es_settings, corpus)
+    writer.backoff_s, writer.bulk_retries = 0.01, 2
+    index = ElasticIndex(es_client, base)
+    before = index.generation()
+    proxy.fail(r"/_bulk", 408, error=("timeout_exception", "request timed out"))
+    with pytest.raises(IndexUnavailable, match=r"\(it answered 408\)\. Try again in a minute\.") as raised:
+        writer.upsert(changes)
+    assert raised.value.status == 503 and raised.value.headers["Retry-After"]
+    assert index.generation() == before
+    proxy.heal()
+    assert sorted(s.id for s in writer.upsert(changes)) == sorted(changes)
+
+
+@pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
 def test_an_upsert_the_cluster_finds_overloaded_is_sent_again_with_backoff_then_unavailable(corpus, es_settings,
                                                                                           proxy, engine_name):
     """An edit's bulk request goes through the build's retries: records refused as overloaded are sent again after
