@@ -11,6 +11,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 import weakref
 from dataclasses import replace
 
@@ -431,6 +432,31 @@ def test_the_parts_of_a_search_by_words_near_a_place_are_of_one_state(path, serv
         connection.set_trace_callback(None)
     assert len(words) > 2  # the edit landed during the answer, which was made again
     assert (named, counted) == ([target.id], 1)
+
+
+def test_a_read_that_starts_while_an_edit_waits_to_commit_waits_for_it(path, services):
+    """A reader holds the file (as an answer an edit overtook does); an edit waits to commit for it, and meanwhile
+    keeps any new read from starting (SQLite's pending lock). A reader loading the file then waited SQLite's default,
+    5 s, and failed "database is locked" while the edit would have waited a minute. It waits as long as the edit
+    does (`_WRITE_TIMEOUT_S`): here 5.5 s, then it reads the edited file."""
+    target = services[50]
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN")
+    holder.execute("SELECT count(*) FROM meta").fetchone()  # the shared lock, held
+    edited = threading.Thread(target=lambda: EmbeddedWriter(path).upsert({target.id: {"name": "Wagtail House"}}))
+    edited.start()
+    time.sleep(0.5)  # the edit waits to commit
+    released = threading.Timer(5.5, lambda: holder.execute("COMMIT"))
+    released.start()
+    try:
+        started = time.monotonic()
+        index = EmbeddedIndex(path)
+        assert index.get(target.id).name == "Wagtail House"
+        assert time.monotonic() - started > 4.5
+    finally:
+        released.join()
+        edited.join()
+        holder.close()
 
 
 def test_the_signal_of_a_read_an_edit_overtook_says_what_it_is():
