@@ -31,7 +31,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from geodata.distance import haversine_km
-from rehabmap.errors import DomainError, IndexNotBuilt
+from rehabmap.errors import DomainError, IndexNotBuilt, IndexUnavailable
 from rehabmap.index.base import (Around, Hit, IndexInfo, Page, Previous, Revision, ServiceQuery, Stored,
                                  around_in_parts, as_service, nearest_of_types_in_parts, overlay_record)
 from search.columns import (ROW_FIELDS, Columns, OverlaidColumns, ServiceColumns, Snapshot, SnapshotPiece,
@@ -694,7 +694,10 @@ def _check_schema(conn: sqlite3.Connection, path: Path) -> None:
     missing column. A file SQLite cannot read at all (cut short, or not an index) is no index either."""
     try:
         row = conn.execute(_SCHEMA_SAID).fetchone()
-    except sqlite3.DatabaseError as error:  # any: a file without this table is no index either
+    except sqlite3.DatabaseError as error:  # any but a busy file: a file without this table is no index either
+        if getattr(error, "sqlite_errorname", None) == "SQLITE_BUSY":  # an edit kept it past _WRITE_TIMEOUT_S
+            raise IndexUnavailable("The index is busy: an edit has held it for more than a minute. "
+                                   "Try again in a minute.") from None
         raise _unreadable(path, error) from None
     found = row[0] if row else "unknown"
     if found == SCHEMA_VERSION:

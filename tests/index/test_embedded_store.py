@@ -20,7 +20,7 @@ import pytest
 
 from app.parts import open_backend
 from rehabmap.config import Settings
-from rehabmap.errors import IndexNotBuilt
+from rehabmap.errors import IndexNotBuilt, IndexUnavailable
 from search import embedded
 from rehabmap.index.base import Coverage, ServiceQuery, overlay_record
 from search.columns import ServiceColumns
@@ -457,6 +457,30 @@ def test_a_read_that_starts_while_an_edit_waits_to_commit_waits_for_it(path, ser
         released.join()
         edited.join()
         holder.close()
+
+
+def test_a_file_an_edit_keeps_busy_past_the_wait_is_unavailable_not_to_be_rebuilt(path, services, monkeypatch):
+    """A reader that waited its whole while for an edit to commit (`_WRITE_TIMEOUT_S`, here 0.3 s) was told the file
+    "cannot be read (database is locked). Run 'rehabmap index SOURCE...' again to rebuild it." (a 503
+    index_not_built): a rebuild for a file nothing is wrong with. It is unavailable for now (a 503 with Retry-After,
+    try again), and the file reads once the edit has committed."""
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN")
+    holder.execute("SELECT count(*) FROM meta").fetchone()
+    edited = threading.Thread(target=lambda: EmbeddedWriter(path).upsert({services[50].id: {"name": "Wagtail House"}}),
+                              daemon=True)
+    edited.start()
+    time.sleep(0.5)  # the edit waits to commit, as long as it may
+    monkeypatch.setattr(embedded, "_WRITE_TIMEOUT_S", 0.3)  # the reader's wait, cut short
+    try:
+        with pytest.raises(IndexUnavailable, match=r"^The index is busy: .* Try again in a minute\.$") as raised:
+            EmbeddedIndex(path).info()
+        assert raised.value.headers["Retry-After"]
+    finally:
+        holder.execute("COMMIT")
+        edited.join()
+        holder.close()
+    assert EmbeddedIndex(path).get(services[50].id).name == "Wagtail House"
 
 
 def test_the_signal_of_a_read_an_edit_overtook_says_what_it_is():
