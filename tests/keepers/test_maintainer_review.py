@@ -589,11 +589,16 @@ def test_a_long_queue_is_shown_a_page_at_a_time_with_hints_for_that_page_alone(b
     assert 'href="?page=1"' in second and 'href="?page=3"' in second
     last = client.get("/keepers/review", params={"page": "6"}).text
     assert LEGEND.search(last).groups() == ("521", "501", "521") and "Next" not in last
-    past = client.get("/keepers/review", params={"page": "9"}).text
+    moved = client.get("/keepers/review", params={"page": "9"}, follow_redirects=False)
+    assert moved.status_code == 303 and moved.headers["location"] == "/keepers/review?page=6&asked=9"
+    past = client.get(moved.headers["location"]).text
     assert shown_rows(past) == shown_rows(last) and LEGEND.search(past).groups() == ("521", "501", "521")
     assert "There is no page 9 any more: the records that await a decision now fit on 6 pages, and this is the " \
         "last." in " ".join(past.split()) and 'href="?page=5"' in past
     assert "Nothing awaits a decision" not in past and "There is no page" not in last
+    # the note is of the last page alone: an address kept once the queue has grown past the page it noted says none
+    for kept in ({"page": "5", "asked": "9"}, {"page": "6", "asked": "4"}):
+        assert "There is no page" not in client.get("/keepers/review", params=kept).text
 
     chosen = shown_rows(second)[:2]
     refused = client.post("/keepers/review/bulk?page=2", data={"csrf": csrf_of(second), "id": chosen,
@@ -610,7 +615,9 @@ def test_a_long_queue_is_shown_a_page_at_a_time_with_hints_for_that_page_alone(b
 def test_a_bulk_decision_that_empties_the_last_page_lands_on_the_page_before_saying_so(both_lists_keepers):
     """Before, a bulk decision went back to the page it was made on even when it left that page empty (the last
     page's 21 rows rejected), and the keeper saw "No more on this page." with no record, as if nothing were left to
-    review: 500 still waited. It shows the last page that has rows, saying the page asked for is past the end."""
+    review: 500 still waited. It shows the last page that has rows, saying the page asked for is past the end; and
+    the browser is sent to that page's address (303), where before page 5 was shown at page 6's, which the address
+    bar, the browser's history and a bookmark then said."""
     client = signed_in(both_lists_keepers)
     last = client.get("/keepers/review", params={"page": "6"}).text
     chosen = shown_rows(last)
@@ -620,7 +627,11 @@ def test_a_bulk_decision_that_empties_the_last_page_lands_on_the_page_before_say
                                                             "reason": "not rehabilitation"})
 
     assert done.status_code == 303 and done.headers["location"] == "/keepers/review?done=Rejected+21+records.&page=6"
-    landed = client.get(done.headers["location"]).text
+    moved = client.get(done.headers["location"], follow_redirects=False)
+    assert moved.status_code == 303, "page 6 is past the end now: the browser is sent to page 5's address"
+    assert moved.headers["location"] == "/keepers/review?done=Rejected+21+records.&page=5&asked=6"
+    landed = client.get(moved.headers["location"]).text
+    assert "Rejected 21 records." in landed
     assert LEGEND.search(landed).groups() == ("500", "401", "500")
     assert len(shown_rows(landed)) == 100 and not set(chosen) & set(shown_rows(landed))
     assert "There is no page 6 any more: the records that await a decision now fit on 5 pages, and this is the " \
@@ -656,7 +667,10 @@ def test_the_decisions_whose_evidence_changed_are_shown_a_page_at_a_time(both_li
     third = client.get("/keepers/review", params={"list": "changed", "page": "3"}).text
     assert CHANGED_LEGEND.search(third).groups() == ("222", "201", "222")
     assert LEGEND.search(third).groups() == ("299", "1", "100"), "the queue at its first page"
-    past = client.get("/keepers/review", params={"list": "changed", "page": "7"}).text
+    moved = client.get("/keepers/review", params={"list": "changed", "page": "7"}, follow_redirects=False)
+    assert moved.status_code == 303
+    assert moved.headers["location"] == "/keepers/review?list=changed&page=3&asked=7#evidence-changed"
+    past = client.get(moved.headers["location"]).text
     assert CHANGED_LEGEND.search(past).groups() == ("222", "201", "222") and "There is no page 7 any more: the " \
         "decided records whose evidence changed now fit on 3 pages, and this is the last." in " ".join(past.split())
     assert "There is no page" not in third
@@ -664,8 +678,8 @@ def test_the_decisions_whose_evidence_changed_are_shown_a_page_at_a_time(both_li
 
 @pytest.mark.slow
 def test_a_maintainer_pages_through_a_long_queue_without_javascript(both_lists_keepers, browser, axe_source):
-    """In real Chromium without JavaScript a maintainer goes to the queue's next page and back; axe finds nothing on
-    either (its JavaScript run on the page)."""
+    """In real Chromium without JavaScript a maintainer goes to the queue's next page and back, and to a page past its
+    end, whose address becomes the last page's; axe finds nothing on either (its JavaScript run on the page)."""
     from tests.web.site import serve
 
     keepers = both_lists_keepers
@@ -678,6 +692,9 @@ def test_a_maintainer_pages_through_a_long_queue_without_javascript(both_lists_k
             assert page.url.endswith("/keepers/review?page=2")
             page.get_by_role("navigation", name=label).get_by_role("link", name="Previous").click()
             expect(page.get_by_role("group")).to_contain_text("oldest first: 1 to 100")
+            page.goto(f"{base_url}/keepers/review?page=9")  # past the end: the address says the page shown
+            expect(page.get_by_role("group")).to_contain_text("oldest first: 501 to 521")
+            assert page.url.endswith("/keepers/review?page=6&asked=9")
         with signed_in_page(browser, base_url, token, "/keepers/review") as page:
             assert axe(page, axe_source) == []
             page.goto(f"{base_url}/keepers/review?page=2")

@@ -22,7 +22,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from indexer.sync.items import Evidence
 from indexer.sync.review import Alike, DecisionNotShown, ReviewItem, ReviewQueue
 from indexer.sync.status import held_back_in
-from indexer.sync.store import SyncStore
+from indexer.sync.store import Paged, SyncStore
 from rehabmap.errors import DomainError, Remedy, ServiceNotFound, tell_operator
 from rehabmap.maintain.audit import REASON_MAX
 from rehabmap.maintain.auth import Role
@@ -45,6 +45,7 @@ TYPE_CHOICES = [(t.value, TYPE_LABELS[t]) for t in ServiceType]
 BULK_LIMIT = 500
 PER_PAGE = 100  # rows of the queue a page shows: the others each may be are worked out for these alone
 CHANGED = "changed"  # `?list=changed`: the page asked for is of the decisions whose evidence changed since
+PAST_END = "asked"  # `?asked=`: the page past the end a GET asked for, sent to the last page (`_to_last_page`)
 
 
 def queue_of(request: Request) -> ReviewQueue:
@@ -92,31 +93,56 @@ def means_words(evidence: Evidence) -> str:
 
 
 @router.get(REVIEW)
-def review_list(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLResponse:
-    return _list_page(request, keeper, Errors(), status=200)
+def review_list(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Response:
+    return _list_page(request, keeper, Errors(), status=200, moves_past_end=True)
 
 
 def _list_page(request: Request, keeper: Keeper, errors: Errors, *, status: int,
-               chosen: frozenset[str] = frozenset()) -> HTMLResponse:
+               chosen: frozenset[str] = frozenset(), moves_past_end: bool = False) -> Response:
     """The queue and, below it, the decisions whose evidence changed since, each a page at a time: the list
     `?list=` names (`CHANGED`, else the queue) at `?page=`, the other at its first. A page past the end of its list
-    is its last that has rows, the page saying so (`SyncStore.reviews_page`)."""
+    is its last that has rows (`SyncStore.reviews_page`), the page saying so (`_past_end`); `moves_past_end` (a
+    GET's) sends the browser to that page's address first (`_to_last_page`)."""
     queue, asked = queue_of(request), page_number(request)
     changed_asked = request.query_params.get("list") == CHANGED
     waiting = queue.page(1 if changed_asked else asked, PER_PAGE)
     # a decision stands through later syncs, but one whose evidence the source has since changed needs another look
     changed = queue.page(asked if changed_asked else 1, PER_PAGE, states=("accepted", "rejected"),
                          evidence_changed=True)
+    shown = changed if changed_asked else waiting
+    if moves_past_end and asked > shown.number:
+        return _to_last_page(request, shown.number, asked)
     done = request.query_params.get("done", "")
     return render(request, keeper, "keepers/maintainer/review_list.html",
                   {"items": queue.with_alike(waiting.rows),  # each beside the others it may be
                    "total": waiting.total, "page_number": waiting.number, "per_page": PER_PAGE,
-                   "asked": asked, "changed_asked": changed_asked, "changed_query": f"list={CHANGED}&",
+                   "asked": _past_end(request, shown, asked), "changed_asked": changed_asked,
+                   "changed_query": f"list={CHANGED}&",
                    "changed": changed, "errors": errors, "type_words": type_words,
                    "item_path": item_path, "alike_path": alike_path, "status_words": STATUS_WORDS,
                    "chosen": chosen, "done": done[:200], "held_back": held_back_said(request),
                    "reason_max": REASON_MAX,
                    "reason": keeper.form.get("reason")}, status=status)
+
+
+def _to_last_page(request: Request, number: int, asked: int) -> RedirectResponse:
+    """A GET of a page past the end of its list (a bulk decision emptied the last page, a bookmark outlived its rows)
+    sent to the list's last page that has rows, `number`, its other query (`list=`, a decision's `done=`) kept and the
+    page asked for noted (`PAST_END`), so that the address, the browser's history and a bookmark say the page shown.
+    Before, the last page was shown at the address of the page past the end."""
+    kept = [(key, value) for key, value in request.query_params.multi_items() if key not in ("page", PAST_END)]
+    to_changed = "#evidence-changed" if request.query_params.get("list") == CHANGED else ""  # as its links go there
+    return RedirectResponse(f"{REVIEW}?{urlencode([*kept, ('page', number), (PAST_END, asked)])}{to_changed}",
+                            status_code=303)
+
+
+def _past_end(request: Request, shown: Paged[ReviewItem], asked: int) -> int:
+    """The page past the end of the list `shown` that the page says there is no more of (the `past_end` macro): the
+    page asked for, where a decision refused is shown again at its page, or the one a GET asked for before it was
+    sent to the last page (`PAST_END`), while `shown` is that last page; 0 where none is."""
+    last = max(1, -(-shown.total // PER_PAGE))
+    said = max(asked, page_number(request, PAST_END))
+    return said if said > last and shown.number == last else 0
 
 
 @router.post(f"{REVIEW}/bulk")
@@ -151,7 +177,7 @@ def review_bulk(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Re
     verb = "Accepted" if action == "accept" else "Rejected"
     counted = f"{len(done)} record{'' if len(done) == 1 else 's'}"
     # back to the page the records were chosen on, which the rows after them now fill; if none are left after them,
-    # the queue's last page, saying so (`_list_page`)
+    # that GET is sent on to the queue's last page, which says so (`_to_last_page`)
     number = page_number(request)
     return RedirectResponse(f"{REVIEW}?" + urlencode({"done": f"{verb} {counted}.", **unshown, **(
         {"page": number} if number > 1 else {})}), status_code=303)

@@ -255,10 +255,11 @@ def render(request: Request, who: Keeper | Visitor, template: str, context: dict
     return response
 
 
-def page_number(request: Request) -> int:
-    """The page of a long list a keepers' page was asked for (`?page=`, from 1), as its Previous and Next links
-    (the `pagination` macro) ask: anything else, a hand-typed "0" or "two", is the first page, not an error."""
-    text = request.query_params.get("page", "")[:5]
+def page_number(request: Request, key: str = "page") -> int:
+    """The page of a long list a keepers' page was asked for (`?page=`, from 1, or the query's `key`), as its Previous
+    and Next links (the `pagination` macro) ask: anything else, a hand-typed "0" or "two", is the first page, not an
+    error."""
+    text = request.query_params.get(key, "")[:5]
     return int(text) if text.isdigit() and int(text) >= 1 else 1
 
 
