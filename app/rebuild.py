@@ -33,9 +33,10 @@ from indexer.pipeline import GeographyPlacer, ImportRefused, IndexReport, RowWor
 from indexer.precedence import source_precedence
 from indexer.rows import Rejection
 from indexer.sources import load_source, source_names
-from indexer.sync.live import built_at
+from indexer.sync.live import built_at, take_rebuild
 from indexer.sync.rebuild import record_curated_coverage, with_directory
 from indexer.sync.steps import reached
+from indexer.sync.store import SyncStore
 from indexer.upload import KEPT, kept_tables
 from rehabmap.config import Settings
 from rehabmap.index.base import IndexWriter
@@ -168,9 +169,11 @@ def _begin(home: Path, sources: Sequence[Path], table: Path | None) -> None:
 
 
 def _finish(settings: Settings) -> None:
-    """The new index is live: its uploaded table is the one every later rebuild reads, the coverage its curated
-    tables claim replaces the previous one's, and its sources are remembered. Each step is safe to repeat."""
+    """The new index is live: the store learns it (`_swap_taken`), its uploaded table is the one every later rebuild
+    reads, the coverage its curated tables claim replaces the previous one's, and its sources are remembered. Each
+    step is safe to repeat."""
     home = settings.home
+    _swap_taken(settings)
     path = home / PENDING_FILE
     pending = json.loads(path.read_text(encoding="utf-8"))
     sources = [Path(p) for p in pending["sources"]]
@@ -180,6 +183,19 @@ def _finish(settings: Settings) -> None:
                             [(file, line) for file, line in pending.get("rejected", [])])
     _write_whole(home / SOURCES_FILE, json.dumps([str(p) for p in sources]).encode())
     path.unlink()
+
+
+def _swap_taken(settings: Settings) -> None:
+    """The store learns that the rebuild's index is live (`indexer.sync.live.take_rebuild`) as it swaps in, not at
+    the next live write: what the store then says is behind, sync-status, /health and the server's own catch-up
+    read, is what the new index lacks. Before, until a sync, review decision or server start wrote to it, what a run
+    killed before its live write applied was said behind though the index showed it (held back, where a mapping had
+    been put wrong since), and what a live write between the rebuild's read and its swap wrote, which the swap
+    undid, was said shown, so a running server never caught up with it."""
+    store, directory = SyncStore.existing(store_of(settings)), Directory.existing(settings)
+    if store is not None and directory is not None:
+        with directory.index_lock():
+            take_rebuild(store, open_backend(settings))
 
 
 def _note_rejected(home: Path, rejected: Sequence[Rejection]) -> None:

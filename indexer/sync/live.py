@@ -40,6 +40,17 @@ def built_at(backend: IndexBackend) -> datetime | None:
         return None
 
 
+def take_rebuild(store: SyncStore, backend: IndexBackend) -> None:
+    """Where a rebuild (or a first build) that read the store has swapped in its index since (`backend`'s), the store
+    learns it (`SyncStore.rebuild_taken`): the index holds the records as it read them, at its revision and under
+    their keys then, whatever a live write between its read and its swap wrote. Under the index lock: by every live
+    write before it writes, and by the rebuild itself once its index is live (`app.rebuild`), so that what the store
+    says is behind (`indexer.sync.status.not_live`) is so from the swap on, not from the next live write."""
+    read = store.meta(REBUILD_READ)
+    if read is not None and swapped_in(read, built_at(backend)):
+        store.rebuild_taken(read)
+
+
 class NotYetShown(DomainError):
     """What the store committed (a sync's run, review decisions: `stored`, each saying "… stored") whose live write
     was then refused (`refused`, a `PrecedenceInvalid`: a mapping's `supersedes` put wrong): stored, and not yet
@@ -117,7 +128,7 @@ class LiveIndex:
         if not self.exists():
             return self._first_build(store)
         with self.directory.index_lock():
-            self._took_rebuild(store)
+            take_rebuild(store, self.backend)
             published = int(store.meta(LIVE_PUBLISHED) or 0)
             records = store.changed_since(published)
             written: list[str] = []
@@ -127,14 +138,6 @@ class LiveIndex:
                 reached("index-written")
                 store.set_meta(LIVE_PUBLISHED, str(max(published, *(r.live_revision for r in records))))
         return len(written)
-
-    def _took_rebuild(self, store: SyncStore) -> None:
-        """Where a rebuild (or a first build) that read the store has swapped in its index since, the store learns
-        it before anything is written (`SyncStore.rebuild_taken`): the index holds the records as it read them, at
-        its revision and under their keys then, whatever a live write between its read and its swap wrote."""
-        read = store.meta(REBUILD_READ)
-        if read is not None and swapped_in(read, built_at(self.backend)):
-            store.rebuild_taken(read)
 
     def _first_build(self, store: SyncStore) -> int:
         """No index yet: build it from the directory, once the store holds something to show. A first build is a

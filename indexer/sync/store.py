@@ -125,8 +125,7 @@ def _taken(conn: Connection, read: str) -> None:
     if not conn.execute("DELETE FROM sync_meta WHERE key = ? AND value = ?", (REBUILD_READ, read)).rowcount:
         return
     conn.execute(_copy_keys("published_", "rebuild_"))
-    row = conn.execute("SELECT value FROM sync_meta WHERE key = ?", (LIVE_PUBLISHED,)).fetchone()
-    conn.execute(_UPSERT_META, (LIVE_PUBLISHED, str(min(int(row[0]) if row else 0, int(json.loads(read)["revision"])))))
+    conn.execute(_UPSERT_META, (LIVE_PUBLISHED, str(int(json.loads(read)["revision"]))))
 
 
 class LeftOutDetail(NamedTuple):
@@ -627,7 +626,10 @@ class SyncStore:
         its index: in one transaction, each record's keys as it read them become those the live index holds it
         under (`published_keys`: before, those a live write between its read and its swap noted stayed, and the
         records the rebuild's index merged a record with were not found when it next changed), the revision the
-        live index holds goes back to the one it read (a later live write is undone), and the read is forgotten.
+        live index holds is the one it read (a later live write is undone; an earlier one's revision is passed, as
+        the index holds every record as of the read: before, it stayed, and what a run killed before its live write
+        applied was written again, or, a mapping put wrong since, said held back and refused, though shown), and
+        the read is forgotten.
         Nothing, where another rebuild has read the store since (its keys are not those of this index; that read
         took this one, if its index was live by then: `read_for_rebuild`)."""
         with self._transaction() as conn:

@@ -10,9 +10,13 @@ for review."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import sqlite3
+import threading
+import time
 from dataclasses import replace
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -49,6 +53,7 @@ ADDED = {"cqc:1-112789029", "cqc:1-112778525", "cqc:1-112816741", "cqc:1-1127785
          "cqc:1-112779616"}
 GROVELANDS = "1-112778525"
 ASHTON = "1-112816741"
+SAMPLE = Path(__file__).resolve().parents[2] / "sample"
 
 
 @pytest.fixture
@@ -445,6 +450,74 @@ def test_a_sync_written_while_a_rebuild_ran_is_written_again_after_its_swap(sett
 
     assert report.live_written >= 1
     assert index_record(settings.home, f"cqc:{ASHTON}")["beds"] == 33
+
+
+def test_a_change_a_rebuild_made_live_is_not_said_held_back_by_a_mapping_put_wrong_since(
+        settings, geography, replay, tmp_path, monkeypatch):
+    """A run applied and was killed before its live write (a runner without the live index, as one killed at
+    `applied`); `rehabmap index` then read the store and swapped in its index, which shows the run's change (Ashton
+    Lodge's 33 beds); then a mapping's `supersedes` was put wrong. Before, the store learnt of the swap only at the
+    next live write, which then kept the revision published from before the run: sync-status, the Sources page and
+    /health said the change "stored, but not yet shown in searches", held back by the mapping, and the next sync's,
+    decision's or server's catch-up was refused writing it again, though the index showed it. Now the rebuild tells
+    the store as its index goes live, the revision it read the one published: nothing is behind or held back, and
+    the catch-up writes nothing and is not refused."""
+    from app.rebuild import rebuild_index
+    from indexer.sync.status import held_back_in, not_live
+
+    run(settings, geography)
+    replay.cqc.alter(ASHTON, numberOfBeds=33)
+    runner_for(settings, geography, live=False).run(cqc_connector(settings))
+    store = SyncStore(store_of(settings))
+    assert not_live(store).records == 1 and index_record(settings.home, f"cqc:{ASHTON}")["beds"] == 27
+
+    rebuild_index(settings, [SAMPLE], actor="tests")
+    assert index_record(settings.home, f"cqc:{ASHTON}")["beds"] == 33, "the rebuild read the run's change"
+    mistyped_supersedes(tmp_path, monkeypatch)
+
+    assert not_live(store).records == 0 and held_back_in(store) is None
+    live = runner_for(settings, geography).live
+    assert live is not None and live.catch_up(store) == 0
+    assert index_record(settings.home, f"cqc:{ASHTON}")["beds"] == 33
+
+
+def test_a_sync_written_while_rebuild_index_ran_is_behind_once_its_index_is_live(settings, geography, replay,
+                                                                                 tmp_path):
+    """`rehabmap index` reads the store, a sync then writes Ashton Lodge's 33 beds to the old index, and the rebuild
+    swaps in its index without them (its source file, a named pipe, is given the sample's feed only once the sync
+    has written). Before, the store learnt of the swap only at the next live write: until then nothing was said
+    behind (sync-status, /health), so a running server's look, which reads that, never caught up with it. Now the
+    rebuild takes its swap as its index goes live: the change is behind at once, and a catch-up writes it."""
+    from app.rebuild import rebuild_index
+    from indexer.sync.status import not_live
+
+    run(settings, geography)
+    feed = tmp_path / "feed" / "rehabmap-sample.oruk.json"
+    feed.parent.mkdir()
+    os.mkfifo(feed)
+    rebuilt: list = []
+    rebuild = threading.Thread(target=lambda: rebuilt.append(rebuild_index(settings, [feed], actor="tests")))
+    rebuild.start()
+    writer = None
+    while writer is None and rebuild.is_alive():  # the rebuild opens its file once it has read the store
+        with contextlib.suppress(OSError):
+            writer = os.open(feed, os.O_WRONLY | os.O_NONBLOCK)
+        time.sleep(0.01)
+    assert writer is not None, "the rebuild ended before reading its file"
+    replay.cqc.alter(ASHTON, numberOfBeds=33)
+    run(settings, geography)
+    assert index_record(settings.home, f"cqc:{ASHTON}")["beds"] == 33
+    os.set_blocking(writer, True)
+    with os.fdopen(writer, "wb") as given:
+        given.write((SAMPLE / "rehabmap-sample.oruk.json").read_bytes())
+    rebuild.join(timeout=300)
+    assert rebuilt and index_record(settings.home, f"cqc:{ASHTON}")["beds"] == 27, "the swap undid the sync's write"
+
+    store = SyncStore(store_of(settings))
+    assert not_live(store).records == 1
+    live = runner_for(settings, geography).live
+    assert live is not None and live.catch_up(store) == 1
+    assert index_record(settings.home, f"cqc:{ASHTON}")["beds"] == 33 and not_live(store).records == 0
 
 
 def test_an_enrichment_fills_what_a_record_lacks_adds_evidence_and_never_a_type(settings, geography, feeds_dir):
