@@ -217,7 +217,7 @@ def _rows(text: str, at: int, header: list[str], short_rows: bool,
         read_on = yield from _rows_until_swallowed(text, *read_on, header, short_rows)
 
 
-_SWALLOWED = ("a quote (\") in this row opens a cell that no quote closes {}, so the lines after it, which read as "
+_SWALLOWED = ("a quote (\") in this row opens a cell that {}, so the lines after it, which read as "
               "rows of the header's columns, were read into that cell: the row is not read, and they are read as rows. "
               "Check its quotes: a quote inside a cell is written twice (\"\")")
 
@@ -225,9 +225,9 @@ _SWALLOWED = ("a quote (\") in this row opens a cell that no quote closes {}, so
 def _rows_until_swallowed(text: str, at: int, lines_before: int, header: list[str], short_rows: bool
                           ) -> Generator[CsvRow | CsvProblem, None, tuple[int, int] | None]:
     """`_rows` of `text` from `at` up to a row a quote in which swallowed whole rows, which is a problem: then where to
-    read on from, the line after that row's first, and the lines before it; None at the end of the text. A quote typed in a
-    cell that is not quoted ('"Cygnet Hospital Bierley') opens a cell that runs to the file's next quote, and the real
-    2018 hospital list's next is 34 lines on: before, those rows were read into one cell, and no rejection named them.
+    read on from, the line after that row's first, and the lines before it; None at the end of the text. A quote typed
+    in a cell that is not quoted ('"Cygnet Hospital Bierley') opens a cell that runs to the file's next quote, and the
+    real 2018 hospital list's next is 34 lines on: before, those rows were read into one cell, no rejection naming them.
     Where the next quote is past the longest cell Python's reader takes (131,072 characters), every row after it was
     one rejection, "unreadable CSV from here on"."""
     stream = io.StringIO(text, newline="")
@@ -244,15 +244,15 @@ def _rows_until_swallowed(text: str, at: int, lines_before: int, header: list[st
             if not _read_as_rows([text[on:_next_line(text, on)]], width):
                 yield CsvProblem(start, f"unreadable CSV from here on: {exc}")
                 return None
-            yield CsvProblem(start, f"unreadable CSV ({exc}): " + _SWALLOWED.format("for as long as a cell may be"))
+            yield CsvProblem(start, f"unreadable CSV ({exc}): "
+                                    + _SWALLOWED.format("no quote closes for as long as a cell may be"))
             return on, start
         except StopIteration:
             return None
         if not any(c.strip() for c in cells):
             continue  # a blank line is not a row
-        if lines_before + reader.line_num > start + 1 and _read_as_rows(
-                text[begin:stream.tell()].splitlines(keepends=True)[1:-1], width):
-            yield CsvProblem(start, _SWALLOWED.format(f"before line {lines_before + reader.line_num}"))
+        if lines_before + reader.line_num > start and _swallowing(text[begin:stream.tell()], width):
+            yield CsvProblem(start, _SWALLOWED.format(f"only a quote on line {lines_before + reader.line_num} closes"))
             return _next_line(text, begin), start
         if len(cells) > width and any(c.strip() for c in cells[width:]):
             yield CsvProblem(start, f"row has {len(cells)} cells but the header has {width} (check quoting)")
@@ -276,6 +276,18 @@ def _next_line(text: str, at: int) -> int:
     """Where the line after the one `at` starts in `text` (its end, where it has no next)."""
     found = _LINE_END.search(text, at)
     return found.end() if found else len(text)
+
+
+def _swallowing(row: str, width: int) -> bool:
+    """Whether the text of a row read over several lines holds rows a quote in it swallowed: a line inside it reads on
+    its own as a row of the header's `width` columns (`_read_as_rows`), or its first and its last line each hold as
+    many cells as the header, their quotes taken for text, as where a quote typed in each of two rows side by side
+    made them one row of the header's width (a name 'COMMUNITY REHABILITATION TEAM (WEST),Y55,…,True RT5KP,COMMUNITY
+    REHABILITATION TEAM (EAST)' was indexed, the second row read nowhere). A row whose cell a person broke over lines
+    (an address) holds in its first line the cells before that cell, and in its last those after."""
+    lines = row.splitlines(keepends=True)
+    return _read_as_rows(lines[1:-1], width) or width > 2 and all(
+        len(next(csv.reader([line], quoting=csv.QUOTE_NONE), [])) >= width for line in (lines[0], lines[-1]))
 
 
 def _read_as_rows(lines: list[str], width: int) -> bool:

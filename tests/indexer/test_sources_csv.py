@@ -474,7 +474,7 @@ def test_a_quote_typed_in_a_cell_that_swallows_the_rows_after_it_rejects_its_row
     quoted = read(row.replace("Cygnet Hospital Bierley", '"Cygnet Hospital Bierley'))
     assert sorted(quoted) == sorted(whole) == list(range(2, 1233))
     assert str(quoted[757]) == (
-        f'{saved.name}:757: a quote (") in this row opens a cell that no quote closes before line 791, so the lines '
+        f'{saved.name}:757: a quote (") in this row opens a cell that only a quote on line 791 closes, so the lines '
         "after it, which read as rows of the header's columns, were read into that cell: the row is not read, and they "
         'are read as rows. Check its quotes: a quote inside a cell is written twice ("")')
     assert {line: r for line, r in quoted.items() if line != 757} == {
@@ -556,6 +556,23 @@ def test_a_quote_that_swallows_more_than_a_cell_may_hold_rejects_its_row_and_the
         "read into that cell: the row is not read, and they are read as rows.")
     assert {line: r for line, r in read.items() if line != 26772} == {
         line: r for line, r in whole.items() if line != 26772}
+
+
+def test_a_quote_typed_in_each_of_two_rows_side_by_side_rejects_both_and_reads_on(tmp_path):
+    """The real ODS site list with a quote typed before the names of Leicestershire Partnership's two community
+    rehabilitation teams, lines 14974 and 14975, cells not quoted. The first quote opens a cell that the second closes,
+    so the two rows read as one of the header's 18 columns: before, it was indexed under the name 'COMMUNITY
+    REHABILITATION TEAM (WEST),Y55,…,True RT5KP,COMMUNITY REHABILITATION TEAM (EAST)', and line 14975 was read nowhere.
+    Now each row is rejected saying a quote in it opened a cell that swallowed the rows after it, and the rest reads as
+    the file does."""
+    whole = ods_sites_with(tmp_path / "whole", {})
+    read = ods_sites_with(tmp_path / "quoted", {"RT5KN,": 'RT5KN,"', "RT5KP,": 'RT5KP,"'})
+    assert sorted(read) == sorted(whole)
+    assert [read[line].reason.split(", so ")[0] for line in (14974, 14975) if isinstance(read[line], Rejection)] == [
+        'a quote (") in this row opens a cell that only a quote on line 14975 closes',
+        'a quote (") in this row opens a cell that only a quote on line 15041 closes']
+    assert {line: r for line, r in read.items() if line not in (14974, 14975)} == {
+        line: r for line, r in whole.items() if line not in (14974, 14975)}
 
 
 def test_a_row_cut_in_two_in_a_code_is_still_warned_of_where_its_row_of_one_cell_would_complete_it(tmp_path):
