@@ -98,6 +98,12 @@ class Mapping:
     def missing_columns(self, header: list[str]) -> list[str]:
         return [c for c in self.used_columns if c not in header]
 
+    def doubled_columns(self, header: list[str]) -> list[str]:
+        """The columns the mapping reads that the header names more than once: a row's cells are read by the name
+        (`CsvRow.values`), so the last such column's were read and the others' never, without a word (a 'Phone'
+        column beside a fax column also headed 'Phone' gave every service its fax number)."""
+        return [c for c in self.used_columns if header.count(c) > 1]
+
     def filtered_out(self, values: dict[str, str]) -> FilterRule | None:
         """The rule that leaves the row out, or None to keep it: every include rule must match, no exclude rule."""
         failed = next((r for r in self.include if not r.matches(values)), None)
@@ -355,6 +361,12 @@ def read_mapped(table: CsvTable, mapping: Mapping, file: str, source: str | None
         yield Rejection(Origin(source, file, 0, licence=mapping.licence),
                         f"mapping {mapping.path.name} names column(s) {shorten(missing, 300)} that the file does "
                         f"not have; columns found: {shorten(table.header, 300)}")
+        return
+    if doubled := mapping.doubled_columns(table.header):
+        yield Rejection(Origin(source, file, 0, licence=mapping.licence),
+                        f"mapping {mapping.path.name} reads column(s) {shorten(doubled, 300)}, which the file's header "
+                        "names more than once, so which of them it means cannot be told: give each column of the "
+                        "header its own name")
         return
     edition = mapping.edition()
     for row in table.rows:

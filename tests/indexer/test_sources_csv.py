@@ -499,6 +499,21 @@ def test_a_blank_line_above_the_header_is_no_header(tmp_path):
     assert read(saved) == [(line + 1, row) for line, row in read(HOSPITALS_2018)]
 
 
+def test_a_column_the_mapping_reads_that_the_header_names_twice_refuses_the_file(tmp_path):
+    """The real 2018 hospital list with its Fax column headed 'Phone' too, as an export that names two columns alike
+    does. A row's cells are read by the header's names, so the mapping's Phone was the fax's cell, and every hospital
+    with a fax was listed with its fax number for a phone, without a word (Cygnet Hospital Bierley's phone read
+    '01274 686 660', its fax, for '01274 686 767'). Now the file is refused, naming the column, as one lacking a column
+    the mapping reads is."""
+    text = HOSPITALS_2018.read_text(encoding="utf-8")
+    saved = tmp_path / HOSPITALS_2018.name
+    saved.write_text(text.replace(",Website,Fax\n", ",Website,Phone\n", 1), encoding="utf-8", newline="")
+    [refused] = load_source(saved)
+    assert isinstance(refused, Rejection) and refused.fatal and str(refused) == (
+        f"{saved.name}:0: mapping nhs_website_hospitals_2018.toml reads column(s) ['Phone'], which the file's header "
+        "names more than once, so which of them it means cannot be told: give each column of the header its own name")
+
+
 ODS_SITES = SERVICES / "ods_trusts_and_sites_2018_geocoded.csv"
 
 
