@@ -5,6 +5,7 @@ backend's answer with. Not a test module: importing it brings no tests or fixtur
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Hashable
 
 import numpy as np
 from shapely.geometry import Point, shape
@@ -66,6 +67,24 @@ def brute_nearest(services: list[Service], lat: float, lon: float, q: ServiceQue
     keep = np.ones(len(chosen), dtype=bool) if radius_km is None else d <= radius_km
     order = np.lexsort((ids[keep], d[keep]))[:k]
     return [(ids[keep][i], float(d[keep][i])) for i in order]
+
+
+class Kept:
+    """A brute-force function's answers, each worked out once: the tests run on each backend in turn ask every
+    backend the same questions (the same seeded draws) of the same records (the corpus, or the one list of it as
+    edited, which two backends read), and the answer depends on those alone, so a module keeps it rather than work
+    it out again for each backend. Keyed by the records' list (held here, so its id is never another list's) and
+    the function's other arguments; each caller gets a list of its own."""
+
+    def __init__(self, find: Callable[..., list]) -> None:
+        self.find = find
+        self.found: dict[tuple, tuple[list[Service], list]] = {}
+
+    def __call__(self, services: list[Service], *args: Hashable) -> list:
+        key = (id(services), *args)
+        if key not in self.found:
+            self.found[key] = (services, self.find(services, *args))
+        return list(self.found[key][1])
 
 
 def home_of(service: Service) -> Coverage:

@@ -18,6 +18,7 @@ from rehabmap.index.base import Coverage, ServiceQuery
 from rehabmap.taxonomy import GENDER_NEEDS, SUBTYPES, ServiceType, types_narrowed_by
 from search.columns import ServiceColumns
 from bench.synthetic import NEEDS, make_services
+from tests.index.brute_force import Kept
 
 TODAY = date(2026, 11, 23)
 # Polish, whatever ISO 639 code a feed gave; Chinese, met by a Cantonese-speaking service (tests/index/conftest.py)
@@ -96,6 +97,12 @@ def brute_force(services, home: Home, request: MatchRequest) -> list[tuple[str, 
     return answer
 
 
+@pytest.fixture(scope="module")
+def answers() -> Kept:
+    """brute_force's answers, each worked out once a module (`Kept`), for the tests run on each backend in turn."""
+    return Kept(brute_force)
+
+
 def read_needs(s, request: MatchRequest) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The needs asked for that the service does not state but its words suggest, met and not met, in the
     order asked: a need stated either way is never read (the statement wins)."""
@@ -140,7 +147,7 @@ def test_match_equals_brute_force(indexed, small_areas):
     assert nonempty > 40  # the comparison exercised real results, not empty lists
 
 
-def test_both_orders_on_both_backends_equal_brute_force(backend_or_edited_elastic, small_areas):
+def test_both_orders_on_both_backends_equal_brute_force(backend_or_edited_elastic, small_areas, answers):
     """Nearest first and best fit first, one type at a time or together, on the embedded index and
     Elasticsearch alike, over a corpus with polygon catchments, languages and needs and genders read from
     services' words (which never filter nor count as confirmed); with every group's total and each result's
@@ -153,7 +160,7 @@ def test_both_orders_on_both_backends_equal_brute_force(backend_or_edited_elasti
         home = random_home(rng, small_areas)
         request = MatchRequest(**{**random_request(rng).__dict__, "order": ("best_fit", "nearest")[i % 2]})
         response = match(index, home, request, TODAY)
-        expected = brute_force(services, home, request)
+        expected = answers(services, home, request)
         assert [r.service.id for r in response.results] == [sid for sid, _ in expected], request
         for r in response.results:
             assert read_needs(by_id[r.service.id], request) == (r.needs_read_from_text, r.needs_read_not_met)
@@ -166,16 +173,16 @@ def test_both_orders_on_both_backends_equal_brute_force(backend_or_edited_elasti
         everything = MatchRequest(**{**request.__dict__, "limit": 100, "order": "nearest"})
         for group in response.groups:
             one = MatchRequest(**{**everything.__dict__, "types": tuple(group.types), "each_type": False})
-            assert group.total == len(brute_force(services, home, one)) or group.total > 100, (request, group)
+            assert group.total == len(answers(services, home, one)) or group.total > 100, (request, group)
         # The summary's count in the home ICB: the request's filters, anywhere in the ICB (no radius), which
         # the ranking's pass over the circle answers when the ICB lies in its box.
         for summary in response.summary:
             in_icb = MatchRequest(**{**everything.__dict__, "types": (summary.service_type,), "each_type": False,
                                      "own_icb_only": True, "max_distance_km": None})
             object.__setattr__(in_icb, "limit", len(services))  # every one, past the API's cap on limit
-            assert summary.in_home_icb == len(brute_force(services, home, in_icb)), (request, summary)
+            assert summary.in_home_icb == len(answers(services, home, in_icb)), (request, summary)
         if request.order == "best_fit":
-            nearest = brute_force(services, home, MatchRequest(**{**request.__dict__, "order": "nearest"}))
+            nearest = answers(services, home, MatchRequest(**{**request.__dict__, "order": "nearest"}))
             best_fit_differs += nearest != expected
     assert best_fit_differs >= 5  # the new order was exercised where it changes the answer
     assert read_shown >= 5  # services whose words suggest they do not meet a need asked for were still listed
@@ -251,7 +258,7 @@ def test_without_a_radius_each_types_list_comes_from_two_passes(indexed, small_a
     assert nonempty > 20  # most answers held many results
 
 
-def test_left_out_of_a_shared_list_equals_brute_force(backend, small_areas, request):
+def test_left_out_of_a_shared_list_equals_brute_force(backend, small_areas, request, answers):
     """Of two types named together, one the list shows none of: each of its services passing every filter
     within the radius is left out by the limit alone, as many as a brute-force count finds. The embedded
     index reading its own build counts some in the ranking's pass (`TypeGroup.totals_of_types`: each type its
@@ -272,7 +279,7 @@ def test_left_out_of_a_shared_list_equals_brute_force(backend, small_areas, requ
                 continue
             one = MatchRequest(**{**asked.__dict__, "types": (service_type,)})
             object.__setattr__(one, "limit", len(services))  # every one, past the API's cap on limit
-            passing = len(brute_force(services, home, one))
+            passing = len(answers(services, home, one))
             found = left_out(index, home, asked, response, service_type)
             if passing:
                 assert found == LeftOut(passing, {LIMIT: passing}), (asked, service_type)
