@@ -25,7 +25,7 @@ from search.embedded import EmbeddedIndex
 from rehabmap.record import Service, ServiceArea
 from rehabmap.taxonomy import SUBTYPES, ServiceType
 from tests.es_server import CountingRecords
-from tests.index.brute_force import brute_nearest, by_name, home_of, passes, random_query
+from tests.index.brute_force import Kept, brute_nearest, by_name, home_of, passes, random_query
 from tests.index.conftest import DESCRIPTION_WORD, NAME_WORD, TODAY
 
 
@@ -226,16 +226,22 @@ def _nearest_cases(services: list[Service], n: int, seed: int) -> Iterator[tuple
         yield lat, lon, random_query(rng, services), rng.choice([1, 3, 10, 25]), radius
 
 
-def test_nearest_equals_brute_force(backend):
+@pytest.fixture(scope="module")
+def kept_nearest() -> Kept:
+    """brute_nearest's answers, each worked out once a module (`Kept`), for the tests run on each backend in turn."""
+    return Kept(brute_nearest)
+
+
+def test_nearest_equals_brute_force(backend, kept_nearest):
     services, index = backend
     for lat, lon, query, k, radius in _nearest_cases(services, 150, seed=5):
         hits = index.nearest(lat, lon, query, k=k, radius_km=radius)
-        expected = brute_nearest(services, lat, lon, query, k, radius)
+        expected = kept_nearest(services, lat, lon, query, k, radius)
         assert [h.service.id for h in hits] == [sid for sid, _ in expected], (lat, lon, query, k, radius)
         assert [h.distance_km for h in hits] == pytest.approx([d for _, d in expected], abs=1e-6)
 
 
-def test_nearest_of_types_equals_each_types_brute_force_nearest(backend):
+def test_nearest_of_types_equals_each_types_brute_force_nearest(backend, kept_nearest):
     """`nearest_of_types` gives, for every type of the query, the brute-force `nearest` of the query narrowed to
     that type, at any distance (ties by id): the embedded index from one box grown for all the types at once (a
     type done leaving the passes that follow), after maintainers' edits too; within the home's ICB (areas asked,
@@ -254,7 +260,7 @@ def test_nearest_of_types_equals_each_types_brute_force_nearest(backend):
         found = index.nearest_of_types(lat, lon, query, k=k)
         assert found.keys() == types, (lat, lon, query, k)
         for service_type in types:
-            expected = brute_nearest(services, lat, lon, replace(query, types=frozenset({service_type})), k, None)
+            expected = kept_nearest(services, lat, lon, replace(query, types=frozenset({service_type})), k, None)
             case = (lat, lon, query, k, service_type)
             assert [h.service.id for h in found[service_type]] == [sid for sid, _ in expected], case
             assert [h.distance_km for h in found[service_type]] == pytest.approx([d for _, d in expected], abs=1e-6)
@@ -262,18 +268,18 @@ def test_nearest_of_types_equals_each_types_brute_force_nearest(backend):
     assert results > 1000  # the answers held many services, not empty lists
 
 
-def test_nearest_k_beyond_one_page(backend, monkeypatch):
+def test_nearest_k_beyond_one_page(backend, monkeypatch, kept_nearest):
     """Candidates are read in pages (search_after) when k exceeds one page; the answer stays exact."""
     services, index = backend
     monkeypatch.setattr("search.elastic._NEAREST_PAGE_MAX", 7)
     for lat, lon, query, k, radius in _nearest_cases(services, 30, seed=21):
         hits = index.nearest(lat, lon, query, k=k, radius_km=radius)
-        assert [h.service.id for h in hits] == [sid for sid, _ in brute_nearest(services, lat, lon, query, k, radius)]
+        assert [h.service.id for h in hits] == [sid for sid, _ in kept_nearest(services, lat, lon, query, k, radius)]
     monkeypatch.setattr("search.elastic._NEAREST_PAGE_MAX", 250)
     everything = ServiceQuery(include_inactive=True)
     hits = index.nearest(53.8, -1.55, everything, k=len(services) + 10)
-    assert [h.service.id for h in hits] == [sid for sid, _ in brute_nearest(services, 53.8, -1.55, everything,
-                                                                            len(services), None)]
+    assert [h.service.id for h in hits] == [sid for sid, _ in kept_nearest(services, 53.8, -1.55, everything,
+                                                                           len(services), None)]
 
 
 def _on_the_edge(services: list[Service], n: int, seed: int) -> Iterator[tuple[Service, float, float, float]]:
@@ -315,11 +321,11 @@ def test_nearest_with_text_and_ties(backend):
 
 # --- counting within a radius ---------------------------------------------------------------------------
 
-def test_count_near_equals_the_brute_force_count(backend):
+def test_count_near_equals_the_brute_force_count(backend, kept_nearest):
     services, index = backend
     for lat, lon, query, _, radius in _nearest_cases(services, 80, seed=31):
         radius = radius or 35.0
-        expected = len(brute_nearest(services, lat, lon, query, len(services), radius))
+        expected = len(kept_nearest(services, lat, lon, query, len(services), radius))
         assert index.count_near(lat, lon, query, radius_km=radius) == expected, (lat, lon, query, radius)
     for text in ("synthetic advocacy", NAME_WORD):
         query = ServiceQuery(text=text)
@@ -327,13 +333,13 @@ def test_count_near_equals_the_brute_force_count(backend):
         assert counted == len(index.nearest(53.8, -1.55, query, k=len(services), radius_km=150)) > 0
 
 
-def test_count_near_is_exact_to_the_metre(backend):
+def test_count_near_is_exact_to_the_metre(backend, kept_nearest):
     """The count is cut where `nearest` cuts: on the exact distance. (osmem's geo_distance filter admits
     points up to ~0.1% beyond the radius; see test_radius_is_exact_to_the_metre.)"""
     services, index = backend
     for anchor, lat, lon, d in _on_the_edge(services, 12, seed=23):
         for radius in (d - 0.001, d + 0.001):
-            expected = len(brute_nearest(services, lat, lon, ServiceQuery(), len(services), radius))
+            expected = len(kept_nearest(services, lat, lon, ServiceQuery(), len(services), radius))
             assert index.count_near(lat, lon, ServiceQuery(), radius_km=radius) == expected
         # The anchor, and any active service an edit moved to its very point.
         on_the_edge = sum(1 for s in services if (s.lat, s.lon) == (anchor.lat, anchor.lon) and s.status == "active")
@@ -343,7 +349,7 @@ def test_count_near_is_exact_to_the_metre(backend):
 
 # --- around: a match's three questions of one circle, in one call ------------------------------------------
 
-def test_around_equals_the_brute_force_nearest_within_and_count(backend):
+def test_around_equals_the_brute_force_nearest_within_and_count(backend, kept_nearest):
     """`around` answers in one pass what `nearest`, `nearest` in the home's areas and `count_near` answer, so
     each part must equal the brute-force answer to that question (the query's own areas, when it has some,
     are replaced by `within` for the second, as `dataclasses.replace` would). Asked to, it also counts per
@@ -365,16 +371,16 @@ def test_around_equals_the_brute_force_nearest_within_and_count(backend):
                                             for t in ServiceType}, case
         else:
             assert found.within_by_type is None
-        expected = brute_nearest(services, lat, lon, query, k, radius)
+        expected = kept_nearest(services, lat, lon, query, k, radius)
         assert [h.service.id for h in found.nearest] == [sid for sid, _ in expected], case
         assert [h.distance_km for h in found.nearest] == pytest.approx([d for _, d in expected], abs=1e-6)
-        inside = [] if within is None else brute_nearest(services, lat, lon, replace(query, area_codes=within),
-                                                         k, radius)
+        inside = [] if within is None else kept_nearest(services, lat, lon, replace(query, area_codes=within),
+                                                        k, radius)
         assert [h.service.id for h in found.nearest_within] == [sid for sid, _ in inside], case
-        assert found.total == len(brute_nearest(services, lat, lon, query, len(services), radius)), case
+        assert found.total == len(kept_nearest(services, lat, lon, query, len(services), radius)), case
 
 
-def test_around_gives_each_types_nearest_that_the_k_nearest_leave_out(backend, request):
+def test_around_gives_each_types_nearest_that_the_k_nearest_leave_out(backend, request, kept_nearest):
     """Asked with `each_type`, `around` may tell, per type of the query none of its k nearest is of, that
     type's nearest passing within the radius (a match's summary shows each type's nearest): where it tells
     them, each must be the brute-force nearest of its type, and a type with none within the radius must be
@@ -394,7 +400,7 @@ def test_around_gives_each_types_nearest_that_the_k_nearest_leave_out(backend, r
         expected = {}
         for service_type in query.types or ServiceType:
             if service_type not in shown:
-                nearest = brute_nearest(services, lat, lon, replace(query, types=frozenset({service_type})), 1, radius)
+                nearest = kept_nearest(services, lat, lon, replace(query, types=frozenset({service_type})), 1, radius)
                 if nearest:
                     expected[service_type] = nearest[0]
         assert {t: h.service.id for t, h in found.nearest_of_types.items()} == \
@@ -405,7 +411,7 @@ def test_around_gives_each_types_nearest_that_the_k_nearest_leave_out(backend, r
         assert answered == 80
 
 
-def test_around_counts_each_type_whose_nearest_it_gives(backend, request):
+def test_around_counts_each_type_whose_nearest_it_gives(backend, request, kept_nearest):
     """Asked with `each_type`, where `around` tells a type's nearest that its k nearest leave out
     (`nearest_of_types`), it may tell how many of that type pass within the radius: what a list of several
     types that shows none of it left out (`rehabmap.match.left_out`). Where it tells them, each must be the
@@ -428,7 +434,7 @@ def test_around_counts_each_type_whose_nearest_it_gives(backend, request):
             continue
         answered += 1
         assert found.totals_of_types == {
-            t: len(brute_nearest(services, lat, lon, replace(query, types=frozenset({t})), len(services), radius))
+            t: len(kept_nearest(services, lat, lon, replace(query, types=frozenset({t})), len(services), radius))
             for t in found.nearest_of_types or ()}, case
     if request.node.callspec.params["backend"] == "embedded":
         assert answered >= 20  # types the k nearest leave out, with services within the radius, counted
@@ -458,11 +464,11 @@ def test_text_scan_ranks_as_find_does(backend, text, small_batches):
         assert [s.id for s in index.scan(query)] == [s.id for s in index.find(query, limit=len(services)).items]
 
 
-def test_scan_nearest_equals_brute_force(backend, small_batches):
+def test_scan_nearest_equals_brute_force(backend, small_batches, kept_nearest):
     services, index = backend
     for lat, lon, query, _, radius in _nearest_cases(services, 25, seed=41):
         hits = list(index.scan_nearest(lat, lon, query, radius_km=radius))
-        expected = brute_nearest(services, lat, lon, query, len(services), radius)
+        expected = kept_nearest(services, lat, lon, query, len(services), radius)
         assert [h.service.id for h in hits] == [sid for sid, _ in expected], (lat, lon, query, radius)
         assert [h.distance_km for h in hits] == pytest.approx([d for _, d in expected], abs=1e-6)
         assert all(h.service == index.get(h.service.id) for h in hits[:5])
