@@ -6,9 +6,11 @@ import inspect
 import itertools
 import json
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -514,6 +516,29 @@ class FoldChecked(Merging):
         FoldChecked.folds += 1
 
 
+def imported_both_ways(tmp_path: Path, order: Sequence[Service], kept: list[Service],
+                       directory: Directory | None = None, merging: type[Merging] = Merging) -> tuple[Any, Any]:
+    """The records `merge_duplicates` kept of `order` written whole (one.sqlite), and `order` written as a parallel
+    import writes it (two.sqlite: part files, then `merging`'s stream), each through an `OverlayWriter` laying
+    `directory`'s edits where one is given: the two writers, whose warnings a test may compare."""
+    def laid(writer: EmbeddedWriter) -> Any:
+        return writer if directory is None else OverlayWriter(writer, directory)
+
+    one = laid(EmbeddedWriter(tmp_path / "one.sqlite"))
+    one.replace_all(kept)
+    writer = EmbeddedWriter(tmp_path / "two.sqlite")
+    parts = writer.parts()
+    stored = parts.stored(parts.write(list(order)), [s.id for s in order], [s.service_type for s in order])
+    two = laid(writer)
+    two.replace_all(merging(Precedence()).stream(Keyed(merge_keys(s), r) for s, r in zip(order, stored)))
+    parts.remove()
+    return one, two
+
+
+def records_of(path: Path) -> dict[str, Service]:
+    return {s.id: s for s in EmbeddedIndex(path).all()}
+
+
 def test_a_retirement_that_takes_apart_a_kind_two_were_folded_into_writes_each_id_at_one_row(data_dir, geography,
                                                                                             tmp_path):
     """Ashton Lodge retired, its active copy and the home registered again, with a council's two rows (homes:A,
@@ -540,14 +565,7 @@ def test_a_retirement_that_takes_apart_a_kind_two_were_folded_into_writes_each_i
         [home] = [s for s in kept if s.id != ASHTON]
         registered_again = five[2].provenance[0].file
         assert home.status == "active" and {o.file for o in home.provenance} == {"homes.csv", registered_again}
-        one = OverlayWriter(EmbeddedWriter(tmp_path / "one.sqlite"), directory)
-        one.replace_all(kept)
-        writer = EmbeddedWriter(tmp_path / "two.sqlite")
-        parts = writer.parts()
-        stored = parts.stored(parts.write(list(order)), [s.id for s in order], [s.service_type for s in order])
-        two = OverlayWriter(writer, directory)
-        two.replace_all(FoldChecked(Precedence()).stream(Keyed(merge_keys(s), r) for s, r in zip(order, stored)))
-        parts.remove()
+        one, two = imported_both_ways(tmp_path, order, kept, directory, FoldChecked)
         assert rows(tmp_path / "two.sqlite") == rows(tmp_path / "one.sqlite"), [s.id for s in order]
         assert two.warnings == one.warnings, [s.id for s in order]
     assert FoldChecked.folds > 0, "the new registration showed two kinds one"
@@ -658,16 +676,8 @@ def test_two_rows_of_one_id_that_disagree_merge_the_same_records_in_every_order(
     for order in itertools.permutations(five):
         kept, _ = merge_duplicates(order, Precedence())
         assert kinds(kept) == expected, [s.provenance[0].line for s in order]
-        one = OverlayWriter(EmbeddedWriter(tmp_path / "one.sqlite"), directory)
-        one.replace_all(kept)
-        writer = EmbeddedWriter(tmp_path / "two.sqlite")
-        parts = writer.parts()
-        stored = parts.stored(parts.write(list(order)), [s.id for s in order], [s.service_type for s in order])
-        two = OverlayWriter(writer, directory)
-        two.replace_all(Merging(Precedence()).stream(Keyed(merge_keys(s), r) for s, r in zip(order, stored)))
-        parts.remove()
-        assert {s.id: s for s in EmbeddedIndex(tmp_path / "two.sqlite").all()} == {
-            s.id: s for s in EmbeddedIndex(tmp_path / "one.sqlite").all()}
+        one, two = imported_both_ways(tmp_path, order, kept, directory)
+        assert records_of(tmp_path / "two.sqlite") == records_of(tmp_path / "one.sqlite")
         assert two.warnings == one.warnings
 
 
@@ -808,15 +818,8 @@ def test_a_copy_that_leaves_a_key_out_or_is_read_elsewhere_withdraws_nothing_its
         kept, _ = merge_duplicates(order, Precedence())
         assert kinds(kept) == {frozenset((o.file, o.line) for s in three for o in s.provenance)}, [
             s.provenance[0].line for s in order]
-        whole = EmbeddedWriter(tmp_path / "one.sqlite")
-        whole.replace_all(kept)
-        writer = EmbeddedWriter(tmp_path / "two.sqlite")
-        parts = writer.parts()
-        stored = parts.stored(parts.write(list(order)), [s.id for s in order], [s.service_type for s in order])
-        writer.replace_all(Merging(Precedence()).stream(Keyed(merge_keys(s), r) for s, r in zip(order, stored)))
-        parts.remove()
-        assert {s.id: s for s in EmbeddedIndex(tmp_path / "two.sqlite").all()} == {
-            s.id: s for s in EmbeddedIndex(tmp_path / "one.sqlite").all()}
+        imported_both_ways(tmp_path, order, kept)
+        assert records_of(tmp_path / "two.sqlite") == records_of(tmp_path / "one.sqlite")
 
 
 def test_a_key_a_row_brings_while_its_id_withdraws_another_joins_the_kinds_of_both_as_a_parallel_import_writes_them(
@@ -840,11 +843,5 @@ def test_a_key_a_row_brings_while_its_id_withdraws_another_joins_the_kinds_of_bo
     for order in itertools.permutations(four):
         kept, _ = merge_duplicates(order, Precedence())
         assert kinds(kept) == expected, [s.provenance[0].line for s in order]
-        EmbeddedWriter(tmp_path / "one.sqlite").replace_all(kept)
-        writer = EmbeddedWriter(tmp_path / "two.sqlite")
-        parts = writer.parts()
-        stored = parts.stored(parts.write(list(order)), [s.id for s in order], [s.service_type for s in order])
-        writer.replace_all(Merging(Precedence()).stream(Keyed(merge_keys(s), r) for s, r in zip(order, stored)))
-        parts.remove()
-        assert {s.id: s for s in EmbeddedIndex(tmp_path / "two.sqlite").all()} == {
-            s.id: s for s in EmbeddedIndex(tmp_path / "one.sqlite").all()}
+        imported_both_ways(tmp_path, order, kept)
+        assert records_of(tmp_path / "two.sqlite") == records_of(tmp_path / "one.sqlite")

@@ -104,22 +104,30 @@ def test_an_edit_the_search_index_refuses_is_a_503_naming_the_record(es_server, 
         assert index.get(service_id).capacity == "available"
 
 
+def site_through_proxy(stack: ExitStack, es_server, es_client, sample_index, geodata_dir, data_dir, tmp_path):
+    """A maintainers' site on Elasticsearch whose app's own client goes through a `ClusterProxy`, its index (dropped
+    when `stack` closes) holding the sample: the proxy, the site, a writer straight to the cluster and the sample."""
+    base = f"rehabmap-maintain-{uuid.uuid4().hex[:10]}"
+    stack.callback(drop_indices, es_client, base)
+    proxy = stack.enter_context(ClusterProxy(es_server.url))
+    site = make_site(tmp_path / "home", sample_index, geodata_dir, data_dir, backend="elasticsearch",
+                     ELASTICSEARCH_URL=proxy.url, elasticsearch_index=base)
+    writer = ElasticWriter.from_settings(site.settings, client=es_client)
+    sample = list(EmbeddedIndex(index_file(site.home)).all())
+    writer.replace_all(sample)
+    return proxy, site, writer, sample
+
+
 def test_an_edit_whose_request_the_search_index_refuses_whole_is_a_503_naming_the_record(
         es_server, es_client, sample_index, geodata_dir, data_dir, tmp_path, caplog):
     """The cluster refuses the edit's bulk request as a whole with a 4xx that is no overload (here a 400: a request it
     will not parse). A maintainer's PATCH ended in a 500 `internal_error`. It is a 503 naming the record, the status
     and who must act; the cluster's own words are in the server's log, not the reply; the edit is kept, and a
     rebuild writes it."""
-    base = f"rehabmap-maintain-{uuid.uuid4().hex[:10]}"
     reason = "Malformed action/metadata line [1], expected START_OBJECT but found [VALUE_STRING]"
     with ExitStack() as stack:
-        stack.callback(drop_indices, es_client, base)
-        proxy = stack.enter_context(ClusterProxy(es_server.url))  # the app's own client goes through it
-        site = make_site(tmp_path / "home", sample_index, geodata_dir, data_dir, backend="elasticsearch",
-                         ELASTICSEARCH_URL=proxy.url, elasticsearch_index=base)
-        writer = ElasticWriter.from_settings(site.settings, client=es_client)
-        sample = list(EmbeddedIndex(index_file(site.home)).all())
-        writer.replace_all(sample)
+        proxy, site, writer, sample = site_through_proxy(stack, es_server, es_client, sample_index, geodata_dir,
+                                                         data_dir, tmp_path)
         service_id = next(s.id for s in sample if s.capacity != "available")
         proxy.fail(r"/_bulk", 400, error=("illegal_argument_exception", reason))
 
@@ -153,15 +161,10 @@ def test_an_edit_the_search_index_fails_is_a_503_saying_so_and_sent_again_is_rec
     directory's edits. It is a 503 saying which, never in the cluster's words (they are in the server's log), and that
     the edit is kept (an `index_unavailable` did not say so). Sent again once the cluster answers, it is written to
     the index and the audit log says it once (before, twice: the index lacked it, so it read as a change again)."""
-    base = f"rehabmap-maintain-{uuid.uuid4().hex[:10]}"
     words = 'Cannot invoke "Object.hashCode()" because "key" is null'
     with ExitStack() as stack:
-        stack.callback(drop_indices, es_client, base)
-        proxy = stack.enter_context(ClusterProxy(es_server.url))  # the app's own client goes through it
-        site = make_site(tmp_path / "home", sample_index, geodata_dir, data_dir, backend="elasticsearch",
-                         ELASTICSEARCH_URL=proxy.url, elasticsearch_index=base)
-        ElasticWriter.from_settings(site.settings, client=es_client).replace_all(
-            EmbeddedIndex(index_file(site.home)).all())
+        proxy, site, _, _ = site_through_proxy(stack, es_server, es_client, sample_index, geodata_dir, data_dir,
+                                               tmp_path)
         index = ElasticIndex.from_settings(site.settings, client=es_client)
         service_id = next(s.id for s in index.all() if s.capacity != "available")
         api = AppClient(make_app(site.settings))
