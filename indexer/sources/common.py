@@ -14,7 +14,7 @@ import io
 import os
 import re
 import zlib
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -195,65 +195,60 @@ def csv_table(text: str, is_header: Callable[[list[str]], bool] | None = None,
         searched += 1
         header = [c.strip() for c in cells]
         if is_header is None or is_header(header):
-            rows = _rows(text, stream.tell(), header, short_rows, reader.line_num)
+            rows = _rows(text, stream, header, short_rows, reader.line_num)
             shapes = _ColumnShapes(text, reader.line_num, len(header))
             return CsvTable(header, reader.line_num, _cut_rows(rows, header, shapes) if short_rows else rows)
     return None
 
 
-def _rows(text: str, at: int, header: list[str], short_rows: bool,
+def _rows(text: str, stream: io.StringIO, header: list[str], short_rows: bool,
           lines_before: int) -> Iterator[CsvRow | CsvProblem]:
-    """The rows of `text` from `at`, after the file's first `lines_before` lines (the header's, and those above it).
+    """The rows of `text`, read through `stream` from where it is, after the file's first `lines_before` lines (the
+    header's, and those above it).
     A row with fewer cells than the header that the file ends inside is a problem,
     not a row whose missing cells are empty: a file cut off inside its last row (a download or copy that stopped)
     ends in one, and its values were read as if whole (`…,51.73,-0.` stored the longitude -0.0, 34 km off).
     Elsewhere, with `short_rows` (a file a person may have saved from Excel, whose older versions leave out the
     empty cells at the end of a row past the 16th), a short row is read with the cells it leaves out empty and
     names them (`CsvRow.left_out`), so a row its reader rejects says it is short; without, it is a problem, as in
-    the files CQC publishes, which never leave cells out. A row whose quote swallowed whole rows is a problem, and the
-    text is read on from the line after its first (`_rows_until_swallowed`), in a loop: a file may hold many."""
-    read_on: tuple[int, int] | None = (at, lines_before)
-    while read_on is not None:
-        read_on = yield from _rows_until_swallowed(text, *read_on, header, short_rows)
-
-
-_SWALLOWED = ("a quote (\") in this row opens a cell that {}, so the lines after it, which read as "
-              "rows of the header's columns, were read into that cell: the row is not read, and they are read as rows. "
-              "Check its quotes: a quote inside a cell is written twice (\"\")")
-
-
-def _rows_until_swallowed(text: str, at: int, lines_before: int, header: list[str], short_rows: bool
-                          ) -> Generator[CsvRow | CsvProblem, None, tuple[int, int] | None]:
-    """`_rows` of `text` from `at` up to a row a quote in which swallowed whole rows, which is a problem: then where to
-    read on from, the line after that row's first, and the lines before it; None at the end of the text. A quote typed
-    in a cell that is not quoted ('"Cygnet Hospital Bierley') opens a cell that runs to the file's next quote, and the
-    real 2018 hospital list's next is 34 lines on: before, those rows were read into one cell, no rejection naming them.
-    Where the next quote is past the longest cell Python's reader takes (131,072 characters), every row after it was
-    one rejection, "unreadable CSV from here on"."""
-    stream = io.StringIO(text, newline="")
-    stream.seek(at)
-    reader = csv.reader(stream)
+    the files CQC publishes, which never leave cells out.
+    A row a quote typed in a cell that is not quoted ran on from (`_swallowed`) is a problem, and the text is read on
+    from the line after its first, by a new reader of the one copy of the text (`stream`, the header's): a file may
+    hold thousands, and a copy each cost seconds. A quote typed so ('"Cygnet Hospital Bierley') opens a cell that
+    runs to the file's next quote, and the real 2018 hospital list's next is 34 lines on: before, those rows were read
+    into one cell, and no rejection named them. Where the next quote is past the longest cell Python's reader takes
+    (131,072 characters), every row after it was one rejection, "unreadable CSV from here on". Where a row starts is
+    found only for a row over lines, or one the reader fails at (`_line_start`): asked of every row, it cost a clean
+    file's reading 6%."""
+    known, reader = _reader_at(stream, stream.tell(), lines_before + 1)  # a line, where it starts; a reader from it
     cut_at = len(text) if text and text[-1] not in "\r\n" else -1  # a text ending in a newline ends between rows
     width = len(header)
+    end = lines_before  # the last line read
     while True:
-        begin, start = stream.tell(), lines_before + reader.line_num + 1
+        start = end + 1
         try:
             cells = next(reader)
         except csv.Error as exc:
-            on = _next_line(text, begin)
-            if not _read_as_rows([text[on:_next_line(text, on)]], width):
-                yield CsvProblem(start, f"unreadable CSV from here on: {exc}")
-                return None
-            yield CsvProblem(start, f"unreadable CSV ({exc}): "
-                                    + _SWALLOWED.format("no quote closes for as long as a cell may be"))
-            return on, start
+            reason, on = _unreadable(text, _line_start(text, known, start), width, exc)
+            yield CsvProblem(start, reason)
+            if on is None:
+                return
+            lines_before = end = start
+            known, reader = _reader_at(stream, on, start + 1)
+            continue
         except StopIteration:
-            return None
+            return
+        end = lines_before + reader.line_num
         if not any(c.strip() for c in cells):
             continue  # a blank line is not a row
-        if lines_before + reader.line_num > start and _swallowing(text[begin:stream.tell()], width):
-            yield CsvProblem(start, _SWALLOWED.format(f"only a quote on line {lines_before + reader.line_num} closes"))
-            return _next_line(text, begin), start
+        if end > start:  # a row over lines: a quote opened a cell in it
+            begin, known = _line_start(text, known, start), (end + 1, stream.tell())
+            if _swallowed(text[begin:known[1]], width):
+                closes = f"to line {end}, where no quote closes it as a cell is closed"
+                yield CsvProblem(start, _SWALLOWED.format(closes))
+                lines_before = end = start
+                known, reader = _reader_at(stream, _next_line(text, begin), start + 1)
+                continue
         if len(cells) > width and any(c.strip() for c in cells[width:]):
             yield CsvProblem(start, f"row has {len(cells)} cells but the header has {width} (check quoting)")
             continue
@@ -269,7 +264,18 @@ def _rows_until_swallowed(text: str, at: int, lines_before: int, header: list[st
                      _short(len(cells), width) if left_out else "")
 
 
-_LINE_END = re.compile(r"\r\n|\r|\n")
+_SWALLOWED = ("a quote (\") in this row opens a cell that runs {}, and its line holds all the header's columns "
+              "without it: the quote looks typed in a cell that is not quoted, taking in the lines after it. The row "
+              "is not read, and they are read as rows. Check its quotes: a quote inside a cell is written twice (\"\")")
+
+
+def _reader_at(stream: io.StringIO, at: int, line: int) -> tuple[tuple[int, int], Any]:
+    """A CSV reader of `stream` from `at`, where `line` starts, counting lines from there; and that line and `at`."""
+    stream.seek(at)
+    return (line, at), csv.reader(stream)
+
+
+_LINE_END = re.compile(r"\r\n|\r|\n")  # where the CSV reader ends a line (a StringIO with newline="")
 
 
 def _next_line(text: str, at: int) -> int:
@@ -278,22 +284,79 @@ def _next_line(text: str, at: int) -> int:
     return found.end() if found else len(text)
 
 
-def _swallowing(row: str, width: int) -> bool:
-    """Whether the text of a row read over several lines holds rows a quote in it swallowed: a line inside it reads on
-    its own as a row of the header's `width` columns (`_read_as_rows`), or its first and its last line each hold as
-    many cells as the header, their quotes taken for text, as where a quote typed in each of two rows side by side
-    made them one row of the header's width (a name 'COMMUNITY REHABILITATION TEAM (WEST),Y55,…,True RT5KP,COMMUNITY
-    REHABILITATION TEAM (EAST)' was indexed, the second row read nowhere). A row whose cell a person broke over lines
-    (an address) holds in its first line the cells before that cell, and in its last those after."""
-    lines = row.splitlines(keepends=True)
-    return _read_as_rows(lines[1:-1], width) or width > 2 and all(
-        len(next(csv.reader([line], quoting=csv.QUOTE_NONE), [])) >= width for line in (lines[0], lines[-1]))
+def _line_start(text: str, known: tuple[int, int], line: int) -> int:
+    """Where `line` starts in `text`, from a line `known` to start where it says, at or before it."""
+    number, at = known
+    for _ in range(line - number):
+        at = _next_line(text, at)
+    return at
 
 
-def _read_as_rows(lines: list[str], width: int) -> bool:
-    """Whether any of `lines` reads on its own as a row of the header's `width` columns, as a line of a cell a quote
-    swallowed rows into does: a cell a person broke over lines (an address) holds no such line."""
-    return width > 2 and any(len(next(csv.reader([line]), [])) == width for line in lines)
+def _swallowed(row: str, width: int) -> bool:
+    """Whether `row`, a row over lines, is one a quote typed in a cell that is not quoted opened, taking in the rows
+    after it: its first line holds all the header's `width` columns with that quote taken as typed (`_typed_quote`),
+    and its quotes do not pair up as a CSV's do, as the quote that ends the cell is the next row's own, opening a
+    cell, or none. A cell a person broke over lines in quotes (an address, a description) is closed by a quote before
+    a comma or the line's end; before, a line inside it that held as many commas as a row was taken for a row."""
+    return _typed_quote(row[:_next_line(row, 0)], width) and not _well_quoted(row)
+
+
+def _typed_quote(line: str, width: int) -> bool:
+    """Whether `line`, a row's first, ends in a cell a quote opened (`_open_cell`) and holds at least the header's
+    `width` columns with that quote taken as typed, each comma after it then ending a cell: a whole row, which the
+    quote ran on past. A cell broken over lines in quotes leaves the row's last cells to its last line. A header of
+    two columns or one is left alone: any line with a comma holds a row of it."""
+    cells = _open_cell(line)
+    return width > 2 and cells is not None and len(cells) + cells[-1].count(",") >= width
+
+
+def _open_cell(line: str) -> list[str] | None:
+    """The cells of `line` read alone, where its last is a cell a quote opened that runs on past its end (as the
+    line's end is then in the cell); None where the line ends its row, or holds a cell too long to read (`_cells`)."""
+    cells = _cells(line)
+    return cells if cells and cells[-1].endswith(("\r", "\n")) else None
+
+
+def _cells(line: str) -> list[str]:
+    """The cells of `line` read alone; none where it holds a cell longer than the longest the reader takes."""
+    try:
+        return next(csv.reader([line]), [])
+    except csv.Error:
+        return []
+
+
+def _well_quoted(row: str) -> bool:
+    """Whether `row`'s quotes pair up as a CSV's do: each cell a quote opens is closed by a quote before a comma or
+    the line's end (the reader's strict reading)."""
+    try:
+        for _ in csv.reader(io.StringIO(row, newline=""), strict=True):
+            pass
+    except csv.Error:
+        return False
+    return True
+
+
+def _reads_as_row(line: str, width: int) -> bool:
+    """Whether `line` reads on its own as a row of the header's `width` columns, as a line of a cell a quote swallowed
+    rows into does."""
+    return len(_cells(line)) == width
+
+
+def _unreadable(text: str, begin: int, width: int, exc: csv.Error) -> tuple[str, int | None]:
+    """Why the row at `begin` in `text` cannot be read, which the reader failed at (a cell longer than the longest it
+    takes, 131,072 characters), and where to read on from: its next line where the row is its line, as a typed quote
+    taking in the rows after it (`_typed_quote`) makes it, or as a line whose quotes pair up (an even number) is;
+    None, reading no further, where a quote opens a cell the reader cannot end. Before, each was said as a quote
+    opening a cell where the next line read as a row, even a line without one."""
+    on = _next_line(text, begin)
+    line = text[begin:on]
+    if line.count('"') % 2 == 0:
+        longest = max(len(cell) for cell in line.split(","))
+        cell = f": a cell in this row is {longest:,} characters long" if longest > csv.field_size_limit() else ""
+        return f"unreadable CSV ({exc}){cell}", on
+    if _typed_quote(line, width) and _reads_as_row(text[on:_next_line(text, on)], width):
+        return f"unreadable CSV ({exc}): " + _SWALLOWED.format("on past the longest a cell may be"), on
+    return f"unreadable CSV from here on ({exc}): a quote (\") in this row opens a cell longer than that", None
 
 
 def _cut_rows(rows: Iterator[CsvRow | CsvProblem], header: list[str],

@@ -474,15 +474,52 @@ def test_a_quote_typed_in_a_cell_that_swallows_the_rows_after_it_rejects_its_row
     quoted = read(row.replace("Cygnet Hospital Bierley", '"Cygnet Hospital Bierley'))
     assert sorted(quoted) == sorted(whole) == list(range(2, 1233))
     assert str(quoted[757]) == (
-        f'{saved.name}:757: a quote (") in this row opens a cell that only a quote on line 791 closes, so the lines '
-        "after it, which read as rows of the header's columns, were read into that cell: the row is not read, and they "
-        'are read as rows. Check its quotes: a quote inside a cell is written twice ("")')
+        f'{saved.name}:757: a quote (") in this row opens a cell that runs to line 791, where no quote closes it as a '
+        "cell is closed, and its line holds all the header's columns without it: the quote looks typed in a cell that "
+        "is not quoted, taking in the lines after it. The row is not read, and they are read as rows. Check its "
+        'quotes: a quote inside a cell is written twice ("")')
     assert {line: r for line, r in quoted.items() if line != 757} == {
         line: r for line, r in whole.items() if line != 757}
     assert isinstance(quoted[758], Candidate) and quoted[758].fields["name"] == "Cygnet Hospital Kewstoke"
     address = read(row.replace(",Bierley Lane,", ',"Bierley Lane\nBierley",'))
     assert address[757].fields["address"] == "Bierley Lane, Bierley, Bradford, West Yorkshire"
     assert sorted(address) == [line for line in range(2, 1234) if line != 758]  # the row takes two lines
+
+
+def services_read(folder: Path, header: str, row: str) -> list[Candidate | Held | Rejection]:
+    """A council's small list of services under `header` (name, postcode, and a description or an address and town),
+    `row` and then a row of Next Steps, read through its mapping."""
+    path = folder / "services.csv"
+    path.write_text(f"{header}\n{row}\nNext Steps,{'Peer support,' if 'description' in header else '1 Park Row,Leeds,'}"
+                    "LS1 5AB\n", encoding="utf-8", newline="")
+    mapping = folder / "services.toml"
+    columns = 'description = "description"\n' if "description" in header else 'address = ["address", "town"]\n'
+    mapping.write_text(f'[source]\nname = "services"\n[columns]\nname = "name"\npostcode = "postcode"\n{columns}')
+    return list(load_source(path, mapping=mapping))
+
+
+@pytest.mark.parametrize("header, row, field, value", [
+    ("name,description,postcode", 'Leeds Mind,"We offer:\ngroup work, peer support, family work\nand more",LS9 7TF',
+     "description", "We offer: group work, peer support, family work and more"),
+    ("name,address,town,postcode", 'Leeds Mind,"Flat 1\nBlock A, Main St, Leeds, West Yorks\nLeeds",Leeds,LS9 7TF',
+     "address", "Flat 1, Block A, Main St, Leeds, West Yorks"),
+    ("name,description,postcode", 'Leeds Mind,"Groups, drop-in\nart, music, walks\nand more",LS9 7TF',
+     "description", "Groups, drop-in art, music, walks and more"),
+    ("name,description,postcode", 'Leeds Mind,"We offer:\u2028group work, peer support, family work\nand more\n'
+                                  'every week",LS9 7TF',
+     "description", "We offer: group work, peer support, family work and more every week"),
+], ids=["description", "address", "first line of commas", "line separator"])
+def test_a_cell_quoted_over_lines_whose_lines_hold_commas_reads_as_one_row(tmp_path, header, row, field, value):
+    """A cell a person broke over lines in quotes, a line of which holds as many commas as a row: a description's
+    list, an address's line. Before, such a line was taken for a row a typed quote had swallowed (as
+    'Cygnet Hospital Bierley's takes in whole rows), so the row was rejected and its lines read as rows: a service
+    named "group work", one named "Block A"; a line separator (U+2028) in the cell's first line was split at as a line
+    end. A typed quote's row is a whole row on its first line, and its quotes do not pair up: this one's do, and it
+    reads as one row, as does the row after it."""
+    rows = services_read(tmp_path, header, row)
+    assert _at(rows) == [(Candidate, 2), (Candidate, 3 + row.count("\n"))]
+    assert [r.fields["name"] for r in rows] == ["Leeds Mind", "Next Steps"]
+    assert rows[0].fields[field] == value
 
 
 def test_a_blank_line_above_the_header_is_no_header(tmp_path):
@@ -525,6 +562,11 @@ def ods_sites_with(folder: Path, typed: dict[str, str]) -> dict[int, Candidate |
     for start, instead in typed.items():
         assert text.count(f"\n{start}") == 1
         text = text.replace(f"\n{start}", f"\n{instead}")
+    return ods_sites_as(folder, text)
+
+
+def ods_sites_as(folder: Path, text: str) -> dict[int, Candidate | Rejection]:
+    """The ODS site list saved as `text`, read as `ods_sites_with` reads it."""
     folder.mkdir(exist_ok=True)
     listed = folder / ODS_SITES.name
     listed.write_text(text, encoding="utf-8", newline="")
@@ -566,9 +608,10 @@ def test_a_quote_that_swallows_more_than_a_cell_may_hold_rejects_its_row_and_the
     read = ods_sites_with(tmp_path / "quoted", {"RY3N5,THE GREEN,": 'RY3N5,"THE GREEN,'})
     assert sorted(read) == sorted(whole) == list(range(2, 29387))
     assert isinstance(read[26772], Rejection) and read[26772].reason.startswith(
-        "unreadable CSV (field larger than field limit (131072)): a quote (\") in this row opens a cell that no quote "
-        "closes for as long as a cell may be, so the lines after it, which read as rows of the header's columns, were "
-        "read into that cell: the row is not read, and they are read as rows.")
+        "unreadable CSV (field larger than field limit (131072)): a quote (\") in this row opens a cell that runs on "
+        "past the longest a cell may be, and its line holds all the header's columns without it: the quote looks "
+        "typed in a cell that is not quoted, taking in the lines after it. The row is not read, and they are read as "
+        "rows.")
     assert {line: r for line, r in read.items() if line != 26772} == {
         line: r for line, r in whole.items() if line != 26772}
 
@@ -583,11 +626,51 @@ def test_a_quote_typed_in_each_of_two_rows_side_by_side_rejects_both_and_reads_o
     whole = ods_sites_with(tmp_path / "whole", {})
     read = ods_sites_with(tmp_path / "quoted", {"RT5KN,": 'RT5KN,"', "RT5KP,": 'RT5KP,"'})
     assert sorted(read) == sorted(whole)
-    assert [read[line].reason.split(", so ")[0] for line in (14974, 14975) if isinstance(read[line], Rejection)] == [
-        'a quote (") in this row opens a cell that only a quote on line 14975 closes',
-        'a quote (") in this row opens a cell that only a quote on line 15041 closes']
+    assert [read[line].reason.split(", where ")[0] for line in (14974, 14975) if isinstance(read[line], Rejection)] == [
+        'a quote (") in this row opens a cell that runs to line 14975',
+        'a quote (") in this row opens a cell that runs to line 15041']
     assert {line: r for line, r in read.items() if line not in (14974, 14975)} == {
         line: r for line, r in whole.items() if line not in (14974, 14975)}
+
+
+def test_a_cell_longer_than_the_reader_takes_is_said_by_its_length_or_by_the_quote_that_opens_it(tmp_path):
+    """A cell longer than the longest Python's reader takes (131,072 characters), where no typed quote is why: a
+    description of 143,000 characters not quoted, and one quoted over 4,002 lines, each inner line holding as many
+    commas as a row. Before, both were said as a quote typed in a cell that swallowed the rows after it (the line
+    after each reads as a row), and the quoted one's 4,000 inner lines were read as rows, services named "group
+    work". Now the first is said by its length, and the next row read, as its line is its row; the second by the
+    quote that opens it, and no line after it is read, as none can be told for a row."""
+    rows = services_read(tmp_path, "name,description,postcode", "Leeds Mind," + "group work " * 13000 + ",LS9 7TF")
+    assert _at(rows) == [(Rejection, 2), (Candidate, 3)] and rows[0].reason == (
+        "unreadable CSV (field larger than field limit (131072)): a cell in this row is 143,000 characters long")
+    row = 'Leeds Mind,"We offer:\n' + "group work, peer support, family work\n" * 4000 + 'and more",LS9 7TF'
+    rows = services_read(tmp_path, "name,description,postcode", row)
+    assert _at(rows) == [(Rejection, 2)] and rows[0].reason == (
+        "unreadable CSV from here on (field larger than field limit (131072)): a quote (\") in this row opens a cell "
+        "longer than that")
+
+
+def test_quotes_typed_in_many_rows_reject_those_rows_and_lose_none_after_them(tmp_path):
+    """The real ODS site list with a quote typed before the name of every tenth row that holds no quote of its own
+    (2,730 rows): each opens a cell that runs to the file's next quote, most often the next typed one, ten lines on,
+    but the next line's own where it quotes a cell (line 513, FINCHDEAN CMHT: '"FINCHDEAN HOUSE, ST. MARYS
+    HOSPITAL"'). Before, a cell that took in only the next line was not checked: that row was rejected for its cells
+    ("row has 16 of the header's 18 columns") and the next row, whose quote closed the cell, lost without a word (50
+    rows so); and the reading copied the whole file again at each. Now each typed row is rejected saying why, every
+    other row reads as in the file, and the file reads in about the time it takes without the quotes."""
+    lines = ODS_SITES.read_text(encoding="utf-8").split("\n")
+    typed = {n for n in range(12, len(lines) + 1, 10) if lines[n - 1] and '"' not in lines[n - 1]}
+    for n in typed:
+        code, rest = lines[n - 1].split(",", 1)
+        lines[n - 1] = f'{code},"{rest}'
+    whole = ods_sites_with(tmp_path / "whole", {})
+    read = ods_sites_as(tmp_path / "typed", "\n".join(lines))
+    assert len(typed) == 2730 and 513 - 1 in typed and '"FINCHDEAN' in lines[513 - 1]
+    assert sorted(read) == sorted(whole) == list(range(2, 29387))
+    assert {n for n, r in read.items() if isinstance(r, Rejection) and r.reason.startswith(
+        'a quote (") in this row opens a cell that runs to line ')} == typed
+    assert {n: r for n, r in read.items() if n not in typed} == {n: r for n, r in whole.items() if n not in typed}
+    assert read[513] == whole[513] and "FINCHDEAN CMHT" in str(read[513])  # read, its row filtered out
 
 
 def test_a_row_cut_in_two_in_a_code_is_still_warned_of_where_its_row_of_one_cell_would_complete_it(tmp_path):
