@@ -9,6 +9,8 @@ Health", "Older People", "Younger Adults" …)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections import Counter
 from datetime import datetime, timezone
@@ -74,6 +76,24 @@ def test_a_ratings_row_that_cannot_be_read_is_reported_and_the_rest_land(replay,
         (f"{url} line 3", "row has 20 cells but the header has 19 (check quoting)"),
         (f"{url} line 15", "row has 18 of the header's 19 columns (cells left out, or a line break inside a cell "
                            "that is not quoted)")]
+
+
+@pytest.mark.parametrize("name", ["ratings.csv", "ratings.ods"])
+def test_a_title_block_with_blank_rows_is_passed_over_in_a_sheet_as_in_a_csv(replay, data_dir, name):
+    """The real provider ratings file below a title block of five lines, each followed by a blank one: ten rows above
+    the header, six of them filled, within the ten a file is searched for its header. Before, the .csv's header was
+    found (its blank lines count for nothing) and the same rows in a sheet's were not (its blank rows counted): the
+    file was refused. Now each gives the 49 providers' rehab ward evidence."""
+    with (data_dir / "services" / "cqc" / "cqc_latest_ratings_providers_2021-02.csv").open(encoding="utf-8-sig") as f:
+        providers = list(csv.reader(f))
+    title = [row for n in range(1, 6) for row in ([f"Latest ratings, line {n} of the title"], [""])]
+    rows = title + providers
+    written = io.StringIO()
+    csv.writer(written).writerows(rows)
+    replay.serve_file(name, ods({"Providers": rows}) if name.endswith(".ods") else written.getvalue().encode())
+    ratings = file_connector(RatingsFile, replay, name)
+    outcomes = list(ratings.fetch(MemoryState()))
+    assert ratings.complete and len(outcomes) == 49 and all(isinstance(o, Enrichment) for o in outcomes)
 
 
 def test_a_location_rated_for_a_rehab_ward_is_evidence_on_that_location(replay, data_dir, feeds_dir):

@@ -21,6 +21,7 @@ import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,9 @@ class MonthlyFile(BaseConnector):
 
     def sheet_rows(self, path: Path, wanted: Callable[[list[str]], bool]) -> Iterator[Sheet]:
         """(sheet name, header, rows with their line numbers) of each sheet whose header `wanted` accepts, from an
-        OpenDocument or Excel workbook (read by calamine, not by hand)."""
+        OpenDocument or Excel workbook (read by calamine, not by hand). A blank row is no row, above the header as
+        below it (as in a CSV, `csv_table`): before, a title block's blank rows counted toward the rows searched for
+        the header, so a title block found in the .csv was missed in the .ods or .xlsx."""
         try:
             book = CalamineWorkbook.from_path(str(path))
         except Exception as exc:  # calamine raises its own errors for files that are not workbooks
@@ -96,12 +99,11 @@ class MonthlyFile(BaseConnector):
                 from None
         for sheet in book.sheet_names:
             rows = book.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
-            for number, row in enumerate(rows[:HEADER_ROWS_MAX]):
+            filled = ((n + 1, list(r)) for n, r in enumerate(rows) if any(str(c).strip() for c in r))
+            for _, row in islice(filled, HEADER_ROWS_MAX):
                 header = [str(c).strip() for c in row]
                 if wanted(header):
-                    body = ((n + 1, list(r)) for n, r in enumerate(rows)
-                            if n > number and any(str(c).strip() for c in r))
-                    yield sheet, header, body
+                    yield sheet, header, filled
                     break
 
 
