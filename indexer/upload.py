@@ -120,9 +120,9 @@ def read_table(data: bytes | str, spec: TableSpec) -> CsvTable:
         raise TableRefused("The file is empty.")
     found = spec_for(table.header)
     if found is None:
-        raise TableRefused(f"The file's first line is not the header of a curated table: it needs the columns "
-                           f"{', '.join(spec.required)}. Start from the blank template {spec.file_name}, which "
-                           "the upload page offers for download.")
+        raise TableRefused("The file's header (its first line that is not blank) is not the header of a curated "
+                           f"table: it needs the columns {', '.join(spec.required)}. Start from the blank template "
+                           f"{spec.file_name}, which the upload page offers for download.")
     if found is not spec:
         raise TableRefused(f"This is a {found.file_name} table, not {spec.file_name}: choose the kind of table "
                            "it is, or upload the other file.")

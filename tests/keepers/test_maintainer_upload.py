@@ -295,15 +295,18 @@ def test_an_added_table_records_its_file_name_never_a_server_path(keepers, data_
 
 
 def test_a_held_table_that_no_longer_reads_is_refused_at_confirm_and_audited(keepers, data_dir):
-    """Changed on the server's disk while held (it was checked before): refused with the reason, audited."""
+    """Changed on the server's disk while held (it was checked before), a blank line above a header that is no
+    curated table's: refused with the reason, which calls the header the file's header, as its first line is blank
+    (before, "the file's first line"), audited."""
     client = keepers.client()
     keepers.sign_in(client, "maintainer")
     report = upload(keepers, client, teams_table(data_dir))
     [path] = held(keepers)
-    (keepers.site.home / "uploads" / path).write_text("not,a,curated,header\n", encoding="utf-8")
+    (keepers.site.home / "uploads" / path).write_text("\nnot,a,curated,header\n", encoding="utf-8")
     answer = client.post("/keepers/upload/confirm", data=confirm_form(report.text))
     assert answer.status_code == 400 and "The table was not added" in answer.text
-    assert "is not the header of a curated table" in answer.text and held(keepers) == []
+    assert ("The file&#39;s header (its first line that is not blank) is not the header of a curated table"
+            in answer.text) and held(keepers) == []
     assert ("Start from the blank template community_rehab_teams.csv, which the upload page offers for download"
             in answer.text)
     entries, _ = keepers.site.directory.audit.entries(resource_type="curated_table")
