@@ -374,11 +374,16 @@ def _cut_rows(rows: Iterator[CsvRow | CsvProblem], header: list[str],
     for row in rows:
         if before is not None:
             done, row = _marked(before, row, header, shapes)
-            yield _heading_skipped(done, prior, row, header, shapes)
+            # Only a short row may be a heading: a whole one, most rows, is not asked (a call a row was ~1% of
+            # reading a CSV's rows).
+            short = isinstance(done, CsvRow) and done.left_out
+            yield _heading_skipped(done, prior, row, header, shapes) if short else done
             prior = done
         before = row
-    if before is not None:
+    if isinstance(before, CsvRow) and before.left_out:
         yield _heading_skipped(before, prior, None, header, shapes)
+    elif before is not None:
+        yield before
 
 
 def _marked(row: CsvRow | CsvProblem, after: CsvRow | CsvProblem, header: list[str],
