@@ -139,9 +139,19 @@ def test_a_build_the_cluster_keeps_refusing_fails_and_leaves_the_live_index(corp
 
 # --- a cluster that does not answer ------------------------------------------------------------------------
 
-def _every_call(index: ElasticIndex, writer: ElasticWriter, corpus, cut_off) -> dict[str, Callable[[], object]]:
-    """Each read and write the backend makes, by name, `cut_off` a scan begun before the cluster went wrong."""
-    return {
+def _every_call_over_300(engine_name: str, proxy, es_settings, corpus, monkeypatch
+                         ) -> tuple[ElasticIndex, dict[str, Callable[[], object]]]:
+    """An index through the proxy over 300 services of the corpus, and each read and write the backend makes, by
+    name, with a scan begun (in pages of 50) before the cluster went wrong."""
+    base = alias_of(es_settings.elasticsearch_index)
+    client = client_at(engine_name, proxy.url)
+    writer = ElasticWriter(client, base)
+    writer.replace_all(corpus[:300])
+    index = ElasticIndex(client, base)
+    monkeypatch.setattr("search.elastic._SCAN_PAGE", 50)
+    cut_off = index.scan(EVERYTHING)
+    next(cut_off)
+    return index, {
         "info": index.info, "generation": index.generation, "get": lambda: index.get(corpus[0].id),
         "find": lambda: index.find(ServiceQuery()), "count_by_type": lambda: index.count_by_type(ServiceQuery()),
         "count_near": lambda: index.count_near(53.8, -1.5, ServiceQuery(), radius_km=20),
@@ -157,17 +167,10 @@ def _every_call(index: ElasticIndex, writer: ElasticWriter, corpus, cut_off) -> 
 @pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
 def test_a_cluster_that_does_not_answer_is_unavailable_not_a_crash(corpus, es_settings, proxy, monkeypatch,
                                                                     engine_name):
-    base = alias_of(es_settings.elasticsearch_index)
-    client = client_at(engine_name, proxy.url)
-    writer = ElasticWriter(client, base)
-    writer.replace_all(corpus[:300])
-    index = ElasticIndex(client, base)
-    monkeypatch.setattr("search.elastic._SCAN_PAGE", 50)
-    cut_off = index.scan(EVERYTHING)
-    next(cut_off)
+    index, calls = _every_call_over_300(engine_name, proxy, es_settings, corpus, monkeypatch)
 
     proxy.fail("", None)  # every request: the connection closes with no answer
-    for name, call in _every_call(index, writer, corpus, cut_off).items():
+    for name, call in calls.items():
         with pytest.raises(IndexUnavailable, match="did not answer") as raised:
             call()
         assert raised.value.status == 503 and raised.value.headers == {"Retry-After": "30"}, name
@@ -196,17 +199,10 @@ def test_a_cluster_that_fails_or_refuses_a_request_is_a_503_saying_so_not_a_cras
     mget, a refresh, a mark, a search). A fault is `IndexUnavailable` (try again in a minute), a refusal
     `RequestRefused` (the people who run the service must act); neither is the person's to mend. The cluster's
     words go to the log, not the message, and only of a write: a read's may quote a search's place or needs."""
-    base = alias_of(es_settings.elasticsearch_index)
-    client = client_at(engine_name, proxy.url)
-    writer = ElasticWriter(client, base)
-    writer.replace_all(corpus[:300])
-    index = ElasticIndex(client, base)
-    monkeypatch.setattr("search.elastic._SCAN_PAGE", 50)
-    cut_off = index.scan(EVERYTHING)
-    next(cut_off)
+    index, calls = _every_call_over_300(engine_name, proxy, es_settings, corpus, monkeypatch)
 
     proxy.fail("", status, error=error)  # every request
-    for name, call in _every_call(index, writer, corpus, cut_off).items():
+    for name, call in calls.items():
         caplog.clear()
         with caplog.at_level(logging.ERROR, logger="search.elastic"), pytest.raises(raised) as caught:
             call()
