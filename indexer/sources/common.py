@@ -16,8 +16,8 @@ import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from itertools import islice
 from datetime import date, datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any, TypeGuard
 
