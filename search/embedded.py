@@ -278,9 +278,11 @@ class EmbeddedWriter:
             if before_commit is not None:
                 before_commit()
             conn.execute("COMMIT")
-        except BaseException:
+        except BaseException as error:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            if isinstance(error, sqlite3.OperationalError) and _busy(error):  # at BEGIN IMMEDIATE, or at COMMIT
+                raise _busy_index("readers or another edit have") from None
             raise
         finally:
             conn.close()
@@ -689,15 +691,24 @@ def _unreadable(path: Path, error: sqlite3.DatabaseError) -> IndexNotBuilt:
                          "Run 'rehabmap index SOURCE...' again to rebuild it.", where=str(path))
 
 
+def _busy(error: sqlite3.DatabaseError) -> bool:
+    return getattr(error, "sqlite_errorname", None) == "SQLITE_BUSY"
+
+
+def _busy_index(held_by: str) -> IndexUnavailable:
+    """A file another connection held past `_WRITE_TIMEOUT_S` (`held_by`: who "have" held it), which is no file to
+    rebuild: nothing is wrong with it, and it answers once they let it go (an edit so refused wrote nothing)."""
+    return IndexUnavailable(f"The index is busy: {held_by} held it for more than a minute. Try again in a minute.")
+
+
 def _check_schema(conn: sqlite3.Connection, path: Path) -> None:
     """A file in another layout cannot be read or edited: say so, and how to fix it, rather than fail on a
     missing column. A file SQLite cannot read at all (cut short, or not an index) is no index either."""
     try:
         row = conn.execute(_SCHEMA_SAID).fetchone()
     except sqlite3.DatabaseError as error:  # any but a busy file: a file without this table is no index either
-        if getattr(error, "sqlite_errorname", None) == "SQLITE_BUSY":  # an edit kept it past _WRITE_TIMEOUT_S
-            raise IndexUnavailable("The index is busy: an edit has held it for more than a minute. "
-                                   "Try again in a minute.") from None
+        if _busy(error):  # an edit kept it past _WRITE_TIMEOUT_S
+            raise _busy_index("an edit has") from None
         raise _unreadable(path, error) from None
     found = row[0] if row else "unknown"
     if found == SCHEMA_VERSION:

@@ -330,7 +330,7 @@ def test_an_edit_landing_at_each_read_of_the_file_never_overtakes_the_answer(pat
             try:
                 writer.upsert({target.id: {"name": f"Wagtail House {len(landed)}"}})
                 landed.append(statement)
-            except sqlite3.OperationalError as error:
+            except IndexUnavailable as error:
                 refused.append(str(error))
 
     connection = _traced(index, monkeypatch, edit_as_a_read_starts)
@@ -340,7 +340,9 @@ def test_an_edit_landing_at_each_read_of_the_file_never_overtakes_the_answer(pat
     finally:
         connection.set_trace_callback(None)
     assert [s.name for s in found] == ["Wagtail House 0"]
-    assert len(landed) == 1 and refused and set(refused) == {"database is locked"}
+    assert len(landed) == 1 and refused
+    assert set(refused) == {"The index is busy: readers or another edit have held it for more than a minute. "
+                            "Try again in a minute."}
     assert index.get(target.id) == found[0]
 
 
@@ -481,6 +483,29 @@ def test_a_file_an_edit_keeps_busy_past_the_wait_is_unavailable_not_to_be_rebuil
         edited.join()
         holder.close()
     assert EmbeddedIndex(path).get(services[50].id).name == "Wagtail House"
+
+
+@pytest.mark.parametrize("held", ["read", "write"])
+def test_an_edit_the_file_stays_busy_for_past_the_wait_is_unavailable_and_writes_nothing(path, services, monkeypatch,
+                                                                                         held):
+    """Another connection holds the file past the edit's wait (`_WRITE_TIMEOUT_S`, here 0.1 s): a reader's read
+    transaction, for which the edit's COMMIT waits, or another writer's, for which its BEGIN IMMEDIATE waits. The edit
+    escaped as a raw `sqlite3.OperationalError` ("database is locked"), a 500 from the API. It is unavailable for now
+    (a 503 with Retry-After, as a reader's busy file is), nothing of it written; once the file is let go, it lands."""
+    monkeypatch.setattr(embedded, "_WRITE_TIMEOUT_S", 0.1)
+    target = services[50]
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE" if held == "write" else "BEGIN")
+    holder.execute("SELECT count(*) FROM meta").fetchone()  # the shared lock (and the reserved one, of a writer)
+    try:
+        with pytest.raises(IndexUnavailable, match=r"^The index is busy: .* Try again in a minute\.$") as raised:
+            EmbeddedWriter(path).upsert({target.id: {"name": "Wagtail House"}})
+        assert raised.value.status == 503 and raised.value.headers["Retry-After"]
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+    assert EmbeddedIndex(path).get(target.id) == target, "nothing of the edit was written"
+    assert [s.name for s in EmbeddedWriter(path).upsert({target.id: {"name": "Wagtail House"}})] == ["Wagtail House"]
 
 
 def test_the_signal_of_a_read_an_edit_overtook_says_what_it_is():
