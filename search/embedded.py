@@ -730,6 +730,15 @@ class _Stale(RuntimeError):
                          "the file held; asking again answers.")
 
 
+def _not_there(path: Path) -> IndexNotBuilt:
+    """No file where the index is read (never built, or deleted): how to build it, or that a release before this one
+    built its own."""
+    ours = path == index_file(path.parent)  # (a library user may name the file otherwise)
+    earlier = previous_index(path.parent) if ours else None
+    return IndexNotBuilt(f"No index has been built: {path.name} is not there. "
+                         + (earlier.unread() if earlier else "Run 'rehabmap index SOURCE...' first."), where=str(path))
+
+
 def _reader(path: Path) -> sqlite3.Connection:
     """A read-only connection to the index file, which waits as long as an edit does (`_WRITE_TIMEOUT_S`): an edit
     waiting to commit for a reader that holds the file (`_held`) keeps a new read from starting until it has."""
@@ -743,7 +752,13 @@ def _held(path: Path) -> Iterator[tuple[sqlite3.Connection, datetime]]:
     one read transaction, whose shared lock the first read takes. The index file keeps SQLite's rollback journal,
     in which no edit commits while a reader holds that lock, so every read on the connection is of one state,
     however many edits wait; they wait for this answer alone (`EmbeddedWriter.upsert` waits up to a minute)."""
-    with closing(_reader(path)) as conn:  # closed, the read transaction ends
+    try:
+        opened = _reader(path)
+    except sqlite3.OperationalError:  # SQLITE_CANTOPEN: of a file deleted since it was loaded, no index at all
+        if path.exists():
+            raise
+        raise _not_there(path) from None
+    with closing(opened) as conn:  # closed, the read transaction ends
         conn.execute("BEGIN")
         (built_at,) = conn.execute("SELECT value FROM meta WHERE key = 'built_at'").fetchone()
         yield conn, datetime.fromisoformat(built_at)
@@ -1191,11 +1206,7 @@ class EmbeddedIndex:
         except FileNotFoundError:
             if self._generation is not None:
                 return self._generation.state
-            ours = self.path == index_file(self.path.parent)  # (a library user may name the file otherwise)
-            earlier = previous_index(self.path.parent) if ours else None
-            raise IndexNotBuilt(f"No index has been built: {self.path.name} is not there. "
-                                + (earlier.unread() if earlier else "Run 'rehabmap index SOURCE...' first."),
-                                where=str(self.path)) from None
+            raise _not_there(self.path) from None
         generation = self._generation
         if generation is not None and generation.inode == stat.st_ino and self._mtime == stat.st_mtime_ns:
             return generation.state

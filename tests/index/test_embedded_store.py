@@ -361,6 +361,31 @@ def _traced(index: EmbeddedIndex, monkeypatch, callback) -> sqlite3.Connection:
     return connection
 
 
+def test_an_answer_an_edit_overtook_on_a_file_deleted_since_says_no_index_is_built(path, services, monkeypatch):
+    """An edit overtakes a read of a record, and the file is deleted (not replaced by a rebuild) before the answer is
+    made again with the file held (`_held`), which opens it by its name: that escaped as a raw
+    `sqlite3.OperationalError` ("unable to open database file"), a 500. There is no file to answer from: it is
+    `IndexNotBuilt`, in the words a reader that finds no file uses, naming the file for the operator."""
+    target = services[30]
+    index = EmbeddedIndex(path)
+    assert index.info().count == SIZE  # loaded
+    reads: list[str] = []
+
+    def as_a_read_starts(statement: str) -> None:
+        if "FROM services WHERE rowid IN" in statement and not reads:
+            reads.append(statement)
+            EmbeddedWriter(path).upsert({target.id: {"name": "Wagtail House"}})
+            path.unlink()
+
+    connection = _traced(index, monkeypatch, as_a_read_starts)
+    try:
+        with pytest.raises(IndexNotBuilt, match=rf"^No index has been built: {path.name} is not there\. ") as raised:
+            index.get(target.id)
+    finally:
+        connection.set_trace_callback(None)
+    assert reads and raised.value.status == 503 and raised.value.where == str(path)
+
+
 def test_an_answer_an_edit_overtook_keeps_no_other_read_waiting(path, services, monkeypatch):
     """An edit overtakes a read of a record; the reader answers again with the file held. That answer held the
     reader's load lock and its connection's lock as well, to its end, so every other thread's read of a record, or
