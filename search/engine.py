@@ -265,11 +265,12 @@ class OpenSearchClient(_Adapter[opensearchpy.OpenSearch]):
     def _answered(self) -> Iterator[None]:
         try:
             yield
-        except opensearchpy.ConnectionError as exc:  # timeouts and TLS failures included
-            raise Unreachable(type(exc).__name__, str(exc)) from exc
         except opensearchpy.TransportError as exc:
-            status = exc.status_code if isinstance(exc.status_code, int) else 0
-            raise ClusterError(status, str(exc.error), _reason(exc.info, str(exc))) from exc
+            # No status ('N/A'), no answer: a connection error (timeouts and TLS failures included), or one the client
+            # raises itself (nodes it could not sniff: then it has no `info` either).
+            if not isinstance(exc.status_code, int):
+                raise Unreachable(type(exc).__name__, str(exc)) from exc
+            raise ClusterError(exc.status_code, str(exc.error), _reason(exc.info, str(exc))) from exc
 
     def where(self) -> str:
         connections = self.client.transport.connection_pool.connections

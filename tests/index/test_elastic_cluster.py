@@ -19,6 +19,7 @@ from datetime import date, datetime, timezone
 import pytest
 from rehabmap.errors import IndexUnavailable
 from rehabmap.index.base import ServiceQuery
+from search.engine import OpenSearchClient
 from search.elastic import (DocumentRefused, ElasticIndex, ElasticWriter, RequestRefused, _MAPPINGS, _SETTINGS,
                             _version_name, alias_of)
 from tests.index.brute_force import brute_nearest, by_name
@@ -179,6 +180,21 @@ def test_a_cluster_that_does_not_answer_is_unavailable_not_a_crash(corpus, es_se
     proxy.heal()
     assert index.info().count == 300
     assert len(list(itertools.islice(index.scan(EVERYTHING), 120))) == 120
+
+
+def test_an_opensearch_error_without_a_status_is_no_answer_not_an_answer_of_0(es_settings, proxy):
+    """opensearch-py raises its `TransportError` with the status 'N/A' where no answer gave one: its connection errors,
+    and an error it raises itself, as when it cannot sniff the cluster's nodes (`sniffer_timeout`: before a request,
+    once due; 1e-9 s is below what a float of the time can add, so due at every request; the proxy closes the sniff's
+    connection). That was taken for an answer of 0: "The search index failed (it answered 0)", a status no cluster
+    sends. No node answered: it is said so, as of a connection error."""
+    client = OpenSearchClient.connect([proxy.url], sniffer_timeout=1e-9)
+    proxy.fail("", None)  # every request: the connection closes with no answer
+    with pytest.raises(IndexUnavailable, match=r"^The search index did not answer \(TransportError\)\.") as raised:
+        ElasticIndex(client, alias_of(es_settings.elasticsearch_index)).info()
+    assert "Unable to sniff hosts" in str(raised.value.__cause__)
+    assert proxy.seen("/_nodes"), "the client sniffed, and failed"
+    assert raised.value.headers == {"Retry-After": "30"} and "answered" not in raised.value.message
 
 
 _FAULT = ("null_pointer_exception", 'Cannot invoke "Object.hashCode()" because "key" is null')
