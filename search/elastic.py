@@ -47,6 +47,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from geodata.distance import haversine_km
+from rehabmap import errors
 from rehabmap.config import Settings
 from rehabmap.errors import DomainError, IndexNotBuilt, IndexRefused, IndexUnavailable
 from rehabmap.index.base import (Around, Coverage, Hit, IndexInfo, Page, Previous, ServiceQuery, around_in_parts,
@@ -191,9 +192,10 @@ def _reachable_or_unavailable(client: SearchClient, note: str = "", *, reads: bo
     except ClusterError as exc:
         if exc.status in REFUSED_CREDENTIALS:
             # The deployment's key is wrong, expired or lacks a privilege: the operator must act, the person
-            # asking cannot; the API answers 503 (not 401, which would say *their* credentials were wrong).
-            log.error("%s refused rehabmap's credentials (%s %s): check REHABMAP_ELASTICSEARCH_API_KEY and the "
-                      "key's privileges", client.where(), exc.status, exc.error)
+            # asking cannot; the API answers 503 (not 401, which would say *their* credentials were wrong). Told once a
+            # minute at most (`OperatorLog`), as every request meets it.
+            errors.operator_log.tell(f"{client.where()} refused rehabmap's credentials ({exc.status} {exc.error}): "
+                                     "check REHABMAP_ELASTICSEARCH_API_KEY and the key's privileges")
             raise IndexUnavailable(f"The search index refused this service's credentials (it answered "
                                    f"{exc.status}).{note} The people who run this service have to fix its "
                                    "settings; try again later.") from exc
@@ -211,9 +213,10 @@ def _amiss(client: SearchClient, error: ClusterError, note: str, *, reads: bool)
     it refuses (a 4xx: one it will not parse, a media type it does not take, an index gone from under an edit) is
     `RequestRefused`, the operator's to mend. Before, either escaped as a raw `ClusterError`, a 500 from the API, but
     for a bulk write's refusal (`ElasticWriter._bulk`). The cluster's words go to the log (ERROR), not the message,
-    and only a writer's: a reader's may quote a search (its place, its needs), which no log keeps."""
+    and only a writer's: a reader's may quote a search (its place, its needs), which no log keeps. Logged once a minute
+    at most for each line (`rehabmap.errors.OperatorLog`): a cluster refusing every search logged a line a request."""
     words = "its words are not logged: they may quote a search" if reads else str(error)
-    log.error("%s answered %s %s: %s", client.where(), error.status, error.error, words)
+    errors.operator_log.tell(f"{client.where()} answered {error.status} {error.error}: {words}")
     if _refused_whole(error):
         return RequestRefused(error.status, f"The search index refused this service's request (it answered "
                               f"{error.status}).{note} The people who run this service have to fix the search index; "

@@ -17,11 +17,13 @@ from collections.abc import Callable
 from datetime import date, datetime, timezone
 
 import pytest
+from rehabmap import errors
 from rehabmap.errors import IndexUnavailable
 from rehabmap.index.base import ServiceQuery
 from search.engine import OpenSearchClient
 from search.elastic import (DocumentRefused, ElasticIndex, ElasticWriter, RequestRefused, _MAPPINGS, _SETTINGS,
                             _version_name, alias_of)
+from tests.api.conftest import Clock
 from tests.index.brute_force import brute_nearest, by_name
 from tests.index.conftest import client_at
 
@@ -214,13 +216,17 @@ def test_a_cluster_that_fails_or_refuses_a_request_is_a_503_saying_so_not_a_cras
     write's as a raw `ClusterError`, a 500 from the API: a cluster's fault (500) and a request it refuses (a 4xx: an
     mget, a refresh, a mark, a search). A fault is `IndexUnavailable` (try again in a minute), a refusal
     `RequestRefused` (the people who run the service must act); neither is the person's to mend. The cluster's
-    words go to the log, not the message, and only of a write: a read's may quote a search's place or needs."""
+    words go to the log, not the message, and only of a write: a read's may quote a search's place or needs (each call
+    a minute after the last: the log tells a line once a minute at most, `OperatorLog`)."""
     index, calls = _every_call_over_300(engine_name, proxy, es_settings, corpus, monkeypatch)
+    clock = Clock()
+    monkeypatch.setattr(errors, "operator_log", errors.OperatorLog(clock=clock))
 
     proxy.fail("", status, error=error)  # every request
     for name, call in calls.items():
         caplog.clear()
-        with caplog.at_level(logging.ERROR, logger="search.elastic"), pytest.raises(raised) as caught:
+        clock.now += 60
+        with caplog.at_level(logging.ERROR), pytest.raises(raised) as caught:
             call()
         message = caught.value.message
         assert caught.value.status == 503 and message.startswith(said), (name, message)
@@ -231,6 +237,33 @@ def test_a_cluster_that_fails_or_refuses_a_request_is_a_503_saying_so_not_a_cras
 
     proxy.heal()
     assert index.info().count == 300
+
+
+@pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
+def test_a_cluster_refusing_every_search_is_logged_once_a_minute_not_once_a_request(
+        corpus, es_settings, proxy, monkeypatch, caplog, engine_name):
+    """A cluster that refuses every search (a 400) or fails it (a 500) was logged at ERROR once a request, so at the
+    rate of the searches. Each line is told once a minute at most (`OperatorLog`, as the server's other repeated lines
+    to the operator are): 20 searches a minute give one line; the first after the minute says how many went unlogged.
+    Each search still answers its own 503."""
+    index, _ = _every_call_over_300(engine_name, proxy, es_settings, corpus, monkeypatch)
+    clock = Clock()
+    monkeypatch.setattr(errors, "operator_log", errors.OperatorLog(clock=clock))
+    proxy.fail(r"/_search", 400, error=_QUOTING)
+    logged: list[list[str]] = []
+    for minute in range(2):
+        clock.now += 60 * minute
+        caplog.clear()
+        with caplog.at_level(logging.ERROR):
+            for second in range(20):
+                clock.now += 2.9 * bool(second)  # 19 × 2.9 s = 55.1 s: all within the minute
+                with pytest.raises(RequestRefused):
+                    index.find(ServiceQuery(text="rehab"))
+        logged.append([r.getMessage() for r in caplog.records])
+    line = f"{proxy.url.removeprefix('http://')} answered 400 {_QUOTING[0]}: its words are not logged"
+    assert [len(lines) for lines in logged] == [1, 1], logged
+    assert line in logged[0][0] and line in logged[1][0] and "[met 19 more times since, unlogged]" in logged[1][0]
+    assert _QUOTING[1] not in caplog.text
 
 
 # --- edits: a request to read and one to write each chunk of an upsert, one refresh for all -----------------------
