@@ -169,10 +169,13 @@ class RequestRefused(IndexRefused):
 
 
 def _refused_whole(error: ClusterError) -> bool:
-    """Whether a bulk request's error is the cluster refusing it as a request (`RequestRefused`): a 4xx that is not
-    "not now" (`OVERLOADED`, which `_reachable_or_unavailable` makes unavailable) nor a refusal of the deployment's
-    key (`REFUSED_CREDENTIALS`, the same)."""
-    return 400 <= error.status < 500 and error.status not in OVERLOADED and error.status not in REFUSED_CREDENTIALS
+    """Whether a request's error is the cluster refusing it as a request (`RequestRefused`): a 4xx that is not "not
+    now" (`OVERLOADED`, which `_reachable_or_unavailable` makes unavailable), nor a refusal of the deployment's key
+    (`REFUSED_CREDENTIALS`, the same), nor 404, an index the request named missing: the caller that named it says
+    what is missing (`ElasticIndex._found`: no index built; `_deleted`: a generation deleted), else `_amiss`. Before,
+    an edit's read of an alias gone answered "The search index refused this service's request (it answered 404)"."""
+    return (400 <= error.status < 500 and error.status != 404 and error.status not in OVERLOADED
+            and error.status not in REFUSED_CREDENTIALS)
 
 
 @contextmanager
@@ -209,18 +212,23 @@ def _reachable_or_unavailable(client: SearchClient, note: str = "", *, reads: bo
 def _amiss(client: SearchClient, error: ClusterError, note: str, *, reads: bool) -> DomainError:
     """An error answer that is neither overload nor a refusal of the key, as the error to raise. Every request is
     rehabmap's own making (a page beyond the window is refused before it is asked: `rehabmap.browse`), so none is the
-    person's to mend. A fault of the cluster (a 5xx: 500, 501, 505) is `IndexUnavailable`, as it may pass; a request
-    it refuses (a 4xx: one it will not parse, a media type it does not take, an index gone from under an edit) is
-    `RequestRefused`, the operator's to mend. Before, either escaped as a raw `ClusterError`, a 500 from the API, but
-    for a bulk write's refusal (`ElasticWriter._bulk`). The cluster's words go to the log (ERROR), not the message,
-    and only a writer's: a reader's may quote a search (its place, its needs), which no log keeps. Logged once a minute
-    at most for each line (`rehabmap.errors.OperatorLog`): a cluster refusing every search logged a line a request."""
+    person's to mend. A fault of the cluster (a 5xx: 500, 501, 505) is `IndexUnavailable`, as it may pass, and so is
+    an index the request named gone (404) where the caller did not say what that means (a build's new index deleted
+    by hand, a generation deleted between two requests of a reader); a request it refuses (a 4xx: one it will not
+    parse, a media type it does not take) is `RequestRefused`, the operator's to mend. Before, either escaped as a raw
+    `ClusterError`, a 500 from the API, but for a bulk write's refusal (`ElasticWriter._bulk`). The cluster's words go
+    to the log (ERROR), not the message, and only a writer's: a reader's may quote a search (its place, its needs),
+    which no log keeps. Logged once a minute at most for each line (`rehabmap.errors.OperatorLog`): a cluster refusing
+    every search logged a line a request."""
     words = "its words are not logged: they may quote a search" if reads else str(error)
     errors.operator_log.tell(f"{client.where()} answered {error.status} {error.error}: {words}")
     if _refused_whole(error):
         return RequestRefused(error.status, f"The search index refused this service's request (it answered "
                               f"{error.status}).{note} The people who run this service have to fix the search index; "
                               "what it answered is in this service's log.")
+    if error.status == 404:
+        return IndexUnavailable(f"The search index no longer has an index this service's request named (it answered "
+                                f"404).{note} Try again in a minute.")
     return IndexUnavailable(f"The search index failed (it answered {error.status}).{note} Try again in a minute; if "
                             "it fails again, the people who run this service have to fix the search index: what it "
                             "answered is in this service's log.")
@@ -381,20 +389,24 @@ class ElasticWriter:
         marked. Where there is nothing left to write (all were indexed, or refreshed too, before it stopped), the
         index is refreshed and counted all the same, and marked if its counts by source differ from the mark's
         (it stopped after indexing a new service); an edit of services already there that stopped after the last
-        write waits for the next edit's mark."""
-        docs = self._overlaid(changes)
-        if before_commit is not None:
-            before_commit()
-        self._bulk(self.base, "index", ((service.id, to_document(service)) for service in docs))
-        if changes:
-            # The mark after the refresh: a reader that sees the new mark reads the edit too, and the counts
-            # read after it are of every record indexed, this call's or a call's cut off before it.
-            self.client.refresh(self.base)
-            concrete, meta = _meta(self.client, self.base)
-            sources = _sources_in(self.client, concrete)
-            if docs or sources != Counter(meta.get("sources", {})):
-                self.client.put_meta(concrete, {**meta, "count": sum(sources.values()), "sources": dict(sources),
-                                                "edited": uuid.uuid4().hex})
+        write waits for the next edit's mark.
+
+        No index behind the alias (never built, or the alias removed: the cluster answers 404 to the first read) is
+        `IndexNotBuilt`, as to a reader, and nothing is written."""
+        with ElasticIndex(self.client, self.base)._found():
+            docs = self._overlaid(changes)
+            if before_commit is not None:
+                before_commit()
+            self._bulk(self.base, "index", ((service.id, to_document(service)) for service in docs))
+            if changes:
+                # The mark after the refresh: a reader that sees the new mark reads the edit too, and the counts
+                # read after it are of every record indexed, this call's or a call's cut off before it.
+                self.client.refresh(self.base)
+                concrete, meta = _meta(self.client, self.base)
+                sources = _sources_in(self.client, concrete)
+                if docs or sources != Counter(meta.get("sources", {})):
+                    self.client.put_meta(concrete, {**meta, "count": sum(sources.values()), "sources": dict(sources),
+                                                    "edited": uuid.uuid4().hex})
         return docs
 
     def _overlaid(self, changes: Mapping[str, Mapping[str, Any]]) -> list[Service]:
@@ -534,6 +546,17 @@ class ElasticIndex:
         return IndexNotBuilt(f"No search index '{self.alias}'. "
                              + (earlier.unread() if earlier else "Run 'rehabmap index SOURCE...' first."))
 
+    @contextmanager
+    def _found(self) -> Iterator[None]:
+        """A 404 of a call naming the alias (no document answer at all: the alias, or its index, is missing) as
+        `IndexNotBuilt`."""
+        try:
+            yield
+        except ClusterError as exc:
+            if exc.status != 404:
+                raise
+            raise self._not_built() from None
+
     def _search(self, index: str | None = None, **body: Any) -> dict[str, Any]:
         """One search request; its body's fields as keywords, `from_` for `from` (a Python keyword)."""
         if "from_" in body:
@@ -548,12 +571,8 @@ class ElasticIndex:
     def _meta(self) -> tuple[str, dict[str, Any]]:
         """The concrete index and its `_meta`: of an index this version can read (every answer asks, through
         `generation`), else IndexNotBuilt saying how to rebuild it."""
-        try:
+        with self._found():
             concrete, meta = _meta(self.client, self.alias)
-        except ClusterError as exc:
-            if exc.status != 404:
-                raise
-            raise self._not_built() from None
         found = meta.get("schema_version", "unknown")
         if found != SCHEMA_VERSION:
             raise IndexNotBuilt(f"The search index '{self.alias}' ({concrete}) was built by another version of "
@@ -586,12 +605,8 @@ class ElasticIndex:
 
     @_reachable
     def get(self, service_id: str) -> Service | None:
-        try:
+        with self._found():
             found = self.client.get(self.alias, service_id, ["record"])
-        except ClusterError as exc:  # no document answer at all: the alias (or its index) is missing
-            if exc.status != 404:
-                raise
-            raise self._not_built() from None
         return Service.stored(found["record"]) if found is not None else None
 
     @_reachable
@@ -659,12 +674,8 @@ class ElasticIndex:
                           dtype=np.float64).reshape(-1, 2)
         beyond = int(np.count_nonzero(haversine_km(lat, lon, points[:, 0], points[:, 1]) > radius_km))
         index = ring[0]["_index"] if ring else self.alias
-        try:
+        with self._found():
             counted = self.client.count(index, {"bool": {"filter": [*filters, outer]}})
-        except ClusterError as exc:
-            if exc.status != 404:
-                raise
-            raise self._not_built() from None
         return counted - beyond
 
     @_reachable

@@ -18,7 +18,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 from rehabmap import errors
-from rehabmap.errors import IndexUnavailable
+from rehabmap.errors import IndexNotBuilt, IndexUnavailable
 from rehabmap.index.base import ServiceQuery
 from search.engine import OpenSearchClient
 from search.elastic import (DocumentRefused, ElasticIndex, ElasticWriter, RequestRefused, _MAPPINGS, _SETTINGS,
@@ -267,6 +267,48 @@ def test_a_cluster_refusing_every_search_is_logged_once_a_minute_not_once_a_requ
 
 
 # --- edits: a request to read and one to write each chunk of an upsert, one refresh for all -----------------------
+
+@pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
+def test_an_edit_of_an_index_never_built_says_so_not_that_a_request_was_refused(corpus, es_settings, proxy,
+                                                                                  engine_name):
+    """An edit reads its records first (`_mget`); with no index behind the alias (never built, or its alias gone),
+    the cluster answers 404 `index_not_found_exception`, which was taken for a request refused whole: "The search
+    index refused this service's request (it answered 404). The people who run this service have to fix the search
+    index", as if rehabmap had sent one the cluster will not take. There is no index to edit: `IndexNotBuilt`, in a
+    reader's words, and nothing written (no index made by the write)."""
+    base = alias_of(es_settings.elasticsearch_index)
+    writer = ElasticWriter(client_at(engine_name, proxy.url), base)
+    with pytest.raises(IndexNotBuilt) as raised:
+        writer.upsert({corpus[0].id: {"name": f"{_RENAMED} House"}})
+    assert raised.value.message == f"No search index '{base}'. Run 'rehabmap index SOURCE...' first."
+    assert not proxy.seen("/_bulk"), "nothing written"
+    assert writer.client.indices(f"{es_settings.elasticsearch_index}*") == {}, "no index made by a write"
+
+
+_GONE = ("index_not_found_exception", "no such index")
+
+
+@pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
+def test_a_write_whose_index_goes_while_it_writes_is_not_a_refused_request(corpus, es_settings, proxy, es_client,
+                                                                            engine_name):
+    """A bulk request answered 404 `index_not_found_exception` (the index it writes to gone since the write's first
+    request) was a request refused whole: "The search index refused the whole request writing … (it answered 404).
+    The people who run this service have to fix the search index", though nothing in it was wrong. Of an edit, the
+    alias's index is gone: `IndexNotBuilt`, as when its read finds none. Of a build, its new index is gone (deleted by
+    hand): it fails, unavailable for now, the index being served unchanged, and a build again succeeds."""
+    base, writer, changes = _two_hundred_written(engine_name, proxy, es_settings, corpus)
+    (live,) = _versions(es_client, base)
+    proxy.fail(r"/_bulk", 404, error=_GONE)
+    with pytest.raises(IndexNotBuilt, match=rf"^No search index '{base}'\."):
+        writer.upsert(changes)
+    with pytest.raises(IndexUnavailable) as raised:
+        writer.replace_all(corpus[:10])
+    assert raised.value.message == ("The search index no longer has an index this service's request named (it "
+                                    "answered 404). The index being served is unchanged. Try again in a minute.")
+    assert _versions(es_client, base) == [live]
+    proxy.heal()
+    assert writer.replace_all(corpus[:10]) == 10
+
 
 _RENAMED = "Quillwort"  # a word the corpus has nowhere
 
