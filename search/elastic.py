@@ -19,8 +19,9 @@ it reaches that record afterwards, as the embedded backend's does.)
 
 A cluster that does not answer, or answers that it is overloaded (429, 502-504), raises `IndexUnavailable`
 (503 with Retry-After in the API, one line from the CLI). Bulk writes (a build's, an edit's) retry such answers
-with exponential backoff, a bounded number of times. A fault of its own (another 5xx) is `IndexUnavailable` too,
-and a request it refuses (a 4xx) `RequestRefused`, the operator's to mend (`_amiss`).
+with exponential backoff, a bounded number of times (OpenSearch's client, 429 alone: `SearchClient.bulk`). A fault
+of its own (another 5xx) is `IndexUnavailable` too, and a request it refuses (a 4xx) `RequestRefused`, the
+operator's to mend (`_amiss`).
 
 Filters mirror `ServiceColumns.mask` (the embedded backend's semantics) clause for clause. Distances are
 not taken from Elasticsearch: candidates come back in its `_geo_distance` order, and the exact
@@ -74,7 +75,8 @@ _TEXT_FIELDS = ["name", "description", "organisation"]
 _BULK_CHUNK = 1000
 _BULK_TIMEOUT_S = 120
 # Answers that mean "not now": a bulk request (or a document in it) answered so is sent again after
-# _BULK_BACKOFF_S, doubling up to _BULK_MAX_BACKOFF_S, at most _BULK_RETRIES times (~1 min in all).
+# _BULK_BACKOFF_S, doubling up to _BULK_MAX_BACKOFF_S, at most _BULK_RETRIES times (~1 min in all); on OpenSearch,
+# one answered 429 only (`SearchClient.bulk`).
 _BULK_RETRIES = 6
 _BULK_BACKOFF_S = 1.0
 _BULK_MAX_BACKOFF_S = 30.0

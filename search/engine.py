@@ -92,8 +92,9 @@ class SearchClient(Protocol):
         """Write the documents in chunks, a request each, without a refresh (a costly operation, so the caller
         makes one for all): "create" refuses an id already there, "index" replaces its document. Per document
         (ok, its result: "_id", "status", "error"); `mget` reads it once its chunk is answered, searches after
-        the index's next refresh. Documents the cluster refuses as overloaded are sent again with exponential
-        backoff, at most `retries` times."""
+        the index's next refresh. What the cluster refuses as overloaded is sent again with exponential backoff, at
+        most `retries` times: by Elasticsearch's client, all of `OVERLOADED`; by OpenSearch's, 429 alone (its
+        transport sends a whole request answered 502-504 again at once, three times)."""
 
     def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]: ...
 

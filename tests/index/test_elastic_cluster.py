@@ -140,6 +140,27 @@ def test_a_build_the_cluster_keeps_refusing_fails_and_leaves_the_live_index(corp
     assert ElasticIndex(es_client, base).info().count == 100
 
 
+@pytest.mark.parametrize("status, per_document, sent", [
+    (429, False, {"elasticsearch": 6, "opensearch": 6}), (429, True, {"elasticsearch": 6, "opensearch": 6}),
+    (503, False, {"elasticsearch": 6, "opensearch": 4}), (503, True, {"elasticsearch": 6, "opensearch": 1}),
+    (408, False, {"elasticsearch": 6, "opensearch": 1}),
+])
+@pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
+def test_how_often_each_engines_client_sends_a_bulk_request_the_cluster_keeps_refusing(
+        corpus, es_settings, proxy, status, per_document, sent, engine_name):
+    """What README says of bulk writes answered "not now", held to each client (here 5 retries, 0.01 s apart): the
+    Elasticsearch helper sends again after a backoff whatever `OVERLOADED` holds (408, 429, 502-504), whole or per
+    document; OpenSearch's sends again only 429, and its transport sends a whole request answered 502-504 again at
+    once, three times (on the next node, here the same one), a document so answered or a 408 never. Either way, what
+    is still refused ends the build, unavailable. README had said every client sends all five again with backoff."""
+    base = alias_of(es_settings.elasticsearch_index)
+    writer = ElasticWriter(client_at(engine_name, proxy.url), base, bulk_retries=5, backoff_s=0.01)
+    fault = proxy.fail(r"/_bulk", status, per_document=per_document)
+    with pytest.raises(IndexUnavailable):
+        writer.replace_all(corpus[:20])
+    assert fault.hits == sent[engine_name]
+
+
 # --- a cluster that does not answer ------------------------------------------------------------------------
 
 def _every_call_over_300(engine_name: str, proxy, es_settings, corpus, monkeypatch
