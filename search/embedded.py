@@ -237,7 +237,7 @@ class EmbeddedWriter:
         if not changes:
             return []
         self.recover()
-        conn = sqlite3.connect(self.path, timeout=_WRITE_TIMEOUT_S, isolation_level=None)
+        conn = _connect(self.path, "rw", isolation_level=None)
         written: list[Service] = []
         try:
             _check_schema(conn, self.path)
@@ -739,11 +739,24 @@ def _not_there(path: Path) -> IndexNotBuilt:
                          + (earlier.unread() if earlier else "Run 'rehabmap index SOURCE...' first."), where=str(path))
 
 
+def _connect(path: Path, mode: str, **options: Any) -> sqlite3.Connection:
+    """A connection to the index file (`mode`: SQLite's "ro" or "rw", which never makes a file), which waits as long
+    as an edit does (`_WRITE_TIMEOUT_S`). A file not there (never built, or deleted since it was loaded) is no index
+    (`_not_there`): an edit made an empty file of it, which then read as a damaged index, "cannot be read (no such
+    table: meta). Run 'rehabmap index SOURCE...' again to rebuild it"; a read made again with the file held
+    (`_held`) escaped as a raw "unable to open database file", a 500."""
+    try:
+        return sqlite3.connect(f"file:{path}?mode={mode}", uri=True, timeout=_WRITE_TIMEOUT_S, **options)
+    except sqlite3.OperationalError:
+        if path.exists():
+            raise
+        raise _not_there(path) from None
+
+
 def _reader(path: Path) -> sqlite3.Connection:
-    """A read-only connection to the index file, which waits as long as an edit does (`_WRITE_TIMEOUT_S`): an edit
-    waiting to commit for a reader that holds the file (`_held`) keeps a new read from starting until it has."""
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False, isolation_level=None,
-                           timeout=_WRITE_TIMEOUT_S)
+    """A read-only connection to the index file, which waits as long as an edit does: an edit waiting to commit for a
+    reader that holds the file (`_held`) keeps a new read from starting until it has."""
+    return _connect(path, "ro", check_same_thread=False, isolation_level=None)
 
 
 @contextmanager
@@ -752,13 +765,7 @@ def _held(path: Path) -> Iterator[tuple[sqlite3.Connection, datetime]]:
     one read transaction, whose shared lock the first read takes. The index file keeps SQLite's rollback journal,
     in which no edit commits while a reader holds that lock, so every read on the connection is of one state,
     however many edits wait; they wait for this answer alone (`EmbeddedWriter.upsert` waits up to a minute)."""
-    try:
-        opened = _reader(path)
-    except sqlite3.OperationalError:  # SQLITE_CANTOPEN: of a file deleted since it was loaded, no index at all
-        if path.exists():
-            raise
-        raise _not_there(path) from None
-    with closing(opened) as conn:  # closed, the read transaction ends
+    with closing(_reader(path)) as conn:  # closed, the read transaction ends
         conn.execute("BEGIN")
         (built_at,) = conn.execute("SELECT value FROM meta WHERE key = 'built_at'").fetchone()
         yield conn, datetime.fromisoformat(built_at)

@@ -510,6 +510,21 @@ def test_a_file_an_edit_keeps_busy_past_the_wait_is_unavailable_not_to_be_rebuil
     assert EmbeddedIndex(path).get(services[50].id).name == "Wagtail House"
 
 
+def test_an_edit_of_an_index_never_built_says_so_and_makes_no_file(tmp_path, services):
+    """An edit with no index file (never built) opened the file to write, which made an empty one: the edit said "The
+    index file index-schema6.sqlite cannot be read (no such table: meta). Run 'rehabmap index SOURCE...' again to
+    rebuild it", and so did every read after it, of a file nothing had built. It says, as a reader does, that no
+    index is built, and leaves no file; a build then answers as ever."""
+    path = index_file(tmp_path)
+    with pytest.raises(IndexNotBuilt) as raised:
+        EmbeddedWriter(path).upsert({services[0].id: {"name": "Wagtail House"}})
+    assert raised.value.message == (f"No index has been built: {path.name} is not there. "
+                                    "Run 'rehabmap index SOURCE...' first.")
+    assert raised.value.where == str(path) and not path.exists()
+    EmbeddedWriter(path).replace_all(services[:10])
+    assert EmbeddedIndex(path).info().count == 10
+
+
 @pytest.mark.parametrize("held", ["read", "write"])
 def test_an_edit_the_file_stays_busy_for_past_the_wait_is_unavailable_and_writes_nothing(path, services, monkeypatch,
                                                                                          held):
