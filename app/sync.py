@@ -146,7 +146,7 @@ def sync_source(settings: Settings, source: str, *, actor: str, dry_run: bool = 
     with tempfile.TemporaryDirectory(prefix="rehabmap-dry-run-") as scratch:
         store = SyncStore.scratch_copy(store_of(settings), Path(scratch)) if dry_run else open_store(settings)
         runner = SyncRunner(store, placer, None if dry_run else open_live(settings, lambda: placer), actor=actor,
-                            progress=progress)
+                            progress=progress, folders=settings.own_folders)
         runs = SourceRuns([], [])
         for error in unusable:
             runner.cannot_start(error.source, error, error.ignored, dry_run=dry_run)
@@ -173,7 +173,7 @@ def hold_for_review(settings: Settings, held: Sequence[Held], placer: Placer, *,
     from indexer.sync.connectors import source_titles
 
     store = open_store(settings)
-    runner = SyncRunner(store, placer, open_live(settings, lambda: placer), actor=actor)
+    runner = SyncRunner(store, placer, open_live(settings, lambda: placer), actor=actor, folders=settings.own_folders)
     runs = SourceRuns([], [])
     for connector in by_source(held, source_titles(settings.oruk_feeds_dir, store.titles())):
         runs.ran(partial(runner.run, connector, force=force, max_change_share=settings.sync_max_change_share,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+import tempfile
 from datetime import date
 from enum import Enum
 from functools import lru_cache
@@ -199,6 +201,22 @@ class Settings(BaseSettings):
     @property
     def geodata_dir(self) -> Path:
         return self.home / "geodata"
+
+    @property
+    def own_folders(self) -> tuple[Path, ...]:
+        """The server's own folders, which an error people read must not name (`said_without_folders`): its home,
+        data, cache and feed folders, the token key's, the temp folder, its code and Python's, the user's home and
+        the working folder (the filesystem's root never: every path is in it). Each also as its links resolve, as an
+        exception may quote either."""
+        try:
+            user = [Path.home()]
+        except RuntimeError:  # a user with no home folder
+            user = []
+        given = [self.home, self.data_dir, self.cache_dir, self.oruk_feeds_dir, self.token_key_path.parent,
+                 Path(tempfile.gettempdir()), Path(__file__).resolve().parents[1], Path(sys.prefix),
+                 Path(sys.base_prefix), *user, Path.cwd()]
+        folders = [folder.absolute() for folder in given if folder is not None]
+        return tuple(dict.fromkeys(f for folder in folders for f in (folder, folder.resolve()) if f != f.parent))
 
     @property
     def directory_path(self) -> Path:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from itertools import islice
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, TypeGuard
 
 from geodata.errors import InvalidPostcode
@@ -60,21 +60,33 @@ def os_reason(exc: BaseException) -> str:
     return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
 
 
-def said_without_folders(exc: BaseException) -> str:
+def said_without_folders(exc: BaseException, folders: Iterable[str | PurePath]) -> str:
     """An error's words as people may read them (a failed run's error, on the keepers' Sources page and in
-    sync-status), naming a file by its name and never the server's folders: an `OSError` by its reason and the
-    file's name (its own words quote the whole path), any other error's words with each absolute path in them cut
-    to its last part. Whoever runs the server has the whole in the exception itself (the command's error line,
-    the log)."""
+    sync-status), naming a file by its name and never the server's `folders` (its home, data, feed and temp folders,
+    its code: `Settings.own_folders`): an `OSError` by its reason and the file's name (its own words quote the whole
+    path), any other error's words with each path in one of those folders (or the folder itself) cut to its last
+    part. Only those are cut, by their whole text, so a folder with a space in its name goes whole, a Windows one
+    too, and a path that is no file of the server's ('GET /api/v1/services/cqc:1-123') stays as said; before, any
+    absolute-looking path was cut at its last '/', which kept the folders after a space and cut an API's path.
+    Whoever runs the server has the whole in the exception itself (the command's error line, the log)."""
     if isinstance(exc, OSError) and exc.strerror:
         names = [_file_name(f) for f in (exc.filename, exc.filename2) if f is not None]
         return f"{exc.strerror}: {' -> '.join(names)}" if names else exc.strerror
-    return _ABSOLUTE_PATH.sub(lambda path: _file_name(path.group()), str(exc))
+    prefixes = sorted({str(f).rstrip("/\\") for f in folders} - {""}, key=len, reverse=True)
+    if not prefixes:
+        return str(exc)
+    # A path quoted goes to its closing quote (its parts may hold spaces); one unquoted, to the next space or quote,
+    # and starts no later than a word's start (a URL's '/tmp/x' is no folder of the server's).
+    anyone = "|".join(map(re.escape, prefixes))
+    path = re.compile(rf"(?P<q>['\"])(?P<quoted>(?:{anyone})(?:[/\\][^'\"]*)?)(?P=q)"
+                      rf"|(?<![\w:/.\\-])(?P<bare>(?:{anyone})(?:[/\\][^\s'\"]*)?)(?![\w.-])")
+    return path.sub(lambda m: f"{m['q']}{_last_part(m['quoted'])}{m['q']}" if m["q"] else _last_part(m["bare"]),
+                    str(exc))
 
 
-# An absolute path of a folder or more: a '/' that follows no word, ':', '/' or '.' (so not a URL's path, nor a
-# relative path's), and its parts.
-_ABSOLUTE_PATH = re.compile(r"(?<![\w:/.])(?:/[^\s/'\"]+){2,}/?")
+def _last_part(path: str) -> str:
+    """A path's last part, whether its parts are parted by '/' or by '\\'."""
+    return re.split(r"[/\\]", path.rstrip("/\\"))[-1]
 
 
 def _file_name(filename: Any) -> str:

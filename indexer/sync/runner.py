@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import partial
+from pathlib import PurePath
 from typing import Any
 
 from indexer.precedence import PrecedenceInvalid
@@ -312,8 +313,11 @@ class _PageState:
 
 class SyncRunner:
     def __init__(self, store: SyncStore, placer: Placer, live: LiveIndex | None, *, actor: str,
-                 progress: bool = False, today: date | None = None) -> None:
+                 progress: bool = False, today: date | None = None, folders: Sequence[PurePath] = ()) -> None:
+        """`folders`: the server's own (`Settings.own_folders`), which a failed run's error, read on the keepers'
+        Sources page and in sync-status, must not name (`said_without_folders`)."""
         self.store = store
+        self.folders = folders
         self.placer = placer
         self.live = live
         self.actor = actor
@@ -350,8 +354,8 @@ class SyncRunner:
                 if not dry_run:
                     self.store.record_run(connector.name, started, "failed", {"error": (
                         f"{type(exc).__name__} in rehabmap's {connector.name} connector: "
-                        f"{sentence(shorten(said_without_folders(exc), 200))} A fault of rehabmap's, not only the "
-                        "source's: report it with the log. What was fetched before it is kept."),
+                        f"{sentence(shorten(said_without_folders(exc, self.folders), 200))} A fault of rehabmap's, not "
+                        "only the source's: report it with the log. What was fetched before it is kept."),
                         "warnings": connector.warnings})
                 raise
             # What a stopped run fetched is read with what this run fetched: a complete listing among it stays

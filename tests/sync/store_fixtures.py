@@ -86,7 +86,8 @@ def runner_for(settings: Settings, geography: Any, *, live: bool = True) -> Sync
     """The runner as `rehabmap sync` builds it, in this process (with the session's geography)."""
     placer = GeographyPlacer(geography)
     return SyncRunner(SyncStore(store_of(settings)), placer,
-                      open_live(settings, lambda: placer) if live else None, actor="tests")
+                      open_live(settings, lambda: placer) if live else None, actor="tests",
+                      folders=settings.own_folders)
 
 
 def sync_settings(replay: Replay | None, env: Mapping[str, str]) -> dict[str, str]:

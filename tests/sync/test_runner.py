@@ -19,10 +19,11 @@ import threading
 import time
 from dataclasses import replace
 from datetime import date, datetime, timezone
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 import pytest
 
+from indexer.sources.common import said_without_folders
 from indexer.sync.connectors import connectors_for
 from indexer.sync.connectors.cqc import SERVICE_TYPES
 from indexer.sync.publish import COVERAGE_DUE
@@ -859,6 +860,46 @@ def test_a_fault_quoting_a_servers_file_is_recorded_with_the_files_name_alone(se
     assert status.last_run is not None and status.last_run.said.startswith(
         "ValueError in rehabmap's listed connector: 'cqc_latest_ratings_providers_2021-02.csv' is not in the "
         "subpath of 'feeds'")
+
+
+def test_a_fault_quoting_a_folder_with_a_space_names_the_file_alone(settings, geography, tmp_path):
+    """A real pathlib ValueError naming a file in a folder whose name holds a space ('My Data', made here). Before,
+    a path was cut at its first space, so the error said 'My Data/services/x.csv', the folders after the space; now
+    the server's folders (`Settings.own_folders`) are cut whole, and the file is named by its name."""
+    folder = tmp_path / "My Data" / "services"
+    folder.mkdir(parents=True)
+    (folder / "x.csv").write_text("id\n")
+
+    class Faulty(ListedConnector):
+        def fetch(self, state, *, full=False):
+            yield from self.outcomes
+            (folder / "x.csv").relative_to(settings.home)
+
+    with pytest.raises(ValueError, match="My Data"):
+        runner_for(settings, geography).run(Faulty([], name="listed"))
+    [status] = sync_status(SyncStore(store_of(settings)), "listed")
+    assert status.last_run is not None and status.last_run.said.startswith(
+        "ValueError in rehabmap's listed connector: 'x.csv' is not in the subpath of 'home'"), status.last_run.said
+
+
+def test_an_error_names_the_servers_folders_by_their_last_part_and_nothing_else(tmp_path):
+    """`said_without_folders` cuts only the folders it is given, whole: a path in one named by its last part, with a
+    space in a folder's name, a Windows folder (as a server on Windows has them), a folder named alone; an API's
+    path, a URL's and a folder of another name that begins alike stay as said (before, 'GET /api/v1/services/cqc:1-1'
+    read 'GET cqc:1-1')."""
+    data = tmp_path / "My Data"
+    (data / "ods").mkdir(parents=True)
+    windows = PureWindowsPath(r"C:\srv\rehab data")
+    folders = [data, windows]
+    with pytest.raises(ValueError) as caught:
+        (data / "ods" / "ets.csv").relative_to(tmp_path / "feeds")
+    assert said_without_folders(caught.value, folders).startswith(
+        f"'ets.csv' is not in the subpath of '{tmp_path / 'feeds'}'")
+    said = said_without_folders(LookupError(f"GET /api/v1/services/cqc:1-1 at http://host{data}/x gave no "
+                                         f"'name' ({data}/ods/ets.csv, {data}, {data}base/y, {windows}\\f\\z.toml)"),
+                                folders)
+    assert said == (f"GET /api/v1/services/cqc:1-1 at http://host{data}/x gave no 'name' (ets.csv, My Data, "
+                    f"{data}base/y, z.toml)"), said
 
 
 def test_a_listing_run_afresh_after_a_short_one_retires_what_it_no_longer_lists(tmp_path, geodata_dir, data_dir,
