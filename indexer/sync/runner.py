@@ -347,53 +347,88 @@ class SyncRunner:
                                           {"error": exc.message, "warnings": connector.warnings})
                 raise
             except Exception as exc:
-                # A fault of rehabmap's own (a bug a source's answer found): recorded as failed too, with its
-                # traceback left to the caller. Before, `sync-status` still said "last run applied", exit 0, and
-                # the failure was seen only by whoever read the crontab's log. Said without the server's folders
-                # (the Sources page shows it); the exception, for the operator, keeps them.
-                if not dry_run:
-                    self.store.record_run(connector.name, started, "failed", {"error": (
-                        f"{type(exc).__name__} in rehabmap's {connector.name} connector: "
-                        f"{sentence(shorten(said_without_folders(exc, self.folders), 200))} A fault of rehabmap's, not "
-                        "only the source's: report it with the log. What was fetched before it is kept."),
-                        "warnings": connector.warnings})
+                # A fault of rehabmap's own (a bug a source's answer found), or of the machine (an OSError): recorded
+                # as failed too, with its traceback left to the caller. Before, `sync-status` still said "last run
+                # applied", exit 0, and the failure was seen only by whoever read the crontab's log.
+                self._failed(connector, started, exc, f"in rehabmap's {connector.name} connector",
+                             "A fault of rehabmap's, not only the source's: report it with the log.",
+                             "What was fetched before it is kept.", dry_run=dry_run)
                 raise
-            # What a stopped run fetched is read with what this run fetched: a complete listing among it stays
-            # complete, so that a changes window after a stopped full crawl neither clears the stop nor keeps live
-            # what the listing no longer lists (it stops again, until a person applies or drops the stopped run).
-            held_complete = held is not None and bool(held.report.get("complete"))
-            complete = held_complete or (stopped is None and connector.complete)
-            plan = _Plan.make(self, connector.name, outcomes, complete=complete,
-                              title=connector.title or TITLES.get(connector.name))
-            report = plan.report
-            report.read_all, report.short_of_count = _how_read(connector, stopped)
-            report.warnings = connector.warnings
-            if held is not None and stopped is None:
-                report.held_back = (f"what the run stopped at {held.finished_at} fetched"
-                                    + (" (a complete listing)" if held_complete else ""))
-            report.dry_run = dry_run
-            if report.share > max_change_share and not force:
-                report.remedy = None if dry_run else then or sync_then(connector.name)
-                outcome = ("A run would stop here and apply nothing (--force applies it)." if dry_run  # keeps none
-                           else f"Nothing was applied; what was fetched is kept. {report.remedy}")
-                report.stopped = (f"this run would change or retire {report.share:.0%} of the "
-                                  f"{plan.active_before} records held from {connector.name} (more than "
-                                  f"{max_change_share:.0%}). {outcome}")
-                if not dry_run:
-                    self.store.record_run(connector.name, started, "stopped", report.to_dict())
-                    self._follow(report, caught_up)  # what earlier runs left unwritten, as any run ends
-                return report
+            try:
+                report = self._planned(connector, outcomes, held, stopped, started, dry_run=dry_run, force=force,
+                                       max_change_share=max_change_share, then=then)
+            except Exception as exc:
+                # Planning, or applying in the store's one transaction (`apply_run`), which a fault undoes whole: a
+                # full disk, a bug. Before, only the fetch was recorded: sync-status said the run was unfinished,
+                # the next would go on from it, exit 0, while every run after failed the same way.
+                self._failed(connector, started, exc, f"as rehabmap applied the run of {connector.name}",
+                             "A fault of rehabmap's or of its store's (a disk full, a database down), not the "
+                             "source's: the log has its traceback.",
+                             "Nothing was applied: the store undid the run's one transaction. What was fetched is "
+                             f"kept: {self._again(connector.name)} to apply it.", dry_run=dry_run)
+                raise
             if dry_run:
                 return report
-            reached("fetched")
-            self.store.apply_run(connector.name, plan.records, plan.enrichments, plan.reviews, plan.audits,
-                                 live_changed=plan.live_changed, complete=complete, started_at=started,
-                                 report=report.to_dict(),
-                                 meta=self._cover(connector.name, connector.covers() if complete else None)
-                                 | ({TITLED + connector.name: connector.title} if connector.title else {}))
-            reached("applied")
-            self._follow(report, caught_up)
+            if report.stopped is None:
+                reached("applied")
+            self._follow(report, caught_up)  # a stopped run too: what earlier runs left unwritten, as any run ends
             return report
+
+    def _planned(self, connector: Connector, outcomes: Sequence[Outcome], held: RunRow | None,
+                 stopped: RunRow | None, started: str, *, dry_run: bool, force: bool, max_change_share: float,
+                 then: str | None) -> SyncReport:
+        """What the run fetched (`outcomes`) planned, and applied in one transaction, or recorded as stopped at the
+        share threshold; nothing written in a dry run. `held`, a stopped run no person has decided on; `stopped`,
+        that run, when `--force` applies it."""
+        # What a stopped run fetched is read with what this run fetched: a complete listing among it stays
+        # complete, so that a changes window after a stopped full crawl neither clears the stop nor keeps live
+        # what the listing no longer lists (it stops again, until a person applies or drops the stopped run).
+        held_complete = held is not None and bool(held.report.get("complete"))
+        complete = held_complete or (stopped is None and connector.complete)
+        plan = _Plan.make(self, connector.name, outcomes, complete=complete,
+                          title=connector.title or TITLES.get(connector.name))
+        report = plan.report
+        report.read_all, report.short_of_count = _how_read(connector, stopped)
+        report.warnings = connector.warnings
+        if held is not None and stopped is None:
+            report.held_back = (f"what the run stopped at {held.finished_at} fetched"
+                                + (" (a complete listing)" if held_complete else ""))
+        report.dry_run = dry_run
+        if report.share > max_change_share and not force:
+            report.remedy = None if dry_run else then or sync_then(connector.name)
+            outcome = ("A run would stop here and apply nothing (--force applies it)." if dry_run  # keeps none
+                       else f"Nothing was applied; what was fetched is kept. {report.remedy}")
+            report.stopped = (f"this run would change or retire {report.share:.0%} of the "
+                              f"{plan.active_before} records held from {connector.name} (more than "
+                              f"{max_change_share:.0%}). {outcome}")
+            if not dry_run:
+                self.store.record_run(connector.name, started, "stopped", report.to_dict())
+            return report
+        if dry_run:
+            return report
+        reached("fetched")
+        self.store.apply_run(connector.name, plan.records, plan.enrichments, plan.reviews, plan.audits,
+                             live_changed=plan.live_changed, complete=complete, started_at=started,
+                             report=report.to_dict(),
+                             meta=self._cover(connector.name, connector.covers() if complete else None)
+                             | ({TITLED + connector.name: connector.title} if connector.title else {}))
+        return report
+
+    def _failed(self, connector: Connector, started: str, exc: Exception, where: str, whose: str, then: str, *,
+                dry_run: bool) -> None:
+        """A run ended by an exception that is no source's error (`SyncInterrupted`), recorded as failed (not in a
+        dry run), `where` and `then` saying where it failed and what is kept. Whose fault it is decides what a person
+        does: an `OSError` (a full disk, a permission refused) is the machine's, for its operator to mend; any other,
+        as `whose` says (before, an `OSError` too was worded a fault of rehabmap's, to report). Said without the
+        server's folders (the Sources page shows it); the exception, for the operator, keeps them."""
+        if dry_run:
+            return
+        if isinstance(exc, OSError):
+            whose = (f"A fault of this machine's, not of rehabmap or the source: mend it (a disk full, a file's "
+                     f"permissions), then {self._again(connector.name)}.")
+        self.store.record_run(connector.name, started, "failed", {"error": (
+            f"{type(exc).__name__} {where}: {sentence(shorten(said_without_folders(exc, self.folders), 200))} "
+            f"{whose} {then}"), "warnings": connector.warnings})
 
     def retire_all(self, name: str, reason: str, *, detail: str | None = None, dry_run: bool = False) -> SyncReport:
         """A person's word that no run of `name` will come again (an ORUK feed whose file has left the feed folder):

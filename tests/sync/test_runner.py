@@ -862,6 +862,72 @@ def test_a_fault_quoting_a_servers_file_is_recorded_with_the_files_name_alone(se
         "subpath of 'feeds'")
 
 
+def refuse_applied_runs(store: SyncStore) -> None:
+    """The store refuses to record a run as applied, as a full disk refuses the write: the last statement of
+    `apply_run`'s one transaction, after every record of the run was written in it."""
+    with store.database.transaction() as conn:
+        if store.database.dialect == "sqlite":
+            conn.execute("CREATE TRIGGER disk_full BEFORE INSERT ON sync_runs WHEN NEW.outcome = 'applied' "
+                         "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+        else:
+            conn.execute("CREATE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql AS "
+                         "$$ BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'; END $$")
+            conn.execute("CREATE TRIGGER disk_full BEFORE INSERT ON sync_runs FOR EACH ROW "
+                         "WHEN (NEW.outcome = 'applied') EXECUTE FUNCTION disk_full()")
+
+
+def test_a_run_whose_apply_fails_is_recorded_as_failed_having_applied_nothing(settings, geography):
+    """The first CQC run over the 103 real records, its store refusing the write that records it applied (a full
+    disk): `apply_run`'s one transaction is undone, so none of the 7 records it wrote is stored. Before, only the
+    fetch was inside the runner's try: no run was recorded, and sync-status said the run was unfinished, needing no
+    person (exit 0). Now it is recorded as failed, saying nothing was applied and what was fetched is kept; the next
+    run, the store mended, applies it without fetching a record again."""
+    store = SyncStore(store_of(settings))
+    run(settings, geography, dry_run=True)  # makes the store's tables
+    refuse_applied_runs(store)
+
+    with pytest.raises(Exception, match="full|No space left"):
+        run(settings, geography)
+
+    [status] = sync_status(store, "cqc")
+    assert status.needs_a_person and status.last_run is not None and status.last_run.outcome == "failed"
+    assert "as rehabmap applied the run of cqc: " in status.last_run.said, status.last_run.said
+    assert ("A fault of rehabmap's or of its store's (a disk full, a database down), not the source's: the log has "
+            "its traceback.") in status.last_run.said
+    assert status.last_run.said.endswith(
+        "Nothing was applied: the store undid the run's one transaction. What was fetched is kept: run 'rehabmap "
+        "sync cqc' again to apply it."), status.last_run.said
+    assert store.records("cqc") == [] and status.staged == 78
+    with store.database.transaction() as conn:
+        conn.execute("DROP TRIGGER disk_full" + ("" if store.database.dialect == "sqlite" else " ON sync_runs"))
+
+    report = run(settings, geography)
+
+    assert {line.service_id for line in report.added} == ADDED and report.fetched == 78
+    assert not sync_status(store, "cqc")[0].needs_a_person
+
+
+def test_an_os_error_while_fetching_is_the_machines_to_mend(settings, geography, tmp_path):
+    """A connector's fetch meets a real OSError of the machine (a feed file it reads is a folder, under a folder
+    whose name holds a space). Before, it was worded as a fault of rehabmap's, to report with the log; it is the
+    operator's to mend, and the error says so, naming the file by its name."""
+    feed = tmp_path / "My Feeds" / "leeds.json"
+    feed.mkdir(parents=True)
+
+    class Faulty(ListedConnector):
+        def fetch(self, state, *, full=False):
+            yield from self.outcomes
+            feed.read_text()
+
+    with pytest.raises(IsADirectoryError):
+        runner_for(settings, geography).run(Faulty([], name="oruk-leeds"))
+    [status] = sync_status(SyncStore(store_of(settings)), "oruk-leeds")
+    assert status.last_run is not None and status.last_run.said == (
+        "IsADirectoryError in rehabmap's oruk-leeds connector: Is a directory: leeds.json. A fault of this "
+        "machine's, not of rehabmap or the source: mend it (a disk full, a file's permissions), then run "
+        "'rehabmap sync oruk' again. What was fetched before it is kept."), status.last_run.said
+
+
 def test_a_fault_quoting_a_folder_with_a_space_names_the_file_alone(settings, geography, tmp_path):
     """A real pathlib ValueError naming a file in a folder whose name holds a space ('My Data', made here). Before,
     a path was cut at its first space, so the error said 'My Data/services/x.csv', the folders after the space; now
