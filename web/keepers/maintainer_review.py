@@ -132,8 +132,14 @@ def _to_last_page(request: Request, number: int, asked: int) -> RedirectResponse
     Before, the last page was shown at the address of the page past the end."""
     kept = [(key, value) for key, value in request.query_params.multi_items() if key not in ("page", PAST_END)]
     to_changed = "#evidence-changed" if request.query_params.get("list") == CHANGED else ""  # as its links go there
-    return RedirectResponse(f"{REVIEW}?{urlencode([*kept, ('page', number), (PAST_END, asked)])}{to_changed}",
-                            status_code=303)
+    return RedirectResponse(_list_address(kept, number, asked) + to_changed, status_code=303)
+
+
+def _list_address(kept: list[tuple[str, str]], number: int, asked: int) -> str:
+    """The queue's page `number` with the query `kept`, noting the page `asked` for where that is past the end
+    (`PAST_END`); page 1 asked for is the queue's own address."""
+    moved = [("page", number), (PAST_END, asked)] if asked > number else [("page", number)] if number > 1 else []
+    return f"{REVIEW}?{urlencode([*kept, *moved])}"
 
 
 def _past_end(request: Request, shown: Paged[ReviewItem], asked: int) -> int:
@@ -177,10 +183,12 @@ def review_bulk(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Re
     verb = "Accepted" if action == "accept" else "Rejected"
     counted = f"{len(done)} record{'' if len(done) == 1 else 's'}"
     # back to the page the records were chosen on, which the rows after them now fill; if none are left after them,
-    # that GET is sent on to the queue's last page, which says so (`_to_last_page`)
-    number = page_number(request)
-    return RedirectResponse(f"{REVIEW}?" + urlencode({"done": f"{verb} {counted}.", **unshown, **(
-        {"page": number} if number > 1 else {})}), status_code=303)
+    # to the queue's last page, which says so (`_past_end`): before, to the page emptied, whose GET was sent on there
+    # (`_to_last_page`), two redirects where one does
+    asked = page_number(request)
+    number = queue.store.reviews_page(asked, PER_PAGE, states=("pending",)).number if asked > 1 else 1
+    return RedirectResponse(_list_address([("done", f"{verb} {counted}."), *unshown.items()], number, asked),
+                            status_code=303)
 
 
 # Where a page puts a decision's refusal: against the box it names, if the page has it, else against the record(s)
