@@ -13,7 +13,8 @@ from api.application import create_api
 from api.logging import configure_logging
 from api.rate_limits import SharedBuckets
 from app.parts import open_state
-from app.rebuild import finish_interrupted, rebuild_with_table
+from app.pending_rebuild import finish_interrupted
+from app.rebuild import rebuild_with_table
 from app.converge import Converger
 from app.sync import converge, open_review
 from app.warmup import warm_up

@@ -19,25 +19,20 @@ again.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 from app.parts import open_backend, open_geography, open_previous, open_writer
+from app.pending_rebuild import SOURCES_FILE, abandon, begin, finish, note_rejected, recover
 from app.sync import SourceRuns, hold_for_review
 from indexer.pipeline import GeographyPlacer, ImportRefused, IndexReport, RowWorkers, build_index, chain
 from indexer.precedence import source_precedence
-from indexer.rows import Rejection
 from indexer.sources import load_source, source_names
-from indexer.sync.live import built_at, take_rebuild
-from indexer.sync.rebuild import record_curated_coverage, with_directory
+from indexer.sync.rebuild import with_directory
 from indexer.sync.steps import reached
-from indexer.sync.store import SyncStore
-from indexer.upload import KEPT, kept_tables
+from indexer.upload import kept_tables
 from rehabmap.config import Settings
 from rehabmap.index.base import IndexWriter
 from rehabmap.maintain.edits import OverlayWriter
@@ -45,9 +40,6 @@ from rehabmap.errors import RebuildRunning
 from rehabmap.maintain.database import named_lock_of
 from rehabmap.maintain.store import REBUILD_LOCK, Directory, store_of
 
-SOURCES_FILE = "index-sources.json"
-PENDING_FILE = "rebuild-pending.json"  # a rebuild under way: what it leaves to do once its index is live
-INCOMING = ".incoming"  # an uploaded table while its rebuild runs, beside the kept one it replaces
 
 
 @dataclass
@@ -78,7 +70,7 @@ def rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, ma
         if not ours:
             raise RebuildRunning("Another rebuild of the index is running (an upload of a curated table or "
                                  "'rehabmap index'). Nothing was changed: try again when it has finished.")
-        _recover(settings)
+        recover(settings)
         return _rebuild_index(settings, sources, actor=actor, mapping=mapping, table=table, force=force,
                               max_drop_share=max_drop_share, progress=progress, force_queue=force_queue,
                               workers=workers)
@@ -112,7 +104,7 @@ def _rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, m
     if directory is not None:  # the maintainers' edits are laid over the new index before it goes live
         writer = OverlayWriter(live_writer, directory)
     precedence = source_precedence()  # a mapping's `supersedes` refused before anything is begun
-    _begin(home, sources, table)
+    begin(home, sources, table)
     try:
         placer = GeographyPlacer(open_geography(settings))
         report = build_index(rows, placer, writer, live=replaced, precedence=precedence,
@@ -120,108 +112,17 @@ def _rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, m
                              max_drop_share=settings.index_max_drop_share if max_drop_share is None else max_drop_share)
     except ImportRefused as refused:
         refused.report.warnings += getattr(writer, "warnings", [])
-        _abandon(home)
+        abandon(home)
         raise
     reached("swapped")
-    _note_rejected(home, report.rejected)
+    note_rejected(home, report.rejected)
     report.warnings += getattr(writer, "warnings", [])
     if earlier is not None:  # still there, for that release's processes
         report.warnings.append(earlier.left())
-    _finish(settings)
+    finish(settings)
     if not report.held:
         return Rebuilt(report)
     return Rebuilt(report, hold_for_review(settings, report.held, placer, actor=actor, force=force_queue))
-
-
-def finish_interrupted(settings: Settings) -> None:
-    """A rebuild killed after its index went live and before what follows (the uploaded table kept, the curated
-    coverage claims, the sources remembered) is finished; one killed before is forgotten, its table with it.
-    At the start of every rebuild and of every server start (skipped while a rebuild holds the lock: it does
-    this itself). Without it, the next upload would rebuild without the source files of the rebuild that went
-    live, and the next rebuild without the table the index already serves."""
-    if not (settings.home / PENDING_FILE).is_file():
-        return  # (the lock is a file: nothing is made in a home that has no rebuild to finish)
-    with named_lock_of(store_of(settings), REBUILD_LOCK) as ours:
-        if ours:
-            _recover(settings)
-
-
-def _recover(settings: Settings) -> None:
-    path = settings.home / PENDING_FILE
-    if not path.is_file():
-        return
-    began = datetime.fromisoformat(json.loads(path.read_text(encoding="utf-8"))["at"])
-    live_built_at = built_at(open_backend(settings))
-    if live_built_at is not None and live_built_at >= began:
-        _finish(settings)
-    else:
-        _abandon(settings.home)
-
-
-def _begin(home: Path, sources: Sequence[Path], table: Path | None) -> None:
-    """Before the build: what it must leave once live (`PENDING_FILE`), and the uploaded table beside the kept ones,
-    each written whole (a temporary file, then renamed), so a kill at any point leaves one or the other."""
-    if table is not None:
-        (home / KEPT).mkdir(parents=True, exist_ok=True)
-        _write_whole(home / KEPT / (table.name + INCOMING), table.read_bytes())
-    pending = {"at": datetime.now(timezone.utc).isoformat(), "sources": [str(Path(p).resolve()) for p in sources]}
-    _write_whole(home / PENDING_FILE, json.dumps(pending).encode())
-
-
-def _finish(settings: Settings) -> None:
-    """The new index is live: the store learns it (`_swap_taken`), its uploaded table is the one every later rebuild
-    reads, the coverage its curated tables claim replaces the previous one's, and its sources are remembered. Each
-    step is safe to repeat."""
-    home = settings.home
-    _swap_taken(settings)
-    path = home / PENDING_FILE
-    pending = json.loads(path.read_text(encoding="utf-8"))
-    sources = [Path(p) for p in pending["sources"]]
-    for incoming in (home / KEPT).glob("*" + INCOMING):
-        os.replace(incoming, incoming.with_name(incoming.name[:-len(INCOMING)]))
-    record_curated_coverage(store_of(settings), [*sources, *kept_tables(home).values()],
-                            [(file, line) for file, line in pending.get("rejected", [])])
-    _write_whole(home / SOURCES_FILE, json.dumps([str(p) for p in sources]).encode())
-    path.unlink()
-
-
-def _swap_taken(settings: Settings) -> None:
-    """The store learns that the rebuild's index is live (`indexer.sync.live.take_rebuild`) as it swaps in, not at
-    the next live write: what the store then says is behind, sync-status, /health and the server's own catch-up
-    read, is what the new index lacks. Before, until a sync, review decision or server start wrote to it, what a run
-    killed before its live write applied was said behind though the index showed it (held back, where a mapping had
-    been put wrong since), and what a live write between the rebuild's read and its swap wrote, which the swap
-    undid, was said shown, so a running server never caught up with it."""
-    store, directory = SyncStore.existing(store_of(settings)), Directory.existing(settings)
-    if store is not None and directory is not None:
-        with directory.index_lock():
-            take_rebuild(store, open_backend(settings))
-
-
-def _note_rejected(home: Path, rejected: Sequence[Rejection]) -> None:
-    """The rows the build rejected, beside what it must leave (`PENDING_FILE`): a curated table's row rejected past
-    its own checks (a postcode no directory holds) claims no coverage (`record_curated_coverage`). Written once the
-    index is live; a kill before it leaves the claims as the tables' checks alone make them."""
-    path = home / PENDING_FILE
-    pending = json.loads(path.read_text(encoding="utf-8"))
-    pending["rejected"] = [(r.origin.file, r.origin.line) for r in rejected if r.origin.line]
-    _write_whole(path, json.dumps(pending).encode())
-
-
-def _abandon(home: Path) -> None:
-    """The new index never went live: nothing it would have left is kept."""
-    curated = home / KEPT
-    for incoming in curated.glob("*" + INCOMING):  # (none, and no error, when there is no folder)
-        incoming.unlink()
-    with contextlib.suppress(OSError):  # the folder `_begin` made for the table, if nothing else is in it
-        curated.rmdir()
-    (home / PENDING_FILE).unlink(missing_ok=True)
-
-
-def _write_whole(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def rebuild_with_table(settings: Settings, table: Path, *, actor: str) -> Rebuilt:

@@ -42,9 +42,15 @@ def open_live(settings: Settings, placer: Callable[[], Placer], state: AppState 
     directory (synced records and the maintainers' own services). `state`: a server's open parts, whose
     backend (loaded once, and kept up with every write) and maintainers' store are used instead of opening
     new ones, as a command does once: a new embedded backend loads the whole index on its first read (some
-    1.5 s and a second copy in memory at 100k services), which a server would pay on every review decision."""
+    1.5 s and a second copy in memory at 100k services), which a server would pay on every review decision.
+    A command's first finishes a rebuild killed once its index went live (`finish_interrupted`, as a server's start
+    does): before, a sync or review decision after it let the store learn the index was live, but its uploaded
+    table, curated coverage claims and sources waited for a server's start or the next rebuild."""
     from app.parts import open_backend, open_writer
+    from app.pending_rebuild import finish_interrupted
 
+    if state is None:
+        finish_interrupted(settings)
     writer = open_writer(settings)
     directory = (state.directory if state is not None else None) or Directory.from_settings(settings)
 

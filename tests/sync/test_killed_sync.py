@@ -39,13 +39,18 @@ HANG_S = 300  # only a run that would hang waits this long
 
 def killed_at(step: str, home: Path, data_dir: Path, replay: Replay, *args: str) -> str:
     """Run `sync cqc ARGS` until it says it paused at `step`, then SIGKILL it; returns what it wrote."""
+    return command_killed_at(step, home, data_dir, replay, "sync", "cqc", *args)
+
+
+def command_killed_at(step: str, home: Path, data_dir: Path, replay: Replay, *command: str) -> str:
+    """Run the `rehabmap` command until it says it paused at `step`, then SIGKILL it; returns what it wrote."""
     log = home / f"killed-at-{step}.log"
-    process = start_rehabmap(home, data_dir, replay, log, "sync", "cqc", *args, REHABMAP_TEST_PAUSE_AT=step)
+    process = start_rehabmap(home, data_dir, replay, log, *command, REHABMAP_TEST_PAUSE_AT=step)
     try:
         deadline = time.monotonic() + HANG_S
         while f"paused at {step}" not in log.read_text():
-            assert process.poll() is None, f"the run ended before {step}: {log.read_text()}"
-            assert time.monotonic() < deadline, f"the run never reached {step}"
+            assert process.poll() is None, f"the command ended before {step}: {log.read_text()}"
+            assert time.monotonic() < deadline, f"the command never reached {step}"
             time.sleep(0.05)
         process.send_signal(signal.SIGKILL)
     finally:
@@ -212,40 +217,32 @@ def curated_claims(home: Path) -> list[str]:
     return [code for (code,) in rows]
 
 
-def test_a_rebuild_killed_after_its_index_went_live_is_finished_by_the_next_start(
-        tmp_path, geodata_dir, data_dir, replay):
+@pytest.mark.parametrize("then", ["serve", "sync"])
+def test_a_rebuild_killed_after_its_index_went_live_is_finished_by_the_next_start_or_sync(
+        then, tmp_path, geodata_dir, data_dir, replay):
     """`rehabmap index sample/ ips_services.csv` killed once its new index is live, before it remembered its
     sources and made its curated table's coverage claims: before, the next maintainers' upload rebuilt from the
     previous rebuild's sources (without the IPS table the index serves) and West Yorkshire's IPS coverage was
-    never claimed. The server's next start finishes it."""
+    never claimed. The server's next start finishes it; so, with no server started, does the next command that
+    writes to the live index (the nightly `rehabmap sync cqc`), where before it left them to a start or rebuild."""
     home = make_home(tmp_path / "home", geodata_dir)
     assert rehabmap(home, data_dir, None, "index", "sample/", "--no-progress").returncode == 0
     before = (home / "index-sources.json").read_text()
     table = tmp_path / "ips_services.csv"
     table.write_text(IPS_TABLE)
 
-    log = home / "killed-at-swapped.log"
-    process = start_rehabmap(home, data_dir, replay, log, "index", "sample/", str(table), "--no-progress",
-                             REHABMAP_TEST_PAUSE_AT="swapped")
-    try:
-        deadline = time.monotonic() + HANG_S
-        while "paused at swapped" not in log.read_text():
-            assert process.poll() is None, f"the rebuild ended before its swap: {log.read_text()}"
-            assert time.monotonic() < deadline, "the rebuild never reached its swap"
-            time.sleep(0.05)
-        process.send_signal(signal.SIGKILL)
-    finally:
-        process.kill()
-        process.wait()
+    command_killed_at("swapped", home, data_dir, replay, "index", "sample/", str(table), "--no-progress")
 
     docs = table_rows(index_file(home), "SELECT doc FROM services")
     assert any(b"Leeds IPS Employment Service" in doc for (doc,) in docs), "the new index is live"
     assert (home / "index-sources.json").read_text() == before, "what follows the swap has not happened"
     assert curated_claims(home) == []
-
-    with serving(home, data_dir) as url:
-        assert httpx.get(f"{url}/health", timeout=60).json()["status"] == "ok"
-
+    if then == "serve":
+        with serving(home, data_dir) as url:
+            assert httpx.get(f"{url}/health", timeout=60).json()["status"] == "ok"
+    else:
+        again = rehabmap(home, data_dir, replay, "sync", "cqc")
+        assert again.returncode == 0, again.stderr
     assert str(table.resolve()) in (home / "index-sources.json").read_text()
     assert WEST_YORKSHIRE in curated_claims(home)
     assert not (home / "rebuild-pending.json").exists()

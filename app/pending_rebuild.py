@@ -1,0 +1,122 @@
+"""What a full rebuild (`app.rebuild`) leaves to do once its new index is live, kept in
+`REHABMAP_HOME/rebuild-pending.json` from before its build: its uploaded table kept, the coverage its curated tables
+claim, its sources remembered, and the store told that the index it read is live. A rebuild killed once its index
+went live is finished by whatever comes next (`finish_interrupted`): the next rebuild, a server's start, a command's
+live index (`app.sync.open_live`); one killed before is forgotten, its table with it. A module apart from
+`app.rebuild`, which runs the review queue's runs (`app.sync`), so that `app.sync` can finish one without importing
+the rebuild (the two would import each other)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+from app.parts import open_backend
+from indexer.rows import Rejection
+from indexer.sync.live import built_at, take_rebuild
+from indexer.sync.rebuild import record_curated_coverage
+from indexer.sync.store import SyncStore
+from indexer.upload import KEPT, kept_tables
+from rehabmap.config import Settings
+from rehabmap.maintain.database import named_lock_of
+from rehabmap.maintain.store import REBUILD_LOCK, Directory, store_of
+
+SOURCES_FILE = "index-sources.json"
+PENDING_FILE = "rebuild-pending.json"  # a rebuild under way: what it leaves to do once its index is live
+INCOMING = ".incoming"  # an uploaded table while its rebuild runs, beside the kept one it replaces
+
+
+def finish_interrupted(settings: Settings) -> None:
+    """A rebuild killed after its index went live and before what follows (the uploaded table kept, the curated
+    coverage claims, the sources remembered) is finished; one killed before is forgotten, its table with it.
+    At the start of every rebuild, of every server start and of a command's live index (`app.sync.open_live`),
+    skipped while a rebuild holds the lock: it does this itself. Without it, the next upload would rebuild without
+    the source files of the rebuild that went live, and the next rebuild without the table the index already
+    serves."""
+    if not (settings.home / PENDING_FILE).is_file():
+        return  # (the lock is a file: nothing is made in a home that has no rebuild to finish)
+    with named_lock_of(store_of(settings), REBUILD_LOCK) as ours:
+        if ours:
+            recover(settings)
+
+
+def recover(settings: Settings) -> None:
+    path = settings.home / PENDING_FILE
+    if not path.is_file():
+        return
+    began = datetime.fromisoformat(json.loads(path.read_text(encoding="utf-8"))["at"])
+    live_built_at = built_at(open_backend(settings))
+    if live_built_at is not None and live_built_at >= began:
+        finish(settings)
+    else:
+        abandon(settings.home)
+
+
+def begin(home: Path, sources: Sequence[Path], table: Path | None) -> None:
+    """Before the build: what it must leave once live (`PENDING_FILE`), and the uploaded table beside the kept ones,
+    each written whole (a temporary file, then renamed), so a kill at any point leaves one or the other."""
+    if table is not None:
+        (home / KEPT).mkdir(parents=True, exist_ok=True)
+        _write_whole(home / KEPT / (table.name + INCOMING), table.read_bytes())
+    pending = {"at": datetime.now(timezone.utc).isoformat(), "sources": [str(Path(p).resolve()) for p in sources]}
+    _write_whole(home / PENDING_FILE, json.dumps(pending).encode())
+
+
+def finish(settings: Settings) -> None:
+    """The new index is live: the store learns it (`_swap_taken`), its uploaded table is the one every later rebuild
+    reads, the coverage its curated tables claim replaces the previous one's, and its sources are remembered. Each
+    step is safe to repeat."""
+    home = settings.home
+    _swap_taken(settings)
+    path = home / PENDING_FILE
+    pending = json.loads(path.read_text(encoding="utf-8"))
+    sources = [Path(p) for p in pending["sources"]]
+    for incoming in (home / KEPT).glob("*" + INCOMING):
+        os.replace(incoming, incoming.with_name(incoming.name[:-len(INCOMING)]))
+    record_curated_coverage(store_of(settings), [*sources, *kept_tables(home).values()],
+                            [(file, line) for file, line in pending.get("rejected", [])])
+    _write_whole(home / SOURCES_FILE, json.dumps([str(p) for p in sources]).encode())
+    path.unlink()
+
+
+def _swap_taken(settings: Settings) -> None:
+    """The store learns that the rebuild's index is live (`indexer.sync.live.take_rebuild`) as it swaps in, not at
+    the next live write: what the store then says is behind, sync-status, /health and the server's own catch-up
+    read, is what the new index lacks. Before, until a sync, review decision or server start wrote to it, what a run
+    killed before its live write applied was said behind though the index showed it (held back, where a mapping had
+    been put wrong since), and what a live write between the rebuild's read and its swap wrote, which the swap
+    undid, was said shown, so a running server never caught up with it."""
+    store, directory = SyncStore.existing(store_of(settings)), Directory.existing(settings)
+    if store is not None and directory is not None:
+        with directory.index_lock():
+            take_rebuild(store, open_backend(settings))
+
+
+def note_rejected(home: Path, rejected: Sequence[Rejection]) -> None:
+    """The rows the build rejected, beside what it must leave (`PENDING_FILE`): a curated table's row rejected past
+    its own checks (a postcode no directory holds) claims no coverage (`record_curated_coverage`). Written once the
+    index is live; a kill before it leaves the claims as the tables' checks alone make them."""
+    path = home / PENDING_FILE
+    pending = json.loads(path.read_text(encoding="utf-8"))
+    pending["rejected"] = [(r.origin.file, r.origin.line) for r in rejected if r.origin.line]
+    _write_whole(path, json.dumps(pending).encode())
+
+
+def abandon(home: Path) -> None:
+    """The new index never went live: nothing it would have left is kept."""
+    curated = home / KEPT
+    for incoming in curated.glob("*" + INCOMING):  # (none, and no error, when there is no folder)
+        incoming.unlink()
+    with contextlib.suppress(OSError):  # the folder `begin` made for the table, if nothing else is in it
+        curated.rmdir()
+    (home / PENDING_FILE).unlink(missing_ok=True)
+
+
+def _write_whole(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
