@@ -14,7 +14,8 @@ import io
 import os
 import re
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from itertools import islice
@@ -122,6 +123,22 @@ def base_suffix(path: Path) -> str:
     if suffixes and suffixes[-1] == ".gz":
         suffixes = suffixes[:-1]
     return suffixes[-1] if suffixes else ""
+
+
+def named_more_than_once(header: Sequence[str], columns: Iterable[str],
+                         name: Callable[[str], str] = str) -> list[str]:
+    """Those of `columns` that `header` names more than once (its columns as `name` reads them): a row's cells are
+    read by the name (`CsvRow.values`), so the last such column's were read and the others' never, without a word (a
+    'Phone' column beside a fax column also headed 'Phone' gave every service its fax number). The one check of a
+    mapped CSV's header and of a curated table's."""
+    named = Counter(map(name, header))
+    return [c for c in columns if named[c] > 1]
+
+
+def named_more_than_once_reason(reader: str, doubled: list[str]) -> str:
+    """Why a file whose header names a column its `reader` reads more than once is refused."""
+    return (f"{reader} reads column(s) {shorten(doubled, 300)}, which the file's header names more than once, so "
+            "which of them it means cannot be told: give each column of the header its own name")
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ from typing import Any, get_args
 
 from indexer.rows import Candidate, Held, Origin, Rejection
 from indexer.sources.common import (UNSTATED_LEVEL, CsvProblem, CsvRow, CsvTable, RowParser, compact, join_address,
-                                    label_reading, os_reason, slugify, unstated_level)
+                                    label_reading, named_more_than_once, named_more_than_once_reason, os_reason,
+                                    slugify, unstated_level)
 from indexer.sync.items import MatchKey
 from rehabmap.errors import DomainError, shorten
 from rehabmap.record import FileEdition, Service
@@ -97,12 +98,6 @@ class Mapping:
 
     def missing_columns(self, header: list[str]) -> list[str]:
         return [c for c in self.used_columns if c not in header]
-
-    def doubled_columns(self, header: list[str]) -> list[str]:
-        """The columns the mapping reads that the header names more than once: a row's cells are read by the name
-        (`CsvRow.values`), so the last such column's were read and the others' never, without a word (a 'Phone'
-        column beside a fax column also headed 'Phone' gave every service its fax number)."""
-        return [c for c in self.used_columns if header.count(c) > 1]
 
     def filtered_out(self, values: dict[str, str]) -> FilterRule | None:
         """The rule that leaves the row out, or None to keep it: every include rule must match, no exclude rule."""
@@ -362,11 +357,9 @@ def read_mapped(table: CsvTable, mapping: Mapping, file: str, source: str | None
                         f"mapping {mapping.path.name} names column(s) {shorten(missing, 300)} that the file does "
                         f"not have; columns found: {shorten(table.header, 300)}")
         return
-    if doubled := mapping.doubled_columns(table.header):
+    if doubled := named_more_than_once(table.header, mapping.used_columns):
         yield Rejection(Origin(source, file, 0, licence=mapping.licence),
-                        f"mapping {mapping.path.name} reads column(s) {shorten(doubled, 300)}, which the file's header "
-                        "names more than once, so which of them it means cannot be told: give each column of the "
-                        "header its own name")
+                        named_more_than_once_reason(f"mapping {mapping.path.name}", doubled))
         return
     edition = mapping.edition()
     for row in table.rows:

@@ -37,6 +37,8 @@ from indexer.sources.common import (
     RowParser,
     compact,
     csv_table,
+    named_more_than_once,
+    named_more_than_once_reason,
     parse_date,
     parse_list,
     read_text,
@@ -151,8 +153,13 @@ def blank_template(spec: TableSpec) -> str:
     return ",".join(spec.columns) + "\n"
 
 
+def _column_name(heading: str) -> str:
+    """A column of a table's header as its spec names it: a heading is read whatever its case and spaces."""
+    return heading.strip().lower()
+
+
 def spec_for(header: Sequence[str]) -> TableSpec | None:
-    present = {h.strip().lower() for h in header}
+    present = set(map(_column_name, header))
     return next((t for t in TABLES if set(t.required) <= present), None)
 
 
@@ -194,7 +201,11 @@ def rows_of(checked: Iterable[CuratedRow], spec: TableSpec, file: str, source: s
 def check_rows(table: CsvTable, spec: TableSpec, file: str, source: str | None = None) -> Iterator[CuratedRow]:
     geography = SmallAreaTable.load(get_settings().data_dir)
     trusts = _ods_trusts(get_settings().data_dir)
-    columns = {h.strip().lower(): h for h in table.header}
+    if doubled := named_more_than_once(table.header, spec.columns, _column_name):
+        yield CuratedRow(0, spec.service_type.value, (), None, None, None,
+                         named_more_than_once_reason(f"the {spec.file_name} table", doubled))
+        return
+    columns = {_column_name(h): h for h in table.header}
     for raw in table.rows:
         if isinstance(raw, CsvProblem):
             yield CuratedRow(raw.line, spec.service_type.value, (), None, None, None, raw.reason)

@@ -15,7 +15,7 @@ import pytest
 
 from indexer.pipeline import GeographyPlacer, build_index
 from indexer.sources import load_source
-from indexer.sources.curated import TABLES, TableSpec, blank_template, check_rows, spec_for
+from indexer.sources.curated import TABLES, TableSpec, blank_template, check_rows, spec_for, table_claims
 from indexer.sources.common import CsvTable, csv_table, read_text
 from indexer.sync.rebuild import record_curated_coverage, with_directory
 from rehabmap.config import Settings
@@ -426,3 +426,18 @@ def test_a_verified_row_the_import_rejects_covers_nothing(tmp_path, geography, g
     done = rehabmap(command, data_dir, None, "index", str(table), "--no-progress")
     assert done.returncode == 0 and "rejected ips.csv:3: " in done.stdout, done.stdout + done.stderr
     assert [(c.category, c.area_code) for c in CoverageStore(command / "directory.sqlite").claims()] == claims
+
+
+def test_a_header_naming_a_column_twice_refuses_the_table_naming_it(tmp_path, data_dir):
+    """The IPS table with its organisation column headed 'Service_Name' too, as a header a person retyped may name
+    two columns alike. A row's cells are read by the header's names, so the last was read: the Leeds service was
+    listed as 'Invented Trust', its organisation, and its area claimed as verified, without a word. Now the table is
+    refused, naming the column, as a mapped CSV whose header names a column its mapping reads twice is, and claims
+    no area."""
+    table = tmp_path / "ips.csv"
+    table.write_text(IPS.replace(",organisation,", ",Service_Name,", 1), encoding="utf-8")
+    [refused] = load_source(table)
+    assert refused.fatal and str(refused) == (
+        "ips.csv:0: the ips_services.csv table reads column(s) ['service_name'], which the file's header names more "
+        "than once, so which of them it means cannot be told: give each column of the header its own name")
+    assert table_claims([table]) == []
