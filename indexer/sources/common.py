@@ -242,14 +242,14 @@ def _rows(text: str, stream: io.StringIO, header: list[str], short_rows: bool,
     empty cells at the end of a row past the 16th), a short row is read with the cells it leaves out empty and
     names them (`CsvRow.left_out`), so a row its reader rejects says it is short; without, it is a problem, as in
     the files CQC publishes, which never leave cells out.
-    A row a quote typed in a cell that is not quoted ran on from (`_swallowed`) is a problem, and the text is read on
-    from the line after its first, by a new reader of the one copy of the text (`stream`, the header's): a file may
-    hold thousands, and a copy each cost seconds. A quote typed so ('"Cygnet Hospital Bierley') opens a cell that
-    runs to the file's next quote, and the real 2018 hospital list's next is 34 lines on: before, those rows were read
-    into one cell, and no rejection named them. Where the next quote is past the longest cell Python's reader takes
-    (131,072 characters), every row after it was one rejection, "unreadable CSV from here on". Where a row starts is
-    found only for a row over lines, or one the reader fails at (`_line_start`): asked of every row, it cost a clean
-    file's reading 6%."""
+    A row a quote typed in a cell that is not quoted ran on from (`_unpaired`, where the strict reader fails: its quotes
+    do not pair up) is a problem, and the text is read on from the line after its first, by a new reader of the one copy
+    of the text (`stream`, the header's): a file may hold thousands, and a copy each cost seconds. A quote typed so
+    ('"Cygnet Hospital Bierley') opens a cell that runs to the file's next quote, and the real 2018 hospital list's next
+    is 34 lines on: before, those rows were read into one cell, and no rejection named them. Where the next quote is
+    past the longest cell Python's reader takes (131,072 characters), every row after it was one rejection, "unreadable
+    CSV from here on". Where a row starts is found only for a row over lines, or one the reader fails at
+    (`_line_start`): asked of every row, it cost a clean file's reading 6%."""
     known, reader = _reader_at(stream, stream.tell(), lines_before + 1)  # a line, where it starts; a reader from it
     cut_at = len(text) if text and text[-1] not in "\r\n" else -1  # a text ending in a newline ends between rows
     width = len(header)
@@ -258,27 +258,31 @@ def _rows(text: str, stream: io.StringIO, header: list[str], short_rows: bool,
         start = end + 1
         try:
             cells = next(reader)
+            end = lines_before + reader.line_num
         except csv.Error as exc:
-            reason, on = _unreadable(text, _line_start(text, known, start), width, exc)
-            yield CsvProblem(start, reason)
-            if on is None:
-                return
-            lines_before = end = start
-            known, reader = _reader_at(stream, on, start + 1)
-            continue
+            begin, upto = _line_start(text, known, start), start  # where the row starts; the last line it takes
+            reason: str | None
+            if _FIELD_LIMIT in str(exc):
+                reason, on = _unreadable(text, begin, width, exc)
+            else:  # its quotes do not pair up: the reader is strict, which costs a row nothing
+                end, known, row = lines_before + reader.line_num, (start, begin), text[begin:stream.tell()]
+                reason, after_first = _unpaired(row, width, start, end)
+                on, upto = (_next_line(text, begin), start) if after_first else (stream.tell(), end)
+                if reason is None:  # a quoted cell holding more after its quote: read as the lenient reader does
+                    cells = _cells(row)
+            if reason is not None:
+                yield CsvProblem(start, reason)
+                if on is None:
+                    return
+                lines_before = end = upto
+                known, reader = _reader_at(stream, on, upto + 1)
+                continue
         except StopIteration:
             return
-        end = lines_before + reader.line_num
         if not any(c.strip() for c in cells):
             continue  # a blank line is not a row
-        if end > start:  # a row over lines: a quote opened a cell in it
-            begin, known = _line_start(text, known, start), (end + 1, stream.tell())
-            if _swallowed(text[begin:known[1]], width):
-                closes = f"to line {end}, where no quote closes it as a cell is closed"
-                yield CsvProblem(start, _SWALLOWED.format(closes))
-                lines_before = end = start
-                known, reader = _reader_at(stream, _next_line(text, begin), start + 1)
-                continue
+        if end > start:  # a row over lines, whose quotes pair up: where the next starts is known
+            known = (end + 1, stream.tell())
         if len(cells) > width and any(c.strip() for c in cells[width:]):
             yield CsvProblem(start, f"row has {len(cells)} cells but the header has {width} (check quoting)")
             continue
@@ -294,15 +298,29 @@ def _rows(text: str, stream: io.StringIO, header: list[str], short_rows: bool,
                      _short(len(cells), width) if left_out else "")
 
 
-_SWALLOWED = ("a quote (\") in this row opens a cell that runs {}, and its line holds all the header's columns "
-              "without it: the quote looks typed in a cell that is not quoted, taking in the lines after it. The row "
-              "is not read, and they are read as rows. Check its quotes: a quote inside a cell is written twice (\"\")")
+_CHECK_QUOTES = "Check its quotes: a quote inside a cell is written twice (\"\")"
+_SWALLOWED = ("a quote (\") in this row opens a cell that runs {}, and {}: the quote looks typed in a cell that is not "
+              "quoted, taking in the lines after it. The row is not read, and they are read as rows. " + _CHECK_QUOTES)
+_WHOLE_LINE = "its line holds all the header's columns without it"
+_LINES_AS_ROWS = ("each of its lines reads as a row without it (of the header's columns or fewer, as a row saved short "
+                  "is)")
+_UNPAIRED = ("a quote (\") in this row opens a cell that runs to line {0}, where no quote closes it as a cell is "
+             "closed, so where its cells end cannot be told: the row is not read, nor the lines after its first that "
+             "it takes in, to line {0}. " + _CHECK_QUOTES)
+_UNPAIRED_ON_LINE = ("a quote (\") in this row opens a cell that a later quote on its line ends where no cell ends (it "
+                     "opens a cell, after a comma), so which of its cells are which cannot be told: the quote looks "
+                     "typed in a cell that is not quoted. The row is not read. " + _CHECK_QUOTES)
 
 
 def _reader_at(stream: io.StringIO, at: int, line: int) -> tuple[tuple[int, int], Any]:
-    """A CSV reader of `stream` from `at`, where `line` starts, counting lines from there; and that line and `at`."""
+    """A strict CSV reader of `stream` from `at`, where `line` starts, counting lines from there; and that line and
+    `at`. Strict, it fails at a quote that ends a quoted cell where a cell does not end (before a letter, not a comma),
+    as the lenient reader read on, taking it for a letter of the cell (`_unpaired`)."""
     stream.seek(at)
-    return (line, at), csv.reader(stream)
+    return (line, at), csv.reader(stream, strict=True)
+
+
+_FIELD_LIMIT = "field larger than field limit"  # the reader's words for a cell longer than it takes
 
 
 _LINE_END = re.compile(r"\r\n|\r|\n")  # where the CSV reader ends a line (a StringIO with newline="")
@@ -322,13 +340,70 @@ def _line_start(text: str, known: tuple[int, int], line: int) -> int:
     return at
 
 
-def _swallowed(row: str, width: int) -> bool:
-    """Whether `row`, a row over lines, is one a quote typed in a cell that is not quoted opened, taking in the rows
-    after it: its first line holds all the header's `width` columns with that quote taken as typed (`_typed_quote`),
-    and its quotes do not pair up as a CSV's do, as the quote that ends the cell is the next row's own, opening a
-    cell, or none. A cell a person broke over lines in quotes (an address, a description) is closed by a quote before
-    a comma or the line's end; before, a line inside it that held as many commas as a row was taken for a row."""
-    return _typed_quote(row[:_next_line(row, 0)], width) and not _well_quoted(row)
+def _unpaired(row: str, width: int, start: int, end: int) -> tuple[str | None, bool]:
+    """Why `row`, whose quotes do not pair up as a CSV's do, over the lines `start` to `end` (where the strict reader
+    failed), is not read, and whether the lines after its first are read as rows. A cell a person broke over lines in
+    quotes (an address, a description) is closed by a quote before a comma or the line's end, and reads as one cell.
+    A quote typed in a cell that is not quoted opens a cell that takes in what follows it, and the quote that ends it
+    is a later cell's own, opening it, or none. Taking in whole rows, it is known so (its line holds all the header's
+    columns without it, or each of its lines reads as a row: `_swallowed`), and the lines after the first are read as
+    rows; before, a typed quote in a row saved short (that leaves out its last empty cells) read the rows after it into
+    one of its cells without a word. On its line, it is known by the quote that ends it (`_ends_where_a_cell_opens`);
+    before, its cells were read into the wrong columns without a word. Any other row over lines is not read, nor the
+    lines it takes in, as which of its quotes is typed cannot be told; a row on one line whose quoted cell holds more
+    after its quote ('"The Willows" care home') is read as the lenient reader reads it (None)."""
+    if end == start:
+        return (_UNPAIRED_ON_LINE if _ends_where_a_cell_opens(row) else None), True
+    closes = f"to line {end}, where no quote closes it as a cell is closed"
+    if _typed_quote(row[:_next_line(row, 0)], width):
+        return _SWALLOWED.format(closes, _WHOLE_LINE), True
+    if (opened := _swallowed(row, width, start)) is not None:
+        return _SWALLOWED.format(opened, _LINES_AS_ROWS), True
+    return _UNPAIRED.format(end), False
+
+
+def _ends_where_a_cell_opens(line: str) -> bool:
+    """Whether the first quoted cell of `line` that is not closed as a cell is (before a comma or the line's end) is
+    ended by a quote that opens a cell (after a comma) or that follows its own first ('""The Fermoy Unit, …'): a quote
+    typed in a cell that is not quoted, and a later cell's own ('"Brentwood Community Hospital,"Crescent Drive, …"').
+    A quote after a letter or a space ends a quoted cell that holds more ('"The Willows" care home')."""
+    at = 0
+    while (at := line.find('"', at)) >= 0:
+        if at and line[at - 1] != ",":  # a quote inside a cell that is not quoted
+            at += 1
+            continue
+        close = line.find('"', at + 1)
+        while line.startswith('""', close):  # a quote written twice, inside the cell
+            close = line.find('"', close + 2)
+        if close < 0:
+            return False
+        if line[close + 1:close + 2] not in ("", ",", "\r", "\n"):
+            return line[close - 1] in ',"'
+        at = close + 1
+    return False
+
+
+def _swallowed(row: str, width: int, start: int) -> str | None:
+    """Where the cell a quote typed in `row`'s first line opens runs, where that quote took in the rows after it though
+    its line does not hold all the header's `width` columns (a row saved short, without its last empty cells): the
+    quote that ends the cell opens one, after a comma or at a line's start, or there is none, and each of its lines
+    reads alone as a row of `width` columns or fewer whose quotes pair up, its first with that quote taken as typed. A
+    quote that follows a space or a letter is no cell's first, so a cell it ends may be a quoted cell holding a quote
+    not written twice: which quote is typed cannot be told, and the row is none of these (`_UNPAIRED`)."""
+    _, *after = _LINE_END.split(row.rstrip("\r\n"))
+    cells = _open_cell(row[:_next_line(row, 0)])
+    if cells is None or len(cells) + cells[-1].count(",") > width:
+        return None
+    if any(len(_cells(line)) > width or not (_well_quoted(line) or _well_quoted(f'{line}"')) for line in after):
+        return None  # a line may end in a cell a quote opened: another typed quote
+    closing = next(((line, number) for number, line in enumerate(after, start + 1) if '"' in line), None)
+    if closing is None:
+        return "to the file's end, where no quote closes it"
+    line, number = closing
+    at = line.index('"')
+    if (at and line[at - 1] != ",") or line.startswith('""', at):
+        return None
+    return f"to line {number}, where a quote that opens a cell ends it"
 
 
 def _typed_quote(line: str, width: int) -> bool:
@@ -385,7 +460,7 @@ def _unreadable(text: str, begin: int, width: int, exc: csv.Error) -> tuple[str,
         cell = f": a cell in this row is {longest:,} characters long" if longest > csv.field_size_limit() else ""
         return f"unreadable CSV ({exc}){cell}", on
     if _typed_quote(line, width) and _reads_as_row(text[on:_next_line(text, on)], width):
-        return f"unreadable CSV ({exc}): " + _SWALLOWED.format("on past the longest a cell may be"), on
+        return f"unreadable CSV ({exc}): " + _SWALLOWED.format("on past the longest a cell may be", _WHOLE_LINE), on
     return f"unreadable CSV from here on ({exc}): a quote (\") in this row opens a cell longer than that", None
 
 

@@ -486,6 +486,57 @@ def test_a_quote_typed_in_a_cell_that_swallows_the_rows_after_it_rejects_its_row
     assert sorted(address) == [line for line in range(2, 1234) if line != 758]  # the row takes two lines
 
 
+def hospitals_read(saved: Path, text: str) -> dict[int, Candidate | Rejection]:
+    """`text` saved as the 2018 hospital list and read through its mapping: the rows by line (a row held for review as
+    its candidate)."""
+    saved.write_text(text, encoding="utf-8", newline="")
+    return {r.origin.line: r for r in (r.candidate if isinstance(r, Held) else r for r in load_source(saved))}
+
+
+def test_a_quote_typed_in_a_row_saved_short_that_swallows_the_rows_after_it_rejects_its_row_and_reads_them(tmp_path):
+    """The real 2018 hospital list as an older Excel saves it, with a quote typed before 'Private Hospital (Nhs
+    Provided Beds)' (line 786), a row saved with 18 of the header's 22 columns: the quote opens a cell that runs to the
+    file's next quote, which opens '"Barking, Havering and Redbridge …' in line 791. Its line lacks the header's
+    width, so it was not taken for a typed quote: the rows of lines 787–791 were read into its name, and no rejection
+    named them (1226 rows read of 1231). Now each of its lines reads as a row without the quote, and the quote that
+    ends its cell opens one: the row is rejected saying so, and the rows after it are read as rows."""
+    text = as_excel_saves(HOSPITALS_2018.read_text(encoding="utf-8"))
+    row = _row_of(text, "RCB62")
+    assert len(next(csv.reader([row]))) == 18
+    whole = hospitals_read(tmp_path / HOSPITALS_2018.name, text)
+    typed = hospitals_read(tmp_path / HOSPITALS_2018.name,
+                           text.replace(row, row.replace(",Private Hospital", ',"Private Hospital')))
+    assert sorted(typed) == sorted(whole) == list(range(2, 1233))
+    assert typed[786].reason == (
+        'a quote (") in this row opens a cell that runs to line 791, where a quote that opens a cell ends it, and each '
+        "of its lines reads as a row without it (of the header's columns or fewer, as a row saved short is): the quote "
+        "looks typed in a cell that is not quoted, taking in the lines after it. The row is not read, and they are "
+        'read as rows. Check its quotes: a quote inside a cell is written twice ("")')
+    assert {n: r for n, r in typed.items() if n != 786} == {n: r for n, r in whole.items() if n != 786}
+
+
+@pytest.mark.parametrize("code, typed_before", [("RV505", "Bethlem Royal Hospital"), ("RAJ25", "Brentwood Community")])
+def test_a_quote_typed_in_a_row_that_a_later_quoted_cell_on_its_line_ends_rejects_the_row(tmp_path, code, typed_before):
+    """The real 2018 hospital list with a quote typed before the name of Bethlem Royal Hospital (line 531, whose City
+    is quoted: "Beckenham, London"), or of Brentwood Community Hospital (line 218, whose Address1 is quoted: "Crescent
+    Drive, Shenfield"). The quote opens a cell that the later cell's first quote ends, on the same line, so the row was
+    read with its cells in the wrong columns, without a word: Bethlem, a mental health hospital the list keeps, read
+    as 19 cells, its name holding its address and its parent's column a web address, and was rejected as not looking
+    like a mental health hospital; Brentwood's read as 22 cells, its name holding 'Crescent Drive' and its first
+    address line 'Shenfield"'. Now the row is rejected saying why, and every other row reads as before."""
+    text = HOSPITALS_2018.read_text(encoding="utf-8")
+    row = _row_of(text, code)
+    whole = hospitals_read(tmp_path / HOSPITALS_2018.name, text)
+    typed = hospitals_read(tmp_path / HOSPITALS_2018.name, text.replace(row, row.replace(typed_before,
+                                                                                         f'"{typed_before}')))
+    line = 1 + text.split("\n").index(row)
+    assert isinstance(typed[line], Rejection) and typed[line].reason == (
+        'a quote (") in this row opens a cell that a later quote on its line ends where no cell ends (it opens a cell, '
+        "after a comma), so which of its cells are which cannot be told: the quote looks typed in a cell that is not "
+        'quoted. The row is not read. Check its quotes: a quote inside a cell is written twice ("")')
+    assert {n: r for n, r in typed.items() if n != line} == {n: r for n, r in whole.items() if n != line}
+
+
 def services_read(folder: Path, header: str, row: str) -> list[Candidate | Held | Rejection]:
     """A council's small list of services under `header` (name, postcode, and a description or an address and town),
     `row` and then a row of Next Steps, read through its mapping."""
@@ -520,6 +571,25 @@ def test_a_cell_quoted_over_lines_whose_lines_hold_commas_reads_as_one_row(tmp_p
     assert _at(rows) == [(Candidate, 2), (Candidate, 3 + row.count("\n"))]
     assert [r.fields["name"] for r in rows] == ["Leeds Mind", "Next Steps"]
     assert rows[0].fields[field] == value
+
+
+def test_a_row_over_lines_whose_quotes_do_not_pair_up_is_rejected_naming_the_lines_it_takes_in(tmp_path):
+    """A council's list with a description quoted over two lines that holds a quote not written twice ('Hearing
+    "Voices" group'): which of its quotes is typed cannot be told (a quote typed in a cell that is not quoted may have
+    taken in the lines after it as well), and, read as the lenient reader reads it, its description held stray quotes
+    ('Hearing Voices" group"'), without a word. Now it is rejected saying so, naming the last line it takes in, and the
+    row after it is read. A quoted cell on one line that holds more after its quote ('"The Willows" care home') reads
+    as before, as one cell: no row after it is taken in."""
+    rows = services_read(tmp_path, "name,description,postcode",
+                         'Leeds Mind,"Services:\nHearing "Voices" group",LS9 7TF')
+    assert _at(rows) == [(Rejection, 2), (Candidate, 4)]
+    assert rows[0].reason == (
+        'a quote (") in this row opens a cell that runs to line 3, where no quote closes it as a cell is closed, so '
+        "where its cells end cannot be told: the row is not read, nor the lines after its first that it takes in, to "
+        'line 3. Check its quotes: a quote inside a cell is written twice ("")')
+    willows = services_read(tmp_path, "name,description,postcode", 'Leeds Mind,"The Willows" care home,LS9 7TF')
+    assert _at(willows) == [(Candidate, 2), (Candidate, 3)]
+    assert willows[0].fields["description"] == "The Willows care home"
 
 
 def test_a_blank_line_above_the_header_is_no_header(tmp_path):
