@@ -142,7 +142,8 @@ TABLES = (
               extra=(Column("serves", "yes", f"the ONS codes of the areas the team serves {_AREAS}, separated by "
                                              "`;`"),)),
 )
-_LEVEL_NAMES = {"icb": "an ICB code (E54…)", "utla": "an upper-tier local authority code (E06…, E08…, E09…, E10…)",
+_LEVEL_NAMES = {"icb": "an ICB code (E54…)",
+                "utla": "an upper-tier local authority code (E06…, E08…, E09…, E10…)",
                 "lad": "a local authority code", "sub_icb": "a sub-ICB location code (E38…)"}
 _SERVES_LEVELS = ("icb", "sub_icb", "lad", "utla")
 

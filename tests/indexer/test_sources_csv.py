@@ -79,7 +79,8 @@ def test_explicit_mapping(tmp_path):
     mapping.write_text('[source]\nname = "cafes"\n[columns]\nid = "Ref"\nname = "Service title"\n'
                        'postcode = "Post code"\n[constants]\nservice_type = "vcfse"\n')
     [row] = load_source(FIXTURES / "unmapped_layout.csv", mapping=mapping, source="leeds-cafes")
-    assert row.fields == {"name": "Somewhere Recovery Café (fictional)", "postcode": "LS9 7TF", "service_type": "vcfse"}
+    assert row.fields == {"name": "Somewhere Recovery Café (fictional)", "postcode": "LS9 7TF",
+                          "service_type": "vcfse"}
     assert (row.origin.source, row.origin.source_id, row.origin.line) == ("leeds-cafes", "A1", 2)
 
 
@@ -690,7 +691,8 @@ def test_a_quote_typed_in_each_of_two_rows_side_by_side_rejects_both_and_reads_o
     """The real ODS site list with a quote typed before the names of Leicestershire Partnership's two community
     rehabilitation teams, lines 14974 and 14975, cells not quoted. The first quote opens a cell that the second closes,
     so the two rows read as one of the header's 18 columns: before, it was indexed under the name 'COMMUNITY
-    REHABILITATION TEAM (WEST),Y55,…,True RT5KP,COMMUNITY REHABILITATION TEAM (EAST)', and line 14975 was read nowhere.
+    REHABILITATION TEAM (WEST),Y55,…,True RT5KP,COMMUNITY REHABILITATION TEAM (EAST)', and line 14975 was read
+    nowhere.
     Now each row is rejected saying a quote in it opened a cell that swallowed the rows after it, and the rest reads as
     the file does."""
     whole = ods_sites_with(tmp_path / "whole", {})

@@ -210,7 +210,8 @@ class HscaFile(LocationsFile):
 
         sheets = list(self.sheet_rows(path, wanted))
         if not sheets:
-            raise SourceError(f"{self.label}: no sheet of {self.url} has 'Location ID' and 'Service type - …' columns")
+            raise SourceError(f"{self.label}: no sheet of {self.url} has 'Location ID' and 'Service type - …' "
+                              "columns")
         for _, header, rows in sheets:
             for row in hsca_rows(header, rows):
                 ods = row.raw.get("Location ODS Code") or None
