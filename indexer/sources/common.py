@@ -209,9 +209,12 @@ def csv_table(text: str, is_header: Callable[[list[str]], bool] | None = None,
     above it) and stream the rows after it. None when no header is found. `short_rows`: a row with fewer cells
     than the header, which the file does not end inside, is read with the cells it leaves out empty (`_rows`).
     A blank line above the header is no record, as it is no row below it: before, a file whose first line was blank
-    was refused for a header of no columns ("no mapping for this CSV: … columns found: []")."""
-    stream = io.StringIO(text, newline="")
-    reader = csv.reader(stream)
+    was refused for a header of no columns ("no mapping for this CSV: … columns found: []"). The header is looked for
+    in the text's first lines as they are (`_Lines`), and the text copied once for its rows where it is found: every
+    CSV read without a mapping is first looked at for the CQC directory's header, and that look copied the whole text
+    (four bytes a character) to read ten lines of it."""
+    lines = _Lines(text)
+    reader = csv.reader(lines)
     searched = 0
     while searched < search_lines:
         try:
@@ -225,10 +228,29 @@ def csv_table(text: str, is_header: Callable[[list[str]], bool] | None = None,
         searched += 1
         header = [c.strip() for c in cells]
         if is_header is None or is_header(header):
+            stream = io.StringIO(text, newline="")
+            stream.seek(lines.at)
             rows = _rows(text, stream, header, short_rows, reader.line_num)
-            shapes = _ColumnShapes(text, reader.line_num, len(header))
-            return CsvTable(header, reader.line_num, _cut_rows(rows, header, shapes) if short_rows else rows)
+            return CsvTable(header, reader.line_num, _cut_rows(rows, header, text, reader.line_num) if short_rows
+                            else rows)
     return None
+
+
+class _Lines:
+    """The lines of `text`, each with its line's end, as a StringIO reads them (newline=""), without a copy of the text;
+    `at`: where the next starts."""
+
+    def __init__(self, text: str) -> None:
+        self._text, self.at = text, 0
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self.at >= len(self._text):
+            raise StopIteration
+        begin, self.at = self.at, _next_line(self._text, self.at)
+        return self._text[begin:self.at]
 
 
 def _rows(text: str, stream: io.StringIO, header: list[str], short_rows: bool,
@@ -464,8 +486,8 @@ def _unreadable(text: str, begin: int, width: int, exc: csv.Error) -> tuple[str,
     return f"unreadable CSV from here on ({exc}): a quote (\") in this row opens a cell longer than that", None
 
 
-def _cut_rows(rows: Iterator[CsvRow | CsvProblem], header: list[str],
-              shapes: _ColumnShapes) -> Iterator[CsvRow | CsvProblem]:
+def _cut_rows(rows: Iterator[CsvRow | CsvProblem], header: list[str], text: str,
+              header_line: int) -> Iterator[CsvRow | CsvProblem]:
     """`rows`, each two rows that would make one marked `cut`, both: a line break inside a cell that is not quoted
     cuts a row in two rows whose cells, the cut cell counted in both, number the header's (or fewer, its last empty
     cells left out), so that one of them at least is short, and a part of a whole row cut in its first or last cell is
@@ -473,7 +495,9 @@ def _cut_rows(rows: Iterator[CsvRow | CsvProblem], header: list[str],
     last empty cells, so two of its rows make one only where they are mostly empty (none of the 2018 hospital list's
     848 so saved): a row that lands is warned of, never changed or rejected, as it may be whole. A row of one cell
     that no row beside it would make one with, as its cell cannot be a part of the cell the line break would have cut
-    (`_ColumnShapes`), is a heading typed between the rows ("North West"), and is skipped saying so."""
+    (`_ColumnShapes`, of the `text` under its header's line: made as the rows are read, and reading it again only
+    where a row of one cell asks), is a heading typed between the rows ("North West"), and is skipped saying so."""
+    shapes = _ColumnShapes(text, header_line, len(header))
     prior: CsvRow | CsvProblem | None = None  # the row before `before`
     before: CsvRow | CsvProblem | None = None
     for row in rows:

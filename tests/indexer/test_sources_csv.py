@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import gzip
 import shutil
+import tracemalloc
 from dataclasses import replace
 from functools import cache
 from datetime import date
@@ -15,7 +16,8 @@ import pytest
 
 from indexer.pipeline import GeographyPlacer, prepare
 from indexer.rows import Candidate, Held, Rejection
-from indexer.sources import load_source
+from indexer.sources import cqc, load_source
+from indexer.sources.common import csv_table, read_text
 from indexer.sources.csv_mapping import MAPPINGS_DIR, MappingError, load_mapping
 from rehabmap.errors import shorten
 from rehabmap.maintain.websites import given_website
@@ -998,3 +1000,20 @@ def test_an_id_is_that_names_no_shared_identifier_or_no_id_column_says_what_to_f
     path.write_text(toml)
     with pytest.raises(MappingError, match=message):
         load_mapping(path)
+
+
+def test_looking_for_a_header_in_a_files_first_lines_makes_no_copy_of_the_file():
+    """Every CSV without a mapping is first looked at for the CQC care directory's header in its first ten lines
+    (`indexer.sources._load_csv`). That look copied the whole text into a StringIO, four bytes a character, to read
+    those lines: 22 MB for the real ODS site list (5.5 million characters), which the header then was not. Now the
+    first lines are read from the text itself, and a copy is made only for the rows of a file whose header is found."""
+    text = read_text(ODS_SITES)
+    tracemalloc.start()
+    try:
+        assert csv_table(text, cqc.is_directory_header, cqc.TITLE_LINES_MAX) is None
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(text) > 5_000_000 and peak < 100_000
+    table = csv_table(text, short_rows=True)
+    assert table is not None and table.header[:2] == ["org_code", "name"] and sum(1 for _ in table.rows) == 29_385
