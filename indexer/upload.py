@@ -33,7 +33,8 @@ from pathlib import Path
 from indexer.pipeline import IndexReport, Placer, prepare_rows
 from indexer.rows import Rejection
 from indexer.sources.common import CsvTable, FileUnreadable, csv_table, decode_text, decoded, read_bytes
-from indexer.sources.curated import TABLES, CuratedRow, TableSpec, check_rows, claims_of, rows_of, spec_for
+from indexer.sources.curated import (TABLES, CuratedRow, TableSpec, check_rows, claims_of, header_refusal, rows_of,
+                                    spec_for)
 from rehabmap.coverage import Claim
 from rehabmap.errors import DomainError, Remedy
 from rehabmap.random_keys import is_key, new_key
@@ -126,6 +127,8 @@ def read_table(data: bytes | str, spec: TableSpec) -> CsvTable:
     if found is not spec:
         raise TableRefused(f"This is a {found.file_name} table, not {spec.file_name}: choose the kind of table "
                            "it is, or upload the other file.")
+    if refusal := header_refusal(table.header, spec):
+        raise TableRefused(f"{refusal[0].upper()}{refusal[1:]}.")
     first = next(table.rows, None)
     if first is None:  # before, reported as "0 rows are rejected ... every row is rejected"
         raise TableRefused(f"The file has the header of {spec.file_name} and no rows under it: add a row for each "

@@ -159,6 +159,14 @@ def _column_name(heading: str) -> str:
     return heading.strip().lower()
 
 
+def header_refusal(header: Sequence[str], spec: TableSpec) -> str | None:
+    """Why a table of `spec`'s kind with this header is refused whole: it names one of the table's columns twice, so
+    which of them a row's cell is read from cannot be told (an import's check, and an upload's before its rows)."""
+    if doubled := named_more_than_once(header, spec.columns, _column_name):
+        return named_more_than_once_reason(f"the {spec.file_name} table", doubled)
+    return None
+
+
 def spec_for(header: Sequence[str]) -> TableSpec | None:
     present = set(map(_column_name, header))
     return next((t for t in TABLES if set(t.required) <= present), None)
@@ -202,9 +210,8 @@ def rows_of(checked: Iterable[CuratedRow], spec: TableSpec, file: str, source: s
 def check_rows(table: CsvTable, spec: TableSpec, file: str, source: str | None = None) -> Iterator[CuratedRow]:
     geography = SmallAreaTable.load(get_settings().data_dir)
     trusts = _ods_trusts(get_settings().data_dir)
-    if doubled := named_more_than_once(table.header, spec.columns, _column_name):
-        yield CuratedRow(0, spec.service_type.value, (), None, None, None,
-                         named_more_than_once_reason(f"the {spec.file_name} table", doubled))
+    if refusal := header_refusal(table.header, spec):
+        yield CuratedRow(0, spec.service_type.value, (), None, None, None, refusal)
         return
     columns = {_column_name(h): h for h in table.header}
     for raw in table.rows:

@@ -932,3 +932,19 @@ def test_a_confirm_whose_rebuild_a_mapping_refuses_says_so_and_keeps_the_upload_
     added = client.post("/keepers/upload/confirm", data=confirm, follow_redirects=False)
     assert added.status_code == 303, added.text
     assert (keepers.site.home / "curated" / "community_rehab_teams.csv").is_file() and held(keepers) == []
+
+
+def test_a_table_whose_header_names_a_column_twice_is_refused_naming_it(keepers):
+    """The IPS table with its organisation column headed 'service_name' too. A row's cells are read by the header's
+    names, so the last was read: the report listed the Leeds service under the organisation's column, empty, as a
+    row rejected for having no name. Now the upload is refused (400, nothing held), naming the column, as an import
+    of the table is."""
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    table = ips_table(LEEDS_IPS).replace(",organisation,", ",service_name,", 1)
+    answer = upload(keepers, client, table, kind="curated-ips", name="ips_services.csv")
+    assert answer.status_code == 400 and "There is a problem" in answer.text
+    assert ("The ips_services.csv table reads column(s) ['service_name'], which the file's header names more than "
+            "once, so which of them it means cannot be told: give each column of the header its own name."
+            ) in html.unescape(answer.text)
+    assert held(keepers) == []
