@@ -40,6 +40,11 @@ LAST_VERIFIED = ("The day a person (the rehabmap team, or the service itself) la
                  "A synced source's listing is not a person's check: see source_confirmed.")
 # A need or type code is short; a longer string is junk and is refused before it is echoed in an error.
 Code = Annotated[str, Field(min_length=1, max_length=40)]
+# A query's value that names something (a type, a need, a postcode): the document says a blank one is refused, as
+# the route's own reading of it refuses it (a 400 naming what to give, where FastAPI's check would be a 422 naming
+# nothing: the pattern is stated, not enforced by FastAPI). `EmptyOrNonBlank`: an empty one is the default.
+NonBlank = Annotated[str, Field(json_schema_extra={"pattern": r"\S"})]
+EmptyOrNonBlank = Annotated[str, Field(json_schema_extra={"pattern": r"^$|\S"})]
 
 
 # The longest postcode a request may give: a postcode is 8 characters at most, and one pasted from a letter or a

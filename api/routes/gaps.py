@@ -25,16 +25,17 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
+from pydantic import Field
 
 from api.deps import AppState, State
 from api.exports import GeoJSONDownload, attachment
 from api.gaps_schemas import AreaGapsOut, GapTableOut
-from api.schemas import ERRORS
+from api.schemas import ERRORS, EmptyOrNonBlank, NonBlank
 from geodata.england import ENGLAND
 from geodata.errors import UnknownArea
 from rehabmap.errors import InvalidValue, NoPlacementData
 from rehabmap.gaps.analysis import GapAnalysis
-from rehabmap.gaps.categories import PARTS, Category, parse_categories, parse_category
+from rehabmap.gaps.categories import CODES_PATTERN, PARTS, Category, parse_categories, parse_category
 from rehabmap.gaps.columns import AsOf, DataDictionary, area_columns
 from rehabmap.gaps.comparison import GapTable
 from rehabmap.gaps.coverage import gaps_with_coverage, map_default, small_areas_with_coverage
@@ -52,14 +53,18 @@ from rehabmap.index.generation_cache import GenerationCache
 
 router = APIRouter(tags=["gaps"], responses=ERRORS)
 
-Types = Annotated[list[str] | None, Query(
-    alias="type", description="Service type(s) or 'type:subtype' (repeat or comma-separate); default: all.")]
-Level = Annotated[str, Query(description="'icb' (integrated care boards), 'la' (local authorities: districts and "
+# A value of `type` as the schema states it (`CODES_PATTERN`), refused by `parse_categories` with a 400 naming the
+# codes to use, not by FastAPI.
+TypeCodes = Annotated[str, Field(json_schema_extra={"pattern": CODES_PATTERN})]
+Types = Annotated[list[TypeCodes] | None, Query(
+    alias="type", description="Service type(s) or 'type:subtype' (repeat or comma-separate; a blank one is "
+                              "refused); default: all.")]
+Level = Annotated[NonBlank, Query(description="'icb' (integrated care boards), 'la' (local authorities: districts and "
                                           "unitary authorities) or 'county' (county councils).")]
-Sort = Annotated[str | None, Query(
+Sort = Annotated[EmptyOrNonBlank | None, Query(
     description="'name', 'code', 'adult_population', 'missing_count', 'legacy_locked' or "
                 "'<type>.<indicator>', e.g. 'inpatient_rehab_level2.mean_km'.")]
-Order = Annotated[str, Query(description="'asc' or 'desc'.")]
+Order = Annotated[EmptyOrNonBlank, Query(description="'asc' or 'desc'.")]
 Add = Annotated[list[str] | None, Query(description=(
     f"What if: a hypothetical service, {ADDITION_FORMAT} (repeat for more). Never written anywhere."))]
 Headers = Annotated[Literal["keys", "human"], Query(
@@ -181,9 +186,9 @@ def get_gaps_geojson(state: State, options: Options, level: Level = "icb", types
             response_class=Response,
             responses=_file(SVG))
 def get_england_map(state: State, options: Options,
-                    type: Annotated[str, Query(description="One service type or type:subtype.")]
+                    type: Annotated[NonBlank, Query(description="One service type or type:subtype.")]
                     = "inpatient_rehab_level2",
-                    indicator: Annotated[str, Query(description=f"One of: {', '.join(INDICATORS)}.")] = "mean_km",
+                    indicator: Annotated[NonBlank, Query(description=f"One of: {', '.join(INDICATORS)}.")] = "mean_km",
                     level: Level = "icb") -> Response:
     """An SVG map of England shading each ICB, local authority or county council by one indicator, drawn
     server-side."""
@@ -310,7 +315,7 @@ def get_small_areas_geojson(area_code: AreaCode, state: State, types: Types = No
             response_class=Response,
             responses=_file(SVG))
 def get_area_map(area_code: AreaCode, state: State, options: Options,
-                 type: Annotated[str | None, Query(description=(
+                 type: Annotated[NonBlank | None, Query(description=(
                      "One service type or type:subtype. Default: the kind the area page's map opens on, "
                      "community_rehab_team where the directory's figures of it here are facts (with add/remove, "
                      "the scenario's figures), else the first part of the pathway (then kind) whose figures here "
@@ -320,7 +325,7 @@ def get_area_map(area_code: AreaCode, state: State, options: Options,
     services; with `add`/`remove`, the scenario's. Unasked, the type is the one the area page's map opens on
     (`map_default`), the scenario's with one: community teams shaded nothing on a directory synced from CQC alone."""
     code = area_code.strip().upper()
-    asked = parse_category(type) if type else None
+    asked = parse_category(type) if type is not None else None
     scenario = Scenario.from_input(add, remove)
     applied = scenario.apply(state.gap_analysis(), state.geography).analysis if scenario else None
     category = asked or parse_category(map_default(gaps_with_coverage(

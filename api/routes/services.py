@@ -11,8 +11,8 @@ from rehabmap.browse import Browse, browse, every, held_near, page_of, total_pag
 from api.deps import State
 from api.paging import PageNumber
 from api.exports import COLUMNS, CSVDownload, GeoJSONDownload, csv_lines, geojson_chunks
-from api.schemas import (ERRORS, POSTCODE_MAX_LENGTH, CoverageOut, HomeOut, ListedServiceOut, ServiceListOut,
-                         ServiceOut)
+from api.schemas import (ERRORS, POSTCODE_MAX_LENGTH, CoverageOut, HomeOut, ListedServiceOut, NonBlank,
+                         ServiceListOut, ServiceOut)
 from indexer.sync.moved import moved
 from indexer.sync.review import ReviewItem
 from rehabmap.errors import DomainError, ServiceNotFound
@@ -32,17 +32,17 @@ def filters(
     q: Annotated[str | None, Query(max_length=200, description="Words to find in name, organisation or "
                                    "description (all must appear; the last may be a prefix).",
                                    openapi_examples={"recovery college": {"value": "recovery college"}})] = None,
-    types: Annotated[list[str] | None, Query(
+    types: Annotated[list[NonBlank] | None, Query(
         alias="type", max_length=7, description=f"Service type; repeat for several. One of: {_TYPES}.",
         openapi_examples={"inpatient": {"value": ["inpatient_rehab_level1", "inpatient_rehab_level2"]}})] = None,
-    needs: Annotated[list[str] | None, Query(
+    needs: Annotated[list[NonBlank] | None, Query(
         alias="need", max_length=20, description=f"A need every result must meet or not rule out; repeat for "
         f"several. One of: {ASKED_NEEDS_WORDS}.",
         openapi_examples={"autism": {"value": ["autism"]}})] = None,
-    postcode: Annotated[str | None, Query(max_length=POSTCODE_MAX_LENGTH, description="Search near a postcode "
+    postcode: Annotated[NonBlank | None, Query(max_length=POSTCODE_MAX_LENGTH, description="Search near a postcode "
                                           "(full, sector or district): results come nearest first, with their "
                                           "distance.", openapi_examples={"Leeds": {"value": "LS9 7TF"}})] = None,
-    place: Annotated[str | None, Query(max_length=80, description="Search near a town or place instead.",
+    place: Annotated[NonBlank | None, Query(max_length=80, description="Search near a town or place instead.",
                                        openapi_examples={"Bradford": {"value": "Bradford"}})] = None,
     radius_km: Annotated[float | None, Query(gt=0, le=1000, allow_inf_nan=False, description="Only results within "
                                              "this many km of the postcode or place.")] = None,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from rehabmap.errors import UnknownServiceType
+from rehabmap.errors import UnknownServiceType, shorten
 from rehabmap.taxonomy import SUBTYPE_LABELS, SUBTYPES, TYPE_LABELS, ServiceType
 
 
@@ -44,6 +44,11 @@ _BY_KEY = {c.key: c for c in ALL_CATEGORIES}
 _SUBTYPE_ONLY = {c.subtype: c for c in ALL_CATEGORIES if c.subtype}
 
 
+# What `parse_categories` reads of one value, as a JSON Schema pattern: codes joined by commas, none blank (which
+# codes are known is for the error to say: the pattern would be unreadable, each code in any case).
+CODES_PATTERN = r"^\s*[^\s,][^,]*(,\s*[^\s,][^,]*)*$"
+
+
 def parse_category(value: str) -> Category:
     """'community_rehab_team', 'advocacy:imha' (or 'advocacy/imha', or just 'imha')."""
     key = value.strip().lower().replace("/", ":")
@@ -52,13 +57,17 @@ def parse_category(value: str) -> Category:
     if key in _SUBTYPE_ONLY:
         return _SUBTYPE_ONLY[key]
     valid = ", ".join(_BY_KEY)
-    raise UnknownServiceType(f"Unknown service type '{value}'. Use one of: {valid}.", field="type")
+    blank = "" if key else " (a blank one names no type)"
+    raise UnknownServiceType(f"Unknown service type '{shorten(value)}'{blank}. Use one of: {valid}.", field="type")
 
 
 def parse_categories(values: Iterable[str] | None) -> tuple[Category, ...]:
-    """Comma-separated or repeated codes; none, 'all' or 'any' means every type and subtype."""
-    keys = [v.strip() for value in (values or ()) for v in value.split(",") if v.strip()]
-    if not keys or any(k.lower() in ("all", "any") for k in keys):
+    """Comma-separated or repeated codes; none, 'all' or 'any' means every type and subtype. A blank code (`type=`,
+    `type=a,,b`) is refused as an unknown one is: it names no type, and reading it as 'all' answered a request
+    that was not made (the API's schema says so: `CODES_PATTERN`)."""
+    keys = [v.strip() for value in (values or ()) for v in value.split(",")]
+    named = [k for k in keys if k.lower() not in ("all", "any")]
+    chosen = {parse_category(k) for k in named}
+    if len(named) < len(keys) or not keys:
         return ALL_CATEGORIES
-    chosen = {parse_category(k) for k in keys}
     return tuple(c for c in ALL_CATEGORIES if c in chosen)

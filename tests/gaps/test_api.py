@@ -68,6 +68,34 @@ def test_bad_parameters(client, params, status, code, field):
     assert error["code"] == code and error["field"] == field
 
 
+TYPED_ROUTES = ["/gaps", "/gaps/areas.csv", "/gaps/dictionary", "/gaps/dictionary.csv", "/gaps/areas.geojson",
+                f"/gaps/{CORNWALL_ICB}", f"/gaps/{CORNWALL_ICB}/compare", f"/gaps/{CORNWALL_ICB}/smallareas.csv",
+                f"/gaps/{CORNWALL_ICB}/smallareas.geojson"]
+
+
+@pytest.mark.parametrize("path", TYPED_ROUTES)
+def test_a_blank_type_is_refused_as_an_unknown_one_is(client, path):
+    """Before: `type=` (or `type=%20`, or a comma with no type after it) named no type and was read as every type,
+    a 200 answering a request not made, where the document's schema refuses it and an unknown type is a 400."""
+    unknown = client.get(path, params={"type": "inpatient"})
+    assert unknown.status_code == 400
+    for blank in ("", " ", "inpatient_rehab_level2,", "all, ,imha"):
+        reply = client.get(path, params={"type": blank})
+        assert reply.status_code == 400, (blank, reply.text)
+        error = reply.json()["error"]
+        assert (error["code"], error["field"]) == (unknown.json()["error"]["code"], "type") == (
+            "unknown_service_type", "type")
+        assert "a blank one names no type" in error["message"] and "inpatient_rehab_level2" in error["message"]
+
+
+@pytest.mark.parametrize("path", ["/gaps/england.svg", f"/gaps/{CORNWALL_ICB}/map.svg"])
+def test_a_blank_map_type_is_refused(client, path):
+    """Before: an area map's `type=` was read as no type asked (its default), `type=%20` as an unknown type."""
+    for blank in ("", " "):
+        reply = client.get(path, params={"type": blank})
+        assert reply.status_code == 400 and reply.json()["error"]["code"] == "unknown_service_type", reply.text
+
+
 def test_one_area_report(client):
     reply = client.get(f"/gaps/{CORNWALL_ICB}")
     assert reply.status_code == 200
