@@ -73,6 +73,9 @@ STORED = {"stored": True}
 # and one they contradict refused, with the row named (`_imported_gender`); a maintainer's new gender, though,
 # replaces the needs the old one derived.
 IMPORTED = {"imported": True}
+# Validation context of an edit (`edit_context`): the catchment polygon the record being edited has, which an edit
+# that leaves it as it is keeps unchecked against the degrees and the extent.
+KEPT_POLYGON = "kept_polygon"
 _NEED_CODES = frozenset(NEED_LABELS)
 _GENDER_NEEDS = frozenset(GENDER_NEEDS)
 _OTHER_GENDER_NEEDS = {gender: _GENDER_NEEDS - {gender} for gender in _GENDER_NEEDS}
@@ -214,6 +217,16 @@ class Provenance(BaseModel):
     edition: FileEdition | None = None  # the dated file it was read from, if it was (a CSV read by a mapping)
 
 
+def edit_context(current: Service | None, context: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The validation context of an edit of `current` (None: a new record): `context` (None or IMPORTED), and the
+    catchment polygon `current` has, which the edit may keep unchecked. An index built before the degrees and
+    extent checks may hold one they refuse (written latitude first, say): checked with the rest of the record, it
+    refused every edit of the service, a phone number's or a retirement, until the same edit replaced it. A polygon
+    the edit gives is checked as a new one is; the edit is not read as STORED, which drops a bad contact detail."""
+    kept = None if current is None else current.service_area.polygon
+    return context if kept is None else {**(context or {}), KEPT_POLYGON: kept}
+
+
 _POLYGON_DEPTH = 4  # a MultiPolygon's coordinates: polygons, rings, positions, numbers
 
 
@@ -305,7 +318,11 @@ class ServiceArea(BaseModel):
     @field_validator("polygon")
     @classmethod
     def _valid_polygon(cls, value: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
-        return None if value is None else catchment_polygon(value, stored=info.context == STORED)
+        if value is None:
+            return None
+        context = info.context
+        kept = context == STORED or (context is not None and value == context.get(KEPT_POLYGON))
+        return catchment_polygon(value, stored=kept)
 
     @property
     def restricted(self) -> bool:
@@ -551,7 +568,8 @@ class Service(BaseModel):
             clash = set(met) & set(not_met)
             raise ValueError(f"needs both met and not met: {', '.join(sorted(clash))}")
         gender = fields["gender"]
-        imported = info.context is IMPORTED  # the object itself: a dict's == costs more, on every row
+        context = info.context  # IMPORTED itself, or an edit's context made from it (`edit_context`)
+        imported = context is IMPORTED or (context is not None and context is not STORED and "imported" in context)
         if gender is None and imported and not (_GENDER_NEEDS.isdisjoint(met) and _GENDER_NEEDS.isdisjoint(not_met)):
             gender = self.gender = _imported_gender(None, met, not_met)
         if gender:

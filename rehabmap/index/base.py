@@ -15,7 +15,7 @@ from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 from rehabmap.explanation import cqc_registration
 from rehabmap.fit import Fit
 from rehabmap.index.names import OVERLAY_SOURCE
-from rehabmap.record import Service
+from rehabmap.record import Service, edit_context
 from rehabmap.taxonomy import ServiceType
 
 PersonGender = Literal["female", "male"]
@@ -363,7 +363,8 @@ def overlay_record(current: Service | None, fields: Mapping[str, Any]) -> Servic
     `Service.cqc_registered_needs`): a rebuild or
     sync lays the edit over the source's record afresh, so they follow the source. Fields that carry `provenance`
     are a whole record (one a sync wrote, with its own provenance) and replace the current one. The same fields
-    laid twice give the same record. Raises what `Service` validation raises."""
+    laid twice give the same record. A catchment polygon the fields leave as `current` has it is kept unchecked
+    (`edit_context`), as `rehabmap.maintain.edits.validated` keeps it. Raises what `Service` validation raises."""
     if current is None or "provenance" in fields:
         return Service.model_validate(dict(fields))
     data = current.model_dump(mode="json")
@@ -377,7 +378,7 @@ def overlay_record(current: Service | None, fields: Mapping[str, Any]) -> Servic
         for name, kept in _SOURCES_WORD.items():  # later edits leave what the first kept (`data` holds it)
             if name in laid and before["field_sources"].get(name) != OVERLAY_SOURCE:
                 data[kept] = before[name]
-    return Service.model_validate(data)
+    return Service.model_validate(data, context=edit_context(current))
 
 
 def with_sources_word(current: Service, said: Mapping[str, Any]) -> Service | None:

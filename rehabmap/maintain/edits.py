@@ -42,7 +42,7 @@ from rehabmap.maintain.auth import PROVIDER_FIELDS, Principal, Role, Rule
 from rehabmap.maintain.overlay import READ_FIELDS, OverlayEntry
 from rehabmap.maintain.readings import GENDERS, NEED_LISTS, stated_needs, with_gender
 from rehabmap.maintain.store import Directory
-from rehabmap.record import IMPORTED, Provenance, Service
+from rehabmap.record import IMPORTED, Provenance, Service, edit_context
 from rehabmap.taxonomy import GENDER_NEEDS, parse_need
 
 if TYPE_CHECKING:
@@ -87,10 +87,12 @@ def _field_of(message: str, loc: tuple[Any, ...]) -> str | None:
     return named[0] if named else None
 
 
-def validated(data: Mapping[str, Any], context: dict[str, Any] | None = None) -> Service:
-    """The record, or a 422 naming the first field it refuses. `context`: `Service`'s validation context."""
+def validated(data: Mapping[str, Any], context: dict[str, Any] | None = None,
+              current: Service | None = None) -> Service:
+    """The record, or a 422 naming the first field it refuses. `context`: `Service`'s validation context; `current`:
+    the record edited, whose catchment polygon, if the edit leaves it, is kept unchecked (`edit_context`)."""
     try:
-        return Service.model_validate(dict(data), context=context)
+        return Service.model_validate(dict(data), context=edit_context(current, context))
     except ValidationError as exc:
         errors = exc.errors()
         first = errors[0]
@@ -212,7 +214,7 @@ class Editor:
                 context = IMPORTED
             data = self._placed(data, fields)
             data = self._capacity(data, fields, today)
-            return self._commit(principal, "update", current, validated(data, context))
+            return self._commit(principal, "update", current, validated(data, context, current))
 
     def authorise_update(self, principal: Principal, service_id: str, fields: Collection[str]) -> None:
         """Whether `principal` may change these fields of the service (403 if not): a provider only
@@ -236,7 +238,7 @@ class Editor:
         with self.directory.index_lock():
             current = self._current(principal, service_id)
             return self._commit(principal, "retire", current,
-                                validated({**current.model_dump(mode="json"), "status": "inactive"}),
+                                validated({**current.model_dump(mode="json"), "status": "inactive"}, current=current),
                                 noted=(Change("retired_reason", None, why),))
 
     def state_need(self, principal: Principal, service_id: str, need: str, takes: bool | None, *,
@@ -387,7 +389,7 @@ class Editor:
 
     def _save(self, principal: Principal, action: str, current: Service,
               data: Mapping[str, Any]) -> tuple[Service, list[str]]:
-        return self._commit(principal, action, current, validated(data))
+        return self._commit(principal, action, current, validated(data, current=current))
 
     def _commit(self, principal: Principal, action: str, current: Service | None, service: Service, *,
                 noted: Sequence[Change] = ()) -> tuple[Service, list[str]]:

@@ -8,6 +8,7 @@ import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import httpx
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
@@ -16,7 +17,8 @@ from indexer.sources import load_source
 from rehabmap.maintain.edits import OverlayWriter
 from search.embedded import EmbeddedIndex, EmbeddedWriter, index_file
 from rehabmap.oruk import service_uuid
-from tests.maintain.conftest import OWNED_A, SAMPLE, TODAY, with_version
+from rehabmap.record import Service
+from tests.maintain.conftest import OWNED_A, SAMPLE, TODAY, make_site, start_server, with_version
 
 HSDS_METADATA = Path(__file__).resolve().parents[3] / "shared" / "oruk" / "hsds-3.0" / "metadata.json"
 MATCH_LEEDS = {"home": {"postcode": "LS9 7TF"}, "types": ["inpatient_rehab_level1", "inpatient_rehab_level2"],
@@ -403,6 +405,54 @@ def test_a_catchment_written_latitude_first_or_outside_england_is_a_422_saying_s
                       headers=site.auth("admin"))
     assert taken.status_code == 200, taken.text
     assert taken.json()["service"]["service_area"]["polygon"] == degrees
+
+
+def test_a_stored_catchment_the_extent_refuses_blocks_no_edit_but_one_replacing_it(
+        sample_index, geodata_dir, data_dir, tmp_path, west_yorkshire_icb, leeds_triangle, servers):
+    """An index built before the catchment checks holds a real ICB boundary written latitude first. Before, each edit
+    of that service checked the whole record, the stored catchment too: a PATCH of its phone, of its needs, a
+    verification and a retirement were each a 422 on service_area.polygon until the same edit replaced it. Now, on a
+    real server, they land with the stored catchment kept as it is; an edit giving another catchment the extent
+    refuses is still a 422 saying why, and nothing of it is written."""
+    site = make_site(tmp_path / "home", sample_index, geodata_dir, data_dir)
+    service_id, swapped = "sample:chapeltown-floating-support", west_yorkshire_icb["swapped"]
+    built = list(EmbeddedIndex(index_file(site.home)).all())
+    EmbeddedWriter(index_file(site.home)).replace_all(
+        [Service.stored({**s.model_dump(mode="json"), "service_area": {"polygon": swapped}}) if s.id == service_id
+         else s for s in built])
+    servers.append(server := start_server(site))
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        _edit_around_a_stored_catchment(client, site.auth("admin"), service_id, swapped, leeds_triangle["degrees"])
+
+
+def _edit_around_a_stored_catchment(client: httpx.Client, auth: dict[str, str], service_id: str, swapped: dict,
+                                    triangle: dict) -> None:
+    url = f"/maintain/services/{service_id}"
+    before = client.get(f"/services/{service_id}").json()
+    assert before["service_area"]["polygon"] == swapped
+    phone = client.patch(url, json={"phone": "0113 496 0777"}, headers=auth)
+    assert phone.status_code == 200, phone.text
+    assert phone.json()["changed"] == ["phone"] and phone.json()["service"]["service_area"]["polygon"] == swapped
+    stated = before["needs_met"] + before["needs_not_met"]
+    need = next(n for n in ("substance_misuse", "older_adult") if n not in stated)
+    needs = client.patch(url, json={"needs_met": [*before["needs_met"], need]},
+                         headers=with_version(client, service_id, auth))
+    assert needs.status_code == 200 and needs.json()["changed"] == ["needs_met"], needs.text
+    verified = client.post(f"{url}/verify", headers=auth)
+    assert verified.status_code == 200, verified.text
+
+    other = {"type": "Polygon", "coordinates": [[[y, x] for x, y in ring] for ring in triangle["coordinates"]]}
+    for polygon in (other, {**swapped, "coordinates": [swapped["coordinates"][0][::-1]]}):
+        refused = client.patch(url, json={"phone": "0113 496 0888", "service_area": {"polygon": polygon}}, headers=auth)
+        assert refused.status_code == 422, refused.text
+        error = refused.json()["error"]
+        assert error["field"] == "service_area.polygon" and "they look like latitude and longitude" in error["message"]
+    now = client.get(f"/services/{service_id}").json()
+    assert now["phone"] == "0113 496 0777" and now["service_area"]["polygon"] == swapped
+
+    retired = client.post(f"{url}/retire", json={"reason": "closed in November 2026"}, headers=auth)
+    assert retired.status_code == 200 and retired.json()["changed"] == ["status"], retired.text
+    assert retired.json()["service"]["service_area"]["polygon"] == swapped
 
 
 def test_a_national_catchment_is_taken_and_a_number_too_large_for_a_float_is_a_422(api, site):
