@@ -25,7 +25,7 @@ from api.errors import TaxonomyNotFound
 from api.logging import FRAMEWORK_TELEMETRY
 from api.oruk_schemas import (OrukRoot, OrukService, OrukServiceAtLocation, OrukTaxonomy, OrukTaxonomyTerm, Page,
                               ServiceAtLocationPage)
-from api.schemas import ERRORS, POSTCODE_MAX_LENGTH
+from api.schemas import ERRORS, POSTCODE_MAX_LENGTH, NonBlank
 from rehabmap import __version__, oruk
 from indexer.sync.moved import moved
 from indexer.sync.store import SyncStore
@@ -79,7 +79,7 @@ PageNumber = Annotated[int, Query(alias="page", ge=1, le=10_000,
 PerPage = Annotated[int, Query(ge=1, le=500, description="Number of results requested in a single page.")]
 Search = Annotated[str | None, Query(max_length=200, description="Full text search.",
                                      openapi_examples={"recovery": {"value": "recovery college"}})]
-TermId = Annotated[str | None, Query(
+TermId = Annotated[NonBlank | None, Query(
     max_length=100, description="Only services with this taxonomy term: a rehabmap service type, subtype "
     "or need (met) from GET /taxonomy_terms.",
     openapi_examples={"level 2 inpatient": {"value": next(
@@ -252,7 +252,7 @@ def get_service_at_location(
 def list_service_at_locations(
     state: State, search: Search = None, page_number: PageNumber = 1,
     per_page: PerPage = 50, taxonomy_term_id: TermId = None,
-    postcode: Annotated[str | None, Query(
+    postcode: Annotated[NonBlank | None, Query(
         max_length=POSTCODE_MAX_LENGTH, description="Only services whose service area includes this postcode (or "
         "that state none), sorted by distance from its centroid, nearest first (a rehabmap extension).",
         openapi_examples={"Leeds": {"value": "LS9 7TF"}})] = None,
@@ -313,7 +313,7 @@ def get_taxonomy(id: Annotated[str, Path(max_length=100, description="Taxonomy i
 def list_taxonomy_terms(
     page_number: PageNumber = 1,
     per_page: PerPage = 50,
-    taxonomy_id: Annotated[str | None, Query(max_length=100, description="Only terms of this taxonomy (its "
+    taxonomy_id: Annotated[NonBlank | None, Query(max_length=100, description="Only terms of this taxonomy (its "
                                              "id or key).",
                                              openapi_examples={"needs": {"value": "rehabmap-needs"}})] = None,
     parent_id: Annotated[str | None, Query(max_length=100, description="Only children of this term.")] = None,
