@@ -373,7 +373,7 @@ class ElasticWriter:
 
     @_reachable
     def upsert(self, changes: Mapping[str, Mapping[str, Any]], *,
-               before_commit: Callable[[], None] | None = None) -> list[Service]:
+               before_commit: Callable[[], None] | None = None, settle: bool = False) -> list[Service]:
         """Edit records of the index behind the alias (see `RecordWriter.upsert`): they are read an `mget` per
         chunk of _BULK_CHUNK and laid over, the changed ones are indexed again a bulk request per chunk (a request
         per record made a sync's write of N records cost the cluster 2N round trips), and the index is refreshed
@@ -390,8 +390,9 @@ class ElasticWriter:
         reads them unrefreshed) and are skipped, the rest are indexed, and the index is refreshed, counted and
         marked. Where there is nothing left to write (all were indexed, or refreshed too, before it stopped), the
         index is refreshed and counted all the same, and marked if its counts by source differ from the mark's
-        (it stopped after indexing a new service); an edit of services already there that stopped after the last
-        write waits for the next edit's mark.
+        (it stopped after indexing a new service), or `settle` says the changes are sent again after such a stop
+        (a maintainer's edit after a 503: `Editor._laid_again`); else an edit of services already there that
+        stopped after the last write waits for the next edit's mark.
 
         No index behind the alias (never built, or the alias removed: the cluster answers 404 to the first read) is
         `IndexNotBuilt`, as to a reader, and nothing is written."""
@@ -406,7 +407,7 @@ class ElasticWriter:
                 self.client.refresh(self.base)
                 concrete, meta = _meta(self.client, self.base)
                 sources = _sources_in(self.client, concrete)
-                if docs or sources != Counter(meta.get("sources", {})):
+                if docs or settle or sources != Counter(meta.get("sources", {})):
                     self.client.put_meta(concrete, {**meta, "count": sum(sources.values()), "sources": dict(sources),
                                                     "edited": uuid.uuid4().hex})
         return docs

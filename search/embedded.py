@@ -230,10 +230,11 @@ class EmbeddedWriter:
         return count
 
     def upsert(self, changes: Mapping[str, Mapping[str, Any]], *,
-               before_commit: Callable[[], None] | None = None) -> list[Service]:
+               before_commit: Callable[[], None] | None = None, settle: bool = False) -> list[Service]:
         """Edit records of the live file in place, in one transaction (rollback journal, synchronous=FULL),
         logging each row written in the change log; see `RecordWriter.upsert`. Readers notice the edit by
-        the file's new modification time and lay the logged rows over their columns."""
+        the file's new modification time and lay the logged rows over their columns. `settle` asks nothing more:
+        a call cut off wrote nothing, and one that committed was seen by every reader."""
         if not changes:
             return []
         self.recover()

@@ -337,10 +337,12 @@ class RecordWriter(Protocol):
     """Edits to single records of the live index, for the maintainers' API (both writers implement it)."""
 
     def upsert(self, changes: Mapping[str, Mapping[str, Any]], *,
-               before_commit: Callable[[], None] | None = None) -> list[Service]:
+               before_commit: Callable[[], None] | None = None, settle: bool = False) -> list[Service]:
         """Lay each service's fields over its record in the live index (`overlay_record`), or insert the
         fields as a whole record when there is none, in one transaction that readers see once it returns.
-        A change the record refuses is skipped and logged. Returns the records written."""
+        A change the record refuses is skipped and logged. Returns the records written. `settle`: the changes may
+        have been written by a call cut off after its write (an edit sent again after a 503): readers are told of
+        them as if written now, though none differs."""
         ...
 
 

@@ -7,7 +7,9 @@ A write (`Editor`):
    (an edit the record refuses is a 422 naming the field, and nothing is written);
 3. commits the audit rows and the overlay row in one transaction in the directory store (none for a change the
    overlay holds already: the same edit sent again after the index refused or failed it, `Editor._recorded`);
-4. applies the service's whole overlay to the live index (`RecordWriter.upsert`), so readers see it.
+4. applies the service's whole overlay to the live index (`RecordWriter.upsert`), so readers see it; an edit that
+   changes nothing the record shows applies it again where the directory holds edits of the service, which the index
+   may not show yet (`Editor._laid_again`: sent again after the index refused or failed it).
 
 Steps 2–4 run under the directory's index lock. If the process dies between 3 and 4, `Editor.reconcile`
 (run when the API starts) lays every overlay entry the live index lacks; if it dies inside 3, nothing
@@ -398,17 +400,34 @@ class Editor:
         retirement's reason), audited with it, laid on nothing."""
         changes = changes_between(current, service)
         if not changes:
-            return current or service, []
+            return self._laid_again(current, service)
         entry = self._recorded(principal, action, current, service, changes, noted)
+        written = self._written(service.id, entry.fields)
+        return (written[0] if written else service), [c.field for c in changes]
+
+    def _laid_again(self, current: Service | None, service: Service) -> tuple[Service, list[str]]:
+        """An edit that changes nothing the record shows. Where the directory holds edits of the service, the index may
+        not show them though it reads as holding them, so they are laid again: a write whose refresh or mark failed (the
+        index reads a record as written before any refresh). The index is then left as a first success leaves it,
+        written, refreshed and marked (`settle`), or the error says again that the edit is kept. Before, a 200 that left
+        it unshown in searches, and every other process's caches unaware of it, until the next edit."""
+        entry = self.directory.overlay.get(service.id) if current is not None else None
+        if current is None or entry is None:
+            return current or service, []
+        written = self._written(service.id, entry.fields, settle=True)
+        return (written[0] if written else current), []
+
+    def _written(self, service_id: str, fields: Mapping[str, Any], *, settle: bool = False) -> list[Service]:
+        """The service's overlay entry laid on the live index (`RecordWriter.upsert`)."""
         try:
-            written = self.writer.upsert({service.id: entry.fields}, before_commit=lambda: self.before_commit("index"))
+            return self.writer.upsert({service_id: fields}, before_commit=lambda: self.before_commit("index"),
+                                      settle=settle)
         except (IndexRefused, IndexUnavailable) as error:
             # The directory's edits hold it: once the index takes it, a rebuild or the server's next start
-            # (`reconcile`) lays it, and sent again it is recorded once (`_recorded`). Each face says so in its
-            # words (`Remedy.EDIT_KEPT`).
+            # (`reconcile`) lays it, and sent again it is recorded once (`_recorded`) and laid (`_laid_again`). Each
+            # face says so in its words (`Remedy.EDIT_KEPT`).
             error.remedy = Remedy.EDIT_KEPT
             raise
-        return (written[0] if written else service), [c.field for c in changes]
 
     def _recorded(self, principal: Principal, action: str, current: Service | None, service: Service,
                   changes: Sequence[Change], noted: Sequence[Change]) -> OverlayEntry:
