@@ -39,7 +39,12 @@ REMEDIES = {Remedy.ORGANISATIONS: "GET /maintain/organisations lists them; POST 
                                "its backup, or a maintainer can upload the whole table again on the keepers' upload "
                                "page, /keepers/upload, which replaces it.",
             Remedy.EDIT_KEPT: "The edit is kept in the directory's edits: do not make it again. Once the search index "
-                              "is fixed, a rebuild of it or the server's next start writes it."}
+                              "is fixed, a rebuild of it or the server's next start writes it.",
+            Remedy.SERVICE_KEPT: "The new service is kept in the directory's edits as '{subject}': do not send this "
+                                 "POST again, which would add a second service. GET /maintain/services/{subject} reads "
+                                 "it; once the search index is fixed, a change of it (a PATCH, or POST "
+                                 "/maintain/services/{subject}/verify) writes it, as a rebuild of the index or the "
+                                 "server's next start does."}
 
 
 class TaxonomyNotFound(DomainError):
@@ -75,12 +80,17 @@ def _whole_body_problem(error: Mapping[str, Any]) -> str | None:
 
 
 def _body(status: int, code: str, message: str, field: str | None = None,
-          headers: Mapping[str, str] | None = None, places: list[str] | None = None) -> JSONResponse:
+          headers: Mapping[str, str] | None = None, places: list[str] | None = None,
+          service_id: str | None = None) -> JSONResponse:
+    """`service_id`: the new service an error kept (`Remedy.SERVICE_KEPT`), for a script to change rather than make
+    again."""
     error: dict[str, str | list[str]] = {"code": code, "message": message}
     if field:
         error["field"] = field
     if places:
         error["places"] = places
+    if service_id:
+        error["service_id"] = service_id
     return JSONResponse({"error": error}, status_code=status, headers=headers)
 
 
@@ -166,7 +176,8 @@ def install(app: FastAPI, *, catch_all: bool = True) -> None:
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
         tell_operator(exc)
         return _body(exc.status, exc.code, with_remedy(exc, REMEDIES, id_in_path), exc.field,
-                     getattr(exc, "headers", None))
+                     getattr(exc, "headers", None),
+                     service_id=exc.subject if exc.remedy is Remedy.SERVICE_KEPT else None)
 
     @app.exception_handler(GeodataError)
     async def geodata_error(_: Request, exc: GeodataError) -> JSONResponse:

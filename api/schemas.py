@@ -546,7 +546,11 @@ _ERROR_SCHEMA: dict[str, Any] = {
             "field": {"type": "string", "description": "The input that was wrong, when there is one."},
             "places": {"type": "array", "items": {"type": "string"}, "description": (
                 "For `ambiguous_place` and `unknown_place`: the places the name may have meant, each as it can be "
-                "sent back in `home.place` ('Richmond, North Yorkshire'), to offer a person as choices.")}}}},
+                "sent back in `home.place` ('Richmond, North Yorkshire'), to offer a person as choices.")},
+            "service_id": {"type": "string", "description": (
+                "For a new service whose write the search index refused or failed (`POST /maintain/services`, 503): "
+                "the id it is kept under in the directory's edits. Change that one (PATCH, or POST .../verify), which "
+                "writes it once the index answers; the POST sent again would add a second service.")}}}},
 }
 _ERROR_EXAMPLES: dict[int, tuple[str, dict[str, str]]] = {
     400: ("Bad input: an invalid postcode, an unknown type or need, a value out of range.",

@@ -42,6 +42,7 @@ class Remedy(Enum):
     KEPT_TABLE = "kept_table"  # a kept curated table the server cannot read: restored from a backup, or replaced whole
     MAPPING = "mapping"  # a mapping's `[source] supersedes` put wrong, holding saved changes back: for the operator
     EDIT_KEPT = "edit_kept"  # an edit the search index refused or failed, kept in the directory's edits
+    SERVICE_KEPT = "service_kept"  # a new service the index refused or failed, kept under its id (`subject`)
 
 
 class DomainError(Exception):

@@ -213,7 +213,9 @@ def me(caller: Caller, state: State) -> MeOut:
                                   "There is already a service with id 'directory:x'.")}, dependencies=[_may(CREATE)])
 def create_service(body: ServiceIn, caller: Caller, state: State, response: Response) -> EditOut:
     """Maintainers and admins. The new service is live at once, audited field by field, and kept through
-    every re-import. Its areas come from its point; its capacity date defaults to today."""
+    every re-import. Its areas come from its point; its capacity date defaults to today. Where the search index
+    refuses or fails its write, a 503 whose `service_id` names the service kept: change that one (PATCH, or POST
+    .../verify), which writes it once the index answers; the POST sent again would add a second service."""
     return _edit(state, _editor(state).create(caller, body.given(), state.today()), response)
 
 

@@ -180,6 +180,9 @@ class Editor:
     # --- the four writes ----------------------------------------------------------------------------
 
     def create(self, principal: Principal, fields: Mapping[str, Any], today: date) -> tuple[Service, list[str]]:
+        """A new service, under the id given or one made from its name. Where the index refuses or fails its write,
+        the error names the id it is kept under (`Remedy.SERVICE_KEPT`, its `subject`): the same create sent again
+        without an id would make a second service, where a change of that id writes the one kept (`record`)."""
         CREATE.require(principal)
         check_needs(fields)
         data = dict(fields)
@@ -303,17 +306,34 @@ class Editor:
         return [q.field for q in open_questions]
 
     def editable(self, principal: Principal, service_id: str) -> Service:
-        """The service as the live index holds it, if `principal` may change it (a form shows it first)."""
+        """The service as the live index holds it (`record`), if `principal` may change it (a form shows it first)."""
         principal.require(*ALL_ROLES, action="change services")
         return self._current(principal, service_id)
+
+    def record(self, service_id: str) -> Service | None:
+        """The service as the live index holds it; of a service made here that the index lacks (the write that made
+        it was refused or failed: `Remedy.SERVICE_KEPT`), the record the directory's edits keep, so it is read and
+        changed by the id its maker was told, and its next change writes it whole (`_commit`). Before, it was a 404
+        until a rebuild or the server's next start wrote it, and a maker who sent the create again made a second."""
+        found = self.backend.get(service_id)
+        if found is not None:
+            return found
+        entry = self.directory.overlay.get(service_id)
+        if entry is None or not entry.created:
+            return None
+        try:
+            return overlay_record(None, entry.fields)
+        except (ValidationError, DomainError, ValueError):
+            return None  # kept, and named by a rebuild's report: nothing a change of it could write
 
     # --- steps ----------------------------------------------------------------------------------------
 
     def _current(self, principal: Principal, service_id: str, if_match: str | None = None, *,
                  versioned: Sequence[str] = ()) -> Service:
-        """The service as the live index holds it, if `principal` may change it and `if_match` (required when the
-        change gives `versioned` fields) names its version; never a record merged into another (`not_merged_away`)."""
-        current = self.backend.get(service_id)
+        """The service as the live index holds it (`record`), if `principal` may change it and `if_match` (required
+        when the change gives `versioned` fields) names its version; never a record merged into another
+        (`not_merged_away`)."""
+        current = self.record(service_id)
         self.not_merged_away(service_id, current)
         if current is None:
             raise ServiceNotFound(f"No service with id '{service_id[:80]}'.", field="service_id")
@@ -402,31 +422,36 @@ class Editor:
         if not changes:
             return self._laid_again(current, service)
         entry = self._recorded(principal, action, current, service, changes, noted)
-        written = self._written(service.id, entry.fields)
+        written = self._written(service.id, entry.fields, made=current is None)
         return (written[0] if written else service), [c.field for c in changes]
 
     def _laid_again(self, current: Service | None, service: Service) -> tuple[Service, list[str]]:
         """An edit that changes nothing the record shows. Where the directory holds edits of the service, the index may
-        not show them though it reads as holding them, so they are laid again: a write whose refresh or mark failed (the
-        index reads a record as written before any refresh). The index is then left as a first success leaves it,
-        written, refreshed and marked (`settle`), or the error says again that the edit is kept. Before, a 200 that left
-        it unshown in searches, and every other process's caches unaware of it, until the next edit."""
+        not show them though it reads as holding them, so they are laid again: a service made here whose write was
+        refused (`record` reads it from the directory), or a write whose refresh or mark failed (the index reads a
+        record as written before any refresh). The index is then left as a first success leaves it, written, refreshed
+        and marked (`settle`), or the error says again that the edit is kept. Before, a 200 that left it unshown in
+        searches, and every other process's caches unaware of it, until the next edit."""
         entry = self.directory.overlay.get(service.id) if current is not None else None
         if current is None or entry is None:
             return current or service, []
         written = self._written(service.id, entry.fields, settle=True)
         return (written[0] if written else current), []
 
-    def _written(self, service_id: str, fields: Mapping[str, Any], *, settle: bool = False) -> list[Service]:
-        """The service's overlay entry laid on the live index (`RecordWriter.upsert`)."""
+    def _written(self, service_id: str, fields: Mapping[str, Any], *, made: bool = False,
+                 settle: bool = False) -> list[Service]:
+        """The service's overlay entry laid on the live index (`RecordWriter.upsert`); `made`: a service made by
+        this write."""
         try:
             return self.writer.upsert({service_id: fields}, before_commit=lambda: self.before_commit("index"),
                                       settle=settle)
         except (IndexRefused, IndexUnavailable) as error:
             # The directory's edits hold it: once the index takes it, a rebuild or the server's next start
-            # (`reconcile`) lays it, and sent again it is recorded once (`_recorded`) and laid (`_laid_again`). Each
-            # face says so in its words (`Remedy.EDIT_KEPT`).
-            error.remedy = Remedy.EDIT_KEPT
+            # (`reconcile`) lays it, and sent again (or any change of a new service) it is recorded once (`_recorded`)
+            # and laid (`_laid_again`). Each face says so in its words (`Remedy.EDIT_KEPT`), and of a new service,
+            # under which id (`Remedy.SERVICE_KEPT`).
+            error.remedy = Remedy.SERVICE_KEPT if made else Remedy.EDIT_KEPT
+            error.subject = service_id
             raise
 
     def _recorded(self, principal: Principal, action: str, current: Service | None, service: Service,

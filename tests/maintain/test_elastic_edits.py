@@ -215,3 +215,107 @@ def searched_capacity(index: ElasticIndex, service_id: str) -> str | None:
     name = index.get(service_id).name
     return next(s.capacity for s in index.find(ServiceQuery(text=name), limit=50).items if s.id == service_id)
 
+
+_NEW = {"name": "Kept Kingfisher Group", "service_type": "vcfse", "postcode": "TR1 3BT"}
+
+
+def test_a_new_service_the_search_index_fails_is_kept_under_its_id_and_a_change_of_it_writes_it(
+        es_server, es_client, sample_index, geodata_dir, data_dir, tmp_path):
+    """A new service whose write the cluster refuses: the 503 said the edit was kept and "do not make it again", but
+    not the id it was kept under; a GET or PATCH of that id was a 404 until a rebuild or the next start (the index
+    lacked it), and the same POST sent again made a second service. The 503 names the id (`service_id` beside the
+    message), a GET of it reads the kept record, and a change of it, once the index answers, writes it whole."""
+    with ExitStack() as stack:
+        proxy, site, _, _ = site_through_proxy(stack, es_server, es_client, sample_index, geodata_dir, data_dir,
+                                               tmp_path)
+        index = ElasticIndex.from_settings(site.settings, client=es_client)
+        api = AppClient(make_app(site.settings))
+        proxy.fail(r"/_bulk", 400, error=("illegal_argument_exception", "refused by the test"))
+
+        reply = api.post("/maintain/services", json=_NEW, headers=site.auth("maintainer"))
+
+        assert reply.status_code == 503, reply.text
+        error = reply.json()["error"]
+        made = error["service_id"]
+        assert made.startswith("directory:kept-kingfisher-group-") and index.get(made) is None
+        assert error["message"].endswith(
+            f" The new service is kept in the directory's edits as '{made}': do not send this POST again, which would "
+            f"add a second service. GET /maintain/services/{made} reads it; once the search index is fixed, a change "
+            f"of it (a PATCH, or POST /maintain/services/{made}/verify) writes it, as a rebuild of the index or the "
+            "server's next start does."), error
+        kept = api.get(f"/maintain/services/{made}", headers=site.auth("maintainer"))
+        assert kept.status_code == 200, kept.text  # before, a 404
+        assert kept.json()["service"]["name"] == _NEW["name"]
+
+        proxy.heal()
+        changed = api.patch(f"/maintain/services/{made}", json={"capacity": "available"},
+                            headers={**site.auth("maintainer"), "If-Match": kept.headers["ETag"]})
+
+        assert changed.status_code == 200, changed.text
+        assert changed.json()["changed"] == ["capacity", "capacity_as_of"]
+        live = index.get(made)
+        assert (live.name, live.postcode, live.capacity) == (_NEW["name"], "TR1 3BT", "available")
+        assert [s.id for s in index.find(ServiceQuery(text="Kingfisher")).items] == [made]
+        rows, _ = site.directory.audit.entries(resource_id=made)
+        assert {row.action for row in rows} == {"create", "update"}
+
+
+def test_a_new_service_kept_is_written_by_its_verification(es_server, es_client, sample_index, geodata_dir,
+                                                            data_dir, tmp_path):
+    """A change of the kept service that changes nothing it shows (verified the day it was made) still writes it:
+    the directory holds it and the index lacks it. Before, a 404."""
+    with ExitStack() as stack:
+        proxy, site, _, _ = site_through_proxy(stack, es_server, es_client, sample_index, geodata_dir, data_dir,
+                                               tmp_path)
+        index = ElasticIndex.from_settings(site.settings, client=es_client)
+        api = AppClient(make_app(site.settings))
+        mark = index.generation()
+        proxy.fail(r"/_bulk", 400, error=("illegal_argument_exception", "refused by the test"))
+        made = api.post("/maintain/services", json=_NEW, headers=site.auth("maintainer")).json()["error"]["service_id"]
+        proxy.heal()
+
+        verified = api.post(f"/maintain/services/{made}/verify", headers=site.auth("maintainer"))
+
+        assert verified.status_code == 200, verified.text
+        assert verified.json()["changed"] == []
+        assert index.get(made).name == _NEW["name"] and marked_since(site, es_client, mark)
+        assert [s.id for s in index.find(ServiceQuery(text="Kingfisher")).items] == [made]
+
+
+def test_a_keeper_told_a_new_service_is_kept_opens_its_page_and_a_change_saved_there_writes_it(
+        es_server, es_client, sample_index, geodata_dir, data_dir, tmp_path):
+    """The keepers' pages: a new service whose write the cluster refuses showed the form again, all filled in, under
+    "The edit is kept: do not make it again", with no word of where it was kept, and its page was "No such service"
+    until a rebuild or the next start; sent again, the form made a second. Now a page says under which id it is kept
+    and links to its page, which shows it, and a change saved there writes it."""
+    from tests.keepers.conftest import csrf_of, make_keepers
+    from tests.keepers.test_maintainer_services import _inputs
+
+    with ExitStack() as stack:
+        proxy, site, _, _ = site_through_proxy(stack, es_server, es_client, sample_index, geodata_dir, data_dir,
+                                               tmp_path)
+        index = ElasticIndex.from_settings(site.settings, client=es_client)
+        keepers = make_keepers(site)
+        client = keepers.client()
+        keepers.sign_in(client, "maintainer")
+        form = client.get("/keepers/services/new")
+        proxy.fail(r"/_bulk", 400, error=("illegal_argument_exception", "refused by the test"))
+
+        added = client.post("/keepers/services/new", data={**_NEW, "csrf": csrf_of(form.text)})
+
+        assert added.status_code == 503, added.text
+        (made,) = site.directory.overlay.entries()[0]
+        assert made.startswith("directory:kept-kingfisher-group-") and index.get(made) is None
+        assert (f"The new service is kept as {made}: do not add it again, which would make a second one. Once the "
+                "search index is fixed, a change saved on its page, a rebuild of the index or the server&#39;s next "
+                "start shows it in searches.") in added.text
+        assert f'href="/keepers/services/{made}"' in added.text and 'name="name"' not in added.text
+        page = client.get(f"/keepers/services/{made}")
+        assert page.status_code == 200 and f'value="{_NEW["name"]}"' in page.text  # before, "No such service"
+
+        proxy.heal()
+        saved = client.post(f"/keepers/services/{made}", data={**_inputs(page.text), "csrf": csrf_of(page.text),
+                                                                "phone": "01872 000 000"})
+
+        assert saved.status_code == 303, saved.text
+        assert (index.get(made).name, index.get(made).phone) == (_NEW["name"], "01872 000 000")

@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from rehabmap.errors import DomainError, InvalidValue, PreconditionRequired, ServiceMerged, StaleEdit
+from rehabmap.errors import DomainError, InvalidValue, PreconditionRequired, Remedy, ServiceMerged, StaleEdit
 from rehabmap.explanation import GENDER_WORDS
 from rehabmap.index.base import ServiceQuery
 from rehabmap.maintain.audit import REASON_MAX
@@ -244,6 +244,10 @@ def create(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Respons
         try:
             service, _ = editor.create(keeper.principal, given, state.today())
         except DomainError as error:
+            if error.remedy is Remedy.SERVICE_KEPT and error.subject is not None:
+                # made and kept, not yet in the index: the form shown again would invite a second one
+                return refusal_page(request, keeper, "Added, not yet in searches", error,
+                                    link=(service_path(error.subject), "Open the new service's page"))
             errors.add(field_of(error), said(error))
     if errors:
         return form_page(request, keeper, None, typed_values(keeper.form, None), errors, status=400)
@@ -360,8 +364,8 @@ def edit_form(request: Request, service_id: str, keeper: Keeper = requires(*MAIN
     """The service's page; a link to an id it is no longer listed under (renamed, or a record merged into another)
     is sent on to the page of the one it is, as the public page is (before, a merged-away id showed its record as
     retired, or no such service after a rebuild, where the service was listed under the other id)."""
-    state = get_state(request)
-    found = state.backend.get(service_id)
+    state, editor = editor_of(request)
+    found = editor.record(service_id)  # a service made here and kept, which the index lacks, too
     moved_on = sent_on(request, state, service_id, found)
     if moved_on is not None:
         return moved_on
@@ -372,7 +376,7 @@ def edit_form(request: Request, service_id: str, keeper: Keeper = requires(*MAIN
 @router.post(SERVICES + "/{service_id:path}")
 def edit(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINERS)) -> Response:
     state, editor = editor_of(request)
-    found = state.backend.get(service_id)  # read once here; the write reads it again under the index lock
+    found = editor.record(service_id)  # read once here; the write reads it again under the index lock
     try:
         editor.not_merged_away(service_id, found)
     except ServiceMerged as merged:
