@@ -47,8 +47,15 @@ def filters(
     radius_km: Annotated[float | None, Query(gt=0, le=1000, allow_inf_nan=False, description="Only results within "
                                              "this many km of the postcode or place.")] = None,
 ) -> Browse:
-    return browse(state.geography, text=q, types=types, needs=needs, postcode=postcode, place=place,
-                  radius_km=radius_km)
+    try:
+        return browse(state.geography, text=q, types=types, needs=needs, postcode=postcode, place=place,
+                      radius_km=radius_km)
+    except DomainError as error:  # named as this request names them: ?type=, ?need= (the match body's types, needs)
+        error.field = _PARAMETERS.get(error.field or "", error.field)
+        raise
+
+
+_PARAMETERS = {"types": "type", "needs": "need"}
 
 
 Filters = Annotated[Browse, Depends(filters)]

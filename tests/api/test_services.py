@@ -130,12 +130,12 @@ def test_unknown_service_is_a_404_with_a_message(client):
 
 BAD = [
     ({"radius_km": 5}, 400, "radius_km", "postcode or a place"),
-    ({"type": "hospital"}, 400, "types", "Unknown service type 'hospital'"),
+    ({"type": "hospital"}, 400, "type", "Unknown service type 'hospital'"),
     # Before: the codes alone ("Use one of: learning_disability, autism, …"), and any two or three letters passed
     # as a language.
-    ({"need": "flying"}, 400, "needs", "Unknown need 'flying'. Use one of: Learning disability (learning_disability), "
+    ({"need": "flying"}, 400, "need", "Unknown need 'flying'. Use one of: Learning disability (learning_disability), "
                                       "Autism (autism), "),
-    ({"need": "language:xx"}, 400, "needs", "Unknown language 'xx' in need 'language:xx'. Give the language's "
+    ({"need": "language:xx"}, 400, "need", "Unknown language 'xx' in need 'language:xx'. Give the language's "
                                             "English name or ISO 639 code, e.g. language:Polish or language:pl."),
     ({"postcode": "LS9 7TFX"}, 400, "postcode", "not a valid UK postcode"),
     ({"postcode": "ZZ9 9ZZ"}, 404, "postcode", "not found"),
