@@ -16,10 +16,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import uvicorn
 from fastapi import FastAPI
 
 from app.main import create_app
+from cli.workers import run
 from rehabmap.config import get_settings
 
 
@@ -46,7 +46,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--fd", type=int, required=True, help="the listening socket, inherited")
     args = parser.parse_args()
-    uvicorn.run("tests.maintain.pausing_server:create_pausing_app", factory=True, fd=args.fd, access_log=False)
+    # As `rehabmap serve --fd` runs it (one process), its inherited socket set to reply at once (TCP_NODELAY).
+    run("tests.maintain.pausing_server:create_pausing_app", "127.0.0.1", 0, args.fd, workers=1)
 
 
 if __name__ == "__main__":
