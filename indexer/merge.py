@@ -125,15 +125,16 @@ def _where(service: Service) -> str:
 
 class _Again(NamedTuple):
     """A record (`again`) merged by its id into the first record of its id (`first`, as it was then:
-    `Merging._firsts`), noted once its kind's record is read (`Merging.notes`, `_note`)."""
+    `Merging._firsts`), noted once its kind's records are all read (`Merging.notes`, `_note`)."""
 
     first: Service
     again: Service
 
 
 def _note(kept: Service, other: Service, combined: Service) -> MergeNote:
-    """What merging `other` into `kept`, the first record of its id, is noted as, `combined` the record their kind
-    ends up (a record merged by a key it shares is noted by the ids and the key alone, `Merging._join`). Records of
+    """What merging `other` into `kept`, the first record of its id, is noted as, `combined` the record its id's
+    records end up making (`Merging._of_id`: a record merged by a key it shares is noted by the ids and the key
+    alone, `Merging._join`). Records of
     one id are rows of one source given twice, or one service two sources give: the note names both rows, what the
     record does not keep of `other` and what of it the record shows in place of `kept`'s. Before, "merged
     cqc:1-112778588 into cqc:1-112778588 (same id)", naming neither row nor the values lost; then what `other` gave
@@ -403,9 +404,26 @@ class Merging:
         again (`_part`), each where the record that made it came. A record merged by its id is noted against its
         kind's record as it is when read (`_note`): its kind is combined once, not at each record merged into it,
         which made a file repeating one id many times cost their number squared."""
-        made = sorted(((when, note if isinstance(note, MergeNote) else _note(*note, self._at(at)))
+        records: dict[tuple[int, str], Service] = {}
+        made = sorted(((when, note if isinstance(note, MergeNote) else _note(*note, self._of_id(at, note, records)))
                        for at, entries in self._notes.items() for when, note in entries), key=lambda entry: entry[0])
         return [note for _, note in made]
+
+    def _of_id(self, place: int, again: _Again, records: dict[tuple[int, str], Service]) -> Service:
+        """The record that the records of `again`'s id at `place` make (`records`: those made so far, by place and
+        id), which a row given again is merged with and noted against: the kind's where they are all of its records,
+        else theirs alone, as the kind's other records are noted by the keys they share. Before, the kind's record:
+        Ashton Lodge's row given again in a kind kept under a council's id (homes:C, giving its CQC location id)
+        was said to have a name the record does not keep, homes:C's name, which both of Ashton Lodge's rows gave
+        otherwise."""
+        ident = again.first.id
+        found = records.get((place, ident))
+        if found is None:
+            members = [member for _, member in self._members(place)]
+            own = [member for member in members if member.id == ident]
+            found = records[place, ident] = self._at(place) if len(own) == len(members) else _combine(
+                own, self.precedence)
+        return found
 
     def add(self, item: Service | Keyed) -> None:
         """The record merged with those before it (a `Keyed` one read back as a record where it is merged)."""

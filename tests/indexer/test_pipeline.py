@@ -780,6 +780,27 @@ def test_a_row_given_again_is_noted_against_its_own_ids_first_row(data_dir, geog
     assert notes == [MergeNote("rows.csv:2", "rows.csv:2", "id test:2: the same row, nothing lost")] * 2
 
 
+def test_a_row_given_again_in_a_kind_kept_under_another_id_is_noted_against_its_own_ids_record(data_dir, geography,
+                                                                                               tmp_path):
+    """A council's row giving Ashton Lodge's CQC location id (homes:C, read first, so its id is kept), then Ashton
+    Lodge's record given twice, the second with another phone: the second row is noted against the record Ashton
+    Lodge's two rows make, whose phone is the first's, and the name both rows give is not said lost. Before, it was
+    noted against homes:C's record, the kind's, and said "whose name 'Ashton Lodge Residential Home', phone … the
+    record does not keep", though its name is its first row's: homes:C's name was noted by the note of the CQC
+    location id."""
+    listed, _, _, _, home_c = ashton_lodge_given_twice(data_dir, geography, tmp_path)
+    again = listed.model_copy(update={"phone": "0161 000 0000", "provenance": [
+        listed.provenance[0].model_copy(update={"line": 104})]})
+
+    [kept], notes = merge_duplicates([home_c, listed, again], Precedence())
+
+    assert (kept.id, kept.name) == ("homes:C", home_c.name)
+    file = listed.provenance[0].file
+    assert notes == [MergeNote("homes:C", ASHTON, "cqc"), MergeNote(
+        f"{file} record {listed.provenance[0].line}", f"{file} record 104",
+        f"id {ASHTON}: another row, whose phone '0161 000 0000' the record does not keep: give each row its own id")]
+
+
 def synced(service: Service) -> Service:
     """A record as a rebuild reads it from the sync's store: its provenance names the page CQC's API gave it at."""
     page = f"https://api.service.cqc.org.uk/public/v1/locations/{service.id.removeprefix('cqc:')}"
