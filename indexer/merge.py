@@ -125,7 +125,7 @@ def _where(service: Service) -> str:
 
 class _Again(NamedTuple):
     """A record (`again`) merged by its id into the first record of its id (`first`, as it was then:
-    `Merging._firsts`), noted once its kind's records are all read (`Merging.notes`, `_note`)."""
+    `Merging._firsts`), noted once its kind's records are all read (`Merging.make_notes`, `_note`)."""
 
     first: Service
     again: Service
@@ -347,7 +347,7 @@ class _Kind(NamedTuple):
 class Merging:
     """Duplicates merged as the records come: `merged` holds each kept record at its place (the first of its kind,
     combined with those merged into it, by `precedence`; None where a later record showed it to be of an earlier
-    one's kind), `notes` what was merged into what.
+    one's kind), `make_notes` what was merged into what.
 
     Which records are one does not depend on the precedence, nor on the order they come in: records are one when
     a chain of shared keys joins them, each record counting its own keys (`merge_keys`), so a record sharing a key
@@ -397,13 +397,14 @@ class Merging:
         # merged into (`_first_of`).
         self._firsts: dict[str, Service] = {}
 
-    @property
-    def notes(self) -> list[MergeNote]:
-        """What was merged into what, in the order the records that made each note came: a record's own note
-        first, then those of the kinds it showed to be one. A kind taken apart has its notes made
-        again (`_part`), each where the record that made it came. A record merged by its id is noted against its
-        kind's record as it is when read (`_note`): its kind is combined once, not at each record merged into it,
-        which made a file repeating one id many times cost their number squared."""
+    def make_notes(self) -> list[MergeNote]:
+        """What was merged into what, of the records merged so far, in the order the records that made each note
+        came: a record's own note first, then those of the kinds it showed to be one. A kind taken apart has its notes
+        made again (`_part`), each where the record that made it came. A record merged by its id is noted against
+        the record its id's records make as they are when asked (`_note`, `_of_id`): its kind is combined once, not
+        at each record merged into it, which made a file repeating one id many times cost their number squared.
+        Each call makes every note of an id again (a pass over the records of each such kind) and new notes: ask
+        once the records are all merged. Before, a property (`notes`) did so at each read."""
         records: dict[tuple[int, str], Service] = {}
         made = sorted(((when, note if isinstance(note, MergeNote) else _note(*note, self._of_id(at, note, records)))
                        for at, entries in self._notes.items() for when, note in entries), key=lambda entry: entry[0])
@@ -505,7 +506,7 @@ class Merging:
         before = self._members(hit)[0][1]  # the kept record: its id is the kind's
         self._fold_later(hits, came)
         note: MergeNote | _Again
-        if by == "id":  # noted once the kind is combined (`notes`), as what its record keeps of each row
+        if by == "id":  # noted once the kind is combined (`make_notes`), as what its record keeps of each row
             note = _Again(self._first_of(hit, other.id), other)
             if other.status == "inactive" and note.first.status != "inactive":  # the base of its copies now
                 self._firsts[other.id] = other
@@ -660,4 +661,4 @@ def merge_duplicates(services: Iterable[Service | Keyed], precedence: Precedence
     merging = Merging(precedence)
     for item in services:
         merging.add(item)
-    return merging.kept(), merging.notes
+    return merging.kept(), merging.make_notes()

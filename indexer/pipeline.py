@@ -501,7 +501,7 @@ def _build_index(rows: Iterable[Row], placer: Placer, writer: IndexWriter,
         merging = Merging(precedence)
 
         def keeps_live() -> None:
-            report.merged += merging.notes
+            report.merged += merging.make_notes()
             _check_keeps_live(report, merging.kept(), writer, live, max_drop_share, force)
 
         try:

@@ -585,7 +585,7 @@ class CombinedAsMerged(Merging):
 def merged_both_ways(records: list) -> None:
     """The records merged as `Merging` merges them and combined as each is merged: the same records, notes and
     stream (each record written as it comes, then each kind as it ends up)."""
-    for keep in (lambda merging: merging.kept(), lambda merging: merging.notes):
+    for keep in (lambda merging: merging.kept(), lambda merging: merging.make_notes()):
         made = []
         for kind in (Merging, CombinedAsMerged):
             merging = kind(Precedence())
