@@ -2,8 +2,9 @@
 
 Records are the same service when they share an id, a CQC location id, or the same normalised name and
 postcode, or when a chain of such shared keys joins them (the keys of each record as it came, `merge_keys`; of an id
-given more than once, those `_Given` says: not a kind its rows from one file give two values of): which records
-are one depends neither on which source supersedes which nor on the order the records come in (`Merging`).
+given more than once, those `_Given` says: not a kind its rows from one file give two values of, and where one of
+them was read from the sync's store, that one's alone): which records are one depends neither on which source
+supersedes which nor on the order the records come in (`Merging`).
 The first record seen is the base: its id is kept (so its links, decisions and edits stay where
 they are). Where two of the records give a field, the value of the one whose source supersedes the other's wins
 (`Precedence`, which the caller passes in: `indexer.precedence` reads it where the sources are defined), and where
@@ -11,7 +12,8 @@ neither supersedes the other, the first seen's: before, the first seen's always 
 address, postcode, point and areas) is taken whole from one of them (`_place`). An inactive record (retired
 by its source) is merged by its id alone, whichever of its id's records comes first: it still takes in an older copy
 of itself, as its base (a file's row of a location since deregistered stays out of search), but it is never the base
-of another record nor merged into one,
+of another record nor merged into one (a file's inactive copy of a synced record retires nothing: the synced record
+is its base, and says its id's keys and state, as the live write, which reads the store alone, shows it),
 so a home CQC registered again under a new location id, at the same name and postcode, stays in search, and the
 retired record keeps its own id and history, as a sync's live write leaves them (`indexer.sync.publish`). A need
 that one source says is met and another says is not becomes unknown: conflicting claims are not a yes (so does a need
@@ -312,21 +314,31 @@ class _Given:
     Such rows are a source's mistake (a repeated CQC row under another location's name and postcode), and which of
     them is right is not known. A record that leaves a kind empty (no CQC location id, no postcode) says nothing
     against the others' value, and records of one id read from two files (a synced record and a file's older copy
-    of it) are one service each gives, so each file's keys count: the synced record's, as a sync's live write
-    merges it (`indexer.sync.publish.shown_merged`), whatever the file's copy says. Each depends on which records
-    came, not on their order."""
+    of it) are one service each gives, so each file's keys count. But where one of them was read from the sync's
+    store (`synced`: a rebuild's synced record), its keys alone count, and its state alone says whether the id is
+    retired, as a sync's live write, which reads the store's records alone (`indexer.sync.publish.shown_merged`),
+    merges it: a file's copy adds no key (before, its name and postcode, spelt otherwise, drew in another synced
+    record the live write kept apart), and its retirement withdraws none (before, a file's inactive row of a synced
+    id kept apart a record the live write merged). Each depends on which records came, not on their order."""
 
     ident: str
     retired: bool = False
     read_from: dict[str | None, dict[str, set[str]]] = field(default_factory=dict)  # per file, each kind's values
     counted: frozenset[tuple[str, str]] = frozenset()
+    synced: Service | None = None  # its record read from the sync's store, if one was
 
-    def add(self, service: Service) -> None:
-        """A record of the id, which may change the keys it counts (given again, it changes nothing)."""
+    def add(self, service: Service, synced: bool) -> None:
+        """A record of the id, `synced` if read from the sync's store, which may change the keys it counts (given
+        again, it changes nothing)."""
+        if synced:
+            self.synced = service
         self.retired = self.retired or service.status == "inactive"
         kinds = self.read_from.setdefault(_origin(service)[0], {})
         for kind, value in merge_keys(service)[1:]:
             kinds.setdefault(kind, set()).add(value)
+        if self.synced is not None:
+            self.counted = frozenset(merge_keys(self.synced))
+            return
         shared = [] if self.retired else [(kind, value) for given in self.read_from.values()
                                           for kind, values in given.items() if len(values) == 1 for value in values]
         self.counted = frozenset([("id", self.ident), *shared])
@@ -371,8 +383,12 @@ class Merging:
     live write merges. On the real lists (both NHS hospital lists and the ODS sites) it merges the 141 pairs the
     merged record's keys merged, in any order."""
 
-    def __init__(self, precedence: Precedence) -> None:
+    def __init__(self, precedence: Precedence, synced: Collection[tuple[str, str | None]] = ()) -> None:
+        """`synced`: the records read from the sync's store, each by its id and the file (or page) its provenance
+        names first (a rebuild's, `indexer.sync.rebuild.synced_rows`): each is the base of its id's copies and
+        says its id's keys (`_Given`), as a sync's live write merges it."""
         self.precedence = precedence
+        self.synced = synced
         self.merged: list[Service | Stored | None] = []
         # The records combined at each place combined with a later one, by when each came: which of them gives a
         # field depends on all of them (`_combine`).
@@ -396,6 +412,7 @@ class Merging:
         # Per id given more than once, its first record: the base of its copies (`_first`), which each is noted as
         # merged into (`_first_of`).
         self._firsts: dict[str, Service] = {}
+        self._came_first: dict[str, int] = {}  # per id, when its first record came (`_first`)
 
     def make_notes(self) -> list[MergeNote]:
         """What was merged into what, of the records merged so far, in the order the records that made each note
@@ -438,6 +455,7 @@ class Merging:
 
     def _take(self, came: int, keys: list[tuple[str, str]], service: Service | Stored) -> None:
         """The record that came `came`th, with its keys, merged or placed."""
+        self._came_first.setdefault(keys[0][1], came)
         given = self._given.get(keys[0][1]) if self._given else None
         if given is not None:  # a record of an id given more than once counts the keys its id counts (`_Given`)
             keys = [key for key in keys if key in given.counted]
@@ -474,9 +492,10 @@ class Merging:
         given = self._given.get(other.id)
         if given is None:  # its id's second record: its first is at `place`
             given = self._given[other.id] = _Given(other.id)
-            given.add(self._first_of(place, other.id))
+            first = self._first_of(place, other.id)
+            given.add(first, self._is_synced(first))
         counted = given.counted
-        given.add(other)
+        given.add(other, self._is_synced(other))
         own = [key for key in merge_keys(other)[1:] if key in given.counted]
         elsewhere: dict[int, str] = {}  # the other places its keys are known at, each with the first key found there
         for key in own:
@@ -508,13 +527,13 @@ class Merging:
         note: MergeNote | _Again
         if by == "id":  # noted once the kind is combined (`make_notes`), as what its record keeps of each row
             note = _Again(self._first_of(hit, other.id), other)
-            if other.status == "inactive" and note.first.status != "inactive":  # the base of its copies now
+            if self._rank(other) < self._rank(note.first):  # the base of its copies now
                 self._firsts[other.id] = other
         else:
             note = MergeNote(before.id, other.id, by)
         members = self._members(hit)
         # Put in its place, as sorting them all again at each record cost a kind of many records their number squared.
-        insort(members, (came, other), key=_first)
+        insort(members, (came, other), key=self._first)
         self._stale.add(hit)
         self._notes.setdefault(hit, []).append(((came, 0), note))
         for key in keys:
@@ -546,7 +565,7 @@ class Merging:
         if all(record.id == other.id for _, record in members):
             self._join(came, list(self._given[other.id].counted), other, {place: "id"})
             return
-        merging = type(self)(self.precedence)
+        merging = type(self)(self.precedence, self.synced)
         kinds = merging._kinds([*members, (came, other)], self._given)
         self._firsts.update(merging._firsts)
         for kind in kinds:
@@ -614,7 +633,7 @@ class Merging:
                   for when, note in self._notes.pop(later, [])]
         notes.append((made, MergeNote(kept, folded, key)))
         for member in moved:  # each put in its place, as sorting them all again at each fold cost folds × records
-            insort(members, member, key=_first)
+            insort(members, member, key=self._first)
         del self.members[later]
         self.merged[later] = None
         self._stale.discard(later)
@@ -623,6 +642,25 @@ class Merging:
             for key_at in merge_keys(record):
                 if where.get(key_at) == later:
                     where[key_at] = into
+
+    def _is_synced(self, service: Service) -> bool:
+        """Whether a record was read from the sync's store (`synced`)."""
+        return bool(self.synced) and (service.id, _origin(service)[0]) in self.synced
+
+    def _rank(self, service: Service) -> tuple[bool, bool]:
+        """Where a record comes among its id's records before when it came (`_first`): one read from the sync's
+        store first, as a rebuild reads them before the files' rows, then an inactive one."""
+        return not self._is_synced(service), service.status != "inactive"
+
+    def _first(self, member: tuple[int, Service]) -> tuple[int, bool, bool, int]:
+        """Where a record comes among its kind's records: when it came, but that one read from the sync's store,
+        then an inactive one, comes where its id's first record came, before it, as the base of its id's copies:
+        so the record of a synced id has the state the sync stores (a live write shows it so), and that of a retired
+        location is the retirement's, whichever is read first. Before its id's first record, not the kind's: the
+        kind's kept record, whose id a writer holds at its place (`stream`), stays of that id."""
+        came, service = member
+        rank = self._rank(service)
+        return (self._came_first[service.id] if rank != (True, True) else came, *rank, came)
 
     def kept(self) -> list[Service | Stored]:
         """The kept records, in their places."""
@@ -646,19 +684,12 @@ class Merging:
                 yield Revision(row, None if record is None else as_service(record))
 
 
-def _first(member: tuple[int, Service]) -> tuple[bool, int]:
-    """Where a record comes among its kind's records (when it came, second): an inactive one first, as the base of
-    its id's copies, so that the record of a retired location is the retirement's whichever is read first (an
-    inactive record is merged by its id alone, so it is never in a kind with another id's)."""
-    came, service = member
-    return service.status != "inactive", came
-
-
-def merge_duplicates(services: Iterable[Service | Keyed], precedence: Precedence
-                     ) -> tuple[list[Service | Stored], list[MergeNote]]:
+def merge_duplicates(services: Iterable[Service | Keyed], precedence: Precedence,
+                     synced: Collection[tuple[str, str | None]] = ()) -> tuple[list[Service | Stored], list[MergeNote]]:
     """The records in their order, each duplicate merged into the first of its kind (a `Keyed` one read back as a
-    record where it is merged), its fields by `precedence`. A list of records alone gives records alone."""
-    merging = Merging(precedence)
+    record where it is merged), its fields by `precedence`, `synced` those read from the sync's store (`Merging`).
+    A list of records alone gives records alone."""
+    merging = Merging(precedence, synced)
     for item in services:
         merging.add(item)
     return merging.kept(), merging.make_notes()

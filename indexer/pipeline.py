@@ -467,6 +467,16 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _synced(rows: Iterable[Row], synced: set[tuple[str, str | None]]) -> Iterator[Row]:
+    """The rows, each read from the sync's store (`Candidate.synced`) noted in `synced` by its record's id and file
+    (or page) as it is read, before it is merged (`indexer.merge.Merging`: the base of its id's copies, whose keys
+    alone are its id's, as a sync's live write merges it). A synced record's fields hold its id."""
+    for row in rows:
+        if isinstance(row, Candidate) and row.synced:
+            synced.add((str(row.fields["id"]), row.origin.file))
+        yield row
+
+
 def build_index(rows: Iterable[Row], placer: Placer, writer: IndexWriter, *,
                 live: Replaced | None = None, max_drop_share: float = 0.0, force: bool = False,
                 progress: bool = True, workers: RowWorkers | None = None,
@@ -489,8 +499,10 @@ def _build_index(rows: Iterable[Row], placer: Placer, writer: IndexWriter,
                  workers: RowWorkers | None, precedence: Precedence) -> IndexReport:
     report = IndexReport()
     parts = writer.parts() if workers is not None and isinstance(writer, PartWriter) else None
+    synced: set[tuple[str, str | None]] = set()  # the synced records', noted as their rows are read (`_synced`)
+    rows = _synced(rows, synced)
     if parts is None:
-        merged, notes = merge_duplicates(prepare_rows(rows, placer, report, progress), precedence)
+        merged, notes = merge_duplicates(prepare_rows(rows, placer, report, progress), precedence, synced)
         report.merged += notes
         _check_keeps_live(report, merged, writer, live, max_drop_share, force)
         report.indexed = writer.replace_all(cast(list[Service], merged))  # records in, records out
@@ -498,7 +510,7 @@ def _build_index(rows: Iterable[Row], placer: Placer, writer: IndexWriter,
         assert isinstance(writer, PartWriter) and workers is not None
         # The records are merged and written as the workers send them, so this process's share of the work runs
         # beside theirs; whether the new index may replace the live one is asked once all are written.
-        merging = Merging(precedence)
+        merging = Merging(precedence, synced)
 
         def keeps_live() -> None:
             report.merged += merging.make_notes()

@@ -53,6 +53,9 @@ class Candidate:
     # said first by every reason
     short: str = ""
     lost_fields: frozenset[str] | None = None
+    # Read from the sync's store (a rebuild's synced record, `indexer.sync.rebuild.synced_rows`): the base of its id's
+    # copies, whose keys and state alone are its id's (`indexer.merge.Merging`), as a sync's live write merges it
+    synced: bool = False
 
     def rejected(self, reason: str, about: frozenset[str] | None) -> str:
         """The reason the row is rejected for, about the record's fields `about` (None: not known which), said first

@@ -66,4 +66,4 @@ def synced_rows(store_at: Path | Database, *, live: IndexBackend | None = None) 
         if service is None:
             continue
         origin = item_from_json(record.item).candidate.origin
-        yield Candidate(service, replace(origin, fetched_at=fetched_at_of(service) or origin.fetched_at))
+        yield Candidate(service, replace(origin, fetched_at=fetched_at_of(service) or origin.fetched_at), synced=True)

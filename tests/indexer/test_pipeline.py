@@ -6,7 +6,7 @@ import inspect
 import itertools
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -517,10 +517,12 @@ class FoldChecked(Merging):
 
 
 def imported_both_ways(tmp_path: Path, order: Sequence[Service], kept: list[Service],
-                       directory: Directory | None = None, merging: type[Merging] = Merging) -> tuple[Any, Any]:
+                       directory: Directory | None = None, merging: type[Merging] = Merging,
+                       synced: Collection[tuple[str, str | None]] = ()) -> tuple[Any, Any]:
     """The records `merge_duplicates` kept of `order` written whole (one.sqlite), and `order` written as a parallel
-    import writes it (two.sqlite: part files, then `merging`'s stream), each through an `OverlayWriter` laying
-    `directory`'s edits where one is given: the two writers, whose warnings a test may compare."""
+    import writes it (two.sqlite: part files, then `merging`'s stream, `synced` the records read from the sync's
+    store), each through an `OverlayWriter` laying `directory`'s edits where one is given: the two writers, whose
+    warnings a test may compare."""
     def laid(writer: EmbeddedWriter) -> Any:
         return writer if directory is None else OverlayWriter(writer, directory)
 
@@ -530,7 +532,7 @@ def imported_both_ways(tmp_path: Path, order: Sequence[Service], kept: list[Serv
     parts = writer.parts()
     stored = parts.stored(parts.write(list(order)), [s.id for s in order], [s.service_type for s in order])
     two = laid(writer)
-    two.replace_all(merging(Precedence()).stream(Keyed(merge_keys(s), r) for s, r in zip(order, stored)))
+    two.replace_all(merging(Precedence(), synced).stream(Keyed(merge_keys(s), r) for s, r in zip(order, stored)))
     parts.remove()
     return one, two
 
@@ -841,6 +843,71 @@ def test_a_copy_that_leaves_a_key_out_or_is_read_elsewhere_withdraws_nothing_its
             s.provenance[0].line for s in order]
         imported_both_ways(tmp_path, order, kept)
         assert records_of(tmp_path / "two.sqlite") == records_of(tmp_path / "one.sqlite")
+
+
+def synced_council_row(listed: Service, **fields: Any) -> Service:
+    """A council's record of Ashton Lodge (homes:A, without its CQC location id) as a sync of the council's ORUK feed
+    stores it, `fields` changed."""
+    page = "https://homes.example.org/oruk/services/A"
+    return listed.model_copy(update={"id": "homes:A", "source": "homes", "cqc_location_id": None, **fields,
+                                     "provenance": [listed.provenance[0].model_copy(update={
+                                         "source": "homes", "file": page, "line": 1})]})
+
+
+def merged_as_the_live_write_merges(tmp_path: Path, three: list[Service], synced_two: tuple[Service, Service],
+                                    expected: set[frozenset[tuple[str | None, int | None]]]) -> list[list[Service]]:
+    """`three` (two records a sync stores, `synced_two`, and a file's copy of the first) merged in every order into
+    the records whose rows `expected` gives, one process and a parallel import alike: the records kept of each."""
+    synced_at = {(s.id, s.provenance[0].file) for s in synced_two}
+    each = []
+    for order in itertools.permutations(three):
+        kept, _ = merge_duplicates(order, Precedence(), synced_at)
+        assert kinds(kept) == expected, [(s.id, s.provenance[0].line) for s in order]
+        imported_both_ways(tmp_path, order, kept, synced=synced_at)
+        assert records_of(tmp_path / "two.sqlite") == records_of(tmp_path / "one.sqlite")
+        each.append(kept)
+    return each
+
+
+def test_a_synced_record_sharing_a_key_only_with_a_files_copy_of_another_stays_apart_as_the_live_write_keeps_it(
+        data_dir, geography, tmp_path):
+    """Ashton Lodge as a sync stores it (`synced`), a file's older copy of it named otherwise ("Ashton Lodge
+    Residential Care Home"), and a council's record a sync stores at that name and postcode, without a CQC location
+    id: the live write, which reads the store's records alone (`KeyGroups`), keeps the council's record apart, and so
+    does a rebuild, in every order, in one process and as a parallel import writes it: a synced record's keys are its
+    id's, and a file's copy adds none. Before, the copy's name and postcode counted for Ashton Lodge's id, and the
+    rebuild merged the council's record into it, which the next live write showed apart again."""
+    listed = ashton_lodge_three_ways(data_dir, geography)[1]
+    first, named = synced(listed), "Ashton Lodge Residential Care Home"
+    copy = listed.model_copy(update={"name": named, "provenance": [
+        listed.provenance[0].model_copy(update={"line": 104})]})
+    council = synced_council_row(listed, name=named)
+    live = KeyGroups([s.model_dump(mode="json") for s in (first, council)])
+    assert live.of(merge_keys(first)) == {0}, "the live write keeps the two synced records apart"
+    merged_as_the_live_write_merges(tmp_path, [first, copy, council], (first, council), kinds([Service.model_validate(
+        {**first.model_dump(), "provenance": [*first.provenance, *copy.provenance]}), council]))
+
+
+def test_a_files_inactive_copy_of_a_synced_record_neither_retires_it_nor_keeps_apart_what_the_live_write_merges(
+        data_dir, geography, tmp_path):
+    """Ashton Lodge as a sync stores it, active, a file's row of its id given as inactive (an older list of
+    locations since deregistered), and a council's record a sync stores at Ashton Lodge's name and postcode: the
+    live write merges the two synced records, which the review queue's hint says ("Once both are shown, one record
+    with"), and so does a rebuild, in every order, one record, active, in one process and as a parallel import
+    writes it: the synced record says its id's keys and state, and is the base of the file's copy. Before, the
+    file's inactive row made Ashton Lodge's id count its id alone, the council's record stayed apart, and Ashton
+    Lodge's record, based on the file's row, was inactive: out of every search the live write kept it in."""
+    listed = ashton_lodge_three_ways(data_dir, geography)[1]
+    first = synced(listed)
+    retired = listed.model_copy(update={"status": "inactive", "provenance": [
+        listed.provenance[0].model_copy(update={"line": 104})]})
+    council = synced_council_row(listed)
+    live = KeyGroups([s.model_dump(mode="json") for s in (first, council)])
+    assert live.of(merge_keys(first)) == {0, 1}, "the live write merges the two synced records"
+    three = [first, retired, council]
+    for kept in merged_as_the_live_write_merges(tmp_path, three, (first, council), {
+            frozenset((o.file, o.line) for s in three for o in s.provenance)}):
+        assert [s.status for s in kept] == ["active"]
 
 
 def test_a_key_a_row_brings_while_its_id_withdraws_another_joins_the_kinds_of_both_as_a_parallel_import_writes_them(

@@ -388,6 +388,37 @@ def test_a_home_registered_again_under_a_new_location_id_is_shown_after_a_rebuil
         {k: v for k, v in record.items() if k != "provenance"} for record in (written[ASHTON], written[new_id])]
 
 
+def synced_council(settings, geography, replay, **given) -> None:
+    """A council's record of Ashton Lodge, as CQC's recording gives it with `given` and no CQC location id, synced
+    as source "listed" (listed:A), and written live."""
+    from indexer.sync.connectors.cqc import map_location
+
+    item = map_location({**replay.cqc.records[ASHTON], **given}, "http://council.example/homes/A",
+                        datetime.now(timezone.utc))
+    fields = {k: v for k, v in item.candidate.fields.items() if k != "cqc_location_id"}
+    council = replace(item, candidate=replace(item.candidate, fields=fields, origin=replace(
+        item.candidate.origin, source="listed", source_id="A")))
+    runner_for(settings, geography).run(ListedConnector([council]))
+
+
+def rebuilt_with(settings, geography, feeds_dir, tmp_path, older) -> Path:
+    """A rebuild of the synced records and the recorded CQC locations, whose Ashton Lodge (a file's older copy of the
+    synced record) says `older`: the file it read."""
+    from indexer.pipeline import GeographyPlacer, build_index
+    from indexer.sources import load_source
+    from indexer.sync.rebuild import with_directory
+    from rehabmap.maintain.edits import OverlayWriter
+    from app.parts import open_writer
+
+    recorded = json.loads((feeds_dir / "cqc_api" / "locations_detail_2021.json").read_text())
+    copy = tmp_path / "locations_detail_2021.json"
+    copy.write_text(json.dumps([{**r, **older} if r["locationId"] == ASHTON else r for r in recorded]))
+    rows = with_directory(store_of(settings), [copy], load_source(copy))
+    build_index(rows, GeographyPlacer(geography), OverlayWriter(open_writer(settings), Directory.from_settings(
+        settings)), progress=False)
+    return copy
+
+
 @pytest.mark.parametrize("older", [{"name": "Ashton Lodge Residential Care Home"}, {"postalCode": None}],
                          ids=["named otherwise", "without postcode"])
 def test_a_rebuild_merges_a_synced_record_as_its_live_write_did_whatever_a_files_copy_of_it_says(
@@ -398,33 +429,36 @@ def test_a_rebuild_merges_a_synced_record_as_its_live_write_did_whatever_a_files
     postcode, shows the same one record, with the copy merged in. Before, the copy withdrew the synced record's name
     and postcode from its id, and the rebuild showed the council's record apart, where the live write had merged
     it."""
-    from indexer.pipeline import GeographyPlacer, build_index
-    from indexer.sources import load_source
-    from indexer.sync.connectors.cqc import map_location
-    from indexer.sync.rebuild import with_directory
-    from rehabmap.maintain.edits import OverlayWriter
-    from app.parts import open_writer
-
     run(settings, geography)
-    item = map_location(replay.cqc.records[ASHTON], "http://council.example/homes/A", datetime.now(timezone.utc))
-    fields = {k: v for k, v in item.candidate.fields.items() if k != "cqc_location_id"}
-    council = replace(item, candidate=replace(item.candidate, fields=fields, origin=replace(
-        item.candidate.origin, source="listed", source_id="A")))
-    runner_for(settings, geography).run(ListedConnector([council]))
+    synced_council(settings, geography, replay)
     live = index_record(settings.home, f"cqc:{ASHTON}")
     assert index_record(settings.home, "listed:A") is None, "the live write merged the council's record"
 
-    recorded = json.loads((feeds_dir / "cqc_api" / "locations_detail_2021.json").read_text())
-    copy = tmp_path / "locations_detail_2021.json"
-    copy.write_text(json.dumps([{**r, **older} if r["locationId"] == ASHTON else r for r in recorded]))
-    rows = with_directory(store_of(settings), [copy], load_source(copy))
-    build_index(rows, GeographyPlacer(geography), OverlayWriter(open_writer(settings), Directory.from_settings(
-        settings)), progress=False)
+    copy = rebuilt_with(settings, geography, feeds_dir, tmp_path, older)
 
     assert index_record(settings.home, "listed:A") is None, "the rebuild merged it too"
     rebuilt = index_record(settings.home, f"cqc:{ASHTON}")
     assert [(p["source"], p["file"]) for p in rebuilt["provenance"]] == [
         *((p["source"], p["file"]) for p in live["provenance"]), ("cqc", copy.name)]
+
+
+def test_a_rebuild_keeps_apart_a_synced_record_sharing_a_key_only_with_a_files_copy_of_another(
+        settings, geography, replay, feeds_dir, tmp_path):
+    """Ashton Lodge synced from CQC's API, and a council's record synced as "listed" at the name a file's older copy
+    of Ashton Lodge spells otherwise ("Ashton Lodge Residential Care Home") and its postcode, without a CQC location
+    id: the live write shows the two apart, as their keys share nothing. A rebuild that reads that copy shows them
+    apart too, the copy merged into Ashton Lodge's record: a synced record's keys alone are its id's. Before, the
+    copy's name and postcode counted for Ashton Lodge's id, and the rebuild merged the council's record into it,
+    which the next live write of either showed apart again."""
+    named = {"name": "Ashton Lodge Residential Care Home"}
+    run(settings, geography)
+    synced_council(settings, geography, replay, **named)
+    assert index_record(settings.home, "listed:A") is not None, "the live write shows the council's record apart"
+
+    copy = rebuilt_with(settings, geography, feeds_dir, tmp_path, named)
+
+    assert index_record(settings.home, "listed:A")["name"] == named["name"], "so does the rebuild"
+    assert [p["file"] for p in index_record(settings.home, f"cqc:{ASHTON}")["provenance"]][-1] == copy.name
 
 
 def test_a_sync_written_while_a_rebuild_ran_is_written_again_after_its_swap(settings, geography, replay):
