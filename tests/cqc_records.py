@@ -14,3 +14,9 @@ FIELD_HOUSE_POSTCODE = "DE55 7DT"
 DOVETAIL = "1-112779585"
 DOVETAIL_ID = f"cqc:{DOVETAIL}"
 DOVETAIL_POSTCODE = "NG18 2AT"
+# Ashton Lodge Residential Home, Leicester: a care home registered for mental health, 27 beds as CQC recorded it.
+ASHTON = "1-112816741"
+ASHTON_ID = f"cqc:{ASHTON}"
+# Grovelands Lodge, Wickford: a care home registered for mental health.
+GROVELANDS = "1-112778525"
+GROVELANDS_ID = f"cqc:{GROVELANDS}"

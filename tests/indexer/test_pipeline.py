@@ -29,6 +29,7 @@ from rehabmap.maintain.store import Directory
 from rehabmap.record import Service, ServiceArea
 from rehabmap.record_keys import KeyGroups, merge_keys
 from rehabmap.taxonomy import ServiceType
+from tests.cqc_records import ASHTON_ID, GROVELANDS_ID
 
 FETCHED = datetime(2026, 11, 20, tzinfo=timezone.utc)
 ROOT = Path(__file__).resolve().parents[2]
@@ -449,7 +450,7 @@ def test_a_live_record_this_version_refuses_does_not_stop_the_check(geography, i
                                                   ("test:11", "(its record cannot be read)")]
 
 
-ASHTON, NEW_ID = "cqc:1-112816741", "cqc:1-12937516003"  # Ashton Lodge, and an invented id it is registered again under
+NEW_ID = "cqc:1-12937516003"  # an invented id Ashton Lodge is registered again under
 
 
 def ashton_lodge_three_ways(data_dir, geography) -> list[Service]:
@@ -457,7 +458,7 @@ def ashton_lodge_three_ways(data_dir, geography) -> list[Service]:
     deregistered location), and the home registered again under a new location id at the same name and postcode."""
     recorded = data_dir / "feeds" / "cqc_api" / "locations_detail_2021.json"
     prepared = prepare_all([r for r in load_source(recorded) if isinstance(r, Candidate)], GeographyPlacer(geography))
-    [listed] = [s for s in prepared if isinstance(s, Service) and s.id == ASHTON]
+    [listed] = [s for s in prepared if isinstance(s, Service) and s.id == ASHTON_ID]
     retired = listed.model_copy(update={"status": "inactive", "provenance": [
         listed.provenance[0].model_copy(update={"file": "store", "line": None})]})
     again = listed.model_copy(update={"id": NEW_ID, "cqc_location_id": NEW_ID.removeprefix("cqc:")})
@@ -491,8 +492,8 @@ def test_an_inactive_records_copies_are_merged_by_its_id_alone_whatever_the_orde
 
     kept, _ = merge_duplicates(records, Precedence())
 
-    assert {s.id: s.status for s in kept} == {ASHTON: "inactive", NEW_ID: "active"}
-    ashton = next(s for s in kept if s.id == ASHTON)
+    assert {s.id: s.status for s in kept} == {ASHTON_ID: "inactive", NEW_ID: "active"}
+    ashton = next(s for s in kept if s.id == ASHTON_ID)
     assert ashton.model_dump(exclude={"provenance", "field_sources"}) == retired.model_dump(
         exclude={"provenance", "field_sources"})
     assert ashton.provenance == [*retired.provenance, *listed.provenance], "the retired record's first, in any order"
@@ -563,8 +564,8 @@ def test_a_retirement_that_takes_apart_a_kind_two_were_folded_into_writes_each_i
     FoldChecked.folds = 0
     for order in itertools.permutations(five):
         kept, _ = merge_duplicates(order, Precedence())
-        assert [(s.id, s.status) for s in kept if s.id == ASHTON] == [(ASHTON, "inactive")]
-        [home] = [s for s in kept if s.id != ASHTON]
+        assert [(s.id, s.status) for s in kept if s.id == ASHTON_ID] == [(ASHTON_ID, "inactive")]
+        [home] = [s for s in kept if s.id != ASHTON_ID]
         registered_again = five[2].provenance[0].file
         assert home.status == "active" and {o.file for o in home.provenance} == {"homes.csv", registered_again}
         one, two = imported_both_ways(tmp_path, order, kept, directory, FoldChecked)
@@ -625,11 +626,8 @@ def test_the_notes_of_a_kind_a_retirement_takes_apart_stay_where_their_records_c
 
     kept, notes = merge_duplicates([listed, listed, again, home, home, retired], Precedence())
 
-    assert [s.id for s in kept] == [ASHTON, "homes:A", NEW_ID]
-    assert [note.key.split(": ")[0] for note in notes] == [f"id {ASHTON}", "id homes:A", f"id {ASHTON}"]
-
-
-GROVELANDS = "cqc:1-112778525"  # Grovelands Lodge, another care home of the same CQC recording
+    assert [s.id for s in kept] == [ASHTON_ID, "homes:A", NEW_ID]
+    assert [note.key.split(": ")[0] for note in notes] == [f"id {ASHTON_ID}", "id homes:A", f"id {ASHTON_ID}"]
 
 
 def ashton_lodge_given_twice(data_dir, geography, tmp_path) -> list[Service]:
@@ -638,14 +636,14 @@ def ashton_lodge_given_twice(data_dir, geography, tmp_path) -> list[Service]:
     rows: homes:A at Ashton Lodge's name and postcode, and homes:C under another name with its CQC location id."""
     recorded = data_dir / "feeds" / "cqc_api" / "locations_detail_2021.json"
     locations = json.loads(recorded.read_text(encoding="utf-8"))
-    first = next(location for location in locations if f"cqc:{location['locationId']}" == ASHTON)
-    other = next(location for location in locations if f"cqc:{location['locationId']}" == GROVELANDS)
+    first = next(location for location in locations if f"cqc:{location['locationId']}" == ASHTON_ID)
+    other = next(location for location in locations if f"cqc:{location['locationId']}" == GROVELANDS_ID)
     locations.append({**first, "name": other["name"], "postalCode": other["postalCode"]})
     again = tmp_path / recorded.name
     again.write_text(json.dumps(locations), encoding="utf-8")
     prepared = prepare_all([r for r in load_source(again) if isinstance(r, Candidate)], GeographyPlacer(geography))
-    listed, wrong = (s for s in prepared if isinstance(s, Service) and s.id == ASHTON)
-    [grovelands] = [s for s in prepared if isinstance(s, Service) and s.id == GROVELANDS]
+    listed, wrong = (s for s in prepared if isinstance(s, Service) and s.id == ASHTON_ID)
+    [grovelands] = [s for s in prepared if isinstance(s, Service) and s.id == GROVELANDS_ID]
     council = listed.provenance[0].model_copy(update={"source": "homes", "file": "homes.csv", "line": 2})
     home_a = listed.model_copy(update={"id": "homes:A", "source": "homes", "cqc_location_id": None,
                                        "provenance": [council]})
@@ -774,8 +772,8 @@ def test_a_row_given_again_is_noted_against_its_own_ids_first_row(data_dir, geog
 
     _, notes = merge_duplicates([home_c, listed, listed], Precedence())
 
-    assert notes == [MergeNote("homes:C", ASHTON, "cqc"),
-                     MergeNote(where, where, f"id {ASHTON}: the same row, nothing lost")]
+    assert notes == [MergeNote("homes:C", ASHTON_ID, "cqc"),
+                     MergeNote(where, where, f"id {ASHTON_ID}: the same row, nothing lost")]
     rows = prepare_all([row(2, name="Kingfisher Lodge", service_type="inpatient_rehab_level2", postcode="LS9 7TF")] * 3,
                        GeographyPlacer(geography))
     _, notes = merge_duplicates(rows, Precedence())
@@ -798,9 +796,9 @@ def test_a_row_given_again_in_a_kind_kept_under_another_id_is_noted_against_its_
 
     assert (kept.id, kept.name) == ("homes:C", home_c.name)
     file = listed.provenance[0].file
-    assert notes == [MergeNote("homes:C", ASHTON, "cqc"), MergeNote(
+    assert notes == [MergeNote("homes:C", ASHTON_ID, "cqc"), MergeNote(
         f"{file} record {listed.provenance[0].line}", f"{file} record 104",
-        f"id {ASHTON}: another row, whose phone '0161 000 0000' the record does not keep: give each row its own id")]
+        f"id {ASHTON_ID}: another row, whose phone '0161 000 0000' the record does not keep: give each row its own id")]
 
 
 def synced(service: Service) -> Service:

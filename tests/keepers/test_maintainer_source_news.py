@@ -14,14 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.cqc_records import DOVETAIL, DOVETAIL_ID, FIELD_HOUSE_ID
+from tests.cqc_records import ASHTON, ASHTON_ID, DOVETAIL, DOVETAIL_ID, FIELD_HOUSE_ID
 from tests.keepers.maintainer_browser import signed_in_page
 from tests.sync.replay import Replay, running
 from tests.sync.store_fixtures import MAINTAINER, index_record, maintainer_token, rehabmap, table_rows
 from tests.web.site import serving_here
 from tests.web.browser import axe, tab_to
 
-ASHTON_ID = "cqc:1-112816741"  # Ashton Lodge Residential Home
 TODAY = f"{date.today().day} {date.today():%B %Y}"  # as the public pages say a date
 
 
@@ -55,10 +54,10 @@ was sent as a change from the record's empty text to none.)"""
         assert "Saved: Needs it does not take, phone." in page.locator("main").inner_text()
         assert page.locator("#read-needs").count() == 0, "nothing read from its listing yet"
     replay.cqc.deregister(DOVETAIL, date(2026, 11, 30))
-    ashton = replay.cqc.records[ASHTON_ID.split(":", 1)[1]]
+    ashton = replay.cqc.records[ASHTON]
     # CQC now registers it for autism, which the maintainer said it does not take; its other name reads as a need
     # and a gender
-    replay.cqc.alter(ASHTON_ID.split(":", 1)[1], mainPhoneNumber="01613300000",
+    replay.cqc.alter(ASHTON, mainPhoneNumber="01613300000",
                      alsoKnownAs="no step-free access, women only",
                      specialisms=[*ashton["specialisms"], {"name": "Caring for adults with autism"}])
     # two of its six homes changed: above the 25% a run applies unasked

@@ -25,6 +25,7 @@ from indexer.sync.runner import RunNotShown, SyncInterrupted
 from tests.conftest import database_url
 from indexer.sync.store import SyncStore
 from rehabmap.maintain.store import store_of
+from tests.cqc_records import ASHTON, ASHTON_ID
 from tests.keepers.conftest import Keepers, make_keepers
 from tests.keepers.maintainer_browser import signed_in_page
 from tests.maintain.conftest import make_site
@@ -33,8 +34,7 @@ from tests.sync.store_fixtures import (REPLAY_CQC_KEY, cqc_connector, feeds_fold
                                        runner_for)
 from tests.web.browser import axe, shot
 
-ASHTON = "cqc:1-112816741"  # Ashton Lodge Residential Home
-ASHTON_PAGE = "/keepers/services/cqc:1-112816741"
+ASHTON_PAGE = f"/keepers/services/{ASHTON_ID}"
 SOURCES = "/keepers/sources"
 REFUSED = "phone 'Ask for the manager' is not a phone number"
 DROPPED = f"{REFUSED} (digits, spaces, brackets and hyphens, perhaps an extension): dropped, the service is kept"
@@ -59,7 +59,7 @@ def sync_cqc(keepers: Keepers, geography) -> None:
 def synced(request, sample_index, geodata_dir, data_dir, geography, tmp_path_factory) -> Iterator[Keepers]:
     """The sample site after one run of the real CQC connector, Ashton Lodge's phone refused."""
     for replay in running(data_dir / "feeds"):
-        replay.cqc.alter(ASHTON.split(":", 1)[1], mainPhoneNumber="Ask for the manager")
+        replay.cqc.alter(ASHTON, mainPhoneNumber="Ask for the manager")
         keepers = cqc_keepers(tmp_path_factory.mktemp("sources"), sample_index, geodata_dir, data_dir, replay,
                               url=database_url(request, request.param))
         sync_cqc(keepers, geography)
@@ -99,11 +99,11 @@ def test_a_phone_a_maintainer_has_since_added_is_said_so_and_counted_apart(reque
     from tests.web.site import serve
 
     for replay in running(data_dir / "feeds"):
-        replay.cqc.alter(ASHTON.split(":", 1)[1], mainPhoneNumber="Ask for the manager")
+        replay.cqc.alter(ASHTON, mainPhoneNumber="Ask for the manager")
         keepers = cqc_keepers(tmp_path, sample_index, geodata_dir, data_dir, replay,
                               url=database_url(request, store_kind))
         sync_cqc(keepers, geography)
-    edited = keepers.client().patch(f"/maintain/services/{ASHTON}", json={"phone": "0117 496 0001"},
+    edited = keepers.client().patch(f"/maintain/services/{ASHTON_ID}", json={"phone": "0117 496 0001"},
                                     headers={"Authorization": f"Bearer {keepers.site.tokens['maintainer']}"})
     assert edited.status_code == 200 and edited.json()["service"]["phone"] == "0117 496 0001", edited.text
     today = datetime.now(timezone.utc).date().isoformat()  # the day the audit log stamps the edit
@@ -125,12 +125,13 @@ def test_a_phone_a_maintainer_has_since_added_is_said_so_and_counted_apart(reque
     assert shown.returncode == 0, shown.stderr
     assert "shown without a contact detail" not in shown.stdout
     assert ("  1 shown with a contact detail a maintainer added by hand where the source gave none usable (still "
-            f"refused; the source's to correct):\n    {ASHTON} Ashton Lodge Residential Home: {said}\n") in shown.stdout
+            f"refused; the source's to correct):\n    {ASHTON_ID} Ashton Lodge Residential Home: {said}\n"
+            ) in shown.stdout
     as_json = rehabmap(settings.home, data_dir, None, "sync-status", "--source", "cqc", "--json",
                        **keepers.site.env())
     assert as_json.returncode == 0, as_json.stderr
     [report] = json.loads(as_json.stdout)
-    assert report["left_out"] == [] and [r["service_id"] for r in report["left_out_added"]] == [ASHTON]
+    assert report["left_out"] == [] and [r["service_id"] for r in report["left_out_added"]] == [ASHTON_ID]
     assert report["left_out_added"][0]["added"] == [{"field": "phone", "on": today}]
     assert report["left_out_added"][0]["fields"] == ["phone"], "each detail's field, as the sync kept it"
 
@@ -353,14 +354,14 @@ def test_a_long_list_is_shown_a_page_at_a_time(request, store_kind, sample_index
     from tests.web.site import serve
 
     for replay in running(data_dir / "feeds"):
-        replay.cqc.alter(ASHTON.split(":", 1)[1], mainPhoneNumber="Ask for the manager")
+        replay.cqc.alter(ASHTON, mainPhoneNumber="Ask for the manager")
         keepers = cqc_keepers(tmp_path, sample_index, geodata_dir, data_dir, replay,
                               url=database_url(request, store_kind))
         sync_cqc(keepers, geography)
     store = SyncStore(store_of(keepers.site.settings))
-    [ashton] = [r for r in store.records("cqc") if r.service_id == ASHTON]
-    store.write([replace(ashton, source_id=f"{ashton.source_id}-{n:03}", service_id=f"{ASHTON}-{n:03}",
-                         service={**ashton.service, "id": f"{ASHTON}-{n:03}",  # type: ignore[dict-item]
+    [ashton] = [r for r in store.records("cqc") if r.service_id == ASHTON_ID]
+    store.write([replace(ashton, source_id=f"{ashton.source_id}-{n:03}", service_id=f"{ASHTON_ID}-{n:03}",
+                         service={**ashton.service, "id": f"{ASHTON_ID}-{n:03}",  # type: ignore[dict-item]
                                   "name": f"Ashton Lodge copy {n:03}"}) for n in range(1, 150)],
                 (), (), live_changed=set())
 

@@ -28,15 +28,10 @@ from rehabmap.maintain.retirement import restores_taken_back, retirement
 from rehabmap.maintain.store import Directory, open_database, store_of
 from search.embedded import EmbeddedIndex, index_file
 from tests.conftest import database_url
-from tests.cqc_records import DOVETAIL, DOVETAIL_ID
+from tests.cqc_records import ASHTON, ASHTON_ID, DOVETAIL, DOVETAIL_ID, GROVELANDS, GROVELANDS_ID
 from tests.maintain.conftest import AppClient, make_app
 from tests.sync.replay import Replay, running
 from tests.sync.store_fixtures import MAINTAINER, cqc_connector, make_home, runner_for, settings_for
-
-ASHTON = "1-112816741"  # Ashton Lodge Residential Home
-ASHTON_ID = f"cqc:{ASHTON}"
-GROVELANDS = "1-112778525"  # Grovelands Lodge
-GROVELANDS_ID = f"cqc:{GROVELANDS}"
 
 
 @pytest.fixture

@@ -24,10 +24,8 @@ from indexer.sync.http import (
 )
 from indexer.sync.items import Gone, Refused, SourceItem
 from rehabmap.taxonomy import ServiceType
-from tests.cqc_records import DOVETAIL, FIELD_HOUSE
+from tests.cqc_records import DOVETAIL, FIELD_HOUSE, GROVELANDS
 from tests.sync.replay import MemoryState, Replay
-
-GROVELANDS = "1-112778525"      # a registered care home with the mental health specialism
 
 
 def connector(replay: Replay, *, key: str = "replay-cqc-key", page_size: int = 10, retries: int = 1,

@@ -19,6 +19,7 @@ from app.converge import CONVERGE_LOCK
 from rehabmap.config import Settings
 from rehabmap.maintain.database import named_lock_of
 from search.embedded import index_file
+from tests.cqc_records import ASHTON, ASHTON_ID
 from tests.maintain.conftest import make_app
 from tests.sync.replay import Replay
 from tests.sync.store_fixtures import (
@@ -33,7 +34,6 @@ from tests.sync.store_fixtures import (
     table_rows,
 )
 
-ASHTON = "cqc:1-112816741"  # Ashton Lodge Residential Home: 27 beds as CQC recorded it
 HANG_S = 300  # only a run that would hang waits this long
 
 
@@ -64,19 +64,19 @@ def status(home: Path, data_dir: Path) -> subprocess.CompletedProcess[str]:
 
 
 def beds(url: str) -> int:
-    return int(httpx.get(f"{url}/services/{ASHTON}", timeout=60).json()["beds"])
+    return int(httpx.get(f"{url}/services/{ASHTON_ID}", timeout=60).json()["beds"])
 
 
 @pytest.mark.parametrize("step", ["fetched", "applied", "index-written", "live"])
 def test_a_run_killed_at_each_step_converges(step, cqc_synced_home, tmp_path, data_dir, replay):
     home = tmp_path / "home"
     shutil.copytree(cqc_synced_home, home, symlinks=True)
-    assert index_record(home, ASHTON)["beds"] == 27
-    replay.cqc.alter(ASHTON.split(":")[1], numberOfBeds=31)
+    assert index_record(home, ASHTON_ID)["beds"] == 27
+    replay.cqc.alter(ASHTON, numberOfBeds=31)
 
     killed_at(step, home, data_dir, replay)
 
-    in_index = index_record(home, ASHTON)["beds"]
+    in_index = index_record(home, ASHTON_ID)["beds"]
     assert in_index == (27 if step in ("fetched", "applied") else 31), "the index is the previous one, or the new"
     said = status(home, data_dir)
     assert said.returncode == 0, "nothing waits for a person"
@@ -94,7 +94,7 @@ def test_a_run_killed_at_each_step_converges(step, cqc_synced_home, tmp_path, da
     again = rehabmap(home, data_dir, replay, "sync", "cqc")
     assert again.returncode == 0, again.stderr
     assert first_line(again)["changed"] == (1 if step == "fetched" else 0), "applied once, never twice"
-    assert index_record(home, ASHTON)["beds"] == 31
+    assert index_record(home, ASHTON_ID)["beds"] == 31
 
 
 def test_coverage_claims_alone_due_are_not_said_held_back_by_a_mapping_put_wrong(cqc_synced_home, tmp_path, data_dir,
@@ -144,7 +144,7 @@ def test_a_running_server_catches_up_with_a_killed_run_on_its_own(cqc_synced_hom
     with serving(home, data_dir, "--workers", "2", REHABMAP_CONVERGE_EVERY_S="1") as url:
         before = httpx.get(f"{url}/health", timeout=60).json()
         assert before["not_live"] == 0
-        replay.cqc.alter(ASHTON.split(":")[1], numberOfBeds=31)
+        replay.cqc.alter(ASHTON, numberOfBeds=31)
 
         with named_lock_of(home / "directory.sqlite", CONVERGE_LOCK) as taken:
             assert taken
@@ -156,7 +156,7 @@ def test_a_running_server_catches_up_with_a_killed_run_on_its_own(cqc_synced_hom
             assert "2 applied changes are not yet in the live index" in status(home, data_dir).stdout
 
         deadline = time.monotonic() + HANG_S
-        while (answer := httpx.get(f"{url}/services/{ASHTON}", timeout=60)).json()["beds"] != 31:
+        while (answer := httpx.get(f"{url}/services/{ASHTON_ID}", timeout=60)).json()["beds"] != 31:
             assert answer.status_code == 200 and answer.json()["beds"] == 27
             listed = httpx.get(f"{url}/services", params={"per_page": 1}, timeout=60)
             assert listed.status_code == 200 and listed.json()["total"] == before["services"]
@@ -192,7 +192,7 @@ def test_a_first_run_killed_after_it_applied_claims_no_coverage_until_its_record
 
     assert again.returncode == 0, again.stderr
     assert first_line(again)["added"] == 0, "what the killed run applied is not applied again"
-    assert index_record(home, ASHTON)["beds"] == 27
+    assert index_record(home, ASHTON_ID)["beds"] == 27
     claims = table_rows(home / "directory.sqlite", "SELECT DISTINCT basis FROM coverage_claims")
     assert claims == [("sync:cqc",)]
     assert "not yet in the live index" not in status(home, data_dir).stdout

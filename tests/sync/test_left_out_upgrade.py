@@ -17,10 +17,10 @@ from indexer.sync.status import sync_status
 from indexer.sync.store import REPREPARE_DUE, LeftOutDetail, SyncStore
 from rehabmap.maintain.store import open_database, store_of
 from tests.conftest import database_url
+from tests.cqc_records import ASHTON
 from tests.sync.replay import Replay, running
 from tests.sync.store_fixtures import cqc_connector, make_home, rehabmap, runner_for, settings_for, table_rows
 
-ASHTON = "1-112816741"  # Ashton Lodge Residential Home
 LEFT_OUT = "SELECT left_out FROM sync_records WHERE left_out IS NOT NULL"
 
 

@@ -29,13 +29,12 @@ from indexer.sync.store import REPREPARE_DUE, SyncStore
 from rehabmap.maintain.audit import hsds_rows
 from rehabmap.maintain.store import Directory, open_database, store_of
 from tests.conftest import database_url
-from tests.cqc_records import DOVETAIL, DOVETAIL_ID, FIELD_HOUSE_ID
+from tests.cqc_records import ASHTON, ASHTON_ID, DOVETAIL, DOVETAIL_ID, FIELD_HOUSE_ID
 from tests.maintain.conftest import AppClient, make_app, with_version
 from tests.sync.replay import Replay, running
 from tests.sync.store_fixtures import (LISTS, MAINTAINER, Reads, cqc_connector, make_home, runner_for, settings_for,
                                        table_rows)
 
-ASHTON_ID = "cqc:1-112816741"  # Ashton Lodge Residential Home
 ALSO_KNOWN_AS = "Dovetail House recovery home for autistic adults, women only, no step-free access"
 
 
@@ -220,20 +219,20 @@ def test_a_record_the_release_before_rejected_that_now_prepares_is_no_longer_rej
     log and the audit log say so, under the migration that asked for it; before, nothing did."""
     settings = settings_for(make_home(tmp_path / "home", geodata_dir), data_dir, replay, warm_up=False)
     runner_for(settings, geography).run(cqc_connector(settings))
-    replay.cqc.alter(ASHTON_ID.removeprefix("cqc:"), mainPhoneNumber=ASHTON_PHONE, numberOfBeds=30)
+    replay.cqc.alter(ASHTON, mainPhoneNumber=ASHTON_PHONE, numberOfBeds=30)
     with monkeypatch.context() as old_code:  # the release before session 19: no detail left out, the record refused
         old_code.setattr(runner, "refused_contacts", lambda candidate: {})
         report = runner_for(settings, geography).run(cqc_connector(settings))
     assert [line.service_id for line in report.rejected if "previous version stays" in line.note] == [ASHTON_ID]
     store = SyncStore(store_of(settings))
-    assert store.record("cqc", ASHTON_ID.removeprefix("cqc:")).problem is not None
-    problem = store.record("cqc", ASHTON_ID.removeprefix("cqc:")).problem
+    assert store.record("cqc", ASHTON).problem is not None
+    problem = store.record("cqc", ASHTON).problem
     store.set_meta(REPREPARE_DUE, "migration 19")
 
     with caplog.at_level(logging.WARNING, logger="indexer.sync.runner"):
         api = AppClient(make_app(settings))  # its start prepares the store again and converges the live index
 
-    ashton = store.record("cqc", ASHTON_ID.removeprefix("cqc:"))
+    ashton = store.record("cqc", ASHTON)
     assert ashton.problem is None and [detail.field for detail in ashton.left_out] == ["phone"]
     assert [r.getMessage() for r in caplog.records if r.name == "indexer.sync.runner"] == [
         f"{ASHTON_ID} Ashton Lodge Residential Home: prepared again on upgrade, no longer rejected (it was: {problem})"]
@@ -268,7 +267,7 @@ def test_two_processes_preparing_the_store_at_once_write_its_audit_once(
     wrote the same audit rows."""
     settings = settings_for(make_home(tmp_path / "home", geodata_dir), data_dir, replay, warm_up=False)
     runner_for(settings, geography).run(cqc_connector(settings))
-    replay.cqc.alter(ASHTON_ID.removeprefix("cqc:"), mainPhoneNumber=ASHTON_PHONE)
+    replay.cqc.alter(ASHTON, mainPhoneNumber=ASHTON_PHONE)
     with monkeypatch.context() as old_code:  # the release before session 19: no detail left out, the record refused
         old_code.setattr(runner, "refused_contacts", lambda candidate: {})
         runner_for(settings, geography).run(cqc_connector(settings))
@@ -297,10 +296,10 @@ def test_a_record_whose_item_no_longer_prepares_keeps_its_last_good_version_its_
     and the problem is recorded, as a sync of the item would record it; before, the store said nothing was wrong.
     The log and the audit log say so, as a sync's report says a rejection; before, neither said anything."""
     settings = settings_for(make_home(tmp_path / "home", geodata_dir), data_dir, replay, warm_up=False)
-    replay.cqc.alter(ASHTON_ID.removeprefix("cqc:"), mainPhoneNumber=ASHTON_PHONE)
+    replay.cqc.alter(ASHTON, mainPhoneNumber=ASHTON_PHONE)
     runner_for(settings, geography).run(cqc_connector(settings))
     store = SyncStore(store_of(settings))
-    kept = store.record("cqc", ASHTON_ID.removeprefix("cqc:"))
+    kept = store.record("cqc", ASHTON)
     assert kept.problem is None and kept.service is not None
     store.set_meta(REPREPARE_DUE, "a test")
 
@@ -308,7 +307,7 @@ def test_a_record_whose_item_no_longer_prepares_keeps_its_last_good_version_its_
         stricter.setattr(runner, "refused_contacts", lambda candidate: {})
         assert reprepare_due(store, lambda: GeographyPlacer(geography)) == 1
 
-    ashton = store.record("cqc", ASHTON_ID.removeprefix("cqc:"))
+    ashton = store.record("cqc", ASHTON)
     assert ashton.problem is not None and ashton.problem.startswith(f"phone: Value error, '{ASHTON_PHONE}'")
     assert (ashton.service, ashton.left_out) == (kept.service, kept.left_out), "its last good version stays"
     assert [r.getMessage() for r in caplog.records if r.name == "indexer.sync.runner"] == [

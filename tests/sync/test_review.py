@@ -19,7 +19,7 @@ from rehabmap.match import MatchRequest, match
 from rehabmap.taxonomy import ServiceType
 from indexer.sync.connectors.cqc_files import RatingsFile
 from tests.conftest import database_url
-from tests.cqc_records import FIELD_HOUSE, FIELD_HOUSE_ID, FIELD_HOUSE_POSTCODE
+from tests.cqc_records import ASHTON, FIELD_HOUSE, FIELD_HOUSE_ID, FIELD_HOUSE_POSTCODE
 from tests.sync.cqc_files import field_house_rated, file_connector
 from tests.sync.store_fixtures import (
     ListedConnector,
@@ -31,7 +31,6 @@ from tests.sync.store_fixtures import (
     settings_for,
 )
 
-ASHTON = "1-112816741"
 MHA_SPECIALISM = {"name": "Caring for people whose rights are restricted under the Mental Health Act"}
 
 

@@ -37,7 +37,7 @@ from rehabmap.maintain.store import Directory, store_of
 from rehabmap.taxonomy import ServiceType
 from search.embedded import index_file
 from tests.conftest import database_url
-from tests.cqc_records import FIELD_HOUSE_ID
+from tests.cqc_records import ASHTON, FIELD_HOUSE_ID, GROVELANDS
 from tests.sync.store_fixtures import (
     ListedConnector,
     cqc_connector,
@@ -52,8 +52,6 @@ from tests.sync.store_fixtures import (
 
 ADDED = {"cqc:1-112789029", "cqc:1-112778525", "cqc:1-112816741", "cqc:1-112778588", "cqc:1-112779585",
          "cqc:1-112779616"}
-GROVELANDS = "1-112778525"
-ASHTON = "1-112816741"
 SAMPLE = Path(__file__).resolve().parents[2] / "sample"
 
 

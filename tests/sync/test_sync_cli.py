@@ -20,7 +20,7 @@ from indexer.sync.connectors.cqc import SERVICE_TYPES
 from rehabmap.config import Settings
 from search.embedded import index_file
 from tests.built_home import BuiltHome
-from tests.cqc_records import DOVETAIL, FIELD_HOUSE_ID, FIELD_HOUSE_POSTCODE
+from tests.cqc_records import ASHTON, DOVETAIL, FIELD_HOUSE_ID, FIELD_HOUSE_POSTCODE, GROVELANDS
 from tests.sync.replay import Replay, running
 from tests.sync.store_fixtures import (
     FAST,
@@ -40,7 +40,7 @@ from tests.sync.store_fixtures import (
 )
 from tests.maintain.conftest import make_app
 
-GROVELANDS, ASHTON, DEVONSHIRE = "1-112778525", "1-112816741", "1-112779616"
+DEVONSHIRE = "1-112779616"
 FIRST_RUN = {"fetched": 78, "added": 6, "changed": 0, "unchanged": 0, "retired": 0, "held for review": 1,
              "rejected": 41}
 

@@ -17,7 +17,6 @@ import pytest
 
 from tests.sync.store_fixtures import serving, table_rows
 
-ASHTON = "cqc:1-112816741"  # Ashton Lodge Residential Home, a care home registered for mental health
 # Derby and Derbyshire (E54000058) holds Field House, a candidate at either inpatient level; Nottingham and
 # Nottinghamshire (E54000060) holds two care homes and no data at all of the parts no source covers.
 DERBYSHIRE, NOTTINGHAMSHIRE = "E54000058", "E54000060"

@@ -18,10 +18,11 @@ import pytest
 
 from indexer.sources.curated import TABLES
 from indexer.sync.connectors import SOURCES, TITLES, source_titles
+from tests.cqc_records import ASHTON_ID
 from tests.keepers.maintainer_browser import signed_in_page
 from tests.sync.store_fixtures import rehabmap
 from tests.web.real_feeds_home import (  # noqa: F401 - the fixtures, for this module too
-    ASHTON, CONFIRMS, NOT_CONFIRMED, synced, synced_home, synced_on)
+    CONFIRMS, NOT_CONFIRMED, synced, synced_home, synced_on)
 from web.present import long_date
 
 pytestmark = pytest.mark.slow
@@ -56,13 +57,13 @@ def test_the_service_page_and_about_the_data_name_the_source(browser, synced):  
     total = httpx.get(f"{synced}/services", params={"per_page": 1}, timeout=60).json()["total"]
     page = browser.new_page()
     try:
-        page.goto(f"{synced}/service/{ASHTON}")
+        page.goto(f"{synced}/service/{ASHTON_ID}")
         source, record_id = summary_row(page, "Source"), summary_row(page, "rehabmap ID")
         page.goto(f"{synced}/about-the-data")
         sources = summary_row(page, "Sources")
     finally:
         page.close()
-    assert (source, record_id) == (CQC, ASHTON)
+    assert (source, record_id) == (CQC, ASHTON_ID)
     assert sources == f"{CQC} ({total:,})"
 
 
@@ -71,7 +72,7 @@ def test_the_service_page_and_about_the_data_name_the_source(browser, synced):  
 def test_the_shortlist_says_what_its_link_leaves_out(browser, synced, where, left_out):  # noqa: F811
     page = browser.new_page()
     try:
-        page.goto(f"{synced}/shortlist?" + urlencode({"where": where, "within": "25", "s": ASHTON}))
+        page.goto(f"{synced}/shortlist?" + urlencode({"where": where, "within": "25", "s": ASHTON_ID}))
         hint = page.locator("#share-link-hint").inner_text()
         text = page.locator("main").inner_text()
     finally:
@@ -83,7 +84,7 @@ def test_the_shortlist_says_what_its_link_leaves_out(browser, synced, where, lef
 
 def test_my_services_shows_the_sources_listing_as_the_service_page_does(browser, synced, synced_home,  # noqa: F811
                                                                        data_dir):
-    for args in (("orgs", "add", "Ashton Lodge Ltd"), ("orgs", "link", "Ashton Lodge Ltd", ASHTON)):
+    for args in (("orgs", "add", "Ashton Lodge Ltd"), ("orgs", "link", "Ashton Lodge Ltd", ASHTON_ID)):
         done = rehabmap(synced_home, data_dir, None, *args)
         assert done.returncode == 0, done.stderr
     made = rehabmap(synced_home, data_dir, None, "tokens", "create", "--role", "provider",
@@ -92,7 +93,7 @@ def test_my_services_shows_the_sources_listing_as_the_service_page_does(browser,
     with signed_in_page(browser, synced, made.stdout.splitlines()[0], "/keepers/my-services") as page:
         listing = summary_row(page, "Source's listing")
         checked = summary_row(page, "Checked by you or the rehabmap team")
-        page.goto(f"{synced}/service/{ASHTON}")
+        page.goto(f"{synced}/service/{ASHTON_ID}")
         on_its_page = page.locator("#source-listing").inner_text()
     assert listing == on_its_page == (
         f"Listed by {CQC}: last confirmed {long_date(synced_on(synced_home))} ({', '.join(CONFIRMS)}). "
@@ -109,20 +110,20 @@ def test_the_exports_give_the_sources_listing_in_new_last_columns(synced, synced
                             "needs_added_by_maintainers", "gender_stated_by_maintainers",  # and 24's, 25's
                             "gender_basis", "gender_from_source"]  # and 26's
     rows = {r["id"]: r for r in csv.DictReader(io.StringIO(text))}
-    ashton = rows[ASHTON]
+    ashton = rows[ASHTON_ID]
     assert (ashton["source_confirmed_by"], ashton["source_confirmed_on"], ashton["source_confirms"]) == (
         CQC, synced_on(synced_home).isoformat(), ";".join(CONFIRMS))
     assert ashton["last_verified"] == "", "the listing is not a person's check"
-    record = httpx.get(f"{synced}/services/{ASHTON}", timeout=60).json()["source_confirmed"]
+    record = httpx.get(f"{synced}/services/{ASHTON_ID}", timeout=60).json()["source_confirmed"]
     assert record["name"] == CQC and record["confirmed_on"] == ashton["source_confirmed_on"]
     features = httpx.get(f"{synced}/services.geojson", timeout=60).json()["features"]
-    [properties] = [f["properties"] for f in features if f["id"] == ASHTON]
+    [properties] = [f["properties"] for f in features if f["id"] == ASHTON_ID]
     assert properties["source_confirms"] == CONFIRMS and properties["source_confirmed_by"] == CQC
 
 
 def test_a_phone_number_reads_in_groups_by_its_area_code_and_still_dials(browser, synced):  # noqa: F811
     """Ashton Lodge (Leicester, 0116) and Maison Moti (London, 020) as CQC gives them: eleven digits unspaced."""
-    numbers = {ASHTON: ("01162620075", "0116 262 0075"), "cqc:1-112789029": ("02084407535", "020 8440 7535")}
+    numbers = {ASHTON_ID: ("01162620075", "0116 262 0075"), "cqc:1-112789029": ("02084407535", "020 8440 7535")}
     page = browser.new_page()
     try:
         for service_id, (digits, shown) in numbers.items():

@@ -32,7 +32,7 @@ from rehabmap.small_areas import small_area_file
 from rehabmap.oruk import oruk_to_fields
 from rehabmap.taxonomy import ServiceType
 from tests.api import hsds
-from tests.cqc_records import DOVETAIL_POSTCODE, FIELD_HOUSE_ID, FIELD_HOUSE_POSTCODE
+from tests.cqc_records import DOVETAIL_POSTCODE, FIELD_HOUSE_ID, FIELD_HOUSE_POSTCODE, GROVELANDS, GROVELANDS_ID
 from tests.sync.replay import running
 from tests.sync.store_fixtures import ListedConnector, field_house_item, make_home, rehabmap, runner_for, serving
 from tests.web.browser import axe
@@ -940,8 +940,6 @@ def test_a_service_the_directory_no_longer_lists_is_not_said_to_have_closed(brow
         assert axe(page, axe_source) == []
         context.close()
 
-GROVELANDS = "cqc:1-112778525"  # Grovelands Lodge, a care home registered for mental health
-
 
 @pytest.fixture(scope="module")
 def retired(synced_home: Path, tmp_path_factory: pytest.TempPathFactory, geodata_dir: Path,
@@ -950,10 +948,10 @@ def retired(synced_home: Path, tmp_path_factory: pytest.TempPathFactory, geodata
     `rehabmap sync cqc` ran again (its changes window), so the record is retired."""
     home = copy_of(synced_home, tmp_path_factory.mktemp("retired") / "home", geodata_dir)
     for replay in running(data_dir / "feeds"):
-        replay.cqc.deregister(GROVELANDS.split(":")[1], date(2021, 3, 1))
+        replay.cqc.deregister(GROVELANDS, date(2021, 3, 1))
         done = rehabmap(home, data_dir, replay, "sync", "cqc")
         assert done.returncode == 0, done.stderr
-        assert f"retired {GROVELANDS} Grovelands Lodge: deregistered by CQC on 2021-03-01" in done.stdout
+        assert f"retired {GROVELANDS_ID} Grovelands Lodge: deregistered by CQC on 2021-03-01" in done.stdout
     with serving(home, data_dir) as url:
         yield url
 
@@ -963,7 +961,7 @@ def test_a_retired_service_is_not_offered_and_says_since_when_and_why(browser, r
     "Contact the service to ask"; GET /services/{id} gave no day or reason and asked for it to be verified."""
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
     page = context.new_page()
-    page.goto(f"{retired}/service/{GROVELANDS}")
+    page.goto(f"{retired}/service/{GROVELANDS_ID}")
     main = page.locator("main").inner_text()
     today = datetime.now(timezone.utc).date()
     assert "This service is no longer listed" in main
@@ -971,14 +969,14 @@ def test_a_retired_service_is_not_offered_and_says_since_when_and_why(browser, r
             "(registrationStatus 'Deregistered').") in main
     assert "Add to shortlist" not in main and "Contact the service" not in main and "Get directions" not in main
     # A shortlist shared before it was retired: before, its card read as any other, "Contact the service to ask".
-    page.goto(f"{retired}/shortlist?s={GROVELANDS}&s=cqc:1-112779585")
+    page.goto(f"{retired}/shortlist?s={GROVELANDS_ID}&s=cqc:1-112779585")
     assert "No longer listed since it was shortlisted (not shown in searches; the page says what that may " \
            "mean): Grovelands Lodge." in page.locator("main").inner_text()
     assert page.locator(".rm-shortlist-card").all_inner_texts() == [
         page.locator(".rm-shortlist-card", has_text="Dovetail House").inner_text()]
     context.close()
 
-    record = httpx.get(f"{retired}/services/{GROVELANDS}", timeout=60).json()
+    record = httpx.get(f"{retired}/services/{GROVELANDS_ID}", timeout=60).json()
     assert (record["status"], record["retired_on"], record["verification_due"]) == ("inactive", today.isoformat(),
                                                                                    False)
     assert record["retired_reason"] == "deregistered by CQC on 2021-03-01 (registrationStatus 'Deregistered')"

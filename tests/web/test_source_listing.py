@@ -13,18 +13,18 @@ import shutil
 import httpx
 import pytest
 
-from tests.cqc_records import FIELD_HOUSE_ID
+from tests.cqc_records import ASHTON_ID, FIELD_HOUSE_ID
 from tests.keepers.maintainer_browser import signed_in_page
 from tests.sync.store_fixtures import rehabmap, serving
 from tests.web.real_feeds_home import (  # noqa: F401 - the fixtures, for this module too
-    ASHTON, CONFIRMS, NOT_CONFIRMED, synced, synced_home, synced_on)
+    CONFIRMS, NOT_CONFIRMED, synced, synced_home, synced_on)
 from web.present import long_date
 
 pytestmark = pytest.mark.slow
 
 
 def test_the_api_gives_the_sources_listing_apart_from_a_persons_check(synced, synced_home):  # noqa: F811
-    record = httpx.get(f"{synced}/services/{ASHTON}", timeout=60).json()
+    record = httpx.get(f"{synced}/services/{ASHTON_ID}", timeout=60).json()
 
     assert record["source_confirmed"] == {"source": "cqc", "name": "Care Quality Commission (CQC)",
                                           "confirmed_on": synced_on(synced_home).isoformat(),
@@ -33,7 +33,7 @@ def test_the_api_gives_the_sources_listing_apart_from_a_persons_check(synced, sy
     assert record["last_verified"] is None, "no person has checked it"
     assert record["verification_due"] is True, "CQC's listing confirms its facts, not what a person must check"
     listed = httpx.get(f"{synced}/services", params={"q": "Ashton Lodge"}, timeout=60).json()["results"]
-    assert [r["source_confirmed"] for r in listed if r["id"] == ASHTON] == [None], "read for one record only"
+    assert [r["source_confirmed"] for r in listed if r["id"] == ASHTON_ID] == [None], "read for one record only"
     schema = httpx.get(f"{synced}/openapi.json", timeout=60).json()["components"]["schemas"]
     described = schema["ServiceOut"]["properties"]
     assert "not a person's check" in described["last_verified"]["description"]
@@ -55,7 +55,7 @@ def test_a_type_a_maintainer_decided_is_not_said_to_be_cqcs(synced_home, data_di
 def test_the_page_says_what_cqc_confirmed_and_that_no_person_has_checked(browser, synced, synced_home):  # noqa: F811
     page = browser.new_page()
     try:
-        page.goto(f"{synced}/service/{ASHTON}")
+        page.goto(f"{synced}/service/{ASHTON_ID}")
         listing = page.locator("#source-listing").inner_text()
         checked = page.locator("#last-checked").inner_text()
     finally:
