@@ -163,7 +163,7 @@ def _schema_of(path: Path) -> str | None:
 
 def _read_only(path: Path, sql: str, *args: Any) -> list[tuple]:
     """The rows of one query of a file this version does not write: opened read-only, closed after."""
-    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+    with closing(sqlite3.connect(_uri(path, "ro"), uri=True)) as conn:
         return conn.execute(sql, args).fetchall()
 
 
@@ -471,7 +471,7 @@ class _Part:
 
     def doc(self, row: int) -> bytes:
         if self._reader is None:
-            self._reader = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            self._reader = sqlite3.connect(_uri(self.path, "ro"), uri=True)
         return cast(bytes, self._reader.execute("SELECT doc FROM records WHERE rowid = ?", (row,)).fetchone()[0])
 
     def close(self) -> None:
@@ -747,11 +747,18 @@ def _connect(path: Path, mode: str, **options: Any) -> sqlite3.Connection:
     table: meta). Run 'rehabmap index SOURCE...' again to rebuild it"; a read made again with the file held
     (`_held`) escaped as a raw "unable to open database file", a 500."""
     try:
-        return sqlite3.connect(f"file:{path}?mode={mode}", uri=True, timeout=_WRITE_TIMEOUT_S, **options)
+        return sqlite3.connect(_uri(path, mode), uri=True, timeout=_WRITE_TIMEOUT_S, **options)
     except sqlite3.OperationalError:
         if path.exists():
             raise
         raise _not_there(path) from None
+
+
+def _uri(path: Path, mode: str) -> str:
+    """The file's SQLite URI, its path escaped: as it was written (`file:{path}`), a folder named with '#' or '?' cut
+    the path there (a stray file made, or a raw "unable to open database file", a 500) and one with '%41' read as
+    'A'."""
+    return f"{path.resolve().as_uri()}?mode={mode}"
 
 
 def _reader(path: Path) -> sqlite3.Connection:
@@ -1288,7 +1295,7 @@ class EmbeddedIndex:
             return self._generation is not None  # `info` answers from a loaded file that is gone
         if self._generation is not None and self._generation.inode == inode:
             return True
-        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        conn = sqlite3.connect(_uri(self.path, "ro"), uri=True)
         try:
             _check_schema(conn, self.path)
         except IndexNotBuilt:

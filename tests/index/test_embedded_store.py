@@ -525,6 +525,21 @@ def test_an_edit_of_an_index_never_built_says_so_and_makes_no_file(tmp_path, ser
     assert EmbeddedIndex(path).info().count == 10
 
 
+def test_an_index_in_a_folder_named_with_uri_characters_is_edited_and_read_there(tmp_path, services):
+    """The index file is opened by its SQLite URI (`mode=ro`/`rw`), which gave the path as it was: in a home folder
+    named with '#' or '?' (or '%41', read as 'A') the path was cut there, so an edit answered that no index was built
+    (or made a stray file) though one was, and a read of the file by its name the same; before this session's URIs,
+    edits worked there. The path is escaped: the edit lands in the file, and a new reader reads it."""
+    path = index_file(tmp_path / "rehab #2 %41?x")
+    EmbeddedWriter(path).replace_all(services[:10])
+    assert EmbeddedIndex(path).built()
+    EmbeddedWriter(path).upsert({services[0].id: {"name": "Wagtail House"}})
+    index = EmbeddedIndex(path)
+    assert index.get(services[0].id).name == "Wagtail House" and index.info().count == 10
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name], "no stray file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rehab #2 %41?x"]
+
+
 @pytest.mark.parametrize("held", ["read", "write"])
 def test_an_edit_the_file_stays_busy_for_past_the_wait_is_unavailable_and_writes_nothing(path, services, monkeypatch,
                                                                                          held):
