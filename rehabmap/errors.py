@@ -285,12 +285,13 @@ _server_log = logging.getLogger("rehabmap.api")  # the server's log, where its o
 
 
 class OperatorLog:
-    """The server's word to its operator of a problem with one of its files (`tell_operator`): each distinct problem
-    (its line) logged at most once per `every_s` in a process, where it was logged once a request, so an outage (a
-    lost token key refusing every request) filled the log with the same line; the first line after a quiet spell says
-    how many more times the problem was met unlogged before it: by requests, or by the server's catch-up
-    (`app.sync.converge`) or a sync's, which are no requests (before, the line called them all requests). `clock`:
-    monotonic seconds (a test gives its own)."""
+    """The server's word to its operator of a problem only the operator can mend: one of its files (`tell_operator`),
+    or the search cluster refusing or failing a request (`search.elastic`): each distinct problem (its line) logged at
+    most once per `every_s` in a process, where it was logged once a request, so an outage (a lost token key refusing
+    every request) filled the log with the same line; the first line logged once `every_s` has passed since the last
+    (whether the problem was met in between or not) says how many more times it was met unlogged in between: by
+    requests, or by the server's catch-up (`app.sync.converge`) or a sync's, which are no requests (before, the line
+    called them all requests). `clock`: monotonic seconds (a test gives its own)."""
 
     MOST_REMEMBERED = 1000  # distinct problems remembered before the memory starts again (a few files: never reached)
 

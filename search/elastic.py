@@ -173,11 +173,17 @@ class RequestRefused(IndexRefused):
 def _refused_whole(error: ClusterError) -> bool:
     """Whether a request's error is the cluster refusing it as a request (`RequestRefused`): a 4xx that is not "not
     now" (`OVERLOADED`, which `_reachable_or_unavailable` makes unavailable), nor a refusal of the deployment's key
-    (`REFUSED_CREDENTIALS`, the same), nor 404, an index the request named missing: the caller that named it says
+    (`REFUSED_CREDENTIALS`, the same), nor an index the request named missing (`_gone`): the caller that named it says
     what is missing (`ElasticIndex._found`: no index built; `_deleted`: a generation deleted), else `_amiss`. Before,
     an edit's read of an alias gone answered "The search index refused this service's request (it answered 404)"."""
-    return (400 <= error.status < 500 and error.status != 404 and error.status not in OVERLOADED
+    return (400 <= error.status < 500 and not _gone(error) and error.status not in OVERLOADED
             and error.status not in REFUSED_CREDENTIALS)
+
+
+def _gone(error: ClusterError) -> bool:
+    """Whether the cluster answered that an index the request named is not there (a 404 of another kind, a route it
+    does not know, is a refused request)."""
+    return error.status == 404 and error.error == "index_not_found_exception"
 
 
 @contextmanager
@@ -214,21 +220,23 @@ def _reachable_or_unavailable(client: SearchClient, note: str = "", *, reads: bo
 def _amiss(client: SearchClient, error: ClusterError, note: str, *, reads: bool) -> DomainError:
     """An error answer that is neither overload nor a refusal of the key, as the error to raise. Every request is
     rehabmap's own making (a page beyond the window is refused before it is asked: `rehabmap.browse`), so none is the
-    person's to mend. A fault of the cluster (a 5xx: 500, 501, 505) is `IndexUnavailable`, as it may pass, and so is
-    an index the request named gone (404) where the caller did not say what that means (a build's new index deleted
-    by hand, a generation deleted between two requests of a reader); a request it refuses (a 4xx: one it will not
-    parse, a media type it does not take) is `RequestRefused`, the operator's to mend. Before, either escaped as a raw
-    `ClusterError`, a 500 from the API, but for a bulk write's refusal (`ElasticWriter._bulk`). The cluster's words go
-    to the log (ERROR), not the message, and only a writer's: a reader's may quote a search (its place, its needs),
-    which no log keeps. Logged once a minute at most for each line (`rehabmap.errors.OperatorLog`): a cluster refusing
-    every search logged a line a request."""
+    person's to mend. A fault of the cluster (a 5xx: 500, 501, 505; an `mget`'s document it could not read, as
+    `document_source` says) is `IndexUnavailable`, as it may pass, and so is an index the request named gone (`_gone`)
+    where the caller did not say what that means (an edit's write or refresh after its read found the index: a
+    reader's generation deleted between two requests is `ElasticIndex._found`'s, routine, not logged); a request it
+    refuses (a 4xx: one it will not parse, a media type it does not take, a route it does not know) is
+    `RequestRefused`, the operator's to mend. Before, either escaped as a raw `ClusterError`, a 500 from the API, but
+    for a bulk write's refusal (`ElasticWriter._bulk`). The cluster's words go to the log (ERROR), not the message,
+    and only a writer's: a reader's may quote a search (its place, its needs), which no log keeps. Logged once a
+    minute at most for each line (`rehabmap.errors.OperatorLog`): a cluster refusing every search logged a line a
+    request."""
     words = "its words are not logged: they may quote a search" if reads else str(error)
     errors.operator_log.tell(f"{client.where()} answered {error.status} {error.error}: {words}")
     if _refused_whole(error):
         return RequestRefused(error.status, f"The search index refused this service's request (it answered "
                               f"{error.status}).{note} The people who run this service have to fix the search index; "
                               "what it answered is in this service's log.")
-    if error.status == 404:
+    if _gone(error):
         return IndexUnavailable(f"The search index no longer has an index this service's request named (it answered "
                                 f"404).{note} Try again in a minute.")
     return IndexUnavailable(f"The search index failed (it answered {error.status}).{note} Try again in a minute; if "
@@ -350,13 +358,15 @@ class ElasticWriter:
         started = datetime.now(timezone.utc)
         name = _version_name(self.base, started)
         with _reachable_or_unavailable(self.client, " The index being served is unchanged."):
-            self.client.create_index(name, _SETTINGS, _MAPPINGS)
+            build = uuid.uuid4().hex
+            self.client.create_index(name, _SETTINGS, {**_MAPPINGS, "_meta": {**_MAPPINGS["_meta"], "build": build}})
             try:
                 count, sources = self._write(name, services)
+                self.client.refresh(name)
+                self._check_written(name, build, count)
                 self.client.put_meta(name, {
                     "schema_version": SCHEMA_VERSION, "built_at": datetime.now(timezone.utc).isoformat(),
-                    "count": count, "sources": dict(sources)})
-                self.client.refresh(name)
+                    "count": count, "sources": dict(sources), "build": build})
                 replaced = self._switch_alias(name)
             except BaseException:
                 try:
@@ -394,22 +404,25 @@ class ElasticWriter:
         (a maintainer's edit after a 503: `Editor._laid_again`); else an edit of services already there that
         stopped after the last write waits for the next edit's mark.
 
-        No index behind the alias (never built, or the alias removed: the cluster answers 404 to the first read) is
-        `IndexNotBuilt`, as to a reader, and nothing is written."""
+        No index behind the alias when the records are read (never built, or the alias removed: the cluster answers
+        404 `index_not_found_exception`) is `IndexNotBuilt`, as to a reader, and nothing is written. An index gone
+        after that (a write or the refresh answered 404) is `_amiss`'s `IndexUnavailable`: what was written before
+        it may be stored (before, any 404 of the edit read "No search index … Run 'rehabmap index SOURCE...' first",
+        and "nothing is written", though a 404 of the refresh came after the write)."""
         with ElasticIndex(self.client, self.base)._found():
             docs = self._overlaid(changes)
-            if before_commit is not None:
-                before_commit()
-            self._bulk(self.base, "index", ((service.id, to_document(service)) for service in docs))
-            if changes:
-                # The mark after the refresh: a reader that sees the new mark reads the edit too, and the counts
-                # read after it are of every record indexed, this call's or a call's cut off before it.
-                self.client.refresh(self.base)
-                concrete, meta = _meta(self.client, self.base)
-                sources = _sources_in(self.client, concrete)
-                if docs or settle or sources != Counter(meta.get("sources", {})):
-                    self.client.put_meta(concrete, {**meta, "count": sum(sources.values()), "sources": dict(sources),
-                                                    "edited": uuid.uuid4().hex})
+        if before_commit is not None:
+            before_commit()
+        self._bulk(self.base, "index", ((service.id, to_document(service)) for service in docs))
+        if changes:
+            # The mark after the refresh: a reader that sees the new mark reads the edit too, and the counts
+            # read after it are of every record indexed, this call's or a call's cut off before it.
+            self.client.refresh(self.base)
+            concrete, meta = _meta(self.client, self.base)
+            sources = _sources_in(self.client, concrete)
+            if docs or settle or sources != Counter(meta.get("sources", {})):
+                self.client.put_meta(concrete, {**meta, "count": sum(sources.values()), "sources": dict(sources),
+                                                "edited": uuid.uuid4().hex})
         return docs
 
     def _overlaid(self, changes: Mapping[str, Mapping[str, Any]]) -> list[Service]:
@@ -497,6 +510,19 @@ class ElasticWriter:
                               f"answered {error.status}).{note} The people who run this service have to fix the "
                               "search index; what it answered is in this service's log.")
 
+    def _check_written(self, name: str, build: str, count: int) -> None:
+        """Refuse to serve a new index that is not the one this build made, or lacks documents it wrote: an index
+        deleted while the build writes to it is made again by the next bulk request (the cluster creates an index a
+        write names, osmem, Elasticsearch and OpenSearch alike), mapped from the documents, without this build's
+        `_meta` and with only what was written after. Before, the build answered every record written and moved the
+        alias to it (1500 written, 500 served, `location` mapped as numbers). The alias stays where it was."""
+        _, meta = _meta(self.client, name)
+        held = self.client.count(name)
+        if meta.get("build") != build or held != count:
+            raise IndexUnavailable(f"The new index {name} is not the one this build made: it holds {held} of the "
+                                   f"{count} records written (it was deleted, or replaced, while they were written). "
+                                   "The index being served is unchanged. Run the build again.")
+
     def _switch_alias(self, name: str) -> list[str]:
         """One `_aliases` call: remove the alias from every index that has it, add it to the new one.
         Returns the indices it was removed from."""
@@ -550,26 +576,26 @@ class ElasticIndex:
                              + (earlier.unread() if earlier else "Run 'rehabmap index SOURCE...' first."))
 
     @contextmanager
-    def _found(self) -> Iterator[None]:
-        """A 404 of a call naming the alias (no document answer at all: the alias, or its index, is missing) as
-        `IndexNotBuilt`."""
+    def _found(self, index: str | None = None) -> Iterator[None]:
+        """The cluster's answer that the index a call named is not there (`index_not_found_exception`, a whole
+        request's or a document's of an `mget`) as what that means: of the alias (`index` None), no index built
+        (`IndexNotBuilt`); of a generation a reader read before (`index`), deleted since (`_deleted`), as a rebuild
+        does after the grace period, which is routine and logs nothing. Any other error, a 404 of another kind
+        included (a shard not available, the index closed), is left to `_amiss`: before, every 404 read "No search
+        index", telling the operator to build one."""
         try:
             yield
         except ClusterError as exc:
-            if exc.status != 404:
+            if not _gone(exc):
                 raise
-            raise self._not_built() from None
+            raise (self._not_built() if index is None else _deleted(index)) from None
 
     def _search(self, index: str | None = None, **body: Any) -> dict[str, Any]:
         """One search request; its body's fields as keywords, `from_` for `from` (a Python keyword)."""
         if "from_" in body:
             body["from"] = body.pop("from_")
-        try:
+        with self._found(index):
             return self.client.search(index or self.alias, body)
-        except ClusterError as exc:
-            if exc.error != "index_not_found_exception":
-                raise
-            raise (self._not_built() if index is None else _deleted(index)) from None
 
     def _meta(self) -> tuple[str, dict[str, Any]]:
         """The concrete index and its `_meta`: of an index this version can read (every answer asks, through
@@ -586,7 +612,8 @@ class ElasticIndex:
     @_reachable
     def info(self) -> IndexInfo:
         concrete, meta = self._meta()
-        count = self.client.count(concrete)
+        with self._found(concrete):
+            count = self.client.count(concrete)
         built_at = datetime.fromisoformat(meta["built_at"]) if meta.get("built_at") else None
         engine, _, address = self.client.where().partition(" at ")
         location = f"{address or engine}/{concrete}"
@@ -642,16 +669,11 @@ class ElasticIndex:
         for start in range(0, len(keys), _SCAN_PAGE):
             chunk = keys[start:start + _SCAN_PAGE]
             index = chunk[0][0]
-            try:
-                docs = self.client.mget(index, [i for _, i in chunk], ["record"])
-            except ClusterError as exc:
-                if exc.status != 404:
-                    raise
-                raise _deleted(index) from None
-            # A missing index is an error per document, not a 404; no document of a generation goes missing.
-            if not all(d.get("found") for d in docs):
+            with self._found(index):
+                found = [document_source(d) for d in self.client.mget(index, [i for _, i in chunk], ["record"])]
+            if not all(found):  # no document of a generation goes missing
                 raise _deleted(index)
-            yield from (_service(d) for d in docs)
+            yield from (Service.stored(d["record"]) for d in found if d is not None)
 
     @_reachable
     def count_by_type(self, query: ServiceQuery) -> dict[ServiceType, int]:
@@ -676,9 +698,9 @@ class ElasticIndex:
         points = np.array([(h["_source"]["location"]["lat"], h["_source"]["location"]["lon"]) for h in ring],
                           dtype=np.float64).reshape(-1, 2)
         beyond = int(np.count_nonzero(haversine_km(lat, lon, points[:, 0], points[:, 1]) > radius_km))
-        index = ring[0]["_index"] if ring else self.alias
-        with self._found():
-            counted = self.client.count(index, {"bool": {"filter": [*filters, outer]}})
+        index = ring[0]["_index"] if ring else None
+        with self._found(index):
+            counted = self.client.count(index or self.alias, {"bool": {"filter": [*filters, outer]}})
         return counted - beyond
 
     @_reachable

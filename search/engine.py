@@ -268,7 +268,7 @@ class OpenSearchClient(_Adapter[opensearchpy.OpenSearch]):
             yield
         except opensearchpy.TransportError as exc:
             # No status ('N/A'), no answer: a connection error (timeouts and TLS failures included), or one the client
-            # raises itself (nodes it could not sniff: then it has no `info` either).
+            # raises itself without one.
             if not isinstance(exc.status_code, int):
                 raise Unreachable(type(exc).__name__, str(exc)) from exc
             raise ClusterError(exc.status_code, str(exc.error), _reason(exc.info, str(exc))) from exc
@@ -352,13 +352,16 @@ def _actions(index: str, op: BulkOp, documents: Iterable[Document]) -> Iterator[
     return ({"_op_type": op, "_index": index, "_id": doc_id, "_source": source} for doc_id, source in documents)
 
 
-def document_source(body: Any, status: int = 404) -> dict[str, Any] | None:
-    """A document's answer, a GET's or one of an `mget`'s: the source, None for no such document, `ClusterError`
-    for no such index (the answer then has no "found" at all; `status`, the GET's, else 404)."""
+def document_source(body: Any, status: int | None = None) -> dict[str, Any] | None:
+    """A document's answer, a GET's (`status`, its answer's) or one of an `mget`'s (None: a document's answer has
+    no status of its own): the source, None for no such document, `ClusterError` where the index could not be read
+    (the answer then has no "found" at all): of no such index, `status` or 404; of another error (a shard not
+    available, the index closed), `status` or 500, a fault of the cluster's, not a missing index (before, 404)."""
     if isinstance(body, dict) and body.get("found"):
         return dict(body.get("_source", {}))
     if isinstance(body, dict) and "found" in body:
         return None
     error = body.get("error") if isinstance(body, dict) else None
-    kind = error.get("type", "") if isinstance(error, dict) else ""
-    raise ClusterError(status, kind or "index_not_found_exception", _reason(body, "no such index"))
+    kind = (error.get("type", "") if isinstance(error, dict) else "") or "index_not_found_exception"
+    missing = kind == "index_not_found_exception"
+    raise ClusterError(status or (404 if missing else 500), kind, _reason(body, "no such index" if missing else kind))

@@ -34,8 +34,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import ValidationError
 
 from geodata.errors import GeodataError
-from rehabmap.errors import (DomainError, Forbidden, IndexRefused, IndexUnavailable, InvalidEdit, PreconditionRequired,
-                             QuestionNotFound, Remedy, ServiceMerged, ServiceExists, ServiceNotFound, StaleEdit)
+from rehabmap.errors import (DomainError, Forbidden, IndexNotBuilt, IndexRefused, IndexUnavailable, InvalidEdit,
+                             PreconditionRequired, QuestionNotFound, Remedy, ServiceMerged, ServiceExists,
+                             ServiceNotFound, StaleEdit)
 from rehabmap.index.base import (IndexBackend, LiveWriter, Parts, PartWriter, RecordWriter, Revision, Stored,
                                  as_service, overlay_record, with_sources_word)
 from rehabmap.index.names import OVERLAY_SOURCE
@@ -445,7 +446,7 @@ class Editor:
         try:
             return self.writer.upsert({service_id: fields}, before_commit=lambda: self.before_commit("index"),
                                       settle=settle)
-        except (IndexRefused, IndexUnavailable) as error:
+        except (IndexNotBuilt, IndexRefused, IndexUnavailable) as error:
             # The directory's edits hold it: once the index takes it, a rebuild or the server's next start
             # (`reconcile`) lays it, and sent again (or any change of a new service) it is recorded once (`_recorded`)
             # and laid (`_laid_again`). Each face says so in its words (`Remedy.EDIT_KEPT`), and of a new service,

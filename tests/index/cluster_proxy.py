@@ -35,8 +35,9 @@ class Fault:
     """What to do to requests whose path (query string included) matches `path`: answer `status` for
     the whole request (the cluster's `error`, type and reason: by default an overloaded node's), or `status` for
     every document of a bulk request (`per_document`; with `ids`, only for the documents of those ids, the others
-    forwarded and stored), or close the connection without an answer (`status` None).
-    The first `after` matching requests pass; then at most `times` fail (None: every one)."""
+    forwarded and stored) or of an `mget` (`per_document`: answered 200, each document the `error`), or close the
+    connection without an answer (`status` None). The first `after` matching requests pass; then at most `times`
+    fail (None: every one)."""
 
     path: str
     status: int | None = None
@@ -89,6 +90,9 @@ class ClusterProxy:
                     kind, reason = fault.error
                     self._reply(fault.status or 503, json.dumps({"error": {"type": kind, "reason": reason},
                                                                  "status": fault.status}).encode(), "application/json")
+                    return
+                if fault is not None and "/_mget" in self.path:
+                    self._reply(200, _documents_failed(body, fault), "application/json")
                     return
                 if fault is not None:
                     self._reply(200, proxy._some_rejected(self.command, self.path, body, self.headers.items(),
@@ -186,6 +190,14 @@ class ClusterProxy:
                                      "reason": "rejected execution (injected by the test proxy)"}}}
                  if no else next(answered) for (action, meta, _), no in zip(actions, refused)]
         return json.dumps({"took": 1, "errors": True, "items": items}).encode()
+
+
+def _documents_failed(body: bytes, fault: Fault) -> bytes:
+    """An `mget` answered 200 with the fault's error for each document, as a cluster answers one whose shard it
+    cannot reach (`no_shard_available_action_exception`) or whose index is closed: an error per document, no status."""
+    kind, reason = fault.error
+    docs = [{"_id": doc_id, "error": {"type": kind, "reason": reason}} for doc_id in json.loads(body)["ids"]]
+    return json.dumps({"docs": docs}).encode()
 
 
 def _bulk_actions(body: bytes) -> list[tuple[str, dict, bytes]]:

@@ -13,10 +13,12 @@ import collections
 import copy
 import itertools
 import logging
+import re
 from collections.abc import Callable
 from datetime import date, datetime, timezone
 
 import pytest
+from geodata.distance import haversine_km_one
 from rehabmap import errors
 from rehabmap.errors import IndexNotBuilt, IndexUnavailable
 from rehabmap.index.base import ServiceQuery
@@ -221,6 +223,8 @@ def test_an_opensearch_error_without_a_status_is_no_answer_not_an_answer_of_0(es
 
 
 _FAULT = ("null_pointer_exception", 'Cannot invoke "Object.hashCode()" because "key" is null')
+# A 404 that is no missing index: a route the cluster does not know (before, a reader's read "No search index").
+_NO_ROUTE = ("resource_not_found_exception", "no handler found for uri [/rehabmap/_x] and method [GET]")
 # What a cluster says of a request it will not run may quote it: here, as Elasticsearch's query_shard_exception
 # does, a search's place, which no log may keep.
 _QUOTING = ("query_shard_exception", 'failed to create query: {"geo_distance": {"location": "53.79,-1.52"}}')
@@ -230,6 +234,7 @@ _QUOTING = ("query_shard_exception", 'failed to create query: {"geo_distance": {
 @pytest.mark.parametrize("status, error, raised, said", [
     (500, _FAULT, IndexUnavailable, "The search index failed (it answered 500)."),
     (400, _QUOTING, RequestRefused, "The search index refused this service's request (it answered 400)."),
+    (404, _NO_ROUTE, RequestRefused, "The search index refused this service's request (it answered 404)."),
 ])
 def test_a_cluster_that_fails_or_refuses_a_request_is_a_503_saying_so_not_a_crash(
         corpus, es_settings, proxy, monkeypatch, caplog, engine_name, status, error, raised, said):
@@ -314,21 +319,87 @@ def test_a_write_whose_index_goes_while_it_writes_is_not_a_refused_request(corpu
                                                                             engine_name):
     """A bulk request answered 404 `index_not_found_exception` (the index it writes to gone since the write's first
     request) was a request refused whole: "The search index refused the whole request writing … (it answered 404).
-    The people who run this service have to fix the search index", though nothing in it was wrong. Of an edit, the
-    alias's index is gone: `IndexNotBuilt`, as when its read finds none. Of a build, its new index is gone (deleted by
-    hand): it fails, unavailable for now, the index being served unchanged, and a build again succeeds."""
+    The people who run this service have to fix the search index", though nothing in it was wrong; then, for an edit,
+    "No search index … Run 'rehabmap index SOURCE...' first", though its read had found one and what it wrote before
+    may be stored. It is unavailable for now."""
     base, writer, changes = _two_hundred_written(engine_name, proxy, es_settings, corpus)
-    (live,) = _versions(es_client, base)
     proxy.fail(r"/_bulk", 404, error=_GONE)
-    with pytest.raises(IndexNotBuilt, match=rf"^No search index '{base}'\."):
-        writer.upsert(changes)
     with pytest.raises(IndexUnavailable) as raised:
-        writer.replace_all(corpus[:10])
+        writer.upsert(changes)
     assert raised.value.message == ("The search index no longer has an index this service's request named (it "
-                                    "answered 404). The index being served is unchanged. Try again in a minute.")
-    assert _versions(es_client, base) == [live]
-    proxy.heal()
+                                    "answered 404). Try again in a minute.")
+
+
+@pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
+def test_a_build_whose_new_index_is_deleted_under_it_fails_and_the_alias_stays(corpus, es_settings, proxy, es_client,
+                                                                               engine_name):
+    """The build's new index deleted (through the cluster) after its first chunk of 1000 records: the next bulk
+    request made the index again (the cluster creates an index a write names), mapped from the documents, so the
+    build answered 1500 and moved the alias to an index of the 500 written after, `location` mapped as numbers. It
+    checks the index is the one it made and holds what it wrote: it fails, unavailable, the alias where it was, what
+    the cluster made deleted; a build again succeeds."""
+    base, writer, _ = _two_hundred_written(engine_name, proxy, es_settings, corpus)
+    (live,) = _versions(es_client, base)
+
+    def deleting_after_the_first_chunk():
+        for i, service in enumerate(corpus):
+            if i == 1200:  # the first chunk is written; the second is being read
+                (new,) = set(_versions(es_client, base)) - {live}
+                es_client.delete_indices([new])
+            yield service
+
+    with pytest.raises(IndexUnavailable) as raised:
+        writer.replace_all(deleting_after_the_first_chunk())
+    assert re.fullmatch(rf"The new index {re.escape(base)}-\d{{20}} is not the one this build made: it holds 500 of "
+                        r"the 1500 records written \(it was deleted, or replaced, while they were written\)\. The "
+                        r"index being served is unchanged\. Run the build again\.", raised.value.message)
+    assert _versions(es_client, base) == [live] and _live(es_client, base) == live
+    assert ElasticIndex(es_client, base).info().count == 200
     assert writer.replace_all(corpus[:10]) == 10
+
+
+@pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
+@pytest.mark.parametrize("error", [("no_shard_available_action_exception", "No shard available for [get [x]]"),
+                                   ("index_closed_exception", "closed")])
+def test_an_edit_whose_read_the_cluster_answers_with_another_error_per_document_is_not_an_index_never_built(
+        corpus, es_settings, proxy, monkeypatch, caplog, engine_name, error):
+    """An `mget` is answered 200 with an error per document; every such error was taken for a missing index: an
+    edit whose read met a shard not available or its index closed said "No search index '…'. Run 'rehabmap index
+    SOURCE...' first.", telling the operator to build one, and nothing was logged. It is a fault of the cluster's,
+    logged at ERROR in its words; nothing is written."""
+    base, writer, changes = _two_hundred_written(engine_name, proxy, es_settings, corpus)
+    monkeypatch.setattr(errors, "operator_log", errors.OperatorLog(clock=Clock()))
+    proxy.forget()
+    proxy.fail(r"/_mget", 200, per_document=True, error=error)  # answered 200, an error per document
+    with caplog.at_level(logging.ERROR), pytest.raises(IndexUnavailable) as raised:
+        writer.upsert(changes)
+    assert raised.value.message.startswith("The search index failed (it answered 500). Try again in a minute")
+    assert f"500 {error[0]}" in caplog.text and error[1] in caplog.text
+    assert not proxy.seen("/_bulk")
+
+
+@pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
+@pytest.mark.parametrize("call", ["count_near", "info"])
+def test_a_generation_deleted_between_a_readers_requests_says_so_and_logs_no_error(
+        corpus, es_settings, proxy, monkeypatch, caplog, engine_name, call):
+    """A reader names the concrete index its first request answered from; a rebuild may delete it (after the grace
+    period) before the next: routine. A count near a place said "No search index '…'. Run 'rehabmap index
+    SOURCE...' first." (its count named the generation, under the alias's `_found`), and `info` "The search index no
+    longer has an index this service's request named" with an ERROR line. Both say the generation was deleted (ask
+    again), as a scan does, and log no ERROR."""
+    base, _, _ = _two_hundred_written(engine_name, proxy, es_settings, corpus)
+    index = ElasticIndex(client_at(engine_name, proxy.url), base)
+    near, far = corpus[1], corpus[0]
+    radius = haversine_km_one(near.lat, near.lon, far.lat, far.lon)  # `far` in the ring the count reads
+    calls = {"count_near": lambda: index.count_near(near.lat, near.lon, EVERYTHING, radius_km=radius),
+             "info": index.info}
+    monkeypatch.setattr(errors, "operator_log", errors.OperatorLog(clock=Clock()))
+    proxy.fail(r"/_count", 404, error=_GONE)
+    with caplog.at_level(logging.ERROR), pytest.raises(IndexUnavailable) as raised:
+        calls[call]()
+    assert re.fullmatch(rf"The index generation this answer was reading \({re.escape(base)}-\d{{20}}\) has been "
+                        r"deleted: .* Ask again\.", raised.value.message)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 _RENAMED = "Quillwort"  # a word the corpus has nowhere

@@ -18,7 +18,8 @@ from rehabmap.maintain.edits import OverlayWriter
 from search.embedded import EmbeddedIndex, EmbeddedWriter, index_file
 from rehabmap.oruk import service_uuid
 from rehabmap.record import Service
-from tests.maintain.conftest import OWNED_A, SAMPLE, TODAY, make_site, start_server, with_version
+from tests.maintain.conftest import (OWNED_A, SAMPLE, TODAY, AppClient, make_app, make_site, start_server,
+                                    with_version)
 
 HSDS_METADATA = Path(__file__).resolve().parents[3] / "shared" / "oruk" / "hsds-3.0" / "metadata.json"
 MATCH_LEEDS = {"home": {"postcode": "LS9 7TF"}, "types": ["inpatient_rehab_level1", "inpatient_rehab_level2"],
@@ -605,3 +606,25 @@ def test_a_patch_of_the_needs_lists_keeps_the_imports_gender_rule(api, site):
                       json={"needs_met": ["autism"]})
     assert other.status_code == 200, other.text
     assert other.json()["service"]["gender"] == "female_only" and "female_only" in other.json()["service"]["needs_met"]
+
+
+def test_an_edit_whose_index_file_went_after_it_was_loaded_says_so_and_that_the_edit_is_kept(
+        sample_index, geodata_dir, data_dir, tmp_path):
+    """The server has the index loaded; its file is deleted; a maintainer's edit is recorded in the directory's edits,
+    then its write finds no file: `index_not_built`, which did not say, as the index's other refusals do, that the
+    edit is kept (the maintainer would make it again). It says so."""
+    site = make_site(tmp_path / "home", sample_index, geodata_dir, data_dir)
+    api = AppClient(make_app(site.settings))
+    service_id = "sample:kirkstall-locked-rehabilitation-ward"
+    assert api.get(f"/services/{service_id}").status_code == 200  # the index loaded
+    index_file(site.home).unlink()
+
+    reply = api.patch(f"/maintain/services/{service_id}", json={"phone": "0113 496 0199"},
+                      headers=site.auth("maintainer"))
+
+    assert reply.status_code == 503, reply.text
+    error = reply.json()["error"]
+    assert error["code"] == "index_not_built" and error["message"].endswith(
+        "The edit is kept in the directory's edits: do not make it again. Once the search index is fixed, a rebuild "
+        "of it or the server's next start writes it."), error
+    assert site.directory.overlay.get(service_id).fields["phone"] == "0113 496 0199"

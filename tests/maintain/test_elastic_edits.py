@@ -205,6 +205,36 @@ def test_an_edit_the_search_index_fails_is_a_503_saying_so_and_sent_again_is_rec
         assert [(row.action, row.new) for row in rows] == [("update", "available")]
 
 
+@pytest.mark.parametrize("path, code, said, written", [
+    (r"/_mget", "index_not_built", "No search index '{alias}'. Run 'rehabmap index SOURCE...' first.", False),
+    (r"/_bulk", "index_unavailable", "The search index no longer has an index this service's request named (it "
+                                     "answered 404). Try again in a minute.", False),
+    (r"/_refresh", "index_unavailable", "The search index no longer has an index this service's request named (it "
+                                        "answered 404). Try again in a minute.", True),
+])
+def test_an_edit_whose_index_is_not_there_says_which_and_that_the_edit_is_kept(
+        es_server, es_client, sample_index, geodata_dir, data_dir, tmp_path, path, code, said, written):
+    """The cluster answers 404 `index_not_found_exception` to the edit's read of the records (no index behind the
+    alias), to its write or to its refresh (the index gone since the read). Every such 404 was `index_not_built`, "No
+    search index … Run 'rehabmap index SOURCE...' first.", and none said the edit was kept, though the directory's
+    edits held it (and a 404 of the refresh came after the write). The read's is `index_not_built`, the others the
+    index unavailable; each says the edit is kept."""
+    with ExitStack() as stack:
+        proxy, site, _, _ = site_through_proxy(stack, es_server, es_client, sample_index, geodata_dir, data_dir,
+                                               tmp_path)
+        index = ElasticIndex.from_settings(site.settings, client=es_client)
+        service_id = next(s.id for s in index.all() if s.capacity != "available")
+        proxy.fail(path, 404, error=("index_not_found_exception", "no such index"))
+
+        reply = AppClient(make_app(site.settings)).patch(f"/maintain/services/{service_id}",
+                                                         json={"capacity": "available"}, headers=site.auth("admin"))
+
+        assert reply.status_code == 503, reply.text
+        assert reply.json()["error"] == {"code": code, "message": f"{said.format(alias=index.alias)} {_KEPT}"}
+        assert site.directory.overlay.get(service_id).fields["capacity"] == "available"
+        assert (index.get(service_id).capacity == "available") == written
+
+
 def marked_since(site, es_client, mark: str) -> bool:
     """Whether the live generation's edit mark has moved since `mark` (`ElasticIndex.generation`)."""
     return ElasticIndex.from_settings(site.settings, client=es_client).generation() != mark
