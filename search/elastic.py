@@ -491,9 +491,13 @@ class ElasticWriter:
         """A document's refusal (the bulk answer's `result` of it) as the error to raise."""
         status = int(result.get("status") or 0)
         if status in OVERLOADED:
+            # Said as the client did it: OpenSearch's sends a document answered 408 or 502-504 once (before, "after 5
+            # retries" all the same).
             log.info("%s refused documents: %s", self.client.where(), status)
-            return IndexUnavailable(f"The search index kept refusing documents as overloaded ({status}) after "
-                                    f"{self.bulk_retries} retries.{note} Try again in a minute.")
+            done = (f"kept refusing documents as overloaded ({status}) after {self.bulk_retries} retries"
+                    if status in self.client.resent else f"refused documents as overloaded ({status}), which "
+                    "this service's client for it does not send again")
+            return IndexUnavailable(f"The search index {done}.{note} Try again in a minute.")
         error = result.get("error")
         kind = str(error.get("type", "")) if isinstance(error, dict) else str(error)
         return DocumentRefused(status, f"The search index refused the record '{result.get('_id')}': "

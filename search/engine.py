@@ -59,6 +59,9 @@ class ClusterError(Exception):
 class SearchClient(Protocol):
     """What the backend asks of a cluster. Index names may be aliases wherever a reader may use one."""
 
+    # The statuses of a document's answer that `bulk` sends the document again for (its engine's bulk helper).
+    resent: tuple[int, ...]
+
     def where(self) -> str:
         """The engine and its first node, without credentials: 'OpenSearch at https://os1:9200'."""
 
@@ -158,6 +161,7 @@ class ElasticsearchClient(_Adapter[elasticsearch.Elasticsearch]):
     """`SearchClient` over the official `elasticsearch` client (its major pinned to the cluster's)."""
 
     engine = "Elasticsearch"
+    resent: tuple[int, ...] = OVERLOADED
 
     @classmethod
     def connect(cls, hosts: list[str], *, api_key: str | None = None,
@@ -252,6 +256,7 @@ class OpenSearchClient(_Adapter[opensearchpy.OpenSearch]):
     a request answered 502-504 on the next node (three times), as Elasticsearch's does."""
 
     engine = "OpenSearch"
+    resent: tuple[int, ...] = (429,)
 
     @classmethod
     def connect(cls, hosts: list[str], *, api_key: str | None = None, ca_file: Path | None = None,
