@@ -18,7 +18,14 @@ from indexer.sync.file_candidates import by_source
 from indexer.sync.live import EARLIER_STORED, LiveIndex, NotYetShown
 from indexer.sync.rebuild import synced_rows
 from indexer.sync.review import ReviewQueue
-from indexer.sync.runner import DEFAULT_MAX_CHANGE_SHARE, RunNotShown, SyncReport, SyncRunner, reprepare_due
+from indexer.sync.runner import (
+    DEFAULT_MAX_CHANGE_SHARE,
+    RunNotShown,
+    RunNotWritten,
+    SyncReport,
+    SyncRunner,
+    reprepare_due,
+)
 from indexer.sync.store import SyncStore
 from rehabmap.config import Settings
 from rehabmap.errors import DomainError, for_operator, tell_operator
@@ -121,20 +128,25 @@ class FailedRun:
 class SourceRuns:
     """What `rehabmap sync SOURCE`, or the review queue's runs of `rehabmap index`'s held rows, came to: the report of
     each connector's run that ended, each that failed, and of those that ended, each whose live write was refused
-    (`RunNotShown`: stored, not yet shown)."""
+    (`RunNotShown`: stored, not yet shown; a person must mend a mapping) and each whose live write failed otherwise
+    (`RunNotWritten`: stored, not yet shown; the index was unavailable, and the next live write catches it up)."""
 
     reports: list[SyncReport]
     failed: list[FailedRun]
     unshown: list[RunNotShown] = field(default_factory=list)
+    unwritten: list[RunNotWritten] = field(default_factory=list)
 
     def ran(self, run: Callable[[], SyncReport]) -> None:
-        """The report of `run`, one connector's run, kept whether or not its live write was refused: one so refused
-        applied (or stopped), its report stands and the refusal is named with it."""
+        """The report of `run`, one connector's run, kept whether or not its live write was refused or failed: one
+        so cut short applied (or stopped), its report stands and why its live write did not happen is named with it."""
         try:
             self.reports.append(run())
         except RunNotShown as unshown:
             self.reports.append(unshown.report)
             self.unshown.append(unshown)
+        except RunNotWritten as unwritten:
+            self.reports.append(unwritten.report)
+            self.unwritten.append(unwritten)
 
 
 def sync_source(settings: Settings, source: str, *, actor: str, dry_run: bool = False, force: bool = False,

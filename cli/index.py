@@ -38,7 +38,7 @@ def index_command(sources: tuple[Path, ...], mapping: Path | None, max_drop_shar
     live write a mapping refuses is reported, then said so on an error line (exit status 2)."""
     from app.rebuild import rebuild_index
     from cli.maintain import _actor
-    from cli.sync import echo_runs
+    from cli.sync import UNWRITTEN, echo_runs
     from indexer.pipeline import ImportRefused, IndexReport
     from rehabmap.config import get_settings
 
@@ -60,3 +60,5 @@ def index_command(sources: tuple[Path, ...], mapping: Path | None, max_drop_shar
         sys.exit(2)
     if any(run.stopped for run in rebuilt.queued.reports):
         sys.exit(3)
+    if rebuilt.queued.unwritten:
+        sys.exit(UNWRITTEN)

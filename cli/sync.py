@@ -19,6 +19,8 @@ from indexer.sync.connectors import SOURCES
 from rehabmap.errors import InvalidValue, shorten
 from rehabmap.taxonomy import ServiceType, type_words
 
+UNWRITTEN = 4  # exit status: a run applied whose live write failed (`RunNotWritten`); it catches up with no person
+
 if TYPE_CHECKING:
     from app.sync import SourceRuns
     from indexer.sync.review import ReviewItem
@@ -71,17 +73,20 @@ def sync_command(source: str, dry_run: bool, force: bool, full: bool, discard: b
         sys.exit(2)
     if any(r.stopped for r in runs.reports):
         sys.exit(3)
+    if runs.unwritten:
+        sys.exit(UNWRITTEN)
 
 
 def echo_runs(runs: SourceRuns, *, detail: bool = False) -> None:
     """Each run's report (`detail`: a dry run's diff), then an `error:` line for each whose live write was refused
-    (`RunNotShown`: its report above; the operator has a mapping to mend, as for a failure): what `rehabmap sync`
-    and the review queue's runs of `rehabmap index` print alike."""
+    (`RunNotShown`: its report above; the operator has a mapping to mend, as for a failure) or failed otherwise
+    (`RunNotWritten`: the index unavailable; the next live write catches it up): what `rehabmap sync` and the review
+    queue's runs of `rehabmap index` print alike."""
     for report in runs.reports:
         for line in report.summary_lines(detail=detail):
             click.echo(line)
-    for unshown in runs.unshown:
-        click.echo(f"error: {caller_words(unshown)}", err=True)
+    for cut_short in [*runs.unshown, *runs.unwritten]:
+        click.echo(f"error: {caller_words(cut_short)}", err=True)
 
 
 def _retire(source: str, feed: str, *, dry_run: bool, others: bool) -> None:
@@ -102,6 +107,8 @@ def _retire(source: str, feed: str, *, dry_run: bool, others: bool) -> None:
     echo_runs(runs)
     if runs.unshown:
         sys.exit(2)
+    if runs.unwritten:
+        sys.exit(UNWRITTEN)
 
 
 def _failed(source: str, runs: SourceRuns) -> None:

@@ -125,10 +125,34 @@ class RunNotShown(NotYetShown):
     code = "run_not_yet_shown"
 
     def __init__(self, report: SyncReport, refused: PrecedenceInvalid) -> None:
-        stored = (f"the run of {report.source} applied and its records are stored" if report.stopped is None else
-                  f"the run of {report.source} stopped, applying nothing, and {EARLIER_STORED}")
-        super().__init__(stored, refused)
+        super().__init__(_stored(report), refused)
         self.report = report
+
+
+class RunNotWritten(DomainError):
+    """A run applied, or stopped at the share threshold, whose live write then failed otherwise than by a mapping's
+    refusal (`cause`: the index unavailable, a search cluster down or the embedded file busy past its wait):
+    `report` is the run's, as it ended. The run stands, in the store and as its source's last run, and whatever next
+    writes the live index writes it, with no person needed. Before, `rehabmap sync` printed the failure alone, exit
+    status 2, as if nothing had been applied, while `sync-status` said it applied. A fault of rehabmap's own in the
+    write is not one: it is raised as it is, its traceback for a report, since the next write would meet it too."""
+
+    code = "run_not_written"
+    status = 503
+
+    def __init__(self, report: SyncReport, cause: DomainError) -> None:
+        super().__init__(f"{_stored(report)}, but not yet shown in searches: the live index could not be written: "
+                         f"{sentence(cause.message)} A running server writes them once the index answers (it looks "
+                         "every REHABMAP_CONVERGE_EVERY_S seconds), as does the next sync, review decision or server "
+                         "start.", where=cause.where)
+        self.report = report
+
+
+def _stored(report: SyncReport) -> str:
+    """What a run whose live write did not happen (`RunNotShown`, `RunNotWritten`) left stored: its own records, or,
+    stopped at the share threshold, what earlier runs and decisions applied."""
+    return (f"the run of {report.source} applied and its records are stored" if report.stopped is None else
+            f"the run of {report.source} stopped, applying nothing, and {EARLIER_STORED}")
 
 
 class SyncInterrupted(DomainError):
@@ -500,14 +524,20 @@ class SyncRunner:
         follow a catch-up that wrote nothing: `_caught_up`): the live index and the coverage claims follow the store
         (with no live index, the claims hold at once); the report says how many records were written with the
         `caught_up` before, or that the first index is another process's to build. A live write refused raises
-        `RunNotShown` with the report: the run stands. Before, a stopped run returned first, so a refused catch-up at
+        `RunNotShown` with the report: the run stands; one that fails otherwise (the index unavailable) raises
+        `RunNotWritten` with it. Before, a stopped run returned first, so a refused catch-up at
         its start went unsaid."""
         if self.live is None:
             publish_coverage(self.store)
             record_pending(self.store)
             report.live_written = caught_up
             return
-        report.live_written = caught_up + self.live.follow(self.store, partial(RunNotShown, report))
+        try:
+            report.live_written = caught_up + self.live.follow(self.store, partial(RunNotShown, report))
+        except RunNotShown:
+            raise
+        except DomainError as unavailable:  # the store holds the run: said with its report
+            raise RunNotWritten(report, unavailable) from unavailable
         if self.live.left_to_another_build:
             report.live_left = _LEFT_TO_ANOTHER_BUILD
 

@@ -7,7 +7,10 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -18,6 +21,7 @@ from starlette.testclient import TestClient
 from indexer.precedence import source_precedence
 from indexer.sync.connectors.cqc import SERVICE_TYPES
 from rehabmap.config import Settings
+from search import embedded
 from search.embedded import index_file
 from tests.built_home import BuiltHome
 from tests.cqc_records import ASHTON, DOVETAIL, FIELD_HOUSE_ID, FIELD_HOUSE_POSTCODE, GROVELANDS
@@ -772,6 +776,54 @@ def test_a_run_applied_whose_live_write_is_refused_says_so_and_the_next_sync_wri
     assert (index_record(home, f"cqc:{ASHTON}")["beds"], index_record(home, f"cqc:{DEVONSHIRE}")["beds"]) == (30, 12)
 
 
+@contextmanager
+def held_for_writing(path: Path) -> Iterator[None]:
+    """The SQLite file at `path` held by another writer, mid-edit, for the while: a live write waits for it."""
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+def test_a_run_applied_whose_live_write_fails_prints_its_report_and_says_what_catches_the_index_up(
+        tmp_path, cqc_synced_home, data_dir, replay, monkeypatch):
+    """A run commits before its live write; the embedded index file, held by another connection's write past the
+    write's wait (`_WRITE_TIMEOUT_S`, here 0.1 s; a minute in use), cannot be written. Before, `rehabmap sync cqc`
+    printed "error: The index is busy: …" alone, exit status 2, as for a run that applied nothing, while sync-status
+    said it applied. Now its report is printed, then one error line saying it applied, is stored, is not yet shown,
+    why, and what writes it (exit status 4, no person needed: sync-status exits 0); once the file is let go, the
+    next sync writes it. In this process, where the wait is cut short."""
+    home = tmp_path / "home"
+    shutil.copytree(cqc_synced_home, home, symlinks=True)  # a home after a first `sync cqc` of the replay
+    monkeypatch.setattr(embedded, "_WRITE_TIMEOUT_S", 0.1)
+    for name, value in {"REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir), **FAST,
+                        "REHABMAP_CQC_API_URL": replay.cqc_url, "REHABMAP_CQC_API_KEY": REPLAY_CQC_KEY}.items():
+        monkeypatch.setenv(name, value)
+    replay.cqc.alter(ASHTON, numberOfBeds=30)
+    with held_for_writing(index_file(home)):
+        done = in_process("sync", "cqc", "--no-progress")
+
+    assert done.exit_code == 4, done.output
+    assert {k: v for k, v in report_counts(done.stdout.splitlines()[0]).items() if v} == {"fetched": 1, "changed": 1}
+    assert done.stderr == (
+        "error: the run of cqc applied and its records are stored, but not yet shown in searches: the live index could "
+        "not be written: The index is busy: readers or another edit have held it for more than a minute. Try again in "
+        "a minute. A running server writes them once the index answers (it looks every REHABMAP_CONVERGE_EVERY_S "
+        "seconds), as does the next sync, review decision or server start.\n")
+    status = in_process("sync-status", "--source", "cqc")
+    assert status.exit_code == 0 and "  last run applied at " in status.stdout, status.output
+    [cqc] = json.loads(in_process("sync-status", "--json").stdout)
+    assert f"  {cqc['not_live']} applied changes are not yet in the live index" in status.stdout, status.stdout
+    assert index_record(home, f"cqc:{ASHTON}")["beds"] != 30, "not yet in searches"
+
+    again = rehabmap(home, data_dir, replay, "sync", "cqc")
+    assert again.returncode == 0, again.stderr
+    assert index_record(home, f"cqc:{ASHTON}")["beds"] == 30
+
+
 @pytest.fixture(scope="module")
 def bristol_synced(tmp_path_factory, geodata_dir, data_dir) -> tuple[BuiltHome, Path]:
     """A home after `rehabmap sync oruk` of Bristol's real feed (its support groups read as VCFSE services, so
@@ -892,6 +944,27 @@ def test_a_retirement_applied_whose_live_write_is_refused_prints_its_report(tmp_
     assert done.stderr.startswith(
         "error: the run of oruk-bristol applied and its records are stored, but not yet shown in searches: mapping "
         "nhs_website_hospitals_2018.toml: ") and done.stderr.rstrip().endswith(f"({mapping})"), done.stderr
+
+
+def test_a_retirement_applied_whose_live_write_fails_prints_its_report(data_dir, replay, monkeypatch, bristol_copy):
+    """`--retire-removed` commits its retirement before the live write, which the embedded index file, held by
+    another writer past the wait (here 0.1 s), fails: its report is printed above the error line saying it applied
+    and what writes it, exit status 4 (before, "error: The index is busy: …" alone, exit status 2). In this process,
+    where the wait is cut short."""
+    home, feeds = bristol_copy
+    env = feed_env(feeds, replay, "bristol")
+    (feeds / "bristol.toml").unlink()
+    monkeypatch.setattr(embedded, "_WRITE_TIMEOUT_S", 0.1)
+    for name, value in {"REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir), **env}.items():
+        monkeypatch.setenv(name, value)
+    with held_for_writing(index_file(home)):
+        done = in_process("sync", "oruk", "--retire-removed", "oruk-bristol")
+
+    assert done.exit_code == 4, done.output
+    assert done.stdout.startswith("oruk-bristol: ") and first_line(done)["retired"] == 1, done.stdout
+    assert done.stderr.startswith(
+        "error: the run of oruk-bristol applied and its records are stored, but not yet shown in searches: the live "
+        "index could not be written: The index is busy: ") and done.stderr.count("\n") == 1, done.stderr
 
 
 def test_a_removed_feeds_unfinished_run_is_said_so_and_dropped_by_discard(tmp_path, geodata_dir, data_dir, replay):

@@ -257,9 +257,16 @@ def confirm(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Respon
              f"; it took out {len(replaced.services)} services and the coverage of {len(replaced.coverage)} "
              "areas that the table it replaced held" if replaced.loses else "")
     done = (f"{spec.file_name} is in the directory: {len(check.good)} services added from it, "
-            f"{len(check.rejected)} rows rejected{taken}. The index now holds {rebuilt.report.indexed} services.")
+            f"{len(check.rejected)} rows rejected{taken}. The index now holds {rebuilt.report.indexed} services."
+            + (UNWRITTEN_SAID if rebuilt.queued.unwritten else ""))
     return RedirectResponse(f"{UPLOAD}?" + urlencode({"done": done, **_unshown(rebuilt.queued.unshown)}),
                             status_code=303)
+
+
+# Where the review queue's runs of the rows the rebuild held were stored but their live write failed (`RunNotWritten`:
+# the index busy or down after it went live): the server's own catch-up (`app.converge`) writes them, no person needed.
+UNWRITTEN_SAID = (" Its rows held for review are stored, but the index could not yet follow them: the server "
+                  "catches it up on its own once the index answers.")
 
 
 def _unshown(refused: Sequence[NotYetShown]) -> dict[str, str]:
