@@ -71,7 +71,7 @@ def capacity_reported_since(capacity: Capacity | None, as_of: date | None, since
 STORED = {"stored": True}
 # Validation context for a row an import reads (indexer/pipeline.py): a gender its gender needs state is derived,
 # and one they contradict refused, with the row named (`_imported_gender`); a maintainer's new gender, though,
-# replaces the needs the old one derived.
+# replaces the needs the old one derived. A rule asks `is_imported`: an edit's context is a copy of it.
 IMPORTED = {"imported": True}
 # Validation context of an edit (`edit_context`): the catchment polygon the record being edited has, which an edit
 # that leaves it as it is keeps unchecked against the degrees and the extent.
@@ -215,6 +215,13 @@ class Provenance(BaseModel):
     file: str | None = None
     line: int | None = None
     edition: FileEdition | None = None  # the dated file it was read from, if it was (a CSV read by a mapping)
+
+
+def is_imported(context: dict[str, Any] | None) -> bool:
+    """Whether a validation context is an import's: IMPORTED itself, or an edit's made from it, which `edit_context`
+    copies to add the catchment kept. Asked `is IMPORTED`, an edit of a service with a catchment was no import's, and
+    a needs edit skipped the import's gender rule; every rule asks this instead."""
+    return context is not None and context.get("imported") is True
 
 
 def edit_context(current: Service | None, context: dict[str, Any] | None = None) -> dict[str, Any] | None:
@@ -568,8 +575,7 @@ class Service(BaseModel):
             clash = set(met) & set(not_met)
             raise ValueError(f"needs both met and not met: {', '.join(sorted(clash))}")
         gender = fields["gender"]
-        context = info.context  # IMPORTED itself, or an edit's context made from it (`edit_context`)
-        imported = context is IMPORTED or (context is not None and context is not STORED and "imported" in context)
+        imported = is_imported(info.context)
         if gender is None and imported and not (_GENDER_NEEDS.isdisjoint(met) and _GENDER_NEEDS.isdisjoint(not_met)):
             gender = self.gender = _imported_gender(None, met, not_met)
         if gender:

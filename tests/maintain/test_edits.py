@@ -628,3 +628,28 @@ def test_an_edit_whose_index_file_went_after_it_was_loaded_says_so_and_that_the_
         "The edit is kept in the directory's edits: do not make it again. Once the search index is fixed, a rebuild "
         "of it or the server's next start writes it."), error
     assert site.directory.overlay.get(service_id).fields["phone"] == "0113 496 0199"
+
+
+def test_a_patch_of_the_needs_lists_keeps_the_imports_gender_rule_for_a_service_with_a_catchment(
+        sample_index, geodata_dir, data_dir, tmp_path, west_yorkshire_icb, servers):
+    """An edit of a service with a catchment is validated in a copy of the import's context (`edit_context` adds the
+    catchment kept), so a rule that asked `is IMPORTED` skipped it: on a real server, PATCH needs_met ["female_only"]
+    of a service whose catchment is NHS West Yorkshire ICB's left its gender None and its needs_not_met without
+    male_only and mixed_gender (a man's search still found it). It states the gender, as without a catchment."""
+    site = make_site(tmp_path / "home", sample_index, geodata_dir, data_dir)
+    service_id, auth = "sample:chapeltown-floating-support", site.auth("maintainer")
+    degrees = west_yorkshire_icb["degrees"]
+    servers.append(server := start_server(site))
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        url = f"/maintain/services/{service_id}"
+        placed = client.patch(url, json={"service_area": {"polygon": degrees}}, headers=auth)
+        assert placed.status_code == 200, placed.text
+        before = placed.json()["service"]
+        assert before["gender"] is None and before["service_area"]["polygon"] == degrees
+        women = client.patch(url, json={"needs_met": [*before["needs_met"], "female_only"]},
+                             headers=with_version(client, service_id, auth))
+        assert women.status_code == 200, women.text
+        shown = women.json()["service"]
+        assert shown["gender"] == "female_only" and {"male_only", "mixed_gender"} <= set(shown["needs_not_met"])
+        assert shown["service_area"]["polygon"] == degrees
+    assert index_doc(site, service_id)["gender"] == "female_only"
