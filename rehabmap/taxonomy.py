@@ -138,10 +138,22 @@ def parse_type(value: str) -> ServiceType:
     """Accept a type code in any case; reject anything else with the list of valid codes."""
     service_type = _TYPE_OF_CODE.get(value.strip().lower())
     if service_type is None:
-        valid = ", ".join(t.value for t in ServiceType)
-        raise UnknownServiceType(f"Unknown service type '{shorten(value)}'. Use one of: {valid}, or 'any'.",
-                                 field="types")
+        raise unknown_type(value, f"{', '.join(t.value for t in ServiceType)}, or 'any'", field="types")
     return service_type
+
+
+def unknown_type(code: str, valid: str, *, field: str, given: str | None = None) -> UnknownServiceType:
+    """The error for a service type `code` that names none, in one wording wherever a type is read (`parse_type`,
+    `rehabmap.gaps.categories.parse_category`). A blank code names what was given, `given` where the code was one of
+    its comma-separated codes: "Unknown service type ''" did not say where the blank was, nor that it was one."""
+    given = code if given is None else given
+    if code.strip():
+        said = f"Unknown service type '{shorten(code)}'"
+    elif "," in given:
+        said = f"'{shorten(given)}' has a blank service type beside a comma, which names no type"
+    else:
+        said = "The service type given is blank, which names no type"
+    return UnknownServiceType(f"{said}. Use one of: {valid}.", field=field)
 
 
 def parse_need(value: str) -> str:

@@ -8,8 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from rehabmap.errors import UnknownServiceType, shorten
-from rehabmap.taxonomy import SUBTYPE_LABELS, SUBTYPES, TYPE_LABELS, ServiceType
+from rehabmap.taxonomy import SUBTYPE_LABELS, SUBTYPES, TYPE_LABELS, ServiceType, unknown_type
 
 
 @dataclass(frozen=True)
@@ -49,25 +48,24 @@ _SUBTYPE_ONLY = {c.subtype: c for c in ALL_CATEGORIES if c.subtype}
 CODES_PATTERN = r"^\s*[^\s,][^,]*(,\s*[^\s,][^,]*)*$"
 
 
-def parse_category(value: str) -> Category:
-    """'community_rehab_team', 'advocacy:imha' (or 'advocacy/imha', or just 'imha')."""
+def parse_category(value: str, given: str | None = None) -> Category:
+    """'community_rehab_team', 'advocacy:imha' (or 'advocacy/imha', or just 'imha'); `given`: the value it is one
+    of the comma-separated codes of, which the error names if it is blank (`unknown_type`)."""
     key = value.strip().lower().replace("/", ":")
     if key in _BY_KEY:
         return _BY_KEY[key]
     if key in _SUBTYPE_ONLY:
         return _SUBTYPE_ONLY[key]
-    valid = ", ".join(_BY_KEY)
-    blank = "" if key else " (a blank one names no type)"
-    raise UnknownServiceType(f"Unknown service type '{shorten(value)}'{blank}. Use one of: {valid}.", field="type")
+    raise unknown_type(value, ", ".join(_BY_KEY), field="type", given=given)
 
 
 def parse_categories(values: Iterable[str] | None) -> tuple[Category, ...]:
     """Comma-separated or repeated codes; none, 'all' or 'any' means every type and subtype. A blank code (`type=`,
     `type=a,,b`) is refused as an unknown one is: it names no type, and reading it as 'all' answered a request
     that was not made (the API's schema says so: `CODES_PATTERN`)."""
-    keys = [v.strip() for value in (values or ()) for v in value.split(",")]
-    named = [k for k in keys if k.lower() not in ("all", "any")]
-    chosen = {parse_category(k) for k in named}
+    keys = [(v.strip(), value) for value in (values or ()) for v in value.split(",")]
+    named = [(k, value) for k, value in keys if k.lower() not in ("all", "any")]
+    chosen = {parse_category(k, value) for k, value in named}
     if len(named) < len(keys) or not keys:
         return ALL_CATEGORIES
     return tuple(c for c in ALL_CATEGORIES if c in chosen)

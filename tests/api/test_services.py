@@ -131,6 +131,8 @@ def test_unknown_service_is_a_404_with_a_message(client):
 BAD = [
     ({"radius_km": 5}, 400, "radius_km", "postcode or a place"),
     ({"type": "hospital"}, 400, "type", "Unknown service type 'hospital'"),
+    # Before: "Unknown service type ''", where the gaps said "(a blank one names no type)": now one wording.
+    ({"type": " "}, 400, "type", "The service type given is blank, which names no type. Use one of: vcfse, "),
     # Before: the codes alone ("Use one of: learning_disability, autism, …"), and any two or three letters passed
     # as a language.
     ({"need": "flying"}, 400, "need", "Unknown need 'flying'. Use one of: Learning disability (learning_disability), "

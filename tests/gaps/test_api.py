@@ -76,16 +76,22 @@ TYPED_ROUTES = ["/gaps", "/gaps/areas.csv", "/gaps/dictionary", "/gaps/dictionar
 @pytest.mark.parametrize("path", TYPED_ROUTES)
 def test_a_blank_type_is_refused_as_an_unknown_one_is(client, path):
     """Before: `type=` (or `type=%20`, or a comma with no type after it) named no type and was read as every type,
-    a 200 answering a request not made, where the document's schema refuses it and an unknown type is a 400."""
+    a 200 answering a request not made, where the document's schema refuses it and an unknown type is a 400. It
+    says what was given, in the words GET /services uses: before, "Unknown service type '' (a blank one names no
+    type)" for each, which did not say that the blank of 'imha,' was after its comma."""
     unknown = client.get(path, params={"type": "inpatient"})
     assert unknown.status_code == 400
-    for blank in ("", " ", "inpatient_rehab_level2,", "all, ,imha"):
+    alone = "The service type given is blank, which names no type. Use one of: "
+    for blank, said in (("", alone), (" ", alone),
+                        ("inpatient_rehab_level2,", "'inpatient_rehab_level2,' has a blank service type beside a "
+                                                    "comma, which names no type. Use one of: "),
+                        ("all, ,imha", "'all, ,imha' has a blank service type beside a comma, which names no type.")):
         reply = client.get(path, params={"type": blank})
         assert reply.status_code == 400, (blank, reply.text)
         error = reply.json()["error"]
         assert (error["code"], error["field"]) == (unknown.json()["error"]["code"], "type") == (
             "unknown_service_type", "type")
-        assert "a blank one names no type" in error["message"] and "inpatient_rehab_level2" in error["message"]
+        assert error["message"].startswith(said) and "inpatient_rehab_level2" in error["message"], error["message"]
 
 
 @pytest.mark.parametrize("path", ["/gaps/england.svg", f"/gaps/{CORNWALL_ICB}/map.svg"])

@@ -303,6 +303,11 @@ def test_an_export_to_a_folder_not_there_is_one_error_line_not_a_traceback(run, 
     (("la", "--furthest", "5"), "--furthest is of one area"),
     (("icb", "--add-service", "vcfse@LS1"), "--add-service/--remove-service need one AREA"),
     (("icb", "--csv", "{tmp}/no-such-folder/icb.csv"), "No such file or directory: {tmp}/no-such-folder/icb.csv"),
+    # A type that names none, blank or beside the shortcut for every type, as the API refuses it (no test before).
+    (("Leeds", "--type", ""), "The service type given is blank, which names no type. Use one of: vcfse, "),
+    (("icb", "--type", "imha,", "--csv", "{tmp}/icb.csv"), "'imha,' has a blank service type beside a comma, which "
+                                                          "names no type. Use one of: "),
+    (("Leeds", "--type", "all,bogus"), "Unknown service type 'bogus'. Use one of: "),
 ])
 def test_a_bad_option_is_refused_before_anything_is_printed(run, tmp_path, args, error):
     """Before, `gaps icb --svg map.svg --indicator nope` printed the all-areas table, then the error; `gaps England
