@@ -38,12 +38,13 @@ VERIFICATION_DUE = ("True when no person (the rehabmap team, or the service itse
                     "(retired) service.")
 LAST_VERIFIED = ("The day a person (the rehabmap team, or the service itself) last checked the record; null: never. "
                  "A synced source's listing is not a person's check: see source_confirmed.")
+# A value that names something (a type, a need, a postcode), in a query or a body: the document says a blank one is
+# refused, as the route's own reading of it refuses it (a 400 naming what to give, where FastAPI's check would be a
+# 422 naming nothing: the pattern is stated, not enforced by pydantic). `EmptyOrNonBlank`: an empty one is the default.
+STATED_NON_BLANK = {"pattern": r"\S"}
+NonBlank = Annotated[str, Field(json_schema_extra=STATED_NON_BLANK)]
 # A need or type code is short; a longer string is junk and is refused before it is echoed in an error.
-Code = Annotated[str, Field(min_length=1, max_length=40)]
-# A query's value that names something (a type, a need, a postcode): the document says a blank one is refused, as
-# the route's own reading of it refuses it (a 400 naming what to give, where FastAPI's check would be a 422 naming
-# nothing: the pattern is stated, not enforced by FastAPI). `EmptyOrNonBlank`: an empty one is the default.
-NonBlank = Annotated[str, Field(json_schema_extra={"pattern": r"\S"})]
+Code = Annotated[str, Field(min_length=1, max_length=40, json_schema_extra=STATED_NON_BLANK)]
 EmptyOrNonBlank = Annotated[str, Field(json_schema_extra={"pattern": r"^$|\S"})]
 
 
@@ -51,6 +52,7 @@ EmptyOrNonBlank = Annotated[str, Field(json_schema_extra={"pattern": r"^$|\S"})]
 # spreadsheet brings spaces around and within it ('NG18 2AT   '), which the reader ignores. Before, a limit of
 # 10 refused such a postcode by its length ('at most 10 characters'), never saying what was wrong with it.
 POSTCODE_MAX_LENGTH = 16
+Postcode = Annotated[NonBlank, Field(max_length=POSTCODE_MAX_LENGTH)]  # as a body gives one (HomeIn, PlacementIn)
 
 
 class HomeIn(BaseModel):
@@ -59,9 +61,9 @@ class HomeIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [
         {"postcode": "LS9 7TF"}, {"postcode": "LS9"}, {"place": "Bradford"}, {"lat": 53.79648, "lon": -1.54785}]})
 
-    postcode: str | None = Field(default=None, max_length=POSTCODE_MAX_LENGTH,
-                                 description="Full postcode ('LS9 7TF'), sector ('LS9 7') or district ('LS9').")
-    place: str | None = Field(default=None, max_length=80, description=(
+    postcode: Postcode | None = Field(
+        default=None, description="Full postcode ('LS9 7TF'), sector ('LS9 7') or district ('LS9').")
+    place: Annotated[NonBlank, Field(max_length=80)] | None = Field(default=None, description=(
         "A town or place in England, with any county it lies in after a comma to say which of several places "
         "('Richmond, North Yorkshire'): its council, ceremonial, metropolitan or former county ('Plymouth, Devon', "
         "'Bristol, Avon'), a short form ('Herts'), or a town within 20 km, as an address gives its post town "
@@ -84,9 +86,9 @@ class PlacementIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    service_id: str | None = Field(default=None, max_length=200, description="rehabmap id of the current service.")
-    postcode: str | None = Field(default=None, max_length=POSTCODE_MAX_LENGTH,
-                                 description="Postcode of the current placement.")
+    service_id: Annotated[NonBlank, Field(max_length=200)] | None = Field(
+        default=None, description="rehabmap id of the current service.")
+    postcode: Postcode | None = Field(default=None, description="Postcode of the current placement.")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> PlacementIn:
