@@ -164,10 +164,21 @@ def _reply_at_once(fd: int) -> None:
     """TCP_NODELAY on an inherited listening TCP socket, which Linux copies onto each connection it accepts. uvicorn
     wraps an inherited fd as a Unix socket, so neither asyncio nor uvloop set it on the connections, as they do on a
     socket uvicorn binds: each reply on a kept-alive connection (a browser's, a proxy's) then waited for the client's
-    delayed ACK (Nagle), 44 ms a request against 1.3 ms on --port. A Unix socket is left as it is."""
-    with socket.socket(fileno=os.dup(fd)) as sock:
+    delayed ACK (Nagle), 44 ms a request against 1.3 ms on --port. A Unix socket is left as it is. An fd that is no
+    socket is an error naming the option, before the app loads; a socket that refuses the option is served all the
+    same, with a warning: before it was set, such a socket was served, only slowly."""
+    try:
+        sock = socket.socket(fileno=os.dup(fd))
+    except OSError as error:  # `rehabmap serve` says it as an error of the caller's (`cli.main._Group`)
+        raise OSError(error.errno, f"--fd {fd}: {error.strerror}; give a listening socket this process inherits") \
+            from None
+    with sock:
         if sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError as error:
+                logger.warning("--fd %d: TCP_NODELAY not set (%s): each reply on a kept-alive connection may wait for "
+                               "the client's delayed ACK.", fd, error.strerror)
 
 
 @contextmanager

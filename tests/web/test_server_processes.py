@@ -23,6 +23,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from app.warmup import warm_up
+from cli.workers import _reply_at_once
 from tests.listening import ANSWER_TIMEOUT_S, listening_socket, url_of, wait_until_up
 from tests.web.site import ROOT, make_app
 from web.compiled import CompiledPages
@@ -260,6 +261,29 @@ def test_serve_on_an_inherited_socket_replies_without_waiting_for_the_clients_ac
         kept.close()
         server.terminate()
         server.wait(timeout=60)
+
+
+def test_serve_on_an_fd_that_is_no_socket_is_one_error_naming_the_option(tmp_path: Path):
+    """Before: `serve --fd 57` (an fd the process does not have) said "error: Bad file descriptor", not which of its
+    options was wrong. Now the error names --fd, before the app loads, for an fd not inherited and for a file's."""
+    env = {**os.environ, "REHABMAP_HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT)}
+    with (tmp_path / "not-a-socket").open("wb") as file:
+        for passed, said in (((), "Bad file descriptor"), ((file.fileno(),), "Socket operation on non-socket")):
+            done = subprocess.run([sys.executable, "-m", "cli", "serve", "--fd", str(file.fileno())], cwd=ROOT,
+                                  env=env, capture_output=True, text=True, pass_fds=passed, timeout=120)
+            assert done.returncode == 2 and done.stderr == (
+                f"error: --fd {file.fileno()}: {said}; give a listening socket this process inherits\n"), done.stderr
+
+
+def test_a_socket_that_refuses_tcp_nodelay_is_served_with_a_warning(caplog):
+    """Setting TCP_NODELAY on the inherited socket (`_reply_at_once`) is a speed-up: a socket of the internet's
+    families that refuses it (here a UDP one: "Protocol not available") was served before it was set, slowly, and
+    must not now stop the server from starting. It is a warning naming --fd and what a client will see."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as odd, caplog.at_level(logging.WARNING, "uvicorn.error"):
+        _reply_at_once(odd.fileno())
+        assert [r.getMessage() for r in caplog.records] == [
+            f"--fd {odd.fileno()}: TCP_NODELAY not set (Protocol not available): each reply on a kept-alive "
+            "connection may wait for the client's delayed ACK."]
 
 
 def test_serve_with_two_workers_refuses_a_port_a_server_already_listens_on(tmp_path: Path):
