@@ -60,7 +60,7 @@ Types = Annotated[list[TypeCodes] | None, Query(
     alias="type", description="Service type(s) or 'type:subtype' (repeat or comma-separate; a blank one is "
                               "refused); default: all.")]
 Level = Annotated[NonBlank, Query(description="'icb' (integrated care boards), 'la' (local authorities: districts and "
-                                          "unitary authorities) or 'county' (county councils).")]
+                                               "unitary authorities) or 'county' (county councils).")]
 Sort = Annotated[EmptyOrNonBlank | None, Query(
     description="'name', 'code', 'adult_population', 'missing_count', 'legacy_locked' or "
                 "'<type>.<indicator>', e.g. 'inpatient_rehab_level2.mean_km'.")]

@@ -314,8 +314,8 @@ def list_taxonomy_terms(
     page_number: PageNumber = 1,
     per_page: PerPage = 50,
     taxonomy_id: Annotated[NonBlank | None, Query(max_length=100, description="Only terms of this taxonomy (its "
-                                             "id or key).",
-                                             openapi_examples={"needs": {"value": "rehabmap-needs"}})] = None,
+                                                  "id or key).",
+                                                  openapi_examples={"needs": {"value": "rehabmap-needs"}})] = None,
     parent_id: Annotated[str | None, Query(max_length=100, description="Only children of this term.")] = None,
     top_only: Annotated[bool, Query(description="Only terms without a parent.")] = False,
 ) -> JSONResponse:

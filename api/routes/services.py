@@ -40,10 +40,10 @@ def filters(
         f"several. One of: {ASKED_NEEDS_WORDS}.",
         openapi_examples={"autism": {"value": ["autism"]}})] = None,
     postcode: Annotated[NonBlank | None, Query(max_length=POSTCODE_MAX_LENGTH, description="Search near a postcode "
-                                          "(full, sector or district): results come nearest first, with their "
-                                          "distance.", openapi_examples={"Leeds": {"value": "LS9 7TF"}})] = None,
+                                               "(full, sector or district): results come nearest first, with their "
+                                               "distance.", openapi_examples={"Leeds": {"value": "LS9 7TF"}})] = None,
     place: Annotated[NonBlank | None, Query(max_length=80, description="Search near a town or place instead.",
-                                       openapi_examples={"Bradford": {"value": "Bradford"}})] = None,
+                                            openapi_examples={"Bradford": {"value": "Bradford"}})] = None,
     radius_km: Annotated[float | None, Query(gt=0, le=1000, allow_inf_nan=False, description="Only results within "
                                              "this many km of the postcode or place.")] = None,
 ) -> Browse:
