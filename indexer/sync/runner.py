@@ -367,8 +367,7 @@ class SyncRunner:
                             else self._fetch(connector, dry_run=dry_run, full=full))
             except SyncInterrupted as exc:  # recorded, so that `sync-status` tells the person watching it
                 if not dry_run:
-                    self.store.record_run(connector.name, started, "failed",
-                                          {"error": exc.message, "warnings": connector.warnings})
+                    self._record_failure(connector.name, started, partial(str, exc.message), connector.warnings)
                 raise
             except Exception as exc:
                 # A fault of rehabmap's own (a bug a source's answer found), or of the machine (an OSError): recorded
@@ -376,7 +375,7 @@ class SyncRunner:
                 # applied", exit 0, and the failure was seen only by whoever read the crontab's log.
                 self._failed(connector, started, exc, f"in rehabmap's {connector.name} connector",
                              "A fault of rehabmap's, not only the source's: report it with the log.",
-                             "What was fetched before it is kept.", dry_run=dry_run)
+                             lambda _: "What was fetched before it is kept.", dry_run=dry_run)
                 raise
             try:
                 report = self._planned(connector, outcomes, held, stopped, started, dry_run=dry_run, force=force,
@@ -388,8 +387,8 @@ class SyncRunner:
                 self._failed(connector, started, exc, f"as rehabmap applied the run of {connector.name}",
                              "A fault of rehabmap's or of its store's (a disk full, a database down), not the "
                              "source's: the log has its traceback.",
-                             "Nothing was applied: the store undid the run's one transaction. What was fetched is "
-                             f"kept: {self._again(connector.name)} to apply it.", dry_run=dry_run)
+                             lambda again: "Nothing was applied: the store undid the run's one transaction. What "
+                             f"was fetched is kept: {again} to apply it.", dry_run=dry_run)
                 raise
             if dry_run:
                 return report
@@ -438,21 +437,35 @@ class SyncRunner:
                              | ({TITLED + connector.name: connector.title} if connector.title else {}))
         return report
 
-    def _failed(self, connector: Connector, started: str, exc: Exception, where: str, whose: str, then: str, *,
-                dry_run: bool) -> None:
+    def _failed(self, connector: Connector, started: str, exc: Exception, where: str, whose: str,
+                then: Callable[[str], str], *, dry_run: bool) -> None:
         """A run ended by an exception that is no source's error (`SyncInterrupted`), recorded as failed (not in a
-        dry run), `where` and `then` saying where it failed and what is kept. Whose fault it is decides what a person
-        does: an `OSError` (a full disk, a permission refused) is the machine's, for its operator to mend; any other,
-        as `whose` says (before, an `OSError` too was worded a fault of rehabmap's, to report). Said without the
-        server's folders (the Sources page shows it); the exception, for the operator, keeps them."""
-        if dry_run:
-            return
-        if isinstance(exc, OSError):
-            whose = (f"A fault of this machine's, not of rehabmap or the source: mend it (a disk full, a file's "
-                     f"permissions), then {self._again(connector.name)}.")
-        self.store.record_run(connector.name, started, "failed", {"error": (
-            f"{type(exc).__name__} {where}: {sentence(shorten(said_without_folders(exc, self.folders), 200))} "
-            f"{whose} {then}"), "warnings": connector.warnings})
+        dry run), `where` and `then` (given how to run it again) saying where it failed and what is kept. Whose fault
+        it is decides what a person does: an `OSError` (a full disk, a permission refused) is the machine's, for its
+        operator to mend; any other, as `whose` says (before, an `OSError` too was worded a fault of rehabmap's, to
+        report). Said without the server's folders (the Sources page shows it); the exception, for the operator,
+        keeps them."""
+        def said() -> str:
+            again = self._again(connector.name)
+            kept = then(again)
+            mend = ("A fault of this machine's, not of rehabmap or the source: mend it (a disk full, a file's "
+                    "permissions)" + ("." if again in kept else f", then {again}."))  # how to go on, said once
+            return (f"{type(exc).__name__} {where}: {sentence(shorten(said_without_folders(exc, self.folders), 200))} "
+                    f"{mend if isinstance(exc, OSError) else whose} {kept}")
+
+        if not dry_run:
+            self._record_failure(connector.name, started, said, connector.warnings)
+
+    def _record_failure(self, name: str, started: str, said: Callable[[], str], warnings: tuple[str, ...]) -> None:
+        """A failed run recorded, its error `said`, while its exception is handled: a store that cannot read or write
+        even that (the disk still full, the database down) has the operator's log say so, and the caller raises the
+        run's own error. Before, the store's exception replaced it, and the command named the store's refusal alone."""
+        try:
+            self.store.record_run(name, started, "failed", {"error": said(), "warnings": warnings})
+        except Exception as refused:  # noqa: BLE001 - the run's own error is the one raised
+            log.error("The run of %s failed, and the store could not record its failure (%s: %s): sync-status "
+                      "does not say it failed; the command reports the run's own error.", name,
+                      type(refused).__name__, refused)
 
     def retire_all(self, name: str, reason: str, *, detail: str | None = None, dry_run: bool = False) -> SyncReport:
         """A person's word that no run of `name` will come again (an ORUK feed whose file has left the feed folder):

@@ -27,7 +27,7 @@ from indexer.sources.common import said_without_folders
 from indexer.sync.connectors import connectors_for
 from indexer.sync.connectors.cqc import SERVICE_TYPES
 from indexer.sync.publish import COVERAGE_DUE
-from indexer.sync.runner import RunNotShown, SyncInterrupted
+from indexer.sync.runner import RunNotShown, SyncInterrupted, SyncRunner
 from indexer.sync.status import sync_status
 from indexer.sync.store import SyncStore
 from rehabmap.coverage import CoverageStore
@@ -894,18 +894,29 @@ def test_a_fault_quoting_a_servers_file_is_recorded_with_the_files_name_alone(se
         "subpath of 'feeds'")
 
 
-def refuse_applied_runs(store: SyncStore) -> None:
-    """The store refuses to record a run as applied, as a full disk refuses the write: the last statement of
-    `apply_run`'s one transaction, after every record of the run was written in it."""
+def refuse_runs(store: SyncStore, outcome: str, message: str) -> None:
+    """The store refuses to record a run of `outcome` (as a full disk refuses the write), with `message`: an applied
+    one is the last statement of `apply_run`'s one transaction, after every record of the run was written in it."""
     with store.database.transaction() as conn:
         if store.database.dialect == "sqlite":
-            conn.execute("CREATE TRIGGER disk_full BEFORE INSERT ON sync_runs WHEN NEW.outcome = 'applied' "
-                         "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+            conn.execute(f"CREATE TRIGGER refuse_{outcome} BEFORE INSERT ON sync_runs WHEN NEW.outcome = '{outcome}' "
+                         f"BEGIN SELECT RAISE(ABORT, '{message}'); END")
         else:
-            conn.execute("CREATE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql AS "
-                         "$$ BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'; END $$")
-            conn.execute("CREATE TRIGGER disk_full BEFORE INSERT ON sync_runs FOR EACH ROW "
-                         "WHEN (NEW.outcome = 'applied') EXECUTE FUNCTION disk_full()")
+            conn.execute(f"CREATE FUNCTION refuse_{outcome}() RETURNS trigger LANGUAGE plpgsql AS "
+                         f"$$ BEGIN RAISE EXCEPTION '{message}'; END $$")
+            conn.execute(f"CREATE TRIGGER refuse_{outcome} BEFORE INSERT ON sync_runs FOR EACH ROW "
+                         f"WHEN (NEW.outcome = '{outcome}') EXECUTE FUNCTION refuse_{outcome}()")
+
+
+def accept_runs(store: SyncStore, outcome: str) -> None:
+    """`refuse_runs` undone: the store mended."""
+    with store.database.transaction() as conn:
+        conn.execute(f"DROP TRIGGER refuse_{outcome}" + ("" if store.database.dialect == "sqlite" else " ON sync_runs"))
+
+
+def refuse_applied_runs(store: SyncStore) -> None:
+    refuse_runs(store, "applied", "database or disk is full" if store.database.dialect == "sqlite"
+                else "could not extend file: No space left on device")
 
 
 def test_a_run_whose_apply_fails_is_recorded_as_failed_having_applied_nothing(settings, geography):
@@ -930,13 +941,48 @@ def test_a_run_whose_apply_fails_is_recorded_as_failed_having_applied_nothing(se
         "Nothing was applied: the store undid the run's one transaction. What was fetched is kept: run 'rehabmap "
         "sync cqc' again to apply it."), status.last_run.said
     assert store.records("cqc") == [] and status.staged == 78
-    with store.database.transaction() as conn:
-        conn.execute("DROP TRIGGER disk_full" + ("" if store.database.dialect == "sqlite" else " ON sync_runs"))
+    accept_runs(store, "applied")
 
     report = run(settings, geography)
 
     assert {line.service_id for line in report.added} == ADDED and report.fetched == 78
     assert not sync_status(store, "cqc")[0].needs_a_person
+
+
+def test_a_failure_the_store_cannot_record_is_logged_and_the_runs_own_error_raised(settings, geography, caplog):
+    """The store refuses to record a failed run too (the disk still full, the database down), after a connector's
+    fault while fetching (a KeyError) and after the store refused the run's apply. Before, the store's refusal of the
+    failed run, raised inside the runner's `except`, replaced the run's own error: the command named the refusal
+    alone. Now the run's own error is raised, the operator's log says the failure could not be recorded and why, and
+    sync-status says what it can: no failed run."""
+    store = SyncStore(store_of(settings))
+    run(settings, geography, dry_run=True)  # makes the store's tables
+    refuse_runs(store, "failed", "cannot record a failed run")
+
+    class Faulty(ListedConnector):
+        def fetch(self, state, *, full=False):
+            yield from self.outcomes
+            raise KeyError("locationId")
+
+    with caplog.at_level(logging.ERROR, logger="indexer.sync.runner"), pytest.raises(KeyError, match="locationId"):
+        runner_for(settings, geography).run(Faulty([], name="listed"))
+    assert ("The run of listed failed, and the store could not record its failure (" in caplog.text
+            and "cannot record a failed run" in caplog.text and "): sync-status does not say it failed; the command "
+            "reports the run's own error." in caplog.text), caplog.text
+    assert sync_status(store, "listed") == []  # nothing fetched, nothing recorded: no run of it to name
+
+    refuse_applied_runs(store)
+    caplog.clear()
+    with caplog.at_level(logging.ERROR, logger="indexer.sync.runner"), \
+            pytest.raises(Exception, match="database or disk is full|No space left on device"):
+        run(settings, geography)
+    assert "The run of cqc failed, and the store could not record its failure (" in caplog.text, caplog.text
+    [status] = sync_status(store, "cqc")
+    assert status.last_run is None and status.staged == 78 and store.records("cqc") == []
+
+    accept_runs(store, "failed")
+    accept_runs(store, "applied")
+    assert {line.service_id for line in run(settings, geography).added} == ADDED
 
 
 def test_an_os_error_while_fetching_is_the_machines_to_mend(settings, geography, tmp_path):
@@ -958,6 +1004,36 @@ def test_an_os_error_while_fetching_is_the_machines_to_mend(settings, geography,
         "IsADirectoryError in rehabmap's oruk-leeds connector: Is a directory: leeds.json. A fault of this "
         "machine's, not of rehabmap or the source: mend it (a disk full, a file's permissions), then run "
         "'rehabmap sync oruk' again. What was fetched before it is kept."), status.last_run.said
+
+
+def test_an_os_error_while_planning_says_once_how_to_go_on(settings, geography, feeds_dir, tmp_path):
+    """A real OSError of the machine as the run is planned, after its fetch (the geography's files read while placing
+    a service: here one that is a folder, under a folder whose name holds a space). Before, its error said how to go
+    on twice, "mend it (...), then run 'rehabmap sync oruk' again. Nothing was applied: ... What was fetched is kept:
+    run 'rehabmap sync oruk' again to apply it"; now once, after what is kept."""
+    from indexer.pipeline import GeographyPlacer
+    from tests.sync.store_fixtures import field_house_item
+
+    unreadable = tmp_path / "My Geodata" / "postcodes.parquet"
+    unreadable.mkdir(parents=True)
+
+    class Unreadable(GeographyPlacer):
+        def area_codes_all(self, lats, lons, lads):
+            unreadable.read_bytes()
+            return super().area_codes_all(lats, lons, lads)
+
+    store = SyncStore(store_of(settings))
+    runner = SyncRunner(store, Unreadable(geography), None, actor="tests", folders=settings.own_folders)
+    with pytest.raises(IsADirectoryError):
+        runner.run(ListedConnector([field_house_item(feeds_dir, type_status="confirmed",
+                                                     service_type=ServiceType.supported_accommodation)],
+                                   name="oruk-leeds"))
+    [status] = sync_status(store, "oruk-leeds")
+    assert status.last_run is not None and status.last_run.said == (
+        "IsADirectoryError as rehabmap applied the run of oruk-leeds: Is a directory: postcodes.parquet. A fault of "
+        "this machine's, not of rehabmap or the source: mend it (a disk full, a file's permissions). Nothing was "
+        "applied: the store undid the run's one transaction. What was fetched is kept: run 'rehabmap sync oruk' "
+        "again to apply it."), status.last_run.said
 
 
 def test_a_fault_quoting_a_folder_with_a_space_names_the_file_alone(settings, geography, tmp_path):
