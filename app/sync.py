@@ -216,7 +216,8 @@ def retire_removed(settings: Settings, source: str, *, actor: str, dry_run: bool
         raise UnknownSource(f"No sync of '{source}' has run, so it has no record to retire (sources run so far: "
                             f"{', '.join(names) or 'none yet'}).", field="retire_removed")
     placer = _placer(settings)
-    runner = SyncRunner(store, placer, None if dry_run else open_live(settings, lambda: placer), actor=actor)
+    runner = SyncRunner(store, placer, None if dry_run else open_live(settings, lambda: placer), actor=actor,
+                        folders=settings.own_folders)
     title = store.titles().get(source)  # its file is gone: only the title its last applied run had can name it
     listed = f"{title}, where it was listed" if title else "the directory it was listed in"
     return runner.retire_all(source, f"rehabmap no longer reads {listed}",

@@ -56,6 +56,13 @@ class InvalidSettings(DomainError):
     code = "invalid_settings"
 
 
+# The system's roots, where a server's secrets, certificates and other files lie ('/etc/rehabmap/es-ca.pem',
+# '/run/secrets/db_password'): an error people read names no path under them, whatever the settings point at (an
+# API's path, '/api/v1/…', starts with none of them).
+SYSTEM_FOLDERS = tuple(Path(folder) for folder in ("/etc", "/srv", "/opt", "/var", "/mnt", "/run", "/home", "/root",
+                                                   "/usr", "/tmp"))
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REHABMAP_", extra="ignore")
 
@@ -205,16 +212,19 @@ class Settings(BaseSettings):
     @property
     def own_folders(self) -> tuple[Path, ...]:
         """The server's own folders, which an error people read must not name (`said_without_folders`): its home,
-        data, cache and feed folders, the token key's, the temp folder, its code and Python's, the user's home and
-        the working folder (the filesystem's root never: every path is in it). Each also as its links resolve, as an
-        exception may quote either."""
+        data, cache and feed folders, those of the files it is given (the token key's, the cluster's CA bundle's),
+        the temp folder, its code and Python's, the user's home and the working folder, and the system's roots
+        (`SYSTEM_FOLDERS`: before, '/etc/rehabmap/es-ca.pem' was said whole); the filesystem's root never (every path
+        is in it). Each also as its links resolve, as an exception may quote either."""
         try:
             user = [Path.home()]
         except RuntimeError:  # a user with no home folder
             user = []
-        given = [self.home, self.data_dir, self.cache_dir, self.oruk_feeds_dir, self.token_key_path.parent,
-                 Path(tempfile.gettempdir()), Path(__file__).resolve().parents[1], Path(sys.prefix),
-                 Path(sys.base_prefix), *user, Path.cwd()]
+        files = [self.token_key_path, self.elasticsearch_ca_file]
+        given = [self.home, self.data_dir, self.cache_dir, self.oruk_feeds_dir,
+                 *(file.parent for file in files if file is not None), Path(tempfile.gettempdir()),
+                 Path(__file__).resolve().parents[1], Path(sys.prefix), Path(sys.base_prefix), *user, Path.cwd(),
+                 *SYSTEM_FOLDERS]
         folders = [folder.absolute() for folder in given if folder is not None]
         return tuple(dict.fromkeys(f for folder in folders for f in (folder, folder.resolve()) if f != f.parent))
 

@@ -21,6 +21,7 @@ from datetime import date, datetime
 from itertools import islice
 from pathlib import Path, PurePath
 from typing import Any, TypeGuard
+from urllib.parse import quote
 
 from geodata.errors import InvalidPostcode
 from geodata.postcodes import parse_postcode
@@ -65,22 +66,24 @@ def said_without_folders(exc: BaseException, folders: Iterable[str | PurePath]) 
     """An error's words as people may read them (a failed run's error, on the keepers' Sources page and in
     sync-status), naming a file by its name and never the server's `folders` (its home, data, feed and temp folders,
     its code: `Settings.own_folders`): an `OSError` by its reason and the file's name (its own words quote the whole
-    path), any other error's words with each path in one of those folders (or the folder itself) cut to its last
-    part. Only those are cut, by their whole text, so a folder with a space in its name goes whole, a Windows one
-    too, and a path that is no file of the server's ('GET /api/v1/services/cqc:1-123') stays as said; before, any
-    absolute-looking path was cut at its last '/', which kept the folders after a space and cut an API's path.
+    path), any other error's words with each path in one of those folders (or the folder itself), or a file: URL of
+    one, cut to its last part. Only those are cut, by their whole text, so a folder with a space in its name goes
+    whole, a Windows one too, and a path that is no file of the server's ('GET /api/v1/services/cqc:1-123') stays
+    as said; before, any absolute-looking path was cut at its last '/', which kept the folders after a space and cut
+    an API's path.
     Whoever runs the server has the whole in the exception itself (the command's error line, the log)."""
     if isinstance(exc, OSError) and exc.strerror:
         names = [_file_name(f) for f in (exc.filename, exc.filename2) if f is not None]
         return f"{exc.strerror}: {' -> '.join(names)}" if names else exc.strerror
-    prefixes = sorted({str(f).rstrip("/\\") for f in folders} - {""}, key=len, reverse=True)
+    named = {str(f).rstrip("/\\") for f in folders} - {""}
+    prefixes = sorted(named | {quote(f, safe="/\\:") for f in named}, key=len, reverse=True)  # and as a URL has it
     if not prefixes:
         return str(exc)
     # A path quoted goes to its closing quote (its parts may hold spaces); one unquoted, to the next space or quote,
-    # and starts no later than a word's start (a URL's '/tmp/x' is no folder of the server's).
-    anyone = "|".join(map(re.escape, prefixes))
-    path = re.compile(rf"(?P<q>['\"])(?P<quoted>(?:{anyone})(?:[/\\][^'\"]*)?)(?P=q)"
-                      rf"|(?<![\w:/.\\-])(?P<bare>(?:{anyone})(?:[/\\][^\s'\"]*)?)(?![\w.-])")
+    # and starts no later than a word's start (a URL's '/tmp/x' is no folder of the server's, but a file: URL's is).
+    anyone = r"(?:file://(?:localhost)?)?(?:" + "|".join(map(re.escape, prefixes)) + ")"
+    path = re.compile(rf"(?P<q>['\"])(?P<quoted>{anyone}(?:[/\\][^'\"]*)?)(?P=q)"
+                      rf"|(?<![\w:/.\\-])(?P<bare>{anyone}(?:[/\\][^\s'\"]*)?)(?![\w.-])")
     return path.sub(lambda m: f"{m['q']}{_last_part(m['quoted'])}{m['q']}" if m["q"] else _last_part(m["bare"]),
                     str(exc))
 

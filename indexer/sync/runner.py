@@ -337,9 +337,10 @@ class _PageState:
 
 class SyncRunner:
     def __init__(self, store: SyncStore, placer: Placer, live: LiveIndex | None, *, actor: str,
-                 progress: bool = False, today: date | None = None, folders: Sequence[PurePath] = ()) -> None:
+                 folders: Sequence[PurePath], progress: bool = False, today: date | None = None) -> None:
         """`folders`: the server's own (`Settings.own_folders`), which a failed run's error, read on the keepers'
-        Sources page and in sync-status, must not name (`said_without_folders`)."""
+        Sources page and in sync-status, must not name (`said_without_folders`). Required: before, a runner built
+        without them (`retire_removed`'s) cut no folder at all."""
         self.store = store
         self.folders = folders
         self.placer = placer

@@ -76,7 +76,7 @@ def test_the_api_lists_the_edits_a_source_questioned_and_keeps_one(request, stor
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     dry = SyncRunner(SyncStore.scratch_copy(store_of(settings), scratch), GeographyPlacer(geography), None,
-                     actor="tests").run(cqc_connector(settings), dry_run=True)
+                     actor="tests", folders=settings.own_folders).run(cqc_connector(settings), dry_run=True)
     lines = dry.summary_lines()
     assert lines[1] == "  1 record of this source awaits review ('rehabmap review list')"  # Field House
     assert dry.stopped is not None and dry.stopped.endswith(  # two of its six homes: above the 25% a run applies

@@ -25,7 +25,6 @@ import pytest
 
 from indexer.pipeline import GeographyPlacer, build_index
 from indexer.sources import load_source
-from indexer.sync.runner import SyncRunner
 from indexer.sync.store import SyncStore
 from rehabmap.config import Settings
 from rehabmap.coverage import Claim, CoverageStore
@@ -38,7 +37,7 @@ from tests.cqc_records import FIELD_HOUSE
 from tests.es_proxy import plain_json_proxy
 from tests.es_server import drop_indices
 from tests.listening import ANSWER_TIMEOUT_S
-from tests.sync.store_fixtures import ListedConnector, field_house_item
+from tests.sync.store_fixtures import ListedConnector, field_house_item, offline_runner
 
 PER_MINUTE = 120  # each process alone would let 2 x 120 through before refusing
 SERVICE = "sample:camborne-supported-housing"
@@ -87,7 +86,7 @@ def test_the_review_queue_its_decisions_and_coverage_are_one_across_both_hosts(h
     (a, b), token, url = hosts
     store = SyncStore(PostgresDatabase(url))
     item = field_house_item(data_dir / "feeds", type_status="inferred", service_type=ServiceType.inpatient_rehab_level1)
-    SyncRunner(store, GeographyPlacer(geography), None, actor="a sync job").run(ListedConnector([item]))
+    offline_runner(store, geography, actor="a sync job").run(ListedConnector([item]))
     record = store.record(*CANDIDATE.split(":"))
     assert record is not None and record.service is not None
     icb = record.service["areas"]["icb_code"]

@@ -28,7 +28,7 @@ from rehabmap.taxonomy import ServiceType
 from indexer.sync.runner import SyncRunner
 from indexer.sync.store import SyncStore
 from app.sync import open_live
-from rehabmap.config import Settings, get_settings
+from rehabmap.config import SYSTEM_FOLDERS, Settings, get_settings
 from rehabmap.maintain.store import open_database, store_of
 from tests.cqc_records import FIELD_HOUSE
 from tests import commands
@@ -88,6 +88,12 @@ def runner_for(settings: Settings, geography: Any, *, live: bool = True) -> Sync
     return SyncRunner(SyncStore(store_of(settings)), placer,
                       open_live(settings, lambda: placer) if live else None, actor="tests",
                       folders=settings.own_folders)
+
+
+def offline_runner(store: SyncStore, geography: Any, *, actor: str = "tests") -> SyncRunner:
+    """A runner of the store alone (no live index), with no settings to name the server's folders: the system's
+    (`SYSTEM_FOLDERS`) are its own."""
+    return SyncRunner(store, GeographyPlacer(geography), None, actor=actor, folders=SYSTEM_FOLDERS)
 
 
 def sync_settings(replay: Replay | None, env: Mapping[str, str]) -> dict[str, str]:

@@ -8,18 +8,17 @@ from dataclasses import replace
 
 import pytest
 
-from indexer.pipeline import GeographyPlacer
 from indexer.rows import Held
 from indexer.sources import load_source
 from indexer.sync.file_candidates import by_source
 from indexer.sync.rebuild import synced_rows
 from indexer.sync.review import ReviewQueue
-from indexer.sync.runner import SyncRunner
 from indexer.sync.status import sync_status
 from indexer.sync.store import SyncStore
 from rehabmap.config import Settings
 from rehabmap.maintain.store import open_database, store_of
 from tests.conftest import database_url
+from tests.sync.store_fixtures import offline_runner
 
 SITES = "Ref,Site,Postcode\nS1,Acre Day Hospital,LS9 7TF\nS2,Oak House,LS9 7TF\n"
 MAPPING = ('[source]\nname = "sites"\ntype_unconfirmed = "a site is not a rehab unit by itself"\n'
@@ -55,10 +54,9 @@ def files_in(store: SyncStore) -> set[str]:
 
 def test_a_file_imports_old_server_paths_are_renamed_when_the_store_is_opened(settings, geography, tmp_path):
     settings.home.mkdir(parents=True)
-    placer = GeographyPlacer(geography)
     store = SyncStore(store_of(settings))
     [held] = by_source(held_rows(tmp_path, as_before=True), {})
-    SyncRunner(store, placer, None, actor="tests").run(held)
+    offline_runner(store, geography).run(held)
     ReviewQueue(store).accept(["sites:S2"], actor="tests")
     server = str(tmp_path / "server")
     assert all(f.startswith(server) for f in files_in(store))
@@ -69,6 +67,6 @@ def test_a_file_imports_old_server_paths_are_renamed_when_the_store_is_opened(se
 
     assert files_in(reopened) == {"sites.csv"}
     [again] = by_source(held_rows(tmp_path, as_before=False), {})
-    report = SyncRunner(reopened, placer, None, actor="tests").run(again)
+    report = offline_runner(reopened, geography).run(again)
     assert (report.unchanged, report.changed) == (2, [])
     assert files_in(reopened) == {"sites.csv"}

@@ -32,7 +32,6 @@ from indexer.pipeline import GeographyPlacer, build_index
 from indexer.rows import Held
 from indexer.sources import load_source
 from indexer.sync.file_candidates import by_source
-from indexer.sync.runner import SyncRunner
 
 from geodata.england import ENGLAND
 from indexer.merge import Precedence, merge_duplicates, similar_names
@@ -54,8 +53,8 @@ from tests.conftest import database_url
 from tests.keepers.conftest import csrf_of
 from tests.maintain.conftest import TODAY, make_app
 from tests.built_home import BuiltHome
-from tests.sync.store_fixtures import (Reads, both_lists_files, make_home, mistyped_supersedes, rehabmap, serving,
-                                      table_rows)
+from tests.sync.store_fixtures import (Reads, both_lists_files, make_home, mistyped_supersedes, offline_runner,
+                                      rehabmap, serving, table_rows)
 
 HEMEL = "nhs-hospitals-2015:NTN03", "nhs-hospitals-2018:NTN03"  # Priory Hospital Hemel Hempstead, in each list
 
@@ -650,7 +649,7 @@ def test_two_sources_give_one_id_as_one_service_only_where_their_ids_are_one_ide
     store = SyncStore(tmp_path / "directory.sqlite")
     for name, scheme, postcode in COUNCIL_LISTS:
         held = council_list(tmp_path, name, scheme, postcode, f'id_is = "{id_is}"\n' if id_is else "")
-        SyncRunner(store, GeographyPlacer(geography), None, actor="tests").run(held)
+        offline_runner(store, geography).run(held)
     queue = ReviewQueue(store)
 
     items = {item.service_id: item for item in queue.with_alike(queue.items())}
@@ -669,13 +668,13 @@ def test_a_row_stored_before_its_mapping_said_what_its_ids_are_says_it_from_the_
     runs = []
     for name, scheme, postcode in COUNCIL_LISTS:
         runs.append(council_list(tmp_path, name, scheme, postcode, 'id_is = "ods_code"\n'))
-        SyncRunner(store, GeographyPlacer(geography), None, actor="tests").run(runs[-1])
+        offline_runner(store, geography).run(runs[-1])
     with sqlite3.connect(tmp_path / "directory.sqlite") as conn:  # as a store from before `id_is` holds them
         conn.execute("UPDATE sync_records SET item = json_remove(item, '$.id_is')")
     queue = ReviewQueue(store)
     assert hints(queue.with_alike([queue.item("leeds-schemes:A12")])[0]) == {}
 
-    reports = [SyncRunner(store, GeographyPlacer(geography), None, actor="tests").run(held) for held in runs]
+    reports = [offline_runner(store, geography).run(held) for held in runs]
 
     assert [(report.unchanged, report.changed) for report in reports] == [(1, []), (1, [])]
     assert hints(queue.with_alike([queue.item("leeds-schemes:A12")])[0]) == {
@@ -792,7 +791,7 @@ def test_which_records_are_one_service_depends_on_neither_the_precedence_nor_the
         changed(store, service_id, cqc_location_id="1-000000001")
     files = accepted_from_both_lists(home, data_dir)
     york = council_list(tmp_path, "york-schemes", "Stockton Hall Hospital", "YO32 9UN", "")
-    SyncRunner(store, GeographyPlacer(geography), None, actor="tests").run(york)
+    offline_runner(store, geography).run(york)
     accepted = rehabmap(home, data_dir, None, "review", "accept", STOCKTON[2], "--level", "1")
     assert accepted.returncode == 0, accepted.stderr
     records = {r.service_id: Service.model_validate(r.service) for r in store.records() if r.service_id in STOCKTON}

@@ -24,7 +24,7 @@ from indexer.rows import Held
 from indexer.sources import load_source
 from indexer.sync.file_candidates import FileCandidates, by_source
 from indexer.sync import runner
-from indexer.sync.runner import SyncRunner, reprepare_due
+from indexer.sync.runner import reprepare_due
 from indexer.sync.store import REPREPARE_DUE, SyncStore
 from rehabmap.maintain.audit import hsds_rows
 from rehabmap.maintain.store import Directory, open_database, store_of
@@ -32,8 +32,8 @@ from tests.conftest import database_url
 from tests.cqc_records import ASHTON, ASHTON_ID, DOVETAIL, DOVETAIL_ID, FIELD_HOUSE_ID
 from tests.maintain.conftest import AppClient, make_app, with_version
 from tests.sync.replay import Replay, running
-from tests.sync.store_fixtures import (LISTS, MAINTAINER, Reads, cqc_connector, make_home, runner_for, settings_for,
-                                       table_rows)
+from tests.sync.store_fixtures import (LISTS, MAINTAINER, Reads, cqc_connector, make_home, offline_runner, runner_for,
+                                       settings_for, table_rows)
 
 ALSO_KNOWN_AS = "Dovetail House recovery home for autistic adults, women only, no step-free access"
 
@@ -141,7 +141,7 @@ def held_by_sync_runner(store: SyncStore, data_dir: Path, geography: Any) -> lis
     runs = by_source([row for name in LISTS for row in load_source(data_dir / "services" / name)
                       if isinstance(row, Held)], {})
     for run in runs:
-        SyncRunner(store, GeographyPlacer(geography), None, actor="tests").run(run)
+        offline_runner(store, geography).run(run)
     return runs
 
 
@@ -199,7 +199,7 @@ def test_a_file_read_again_unchanged_leaves_its_records_as_they_were(tmp_path, d
         conn.execute("UPDATE sync_records SET item = json_remove(item, '$.id_is')")
     before = stored(store)
 
-    reports = [SyncRunner(store, GeographyPlacer(geography), None, actor="tests").run(run) for run in runs]
+    reports = [offline_runner(store, geography).run(run) for run in runs]
 
     assert [(r.source, r.unchanged, r.changed, r.held) for r in reports] == [
         ("nhs-hospitals-2018", 289, [], []), ("nhs-hospitals-2015", 232, [], [])]
@@ -335,10 +335,10 @@ def test_a_held_row_read_short_says_so_first_when_prepared_again_from_the_store_
                      newline="")
     store = SyncStore(tmp_path / "directory.sqlite")
     [run] = by_source([row for row in load_source(saved) if isinstance(row, Held)], {})
-    SyncRunner(store, GeographyPlacer(geography), None, actor="tests").run(run)
+    offline_runner(store, geography).run(run)
     with sqlite3.connect(tmp_path / "directory.sqlite") as conn:  # as a store from before it kept the note
         conn.execute("UPDATE sync_records SET item = json_remove(item, '$.short')")
-    again = SyncRunner(store, GeographyPlacer(geography), None, actor="tests").run(run)  # the next import of it
+    again = offline_runner(store, geography).run(run)  # the next import of it
     assert (again.unchanged, again.changed) == (289, []), "read again for the note alone, counted unchanged"
     [bierley] = store.records(service_ids=["nhs-hospitals-2018:NMJ02"])
     assert bierley.problem is None and [detail.field for detail in bierley.left_out] == ["email"]
@@ -346,7 +346,7 @@ def test_a_held_row_read_short_says_so_first_when_prepared_again_from_the_store_
     lost = bierley.item["lost_fields"]
     with sqlite3.connect(tmp_path / "directory.sqlite") as conn:  # as a store that kept the note, not the fields
         conn.execute("UPDATE sync_records SET item = json_remove(item, '$.lost_fields')")
-    again = SyncRunner(store, GeographyPlacer(geography), None, actor="tests").run(run)
+    again = offline_runner(store, geography).run(run)
     assert (again.unchanged, again.changed) == (289, []), "read again for the fields alone, counted unchanged"
     [bierley] = store.records(service_ids=["nhs-hospitals-2018:NMJ02"])
     assert bierley.item["lost_fields"] == lost and "email" in lost

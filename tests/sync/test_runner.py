@@ -30,6 +30,7 @@ from indexer.sync.publish import COVERAGE_DUE
 from indexer.sync.runner import RunNotShown, SyncInterrupted, SyncRunner
 from indexer.sync.status import sync_status
 from indexer.sync.store import SyncStore
+from rehabmap.config import Settings
 from rehabmap.coverage import CoverageStore
 from rehabmap.errors import shorten
 from rehabmap.maintain.audit import Change
@@ -1074,6 +1075,43 @@ def test_an_error_names_the_servers_folders_by_their_last_part_and_nothing_else(
                                 folders)
     assert said == (f"GET /api/v1/services/cqc:1-1 at http://host{data}/x gave no 'name' (ets.csv, My Data, "
                     f"{data}base/y, z.toml)"), said
+
+
+def test_a_fault_quoting_a_system_file_names_it_alone(settings, geography, feeds_dir):
+    """A real pathlib ValueError naming a file under a system root ('/etc', beside none of the settings' folders) and
+    the feed folder. Before, only the settings' folders were cut: the failed run's error, on the keepers' Sources
+    page, said '/etc/rehabmap/es-ca.pem' whole."""
+    class Faulty(ListedConnector):
+        def fetch(self, state, *, full=False):
+            yield from self.outcomes
+            Path("/etc/rehabmap/es-ca.pem").relative_to(feeds_dir)
+
+    with pytest.raises(ValueError, match="/etc/rehabmap/es-ca.pem"):
+        runner_for(settings, geography).run(Faulty([], name="listed"))
+    [status] = sync_status(SyncStore(store_of(settings)), "listed")
+    assert status.last_run is not None and status.last_run.said.startswith(
+        f"ValueError in rehabmap's listed connector: 'es-ca.pem' is not in the subpath of '{feeds_dir.name}'"), \
+        status.last_run.said
+
+
+def test_an_error_names_no_file_under_a_system_root_the_given_files_folders_or_a_file_url(tmp_path, data_dir):
+    """`Settings.own_folders` holds the system's roots ('/etc', '/run', '/srv', ...) and the folder of each file
+    the settings give (the cluster's CA bundle, here under 'My Certs', a folder of no other setting), so that a path
+    under them, or a file: URL of one, is named by its last part; an API's path starts with none of them. Before,
+    '/etc/rehabmap/es-ca.pem', '/run/secrets/db_password' and a file: URL were said whole."""
+    ca = tmp_path / "My Certs" / "es-ca.pem"
+    ca.parent.mkdir()
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    settings = Settings(home=tmp_path / "My Home", data_dir=data_dir, elasticsearch_ca_file=ca)
+    folders = settings.own_folders
+    assert ca.parent in folders and {Path(root) for root in ("/etc", "/srv", "/opt", "/var", "/mnt", "/run", "/home",
+                                                          "/root", "/usr", "/tmp")} <= set(folders)
+    feed = (settings.home / "feeds" / "leeds feed.toml").as_uri()
+    said = said_without_folders(ValueError(
+        f"cannot load /etc/rehabmap/es-ca.pem nor {ca}; /run/secrets/db_password is empty; {feed} and "
+        "file:///srv/rehabmap/var/x.toml unread; GET /api/v1/services/cqc:1-1 gave 404"), folders)
+    assert said == ("cannot load es-ca.pem nor es-ca.pem; db_password is empty; leeds%20feed.toml and x.toml unread; "
+                    "GET /api/v1/services/cqc:1-1 gave 404"), said
 
 
 def test_a_listing_run_afresh_after_a_short_one_retires_what_it_no_longer_lists(tmp_path, geodata_dir, data_dir,

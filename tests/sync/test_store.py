@@ -13,11 +13,9 @@ from typing import get_args
 
 import pytest
 
-from indexer.pipeline import GeographyPlacer
 from indexer.sync.items import MatchKey
 from indexer.sync.publish import held
 from indexer.sync.review import ReviewQueue
-from indexer.sync.runner import SyncRunner
 from indexer.sync.status import not_live, sync_status
 from indexer.sync.store import SyncStore
 from rehabmap.config import Settings
@@ -30,7 +28,7 @@ from rehabmap.taxonomy import ServiceType
 from search.embedded import EmbeddedIndex, index_file
 from tests.conftest import database_url
 from tests.cqc_records import FIELD_HOUSE, FIELD_HOUSE_ID
-from tests.sync.store_fixtures import ListedConnector, field_house_item, table_rows
+from tests.sync.store_fixtures import ListedConnector, field_house_item, offline_runner, table_rows
 
 CANDIDATE = "listed:" + FIELD_HOUSE
 CLAIM = Claim("ips_employment", "E54000054", "curated:ips.csv", "2026-10-01", "Ann")
@@ -44,7 +42,7 @@ def settings(request, store_kind, tmp_path, data_dir) -> Settings:
 def queued(store: SyncStore, geography, data_dir) -> None:
     """Field House queued for review, as a sync of a source proposing it as a level 1 unit leaves it."""
     item = field_house_item(data_dir / "feeds", type_status="inferred", service_type=ServiceType.inpatient_rehab_level1)
-    SyncRunner(store, GeographyPlacer(geography), None, actor="tests").run(ListedConnector([item]))
+    offline_runner(store, geography).run(ListedConnector([item]))
 
 
 def test_one_run_of_a_source_at_a_time_across_stores_opened_apart(settings):
