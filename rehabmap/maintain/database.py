@@ -270,7 +270,10 @@ class SqliteDatabase:
             try:
                 yield conn
             except BaseException:
-                conn.execute("ROLLBACK")
+                # SQLite undoes a transaction itself on some errors (a full disk's "database or disk is full"): a
+                # ROLLBACK then raised "cannot rollback - no transaction is active", which replaced the error.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
 

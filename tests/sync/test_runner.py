@@ -950,6 +950,37 @@ def test_a_run_whose_apply_fails_is_recorded_as_failed_having_applied_nothing(se
     assert not sync_status(store, "cqc")[0].needs_a_person
 
 
+def test_a_run_the_sqlite_files_full_disk_refuses_says_what_an_operator_sees(tmp_path, geodata_dir, data_dir, replay,
+                                                                            geography):
+    """The first CQC run over the 103 real records, the SQLite file's disk full as the run is applied: SQLite's own
+    limit on the file's pages (`PRAGMA max_page_count`, set at the file's size once the run is planned, on the
+    connection its transaction then takes) makes it raise what a full disk raises, "database or disk is full", an
+    OperationalError, and undo the transaction itself. Before, the store's ROLLBACK after it raised "cannot rollback
+    - no transaction is active", which replaced the full disk's error, in the exception and the failed run's record.
+    The failed run is recorded (on a connection of its own) saying what was refused, as README shows it."""
+    from indexer.pipeline import GeographyPlacer
+
+    settings = settings_for(make_home(tmp_path / "home", geodata_dir), data_dir, replay)
+    store = SyncStore(store_of(settings))
+
+    class FillsTheDisk(GeographyPlacer):
+        def area_codes_all(self, lats, lons, lads):
+            with store.database.connect() as conn:  # this thread's kept connection, which apply_run takes next
+                conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
+            return super().area_codes_all(lats, lons, lads)
+
+    runner = SyncRunner(store, FillsTheDisk(geography), None, actor="tests", folders=settings.own_folders)
+    with pytest.raises(sqlite3.OperationalError, match="database or disk is full"):
+        runner.run(cqc_connector(settings))
+    [status] = sync_status(store, "cqc")
+    said = status.last_run.said if status.last_run is not None else None
+    assert said == ("OperationalError as rehabmap applied the run of cqc: database or disk is full. A fault of "
+                    "rehabmap's or of its store's (a disk full, a database down), not the source's: the log has its "
+                    "traceback. Nothing was applied: the store undid the run's one transaction. What was fetched is "
+                    "kept: run 'rehabmap sync cqc' again to apply it."), said
+    assert store.records("cqc") == [] and status.staged == 78
+
+
 def test_a_failure_the_store_cannot_record_is_logged_and_the_runs_own_error_raised(settings, geography, caplog):
     """The store refuses to record a failed run too (the disk still full, the database down), after a connector's
     fault while fetching (a KeyError) and after the store refused the run's apply. Before, the store's refusal of the
