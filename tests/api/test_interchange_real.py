@@ -27,6 +27,7 @@ import pytest
 
 from rehabmap.oruk import service_at_location_uuid, service_uuid
 from tests.api import hsds
+from tests.cqc_records import ASHTON_ID
 from tests.sync.replay import running
 from tests.sync.store_fixtures import make_home, rehabmap, serving
 from search.embedded import index_file
@@ -245,7 +246,7 @@ def test_the_csv_opens_in_a_spreadsheet_as_the_directory_says(http, home):
         phone = doc.get("phone") or ""
         assert row["phone"].replace(" ", "") == phone.replace(" ", "")
         assert not re.fullmatch(r"0\d+", row["phone"]), f"{row['phone']}: a spreadsheet drops its leading zero"
-    assert (rows["cqc:1-112816741"]["phone"], rows["cqc:1-112816741"]["town"], rows["cqc:1-112816741"]["county"]) \
+    assert (rows[ASHTON_ID]["phone"], rows[ASHTON_ID]["town"], rows[ASHTON_ID]["county"]) \
         == ("0116 262 0075", "Leicester", "Leicestershire")
     assert rows["nhs-service-search:RX2D7"]["phone"] == "01273 267015"  # grouped by the source already, kept
 

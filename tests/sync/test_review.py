@@ -189,7 +189,7 @@ def test_decisions_the_record_refuses_are_refused_and_change_nothing(synced, geo
         review.accept(["cqc:1-000"], actor="Ann")
     # the source as people know it: it said "cqc confirms its type", the source's code
     with pytest.raises(InvalidValue, match=r"not in the review queue: Care Quality Commission \(CQC\) confirms its "):
-        review.reject(["cqc:1-112816741"], actor="Ann", reason="wrong")
+        review.reject([f"cqc:{ASHTON}"], actor="Ann", reason="wrong")
     with pytest.raises(InvalidValue, match="Give a reason"):
         review.reject([FIELD_HOUSE_ID], actor="Ann", reason=" ")
     # All or nothing: one bad id in a batch stops the lot.

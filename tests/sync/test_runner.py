@@ -38,7 +38,7 @@ from rehabmap.maintain.store import Directory, store_of
 from rehabmap.taxonomy import ServiceType
 from search.embedded import index_file
 from tests.conftest import database_url
-from tests.cqc_records import ASHTON, FIELD_HOUSE_ID, GROVELANDS
+from tests.cqc_records import ASHTON, ASHTON_ID, DOVETAIL_ID, FIELD_HOUSE_ID, GROVELANDS, GROVELANDS_ID
 from tests.sync.store_fixtures import (
     ListedConnector,
     cqc_connector,
@@ -51,8 +51,7 @@ from tests.sync.store_fixtures import (
     table_rows,
 )
 
-ADDED = {"cqc:1-112789029", "cqc:1-112778525", "cqc:1-112816741", "cqc:1-112778588", "cqc:1-112779585",
-         "cqc:1-112779616"}
+ADDED = {"cqc:1-112789029", GROVELANDS_ID, ASHTON_ID, "cqc:1-112778588", DOVETAIL_ID, "cqc:1-112779616"}
 SAMPLE = Path(__file__).resolve().parents[2] / "sample"
 
 
@@ -456,8 +455,10 @@ def test_a_rebuild_keeps_apart_a_synced_record_sharing_a_key_only_with_a_files_c
 
     copy = rebuilt_with(settings, geography, feeds_dir, tmp_path, named)
 
-    assert index_record(settings.home, "listed:A")["name"] == named["name"], "so does the rebuild"
-    assert [p["file"] for p in index_record(settings.home, f"cqc:{ASHTON}")["provenance"]][-1] == copy.name
+    council, ashton = (index_record(settings.home, ident) for ident in ("listed:A", ASHTON_ID))
+    assert council is not None and ashton is not None, "the rebuild shows both records"
+    assert council["name"] == named["name"], "so does the rebuild"
+    assert [p["file"] for p in ashton["provenance"]][-1] == copy.name
 
 
 def test_a_sync_written_while_a_rebuild_ran_is_written_again_after_its_swap(settings, geography, replay):
@@ -711,7 +712,7 @@ def test_what_a_release_newly_keeps_does_not_stop_the_next_full_run(tmp_path, ge
     assert not report.stopped, report.stopped
     assert report.share == pytest.approx(1 / 7)  # Ashton Lodge's beds: the town and county do not count
     assert index_record(settings.home, f"cqc:{ASHTON}")["beds"] == 30
-    assert index_record(settings.home, "cqc:1-112779585")["town"] == "Mansfield"
+    assert index_record(settings.home, DOVETAIL_ID)["town"] == "Mansfield"
 
 
 def test_a_nameless_reading_keeps_the_record_it_made_before(synced, geography, replay):
