@@ -22,7 +22,7 @@ read from one record's words as met and from the other's as not met).
 
 from __future__ import annotations
 
-from bisect import insort
+from bisect import bisect_left, insort
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
@@ -133,30 +133,34 @@ class _Again(NamedTuple):
     again: Service
 
 
-def _note(kept: Service, other: Service, combined: Service) -> MergeNote:
+def _note(kept: Service, other: Service, combined: Service, shown: Service) -> MergeNote:
     """What merging `other` into `kept`, the first record of its id, is noted as, `combined` the record its id's
     records end up making (`Merging._of_id`: a record merged by a key it shares is noted by the ids and the key
-    alone, `Merging._join`). Records of
+    alone, `Merging._join`) and `shown` the record indexed, its kind's. Records of
     one id are rows of one source given twice, or one service two sources give: the note names both rows, what the
-    record does not keep of `other` and what of it the record shows in place of `kept`'s. Before, "merged
+    record does not keep of `other` (a value neither record shows) and what of it the indexed record shows in place
+    of `kept`'s. Before, "merged
     cqc:1-112778588 into cqc:1-112778588 (same id)", naming neither row nor the values lost; then what `other` gave
     that `kept` gave otherwise, which was untrue where `other`'s source supersedes `kept`'s; then measured against the
     record merged so far, made at each row, which named another id's row where the kind was merged with one by a key
     they share (Ashton Lodge's record read again after a council's row of its CQC location id: "merged … record 50
     into homes.csv:3 (same id homes:C: the same service from another source, whose name … the record does not
     keep)"), and said a row given a third time was another row, as the two before it, merged, named their fields'
-    sources where the row does not."""
-    first, again, made = (record.model_dump(exclude={"provenance"}) for record in (kept, other, combined))
+    sources where the row does not; then, measured against its id's record alone, said lost a value the indexed
+    record shows (homes:C's phone, which Ashton Lodge's row given again gave too: "whose phone '0161 000 0000' the
+    record does not keep")."""
+    first, again, made, indexed = (record.model_dump(exclude={"provenance"})
+                                   for record in (kept, other, combined, shown))
     # A row's point and areas go with its postcode or address, which the note names.
     told = [name for name in made if name not in _KEEP and name not in _POINT]
     lost = [f"{name} '{shorten(again[name])}'" for name in told
-            if not _empty(again[name]) and made[name] != again[name]]
-    shown = [name for name in told
-             if not _empty(first[name]) and made[name] != first[name] and made[name] == again[name]]
+            if not _empty(again[name]) and made[name] != again[name] and indexed[name] != again[name]]
+    instead = [name for name in told
+               if not _empty(first[name]) and indexed[name] != first[name] and indexed[name] == again[name]]
     said = [f"whose {', '.join(lost)} the record does not keep"] if lost else []
-    if shown:
-        said.append(f"whose {', '.join(f'{name} {_quoted(made[name])}' for name in shown)} the record shows in place "
-                    f"of the first's {', '.join(_quoted(first[name]) for name in shown)}")
+    if instead:
+        said.append(f"whose {', '.join(f'{name} {_quoted(indexed[name])}' for name in instead)} the record shows in "
+                    f"place of the first's {', '.join(_quoted(first[name]) for name in instead)}")
     return same_id(_where(kept), _where(other), kept.id, first == again,
                    ", and ".join(said) or "of which the record keeps only what the first leaves empty",
                    one_source=_origin(kept)[0] == _origin(other)[0])
@@ -315,7 +319,9 @@ class _Given:
     them is right is not known. A record that leaves a kind empty (no CQC location id, no postcode) says nothing
     against the others' value, and records of one id read from two files (a synced record and a file's older copy
     of it) are one service each gives, so each file's keys count. But where one of them was read from the sync's
-    store (`synced`: a rebuild's synced record), its keys alone count, and its state alone says whether the id is
+    store (`synced`: a rebuild's synced record), the keys of those alone count (of every one: the store may hold an
+    id from two pages, each of whose keys a live write counts; before, the last one read's), and their state alone
+    says whether the id is
     retired, as a sync's live write, which reads the store's records alone (`indexer.sync.publish.shown_merged`),
     merges it: a file's copy adds no key (before, its name and postcode, spelt otherwise, drew in another synced
     record the live write kept apart), and its retirement withdraws none (before, a file's inactive row of a synced
@@ -325,19 +331,21 @@ class _Given:
     retired: bool = False
     read_from: dict[str | None, dict[str, set[str]]] = field(default_factory=dict)  # per file, each kind's values
     counted: frozenset[tuple[str, str]] = frozenset()
-    synced: Service | None = None  # its record read from the sync's store, if one was
+    # The keys of its records read from the sync's store, if one was: all of them, as the store may hold an id twice
+    # (two pages of a source, two sources giving one id) and a live write reads every one (`KeyGroups`).
+    synced: frozenset[tuple[str, str]] | None = None
 
     def add(self, service: Service, synced: bool) -> None:
         """A record of the id, `synced` if read from the sync's store, which may change the keys it counts (given
         again, it changes nothing)."""
         if synced:
-            self.synced = service
+            self.synced = (self.synced or frozenset()) | frozenset(merge_keys(service))
         self.retired = self.retired or service.status == "inactive"
         kinds = self.read_from.setdefault(_origin(service)[0], {})
         for kind, value in merge_keys(service)[1:]:
             kinds.setdefault(kind, set()).add(value)
         if self.synced is not None:
-            self.counted = frozenset(merge_keys(self.synced))
+            self.counted = self.synced
             return
         shared = [] if self.retired else [(kind, value) for given in self.read_from.values()
                                           for kind, values in given.items() if len(values) == 1 for value in values]
@@ -422,25 +430,33 @@ class Merging:
         at each record merged into it, which made a file repeating one id many times cost their number squared.
         Each call makes every note of an id again (a pass over the records of each such kind) and new notes: ask
         once the records are all merged. Before, a property (`notes`) did so at each read."""
-        records: dict[tuple[int, str], Service] = {}
-        made = sorted(((when, note if isinstance(note, MergeNote) else _note(*note, self._of_id(at, note, records)))
-                       for at, entries in self._notes.items() for when, note in entries), key=lambda entry: entry[0])
-        return [note for _, note in made]
+        made: list[tuple[tuple[int, int], MergeNote]] = []
+        for at, entries in self._notes.items():
+            of_id: dict[str, Service | list[Service]] = {}  # per id at the place, its records or theirs (`_of_id`)
+            for when, note in entries:
+                made.append((when, note if isinstance(note, MergeNote) else _note(
+                    *note, self._of_id(at, note.first.id, of_id), self._at(at))))
+        return [note for _, note in sorted(made, key=lambda entry: entry[0])]
 
-    def _of_id(self, place: int, again: _Again, records: dict[tuple[int, str], Service]) -> Service:
-        """The record that the records of `again`'s id at `place` make (`records`: those made so far, by place and
-        id), which a row given again is merged with and noted against: the kind's where they are all of its records,
-        else theirs alone, as the kind's other records are noted by the keys they share. Before, the kind's record:
-        Ashton Lodge's row given again in a kind kept under a council's id (homes:C, giving its CQC location id)
-        was said to have a name the record does not keep, homes:C's name, which both of Ashton Lodge's rows gave
-        otherwise."""
-        ident = again.first.id
-        found = records.get((place, ident))
-        if found is None:
-            members = [member for _, member in self._members(place)]
-            own = [member for member in members if member.id == ident]
-            found = records[place, ident] = self._at(place) if len(own) == len(members) else _combine(
-                own, self.precedence)
+    def _of_id(self, place: int, ident: str, records: dict[str, Service | list[Service]]) -> Service:
+        """The record that the records of id `ident` at `place` make (`records`: per id at the place, the record made
+        so far, else its records), which a row given again is merged with and noted against: the kind's where they
+        are all of its records, else theirs alone, as the kind's other records are noted by the keys they share (and
+        the kind's record, the one indexed, beside it: `_note`). The place's records are
+        grouped by id once, the first time one is asked: before, each id's were sought among them all, so a kind of k
+        ids each given again cost k × its records. Before that, the kind's record: Ashton Lodge's row given again in
+        a kind kept under a council's id (homes:C, giving its CQC location id) was said to have a name the record
+        does not keep, homes:C's name, which both of Ashton Lodge's rows gave otherwise."""
+        if not records:
+            for _, member in self._members(place):
+                own = records.setdefault(member.id, [])
+                assert isinstance(own, list)
+                own.append(member)
+            if len(records) == 1:
+                records[ident] = self._at(place)
+        found = records[ident]
+        if isinstance(found, list):
+            found = records[ident] = self._combined(found)
         return found
 
     def add(self, item: Service | Keyed) -> None:
@@ -511,10 +527,16 @@ class Merging:
         self._where.update((key, at) for key in own)
 
     def _first_of(self, place: int, ident: str) -> Service:
-        """The first record of an id at `place` (`_firsts`), found among its records once."""
+        """The first record of an id at `place` (`_firsts`), found among its records once: where its id's first
+        record came (`_first`) in their order, the only record of its id there when its second comes. Before, sought
+        record by record, so a kind of k ids each given again cost k × its records."""
         first = self._firsts.get(ident)
         if first is None:
-            first = self._firsts[ident] = next(record for _, record in self._members(place) if record.id == ident)
+            members = self._members(place)
+            at = bisect_left(members, (self._came_first[ident], False, False, -1), key=self._first)  # its key's least
+            found = members[at][1] if at < len(members) else None
+            first = self._firsts[ident] = found if found is not None and found.id == ident else next(
+                record for _, record in members if record.id == ident)
         return first
 
     def _join(self, came: int, keys: list[tuple[str, str]], other: Service, hits: dict[int, str]) -> None:
@@ -527,8 +549,9 @@ class Merging:
         note: MergeNote | _Again
         if by == "id":  # noted once the kind is combined (`make_notes`), as what its record keeps of each row
             note = _Again(self._first_of(hit, other.id), other)
-            if self._rank(other) < self._rank(note.first):  # the base of its copies now
+            if self._rank(other) < self._rank(note.first):  # the base of its copies now, the first merged into it
                 self._firsts[other.id] = other
+                note = _Again(other, note.first)
         else:
             note = MergeNote(before.id, other.id, by)
         members = self._members(hit)
@@ -605,8 +628,22 @@ class Merging:
         """The record at a place, combined of its records as they are now (`_stale`)."""
         if place in self._stale:
             self._stale.remove(place)
-            self.merged[place] = _combine([member for _, member in self.members[place]], self.precedence)
+            self.merged[place] = self._combined([member for _, member in self.members[place]])
         return self.merged[place]
+
+    def _combined(self, members: list[Service]) -> Service:
+        """`_combine` of `members`, a file's copy of an id read from the sync's store giving no CQC location id: the
+        id's keys are its synced records' alone (`_Given`), so its record shows no key a copy alone gives, which a
+        live write, reading the store alone, would not show either. Before, a synced record without a CQC location
+        id showed its file copy's, while a council's row giving that id, which the copy's key no longer joined,
+        showed it too: two records in search with one CQC location id."""
+        return _combine([member.model_copy(update={"cqc_location_id": None}) if member.cqc_location_id
+                         and self._copy_of_synced(member) else member for member in members], self.precedence)
+
+    def _copy_of_synced(self, service: Service) -> bool:
+        """Whether a record is a copy (not read from the sync's store) of an id one record of which was."""
+        given = self._given.get(service.id)
+        return given is not None and given.synced is not None and not self._is_synced(service)
 
     def _records(self) -> list[Service | Stored | None]:
         """The record at each place, each combined of its records as they are now."""

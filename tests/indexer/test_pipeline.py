@@ -18,7 +18,7 @@ from geodata.errors import GeodataError
 from indexer.merge import Keyed, MergeNote, Merging, Precedence, _combine, merge_duplicates
 from indexer.pipeline import (STEP_READS, GeographyPlacer, ImportRefused, IndexReport, build_index, prepare_all,
                               prepare_rows)
-from indexer.rows import Candidate, Held, Origin, Rejection
+from indexer.rows import Candidate, Held, Origin, Rejection, place
 from indexer.sources import load_source
 from search.elastic import ElasticIndex, ElasticWriter
 from search.embedded import EmbeddedIndex, EmbeddedWriter
@@ -29,7 +29,7 @@ from rehabmap.maintain.store import Directory
 from rehabmap.record import Service, ServiceArea
 from rehabmap.record_keys import KeyGroups, merge_keys
 from rehabmap.taxonomy import ServiceType
-from tests.cqc_records import ASHTON_ID, GROVELANDS_ID
+from tests.cqc_records import ASHTON, ASHTON_ID, GROVELANDS_ID
 
 FETCHED = datetime(2026, 11, 20, tzinfo=timezone.utc)
 ROOT = Path(__file__).resolve().parents[2]
@@ -801,11 +801,52 @@ def test_a_row_given_again_in_a_kind_kept_under_another_id_is_noted_against_its_
         f"id {ASHTON_ID}: another row, whose phone '0161 000 0000' the record does not keep: give each row its own id")]
 
 
+def test_a_row_given_again_is_not_said_to_lose_a_value_the_indexed_record_shows(data_dir, geography, tmp_path):
+    """A council's row giving Ashton Lodge's CQC location id and phone 0161 000 0000 (homes:C, read first, so its id
+    is kept), then Ashton Lodge's record given twice, the second with that phone: the record indexed shows the phone,
+    so the note says the row's phone is shown in place of the first's, not lost. Before, measured against Ashton
+    Lodge's rows' record alone, it said "whose phone '0161 000 0000' the record does not keep"."""
+    listed, _, _, _, home_c = ashton_lodge_given_twice(data_dir, geography, tmp_path)
+    home_c = home_c.model_copy(update={"phone": "0161 000 0000"})
+    again = listed.model_copy(update={"phone": "0161 000 0000", "provenance": [
+        listed.provenance[0].model_copy(update={"line": 104})]})
+
+    [kept], notes = merge_duplicates([home_c, listed, again], Precedence())
+
+    assert (kept.id, kept.phone) == ("homes:C", "0161 000 0000")
+    file = listed.provenance[0].file
+    assert notes[1:] == [MergeNote(
+        f"{file} record {listed.provenance[0].line}", f"{file} record 104",
+        f"id {ASHTON_ID}: another row, whose phone '0161 000 0000' the record shows in place of the first's "
+        f"'{listed.phone}': give each row its own id")]
+
+
 def synced(service: Service) -> Service:
     """A record as a rebuild reads it from the sync's store: its provenance names the page CQC's API gave it at."""
     page = f"https://api.service.cqc.org.uk/public/v1/locations/{service.id.removeprefix('cqc:')}"
     return service.model_copy(update={"provenance": [service.provenance[0].model_copy(
         update={"file": page, "line": 1})]})
+
+
+@pytest.mark.parametrize("synced_first", [True, False], ids=["synced record first", "inactive row first"])
+def test_a_files_inactive_copy_is_noted_as_merged_into_the_synced_record_in_either_order(data_dir, geography,
+                                                                                          synced_first):
+    """Ashton Lodge as a sync stores it (active) and a file's inactive row of it, in either order: the synced record
+    is the base, so the note says the file's row was merged into it, and that its state is not kept. Before, read
+    first, the file's row was named the record kept, and the synced record's 'active' shown in place of its
+    'inactive', though the synced record is the base."""
+    listed = ashton_lodge_three_ways(data_dir, geography)[1]
+    first = synced(listed)
+    retired = listed.model_copy(update={"status": "inactive", "provenance": [
+        listed.provenance[0].model_copy(update={"line": 104})]})
+
+    [kept], notes = merge_duplicates([first, retired] if synced_first else [retired, first], Precedence(),
+                                     {(first.id, first.provenance[0].file)})
+
+    assert kept.status == "active"
+    assert notes == [MergeNote(place(first.provenance[0].file, 1), f"{listed.provenance[0].file} record 104",
+                               f"id {ASHTON_ID}: the same service from another source, whose status 'inactive' the "
+                               "record does not keep")]
 
 
 @pytest.mark.parametrize("copy_from, copy_says, council_says", [
@@ -906,6 +947,52 @@ def test_a_files_inactive_copy_of_a_synced_record_neither_retires_it_nor_keeps_a
     for kept in merged_as_the_live_write_merges(tmp_path, three, (first, council), {
             frozenset((o.file, o.line) for s in three for o in s.provenance)}):
         assert [s.status for s in kept] == ["active"]
+
+
+def test_an_id_the_store_holds_twice_counts_the_keys_of_both_its_synced_records_as_the_live_write_does(
+        data_dir, geography, tmp_path):
+    """Ashton Lodge synced from two pages (the store's service id is not unique), the second spelling its name
+    otherwise ("Ashton Lodge Residential Care Home"), and a council's synced record at that name and postcode: the
+    live write, which reads every store record (`KeyGroups`), merges the three, and so does a rebuild, in every
+    order, one record, in one process and as a parallel import writes it. Before, the synced record read last alone
+    said its id's keys, so the 6 orders made 3 different answers."""
+    listed = ashton_lodge_three_ways(data_dir, geography)[1]
+    first, named = synced(listed), "Ashton Lodge Residential Care Home"
+    second = first.model_copy(update={"name": named, "provenance": [first.provenance[0].model_copy(
+        update={"file": f"{first.provenance[0].file}?page=2"})]})
+    council = synced_council_row(listed, name=named)
+    three = [first, second, council]
+    live = KeyGroups([s.model_dump(mode="json") for s in three])
+    assert live.of(merge_keys(first)) == {0, 1, 2}, "the live write merges the three synced records"
+    synced_at = {(s.id, s.provenance[0].file) for s in three}
+    for order in itertools.permutations(three):
+        kept, _ = merge_duplicates(order, Precedence(), synced_at)
+        assert kinds(kept) == {frozenset((s.provenance[0].file, 1) for s in three)}, [s.name for s in order]
+        imported_both_ways(tmp_path, order, kept, synced=synced_at)
+        assert records_of(tmp_path / "two.sqlite") == records_of(tmp_path / "one.sqlite")
+
+
+def test_a_cqc_location_id_only_a_files_copy_of_a_synced_record_gives_is_not_shown_by_its_record(
+        data_dir, geography, tmp_path):
+    """Ashton Lodge as a sync stores it without its CQC location id, a file's older copy giving it, and a council's
+    file row giving it (homes:C): the synced record alone says its id's keys, so the council's row stays apart, as
+    after a live write, which reads the store alone and shows Ashton Lodge without it; and Ashton Lodge's record
+    does not show the copy's CQC location id either, in every order, one process and a parallel import: one record
+    in search has that id. Before, Ashton Lodge's record took it from the copy, and two records showed it."""
+    listed = ashton_lodge_three_ways(data_dir, geography)[1]
+    first = synced(listed).model_copy(update={"cqc_location_id": None})
+    copy = listed.model_copy(update={"provenance": [listed.provenance[0].model_copy(update={"line": 104})]})
+    council = listed.model_copy(update={"id": "homes:C", "source": "homes", "name": "Ashton Lodge Care Home",
+                                        "postcode": None, "provenance": [listed.provenance[0].model_copy(update={
+                                            "source": "homes", "file": "homes.csv", "line": 3})]})
+    synced_at = {(first.id, first.provenance[0].file)}
+    for order in itertools.permutations([first, copy, council]):
+        kept, notes = merge_duplicates(order, Precedence(), synced_at)
+        assert {s.id: s.cqc_location_id for s in kept} == {ASHTON_ID: None, "homes:C": ASHTON}, [
+            s.provenance[0].line for s in order]
+        assert f"whose cqc_location_id '{ASHTON}'" in notes[0].key, "the note says the copy's id is not kept"
+        imported_both_ways(tmp_path, order, kept, synced=synced_at)
+        assert records_of(tmp_path / "two.sqlite") == records_of(tmp_path / "one.sqlite")
 
 
 def test_a_key_a_row_brings_while_its_id_withdraws_another_joins_the_kinds_of_both_as_a_parallel_import_writes_them(

@@ -1,0 +1,73 @@
+"""How merging grows with the records of one kind: CPU seconds to merge and note each shape at 1x, 2x and 4x.
+
+Shapes (`indexer.merge.Merging`, `merge_duplicates`; the corpus's services, each from one file):
+
+* `ids given again`: k ids each given twice, every row sharing one CQC location id, so one kind holds 2k rows
+  of k ids: each id's second row finds its first among the kind's (`_first_of`), and each is noted against its
+  id's rows' record (`make_notes`, `_of_id`). Quadratic before session 49's review (k=4000: 5.3 s).
+* `synced and copy`: k records read from the sync's store, each with a file's copy of it (k kinds of two).
+
+Each row prints the seconds and their ratio to the row before it: near 2 where a doubled size costs double.
+
+    python -m bench.bench_merge [--sizes 1000,2000,4000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+from bench import common
+from bench.common import fmt, log, table
+from indexer.merge import Precedence, merge_duplicates
+from rehabmap.record import Service
+
+
+def ids_given_again(services: list[Service]) -> tuple[list[Service], set[tuple[str, str | None]]]:
+    """Each service twice, its second row with another phone, all under one CQC location id (and of the first's
+    type, as one service's records are)."""
+    rows = []
+    kind = {"service_type": services[0].service_type, "subtype": services[0].subtype}
+    for at, service in enumerate(services):
+        first = service.model_copy(update={**kind, "cqc_location_id": "1-112816741", "provenance": [
+            service.provenance[0].model_copy(update={"file": "rows.csv", "line": 2 * at + 2})]})
+        rows += [first, first.model_copy(update={"phone": "0161 000 0000", "provenance": [
+            first.provenance[0].model_copy(update={"line": 2 * at + 3})]})]
+    return rows, set()
+
+
+def synced_and_copy(services: list[Service]) -> tuple[list[Service], set[tuple[str, str | None]]]:
+    """Each service as a sync stores it, then a file's copy of it."""
+    synced = [s.model_copy(update={"provenance": [s.provenance[0].model_copy(
+        update={"file": f"https://example.org/{s.id}", "line": 1})]}) for s in services]
+    copies = [s.model_copy(update={"provenance": [s.provenance[0].model_copy(
+        update={"file": "copy.csv", "line": at + 2})]}) for at, s in enumerate(services)]
+    return [*synced, *copies], {(s.id, s.provenance[0].file) for s in synced}
+
+
+SHAPES: dict[str, Callable[[list[Service]], tuple[list[Service], set[tuple[str, str | None]]]]] = {
+    "ids given again": ids_given_again, "synced and copy": synced_and_copy}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,2000,4000")
+    sizes = [int(size) for size in parser.parse_args().sizes.split(",")]
+    services = common.corpus(max(sizes))
+    rows = []
+    for name, shape in SHAPES.items():
+        before = None
+        for size in sizes:
+            records, synced = shape(services[:size])
+            log(f"{name}: {len(records)} records")
+            start = time.process_time()
+            merge_duplicates(records, Precedence(), synced)
+            seconds = time.process_time() - start
+            rows.append([name, size, len(records), fmt(seconds), "-" if before is None else fmt(seconds / before, 2)])
+            before = seconds
+    print(table("Merging and noting, CPU seconds", ["shape", "k", "records", "s", "× row before"], rows))
+
+
+if __name__ == "__main__":
+    main()
