@@ -267,9 +267,9 @@ def _rows(text: str, stream: io.StringIO, header: list[str], short_rows: bool,
     empty cells at the end of a row past the 16th), a short row is read with the cells it leaves out empty and
     names them (`CsvRow.left_out`), so a row its reader rejects says it is short; without, it is a problem, as in
     the files CQC publishes, which never leave cells out.
-    A row a quote typed in a cell that is not quoted ran on from (`_unpaired`, where the strict reader fails: its quotes
-    do not pair up) is a problem, and the text is read on from the line after its first, by a new reader of the one copy
-    of the text (`stream`, the header's): a file may hold thousands, and a copy each cost seconds. A quote typed so
+    A row whose quotes do not pair up (where the strict reader fails) is a problem, or read right where it can be
+    (`_unpaired`), and the text is read on from where `_unpaired` says, by a new reader of the one copy of the text
+    (`stream`, the header's): a file may hold thousands, and a copy each cost seconds. A quote typed so
     ('"Cygnet Hospital Bierley') opens a cell that runs to the file's next quote, and the real 2018 hospital list's next
     is 34 lines on: before, those rows were read into one cell, and no rejection named them. Where the next quote is
     past the longest cell Python's reader takes (131,072 characters), every row after it was one rejection, "unreadable
@@ -287,21 +287,21 @@ def _rows(text: str, stream: io.StringIO, header: list[str], short_rows: bool,
         except csv.Error as exc:
             begin, upto = _line_start(text, known, start), start  # where the row starts; the last line it takes
             reason: str | None
+            read: list[str] = []  # the row's cells, where it can be read right all the same
             if _FIELD_LIMIT in str(exc):
                 reason, on = _unreadable(text, begin, width, exc)
             else:  # its quotes do not pair up: the reader is strict, which costs a row nothing
-                end, known, row = lines_before + reader.line_num, (start, begin), text[begin:stream.tell()]
-                reason, after_first = _unpaired(row, width, start, end)
-                on, upto = (_next_line(text, begin), start) if after_first else (stream.tell(), end)
-                if reason is None:  # a quoted cell holding more after its quote: read as the lenient reader does
-                    cells = _cells(row)
+                reason, read, on, upto = _unpaired(text, begin, start, lines_before + reader.line_num, stream.tell(),
+                                                   width)
+            lines_before = end = upto
+            if on is not None:
+                known, reader = _reader_at(stream, on, upto + 1)
             if reason is not None:
                 yield CsvProblem(start, reason)
                 if on is None:
                     return
-                lines_before = end = upto
-                known, reader = _reader_at(stream, on, upto + 1)
                 continue
+            cells = read
         except StopIteration:
             return
         if not any(c.strip() for c in cells):
@@ -329,9 +329,13 @@ _SWALLOWED = ("a quote (\") in this row opens a cell that runs {}, and {}: the q
 _WHOLE_LINE = "its line holds all the header's columns without it"
 _LINES_AS_ROWS = ("each of its lines reads as a row without it (of the header's columns or fewer, as a row saved short "
                   "is)")
-_UNPAIRED = ("a quote (\") in this row opens a cell that runs to line {0}, where no quote closes it as a cell is "
-             "closed, so where its cells end cannot be told: the row is not read, nor the lines after its first that "
-             "it takes in, to line {0}. " + _CHECK_QUOTES)
+_UNPAIRED = ("a quote (\") in this row ends a cell where no cell ends (before neither a comma nor the line's end), "
+             "and the row runs on to line {0}, so where its cells end cannot be told: the row is not read, nor the "
+             "lines after its first that it takes in, to line {0}. " + _CHECK_QUOTES)
+_CUT_OR_TYPED = ("a quote (\") in this row opens a cell that no quote closes before the file's end: the file may "
+                 "be cut off inside it (a download or copy that stopped), or the quote typed in a cell that is not "
+                 "quoted, taking in the lines after it. The row is not read, nor the lines after it, to line {0}, the "
+                 "file's last. Check the file is whole, and its quotes: a quote inside a cell is written twice (\"\")")
 _UNPAIRED_ON_LINE = ("a quote (\") in this row opens a cell that a later quote on its line ends where no cell ends (it "
                      "opens a cell, after a comma), so which of its cells are which cannot be told: the quote looks "
                      "typed in a cell that is not quoted. The row is not read. " + _CHECK_QUOTES)
@@ -365,33 +369,101 @@ def _line_start(text: str, known: tuple[int, int], line: int) -> int:
     return at
 
 
-def _unpaired(row: str, width: int, start: int, end: int) -> tuple[str | None, bool]:
-    """Why `row`, whose quotes do not pair up as a CSV's do, over the lines `start` to `end` (where the strict reader
-    failed), is not read, and whether the lines after its first are read as rows. A cell a person broke over lines in
-    quotes (an address, a description) is closed by a quote before a comma or the line's end, and reads as one cell.
-    A quote typed in a cell that is not quoted opens a cell that takes in what follows it, and the quote that ends it
-    is a later cell's own, opening it, or none. Taking in whole rows, it is known so (its line holds all the header's
-    columns without it, or each of its lines reads as a row: `_swallowed`), and the lines after the first are read as
-    rows; before, a typed quote in a row saved short (that leaves out its last empty cells) read the rows after it into
-    one of its cells without a word. On its line, it is known by the quote that ends it (`_ends_where_a_cell_opens`);
-    before, its cells were read into the wrong columns without a word. Any other row over lines is not read, nor the
-    lines it takes in, as which of its quotes is typed cannot be told; a row on one line whose quoted cell holds more
-    after its quote ('"The Willows" care home') is read as the lenient reader reads it (None)."""
-    if end == start:
-        return (_UNPAIRED_ON_LINE if _ends_where_a_cell_opens(row) else None), True
-    closes = f"to line {end}, where no quote closes it as a cell is closed"
-    if _typed_quote(row[:_next_line(row, 0)], width):
-        return _SWALLOWED.format(closes, _WHOLE_LINE), True
-    if (opened := _swallowed(row, width, start)) is not None:
-        return _SWALLOWED.format(opened, _LINES_AS_ROWS), True
-    return _UNPAIRED.format(end), False
+def _unpaired(text: str, begin: int, start: int, end: int, at: int,
+              width: int) -> tuple[str | None, list[str], int | None, int]:
+    """Why the row at `begin` in `text`, from line `start`, whose quotes do not pair up (the strict reader failed at
+    line `end`, having read to `at`), is not read, or None and its cells where it can be read right; with where to read
+    on from (None: nowhere) and the last line it takes. A person closes a cell broken over lines with a quote before a
+    comma or the line's end, spaces allowed, so the row ends where such a quote closes the cell its first line ends in
+    (`_row_end`), whichever quote the reader failed at, and none of its later lines is a row. It is read as the lenient
+    reader reads it where that reader ends it there too and each quote it closes a cell at where no cell ends is on the
+    cell's line and opens none ('"The Willows" care home,…'), as a typed quote's cell runs over lines or is ended by a
+    later cell's opening quote. A typed quote that took in whole rows is known (`_typed_quote`, `_swallowed`), and they
+    are read as rows; a cell no quote closes before the file's end may as well be the file cut off, so nothing after it
+    is read; which quote of any other row is typed cannot be told. A row on one line reads as the lenient reader reads
+    it, unless a quote on it ends a cell by opening one (`_cell_opening_quote`)."""
+    first = _next_line(text, begin)
+    ends = _row_end(text, begin, lenient=False) if end > start or _runs_on(text[begin:first]) else (first, True)
+    closed = ends[0] if ends else at  # where no quote closes its cell, where the strict reader stopped
+    last = _last_line(text, begin, closed, start)
+    if ends and last > start and _row_end(text, begin, lenient=True) == ends:
+        return None, next(csv.reader(io.StringIO(text[begin:closed], newline=""))), closed, last
+    if end > start:
+        if _typed_quote(text[begin:first], width):
+            return _SWALLOWED.format(f"to line {end}, where no quote closes it as a cell is closed", _WHOLE_LINE), [], \
+                first, start
+        if (opened := _swallowed(text[begin:at], width, start)) is not None:
+            return _SWALLOWED.format(opened, _LINES_AS_ROWS), [], first, start
+    if ends is None and at == len(text):
+        return _CUT_OR_TYPED.format(end), [], None, end
+    if last > start:
+        return _UNPAIRED.format(last), [], closed, last
+    line = text[begin:first]
+    return (_UNPAIRED_ON_LINE, [], first, start) if _cell_opening_quote(line) >= 0 else (None, _cells(line), first,
+                                                                                           start)
 
 
-def _ends_where_a_cell_opens(line: str) -> bool:
-    """Whether the first quoted cell of `line` that is not closed as a cell is (before a comma or the line's end) is
+_QUOTES = re.compile('"+')
+_CELL_ENDS = re.compile(r"[ \t]*(?:,|\r|\n|\Z)")  # after a quote, where it closes a cell as a cell is closed
+_SEPARATOR = re.compile(r"[,\r\n]")
+
+
+def _row_end(text: str, at: int, lenient: bool) -> tuple[int, bool] | None:
+    """Where the row at `at` in `text` ends (after its line's end), a cell a quote opens being closed by the quote
+    that is followed by the cell's end (spaces, then a comma or the line's end, as a person closes a cell broken over
+    lines: '"12 High St\nLeeds" ,LS1 1AA'), or, `lenient`, by the next as the lenient reader reads it, and with it
+    whether each quote so closing a cell where no cell ends is on the cell's line and opens no cell (after a comma,
+    or after its own first): a quote inside a cell that is not written twice, and no typed one. None where a cell
+    runs to the file's end."""
+    plain = True
+    while True:
+        if text.startswith('"', at):
+            opened = at
+            while True:
+                run = _QUOTES.search(text, at + 1)
+                if run is None:
+                    return None
+                at = run.end()
+                if len(run[0]) % 2 == 0:  # quotes written twice, inside the cell
+                    continue
+                if _CELL_ENDS.match(text, at):
+                    break
+                if lenient:
+                    plain = plain and _SEPARATOR.search(text, opened, at) is None and run.start() > opened + 1 \
+                        and text[run.start() - 1] != ","
+                    break
+        cell_end = _SEPARATOR.search(text, at)
+        if cell_end is None:
+            return len(text), plain
+        if cell_end[0] != ",":
+            return _next_line(text, cell_end.start()), plain
+        at = cell_end.end()
+
+
+def _last_line(text: str, begin: int, end: int, start: int) -> int:
+    """The number of the last line of `text[begin:end]`, whose first is line `start`."""
+    breaks = sum(1 for _ in _LINE_END.finditer(text, begin, end))
+    return start + breaks - (1 if breaks and text[end - 1] in "\r\n" else 0)
+
+
+def _runs_on(line: str) -> bool:
+    """Whether a cell a quote opened may run on past `line`, a row's first, whose quotes the strict reader found not to
+    pair up: read as the lenient reader reads it ('"The Willows" care home,…,"12 High St'), with an odd number of
+    quotes ('…,"Hearing "Voices" group'), or after a quote that ends a cell by opening one ('"Home A,res,"12 High
+    St'). Where none of these is so, the row is its line ('"The Willows" care home,res,12 High St,LS1 1AA'): a cell
+    run on from a quote closed on the line would take in the rows after it."""
+    if _open_cell(line) is not None or line.count('"') % 2:
+        return True
+    opening = _cell_opening_quote(line)
+    return opening > 0 and line[opening - 1] == "," and _open_cell(line[opening:]) is not None
+
+
+def _cell_opening_quote(line: str) -> int:
+    """Where the first quoted cell of `line` that is not closed as a cell is (before a comma or the line's end) is
     ended by a quote that opens a cell (after a comma) or that follows its own first ('""The Fermoy Unit, …'): a quote
-    typed in a cell that is not quoted, and a later cell's own ('"Brentwood Community Hospital,"Crescent Drive, …"').
-    A quote after a letter or a space ends a quoted cell that holds more ('"The Willows" care home')."""
+    typed in a cell that is not quoted, and a later cell's own ('"Brentwood Community Hospital,"Crescent Drive, …"');
+    -1 where it is not. A quote after a letter or a space ends a quoted cell that holds more ('"The Willows" care
+    home')."""
     at = 0
     while (at := line.find('"', at)) >= 0:
         if at and line[at - 1] != ",":  # a quote inside a cell that is not quoted
@@ -401,20 +473,21 @@ def _ends_where_a_cell_opens(line: str) -> bool:
         while line.startswith('""', close):  # a quote written twice, inside the cell
             close = line.find('"', close + 2)
         if close < 0:
-            return False
+            return -1
         if line[close + 1:close + 2] not in ("", ",", "\r", "\n"):
-            return line[close - 1] in ',"'
+            return close if line[close - 1] in ',"' else -1
         at = close + 1
-    return False
+    return -1
 
 
 def _swallowed(row: str, width: int, start: int) -> str | None:
     """Where the cell a quote typed in `row`'s first line opens runs, where that quote took in the rows after it though
     its line does not hold all the header's `width` columns (a row saved short, without its last empty cells): the
-    quote that ends the cell opens one, after a comma or at a line's start, or there is none, and each of its lines
-    reads alone as a row of `width` columns or fewer whose quotes pair up, its first with that quote taken as typed. A
-    quote that follows a space or a letter is no cell's first, so a cell it ends may be a quoted cell holding a quote
-    not written twice: which quote is typed cannot be told, and the row is none of these (`_UNPAIRED`)."""
+    quote that ends the cell opens one, after a comma or at a line's start (a cell no quote ends runs to the file's
+    end, `_CUT_OR_TYPED`), and each of its lines reads alone as a row of `width` columns or fewer whose quotes pair up,
+    its first with that quote taken as typed. A quote that follows a space or a letter is no cell's first, so a cell it
+    ends may be a quoted cell holding a quote not written twice: which quote is typed cannot be told, and the row is
+    none of these (`_UNPAIRED`)."""
     _, *after = _LINE_END.split(row.rstrip("\r\n"))
     cells = _open_cell(row[:_next_line(row, 0)])
     if cells is None or len(cells) + cells[-1].count(",") > width:
@@ -422,8 +495,8 @@ def _swallowed(row: str, width: int, start: int) -> str | None:
     if any(len(_cells(line)) > width or not (_well_quoted(line) or _well_quoted(f'{line}"')) for line in after):
         return None  # a line may end in a cell a quote opened: another typed quote
     closing = next(((line, number) for number, line in enumerate(after, start + 1) if '"' in line), None)
-    if closing is None:
-        return "to the file's end, where no quote closes it"
+    if closing is None:  # the file may be cut off inside the cell as well
+        return None
     line, number = closing
     at = line.index('"')
     if (at and line[at - 1] != ",") or line.startswith('""', at):

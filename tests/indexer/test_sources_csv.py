@@ -17,7 +17,7 @@ import pytest
 from indexer.pipeline import GeographyPlacer, prepare
 from indexer.rows import Candidate, Held, Rejection
 from indexer.sources import cqc, load_source
-from indexer.sources.common import csv_table, read_text
+from indexer.sources.common import CsvProblem, csv_table, read_text
 from indexer.sources.csv_mapping import MAPPINGS_DIR, MappingError, load_mapping
 from rehabmap.errors import shorten
 from rehabmap.maintain.websites import given_website
@@ -587,12 +587,76 @@ def test_a_row_over_lines_whose_quotes_do_not_pair_up_is_rejected_naming_the_lin
                          'Leeds Mind,"Services:\nHearing "Voices" group",LS9 7TF')
     assert _at(rows) == [(Rejection, 2), (Candidate, 4)]
     assert rows[0].reason == (
-        'a quote (") in this row opens a cell that runs to line 3, where no quote closes it as a cell is closed, so '
-        "where its cells end cannot be told: the row is not read, nor the lines after its first that it takes in, to "
-        'line 3. Check its quotes: a quote inside a cell is written twice ("")')
+        'a quote (") in this row ends a cell where no cell ends (before neither a comma nor the line\'s end), and the '
+        "row runs on to line 3, so where its cells end cannot be told: the row is not read, nor the lines after its "
+        'first that it takes in, to line 3. Check its quotes: a quote inside a cell is written twice ("")')
     willows = services_read(tmp_path, "name,description,postcode", 'Leeds Mind,"The Willows" care home,LS9 7TF')
     assert _at(willows) == [(Candidate, 2), (Candidate, 3)]
     assert willows[0].fields["description"] == "The Willows care home"
+
+
+BIERLEY_OVER_LINES = (",Cygnet Hospital Bierley,Bierley Lane,", ',Cygnet Hospital Bierley,"Bierley Lane\nBierley",')
+
+
+def test_a_quote_typed_in_a_row_whose_line_ends_inside_a_quoted_cell_rejects_the_lines_the_row_takes(tmp_path):
+    """The real 2018 hospital list with Cygnet Hospital Bierley's address written over two lines in quotes (line 757),
+    and a quote typed before its name: the typed quote's cell is ended on the line by the address's own quote, so the
+    row was rejected on its first line alone, and its second ('Bierley",,,Bradford,…') was read as a row of its own,
+    line 758, with no word of where it came from. Now the row's end is where the address's quote closes its cell, and
+    both its lines are rejected as one row; every other row reads as before."""
+    text = HOSPITALS_2018.read_text(encoding="utf-8").replace(*BIERLEY_OVER_LINES)
+    whole = hospitals_read(tmp_path / HOSPITALS_2018.name, text)
+    typed = hospitals_read(tmp_path / HOSPITALS_2018.name, text.replace(",Cygnet Hospital Bierley,",
+                                                                        ',"Cygnet Hospital Bierley,'))
+    assert 758 not in whole and 758 not in typed
+    assert isinstance(typed[757], Rejection) and typed[757].reason == (
+        'a quote (") in this row ends a cell where no cell ends (before neither a comma nor the line\'s end), and the '
+        "row runs on to line 758, so where its cells end cannot be told: the row is not read, nor the lines after its "
+        'first that it takes in, to line 758. Check its quotes: a quote inside a cell is written twice ("")')
+    assert {n: r for n, r in typed.items() if n != 757} == {n: r for n, r in whole.items() if n != 757}
+
+
+def test_a_file_cut_off_inside_a_cell_quoted_over_lines_reads_none_of_its_lines_as_rows():
+    """The real 2018 hospital list cut off (a download that stopped) inside Cygnet Hospital Bierley's address, written
+    over lines in quotes, two of whose lines were written: the cell no quote closes was said to be a typed quote, and
+    its second line ('Bierley, Bradford, West Yorkshire, BD4 6AD') was read as a row of four cells. Now the row is
+    rejected as cut off or mistyped, and none of its lines is read."""
+    text = HOSPITALS_2018.read_text(encoding="utf-8")
+    row = _row_of(text, "NMJ02")
+    cut = text[:text.index(row)] + row[:row.index(",Bierley Lane,")] + ',"Bierley Lane\nBierley, Bradford, West ' \
+        "Yorkshire, BD4 6AD\nnear the "
+    table = csv_table(cut, short_rows=True)
+    assert table is not None
+    rows = list(table.rows)
+    assert [(type(r).__name__, r.line) for r in rows[-2:]] == [("CsvRow", 756), ("CsvProblem", 757)]
+    assert isinstance(rows[-1], CsvProblem) and rows[-1].reason == (
+        'a quote (") in this row opens a cell that no quote closes before the file\'s end: the file may be cut off '
+        "inside it (a download or copy that stopped), or the quote typed in a cell that is not quoted, taking in the "
+        "lines after it. The row is not read, nor the lines after it, to line 759, the file's last. Check the file is "
+        'whole, and its quotes: a quote inside a cell is written twice ("")')
+
+
+@pytest.mark.parametrize("header, row, read", [
+    ("name,address,town,postcode", '"The Willows" care home,"12 High St\nHeadingley",Leeds,LS6 3AA',
+     [(Candidate, 2), (Candidate, 4)]),
+    ("name,address,town,postcode", 'Leeds Mind,"Flat 1\nBlock A, Main St" ,Leeds,LS9 7TF',
+     [(Candidate, 2), (Candidate, 4)]),
+    ("name,description,postcode", 'Hope Group,"Hearing "Voices" group\nmeets Tuesdays, 7pm",LS1 1AA',
+     [(Rejection, 2), (Candidate, 4)]),
+], ids=["quoted then text, then over lines", "space after the closing quote", "stray quote, over lines"])
+def test_a_row_whose_first_line_ends_inside_a_quoted_cell_takes_its_next_line(tmp_path, header, row, read):
+    """A row whose first line ends inside a cell quoted over lines, where a quote the strict reader fails at is on its
+    first line or ends the cell: a name quoted and then more ('"The Willows" care home'), a space typed after the
+    address's closing quote ('"Flat 1\nBlock A, Main St" ,'), or README's example, a description holding a quote not
+    written twice ('"Hearing "Voices" group'). Each row's second line was read as a row of its own (the Willows' as
+    'Headingley"' with its postcode in the address column; Hope Group's as 'meets Tuesdays'), and the first two, which
+    the lenient reader read right, lost their postcode or were rejected. Now the first two read as they are written,
+    and the third is rejected with both its lines; the row after each is read."""
+    rows = services_read(tmp_path, header, row)
+    assert _at(rows) == read
+    if read[0][0] is Candidate:
+        assert rows[0].fields["postcode"] == row[-7:]
+        assert rows[0].fields["name"] == row.split(",")[0].replace('"', "")
 
 
 def test_a_blank_line_above_the_header_is_no_header(tmp_path):
