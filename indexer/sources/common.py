@@ -383,7 +383,7 @@ def _unpaired(text: str, begin: int, start: int, end: int, at: int,
     is read; which quote of any other row is typed cannot be told. A row on one line reads as the lenient reader reads
     it, unless a quote on it ends a cell by opening one (`_cell_opening_quote`)."""
     first = _next_line(text, begin)
-    ends = _row_end(text, begin, lenient=False) if end > start or _runs_on(text[begin:first]) else (first, True)
+    ends = _row_end(text, begin, lenient=False) if end > start or _runs_on(text[begin:first], width) else (first, True)
     closed = ends[0] if ends else at  # where no quote closes its cell, where the strict reader stopped
     last = _last_line(text, begin, closed, start)
     if ends and last > start and _row_end(text, begin, lenient=True) == ends:
@@ -446,13 +446,18 @@ def _last_line(text: str, begin: int, end: int, start: int) -> int:
     return start + breaks - (1 if breaks and text[end - 1] in "\r\n" else 0)
 
 
-def _runs_on(line: str) -> bool:
+def _runs_on(line: str, width: int) -> bool:
     """Whether a cell a quote opened may run on past `line`, a row's first, whose quotes the strict reader found not to
-    pair up: read as the lenient reader reads it ('"The Willows" care home,…,"12 High St'), with an odd number of
-    quotes ('…,"Hearing "Voices" group'), or after a quote that ends a cell by opening one ('"Home A,res,"12 High
-    St'). Where none of these is so, the row is its line ('"The Willows" care home,res,12 High St,LS1 1AA'): a cell
-    run on from a quote closed on the line would take in the rows after it."""
-    if _open_cell(line) is not None or line.count('"') % 2:
+    pair up: so read by the lenient reader ('"The Willows" care home,res,"12 High St'), or, where that reader finds
+    fewer than the header's `width` cells in it, with an odd number of quotes ('Hope Group,"Hearing "Voices" group') or
+    after a quote that ends a cell by opening one ('"Home A,res,"12 High St'). Otherwise the row is its line ('"The
+    Willows" care home,res,12 High St,LS1 1AA'; 'Hope Group,"Hearing "Voices" group,LS1 1AA'): a cell run on from a
+    quote closed on the line, or a stray one, would take in the rows after it."""
+    if _open_cell(line) is not None:
+        return True
+    if len(_cells(line)) >= width:
+        return False
+    if line.count('"') % 2:
         return True
     opening = _cell_opening_quote(line)
     return opening > 0 and line[opening - 1] == "," and _open_cell(line[opening:]) is not None

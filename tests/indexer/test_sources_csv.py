@@ -616,6 +616,20 @@ def test_a_quote_typed_in_a_row_whose_line_ends_inside_a_quoted_cell_rejects_the
     assert {n: r for n, r in typed.items() if n != 757} == {n: r for n, r in whole.items() if n != 757}
 
 
+def test_a_row_on_one_line_holding_the_headers_columns_and_an_odd_number_of_quotes_is_its_line(tmp_path):
+    """The real 2018 hospital list with quotes typed in Cygnet Hospital Bierley's name (line 757: '"Cygnet" Hospital
+    "Bierley'): three quotes, so one may open a cell that runs on, but its line holds all the header's columns. Taken
+    to run on, the row would run to the next quote that closes a cell, lines further on, and they would all be
+    rejected; it is its line, read as the lenient reader reads it, and every other row reads as before."""
+    text = HOSPITALS_2018.read_text(encoding="utf-8")
+    whole = hospitals_read(tmp_path / HOSPITALS_2018.name, text)
+    typed = hospitals_read(tmp_path / HOSPITALS_2018.name, text.replace(",Cygnet Hospital Bierley,",
+                                                                        ',"Cygnet" Hospital "Bierley,'))
+    assert sorted(typed) == sorted(whole)
+    assert typed[757].origin.line == 757 and 'Cygnet Hospital "Bierley' in str(typed[757])
+    assert {n: r for n, r in typed.items() if n != 757} == {n: r for n, r in whole.items() if n != 757}
+
+
 def test_a_file_cut_off_inside_a_cell_quoted_over_lines_reads_none_of_its_lines_as_rows():
     """The real 2018 hospital list cut off (a download that stopped) inside Cygnet Hospital Bierley's address, written
     over lines in quotes, two of whose lines were written: the cell no quote closes was said to be a typed quote, and
