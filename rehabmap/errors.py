@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -105,6 +106,17 @@ class IndexUnavailable(DomainError):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.headers = {"Retry-After": str(self.retry_after_s)}
+
+    def not_to_be_sent_again(self) -> None:
+        """Of a write that made a service and kept it (`Remedy.SERVICE_KEPT`): the same request sent again makes a
+        second service, so the error says neither `Retry-After` nor to try again (before, a client obeying either
+        made a second). What it says of the index and who must mend it stays."""
+        self.headers = {}
+        self.message = _TRY_AGAIN.sub(lambda m: f" {m[1].upper()}" if m[1] else "", self.message)
+
+
+# The words of `IndexUnavailable`'s messages that ask for the same request again (search.elastic, search.embedded).
+_TRY_AGAIN = re.compile(r" Try again in a minute(?:\.|; if it fails again, (\w))|; try again later(?=\.)")
 
 
 class IndexRefused(DomainError):

@@ -453,6 +453,8 @@ class Editor:
             # under which id (`Remedy.SERVICE_KEPT`).
             error.remedy = Remedy.SERVICE_KEPT if made else Remedy.EDIT_KEPT
             error.subject = service_id
+            if made and isinstance(error, IndexUnavailable):
+                error.not_to_be_sent_again()
             raise
 
     def _recorded(self, principal: Principal, action: str, current: Service | None, service: Service,

@@ -249,25 +249,36 @@ def searched_capacity(index: ElasticIndex, service_id: str) -> str | None:
 _NEW = {"name": "Kept Kingfisher Group", "service_type": "vcfse", "postcode": "TR1 3BT"}
 
 
+@pytest.mark.parametrize("status, said", [
+    (400, "The search index refused the whole request writing the record '{made}' (it answered 400). The people who "
+          "run this service have to fix the search index; what it answered is in this service's log."),
+    (500, "The search index failed (it answered 500). The people who run this service have to fix the search index: "
+          "what it answered is in this service's log."),
+    (429, "The search index is overloaded or unavailable (it answered 429)."),
+], ids=["400", "500", "429"])
 def test_a_new_service_the_search_index_fails_is_kept_under_its_id_and_a_change_of_it_writes_it(
-        es_server, es_client, sample_index, geodata_dir, data_dir, tmp_path):
+        es_server, es_client, sample_index, geodata_dir, data_dir, tmp_path, status, said):
     """A new service whose write the cluster refuses: the 503 said the edit was kept and "do not make it again", but
     not the id it was kept under; a GET or PATCH of that id was a 404 until a rebuild or the next start (the index
     lacked it), and the same POST sent again made a second service. The 503 names the id (`service_id` beside the
-    message), a GET of it reads the kept record, and a change of it, once the index answers, writes it whole."""
+    message), a GET of it reads the kept record, and a change of it, once the index answers, writes it whole. Where
+    the index failed (500) or was overloaded (429), the 503 also said `Retry-After: 30` and "Try again in a minute",
+    which a client obeying sent the POST again and made a second service: it says neither."""
     with ExitStack() as stack:
         proxy, site, _, _ = site_through_proxy(stack, es_server, es_client, sample_index, geodata_dir, data_dir,
                                                tmp_path)
         index = ElasticIndex.from_settings(site.settings, client=es_client)
         api = AppClient(make_app(site.settings))
-        proxy.fail(r"/_bulk", 400, error=("illegal_argument_exception", "refused by the test"))
+        proxy.fail(r"/_bulk", status, error=("illegal_argument_exception", "refused by the test"))
 
         reply = api.post("/maintain/services", json=_NEW, headers=site.auth("maintainer"))
 
         assert reply.status_code == 503, reply.text
+        assert "retry-after" not in reply.headers and "Try again" not in reply.text
         error = reply.json()["error"]
         made = error["service_id"]
         assert made.startswith("directory:kept-kingfisher-group-") and index.get(made) is None
+        assert error["message"].startswith(said.format(made=made)), error
         assert error["message"].endswith(
             f" The new service is kept in the directory's edits as '{made}': do not send this POST again, which would "
             f"add a second service. GET /maintain/services/{made} reads it; once the search index is fixed, a change "
