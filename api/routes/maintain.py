@@ -435,10 +435,11 @@ def organisations(state: State) -> list[OrganisationOut]:
 
 
 def _known(request: Request, state: AppState, service_ids: list[str]) -> None:
-    """Each service is in the index (one held for review is a 404 saying so: `_unshown_explained`)."""
+    """Each service is in the index, or made here and kept (`Editor.record`); one held for review is a 404 saying so
+    (`_unshown_explained`)."""
     for service_id in service_ids:
         with _unshown_explained(request, service_id, field="service_ids"):
-            if state.backend.get(service_id) is None:
+            if _editor(state).record(service_id) is None:
                 raise ServiceNotFound(f"No service with id '{service_id[:80]}'.", field="service_ids")
 
 

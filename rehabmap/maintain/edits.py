@@ -233,7 +233,7 @@ class Editor:
         if refused:
             raise Forbidden(f"A provider token may change only {', '.join(sorted(PROVIDER_FIELDS))}; "
                             f"ask a maintainer to change {', '.join(refused)}.", field=refused[0])
-        if self.backend.get(service_id) is not None:  # else the write's own 404 says why there is none
+        if self.record(service_id) is not None:  # else the write's own 404 says why there is none
             self._require_own(principal, service_id)
 
     def retire(self, principal: Principal, service_id: str, reason: str | None) -> tuple[Service, list[str]]:

@@ -360,3 +360,66 @@ def test_a_keeper_told_a_new_service_is_kept_opens_its_page_and_a_change_saved_t
 
         assert saved.status_code == 303, saved.text
         assert (index.get(made).name, index.get(made).phone) == (_NEW["name"], "01872 000 000")
+
+
+def test_a_kept_new_services_retirement_refused_and_its_history_are_its_own_pages(
+        es_server, es_client, sample_index, geodata_dir, data_dir, tmp_path):
+    """The keepers' pages of a new service kept, not yet in the index: a retirement with too short a reason was a 404
+    "No such service" (the page read the index alone to show the form again), and its history page's "back" went to
+    Services; the organisations page would not link it ("There is no service with id …"). The form is shown again
+    with the reason's error, the history goes back to the service's page, and it is linked."""
+    from tests.keepers.conftest import csrf_of, make_keepers
+
+    with ExitStack() as stack:
+        proxy, site, _, _ = site_through_proxy(stack, es_server, es_client, sample_index, geodata_dir, data_dir,
+                                               tmp_path)
+        keepers = make_keepers(site)
+        client = keepers.client()
+        keepers.sign_in(client, "maintainer")
+        form = client.get("/keepers/services/new")
+        proxy.fail(r"/_bulk", 400, error=("illegal_argument_exception", "refused by the test"))
+        client.post("/keepers/services/new", data={**_NEW, "csrf": csrf_of(form.text)})
+        (made,) = site.directory.overlay.entries()[0]
+
+        refused = client.post(f"/keepers/services/{made}/retire", data={"csrf": csrf_of(form.text), "reason": "x"})
+
+        assert refused.status_code == 400, refused.text  # before, a 404
+        assert 'href="#reason">Give a reason of 3 to 500 characters' in refused.text
+        assert f'value="{_NEW["name"]}"' in refused.text
+        history = client.get(f"/keepers/history/{made}")
+        assert history.status_code == 200 and f'href="/keepers/services/{made}"' in history.text
+        admin = keepers.client()
+        keepers.sign_in(admin, "admin")
+        linked = admin.post("/keepers/organisations/link", data={
+            "csrf": csrf_of(admin.get("/keepers/organisations").text), "organisation": "Aire Trust (fictional)",
+            "service": made})
+        assert linked.status_code == 303, linked.text  # before, "There is no service with id …"
+        assert made in site.directory.organisations.get("Aire Trust (fictional)").service_ids
+
+
+def test_a_kept_new_service_is_linked_to_an_organisation_and_only_its_provider_changes_it(
+        es_server, es_client, sample_index, geodata_dir, data_dir, tmp_path):
+    """A new service kept, not yet in the index, answered GET with 200, yet linking it to an organisation was a 404
+    "No such service" (the link read the index alone), and a provider that does not own it, sending a bad value, was
+    told the value was wrong (422) where of an indexed service it is told it may not change it (403). It is linked,
+    the other provider gets the 403, and its own provider's change, once the index answers, writes it."""
+    with ExitStack() as stack:
+        proxy, site, _, _ = site_through_proxy(stack, es_server, es_client, sample_index, geodata_dir, data_dir,
+                                               tmp_path)
+        index = ElasticIndex.from_settings(site.settings, client=es_client)
+        api = AppClient(make_app(site.settings))
+        proxy.fail(r"/_bulk", 400, error=("illegal_argument_exception", "refused by the test"))
+        made = api.post("/maintain/services", json=_NEW, headers=site.auth("maintainer")).json()["error"]["service_id"]
+        aire = next(o["id"] for o in api.get("/maintain/organisations", headers=site.auth("admin")).json()
+                    if o["name"] == "Aire Trust (fictional)")
+
+        linked = api.post(f"/maintain/organisations/{aire}/services", json={"service_ids": [made]},
+                          headers=site.auth("admin"))
+        other = api.patch(f"/maintain/services/{made}", json={"capacity": "bogus"}, headers=site.auth("provider_b"))
+
+        assert (other.status_code, other.json()["error"]["code"]) == (403, "forbidden"), other.text  # before, a 422
+        assert linked.status_code == 200 and made in linked.json()["service_ids"], linked.text  # before, a 404
+        proxy.heal()
+        own = api.patch(f"/maintain/services/{made}", json={"capacity": "available"}, headers=site.auth("provider_a"))
+        assert own.status_code == 200, own.text
+        assert (index.get(made).name, index.get(made).capacity) == (_NEW["name"], "available")

@@ -25,6 +25,7 @@ from rehabmap.random_keys import is_key, new_key
 from web.deps import get_state
 from web.forms import Errors, Fields
 from web.keepers.maintainer_review import held
+from web.keepers.maintainer_services import editor_of
 from web.keepers.navigation import SECTIONS, Section
 from web.keepers.session import (PATH, Keeper, KeepersRoute, Refusal, directory_of, form_errors, message_page,
                                  refusal_page, render, requires)
@@ -160,7 +161,7 @@ async def add_organisation(request: Request, keeper: Keeper = requires(Role.admi
 async def link_service(request: Request, keeper: Keeper = requires(Role.admin)) -> Response:
     organisation, service_id = keeper.form.get("organisation"), keeper.form.get("service")
     typed = {"organisation": organisation, "service": service_id}
-    if get_state(request).backend.get(service_id) is None:
+    if editor_of(request)[1].record(service_id) is None:  # a service made here and kept, which the index lacks, too
         errors = form_errors(keeper.form)
         refused = held(request, service_id) if service_id else None
         errors.add("service", said(refused) if refused else

@@ -15,10 +15,10 @@ from rehabmap.maintain.history import service_history
 from rehabmap.maintain.overlay import RESTORE_SUPERSEDED, Restore
 from rehabmap.maintain.uploads import REMOVED_SERVICES
 from web.keepers.maintainer_review import MAINTAINERS
+from web.keepers.maintainer_services import editor_of
 from web.keepers.maintainer_upload import UPLOAD
 from web.keepers.paths import HISTORY, SERVICES, service_path
 from web.keepers.session import Keeper, KeepersRoute, directory_of, message_page, render, requires
-from web.deps import get_state
 from web.keepers.words import field_name, field_value, teams_gender
 from web.present import long_date
 
@@ -52,7 +52,8 @@ def cells(entry: AuditEntry) -> tuple[str, str, str]:
 def history(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLResponse:
     entries, total = service_history(directory_of(request).audit, service_id, limit=LIMIT)
     taken_out = any(e.field == REMOVED_SERVICES for e in entries)
-    service = get_state(request).backend.get(service_id)
+    _, editor = editor_of(request)
+    service = editor.record(service_id)  # a service made here and kept, which the index lacks, has its page too
     if not entries and service is None:  # before, "No change has been made to it here", as if it were listed
         return message_page(request, keeper, 404, "No such service",
                             f"No service has the id '{shorten(service_id)}', and the audit log names none: check "

@@ -271,7 +271,7 @@ def _write(request: Request, keeper: Keeper, service_id: str, action: str) -> Re
                 return refusal_page(request, keeper, "This could not be done", error)
             errors.add("reason", said(error))
     if errors:
-        current = _current(request, keeper, service_id, state.backend.get(service_id))
+        current = _current(request, keeper, service_id, editor.record(service_id))  # a kept new service, too
         return form_page(request, keeper, current, form_values(current, state.today()), errors, status=400,
                          reason=keeper.form.get("reason"))
     done = "Retired: it has left every search." if action == "retire" else "Restored: it is searchable again."
