@@ -327,6 +327,13 @@ class Editor:
         except (ValidationError, DomainError, ValueError):
             return None  # kept, and named by a rebuild's report: nothing a change of it could write
 
+    def unlisted(self, service_id: str) -> bool:
+        """Whether the service is one made here that the index lacks (`record` reads it from the directory's edits):
+        in no search nor on the public pages, whatever its status says, which each face says beside it. Asks the index
+        only of a service made here."""
+        entry = self.directory.overlay.get(service_id)
+        return entry is not None and entry.created and self.backend.get(service_id) is None
+
     # --- steps ----------------------------------------------------------------------------------------
 
     def _current(self, principal: Principal, service_id: str, if_match: str | None = None, *,
@@ -427,26 +434,34 @@ class Editor:
         return (written[0] if written else service), [c.field for c in changes]
 
     def _laid_again(self, current: Service | None, service: Service) -> tuple[Service, list[str]]:
-        """An edit that changes nothing the record shows. Where the directory holds edits of the service, the index may
-        not show them though it reads as holding them, so they are laid again: a service made here whose write was
+        """An edit that changes nothing the record shows. Where a write of the service's edits is still owed, the index
+        may not show them though it reads as holding them, so they are laid again: a service made here whose write was
         refused (`record` reads it from the directory), or a write whose refresh or mark failed (the index reads a
         record as written before any refresh). The index is then left as a first success leaves it, written, refreshed
         and marked (`settle`), or the error says again that the edit is kept. Before, a 200 that left it unshown in
-        searches, and every other process's caches unaware of it, until the next edit."""
+        searches, and every other process's caches unaware of it, until the next edit. Where no write is owed
+        (`Overlay.write_owed`; of a kept new service, the index lacking it), nothing is written: a refresh and a new
+        mark at each same-value edit (a script sending the same capacity every few minutes) emptied every host's
+        caches."""
         entry = self.directory.overlay.get(service.id) if current is not None else None
-        if current is None or entry is None:
+        if current is None or entry is None or not self._owed(entry):
             return current or service, []
         written = self._written(service.id, entry.fields, settle=True)
         return (written[0] if written else current), []
 
+    def _owed(self, entry: OverlayEntry) -> bool:
+        """Whether a write of the entry to the live index is still owed (`_laid_again`)."""
+        return self.directory.overlay.write_owed(entry.service_id) or self.unlisted(entry.service_id)
+
     def _written(self, service_id: str, fields: Mapping[str, Any], *, made: bool = False,
                  settle: bool = False) -> list[Service]:
         """The service's overlay entry laid on the live index (`RecordWriter.upsert`); `made`: a service made by
-        this write."""
+        this write. One refused or failed is owed (`Overlay.owe_write`) till one lands."""
         try:
-            return self.writer.upsert({service_id: fields}, before_commit=lambda: self.before_commit("index"),
-                                      settle=settle)
+            written = self.writer.upsert({service_id: fields}, before_commit=lambda: self.before_commit("index"),
+                                         settle=settle)
         except (IndexNotBuilt, IndexRefused, IndexUnavailable) as error:
+            self.directory.overlay.owe_write(service_id)
             # The directory's edits hold it: once the index takes it, a rebuild or the server's next start
             # (`reconcile`) lays it, and sent again (or any change of a new service) it is recorded once (`_recorded`)
             # and laid (`_laid_again`). Each face says so in its words (`Remedy.EDIT_KEPT`), and of a new service,
@@ -456,6 +471,8 @@ class Editor:
             if made and isinstance(error, IndexUnavailable):
                 error.not_to_be_sent_again()
             raise
+        self.directory.overlay.write_paid(service_id)
+        return written
 
     def _recorded(self, principal: Principal, action: str, current: Service | None, service: Service,
                   changes: Sequence[Change], noted: Sequence[Change]) -> OverlayEntry:

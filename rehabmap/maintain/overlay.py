@@ -36,6 +36,9 @@ RESTORE_SUPERSEDED = "maintainer_restore_superseded"
 # The store's `meta` key of migration 21's list (`list_sources_word_due`): per edited record of a file, the source's
 # word on each field an edit laid where the live record keeps it apart, which the next start lays (`Editor.reconcile`).
 SOURCES_WORD_DUE = "sources_word_due"
+# The store's `meta` key, before a service's id, saying the live index still owes a write of its overlay entry: the
+# write that recorded it was refused or failed (`Overlay.owe_write`), so a change that changes nothing writes it again.
+_WRITE_OWED = "index_write_owed:"
 # The fields whose source's word a record keeps apart under an edit (`rehabmap.index.base.overlay_record`).
 _KEPT_APART = ("gender", "needs_met")
 
@@ -144,6 +147,25 @@ class Overlay:
             row = conn.execute("SELECT service_id, fields, created, revision, updated_at FROM overlay "
                                "WHERE service_id = ?", (service_id,)).fetchone()
         return OverlayEntry(row[0], json.loads(row[1]), bool(row[2]), row[3], row[4]) if row else None
+
+    def owe_write(self, service_id: str) -> None:
+        """The live index refused or failed the write of the service's entry (or its refresh or mark after it): the
+        next change of it writes it again, even one that changes nothing (`write_owed`). A row of `meta` of its own
+        (no migration, and the entry's fields, which every reader lays, stay the record's alone)."""
+        with self.database.transaction() as conn:
+            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+                         (_WRITE_OWED + service_id, now()))
+
+    def write_owed(self, service_id: str) -> bool:
+        with self.database.connect() as conn:
+            return conn.execute("SELECT 1 FROM meta WHERE key = ?", (_WRITE_OWED + service_id,)).fetchone() is not None
+
+    def write_paid(self, service_id: str) -> None:
+        """The live index took the service's entry, refreshed and marked: no write is owed (read first, so an edit
+        of a service whose writes all landed opens no transaction)."""
+        if self.write_owed(service_id):
+            with self.database.transaction() as conn:
+                conn.execute("DELETE FROM meta WHERE key = ?", (_WRITE_OWED + service_id,))
 
     def restore_pinning(self, service_id: str) -> Restore | None:
         """The maintainer's restore that keeps the service shown (its overlay holds `status: active`), if any."""

@@ -235,6 +235,33 @@ def test_an_edit_whose_index_is_not_there_says_which_and_that_the_edit_is_kept(
         assert (index.get(service_id).capacity == "available") == written
 
 
+def test_an_edit_that_changes_nothing_of_a_service_written_whole_leaves_the_index_as_it_was(
+        es_server, es_client, sample_index, geodata_dir, data_dir, tmp_path):
+    """The same capacity sent again (a provider's script every few minutes) of a service whose edits the index took:
+    each laid the service's edits again, refreshed the index and moved the generation's mark (a mapping update that
+    empties every host's caches), as did a second verification the same day. Nothing is written, the mark stays;
+    after a write that failed, the same edit sent
+    again writes and marks (test_an_edit_the_search_index_fails_is_a_503_saying_so_and_sent_again_is_recorded_once)."""
+    with ExitStack() as stack:
+        proxy, site, _, _ = site_through_proxy(stack, es_server, es_client, sample_index, geodata_dir, data_dir,
+                                               tmp_path)
+        index = ElasticIndex.from_settings(site.settings, client=es_client)
+        service_id = next(s.id for s in index.all() if s.capacity != "available")
+        api = AppClient(make_app(site.settings))
+        first = api.patch(f"/maintain/services/{service_id}", json={"capacity": "available"},
+                          headers=site.auth("admin"))
+        assert first.status_code == 200 and first.json()["changed"], first.text
+        assert api.post(f"/maintain/services/{service_id}/verify", headers=site.auth("admin")).status_code == 200
+        mark = index.generation()
+
+        again = [api.patch(f"/maintain/services/{service_id}", json={"capacity": "available"},
+                           headers=site.auth("admin")), api.post(f"/maintain/services/{service_id}/verify",
+                                                                 headers=site.auth("admin"))]
+
+        assert [(r.status_code, r.json()["changed"]) for r in again] == [(200, []), (200, [])]
+        assert not marked_since(site, es_client, mark)  # before, moved by each
+
+
 def marked_since(site, es_client, mark: str) -> bool:
     """Whether the live generation's edit mark has moved since `mark` (`ElasticIndex.generation`)."""
     return ElasticIndex.from_settings(site.settings, client=es_client).generation() != mark
