@@ -219,10 +219,14 @@ _VERSION = ("The record's version, also sent as the ETag header: send it back in
 
 
 class ServiceHeldOut(BaseModel):
-    """The service as the live index holds it, and its version."""
+    """The service as the live index holds it (or, of a new service the index has not taken yet, as the directory's
+    edits keep it: `listed` false), and its version."""
 
     service: ServiceOut
     version: str = Field(description=_VERSION, examples=["5f0c6a0e2b8d41c7a9e3b612"])
+    listed: bool = Field(True, description="False for a new service kept in the directory's edits whose write the "
+                         "search index refused or failed: it is in no search, nor on the public pages, whatever its "
+                         "status says, until a change of it (a PATCH, or POST .../verify) writes it.")
 
 
 class EditOut(ServiceHeldOut):

@@ -169,19 +169,20 @@ _VERSIONED: dict[int | str, dict[str, Any]] = {**_STALE, 428: _doc(
 
 
 def _held(state: AppState, service: Service, response: Response) -> ServiceHeldOut:
-    """The service with when and why it was retired when it is (as GET /services/{id} says), and its version
-    (also the ETag header)."""
+    """The service with when and why it was retired when it is (as GET /services/{id} says), its version (also the
+    ETag header), and whether the index holds it (a new service kept, which it lacks, is `listed` false)."""
     out = ServiceOut.of(service, state.today(), verify_after_days=state.settings.verify_after_days)
     version = version_of(service)
     response.headers["ETag"] = f'"{version}"'
-    return ServiceHeldOut(service=out.retired(retirement(state.directory, service)), version=version)
+    return ServiceHeldOut(service=out.retired(retirement(state.directory, service)), version=version,
+                          listed=not _editor(state).unlisted(service.id))
 
 
 def _edit(state: AppState, result: tuple[Service, list[str]], response: Response) -> EditOut:
     """The service as written (`_held`) and the fields the request changed."""
     service, changed = result
     held = _held(state, service, response)
-    return EditOut(service=held.service, version=held.version, changed=changed)
+    return EditOut(service=held.service, version=held.version, listed=held.listed, changed=changed)
 
 
 @contextmanager
@@ -250,8 +251,9 @@ def state_gender(service_id: ServiceId, body: GenderIn, caller: Caller, state: S
 @router.get(_SERVICE, response_model=ServiceHeldOut, summary="A service and its version")
 def service(service_id: ServiceId, caller: Caller, state: State, request: Request,
             response: Response) -> ServiceHeldOut:
-    """The service as the live index holds it, and its version (also the ETag header) to send in If-Match with
-    a change made from it. Maintainers and admins, or a provider for its own services."""
+    """The service as the live index holds it (a new service the index has not taken yet as the directory's edits
+    keep it, `listed` false), and its version (also the ETag header) to send in If-Match with a change made from
+    it. Maintainers and admins, or a provider for its own services."""
     with _unshown_explained(request, service_id):
         return _held(state, _editor(state).editable(caller, service_id), response)
 

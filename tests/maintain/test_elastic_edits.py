@@ -5,6 +5,7 @@ keeps every edit. Runs on osmem, or on a real cluster named by ELASTICSEARCH_URL
 from __future__ import annotations
 
 import copy
+import sqlite3
 import uuid
 from contextlib import ExitStack
 
@@ -149,6 +150,15 @@ def test_an_edit_whose_request_the_search_index_refuses_whole_is_a_503_naming_th
         assert index.get(service_id).capacity == "available"
 
 
+def one_to_make_available(stack: ExitStack, es_server, es_client, sample_index, geodata_dir, data_dir, tmp_path):
+    """`site_through_proxy`'s proxy and site, the live index, a service whose capacity is not "available" and the
+    maintainers' API."""
+    proxy, site, _, _ = site_through_proxy(stack, es_server, es_client, sample_index, geodata_dir, data_dir, tmp_path)
+    index = ElasticIndex.from_settings(site.settings, client=es_client)
+    return (proxy, site, index, next(s.id for s in index.all() if s.capacity != "available"),
+            AppClient(make_app(site.settings)))
+
+
 _REFUSED = "The search index refused this service's request (it answered 400)."
 
 
@@ -167,11 +177,8 @@ def test_an_edit_the_search_index_fails_is_a_503_saying_so_and_sent_again_is_rec
     the index and the audit log says it once (before, twice: the index lacked it, so it read as a change again)."""
     words = 'Cannot invoke "Object.hashCode()" because "key" is null'
     with ExitStack() as stack:
-        proxy, site, _, _ = site_through_proxy(stack, es_server, es_client, sample_index, geodata_dir, data_dir,
-                                               tmp_path)
-        index = ElasticIndex.from_settings(site.settings, client=es_client)
-        service_id = next(s.id for s in index.all() if s.capacity != "available")
-        api = AppClient(make_app(site.settings))
+        proxy, site, index, service_id, api = one_to_make_available(stack, es_server, es_client, sample_index,
+                                                                    geodata_dir, data_dir, tmp_path)
         mark = index.generation()
         proxy.fail(path, status, error=("null_pointer_exception", words))
 
@@ -240,14 +247,11 @@ def test_an_edit_that_changes_nothing_of_a_service_written_whole_leaves_the_inde
     """The same capacity sent again (a provider's script every few minutes) of a service whose edits the index took:
     each laid the service's edits again, refreshed the index and moved the generation's mark (a mapping update that
     empties every host's caches), as did a second verification the same day. Nothing is written, the mark stays;
-    after a write that failed, the same edit sent
-    again writes and marks (test_an_edit_the_search_index_fails_is_a_503_saying_so_and_sent_again_is_recorded_once)."""
+    after a write that failed, the same edit sent again writes and marks
+    (test_an_edit_the_search_index_fails_is_a_503_saying_so_and_sent_again_is_recorded_once)."""
     with ExitStack() as stack:
-        proxy, site, _, _ = site_through_proxy(stack, es_server, es_client, sample_index, geodata_dir, data_dir,
-                                               tmp_path)
-        index = ElasticIndex.from_settings(site.settings, client=es_client)
-        service_id = next(s.id for s in index.all() if s.capacity != "available")
-        api = AppClient(make_app(site.settings))
+        proxy, site, index, service_id, api = one_to_make_available(stack, es_server, es_client, sample_index,
+                                                                    geodata_dir, data_dir, tmp_path)
         first = api.patch(f"/maintain/services/{service_id}", json={"capacity": "available"},
                           headers=site.auth("admin"))
         assert first.status_code == 200 and first.json()["changed"], first.text
@@ -314,13 +318,15 @@ def test_a_new_service_the_search_index_fails_is_kept_under_its_id_and_a_change_
         kept = api.get(f"/maintain/services/{made}", headers=site.auth("maintainer"))
         assert kept.status_code == 200, kept.text  # before, a 404
         assert kept.json()["service"]["name"] == _NEW["name"]
+        # in no search, whatever its status says (before, "active" and no word of it)
+        assert (kept.json()["service"]["status"], kept.json()["listed"]) == ("active", False)
 
         proxy.heal()
         changed = api.patch(f"/maintain/services/{made}", json={"capacity": "available"},
                             headers={**site.auth("maintainer"), "If-Match": kept.headers["ETag"]})
 
         assert changed.status_code == 200, changed.text
-        assert changed.json()["changed"] == ["capacity", "capacity_as_of"]
+        assert changed.json()["changed"] == ["capacity", "capacity_as_of"] and changed.json()["listed"] is True
         live = index.get(made)
         assert (live.name, live.postcode, live.capacity) == (_NEW["name"], "TR1 3BT", "available")
         assert [s.id for s in index.find(ServiceQuery(text="Kingfisher")).items] == [made]
@@ -350,36 +356,48 @@ def test_a_new_service_kept_is_written_by_its_verification(es_server, es_client,
         assert [s.id for s in index.find(ServiceQuery(text="Kingfisher")).items] == [made]
 
 
+def kept_on_the_keepers_pages(stack: ExitStack, es_server, es_client, sample_index, geodata_dir, data_dir, tmp_path):
+    """A maintainer on the keepers' pages adds `_NEW` while the cluster refuses every bulk write (`site_through_proxy`):
+    the proxy (still refusing), the site, the live index, the keepers' app, the maintainer's client, the id the new
+    service is kept under, and the answer to the add."""
+    from tests.keepers.conftest import csrf_of, make_keepers
+
+    proxy, site, _, _ = site_through_proxy(stack, es_server, es_client, sample_index, geodata_dir, data_dir, tmp_path)
+    keepers = make_keepers(site)
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    form = client.get("/keepers/services/new")
+    proxy.fail(r"/_bulk", 400, error=("illegal_argument_exception", "refused by the test"))
+    added = client.post("/keepers/services/new", data={**_NEW, "csrf": csrf_of(form.text)})
+    (made,) = site.directory.overlay.entries()[0]
+    return proxy, site, ElasticIndex.from_settings(site.settings, client=es_client), keepers, client, made, added
+
+
 def test_a_keeper_told_a_new_service_is_kept_opens_its_page_and_a_change_saved_there_writes_it(
         es_server, es_client, sample_index, geodata_dir, data_dir, tmp_path):
     """The keepers' pages: a new service whose write the cluster refuses showed the form again, all filled in, under
     "The edit is kept: do not make it again", with no word of where it was kept, and its page was "No such service"
-    until a rebuild or the next start; sent again, the form made a second. Now a page says under which id it is kept
-    and links to its page, which shows it, and a change saved there writes it."""
-    from tests.keepers.conftest import csrf_of, make_keepers
+    until a rebuild or the next start; sent again, the form made a second. Now the POST is sent on (303) to its page,
+    which says it was added but is in no search yet (before, an answer to the POST, which a reload sent again, and a
+    green "Active" tag on its page), and a change saved there writes it."""
+    from tests.keepers.conftest import csrf_of
     from tests.keepers.test_maintainer_services import _inputs
 
     with ExitStack() as stack:
-        proxy, site, _, _ = site_through_proxy(stack, es_server, es_client, sample_index, geodata_dir, data_dir,
-                                               tmp_path)
-        index = ElasticIndex.from_settings(site.settings, client=es_client)
-        keepers = make_keepers(site)
-        client = keepers.client()
-        keepers.sign_in(client, "maintainer")
-        form = client.get("/keepers/services/new")
-        proxy.fail(r"/_bulk", 400, error=("illegal_argument_exception", "refused by the test"))
+        proxy, site, index, _, client, made, added = kept_on_the_keepers_pages(
+            stack, es_server, es_client, sample_index, geodata_dir, data_dir, tmp_path)
 
-        added = client.post("/keepers/services/new", data={**_NEW, "csrf": csrf_of(form.text)})
-
-        assert added.status_code == 503, added.text
-        (made,) = site.directory.overlay.entries()[0]
         assert made.startswith("directory:kept-kingfisher-group-") and index.get(made) is None
-        assert (f"The new service is kept as {made}: do not add it again, which would make a second one. Once the "
-                "search index is fixed, a change saved on its page, a rebuild of the index or the server&#39;s next "
-                "start shows it in searches.") in added.text
-        assert f'href="/keepers/services/{made}"' in added.text and 'name="name"' not in added.text
-        page = client.get(f"/keepers/services/{made}")
+        # its own page, not an answer to the POST that a reload would send again, making a second service
+        assert added.status_code == 303 and added.headers["location"].startswith(f"/keepers/services/{made}?done=")
+        page = client.get(added.headers["location"])
         assert page.status_code == 200 and f'value="{_NEW["name"]}"' in page.text  # before, "No such service"
+        assert ("Added, but not yet in searches: the search index did not take it. Do not add it again, which would "
+                "make a second one.") in page.text
+        # never shown as listed (before, a green "Active" and no word of it)
+        assert "Not yet in searches</strong>" in page.text and ">Active</strong>" not in page.text
+        assert '<p id="unshown">Not in any search or on the public pages: the search index has not taken it' \
+            in page.text
 
         proxy.heal()
         saved = client.post(f"/keepers/services/{made}", data={**_inputs(page.text), "csrf": csrf_of(page.text),
@@ -387,6 +405,27 @@ def test_a_keeper_told_a_new_service_is_kept_opens_its_page_and_a_change_saved_t
 
         assert saved.status_code == 303, saved.text
         assert (index.get(made).name, index.get(made).phone) == (_NEW["name"], "01872 000 000")
+        assert 'id="unshown"' not in client.get(f"/keepers/services/{made}").text
+
+
+def test_a_kept_new_service_saved_unchanged_on_its_page_is_written(es_server, es_client, sample_index, geodata_dir,
+                                                                   data_dir, tmp_path):
+    """Its page saved as it stands, once the index answers: "Nothing was changed." and the index still lacked it
+    (the API's verify wrote it, the page had no way to). It is written, and a search finds it."""
+    from tests.keepers.conftest import csrf_of
+    from tests.keepers.test_maintainer_services import _inputs
+
+    with ExitStack() as stack:
+        proxy, _, index, _, client, made, _ = kept_on_the_keepers_pages(
+            stack, es_server, es_client, sample_index, geodata_dir, data_dir, tmp_path)
+        page = client.get(f"/keepers/services/{made}")
+        proxy.heal()
+
+        saved = client.post(f"/keepers/services/{made}", data={**_inputs(page.text), "csrf": csrf_of(page.text)})
+
+        assert saved.status_code == 303, saved.text
+        assert index.get(made) is not None and index.get(made).name == _NEW["name"]  # before, None
+        assert [s.id for s in index.find(ServiceQuery(text="Kingfisher")).items] == [made]
 
 
 def test_a_kept_new_services_retirement_refused_and_its_history_are_its_own_pages(
@@ -395,20 +434,14 @@ def test_a_kept_new_services_retirement_refused_and_its_history_are_its_own_page
     "No such service" (the page read the index alone to show the form again), and its history page's "back" went to
     Services; the organisations page would not link it ("There is no service with id …"). The form is shown again
     with the reason's error, the history goes back to the service's page, and it is linked."""
-    from tests.keepers.conftest import csrf_of, make_keepers
+    from tests.keepers.conftest import csrf_of
 
     with ExitStack() as stack:
-        proxy, site, _, _ = site_through_proxy(stack, es_server, es_client, sample_index, geodata_dir, data_dir,
-                                               tmp_path)
-        keepers = make_keepers(site)
-        client = keepers.client()
-        keepers.sign_in(client, "maintainer")
-        form = client.get("/keepers/services/new")
-        proxy.fail(r"/_bulk", 400, error=("illegal_argument_exception", "refused by the test"))
-        client.post("/keepers/services/new", data={**_NEW, "csrf": csrf_of(form.text)})
-        (made,) = site.directory.overlay.entries()[0]
+        _, site, _, keepers, client, made, _ = kept_on_the_keepers_pages(
+            stack, es_server, es_client, sample_index, geodata_dir, data_dir, tmp_path)
+        page = client.get(f"/keepers/services/{made}")
 
-        refused = client.post(f"/keepers/services/{made}/retire", data={"csrf": csrf_of(form.text), "reason": "x"})
+        refused = client.post(f"/keepers/services/{made}/retire", data={"csrf": csrf_of(page.text), "reason": "x"})
 
         assert refused.status_code == 400, refused.text  # before, a 404
         assert 'href="#reason">Give a reason of 3 to 500 characters' in refused.text
@@ -450,3 +483,41 @@ def test_a_kept_new_service_is_linked_to_an_organisation_and_only_its_provider_c
         own = api.patch(f"/maintain/services/{made}", json={"capacity": "available"}, headers=site.auth("provider_a"))
         assert own.status_code == 200, own.text
         assert (index.get(made).name, index.get(made).capacity) == (_NEW["name"], "available")
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_a_new_service_the_embedded_index_is_too_busy_for_is_kept_and_its_verification_writes_it(
+        request, sample_index, geodata_dir, data_dir, tmp_path, monkeypatch, store):
+    """The default backend: another connection holds the index file past the write's wait (`_WRITE_TIMEOUT_S`, here
+    0.1 s), so a new service's write is refused as busy. The 503 names the id it is kept under, with no
+    `Retry-After` and no "Try again" (sent again, the POST would make a second service); its GET reads the kept
+    record, a provider not owning it is refused (403), and once the file is free, its verification writes it, where
+    no write is left owed."""
+    from search import embedded
+    from tests.conftest import database_url
+
+    site = make_site(tmp_path / "home", sample_index, geodata_dir, data_dir,
+                     database_url=database_url(request, store))
+    api = AppClient(make_app(site.settings))
+    monkeypatch.setattr(embedded, "_WRITE_TIMEOUT_S", 0.1)
+    holder = sqlite3.connect(index_file(site.home))
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        reply = api.post("/maintain/services", json=_NEW, headers=site.auth("maintainer"))
+        made = reply.json()["error"]["service_id"]
+        other = api.patch(f"/maintain/services/{made}", json={"capacity": "bogus"}, headers=site.auth("provider_a"))
+    finally:
+        holder.rollback()
+        holder.close()
+
+    assert (reply.status_code, reply.json()["error"]["code"]) == (503, "index_unavailable"), reply.text
+    assert reply.json()["error"]["message"].startswith("The index is busy: ")
+    assert "retry-after" not in reply.headers and "Try again" not in reply.text
+    assert api.get(f"/maintain/services/{made}", headers=site.auth("maintainer")).json()["service"]["name"] \
+        == _NEW["name"]
+    assert (other.status_code, other.json()["error"]["code"]) == (403, "forbidden"), other.text
+    assert api.get(f"/services/{made}").status_code == 404  # in no search yet
+    verified = api.post(f"/maintain/services/{made}/verify", headers=site.auth("maintainer"))
+    assert verified.status_code == 200, verified.text
+    assert api.get(f"/services/{made}").json()["name"] == _NEW["name"]
+    assert not site.directory.overlay.write_owed(made)

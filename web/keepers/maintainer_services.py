@@ -194,7 +194,8 @@ def form_page(request: Request, keeper: Keeper, service: Service | None, values:
                    "questions": directory_of(request).overlay.open_questions(service.id) if service else [],
                    "needs": [(need_field(n), need_label(n), _hint(by_need.get(n))) for n in editable_needs(service)],
                    "genders": [*GENDER_CHOICES, {"value": "", "text": "Not stated"}],
-                   "gender_hint": _gender_hint(service, read), "readings": read, "merged_from": merged_from},
+                   "gender_hint": _gender_hint(service, read), "readings": read, "merged_from": merged_from,
+                   "unlisted": service is not None and editor_of(request)[1].unlisted(service.id)},
                   status=status)
 
 
@@ -245,13 +246,20 @@ def create(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Respons
             service, _ = editor.create(keeper.principal, given, state.today())
         except DomainError as error:
             if error.remedy is Remedy.SERVICE_KEPT and error.subject is not None:
-                # made and kept, not yet in the index: the form shown again would invite a second one
-                return refusal_page(request, keeper, "Added, not yet in searches", error,
-                                    link=(service_path(error.subject), "Open the new service's page"))
+                # made and kept, not yet in the index: the form shown again would invite a second one, and so would a
+                # page answering this POST (reloaded, it sends the form again), so its own page says it
+                return RedirectResponse(service_path(error.subject) + "?" + urlencode({"done": _KEPT}),
+                                        status_code=303)
             errors.add(field_of(error), said(error))
     if errors:
         return form_page(request, keeper, None, typed_values(keeper.form, None), errors, status=400)
     return RedirectResponse(service_path(service.id) + "?" + urlencode({"done": "Added."}), status_code=303)
+
+
+# The notice of a new service the search index did not take (`Remedy.SERVICE_KEPT`), above its page, which says how it
+# comes to be in searches: the index's own words of its failure are in the server's log.
+_KEPT = "Added, but not yet in searches: the search index did not take it. Do not add it again, which would make a " \
+    "second one."
 
 
 def _write(request: Request, keeper: Keeper, service_id: str, action: str) -> Response:
@@ -387,12 +395,15 @@ def edit(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINE
     given = given_fields(keeper.form, errors, current)
     fields = reconfirmed(keeper.form, given, changed(current, given, today), errors)
     names: list[str] = []
-    if not errors and fields:
+    if not errors:
         try:
             # the version the form was opened at: a form sends every need and text as it showed them, so one opened
-            # before another maintainer's (or a sync's) change would undo it
+            # before another maintainer's (or a sync's) change would undo it. A form saved unchanged is still sent
+            # (with no version: it undoes nothing): a write owed of the service (a new service kept, which the index
+            # lacks) is then made, as the API's verify makes it (`Editor._laid_again`); before, "Nothing was changed"
+            # and the index still lacked it.
             _, names = editor.update(keeper.principal, service_id, fields, today,
-                                     if_match=keeper.form.get("version") or None)
+                                     if_match=(keeper.form.get("version") or None) if fields else None)
         except (StaleEdit, PreconditionRequired) as error:
             # without a version (a page from before forms carried one), a change of the needs or the gender is
             # refused as the API refuses it (428): it could undo a change made since the page was opened

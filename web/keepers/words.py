@@ -70,10 +70,7 @@ REMEDIES = {Remedy.TOKENS: "The tokens page lists them.",
                                "again on the upload page, which replaces it.",
             Remedy.MAPPING: "Whoever runs the syncs must put the mapping right.",
             Remedy.EDIT_KEPT: "The edit is kept: do not make it again. Once the search index is fixed, a rebuild of it "
-                              "or the server's next start shows it in searches.",
-            Remedy.SERVICE_KEPT: "The new service is kept as {subject}: do not add it again, which would make a second "
-                                 "one. Once the search index is fixed, a change saved on its page, a rebuild of the "
-                                 "index or the server's next start shows it in searches."}
+                              "or the server's next start shows it in searches."}
 
 
 def said(error: DomainError) -> str:
