@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from rehabmap.errors import CALLER_ERRORS, Remedy, for_operator, with_remedy
+from rehabmap.errors import CALLER_ERRORS, Remedy, for_operator, shorten, with_remedy
 
 # Each command's module, imported when that command (or its --help) runs, or when `rehabmap --help` lists them
 # all: a command loads its own code, not the others' (the tokens' hashing, the gap analysis's options, the
@@ -63,11 +63,18 @@ class _Group(click.Group):
 
 def caller_words(exc: BaseException) -> str | None:
     """What an error a person can cause says to them (`_Group`), or None for a fault of rehabmap's own: one rule
-    for a command's error and for each failed run of a sync of several feeds (`cli.sync`)."""
+    for a command's error and for each failed run of a sync of several feeds (`cli.sync`). A store's that is the
+    machine's (`machines_fault`) is its operator's to mend: a sync's run ended by a full disk was printed with a
+    traceback as "a fault of rehabmap's own: report it"."""
+    from rehabmap.maintain.database import machines_fault  # the store's code, loaded by a command that opens it
+
     if isinstance(exc, CALLER_ERRORS):
         return for_operator(exc, with_remedy(exc, REMEDIES))
     if isinstance(exc, OSError):
         return f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}"
+    if machines_fault(exc):
+        return (f"{type(exc).__name__} of the store: {shorten(str(exc).strip(), 200)}. A fault of this machine's or of "
+                "its database's, not of rehabmap: mend it (a disk full, a database down), then run the command again")
     return None
 
 

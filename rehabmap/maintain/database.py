@@ -37,6 +37,7 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+import sys
 import threading
 import weakref
 from collections.abc import Iterator
@@ -286,6 +287,20 @@ class SqliteDatabase:
         kernel drops it if the holder dies."""
         with self._thread_lock, _flock(self.path.with_name(self.path.name + ".lock")):
             yield
+
+
+_MACHINES_CODES = {sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY,
+                   sqlite3.SQLITE_BUSY}
+
+
+def machines_fault(exc: BaseException) -> bool:
+    """Whether the store failed for a cause of the machine's or the database server's, an operator's to mend (SQLite's
+    file on a full disk, unwritable or locked; PostgreSQL refusing the connection or its disk full), not a fault of
+    rehabmap's own (SQLite's "no such table", a statement's syntax: the same exception class, another code)."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return exc.sqlite_errorcode & 0xFF in _MACHINES_CODES  # an extended code's primary one
+    psycopg = sys.modules.get("psycopg")  # not imported: no psycopg error can have been raised
+    return psycopg is not None and isinstance(exc, psycopg.OperationalError)
 
 
 def named_lock_of(store: Path | Database, name: str) -> AbstractContextManager[bool]:

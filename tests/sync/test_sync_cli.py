@@ -701,6 +701,45 @@ def test_a_feed_failing_on_the_file_system_is_one_error_line_not_a_fault(capsys)
     assert "PermissionError" not in err  # no traceback printed of it
 
 
+def test_a_feed_failing_on_its_stores_full_disk_or_refused_connection_is_the_machines_to_mend(tmp_path, capsys):
+    """Runs ended by the store for a cause of the machine's: a real SQLite file whose disk is full (SQLite's own
+    limit on the file's pages, `PRAGMA max_page_count`, raising what a full disk raises) and a real PostgreSQL
+    connection refused (a port nothing listens on). Before, each was printed with a traceback as "a fault of
+    rehabmap's own: report it"; each is one line for its operator to mend. SQLite's same exception class for a
+    fault of rehabmap's own (a table that is not there) keeps its traceback."""
+    import socket
+
+    import psycopg
+
+    from app.sync import FailedRun, SourceRuns
+    from cli.sync import _failed
+
+    conn = sqlite3.connect(tmp_path / "directory.sqlite")
+    conn.execute("CREATE TABLE t (x BLOB)")
+    conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
+    with pytest.raises(sqlite3.OperationalError) as full:
+        conn.execute("INSERT INTO t VALUES (zeroblob(100000))")
+    with pytest.raises(sqlite3.OperationalError) as bug:
+        conn.execute("SELECT * FROM no_such_table")
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    with pytest.raises(psycopg.OperationalError) as refused:
+        psycopg.connect(host="127.0.0.1", port=port, dbname="rehabmap", connect_timeout=10)
+
+    _failed("oruk", SourceRuns([], [FailedRun("oruk-bristol", full.value), FailedRun("oruk-leeds", refused.value),
+                                    FailedRun("oruk-york", bug.value)]))
+
+    err = capsys.readouterr().err
+    mend = ". A fault of this machine's or of its database's, not of rehabmap: mend it (a disk full, a database " \
+           "down), then run the command again\n"
+    assert f"error: oruk-bristol: OperationalError of the store: database or disk is full{mend}" in err, err
+    assert "error: oruk-leeds: OperationalError of the store: connection failed: " in err and "refused" in err, err
+    assert err.count(mend) == 2, err
+    assert "error: oruk-york: OperationalError: a fault of rehabmap's own (its traceback is above): report it" in err
+    assert err.count("Traceback") == 1 and "no such table: no_such_table" in err, err
+
+
 def test_a_run_applied_whose_live_write_is_refused_says_so_and_the_next_sync_writes_it(
         tmp_path, cqc_synced_home, data_dir, replay, monkeypatch):
     """A run commits before its live write reads which source supersedes which; with a mapping's `supersedes` put
