@@ -559,9 +559,11 @@ class SyncRunner:
                      dry_run: bool = False) -> None:
         """A run that cannot start (its ORUK feed file cannot be read: `runs_for`), recorded as failed as a
         fetch that fails is, so that `sync-status` names it while the source's other runs go ahead, with the
-        `warnings` of its configuration (the file's keys rehabmap does not read: a misspelt one may be the cause)."""
+        `warnings` of its configuration (the file's keys rehabmap does not read: a misspelt one may be the cause). A
+        store that cannot record it is logged (`_record_failure`); before, its error ended the whole sync, this run's
+        reason and every other feed's run lost."""
         if not dry_run:
-            self.store.record_run(name, now(), "failed", {"error": error.message, "warnings": warnings})
+            self._record_failure(name, now(), partial(str, error.message), warnings)
 
     def _cover(self, name: str, claims: Mapping[str, frozenset[str]] | None) -> dict[str, str]:
         """A complete listing makes the source's claims (`Connector.covers()`) as of today; any later

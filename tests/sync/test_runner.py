@@ -1018,6 +1018,30 @@ def test_a_failure_the_store_cannot_record_is_logged_and_the_runs_own_error_rais
     assert {line.service_id for line in run(settings, geography).added} == ADDED
 
 
+def test_a_feed_that_cannot_start_whose_failure_the_store_cannot_record_is_logged(settings, geography, caplog):
+    """A feed whose file cannot be read (`cannot_start`), the store refusing to record its failed run too (the disk
+    full, the database down). Before, the store's refusal was raised out of `sync_source`, ending every other feed's
+    run with it and the feed's reason lost; now it is logged as a failed run's is, and the next run is recorded."""
+    from rehabmap.errors import InvalidValue
+
+    store = SyncStore(store_of(settings))
+    run(settings, geography, dry_run=True)  # makes the store's tables
+    refuse_runs(store, "failed", "cannot record a failed run")
+    york = InvalidValue("york.toml: cannot read the feed file: Illegal character")
+    runner = runner_for(settings, geography)
+
+    with caplog.at_level(logging.ERROR, logger="indexer.sync.runner"):
+        runner.cannot_start("oruk-york", york)
+
+    assert ("The run of oruk-york failed, and the store could not record its failure (" in caplog.text
+            and "cannot record a failed run" in caplog.text), caplog.text
+    assert sync_status(store, "oruk-york") == []
+    accept_runs(store, "failed")
+    runner.cannot_start("oruk-york", york)
+    [status] = sync_status(store, "oruk-york")
+    assert status.last_run is not None and status.last_run.said == york.message
+
+
 def test_an_os_error_while_fetching_is_the_machines_to_mend(settings, geography, tmp_path):
     """A connector's fetch meets a real OSError of the machine (a feed file it reads is a folder, under a folder
     whose name holds a space). Before, it was worded as a fault of rehabmap's, to report with the log; it is the
