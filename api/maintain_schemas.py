@@ -24,10 +24,11 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import CoreSchema
+from pydantic_core import CoreSchema, PydanticCustomError
 
-from api.schemas import ServiceOut
+from api.schemas import Code, ServiceOut
 from geodata.england import ENGLAND_EXTENT
+from rehabmap.errors import blank
 from rehabmap.maintain.audit import REASON_MAX
 from rehabmap.record import (CONTACT_MAX_LENGTH, CONTACT_PATTERNS, ORGANISATION_NAME_LENGTH, TEXT_MAX_LENGTH,
                              catchment_polygon, given_text, typed_text)
@@ -53,7 +54,6 @@ if TYPE_CHECKING:  # a Literal built at run time is not a type to mypy; what it 
     TypeCode = str
 else:
     TypeCode = Literal[tuple(t.value for t in ServiceType)]
-Code = Annotated[str, Field(min_length=1, max_length=40)]
 # The service record's own contact checks (rehabmap/record.py), stated here so the OpenAPI document shows them.
 Phone = Annotated[str, Field(min_length=6, max_length=CONTACT_MAX_LENGTH["phone"], pattern=CONTACT_PATTERNS["phone"],
                              description="Digits, spaces, brackets, hyphens; may start with + and end with an "
@@ -148,6 +148,16 @@ class _EditableFields(BaseModel):
             return value
         name = str(info.field_name)
         return typed_text(value) if name in _shaped(cls) else given_text(name, value)
+
+    @field_validator("subtype", "needs_met", "needs_not_met")
+    @classmethod
+    def _named(cls, value: Any, info: ValidationInfo) -> Any:
+        """A blank code refused as the schema says (`Code`'s pattern, stated there, not enforced) and before anything
+        is looked at: left to the record, a blank subtype sent with a stale If-Match was a 412, not a 422."""
+        if any(not code.strip() for code in ([value] if isinstance(value, str) else value or ())):
+            what = "subtype" if info.field_name == "subtype" else "need"
+            raise PydanticCustomError("blank", blank(what, what))
+        return value
 
     def given(self) -> dict[str, Any]:
         """The fields the caller sent, as JSON values."""

@@ -18,6 +18,12 @@ def shorten(value: object, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def blank(what: str, names: str) -> str:
+    """The words for a value given blank, in one wording wherever one is read (a postcode, a need, a service type
+    or subtype): "Unknown need ''" and "'' is not a valid UK postcode" quoted nothing, as if something were given."""
+    return f"The {what} given is blank, which names no {names}"
+
+
 class GeodataError(Exception):
     """Base of every error a caller of geodata can cause. `where`, a folder on the server it concerns, is for the
     operator (the command line, the server's log), never for a reply."""
@@ -41,9 +47,9 @@ class InvalidPostcode(GeodataError):
     code = "invalid_postcode"
 
     def __init__(self, postcode: str, field: str | None = "postcode") -> None:
+        said = f"'{postcode}' is not a valid UK postcode" if postcode.strip() else blank("postcode", "place")
         super().__init__(
-            f"'{postcode}' is not a valid UK postcode. Enter a full postcode like 'LS9 7TF', "
-            "a sector like 'LS9 7' or a district like 'LS9'.",
+            f"{said}. Enter a full postcode like 'LS9 7TF', a sector like 'LS9 7' or a district like 'LS9'.",
             field=field,
         )
         self.postcode = postcode

@@ -17,9 +17,10 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
 
-from geodata.errors import GeodataError, shorten
+from geodata.errors import GeodataError, blank, shorten
 
-__all__ = ["shorten"]  # every message quotes what a person gave by one rule, geodata's (it stands alone)
+# Every message quotes what a person gave, and names a blank one, by one rule: geodata's (it stands alone).
+__all__ = ["blank", "shorten"]
 
 
 class Remedy(Enum):

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from enum import Enum
 
-from rehabmap.errors import UnknownNeed, UnknownServiceType, shorten
+from rehabmap.errors import UnknownNeed, UnknownServiceType, blank, shorten
 from rehabmap.languages import (
     UnknownLanguage,
     find_language,
@@ -152,7 +152,7 @@ def unknown_type(code: str, valid: str, *, field: str, given: str | None = None)
     elif "," in given:
         said = f"'{shorten(given)}' has a blank service type beside a comma, which names no type"
     else:
-        said = "The service type given is blank, which names no type"
+        said = blank("service type", "type")
     return UnknownServiceType(f"{said}. Use one of: {valid}.", field=field)
 
 
@@ -199,7 +199,8 @@ def language_need(typed: str) -> str:
 
 def _unknown_need(value: str) -> UnknownNeed:
     valid = ", ".join(f"{label} ({code})" for code, label in NEED_LABELS.items())
-    return UnknownNeed(f"Unknown need '{shorten(value)}'. Use one of: {valid}; or a language: language:<English "
+    said = f"Unknown need '{shorten(value)}'" if value.strip() else blank("need", "need")
+    return UnknownNeed(f"{said}. Use one of: {valid}; or a language: language:<English "
                        "name or ISO 639 code> (e.g. language:Polish or language:pl).", field="needs")
 
 
@@ -233,7 +234,8 @@ def parse_subtypes(given: list[str] | tuple[str, ...] | None,
                                      f"for: add '{owner.value}' to the types, or leave the subtype out.",
                                      field="subtypes")
         options = ", ".join(allowed) or "none (the types asked for have no subtypes)"
-        raise UnknownServiceType(f"Unknown subtype '{shorten(sub)}'. Use one of: {options}.", field="subtypes")
+        said = f"Unknown subtype '{shorten(sub)}'" if sub else blank("subtype", "subtype")
+        raise UnknownServiceType(f"{said}. Use one of: {options}.", field="subtypes")
     return subtypes
 
 

@@ -220,6 +220,13 @@ BAD = [
     ({"home": LS9, "needs": ["female_only", "male_only"]}, 400, "invalid_value", "needs",
      "Ask for at most one of female_only, male_only, mixed_gender: no service is both female_only and male_only."),
     ({"home": LS9, "subtypes": ["penthouse"]}, 400, "unknown_service_type", "subtypes", "penthouse"),
+    # Before: "Unknown subtype ''", "Unknown need ''" and "'' is not a valid UK postcode": blank named as blank.
+    ({"home": LS9, "types": ["advocacy"], "subtypes": [" "]}, 400, "unknown_service_type", "subtypes",
+     "The subtype given is blank, which names no subtype. Use one of: imha"),
+    ({"home": LS9, "needs": ["autism", " "]}, 400, "unknown_need", "needs",
+     "The need given is blank, which names no need. Use one of: "),
+    ({"home": {"postcode": " "}}, 400, "invalid_postcode", "home.postcode",
+     "The postcode given is blank, which names no place. Enter a full postcode like 'LS9 7TF'"),
     ({"home": LS9, "current_placement": {"service_id": "cqc:nope"}}, 404, "service_not_found",
      "current_placement.service_id", "cqc:nope"),
     ({"home": LS9, "current_placement": {"postcode": "EH1 1YZ"}}, 400, "outside_england", "current_placement.postcode",

@@ -140,6 +140,10 @@ BAD = [
     ({"need": "language:xx"}, 400, "need", "Unknown language 'xx' in need 'language:xx'. Give the language's "
                                             "English name or ISO 639 code, e.g. language:Polish or language:pl."),
     ({"postcode": "LS9 7TFX"}, 400, "postcode", "not a valid UK postcode"),
+    # Before: "Unknown need ''" and "'' is not a valid UK postcode": now blank named as blank, as a type's is.
+    ({"need": " "}, 400, "need", "The need given is blank, which names no need. Use one of: Learning disability "),
+    ({"postcode": " "}, 400, "postcode", "The postcode given is blank, which names no place. Enter a full postcode "
+                                         "like 'LS9 7TF'"),
     ({"postcode": "ZZ9 9ZZ"}, 404, "postcode", "not found"),
     ({"place": "Atlantis"}, 404, "place", "Atlantis"),
     ({"place": "Swansea"}, 400, "place", "'Swansea' is a place in Wales. rehabmap lists services in England only"),

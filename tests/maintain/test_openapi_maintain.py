@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import os
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
+from jsonschema import Draft202012Validator
 from schemathesis import GenerationMode
 from schemathesis.core.parameters import ParameterLocation
 
 from tests.maintain.consistency import assert_consistent
-from tests.maintain.conftest import make_site, start_server
+from tests.maintain.conftest import OWNED_A, make_site, start_server
 from search.embedded import index_file
 
 MAX_EXAMPLES = int(os.environ.get("REHABMAP_FUZZ_EXAMPLES", "15"))
@@ -67,3 +69,21 @@ def test_maintain_api_holds_to_its_openapi_with_an_admin_token_and_the_stores_ag
 def changes(site) -> tuple[int, int]:
     """What any write moves: the audit log's length and the index file's modification time."""
     return site.directory.audit.entries(limit=0)[1], index_file(site.home).stat().st_mtime_ns
+
+
+@pytest.mark.parametrize(("blank", "said"), [
+    ({"subtype": " "}, "subtype: The subtype given is blank, which names no subtype"),
+    ({"needs_met": [" "]}, "needs_met: The need given is blank, which names no need"),
+    ({"needs_not_met": ["autism", " "]}, "needs_not_met: The need given is blank, which names no need")],
+    ids=["subtype", "needs_met", "needs_not_met"])
+def test_a_blank_code_in_a_change_is_refused_by_the_document_as_by_the_server(fuzz_server, fuzzed_site, blank, said):
+    """Before: the maintainers' body had a `Code` of its own (`minLength: 1`), which let " " through as a need or
+    subtype for the record to refuse, after the If-Match check (a stale version's 412, not the 422 of a bad body)
+    and as "Subtype ''" or "Unknown need ''"; now the one `Code` of the API's schemas, its stated pattern enforced."""
+    document = httpx.get(f"{fuzz_server.url}/openapi.json", timeout=REPLY_TIMEOUT_S).json()
+    validator = Draft202012Validator({"$ref": "#/components/schemas/ServicePatchIn", **document})
+    before = changes(fuzzed_site)
+    reply = httpx.patch(f"{fuzz_server.url}/maintain/services/{OWNED_A[1]}", json=blank,
+                        headers={**fuzzed_site.auth("admin"), "If-Match": '"stale"'}, timeout=REPLY_TIMEOUT_S)
+    assert not validator.is_valid(blank) and reply.status_code == 422, reply.text
+    assert reply.json()["error"]["message"] == said and changes(fuzzed_site) == before
