@@ -38,6 +38,7 @@ import httpx
 from bench import common
 from bench.bench_load import MIX, report, run
 from bench.common import fmt, label, log
+from rehabmap.sqlite_uri import sqlite_uri
 from search.embedded import EmbeddedWriter
 
 
@@ -113,7 +114,7 @@ def main() -> None:
         server = common.start_server(n, port, workers=args.workers, log_name="server-edits", home=home,
                                      checkout=args.checkout)
         common.wait_ready(url, server)
-        with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as conn:
+        with sqlite3.connect(sqlite_uri(source, "ro"), uri=True) as conn:
             ids = [i for (i,) in conn.execute("SELECT id FROM service_columns WHERE active = 1")]
         log(f"phase 1: no edits, {args.concurrency} clients, {args.seconds:g} s …")
         mix = MIX if args.mix == "all" else [("match", 1.0)]

@@ -32,6 +32,7 @@ from pydantic import ValidationError
 
 from geodata.distance import haversine_km
 from rehabmap.errors import DomainError, IndexNotBuilt, IndexUnavailable
+from rehabmap.sqlite_uri import sqlite_uri
 from rehabmap.index.base import (Around, Hit, IndexInfo, Page, Previous, Revision, ServiceQuery, Stored,
                                  around_in_parts, as_service, nearest_of_types_in_parts, overlay_record)
 from search.columns import (ROW_FIELDS, Columns, OverlaidColumns, ServiceColumns, Snapshot, SnapshotPiece,
@@ -163,7 +164,7 @@ def _schema_of(path: Path) -> str | None:
 
 def _read_only(path: Path, sql: str, *args: Any) -> list[tuple]:
     """The rows of one query of a file this version does not write: opened read-only, closed after."""
-    with closing(sqlite3.connect(_uri(path, "ro"), uri=True)) as conn:
+    with closing(sqlite3.connect(sqlite_uri(path, "ro"), uri=True)) as conn:
         return conn.execute(sql, args).fetchall()
 
 
@@ -471,7 +472,7 @@ class _Part:
 
     def doc(self, row: int) -> bytes:
         if self._reader is None:
-            self._reader = sqlite3.connect(_uri(self.path, "ro"), uri=True)
+            self._reader = sqlite3.connect(sqlite_uri(self.path, "ro"), uri=True)
         return cast(bytes, self._reader.execute("SELECT doc FROM records WHERE rowid = ?", (row,)).fetchone()[0])
 
     def close(self) -> None:
@@ -747,18 +748,11 @@ def _connect(path: Path, mode: str, **options: Any) -> sqlite3.Connection:
     table: meta). Run 'rehabmap index SOURCE...' again to rebuild it"; a read made again with the file held
     (`_held`) escaped as a raw "unable to open database file", a 500."""
     try:
-        return sqlite3.connect(_uri(path, mode), uri=True, timeout=_WRITE_TIMEOUT_S, **options)
+        return sqlite3.connect(sqlite_uri(path, mode), uri=True, timeout=_WRITE_TIMEOUT_S, **options)
     except sqlite3.OperationalError:
         if path.exists():
             raise
         raise _not_there(path) from None
-
-
-def _uri(path: Path, mode: str) -> str:
-    """The file's SQLite URI, its path escaped: as it was written (`file:{path}`), a folder named with '#' or '?' cut
-    the path there (a stray file made, or a raw "unable to open database file", a 500) and one with '%41' read as
-    'A'."""
-    return f"{path.resolve().as_uri()}?mode={mode}"
 
 
 def _reader(path: Path) -> sqlite3.Connection:
@@ -1295,7 +1289,7 @@ class EmbeddedIndex:
             return self._generation is not None  # `info` answers from a loaded file that is gone
         if self._generation is not None and self._generation.inode == inode:
             return True
-        conn = sqlite3.connect(_uri(self.path, "ro"), uri=True)
+        conn = sqlite3.connect(sqlite_uri(self.path, "ro"), uri=True)
         try:
             _check_schema(conn, self.path)
         except IndexNotBuilt:

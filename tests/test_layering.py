@@ -20,7 +20,7 @@ LAYERS: dict[str, int] = {"geodata": 1, "rehabmap": 2, "indexer": 3, "search": 3
 SIBLINGS_ALLOWED = {("cli", "app")}
 # Inside the domain: the vocabulary every capability shares, which imports none of them.
 VOCABULARY = ("rehabmap.errors", "rehabmap.config", "rehabmap.textmatch", "rehabmap.taxonomy", "rehabmap.record",
-              "rehabmap.oruk", "rehabmap.index")
+              "rehabmap.oruk", "rehabmap.index", "rehabmap.sqlite_uri")
 CAPABILITIES = ("rehabmap.match", "rehabmap.browse", "rehabmap.gaps", "rehabmap.maintain", "rehabmap.state")
 MAX_FUNCTION_LINES = 80
 

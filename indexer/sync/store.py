@@ -52,6 +52,7 @@ from rehabmap.maintain.migrations import ENRICHMENT_MATCH, ENRICHMENT_MATCH_KEYS
 from rehabmap.maintain.overlay import Overlay
 from rehabmap.maintain.store import store_of
 from rehabmap.record_keys import key_columns
+from rehabmap.sqlite_uri import sqlite_uri
 from rehabmap.sync_digests import stored_json
 
 if TYPE_CHECKING:
@@ -400,7 +401,7 @@ class SyncStore:
         path = Path(into) / "directory.sqlite"
         if isinstance(store, Path):
             if store.is_file():
-                original = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=30.0)
+                original = sqlite3.connect(sqlite_uri(store, "ro"), uri=True, timeout=30.0)
                 scratch = sqlite3.connect(path)
                 try:
                     original.backup(scratch)

@@ -145,6 +145,24 @@ def test_sync_review_and_match_end_to_end(tmp_path, geodata_dir, data_dir, repla
         assert answer["results"][0]["id"] == FIELD_HOUSE_ID
 
 
+def test_a_dry_run_over_a_store_in_a_folder_named_with_a_hash_a_percent_escape_and_a_space(tmp_path, geodata_dir,
+                                                                                             data_dir, replay):
+    """The dry run's copy of the store (`SyncStore.scratch_copy`) opened it as `file:{path}?mode=ro`: SQLite cut
+    the path at the '#' and read '%41' as 'A', so the run ended in a raw "unable to open database file"."""
+    home = make_home(tmp_path / "rehab #2 %41 home", geodata_dir)
+    done = rehabmap(home, data_dir, replay, "sync", "cqc")
+    assert done.returncode == 0, done.stderr
+    store = home / "directory.sqlite"
+    written = store.read_bytes()
+
+    dry = rehabmap(home, data_dir, replay, "sync", "cqc", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert first_line(dry) == dict.fromkeys(FIRST_RUN, 0), dry.stdout  # nothing changed at CQC since
+    assert "1 record of this source awaits review" in dry.stdout, "the copy holds the store's rows"
+    assert store.read_bytes() == written, "a dry run writes nothing"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [home.name], "nor a stray file where the path was cut"
+
+
 def test_a_sync_its_dry_run_and_the_queue_on_postgresql(tmp_path, geodata_dir, data_dir, replay, postgres):
     """With REHABMAP_DATABASE_URL the sync job writes the shared store, not a file in its home; its dry run
     reads it and writes none of it; `rehabmap review` reads the queue from it."""
