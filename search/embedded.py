@@ -824,7 +824,10 @@ class _Generation:
     """
 
     def __init__(self, path: Path) -> None:
-        stat = path.stat()
+        try:
+            stat = path.stat()
+        except FileNotFoundError:  # deleted since the reader's stat (`EmbeddedIndex._current`) found it
+            raise _not_there(path) from None
         self.path = path
         self.inode = stat.st_ino
         self.conn = _reader(path)
@@ -1289,7 +1292,10 @@ class EmbeddedIndex:
             return self._generation is not None  # `info` answers from a loaded file that is gone
         if self._generation is not None and self._generation.inode == inode:
             return True
-        conn = sqlite3.connect(sqlite_uri(self.path, "ro"), uri=True)
+        try:
+            conn = _connect(self.path, "ro")
+        except IndexNotBuilt:  # deleted since the stat: as above
+            return self._generation is not None
         try:
             _check_schema(conn, self.path)
         except IndexNotBuilt:

@@ -386,6 +386,61 @@ def test_an_answer_an_edit_overtook_on_a_file_deleted_since_says_no_index_is_bui
     assert reads and raised.value.status == 503 and raised.value.where == str(path)
 
 
+class _Announced:
+    """The reader's real load lock, which says when a thread comes to take it: the reader has found the file by then
+    (`EmbeddedIndex._current`'s stat) and has not yet loaded it."""
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self.lock, self.wanted = lock, threading.Event()
+
+    def __enter__(self) -> bool:
+        self.wanted.set()
+        return self.lock.__enter__()
+
+    def __exit__(self, *exc) -> None:
+        self.lock.__exit__(*exc)
+
+
+def test_a_file_deleted_between_the_readers_look_and_its_load_says_no_index_is_built(path, monkeypatch):
+    """The file is deleted after the reader found it and before it loads it: the load's own stat raised a raw
+    `FileNotFoundError`, a 500. It is `IndexNotBuilt`, in the words a reader that finds no file uses."""
+    index = EmbeddedIndex(path)
+    lock = _Announced(index._load_lock)
+    monkeypatch.setattr(index, "_load_lock", lock)
+    raised: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            index.info()
+        except BaseException as error:
+            raised.append(error)
+
+    with lock.lock:
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        assert lock.wanted.wait(60), "the reader never came to load the file"
+        path.unlink()
+    reader.join(60)
+    [error] = raised
+    assert isinstance(error, IndexNotBuilt) and error.status == 503 and error.where == str(path)
+    assert str(error).startswith(f"No index has been built: {path.name} is not there. ")
+
+
+def test_a_file_deleted_between_the_look_and_the_open_of_built_is_no_index(path, monkeypatch):
+    """`built()` found the file, and it was deleted before it opened it (here as its URI is made): the open raised
+    a raw `sqlite3.OperationalError` ("unable to open database file"), which a `rehabmap sync` asking whether there
+    is an index to catch up showed as a traceback. There is none: False, as for a file its look does not find."""
+    made = embedded.sqlite_uri
+
+    def deleted_as_it_is_opened(where, mode: str) -> str:
+        path.unlink(missing_ok=True)
+        return made(where, mode)
+
+    monkeypatch.setattr(embedded, "sqlite_uri", deleted_as_it_is_opened)
+    assert EmbeddedIndex(path).built() is False
+    assert not path.exists()
+
+
 def test_an_answer_an_edit_overtook_keeps_no_other_read_waiting(path, services, monkeypatch):
     """An edit overtakes a read of a record; the reader answers again with the file held. That answer held the
     reader's load lock and its connection's lock as well, to its end, so every other thread's read of a record, or
