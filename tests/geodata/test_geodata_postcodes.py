@@ -46,7 +46,9 @@ def test_unspaced_sector_reads_as_district() -> None:
 def test_malformed_postcode_is_refused_by_name(text: str) -> None:
     with pytest.raises(InvalidPostcode) as raised:
         parse_postcode(text)
-    assert f"'{text.strip()}'" in raised.value.message
+    # A blank one is named as blank (before: "'' is not a valid UK postcode", quoting nothing).
+    said = f"'{text.strip()}'" if text.strip() else "The postcode given is blank, which names no place."
+    assert said in raised.value.message
     assert raised.value.field == "postcode"
 
 
