@@ -51,13 +51,20 @@ class _Group(click.Group):
     """Errors a person can cause (the domain's and geodata's, and the file system's: a folder not there, a file where
     a folder should be, one not writable) end a command with their message and exit status 2, never a traceback.
     Before, `gaps Leeds --csv /no/such/dir/x.csv` printed the scorecard and then a FileNotFoundError's traceback, and
-    `geodata build` from a folder missing its sources, or REHABMAP_HOME naming a file, did the same."""
+    `geodata build` from a folder missing its sources, or REHABMAP_HOME naming a file, did the same. So does a store's
+    error that is the machine's (`caller_words`), in whichever command meets it: before, only a sync's runs said it
+    so, and `orgs add` on a full disk ended with a traceback. A fault of rehabmap's own keeps its traceback."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (*CALLER_ERRORS, OSError) as exc:
-            click.echo(f"error: {caller_words(exc)}", err=True)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # click's own (a usage error, --help's exit): click says them, and the store's code stays unloaded
+        except Exception as exc:
+            said = caller_words(exc)  # None for a fault of rehabmap's own
+            if said is None:
+                raise
+            click.echo(f"error: {said}", err=True)
             ctx.exit(2)
 
 

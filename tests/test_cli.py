@@ -196,3 +196,41 @@ def test_match_refuses_a_distance_or_limit_out_of_range_by_the_option_it_names()
     for args, option in ((["--max-km", "0"], "'--max-km'"), (["--limit", "0"], "'--limit'")):
         done = CliRunner().invoke(match_command, ["--postcode", "LS9 7TF", *args])
         assert done.exit_code == 2 and f"Invalid value for {option}" in done.output, done.output
+
+
+def test_a_store_on_a_full_disk_is_one_error_line_in_any_command(tmp_path, data_dir):
+    """`rehabmap orgs add` over a real SQLite store, in a process whose files may grow no larger than the store is
+    (`ulimit -f`: RLIMIT_FSIZE at the file's size, what a full disk refuses; SQLite says "disk I/O error"): the
+    machine's fault (`machines_fault`), one `error:` line for its operator and exit status 2, as a sync's runs say it.
+    Before, any command but `sync` ended so with a traceback. A fault of rehabmap's own (a table not there) keeps it."""
+    import resource
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+
+    from tests.commands import ROOT, environment
+
+    assert rehabmap_here(tmp_path, data_dir, "orgs", "add", "Harbourlight (fictional)").returncode == 0
+    [store] = tmp_path.rglob("directory.sqlite")
+    limit = store.stat().st_size
+
+    def full_disk() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write refused (EFBIG), not the process killed
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    done = subprocess.run([sys.executable, "-m", "cli", "orgs", "add", "Second Light (fictional)"], cwd=ROOT,
+                          env=environment(tmp_path, data_dir, PYTHONDONTWRITEBYTECODE="1"),  # no bytecode cut short
+                          capture_output=True, text=True, timeout=120,
+                          preexec_fn=full_disk)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: OperationalError of the store: disk I/O error. A fault of this machine's or "
+                                  "of its database's, not of rehabmap: mend it (a disk full, a database down), then "
+                                  "run the command again"), done.stderr
+    assert "Traceback" not in done.stderr
+    assert "Second Light" not in rehabmap_here(tmp_path, data_dir, "orgs", "list").stdout
+
+    with sqlite3.connect(store) as conn:
+        conn.execute("DROP TABLE organisations")
+    bug = rehabmap(tmp_path, data_dir, "orgs", "list")
+    assert bug.returncode == 1 and "Traceback" in bug.stderr and "no such table: organisations" in bug.stderr, bug

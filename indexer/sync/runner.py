@@ -70,6 +70,7 @@ from indexer.sync.store import (
     now,
 )
 from rehabmap.maintain.audit import PREPARED, QUESTIONED, AuditLog, Change
+from rehabmap.maintain.database import machines_fault
 from rehabmap.maintain.overlay import Overlay
 from rehabmap.maintain.retirement import RETIRED_DETAIL
 from rehabmap.errors import DomainError, InvalidValue, sentence, shorten, tell_operator
@@ -442,17 +443,19 @@ class SyncRunner:
                 then: Callable[[str], str], *, dry_run: bool) -> None:
         """A run ended by an exception that is no source's error (`SyncInterrupted`), recorded as failed (not in a
         dry run), `where` and `then` (given how to run it again) saying where it failed and what is kept. Whose fault
-        it is decides what a person does: an `OSError` (a full disk, a permission refused) is the machine's, for its
-        operator to mend; any other, as `whose` says (before, an `OSError` too was worded a fault of rehabmap's, to
-        report). Said without the server's folders (the Sources page shows it); the exception, for the operator,
+        it is decides what a person does: the machine's (`machines_fault`: a full disk, a permission refused, the
+        store's file full or locked) is for its operator to mend; any other, as `whose` says (before, an `OSError`
+        too was worded a fault of rehabmap's, to report, and then a full SQLite disk a fault of rehabmap's or of its
+        store's). Said without the server's folders (the Sources page shows it); the exception, for the operator,
         keeps them."""
         def said() -> str:
             again = self._again(connector.name)
             kept = then(again)
-            mend = ("A fault of this machine's, not of rehabmap or the source: mend it (a disk full, a file's "
-                    "permissions)" + ("." if again in kept else f", then {again}."))  # how to go on, said once
+            mend = ("A fault of this machine's or of its database's, not of rehabmap or the source: mend it (a disk "
+                    "full, a file's permissions, a database down)"
+                    + ("." if again in kept else f", then {again}."))  # how to go on, said once
             return (f"{type(exc).__name__} {where}: {sentence(shorten(said_without_folders(exc, self.folders), 200))} "
-                    f"{mend if isinstance(exc, OSError) else whose} {kept}")
+                    f"{mend if machines_fault(exc) else whose} {kept}")
 
         if not dry_run:
             self._record_failure(connector.name, started, said, connector.warnings)

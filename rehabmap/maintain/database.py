@@ -294,9 +294,14 @@ _MACHINES_CODES = {sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CAN
 
 
 def machines_fault(exc: BaseException) -> bool:
-    """Whether the store failed for a cause of the machine's or the database server's, an operator's to mend (SQLite's
-    file on a full disk, unwritable or locked; PostgreSQL refusing the connection or its disk full), not a fault of
-    rehabmap's own (SQLite's "no such table", a statement's syntax: the same exception class, another code)."""
+    """Whether a failure has a cause of the machine's or the database server's, an operator's to mend (the file
+    system's, an `OSError`: a disk full, a permission refused; SQLite's file on a full disk, unwritable or locked;
+    PostgreSQL refusing the connection or its disk full), not a fault of rehabmap's own (SQLite's "no such table", a
+    statement's syntax: the same exception class, another code). The one answer the command line's error line and a
+    failed sync run's record (sync-status, the Sources page) both give: before, the record called only an `OSError`
+    the machine's, and worded a full SQLite disk as a fault of rehabmap's or its store's."""
+    if isinstance(exc, OSError):
+        return True
     if isinstance(exc, sqlite3.OperationalError):
         return exc.sqlite_errorcode & 0xFF in _MACHINES_CODES  # an extended code's primary one
     psycopg = sys.modules.get("psycopg")  # not imported: no psycopg error can have been raised
