@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import difflib
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -98,14 +97,24 @@ class IndexNotBuilt(DomainError):
 
 class IndexUnavailable(DomainError):
     """The search cluster did not answer, answered that it is overloaded, or failed (a fault of its own, a 5xx).
-    Nothing is wrong with the request: the same request can be sent again later, so the API adds `Retry-After`."""
+    Nothing is wrong with the request: the same request can be sent again later, so the API adds `Retry-After`.
+
+    The message says the fact and, where `who_mends` names them, who must mend it, and no word of sending the
+    request again: each face that asks for it (the API's 503, the pages, the command line) adds those words from one
+    place, `told`, and one that must not (a create kept, `not_to_be_sent_again`) says the message as it is.
+    Before, the engines wrote "Try again …" into the message, and the kept create's answer took it out by a pattern,
+    which a new wording would have escaped. `passes`: whether the fault may pass by itself (a cluster's 5xx: try
+    again in a minute, and if it fails again, who must mend it), or waits for `who_mends` (credentials refused: try
+    again later)."""
 
     status = 503
     code = "index_unavailable"
     retry_after_s = 30
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, who_mends: str | None = None, passes: bool = True) -> None:
+        super().__init__(f"{message} {who_mends}" if who_mends else message)
+        self.fact, self.who_mends, self.passes = message, who_mends, passes
+        self.to_send_again = True
         self.headers = {"Retry-After": str(self.retry_after_s)}
 
     def not_to_be_sent_again(self) -> None:
@@ -113,11 +122,24 @@ class IndexUnavailable(DomainError):
         second service, so the error says neither `Retry-After` nor to try again (before, a client obeying either
         made a second). What it says of the index and who must mend it stays."""
         self.headers = {}
-        self.message = _TRY_AGAIN.sub(lambda m: f" {m[1].upper()}" if m[1] else "", self.message)
+        self.to_send_again = False
+
+    def said_again(self) -> str:
+        """The message with the words asking for the same request again, where they are to be said."""
+        if not self.to_send_again:
+            return self.message
+        if self.who_mends is None:
+            return f"{self.fact} Try again in a minute."
+        if self.passes:
+            mends = self.who_mends[:1].lower() + self.who_mends[1:]
+            return f"{self.fact} Try again in a minute; if it fails again, {mends}"
+        return f"{self.fact} {self.who_mends.removesuffix('.')}; try again later."
 
 
-# The words of `IndexUnavailable`'s messages that ask for the same request again (search.elastic, search.embedded).
-_TRY_AGAIN = re.compile(r" Try again in a minute(?:\.|; if it fails again, (\w))|; try again later(?=\.)")
+def told(error: DomainError | GeodataError) -> str:
+    """An error's message as a face tells it to a person: an `IndexUnavailable`'s with the words asking for the same
+    request again (`IndexUnavailable.said_again`), every other's as it is."""
+    return error.said_again() if isinstance(error, IndexUnavailable) else error.message
 
 
 class IndexRefused(DomainError):
@@ -276,15 +298,15 @@ def did_you_mean(word: str, known: Iterable[str], where: str = "") -> str:
 
 def with_remedy(error: DomainError | GeodataError, remedies: Mapping[Remedy, str],
                 written: Callable[[str], str] = str) -> str:
-    """The message followed by what the face's user can do about it, in that face's words (`remedies`, its own
-    table: `Remedy`, naming the error's `subject` where they say `{subject}`, as the face `written` it: the API's
-    words name a page, so an id in its path); the message alone where the error names no remedy or the face has no
-    words for it."""
+    """The message (as a person is told it: `told`) followed by what the face's user can do about it, in that face's
+    words (`remedies`, its own table: `Remedy`, naming the error's `subject` where they say `{subject}`, as the face
+    `written` it: the API's words name a page, so an id in its path); the message alone where the error names no
+    remedy or the face has no words for it."""
     remedy = error.remedy if isinstance(error, DomainError) else None
     words = remedies.get(remedy) if remedy is not None else None
     if words and isinstance(error, DomainError) and error.subject is not None:
         words = words.replace("{subject}", written(error.subject))
-    return f"{sentence(error.message)} {words}" if words else error.message
+    return f"{sentence(told(error))} {words}" if words else told(error)
 
 
 def for_operator(error: DomainError | GeodataError, said: str | None = None) -> str:

@@ -198,8 +198,7 @@ def _reachable_or_unavailable(client: SearchClient, note: str = "", *, reads: bo
         yield
     except Unreachable as exc:
         log.info("%s did not answer: %s", client.where(), exc.kind)
-        raise IndexUnavailable(f"The search index did not answer ({exc.kind}).{note} "
-                               "Try again in a minute.") from exc
+        raise IndexUnavailable(f"The search index did not answer ({exc.kind}).{note}") from exc
     except ClusterError as exc:
         if exc.status in REFUSED_CREDENTIALS:
             # The deployment's key is wrong, expired or lacks a privilege: the operator must act, the person
@@ -208,13 +207,13 @@ def _reachable_or_unavailable(client: SearchClient, note: str = "", *, reads: bo
             errors.operator_log.tell(f"{client.where()} refused rehabmap's credentials ({exc.status} {exc.error}): "
                                      "check REHABMAP_ELASTICSEARCH_API_KEY and the key's privileges")
             raise IndexUnavailable(f"The search index refused this service's credentials (it answered "
-                                   f"{exc.status}).{note} The people who run this service have to fix its "
-                                   "settings; try again later.") from exc
+                                   f"{exc.status}).{note}", passes=False,
+                                   who_mends="The people who run this service have to fix its settings.") from exc
         if exc.status not in OVERLOADED:
             raise _amiss(client, exc, note, reads=reads) from exc
         log.info("%s answered %s", client.where(), exc.status)
         raise IndexUnavailable(f"The search index is overloaded or unavailable (it answered {exc.status})."
-                               f"{note} Try again in a minute.") from exc
+                               f"{note}") from exc
 
 
 def _amiss(client: SearchClient, error: ClusterError, note: str, *, reads: bool) -> DomainError:
@@ -238,10 +237,10 @@ def _amiss(client: SearchClient, error: ClusterError, note: str, *, reads: bool)
                               "what it answered is in this service's log.")
     if _gone(error):
         return IndexUnavailable(f"The search index no longer has an index this service's request named (it answered "
-                                f"404).{note} Try again in a minute.")
-    return IndexUnavailable(f"The search index failed (it answered {error.status}).{note} Try again in a minute; if "
-                            "it fails again, the people who run this service have to fix the search index: what it "
-                            "answered is in this service's log.")
+                                f"404).{note}")
+    return IndexUnavailable(f"The search index failed (it answered {error.status}).{note}",
+                            who_mends="The people who run this service have to fix the search index: what it answered "
+                            "is in this service's log.")
 
 
 def _reachable(method: Callable[P, R]) -> Callable[P, R]:
@@ -497,7 +496,7 @@ class ElasticWriter:
             done = (f"kept refusing documents as overloaded ({status}) after {self.bulk_retries} retries"
                     if status in self.client.resent else f"refused documents as overloaded ({status}), which "
                     "this service's client for it does not send again")
-            return IndexUnavailable(f"The search index {done}.{note} Try again in a minute.")
+            return IndexUnavailable(f"The search index {done}.{note}")
         error = result.get("error")
         kind = str(error.get("type", "")) if isinstance(error, dict) else str(error)
         return DocumentRefused(status, f"The search index refused the record '{result.get('_id')}': "

@@ -700,7 +700,7 @@ def _busy(error: sqlite3.DatabaseError) -> bool:
 def _busy_index(held_by: str) -> IndexUnavailable:
     """A file another connection held past `_WRITE_TIMEOUT_S` (`held_by`: who "have" held it), which is no file to
     rebuild: nothing is wrong with it, and it answers once they let it go (an edit so refused wrote nothing)."""
-    return IndexUnavailable(f"The index is busy: {held_by} held it for more than a minute. Try again in a minute.")
+    return IndexUnavailable(f"The index is busy: {held_by} held it for more than a minute.")
 
 
 def _check_schema(conn: sqlite3.Connection, path: Path) -> None:

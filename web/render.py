@@ -19,7 +19,7 @@ from starlette.responses import HTMLResponse, Response
 
 from geodata.errors import GeodataNotBuilt
 from rehabmap import __version__
-from rehabmap.errors import DomainError, tell_operator
+from rehabmap.errors import DomainError, tell_operator, told
 from rehabmap.record import capacity_max_age_days
 from web import present
 from web.deps import get_state
@@ -89,7 +89,7 @@ class PageRoute(APIRoute):
                 if isinstance(error, DomainError) and error.status != 503:
                     raise
                 tell_operator(error)
-                reply = page(request, "unavailable.html", {"error": error}, status=503)
+                reply = page(request, "unavailable.html", {"error": error, "told": told(error)}, status=503)
                 reply.headers.update(getattr(error, "headers", {}))  # Retry-After, where the error gives one
                 return reply
         return answer

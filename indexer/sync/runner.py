@@ -73,7 +73,7 @@ from rehabmap.maintain.audit import PREPARED, QUESTIONED, AuditLog, Change
 from rehabmap.maintain.database import machines_fault
 from rehabmap.maintain.overlay import Overlay
 from rehabmap.maintain.retirement import RETIRED_DETAIL
-from rehabmap.errors import DomainError, InvalidValue, sentence, shorten, tell_operator
+from rehabmap.errors import DomainError, InvalidValue, sentence, shorten, tell_operator, told
 from rehabmap.sync_digests import content, content_digest as item_json_digest
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType, type_words
@@ -143,7 +143,7 @@ class RunNotWritten(DomainError):
 
     def __init__(self, report: SyncReport, cause: DomainError) -> None:
         super().__init__(f"{_stored(report)}, but not yet shown in searches: the live index could not be written: "
-                         f"{sentence(cause.message)} A running server writes them once the index answers (it looks "
+                         f"{sentence(told(cause))} A running server writes them once the index answers (it looks "
                          "every REHABMAP_CONVERGE_EVERY_S seconds), as does the next sync, review decision or server "
                          "start.", where=cause.where)
         self.report = report

@@ -20,7 +20,7 @@ import pytest
 
 from app.parts import open_backend
 from rehabmap.config import Settings
-from rehabmap.errors import IndexNotBuilt, IndexUnavailable
+from rehabmap.errors import IndexNotBuilt, IndexUnavailable, told
 from search import embedded
 from rehabmap.index.base import Coverage, ServiceQuery, overlay_record
 from search.columns import ServiceColumns
@@ -331,7 +331,7 @@ def test_an_edit_landing_at_each_read_of_the_file_never_overtakes_the_answer(pat
                 writer.upsert({target.id: {"name": f"Wagtail House {len(landed)}"}})
                 landed.append(statement)
             except IndexUnavailable as error:
-                refused.append(str(error))
+                refused.append(told(error))
 
     connection = _traced(index, monkeypatch, edit_as_a_read_starts)
     try:
@@ -555,8 +555,9 @@ def test_a_file_an_edit_keeps_busy_past_the_wait_is_unavailable_not_to_be_rebuil
     time.sleep(0.5)  # the edit waits to commit, as long as it may
     monkeypatch.setattr(embedded, "_WRITE_TIMEOUT_S", 0.3)  # the reader's wait, cut short
     try:
-        with pytest.raises(IndexUnavailable, match=r"^The index is busy: .* Try again in a minute\.$") as raised:
+        with pytest.raises(IndexUnavailable, match=r"^The index is busy: .* for more than a minute\.$") as raised:
             EmbeddedIndex(path).info()
+        assert told(raised.value).endswith(" for more than a minute. Try again in a minute.")
         assert raised.value.headers["Retry-After"]
     finally:
         holder.execute("COMMIT")
@@ -608,8 +609,9 @@ def test_an_edit_the_file_stays_busy_for_past_the_wait_is_unavailable_and_writes
     holder.execute("BEGIN IMMEDIATE" if held == "write" else "BEGIN")
     holder.execute("SELECT count(*) FROM meta").fetchone()  # the shared lock (and the reserved one, of a writer)
     try:
-        with pytest.raises(IndexUnavailable, match=r"^The index is busy: .* Try again in a minute\.$") as raised:
+        with pytest.raises(IndexUnavailable, match=r"^The index is busy: .* for more than a minute\.$") as raised:
             EmbeddedWriter(path).upsert({target.id: {"name": "Wagtail House"}})
+        assert told(raised.value).endswith(" for more than a minute. Try again in a minute.")
         assert raised.value.status == 503 and raised.value.headers["Retry-After"]
     finally:
         holder.execute("COMMIT")

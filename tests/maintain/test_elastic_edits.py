@@ -521,3 +521,41 @@ def test_a_new_service_the_embedded_index_is_too_busy_for_is_kept_and_its_verifi
     assert verified.status_code == 200, verified.text
     assert api.get(f"/services/{made}").json()["name"] == _NEW["name"]
     assert not site.directory.overlay.write_owed(made)
+
+
+def test_the_index_unavailable_is_asked_again_by_each_face_and_never_of_a_create_it_kept(
+        es_server, es_client, sample_index, geodata_dir, data_dir, tmp_path):
+    """The cluster answers the public reads 429 (overloaded), then the maintainers' writes 500 (a fault of its own).
+    The engine's error says the fact (and who must mend it) alone; each face adds the words asking for the request
+    again from one place (`rehabmap.errors.told`): the public API's 503 with `Retry-After: 30`, the public page's 503
+    to whoever runs the service, the maintainers' API's PATCH whose edit is kept; a create that made and kept a service
+    says neither. Before, the engines wrote "Try again in a minute" into every message and the kept create's answer
+    took it out by a pattern, which a new wording would have escaped."""
+    overloaded = "The search index is overloaded or unavailable (it answered 429). Try again in a minute."
+    failed = "The search index failed (it answered 500)."
+    mend = ("the people who run this service have to fix the search index: what it answered is in this service's "
+            "log.")
+    with ExitStack() as stack:
+        proxy, site, _, sample = site_through_proxy(stack, es_server, es_client, sample_index, geodata_dir, data_dir,
+                                                    tmp_path)
+        api = AppClient(make_app(site.settings))
+        service_id = next(s.id for s in sample if s.capacity != "available")
+        proxy.fail(r"/_doc/|/_search", 429)  # the public reads
+
+        public = api.get(f"/services/{service_id}")
+        assert (public.status_code, public.headers.get("retry-after")) == (503, "30"), public.text
+        assert public.json()["error"]["message"] == overloaded, public.text
+        page = api.get(f"/service/{service_id}")
+        assert (page.status_code, page.headers.get("retry-after")) == (503, "30"), page.text[:300]
+        assert f"If you run this service: {overloaded}</p>" in page.text, page.text
+
+        proxy.heal()
+        proxy.fail(r"/_bulk", 500, error=("null_pointer_exception", "refused by the test"))  # the writes
+        edit = api.patch(f"/maintain/services/{service_id}", json={"capacity": "available"},
+                         headers=site.auth("admin"))
+        assert (edit.status_code, edit.headers.get("retry-after")) == (503, "30"), edit.text
+        assert edit.json()["error"]["message"] == f"{failed} Try again in a minute; if it fails again, {mend} {_KEPT}"
+        made = api.post("/maintain/services", json=_NEW, headers=site.auth("maintainer"))
+        assert made.status_code == 503 and "retry-after" not in made.headers, made.text
+        assert made.json()["error"]["message"].startswith(
+            f"{failed} {mend[:1].upper()}{mend[1:]} The new service is kept"), made.text
