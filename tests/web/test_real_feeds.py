@@ -15,6 +15,7 @@ import html
 import io
 import json
 import re
+import shutil
 import sqlite3
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -210,6 +211,44 @@ def test_a_held_candidate_within_the_search_radius_is_awaiting_review_in_any_icb
         page.goto(f"{synced}/find/rehabilitation?where={DOVETAIL_POSTCODE.replace(' ', '+')}&within={within}")
         assert ("still being checked" in page.locator("main").inner_text()) is checked, within
     page.close()
+
+
+# Forest Independent Hospital, Mansfield (NG18 4XX), as the NHS website's 2018 hospital list gives it: held for review
+# by `rehabmap index`, as every hospital of that list is, until a maintainer accepts it.
+FOREST_ID = "nhs-hospitals-2018:DAM04"
+NO_TEAMS = "We do not hold information about community rehabilitation teams for this area yet"
+
+
+def test_a_kind_being_checked_still_says_which_of_its_parts_no_data_is_held_for(cqc_synced_home, tmp_path,
+                                                                                data_dir):
+    """"Rehabilitation teams and units" is three types: community rehabilitation teams, of which the CQC sync holds
+    no data anywhere, and the two inpatient levels, whose candidates await review. Before, a candidate awaiting
+    review settled what the page said of the whole kind ("still being checked"), and the teams went unsaid: near
+    Mansfield the page listed Forest Independent Hospital (accepted from the real 2018 list) as if it were all the
+    rehab support there, and near Field House said only that some were being checked. Each now also says that no
+    team data is held there."""
+    home = tmp_path / "home"
+    shutil.copytree(cqc_synced_home, home, symlinks=True)
+    hospitals = data_dir / "services" / "nhs_website_hospitals_2018.csv"
+    for args in (("index", str(hospitals)), ("review", "accept", FOREST_ID, "--level", "1")):
+        done = rehabmap(home, data_dir, None, *args)
+        assert done.returncode == 0, done.stderr
+    with serving(home, data_dir) as url:
+        def said(path: str, postcode: str, within: int) -> str:
+            answer = httpx.get(f"{url}{path}", params={"where": postcode, "within": within}, timeout=60)
+            assert answer.status_code == 200
+            return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", answer.text)).split())
+
+        # Found, with more being checked (Field House among them) and no data on the teams.
+        for found in (said("/find/rehabilitation", DOVETAIL_POSTCODE, 25),
+                      said("/find/everything", DOVETAIL_POSTCODE, 25)):
+            assert "Forest Independent Hospital" in found
+            assert "Other services of this kind near you are still being checked" in found
+            assert f"{NO_TEAMS}, so there may be some near you." in found
+        # None found within 5 miles of Field House, which awaits review: the same two things.
+        none = said("/find/rehabilitation", FIELD_HOUSE_POSTCODE, 5)
+        assert "Some services of this kind near you are still being checked by the people who keep this directory, " \
+               f"and are not listed yet. {NO_TEAMS}. Your GP or local council can tell you what there is." in none
 
 
 def test_cqc_covers_care_homes_not_all_supported_accommodation(synced):

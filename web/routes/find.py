@@ -107,14 +107,13 @@ def _map(state: AppState, home: Home, results: list[MatchResult]) -> Markup | No
 
 
 def _none_means(at_home: HomeCoverage, category: SupportCategory) -> NoneMeans:
-    """Candidates are still being checked, the directory holds all of the kind here (so there are none), holds
+    """Candidates are still being checked (with the parts of the kind it holds no data on here, which a candidate
+    of another part says nothing of), the directory holds all of the kind here (so there are none), holds
     some parts of it (CQC lists every care home, not supported housing or floating support: none of the one, and
     no information about the others; the coverage's own `kinds_covered`, as the API and the clinicians' page
     say it), or holds none of it here yet (so there may well be some). Every public page that can find none says
     which, never a bare "none found"."""
     answers = {t: at_home.for_request(t) for t in category.types}  # each type's answer, read once
-    if any(answer.pending_review for answer in answers.values()):
-        return NoneMeans("being_checked")
     held: list[str] = []
     not_held: list[str] = []
     for service_type, answer in answers.items():
@@ -123,6 +122,9 @@ def _none_means(at_home: HomeCoverage, category: SupportCategory) -> NoneMeans:
             not_held += [PUBLIC_PART_WORDS[kind] for kind in answer.kinds_not_covered]
         else:
             (held if answer.covered else not_held).append(PUBLIC_PART_WORDS[service_type.value])
+    if any(answer.pending_review for answer in answers.values()):  # and of the kind's other parts, those not held:
+        # near Mansfield, units being checked and no community team data (before, the teams went unsaid)
+        return NoneMeans("being_checked", tuple(held), tuple(not_held))
     if not held:
         return NoneMeans("not_covered")
     return NoneMeans("partly_covered" if not_held else "covered", tuple(held), tuple(not_held))
