@@ -48,6 +48,8 @@ FACTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("website", ("website",)), ("referral route", ("referral_route",)),
     ("whether it takes referrals", ("accepting_referrals", "self_referral")), ("opening times", ("schedules",)),
     ("capacity", ("capacity",)))
+_EMPTY: tuple[object, ...] = (None, "", [], (), {})  # a field a row left empty, which its file gives nothing of
+_FACT_FIELDS = tuple(field for _, fields in FACTS for field in fields)
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,8 @@ class Listings:
             return ()
         # Records one sync listed share their sources, days, files and field sources: an export makes each
         # record's listings once, and reads which fields the sources give only then.
-        key = (service.source, tuple((p.edition, listed) for p, listed in found), tuple(service.field_sources.items()))
+        key = (service.source, tuple((p.edition, listed) for p, listed in found), tuple(service.field_sources.items()),
+               _filled(service) if any(p.edition for p, _ in found) else ())  # a file's facts: those its row filled
         made = self._made.get(key)
         if made is None:
             made = self._made[key] = self._listings(service, found)
@@ -148,7 +151,7 @@ class Listings:
         # feed's records name their feed).
         named = [(p.edition, connector if connector in said_by.values() else source, day)
                  for p, (source, connector, day) in found]
-        given = [(edition, source, day, _given(edition, source, said_by, service.source))
+        given = [(edition, source, day, _given(edition, source, said_by, service))
                  for edition, source, day in named]
         giving = [listing for listing in given if listing[3]] or given[:1]
         confirmed = {fact for *_, facts in giving for fact in facts}
@@ -159,14 +162,26 @@ class Listings:
                      for edition, source, day, facts in giving)
 
 
-def _given(edition: FileEdition | None, source: str, said_by: dict[str, str], kept: str) -> tuple[str, ...]:
+def _given(edition: FileEdition | None, source: str, said_by: dict[str, str], service: Service) -> tuple[str, ...]:
     """The facts (`FACTS`) one source's record gives the service: the fields whose source (`said_by`, a field
-    naming none being the kept record's) is `source`, a dated file's among those its mapping reads."""
+    naming none being the kept record's) is `source`, a dated file's among those its mapping reads and its row
+    filled. The mapping reads a column of every row: Forest Independent Hospital's row of the 2018 list gives no
+    phone, email or website, and its listing said it did ("(name, address, phone, email, website)")."""
     if edition is not None:
-        fields = {field for field in edition.gives if said_by.get(field, kept) == source}
+        fields = {field for field in edition.gives
+                  if said_by.get(field, service.source) == source and _has(service, field)}
     else:
         fields = {field for field, by in said_by.items() if by == source}
     return tuple(fact for fact, wanted in FACTS if fields.intersection(wanted))
+
+
+def _has(service: Service, field: str) -> bool:
+    return getattr(service, field, None) not in _EMPTY
+
+
+def _filled(service: Service) -> tuple[bool, ...]:
+    """Which of the facts' fields the record fills (`_given` counts a dated file's only where its row did)."""
+    return tuple(_has(service, field) for field in _FACT_FIELDS)
 
 
 def verification_due(service: Service, today: date, verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS) -> bool:

@@ -285,3 +285,33 @@ def test_a_held_record_a_newer_edition_drops_is_retired_in_its_lists_words(tmp_p
     stored = SyncStore(home / "directory.sqlite").record("nhs-hospitals-2018", "NMJ02")
     assert (stored.status, stored.retired_reason) == (
         "retired", "no longer listed by NHS website hospital list (September 2018)")
+
+
+def test_a_dated_files_listing_names_only_the_facts_its_row_gave(tmp_path, list_2018_indexed, data_dir, request):
+    """The 2018 list's mapping reads a phone, an email and a website from every row, but Forest Independent
+    Hospital's row (DAM04, Mansfield) leaves all three empty, where Cygnet Hospital Derby's (NMJ07) gives them. Before,
+    both listings said the list gave "(name, address, phone, email, website)": Forest's page claimed a phone, email
+    and website from a list that gave none, and showed none. Now each names what its own row gave."""
+    built, done = list_2018_indexed
+    home = built.copy(tmp_path / "home", request).home
+    forest, derby = "nhs-hospitals-2018:DAM04", "nhs-hospitals-2018:NMJ07"
+    assert done.returncode == 0 and f"held {forest} " in done.stdout and f"held {derby} " in done.stdout, done.stderr
+    for service_id in (forest, derby):
+        assert rehabmap(home, data_dir, None, "review", "accept", service_id, "--level", "1").returncode == 0
+    with serving(home, data_dir) as url:
+        records = {i: httpx.get(f"{url}/services/{i}", timeout=30).json() for i in (forest, derby)}
+        pages = {i: httpx.get(f"{url}/service/{i}", timeout=30).text for i in (forest, derby)}
+    title = "NHS website hospital list (September 2018)"
+    lists = "registration, type of service, who it is for, beds, rating"
+    rest = "referral route, whether it takes referrals, opening times, capacity"
+    assert (records[forest]["phone"], records[forest]["email"], records[forest]["website"]) == (None, None, None)
+    assert records[forest]["source_confirmed"]["confirms"] == ["name", "address"]
+    assert records[derby]["source_confirmed"]["confirms"] == ["name", "address", "phone", "email", "website"]
+    listing = {i: " ".join(page.split('id="source-listing">', 1)[1].split("</p>", 1)[0].split())
+               for i, page in pages.items()}
+    assert listing[forest] == (f"Listed in {title}, a file of September 2018 (name, address), not confirmed since. "
+                               f"Not from {title}: {lists}, phone, email, website, {rest}. Check those with the "
+                               "service.")
+    assert listing[derby] == (f"Listed in {title}, a file of September 2018 (name, address, phone, email, website), "
+                              f"not confirmed since. Not from {title}: {lists}, {rest}. Check those with the "
+                              "service.")
