@@ -156,8 +156,14 @@ def _pathway_lines(card: Scorecard, level: str, told: dict[str, str]) -> list[st
         far = card.inpatient_fallback_far
         lines.append("Inpatient units whose nearest out-of-area use would be far (mean over the threshold if "
                      "every local unit were full): "
-                     + ("none" if not far else "; ".join(f"{f.type} {f.fallback_mean_km:.1f} km" for f in far)))
+                     + ("none" if not far else "; ".join(f"{f.type} {_fallback_km(f.fallback_mean_km)}" for f in far)))
     return lines
+
+
+def _fallback_km(mean_km: float | None) -> str:
+    """A far fallback's mean; none where no unit of the type is known outside the area (the area holds every one
+    rehabmap knows: Field House, accepted as England's only level 1 unit, ended `rehabmap gaps` in a TypeError)."""
+    return "none known outside the area" if mean_km is None else f"{mean_km:.1f} km"
 
 
 def _furthest_table(report: AreaGapReport, category: Category, n: int) -> str:

@@ -251,6 +251,32 @@ def test_a_kind_being_checked_still_says_which_of_its_parts_no_data_is_held_for(
                f"and are not listed yet. {NO_TEAMS}. Your GP or local council can tell you what there is." in none
 
 
+def test_an_area_holding_every_unit_of_a_level_says_none_is_known_outside(cqc_synced_home, tmp_path, data_dir):
+    """Field House accepted as a level 1 unit is the only one in England, in Derby and Derbyshire: "if every local
+    unit were full" there is no unit outside the area to measure to, and the area's fallback is flagged far with no
+    figure. Before, `rehabmap gaps E54000058` ended in a traceback (TypeError formatting the missing mean) and the
+    area page and its printable summary said "the nearest unit outside the area is on average – km away". Now each
+    says that rehabmap knows of no such unit outside the area."""
+    home = tmp_path / "home"
+    shutil.copytree(cqc_synced_home, home, symlinks=True)
+    accepted = rehabmap(home, data_dir, None, "review", "accept", FIELD_HOUSE_ID, "--level", "1")
+    assert accepted.returncode == 0, accepted.stderr
+    none_outside = "rehabmap knows of no unit of this type outside the area, so it cannot say how far the nearest is"
+    printed = rehabmap(home, data_dir, None, "gaps", DERBYSHIRE)
+    assert printed.returncode == 0, printed.stderr
+    assert ("Inpatient units whose nearest out-of-area use would be far (mean over the threshold if every local unit "
+            f"were full): inpatient_rehab_level1 none known outside the area\n") in printed.stdout
+    with serving(home, data_dir) as url:
+        card = httpx.get(f"{url}/gaps/{DERBYSHIRE}", timeout=300).json()["scorecard"]
+        pages = [" ".join(html.unescape(re.sub(r"<[^>]+>", " ", httpx.get(f"{url}{path}", timeout=300).text)).split())
+                 for path in (f"/pathway-gaps/{DERBYSHIRE}", f"/pathway-gaps/{DERBYSHIRE}/summary")]
+    assert [(f["type"], f["fallback_mean_km"]) for f in card["inpatient_fallback_far"]] == [
+        ("inpatient_rehab_level1", None)]
+    for page in pages:
+        assert f"Level 1 inpatient rehabilitation unit: {none_outside}." in page
+        assert "– km" not in page
+
+
 def test_cqc_covers_care_homes_not_all_supported_accommodation(synced):
     """CQC registers every care home, but not floating support (housing support is not a regulated activity)
     nor supported housing whose staff give no personal care. Before, a complete CQC run claimed supported
