@@ -96,7 +96,7 @@ def _indicator_table(rows: list[ScorecardRow], options: GapOptions) -> str:
             status += ", fallback far"
         table.append([row.category if category.is_part else f"  {row.category.split(':', 1)[1]}",
                       "-" if row.count is None else str(row.count),
-                      "-" if row.per_100k_adults is None else f"{row.per_100k_adults:.2f}",
+                      indicator_text("per_100k_adults", row.per_100k_adults, "-"),
                       _km(row.mean_km), _km(row.p90_km),
                       "-" if row.share_beyond_threshold is None
                       else f"{_pct(row.share_beyond_threshold)} >{row.threshold_km:g}km",

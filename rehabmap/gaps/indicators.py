@@ -91,9 +91,12 @@ def km_text(value: float | None, missing: str = "–", unit: str = "") -> str:
 
 
 def share_text(value: float | None, missing: str = "–", whole: bool = False) -> str:
-    """A percentage to one decimal; `whole` rounds shares of 10% or more (and none at all) to whole percent."""
+    """A percentage to one decimal; `whole` rounds shares of 10% or more (and none at all) to whole percent. A
+    share that is not none, nor all, never reads as either: rounded, 0.04% of the adults read "0.0%"."""
     if value is None or not math.isfinite(value):
         return missing
+    if 0 < value < 0.0005 or 0.9995 <= value < 1:
+        return "<0.1%" if value < 0.5 else ">99.9%"
     return f"{100 * value:.0f}%" if whole and (value >= 0.1 or value == 0) else f"{100 * value:.1f}%"
 
 
@@ -108,6 +111,6 @@ def indicator_text(name: str, value: float | None, missing: str = "–", km_unit
         return share_text(value, missing, whole_shares)
     if unit == "km":
         return km_text(value, missing, km_unit)
-    if unit == "rate":
-        return f"{value:.2f}"
+    if unit == "rate":  # England's 1 level 1 unit per 46 million adults read "0.00" per 100k, as if none
+        return "<0.01" if 0 < value < 0.005 else f"{value:.2f}"
     return f"{value:,.0f}" if thousands else f"{value:.0f}"

@@ -277,6 +277,28 @@ def test_an_area_holding_every_unit_of_a_level_says_none_is_known_outside(cqc_sy
         assert "– km" not in page
 
 
+def test_englands_rate_of_a_few_units_is_not_read_as_none(cqc_synced_home, tmp_path, data_dir):
+    """Field House accepted as a level 1 unit is England's one: 1 per 46,006,449 adults, 0.002 per 100,000. Before,
+    `rehabmap gaps E54000058 --compare` and Derby and Derbyshire's page gave England's rate as "0.00" beside the
+    area's 0.12 ranked first, as if England had none; it now reads "<0.01". The area's own figure reads as before."""
+    home = tmp_path / "home"
+    shutil.copytree(cqc_synced_home, home, symlinks=True)
+    accepted = rehabmap(home, data_dir, None, "review", "accept", FIELD_HOUSE_ID, "--level", "1")
+    assert accepted.returncode == 0, accepted.stderr
+    compared = rehabmap(home, data_dir, None, "gaps", DERBYSHIRE, "--compare")
+    assert compared.returncode == 0, compared.stderr
+    [row] = [line.split() for line in compared.stdout.splitlines()
+             if line.startswith("inpatient_rehab_level1") and " per_100k_adults " in line]
+    assert row[:4] == ["inpatient_rehab_level1", "per_100k_adults", "0.12", "<0.01"]
+    with serving(home, data_dir) as url:
+        england = httpx.get(f"{url}/gaps/{DERBYSHIRE}/compare", timeout=300).json()
+        page = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", httpx.get(f"{url}/pathway-gaps/{DERBYSHIRE}",
+                                                                         timeout=300).text)).split())
+    assert 0 < [item["england"] for item in england["comparisons"] if item["category"] == "inpatient_rehab_level1"
+                and item["indicator"] == "per_100k_adults"][0] < 0.005
+    assert "Level 1 inpatient rehabilitation unit In place 0.12 <0.01 " in page
+
+
 def test_cqc_covers_care_homes_not_all_supported_accommodation(synced):
     """CQC registers every care home, but not floating support (housing support is not a regulated activity)
     nor supported housing whose staff give no personal care. Before, a complete CQC run claimed supported
