@@ -156,6 +156,23 @@ def _stored(report: SyncReport) -> str:
             f"the run of {report.source} stopped, applying nothing, and {EARLIER_STORED}")
 
 
+class RunNotStarted(DomainError):
+    """A run that did not start: the live index, which its start writes with what earlier runs and decisions applied
+    (`SyncRunner._caught_up`), could not be written (`cause`: the index unavailable). Nothing of the run was fetched
+    or applied; it is recorded as failed, so that sync-status says so. Before, the command said the index's error
+    alone, exit status 2, and nothing recorded the run: sync-status still said the last run applied."""
+
+    code = "run_not_started"
+    status = 503
+
+    def __init__(self, name: str, again: str, cause: DomainError) -> None:
+        super().__init__(f"The run of {name} did not start: the live index, which a run first brings up to what "
+                         f"earlier runs and review decisions applied, could not be written: {sentence(cause.message)} "
+                         "Nothing was fetched or applied; what earlier runs applied is kept in the store. Once the "
+                         f"index answers, {again}: it writes those first (a running server writes them too, every "
+                         "REHABMAP_CONVERGE_EVERY_S seconds).", where=cause.where)
+
+
 class SyncInterrupted(DomainError):
     """The source failed part way (after its retries); the pages committed before are kept for the next run."""
 
@@ -506,7 +523,7 @@ class SyncRunner:
                 raise SyncBusy(f"Another run of {name} is under way: wait for it to finish, then {self._again(name)}.")
             if not dry_run:
                 reprepare_due(self.store, lambda: self.placer)
-            caught_up, refused = self._caught_up() if not dry_run else (0, None)
+            caught_up, refused = self._caught_up(name) if not dry_run else (0, None)
             try:
                 yield caught_up
             except RunNotShown:
@@ -516,19 +533,25 @@ class SyncRunner:
                     tell_operator(NotYetShown(EARLIER_STORED, refused))
                 raise
 
-    def _caught_up(self) -> tuple[int, PrecedenceInvalid | None]:
+    def _caught_up(self, name: str) -> tuple[int, PrecedenceInvalid | None]:
         """What an earlier run or decision left unwritten, written before this run, and the refusal where a mapping
         refuses the live write (`PrecedenceInvalid`, writing none): the run goes on, keeping the store current, and
         as it ends says the refusal it meets again (`RunNotShown`, from `_follow`, for a run applied or stopped at
         the share threshold) or, for a run that ends otherwise (a source down, a connector's fault), `_running`
         tells it to the operator beside that failure. Before, every run was refused at its start until the mapping
-        was mended, fetching nothing and recorded nowhere; then a failed run dropped the refusal without a trace."""
+        was mended, fetching nothing and recorded nowhere; then a failed run dropped the refusal without a trace.
+        A write that fails otherwise (the index unavailable) ends the run before it fetches, recorded as failed
+        (`RunNotStarted`), as `_follow` tells one at a run's end."""
         if self.live is None:
             return 0, None
         try:
             return self.live.converge(self.store), None
         except PrecedenceInvalid as refused:
             return 0, refused
+        except DomainError as unavailable:
+            not_started = RunNotStarted(name, self._again(name), unavailable)
+            self._record_failure(name, now(), partial(str, not_started.message), ())
+            raise not_started from unavailable
 
     def _again(self, name: str) -> str:
         """How a person runs `name` again (`run_again`, by the files its last applied run read, where it read any):

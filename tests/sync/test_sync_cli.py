@@ -845,6 +845,18 @@ def held_for_writing(path: Path) -> Iterator[None]:
         holder.close()
 
 
+def waiting_briefly(tmp_path: Path, cqc_synced_home: Path, data_dir: Path, replay, monkeypatch) -> Path:
+    """A copy of a home after a first `sync cqc` of the replay, at `tmp_path/home`, for commands run in this process
+    (`in_process`), where an index write's wait for a file held by another writer is cut to 0.1 s."""
+    home = tmp_path / "home"
+    shutil.copytree(cqc_synced_home, home, symlinks=True)
+    monkeypatch.setattr(embedded, "_WRITE_TIMEOUT_S", 0.1)
+    for name, value in {"REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir), **FAST,
+                        "REHABMAP_CQC_API_URL": replay.cqc_url, "REHABMAP_CQC_API_KEY": REPLAY_CQC_KEY}.items():
+        monkeypatch.setenv(name, value)
+    return home
+
+
 def test_a_run_applied_whose_live_write_fails_prints_its_report_and_says_what_catches_the_index_up(
         tmp_path, cqc_synced_home, data_dir, replay, monkeypatch):
     """A run commits before its live write; the embedded index file, held by another connection's write past the
@@ -853,12 +865,7 @@ def test_a_run_applied_whose_live_write_fails_prints_its_report_and_says_what_ca
     said it applied. Now its report is printed, then one error line saying it applied, is stored, is not yet shown,
     why, and what writes it (exit status 4, no person needed: sync-status exits 0); once the file is let go, the
     next sync writes it. In this process, where the wait is cut short."""
-    home = tmp_path / "home"
-    shutil.copytree(cqc_synced_home, home, symlinks=True)  # a home after a first `sync cqc` of the replay
-    monkeypatch.setattr(embedded, "_WRITE_TIMEOUT_S", 0.1)
-    for name, value in {"REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir), **FAST,
-                        "REHABMAP_CQC_API_URL": replay.cqc_url, "REHABMAP_CQC_API_KEY": REPLAY_CQC_KEY}.items():
-        monkeypatch.setenv(name, value)
+    home = waiting_briefly(tmp_path, cqc_synced_home, data_dir, replay, monkeypatch)
     replay.cqc.alter(ASHTON, numberOfBeds=30)
     with held_for_writing(index_file(home)):
         done = in_process("sync", "cqc", "--no-progress")
@@ -879,6 +886,38 @@ def test_a_run_applied_whose_live_write_fails_prints_its_report_and_says_what_ca
     again = rehabmap(home, data_dir, replay, "sync", "cqc")
     assert again.returncode == 0, again.stderr
     assert index_record(home, f"cqc:{ASHTON}")["beds"] == 30
+
+
+def test_a_run_started_while_the_index_cannot_be_written_and_the_store_is_ahead_of_it_is_recorded_as_failed(
+        tmp_path, cqc_synced_home, data_dir, replay, monkeypatch):
+    """A run applies while the embedded index file is held by another writer past the wait (here 0.1 s), so the store
+    is ahead of the index; the next run, the file still held, cannot write at its start what that one applied.
+    Before, it ended with the index's error alone, exit status 2, and nothing recorded it: sync-status still said
+    the last run applied, exit 0. Now it is recorded as failed (sync-status exits 3), its words saying nothing was
+    fetched or applied, that the index must answer, and which command catches it up; once the file is let go, that
+    command writes both runs' change. In this process, where the wait is cut short."""
+    home = waiting_briefly(tmp_path, cqc_synced_home, data_dir, replay, monkeypatch)
+    replay.cqc.alter(ASHTON, numberOfBeds=30)
+    with held_for_writing(index_file(home)):
+        assert in_process("sync", "cqc", "--no-progress").exit_code == 4
+        replay.cqc.alter(DEVONSHIRE, numberOfBeds=12)
+        done = in_process("sync", "cqc", "--no-progress")
+
+    said = ("The run of cqc did not start: the live index, which a run first brings up to what earlier runs and review "
+            "decisions applied, could not be written: The index is busy: readers or another edit have held it for "
+            "more than a minute. Try again in a minute. Nothing was fetched or applied; what earlier runs applied is "
+            "kept in the store. Once the index answers, run 'rehabmap sync cqc' again: it writes those first (a "
+            "running server writes them too, every REHABMAP_CONVERGE_EVERY_S seconds).")
+    assert (done.exit_code, done.stdout, done.stderr) == (2, "", f"error: {said}\n"), done.output
+    status = in_process("sync-status", "--source", "cqc")
+    assert status.exit_code == 3 and "  last run failed at " in status.stdout, status.output
+    [cqc] = json.loads(in_process("sync-status", "--json").stdout)
+    assert cqc["last_run"]["outcome"] == "failed" and cqc["last_run"]["error"] == said, cqc["last_run"]
+    assert index_record(home, f"cqc:{ASHTON}")["beds"] != 30, "not yet in searches"
+
+    again = rehabmap(home, data_dir, replay, "sync", "cqc")
+    assert again.returncode == 0, again.stderr
+    assert (index_record(home, f"cqc:{ASHTON}")["beds"], index_record(home, f"cqc:{DEVONSHIRE}")["beds"]) == (30, 12)
 
 
 @pytest.fixture(scope="module")
