@@ -26,6 +26,7 @@ from urllib.parse import quote
 from geodata.errors import InvalidPostcode
 from geodata.postcodes import parse_postcode
 from indexer.rows import Candidate
+from rehabmap.config import SYSTEM_FOLDERS
 from rehabmap.errors import shorten
 from rehabmap.taxonomy import Classification, NotRehab, classify_provided
 
@@ -67,7 +68,8 @@ def said_without_folders(exc: BaseException, folders: Iterable[str | PurePath]) 
     sync-status), naming a file by its name and never the server's `folders` (its home, data, feed and temp folders,
     its code: `Settings.own_folders`): an `OSError` by its reason and the file's name (its own words quote the whole
     path), any other error's words with each path in one of those folders (or the folder itself), or a file: URL of
-    one, cut to its last part. Only those are cut, by their whole text, so a folder with a space in its name goes
+    one, cut to its last part (under a system root alone, `SYSTEM_FOLDERS`, only a path on this machine: `_here`).
+    Only those are cut, by their whole text, so a folder with a space in its name goes
     whole, a Windows one too, and a path that is no file of the server's ('GET /api/v1/services/cqc:1-123') stays
     as said; before, any absolute-looking path was cut at its last '/', which kept the folders after a space and cut
     an API's path.
@@ -84,8 +86,30 @@ def said_without_folders(exc: BaseException, folders: Iterable[str | PurePath]) 
     anyone = r"(?:file://(?:localhost)?)?(?:" + "|".join(map(re.escape, prefixes)) + ")"
     path = re.compile(rf"(?P<q>['\"])(?P<quoted>{anyone}(?:[/\\][^'\"]*)?)(?P=q)"
                       rf"|(?<![\w:/.\\-])(?P<bare>{anyone}(?:[/\\][^\s'\"]*)?)(?![\w.-])")
-    return path.sub(lambda m: f"{m['q']}{_last_part(m['quoted'])}{m['q']}" if m["q"] else _last_part(m["bare"]),
-                    str(exc))
+    own = [f for f in prefixes if f not in _ROOTS]
+
+    def cut(m: re.Match[str]) -> str:
+        said = m["quoted"] if m["q"] else m["bare"]
+        if not (said.startswith("file:") or _under(said, own) or _here(said)):
+            return m[0]  # under a system root alone, and no file here: a remote path ('GET /var/x'), said as it is
+        return f"{m['q']}{_last_part(said)}{m['q']}" if m["q"] else _last_part(said)
+
+    return path.sub(cut, str(exc))
+
+
+_ROOTS = frozenset(str(f) for root in SYSTEM_FOLDERS for f in (root, root.resolve()))
+
+
+def _under(path: str, folders: Iterable[str]) -> bool:
+    return any(path == f or path.startswith((f + "/", f + "\\")) for f in folders)
+
+
+def _here(path: str) -> bool:
+    """Whether a path under a system root ('/var', '/etc': `SYSTEM_FOLDERS`) names something on this machine: it,
+    or the folder it is in, is here (a file not made yet in a folder that is: '/etc/rehabmap/es-ca.pem'). A root
+    alone is no evidence: a source's API path ('/var/x') is no file of the server's, and was cut to 'x' before."""
+    found = Path(path.rstrip(",;:)]}"))  # a bare path's words run on to the next space
+    return any(p.exists() for p in (found, found.parent) if str(p) not in _ROOTS and p != p.parent)
 
 
 def _last_part(path: str) -> str:

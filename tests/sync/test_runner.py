@@ -1138,27 +1138,51 @@ def test_an_error_names_the_servers_folders_by_their_last_part_and_nothing_else(
 
 
 def test_a_fault_quoting_a_system_file_names_it_alone(settings, geography, feeds_dir):
-    """A real pathlib ValueError naming a file under a system root ('/etc', beside none of the settings' folders) and
-    the feed folder. Before, only the settings' folders were cut: the failed run's error, on the keepers' Sources
-    page, said '/etc/rehabmap/es-ca.pem' whole."""
+    """A real pathlib ValueError naming a file of this machine under a system root ('/etc/passwd', beside none of the
+    settings' folders) and the feed folder. Before, only the settings' folders were cut: the failed run's error, on
+    the keepers' Sources page, said a file under '/etc' whole."""
     class Faulty(ListedConnector):
         def fetch(self, state, *, full=False):
             yield from self.outcomes
-            Path("/etc/rehabmap/es-ca.pem").relative_to(feeds_dir)
+            Path("/etc/passwd").relative_to(feeds_dir)
 
-    with pytest.raises(ValueError, match="/etc/rehabmap/es-ca.pem"):
+    with pytest.raises(ValueError, match="/etc/passwd"):
         runner_for(settings, geography).run(Faulty([], name="listed"))
     [status] = sync_status(SyncStore(store_of(settings)), "listed")
     assert status.last_run is not None and status.last_run.said.startswith(
-        f"ValueError in rehabmap's listed connector: 'es-ca.pem' is not in the subpath of '{feeds_dir.name}'"), \
+        f"ValueError in rehabmap's listed connector: 'passwd' is not in the subpath of '{feeds_dir.name}'"), \
         status.last_run.said
+
+
+def test_a_sources_path_under_a_system_roots_name_is_said_whole(settings, geography, data_dir):
+    """A fault of rehabmap's connector quoting the source's own API path, which begins with a system root's name
+    ('/var/…', '/srv/…': no such folder here) beside the feed's real 404 words (nhs_service_search_v3's
+    bad-api-version-resource-not-found.json): the path is the source's, no file of the server's, and is said whole,
+    as is a file here's folder that is not ('/etc/passwd/x'), and a URL's path. Before, every path under a system
+    root was cut to its last part ('GET x')."""
+    answer = json.loads((data_dir / "feeds" / "nhs_service_search_v3" / "bad-api-version-resource-not-found.json")
+                        .read_text())
+
+    class Faulty(ListedConnector):
+        def fetch(self, state, *, full=False):
+            yield from self.outcomes
+            raise LookupError(f"GET /var/service-search/organisations/RXX answered {answer['statusCode']} "
+                              f"'{answer['message']}'; see /srv/docs, https://api.example/var/x and /etc/passwd")
+
+    with pytest.raises(LookupError):
+        runner_for(settings, geography).run(Faulty([], name="listed"))
+    [status] = sync_status(SyncStore(store_of(settings)), "listed")
+    assert status.last_run is not None and status.last_run.said.startswith(
+        "LookupError in rehabmap's listed connector: GET /var/service-search/organisations/RXX answered 404 'Resource "
+        "not found'; see /srv/docs, https://api.example/var/x and passwd."), status.last_run.said
 
 
 def test_an_error_names_no_file_under_a_system_root_the_given_files_folders_or_a_file_url(tmp_path, data_dir):
     """`Settings.own_folders` holds the system's roots ('/etc', '/run', '/srv', ...) and the folder of each file
     the settings give (the cluster's CA bundle, here under 'My Certs', a folder of no other setting), so that a path
-    under them, or a file: URL of one, is named by its last part; an API's path starts with none of them. Before,
-    '/etc/rehabmap/es-ca.pem', '/run/secrets/db_password' and a file: URL were said whole."""
+    under them that is on this machine or in a folder that is ('/etc/passwd', '/usr/lib/es-ca.pem'), or a file: URL of
+    one, is named by its last part; an API's path starts with none of them. Before, a file under '/etc' and a file:
+    URL were said whole."""
     ca = tmp_path / "My Certs" / "es-ca.pem"
     ca.parent.mkdir()
     ca.write_text("-----BEGIN CERTIFICATE-----\n")
@@ -1168,9 +1192,9 @@ def test_an_error_names_no_file_under_a_system_root_the_given_files_folders_or_a
                                                           "/root", "/usr", "/tmp")} <= set(folders)
     feed = (settings.home / "feeds" / "leeds feed.toml").as_uri()
     said = said_without_folders(ValueError(
-        f"cannot load /etc/rehabmap/es-ca.pem nor {ca}; /run/secrets/db_password is empty; {feed} and "
+        f"cannot load /etc/passwd nor {ca}; /usr/lib/es-ca.pem is empty; {feed} and "
         "file:///srv/rehabmap/var/x.toml unread; GET /api/v1/services/cqc:1-1 gave 404"), folders)
-    assert said == ("cannot load es-ca.pem nor es-ca.pem; db_password is empty; leeds%20feed.toml and x.toml unread; "
+    assert said == ("cannot load passwd nor es-ca.pem; es-ca.pem is empty; leeds%20feed.toml and x.toml unread; "
                     "GET /api/v1/services/cqc:1-1 gave 404"), said
 
 
