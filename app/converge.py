@@ -29,6 +29,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.pending_rebuild import finish_interrupted
 from app.sync import converge, earlier_unshown
 from indexer.precedence import PrecedenceInvalid
 from indexer.sync.status import NotLive, held_back, not_live
@@ -74,9 +75,11 @@ class Converger:
         self._wake.set()
 
     def look(self) -> int:
-        """Converge if the live index is behind and no other worker is at it; how many records were written. Not
+        """Finish a rebuild killed once its index went live (`finish_interrupted`: a look at a file, where none is);
+        converge if the live index is behind and no other worker is at it; how many records were written. Not
         where a mapping refused this worker's last try and neither it nor the store has changed since: the refusal
         is told again (once a minute at most, as a try would), and the next look that finds either changed tries."""
+        finish_interrupted(self.state.settings)  # before, a rebuild killed after its swap waited for a restart
         store = SyncStore.served(self.state)
         if store is None:
             return 0

@@ -1,10 +1,10 @@
 """What a full rebuild (`app.rebuild`) leaves to do once its new index is live, kept in
 `REHABMAP_HOME/rebuild-pending.json` from before its build: its uploaded table kept, the coverage its curated tables
 claim, its sources remembered, and the store told that the index it read is live. A rebuild killed once its index
-went live is finished by whatever comes next (`finish_interrupted`): the next rebuild, a server's start, a command's
-live index (`app.sync.open_live`); one killed before is forgotten, its table with it. A module apart from
-`app.rebuild`, which runs the review queue's runs (`app.sync`), so that `app.sync` can finish one without importing
-the rebuild (the two would import each other)."""
+went live is finished by whatever comes next (`finish_interrupted`): the next rebuild, a server's start or its
+periodic look (`app.converge`), a command's live index (`app.sync.open_live`); one killed before is forgotten, its
+table with it. A module apart from `app.rebuild`, which runs the review queue's runs (`app.sync`), so that
+`app.sync` can finish one without importing the rebuild (the two would import each other)."""
 
 from __future__ import annotations
 
@@ -33,15 +33,30 @@ INCOMING = ".incoming"  # an uploaded table while its rebuild runs, beside the k
 def finish_interrupted(settings: Settings) -> None:
     """A rebuild killed after its index went live and before what follows (the uploaded table kept, the curated
     coverage claims, the sources remembered) is finished; one killed before is forgotten, its table with it.
-    At the start of every rebuild, of every server start and of a command's live index (`app.sync.open_live`),
-    skipped while a rebuild holds the lock: it does this itself. Without it, the next upload would rebuild without
-    the source files of the rebuild that went live, and the next rebuild without the table the index already
-    serves."""
+    At the start of every rebuild, of every server start and its every look (`app.converge.Converger.look`), and of
+    a command's live index (`app.sync.open_live`), skipped while a rebuild holds the lock: it does this itself.
+    Without it, the next upload would rebuild without the source files of the rebuild that went live, and the next
+    rebuild without the table the index already serves."""
     if not (settings.home / PENDING_FILE).is_file():
         return  # (the lock is a file: nothing is made in a home that has no rebuild to finish)
     with named_lock_of(store_of(settings), REBUILD_LOCK) as ours:
         if ours:
             recover(settings)
+
+
+def unfinished(settings: Settings) -> str | None:
+    """What `sync-status` says of a rebuild that began and has not finished (`PENDING_FILE`), read without finishing
+    it: a status read changes nothing, and taking the rebuild's lock, even for a moment, would refuse a rebuild that
+    starts then. Before, it said nothing, though a rebuild killed once its index went live leaves its sources, its
+    uploaded table and its curated tables' coverage claims to whatever comes next."""
+    try:
+        began = json.loads((settings.home / PENDING_FILE).read_text(encoding="utf-8"))["at"]
+    except FileNotFoundError:
+        return None
+    return (f"a rebuild began at {began} and has not finished: while it runs it finishes itself; cut short, it is "
+            "finished by the next rebuild, server start, sync or review decision, or a running server's next look "
+            "(every REHABMAP_CONVERGE_EVERY_S seconds): its sources remembered, its uploaded table kept and its "
+            "curated tables' coverage claims made where its index went live, or forgotten with its table where not")
 
 
 def recover(settings: Settings) -> None:

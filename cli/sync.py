@@ -137,12 +137,13 @@ def _failed(source: str, runs: SourceRuns) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON, for monitoring.")
 def sync_status_command(source: str | None, as_json: bool) -> None:
     """Per source: last successful and complete runs, cursor, records held, records awaiting review, how the
-    last run ended, any unfinished run, and applied changes not yet in the live index. Exit status 3 when a
-    source's last run stopped at the change threshold or failed, or a mapping put wrong holds its applied changes
-    back from the live index (it needs a person). Reads the store (and the mappings, where the index is behind);
-    never contacts a source."""
+    last run ended, any unfinished run, applied changes not yet in the live index, and a rebuild not finished (on
+    stderr with --json). Exit status 3 when a source's last run stopped at the change threshold or failed, or a
+    mapping put wrong holds its applied changes back from the live index (it needs a person). Reads the store (and
+    the mappings, where the index is behind); never contacts a source."""
     from indexer.sync.connectors import discard_command, removed_feeds, retire_command
     from indexer.sync.status import sync_status
+    from app.pending_rebuild import unfinished
     from app.sync import open_store
     from rehabmap.config import get_settings
 
@@ -193,6 +194,9 @@ def sync_status_command(source: str | None, as_json: bool) -> None:
             for record in records:
                 click.echo(f"    {record.service_id} {record.name}: {'; '.join(record.lines)}")
         click.echo(f"  cursor: {shorten(json.dumps(r.cursor, sort_keys=True), 200) if r.cursor else 'none'}")
+    rebuild = unfinished(settings)
+    if rebuild is not None:  # beside the JSON, not in it: its list is of sources
+        click.echo(f"unfinished rebuild: {rebuild}", err=as_json)
     if any(r.needs_a_person for r in reports):
         sys.exit(3)
 

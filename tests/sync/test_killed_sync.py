@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -18,6 +19,7 @@ import pytest
 from app.converge import CONVERGE_LOCK
 from rehabmap.config import Settings
 from rehabmap.maintain.database import named_lock_of
+from rehabmap.maintain.store import REBUILD_LOCK
 from search.embedded import index_file
 from tests.cqc_records import ASHTON, ASHTON_ID
 from tests.maintain.conftest import make_app
@@ -246,3 +248,43 @@ def test_a_rebuild_killed_after_its_index_went_live_is_finished_by_the_next_star
     assert str(table.resolve()) in (home / "index-sources.json").read_text()
     assert WEST_YORKSHIRE in curated_claims(home)
     assert not (home / "rebuild-pending.json").exists()
+
+
+def test_a_rebuild_killed_after_its_swap_is_said_by_sync_status_and_finished_by_a_running_servers_look(
+        tmp_path, geodata_dir, data_dir, replay):
+    """`rehabmap index sample/ ips_services.csv` killed once its new index is live. Before, `sync-status` said
+    nothing of it, and a running server never finished it (only its next start did): its sources stayed the
+    previous rebuild's and West Yorkshire's IPS coverage unclaimed. Now `sync-status`, which only reads, says a
+    rebuild is unfinished and what finishes it, and leaves it so; and a server that started while it could not
+    finish it (the test holds the rebuild's lock, as a rebuild under way would) finishes it on its own look, on its
+    timer, once the lock is let go."""
+    home = make_home(tmp_path / "home", geodata_dir)
+    assert rehabmap(home, data_dir, None, "index", "sample/", "--no-progress").returncode == 0
+    table = tmp_path / "ips_services.csv"
+    table.write_text(IPS_TABLE)
+    command_killed_at("swapped", home, data_dir, replay, "index", "sample/", str(table), "--no-progress")
+
+    began = json.loads((home / "rebuild-pending.json").read_text())["at"]
+    said = status(home, data_dir)
+    assert said.returncode == 0 and said.stdout.endswith(
+        f"unfinished rebuild: a rebuild began at {began} and has not finished: while it runs it finishes itself; "
+        "cut short, it is finished by the next rebuild, server start, sync or review decision, or a running "
+        "server's next look (every REHABMAP_CONVERGE_EVERY_S seconds): its sources remembered, its uploaded "
+        "table kept and its curated tables' coverage claims made where its index went live, or forgotten with "
+        "its table where not\n"), said.stdout
+    as_json = rehabmap(home, data_dir, None, "sync-status", "--json")
+    assert json.loads(as_json.stdout) == [] and as_json.stderr.startswith("unfinished rebuild: a rebuild began")
+    assert (home / "rebuild-pending.json").exists() and curated_claims(home) == [], "sync-status changes nothing"
+
+    with ExitStack() as server:
+        with named_lock_of(home / "directory.sqlite", REBUILD_LOCK) as taken:
+            assert taken
+            url = server.enter_context(serving(home, data_dir, REHABMAP_CONVERGE_EVERY_S="1"))
+        deadline = time.monotonic() + HANG_S
+        while (home / "rebuild-pending.json").exists():
+            assert time.monotonic() < deadline, "the running server never finished the rebuild"
+            time.sleep(0.05)
+        assert httpx.get(f"{url}/health", timeout=60).json()["status"] == "ok"
+    assert str(table.resolve()) in (home / "index-sources.json").read_text()
+    assert WEST_YORKSHIRE in curated_claims(home)
+    assert "unfinished rebuild" not in status(home, data_dir).stdout
