@@ -21,6 +21,7 @@ from dataclasses import replace
 from datetime import date, datetime, timezone
 from pathlib import Path, PureWindowsPath
 
+import psycopg
 import pytest
 
 from indexer.sources.common import said_without_folders
@@ -983,6 +984,48 @@ def test_a_run_the_sqlite_files_full_disk_refuses_says_what_an_operator_sees(tmp
                     "file's permissions, a database down). Nothing was applied: the store undid the run's one "
                     "transaction. What was fetched is kept: run 'rehabmap sync cqc' again to apply it."), said
     assert store.records("cqc") == [] and status.staged == 78
+
+
+@pytest.mark.parametrize(("at_commit", "raised", "said"), [
+    ("RAISE EXCEPTION 'the run may not be committed' USING ERRCODE = 'check_violation'", psycopg.errors.CheckViolation,
+     "CheckViolation as rehabmap applied the run of cqc: the run may not be committed"),
+    ("PERFORM pg_terminate_backend(pg_backend_pid())", psycopg.errors.AdminShutdown,
+     "AdminShutdown as rehabmap applied the run of cqc: terminating connection due to administrator command"),
+], ids=["refused", "backend-terminated"])
+def test_a_run_whose_postgresql_commit_fails_says_its_own_error(at_commit, raised, said, tmp_path, geodata_dir,
+                                                                 data_dir, replay, geography, postgres):
+    """The first CQC run over the 103 real records on a real PostgreSQL store whose COMMIT of the run fails: a
+    deferred constraint trigger on `sync_runs`, run at COMMIT after every statement of `apply_run` succeeded, raises
+    there, or has the server terminate the backend committing. PostgreSQL ends the transaction itself, as SQLite
+    does on a full disk, whose store's ROLLBACK said "no transaction is active" over the error, before. Here the
+    run's own error is what is raised and recorded; nothing of the run is stored, the pool gives a usable
+    connection again, and the next run, the trigger dropped, applies what was fetched."""
+    settings = settings_for(make_home(tmp_path / "home", geodata_dir), data_dir, replay,
+                            database_url=postgres.new_database())
+    store = SyncStore(store_of(settings))
+    run(settings, geography, dry_run=True)  # makes the store's tables
+    with store.database.transaction() as conn:
+        conn.execute(f"CREATE FUNCTION refuse_at_commit() RETURNS trigger LANGUAGE plpgsql AS "
+                     f"$$ BEGIN {at_commit}; RETURN NULL; END $$")
+        conn.execute("CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON sync_runs DEFERRABLE INITIALLY "
+                     "DEFERRED FOR EACH ROW WHEN (NEW.outcome = 'applied') EXECUTE FUNCTION refuse_at_commit()")
+
+    with pytest.raises(raised) as caught:
+        run(settings, geography)
+
+    assert "no transaction" not in str(caught.value) and type(caught.value) is raised, caught.value
+    [status] = sync_status(store, "cqc")
+    assert status.last_run is not None and status.last_run.said.startswith(said) and status.last_run.said.endswith(
+        "A fault of rehabmap's or of its store's (a disk full, a database down), not the source's: the log has its "
+        "traceback. Nothing was applied: the store undid the run's one transaction. What was fetched is kept: run "
+        "'rehabmap sync cqc' again to apply it."), status.last_run.said
+    assert store.records("cqc") == [] and status.staged == 78
+    with store.database.transaction() as conn:
+        conn.execute("DROP TRIGGER refuse_at_commit ON sync_runs")
+
+    report = run(settings, geography)
+
+    assert {line.service_id for line in report.added} == ADDED and report.fetched == 78
 
 
 def test_a_failure_the_store_cannot_record_is_logged_and_the_runs_own_error_raised(settings, geography, caplog):
