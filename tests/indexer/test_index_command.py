@@ -638,3 +638,55 @@ def test_a_feeds_inpatient_unit_named_without_its_level_is_held_not_shown_as_lev
     assert "Pine Rehabilitation Unit (fictional)" not in live
     oak = live["Oak Locked Rehabilitation Ward (fictional)"]
     assert (oak.service_type, oak.legacy_locked_label) == ("inpatient_rehab_level2", True)
+
+
+def test_a_rebuild_whose_live_write_of_its_held_rows_fails_after_the_swap_says_they_are_stored(
+        home, data_dir, es_server, es_client, tmp_path):
+    """Kneesworth House, a row of the real 2018 NHS hospital list held for review by a first `rehabmap index` on the
+    search engine backend and accepted by a maintainer, is shown; the list then gives a new phone for it. The next
+    `rehabmap index sample/ <that list>` goes through the test's cluster proxy, which lets the build's one bulk
+    request through and then answers no bulk request (a cluster gone): the new index goes live, and only the live
+    write after the swap, of the held rows' run that changed the accepted record, fails. Before, nothing tested this
+    (exit status 4 was checked by reading the code). The run is reported, then one error line says it applied and is
+    stored, not yet shown, and what writes it, exit status 4; once the cluster answers, the next review decision
+    writes it."""
+    from tests.index.cluster_proxy import ClusterProxy
+
+    base = f"rehabmap-held-{uuid.uuid4().hex[:10]}"
+    kneesworth = "nhs-hospitals-2018:NMV01"
+    listed = tmp_path / HOSPITALS.name
+    listed.write_text(HOSPITALS.read_text(encoding="utf-8").replace(",01763 255 700,", ",01763 255 701,"),
+                      encoding="utf-8", newline="")
+    try:
+        with ClusterProxy(es_server.url) as proxy:
+            env = {"REHABMAP_BACKEND": "elasticsearch", "REHABMAP_ELASTICSEARCH_INDEX": base,
+                   "ELASTICSEARCH_URL": proxy.url}
+            first = rehabmap_here(home, data_dir, "index", str(SAMPLE), str(HOSPITALS), "--no-progress", **env)
+            assert first.returncode == 0, first.stderr
+            accepted = rehabmap_here(home, data_dir, "review", "accept", kneesworth, **env)
+            assert accepted.returncode == 0, accepted.stderr
+            proxy.forget()
+            proxy.fail(r"^/_bulk", None, after=1)
+
+            done = rehabmap_here(home, data_dir, "index", str(SAMPLE), str(listed), "--no-progress", **env)
+
+            bulks = [i for i, request in enumerate(proxy.seen()) if request[1] == "/_bulk"]
+            assert len(bulks) > 1 and bulks[0] < proxy.seen().index(("POST", "/_aliases")) < bulks[1], proxy.seen()
+            assert done.returncode == 4, done.stderr
+            assert ("nhs-hospitals-2018: fetched 289, added 0, changed 1, unchanged 288, retired 0, held for review 0, "
+                    "rejected 0") in done.stdout.splitlines()
+            assert done.stderr == (
+                "error: the run of nhs-hospitals-2018 applied and its records are stored, but not yet shown in "
+                "searches: the live index could not be written: The search index did not answer (ConnectionError). "
+                "Try again in a minute. A running server writes them once the index answers (it looks every "
+                "REHABMAP_CONVERGE_EVERY_S seconds), as does the next sync, review decision or server start.\n")
+            live = ElasticIndex(es_client, alias_of(base))
+            assert live.get(kneesworth).phone == "01763 255 700", "the new index is live, without the run's change"
+
+            proxy.heal()
+            decided = rehabmap_here(home, data_dir, "review", "reject", "nhs-hospitals-2018:NMV02",
+                                    "--reason", "tests", **env)
+            assert decided.returncode == 0, decided.stderr
+            assert live.get(kneesworth).phone == "01763 255 701"
+    finally:
+        drop_indices(es_client, base)

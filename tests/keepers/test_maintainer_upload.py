@@ -9,6 +9,7 @@ import html
 import json
 import logging
 import re
+import uuid
 from functools import partial
 from pathlib import Path
 from urllib.parse import unquote_plus
@@ -16,7 +17,9 @@ from urllib.parse import unquote_plus
 from rehabmap.coverage import CoverageStore
 from web.keepers.words import long_moment
 
-from tests.keepers.conftest import csrf_of
+from tests.es_server import drop_indices
+from tests.keepers.conftest import csrf_of, make_keepers
+from tests.maintain.conftest import make_site
 from tests.sync.store_fixtures import HELD_BACK_SAID, mistyped_supersedes
 from tests.keepers.upload_tables import (LANCASHIRE_NONE, LEEDS_IPS, MANCHESTER_IPS, bad_table, ips_table, team_name,
                                         teams_table, trusts)
@@ -843,6 +846,31 @@ def test_an_upload_replacing_a_kept_table_that_cannot_be_read_does_not_say_it_ta
     assert "the table it replaced could not be read, so what it took out is not known" in page
 
 
+def accepted_then_changed(keepers, data_dir: Path, tmp_path: Path):
+    """The site rebuilt from the sample feed and a copy of the real 2018 NHS hospital list (`rehabmap index` of both),
+    its first held level 1 unit accepted by a maintainer (shown: its next change is the live index's to follow), and
+    the copy then changed as the list's next edition would, giving that hospital a new phone, 0113 496 0000: the
+    accepted record and the phone the live index shows for it."""
+    from app.rebuild import rebuild_index
+
+    hospitals = tmp_path / "nhs_website_hospitals_2018.csv"
+    hospitals.write_bytes((data_dir / "services" / hospitals.name).read_bytes())
+    rebuild_index(keepers.app.state.rehabmap.settings, [SAMPLE, hospitals], actor="test setup")
+    queue = keepers.app.state.open_review()
+    [held, *_] = queue.items(source="nhs-hospitals-2018", proposed_type="inpatient_rehab_level1")
+    queue.accept([held.service_id], actor="test setup")
+    phone = keepers.app.state.rehabmap.backend.get(held.service_id).phone
+    with hospitals.open(encoding="utf-8", newline="") as read:
+        rows = list(csv.DictReader(read))
+    [row] = [r for r in rows if r["OrganisationCode"] == held.service_id.split(":", 1)[1]]
+    row["Phone"] = "0113 496 0000"
+    with hospitals.open("w", encoding="utf-8", newline="") as written:
+        out = csv.DictWriter(written, fieldnames=list(rows[0]))
+        out.writeheader()
+        out.writerows(rows)
+    return held, phone
+
+
 def test_an_upload_whose_review_queue_run_a_mapping_refuses_says_the_table_is_in_and_what_is_not_yet_shown(
         keepers, data_dir, tmp_path, monkeypatch, caplog):
     """An upload rebuilds from the last rebuild's sources, here the real 2018 NHS hospital list, whose held rows go
@@ -852,26 +880,11 @@ def test_an_upload_whose_review_queue_run_a_mapping_refuses_says_the_table_is_in
     was in; now it says what is held back in the Sources page's words (the mapping and its key, never its folder),
     and the server's log names the mapping's file."""
     import app.rebuild
-    from app.rebuild import rebuild_index
     from indexer.precedence import source_precedence
     from indexer.sources.csv_mapping import MAPPINGS_DIR
 
-    hospitals = tmp_path / "nhs_website_hospitals_2018.csv"
-    hospitals.write_bytes((data_dir / "services" / hospitals.name).read_bytes())
-    rebuild_index(keepers.site.settings, [SAMPLE, hospitals], actor="test setup")  # `rehabmap index` of both
-    queue = keepers.app.state.open_review()
-    [held, *_] = queue.items(source="nhs-hospitals-2018", proposed_type="inpatient_rehab_level1")
-    queue.accept([held.service_id], actor="test setup")  # shown: its next change is the live index's to follow
+    held, phone = accepted_then_changed(keepers, data_dir, tmp_path)
     state = keepers.app.state.rehabmap
-    phone = state.backend.get(held.service_id).phone
-    with hospitals.open(encoding="utf-8", newline="") as read:
-        rows = list(csv.DictReader(read))
-    [row] = [r for r in rows if r["OrganisationCode"] == held.service_id.split(":", 1)[1]]
-    row["Phone"] = "0113 496 0000"  # the list's next edition changes its phone
-    with hospitals.open("w", encoding="utf-8", newline="") as written:
-        out = csv.DictWriter(written, fieldnames=list(rows[0]))
-        out.writeheader()
-        out.writerows(rows)
     monkeypatch.setattr(app.rebuild, "source_precedence", partial(source_precedence, MAPPINGS_DIR))  # read whole
     mapping = mistyped_supersedes(tmp_path, monkeypatch)  # and put wrong by the time the queue's run writes
     before = len(state.backend.ids())
@@ -948,3 +961,52 @@ def test_a_table_whose_header_names_a_column_twice_is_refused_naming_it(keepers)
             "once, so which of them it means cannot be told: give each column of the header its own name."
             ) in html.unescape(answer.text)
     assert held(keepers) == []
+
+
+def test_an_upload_whose_review_queue_runs_live_write_fails_says_the_server_catches_it_up(
+        sample_index, geodata_dir, data_dir, tmp_path, es_server, es_client):
+    """An upload on the search engine backend rebuilds from the last rebuild's sources, here the real 2018 NHS hospital
+    list, whose held rows go to the review queue as a run; its next edition changes the phone of a hospital a
+    maintainer accepted. The test's cluster proxy lets the build's one bulk request through and then answers no bulk
+    request (a cluster gone), so the table goes live and only the run's live write after the swap fails. Before,
+    nothing tested the page's words for this (they were checked by reading the code). The page says the table is in
+    and that its held rows are stored, the index to follow them once it answers; the new index is live, the change
+    not yet shown; once the cluster answers, the server's own catch-up writes it."""
+    from app.sync import converge
+    from rehabmap.config import Backend
+    from tests.index.cluster_proxy import ClusterProxy
+    from web.keepers.maintainer_upload import UNWRITTEN_SAID
+
+    base = f"rehabmap-upload-{uuid.uuid4().hex[:10]}"
+    try:
+        with ClusterProxy(es_server.url) as proxy:
+            keepers = make_keepers(make_site(tmp_path / "home", sample_index, geodata_dir, data_dir),
+                                   backend=Backend.elasticsearch, elasticsearch_url=proxy.url,
+                                   elasticsearch_index=base)
+            held, phone = accepted_then_changed(keepers, data_dir, tmp_path)
+            state = keepers.app.state.rehabmap
+            before = len(state.backend.ids())
+            client = keepers.client()
+            keepers.sign_in(client, "maintainer")
+            report = upload(keepers, client, teams_table(data_dir))
+            proxy.forget()
+            proxy.fail(r"^/_bulk", None, after=1)
+
+            added = client.post("/keepers/upload/confirm", data=confirm_form(report.text), follow_redirects=False)
+
+            bulks = [i for i, request in enumerate(proxy.seen()) if request[1] == "/_bulk"]
+            assert len(bulks) > 1 and bulks[0] < proxy.seen().index(("POST", "/_aliases")) < bulks[1], proxy.seen()
+            assert added.status_code == 303, added.text
+            page = html.unescape(" ".join(client.get(added.headers["location"]).text.split()))
+            assert re.search(r"community_rehab_teams\.csv is in the directory: 2 services added from it, 1 rows "
+                             r"rejected\. The index now holds \d+ services\." + re.escape(UNWRITTEN_SAID), page), page
+            assert UNWRITTEN_SAID == (" Its rows held for review are stored, but the index could not yet follow them: "
+                                      "the server catches it up on its own once the index answers.")
+            assert len(state.backend.ids()) == before + 2, "the table's services are in the live index"
+            assert state.backend.get(held.service_id).phone == phone, "the queue's change is not yet shown"
+
+            proxy.heal()
+            assert converge(state) == 1  # what the server's look does (`app.converge`), once the cluster answers
+            assert state.backend.get(held.service_id).phone == "0113 496 0000"
+    finally:
+        drop_indices(es_client, base)
