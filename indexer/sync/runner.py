@@ -38,7 +38,7 @@ from indexer.precedence import PrecedenceInvalid
 from indexer.pipeline import Placer, prepare_all, refused_contacts, without_bad_contacts
 from indexer.sources.common import said_without_folders
 from indexer.rows import Candidate, Rejection
-from indexer.sync.connectors import TITLES, command_source, run_again
+from indexer.sync.connectors import TITLES, command_source, retire_command, run_again
 from indexer.sync.codec import (
     content_digest,
     enrichment_digest,
@@ -159,7 +159,8 @@ def _stored(report: SyncReport) -> str:
 class RunNotStarted(DomainError):
     """A run that did not start: the live index, which its start writes with what earlier runs and decisions applied
     (`SyncRunner._caught_up`), could not be written (`cause`: the index unavailable). Nothing of the run was fetched
-    or applied; it is recorded as failed, so that sync-status says so. Before, the command said the index's error
+    or applied; it is recorded as failed (but a retirement), so that sync-status says so. Before, the command said
+    the index's error
     alone, exit status 2, and nothing recorded the run: sync-status still said the last run applied."""
 
     code = "run_not_started"
@@ -499,7 +500,7 @@ class SyncRunner:
         could retire them: a removed feed's records stayed shown as its last run left them, for ever. `reason` is
         what the public reads on the service's page and in the API; `detail`, the operator's why, is what the report
         and sync-status say, and the audit log keeps it beside the reason (`RETIRED_DETAIL`)."""
-        with self._running(name, dry_run=dry_run) as caught_up:
+        with self._running(name, dry_run=dry_run, retiring=True) as caught_up:
             started = now()
             plan = _Plan.make(self, name, [], complete=True, vanished=reason, vanished_detail=detail)
             _left_to_retire(self.store, name, plan.report)
@@ -515,15 +516,17 @@ class SyncRunner:
             return report
 
     @contextmanager
-    def _running(self, name: str, *, dry_run: bool) -> Iterator[int]:
+    def _running(self, name: str, *, dry_run: bool, retiring: bool = False) -> Iterator[int]:
         """The one run of `name` at a time, once a store an upgrade marked is prepared again and what an earlier
-        run or decision left unwritten is in the live index; yields how many records that wrote."""
+        run or decision left unwritten is in the live index; yields how many records that wrote. `retiring`: a
+        person's retirement of every record (`retire_all`), which a catch-up that fails ends unrecorded
+        (`_caught_up`)."""
         with self.store.run_lock(name) as mine:
             if not mine:
                 raise SyncBusy(f"Another run of {name} is under way: wait for it to finish, then {self._again(name)}.")
             if not dry_run:
                 reprepare_due(self.store, lambda: self.placer)
-            caught_up, refused = self._caught_up(name) if not dry_run else (0, None)
+            caught_up, refused = self._caught_up(name, retiring=retiring) if not dry_run else (0, None)
             try:
                 yield caught_up
             except RunNotShown:
@@ -533,7 +536,7 @@ class SyncRunner:
                     tell_operator(NotYetShown(EARLIER_STORED, refused))
                 raise
 
-    def _caught_up(self, name: str) -> tuple[int, PrecedenceInvalid | None]:
+    def _caught_up(self, name: str, *, retiring: bool) -> tuple[int, PrecedenceInvalid | None]:
         """What an earlier run or decision left unwritten, written before this run, and the refusal where a mapping
         refuses the live write (`PrecedenceInvalid`, writing none): the run goes on, keeping the store current, and
         as it ends says the refusal it meets again (`RunNotShown`, from `_follow`, for a run applied or stopped at
@@ -541,7 +544,8 @@ class SyncRunner:
         tells it to the operator beside that failure. Before, every run was refused at its start until the mapping
         was mended, fetching nothing and recorded nowhere; then a failed run dropped the refusal without a trace.
         A write that fails otherwise (the index unavailable) ends the run before it fetches, recorded as failed
-        (`RunNotStarted`), as `_follow` tells one at a run's end."""
+        (`RunNotStarted`), as `_follow` tells one at a run's end; a retirement (`retiring`) is not recorded, since a
+        failed run as its feed's last would hide the day its records were retired (`_left_to_retire`)."""
         if self.live is None:
             return 0, None
         try:
@@ -549,8 +553,10 @@ class SyncRunner:
         except PrecedenceInvalid as refused:
             return 0, refused
         except DomainError as unavailable:
-            not_started = RunNotStarted(name, self._again(name), unavailable)
-            self._record_failure(name, now(), partial(str, not_started.message), ())
+            again = f"run '{retire_command(name)}' again" if retiring else self._again(name)
+            not_started = RunNotStarted(name, again, unavailable)
+            if not retiring:
+                self._record_failure(name, now(), partial(str, not_started.message), ())
             raise not_started from unavailable
 
     def _again(self, name: str) -> str:

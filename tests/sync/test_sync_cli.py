@@ -1042,17 +1042,24 @@ def test_a_retirement_applied_whose_live_write_is_refused_prints_its_report(tmp_
         "nhs_website_hospitals_2018.toml: ") and done.stderr.rstrip().endswith(f"({mapping})"), done.stderr
 
 
-def test_a_retirement_applied_whose_live_write_fails_prints_its_report(data_dir, replay, monkeypatch, bristol_copy):
-    """`--retire-removed` commits its retirement before the live write, which the embedded index file, held by
-    another writer past the wait (here 0.1 s), fails: its report is printed above the error line saying it applied
-    and what writes it, exit status 4 (before, "error: The index is busy: …" alone, exit status 2). In this process,
-    where the wait is cut short."""
+def bristol_removed_waiting_briefly(data_dir: Path, replay, monkeypatch, bristol_copy) -> Path:
+    """The home of `bristol_copy` with Bristol's feed file removed, for commands run in this process (`in_process`),
+    where an index write's wait for a file held by another writer is cut to 0.1 s."""
     home, feeds = bristol_copy
     env = feed_env(feeds, replay, "bristol")
     (feeds / "bristol.toml").unlink()
     monkeypatch.setattr(embedded, "_WRITE_TIMEOUT_S", 0.1)
     for name, value in {"REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir), **env}.items():
         monkeypatch.setenv(name, value)
+    return home
+
+
+def test_a_retirement_applied_whose_live_write_fails_prints_its_report(data_dir, replay, monkeypatch, bristol_copy):
+    """`--retire-removed` commits its retirement before the live write, which the embedded index file, held by
+    another writer past the wait (here 0.1 s), fails: its report is printed above the error line saying it applied
+    and what writes it, exit status 4 (before, "error: The index is busy: …" alone, exit status 2). In this process,
+    where the wait is cut short."""
+    home = bristol_removed_waiting_briefly(data_dir, replay, monkeypatch, bristol_copy)
     with held_for_writing(index_file(home)):
         done = in_process("sync", "oruk", "--retire-removed", "oruk-bristol")
 
@@ -1061,6 +1068,30 @@ def test_a_retirement_applied_whose_live_write_fails_prints_its_report(data_dir,
     assert done.stderr.startswith(
         "error: the run of oruk-bristol applied and its records are stored, but not yet shown in searches: the live "
         "index could not be written: The index is busy: ") and done.stderr.count("\n") == 1, done.stderr
+
+
+def test_a_retirement_started_while_the_index_cannot_be_written_is_not_recorded_over_the_one_that_applied(
+        data_dir, replay, monkeypatch, bristol_copy):
+    """A retirement applies while the embedded index file is held by another writer past the wait (here 0.1 s); a
+    second one, the file still held, cannot write at its start what the first applied. It says it did not start and
+    names the retirement's own command, exit status 2, and is not recorded: a failed run recorded as the feed's last
+    (as a sync's is) hid the retirement from the check that refuses a second one, which then retired nothing and
+    was recorded as the feed's retirement, "0 records retired", hiding the day its records were retired. In this
+    process, where the wait is cut short."""
+    home = bristol_removed_waiting_briefly(data_dir, replay, monkeypatch, bristol_copy)
+    with held_for_writing(index_file(home)):
+        assert in_process("sync", "oruk", "--retire-removed", "oruk-bristol").exit_code == 4
+        done = in_process("sync", "oruk", "--retire-removed", "oruk-bristol")
+
+    assert done.exit_code == 2 and done.stderr.startswith(
+        "error: The run of oruk-bristol did not start: the live index, which a run first brings up to what earlier "
+        "runs and review decisions applied, could not be written: The index is busy: ") and done.stderr.endswith(
+        "Once the index answers, run 'rehabmap sync oruk --retire-removed oruk-bristol' again: it writes those first "
+        "(a running server writes them too, every REHABMAP_CONVERGE_EVERY_S seconds).\n"), done.stderr
+    again = in_process("sync", "oruk", "--retire-removed", "oruk-bristol")
+    assert again.exit_code == 2 and "has nothing left to retire: its records were retired on" in again.stderr
+    assert table_rows(home / "directory.sqlite", "SELECT outcome FROM sync_runs WHERE source = 'oruk-bristol' "
+                      "ORDER BY id DESC LIMIT 1") == [("retired",)]
 
 
 def test_a_removed_feeds_unfinished_run_is_said_so_and_dropped_by_discard(tmp_path, geodata_dir, data_dir, replay):
