@@ -165,16 +165,21 @@ class LiveIndex:
 
     def _write(self, shown: Mapping[str, dict[str, Any] | None]) -> list[str]:
         """Per service id, the record to show (None: not to show), under the index lock. Returns the ids
-        written."""
+        written. A record written with the maintainers' edits laid on it pays any write of them owed
+        (`Overlay.writes_paid`): before, the next edit that changed nothing wrote it again."""
         changes: dict[str, dict[str, Any]] = {}
+        overlaid: set[str] = set()
         for service_id, record in shown.items():
-            laid = self._laid(service_id, record)
+            laid = self._laid(service_id, record, overlaid)
             if laid is not None:
                 changes[service_id] = laid
-        return sorted(s.id for s in self.writer.upsert(changes))
+        written = sorted(s.id for s in self.writer.upsert(changes))
+        self.directory.overlay.writes_paid(overlaid.intersection(written))
+        return written
 
-    def _laid(self, service_id: str, record: dict[str, Any] | None) -> dict[str, Any] | None:
-        """The whole record to write (the overlay laid on it), or None when nothing needs writing."""
+    def _laid(self, service_id: str, record: dict[str, Any] | None, overlaid: set[str]) -> dict[str, Any] | None:
+        """The whole record to write (the overlay laid on it, its id then added to `overlaid`), or None when nothing
+        needs writing."""
         if record is None:
             current = self.backend.get(service_id)
             if current is None or current.status == "inactive":
@@ -184,8 +189,10 @@ class LiveIndex:
         if entry is None:
             return record
         try:
-            return overlay_record(Service.model_validate(record), entry.fields).model_dump(mode="json")
+            laid = overlay_record(Service.model_validate(record), entry.fields).model_dump(mode="json")
         except (ValidationError, DomainError, ValueError) as exc:
             log.warning("directory edits to %s no longer fit the synced record and were not laid: %s",
                         service_id, type(exc).__name__)
             return record
+        overlaid.add(service_id)
+        return laid

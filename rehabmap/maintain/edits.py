@@ -456,7 +456,8 @@ class Editor:
     def _written(self, service_id: str, fields: Mapping[str, Any], *, made: bool = False,
                  settle: bool = False) -> list[Service]:
         """The service's overlay entry laid on the live index (`RecordWriter.upsert`); `made`: a service made by
-        this write. One refused or failed is owed (`Overlay.owe_write`) till one lands."""
+        this write. One refused or failed is owed (`Overlay.owe_write`) till one lands, this or any write that lays the
+        entry whole (`reconcile`, a rebuild's `OverlayWriter`, a sync's live write: `Overlay.writes_paid`)."""
         try:
             written = self.writer.upsert({service_id: fields}, before_commit=lambda: self.before_commit("index"),
                                          settle=settle)
@@ -471,7 +472,7 @@ class Editor:
             if made and isinstance(error, IndexUnavailable):
                 error.not_to_be_sent_again()
             raise
-        self.directory.overlay.write_paid(service_id)
+        self.directory.overlay.writes_paid([service_id])
         return written
 
     def _recorded(self, principal: Principal, action: str, current: Service | None, service: Service,
@@ -524,6 +525,7 @@ class Editor:
                     stale[service_id] = entry.fields
             if stale:
                 self.writer.upsert(stale)
+                self.directory.overlay.writes_paid(stale)  # laid whole, as an edit's own write lays them
             if due:
                 self.directory.overlay.sources_word_laid()
         if stale:
@@ -557,6 +559,7 @@ class OverlayWriter:
         lock = self.directory.index_lock()
         held = False
         laid: dict[str, list[str]] = {}  # what laying each record's edits had to say
+        added: list[str] = []  # the services made in the directory, added whole
         warnings: list[str] = []  # the writer's once the new index is live (a refused one says nothing of edits)
 
         def stream() -> Iterator[Service | Stored | Revision]:
@@ -594,6 +597,8 @@ class OverlayWriter:
                     yield overlay_record(None, entry.fields)
                 except (ValidationError, DomainError, ValueError) as exc:
                     warnings.append(f"directory: {service_id} could not be added: {_reason(exc)}")
+                    continue
+                added.append(service_id)
 
         try:
             inner = self.inner
@@ -606,6 +611,9 @@ class OverlayWriter:
                     self.inner.upsert({sid: e.fields for sid, e in later.items()})
                 # every edit laid afresh over its source's record, whose word it keeps: none of the audit log's due
                 self.directory.overlay.sources_word_laid()
+                # the new index holds each entry laid: no write of it is owed (before, the next edit that changed
+                # nothing wrote it again), under the lock, so an edit's write refused after the swap stays owed
+                self.directory.overlay.writes_paid([*laid, *added, *later])
         finally:
             if held:
                 lock.__exit__(None, None, None)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -160,12 +160,19 @@ class Overlay:
         with self.database.connect() as conn:
             return conn.execute("SELECT 1 FROM meta WHERE key = ?", (_WRITE_OWED + service_id,)).fetchone() is not None
 
-    def write_paid(self, service_id: str) -> None:
-        """The live index took the service's entry, refreshed and marked: no write is owed (read first, so an edit
-        of a service whose writes all landed opens no transaction)."""
-        if self.write_owed(service_id):
+    def writes_paid(self, service_ids: Iterable[str]) -> None:
+        """The live index took these services' entries whole, refreshed and marked (an edit's own write, or a
+        rebuild's, `reconcile`'s or a sync's that laid them): no write of them is owed. The owed rows are read first,
+        so a write of services none of which is owed (nearly every one) opens no transaction."""
+        keys = {_WRITE_OWED + service_id for service_id in service_ids}
+        if not keys:
+            return
+        with self.database.connect() as conn:
+            owed = {row[0] for row in conn.execute("SELECT key FROM meta WHERE key LIKE ?", (_WRITE_OWED + "%",))}
+        paid = sorted(keys & owed)
+        if paid:
             with self.database.transaction() as conn:
-                conn.execute("DELETE FROM meta WHERE key = ?", (_WRITE_OWED + service_id,))
+                conn.executemany("DELETE FROM meta WHERE key = ?", [(key,) for key in paid])
 
     def restore_pinning(self, service_id: str) -> Restore | None:
         """The maintainer's restore that keeps the service shown (its overlay holds `status: active`), if any."""

@@ -559,3 +559,38 @@ def test_the_index_unavailable_is_asked_again_by_each_face_and_never_of_a_create
         assert made.status_code == 503 and "retry-after" not in made.headers, made.text
         assert made.json()["error"]["message"].startswith(
             f"{failed} {mend[:1].upper()}{mend[1:]} The new service is kept"), made.text
+
+
+@pytest.mark.parametrize("lays", ["rebuild", "reconcile"])
+def test_a_write_owed_that_a_rebuild_or_reconcile_lays_is_owed_no_more(es_server, es_client, sample_index,
+                                                                       geodata_dir, data_dir, tmp_path, geography,
+                                                                       lays):
+    """An edit whose write the cluster refused is owed (`Overlay.owe_write`); a rebuild (`OverlayWriter`) or the
+    server's start (`Editor.reconcile`) then lays it whole into the index. Only an edit's own write paid what was
+    owed, so the same edit sent after that wrote the record once more and moved the generation's mark (emptying every
+    host's caches). Whatever lays the entry pays it: the same edit then writes nothing, the mark stays."""
+    with ExitStack() as stack:
+        proxy, site, writer, sample = site_through_proxy(stack, es_server, es_client, sample_index, geodata_dir,
+                                                         data_dir, tmp_path)
+        index = ElasticIndex.from_settings(site.settings, client=es_client)
+        service_id = next(s.id for s in sample if s.capacity != "available")
+        api = AppClient(make_app(site.settings))
+        proxy.fail(r"/_bulk", 400, error=("illegal_argument_exception", "refused by the test"))
+        refused = api.patch(f"/maintain/services/{service_id}", json={"capacity": "available"},
+                            headers=site.auth("admin"))
+        assert refused.status_code == 503 and site.directory.overlay.write_owed(service_id), refused.text
+        proxy.heal()
+
+        if lays == "rebuild":
+            assert OverlayWriter(writer, site.directory).replace_all(sample) == len(sample)
+        else:
+            assert Editor(site.directory, index, writer, geography).reconcile() == [service_id]
+
+        assert index.get(service_id).capacity == "available"
+        assert not site.directory.overlay.write_owed(service_id)  # before, owed still
+        mark = index.generation()
+        again = api.patch(f"/maintain/services/{service_id}", json={"capacity": "available"},
+                          headers=site.auth("admin"))
+        assert (again.status_code, again.json()["changed"]) == (200, []), again.text
+        assert not marked_since(site, es_client, mark)  # before, written once more and marked
+

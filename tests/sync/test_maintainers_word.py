@@ -220,6 +220,41 @@ def test_a_source_change_to_an_edited_field_keeps_the_edit_and_says_so(tmp_path,
     assert [(r["last_action_type"], r["field_name"]) for r in map(json.loads, hsds)] == [("update", "phone")]
 
 
+def test_an_edit_owed_its_write_is_owed_no_more_once_a_sync_writes_its_record(tmp_path, synced_kept, request, data_dir,
+                                                                              replay, monkeypatch):
+    """A maintainer's edit of Dovetail House's phone that the index was too busy to take (another connection held the
+    file past the write's wait) is kept and its write owed (`Overlay.owe_write`); CQC then changed the home's number
+    and `rehabmap sync cqc` wrote its record whole, the edit laid on it. Only an edit's own write paid what was owed,
+    so the row stayed and the next edit that changed nothing wrote the record again. The sync's write pays it."""
+    from search import embedded
+    from search.embedded import index_file
+
+    def owed() -> list[str]:
+        return [key for (key,) in table_rows(home / "directory.sqlite", "SELECT key FROM meta WHERE key LIKE ?",
+                                             "index_write_owed:%")]
+
+    home, auth = synced_kept.copy(tmp_path, request)
+    monkeypatch.setattr(embedded, "_WRITE_TIMEOUT_S", 0.1)
+    with serving_here(home, data_dir, warm=False) as url:
+        holder = sqlite3.connect(index_file(home))
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            edited = httpx.patch(f"{url}/maintain/services/{DOVETAIL_ID}", json={"phone": "01623 420691"},
+                                 headers=auth, timeout=30)
+        finally:
+            holder.rollback()
+            holder.close()
+    assert (edited.status_code, edited.json()["error"]["code"]) == (503, "index_unavailable"), edited.text
+    assert owed() == [f"index_write_owed:{DOVETAIL_ID}"]
+    replay.cqc.alter(DOVETAIL, mainPhoneNumber="01623420000")
+
+    synced = rehabmap(home, data_dir, replay, "sync", "cqc")
+
+    assert synced.returncode == 0, synced.stderr
+    assert index_record(home, DOVETAIL_ID)["phone"] == "01623 420691"
+    assert owed() == []  # before, still owed
+
+
 def test_a_source_listing_again_what_a_maintainer_retired_keeps_it_retired_and_says_so(tmp_path, synced_kept, request,
                                                                                       data_dir, replay):
     """A maintainer retired Dovetail House (it stopped taking people with mental health needs, say); CQC then
