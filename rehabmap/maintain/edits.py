@@ -462,7 +462,7 @@ class Editor:
             written = self.writer.upsert({service_id: fields}, before_commit=lambda: self.before_commit("index"),
                                          settle=settle)
         except (IndexNotBuilt, IndexRefused, IndexUnavailable) as error:
-            self.directory.overlay.owe_write(service_id)
+            self._owe(service_id, error)
             # The directory's edits hold it: once the index takes it, a rebuild or the server's next start
             # (`reconcile`) lays it, and sent again (or any change of a new service) it is recorded once (`_recorded`)
             # and laid (`_laid_again`). Each face says so in its words (`Remedy.EDIT_KEPT`), and of a new service,
@@ -474,6 +474,20 @@ class Editor:
             raise
         self.directory.overlay.writes_paid([service_id])
         return written
+
+    def _owe(self, service_id: str, error: DomainError) -> None:
+        """`Overlay.owe_write`, where the store can note it. Where it cannot (its disk full since the edit committed,
+        its database gone), the person is still told the index's `error`, which is what happened to their edit: it is
+        kept (its overlay row committed before the write) and a rebuild or the server's next start lays it. The store's
+        failure is the operator's, in the log. Before, it replaced the index's error: a 500 saying nothing of the edit
+        or the index, whose edit a person then made again."""
+        try:
+            self.directory.overlay.owe_write(service_id)
+        except Exception as refused:  # noqa: BLE001 - the index's error is the one raised
+            log.error("The search index did not take the edit of %s (%s), and the directory's store could not note "
+                      "that its write is owed (%s: %s): the edit is kept, and a rebuild lays it; till then an edit of "
+                      "it that changes nothing may not write it again.", service_id,
+                      type(error).__name__, type(refused).__name__, refused)
 
     def _recorded(self, principal: Principal, action: str, current: Service | None, service: Service,
                   changes: Sequence[Change], noted: Sequence[Change]) -> OverlayEntry:

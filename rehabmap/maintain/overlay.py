@@ -163,16 +163,23 @@ class Overlay:
     def writes_paid(self, service_ids: Iterable[str]) -> None:
         """The live index took these services' entries whole, refreshed and marked (an edit's own write, or a
         rebuild's, `reconcile`'s or a sync's that laid them): no write of them is owed. The owed rows are read first,
-        so a write of services none of which is owed (nearly every one) opens no transaction."""
+        so a write of services none of which is owed (nearly every one) opens no transaction. A store that cannot
+        say so (its disk full, its database gone) is logged, not raised: the write landed, and a row left owed costs
+        only one more write, at the next edit of the service that changes nothing."""
         keys = {_WRITE_OWED + service_id for service_id in service_ids}
         if not keys:
             return
-        with self.database.connect() as conn:
-            owed = {row[0] for row in conn.execute("SELECT key FROM meta WHERE key LIKE ?", (_WRITE_OWED + "%",))}
-        paid = sorted(keys & owed)
-        if paid:
-            with self.database.transaction() as conn:
-                conn.executemany("DELETE FROM meta WHERE key = ?", [(key,) for key in paid])
+        try:
+            with self.database.connect() as conn:
+                owed = {row[0] for row in conn.execute("SELECT key FROM meta WHERE key LIKE ?", (_WRITE_OWED + "%",))}
+            paid = sorted(keys & owed)
+            if paid:
+                with self.database.transaction() as conn:
+                    conn.executemany("DELETE FROM meta WHERE key = ?", [(key,) for key in paid])
+        except Exception as refused:  # noqa: BLE001 - the write this follows landed
+            log.warning("The live index took the edits it was given (of %d services), and the directory's store "
+                        "could not note that no write of them is owed (%s: %s): the next edit of each that changes "
+                        "nothing writes it again.", len(keys), type(refused).__name__, refused)
 
     def restore_pinning(self, service_id: str) -> Restore | None:
         """The maintainer's restore that keeps the service shown (its overlay holds `status: active`), if any."""

@@ -594,3 +594,70 @@ def test_a_write_owed_that_a_rebuild_or_reconcile_lays_is_owed_no_more(es_server
         assert (again.status_code, again.json()["changed"]) == (200, []), again.text
         assert not marked_since(site, es_client, mark)  # before, written once more and marked
 
+
+def refuse_owed_rows(database, statement: str) -> None:
+    """The store refuses to note a write owed (`statement` INSERT) or paid (DELETE), as a full disk refuses a write;
+    every other row of `meta`, and the edit's own rows, it writes."""
+    row = "NEW" if statement == "INSERT" else "OLD"
+    name = f"refuse_owed_{statement.lower()}"
+    with database.transaction() as conn:
+        if database.dialect == "sqlite":
+            conn.execute(f"CREATE TRIGGER {name} BEFORE {statement} ON meta WHEN {row}.key LIKE 'index_write_owed:%' "
+                         "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+        else:
+            conn.execute(f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS "
+                         "$$ BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'; END $$")
+            conn.execute(f"CREATE TRIGGER {name} BEFORE {statement} ON meta FOR EACH ROW "
+                         f"WHEN ({row}.key LIKE 'index_write_owed:' || chr(37)) EXECUTE FUNCTION {name}()")
+
+
+def accept_owed_rows(database, statement: str) -> None:
+    """`refuse_owed_rows` undone: the store mended."""
+    with database.transaction() as conn:
+        conn.execute(f"DROP TRIGGER refuse_owed_{statement.lower()}" + ("" if database.dialect == "sqlite"
+                                                                         else " ON meta"))
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_an_edit_whose_owed_write_the_store_cannot_note_says_what_the_index_did(
+        request, sample_index, geodata_dir, data_dir, tmp_path, monkeypatch, caplog, store):
+    """The embedded index busy past the write's wait (another connection holds the file), and the store then refusing
+    to note the write owed (its disk full since the edit committed): the store's error replaced the index's, a 500
+    `internal_error` saying nothing of the edit, which is kept. The answer is the index's 503, saying the edit is kept;
+    the operator's log says what the store refused. Then, the write landing while the store refuses to note it paid:
+    a 500 where the edit was written; it is a 200, the row left owed (one more write at the next same edit)."""
+    from search import embedded
+    from tests.conftest import database_url
+
+    site = make_site(tmp_path / "home", sample_index, geodata_dir, data_dir,
+                     database_url=database_url(request, store))
+    api = AppClient(make_app(site.settings))
+    service_id = next(s.id for s in EmbeddedIndex(index_file(site.home)).all() if s.capacity != "available")
+    monkeypatch.setattr(embedded, "_WRITE_TIMEOUT_S", 0.1)
+    refuse_owed_rows(site.directory.database, "INSERT")
+    holder = sqlite3.connect(index_file(site.home))
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        reply = api.patch(f"/maintain/services/{service_id}", json={"capacity": "available"},
+                          headers=site.auth("admin"))
+    finally:
+        holder.rollback()
+        holder.close()
+
+    assert (reply.status_code, reply.json()["error"]["code"]) == (503, "index_unavailable"), reply.text
+    assert reply.json()["error"]["message"].startswith("The index is busy: ")
+    assert reply.json()["error"]["message"].endswith(f" {_KEPT}")
+    assert "could not note that its write is owed" in caplog.text
+    assert "database or disk is full" in caplog.text or "No space left on device" in caplog.text
+    assert site.directory.overlay.get(service_id).fields["capacity"] == "available"
+    assert not site.directory.overlay.write_owed(service_id)
+    accept_owed_rows(site.directory.database, "INSERT")
+    site.directory.overlay.owe_write(service_id)  # as a refusal the store could note leaves it
+    refuse_owed_rows(site.directory.database, "DELETE")
+
+    landed = api.patch(f"/maintain/services/{service_id}", json={"capacity": "available"}, headers=site.auth("admin"))
+
+    assert landed.status_code == 200, landed.text
+    assert api.get(f"/services/{service_id}").json()["capacity"]["reported"] == "available"
+    assert "could not note that no write of them is owed" in caplog.text
+    assert site.directory.overlay.write_owed(service_id)
