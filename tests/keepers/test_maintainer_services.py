@@ -89,6 +89,32 @@ def test_an_edit_writes_only_the_fields_changed_and_is_audited(keepers):
     assert client.get(f"/services/{AIRE}").json()["phone"] == "0113 496 0003"
 
 
+def test_a_page_saved_unchanged_after_anothers_change_is_shown_as_it_now_is_and_a_fresh_one_writes_nothing(keepers):
+    """A maintainer's page of Aire Valley, opened before another maintainer verified it (a change of nothing the form
+    shows, so the page sends back every field as the record now holds it), saved unchanged: "Nothing was changed."
+    (since ac2feb27 a form changing nothing was sent without its version), though the page showed the record as it no
+    longer is. It is refused as a stale page is (409, shown as it now is); that page saved unchanged is "Nothing was
+    changed.", with nothing audited."""
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    stale = client.get(f"/keepers/services/{AIRE}")
+    other = keepers.client()
+    keepers.sign_in(other, "admin")
+    due = other.get("/keepers/verification-due")
+    assert other.post("/keepers/verification-due/verify", data={"csrf": csrf_of(due.text), "id": AIRE}).status_code \
+        == 303
+    audited = audit_of(keepers, AIRE)
+    assert [row[:2] for row in audited if row[0] != "link"] == [("verify", "last_verified")]  # (the setup linked it)
+
+    refused = client.post(f"/keepers/services/{AIRE}", data={**_inputs(stale.text), "csrf": csrf_of(stale.text)})
+
+    assert refused.status_code == 409, refused.text  # before, a 303 "Nothing was changed."
+    assert "changed this service while you had this page open" in refused.text
+    saved = client.post(f"/keepers/services/{AIRE}", data={**_inputs(refused.text), "csrf": csrf_of(refused.text)})
+    assert saved.status_code == 303 and unquote_plus(saved.headers["location"]).endswith("done=Nothing was changed.")
+    assert audit_of(keepers, AIRE) == audited
+
+
 def test_a_maintainer_writes_a_description_and_a_longer_one_survives_other_edits(keepers):
     client = keepers.client()
     keepers.sign_in(client, "maintainer")

@@ -398,12 +398,13 @@ def edit(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINE
     if not errors:
         try:
             # the version the form was opened at: a form sends every need and text as it showed them, so one opened
-            # before another maintainer's (or a sync's) change would undo it. A form saved unchanged is still sent
-            # (with no version: it undoes nothing): a write owed of the service (a new service kept, which the index
-            # lacks) is then made, as the API's verify makes it (`Editor._laid_again`); before, "Nothing was changed"
-            # and the index still lacked it.
+            # before another maintainer's (or a sync's) change would undo it. A form saved unchanged is still sent,
+            # with its version too: one opened before another's change showed the record as it no longer is, and is
+            # refused as any such page is (before, "Nothing was changed."); a fresh one writes a write owed of the
+            # service (a new service kept, which the index lacks), as the API's verify does (`Editor._laid_again`),
+            # and else nothing.
             _, names = editor.update(keeper.principal, service_id, fields, today,
-                                     if_match=(keeper.form.get("version") or None) if fields else None)
+                                     if_match=keeper.form.get("version") or None)
         except (StaleEdit, PreconditionRequired) as error:
             # without a version (a page from before forms carried one), a change of the needs or the gender is
             # refused as the API refuses it (428): it could undo a change made since the page was opened
