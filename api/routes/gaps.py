@@ -65,11 +65,12 @@ Sort = Annotated[EmptyOrNonBlank | None, Query(
     description="'name', 'code', 'adult_population', 'missing_count', 'legacy_locked' or "
                 "'<type>.<indicator>', e.g. 'inpatient_rehab_level2.mean_km'.")]
 Order = Annotated[EmptyOrNonBlank, Query(description="'asc' or 'desc'.")]
-Add = Annotated[list[str] | None, Query(description=(
+Add = Annotated[list[NonBlank] | None, Query(description=(
     f"What if: a hypothetical service, {ADDITION_FORMAT} (repeat for more). Never written anywhere."))]
 Headers = Annotated[Literal["keys", "human"], Query(
     description="'keys' (machine names, e.g. 'community_rehab_team.mean_km') or 'human' (sheet-style headers).")]
-Remove = Annotated[list[str] | None, Query(description="What if: the id of a service to leave out (repeat for more).")]
+Remove = Annotated[list[NonBlank] | None, Query(
+    description="What if: the id of a service to leave out (repeat for more).")]
 
 # The maps of the directory as it is, kept per index generation (a drawing takes 0.3-0.9 s); never a scenario's.
 _MAPS: GenerationCache[str] = GenerationCache(size=64)

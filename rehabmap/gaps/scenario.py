@@ -39,7 +39,7 @@ import numpy as np
 from geodata.england import ENGLAND
 from geodata.errors import UnknownArea
 from rehabmap.coverage import CoverageMap
-from rehabmap.errors import InvalidValue, shorten
+from rehabmap.errors import InvalidValue, blank, shorten
 from rehabmap.gaps.analysis import GapAnalysis, LevelIndicators, ServiceAt, ServicePoints
 from rehabmap.gaps.categories import Category, parse_category
 from rehabmap.gaps.coverage import unknown_reason
@@ -113,9 +113,10 @@ class Scenario:
     @classmethod
     def from_input(cls, add: Iterable[str] | None = None, remove: Iterable[str] | None = None) -> Scenario:
         """Every face reads a scenario this way: repeated (or semicolon-separated) additions and removals."""
-        additions = tuple(Addition.parse(a) for value in (add or ()) for a in value.split(";") if a.strip())
-        removals = tuple(dict.fromkeys(r.strip() for value in (remove or ()) for r in value.split(";")
-                                       if r.strip()))
+        additions = tuple(map(Addition.parse, _given(add, "add", "addition", "service to add",
+                                                     f"Write {ADDITION_FORMAT}")))
+        removals = tuple(dict.fromkeys(_given(remove, "remove", "service id", "service",
+                                              "Give the id of an active service to leave out")))
         if len(additions) + len(removals) > MAX_CHANGES:
             raise InvalidValue(f"A scenario takes at most {MAX_CHANGES} changes (got "
                                f"{len(additions) + len(removals)}).", field="add")
@@ -155,6 +156,21 @@ class Scenario:
                        service_type=category.service_type, subtype=category.subtype, lat=home.lat,
                        lon=home.lon, areas=home.areas, postcode=home.label, beds=addition.beds,
                        provenance=[Provenance(source="whatif", source_id=str(n), fetched_at=datetime.now(UTC))])
+
+
+def _given(values: Iterable[str] | None, field: str, what: str, names: str, then: str) -> list[str]:
+    """Each value's parts between semicolons, their ends trimmed. A blank one is refused, named as blank as a blank
+    type is (`taxonomy.unknown_type`): before, `add=` or `remove=` (or a semicolon with nothing beside it) was read as
+    nothing asked, a 200 answering a scenario other than the one sent."""
+    parts: list[str] = []
+    for value in values or ():
+        split = [part.strip() for part in value.split(";")]
+        if not all(split):
+            said = blank(what, names) if len(split) == 1 else (f"'{shorten(value)}' has a blank {what} beside a "
+                                                               f"semicolon, which names no {names}")
+            raise InvalidValue(f"{said}. {then}.", field=field)
+        parts += split
+    return parts
 
 
 @dataclass(frozen=True)

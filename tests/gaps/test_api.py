@@ -287,6 +287,26 @@ def test_what_if_gives_the_scenarios_figures_and_its_changes(client, backend, wr
     assert plain["indicators"][0]["count"] is None and plain["indicators"][0]["no_data"].startswith("Not yet")
 
 
+@pytest.mark.parametrize("path", [f"/gaps/{CORNWALL_ICB}", f"/gaps/{CORNWALL_ICB}/map.svg"])
+def test_a_blank_addition_or_removal_is_refused_as_blank(client, path):
+    """Before: `add=`, `remove=%20` or a semicolon with nothing beside it was read as nothing asked, a 200 giving the
+    directory's figures (or the scenario's without the blank) where the request asked for a change it did not name.
+    Each is a 400 naming the parameter, and the blank as blank, as a blank `type` is."""
+    for field, given, said in (
+            ("add", "", "The addition given is blank, which names no service to add. Write TYPE@POSTCODE"),
+            ("add", " ", "The addition given is blank, which names no service to add. Write TYPE@POSTCODE"),
+            ("add", f"{WHAT_IF['add']};", f"'{WHAT_IF['add']};' has a blank addition beside a semicolon, which names "
+                                          "no service to add. Write TYPE@POSTCODE"),
+            ("remove", "", "The service id given is blank, which names no service. Give the id of an active service "
+                           "to leave out."),
+            ("remove", "a:1; ;b:2", "'a:1; ;b:2' has a blank service id beside a semicolon, which names no service.")):
+        reply = client.get(path, params={field: given, "type": "inpatient_rehab_level2"})
+        assert reply.status_code == 400, (field, given, reply.text)
+        error = reply.json()["error"]
+        assert (error["code"], error["field"]) == ("invalid_value", field), error
+        assert error["message"].startswith(said), error["message"]
+
+
 @pytest.mark.parametrize("params, status, field", [
     ({"add": "inpatient_rehab_level2"}, 400, "add"),
     ({"add": "inpatient_rehab_level2@TR1 3LJ@many"}, 400, "add"),

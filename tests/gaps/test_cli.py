@@ -128,6 +128,9 @@ def test_what_if_from_the_command_line(run, home):
     (("Cornwall", "--remove-service", "cqc:nope"), "No active service has the id 'cqc:nope'"),
     (("icb", "--add-service", "ips_employment@TR1 3LJ"), "need one AREA"),
     (("Cornwall", "--add-service", "ips_employment@TR1 3LJ@E08999999"), "catchment code 'E08999999'"),
+    # before, a blank was read as nothing asked: the scorecard as it is, exit 0
+    (("Cornwall", "--add-service", " "), "The addition given is blank, which names no service to add."),
+    (("Cornwall", "--remove-service", ""), "The service id given is blank, which names no service."),
 ])
 def test_what_if_errors(run, args, message):
     done = run(*args)

@@ -58,6 +58,17 @@ def test_without_a_scenario_the_page_is_the_directorys(client):
     assert "What if: a scenario" not in page and 'id="what-if"' in page
 
 
+def test_the_forms_empty_box_for_a_service_to_leave_out_asks_for_nothing(client):
+    """The what-if form sends its optional box for an id to leave out as it is, empty (`remove=`), which the API
+    refuses as a blank id: the page's fields read it as nothing asked (`Fields.getlist`), the addition's figures
+    shown; a box of spaces too."""
+    for box in ("", "  "):
+        page = client.get(f"/pathway-gaps/{CORNWALL}", params={"add_type": "inpatient_rehab_level2",
+                                                               "add_postcode": "TR1 3LJ", "remove": box})
+        assert page.status_code == 200, page.text
+        assert "What if: a scenario, not the directory" in page.text and "Removed:" not in page.text
+
+
 def test_a_bad_postcode_is_shown_against_its_field(client):
     page = client.get(f"/pathway-gaps/{CORNWALL}", params={"add_type": "ips_employment", "add_postcode": "LS99 9ZZ"})
     assert page.status_code == 400
