@@ -14,6 +14,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -79,6 +80,22 @@ Omittable = Annotated[Optional[_T], _NotNull()]  # noqa: UP007
 _NEEDS = "Needs: " + ", ".join(NEED_LABELS) + ", or language:<ISO 639 code>."
 
 
+def _named(what: str) -> AfterValidator:
+    """A blank code refused as the schema says (`Code`'s pattern, stated there, not enforced) and before anything is
+    looked at: left to the record, a blank subtype sent with a stale If-Match was a 412, not a 422. Each code is
+    checked where it is, so a blank need is named by its place in its list (`needs_met.1`), as a need too long is
+    (before, the list alone, whichever of its needs was blank)."""
+    def checked(code: str) -> str:
+        if not code.strip():
+            raise PydanticCustomError("blank", blank(what, what))
+        return code
+    return AfterValidator(checked)
+
+
+SubtypeCode = Annotated[Code, _named("subtype")]
+NeedCode = Annotated[Code, _named("need")]
+
+
 class ServiceAreaIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -104,13 +121,13 @@ class _EditableFields(BaseModel):
     organisation: str | None = Field(default=None, min_length=1, max_length=TEXT_MAX_LENGTH["organisation"])
     provider_type: Literal["nhs", "independent", "local_authority", "vcfse"] | None = None
     service_type: Omittable[TypeCode] = None
-    subtype: Code | None = None
+    subtype: SubtypeCode | None = None
     original_label: str | None = Field(default=None, max_length=TEXT_MAX_LENGTH["original_label"])
     legacy_locked_label: Omittable[bool] = None
     pd_specialist: Omittable[bool] = None
     description: Omittable[str] = Field(default=None, max_length=TEXT_MAX_LENGTH["description"])
-    needs_met: Omittable[list[Code]] = Field(default=None, max_length=40, description=_NEEDS)
-    needs_not_met: Omittable[list[Code]] = Field(default=None, max_length=40, description=_NEEDS)
+    needs_met: Omittable[list[NeedCode]] = Field(default=None, max_length=40, description=_NEEDS)
+    needs_not_met: Omittable[list[NeedCode]] = Field(default=None, max_length=40, description=_NEEDS)
     min_age: int | None = Field(default=None, ge=0, le=120)
     max_age: int | None = Field(default=None, ge=0, le=120)
     gender: Literal["female_only", "male_only", "mixed_gender"] | None = None
@@ -148,16 +165,6 @@ class _EditableFields(BaseModel):
             return value
         name = str(info.field_name)
         return typed_text(value) if name in _shaped(cls) else given_text(name, value)
-
-    @field_validator("subtype", "needs_met", "needs_not_met")
-    @classmethod
-    def _named(cls, value: Any, info: ValidationInfo) -> Any:
-        """A blank code refused as the schema says (`Code`'s pattern, stated there, not enforced) and before anything
-        is looked at: left to the record, a blank subtype sent with a stale If-Match was a 412, not a 422."""
-        if any(not code.strip() for code in ([value] if isinstance(value, str) else value or ())):
-            what = "subtype" if info.field_name == "subtype" else "need"
-            raise PydanticCustomError("blank", blank(what, what))
-        return value
 
     def given(self) -> dict[str, Any]:
         """The fields the caller sent, as JSON values."""

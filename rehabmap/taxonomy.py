@@ -251,9 +251,11 @@ def validate_subtype(service_type: ServiceType, subtype: str | None) -> str | No
     allowed = SUBTYPES.get(service_type, ())
     if subtype not in allowed:
         options = ", ".join(allowed) or "none"
-        raise UnknownServiceType(
-            f"Subtype '{shorten(subtype)}' does not belong to {service_type.value} (allowed: {options}).",
-            field="subtype")
+        # a blank one named as blank, as the API's refusal of it is: "Subtype '' does not belong to …" (a review
+        # decision's `--subtype ""`) quoted nothing, as if a subtype of another type were given
+        said = f"Subtype '{shorten(subtype)}' does not belong to {service_type.value}" if subtype.strip() else \
+            blank("subtype", f"subtype of {service_type.value}")
+        raise UnknownServiceType(f"{said} (allowed: {options}).", field="subtype")
     return subtype
 
 

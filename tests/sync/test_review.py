@@ -183,6 +183,11 @@ def test_decisions_the_record_refuses_are_refused_and_change_nothing(synced, geo
     review = queue(settings, geography)
     with pytest.raises(InvalidValue, match="Subtype 'imha' does not belong to supported_accommodation"):
         review.accept([FIELD_HOUSE_ID], actor="Ann", service_type="supported_accommodation", subtype="imha")
+    # before, "Subtype '' does not belong to advocacy": a blank named as blank, as the API names it
+    for blank in ("", " "):
+        with pytest.raises(InvalidValue, match=r"^The subtype given is blank, which names no subtype of advocacy "
+                                               r"\(allowed: imha, imca, care_act, community\)\.$"):
+            review.accept([FIELD_HOUSE_ID], actor="Ann", service_type="advocacy", subtype=blank)
     with pytest.raises(InvalidValue, match="--level 2 means inpatient_rehab_level2, but --type says"):
         review.accept([FIELD_HOUSE_ID], actor="Ann", service_type="inpatient_rehab_level1", level=2)
     with pytest.raises(ServiceNotFound):
