@@ -331,8 +331,11 @@ class Editor:
         """Whether the service is one made here that the index lacks (`record` reads it from the directory's edits):
         in no search nor on the public pages, whatever its status says, which each face says beside it. Asks the index
         only of a service made here."""
-        entry = self.directory.overlay.get(service_id)
-        return entry is not None and entry.created and self.backend.get(service_id) is None
+        return self._lacked(self.directory.overlay.get(service_id))
+
+    def _lacked(self, entry: OverlayEntry | None) -> bool:
+        """`unlisted`, of the service's overlay entry as read already (`_owed`: before, it read it again)."""
+        return entry is not None and entry.created and self.backend.get(entry.service_id) is None
 
     # --- steps ----------------------------------------------------------------------------------------
 
@@ -451,7 +454,7 @@ class Editor:
 
     def _owed(self, entry: OverlayEntry) -> bool:
         """Whether a write of the entry to the live index is still owed (`_laid_again`)."""
-        return self.directory.overlay.write_owed(entry.service_id) or self.unlisted(entry.service_id)
+        return self.directory.overlay.write_owed(entry.service_id) or self._lacked(entry)
 
     def _written(self, service_id: str, fields: Mapping[str, Any], *, made: bool = False,
                  settle: bool = False) -> list[Service]:

@@ -653,3 +653,30 @@ def test_a_patch_of_the_needs_lists_keeps_the_imports_gender_rule_for_a_service_
         assert shown["gender"] == "female_only" and {"male_only", "mixed_gender"} <= set(shown["needs_not_met"])
         assert shown["service_area"]["polygon"] == degrees
     assert index_doc(site, service_id)["gender"] == "female_only"
+
+
+def test_an_edit_that_changes_nothing_reads_the_services_overlay_entry_once(sample_index, geodata_dir, data_dir,
+                                                                            tmp_path, geography):
+    """The same capacity sent again (a provider's script every few minutes): whether a write is still owed read the
+    service's overlay entry a second time (`Editor.unlisted`), the one `_laid_again` had just read. It is read once:
+    the statements the store's own connection runs, traced."""
+    from rehabmap.maintain.auth import Principal, Role
+    from rehabmap.maintain.edits import Editor
+
+    site = make_site(tmp_path / "home", sample_index, geodata_dir, data_dir)
+    path = index_file(site.home)
+    editor = Editor(site.directory, EmbeddedIndex(path), EmbeddedWriter(path), geography)
+    maintainer = Principal("t0", "tester", Role.maintainer)
+    service_id = next(s.id for s in EmbeddedIndex(path).all() if s.capacity != "available")
+    assert "capacity" in editor.update(maintainer, service_id, {"capacity": "available"}, TODAY)[1]
+    statements: list[str] = []
+    with site.directory.database.connect() as conn:  # this thread's kept connection, which the edit takes next
+        conn.set_trace_callback(statements.append)
+    try:
+        _, changed = editor.update(maintainer, service_id, {"capacity": "available"}, TODAY)
+    finally:
+        with site.directory.database.connect() as conn:
+            conn.set_trace_callback(None)
+
+    assert changed == []
+    assert sum("FROM overlay WHERE service_id" in statement for statement in statements) == 1, statements  # before, 2
