@@ -19,9 +19,8 @@ it reaches that record afterwards, as the embedded backend's does.)
 
 A cluster that does not answer, or answers that it is overloaded (429, 502-504), raises `IndexUnavailable`
 (503 with Retry-After in the API, one line from the CLI). Bulk writes (a build's, an edit's) retry such answers
-with exponential backoff, a bounded number of times (OpenSearch's client, 429 alone: `SearchClient.bulk`). A fault
-of its own (another 5xx) is `IndexUnavailable` too, and a request it refuses (a 4xx) `RequestRefused`, the
-operator's to mend (`_amiss`).
+with exponential backoff, a bounded number of times (`SearchClient.bulk`). A fault of its own (another 5xx) is
+`IndexUnavailable` too, and a request it refuses (a 4xx) `RequestRefused`, the operator's to mend (`_amiss`).
 
 Filters mirror `ServiceColumns.mask` (the embedded backend's semantics) clause for clause. Distances are
 not taken from Elasticsearch: candidates come back in its `_geo_distance` order, and the exact
@@ -75,8 +74,8 @@ _TEXT_FIELDS = ["name", "description", "organisation"]
 _BULK_CHUNK = 1000
 _BULK_TIMEOUT_S = 120
 # Answers that mean "not now": a bulk request (or a document in it) answered so is sent again after
-# _BULK_BACKOFF_S, doubling up to _BULK_MAX_BACKOFF_S, at most _BULK_RETRIES times (~1 min in all); on OpenSearch,
-# one answered 429 only (`SearchClient.bulk`).
+# _BULK_BACKOFF_S, doubling up to _BULK_MAX_BACKOFF_S, at most _BULK_RETRIES times (~1 min in all), on either
+# engine (`search.engine._resending`).
 _BULK_RETRIES = 6
 _BULK_BACKOFF_S = 1.0
 _BULK_MAX_BACKOFF_S = 30.0
@@ -412,7 +411,7 @@ class ElasticWriter:
             docs = self._overlaid(changes)
         if before_commit is not None:
             before_commit()
-        self._bulk(self.base, "index", ((service.id, to_document(service)) for service in docs))
+        self._bulk(self.base, "index", ((service.id, to_document(service)) for service in docs), alias=True)
         if changes:
             # The mark after the refresh: a reader that sees the new mark reads the edit too, and the counts
             # read after it are of every record indexed, this call's or a call's cut off before it.
@@ -459,23 +458,25 @@ class ElasticWriter:
         self._bulk(name, "create", documents(), " The index being served is unchanged.")
         return len(seen), sources
 
-    def _bulk(self, index: str, op: BulkOp, documents: Iterable[Document], note: str = "") -> None:
+    def _bulk(self, index: str, op: BulkOp, documents: Iterable[Document], note: str = "", *,
+              alias: bool = False) -> None:
         """Write the documents a bulk request per chunk (`SearchClient.bulk`). A document the cluster still refuses
         as overloaded after the retries raises `IndexUnavailable` (`note` says what that leaves), one it refuses
         otherwise (a mapping it does not fit) `DocumentRefused` naming the record, and a request it refuses whole
         `RequestRefused` naming its records: each stops the writing, the chunks after it unsent, though the cluster
-        has stored what it took of the chunk it was in.
+        has stored what it took of the chunk it was in. `alias`: `index` is the alias, which the cluster is told
+        must be one (`require_alias`): with none there (its index deleted since the edit's read), a cluster that
+        makes the indices a write names made one named like the alias, mapped from the documents, and the edit
+        "succeeded" into it; each document is now answered 404, and the write is `_amiss`'s index gone.
 
         The chunks are cut here, a call of the client each, so a request refused whole is known to carry its chunk's
-        documents not yet answered, which are dropped by the answer's id: the client's helper answers a chunk's
-        successes first and sends the documents refused as overloaded again as a smaller request, and reads one
-        document past a chunk before sending it. (It cuts a request further only past 100 MB, which a chunk of
-        records, a few kB each, never nears.)"""
+        documents not yet answered, which are dropped by the answer's id: the client answers the documents the
+        cluster took first, and sends those refused as overloaded again as a smaller request."""
         unsent = iter(documents)
         for chunk in iter(lambda: list(itertools.islice(unsent, _BULK_CHUNK)), []):
             unanswered = dict.fromkeys(doc_id for doc_id, _ in chunk)  # in the order sent
             try:
-                for ok, result in self.client.bulk(index, op, chunk, chunk=len(chunk), timeout_s=_BULK_TIMEOUT_S,
+                for ok, result in self.client.bulk(index, op, chunk, require_alias=alias, timeout_s=_BULK_TIMEOUT_S,
                                                    retries=self.bulk_retries, backoff_s=self.backoff_s,
                                                    max_backoff_s=_BULK_MAX_BACKOFF_S):
                     unanswered.pop(str(result.get("_id")), None)
@@ -487,18 +488,18 @@ class ElasticWriter:
                 raise self._refused_request(exc, list(unanswered), note) from exc
 
     def _refused_document(self, result: Mapping[str, Any], note: str) -> DomainError:
-        """A document's refusal (the bulk answer's `result` of it) as the error to raise."""
+        """A document's refusal (the bulk answer's `result` of it) as the error to raise: its index gone (of a write
+        to the alias, `require_alias`) as a whole request's is (`_amiss`)."""
         status = int(result.get("status") or 0)
-        if status in OVERLOADED:
-            # Said as the client did it: OpenSearch's sends a document answered 408 or 502-504 once (before, "after 5
-            # retries" all the same).
-            log.info("%s refused documents: %s", self.client.where(), status)
-            done = (f"kept refusing documents as overloaded ({status}) after {self.bulk_retries} retries"
-                    if status in self.client.resent else f"refused documents as overloaded ({status}), which "
-                    "this service's client for it does not send again")
-            return IndexUnavailable(f"The search index {done}.{note}")
         error = result.get("error")
         kind = str(error.get("type", "")) if isinstance(error, dict) else str(error)
+        if status in OVERLOADED:
+            log.info("%s refused documents: %s", self.client.where(), status)
+            return IndexUnavailable(f"The search index kept refusing documents as overloaded ({status}) after "
+                                    f"{self.bulk_retries} retries.{note}")
+        gone = ClusterError(status, kind, str(error.get("reason", kind)) if isinstance(error, dict) else kind)
+        if _gone(gone):
+            return _amiss(self.client, gone, note, reads=False)
         return DocumentRefused(status, f"The search index refused the record '{result.get('_id')}': "
                                f"{error.get('reason', kind) if isinstance(error, dict) else kind}.{note} "
                                "The people who run this service have to fix the search index or the record.")

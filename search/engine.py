@@ -5,10 +5,10 @@ engine's own official client — `elasticsearch` for Elasticsearch 8, `opensearc
 The two clients share an ancestor and have grown apart: Elasticsearch 8's takes keyword-only bodies
 (`document=`, `settings=`/`mappings=`, `meta=`, `actions=`), answers with response objects and per-request
 `options()`, and sends a compatibility media type that OpenSearch refuses; OpenSearch's takes `body=` and
-`ignore=`, answers plain dicts, raises its own exceptions and has its own bulk helper (which retries only
-429). Every such difference lives here, so the backend is written once, against `SearchClient`: requests are
-the JSON bodies of the REST API the two engines share, answers are plain dicts, and a failure is
-`Unreachable` (no answer) or `ClusterError` (an answer with an error status), whichever client raised it.
+`ignore=`, answers plain dicts and raises its own exceptions. Every such difference lives here, so the backend
+is written once, against `SearchClient`: requests are the JSON bodies of the REST API the two engines share,
+answers are plain dicts, and a failure is `Unreachable` (no answer) or `ClusterError` (an answer with an error
+status), whichever client raised it.
 
 Credentials go into the client's Authorization header only: `where` names a node by scheme, host and port,
 and the errors raised here carry the library's message, which holds no header.
@@ -16,17 +16,16 @@ and the errors raised here carry the library's message, which holds no header.
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import elastic_transport
 import elasticsearch
-import elasticsearch.helpers
 import opensearchpy
-import opensearchpy.helpers
 
 from rehabmap.config import SearchEngine, Settings
 from rehabmap.errors import IndexNotBuilt
@@ -59,9 +58,6 @@ class ClusterError(Exception):
 class SearchClient(Protocol):
     """What the backend asks of a cluster. Index names may be aliases wherever a reader may use one."""
 
-    # The statuses of a document's answer that `bulk` sends the document again for (its engine's bulk helper).
-    resent: tuple[int, ...]
-
     def where(self) -> str:
         """The engine and its first node, without credentials: 'OpenSearch at https://os1:9200'."""
 
@@ -90,14 +86,15 @@ class SearchClient(Protocol):
     def get(self, index: str, doc_id: str, source: list[str]) -> dict[str, Any] | None:
         """The document's source (these fields of it), or None; `ClusterError` 404 if the index is missing."""
 
-    def bulk(self, index: str, op: BulkOp, documents: Iterable[Document], *, chunk: int, timeout_s: float,
+    def bulk(self, index: str, op: BulkOp, documents: Sequence[Document], *, require_alias: bool, timeout_s: float,
              retries: int, backoff_s: float, max_backoff_s: float) -> Iterator[tuple[bool, dict[str, Any]]]:
-        """Write the documents in chunks, a request each, without a refresh (a costly operation, so the caller
-        makes one for all): "create" refuses an id already there, "index" replaces its document. Per document
-        (ok, its result: "_id", "status", "error"); `mget` reads it once its chunk is answered, searches after
-        the index's next refresh. What the cluster refuses as overloaded is sent again with exponential backoff, at
-        most `retries` times: by Elasticsearch's client, all of `OVERLOADED`; by OpenSearch's, 429 alone (its
-        transport sends a whole request answered 502-504 again at once, three times)."""
+        """Write the documents in one request, without a refresh (a costly operation, so the caller makes one for
+        all): "create" refuses an id already there, "index" replaces its document. Per document (ok, its result:
+        "_id", "status", "error"); `mget` reads it once answered, searches after the index's next refresh. What the
+        cluster refuses as overloaded (`OVERLOADED`, whole or per document) is sent again with exponential backoff,
+        at most `retries` times (`_resending`). `require_alias`: `index` must be an alias; a document written
+        while none is there is answered 404 `index_not_found_exception`, where the cluster would otherwise make an
+        index of that name for it."""
 
     def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]: ...
 
@@ -161,7 +158,6 @@ class ElasticsearchClient(_Adapter[elasticsearch.Elasticsearch]):
     """`SearchClient` over the official `elasticsearch` client (its major pinned to the cluster's)."""
 
     engine = "Elasticsearch"
-    resent: tuple[int, ...] = OVERLOADED
 
     @classmethod
     def connect(cls, hosts: list[str], *, api_key: str | None = None,
@@ -224,17 +220,17 @@ class ElasticsearchClient(_Adapter[elasticsearch.Elasticsearch]):
             found = self.client.options(ignore_status=404).get(index=index, id=doc_id, source_includes=source)
         return document_source(found.body, found.meta.status)
 
-    def bulk(self, index: str, op: BulkOp, documents: Iterable[Document], *, chunk: int, timeout_s: float,
+    def bulk(self, index: str, op: BulkOp, documents: Sequence[Document], *, require_alias: bool, timeout_s: float,
              retries: int, backoff_s: float, max_backoff_s: float) -> Iterator[tuple[bool, dict[str, Any]]]:
-        # "Not now" answers are retried by the helper, with backoff, not at once by the client.
+        # "Not now" answers are sent again by `_resending`, with backoff, not at once by the client.
         client = self.client.options(request_timeout=timeout_s, retry_on_status=())
-        with self._answered():
-            for ok, item in elasticsearch.helpers.streaming_bulk(
-                    client, _actions(index, op, documents), chunk_size=chunk, raise_on_error=False,
-                    max_retries=retries, initial_backoff=backoff_s, max_backoff=max_backoff_s,
-                    retry_on_status=OVERLOADED):
-                (result,) = item.values()
-                yield ok, result
+
+        def send(pending: Sequence[Document]) -> list[dict[str, Any]]:
+            with self._answered():
+                answer = client.bulk(operations=_operations(index, op, pending), require_alias=require_alias)
+                return _results(answer.body)
+
+        return _resending(send, documents, retries=retries, backoff_s=backoff_s, max_backoff_s=max_backoff_s)
 
     def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]:
         with self._answered():
@@ -252,11 +248,16 @@ class ElasticsearchClient(_Adapter[elasticsearch.Elasticsearch]):
 # --- OpenSearch 2 ------------------------------------------------------------------------------------------
 
 class OpenSearchClient(_Adapter[opensearchpy.OpenSearch]):
-    """`SearchClient` over `opensearch-py`. Its bulk helper retries 429 only; the transport itself retries
-    a request answered 502-504 on the next node (three times), as Elasticsearch's does."""
+    """`SearchClient` over `opensearch-py`. Its transport sends a request answered 502-504 again at once, to the
+    next node (three times), as Elasticsearch's does. Bulk requests go through a second client whose transport does
+    not (`bulk_client`: opensearch-py sets `retry_on_status` for a client, where Elasticsearch's sets it for a
+    request, `options()`), so `_resending` alone sends them again, with backoff, as on Elasticsearch."""
 
     engine = "OpenSearch"
-    resent: tuple[int, ...] = (429,)
+
+    def __init__(self, client: opensearchpy.OpenSearch, bulk_client: opensearchpy.OpenSearch) -> None:
+        super().__init__(client)
+        self.bulk_client = bulk_client
 
     @classmethod
     def connect(cls, hosts: list[str], *, api_key: str | None = None, ca_file: Path | None = None,
@@ -265,7 +266,8 @@ class OpenSearchClient(_Adapter[opensearchpy.OpenSearch]):
             options["headers"] = {"authorization": f"ApiKey {api_key}"}
         if ca_file is not None:
             options["ca_certs"] = str(ca_file)
-        return cls(opensearchpy.OpenSearch(hosts, verify_certs=True, **options))
+        return cls(opensearchpy.OpenSearch(hosts, verify_certs=True, **options),
+                   opensearchpy.OpenSearch(hosts, verify_certs=True, retry_on_status=(), **options))
 
     @contextmanager
     def _answered(self) -> Iterator[None]:
@@ -326,18 +328,18 @@ class OpenSearchClient(_Adapter[opensearchpy.OpenSearch]):
                 return document_source(exc.info, 404)
         return document_source(found, 200)
 
-    def bulk(self, index: str, op: BulkOp, documents: Iterable[Document], *, chunk: int, timeout_s: float,
+    def bulk(self, index: str, op: BulkOp, documents: Sequence[Document], *, require_alias: bool, timeout_s: float,
              retries: int, backoff_s: float, max_backoff_s: float) -> Iterator[tuple[bool, dict[str, Any]]]:
-        with self._answered():
-            for ok, item in opensearchpy.helpers.streaming_bulk(
-                    self.client, _actions(index, op, documents), chunk_size=chunk, raise_on_error=False,
-                    max_retries=retries,
-                    # typed int, but seconds handed to time.sleep: a float is right
-                    initial_backoff=backoff_s,  # type: ignore[arg-type]
-                    max_backoff=max_backoff_s,  # type: ignore[arg-type]
-                    request_timeout=timeout_s):
-                (result,) = item.values()
-                yield ok, result
+        def send(pending: Sequence[Document]) -> list[dict[str, Any]]:
+            with self._answered():
+                return _results(self.bulk_client.bulk(body=_operations(index, op, pending),
+                                                      require_alias=require_alias, request_timeout=timeout_s))
+
+        return _resending(send, documents, retries=retries, backoff_s=backoff_s, max_backoff_s=max_backoff_s)
+
+    def close(self) -> None:
+        super().close()
+        self.bulk_client.close()
 
     def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]:
         with self._answered():
@@ -352,9 +354,48 @@ class OpenSearchClient(_Adapter[opensearchpy.OpenSearch]):
             return list(self.client.mget(index=index, body={"ids": ids}, _source_includes=",".join(source))["docs"])
 
 
-def _actions(index: str, op: BulkOp, documents: Iterable[Document]) -> Iterator[dict[str, Any]]:
-    """The bulk helper's actions writing the documents with this op."""
-    return ({"_op_type": op, "_index": index, "_id": doc_id, "_source": source} for doc_id, source in documents)
+def _operations(index: str, op: BulkOp, documents: Sequence[Document]) -> list[dict[str, Any]]:
+    """A bulk request's body writing the documents with this op: an action line and the source, each."""
+    lines: list[dict[str, Any]] = []
+    for doc_id, source in documents:
+        lines += [{op: {"_index": index, "_id": doc_id}}, source]
+    return lines
+
+
+def _results(answer: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A bulk answer's result of each document, in the order sent ({"create": result} → result)."""
+    return [result for item in answer["items"] for result in item.values()]
+
+
+def _resending(send: Callable[[Sequence[Document]], list[dict[str, Any]]], documents: Sequence[Document], *,
+               retries: int, backoff_s: float, max_backoff_s: float) -> Iterator[tuple[bool, dict[str, Any]]]:
+    """Each document's (ok, result) of one bulk request, what the cluster answers "not now" (`OVERLOADED`: the whole
+    request, or a document of it) sent again after `backoff_s`, doubling up to `max_backoff_s`, at most `retries`
+    times; then its answer is the document's (a whole request's, the `ClusterError`). One loop for both engines:
+    each client's bulk helper resent its own choice (opensearch-py's 429 alone, so a document answered 408 or 502-504
+    was never sent again on OpenSearch), and matching them meant copying a private part of one. The answers given
+    first are those taken, the ones sent again after them."""
+    pending = list(documents)
+    for attempt in range(retries + 1):
+        last = attempt == retries
+        try:
+            results = send(pending)
+        except ClusterError as exc:
+            if exc.status not in OVERLOADED or last:
+                raise
+            again = pending
+        else:
+            again = []
+            for document, result in zip(pending, results, strict=True):
+                status = int(result.get("status") or 500)
+                if status in OVERLOADED and not last:
+                    again.append(document)
+                else:
+                    yield 200 <= status < 300, result
+        if not again:
+            return
+        time.sleep(min(max_backoff_s, backoff_s * 2 ** attempt))
+        pending = again
 
 
 def document_source(body: Any, status: int | None = None) -> dict[str, Any] | None:
