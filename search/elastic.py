@@ -529,7 +529,9 @@ class ElasticWriter:
 
     def _switch_alias(self, name: str) -> list[str]:
         """One `_aliases` call: remove the alias from every index that has it, add it to the new one.
-        Returns the indices it was removed from."""
+        Returns the indices it was removed from. The new index deleted since `_check_written` counted it, the
+        cluster answers the call 404 `index_not_found_exception` and applies none of its actions: the build fails
+        (`_amiss`: the index gone), the alias where it was."""
         replaced = self.client.aliased(self.base)
         actions: list[dict[str, Any]] = [{"remove": {"index": index, "alias": self.base}} for index in replaced]
         actions.append({"add": {"index": name, "alias": self.base}})

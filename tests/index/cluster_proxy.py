@@ -19,6 +19,7 @@ import json
 import re
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -66,6 +67,7 @@ class ClusterProxy:
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 9200)
         self.requests: list[tuple[str, str]] = []
         self.faults: list[Fault] = []
+        self._actions: list[tuple[str, Callable[[], None]]] = []
         self._lock = threading.Lock()
         proxy = self
 
@@ -83,6 +85,7 @@ class ClusterProxy:
                         "status": 401}).encode(), "application/json")
                     return
                 fault = proxy._record(self.command, self.path)
+                proxy._act(self.path)
                 if fault is not None and fault.status is None:
                     self.close_connection = True  # a cluster that is down: no answer at all
                     return
@@ -140,6 +143,19 @@ class ClusterProxy:
         with self._lock:
             self.faults.append(fault)
         return fault
+
+    def before(self, path: str, action: Callable[[], None]) -> None:
+        """Do `action` (to the cluster, as another of its clients: delete an index) before forwarding the next request
+        whose path matches, once: what happens to the cluster between two of the backend's requests."""
+        with self._lock:
+            self._actions.append((path, action))
+
+    def _act(self, path: str) -> None:
+        with self._lock:
+            due = [pair for pair in self._actions if re.search(pair[0], path)]
+            self._actions = [pair for pair in self._actions if pair not in due]
+        for _, action in due:
+            action()
 
     def heal(self) -> None:
         with self._lock:

@@ -396,6 +396,30 @@ def test_a_build_whose_new_index_is_deleted_under_it_fails_and_the_alias_stays(c
 
 
 @pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
+def test_a_build_whose_new_index_is_deleted_after_its_check_fails_at_the_alias_switch_and_the_alias_stays(
+        corpus, es_settings, proxy, es_client, engine_name):
+    """The window the check above leaves: the new index deleted after the build counted it, before the alias moves
+    (here as the `_aliases` request reaches the cluster). The cluster refuses to add an alias to an index that is not
+    there (404 `index_not_found_exception`) and applies none of the call's actions, so the build fails, unavailable,
+    the alias where it was on the generation it served; a build again succeeds."""
+    base, writer, _ = _two_hundred_written(engine_name, proxy, es_settings, corpus)
+    (live,) = _versions(es_client, base)
+
+    def delete_the_new_index() -> None:
+        (new,) = set(_versions(es_client, base)) - {live}
+        es_client.delete_indices([new])
+
+    proxy.before(r"/_aliases", delete_the_new_index)
+    with pytest.raises(IndexUnavailable) as raised:
+        writer.replace_all(corpus[200:500])
+    assert raised.value.message == ("The search index no longer has an index this service's request named (it "
+                                    "answered 404). The index being served is unchanged. Try again in a minute.")
+    assert _versions(es_client, base) == [live] and _live(es_client, base) == live
+    assert ElasticIndex(es_client, base).info().count == 200
+    assert writer.replace_all(corpus[:10]) == 10
+
+
+@pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
 @pytest.mark.parametrize("error", [("no_shard_available_action_exception", "No shard available for [get [x]]"),
                                    ("index_closed_exception", "closed")])
 def test_an_edit_whose_read_the_cluster_answers_with_another_error_per_document_is_not_an_index_never_built(
