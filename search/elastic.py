@@ -55,8 +55,8 @@ from rehabmap.index.base import (Around, Coverage, Hit, IndexInfo, Page, Previou
 from rehabmap.record import Service
 from rehabmap.taxonomy import NEED_LABELS, ServiceType, types_narrowed_by
 from search.elastic_fit import FitScore
-from search.engine import (OVERLOADED, REFUSED_CREDENTIALS, BulkOp, ClusterError, Document, SearchClient, Unreachable,
-                           connect, document_source)
+from search.engine import (OVERLOADED, REFUSED_CREDENTIALS, BulkOp, ClusterError, Document, DocumentUnread,
+                           SearchClient, Unreachable, connect, document_source)
 
 log = logging.getLogger(__name__)
 
@@ -218,8 +218,9 @@ def _reachable_or_unavailable(client: SearchClient, note: str = "", *, reads: bo
 def _amiss(client: SearchClient, error: ClusterError, note: str, *, reads: bool) -> DomainError:
     """An error answer that is neither overload nor a refusal of the key, as the error to raise. Every request is
     rehabmap's own making (a page beyond the window is refused before it is asked: `rehabmap.browse`), so none is the
-    person's to mend. A fault of the cluster (a 5xx: 500, 501, 505; an `mget`'s document it could not read, as
-    `document_source` says) is `IndexUnavailable`, as it may pass, and so is an index the request named gone (`_gone`)
+    person's to mend. A fault of the cluster (a 5xx: 500, 501, 505; an `mget`'s document it could not read,
+    `DocumentUnread`, said by its error type, not as an answer of 500, and its words logged even for a reader's, as
+    they quote no search) is `IndexUnavailable`, as it may pass, and so is an index the request named gone (`_gone`)
     where the caller did not say what that means (an edit's write or refresh after its read found the index: a
     reader's generation deleted between two requests is `ElasticIndex._found`'s, routine, not logged); a request it
     refuses (a 4xx: one it will not parse, a media type it does not take, a route it does not know) is
@@ -228,8 +229,10 @@ def _amiss(client: SearchClient, error: ClusterError, note: str, *, reads: bool)
     and only a writer's: a reader's may quote a search (its place, its needs), which no log keeps. Logged once a
     minute at most for each line (`rehabmap.errors.OperatorLog`): a cluster refusing every search logged a line a
     request."""
-    words = "its words are not logged: they may quote a search" if reads else str(error)
-    errors.operator_log.tell(f"{client.where()} answered {error.status} {error.error}: {words}")
+    unread = isinstance(error, DocumentUnread)
+    words = "its words are not logged: they may quote a search" if reads and not unread else str(error)
+    said = "could not read a document of an mget" if unread else f"answered {error.status} {error.error}"
+    errors.operator_log.tell(f"{client.where()} {said}: {words}")
     if _refused_whole(error):
         return RequestRefused(error.status, f"The search index refused this service's request (it answered "
                               f"{error.status}).{note} The people who run this service have to fix the search index; "
@@ -237,7 +240,8 @@ def _amiss(client: SearchClient, error: ClusterError, note: str, *, reads: bool)
     if _gone(error):
         return IndexUnavailable(f"The search index no longer has an index this service's request named (it answered "
                                 f"404).{note}")
-    return IndexUnavailable(f"The search index failed (it answered {error.status}).{note}",
+    failed = f"could not read a record ({error.error})" if unread else f"failed (it answered {error.status})"
+    return IndexUnavailable(f"The search index {failed}.{note}",
                             who_mends="The people who run this service have to fix the search index: what it answered "
                             "is in this service's log.")
 

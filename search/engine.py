@@ -55,6 +55,12 @@ class ClusterError(Exception):
         self.error = error
 
 
+class DocumentUnread(ClusterError):
+    """An `mget` answered (200) with an error for a document other than its index missing: a shard not available,
+    the index closed. `error` is the cluster's type; its words name the index and the document's id, never a
+    search's (an `mget` names documents by id), so a reader's may be logged too."""
+
+
 class SearchClient(Protocol):
     """What the backend asks of a cluster. Index names may be aliases wherever a reader may use one."""
 
@@ -402,7 +408,9 @@ def document_source(body: Any, status: int | None = None) -> dict[str, Any] | No
     """A document's answer, a GET's (`status`, its answer's) or one of an `mget`'s (None: a document's answer has
     no status of its own): the source, None for no such document, `ClusterError` where the index could not be read
     (the answer then has no "found" at all): of no such index, `status` or 404; of another error (a shard not
-    available, the index closed), `status` or 500, a fault of the cluster's, not a missing index (before, 404)."""
+    available, the index closed), `status`, or of an `mget`'s document `DocumentUnread`, a fault of the cluster's,
+    not a missing index (before, 404), nor an answer of 500, which it was said as though the request was answered
+    200."""
     if isinstance(body, dict) and body.get("found"):
         return dict(body.get("_source", {}))
     if isinstance(body, dict) and "found" in body:
@@ -410,4 +418,6 @@ def document_source(body: Any, status: int | None = None) -> dict[str, Any] | No
     error = body.get("error") if isinstance(body, dict) else None
     kind = (error.get("type", "") if isinstance(error, dict) else "") or "index_not_found_exception"
     missing = kind == "index_not_found_exception"
-    raise ClusterError(status or (404 if missing else 500), kind, _reason(body, "no such index" if missing else kind))
+    if missing or status is not None:
+        raise ClusterError(status or 404, kind, _reason(body, "no such index" if missing else kind))
+    raise DocumentUnread(200, kind, _reason(body, kind))

@@ -427,15 +427,23 @@ def test_an_edit_whose_read_the_cluster_answers_with_another_error_per_document_
     """An `mget` is answered 200 with an error per document; every such error was taken for a missing index: an
     edit whose read met a shard not available or its index closed said "No search index '…'. Run 'rehabmap index
     SOURCE...' first.", telling the operator to build one, and nothing was logged. It is a fault of the cluster's,
-    logged at ERROR in its words; nothing is written."""
+    logged at ERROR in its words; nothing is written. It was then said as "The search index failed (it answered
+    500)", though the request was answered 200, and a reader's (a scan by relevance reads its records by id) logged
+    without the cluster's words, which name an index and an id, never a search's. Both say the cluster's error type
+    and log its words."""
     base, writer, changes = _two_hundred_written(engine_name, proxy, es_settings, corpus)
-    monkeypatch.setattr(errors, "operator_log", errors.OperatorLog(clock=Clock()))
     proxy.forget()
     proxy.fail(r"/_mget", 200, per_document=True, error=error)  # answered 200, an error per document
-    with caplog.at_level(logging.ERROR), pytest.raises(IndexUnavailable) as raised:
-        writer.upsert(changes)
-    assert told(raised.value).startswith("The search index failed (it answered 500). Try again in a minute")
-    assert f"500 {error[0]}" in caplog.text and error[1] in caplog.text
+    said = f"could not read a document of an mget: {error[0]}: {error[1]}"
+    for read in (lambda: writer.upsert(changes), lambda: list(ElasticIndex(writer.client, base).scan(
+            ServiceQuery(text="synthetic")))):
+        monkeypatch.setattr(errors, "operator_log", errors.OperatorLog(clock=Clock()))
+        caplog.clear()
+        with caplog.at_level(logging.ERROR), pytest.raises(IndexUnavailable) as raised:
+            read()
+        assert told(raised.value).startswith(f"The search index could not read a record ({error[0]}). Try again "
+                                             "in a minute"), told(raised.value)
+        assert said in caplog.text and "answered 500" not in caplog.text
     assert not proxy.seen("/_bulk")
 
 
