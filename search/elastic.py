@@ -173,10 +173,18 @@ def _refused_whole(error: ClusterError) -> bool:
     """Whether a request's error is the cluster refusing it as a request (`RequestRefused`): a 4xx that is not "not
     now" (`OVERLOADED`, which `_reachable_or_unavailable` makes unavailable), nor a refusal of the deployment's key
     (`REFUSED_CREDENTIALS`, the same), nor an index the request named missing (`_gone`): the caller that named it says
-    what is missing (`ElasticIndex._found`: no index built; `_deleted`: a generation deleted), else `_amiss`. Before,
-    an edit's read of an alias gone answered "The search index refused this service's request (it answered 404)"."""
+    what is missing (`ElasticIndex._found`: no index built; `_deleted`: a generation deleted), else `_amiss`; nor a
+    conflict (`_CONFLICT`). Before, an edit's read of an alias gone answered "The search index refused this service's
+    request (it answered 404)"."""
     return (400 <= error.status < 500 and not _gone(error) and error.status not in OVERLOADED
-            and error.status not in REFUSED_CREDENTIALS)
+            and error.status not in REFUSED_CREDENTIALS and error.status != _CONFLICT)
+
+
+# A conflict (409): the cluster's state changed under the request (a version another writer made, an operation on
+# the index under way), so the same request may pass once it settles; no whole bulk or mget, nor any request rehabmap
+# makes, is refused so for what it says (a bulk's conflicts are its documents', in an answer of 200). Before, a
+# request refused, "the people who run this service have to fix the search index".
+_CONFLICT = 409
 
 
 def _gone(error: ClusterError) -> bool:
@@ -240,6 +248,9 @@ def _amiss(client: SearchClient, error: ClusterError, note: str, *, reads: bool)
     if _gone(error):
         return IndexUnavailable(f"The search index no longer has an index this service's request named (it answered "
                                 f"404).{note}")
+    if error.status == _CONFLICT:
+        return IndexUnavailable(f"The search index answered that this service's request conflicts with a change made "
+                                f"to it meanwhile (it answered 409).{note}")
     failed = f"could not read a record ({error.error})" if unread else f"failed (it answered {error.status})"
     return IndexUnavailable(f"The search index {failed}.{note}",
                             who_mends="The people who run this service have to fix the search index: what it answered "
