@@ -336,7 +336,9 @@ class OperatorLog:
         self._told: dict[str, tuple[float, int]] = {}  # a line: when it was last logged, times met unlogged since
         self._lock = threading.Lock()  # told from the event loop and the thread pool's threads alike
 
-    def tell(self, line: str) -> None:
+    def tell(self, line: str, level: int = logging.ERROR) -> None:
+        """Log the line at `level` (INFO: a cluster out of reach or overloaded, which passes by itself), unless it
+        was logged less than `every_s` ago."""
         now = self.clock()
         with self._lock:
             last = self._told.get(line)
@@ -348,7 +350,7 @@ class OperatorLog:
             self._told[line] = (now, 0)
         unlogged = last[1] if last is not None else 0
         times = "time" if unlogged == 1 else "times"
-        _server_log.error("%s", f"{line} [met {unlogged} more {times} since, unlogged]" if unlogged else line)
+        _server_log.log(level, "%s", f"{line} [met {unlogged} more {times} since, unlogged]" if unlogged else line)
 
 
 operator_log = OperatorLog()  # the process's: `tell_operator`'s memory

@@ -198,13 +198,14 @@ def _reachable_or_unavailable(client: SearchClient, note: str = "", *, reads: bo
     """A cluster out of reach, one that says it is overloaded, or one that refuses the deployment's own
     credentials becomes `IndexUnavailable`: nothing is wrong with the request, and it can be sent again later.
     (The client has already retried.) The cluster's address goes to the log (INFO, which the server keeps) for
-    the operator, not into the message, which the API sends out. Any other error answer the call did not take
-    for an answer of its own (a missing index) is `_amiss`'s; `reads`: the calls are a reader's, whose answers'
-    words are not logged."""
+    the operator, not into the message, which the API sends out: once a minute at most for each line, with a count
+    (`rehabmap.errors.OperatorLog`), where it was a line a request, so an outage logged at the rate of the searches.
+    Any other error answer the call did not take for an answer of its own (a missing index) is `_amiss`'s; `reads`:
+    the calls are a reader's, whose answers' words are not logged."""
     try:
         yield
     except Unreachable as exc:
-        log.info("%s did not answer: %s", client.where(), exc.kind)
+        errors.operator_log.tell(f"{client.where()} did not answer: {exc.kind}", logging.INFO)
         raise IndexUnavailable(f"The search index did not answer ({exc.kind}).{note}") from exc
     except ClusterError as exc:
         if exc.status in REFUSED_CREDENTIALS:
@@ -218,7 +219,7 @@ def _reachable_or_unavailable(client: SearchClient, note: str = "", *, reads: bo
                                    who_mends="The people who run this service have to fix its settings.") from exc
         if exc.status not in OVERLOADED:
             raise _amiss(client, exc, note, reads=reads) from exc
-        log.info("%s answered %s", client.where(), exc.status)
+        errors.operator_log.tell(f"{client.where()} answered {exc.status}", logging.INFO)
         raise IndexUnavailable(f"The search index is overloaded or unavailable (it answered {exc.status})."
                                f"{note}") from exc
 
@@ -509,7 +510,7 @@ class ElasticWriter:
         error = result.get("error")
         kind = str(error.get("type", "")) if isinstance(error, dict) else str(error)
         if status in OVERLOADED:
-            log.info("%s refused documents: %s", self.client.where(), status)
+            errors.operator_log.tell(f"{self.client.where()} refused documents: {status}", logging.INFO)
             return IndexUnavailable(f"The search index kept refusing documents as overloaded ({status}) after "
                                     f"{self.bulk_retries} retries.{note}")
         gone = ClusterError(status, kind, str(error.get("reason", kind)) if isinstance(error, dict) else kind)

@@ -285,30 +285,36 @@ def test_a_cluster_that_fails_or_refuses_a_request_is_a_503_saying_so_not_a_cras
 
 
 @pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
+@pytest.mark.parametrize("status, error, raised, line, level", [
+    (400, _QUOTING, RequestRefused, f"answered 400 {_QUOTING[0]}: its words are not logged", logging.ERROR),
+    (503, _QUOTING, IndexUnavailable, "answered 503", logging.INFO),
+    (None, _QUOTING, IndexUnavailable, "did not answer: ConnectionError", logging.INFO),
+])
 def test_a_cluster_refusing_every_search_is_logged_once_a_minute_not_once_a_request(
-        corpus, es_settings, proxy, monkeypatch, caplog, engine_name):
+        corpus, es_settings, proxy, monkeypatch, caplog, engine_name, status, error, raised, line, level):
     """A cluster that refuses every search (a 400) or fails it (a 500) was logged at ERROR once a request, so at the
-    rate of the searches. Each line is told once a minute at most (`OperatorLog`, as the server's other repeated lines
-    to the operator are): 20 searches a minute give one line; the first after the minute says how many went unlogged.
-    Each search still answers its own 503."""
+    rate of the searches; so was one overloaded (503) or out of reach, at INFO, until session 50. Each line is told
+    once a minute at most (`OperatorLog`, as the server's other repeated lines to the operator are), at its level: 20
+    searches a minute give one line; the first after the minute says how many went unlogged. Each search still answers
+    its own 503."""
     index, _ = _every_call_over_300(engine_name, proxy, es_settings, corpus, monkeypatch)
     clock = Clock()
     monkeypatch.setattr(errors, "operator_log", errors.OperatorLog(clock=clock))
-    proxy.fail(r"/_search", 400, error=_QUOTING)
+    proxy.fail(r"/_search", status, error=error)
     logged: list[list[str]] = []
     for minute in range(2):
         clock.now += 60 * minute
         caplog.clear()
-        with caplog.at_level(logging.ERROR):
+        with caplog.at_level(level, logger="rehabmap.api"):
             for second in range(20):
                 clock.now += 2.9 * bool(second)  # 19 × 2.9 s = 55.1 s: all within the minute
-                with pytest.raises(RequestRefused):
+                with pytest.raises(raised):
                     index.find(ServiceQuery(text="rehab"))
-        logged.append([r.getMessage() for r in caplog.records])
-    line = f"{proxy.url.removeprefix('http://')} answered 400 {_QUOTING[0]}: its words are not logged"
+        logged.append([r.getMessage() for r in caplog.records if r.name == "rehabmap.api" and r.levelno == level])
+    line = f"{proxy.url.removeprefix('http://')} {line}"
     assert [len(lines) for lines in logged] == [1, 1], logged
     assert line in logged[0][0] and line in logged[1][0] and "[met 19 more times since, unlogged]" in logged[1][0]
-    assert _QUOTING[1] not in caplog.text
+    assert error[1] not in caplog.text
 
 
 # --- edits: a request to read and one to write each chunk of an upsert, one refresh for all -----------------------
