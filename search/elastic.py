@@ -55,7 +55,7 @@ from rehabmap.index.base import (Around, Coverage, Hit, IndexInfo, Page, Previou
 from rehabmap.record import Service
 from rehabmap.taxonomy import NEED_LABELS, ServiceType, types_narrowed_by
 from search.elastic_fit import FitScore
-from search.engine import (OVERLOADED, REFUSED_CREDENTIALS, BulkOp, ClusterError, Document, DocumentUnread,
+from search.engine import (OVERLOADED, REFUSED_CREDENTIALS, ClusterError, Document, DocumentUnread,
                            SearchClient, Unreachable, connect, document_source)
 
 log = logging.getLogger(__name__)
@@ -427,7 +427,7 @@ class ElasticWriter:
             docs = self._overlaid(changes)
         if before_commit is not None:
             before_commit()
-        self._bulk(self.base, "index", ((service.id, to_document(service)) for service in docs), alias=True)
+        self._bulk(self.base, ((service.id, to_document(service)) for service in docs), alias=True)
         if changes:
             # The mark after the refresh: a reader that sees the new mark reads the edit too, and the counts
             # read after it are of every record indexed, this call's or a call's cut off before it.
@@ -471,11 +471,10 @@ class ElasticWriter:
                 sources[service.source] += 1
                 yield service.id, to_document(service)
 
-        self._bulk(name, "create", documents(), " The index being served is unchanged.")
+        self._bulk(name, documents(), " The index being served is unchanged.")
         return len(seen), sources
 
-    def _bulk(self, index: str, op: BulkOp, documents: Iterable[Document], note: str = "", *,
-              alias: bool = False) -> None:
+    def _bulk(self, index: str, documents: Iterable[Document], note: str = "", *, alias: bool = False) -> None:
         """Write the documents a bulk request per chunk (`SearchClient.bulk`). A document the cluster still refuses
         as overloaded after the retries raises `IndexUnavailable` (`note` says what that leaves), one it refuses
         otherwise (a mapping it does not fit) `DocumentRefused` naming the record, and a request it refuses whole
@@ -492,7 +491,7 @@ class ElasticWriter:
         for chunk in iter(lambda: list(itertools.islice(unsent, _BULK_CHUNK)), []):
             unanswered = dict.fromkeys(doc_id for doc_id, _ in chunk)  # in the order sent
             try:
-                for ok, result in self.client.bulk(index, op, chunk, require_alias=alias, timeout_s=_BULK_TIMEOUT_S,
+                for ok, result in self.client.bulk(index, chunk, require_alias=alias, timeout_s=_BULK_TIMEOUT_S,
                                                    retries=self.bulk_retries, backoff_s=self.backoff_s,
                                                    max_backoff_s=_BULK_MAX_BACKOFF_S):
                     unanswered.pop(str(result.get("_id")), None)

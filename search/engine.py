@@ -21,7 +21,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import elastic_transport
 import elasticsearch
@@ -31,7 +31,6 @@ from rehabmap.config import SearchEngine, Settings
 from rehabmap.errors import IndexNotBuilt
 
 Document = tuple[str, dict[str, Any]]  # (id, source)
-BulkOp = Literal["create", "index"]  # a build creates every document; an edit replaces (or adds) each
 # Answers that mean "not now": overloaded, or a node (or a proxy before it) that gave up waiting (408, which was taken
 # for a refusal of the request itself: "fix the search index", never sent again).
 OVERLOADED = (408, 429, 502, 503, 504)
@@ -92,10 +91,12 @@ class SearchClient(Protocol):
     def get(self, index: str, doc_id: str, source: list[str]) -> dict[str, Any] | None:
         """The document's source (these fields of it), or None; `ClusterError` 404 if the index is missing."""
 
-    def bulk(self, index: str, op: BulkOp, documents: Sequence[Document], *, require_alias: bool, timeout_s: float,
-             retries: int, backoff_s: float, max_backoff_s: float) -> Iterator[tuple[bool, dict[str, Any]]]:
+    def bulk(self, index: str, documents: Sequence[Document], *, require_alias: bool, timeout_s: float, retries: int,
+             backoff_s: float, max_backoff_s: float) -> Iterator[tuple[bool, dict[str, Any]]]:
         """Write the documents in one request, without a refresh (a costly operation, so the caller makes one for
-        all): "create" refuses an id already there, "index" replaces its document. Per document (ok, its result:
+        all), each replacing (or adding) its id's ("index", never "create": a request sent again after the cluster
+        wrote it, answered "not now" by a gateway that gave up waiting, writes the same documents again where
+        "create" refused each as already there, 409, failing the build). Per document (ok, its result:
         "_id", "status", "error"); `mget` reads it once answered, searches after the index's next refresh. What the
         cluster refuses as overloaded (`OVERLOADED`, whole or per document) is sent again with exponential backoff,
         at most `retries` times (`_resending`). `require_alias`: `index` must be an alias; a document written
@@ -226,14 +227,14 @@ class ElasticsearchClient(_Adapter[elasticsearch.Elasticsearch]):
             found = self.client.options(ignore_status=404).get(index=index, id=doc_id, source_includes=source)
         return document_source(found.body, found.meta.status)
 
-    def bulk(self, index: str, op: BulkOp, documents: Sequence[Document], *, require_alias: bool, timeout_s: float,
-             retries: int, backoff_s: float, max_backoff_s: float) -> Iterator[tuple[bool, dict[str, Any]]]:
+    def bulk(self, index: str, documents: Sequence[Document], *, require_alias: bool, timeout_s: float, retries: int,
+             backoff_s: float, max_backoff_s: float) -> Iterator[tuple[bool, dict[str, Any]]]:
         # "Not now" answers are sent again by `_resending`, with backoff, not at once by the client.
         client = self.client.options(request_timeout=timeout_s, retry_on_status=())
 
         def send(pending: Sequence[Document]) -> list[dict[str, Any]]:
             with self._answered():
-                answer = client.bulk(operations=_operations(index, op, pending), require_alias=require_alias)
+                answer = client.bulk(operations=_operations(index, pending), require_alias=require_alias)
                 return _results(answer.body)
 
         return _resending(send, documents, retries=retries, backoff_s=backoff_s, max_backoff_s=max_backoff_s)
@@ -334,11 +335,11 @@ class OpenSearchClient(_Adapter[opensearchpy.OpenSearch]):
                 return document_source(exc.info, 404)
         return document_source(found, 200)
 
-    def bulk(self, index: str, op: BulkOp, documents: Sequence[Document], *, require_alias: bool, timeout_s: float,
-             retries: int, backoff_s: float, max_backoff_s: float) -> Iterator[tuple[bool, dict[str, Any]]]:
+    def bulk(self, index: str, documents: Sequence[Document], *, require_alias: bool, timeout_s: float, retries: int,
+             backoff_s: float, max_backoff_s: float) -> Iterator[tuple[bool, dict[str, Any]]]:
         def send(pending: Sequence[Document]) -> list[dict[str, Any]]:
             with self._answered():
-                return _results(self.bulk_client.bulk(body=_operations(index, op, pending),
+                return _results(self.bulk_client.bulk(body=_operations(index, pending),
                                                       require_alias=require_alias, request_timeout=timeout_s))
 
         return _resending(send, documents, retries=retries, backoff_s=backoff_s, max_backoff_s=max_backoff_s)
@@ -360,16 +361,16 @@ class OpenSearchClient(_Adapter[opensearchpy.OpenSearch]):
             return list(self.client.mget(index=index, body={"ids": ids}, _source_includes=",".join(source))["docs"])
 
 
-def _operations(index: str, op: BulkOp, documents: Sequence[Document]) -> list[dict[str, Any]]:
-    """A bulk request's body writing the documents with this op: an action line and the source, each."""
+def _operations(index: str, documents: Sequence[Document]) -> list[dict[str, Any]]:
+    """A bulk request's body indexing the documents: an action line and the source, each."""
     lines: list[dict[str, Any]] = []
     for doc_id, source in documents:
-        lines += [{op: {"_index": index, "_id": doc_id}}, source]
+        lines += [{"index": {"_index": index, "_id": doc_id}}, source]
     return lines
 
 
 def _results(answer: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """A bulk answer's result of each document, in the order sent ({"create": result} → result)."""
+    """A bulk answer's result of each document, in the order sent ({"index": result} → result)."""
     return [result for item in answer["items"] for result in item.values()]
 
 

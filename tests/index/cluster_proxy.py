@@ -37,8 +37,9 @@ class Fault:
     the whole request (the cluster's `error`, type and reason: by default an overloaded node's), or `status` for
     every document of a bulk request (`per_document`; with `ids`, only for the documents of those ids, the others
     forwarded and stored) or of an `mget` (`per_document`: answered 200, each document the `error`), or close the
-    connection without an answer (`status` None). The first `after` matching requests pass; then at most `times`
-    fail (None: every one)."""
+    connection without an answer (`status` None). `forwarded`: the whole request's `status` is answered after the
+    request was forwarded and the server answered it (a gateway that gave up waiting while the cluster wrote). The
+    first `after` matching requests pass; then at most `times` fail (None: every one)."""
 
     path: str
     status: int | None = None
@@ -47,6 +48,7 @@ class Fault:
     after: int = 0
     error: tuple[str, str] = _OVERLOADED
     ids: tuple[str, ...] = ()
+    forwarded: bool = False
     hits: int = 0
     passed: int = 0
 
@@ -90,6 +92,8 @@ class ClusterProxy:
                     self.close_connection = True  # a cluster that is down: no answer at all
                     return
                 if fault is not None and not fault.per_document:
+                    if fault.forwarded:
+                        proxy._forward(self.command, self.path, body, self.headers.items())
                     kind, reason = fault.error
                     self._reply(fault.status or 503, json.dumps({"error": {"type": kind, "reason": reason},
                                                                  "status": fault.status}).encode(), "application/json")
@@ -138,8 +142,8 @@ class ClusterProxy:
 
     def fail(self, path: str, status: int | None = None, *, per_document: bool = False,
              times: int | None = None, after: int = 0, error: tuple[str, str] = _OVERLOADED,
-             ids: tuple[str, ...] = ()) -> Fault:
-        fault = Fault(path, status, per_document, times, after, error=error, ids=ids)
+             ids: tuple[str, ...] = (), forwarded: bool = False) -> Fault:
+        fault = Fault(path, status, per_document, times, after, error=error, ids=ids, forwarded=forwarded)
         with self._lock:
             self.faults.append(fault)
         return fault

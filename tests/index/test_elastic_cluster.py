@@ -182,6 +182,25 @@ def test_a_document_answered_not_now_once_is_sent_again_on_either_engine(corpus,
     assert ElasticIndex(es_client, base).get(corpus[3].id) == corpus[3]
 
 
+@pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
+@pytest.mark.parametrize("status", [408, 504])
+def test_a_build_request_written_by_the_cluster_but_answered_not_now_is_sent_again_harmlessly(
+        corpus, es_settings, proxy, es_client, engine_name, status):
+    """A gateway before the cluster that gives up waiting (504, or 408) while the cluster writes the bulk request: the
+    request is sent again, and its documents are there already. A build created each document ("create"), which the
+    cluster refuses for an id already there (409 `version_conflict_engine_exception`), so the build failed: "The
+    search index refused the record '…': … version conflict, document already exists …". It indexes them now, as an
+    edit does, so sending a request again writes the same documents again; an id twice in one build is still refused
+    before it is sent."""
+    base = alias_of(es_settings.elasticsearch_index)
+    writer = ElasticWriter(client_at(engine_name, proxy.url), base, backoff_s=0.01)
+    fault = proxy.fail(r"/_bulk", status, times=1, forwarded=True, error=("timeout_exception", "gave up waiting"))
+    assert writer.replace_all(corpus[:300]) == 300
+    assert fault.hits == 1 and len(proxy.seen(r"/_bulk")) == 2
+    index = ElasticIndex(es_client, base)
+    assert index.info().count == 300 and index.get(corpus[123].id) == corpus[123]
+
+
 # --- a cluster that does not answer ------------------------------------------------------------------------
 
 def _every_call_over_300(engine_name: str, proxy, es_settings, corpus, monkeypatch
