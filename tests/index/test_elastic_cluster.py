@@ -386,8 +386,8 @@ def test_an_edit_whose_index_goes_between_its_read_and_its_write_makes_no_index_
     (live,) = _versions(es_client, base)
     with pytest.raises(IndexUnavailable) as raised:
         writer.upsert(changes, before_commit=lambda: es_client.delete_indices([live]))
-    assert raised.value.message == ("The search index no longer has an index this service's request named (it "
-                                    "answered 404). Try again in a minute.")
+    assert told(raised.value) == ("The search index no longer has an index this service's request named (it "
+                                  "answered 404). Try again in a minute.")
     assert es_client.indices(f"{base}*") == {}, "no index made by the write"
     assert [path for _, path in proxy.seen("/_bulk")][-1].endswith("require_alias=true")
 
@@ -405,8 +405,8 @@ def test_a_whole_request_answered_409_is_a_conflict_to_try_again_not_a_refused_r
     proxy.fail(path, 409, times=1, error=("version_conflict_engine_exception", "version conflict, injected"))
     with pytest.raises(IndexUnavailable) as raised:
         writer.upsert(changes)
-    assert raised.value.message == ("The search index answered that this service's request conflicts with a change "
-                                    "made to it meanwhile (it answered 409). Try again in a minute.")
+    assert told(raised.value) == ("The search index answered that this service's request conflicts with a change "
+                                  "made to it meanwhile (it answered 409). Try again in a minute.")
     assert raised.value.headers["Retry-After"]
     assert sorted(s.id for s in writer.upsert(changes)) == sorted(changes)
 
@@ -456,8 +456,8 @@ def test_a_build_whose_new_index_is_deleted_after_its_check_fails_at_the_alias_s
     proxy.before(r"/_aliases", delete_the_new_index)
     with pytest.raises(IndexUnavailable) as raised:
         writer.replace_all(corpus[200:500])
-    assert raised.value.message == ("The search index no longer has an index this service's request named (it "
-                                    "answered 404). The index being served is unchanged. Try again in a minute.")
+    assert told(raised.value) == ("The search index no longer has an index this service's request named (it "
+                                  "answered 404). The index being served is unchanged. Try again in a minute.")
     assert _versions(es_client, base) == [live] and _live(es_client, base) == live
     assert ElasticIndex(es_client, base).info().count == 200
     assert writer.replace_all(corpus[:10]) == 10
