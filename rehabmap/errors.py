@@ -105,15 +105,18 @@ class IndexUnavailable(DomainError):
     Before, the engines wrote "Try again …" into the message, and the kept create's answer took it out by a pattern,
     which a new wording would have escaped. `passes`: whether the fault may pass by itself (a cluster's 5xx: try
     again in a minute, and if it fails again, who must mend it), or waits for `who_mends` (credentials refused: try
-    again later)."""
+    again later). `again`: the message's own words of what to send again, where "try again in a minute" is not what
+    mends it (a build whose new index was deleted under it: "Run the build again."), said in their place; before,
+    `told` added "Try again in a minute." after them."""
 
     status = 503
     code = "index_unavailable"
     retry_after_s = 30
 
-    def __init__(self, message: str, *, who_mends: str | None = None, passes: bool = True) -> None:
+    def __init__(self, message: str, *, who_mends: str | None = None, passes: bool = True,
+                 again: str | None = None) -> None:
         super().__init__(f"{message} {who_mends}" if who_mends else message)
-        self.fact, self.who_mends, self.passes = message, who_mends, passes
+        self.fact, self.who_mends, self.passes, self.again = message, who_mends, passes, again
         self.to_send_again = True
         self.headers = {"Retry-After": str(self.retry_after_s)}
 
@@ -128,6 +131,8 @@ class IndexUnavailable(DomainError):
         """The message with the words asking for the same request again, where they are to be said."""
         if not self.to_send_again:
             return self.message
+        if self.again is not None:
+            return f"{self.message} {self.again}"
         if self.who_mends is None:
             return f"{self.fact} Try again in a minute."
         if self.passes:

@@ -540,7 +540,7 @@ class ElasticWriter:
         if meta.get("build") != build or held != count:
             raise IndexUnavailable(f"The new index {name} is not the one this build made: it holds {held} of the "
                                    f"{count} records written (it was deleted, or replaced, while they were written). "
-                                   "The index being served is unchanged. Run the build again.")
+                                   "The index being served is unchanged.", again="Run the build again.")
 
     def _switch_alias(self, name: str) -> list[str]:
         """One `_aliases` call: remove the alias from every index that has it, add it to the new one.
@@ -822,7 +822,7 @@ class ElasticIndex:
 
 def _deleted(index: str) -> IndexUnavailable:
     return IndexUnavailable(f"The index generation this answer was reading ({index}) has been deleted: a rebuild "
-                            "replaced it more than its grace period ago. Ask again.")
+                            "replaced it more than its grace period ago.", again="Ask again.")
 
 
 def _page_for(k: int) -> int:
