@@ -71,18 +71,18 @@ class _Group(click.Group):
 def caller_words(exc: BaseException) -> str | None:
     """What an error a person can cause says to them (`_Group`), or None for a fault of rehabmap's own: one rule
     for a command's error and for each failed run of a sync of several feeds (`cli.sync`). A store's that is the
-    machine's (`machines_fault`) is its operator's to mend: a sync's run ended by a full disk was printed with a
-    traceback as "a fault of rehabmap's own: report it"."""
-    from rehabmap.maintain.database import machines_fault  # the store's code, loaded by a command that opens it
+    machine's, the database's or a damaged file's (`machines_words`) is its operator's to mend: a sync's run ended by
+    a full disk was printed with a traceback as "a fault of rehabmap's own: report it"."""
+    from rehabmap.maintain.database import machines_words  # the store's code, loaded by a command that opens it
 
     if isinstance(exc, CALLER_ERRORS):
         return for_operator(exc, with_remedy(exc, REMEDIES))
     if isinstance(exc, OSError):
         return f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}"
-    if machines_fault(exc):
-        return (f"{type(exc).__name__} of the store: {shorten(str(exc).strip(), 200)}. A fault of this machine's or of "
-                "its database's, not of rehabmap: mend it (a disk full, a database down), then run the command again")
-    return None
+    mend = machines_words(exc)
+    if mend is None:
+        return None
+    return f"{type(exc).__name__} of the store: {shorten(str(exc).strip(), 200)}. {mend}, then run the command again"
 
 
 class _Commands(_Group):

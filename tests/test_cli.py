@@ -198,13 +198,14 @@ def test_match_refuses_a_distance_or_limit_out_of_range_by_the_option_it_names()
         assert done.exit_code == 2 and f"Invalid value for {option}" in done.output, done.output
 
 
-def test_a_store_on_a_full_disk_is_one_error_line_in_any_command(tmp_path, data_dir):
-    """`rehabmap orgs add` over a real SQLite store, in a process whose files may grow no larger than the store is
-    (`ulimit -f`: RLIMIT_FSIZE at the file's size, what a full disk refuses; SQLite says "disk I/O error"): the
-    machine's fault (`machines_fault`), one `error:` line for its operator and exit status 2, as a sync's runs say it.
-    Before, any command but `sync` ended so with a traceback. A fault of rehabmap's own (a table not there) keeps it."""
-    import resource
-    import signal
+def test_a_store_the_machine_will_not_write_is_one_error_line_in_any_command(tmp_path, data_dir):
+    """`rehabmap orgs add` over a real SQLite store, in a process that may write no byte to a file (`prlimit
+    --fsize=0`: RLIMIT_FSIZE 0 refuses every write, wherever the file's end is, so whether the store's last change
+    is still in its WAL or checkpointed: EFBIG, which SQLite says as "disk I/O error"; a disk really full is
+    "database or disk is full", tests/sync/test_runner.py's): the machine's fault (`machines_words`), one `error:`
+    line for its operator and exit status 2, as a sync's runs say it. Before, any command but `sync` ended so with a
+    traceback. A fault of rehabmap's own (a table not there) keeps it. (Python ignores SIGXFSZ itself: the write is
+    refused, the process not killed.)"""
     import sqlite3
     import subprocess
     import sys
@@ -213,20 +214,17 @@ def test_a_store_on_a_full_disk_is_one_error_line_in_any_command(tmp_path, data_
 
     assert rehabmap_here(tmp_path, data_dir, "orgs", "add", "Harbourlight (fictional)").returncode == 0
     [store] = tmp_path.rglob("directory.sqlite")
-    limit = store.stat().st_size
+    with sqlite3.connect(store) as conn:  # the change checkpointed into the file: the WAL starts again from empty
+        assert conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0
 
-    def full_disk() -> None:
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write refused (EFBIG), not the process killed
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
-    done = subprocess.run([sys.executable, "-m", "cli", "orgs", "add", "Second Light (fictional)"], cwd=ROOT,
+    done = subprocess.run(["/usr/bin/prlimit", "--fsize=0", "--", sys.executable, "-m", "cli", "orgs", "add",
+                           "Second Light (fictional)"], cwd=ROOT,
                           env=environment(tmp_path, data_dir, PYTHONDONTWRITEBYTECODE="1"),  # no bytecode cut short
-                          capture_output=True, text=True, timeout=120,
-                          preexec_fn=full_disk)
+                          capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr
-    assert done.stderr.startswith("error: OperationalError of the store: disk I/O error. A fault of this machine's or "
-                                  "of its database's, not of rehabmap: mend it (a disk full, a database down), then "
-                                  "run the command again"), done.stderr
+    assert done.stderr.startswith("error: OperationalError of the store: disk I/O error. A fault of this machine's, "
+                                  "not of rehabmap: mend it (a disk full, a file's permissions, a path that is a "
+                                  "folder), then run the command again"), done.stderr
     assert "Traceback" not in done.stderr
     assert "Second Light" not in rehabmap_here(tmp_path, data_dir, "orgs", "list").stdout
 

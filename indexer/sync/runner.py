@@ -70,7 +70,7 @@ from indexer.sync.store import (
     now,
 )
 from rehabmap.maintain.audit import PREPARED, QUESTIONED, AuditLog, Change
-from rehabmap.maintain.database import machines_fault
+from rehabmap.maintain.database import machines_words
 from rehabmap.maintain.overlay import Overlay
 from rehabmap.maintain.retirement import RETIRED_DETAIL
 from rehabmap.errors import DomainError, InvalidValue, sentence, shorten, tell_operator, told
@@ -390,9 +390,10 @@ class SyncRunner:
                     self._record_failure(connector.name, started, partial(str, exc.message), connector.warnings)
                 raise
             except Exception as exc:
-                # A fault of rehabmap's own (a bug a source's answer found), or of the machine (an OSError): recorded
-                # as failed too, with its traceback left to the caller. Before, `sync-status` still said "last run
-                # applied", exit 0, and the failure was seen only by whoever read the crontab's log.
+                # A fault of rehabmap's own (a bug a source's answer found), or of the machine, its database or a
+                # damaged file (`machines_words`): recorded as failed too, with its traceback left to the caller.
+                # Before, `sync-status` still said "last run applied", exit 0, and the failure was seen only by
+                # whoever read the crontab's log.
                 self._failed(connector, started, exc, f"in rehabmap's {connector.name} connector",
                              "A fault of rehabmap's, not only the source's: report it with the log.",
                              lambda _: "What was fetched before it is kept.", dry_run=dry_run)
@@ -405,8 +406,7 @@ class SyncRunner:
                 # full disk, a bug. Before, only the fetch was recorded: sync-status said the run was unfinished,
                 # the next would go on from it, exit 0, while every run after failed the same way.
                 self._failed(connector, started, exc, f"as rehabmap applied the run of {connector.name}",
-                             "A fault of rehabmap's or of its store's (a disk full, a database down), not the "
-                             "source's: the log has its traceback.",
+                             "A fault of rehabmap's, not the source's: the log has its traceback.",
                              lambda again: "Nothing was applied: the store undid the run's one transaction. What "
                              f"was fetched is kept: {again} to apply it.", dry_run=dry_run)
                 raise
@@ -461,19 +461,19 @@ class SyncRunner:
                 then: Callable[[str], str], *, dry_run: bool) -> None:
         """A run ended by an exception that is no source's error (`SyncInterrupted`), recorded as failed (not in a
         dry run), `where` and `then` (given how to run it again) saying where it failed and what is kept. Whose fault
-        it is decides what a person does: the machine's (`machines_fault`: a full disk, a permission refused, the
-        store's file full or locked) is for its operator to mend; any other, as `whose` says (before, an `OSError`
-        too was worded a fault of rehabmap's, to report, and then a full SQLite disk a fault of rehabmap's or of its
-        store's). Said without the server's folders (the Sources page shows it); the exception, for the operator,
-        keeps them."""
+        it is decides what a person does: the machine's, the database's or a damaged file's (`machines_words`: a
+        full disk, a permission refused, the database down, the store's file damaged) is for its operator to mend; any
+        other, as `whose` says (before, an `OSError` too was worded a fault of rehabmap's, to report, and then a full
+        SQLite disk a fault of rehabmap's or of its store's). Said without the server's folders (the Sources page
+        shows it); the exception, for the operator, keeps them."""
         def said() -> str:
             again = self._again(connector.name)
             kept = then(again)
-            mend = ("A fault of this machine's or of its database's, not of rehabmap or the source: mend it (a disk "
-                    "full, a file's permissions, a database down)"
-                    + ("." if again in kept else f", then {again}."))  # how to go on, said once
+            mend = machines_words(exc, nor="the source")
+            if mend is not None:
+                mend += "." if again in kept else f", then {again}."  # how to go on, said once
             return (f"{type(exc).__name__} {where}: {sentence(shorten(said_without_folders(exc, self.folders), 200))} "
-                    f"{mend if machines_fault(exc) else whose} {kept}")
+                    f"{mend or whose} {kept}")
 
         if not dry_run:
             self._record_failure(connector.name, started, said, connector.warnings)

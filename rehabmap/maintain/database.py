@@ -289,23 +289,58 @@ class SqliteDatabase:
             yield
 
 
+# SQLite's primary result codes of a file the machine will not let it write or read (full, failing, not openable,
+# read-only, locked), and of a file that is not whole (damaged, or no database at all).
 _MACHINES_CODES = {sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY,
                    sqlite3.SQLITE_BUSY}
+_DAMAGED_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
+# PostgreSQL's SQLSTATEs that are the server's or its machine's: a connection's (class 08), resources run out (53:
+# its disk full, memory, too many connections), the server shut down or starting (57P01–57P03), a system error (58).
+_DATABASES_CLASSES = ("08", "53", "58")
+_DATABASES_STATES = {"57P01", "57P02", "57P03"}
+
+# What the operator mends, by whose fault it is (`machines_words`): `{nor}` names who else is not at fault.
+_MACHINES_WORDS = {
+    "files": "A fault of this machine's, not of rehabmap{nor}: mend it (a disk full, a file's permissions, a path "
+             "that is a folder)",
+    "database": "A fault of the database's, not of rehabmap{nor}: mend it (a database down, its disk full)",
+    "damaged": "A damaged file, not a fault of rehabmap{nor}: restore it from its backup (README: \"Backups of the "
+               "embedded index\")",
+}
 
 
-def machines_fault(exc: BaseException) -> bool:
-    """Whether a failure has a cause of the machine's or the database server's, an operator's to mend (the file
-    system's, an `OSError`: a disk full, a permission refused; SQLite's file on a full disk, unwritable or locked;
-    PostgreSQL refusing the connection or its disk full), not a fault of rehabmap's own (SQLite's "no such table", a
-    statement's syntax: the same exception class, another code). The one answer the command line's error line and a
-    failed sync run's record (sync-status, the Sources page) both give: before, the record called only an `OSError`
-    the machine's, and worded a full SQLite disk as a fault of rehabmap's or its store's."""
+def _machines_kind(exc: BaseException) -> str | None:
+    """Whose a failure is, when not rehabmap's own: the file system's ("files": an `OSError`, SQLite's file full,
+    unwritable or locked), the database server's ("database": PostgreSQL by its SQLSTATE), or a damaged file's
+    ("damaged": SQLite's CORRUPT or NOTADB). None for any other: the same exception class with another code (SQLite's
+    "no such table", PostgreSQL's deadlock or serialization failure between two of rehabmap's own transactions) is
+    rehabmap's, its traceback kept."""
     if isinstance(exc, OSError):
-        return True
-    if isinstance(exc, sqlite3.OperationalError):
-        return exc.sqlite_errorcode & 0xFF in _MACHINES_CODES  # an extended code's primary one
+        return "files"
+    if isinstance(exc, sqlite3.DatabaseError):
+        code = getattr(exc, "sqlite_errorcode", None)  # only SQLite's own errors carry one, not one made by hand
+        if code is None:
+            return None
+        return "files" if code & 0xFF in _MACHINES_CODES else "damaged" if code & 0xFF in _DAMAGED_CODES else None
     psycopg = sys.modules.get("psycopg")  # not imported: no psycopg error can have been raised
-    return psycopg is not None and isinstance(exc, psycopg.OperationalError)
+    if psycopg is None or not isinstance(exc, psycopg.Error):
+        return None
+    state = exc.sqlstate
+    if state is None:  # no server answered: a connection refused or lost
+        return "database" if isinstance(exc, psycopg.OperationalError) else None
+    return "database" if state[:2] in _DATABASES_CLASSES or state in _DATABASES_STATES else None
+
+
+def machines_words(exc: BaseException, *, nor: str = "") -> str | None:
+    """What an operator is told to mend for a failure that is not rehabmap's own, by whose it is (`_machines_kind`),
+    or None for one of rehabmap's (its traceback kept); `nor` names who else is not at fault ("the source", in a
+    sync's record). The one answer, and the one home of its words, for the command line's error line and a failed
+    sync run's record (sync-status, the Sources page): before, `machines_fault` answered which for both, calling
+    every psycopg OperationalError the machine's (a deadlock among them) and a damaged SQLite file rehabmap's (a
+    traceback, exit 1), and each said its own examples (the command line's "a disk full, a database down" for an
+    unwritable SQLite file, the record's "a database down" for a folder)."""
+    kind = _machines_kind(exc)
+    return None if kind is None else _MACHINES_WORDS[kind].format(nor=f" or {nor}" if nor else "")
 
 
 def named_lock_of(store: Path | Database, name: str) -> AbstractContextManager[bool]:

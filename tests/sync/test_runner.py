@@ -938,8 +938,7 @@ def test_a_run_whose_apply_fails_is_recorded_as_failed_having_applied_nothing(se
     [status] = sync_status(store, "cqc")
     assert status.needs_a_person and status.last_run is not None and status.last_run.outcome == "failed"
     assert "as rehabmap applied the run of cqc: " in status.last_run.said, status.last_run.said
-    assert ("A fault of rehabmap's or of its store's (a disk full, a database down), not the source's: the log has "
-            "its traceback.") in status.last_run.said
+    assert "A fault of rehabmap's, not the source's: the log has its traceback." in status.last_run.said
     assert status.last_run.said.endswith(
         "Nothing was applied: the store undid the run's one transaction. What was fetched is kept: run 'rehabmap "
         "sync cqc' again to apply it."), status.last_run.said
@@ -960,7 +959,7 @@ def test_a_run_the_sqlite_files_full_disk_refuses_says_what_an_operator_sees(tmp
     OperationalError, and undo the transaction itself. Before, the store's ROLLBACK after it raised "cannot rollback
     - no transaction is active", which replaced the full disk's error, in the exception and the failed run's record.
     The failed run is recorded (on a connection of its own) saying what was refused, as README shows it: a fault of
-    the machine's, for its operator to mend, as the command's error line says it (`machines_fault`); before, the
+    the machine's, for its operator to mend, as the command's error line says it (`machines_words`); before, the
     record said "A fault of rehabmap's or of its store's …, the log has its traceback" where the command said the
     machine's."""
     from indexer.pipeline import GeographyPlacer
@@ -980,8 +979,8 @@ def test_a_run_the_sqlite_files_full_disk_refuses_says_what_an_operator_sees(tmp
     [status] = sync_status(store, "cqc")
     said = status.last_run.said if status.last_run is not None else None
     assert said == ("OperationalError as rehabmap applied the run of cqc: database or disk is full. A fault of "
-                    "this machine's or of its database's, not of rehabmap or the source: mend it (a disk full, a "
-                    "file's permissions, a database down). Nothing was applied: the store undid the run's one "
+                    "this machine's, not of rehabmap or the source: mend it (a disk full, a file's permissions, a "
+                    "path that is a folder). Nothing was applied: the store undid the run's one "
                     "transaction. What was fetched is kept: run 'rehabmap sync cqc' again to apply it."), said
     assert store.records("cqc") == [] and status.staged == 78
 
@@ -1105,8 +1104,8 @@ def test_an_os_error_while_fetching_is_the_machines_to_mend(settings, geography,
     [status] = sync_status(SyncStore(store_of(settings)), "oruk-leeds")
     assert status.last_run is not None and status.last_run.said == (
         "IsADirectoryError in rehabmap's oruk-leeds connector: Is a directory: leeds.json. A fault of this "
-        "machine's or of its database's, not of rehabmap or the source: mend it (a disk full, a file's permissions, "
-        "a database down), then run 'rehabmap sync oruk' again. What was fetched before it is kept."), \
+        "machine's, not of rehabmap or the source: mend it (a disk full, a file's permissions, a path that is a "
+        "folder), then run 'rehabmap sync oruk' again. What was fetched before it is kept."), \
         status.last_run.said
 
 
@@ -1135,8 +1134,8 @@ def test_an_os_error_while_planning_says_once_how_to_go_on(settings, geography, 
     [status] = sync_status(store, "oruk-leeds")
     assert status.last_run is not None and status.last_run.said == (
         "IsADirectoryError as rehabmap applied the run of oruk-leeds: Is a directory: postcodes.parquet. A fault of "
-        "this machine's or of its database's, not of rehabmap or the source: mend it (a disk full, a file's "
-        "permissions, a database down). Nothing was applied: the store undid the run's one transaction. What was "
+        "this machine's, not of rehabmap or the source: mend it (a disk full, a file's permissions, a path that is "
+        "a folder). Nothing was applied: the store undid the run's one transaction. What was "
         "fetched is kept: run 'rehabmap sync oruk' again to apply it."), status.last_run.said
 
 
