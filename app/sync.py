@@ -15,6 +15,7 @@ from indexer.pipeline import GeographyPlacer, IndexReport, Placer, build_index
 from indexer.precedence import PrecedenceInvalid
 from indexer.rows import Held
 from indexer.sync.file_candidates import by_source
+from indexer.sync.items import Connector
 from indexer.sync.live import EARLIER_STORED, LiveIndex, NotYetShown
 from indexer.sync.rebuild import synced_rows
 from indexer.sync.review import ReviewQueue
@@ -148,6 +149,14 @@ class SourceRuns:
             self.reports.append(unwritten.report)
             self.unwritten.append(unwritten)
 
+    def ran_or_failed(self, connector: Connector, run: Callable[[], SyncReport]) -> None:
+        """`ran`, and a run that failed (its error recorded by the runner) kept as failed, for the command to name
+        at its end, after the reports of the others: one council's feed down, a store's disk full."""
+        try:
+            self.ran(run)
+        except Exception as exc:  # noqa: BLE001 - the runner recorded it; the command names it at its end
+            self.failed.append(FailedRun(connector.name, exc, connector.warnings))
+
 
 def sync_source(settings: Settings, source: str, *, actor: str, dry_run: bool = False, force: bool = False,
                 full: bool = False, max_change_share: float = DEFAULT_MAX_CHANGE_SHARE,
@@ -170,11 +179,8 @@ def sync_source(settings: Settings, source: str, *, actor: str, dry_run: bool = 
             runner.cannot_start(error.source, error, error.ignored, dry_run=dry_run)
             runs.failed.append(FailedRun(error.source, error, error.ignored))
         for connector in chosen:
-            try:
-                runs.ran(partial(runner.run, connector, dry_run=dry_run, force=force, full=full,
-                                 max_change_share=max_change_share))
-            except Exception as exc:  # noqa: BLE001 - the runner recorded it; the command names it at its end
-                runs.failed.append(FailedRun(connector.name, exc, connector.warnings))
+            runs.ran_or_failed(connector, partial(runner.run, connector, dry_run=dry_run, force=force, full=full,
+                                                  max_change_share=max_change_share))
         return runs
 
 
@@ -187,15 +193,17 @@ def hold_for_review(settings: Settings, held: Sequence[Held], placer: Placer, *,
     boundaries a second time (~0.15 s of CPU). A run whose live write a mapping refuses (`RunNotShown`) is kept
     with its report, as a sync's is, and the next source's run goes on: the rebuild read the mappings before it
     began, so only mappings put wrong since (an edit during a long import) refuse it; before, the refusal ended the
-    command, the new index live and its report unprinted."""
+    command, the new index live and its report unprinted. A run that fails (the store's disk full, its database
+    down, a fault of rehabmap's) is kept as failed, as a sync's is: before, it ended the command as if the new index
+    had not gone live ("then run the command again", exit status 2), with no report printed."""
     from indexer.sync.connectors import source_titles
 
     store = open_store(settings)
     runner = SyncRunner(store, placer, open_live(settings, lambda: placer), actor=actor, folders=settings.own_folders)
     runs = SourceRuns([], [])
     for connector in by_source(held, source_titles(settings.oruk_feeds_dir, store.titles())):
-        runs.ran(partial(runner.run, connector, force=force, max_change_share=settings.sync_max_change_share,
-                         then=_THEN_INDEX))
+        runs.ran_or_failed(connector, partial(runner.run, connector, force=force,
+                                              max_change_share=settings.sync_max_change_share, then=_THEN_INDEX))
     return runs
 
 

@@ -35,10 +35,11 @@ def index_command(sources: tuple[Path, ...], mapping: Path | None, max_drop_shar
     the live services without --force. The rows held for review go on to the review queue once the index is
     live; a source's run there that would change or retire more than the allowed share of its held records
     stops (exit status 3) without --force-queue: --force accepts only a loss from the index. A run there whose
-    live write a mapping refuses is reported, then said so on an error line (exit status 2)."""
+    live write a mapping refuses is reported, then said so on an error line (exit status 2); one that fails (the
+    store's disk full) is named on an error line after the reports, the new index live (exit status 2)."""
     from app.rebuild import rebuild_index
     from cli.maintain import _actor
-    from cli.sync import UNWRITTEN, echo_runs
+    from cli.sync import UNWRITTEN, echo_failed, echo_runs
     from indexer.pipeline import ImportRefused, IndexReport
     from rehabmap.config import get_settings
 
@@ -56,7 +57,9 @@ def index_command(sources: tuple[Path, ...], mapping: Path | None, max_drop_shar
         raise
     echo(rebuilt.report)
     echo_runs(rebuilt.queued)
-    if rebuilt.queued.unshown:
+    if rebuilt.queued.failed:
+        echo_failed("rehabmap index", rebuilt.queued)
+    if rebuilt.queued.failed or rebuilt.queued.unshown:
         sys.exit(2)
     if any(run.stopped for run in rebuilt.queued.reports):
         sys.exit(3)

@@ -68,7 +68,7 @@ def sync_command(source: str, dry_run: bool, force: bool, full: bool, discard: b
                        full=full, max_change_share=share, progress=progress and sys.stderr.isatty())
     echo_runs(runs, detail=dry_run)
     if runs.failed:
-        _failed(source, runs)
+        echo_failed(f"rehabmap sync {source}", runs)
     if runs.failed or runs.unshown:
         sys.exit(2)
     if any(r.stopped for r in runs.reports):
@@ -111,11 +111,12 @@ def _retire(source: str, feed: str, *, dry_run: bool, others: bool) -> None:
         sys.exit(UNWRITTEN)
 
 
-def _failed(source: str, runs: SourceRuns) -> None:
-    """Each failed run on an `error:` line of its own, named when the command ran several (ORUK's feeds, CQC's
-    files), with a fault of rehabmap's own's traceback above it and a `warning:` line below it for each key of its
-    configuration it does not read (`FailedRun.warnings`), and a last line naming them all: the reports of
-    the runs that ended are above, so that a log read from its end does not take one council's failure for all."""
+def echo_failed(command: str, runs: SourceRuns) -> None:
+    """Each failed run of `command` (`rehabmap sync SOURCE`, or `rehabmap index` for its held rows' runs into the
+    review queue) on an `error:` line of its own, named when the command ran several (ORUK's feeds, CQC's files),
+    with a fault of rehabmap's own's traceback above it and a `warning:` line below it for each key of its
+    configuration it does not read (`FailedRun.warnings`), and a last line naming them all: the reports of the runs
+    that ended are above, so that a log read from its end does not take one council's failure for all."""
     several = len(runs.reports) + len(runs.failed) > 1
     for failure in runs.failed:
         said = caller_words(failure.error)
@@ -128,8 +129,8 @@ def _failed(source: str, runs: SourceRuns) -> None:
             click.echo(f"warning: {named}{warning}", err=True)
     if several:
         names = ", ".join(f.source for f in runs.failed)
-        click.echo(f"error: {len(runs.failed)} of the {len(runs.reports) + len(runs.failed)} runs of 'rehabmap sync "
-                   f"{source}' failed ({names}); each of the others ran on its own, as reported", err=True)
+        click.echo(f"error: {len(runs.failed)} of the {len(runs.reports) + len(runs.failed)} runs of '{command}' "
+                   f"failed ({names}); each of the others ran on its own, as reported", err=True)
 
 
 @click.command("sync-status")

@@ -473,6 +473,48 @@ def test_held_rows_whose_live_write_a_mapping_put_wrong_since_refuses_print_the_
         "nhs_website_hospitals_2018.toml: ") and done.stderr.rstrip().endswith(f"({mistyped})"), done.stderr
 
 
+def test_held_rows_whose_run_the_stores_full_disk_ends_print_the_reports_then_name_it(home, data_dir, tmp_path,
+                                                                                       monkeypatch):
+    """The held rows' runs into the review queue come after the new index went live. One the store's disk ended (a
+    real SQLite "database or disk is full": the connection the queue's runs take may grow the file no more) ended the
+    command before its report was printed, exit status 2 and "then run the command again", as if the index were not
+    live. Now it is a failed run, as a sync's is (300 held rows, more than the pages the file has free): the index's
+    report printed, then the `error:` line naming the
+    machine's fault (exit status 2); the store mended, the next import applies the held rows."""
+    import app.sync
+    from indexer.sync.store import SyncStore
+    from rehabmap.maintain.store import store_of
+
+    mapping = tmp_path / "sites.toml"
+    mapping.write_text('[source]\nname = "sites"\ntype_unconfirmed = "a site is not a rehab unit by itself"\n'
+                       'proposed_type = "Inpatient_Rehab_Level1"\n'
+                       '[columns]\nid = "Ref"\nname = "Site"\npostcode = "Postcode"\n')
+    sites = tmp_path / "sites.csv"
+    sites.write_text("Ref,Site,Postcode\n" + "".join(f"S{n},Day Hospital {n},LS9 7TF\n" for n in range(300)))
+
+    def full(settings):  # the store the queue's runs open, its file allowed no page more than it has
+        store = SyncStore(store_of(settings))
+        with store.database.connect() as conn:
+            conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
+        return store
+
+    def index():
+        return rehabmap_here(home, data_dir, "index", str(SAMPLE), str(sites), "--mapping", str(mapping),
+                             "--no-progress")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(app.sync, "open_store", full)
+        done = index()
+    assert done.returncode == 2, done.stderr
+    assert done.stdout.startswith("read "), done.stdout  # the live index's report
+    assert done.stderr == ("error: OperationalError of the store: database or disk is full. A fault of this "
+                           "machine's, not of rehabmap: mend it (a disk full, a file's permissions, a path that is a "
+                           "folder), then run the command again\n"), done.stderr
+    again = index()
+    assert again.returncode == 0, again.stderr
+    assert "sites: fetched 300, added 0, changed 0, unchanged 0, retired 0, held for review 300" in again.stdout
+
+
 def test_an_import_across_workers_reports_and_indexes_as_one_process(tmp_path, geodata_dir, data_dir):
     """`--workers 2` over the sample and the real 2018 NHS hospital and ODS site lists (30,676 rows, enough to
     fork): the same report, word for word, and the same services as `--workers 1`."""

@@ -709,10 +709,11 @@ def test_a_feed_failing_on_the_file_system_is_one_error_line_not_a_fault(capsys)
     one line as any command's is (`cli.main.caller_words`); since each feed became a run of its own, it was printed
     with a traceback as 'a fault of rehabmap's own: report it'. A fault of rehabmap's own keeps its traceback."""
     from app.sync import FailedRun, SourceRuns
-    from cli.sync import _failed
+    from cli.sync import echo_failed
 
     denied = PermissionError(13, "Permission denied", "/srv/rehabmap/var/directory.sqlite")
-    _failed("oruk", SourceRuns([], [FailedRun("oruk-bristol", denied), FailedRun("oruk-leeds", KeyError("x"))]))
+    echo_failed("rehabmap sync oruk", SourceRuns([], [FailedRun("oruk-bristol", denied),
+                                                      FailedRun("oruk-leeds", KeyError("x"))]))
     err = capsys.readouterr().err
     assert "error: oruk-bristol: Permission denied: /srv/rehabmap/var/directory.sqlite\n" in err
     assert "error: oruk-leeds: KeyError: a fault of rehabmap's own (its traceback is above): report it" in err
@@ -730,7 +731,7 @@ def test_a_feed_failing_on_its_stores_full_disk_or_refused_connection_is_the_mac
     import psycopg
 
     from app.sync import FailedRun, SourceRuns
-    from cli.sync import _failed
+    from cli.sync import echo_failed
 
     conn = sqlite3.connect(tmp_path / "directory.sqlite")
     conn.execute("CREATE TABLE t (x BLOB)")
@@ -745,8 +746,9 @@ def test_a_feed_failing_on_its_stores_full_disk_or_refused_connection_is_the_mac
     with pytest.raises(psycopg.OperationalError) as refused:
         psycopg.connect(host="127.0.0.1", port=port, dbname="rehabmap", connect_timeout=10)
 
-    _failed("oruk", SourceRuns([], [FailedRun("oruk-bristol", full.value), FailedRun("oruk-leeds", refused.value),
-                                    FailedRun("oruk-york", bug.value)]))
+    echo_failed("rehabmap sync oruk", SourceRuns([], [FailedRun("oruk-bristol", full.value),
+                                                      FailedRun("oruk-leeds", refused.value),
+                                                      FailedRun("oruk-york", bug.value)]))
 
     err = capsys.readouterr().err
     files = ". A fault of this machine's, not of rehabmap: mend it (a disk full, a file's permissions, a path that " \
