@@ -397,6 +397,24 @@ class HomeCoverage:
         within = f"within {miles_and_km(km)} of home"
         return in_icb + beyond, f"in the person's ICB or {within}" if in_icb else f"{within}, outside the person's ICB"
 
+    def parts(self, service_type: ServiceType) -> dict[str, Coverage]:
+        """Each part of a type here with its own answer, candidates awaiting review counted per part: its kinds
+        ("type:subtype") where the type is not covered as a whole and some kind of it is held somewhere, else the
+        type. A public page names what is held, being checked and not held of each: near Mansfield, with a
+        supported housing candidate awaiting review, `for_request`'s answer (the type's, not covered, a candidate
+        awaiting review) made /find/housing say "We do not hold information about supported accommodation" beside
+        the care homes CQC lists every one of."""
+        whole = self.for_category(service_type.value)
+        return self._split(service_type, whole) or {service_type.value: whole}
+
+    def _split(self, service_type: ServiceType, whole: Coverage) -> dict[str, Coverage] | None:
+        """Each kind's answer, or None where the type's own answer holds (covered as a whole, or no claim for any
+        of its kinds anywhere): two dict reads then, not a kind's answer each."""
+        kinds = _KINDS.get(service_type.value)
+        if whole.covered or not kinds or not any(self._coverage._category(kind).used for kind in kinds):
+            return None
+        return {kind: self.for_category(kind) for kind in kinds}
+
     def for_request(self, service_type: ServiceType, subtypes: Collection[str] | None = ()) -> Coverage:
         """For a type as a request asks for it: each subtype asked of this type must be covered. `subtypes` are
         the request's, of any type: each narrows only its own type, as in the match. Where only some of the kinds
@@ -405,14 +423,14 @@ class HomeCoverage:
         floating support, and a search for supported accommodation near Mansfield said "the directory holds no
         Supported accommodation data for this area" beside those care homes."""
         own = [s for s in subtypes if s in SUBTYPES.get(service_type, ())] if subtypes else ()
-        if not own:
+        if own:
+            kinds = {kind: self.for_category(kind) for kind in (f"{service_type.value}:{s}" for s in own)}
+        else:
             whole = self.for_category(service_type.value)
-            # No claim for any of its kinds (the type's own answer holds): two dict reads, not a kind's answer each.
-            if (whole.covered or whole.pending_review or service_type not in SUBTYPES
-                    or not any(self._coverage._category(kind).used for kind in _KINDS[service_type])):
+            split = None if whole.pending_review else self._split(service_type, whole)
+            if split is None:
                 return whole
-        asked = [f"{service_type.value}:{s}" for s in own] if own else _KINDS[service_type]
-        kinds = {kind: self.for_category(kind) for kind in asked}
+            kinds = split
         answers = list(kinds.values())
         if not own and not any(a.covered for a in answers):
             return whole

@@ -216,7 +216,8 @@ def test_a_held_candidate_within_the_search_radius_is_awaiting_review_in_any_icb
 # Forest Independent Hospital, Mansfield (NG18 4XX), as the NHS website's 2018 hospital list gives it: held for review
 # by `rehabmap index`, as every hospital of that list is, until a maintainer accepts it.
 FOREST_ID = "nhs-hospitals-2018:DAM04"
-NO_TEAMS = "We do not hold information about community rehabilitation teams for this area yet"
+TEAMS = "community rehabilitation teams"
+NO_TEAMS = f"We do not hold information about {TEAMS} for this area yet"
 
 
 def test_a_kind_being_checked_still_says_which_of_its_parts_no_data_is_held_for(cqc_synced_home, tmp_path,
@@ -244,7 +245,8 @@ def test_a_kind_being_checked_still_says_which_of_its_parts_no_data_is_held_for(
                       said("/find/everything", DOVETAIL_POSTCODE, 25)):
             assert "Forest Independent Hospital" in found
             assert "Other services of this kind near you are still being checked" in found
-            assert f"{NO_TEAMS}, so there may be some near you." in found
+            assert f"We do not hold complete information about {TEAMS} for this area yet, so there may be more " \
+                   "near you." in found
         # None found within 5 miles of Field House, which awaits review: the same two things.
         none = said("/find/rehabilitation", FIELD_HOUSE_POSTCODE, 5)
         assert "Some services of this kind near you are still being checked by the people who keep this directory, " \
@@ -661,14 +663,13 @@ def copy_of(synced_home: Path, path: Path, geodata_dir: Path) -> Path:
 
 
 def with_a_floating_support_candidate(synced_home: Path, path: Path, geodata_dir: Path, data_dir: Path,
-                                      geography) -> Path:
-    """A copy of the synced directory where a source also proposes the real Field House record as floating
-    outreach support."""
+                                      geography, subtype: str = "floating_outreach") -> Path:
+    """A copy of the synced directory where a source also proposes the real Field House record as supported
+    accommodation of `subtype` (floating outreach support unless told)."""
     home = copy_of(synced_home, path, geodata_dir)
     item = field_house_item(data_dir / "feeds", type_status="inferred",
                             service_type=ServiceType.supported_accommodation)
-    item = replace(item, candidate=replace(item.candidate, fields={**item.candidate.fields,
-                                                                   "subtype": "floating_outreach"}))
+    item = replace(item, candidate=replace(item.candidate, fields={**item.candidate.fields, "subtype": subtype}))
     settings = Settings(home=home, data_dir=data_dir)
     runner_for(settings, geography, live=False).run(ListedConnector([item]))
     return home
@@ -691,6 +692,29 @@ def assert_counts_are_the_subtypes_and_the_local_authoritys_own(home: Path, data
     assert "Subtypes missing inside the area: supported_accommodation:residential_24h." in done.stdout
     assert ("Subtypes awaiting review (none confirmed yet): supported_accommodation:floating_outreach."
             in done.stdout)
+
+
+def test_a_part_awaiting_review_is_being_checked_and_the_others_held_or_not_per_part(synced_home, tmp_path,
+                                                                                      geodata_dir, data_dir,
+                                                                                      geography):
+    """Supported accommodation near Mansfield: CQC lists every care home (Dovetail House among them), the real Field
+    House record proposed as supported housing awaits review 9 miles away, and nothing holds floating support.
+    Before, the candidate made the type's whole answer settle the page (`HomeCoverage.for_request`: not covered,
+    awaiting review), and beside Dovetail House it said "We do not hold information about supported accommodation
+    for this area yet", which BASE never said. Each part now answers for itself (`HomeCoverage.parts`): the
+    supported housing is being checked, and only floating support is said to be held incompletely."""
+    home = with_a_floating_support_candidate(synced_home, tmp_path / "home", geodata_dir, data_dir, geography,
+                                             "supported_housing")
+    with serving(home, data_dir) as url:
+        answer = httpx.get(f"{url}/find/housing", params={"where": DOVETAIL_POSTCODE, "within": 25}, timeout=60)
+    assert answer.status_code == 200
+    said = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", answer.text)).split())
+    assert "Dovetail House" in said
+    assert ("Other services of this kind near you are still being checked by the people who keep this directory, and "
+            "are not listed yet. We do not hold complete information about support at home (floating support) for "
+            "this area yet, so there may be more near you.") in said
+    assert "information about supported accommodation" not in said
+    assert "information about supported housing" not in said
 
 
 def test_review_counts_are_the_subtypes_and_the_local_authoritys_own(synced_home, tmp_path, geodata_dir, data_dir,

@@ -110,20 +110,20 @@ def _none_means(at_home: HomeCoverage, category: SupportCategory) -> NoneMeans:
     """Candidates are still being checked (with the parts of the kind it holds no data on here, which a candidate
     of another part says nothing of), the directory holds all of the kind here (so there are none), holds
     some parts of it (CQC lists every care home, not supported housing or floating support: none of the one, and
-    no information about the others; the coverage's own `kinds_covered`, as the API and the clinicians' page
-    say it), or holds none of it here yet (so there may well be some). Every public page that can find none says
-    which, never a bare "none found"."""
-    answers = {t: at_home.for_request(t) for t in category.types}  # each type's answer, read once
+    no information about the others), or holds none of it here yet (so there may well be some). Every public page
+    that can find none says which, never a bare "none found". Each part is judged by its own answer
+    (`HomeCoverage.parts`), so a part awaiting review is neither held nor said to have no data: a supported housing
+    candidate near Mansfield made the page say it held no information about supported accommodation beside the
+    care homes it listed."""
     held: list[str] = []
     not_held: list[str] = []
-    for service_type, answer in answers.items():
-        if answer.kinds_covered:
-            held += [PUBLIC_PART_WORDS[kind] for kind in answer.kinds_covered]
-            not_held += [PUBLIC_PART_WORDS[kind] for kind in answer.kinds_not_covered]
-        else:
-            (held if answer.covered else not_held).append(PUBLIC_PART_WORDS[service_type.value])
-    if any(answer.pending_review for answer in answers.values()):  # and of the kind's other parts, those not held:
-        # near Mansfield, units being checked and no community team data (before, the teams went unsaid)
+    checking = False
+    for service_type in category.types:
+        for part, answer in at_home.parts(service_type).items():
+            checking = checking or bool(answer.pending_review)
+            if not answer.pending_review:
+                (held if answer.covered else not_held).append(PUBLIC_PART_WORDS[part])
+    if checking:  # and of the kind's other parts, those not held: near Mansfield, units being checked, no team data
         return NoneMeans("being_checked", tuple(held), tuple(not_held))
     if not held:
         return NoneMeans("not_covered")
