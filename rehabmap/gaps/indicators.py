@@ -92,12 +92,16 @@ def km_text(value: float | None, missing: str = "–", unit: str = "") -> str:
 
 def share_text(value: float | None, missing: str = "–", whole: bool = False) -> str:
     """A percentage to one decimal; `whole` rounds shares of 10% or more (and none at all) to whole percent. A
-    share that is not none, nor all, never reads as either: rounded, 0.04% of the adults read "0.0%"."""
+    share that is not none, nor all, never reads as either, whatever its rounding: judged by the text it would
+    read as, 0.04% of the adults read "0.0%", and 99.6% "100%" where shares are whole (the area pages' tables)."""
     if value is None or not math.isfinite(value):
         return missing
-    if 0 < value < 0.0005 or 0.9995 <= value < 1:
-        return "<0.1%" if value < 0.5 else ">99.9%"
-    return f"{100 * value:.0f}%" if whole and (value >= 0.1 or value == 0) else f"{100 * value:.1f}%"
+    digits = 0 if whole and (value >= 0.1 or value == 0) else 1
+    text = f"{100 * value:.{digits}f}"
+    if 0 < value < 1 and float(text) in (0, 100):
+        step = 10 ** -digits
+        return f"<{step:g}%" if value < 0.5 else f">{100 - step:g}%"
+    return f"{text}%"
 
 
 def indicator_text(name: str, value: float | None, missing: str = "–", km_unit: str = "", whole_shares: bool = False,
@@ -112,5 +116,6 @@ def indicator_text(name: str, value: float | None, missing: str = "–", km_unit
     if unit == "km":
         return km_text(value, missing, km_unit)
     if unit == "rate":  # England's 1 level 1 unit per 46 million adults read "0.00" per 100k, as if none
-        return "<0.01" if 0 < value < 0.005 else f"{value:.2f}"
+        text = f"{value:.2f}"
+        return "<0.01" if value > 0 and float(text) == 0 else text
     return f"{value:,.0f}" if thousands else f"{value:.0f}"

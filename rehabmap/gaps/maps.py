@@ -391,7 +391,7 @@ def _headline(f: _AreaFrame) -> list[str]:
     count = int(report.value(category, "count"))
     facts = [
         ("services inside", f"{count}"),
-        ("per 100,000 adults", f"{report.value(category, 'per_100k_adults'):.2f}"),
+        ("per 100,000 adults", indicator_text("per_100k_adults", report.value(category, "per_100k_adults"), "n/a")),
         ("mean distance", _km(report.value(category, "mean_km"))),
         (f"{round(100 * report.options.quantile)}th percentile", _km(report.value(category, "p90_km"))),
         (f"beyond {break_label(f.threshold)} km", _share(report.value(category, "share_beyond_threshold"))),
