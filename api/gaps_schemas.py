@@ -7,6 +7,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from rehabmap.gaps.analysis import ServiceAt
+from rehabmap.gaps.columns import far_meaning
 from rehabmap.gaps.comparison import AreaRow, GapTable
 from rehabmap.gaps.indicators import INDICATOR_LABELS, INDICATORS
 from rehabmap.gaps.options import GapOptions
@@ -62,7 +63,9 @@ class AreaGapsOut(BaseModel):
 
 class TypeFiguresOut(BaseModel):
     """One type in one area. The fallback figures (and fallback_far) are given for inpatient types only, and
-    not for England; null, as the other figures, where the area's figures of the type are unknown."""
+    not for England; null, as the other figures, where the area's figures of the type are unknown. fallback_mean_km
+    is also null where some of the area's adults have no unit outside it that takes them (fallback_far is then
+    true), and where England has no unit of the type (fallback_far null too)."""
 
     count: int | None = None
     per_100k_adults: float | None = None
@@ -75,7 +78,7 @@ class TypeFiguresOut(BaseModel):
     fallback_p90_km: float | None = None
     fallback_share_beyond_threshold: float | None = None
     nearest_provider_km: float | None = None
-    fallback_far: bool | None = None
+    fallback_far: bool | None = Field(default=None, description=far_meaning("the inpatient threshold distance"))
     nearest_provider_id: str | None = None
 
 

@@ -31,7 +31,7 @@ from rehabmap.gaps.population import (LEVEL_LABELS, LEVEL_PLURALS, LsoaBoundarie
                                       parse_level, short_name)
 from rehabmap.gaps.ranking import AreaComparison, IndicatorComparison
 from rehabmap.gaps.ranking import compare as rank_area
-from rehabmap.gaps.report import AreaGapReport, Scorecard, ScorecardRow, SmallAreaDistances
+from rehabmap.gaps.report import AreaGapReport, FarFallback, Scorecard, ScorecardRow, SmallAreaDistances
 from rehabmap.gaps.scenario import Scenario, WhatIf, what_if
 
 if TYPE_CHECKING:
@@ -156,14 +156,21 @@ def _pathway_lines(card: Scorecard, level: str, told: dict[str, str]) -> list[st
         far = card.inpatient_fallback_far
         lines.append("Inpatient units whose nearest out-of-area use would be far (mean over the threshold if "
                      "every local unit were full): "
-                     + ("none" if not far else "; ".join(f"{f.type} {_fallback_km(f.fallback_mean_km)}" for f in far)))
+                     + ("none" if not far else "; ".join(f"{f.type} {_far_fallback(f)}" for f in far)))
     return lines
 
 
-def _fallback_km(mean_km: float | None) -> str:
-    """A far fallback's mean; none where no unit of the type is known outside the area (the area holds every one
-    rehabmap knows: Field House, accepted as England's only level 1 unit, ended `rehabmap gaps` in a TypeError)."""
-    return "none known outside the area" if mean_km is None else f"{mean_km:.1f} km"
+def _far_fallback(far: FarFallback) -> str:
+    """A far fallback's mean, or why there is none: no unit of the type outside the area at all (the area holds every
+    one rehabmap knows: Field House, accepted as England's only level 1 unit, ended `rehabmap gaps` in a
+    TypeError), or none outside that takes people from every part of it, their catchments leaving some out (before,
+    that too read "none known outside the area", beside a level 2 unit in Nottingham taking Amber Valley's)."""
+    if far.fallback_mean_km is not None:
+        return f"{far.fallback_mean_km:.1f} km"
+    if far.none_outside:
+        return "none known outside the area"
+    return (f"no unit outside the area takes people from every part of it "
+            f"({share_text(far.share_beyond_threshold)} of adults beyond {far.threshold_km:g} km)")
 
 
 def _furthest_table(report: AreaGapReport, category: Category, n: int) -> str:

@@ -134,6 +134,17 @@ _SOURCES = {"count": DIRECTORY, "per_100k_adults": DIRECTORY_AND_CENSUS,
             "population_beyond_threshold": DIRECTORY_AND_CENTROIDS}
 
 
+def far_meaning(threshold: str) -> str:
+    """What fallback_far means, one meaning wherever it is given (the API, the CSVs, the scorecard's
+    `inpatient_fallback_far`, which lists the types it is true of): before, a type flagged far with no mean was
+    listed by the scorecard and null in the API and the CSVs."""
+    return (f"true where the mean distance to the nearest unit outside the area exceeds {threshold}, and where "
+            "there is no mean because some of the area's adults have no unit outside it that takes them (rehabmap "
+            "knows of none outside the area, or the catchments of those outside leave part of it out); false where "
+            "the mean is within it; empty (null) where England has no unit of the type, and where the area's "
+            "figures of the type are unknown.")
+
+
 def _threshold_text(category: Category, options: GapOptions) -> str:
     return f"{options.threshold(category):g} km"
 
@@ -160,8 +171,7 @@ def _category_columns(category: Category, options: GapOptions) -> list[Column]:
     if category.is_inpatient:
         columns.append(Column(
             f"{category.key}.fallback_far", f"{category.label}: far if local units were full",
-            f"{category.label}: true where the mean distance to the nearest unit outside the area exceeds "
-            f"{_threshold_text(category, options)}.",
+            f"{category.label}: {far_meaning(_threshold_text(category, options))}",
             "true/false", DIRECTORY_AND_CENTROIDS, NOW))
     columns.append(Column(
         f"{category.key}.nearest_provider_id", f"{category.label}: nearest service to the area's centre (id)",
@@ -218,9 +228,8 @@ _SCORECARD: dict[str, Column] = {c.key: c for c in (
            DIRECTORY, NOW),
     Column("threshold_km", "Threshold distance (km)", "The distance beyond which an adult counts as far from the "
            "type.", "km", DIRECTORY, NOW),
-    Column("fallback_far", "Far if local units were full", "true where the mean distance to the nearest unit "
-           "outside the area exceeds the threshold distance (inpatient types).", "true/false",
-           DIRECTORY_AND_CENTROIDS, NOW),
+    Column("fallback_far", "Far if local units were full", f"Inpatient types: {far_meaning('the threshold distance')}",
+           "true/false", DIRECTORY_AND_CENTROIDS, NOW),
     Column("nearest_provider_id", "Nearest service to the area's centre (id)", "The rehabmap id of the service "
            "nearest the area's population-weighted centre (ties to the lower id).", "service id", DIRECTORY, NOW),
     Column("nearest_provider_name", "Nearest service to the area's centre (name)", "Its name.", "text", DIRECTORY,

@@ -132,6 +132,17 @@ def _share(value: float | None) -> str:
     return share_text(value, "n/a")
 
 
+def _fallback(report: AreaGapReport, category: Category) -> str:
+    """The mean distance to the nearest unit outside the area, or, where the scorecard flags it far with none (the
+    map said "n/a" there), why: none known outside, or the share beyond the threshold from one that takes them."""
+    far = report.far_fallback(category)
+    if far is None or far.fallback_mean_km is not None:
+        return _km(report.value(category, "fallback_mean_km"))
+    if far.none_outside:
+        return "none known outside"
+    return f"{_share(far.share_beyond_threshold)} beyond {break_label(far.threshold_km)} km"
+
+
 def _clip(name: str, limit: int = 40) -> str:
     """The area's short name, cut to `limit` characters."""
     name = short_name(name)
@@ -398,7 +409,7 @@ def _headline(f: _AreaFrame) -> list[str]:
         ("nearest is out of area", _share(report.value(category, "share_nearest_outside_area"))),
     ]
     if category.is_inpatient:
-        facts.append(("if local units full", _km(report.value(category, "fallback_mean_km"))))
+        facts.append(("if local units full", _fallback(report, category)))
     for n, (name, value) in enumerate(facts):
         body.append(text(px, y + 20 + 18 * n, name, 11.5, fill=MUTED))
         body.append(text(px + 270, y + 20 + 18 * n, value, 11.5, "bold", anchor="end"))

@@ -44,18 +44,22 @@ class NearestProvider(ServiceAt):
 @dataclass(frozen=True)
 class Fallback:
     """For an inpatient type, the same distances to the nearest unit outside the area: "if every local unit
-    were full". `far` when its mean exceeds the inpatient threshold."""
+    were full". `far` where the scorecard lists the type as far (`FarFallback`): its mean exceeds the inpatient
+    threshold, or there is no mean because some of the area's adults have no unit outside it that takes them; null
+    where England has no unit of the type, and where the area's figures of the type are unknown."""
 
     mean_km: float | None
     p90_km: float | None
     share_beyond_threshold: float | None
-    far: bool | None  # None where the area's figures of the type are unknown (`rehabmap.gaps.coverage`)
+    far: bool | None  # the figures unknown: `rehabmap.gaps.coverage`
 
     @classmethod
     def of(cls, mean_km: float | None, p90_km: float | None, share: float | None, far: bool) -> Fallback:
-        """Without a unit outside the area anywhere (no mean), whether it is far is not known: the sheet said
-        "far if local units were full: no" for level 1 units where England had none."""
-        return cls(mean_km, p90_km, share, None if mean_km is None else far)
+        """Without a unit of the type in England (no mean, and not far), whether it is far is not known: the sheet
+        said "far if local units were full: no" for level 1 units where England had none. Without a mean because
+        some adults have none outside to take them, it is far: the API and CSV gave null where the scorecard said
+        far."""
+        return cls(mean_km, p90_km, share, far if far or mean_km is not None else None)
 
 
 @dataclass(frozen=True)
@@ -112,10 +116,19 @@ class PathwayPart:
 
 @dataclass(frozen=True)
 class FarFallback:
+    """An inpatient type whose fallback, were every unit inside the area full, is far: the mean distance from the
+    area's adults to the nearest unit outside it (fallback_mean_km) is over the threshold, or there is no mean
+    (null) because some of them have no unit outside that takes them. Then none_outside says whether rehabmap knows
+    of no unit of the type outside the area at all, or the catchments of those outside leave part of the area out;
+    share_beyond_threshold is the share of the area's adults beyond the threshold from the nearest unit outside
+    that takes them (those it leaves out among them). The type's fallback_far is true for exactly these."""
+
     type: str
     label: str
     fallback_mean_km: float | None
     threshold_km: float
+    share_beyond_threshold: float | None
+    none_outside: bool
 
 
 @dataclass(frozen=True)
@@ -294,6 +307,17 @@ class AreaGapReport:
             fallback_if_local_full=self.fallback(category), nearest_provider=self.nearest_provider(category),
             furthest_small_areas=self.furthest(category) if furthest else [])
 
+    def far_fallback(self, category: Category) -> FarFallback | None:
+        """The type's far fallback, if it is far here (an inpatient type, not England's)."""
+        j = self.ind.column(category)
+        if not category.is_inpatient or not self.ind.far_fallback[j, self.g]:
+            return None
+        values = self.ind.values
+        outside = self.analysis.service_groups(self.level)[self.analysis.service_rows(category)] != self.g
+        return FarFallback(category.key, category.label, rounded(values["fallback_mean_km"][j, self.g]),
+                           self.options.threshold(category),
+                           rounded(values["fallback_share_beyond_threshold"][j, self.g], 4), not outside.any())
+
     def scorecard(self) -> Scorecard:
         parts: list[PathwayPart] = []
         missing: list[str] = []
@@ -309,10 +333,9 @@ class AreaGapReport:
             if not present and self.level != "england":
                 (missing if category.is_part else missing_sub).append(category.key)
                 nearest_missing[category.key] = self.nearest_provider(category)
-            if category.is_inpatient and self.ind.far_fallback[j, self.g]:
-                far.append(FarFallback(category.key, category.label,
-                                       rounded(self.ind.values["fallback_mean_km"][j, self.g]),
-                                       self.options.threshold(category)))
+            fallback = self.far_fallback(category)
+            if fallback is not None:
+                far.append(fallback)
         points = self.analysis.points
         return Scorecard(parts=parts, missing=missing, missing_subtypes=missing_sub,
                          complete=not missing and len(parts) == len(PARTS),

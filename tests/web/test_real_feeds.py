@@ -258,7 +258,8 @@ def test_an_area_holding_every_unit_of_a_level_says_none_is_known_outside(cqc_sy
     unit were full" there is no unit outside the area to measure to, and the area's fallback is flagged far with no
     figure. Before, `rehabmap gaps E54000058` ended in a traceback (TypeError formatting the missing mean) and the
     area page and its printable summary said "the nearest unit outside the area is on average – km away". Now each
-    says that rehabmap knows of no such unit outside the area."""
+    says that rehabmap knows of no such unit outside the area, and the type's own figures say far as the scorecard
+    does (before, `far` was null there)."""
     home = tmp_path / "home"
     shutil.copytree(cqc_synced_home, home, symlinks=True)
     accepted = rehabmap(home, data_dir, None, "review", "accept", FIELD_HOUSE_ID, "--level", "1")
@@ -267,16 +268,57 @@ def test_an_area_holding_every_unit_of_a_level_says_none_is_known_outside(cqc_sy
     printed = rehabmap(home, data_dir, None, "gaps", DERBYSHIRE)
     assert printed.returncode == 0, printed.stderr
     assert ("Inpatient units whose nearest out-of-area use would be far (mean over the threshold if every local unit "
-            f"were full): inpatient_rehab_level1 none known outside the area\n") in printed.stdout
+            "were full): inpatient_rehab_level1 none known outside the area\n") in printed.stdout
     with serving(home, data_dir) as url:
-        card = httpx.get(f"{url}/gaps/{DERBYSHIRE}", timeout=300).json()["scorecard"]
+        gaps = httpx.get(f"{url}/gaps/{DERBYSHIRE}", timeout=300).json()
+        card = gaps["scorecard"]
         pages = [" ".join(html.unescape(re.sub(r"<[^>]+>", " ", httpx.get(f"{url}{path}", timeout=300).text)).split())
                  for path in (f"/pathway-gaps/{DERBYSHIRE}", f"/pathway-gaps/{DERBYSHIRE}/summary")]
-    assert [(f["type"], f["fallback_mean_km"]) for f in card["inpatient_fallback_far"]] == [
-        ("inpatient_rehab_level1", None)]
+    assert [(f["type"], f["fallback_mean_km"], f["none_outside"]) for f in card["inpatient_fallback_far"]] == [
+        ("inpatient_rehab_level1", None, True)]
+    # The type's own figures say it is far, as the scorecard lists it (before: null).
+    [level1] = [i["fallback_if_local_full"] for i in gaps["indicators"] if i["category"] == "inpatient_rehab_level1"]
+    assert (level1["mean_km"], level1["far"]) == (None, True)
     for page in pages:
         assert f"Level 1 inpatient rehabilitation unit: {none_outside}." in page
         assert "– km" not in page
+
+
+# A level 2 unit in Nottingham (NG5 2EW, 12 beds) taking people from Nottingham and Nottinghamshire and from Amber
+# Valley only, one of Derby and Derbyshire's districts, as `rehabmap gaps --add-service` adds it.
+NOTTINGHAM_UNIT = "inpatient_rehab_level2@NG5 2EW@12@E54000060+E07000032"
+
+
+def test_a_fallback_shut_out_by_catchments_is_far_and_not_said_to_have_none_outside(cqc_synced_home, tmp_path,
+                                                                                     data_dir):
+    """Field House accepted as England's one level 2 unit, in Derby and Derbyshire, and a unit outside added whose
+    catchment takes Amber Valley only: "if every local unit were full" most of the area has no unit outside that
+    takes it, so there is no mean, and the type is flagged far. Before, the scorecard line said "none known outside
+    the area" though a unit outside was known, the scorecard's `--csv` gave fallback_far blank (null, as the API
+    did) where the scorecard listed the type as far, the indicator table had no "fallback far", and the area map
+    said "if local units full: n/a". Each now says the same: far, none outside takes people from every part of the
+    area, with the share of adults beyond the threshold (finite, neither none nor all)."""
+    home = tmp_path / "home"
+    shutil.copytree(cqc_synced_home, home, symlinks=True)
+    accepted = rehabmap(home, data_dir, None, "review", "accept", FIELD_HOUSE_ID, "--level", "2")
+    assert accepted.returncode == 0, accepted.stderr
+    table, svg = tmp_path / "scorecard.csv", tmp_path / "area.svg"
+    printed = rehabmap(home, data_dir, None, "gaps", DERBYSHIRE, "--add-service", NOTTINGHAM_UNIT,
+                       "--type", "inpatient_rehab_level2", "--csv", str(table), "--svg", str(svg))
+    assert printed.returncode == 0, printed.stderr
+    said = re.search(r"would be far \(mean over the threshold if every local unit were full\): inpatient_rehab_level2 "
+                     r"no unit outside the area takes people from every part of it \((\d+\.\d)% of adults beyond 50 "
+                     r"km\)\n", printed.stdout)
+    assert said is not None, printed.stdout
+    assert 0 < float(said[1]) < 100
+    assert "none known outside" not in printed.stdout
+    [row] = [line for line in printed.stdout.splitlines() if line.startswith("inpatient_rehab_level2 ")]
+    assert row.endswith("present, fallback far")
+    [far] = [r for r in csv.DictReader(io.StringIO(table.read_text("utf-8-sig")))
+             if r["category"] == "inpatient_rehab_level2"]
+    assert (far["fallback_mean_km"], far["fallback_far"]) == ("", "True")
+    facts = ["".join(t.itertext()) for t in ET.parse(svg).getroot().iter("{http://www.w3.org/2000/svg}text")]
+    assert facts[facts.index("if local units full") + 1] == f"{said[1]}% beyond 50 km"
 
 
 def test_englands_rate_of_a_few_units_is_not_read_as_none(cqc_synced_home, tmp_path, data_dir):
