@@ -9,6 +9,8 @@ units without a level are held too, level 1 proposed, as a CQC mental health hos
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shutil
 from datetime import datetime, timezone
@@ -291,16 +293,27 @@ def test_a_dated_files_listing_names_only_the_facts_its_row_gave(tmp_path, list_
     """The 2018 list's mapping reads a phone, an email and a website from every row, but Forest Independent
     Hospital's row (DAM04, Mansfield) leaves all three empty, where Cygnet Hospital Derby's (NMJ07) gives them. Before,
     both listings said the list gave "(name, address, phone, email, website)": Forest's page claimed a phone, email
-    and website from a list that gave none, and showed none. Now each names what its own row gave."""
+    and website from a list that gave none, and showed none. Now each names what its own row gave, also where one
+    `Listings` serves every record (the exports, GET /services.csv and .geojson): it keeps the listings it made
+    by source, file and field sources, which Forest's row and Cygnet Hospital Blackheath's (NMJ05: phone, email and
+    website given, none of them noted) share, so only which fields a row filled tells the two apart (Blackheath
+    comes first by name, and without that Forest's row read as Blackheath's)."""
     built, done = list_2018_indexed
     home = built.copy(tmp_path / "home", request).home
-    forest, derby = "nhs-hospitals-2018:DAM04", "nhs-hospitals-2018:NMJ07"
-    assert done.returncode == 0 and f"held {forest} " in done.stdout and f"held {derby} " in done.stdout, done.stderr
-    for service_id in (forest, derby):
+    forest, derby, blackheath = "nhs-hospitals-2018:DAM04", "nhs-hospitals-2018:NMJ07", "nhs-hospitals-2018:NMJ05"
+    assert done.returncode == 0 and all(f"held {i} " in done.stdout for i in (forest, derby, blackheath)), done.stderr
+    for service_id in (forest, derby, blackheath):
         assert rehabmap(home, data_dir, None, "review", "accept", service_id, "--level", "1").returncode == 0
     with serving(home, data_dir) as url:
         records = {i: httpx.get(f"{url}/services/{i}", timeout=30).json() for i in (forest, derby)}
         pages = {i: httpx.get(f"{url}/service/{i}", timeout=30).text for i in (forest, derby)}
+        table = httpx.get(f"{url}/services.csv", timeout=30).content.decode("utf-8-sig")
+        features = httpx.get(f"{url}/services.geojson", timeout=30).json()["features"]
+    exported = {row["id"]: row["source_confirms"] for row in csv.DictReader(io.StringIO(table))}
+    every = ["name", "address", "phone", "email", "website"]
+    assert [exported[i] for i in (forest, derby, blackheath)] == ["name;address", ";".join(every), ";".join(every)]
+    geojson = {f["properties"]["id"]: f["properties"]["source_confirms"] for f in features}
+    assert [geojson[i] for i in (forest, derby, blackheath)] == [["name", "address"], every, every]
     title = "NHS website hospital list (September 2018)"
     lists = "registration, type of service, who it is for, beds, rating"
     rest = "referral route, whether it takes referrals, opening times, capacity"
