@@ -16,7 +16,7 @@ from api._json import string as _string
 from api.record_json import Pieces, cut
 from geodata.geography import Home
 from rehabmap.coverage import Coverage
-from rehabmap.explanation import GenderBasis, gender_said_by, needs_said_by
+from rehabmap.explanation import GenderBasis, dated_listing, gender_said_by, needs_said_by
 from rehabmap.maintain.freshness import (
     DEFAULT_VERIFY_AFTER_DAYS,
     SourceConfirmation,
@@ -38,6 +38,10 @@ VERIFICATION_DUE = ("True when no person (the rehabmap team, or the service itse
                     "(retired) service.")
 LAST_VERIFIED = ("The day a person (the rehabmap team, or the service itself) last checked the record; null: never. "
                  "A synced source's listing is not a person's check: see source_confirmed.")
+DATED_LISTING = ("Where every source of the record is a dated file and no person has checked it, how old it is, as "
+                 "the explanation says it: \"Listed only in NHS website hospital list (September 2018), a file of "
+                 "September 2018, not confirmed since.\" Null where a synced source lists it or a person checked it "
+                 "(last_verified).")
 # A value that names something (a type, a need, a postcode), in a query or a body: the document says a blank one is
 # refused, as the route's own reading of it refuses it (a 400 naming what to give, where FastAPI's check would be a
 # 422 naming nothing: the pattern is stated, not enforced by pydantic). `EmptyOrNonBlank`: an empty one is the default.
@@ -271,6 +275,7 @@ class MatchResultOut(BaseModel):
     website: str | None
     postcode: str | None
     distance_saved_km: float | None
+    dated_listing: str | None = Field(description=DATED_LISTING)
     last_verified: date | None = Field(description=LAST_VERIFIED)
     verification_due: bool = Field(description=VERIFICATION_DUE)
 
@@ -294,7 +299,8 @@ class MatchResultOut(BaseModel):
             "schedules": [ScheduleOut.fields_of(schedule) for schedule in s.schedules],
             "cqc": {"location_id": s.cqc_location_id, "rating": s.cqc_rating, "rating_date": s.cqc_rating_date},
             "phone": s.phone, "email": s.email, "website": s.website, "postcode": s.postcode,
-            "distance_saved_km": None, "last_verified": s.last_verified, "verification_due": None}
+            "distance_saved_km": None, "dated_listing": dated_listing(s), "last_verified": s.last_verified,
+            "verification_due": None}
 
 
 # A result's fields that its request gives, in the JSON's order; `MatchResultOut.record_fields` leaves them null.

@@ -107,7 +107,7 @@ class RecordWords(NamedTuple):
 
     icb_code: str | None
     elsewhere: str  # where it is, said to a home outside its ICB: " from home, outside the person's ICB, in …."
-    own: str  # its own parts of an explanation: its type where it is listed as another, the legacy label, PD, gender
+    own: str  # its own parts of an explanation: a dated file's age, its type where listed as another, legacy label, …
     needs_met: frozenset[str]
     read: dict[str, str]  # `needs_read_from_text`
     read_not: dict[str, str]  # `needs_read_not_met`
@@ -120,7 +120,7 @@ class RecordWords(NamedTuple):
 def record_words(service: Service) -> RecordWords:
     """`RecordWords` of the record, its fields read from `__dict__`, without pydantic's attribute hook."""
     fields = service.__dict__
-    own = ""
+    own = f" {dated}" if (dated := dated_listing(service)) else ""  # a file's age, before what the record says
     label = fields["original_label"]
     if label and label.casefold() != _FOLDED_TYPE_LABELS[fields["service_type"]]:
         own += f" {TYPE_LABELS[fields['service_type']]} (listed as '{label}')."
@@ -204,6 +204,22 @@ class Explainer:
         elif service is None:
             self._needs_wording[matched] = wording
         return wording
+
+
+def dated_listing(service: Service) -> str | None:
+    """Where every source of the record is a dated file (`FileEdition`) and no person has checked it, its age in
+    the words of the service page's listing (web/templates/macros/listing.html): "Listed only in NHS website
+    hospital list (September 2018), a file of September 2018, not confirmed since."; else None. A match's
+    explanation, its card and its text for notes say it beside the option, and the API's result gives it: only the
+    service page said it, so a clinician could take a listing eight years old, which no sync nor person has
+    confirmed since, for a current one. A record a live source also lists, or a person checked (`last_verified`),
+    rests on more than the file."""
+    editions = [p.edition for p in service.provenance]
+    if service.last_verified is not None or not editions or None in editions:
+        return None
+    files = dict.fromkeys(f"{e.title or 'a dated file'}, a file of {e.dated or 'no stated date'}"
+                          for e in editions if e is not None)
+    return f"Listed only in {' and in '.join(files)}, not confirmed since."
 
 
 def met_text(matched: Sequence[str], registered: tuple[str, ...] = (), added: tuple[str, ...] = ()) -> str:

@@ -17,7 +17,7 @@ from bench.common import SEED
 from bench.synthetic import REALISTIC_MIX, load_small_areas, make_services
 from geodata.geography import Home
 from rehabmap.coverage import Coverage
-from rehabmap.explanation import gender_said_by
+from rehabmap.explanation import dated_listing, gender_said_by
 from rehabmap.index.base import ServiceQuery
 from rehabmap.index.names import OVERLAY_SOURCE
 from rehabmap.maintain.freshness import verification_due
@@ -53,7 +53,7 @@ def model_reply(home: Home, response: MatchResponse, coverage: dict[ServiceType,
             referral_route=s.referral_route, schedules=ScheduleOut.all_of(s),
             cqc=CqcOut(location_id=s.cqc_location_id, rating=s.cqc_rating, rating_date=s.cqc_rating_date),
             phone=s.phone, email=s.email, website=s.website, postcode=s.postcode,
-            distance_saved_km=r.distance_saved_km, last_verified=s.last_verified,
+            distance_saved_km=r.distance_saved_km, dated_listing=dated_listing(s), last_verified=s.last_verified,
             verification_due=verification_due(s, today, verify_after_days))
 
     listed = {r.service.service_type for r in response.results}

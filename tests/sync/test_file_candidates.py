@@ -328,3 +328,37 @@ def test_a_dated_files_listing_names_only_the_facts_its_row_gave(tmp_path, list_
     assert listing[derby] == (f"Listed in {title}, a file of September 2018 (name, address, phone, email, website), "
                               f"not confirmed since. Not from {title}: {lists}, {rest}. Check those with the "
                               "service.")
+
+
+def test_a_match_says_beside_each_option_that_it_rests_only_on_a_dated_file(tmp_path, list_2018_indexed, data_dir,
+                                                                            request):
+    """Forest Independent Hospital (DAM04, Mansfield), accepted from the real 2018 NHS hospital list and checked by
+    no one since, was offered to a Nottingham home (NG5 2EW) by POST /match, /alternatives and `rehabmap match`
+    with nothing of its age: only its service page said "a file of September 2018, not confirmed since", and a
+    clinician weighing a placement read an eight-year-old listing as a current one. Now each says it beside the
+    option; a record a live source gives (the sample's) says nothing of the kind."""
+    built, done = list_2018_indexed
+    home = built.copy(tmp_path / "home", request).home
+    forest = "nhs-hospitals-2018:DAM04"
+    assert done.returncode == 0 and f"held {forest} " in done.stdout, done.stderr
+    assert rehabmap(home, data_dir, None, "review", "accept", forest, "--level", "1").returncode == 0
+    said = ("Listed only in NHS website hospital list (September 2018), a file of September 2018, not confirmed "
+            "since.")
+    ask = {"home": {"postcode": "NG5 2EW"}, "types": ["inpatient_rehab_level1"], "max_distance_km": 40}
+    with serving(home, data_dir) as url:
+        answer = httpx.post(f"{url}/match", json=ask, timeout=30).json()
+        sample = httpx.post(f"{url}/match", json={"home": {"postcode": "LS9 7TF"}}, timeout=30).json()
+        with httpx.Client(base_url=url, timeout=30, follow_redirects=True) as client:
+            page = client.post("/alternatives", data={"home": "NG5 2EW", "types": "inpatient_rehab_level1",
+                                                      "order": "nearest", "max_distance_km": "40"}).text
+    [result] = [r for r in answer["results"] if r["id"] == forest]
+    assert result["dated_listing"] == said
+    assert result["explanation"].startswith(f"{result['explanation'].split(').', 1)[0]}). {said} ")
+    others = [r for r in sample["results"] if r["id"] != forest]
+    assert others and all(r["dated_listing"] is None and "Listed only" not in r["explanation"] for r in others)
+    card = " ".join(page.split("Forest Independent Hospital</a>", 1)[1].split("</dl>", 1)[0].split())
+    assert f'Source</dt> <dd class="nhsuk-summary-list__value">{said}</dd>' in card
+    assert f"   Source: {said}" in page  # the text for notes
+    matched = rehabmap(home, data_dir, None, "match", "--postcode", "NG5 2EW", "--type", "inpatient_rehab_level1")
+    assert matched.returncode == 0 and "Forest Independent Hospital: " in matched.stdout
+    assert said in matched.stdout.split("Forest Independent Hospital: ", 1)[1].splitlines()[0]
