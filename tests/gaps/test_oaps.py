@@ -290,3 +290,15 @@ def test_a_month_given_is_a_real_month_the_file_agrees_with(data_dir, tmp_path, 
                          "--month", given)
     assert done.returncode == 2 and says in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and not list(home.rglob("*.json"))
+
+
+def test_one_suppressed_ccg_is_one_ccg(feb_2017_home, data_dir):
+    """Nottingham and Nottinghamshire (E54000060) in the real Feb 2017 month: its one mapped CCG, 02Q, had its
+    placements and bed days suppressed, and every face read "not published (suppressed for 1 CCGs)"."""
+    cli, body, page, summary = faces(feb_2017_home, data_dir, "E54000060")
+    assert body["area"]["ccgs"] == ["02Q"] and body["area"]["active_suppressed"] == 1
+    assert "  Placements active at the month's end: not published (suppressed for 1 CCG)\n" in cli
+    assert "Bed days in the month: not published (suppressed for 1 CCG)" in cli
+    assert "suppressed for 1 CCG)" in page
+    for text in (cli, page, summary):
+        assert "1 CCGs" not in text
