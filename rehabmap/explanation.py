@@ -41,7 +41,7 @@ from geodata.distance import miles_and_km
 from rehabmap.index.names import OVERLAY_SOURCE
 from rehabmap.per_record import RECORDS_KEPT, PerRecord
 from rehabmap.record import Capacity, Gender, Service
-from rehabmap.taxonomy import GENDER_NEEDS, TYPE_LABELS, need_label
+from rehabmap.taxonomy import GENDER_NEEDS, TYPE_LABELS, ServiceType, need_label
 
 # Who a service takes, in the words the guidance and people use: never "Not suitable for: Women-only service,
 # Mixed-gender service" of a men-only unit (the gender needs' labels, which name services, not people).
@@ -53,6 +53,12 @@ NOT_CONFIRMED = "not confirmed: ask the service"  # said of every need read from
 _MENTIONS = " Its listing mentions: "
 _MAY_NOT_TAKE = " Its listing suggests it may not take: "
 _OUT_OF_CATCHMENT = " Out of catchment: the home is outside the area this service says it serves."
+# The types whose services usually serve only the people of their own area (DESIGN.md §3): one that states no area
+# is not known to take a person from outside its ICB. Glebelands Centre (Sussex, from the NHS website) was offered
+# to a Nottingham home, 153 miles away, with nothing to say that a community team may not take them.
+SERVE_THEIR_AREA = frozenset({ServiceType.community_rehab_team})
+AREA_SERVED_NOT_KNOWN = (" Area served not known: a community team usually serves only its own area, and this one "
+                         "states none; ask whether it takes people from the home's area.")
 # A service that has never reported its capacity: the results table said "unknown" while its explanation said
 # nothing of capacity at all, as if there were nothing to know. Worded as the stale report's sentence is.
 _NO_CAPACITY_REPORT = " Capacity unknown: no report."
@@ -106,7 +112,8 @@ class RecordWords(NamedTuple):
     (bench/RESULTS.md, "a match's results", session 28). A record's data alone, never a search's."""
 
     icb_code: str | None
-    elsewhere: str  # where it is, said to a home outside its ICB: " from home, outside the person's ICB, in …."
+    elsewhere: str  # said to a home outside its ICB: " from home, outside the person's ICB, in …." (and the area
+    # it serves not known, `SERVE_THEIR_AREA`)
     own: str  # its own parts of an explanation: a dated file's age, its type where listed as another, legacy label, …
     needs_met: frozenset[str]
     read: dict[str, str]  # `needs_read_from_text`
@@ -136,7 +143,8 @@ def record_words(service: Service) -> RecordWords:
     capacity, as_of = fields["capacity"], fields["capacity_as_of"]
     areas = fields["areas"]
     return RecordWords(
-        areas.icb_code, f" from home, outside the person's ICB, in {areas.icb_name or 'another area'}.", own,
+        areas.icb_code, f" from home, outside the person's ICB, in {areas.icb_name or 'another area'}."
+        + (AREA_SERVED_NOT_KNOWN if area_served_not_known(service) else ""), own,
         frozenset(fields["needs_met"]), fields["needs_read_from_text"], fields["needs_read_not_met"],
         bool(fields["field_sources"]), capacity, as_of,
         f" Capacity {capacity} as of {as_of.isoformat()}." if capacity and as_of is not None else "")
@@ -204,6 +212,13 @@ class Explainer:
         elif service is None:
             self._needs_wording[matched] = wording
         return wording
+
+
+def area_served_not_known(service: Service) -> bool:
+    """Whether the service is of a type that usually serves only its own area (`SERVE_THEIR_AREA`) and states no
+    area it serves: a match says so of it to a home outside its ICB (the explanation, the card's tag, the notes)."""
+    fields = service.__dict__
+    return fields["service_type"] in SERVE_THEIR_AREA and not fields["service_area"].restricted
 
 
 def dated_listing(service: Service) -> str | None:

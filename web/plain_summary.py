@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import TYPE_CHECKING
 
-from rehabmap.explanation import dated_listing, stated_gender_text
+from rehabmap.explanation import area_served_not_known, dated_listing, stated_gender_text
 from rehabmap.match import MatchRequest, MatchResponse
 from rehabmap.taxonomy import TYPE_LABELS, ServiceType, need_label
 from web import present
@@ -52,6 +52,8 @@ def summary_text(home: Home, placement: Home | None, request: MatchRequest, resp
                       f"   {present.distance_from_home(result)}; "
                       + ("in the home ICB" if result.in_home_icb else "outside the home ICB"
                          + (f", in {service.areas.icb_name}" if service.areas.icb_name else ""))
+                      + ("; area served not known: ask whether it takes people from the home's area"
+                         if not result.in_home_icb and area_served_not_known(service) else "")
                       + ("; out of catchment: its catchment does not include the home" if result.out_of_catchment
                          else ""),
                       f"   Type: {present.listed_type_text(service)}"

@@ -10,8 +10,8 @@ from datetime import date
 from geodata.distance import miles_and_km
 from geodata.distance import format_km as km
 from rehabmap.coverage import Coverage
-from rehabmap.explanation import (NOT_CONFIRMED, dated_listing, gender_read_text, met_text, needs_by_basis, quoted,
-                                  stated_gender_text)
+from rehabmap.explanation import (NOT_CONFIRMED, area_served_not_known, dated_listing, gender_read_text, met_text,
+                                  needs_by_basis, quoted, stated_gender_text)
 from rehabmap.gaps.indicators import indicator_text, km_text, share_text
 from rehabmap.gaps.population import short_name
 from rehabmap.record import capacity_max_age_days, id_in_path
@@ -382,6 +382,7 @@ def filters() -> dict[str, object]:
         "fit_tag": fit_tag, "distance_from_home": distance_from_home, "read_needs_text": read_needs_text,
         "not_known_needs": not_known_needs, "nothing_found": nothing_found, "listed_type_text": listed_type_text,
         "meets_text": meets_text, "cqc_rating_text": cqc_rating_text, "dated_listing": dated_listing,
+        "area_served_not_known": area_served_not_known,
         "option_label": lambda o: MATCH_OPTIONS.get(o, o),
         "fmt_km": km_text, "fmt_share": fmt_share, "short_name": short_name,
         "short_type": lambda key: SHORT_TYPE_LABELS.get(key, key), "id_in_path": id_in_path,
