@@ -107,8 +107,8 @@ def test_the_2018_candidates_are_held_accepted_into_search_and_rejected_for_good
     # The next import of the same files: the decisions stand, nothing is held again or comes back.
     again = index(home, data_dir)
 
-    assert again.stdout.startswith(f"read {SAMPLE_ROWS + NHS_ROWS + 2}, indexed 77, merged 0, rejected 30258, "
-                                   "held for review 343\n")  # + the 2 accepted records, read from the store
+    assert again.stdout.startswith(f"read {SAMPLE_ROWS + NHS_ROWS} rows and 2 records of the sync store, indexed 77, "
+                                   "merged 0, rejected 30258, held for review 343\n")  # the 2 accepted records
     queued = reports(again)
     assert queued["nhs-hospitals-2018"] == ("nhs-hospitals-2018: fetched 289, added 0, changed 0, unchanged 289, "
                                             "retired 0, held for review 0, rejected 0")
@@ -362,3 +362,21 @@ def test_a_match_says_beside_each_option_that_it_rests_only_on_a_dated_file(tmp_
     matched = rehabmap(home, data_dir, None, "match", "--postcode", "NG5 2EW", "--type", "inpatient_rehab_level1")
     assert matched.returncode == 0 and "Forest Independent Hospital: " in matched.stdout
     assert said in matched.stdout.split("Forest Independent Hospital: ", 1)[1].splitlines()[0]
+
+
+def test_an_import_over_a_synced_home_counts_the_files_rows_and_the_stores_records_apart(cqc_synced_home, tmp_path,
+                                                                                         data_dir):
+    """`rehabmap index` of the real 2018 hospital list (1,231 rows) over a home the recorded CQC feed filled: the
+    list's rows are held for review or rejected, and the index holds the sync store's 6 CQC care homes. Before, the
+    report read "read 1237, indexed 6", as if the file had given 1,237 rows and the 6 records; the store's records
+    are now counted and named apart."""
+    home = tmp_path / "home"
+    shutil.copytree(cqc_synced_home, home, symlinks=True)
+    hospitals = data_dir / "services" / "nhs_website_hospitals_2018.csv"
+    [(stored,)] = table_rows(index_file(home), "SELECT count(*) FROM services")  # the sync's, all from the store
+    done = rehabmap(home, data_dir, None, "index", str(hospitals), "--no-progress")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == (f"read 1231 rows and {stored} records of the sync store, indexed {stored}, merged 0, "
+                        "rejected 942, held for review 289")
+    assert lines[1:2] == [f"  supported_accommodation: {stored}"]

@@ -132,7 +132,7 @@ def test_sync_review_and_match_end_to_end(tmp_path, geodata_dir, data_dir, repla
     # A full rebuild keeps the synced records, the accepted one included, and the retired one inactive.
     rebuilt = rehabmap(home, data_dir, None, "index", "sample/", "--no-progress")
     assert rebuilt.returncode == 0, rebuilt.stderr
-    assert rebuilt.stdout.startswith("read 67, indexed 67, merged 0, rejected 0")
+    assert rebuilt.stdout.startswith("read 60 rows and 7 records of the sync store, indexed 67, merged 0, rejected 0")
     assert index_record(home, FIELD_HOUSE_ID)["service_type"] == "inpatient_rehab_level1"
     assert index_record(home, f"cqc:{GROVELANDS}")["status"] == "inactive"
     assert index_record(home, f"cqc:{ASHTON}")["beds"] == 30
