@@ -389,7 +389,10 @@ class Merging:
     the keys every record of the id gave, so a file's copy of a synced record that left its CQC location id or
     postcode empty, or spelt its name otherwise, kept apart a record the synced record's keys join, which a sync's
     live write merges. On the real lists (both NHS hospital lists and the ODS sites) it merges the 141 pairs the
-    merged record's keys merged, in any order."""
+    merged record's keys merged, in any order. One case depends on the order: a record not read from the sync's store
+    that shares keys with two places each holding a synced record joins one of them (`_kept_apart`), as the live
+    write shows synced records the store's keys keep apart; a rebuild reads the synced records first, but where such
+    a record comes before them, the synced records it shares keys with still join its kind."""
 
     def __init__(self, precedence: Precedence, synced: Collection[tuple[str, str | None]] = ()) -> None:
         """`synced`: the records read from the sync's store, each by its id and the file (or page) its provenance
@@ -492,9 +495,28 @@ class Merging:
         other = as_service(service)
         same_id = where.get(keys[0])
         if same_id is None:
+            if len(hits) > 1 and not self._is_synced(other):
+                keys, hits = self._kept_apart(keys, hits)
             self._join(came, keys, other, hits)
         else:
             self._copy(same_id, came, other)
+
+    def _kept_apart(self, keys: list[tuple[str, str]], hits: dict[int, str]
+                    ) -> tuple[list[tuple[str, str]], dict[int, str]]:
+        """The keys of a record not read from the sync's store, and the places they are known at (`hits`, each with
+        the first key found there), that it joins: of the places holding a record read from the sync's store, one
+        only, the one its CQC location id is known at, else the earliest: records the store's keys keep apart stay
+        apart, as a sync's live write, which reads the store's records alone (`KeyGroups`), shows them. A rebuild
+        reads them first (`indexer.sync.rebuild.with_directory`), so they are at places of their own by then. Before,
+        a file's row giving one synced record's CQC location id and another's name and postcode made the three one
+        record in a rebuild, and the next live write of either showed them apart."""
+        synced_at = [at for at in hits if self._holds_synced(at)]
+        if len(synced_at) < 2:
+            return keys, hits
+        kept = next((at for at in synced_at if hits[at] == "cqc"), min(synced_at, key=self._came.__getitem__))
+        apart = set(synced_at) - {kept}
+        return ([key for key in keys if self._where.get(key) not in apart],
+                {at: by for at, by in hits.items() if at not in apart})
 
     def _copy(self, place: int, came: int, other: Service) -> None:
         """`other`, a record of an id a record at `place` has, merged into that record by the id. Its id counts the
@@ -525,6 +547,15 @@ class Merging:
         self._join(came, [], other, {place: "id"})
         at = self._fold_later(hits, came)
         self._where.update((key, at) for key in own)
+
+    def _holds_synced(self, place: int) -> bool:
+        """Whether a place holds a record read from the sync's store: its records' list is not made where it has none
+        (`_members`), as a place given one is written again at the end of a parallel import (`stream`)."""
+        members = self.members.get(place)
+        if members is not None:
+            return any(self._is_synced(member) for _, member in members)
+        record = self.merged[place]
+        return record is not None and self._is_synced(as_service(record))
 
     def _first_of(self, place: int, ident: str) -> Service:
         """The first record of an id at `place` (`_firsts`), found among its records once: where its id's first

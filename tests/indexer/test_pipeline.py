@@ -949,6 +949,33 @@ def test_a_files_inactive_copy_of_a_synced_record_neither_retires_it_nor_keeps_a
         assert [s.status for s in kept] == ["active"]
 
 
+
+def test_a_files_row_sharing_a_key_with_each_of_two_synced_records_joins_one_as_the_live_write_keeps_them_apart(
+        data_dir, geography, tmp_path):
+    """Ashton Lodge as a sync stores it, a council's record a sync stores at Ashton Lodge's postcode under another
+    name ("Ashton Lodge Residential Care Home", no CQC location id), and a council's file row of another id (homes:F)
+    giving Ashton Lodge's CQC location id under the council's name: the live write, which reads the store's records
+    alone (`KeyGroups`), shows the two synced records apart, and so does a rebuild, which reads them first (both
+    orders, then the file's row), in one process and as a parallel import writes it: the row joins Ashton Lodge's
+    record, whose CQC location id it gives, and the council's synced record stays a record of its own. Before, the row
+    made the three one record in a rebuild, and the next live write of either showed them apart again."""
+    listed = ashton_lodge_three_ways(data_dir, geography)[1]
+    first, named = synced(listed), "Ashton Lodge Residential Care Home"
+    council = synced_council_row(listed, name=named)
+    row = listed.model_copy(update={"id": "homes:F", "source": "homes", "name": named, "provenance": [
+        listed.provenance[0].model_copy(update={"source": "homes", "file": "homes.csv", "line": 2})]})
+    live = KeyGroups([s.model_dump(mode="json") for s in (first, council)])
+    assert live.of(merge_keys(first)) == {0}, "the live write keeps the two synced records apart"
+    synced_at = {(s.id, s.provenance[0].file) for s in (first, council)}
+    expected = kinds([Service.model_validate({**first.model_dump(), "provenance": [*first.provenance,
+                                                                                   *row.provenance]}), council])
+    for order in ([first, council, row], [council, first, row]):
+        kept, _ = merge_duplicates(order, Precedence(), synced_at)
+        assert kinds(kept) == expected, [s.id for s in order]
+        assert {s.id for s in kept} == {first.id, council.id}
+        imported_both_ways(tmp_path, order, kept, synced=synced_at)
+        assert records_of(tmp_path / "two.sqlite") == records_of(tmp_path / "one.sqlite")
+
 def test_an_id_the_store_holds_twice_counts_the_keys_of_both_its_synced_records_as_the_live_write_does(
         data_dir, geography, tmp_path):
     """Ashton Lodge synced from two pages (the store's service id is not unique), the second spelling its name

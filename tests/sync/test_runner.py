@@ -462,6 +462,42 @@ def test_a_rebuild_keeps_apart_a_synced_record_sharing_a_key_only_with_a_files_c
     assert [p["file"] for p in ashton["provenance"]][-1] == copy.name
 
 
+
+def test_a_rebuild_keeps_apart_two_synced_records_a_files_row_of_another_id_shares_a_key_with_each(
+        settings, geography, replay, tmp_path):
+    """Ashton Lodge synced from CQC's API, and a council's record synced as "listed" at Ashton Lodge's postcode under
+    another name ("Ashton Lodge Residential Care Home"), without a CQC location id: the live write shows the two
+    apart. A rebuild that reads a council's list too, whose row F gives Ashton Lodge's CQC location id under the
+    council's name and postcode, shows the same records as the live write, F merged into Ashton Lodge's record (the
+    CQC location id it gives). Before, F made the three one record in the rebuild, which the next live write of
+    either showed apart again."""
+    from indexer.pipeline import GeographyPlacer, build_index
+    from indexer.sources import load_source
+    from indexer.sync.rebuild import with_directory
+    from rehabmap.maintain.edits import OverlayWriter
+    from app.parts import open_writer
+
+    named = "Ashton Lodge Residential Care Home"
+    run(settings, geography)
+    synced_council(settings, geography, replay, name=named)
+    live = {ident: index_record(settings.home, ident) for ident in (ASHTON_ID, "listed:A")}
+    assert all(live.values()), "the live write shows the two apart"
+    homes, ashton = tmp_path / "homes.csv", live[ASHTON_ID]
+    homes.write_text(f"Row,Home,Postcode,CQC\nF,{named},{ashton['postcode']},{ASHTON}\n")
+    (tmp_path / "homes.toml").write_text(
+        '[source]\nname = "homes"\n[columns]\nid = "Row"\nname = "Home"\npostcode = "Postcode"\n'
+        f'cqc_location_id = "CQC"\n[constants]\nservice_type = "{ashton["service_type"]}"\n')
+
+    rows = with_directory(store_of(settings), [homes], load_source(homes, mapping=tmp_path / "homes.toml"))
+    report = build_index(rows, GeographyPlacer(geography), OverlayWriter(open_writer(settings), Directory.from_settings(
+        settings)), progress=False)
+
+    assert not report.rejected
+    rebuilt = {ident: index_record(settings.home, ident) for ident in (ASHTON_ID, "listed:A", "homes:F")}
+    assert rebuilt["homes:F"] is None and rebuilt[ASHTON_ID] is not None and rebuilt["listed:A"] is not None
+    assert [p["source"] for p in rebuilt[ASHTON_ID]["provenance"]] == ["cqc", "homes"]
+    assert rebuilt["listed:A"]["provenance"] == live["listed:A"]["provenance"], "the council's record apart, as live"
+
 def test_a_sync_written_while_a_rebuild_ran_is_written_again_after_its_swap(settings, geography, replay):
     """A rebuild reads the synced records, a sync then writes to the old index, and the rebuild swaps in its
     new index without that write: the next sync writes it again."""
