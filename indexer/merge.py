@@ -301,6 +301,26 @@ def _take_place(place: Service, kept: Service, data: dict[str, Any], sources: di
             sources[name] = place.source
 
 
+def _chained(keys: Sequence[Collection[tuple[str, str]]]) -> list[list[int]]:
+    """Which of some records (`keys`, each record's keys) a chain of shared keys joins: each group's places in
+    `keys`, in order, the groups by their first."""
+    parent = list(range(len(keys)))
+
+    def root(at: int) -> int:
+        while parent[at] != at:
+            parent[at] = at = parent[parent[at]]
+        return at
+
+    seen: dict[tuple[str, str], int] = {}
+    for at, its in enumerate(keys):
+        for key in its:
+            parent[root(seen.setdefault(key, at))] = root(at)
+    groups: dict[int, list[int]] = {}
+    for at in range(len(keys)):
+        groups.setdefault(root(at), []).append(at)
+    return sorted(groups.values())
+
+
 class Keyed(NamedTuple):
     """A record a worker process prepared and stored (`indexer.workers`), with the keys it is merged by, found
     where the record itself was at hand."""
@@ -389,10 +409,9 @@ class Merging:
     the keys every record of the id gave, so a file's copy of a synced record that left its CQC location id or
     postcode empty, or spelt its name otherwise, kept apart a record the synced record's keys join, which a sync's
     live write merges. On the real lists (both NHS hospital lists and the ODS sites) it merges the 141 pairs the
-    merged record's keys merged, in any order. One case depends on the order: a record not read from the sync's store
-    that shares keys with two places each holding a synced record joins one of them (`_kept_apart`), as the live
-    write shows synced records the store's keys keep apart; a rebuild reads the synced records first, but where such
-    a record comes before them, the synced records it shares keys with still join its kind."""
+    merged record's keys merged, in any order. Records read from the sync's store that the store's keys keep apart
+    stay apart, as the live write shows them, when the records are all merged (`finish`): a chain of other records
+    sharing keys with two of them joins one (`_apart`)."""
 
     def __init__(self, precedence: Precedence, synced: Collection[tuple[str, str | None]] = ()) -> None:
         """`synced`: the records read from the sync's store, each by its id and the file (or page) its provenance
@@ -495,28 +514,9 @@ class Merging:
         other = as_service(service)
         same_id = where.get(keys[0])
         if same_id is None:
-            if len(hits) > 1 and not self._is_synced(other):
-                keys, hits = self._kept_apart(keys, hits)
             self._join(came, keys, other, hits)
         else:
             self._copy(same_id, came, other)
-
-    def _kept_apart(self, keys: list[tuple[str, str]], hits: dict[int, str]
-                    ) -> tuple[list[tuple[str, str]], dict[int, str]]:
-        """The keys of a record not read from the sync's store, and the places they are known at (`hits`, each with
-        the first key found there), that it joins: of the places holding a record read from the sync's store, one
-        only, the one its CQC location id is known at, else the earliest: records the store's keys keep apart stay
-        apart, as a sync's live write, which reads the store's records alone (`KeyGroups`), shows them. A rebuild
-        reads them first (`indexer.sync.rebuild.with_directory`), so they are at places of their own by then. Before,
-        a file's row giving one synced record's CQC location id and another's name and postcode made the three one
-        record in a rebuild, and the next live write of either showed them apart."""
-        synced_at = [at for at in hits if self._holds_synced(at)]
-        if len(synced_at) < 2:
-            return keys, hits
-        kept = next((at for at in synced_at if hits[at] == "cqc"), min(synced_at, key=self._came.__getitem__))
-        apart = set(synced_at) - {kept}
-        return ([key for key in keys if self._where.get(key) not in apart],
-                {at: by for at, by in hits.items() if at not in apart})
 
     def _copy(self, place: int, came: int, other: Service) -> None:
         """`other`, a record of an id a record at `place` has, merged into that record by the id. Its id counts the
@@ -547,15 +547,6 @@ class Merging:
         self._join(came, [], other, {place: "id"})
         at = self._fold_later(hits, came)
         self._where.update((key, at) for key in own)
-
-    def _holds_synced(self, place: int) -> bool:
-        """Whether a place holds a record read from the sync's store: its records' list is not made where it has none
-        (`_members`), as a place given one is written again at the end of a parallel import (`stream`)."""
-        members = self.members.get(place)
-        if members is not None:
-            return any(self._is_synced(member) for _, member in members)
-        record = self.merged[place]
-        return record is not None and self._is_synced(as_service(record))
 
     def _first_of(self, place: int, ident: str) -> Service:
         """The first record of an id at `place` (`_firsts`), found among its records once: where its id's first
@@ -608,20 +599,31 @@ class Merging:
         retired record, which gives its id alone, or a row under another name or postcode read from the same file):
         the keys of the records there other than their ids count no more but as `_given` says. Where they are all of
         its id, it is merged in by the id (taking them apart would change nothing); else they are merged again with
-        it in the order they came, each of an id given more than once by the keys its `_Given` counts (`_kinds`),
-        each kind at the place its first record was given, where a writer holds its id (`stream`), or at a new one
-        where it had none, with its notes made again."""
+        it (`_merge_again`)."""
         members = self._members(place)
+        self._unknow(place, members)
+        if all(record.id == other.id for _, record in members):
+            self._join(came, list(self._given[other.id].counted), other, {place: "id"})
+            return
+        self._merge_again(place, [[*members, (came, other)]])
+
+    def _unknow(self, place: int, members: list[tuple[int, Service]]) -> None:
+        """The keys of the records at a place taken apart, but their ids, known there no more."""
         for _, record in members:
             for key in merge_keys(record)[1:]:
                 if self._where.get(key) == place:
                     del self._where[key]
-        if all(record.id == other.id for _, record in members):
-            self._join(came, list(self._given[other.id].counted), other, {place: "id"})
-            return
-        merging = type(self)(self.precedence, self.synced)
-        kinds = merging._kinds([*members, (came, other)], self._given)
-        self._firsts.update(merging._firsts)
+
+    def _merge_again(self, place: int, groups: list[list[tuple[int, Service]]]) -> None:
+        """The records of a kind taken apart (at `place`) merged again, each group in a new merging in the order they
+        came, each of an id given more than once by the keys its `_Given` counts (`_kinds`), each kind at the place
+        its first record was given, where a writer holds its id (`stream`), or at a new one where it had none, with
+        its notes made again."""
+        kinds: list[_Kind] = []
+        for group in groups:
+            merging = type(self)(self.precedence, self.synced)
+            kinds += merging._kinds(group, self._given)
+            self._firsts.update(merging._firsts)
         for kind in kinds:
             to = self._placed.get(kind.came)
             if to is None:  # its first record was merged into another as it came: its id is at no place yet
@@ -636,9 +638,58 @@ class Merging:
             self._notes[to] = kind.notes
             self._where.update((key, to) for key in kind.keys)
 
+    def finish(self) -> None:
+        """Once every record is merged: each kind holding records read from the sync's store that the store's keys
+        keep apart taken apart (`_apart`), as a sync's live write, which reads the store's records alone
+        (`KeyGroups`), shows them apart. Asked of the kinds as they end up, so the records each is made of depend on
+        which records came, not on their order: before, asked of each record of another id as it came, a row given
+        later could move a key to the other synced record's kind (a kind taken apart, `_part`, merged again without
+        the other), and 4 of a file's rows bridging two synced records made 3 sets of records over their 24 orders."""
+        if not self.synced:
+            return
+        for kind in [at for at, members in self.members.items()
+                     if sum(self._is_synced(member) for _, member in members) > 1]:
+            pieces = self._apart(self.members[kind])
+            if len(pieces) > 1:
+                self._unknow(kind, self.members[kind])
+                self._merge_again(kind, pieces)
+
+    def _apart(self, members: list[tuple[int, Service]]) -> list[list[tuple[int, Service]]]:
+        """A kind's records (with when each came) in the kinds a live write keeps apart: its records read from the
+        sync's store, with their ids' copies, as their keys join them (each such group one kind), and each chain of
+        its other records (rows that share keys with one another) in the kind of the one group it shares a key with,
+        or, sharing keys with more than one, of the one among them whose synced record's own CQC location id a row
+        of the chain gives, else the first in the store's order (of source and id) among them: a chain of rows
+        sharing keys is one service, and joins one record."""
+        keys = [self._counted(record) for _, record in members]
+        held = [at for at, (_, record) in enumerate(members)
+                if self._is_synced(record) or self._copy_of_synced(record)]
+        groups = [[held[at] for at in group] for group in _chained([keys[at] for at in held])]
+        if len(groups) < 2:
+            return [members]
+        synced = [[members[at][1] for at in group if self._is_synced(members[at][1])] for group in groups]
+        known = [frozenset().union(*(keys[at] for at in group)) for group in groups]
+        cqc = [{key for record in records for key in merge_keys(record) if key[0] == "cqc"} for records in synced]
+        first = [min((record.source, record.id) for record in records) for records in synced]
+        free = sorted(set(range(len(members))) - set(held))
+        for chain in _chained([keys[at] for at in free]):
+            rows = [free[at] for at in chain]
+            gives = frozenset().union(*(keys[at] for at in rows))
+            shares = [group for group, its in enumerate(known) if gives & its]
+            joins = [group for group in shares if gives & cqc[group]] or shares
+            groups[min(joins, key=first.__getitem__)] += rows
+        return [[members[at] for at in sorted(group)] for group in groups]
+
+    def _counted(self, record: Service) -> frozenset[tuple[str, str]]:
+        """The keys a record is merged by: its own (`merge_keys`), of an id given more than once those its id counts
+        (`_Given`), as `_take` merges it."""
+        given = self._given.get(record.id)
+        keys = merge_keys(record)
+        return frozenset(key for key in keys if given is None or key in given.counted)
+
     def _kinds(self, records: list[tuple[int, Service]], given: Mapping[str, _Given]) -> list[_Kind]:
         """The kinds `records` (with when each came) make, merged into this new merging in the order they came,
-        each record of an id `given` names by the keys that counts: what `_part` puts in place of the kind it takes
+        each record of an id `given` names by the keys that counts: what `_merge_again` puts in place of the kind taken
         apart, the first record's kind first."""
         self._given = dict(given)
         for came, record in sorted(records, key=lambda member: member[0]):
@@ -742,14 +793,19 @@ class Merging:
         written = 0  # the places given so far: a writer's rows, in order
         for item in items:
             self.add(item)
-            while written < len(self.merged):
-                record = self.merged[written]
-                assert record is not None, "a place is folded into another only once given"
-                yield record
-                written += 1
+            yield from self._given_since(written)
+            written = len(self.merged)
+        self.finish()
+        yield from self._given_since(written)
         for row, record in enumerate(self._records()):
             if record is None or row in self.members:
                 yield Revision(row, None if record is None else as_service(record))
+
+    def _given_since(self, written: int) -> Iterator[Service | Stored]:
+        """The records of the places given since the first `written`, each as it was given."""
+        for record in self.merged[written:]:
+            assert record is not None, "a place is folded into another only once given"
+            yield record
 
 
 def merge_duplicates(services: Iterable[Service | Keyed], precedence: Precedence,
@@ -760,4 +816,5 @@ def merge_duplicates(services: Iterable[Service | Keyed], precedence: Precedence
     merging = Merging(precedence, synced)
     for item in services:
         merging.add(item)
+    merging.finish()
     return merging.kept(), merging.make_notes()
