@@ -170,29 +170,30 @@ class LiveIndex:
         changes: dict[str, dict[str, Any]] = {}
         overlaid: set[str] = set()
         for service_id, record in shown.items():
-            laid = self._laid(service_id, record, overlaid)
+            laid, with_edits = self._laid(service_id, record)
             if laid is not None:
                 changes[service_id] = laid
+            if with_edits:
+                overlaid.add(service_id)
         written = sorted(s.id for s in self.writer.upsert(changes))
         self.directory.overlay.writes_paid(overlaid.intersection(written))
         return written
 
-    def _laid(self, service_id: str, record: dict[str, Any] | None, overlaid: set[str]) -> dict[str, Any] | None:
-        """The whole record to write (the overlay laid on it, its id then added to `overlaid`), or None when nothing
-        needs writing."""
+    def _laid(self, service_id: str, record: dict[str, Any] | None) -> tuple[dict[str, Any] | None, bool]:
+        """The whole record to write (None when nothing needs writing), and whether the maintainers' edits are laid
+        on it (an edit that no longer fits the synced record is not, and its write stays owed)."""
         if record is None:
             current = self.backend.get(service_id)
             if current is None or current.status == "inactive":
-                return None
-            return {**current.model_dump(mode="json"), "status": "inactive"}
+                return None, False
+            return {**current.model_dump(mode="json"), "status": "inactive"}, False
         entry = self.directory.overlay.get(service_id)
         if entry is None:
-            return record
+            return record, False
         try:
             laid = overlay_record(Service.model_validate(record), entry.fields).model_dump(mode="json")
         except (ValidationError, DomainError, ValueError) as exc:
             log.warning("directory edits to %s no longer fit the synced record and were not laid: %s",
                         service_id, type(exc).__name__)
-            return record
-        overlaid.add(service_id)
-        return laid
+            return record, False
+        return laid, True

@@ -42,7 +42,7 @@ from rehabmap.index.base import (IndexBackend, LiveWriter, Parts, PartWriter, Re
 from rehabmap.index.names import OVERLAY_SOURCE
 from rehabmap.maintain.audit import KEPT, Change, given_reason
 from rehabmap.maintain.auth import PROVIDER_FIELDS, Principal, Role, Rule
-from rehabmap.maintain.overlay import READ_FIELDS, OverlayEntry
+from rehabmap.maintain.overlay import READ_FIELDS, OverlayEntry, log_unnoted
 from rehabmap.maintain.readings import GENDERS, NEED_LISTS, stated_needs, with_gender
 from rehabmap.maintain.store import Directory
 from rehabmap.record import IMPORTED, Provenance, Service, edit_context
@@ -460,7 +460,8 @@ class Editor:
                  settle: bool = False) -> list[Service]:
         """The service's overlay entry laid on the live index (`RecordWriter.upsert`); `made`: a service made by
         this write. One refused or failed is owed (`Overlay.owe_write`) till one lands, this or any write that lays the
-        entry whole (`reconcile`, a rebuild's `OverlayWriter`, a sync's live write: `Overlay.writes_paid`)."""
+        entry as far as it fits (`reconcile`, a rebuild's `OverlayWriter`, a sync's live write:
+        `Overlay.writes_paid`)."""
         try:
             written = self.writer.upsert({service_id: fields}, before_commit=lambda: self.before_commit("index"),
                                          settle=settle)
@@ -487,10 +488,10 @@ class Editor:
         try:
             self.directory.overlay.owe_write(service_id)
         except Exception as refused:  # noqa: BLE001 - the index's error is the one raised
-            log.error("The search index did not take the edit of %s (%s), and the directory's store could not note "
-                      "that its write is owed (%s: %s): the edit is kept, and a rebuild lays it; till then an edit of "
-                      "it that changes nothing may not write it again.", service_id,
-                      type(error).__name__, type(refused).__name__, refused)
+            log_unnoted(logging.ERROR, f"The search index did not take the edit of {service_id} "
+                        f"({type(error).__name__})", "that its write is owed", refused,
+                        "the edit is kept, and a rebuild lays it; till then an edit of it that changes nothing may "
+                        "not write it again.")
 
     def _recorded(self, principal: Principal, action: str, current: Service | None, service: Service,
                   changes: Sequence[Change], noted: Sequence[Change]) -> OverlayEntry:
@@ -542,7 +543,7 @@ class Editor:
                     stale[service_id] = entry.fields
             if stale:
                 self.writer.upsert(stale)
-                self.directory.overlay.writes_paid(stale)  # laid whole, as an edit's own write lays them
+                self.directory.overlay.writes_paid(stale)  # laid, as an edit's own write lays them
             if due:
                 self.directory.overlay.sources_word_laid()
         if stale:
@@ -628,8 +629,9 @@ class OverlayWriter:
                     self.inner.upsert({sid: e.fields for sid, e in later.items()})
                 # every edit laid afresh over its source's record, whose word it keeps: none of the audit log's due
                 self.directory.overlay.sources_word_laid()
-                # the new index holds each entry laid: no write of it is owed (before, the next edit that changed
-                # nothing wrote it again), under the lock, so an edit's write refused after the swap stays owed
+                # the new index holds each entry laid as far as it fits: no write of it is owed (before, the next
+                # edit that changed nothing wrote it again), under the lock, so an edit's write refused after the swap
+                # stays owed
                 self.directory.overlay.writes_paid([*laid, *added, *later])
         finally:
             if held:

@@ -24,7 +24,7 @@ from datetime import date
 from typing import Any
 
 from rehabmap.maintain.audit import QUESTIONED, TIDIED, AuditEntry, AuditLog, Change
-from rehabmap.maintain.database import Connection, Database, now
+from rehabmap.maintain.database import Connection, Database, machines_fault, now
 
 log = logging.getLogger(__name__)
 # What rehabmap read, which follows from the source's words and the stated needs (`rehabmap.maintain.readings`):
@@ -161,14 +161,15 @@ class Overlay:
             return conn.execute("SELECT 1 FROM meta WHERE key = ?", (_WRITE_OWED + service_id,)).fetchone() is not None
 
     def writes_paid(self, service_ids: Iterable[str]) -> None:
-        """The live index took these services' entries whole, refreshed and marked (an edit's own write, or a
-        rebuild's, `reconcile`'s or a sync's that laid them): no write of them is owed. The owed rows are read first,
-        so a write of services none of which is owed (nearly every one) opens no transaction. A store that cannot
-        say so (its disk full, its database gone) is logged, not raised: the write landed, and a row left owed costs
-        only one more write, at the next edit of the service that changes nothing."""
+        """The live index took these services' entries, laid as far as they fit, refreshed and marked (an edit's own
+        write, or a rebuild's, `reconcile`'s or a sync's that laid them): no write of them is owed. The owed rows are
+        read first, so a write of services none of which is owed (nearly every one) opens no transaction. A store that
+        cannot say so is logged, not raised (`log_unnoted`): the write landed, and a row left owed costs only one more
+        write, at the next edit of the service that changes nothing."""
         keys = {_WRITE_OWED + service_id for service_id in service_ids}
         if not keys:
             return
+        paid: list[str] = []
         try:
             with self.database.connect() as conn:
                 owed = {row[0] for row in conn.execute("SELECT key FROM meta WHERE key LIKE ?", (_WRITE_OWED + "%",))}
@@ -177,9 +178,10 @@ class Overlay:
                 with self.database.transaction() as conn:
                     conn.executemany("DELETE FROM meta WHERE key = ?", [(key,) for key in paid])
         except Exception as refused:  # noqa: BLE001 - the write this follows landed
-            log.warning("The live index took the edits it was given (of %d services), and the directory's store "
-                        "could not note that no write of them is owed (%s: %s): the next edit of each that changes "
-                        "nothing writes it again.", len(keys), type(refused).__name__, refused)
+            which = ", ".join(key.removeprefix(_WRITE_OWED) for key in paid) or "any of them still noted as owed"
+            log_unnoted(logging.WARNING, "The live index took the edits it was given",
+                        f"that no write is owed of {which}", refused,
+                        "the next edit of each that changes nothing writes it again.")
 
     def restore_pinning(self, service_id: str) -> Restore | None:
         """The maintainer's restore that keeps the service shown (its overlay holds `status: active`), if any."""
@@ -330,3 +332,17 @@ def list_sources_word_due(conn: Connection, _policy: object = None) -> None:
     if due:
         conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
                      "value = excluded.value", (SOURCES_WORD_DUE, json.dumps(due, sort_keys=True)))
+
+
+def log_unnoted(level: int, happened: str, noting: str, refused: Exception, then: str) -> None:
+    """The store failing to note what a write to the live index did (`Overlay.owe_write`, `writes_paid`), logged, not
+    raised: the answer is the index's. A failure of the machine's or its database's (`machines_fault`: a disk full, a
+    database gone) is the operator's, at `level`; any other is a fault of rehabmap's own, logged with its traceback
+    for a person to report. Before, every failure, a bug in rehabmap's own code too, was worded as the store's."""
+    if machines_fault(refused):
+        log.log(level, "%s, and the directory's store could not note %s (%s: %s): %s", happened, noting,
+                type(refused).__name__, refused, then)
+    else:
+        log.exception("%s, and noting %s failed on a fault of rehabmap's own, not of the machine or its database (%s: "
+                      "%s): report it, with the traceback below. %s", happened, noting, type(refused).__name__, refused,
+                      then[:1].upper() + then[1:])

@@ -595,18 +595,58 @@ def test_a_write_owed_that_a_rebuild_or_reconcile_lays_is_owed_no_more(es_server
         assert not marked_since(site, es_client, mark)  # before, written once more and marked
 
 
-def refuse_owed_rows(database, statement: str) -> None:
-    """The store refuses to note a write owed (`statement` INSERT) or paid (DELETE), as a full disk refuses a write;
-    every other row of `meta`, and the edit's own rows, it writes."""
+
+def test_a_write_owed_that_a_rebuild_does_not_lay_stays_owed(es_server, es_client, sample_index, geodata_dir, data_dir,
+                                                            tmp_path):
+    """An edit whose write the cluster refused is owed; a rebuild from sources that no longer have the service lays
+    nothing of it (its edits kept, the rebuild warning of them), so its write stays owed, as does the write of an edit
+    the cluster refuses after the rebuild's swap. A rebuild that paid every entry the store holds would leave both
+    edits' next same-value sends writing nothing, the index lacking them."""
+    with ExitStack() as stack:
+        proxy, site, writer, sample = site_through_proxy(stack, es_server, es_client, sample_index, geodata_dir,
+                                                         data_dir, tmp_path)
+        gone, other = [s.id for s in sample if s.capacity != "available"][:2]
+        api = AppClient(make_app(site.settings))
+
+        def refused(service_id: str) -> None:
+            proxy.fail(r"/_bulk", 400, error=("illegal_argument_exception", "refused by the test"))
+            reply = api.patch(f"/maintain/services/{service_id}", json={"capacity": "available"},
+                              headers=site.auth("admin"))
+            proxy.heal()
+            assert reply.status_code == 503 and site.directory.overlay.write_owed(service_id), reply.text
+
+        refused(gone)
+        rebuild = OverlayWriter(writer, site.directory)
+        assert rebuild.replace_all([s for s in sample if s.id != gone]) == len(sample) - 1
+        assert f"directory: {gone} was edited but is no longer in the sources; its edits are kept and come back " \
+               "if it does" in rebuild.warnings
+        assert site.directory.overlay.write_owed(gone)
+        refused(other)
+        assert site.directory.overlay.write_owed(other)
+
+
+# How the store refuses a row of `meta` noting a write owed or paid: a fault of the machine's or its database's
+# (PostgreSQL's disk full, `disk_full`, which psycopg raises as DiskFull, an OperationalError: `machines_fault`), or
+# one that is not (a trigger's refusal: SQLite's IntegrityError, PostgreSQL's RaiseException), which reads as
+# rehabmap's.
+_REFUSALS = {("postgres", "machine"): "RAISE EXCEPTION 'could not extend file: No space left on device' "
+                                      "USING ERRCODE = 'disk_full'",
+             ("postgres", "own"): "RAISE EXCEPTION 'refused by the test'",
+             ("sqlite", "own"): "SELECT RAISE(ABORT, 'refused by the test')"}
+
+
+def refuse_owed_rows(database, statement: str, fault: str) -> None:
+    """The store refuses to note a write owed (`statement` INSERT) or paid (DELETE) (`_REFUSALS`); every other row of
+    `meta`, and the edit's own rows, it writes."""
     row = "NEW" if statement == "INSERT" else "OLD"
     name = f"refuse_owed_{statement.lower()}"
+    refusal = _REFUSALS[database.dialect, fault]
     with database.transaction() as conn:
         if database.dialect == "sqlite":
             conn.execute(f"CREATE TRIGGER {name} BEFORE {statement} ON meta WHEN {row}.key LIKE 'index_write_owed:%' "
-                         "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+                         f"BEGIN {refusal}; END")
         else:
-            conn.execute(f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS "
-                         "$$ BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'; END $$")
+            conn.execute(f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {refusal}; END $$")
             conn.execute(f"CREATE TRIGGER {name} BEFORE {statement} ON meta FOR EACH ROW "
                          f"WHEN ({row}.key LIKE 'index_write_owed:' || chr(37)) EXECUTE FUNCTION {name}()")
 
@@ -618,14 +658,23 @@ def accept_owed_rows(database, statement: str) -> None:
                                                                          else " ON meta"))
 
 
-@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def logged_of(caplog, words: str):
+    """The one log record whose message holds `words`."""
+    [record] = [r for r in caplog.records if words in r.getMessage()]
+    return record
+
+
+@pytest.mark.parametrize(("store", "fault"), [("sqlite", "own"), ("postgres", "own"), ("postgres", "machine")])
 def test_an_edit_whose_owed_write_the_store_cannot_note_says_what_the_index_did(
-        request, sample_index, geodata_dir, data_dir, tmp_path, monkeypatch, caplog, store):
+        request, sample_index, geodata_dir, data_dir, tmp_path, monkeypatch, caplog, store, fault):
     """The embedded index busy past the write's wait (another connection holds the file), and the store then refusing
-    to note the write owed (its disk full since the edit committed): the store's error replaced the index's, a 500
-    `internal_error` saying nothing of the edit, which is kept. The answer is the index's 503, saying the edit is kept;
-    the operator's log says what the store refused. Then, the write landing while the store refuses to note it paid:
-    a 500 where the edit was written; it is a 200, the row left owed (one more write at the next same edit)."""
+    to note the write owed: the store's error replaced the index's, a 500 `internal_error` saying nothing of the edit,
+    which is kept. The answer is the index's 503, saying the edit is kept. Then, the write landing while the store
+    refuses to note it paid: a 500 where the edit was written; it is a 200, the row left owed (one more write at the
+    next same edit). The log says whose the store's failure is: the machine's or its database's (a disk full, since
+    the edit committed) for its operator, naming the services left owed; any other failure is a fault of rehabmap's
+    own, with its traceback, to report. Before, every failure (a bug in rehabmap too) read as the store's, and the
+    second line counted the services given ("of 1 services"), not those left owed."""
     from search import embedded
     from tests.conftest import database_url
 
@@ -634,7 +683,7 @@ def test_an_edit_whose_owed_write_the_store_cannot_note_says_what_the_index_did(
     api = AppClient(make_app(site.settings))
     service_id = next(s.id for s in EmbeddedIndex(index_file(site.home)).all() if s.capacity != "available")
     monkeypatch.setattr(embedded, "_WRITE_TIMEOUT_S", 0.1)
-    refuse_owed_rows(site.directory.database, "INSERT")
+    refuse_owed_rows(site.directory.database, "INSERT", fault)
     holder = sqlite3.connect(index_file(site.home))
     holder.execute("BEGIN IMMEDIATE")
     try:
@@ -647,17 +696,77 @@ def test_an_edit_whose_owed_write_the_store_cannot_note_says_what_the_index_did(
     assert (reply.status_code, reply.json()["error"]["code"]) == (503, "index_unavailable"), reply.text
     assert reply.json()["error"]["message"].startswith("The index is busy: ")
     assert reply.json()["error"]["message"].endswith(f" {_KEPT}")
-    assert "could not note that its write is owed" in caplog.text
-    assert "database or disk is full" in caplog.text or "No space left on device" in caplog.text
+    fault_of = {"machine": f"The search index did not take the edit of {service_id} (IndexUnavailable), and the "
+                           "directory's store could not note that its write is owed (DiskFull: could not extend file: "
+                           "No space left on device",
+                "own": f"The search index did not take the edit of {service_id} (IndexUnavailable), and noting that "
+                       "its write is owed failed on a fault of rehabmap's own, not of the machine or its database"}
+    said = logged_of(caplog, fault_of[fault])
+    assert (said.levelname, said.exc_info is not None) == ("ERROR", fault == "own"), said.getMessage()
+    assert "edit is kept, and a rebuild lays it; till then an edit of it that changes nothing" in said.getMessage()
     assert site.directory.overlay.get(service_id).fields["capacity"] == "available"
     assert not site.directory.overlay.write_owed(service_id)
     accept_owed_rows(site.directory.database, "INSERT")
     site.directory.overlay.owe_write(service_id)  # as a refusal the store could note leaves it
-    refuse_owed_rows(site.directory.database, "DELETE")
+    refuse_owed_rows(site.directory.database, "DELETE", fault)
 
     landed = api.patch(f"/maintain/services/{service_id}", json={"capacity": "available"}, headers=site.auth("admin"))
 
     assert landed.status_code == 200, landed.text
     assert api.get(f"/services/{service_id}").json()["capacity"]["reported"] == "available"
-    assert "could not note that no write of them is owed" in caplog.text
+    paid_of = {"machine": "The live index took the edits it was given, and the directory's store could not note that "
+                          f"no write is owed of {service_id} (DiskFull: ",
+               "own": f"The live index took the edits it was given, and noting that no write is owed of {service_id} "
+                      "failed on a fault of rehabmap's own"}
+    said = logged_of(caplog, paid_of[fault])
+    assert (said.levelname, said.exc_info is not None) == (("WARNING", False) if fault == "machine" else
+                                                           ("ERROR", True)), said.getMessage()
     assert site.directory.overlay.write_owed(service_id)
+
+
+def test_an_edit_whose_owed_write_a_full_sqlite_disk_refuses_is_the_machines(sample_index, geodata_dir, data_dir,
+                                                                            tmp_path, monkeypatch, caplog, geography):
+    """The embedded index busy past the write's wait, and the SQLite store's disk then full: SQLite's own limit on the
+    file's pages (`PRAGMA max_page_count`, at the file's size, on the connection the store's next call takes), and
+    rows written till none fits, so noting the write owed raises what a full disk raises, "database or disk is full",
+    an OperationalError of the machine's (`machines_fault`). The edit's error is the index's, saying the edit is
+    kept; the operator's log line says what the store refused, without a traceback (not a fault of rehabmap's)."""
+    from rehabmap.errors import IndexUnavailable, Remedy
+    from rehabmap.maintain.auth import Principal, Role
+    from search import embedded
+    from search.embedded import EmbeddedWriter
+
+    site = make_site(tmp_path / "home", sample_index, geodata_dir, data_dir)
+    path = index_file(site.home)
+    service_id = next(s.id for s in EmbeddedIndex(path).all() if s.capacity != "available")
+    monkeypatch.setattr(embedded, "_WRITE_TIMEOUT_S", 0.1)
+
+    class FillsTheDisk(EmbeddedWriter):
+        def upsert(self, *args, **kwargs):
+            with site.directory.database.connect() as conn:  # this thread's kept connection, which `_owe` takes next
+                conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
+                for size in (4000, 1000, 250, 60, 15, 1):
+                    try:
+                        while True:
+                            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)",
+                                         (f"filler:{uuid.uuid4().hex}", "x" * size))
+                    except sqlite3.OperationalError as full:
+                        assert full.sqlite_errorcode == sqlite3.SQLITE_FULL, full
+            return super().upsert(*args, **kwargs)
+
+    editor = Editor(site.directory, EmbeddedIndex(path), FillsTheDisk(path), geography)
+    holder = sqlite3.connect(path)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(IndexUnavailable) as refused:
+            editor.update(Principal("t0", "tester", Role.maintainer), service_id, {"capacity": "available"}, TODAY)
+    finally:
+        holder.rollback()
+        holder.close()
+
+    assert refused.value.remedy == Remedy.EDIT_KEPT and str(refused.value).startswith("The index is busy: ")
+    said = logged_of(caplog, f"The search index did not take the edit of {service_id} (IndexUnavailable), and the "
+                             "directory's store could not note that its write is owed (OperationalError: database or "
+                             "disk is full): the edit is kept")
+    assert (said.levelname, said.exc_info) == ("ERROR", None), said.getMessage()
+    assert site.directory.overlay.get(service_id).fields["capacity"] == "available"

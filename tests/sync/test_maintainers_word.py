@@ -220,39 +220,67 @@ def test_a_source_change_to_an_edited_field_keeps_the_edit_and_says_so(tmp_path,
     assert [(r["last_action_type"], r["field_name"]) for r in map(json.loads, hsds)] == [("update", "phone")]
 
 
-def test_an_edit_owed_its_write_is_owed_no_more_once_a_sync_writes_its_record(tmp_path, synced_kept, request, data_dir,
-                                                                              replay, monkeypatch):
-    """A maintainer's edit of Dovetail House's phone that the index was too busy to take (another connection held the
-    file past the write's wait) is kept and its write owed (`Overlay.owe_write`); CQC then changed the home's number
-    and `rehabmap sync cqc` wrote its record whole, the edit laid on it. Only an edit's own write paid what was owed,
-    so the row stayed and the next edit that changed nothing wrote the record again. The sync's write pays it."""
+def _owed(home) -> list[str]:
+    """The writes to the live index the directory's store notes as owed (`Overlay.owe_write`)."""
+    return [key for (key,) in table_rows(home / "directory.sqlite", "SELECT key FROM meta WHERE key LIKE ?",
+                                         "index_write_owed:%")]
+
+
+def _edited_while_the_index_is_busy(home, data_dir, auth, monkeypatch, fields: dict) -> None:
+    """A maintainer's edit of Dovetail House that the index was too busy to take (another connection held the file
+    past the write's wait): kept, and its write owed."""
     from search import embedded
     from search.embedded import index_file
 
-    def owed() -> list[str]:
-        return [key for (key,) in table_rows(home / "directory.sqlite", "SELECT key FROM meta WHERE key LIKE ?",
-                                             "index_write_owed:%")]
-
-    home, auth = synced_kept.copy(tmp_path, request)
     monkeypatch.setattr(embedded, "_WRITE_TIMEOUT_S", 0.1)
     with serving_here(home, data_dir, warm=False) as url:
         holder = sqlite3.connect(index_file(home))
         holder.execute("BEGIN IMMEDIATE")
         try:
-            edited = httpx.patch(f"{url}/maintain/services/{DOVETAIL_ID}", json={"phone": "01623 420691"},
-                                 headers=auth, timeout=30)
+            edited = httpx.patch(f"{url}/maintain/services/{DOVETAIL_ID}", json=fields, headers=auth, timeout=30)
         finally:
             holder.rollback()
             holder.close()
     assert (edited.status_code, edited.json()["error"]["code"]) == (503, "index_unavailable"), edited.text
-    assert owed() == [f"index_write_owed:{DOVETAIL_ID}"]
+    assert _owed(home) == [f"index_write_owed:{DOVETAIL_ID}"]
+
+
+def test_an_edit_owed_its_write_is_owed_no_more_once_a_sync_writes_its_record(tmp_path, synced_kept, request, data_dir,
+                                                                              replay, monkeypatch):
+    """A maintainer's edit of Dovetail House's phone is kept and its write owed (`Overlay.owe_write`); CQC then
+    changed the home's number and `rehabmap sync cqc` wrote its record whole, the edit laid on it. Only an edit's own
+    write paid what was owed, so the row stayed and the next edit that changed nothing wrote the record again. The
+    sync's write pays it."""
+    home, auth = synced_kept.copy(tmp_path, request)
+    _edited_while_the_index_is_busy(home, data_dir, auth, monkeypatch, {"phone": "01623 420691"})
     replay.cqc.alter(DOVETAIL, mainPhoneNumber="01623420000")
 
     synced = rehabmap(home, data_dir, replay, "sync", "cqc")
 
     assert synced.returncode == 0, synced.stderr
     assert index_record(home, DOVETAIL_ID)["phone"] == "01623 420691"
-    assert owed() == []  # before, still owed
+    assert _owed(home) == []  # before, still owed
+
+
+def test_an_edit_owed_its_write_that_no_longer_fits_the_synced_record_stays_owed(tmp_path, synced_kept, request,
+                                                                                 data_dir, replay, monkeypatch):
+    """A maintainer's edit of Dovetail House's youngest age (40, within CQC's adults under 65) is kept and its write
+    owed; CQC then registers the home for children only (to 18), so the edit no longer fits the record
+    `rehabmap sync cqc` writes, which it writes without it. The edit is not in the index: its write stays owed, so
+    the same edit sent again writes it (and is refused there, saying why). Untested before: a sync that paid every
+    record it wrote passed."""
+    home, auth = synced_kept.copy(tmp_path, request)
+    _edited_while_the_index_is_busy(home, data_dir, auth, monkeypatch, {"min_age": 40})
+    replay.cqc.alter(DOVETAIL, specialisms=[{"name": "Caring for children (0 - 18yrs)"},
+                                            {"name": "Mental health conditions"}])
+
+    synced = rehabmap(home, data_dir, replay, "sync", "cqc")
+
+    assert synced.returncode == 0, synced.stderr
+    record = index_record(home, DOVETAIL_ID) or {}
+    assert (record.get("min_age"), record.get("max_age")) == (None, 18), record
+    assert f"directory edits to {DOVETAIL_ID} no longer fit the synced record and were not laid" in synced.stderr
+    assert _owed(home) == [f"index_write_owed:{DOVETAIL_ID}"]
 
 
 def test_a_source_listing_again_what_a_maintainer_retired_keeps_it_retired_and_says_so(tmp_path, synced_kept, request,
