@@ -14,7 +14,6 @@ from datetime import date
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional, TypeVar
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -80,16 +79,18 @@ Omittable = Annotated[Optional[_T], _NotNull()]  # noqa: UP007
 _NEEDS = "Needs: " + ", ".join(NEED_LABELS) + ", or language:<ISO 639 code>."
 
 
-def _named(what: str) -> AfterValidator:
+def _named(what: str) -> BeforeValidator:
     """A blank code refused as the schema says (`Code`'s pattern, stated there, not enforced) and before anything is
     looked at: left to the record, a blank subtype sent with a stale If-Match was a 412, not a 422. Each code is
     checked where it is, so a blank need is named by its place in its list (`needs_met.1`), as a need too long is
-    (before, the list alone, whichever of its needs was blank)."""
-    def checked(code: str) -> str:
-        if not code.strip():
+    (before, the list alone, whichever of its needs was blank). Checked before `Code`'s own constraints, so an empty
+    one is named as blank too, not by `minLength` ("String should have at least 1 character"), which the document
+    still states; what is no string is left to them."""
+    def checked(code: Any) -> Any:
+        if isinstance(code, str) and not code.strip():
             raise PydanticCustomError("blank", blank(what, what))
         return code
-    return AfterValidator(checked)
+    return BeforeValidator(checked)
 
 
 SubtypeCode = Annotated[Code, _named("subtype")]

@@ -225,6 +225,11 @@ BAD = [
      "The subtype given is blank, which names no subtype. Use one of: imha"),
     ({"home": LS9, "needs": ["autism", " "]}, 400, "unknown_need", "needs",
      "The need given is blank, which names no need. Use one of: "),
+    # Before: a 422, "needs.1: String should have at least 1 character", an empty one refused by its length.
+    ({"home": LS9, "needs": ["autism", ""]}, 400, "unknown_need", "needs",
+     "The need given is blank, which names no need. Use one of: "),
+    ({"home": LS9, "types": ["advocacy"], "subtypes": [""]}, 400, "unknown_service_type", "subtypes",
+     "The subtype given is blank, which names no subtype. Use one of: imha"),
     ({"home": {"postcode": " "}}, 400, "invalid_postcode", "home.postcode",
      "The postcode given is blank, which names no place. Enter a full postcode like 'LS9 7TF'"),
     ({"home": LS9, "current_placement": {"service_id": "cqc:nope"}}, 404, "service_not_found",

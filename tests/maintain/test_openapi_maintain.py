@@ -75,8 +75,11 @@ def changes(site) -> tuple[int, int]:
     ({"subtype": " "}, "subtype", "subtype: The subtype given is blank, which names no subtype"),
     ({"needs_met": [" "]}, "needs_met.0", "needs_met.0: The need given is blank, which names no need"),
     ({"needs_not_met": ["autism", " "]}, "needs_not_met.1",
+     "needs_not_met.1: The need given is blank, which names no need"),
+    ({"subtype": ""}, "subtype", "subtype: The subtype given is blank, which names no subtype"),
+    ({"needs_not_met": ["autism", ""]}, "needs_not_met.1",
      "needs_not_met.1: The need given is blank, which names no need")],
-    ids=["subtype", "needs_met", "needs_not_met"])
+    ids=["subtype", "needs_met", "needs_not_met", "empty-subtype", "empty-need"])
 def test_a_blank_code_in_a_change_is_refused_by_the_document_as_by_the_server(fuzz_server, fuzzed_site, blank, field,
                                                                               said):
     """Before: the maintainers' body had a `Code` of its own (`minLength: 1`), which let " " through as a need or
@@ -84,7 +87,8 @@ def test_a_blank_code_in_a_change_is_refused_by_the_document_as_by_the_server(fu
     and as "Subtype ''" or "Unknown need ''"; now the one `Code` of the API's schemas, its stated pattern enforced.
     A blank need is named where it is in its list, as a need too long is (before, "needs_not_met" whichever of its
     needs was blank). With a stale If-Match the 422 comes first: the body could be no change of any version (README,
-    "The maintainers' API")."""
+    "The maintainers' API"). An empty one ("") is named as blank too: before, `Code`'s `minLength: 1` refused it
+    first, "needs_not_met.1: String should have at least 1 character"."""
     document = httpx.get(f"{fuzz_server.url}/openapi.json", timeout=REPLY_TIMEOUT_S).json()
     validator = Draft202012Validator({"$ref": "#/components/schemas/ServicePatchIn", **document})
     before = changes(fuzzed_site)
