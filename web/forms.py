@@ -71,7 +71,13 @@ class Fields:
         return values[0] if values else ""
 
     def getlist(self, name: str) -> list[str]:
+        """The name's values a person gave: a form's empty box (or one of spaces) is left out, as nothing asked."""
         return [v for v in self._values.get(name, []) if v]
+
+    def given(self, name: str) -> list[str]:
+        """Every value of the name, blank ones too: of a parameter no form's box sends, which only a link or a script
+        gives, a blank one is a mistake to say, not a box left empty."""
+        return list(self._values.get(name, []))
 
     def __contains__(self, name: str) -> bool:
         return name in self._values

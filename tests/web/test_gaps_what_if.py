@@ -69,6 +69,22 @@ def test_the_forms_empty_box_for_a_service_to_leave_out_asks_for_nothing(client)
         assert "What if: a scenario, not the directory" in page.text and "Removed:" not in page.text
 
 
+def test_a_blank_addition_in_the_pages_link_is_refused_as_the_api_refuses_it(client):
+    """`add` is the API's parameter, which links to the page keep and no box of its form sends: a blank one (`?add=`,
+    `?add=%20`) was read as nothing asked, the directory's figures answered 200, where the API answers 400. It is
+    the page's error in the API's words; a blank beside a semicolon in the form's box for a service to leave out
+    likewise (as the API refuses `remove=cqc:x;`)."""
+    for params in ({"add": ""}, {"add": " "}, {"add": ["inpatient_rehab_level2@TR1 3LJ", ""]}):
+        page = client.get(f"/pathway-gaps/{CORNWALL}", params=params)
+        assert page.status_code == 400, (params, page.text[:300])
+        assert "The addition given is blank, which names no service to add" in html.unescape(page.text), params
+        assert "What if: a scenario" not in page.text
+        assert client.get(f"/gaps/{CORNWALL}", params=params).status_code == 400
+    page = client.get(f"/pathway-gaps/{CORNWALL}", params={"remove": "cqc:x;"})
+    assert page.status_code == 400 and "has a blank service id beside a semicolon" in html.unescape(page.text)
+    assert 'href="#remove"' in page.text
+
+
 def test_a_bad_postcode_is_shown_against_its_field(client):
     page = client.get(f"/pathway-gaps/{CORNWALL}", params={"add_type": "ips_employment", "add_postcode": "LS99 9ZZ"})
     assert page.status_code == 400

@@ -284,8 +284,11 @@ def gaps_area(request: Request, code: str, state: State) -> HTMLResponse | Redir
 def _what_if(state: AppState, a: GapAnalysis, fields: Fields, errors: Errors, code: str,
              options: GapOptions) -> tuple[Scenario, WhatIf | None]:
     """The page's scenario: `add`/`remove` as the API takes them (links keep them), or the what-if form's
-    fields (a type, a postcode, beds, a catchment; a service id to remove). Each mistake is shown against its field."""
-    add = list(fields.getlist("add"))
+    fields (a type, a postcode, beds, a catchment; a service id to remove). Each mistake is shown against its field.
+    A blank `add` is refused as the API refuses it (no box of the form sends one: a link or a script gave it); a blank
+    `remove` is the form's box left empty, which asks for nothing. Before, `?add=` was read as nothing asked, a 200
+    with the directory's figures, where the API answered 400."""
+    add = fields.given("add")
     if fields.get("add_type") or fields.get("add_postcode"):
         if not fields.get("add_type"):
             errors.add("add_type", "Select the type of service to add")
