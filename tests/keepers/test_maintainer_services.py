@@ -71,7 +71,8 @@ def test_an_edit_writes_only_the_fields_changed_and_is_audited(keepers):
                                                                "takes": "no"}).status_code == 303
     refused = client.post(f"/keepers/services/{AIRE}", data={**_inputs(stale.text), "csrf": csrf_of(stale.text),
                                                              "phone": "0113 496 0002"})
-    assert refused.status_code == 409 and "changed this service while you had this page open" in refused.text
+    assert refused.status_code == 409 and ("This service changed while you had this page open, so nothing was saved: "
+                                           "it is shown below as it now is. Make your changes again.") in refused.text
     shown = client.get(f"/services/{AIRE}").json()
     assert "older_adult" in shown["needs_not_met"] and shown["phone"] == "0113 496 0001", "nothing undone or saved"
     again = {**_inputs(refused.text), "csrf": csrf_of(refused.text), "phone": "0113 496 0002"}
@@ -94,7 +95,8 @@ def test_a_page_saved_unchanged_after_anothers_change_is_shown_as_it_now_is_and_
     shows, so the page sends back every field as the record now holds it), saved unchanged: "Nothing was changed."
     (since ac2feb27 a form changing nothing was sent without its version), though the page showed the record as it no
     longer is. It is refused as a stale page is (409, shown as it now is); that page saved unchanged is "Nothing was
-    changed.", with nothing audited."""
+    changed.", with nothing audited. The refusal asks the maintainer, who changed nothing, to save it again if it is
+    right, not to make their changes again."""
     client = keepers.client()
     keepers.sign_in(client, "maintainer")
     stale = client.get(f"/keepers/services/{AIRE}")
@@ -109,7 +111,11 @@ def test_a_page_saved_unchanged_after_anothers_change_is_shown_as_it_now_is_and_
     refused = client.post(f"/keepers/services/{AIRE}", data={**_inputs(stale.text), "csrf": csrf_of(stale.text)})
 
     assert refused.status_code == 409, refused.text  # before, a 303 "Nothing was changed."
-    assert "changed this service while you had this page open" in refused.text
+    # before, "Another maintainer or a sync changed this service …, so nothing was saved: … Make your changes
+    # again.", to a maintainer who made none
+    assert ("This service changed while you had this page open: it is shown below as it now is; nothing was saved. "
+            "Save it again if it is right.") in refused.text
+    assert "Make your changes again" not in refused.text
     saved = client.post(f"/keepers/services/{AIRE}", data={**_inputs(refused.text), "csrf": csrf_of(refused.text)})
     assert saved.status_code == 303 and unquote_plus(saved.headers["location"]).endswith("done=Nothing was changed.")
     assert audit_of(keepers, AIRE) == audited

@@ -381,6 +381,23 @@ def edit_form(request: Request, service_id: str, keeper: Keeper = requires(*MAIN
     return form_page(request, keeper, service, form_values(service, state.today()), Errors())
 
 
+def _not_saved(error: StaleEdit | PreconditionRequired, fields: dict[str, Any]) -> str:
+    """Why a form was refused unsaved. Stale (`StaleEdit`): the service changed since the page was opened, by
+    another maintainer, a sync, or a rebuild or the server's start laying a kept edit (before, "Another maintainer or
+    a sync", which was untrue of the last two). A page sent back with nothing changed from the record as it now is
+    asks only to be saved again, not for changes the person never made (before, "Make your changes again." to one who
+    made none). Without a version (a page from before forms carried one), a change of the needs or the gender is
+    refused as the API refuses it (428): it could undo a change made since the page was opened."""
+    if isinstance(error, PreconditionRequired):
+        return ("This page did not say which version of the service it showed, so nothing was saved: it is shown "
+                "below as it now is. Make your changes again.")
+    if not fields:
+        return ("This service changed while you had this page open: it is shown below as it now is; nothing was "
+                "saved. Save it again if it is right.")
+    return ("This service changed while you had this page open, so nothing was saved: it is shown below as it now "
+            "is. Make your changes again.")
+
+
 @router.post(SERVICES + "/{service_id:path}")
 def edit(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINERS)) -> Response:
     state, editor = editor_of(request)
@@ -406,12 +423,7 @@ def edit(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINE
             _, names = editor.update(keeper.principal, service_id, fields, today,
                                      if_match=keeper.form.get("version") or None)
         except (StaleEdit, PreconditionRequired) as error:
-            # without a version (a page from before forms carried one), a change of the needs or the gender is
-            # refused as the API refuses it (428): it could undo a change made since the page was opened
-            why = ("Another maintainer or a sync changed this service while you had this page open"
-                   if isinstance(error, StaleEdit) else "This page did not say which version of the service it showed")
-            errors.add("service-form", f"{why}, so nothing was saved: it is shown below as it now is. Make your "
-                                       "changes again.")
+            errors.add("service-form", _not_saved(error, fields))
             return form_page(request, keeper, current, form_values(current, today), errors, status=409)
         except DomainError as error:
             errors.add(field_of(error), said(error))
