@@ -24,7 +24,7 @@ from datetime import date
 from typing import Any
 
 from rehabmap.maintain.audit import QUESTIONED, TIDIED, AuditEntry, AuditLog, Change
-from rehabmap.maintain.database import Connection, Database, machines_fault, now
+from rehabmap.maintain.database import Connection, Database, machines_words, now
 
 log = logging.getLogger(__name__)
 # What rehabmap read, which follows from the source's words and the stated needs (`rehabmap.maintain.readings`):
@@ -336,10 +336,10 @@ def list_sources_word_due(conn: Connection, _policy: object = None) -> None:
 
 def log_unnoted(level: int, happened: str, noting: str, refused: Exception, then: str) -> None:
     """The store failing to note what a write to the live index did (`Overlay.owe_write`, `writes_paid`), logged, not
-    raised: the answer is the index's. A failure of the machine's or its database's (`machines_fault`: a disk full, a
+    raised: the answer is the index's. A failure of the machine's or its database's (`machines_words`: a disk full, a
     database gone) is the operator's, at `level`; any other is a fault of rehabmap's own, logged with its traceback
     for a person to report. Before, every failure, a bug in rehabmap's own code too, was worded as the store's."""
-    if machines_fault(refused):
+    if machines_words(refused) is not None:
         log.log(level, "%s, and the directory's store could not note %s (%s: %s): %s", happened, noting,
                 type(refused).__name__, refused, then)
     else:

@@ -626,7 +626,7 @@ def test_a_write_owed_that_a_rebuild_does_not_lay_stays_owed(es_server, es_clien
 
 
 # How the store refuses a row of `meta` noting a write owed or paid: a fault of the machine's or its database's
-# (PostgreSQL's disk full, `disk_full`, which psycopg raises as DiskFull, an OperationalError: `machines_fault`), or
+# (PostgreSQL's disk full, `disk_full`, which psycopg raises as DiskFull, an OperationalError: `machines_words`), or
 # one that is not (a trigger's refusal: SQLite's IntegrityError, PostgreSQL's RaiseException), which reads as
 # rehabmap's.
 _REFUSALS = {("postgres", "machine"): "RAISE EXCEPTION 'could not extend file: No space left on device' "
@@ -729,7 +729,7 @@ def test_an_edit_whose_owed_write_a_full_sqlite_disk_refuses_is_the_machines(sam
     """The embedded index busy past the write's wait, and the SQLite store's disk then full: SQLite's own limit on the
     file's pages (`PRAGMA max_page_count`, at the file's size, on the connection the store's next call takes), and
     rows written till none fits, so noting the write owed raises what a full disk raises, "database or disk is full",
-    an OperationalError of the machine's (`machines_fault`). The edit's error is the index's, saying the edit is
+    an OperationalError of the machine's (`machines_words`). The edit's error is the index's, saying the edit is
     kept; the operator's log line says what the store refused, without a traceback (not a fault of rehabmap's)."""
     from rehabmap.errors import IndexUnavailable, Remedy
     from rehabmap.maintain.auth import Principal, Role
