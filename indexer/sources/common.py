@@ -297,19 +297,22 @@ def _rows(text: str, stream: io.StringIO, header: list[str], short_rows: bool,
     ('"Cygnet Hospital Bierley') opens a cell that runs to the file's next quote, and the real 2018 hospital list's next
     is 34 lines on: before, those rows were read into one cell, and no rejection named them. Where the next quote is
     past the longest cell Python's reader takes (131,072 characters), every row after it was one rejection, "unreadable
-    CSV from here on". Where a row starts is found only for a row over lines, or one the reader fails at
-    (`_line_start`): asked of every row, it cost a clean file's reading 6%."""
-    known, reader = _reader_at(stream, stream.tell(), lines_before + 1)  # a line, where it starts; a reader from it
+    CSV from here on". Where each row starts is where the stream was when the reader began it.
+    A row over lines whose quotes pair up is a problem where its first line's quote looks typed and the quote closing
+    its cell is a stray one on its line (`_closed_by_a_stray`), and the lines after its first are read as rows: a quote
+    typed before a later row's quoted cell (',""BLT EAR, NOSE, AND THROAT",') makes its opening quote one written
+    twice, inside the cell, and its closing quote then closed the first's, the rows between lost without a word."""
+    reader = _reader_at(stream, stream.tell())
     cut_at = len(text) if text and text[-1] not in "\r\n" else -1  # a text ending in a newline ends between rows
     width = len(header)
     end = lines_before  # the last line read
     while True:
-        start = end + 1
+        start, row_at = end + 1, stream.tell()
         try:
             cells = next(reader)
             end = lines_before + reader.line_num
         except csv.Error as exc:
-            begin, upto = _line_start(text, known, start), start  # where the row starts; the last line it takes
+            begin, upto = row_at, start  # where the row starts; the last line it takes
             reason: str | None
             read: list[str] = []  # the row's cells, where it can be read right all the same
             if _FIELD_LIMIT in str(exc):
@@ -319,7 +322,7 @@ def _rows(text: str, stream: io.StringIO, header: list[str], short_rows: bool,
                                                    width)
             lines_before = end = upto
             if on is not None:
-                known, reader = _reader_at(stream, on, upto + 1)
+                reader = _reader_at(stream, on)
             if reason is not None:
                 yield CsvProblem(start, reason)
                 if on is None:
@@ -330,8 +333,11 @@ def _rows(text: str, stream: io.StringIO, header: list[str], short_rows: bool,
             return
         if not any(c.strip() for c in cells):
             continue  # a blank line is not a row
-        if end > start:  # a row over lines, whose quotes pair up: where the next starts is known
-            known = (end + 1, stream.tell())
+        if end > start and (typed := _closed_by_a_stray(text, row_at, stream.tell(), width, end)) is not None:
+            yield CsvProblem(start, typed)  # its first line's quote typed: the lines after it read as rows
+            lines_before = end = start
+            reader = _reader_at(stream, _next_line(text, row_at))
+            continue
         if len(cells) > width and any(c.strip() for c in cells[width:]):
             yield CsvProblem(start, f"row has {len(cells)} cells but the header has {width} (check quoting)")
             continue
@@ -360,17 +366,19 @@ _CUT_OR_TYPED = ("a quote (\") in this row opens a cell that no quote closes bef
                  "be cut off inside it (a download or copy that stopped), or the quote typed in a cell that is not "
                  "quoted, taking in the lines after it. The row is not read, nor the lines after it, to line {0}, the "
                  "file's last. Check the file is whole, and its quotes: a quote inside a cell is written twice (\"\")")
+_CUT_OFF = ("a quote (\") opens this row's last column, and no quote closes it before the file's end: the file looks "
+            "cut off inside it (a download or copy that stopped). The row is not read, nor the lines after it, to line "
+            "{0}, the file's last. Check the file is whole")
 _UNPAIRED_ON_LINE = ("a quote (\") in this row opens a cell that a later quote on its line ends where no cell ends (it "
                      "opens a cell, after a comma), so which of its cells are which cannot be told: the quote looks "
                      "typed in a cell that is not quoted. The row is not read. " + _CHECK_QUOTES)
 
 
-def _reader_at(stream: io.StringIO, at: int, line: int) -> tuple[tuple[int, int], Any]:
-    """A strict CSV reader of `stream` from `at`, where `line` starts, counting lines from there; and that line and
-    `at`. Strict, it fails at a quote that ends a quoted cell where a cell does not end (before a letter, not a comma),
+def _reader_at(stream: io.StringIO, at: int) -> Any:
+    """A strict CSV reader of `stream` from `at`, where a line starts, counting lines from there. Strict, it fails at a quote that ends a quoted cell where a cell does not end (before a letter, not a comma),
     as the lenient reader read on, taking it for a letter of the cell (`_unpaired`)."""
     stream.seek(at)
-    return (line, at), csv.reader(stream, strict=True)
+    return csv.reader(stream, strict=True)
 
 
 _FIELD_LIMIT = "field larger than field limit"  # the reader's words for a cell longer than it takes
@@ -385,14 +393,6 @@ def _next_line(text: str, at: int) -> int:
     return found.end() if found else len(text)
 
 
-def _line_start(text: str, known: tuple[int, int], line: int) -> int:
-    """Where `line` starts in `text`, from a line `known` to start where it says, at or before it."""
-    number, at = known
-    for _ in range(line - number):
-        at = _next_line(text, at)
-    return at
-
-
 def _unpaired(text: str, begin: int, start: int, end: int, at: int,
               width: int) -> tuple[str | None, list[str], int | None, int]:
     """Why the row at `begin` in `text`, from line `start`, whose quotes do not pair up (the strict reader failed at
@@ -405,9 +405,13 @@ def _unpaired(text: str, begin: int, start: int, end: int, at: int,
     later cell's opening quote. A typed quote that took in whole rows is known (`_typed_quote`, `_swallowed`), and they
     are read as rows; a cell no quote closes before the file's end may as well be the file cut off, so nothing after it
     is read; which quote of any other row is typed cannot be told. A row on one line reads as the lenient reader reads
-    it, unless a quote on it ends a cell by opening one (`_cell_opening_quote`)."""
+    it, unless a quote on it ends a cell by opening one (`_cell_opening_quote`). A row whose line holds the header's
+    columns with a quote opening its last, which no quote closes before the file's end, is the file cut off inside it
+    (`_CUT_OFF`), as a quote typed there would not be told by the columns it leaves."""
     first = _next_line(text, begin)
-    ends = _row_end(text, begin, lenient=False) if end > start or _runs_on(text[begin:first], width) else (first, True)
+    if at == len(text) and len(_cells(text[begin:first])) == width and _row_end(text, begin, lenient=False) is None:
+        return _CUT_OFF.format(end), [], None, end
+    ends = _row_end(text, begin, lenient=False) if end > start or _runs_on(text, begin, first, width) else (first, True)
     closed = ends[0] if ends else at  # where no quote closes its cell, where the strict reader stopped
     last = _last_line(text, begin, closed, start)
     if ends and last > start and _row_end(text, begin, lenient=True) == ends:
@@ -470,21 +474,40 @@ def _last_line(text: str, begin: int, end: int, start: int) -> int:
     return start + breaks - (1 if breaks and text[end - 1] in "\r\n" else 0)
 
 
-def _runs_on(line: str, width: int) -> bool:
-    """Whether a cell a quote opened may run on past `line`, a row's first, whose quotes the strict reader found not to
-    pair up: so read by the lenient reader ('"The Willows" care home,res,"12 High St'), or, where that reader finds
-    fewer than the header's `width` cells in it, with an odd number of quotes ('Hope Group,"Hearing "Voices" group') or
-    after a quote that ends a cell by opening one ('"Home A,res,"12 High St'). Otherwise the row is its line ('"The
-    Willows" care home,res,12 High St,LS1 1AA'; 'Hope Group,"Hearing "Voices" group,LS1 1AA'): a cell run on from a
-    quote closed on the line, or a stray one, would take in the rows after it."""
+def _runs_on(text: str, begin: int, first: int, width: int) -> bool:
+    """Whether a cell a quote opened may run on past `text[begin:first]`, a row's first line, whose quotes the strict
+    reader found not to pair up: so read by the lenient reader ('"The Willows" care home,res,"12 High St'), or, where
+    that reader finds fewer than the header's `width` cells in it, with an odd number of quotes ('Hope Group,"Hearing
+    "Voices" group') but for a last one plainly typed (`_typed_last`), or after a quote that ends a cell by opening one
+    ('"Home A,res,"12 High St'). Otherwise the row is its line ('"The Willows" care home,res,12 High St,LS1 1AA';
+    'Hope Group,"Hearing "Voices" group,LS1 1AA'): a cell run on from a quote closed on the line, or a stray one, would
+    take in the rows after it."""
+    line = text[begin:first]
     if _open_cell(line) is not None:
         return True
     if len(_cells(line)) >= width:
         return False
     if line.count('"') % 2:
-        return True
+        return not _typed_last(text, begin, first)
     opening = _cell_opening_quote(line)
     return opening > 0 and line[opening - 1] == "," and _open_cell(line[opening:]) is not None
+
+
+def _typed_last(text: str, begin: int, first: int) -> bool:
+    """Whether the last quote of the line `text[begin:first]` is typed in a cell: inside one (after neither a comma, a
+    quote nor the line's start) and before its next letter (neither a space, a comma, a quote nor the line's end), as
+    no quote that opens or closes a cell is, its other quotes pairing up on the line, and the file's next quote after
+    the line opening a cell (after a comma or at a line's start, not written twice), as a cell the line ran on in could
+    not end at: 'Private Hospital "(Nhs Provided Beds)' in a row saved short, which read as its line before the reader
+    was strict, and would run on to the next quote that closes a cell, lines on. A quote before a space or a comma
+    ('Hope Group,"Hearing "Voices" group') may close a cell a quote opened on the line, which runs on."""
+    at = text.rfind('"', begin, first)
+    if at <= begin or text[at - 1] in ',"' or at + 1 >= first or text[at + 1] in ' \t,"\r\n':
+        return False
+    if _open_cell(text[begin:at] + text[at + 1:first]) is not None:
+        return False
+    after = text.find('"', first)
+    return after >= 0 and (after == 0 or text[after - 1] in ",\r\n") and not text.startswith('""', after)
 
 
 def _cell_opening_quote(line: str) -> int:
@@ -531,6 +554,26 @@ def _swallowed(row: str, width: int, start: int) -> str | None:
     if (at and line[at - 1] != ",") or line.startswith('""', at):
         return None
     return f"to line {number}, where a quote that opens a cell ends it"
+
+
+def _closed_by_a_stray(text: str, begin: int, stop: int, width: int, end: int) -> str | None:
+    """Why the row at `begin` in `text`, read to `stop` (line `end`), whose quotes pair up over lines, is not read, or
+    None: its first line's quote looks typed (`_typed_quote`: the line holds the header's `width` columns without it),
+    and the quote that closes its cell does not pair up on its own line read alone (`_well_quoted`): a quote typed
+    before a cell of a later row, empty ('OXFORD ROAD,",MANCHESTER') or quoted (',""FINCHDEAN HOUSE, ST. MARYS
+    HOSPITAL",'), whose cell it closes as a cell is closed. A cell a person quotes over lines ends on a line whose
+    quotes pair up alone. So the lines after the first are read as rows, as where the strict reader fails."""
+    first = _next_line(text, begin)
+    if text.count(",", begin, first) < width - 1 or not _typed_quote(text[begin:first], width):
+        return None  # its commas first: a cell a person quotes over lines most often leaves the row's last to its last
+    body = stop
+    while text[body - 1] in "\r\n":  # its last line's end
+        body -= 1
+    last = max(text.rfind("\n", begin, body), text.rfind("\r", begin, body)) + 1
+    if _well_quoted(text[last:stop]):
+        return None
+    return _SWALLOWED.format(f"to line {end}, where a quote closes it that does not pair up on its own line",
+                             _WHOLE_LINE)
 
 
 def _typed_quote(line: str, width: int) -> bool:

@@ -650,6 +650,69 @@ def test_a_file_cut_off_inside_a_cell_quoted_over_lines_reads_none_of_its_lines_
         'whole, and its quotes: a quote inside a cell is written twice ("")')
 
 
+
+@pytest.mark.parametrize("cut_as", ['"01274 686', '"01274 686 660\n(ward'], ids=["on its line", "over lines"])
+def test_a_file_cut_off_inside_the_last_column_of_a_whole_row_is_said_to_be_cut_off(cut_as):
+    """The real 2018 hospital list cut off (a download that stopped) inside Cygnet Hospital Bierley's fax, its last
+    column, written in quotes: the row holds all the header's columns. Before, the cell on its line was read as the fax
+    '01274 686' without a word, and the cell over lines was said to be a quote typed in a cell that is not quoted, its
+    second line read as a row. Now the row is rejected as cut off, and none of its lines is read."""
+    text = HOSPITALS_2018.read_text(encoding="utf-8")
+    row = _row_of(text, "NMJ02")
+    cut = text[:text.index(row)] + row[:row.rindex(",") + 1] + cut_as
+    table = csv_table(cut, short_rows=True)
+    assert table is not None
+    rows = list(table.rows)
+    last = 757 + cut_as.count("\n")
+    assert [(type(r).__name__, r.line) for r in rows[-2:]] == [("CsvRow", 756), ("CsvProblem", 757)]
+    assert isinstance(rows[-1], CsvProblem) and rows[-1].reason == (
+        'a quote (") opens this row\'s last column, and no quote closes it before the file\'s end: the file looks cut '
+        "off inside it (a download or copy that stopped). The row is not read, nor the lines after it, to line "
+        f"{last}, the file's last. Check the file is whole")
+
+
+def test_a_short_row_whose_odd_quote_is_typed_inside_a_cell_is_its_line(tmp_path):
+    """The real 2018 hospital list as an older Excel saves it, with quotes typed in the sub-type of line 786, a row
+    saved with 18 of the header's 22 columns: '"Private" Hospital "(Nhs Provided Beds)'. The third quote opens no cell
+    (it follows a space inside one) and the file's next quote, in line 791, opens one, so no cell runs on from the
+    line. Before, the odd quote was taken to run on, and lines 786–791 were one rejection, none of them read (the
+    lenient reader had read each). Now line 786 reads as the lenient reader reads it, and every other row as in the
+    file."""
+    text = as_excel_saves(HOSPITALS_2018.read_text(encoding="utf-8"))
+    row = _row_of(text, "RCB62")
+    whole = hospitals_read(tmp_path / HOSPITALS_2018.name, text)
+    typed = hospitals_read(tmp_path / HOSPITALS_2018.name, text.replace(row, row.replace(
+        ",Private Hospital (Nhs Provided Beds),", ',"Private" Hospital "(Nhs Provided Beds),')))
+    assert sorted(typed) == sorted(whole) == list(range(2, 1233))
+    assert {n: r for n, r in typed.items() if n != 786} == {n: r for n, r in whole.items() if n != 786}
+    assert type(typed[786]) is type(whole[786]) and typed[786].origin == whole[786].origin
+    assert 'Private Hospital "(Nhs Provided Beds)' in str(typed[786])
+
+
+@pytest.mark.parametrize("closing", [{"R1H31,": 'R1H31,"'}, {"R1H30,BLT UROLOGY,Y56,Q71,THE ROYAL LONDON HOSPITAL,"
+                                                             "WHITECHAPEL,,": "R1H30,BLT UROLOGY,Y56,Q71,THE ROYAL "
+                                                             'LONDON HOSPITAL,WHITECHAPEL,",'}],
+                         ids=["before a quoted cell", "before an empty cell"])
+def test_a_typed_quote_closed_by_a_quote_typed_in_a_later_row_rejects_both_and_reads_the_rows_between(
+        tmp_path, closing):
+    """The real ODS site list with a quote typed before the name of line 1520 (BLT ACUTE MEDICINE), and another in a
+    later row: before line 1525's quoted name ('R1H31,""BLT EAR, NOSE, AND THROAT",', a doubled quote the reader takes
+    for one inside the cell, so the name's own closing quote closes the first's cell), or before an empty cell of line
+    1524 ('WHITECHAPEL,",LONDON'). The quotes paired up, so the rows of lines 1520 to the second were read as one, of
+    the header's 18 columns, under line 1520's code and a name holding them all, and the rows between were lost without
+    a word (24 of the 5,877 rows given a quote before their second cell, every fifth, and 96 rows after them). A quote
+    closing a cell quoted over lines pairs up on its own line; these do not. Now each typed row is rejected saying why,
+    and every other row reads as in the file."""
+    whole = ods_sites_with(tmp_path / "whole", {})
+    read = ods_sites_with(tmp_path / "typed", {"R1H26,": 'R1H26,"', **closing})
+    typed = {1520, 1525 if "R1H31," in closing else 1524}
+    assert sorted(read) == sorted(whole)
+    assert read[1520].reason.split(", and ")[0] == (
+        f'a quote (") in this row opens a cell that runs to line {max(typed)}, where a quote closes it that does not '
+        "pair up on its own line")
+    assert all(isinstance(read[n], Rejection) for n in typed)
+    assert {n: r for n, r in read.items() if n not in typed} == {n: r for n, r in whole.items() if n not in typed}
+
 @pytest.mark.parametrize("header, row, read", [
     ("name,address,town,postcode", '"The Willows" care home,"12 High St\nHeadingley",Leeds,LS6 3AA',
      [(Candidate, 2), (Candidate, 4)]),
