@@ -298,10 +298,11 @@ def _rows(text: str, stream: io.StringIO, header: list[str], short_rows: bool,
     is 34 lines on: before, those rows were read into one cell, and no rejection named them. Where the next quote is
     past the longest cell Python's reader takes (131,072 characters), every row after it was one rejection, "unreadable
     CSV from here on". Where each row starts is where the stream was when the reader began it.
-    A row over lines whose quotes pair up is a problem where its first line's quote looks typed and the quote closing
-    its cell is a stray one on its line (`_closed_by_a_stray`), and the lines after its first are read as rows: a quote
-    typed before a later row's quoted cell (',""BLT EAR, NOSE, AND THROAT",') makes its opening quote one written
-    twice, inside the cell, and its closing quote then closed the first's, the rows between lost without a word."""
+    A row over lines whose quotes pair up is a problem where its first line's quote looks typed, the quote closing its
+    cell is a stray one on its line and the cell took in a whole row (`_closed_by_a_stray`), and the lines after its
+    first are read as rows: a quote typed before a later row's quoted cell (',""BLT EAR, NOSE, AND THROAT",') makes its
+    opening quote one written twice, inside the cell, and its closing quote then closed the first's, the rows between
+    lost without a word."""
     reader = _reader_at(stream, stream.tell())
     cut_at = len(text) if text and text[-1] not in "\r\n" else -1  # a text ending in a newline ends between rows
     width = len(header)
@@ -375,8 +376,9 @@ _UNPAIRED_ON_LINE = ("a quote (\") in this row opens a cell that a later quote o
 
 
 def _reader_at(stream: io.StringIO, at: int) -> Any:
-    """A strict CSV reader of `stream` from `at`, where a line starts, counting lines from there. Strict, it fails at a quote that ends a quoted cell where a cell does not end (before a letter, not a comma),
-    as the lenient reader read on, taking it for a letter of the cell (`_unpaired`)."""
+    """A strict CSV reader of `stream` from `at`, where a line starts, counting lines from there. Strict, it fails at a
+    quote that ends a quoted cell where a cell does not end (before a letter, not a comma), as the lenient reader read
+    on, taking it for a letter of the cell (`_unpaired`)."""
     stream.seek(at)
     return csv.reader(stream, strict=True)
 
@@ -406,10 +408,13 @@ def _unpaired(text: str, begin: int, start: int, end: int, at: int,
     are read as rows; a cell no quote closes before the file's end may as well be the file cut off, so nothing after it
     is read; which quote of any other row is typed cannot be told. A row on one line reads as the lenient reader reads
     it, unless a quote on it ends a cell by opening one (`_cell_opening_quote`). A row whose line holds the header's
-    columns with a quote opening its last, which no quote closes before the file's end, is the file cut off inside it
-    (`_CUT_OFF`), as a quote typed there would not be told by the columns it leaves."""
+    columns with a quote opening its last, which no quote closes before the file's end, and no line after it that reads
+    as a row of the header's columns, is the file cut off inside it (`_CUT_OFF`), as a quote typed there would not be
+    told by the columns it leaves; where a whole row follows, the quote is typed (`_typed_quote`) and the rows after it
+    are read."""
     first = _next_line(text, begin)
-    if at == len(text) and len(_cells(text[begin:first])) == width and _row_end(text, begin, lenient=False) is None:
+    if at == len(text) and len(_cells(text[begin:first])) == width and _row_end(text, begin, lenient=False) is None \
+            and not any(_reads_as_row(line, width) for line in _Lines(text[first:])):
         return _CUT_OFF.format(end), [], None, end
     ends = _row_end(text, begin, lenient=False) if end > start or _runs_on(text, begin, first, width) else (first, True)
     closed = ends[0] if ends else at  # where no quote closes its cell, where the strict reader stopped
@@ -507,7 +512,7 @@ def _typed_last(text: str, begin: int, first: int) -> bool:
     if _open_cell(text[begin:at] + text[at + 1:first]) is not None:
         return False
     after = text.find('"', first)
-    return after >= 0 and (after == 0 or text[after - 1] in ",\r\n") and not text.startswith('""', after)
+    return after >= 0 and text[after - 1] in ",\r\n" and not text.startswith('""', after)
 
 
 def _cell_opening_quote(line: str) -> int:
@@ -559,10 +564,13 @@ def _swallowed(row: str, width: int, start: int) -> str | None:
 def _closed_by_a_stray(text: str, begin: int, stop: int, width: int, end: int) -> str | None:
     """Why the row at `begin` in `text`, read to `stop` (line `end`), whose quotes pair up over lines, is not read, or
     None: its first line's quote looks typed (`_typed_quote`: the line holds the header's `width` columns without it),
-    and the quote that closes its cell does not pair up on its own line read alone (`_well_quoted`): a quote typed
-    before a cell of a later row, empty ('OXFORD ROAD,",MANCHESTER') or quoted (',""FINCHDEAN HOUSE, ST. MARYS
-    HOSPITAL",'), whose cell it closes as a cell is closed. A cell a person quotes over lines ends on a line whose
-    quotes pair up alone. So the lines after the first are read as rows, as where the strict reader fails."""
+    the quote that closes its cell does not pair up on its own line read alone (`_well_quoted`), and a line of the cell
+    after its first reads alone as a row of the header's columns (`_reads_as_row`): a quote typed before a cell of a
+    later row, empty ('OXFORD ROAD,",MANCHESTER') or quoted (',""FINCHDEAN HOUSE, ST. MARYS HOSPITAL",'), whose cell it
+    closes as a cell is closed, the rows between taken in. So the lines after the first are read as rows, as where the
+    strict reader fails. A cell quoted over lines may well end on a line that does not pair up alone (a cell ending in
+    a line break, its last line '",…'; a last line starting with a quote written twice, '""Closed"" on holidays"'),
+    and its lines are not rows."""
     first = _next_line(text, begin)
     if text.count(",", begin, first) < width - 1 or not _typed_quote(text[begin:first], width):
         return None  # its commas first: a cell a person quotes over lines most often leaves the row's last to its last
@@ -570,7 +578,7 @@ def _closed_by_a_stray(text: str, begin: int, stop: int, width: int, end: int) -
     while text[body - 1] in "\r\n":  # its last line's end
         body -= 1
     last = max(text.rfind("\n", begin, body), text.rfind("\r", begin, body)) + 1
-    if _well_quoted(text[last:stop]):
+    if _well_quoted(text[last:stop]) or not any(_reads_as_row(line, width) for line in _Lines(text[first:stop])):
         return None
     return _SWALLOWED.format(f"to line {end}, where a quote closes it that does not pair up on its own line",
                              _WHOLE_LINE)

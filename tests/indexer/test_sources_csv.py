@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import shutil
 import tracemalloc
 from dataclasses import replace
@@ -17,7 +18,7 @@ import pytest
 from indexer.pipeline import GeographyPlacer, prepare
 from indexer.rows import Candidate, Held, Rejection
 from indexer.sources import cqc, load_source
-from indexer.sources.common import CsvProblem, csv_table, read_text
+from indexer.sources.common import CsvProblem, CsvRow, csv_table, decode_text, read_text
 from indexer.sources.csv_mapping import MAPPINGS_DIR, MappingError, load_mapping
 from rehabmap.errors import shorten
 from rehabmap.maintain.websites import given_website
@@ -671,6 +672,22 @@ def test_a_file_cut_off_inside_the_last_column_of_a_whole_row_is_said_to_be_cut_
         f"{last}, the file's last. Check the file is whole")
 
 
+def test_a_quote_opening_the_last_column_of_a_row_with_whole_rows_after_it_rejects_that_row_alone(tmp_path):
+    """The real 2018 hospital list with a quote typed in the last column of Beccles Hospital's row (line 1210), after
+    the file's last quote (line 1194): no quote closes its cell before the file's end, but the 22 lines after it are
+    whole rows, so the file is not cut off there. Before (5f9352e0), the row and every row after it were rejected as
+    the file cut off inside it; now the row is rejected as a typed quote, as before that commit, and every other row
+    reads as in the file."""
+    text = HOSPITALS_2018.read_text(encoding="utf-8")
+    row = _row_of(text, "RM160")
+    whole = hospitals_read(tmp_path / HOSPITALS_2018.name, text)
+    typed = hospitals_read(tmp_path / HOSPITALS_2018.name, text.replace(row, f'{row}"'))
+    assert sorted(typed) == sorted(whole) == list(range(2, 1233))
+    assert isinstance(typed[1210], Rejection) and typed[1210].reason.split(", and ")[0] == (
+        'a quote (") in this row opens a cell that runs to line 1232, where no quote closes it as a cell is closed')
+    assert {n: r for n, r in typed.items() if n != 1210} == {n: r for n, r in whole.items() if n != 1210}
+
+
 def test_a_short_row_whose_odd_quote_is_typed_inside_a_cell_is_its_line(tmp_path):
     """The real 2018 hospital list as an older Excel saves it, with quotes typed in the sub-type of line 786, a row
     saved with 18 of the header's 22 columns: '"Private" Hospital "(Nhs Provided Beds)'. The third quote opens no cell
@@ -786,6 +803,59 @@ def ods_sites_as(folder: Path, text: str) -> dict[int, Candidate | Rejection]:
     listed.write_text(text, encoding="utf-8", newline="")
     rows = [r.candidate if isinstance(r, Held) else r for r in load_source(listed)]
     return {r.origin.line: r for r in rows}
+
+
+def _well_formed(source: Path, kind: str) -> str:
+    """The real list `source` written again by Python's CSV writer, each row's cell in column (row number modulo the
+    header's width) changed as `kind` says, so that every column holds cells quoted over lines."""
+    cells = [row for row in csv.reader(io.StringIO(decode_text(source.read_bytes()), newline="")) if row]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n" if kind == "over lines, CRLF" else "\n")
+    writer.writerow(cells[0])
+    for number, row in enumerate(cells[1:]):
+        column = number % len(row)
+        cell = row[column]
+        if kind == "ending in a line break":  # Excel's Alt+Enter at a cell's end: its last line '",…'
+            row[column] = f"{cell}\n"
+        elif kind == "a line starting with a quote":  # its last line '""Closed"" on holidays",…'
+            row[column] = f'{cell}\n"Closed" on holidays'
+        else:  # broken at its middle space, or given a second line
+            middle = cell.find(" ", len(cell) // 2)
+            row[column] = f"{cell[:middle]}\n{cell[middle + 1:]}" if middle > 0 else f"{cell}\nsecond line, a comma"
+        writer.writerow(row)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("kind", ["ending in a line break", "a line starting with a quote", "over lines",
+                                  "over lines, CRLF"])
+@pytest.mark.parametrize("source", [HOSPITALS_2018, SERVICES / "nhs_website_clinics_2019.csv", ODS_SITES],
+                         ids=lambda path: path.stem)
+@pytest.mark.parametrize("short_rows", [False, True], ids=["whole rows", "saved short"])
+def test_a_well_formed_file_with_cells_quoted_over_lines_in_every_column_reads_as_pythons_csv_reads_it(
+        source, kind, short_rows):
+    """Real lists with a cell of each row quoted over lines, its column turning with the row: a cell ending in a line
+    break (its last line '"' or '",…'), a last line starting with a quote written twice ('""Closed"" on holidays"'),
+    a cell broken over lines, with LF or CRLF; whole, or as an older Excel saves it (with LF). The quotes pair up, and
+    Python's CSV reader reads each row right. Before (5f9352e0), a row whose first line held the header's columns and
+    whose last did not pair up alone was rejected as a typed quote and its last line rejected as a row: on the 2018
+    hospital list with cells ending in a line break, 1,176 rows read of 1,231, and 110 rejections. Now every row reads
+    as Python's reader reads it, on the line it starts at."""
+    text = _well_formed(source, kind)
+    if short_rows:
+        text = as_excel_saves(text)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header, expected = next(reader), []
+    line = reader.line_num
+    for cells in reader:
+        if any(c.strip() for c in cells):
+            left_out = [""] * (len(header) - len(cells))
+            expected.append((line + 1, {h: c.strip() for h, c in zip(header, cells + left_out)}))
+        line = reader.line_num
+    table = csv_table(text, short_rows=short_rows)
+    assert table is not None and table.header == header
+    read = [(r.line, r.values if isinstance(r, CsvRow) else r.reason) for r in table.rows]
+    assert len(read) == len(expected) > 1000
+    assert read == expected
 
 
 def test_a_heading_typed_as_a_row_between_two_rows_is_skipped_saying_so_and_warns_of_neither(tmp_path):
