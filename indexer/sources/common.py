@@ -564,13 +564,14 @@ def _swallowed(row: str, width: int, start: int) -> str | None:
 def _closed_by_a_stray(text: str, begin: int, stop: int, width: int, end: int) -> str | None:
     """Why the row at `begin` in `text`, read to `stop` (line `end`), whose quotes pair up over lines, is not read, or
     None: its first line's quote looks typed (`_typed_quote`: the line holds the header's `width` columns without it),
-    the quote that closes its cell does not pair up on its own line read alone (`_well_quoted`), and a line of the cell
-    after its first reads alone as a row of the header's columns (`_reads_as_row`): a quote typed before a cell of a
-    later row, empty ('OXFORD ROAD,",MANCHESTER') or quoted (',""FINCHDEAN HOUSE, ST. MARYS HOSPITAL",'), whose cell it
-    closes as a cell is closed, the rows between taken in. So the lines after the first are read as rows, as where the
-    strict reader fails. A cell quoted over lines may well end on a line that does not pair up alone (a cell ending in
-    a line break, its last line '",…'; a last line starting with a quote written twice, '""Closed"" on holidays"'),
-    and its lines are not rows."""
+    the quote that closes its cell does not pair up on its own line read alone (`_well_quoted`), that line is a row of
+    the header's columns with a quote typed in it (`_typed_in_a_row`), and a line between them, if any, reads alone as
+    a row of the header's columns (`_reads_as_row`): a quote typed before a cell of a later row, empty ('OXFORD
+    ROAD,",MANCHESTER') or quoted (',""FINCHDEAN HOUSE, ST. MARYS HOSPITAL",'), whose cell it closes as a cell is
+    closed, the rows between taken in. So the lines after the first are read as rows, as where the strict reader fails.
+    A cell quoted over lines may well end on a line that does not pair up alone (a cell ending in a line break, its last
+    line '",…'; a last line starting with a quote written twice, '""Closed"" on holidays"'), but that line then holds
+    the row's cells after the cell's column only, and its lines are not rows."""
     first = _next_line(text, begin)
     if text.count(",", begin, first) < width - 1 or not _typed_quote(text[begin:first], width):
         return None  # its commas first: a cell a person quotes over lines most often leaves the row's last to its last
@@ -578,10 +579,20 @@ def _closed_by_a_stray(text: str, begin: int, stop: int, width: int, end: int) -
     while text[body - 1] in "\r\n":  # its last line's end
         body -= 1
     last = max(text.rfind("\n", begin, body), text.rfind("\r", begin, body)) + 1
-    if _well_quoted(text[last:stop]) or not any(_reads_as_row(line, width) for line in _Lines(text[first:stop])):
+    if _well_quoted(text[last:stop]) or not _typed_in_a_row(text[last:stop], width):
+        return None
+    if last > first and not any(_reads_as_row(line, width) for line in _Lines(text[first:last])):
         return None
     return _SWALLOWED.format(f"to line {end}, where a quote closes it that does not pair up on its own line",
                              _WHOLE_LINE)
+
+
+def _typed_in_a_row(line: str, width: int) -> bool:
+    """Whether `line` is a row of the header's `width` columns whose quotes pair up but for one typed in it: taken out,
+    the line reads so ('WHITECHAPEL,",LONDON'; 'R1H31,""BLT EAR, NOSE, AND THROAT",'). The last line of a cell quoted
+    over lines holds the cell's end and the row's cells after its column, fewer."""
+    return any(_well_quoted(cut := line[:at] + line[at + 1:]) and _reads_as_row(cut, width)
+               for at in (found.start() for found in re.finditer('"', line)))
 
 
 def _typed_quote(line: str, width: int) -> bool:

@@ -805,6 +805,24 @@ def ods_sites_as(folder: Path, text: str) -> dict[int, Candidate | Rejection]:
     return {r.origin.line: r for r in rows}
 
 
+def test_a_typed_quote_closed_by_a_quote_typed_in_the_next_row_rejects_both(tmp_path):
+    """The real ODS site list with a quote typed before the name of line 1524 (BLT UROLOGY) and another before line
+    1525's quoted name ('R1H31,""BLT EAR, NOSE, AND THROAT",'), which closes the first's cell at the column it opened
+    it at: the two lines read as one row of the header's 18 columns. Before, it was read under line 1524's code with
+    both names in its name, and line 1525 was lost without a word: no row between them reads as a row. The second line
+    with its typed quote taken out is a whole row, which a cell's last line, holding only the row's cells after its
+    column, is not. Now both are rejected, and every other row reads as in the file."""
+    whole = ods_sites_with(tmp_path / "whole", {})
+    read = ods_sites_with(tmp_path / "typed", {"R1H30,": 'R1H30,"', "R1H31,": 'R1H31,"'})
+    assert sorted(read) == sorted(whole)
+    assert read[1524].reason.split(", and ")[0] == (
+        'a quote (") in this row opens a cell that runs to line 1525, where a quote closes it that does not pair up on '
+        "its own line")
+    assert isinstance(read[1525], Rejection)
+    assert {n: r for n, r in read.items() if n not in (1524, 1525)} == {
+        n: r for n, r in whole.items() if n not in (1524, 1525)}
+
+
 def _well_formed(source: Path, kind: str) -> str:
     """The real list `source` written again by Python's CSV writer, each row's cell in column (row number modulo the
     header's width) changed as `kind` says, so that every column holds cells quoted over lines."""
@@ -841,8 +859,27 @@ def test_a_well_formed_file_with_cells_quoted_over_lines_in_every_column_reads_a
     hospital list with cells ending in a line break, 1,176 rows read of 1,231, and 110 rejections. Now every row reads
     as Python's reader reads it, on the line it starts at."""
     text = _well_formed(source, kind)
-    if short_rows:
-        text = as_excel_saves(text)
+    read, expected = _read_and_pythons(as_excel_saves(text) if short_rows else text, short_rows)
+    assert len(read) == len(expected) > 1000
+    assert read == expected
+
+
+def test_a_well_formed_cell_ending_in_a_line_break_with_a_line_of_the_headers_commas_reads_as_pythons_csv_reads_it():
+    """The real 2018 hospital list with Cygnet Hospital Bierley's last cell a note over lines, one of them listing 22
+    wards (the header's 22 columns in commas), ending in a line break (its last line '"'). Before (ec6eee86), its
+    middle line read as a row made the row a typed quote closed by a stray one: rejected, the middle line read as a
+    row, the last line rejected. Now every row reads as Python's reader reads it."""
+    rows = list(csv.reader(io.StringIO(HOSPITALS_2018.read_text(encoding="utf-8"), newline="")))
+    [bierley] = [row for row in rows if row[1] == "NMJ02"]
+    bierley[-1] = "Wards, open daily:\n" + ", ".join(f"Ward {n}" for n in range(1, 23)) + "\n"
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    read, expected = _read_and_pythons(out.getvalue(), False)
+    assert read == expected and len(read) == 1231
+
+
+def _read_and_pythons(text: str, short_rows: bool) -> tuple[list[tuple[int, object]], list[tuple[int, object]]]:
+    """`text`'s rows as `csv_table` reads them and as Python's CSV reader does, each with the line it starts at."""
     reader = csv.reader(io.StringIO(text, newline=""))
     header, expected = next(reader), []
     line = reader.line_num
@@ -853,9 +890,7 @@ def test_a_well_formed_file_with_cells_quoted_over_lines_in_every_column_reads_a
         line = reader.line_num
     table = csv_table(text, short_rows=short_rows)
     assert table is not None and table.header == header
-    read = [(r.line, r.values if isinstance(r, CsvRow) else r.reason) for r in table.rows]
-    assert len(read) == len(expected) > 1000
-    assert read == expected
+    return [(r.line, r.values if isinstance(r, CsvRow) else r.reason) for r in table.rows], expected
 
 
 def test_a_heading_typed_as_a_row_between_two_rows_is_skipped_saying_so_and_warns_of_neither(tmp_path):
