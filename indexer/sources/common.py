@@ -409,12 +409,11 @@ def _unpaired(text: str, begin: int, start: int, end: int, at: int,
     is read; which quote of any other row is typed cannot be told. A row on one line reads as the lenient reader reads
     it, unless a quote on it ends a cell by opening one (`_cell_opening_quote`). A row whose line holds the header's
     columns with a quote opening its last, which no quote closes before the file's end, and no line after it that reads
-    as a row of the header's columns, is the file cut off inside it (`_CUT_OFF`), as a quote typed there would not be
-    told by the columns it leaves; where a whole row follows, the quote is typed (`_typed_quote`) and the rows after it
-    are read."""
+    as a row (`_a_row`), is the file cut off inside it (`_CUT_OFF`), as a quote typed there would not be told by the
+    columns it leaves; where a row follows, the quote is typed (`_typed_quote`) and the rows after it are read."""
     first = _next_line(text, begin)
     if at == len(text) and len(_cells(text[begin:first])) == width and _row_end(text, begin, lenient=False) is None \
-            and not any(_reads_as_row(line, width) for line in _Lines(text[first:])):
+            and not any(_a_row(line, width) for line in _Lines(text[first:])):
         return _CUT_OFF.format(end), [], None, end
     ends = _row_end(text, begin, lenient=False) if end > start or _runs_on(text, begin, first, width) else (first, True)
     closed = ends[0] if ends else at  # where no quote closes its cell, where the strict reader stopped
@@ -634,6 +633,13 @@ def _reads_as_row(line: str, width: int) -> bool:
     """Whether `line` reads on its own as a row of the header's `width` columns, as a line of a cell a quote swallowed
     rows into does."""
     return len(_cells(line)) == width
+
+
+def _a_row(line: str, width: int) -> bool:
+    """Whether `line` reads on its own as a row: of more than one cell and at most the header's `width` (a row saved
+    short leaves out its last empty cells), its quotes pairing up. A line of a cell the file's end cut off, after its
+    first, most often holds no comma ('(ward')."""
+    return 1 < len(_cells(line)) <= width and _well_quoted(line)
 
 
 def _unreadable(text: str, begin: int, width: int, exc: csv.Error) -> tuple[str, int | None]:
