@@ -180,11 +180,14 @@ def _refused_whole(error: ClusterError) -> bool:
             and error.status not in REFUSED_CREDENTIALS and error.status != _CONFLICT)
 
 
-# A conflict (409): the cluster's state changed under the request (a version another writer made, an operation on
-# the index under way), so the same request may pass once it settles; no whole bulk or mget, nor any request rehabmap
-# makes, is refused so for what it says (a bulk's conflicts are its documents', in an answer of 200). Before, a
-# request refused, "the people who run this service have to fix the search index".
+# A whole request answered 409: the cluster answers 200 to any bulk it parsed (its conflicts are its documents', and
+# rehabmap's own writes index, never conflict) and has none for an mget, so such an answer is a gateway's or a proxy's
+# before it, for a cause this service cannot know. Said as what was seen, to be tried again, and if it persists the
+# operator's (`_amiss`); before, a request refused, "the people who run this service have to fix the search index",
+# then a conflict "with a change made to it meanwhile", a cause claimed.
 _CONFLICT = 409
+_FIX_THE_INDEX = ("The people who run this service have to fix the search index: what it answered is in this "
+                  "service's log.")
 
 
 def _gone(error: ClusterError) -> bool:
@@ -250,12 +253,10 @@ def _amiss(client: SearchClient, error: ClusterError, note: str, *, reads: bool)
         return IndexUnavailable(f"The search index no longer has an index this service's request named (it answered "
                                 f"404).{note}")
     if error.status == _CONFLICT:
-        return IndexUnavailable(f"The search index answered that this service's request conflicts with a change made "
-                                f"to it meanwhile (it answered 409).{note}")
+        return IndexUnavailable(f"The search index answered that this service's request conflicts (it answered "
+                                f"409).{note}", who_mends=_FIX_THE_INDEX)
     failed = f"could not read a record ({error.error})" if unread else f"failed (it answered {error.status})"
-    return IndexUnavailable(f"The search index {failed}.{note}",
-                            who_mends="The people who run this service have to fix the search index: what it answered "
-                            "is in this service's log.")
+    return IndexUnavailable(f"The search index {failed}.{note}", who_mends=_FIX_THE_INDEX)
 
 
 def _reachable(method: Callable[P, R]) -> Callable[P, R]:

@@ -396,17 +396,19 @@ def test_an_edit_whose_index_goes_between_its_read_and_its_write_makes_no_index_
 @pytest.mark.parametrize("path", [r"/_mget", r"/_bulk"])
 def test_a_whole_request_answered_409_is_a_conflict_to_try_again_not_a_refused_request(
         corpus, es_settings, proxy, es_client, engine_name, path):
-    """A 409 is a conflict: the cluster's state changed under the request (a version another writer made, an
-    operation on the index under way), which may settle; a bulk's or an mget's own conflicts are its documents', in
-    an answer of 200. A whole request answered so was refused ("The search index refused the whole request writing 6
-    records, the first '…' (it answered 409). The people who run this service have to fix the search index"), as if
-    rehabmap had sent one the cluster will not take. It is unavailable for now, and the edit passes once it settles."""
+    """The cluster answers 200 to any bulk it parsed (a bulk's conflicts are its documents') and has none for an
+    mget: a whole request answered 409 is a gateway's or a proxy's before it, for a cause this service cannot know.
+    It was refused ("The search index refused the whole request writing 6 records, the first '…' (it answered 409).
+    The people who run this service have to fix the search index"), then said as "conflicts with a change made to it
+    meanwhile", a cause claimed, with no word of who mends it if it persists. It is said as seen, unavailable for now
+    and the operator's if it fails again, as a 5xx is; the edit passes once it passes."""
     base, writer, changes = _two_hundred_written(engine_name, proxy, es_settings, corpus)
     proxy.fail(path, 409, times=1, error=("version_conflict_engine_exception", "version conflict, injected"))
     with pytest.raises(IndexUnavailable) as raised:
         writer.upsert(changes)
-    assert told(raised.value) == ("The search index answered that this service's request conflicts with a change "
-                                  "made to it meanwhile (it answered 409). Try again in a minute.")
+    assert told(raised.value) == ("The search index answered that this service's request conflicts (it answered "
+                                  "409). Try again in a minute; if it fails again, the people who run this service "
+                                  "have to fix the search index: what it answered is in this service's log.")
     assert raised.value.headers["Retry-After"]
     assert sorted(s.id for s in writer.upsert(changes)) == sorted(changes)
 
