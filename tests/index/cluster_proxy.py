@@ -1,11 +1,10 @@
 """A fault-injecting HTTP proxy in front of the tests' search server.
 
-It stands where the network and a cluster under strain stand in production: it forwards every request to
-the real server (osmem, or the cluster at ELASTICSEARCH_URL), records it, and when told to, answers as an
-overloaded cluster does (429 or 503 for a whole request, or 429 for every document of a bulk request or for some of
-them, the others stored), refuses a
-whole request as a cluster refuses one it will not take (a 400 or a 413, in its own words), or does not answer at
-all (a cluster that is down). osmem never does any of these by itself.
+It stands where the network and a cluster under strain stand in production: it forwards every request to the real
+server (osmem, or the cluster at ELASTICSEARCH_URL), records it (and a bulk request's document ids), and when told
+to, answers as an overloaded cluster does (429 or 503 for a whole request, or 429 for every document of a bulk request
+or for some of them, the others stored), refuses a whole request as a cluster refuses one it will not take (a 400 or
+a 413, in its own words), or does not answer at all (a cluster that is down). osmem never does any of these by itself.
 
 It also hands the official client's compatibility media types to the server as the plain ones, as
 `tests/es_server.PlainJsonNode` does in-process, so a `rehabmap` process using the production client can
@@ -68,6 +67,7 @@ class ClusterProxy:
         parts = urlsplit(upstream)
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 9200)
         self.requests: list[tuple[str, str]] = []
+        self.bulk_ids: list[list[str]] = []  # each bulk request's document ids, in the order it carried them
         self.faults: list[Fault] = []
         self._actions: list[tuple[str, Callable[[], None]]] = []
         self._lock = threading.Lock()
@@ -86,7 +86,7 @@ class ClusterProxy:
                         "type": "security_exception", "reason": "missing authentication credentials"},
                         "status": 401}).encode(), "application/json")
                     return
-                fault = proxy._record(self.command, self.path)
+                fault = proxy._record(self.command, self.path, body)
                 proxy._act(self.path)
                 if fault is not None and fault.status is None:
                     self.close_connection = True  # a cluster that is down: no answer at all
@@ -173,10 +173,13 @@ class ClusterProxy:
     def forget(self) -> None:
         with self._lock:
             self.requests.clear()
+            self.bulk_ids.clear()
 
-    def _record(self, method: str, path: str) -> Fault | None:
+    def _record(self, method: str, path: str, body: bytes) -> Fault | None:
         with self._lock:
             self.requests.append((method, path))
+            if "/_bulk" in path:
+                self.bulk_ids.append([str(meta.get("_id")) for _, meta, _ in _bulk_actions(body)])
             for fault in self.faults:
                 if fault.applies(path):
                     fault.hits += 1
