@@ -325,13 +325,14 @@ _server_log = logging.getLogger("rehabmap.api")  # the server's log, where its o
 
 
 class OperatorLog:
-    """The server's word to its operator of a problem only the operator can mend: one of its files (`tell_operator`),
-    or the search cluster refusing or failing a request (`search.elastic`): each distinct problem (its line) logged at
-    most once per `every_s` in a process, where it was logged once a request, so an outage (a lost token key refusing
-    every request) filled the log with the same line; the first line logged once `every_s` has passed since the last
-    (whether the problem was met in between or not) says how many more times it was met unlogged in between: by
-    requests, or by the server's catch-up (`app.sync.converge`) or a sync's, which are no requests (before, the line
-    called them all requests). `clock`: monotonic seconds (a test gives its own)."""
+    """The server's word to its operator of a problem only the operator can mend, or one that passes by itself but
+    meets every request while it lasts: one of its files (`tell_operator`), the search cluster refusing or failing a
+    request (ERROR), out of reach or answering "not now" (INFO) (`search.elastic`): each distinct problem (its line)
+    logged at most once per `every_s` in a process, where it was logged once a request, so an outage (a lost token
+    key refusing every request) filled the log with the same line; the first line logged once `every_s` has passed
+    since the last (whether the problem was met in between or not) says how many more times it was met unlogged in
+    between: by requests, or by the server's catch-up (`app.sync.converge`) or a sync's, which are no requests
+    (before, the line called them all requests). `clock`: monotonic seconds (a test gives its own)."""
 
     MOST_REMEMBERED = 1000  # distinct problems remembered before the memory starts again (a few files: never reached)
 
@@ -341,9 +342,11 @@ class OperatorLog:
         self._told: dict[str, tuple[float, int]] = {}  # a line: when it was last logged, times met unlogged since
         self._lock = threading.Lock()  # told from the event loop and the thread pool's threads alike
 
-    def tell(self, line: str, level: int = logging.ERROR) -> None:
+    def tell(self, line: str, level: int = logging.ERROR, *, words: str = "") -> None:
         """Log the line at `level` (INFO: a cluster out of reach or overloaded, which passes by itself), unless it
-        was logged less than `every_s` ago."""
+        was logged less than `every_s` ago. `words`: the problem's own words, which may differ each time it is met (a
+        cluster's reason naming the document it could not read), said after the line where it is logged but no part
+        of the problem remembered: in the line, each read of a shard outage was a problem of its own, logged each."""
         now = self.clock()
         with self._lock:
             last = self._told.get(line)
@@ -355,7 +358,8 @@ class OperatorLog:
             self._told[line] = (now, 0)
         unlogged = last[1] if last is not None else 0
         times = "time" if unlogged == 1 else "times"
-        _server_log.log(level, "%s", f"{line} [met {unlogged} more {times} since, unlogged]" if unlogged else line)
+        said = f"{line}: {words}" if words else line
+        _server_log.log(level, "%s", f"{said} [met {unlogged} more {times} since, unlogged]" if unlogged else said)
 
 
 operator_log = OperatorLog()  # the process's: `tell_operator`'s memory

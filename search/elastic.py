@@ -239,12 +239,14 @@ def _amiss(client: SearchClient, error: ClusterError, note: str, *, reads: bool)
     `RequestRefused`, the operator's to mend. Before, either escaped as a raw `ClusterError`, a 500 from the API, but
     for a bulk write's refusal (`ElasticWriter._bulk`). The cluster's words go to the log (ERROR), not the message,
     and only a writer's: a reader's may quote a search (its place, its needs), which no log keeps. Logged once a
-    minute at most for each line (`rehabmap.errors.OperatorLog`): a cluster refusing every search logged a line a
-    request."""
+    minute at most for each node, status and error type, the words beside them (`rehabmap.errors.OperatorLog`): a
+    cluster refusing every search logged a line a request, and a shard outage a line a read, its words naming each
+    read's document."""
     unread = isinstance(error, DocumentUnread)
     words = "its words are not logged: they may quote a search" if reads and not unread else str(error)
-    said = "could not read a document of an mget" if unread else f"answered {error.status} {error.error}"
-    errors.operator_log.tell(f"{client.where()} {said}: {words}")
+    said = "could not read a document of an mget:" if unread else f"answered {error.status}"
+    # `_reason`'s words begin with the type, which the line says.
+    errors.operator_log.tell(f"{client.where()} {said} {error.error}", words=words.removeprefix(f"{error.error}: "))
     if _refused_whole(error):
         return RequestRefused(error.status, f"The search index refused this service's request (it answered "
                               f"{error.status}).{note} The people who run this service have to fix the search index; "

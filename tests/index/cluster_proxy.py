@@ -217,9 +217,12 @@ class ClusterProxy:
 
 def _documents_failed(body: bytes, fault: Fault) -> bytes:
     """An `mget` answered 200 with the fault's error for each document, as a cluster answers one whose shard it
-    cannot reach (`no_shard_available_action_exception`) or whose index is closed: an error per document, no status."""
+    cannot reach (`no_shard_available_action_exception`) or whose index is closed: an error per document, no status.
+    "{id}" in the reason is the document's id, as a cluster's reason names it ("No shard available for [get [i][1]]").
+    """
     kind, reason = fault.error
-    docs = [{"_id": doc_id, "error": {"type": kind, "reason": reason}} for doc_id in json.loads(body)["ids"]]
+    docs = [{"_id": doc_id, "error": {"type": kind, "reason": reason.replace("{id}", doc_id)}}
+            for doc_id in json.loads(body)["ids"]]
     return json.dumps({"docs": docs}).encode()
 
 

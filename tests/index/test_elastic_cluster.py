@@ -511,6 +511,39 @@ def test_an_edit_whose_read_the_cluster_answers_with_another_error_per_document_
 
 
 @pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
+def test_a_shard_outage_met_by_reads_of_differing_records_is_logged_once_a_minute(
+        corpus, es_settings, proxy, monkeypatch, caplog, engine_name):
+    """A document the cluster could not read is logged with the cluster's words, which name the document ("No shard
+    available for [get [index][id]]"), so each read of another record made a line of its own and `OperatorLog`, which
+    remembered the whole line, logged an outage at the rate of the reads. The line is remembered by its error type
+    alone, the words beside it where it is logged: 20 reads of 20 records in a minute log one line, and the first
+    after the minute says how many went unlogged."""
+    base, writer, _ = _two_hundred_written(engine_name, proxy, es_settings, corpus)
+    words = [f"Quill{chr(ord('a') + i)}x" for i in range(20)]  # a word each, in the corpus nowhere
+    writer.upsert({service.id: {"name": word} for service, word in zip(corpus, words)})
+    index = ElasticIndex(writer.client, base)
+    clock = Clock()
+    monkeypatch.setattr(errors, "operator_log", errors.OperatorLog(clock=clock))
+    proxy.fail(r"/_mget", 200, per_document=True,
+               error=("no_shard_available_action_exception", "No shard available for [get [x][{id}]]"))
+    logged: list[list[str]] = []
+    for minute in range(2):
+        clock.now += 60 * minute
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="rehabmap.api"):
+            for word in words:
+                clock.now += 2.9 * (word != words[0])  # 19 × 2.9 s = 55.1 s: all within the minute
+                with pytest.raises(IndexUnavailable):
+                    list(index.scan(ServiceQuery(text=word, include_inactive=True)))
+        logged.append([r.getMessage() for r in caplog.records if r.name == "rehabmap.api"])
+    assert [len(lines) for lines in logged] == [1, 1], logged
+    line = (f"{writer.client.where()} could not read a document of an mget: "
+            f"no_shard_available_action_exception: No shard available for [get [x][")
+    assert logged[0][0] == f"{line}{corpus[0].id}]]", logged
+    assert logged[1][0] == f"{line}{corpus[0].id}]] [met 19 more times since, unlogged]", logged
+
+
+@pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
 @pytest.mark.parametrize("call", ["count_near", "info"])
 def test_a_generation_deleted_between_a_readers_requests_says_so_and_logs_no_error(
         corpus, es_settings, proxy, monkeypatch, caplog, engine_name, call):
