@@ -77,6 +77,12 @@ _BULK_TIMEOUT_S = 120
 # _BULK_BACKOFF_S, doubling up to _BULK_MAX_BACKOFF_S, at most _BULK_RETRIES times (~1 min in all), on either
 # engine (`search.engine._resending`).
 _BULK_RETRIES = 6
+# An edit's bulk request holds the index lock (every other edit, sync and swap waits), and a maintainer waits behind a
+# gateway that gives up long before a build's bound (7 requests of 120 s and 61 s of backoff: ~15 min, where nginx's
+# proxy_read_timeout is 120 s): it waits _EDIT_TIMEOUT_S for an answer and is sent again _EDIT_RETRIES times, at most
+# 4 × 12 s + 1 + 2 + 4 s = 55 s in all.
+_EDIT_TIMEOUT_S = 12
+_EDIT_RETRIES = 3
 _BULK_BACKOFF_S = 1.0
 _BULK_MAX_BACKOFF_S = 30.0
 _SCAN_PAGE = 1000
@@ -359,11 +365,13 @@ class ElasticWriter:
     """Builds a complete new index generation, then moves the alias to it; edits records of the live one."""
 
     def __init__(self, client: SearchClient, base: str, *, grace_s: float = 900,
-                 bulk_retries: int = _BULK_RETRIES, backoff_s: float = _BULK_BACKOFF_S) -> None:
+                 bulk_retries: int = _BULK_RETRIES, edit_retries: int = _EDIT_RETRIES,
+                 backoff_s: float = _BULK_BACKOFF_S) -> None:
         self.client = client
         self.base = base
         self.grace_s = grace_s
         self.bulk_retries = bulk_retries
+        self.edit_retries = edit_retries
         self.backoff_s = backoff_s
 
     @classmethod
@@ -485,27 +493,30 @@ class ElasticWriter:
         has stored what it took of the chunk it was in. `alias`: `index` is the alias, which the cluster is told
         must be one (`require_alias`): with none there (its index deleted since the edit's read), a cluster that
         makes the indices a write names made one named like the alias, mapped from the documents, and the edit
-        "succeeded" into it; each document is now answered 404, and the write is `_amiss`'s index gone.
+        "succeeded" into it; each document is now answered 404, and the write is `_amiss`'s index gone. An edit's
+        requests (to the alias) are waited for and sent again less than a build's: they hold the index lock
+        (`_EDIT_TIMEOUT_S`, `edit_retries`).
 
         The chunks are cut here, a call of the client each, so a request refused whole is known to carry its chunk's
         documents not yet answered, which are dropped by the answer's id: the client answers the documents the
         cluster took first, and sends those refused as overloaded again as a smaller request."""
+        timeout_s, retries = (_EDIT_TIMEOUT_S, self.edit_retries) if alias else (_BULK_TIMEOUT_S, self.bulk_retries)
         unsent = iter(documents)
         for chunk in iter(lambda: list(itertools.islice(unsent, _BULK_CHUNK)), []):
             unanswered = dict.fromkeys(doc_id for doc_id, _ in chunk)  # in the order sent
             try:
-                for ok, result in self.client.bulk(index, chunk, require_alias=alias, timeout_s=_BULK_TIMEOUT_S,
-                                                   retries=self.bulk_retries, backoff_s=self.backoff_s,
+                for ok, result in self.client.bulk(index, chunk, require_alias=alias, timeout_s=timeout_s,
+                                                   retries=retries, backoff_s=self.backoff_s,
                                                    max_backoff_s=_BULK_MAX_BACKOFF_S):
                     unanswered.pop(str(result.get("_id")), None)
                     if not ok:
-                        raise self._refused_document(result, note)
+                        raise self._refused_document(result, retries, note)
             except ClusterError as exc:
                 if not _refused_whole(exc):
                     raise
                 raise self._refused_request(exc, list(unanswered), note) from exc
 
-    def _refused_document(self, result: Mapping[str, Any], note: str) -> DomainError:
+    def _refused_document(self, result: Mapping[str, Any], retries: int, note: str) -> DomainError:
         """A document's refusal (the bulk answer's `result` of it) as the error to raise: its index gone (of a write
         to the alias, `require_alias`) as a whole request's is (`_amiss`)."""
         status = int(result.get("status") or 0)
@@ -514,7 +525,7 @@ class ElasticWriter:
         if status in OVERLOADED:
             errors.operator_log.tell(f"{self.client.where()} refused documents: {status}", logging.INFO)
             return IndexUnavailable(f"The search index kept refusing documents as overloaded ({status}) after "
-                                    f"{self.bulk_retries} retries.{note}")
+                                    f"{retries} retries.{note}")
         gone = ClusterError(status, kind, str(error.get("reason", kind)) if isinstance(error, dict) else kind)
         if _gone(gone):
             return _amiss(self.client, gone, note, reads=False)

@@ -36,7 +36,8 @@ class Fault:
     the whole request (the cluster's `error`, type and reason: by default an overloaded node's), or `status` for
     every document of a bulk request (`per_document`; with `ids`, only for the documents of those ids, the others
     forwarded and stored) or of an `mget` (`per_document`: answered 200, each document the `error`), or close the
-    connection without an answer (`status` None). `forwarded`: the whole request's `status` is answered after the
+    connection without an answer (`status` None; `held`: once the event is set, a node that never answers before its
+    client gives up). `forwarded`: the whole request's `status` is answered after the
     request was forwarded and the server answered it (a gateway that gave up waiting while the cluster wrote). The
     first `after` matching requests pass; then at most `times` fail (None: every one)."""
 
@@ -48,6 +49,7 @@ class Fault:
     error: tuple[str, str] = _OVERLOADED
     ids: tuple[str, ...] = ()
     forwarded: bool = False
+    held: threading.Event | None = None
     hits: int = 0
     passed: int = 0
 
@@ -89,6 +91,8 @@ class ClusterProxy:
                 fault = proxy._record(self.command, self.path, body)
                 proxy._act(self.path)
                 if fault is not None and fault.status is None:
+                    if fault.held is not None:
+                        fault.held.wait()
                     self.close_connection = True  # a cluster that is down: no answer at all
                     return
                 if fault is not None and not fault.per_document:
@@ -142,8 +146,8 @@ class ClusterProxy:
 
     def fail(self, path: str, status: int | None = None, *, per_document: bool = False,
              times: int | None = None, after: int = 0, error: tuple[str, str] = _OVERLOADED,
-             ids: tuple[str, ...] = (), forwarded: bool = False) -> Fault:
-        fault = Fault(path, status, per_document, times, after, error=error, ids=ids, forwarded=forwarded)
+             ids: tuple[str, ...] = (), forwarded: bool = False, held: threading.Event | None = None) -> Fault:
+        fault = Fault(path, status, per_document, times, after, error=error, ids=ids, forwarded=forwarded, held=held)
         with self._lock:
             self.faults.append(fault)
         return fault

@@ -14,6 +14,8 @@ import copy
 import itertools
 import logging
 import re
+import threading
+import time
 from collections.abc import Callable
 from datetime import date, datetime, timezone
 
@@ -215,6 +217,22 @@ def test_a_build_request_written_by_the_cluster_but_answered_not_now_is_sent_aga
     assert fault.hits == 1 and len(proxy.seen(r"/_bulk")) == 2
     index = ElasticIndex(es_client, base)
     assert index.info().count == 300 and index.get(corpus[123].id) == corpus[123]
+
+
+@pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
+def test_an_id_twice_in_a_build_after_its_first_chunk_is_refused_and_the_new_index_deleted(
+        corpus, es_settings, proxy, es_client, engine_name):
+    """README said an id twice in one build is refused "before anything is sent": it is found as the records are
+    read, so one at 1,200 comes after the first chunk of 1,000 was written. Its second copy is never sent, the build
+    fails, and the new index (1,000 records) is deleted, the alias where it was."""
+    base, writer, _ = _two_hundred_written(engine_name, proxy, es_settings, corpus)
+    (live,) = _versions(es_client, base)
+    proxy.forget()
+    with pytest.raises(ValueError, match=rf"^Service id '{re.escape(corpus[5].id)}' appears twice in one build\.$"):
+        writer.replace_all([*corpus[:1200], corpus[5], *corpus[1200:1300]])
+    assert [len(ids) for ids in proxy.bulk_ids] == [1000]
+    assert _versions(es_client, base) == [live] and _live(es_client, base) == live
+    assert ElasticIndex(es_client, base).info().count == 200
 
 
 # --- a cluster that does not answer ------------------------------------------------------------------------
@@ -748,7 +766,7 @@ def test_a_bulk_request_the_cluster_times_out_is_unavailable_for_now_not_refused
     search index", never sent again). It is unavailable for now (503, try again, Retry-After), the index unmarked;
     and once the cluster answers, the same edit is written."""
     base, writer, changes = _two_hundred_written(engine_name, proxy, es_settings, corpus)
-    writer.backoff_s, writer.bulk_retries = 0.01, 2
+    writer.backoff_s, writer.edit_retries = 0.01, 2
     index = ElasticIndex(es_client, base)
     before = index.generation()
     proxy.fail(r"/_bulk", 408, error=("timeout_exception", "request timed out"))
@@ -767,7 +785,7 @@ def test_an_upsert_the_cluster_finds_overloaded_is_sent_again_with_backoff_then_
     """An edit's bulk request goes through the build's retries: records refused as overloaded are sent again after
     a backoff, and refused after the last retry, the call is unavailable for now (503, try again), unmarked."""
     base, writer, changes = _two_hundred_written(engine_name, proxy, es_settings, corpus)
-    writer.backoff_s, writer.bulk_retries = 0.01, 2
+    writer.backoff_s, writer.edit_retries = 0.01, 2
     proxy.forget()
     fault = proxy.fail(r"/_bulk", 429, per_document=True, times=2)
     assert sorted(s.id for s in writer.upsert(changes)) == sorted(changes)
@@ -781,6 +799,50 @@ def test_an_upsert_the_cluster_finds_overloaded_is_sent_again_with_backoff_then_
     assert told(raised.value).endswith("overloaded (429) after 2 retries. Try again in a minute.")
     assert fault.hits == 1 + 2 and raised.value.status == 503
     assert index.generation() == before and index.get(corpus[7].id) == corpus[7]
+
+
+@pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
+@pytest.mark.parametrize("per_document", [False, True])
+def test_an_edit_is_sent_again_fewer_times_than_a_build_as_it_holds_the_index_lock(
+        corpus, es_settings, proxy, es_client, engine_name, per_document):
+    """An edit holds the index lock (every other edit, sync and swap waits) while its bulk request is sent again, and
+    was sent again as often as a build's, each waited for as long (7 requests of up to 120 s, 61 s of backoff: ~15
+    minutes behind a gateway answering 504 after its own timeout). It is sent again 3 times (README: at most 55 s in
+    all, each request waited for 12 s), a build still 6, with the writer's defaults (here 0.01 s apart)."""
+    base, writer, changes = _two_hundred_written(engine_name, proxy, es_settings, corpus)
+    writer.backoff_s = 0.01
+    index = ElasticIndex(es_client, base)
+    fault = proxy.fail(r"/_bulk", 504, per_document=per_document, error=("timeout_exception", "gave up waiting"))
+    with pytest.raises(IndexUnavailable) as raised:
+        writer.upsert(changes)
+    assert fault.hits == 1 + 3
+    said = ("kept refusing documents as overloaded (504) after 3 retries." if per_document
+            else "is overloaded or unavailable (it answered 504).")
+    assert raised.value.message == f"The search index {said}"
+    assert index.get(corpus[0].id) == corpus[0]
+    with pytest.raises(IndexUnavailable, match="unchanged"):
+        writer.replace_all(corpus[:10])
+    assert fault.hits == 1 + 3 + 1 + 6
+
+
+@pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
+def test_an_edit_gives_up_a_bulk_request_the_cluster_does_not_answer_after_its_own_timeout(
+        corpus, es_settings, proxy, es_client, engine_name, monkeypatch):
+    """An edit's bulk request was waited for as a build's is, 120 s, the index lock held (README: a maintainer's
+    gateway gives up long before). It is waited for `_EDIT_TIMEOUT_S` (12 s; here 0.5 s, against a node that answers
+    nothing until the test ends), then unavailable, not sent again (no answer is no "not now")."""
+    monkeypatch.setattr("search.elastic._EDIT_TIMEOUT_S", 0.5)
+    base, writer, changes = _two_hundred_written(engine_name, proxy, es_settings, corpus)
+    released = threading.Event()
+    fault = proxy.fail(r"/_bulk", None, held=released)
+    started = time.monotonic()
+    try:
+        with pytest.raises(IndexUnavailable, match=r"^The search index did not answer \(ConnectionTimeout\)\.$"):
+            writer.upsert(changes)
+        waited = time.monotonic() - started
+    finally:
+        released.set()
+    assert fault.hits == 1 and waited < 60, waited  # the build's 120 s would be over 60
 
 
 @pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
