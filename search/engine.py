@@ -99,9 +99,9 @@ class SearchClient(Protocol):
         "create" refused each as already there, 409, failing the build). Per document (ok, its result:
         "_id", "status", "error"); `mget` reads it once answered, searches after the index's next refresh. What the
         cluster refuses as overloaded (`OVERLOADED`, whole or per document) is sent again with exponential backoff,
-        at most `retries` times (`_resending`). `require_alias`: `index` must be an alias; a document written
-        while none is there is answered 404 `index_not_found_exception`, where the cluster would otherwise make an
-        index of that name for it."""
+        at most `retries` times (`_resending`). `require_alias` (sent only when true): `index` must be an alias; a
+        document written while none is there is answered 404 `index_not_found_exception`, where the cluster would
+        otherwise make an index of that name for it."""
 
     def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]: ...
 
@@ -234,7 +234,8 @@ class ElasticsearchClient(_Adapter[elasticsearch.Elasticsearch]):
 
         def send(pending: Sequence[Document]) -> list[dict[str, Any]]:
             with self._answered():
-                answer = client.bulk(operations=_operations(index, pending), require_alias=require_alias)
+                # None: not sent (a build's every request said `require_alias=false`, the cluster's default).
+                answer = client.bulk(operations=_operations(index, pending), require_alias=require_alias or None)
                 return _results(answer.body)
 
         return _resending(send, documents, retries=retries, backoff_s=backoff_s, max_backoff_s=max_backoff_s)
@@ -339,8 +340,8 @@ class OpenSearchClient(_Adapter[opensearchpy.OpenSearch]):
              backoff_s: float, max_backoff_s: float) -> Iterator[tuple[bool, dict[str, Any]]]:
         def send(pending: Sequence[Document]) -> list[dict[str, Any]]:
             with self._answered():
-                return _results(self.bulk_client.bulk(body=_operations(index, pending),
-                                                      require_alias=require_alias, request_timeout=timeout_s))
+                return _results(self.bulk_client.bulk(body=_operations(index, pending), request_timeout=timeout_s,
+                                                      require_alias=require_alias or None))
 
         return _resending(send, documents, retries=retries, backoff_s=backoff_s, max_backoff_s=max_backoff_s)
 

@@ -180,6 +180,7 @@ def test_a_bulk_request_sends_again_only_the_documents_answered_not_now_in_the_o
     proxy.forget()
     assert writer.replace_all(corpus[:20]) == 20
     assert proxy.bulk_ids == [ids, [ids[3], ids[7], ids[12]], [ids[7]]]
+    assert not [path for _, path in proxy.seen(r"/_bulk") if "require_alias" in path]  # a build's: the default
     index = ElasticIndex(es_client, base)
     assert index.info().count == 20 and [index.get(i) for i in ids] == corpus[:20]
 
