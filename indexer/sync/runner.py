@@ -160,15 +160,15 @@ class RunNotStarted(DomainError):
     """A run that did not start: the live index, which its start writes with what earlier runs and decisions applied
     (`SyncRunner._caught_up`), could not be written (`cause`: the index unavailable). Nothing of the run was fetched
     or applied; it is recorded as failed (but a retirement), so that sync-status says so. Before, the command said
-    the index's error
-    alone, exit status 2, and nothing recorded the run: sync-status still said the last run applied."""
+    the index's error alone, exit status 2, and nothing recorded the run: sync-status still said the last run
+    applied."""
 
     code = "run_not_started"
     status = 503
 
     def __init__(self, name: str, again: str, cause: DomainError) -> None:
         super().__init__(f"The run of {name} did not start: the live index, which a run first brings up to what "
-                         f"earlier runs and review decisions applied, could not be written: {sentence(cause.message)} "
+                         f"earlier runs and review decisions applied, could not be written: {sentence(told(cause))} "
                          "Nothing was fetched or applied; what earlier runs applied is kept in the store. Once the "
                          f"index answers, {again}: it writes those first (a running server writes them too, every "
                          "REHABMAP_CONVERGE_EVERY_S seconds).", where=cause.where)

@@ -1021,13 +1021,20 @@ def test_a_run_the_sqlite_files_full_disk_refuses_says_what_an_operator_sees(tmp
     assert store.records("cqc") == [] and status.staged == 78
 
 
-@pytest.mark.parametrize(("at_commit", "raised", "said"), [
+_REHABMAPS_FAULT = ("A fault of rehabmap's or of its store's (a disk full, a database down), not the source's: the "
+                    "log has its traceback.")
+_MACHINES_FAULT = ("A fault of this machine's or of its database's, not of rehabmap or the source: mend it (a disk "
+                   "full, a file's permissions, a database down).")
+
+
+@pytest.mark.parametrize(("at_commit", "raised", "said", "fault"), [
     ("RAISE EXCEPTION 'the run may not be committed' USING ERRCODE = 'check_violation'", psycopg.errors.CheckViolation,
-     "CheckViolation as rehabmap applied the run of cqc: the run may not be committed"),
+     "CheckViolation as rehabmap applied the run of cqc: the run may not be committed", _REHABMAPS_FAULT),
     ("PERFORM pg_terminate_backend(pg_backend_pid())", psycopg.errors.AdminShutdown,
-     "AdminShutdown as rehabmap applied the run of cqc: terminating connection due to administrator command"),
+     "AdminShutdown as rehabmap applied the run of cqc: terminating connection due to administrator command",
+     _MACHINES_FAULT),
 ], ids=["refused", "backend-terminated"])
-def test_a_run_whose_postgresql_commit_fails_says_its_own_error(at_commit, raised, said, tmp_path, geodata_dir,
+def test_a_run_whose_postgresql_commit_fails_says_its_own_error(at_commit, raised, said, fault, tmp_path, geodata_dir,
                                                                  data_dir, replay, geography, postgres):
     """The first CQC run over the 103 real records on a real PostgreSQL store whose COMMIT of the run fails: a
     deferred constraint trigger on `sync_runs`, run at COMMIT after every statement of `apply_run` succeeded, raises
@@ -1051,8 +1058,7 @@ def test_a_run_whose_postgresql_commit_fails_says_its_own_error(at_commit, raise
     assert "no transaction" not in str(caught.value) and type(caught.value) is raised, caught.value
     [status] = sync_status(store, "cqc")
     assert status.last_run is not None and status.last_run.said.startswith(said) and status.last_run.said.endswith(
-        "A fault of rehabmap's or of its store's (a disk full, a database down), not the source's: the log has its "
-        "traceback. Nothing was applied: the store undid the run's one transaction. What was fetched is kept: run "
+        f"{fault} Nothing was applied: the store undid the run's one transaction. What was fetched is kept: run "
         "'rehabmap sync cqc' again to apply it."), status.last_run.said
     assert store.records("cqc") == [] and status.staged == 78
     with store.database.transaction() as conn:
