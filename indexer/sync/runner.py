@@ -112,6 +112,13 @@ def _left_to_retire(store: SyncStore, name: str, report: SyncReport) -> None:
                        f"{name}' says so).", field="retire_removed")
 
 
+def _retired(store: SyncStore, name: str) -> bool:
+    """Whether `name`'s last run is a person's retirement of its records: a second one, once the index answers, is
+    refused (`_left_to_retire`), so a retirement cut short at its start must not advise it."""
+    last = store.last_run(name)
+    return last is not None and last.outcome == "retired"
+
+
 class SyncBusy(DomainError):
     code = "sync_busy"
     status = 409
@@ -166,12 +173,18 @@ class RunNotStarted(DomainError):
     code = "run_not_started"
     status = 503
 
-    def __init__(self, name: str, again: str, cause: DomainError) -> None:
+    def __init__(self, name: str, again: str | None, cause: DomainError) -> None:
+        """`again`: how a person runs it again; None for a retirement whose records a retirement already retired,
+        which nothing but the index's own catch-up is left to do (`_left_to_retire` would refuse it again)."""
+        then = (f"Once the index answers, {again}: it writes those first (a running server writes them too, every "
+                "REHABMAP_CONVERGE_EVERY_S seconds)." if again is not None else
+                f"Nothing is left to retire: {name}'s records were retired already, and the index follows on its own "
+                "once it answers (a running server writes them, every REHABMAP_CONVERGE_EVERY_S seconds, as does the "
+                "next sync, review decision or server start).")
         super().__init__(f"The run of {name} did not start: the live index, which a run first brings up to what "
                          f"earlier runs and review decisions applied, could not be written: {sentence(told(cause))} "
-                         "Nothing was fetched or applied; what earlier runs applied is kept in the store. Once the "
-                         f"index answers, {again}: it writes those first (a running server writes them too, every "
-                         "REHABMAP_CONVERGE_EVERY_S seconds).", where=cause.where)
+                         f"Nothing was fetched or applied; what earlier runs applied is kept in the store. {then}",
+                         where=cause.where)
 
 
 class SyncInterrupted(DomainError):
@@ -553,7 +566,8 @@ class SyncRunner:
         except PrecedenceInvalid as refused:
             return 0, refused
         except DomainError as unavailable:
-            again = f"run '{retire_command(name)}' again" if retiring else self._again(name)
+            again = (self._again(name) if not retiring else None if _retired(self.store, name) else
+                     f"run '{retire_command(name)}' again")
             not_started = RunNotStarted(name, again, unavailable)
             if not retiring:
                 self._record_failure(name, now(), partial(str, not_started.message), ())

@@ -1077,11 +1077,13 @@ def test_a_retirement_applied_whose_live_write_fails_prints_its_report(data_dir,
 def test_a_retirement_started_while_the_index_cannot_be_written_is_not_recorded_over_the_one_that_applied(
         data_dir, replay, monkeypatch, bristol_copy):
     """A retirement applies while the embedded index file is held by another writer past the wait (here 0.1 s); a
-    second one, the file still held, cannot write at its start what the first applied. It says it did not start and
-    names the retirement's own command, exit status 2, and is not recorded: a failed run recorded as the feed's last
-    (as a sync's is) hid the retirement from the check that refuses a second one, which then retired nothing and
-    was recorded as the feed's retirement, "0 records retired", hiding the day its records were retired. In this
-    process, where the wait is cut short."""
+    second one, the file still held, cannot write at its start what the first applied. It says it did not start,
+    exit status 2, and is not recorded: a failed run recorded as the feed's last (as a sync's is) hid the retirement
+    from the check that refuses a second one, which then retired nothing and was recorded as the feed's retirement,
+    "0 records retired", hiding the day its records were retired. It says nothing is left to retire and that the
+    index follows on its own: before, it told the person to run the retirement again, which, once the index
+    answered, said "error: oruk-bristol has nothing left to retire", exit status 2. In this process, where the wait
+    is cut short."""
     home = bristol_removed_waiting_briefly(data_dir, replay, monkeypatch, bristol_copy)
     with held_for_writing(index_file(home)):
         assert in_process("sync", "oruk", "--retire-removed", "oruk-bristol").exit_code == 4
@@ -1090,8 +1092,10 @@ def test_a_retirement_started_while_the_index_cannot_be_written_is_not_recorded_
     assert done.exit_code == 2 and done.stderr.startswith(
         "error: The run of oruk-bristol did not start: the live index, which a run first brings up to what earlier "
         "runs and review decisions applied, could not be written: The index is busy: ") and done.stderr.endswith(
-        "Once the index answers, run 'rehabmap sync oruk --retire-removed oruk-bristol' again: it writes those first "
-        "(a running server writes them too, every REHABMAP_CONVERGE_EVERY_S seconds).\n"), done.stderr
+        "Nothing was fetched or applied; what earlier runs applied is kept in the store. Nothing is left to retire: "
+        "oruk-bristol's records were retired already, and the index follows on its own once it answers (a running "
+        "server writes them, every REHABMAP_CONVERGE_EVERY_S seconds, as does the next sync, review decision or server "
+        "start).\n"), done.stderr
     again = in_process("sync", "oruk", "--retire-removed", "oruk-bristol")
     assert again.exit_code == 2 and "has nothing left to retire: its records were retired on" in again.stderr
     assert table_rows(home / "directory.sqlite", "SELECT outcome FROM sync_runs WHERE source = 'oruk-bristol' "
