@@ -22,6 +22,7 @@ from indexer.sync.review import ReviewQueue
 from indexer.sync.runner import (
     DEFAULT_MAX_CHANGE_SHARE,
     RunNotShown,
+    RunNotStarted,
     RunNotWritten,
     SyncReport,
     SyncRunner,
@@ -130,16 +131,23 @@ class SourceRuns:
     """What `rehabmap sync SOURCE`, or the review queue's runs of `rehabmap index`'s held rows, came to: the report of
     each connector's run that ended, each that failed, and of those that ended, each whose live write was refused
     (`RunNotShown`: stored, not yet shown; a person must mend a mapping) and each whose live write failed otherwise
-    (`RunNotWritten`: stored, not yet shown; the index was unavailable, and the next live write catches it up)."""
+    (`RunNotWritten`: stored, not yet shown; the index was unavailable, and the next live write catches it up).
+    `after_rebuild`: the review queue's runs, after the rebuild went live, where one whose start could not write the
+    index (`RunNotStarted`) is also said as unwritten (`ran`)."""
 
     reports: list[SyncReport]
     failed: list[FailedRun]
     unshown: list[RunNotShown] = field(default_factory=list)
-    unwritten: list[RunNotWritten] = field(default_factory=list)
+    unwritten: list[RunNotWritten | RunNotStarted] = field(default_factory=list)
+    after_rebuild: bool = False
 
     def ran(self, run: Callable[[], SyncReport]) -> None:
         """The report of `run`, one connector's run, kept whether or not its live write was refused or failed: one
-        so cut short applied (or stopped), its report stands and why its live write did not happen is named with it."""
+        so cut short applied (or stopped), its report stands and why its live write did not happen is named with it.
+        After a rebuild, a run cut short at its start by the index unavailable since the swap is unwritten too: the
+        new index is live, so the command exits 4, not 2's "live index unchanged", and the upload page says the
+        server catches the index up, where before it raised out of the rebuild: no report printed, exit status 2,
+        the page a 503 advising a command. A sync's stays a failed run (exit status 2)."""
         try:
             self.reports.append(run())
         except RunNotShown as unshown:
@@ -148,6 +156,10 @@ class SourceRuns:
         except RunNotWritten as unwritten:
             self.reports.append(unwritten.report)
             self.unwritten.append(unwritten)
+        except RunNotStarted as unstarted:
+            if not self.after_rebuild:
+                raise
+            self.unwritten.append(unstarted)
 
     def ran_or_failed(self, connector: Connector, run: Callable[[], SyncReport]) -> None:
         """`ran`, and a run that failed (its error recorded by the runner) kept as failed, for the command to name
@@ -200,7 +212,7 @@ def hold_for_review(settings: Settings, held: Sequence[Held], placer: Placer, *,
 
     store = open_store(settings)
     runner = SyncRunner(store, placer, open_live(settings, lambda: placer), actor=actor, folders=settings.own_folders)
-    runs = SourceRuns([], [])
+    runs = SourceRuns([], [], after_rebuild=True)
     for connector in by_source(held, source_titles(settings.oruk_feeds_dir, store.titles())):
         runs.ran_or_failed(connector, partial(runner.run, connector, force=force,
                                               max_change_share=settings.sync_max_change_share, then=_THEN_INDEX))

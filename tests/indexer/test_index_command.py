@@ -682,6 +682,22 @@ def test_a_feeds_inpatient_unit_named_without_its_level_is_held_not_shown_as_lev
     assert (oak.service_type, oak.legacy_locked_label) == ("inpatient_rehab_level2", True)
 
 
+def kneesworth_accepted_then_changed(home: Path, data_dir: Path, tmp_path: Path, base: str,
+                                    url: str) -> tuple[dict[str, str], Path]:
+    """The environment of a search engine backend at `url` (indices named from `base`) where a first `rehabmap
+    index sample/ <the real 2018 NHS hospital list>` held Kneesworth House for review and a maintainer accepted it,
+    and a new edition of that list, at `tmp_path`, giving it a new phone."""
+    env = {"REHABMAP_BACKEND": "elasticsearch", "REHABMAP_ELASTICSEARCH_INDEX": base, "ELASTICSEARCH_URL": url}
+    first = rehabmap_here(home, data_dir, "index", str(SAMPLE), str(HOSPITALS), "--no-progress", **env)
+    assert first.returncode == 0, first.stderr
+    accepted = rehabmap_here(home, data_dir, "review", "accept", "nhs-hospitals-2018:NMV01", **env)
+    assert accepted.returncode == 0, accepted.stderr
+    listed = tmp_path / HOSPITALS.name
+    listed.write_text(HOSPITALS.read_text(encoding="utf-8").replace(",01763 255 700,", ",01763 255 701,"),
+                      encoding="utf-8", newline="")
+    return env, listed
+
+
 def test_a_rebuild_whose_live_write_of_its_held_rows_fails_after_the_swap_says_they_are_stored(
         home, data_dir, es_server, es_client, tmp_path):
     """Kneesworth House, a row of the real 2018 NHS hospital list held for review by a first `rehabmap index` on the
@@ -696,17 +712,9 @@ def test_a_rebuild_whose_live_write_of_its_held_rows_fails_after_the_swap_says_t
 
     base = f"rehabmap-held-{uuid.uuid4().hex[:10]}"
     kneesworth = "nhs-hospitals-2018:NMV01"
-    listed = tmp_path / HOSPITALS.name
-    listed.write_text(HOSPITALS.read_text(encoding="utf-8").replace(",01763 255 700,", ",01763 255 701,"),
-                      encoding="utf-8", newline="")
     try:
         with ClusterProxy(es_server.url) as proxy:
-            env = {"REHABMAP_BACKEND": "elasticsearch", "REHABMAP_ELASTICSEARCH_INDEX": base,
-                   "ELASTICSEARCH_URL": proxy.url}
-            first = rehabmap_here(home, data_dir, "index", str(SAMPLE), str(HOSPITALS), "--no-progress", **env)
-            assert first.returncode == 0, first.stderr
-            accepted = rehabmap_here(home, data_dir, "review", "accept", kneesworth, **env)
-            assert accepted.returncode == 0, accepted.stderr
+            env, listed = kneesworth_accepted_then_changed(home, data_dir, tmp_path, base, proxy.url)
             proxy.forget()
             proxy.fail(r"^/_bulk", None, after=1)
 
@@ -730,5 +738,55 @@ def test_a_rebuild_whose_live_write_of_its_held_rows_fails_after_the_swap_says_t
                                     "--reason", "tests", **env)
             assert decided.returncode == 0, decided.stderr
             assert live.get(kneesworth).phone == "01763 255 701"
+    finally:
+        drop_indices(es_client, base)
+
+
+def test_a_rebuild_whose_second_held_source_cannot_start_says_it_with_the_first_and_exits_4(
+        home, data_dir, es_server, es_client, tmp_path):
+    """As above, Kneesworth House accepted and then given a new phone, with a second list of sites held for review
+    (a sidecar mapping) in the same `rehabmap index`: the build goes live, the first source's run applies and its
+    live write fails, and the second's start, which first writes what the first applied, fails too
+    (`RunNotStarted`). Before, that error ended the command: no report printed, exit status 2, whose README meaning
+    is "live index unchanged", though the new index was live. Now the first's report is printed, then an error line
+    for each (stored, not yet shown; did not start, naming the command that queues its rows), exit status 4."""
+    from tests.index.cluster_proxy import ClusterProxy
+
+    base = f"rehabmap-held-{uuid.uuid4().hex[:10]}"
+    sites = tmp_path / "sites.csv"
+    sites.write_text("Ref,Site,Postcode\nS1,Acre Day Hospital,LS9 7TF\nS2,Beech House,LS9 7TF\n")
+    sites.with_name("sites.mapping.toml").write_text(
+        '[source]\nname = "sites"\ntype_unconfirmed = "a site is not a rehab unit by itself"\n'
+        'proposed_type = "Inpatient_Rehab_Level1"\n[columns]\nid = "Ref"\nname = "Site"\npostcode = "Postcode"\n')
+    try:
+        with ClusterProxy(es_server.url) as proxy:
+            env, listed = kneesworth_accepted_then_changed(home, data_dir, tmp_path, base, proxy.url)
+            proxy.fail(r"^/_bulk", None, after=1)
+
+            done = rehabmap_here(home, data_dir, "index", str(SAMPLE), str(listed), str(sites), "--no-progress",
+                                 **env)
+
+            assert done.returncode == 4, done.stderr
+            assert ("nhs-hospitals-2018: fetched 289, added 0, changed 1, unchanged 288, retired 0, held for review 0, "
+                    "rejected 0") in done.stdout.splitlines(), done.stdout
+            unwritten, unstarted = done.stderr.splitlines()
+            assert unwritten.startswith("error: the run of nhs-hospitals-2018 applied and its records are stored, "
+                                        "but not yet shown in searches: "), unwritten
+            assert unstarted == (
+                "error: The run of sites did not start: the live index, which a run first brings up to what earlier "
+                "runs and review decisions applied, could not be written: The search index did not answer "
+                "(ConnectionError). Try again in a minute. Nothing was fetched or applied; what earlier runs applied "
+                "is kept in the store. Once the index answers, run 'rehabmap index' again with its file among the "
+                "directory's usual sources: it writes those first (a running server writes them too, every "
+                "REHABMAP_CONVERGE_EVERY_S seconds)."), unstarted
+            live = ElasticIndex(es_client, alias_of(base))
+            assert live.get("nhs-hospitals-2018:NMV01").phone == "01763 255 700", "the new index live, not the change"
+
+            proxy.heal()
+            again = rehabmap_here(home, data_dir, "index", str(SAMPLE), str(listed), str(sites), "--no-progress",
+                                  **env)
+            assert again.returncode == 0, again.stderr
+            assert "sites: fetched 2, added 0, changed 0, unchanged 0, retired 0, held for review 2" in again.stdout
+            assert live.get("nhs-hospitals-2018:NMV01").phone == "01763 255 701"
     finally:
         drop_indices(es_client, base)
