@@ -34,6 +34,7 @@ from app.sync import converge, earlier_unshown
 from indexer.precedence import PrecedenceInvalid
 from indexer.sync.status import NotLive, held_back, not_live
 from indexer.sync.store import SyncStore
+from rehabmap import errors
 from rehabmap.errors import tell_operator
 from rehabmap.state import AppState
 
@@ -75,11 +76,17 @@ class Converger:
         self._wake.set()
 
     def look(self) -> int:
-        """Finish a rebuild killed once its index went live (`finish_interrupted`: a look at a file, where none is);
-        converge if the live index is behind and no other worker is at it; how many records were written. Not
-        where a mapping refused this worker's last try and neither it nor the store has changed since: the refusal
-        is told again (once a minute at most, as a try would), and the next look that finds either changed tries."""
-        finish_interrupted(self.state.settings)  # before, a rebuild killed after its swap waited for a restart
+        """Finish a rebuild killed once its index went live (`finish_interrupted`: a look at a file, where none is),
+        or tell the operator it could not (its file unreadable, the home read-only: before, that error ended every
+        look, and no look caught the index up again); converge if the live index is behind and no other worker is
+        at it; how many records were written. Not where a mapping refused this worker's last try and neither it nor
+        the store has changed since: the refusal is told again (once a minute at most, as a try would), and the next
+        look that finds either changed tries."""
+        try:
+            finish_interrupted(self.state.settings)  # before, a rebuild killed after its swap waited for a restart
+        except Exception as exc:  # noqa: BLE001 - its file or home unusable: the catch-up below is not held by it
+            errors.operator_log.tell(f"a rebuild cut short could not be finished ({type(exc).__name__}: {exc}); the "
+                                     "server goes on catching the live index up, and tries again at its next look")
         store = SyncStore.served(self.state)
         if store is None:
             return 0

@@ -11,11 +11,13 @@ import logging
 import re
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
 from app.converge import Converger
+from app.pending_rebuild import PENDING_FILE
 from app.sync import converge
 from indexer.precedence import source_precedence
 from indexer.sync.review import ReviewQueue
@@ -416,6 +418,16 @@ def test_a_decision_stored_whose_live_write_is_refused_says_so_and_searches_foll
     assert state.backend.get(LEVEL1).service_type == "inpatient_rehab_level1"
 
 
+def level1_accepted(queued: Keepers) -> tuple[Any, str]:
+    """Field House accepted as an inpatient rehabilitation unit, level 1, on its review page by a signed-in
+    maintainer: that client, and its page's CSRF token."""
+    client = signed_in(queued)
+    csrf = csrf_of(client.get(f"/keepers/review/{LEVEL1}").text)
+    accepted = client.post(f"/keepers/review/{LEVEL1}", data={"csrf": csrf, "action": "accept",
+                                                               "type": "inpatient_rehab_level1", "subtype": ""})
+    assert accepted.status_code == 303, accepted.text
+    return client, csrf
+
 
 def test_the_servers_catch_up_held_back_by_a_mapping_tries_again_only_once_the_mapping_or_the_store_changes(
         queued, tmp_path, monkeypatch, caplog):
@@ -430,11 +442,7 @@ def test_the_servers_catch_up_held_back_by_a_mapping_tries_again_only_once_the_m
     mapping = mistyped_supersedes(tmp_path, monkeypatch)
     clock = Clock()
     monkeypatch.setattr(errors, "operator_log", errors.OperatorLog(clock=clock))
-    client = signed_in(queued)
-    csrf = csrf_of(client.get(f"/keepers/review/{LEVEL1}").text)
-    accepted = client.post(f"/keepers/review/{LEVEL1}", data={"csrf": csrf, "action": "accept",
-                                                               "type": "inpatient_rehab_level1", "subtype": ""})
-    assert accepted.status_code == 303, accepted.text
+    client, csrf = level1_accepted(queued)
     state = queued.app.state.rehabmap
     looker = Converger(state)
     tries: list[int] = []
@@ -471,6 +479,32 @@ def test_the_servers_catch_up_held_back_by_a_mapping_tries_again_only_once_the_m
     assert looker.look() >= 1
     assert state.backend.get(LEVEL1).service_type == "inpatient_rehab_level1"
     assert looker.look() == 0 and len(tries) == 3, "caught up: nothing behind, nothing read"
+
+
+def test_a_rebuild_left_that_cannot_be_finished_holds_no_look_of_the_servers_from_catching_the_index_up(
+        queued, tmp_path, monkeypatch, caplog):
+    """A decision stored and not yet shown (a mapping's `supersedes` put wrong refused its live write, then mended),
+    and beside it a rebuild's pending file that cannot be read (cut off as a full disk leaves it). Each look first
+    finishes a rebuild left so; before, its error ended the look, so no look wrote the index again while the file
+    stayed. Now the operator is told, once a minute at most, and the look goes on to write the decision."""
+    folder = source_precedence.__defaults__
+    mistyped_supersedes(tmp_path, monkeypatch)
+    level1_accepted(queued)
+    state = queued.app.state.rehabmap
+    assert state.backend.get(LEVEL1) is None, "held back from searches"
+    monkeypatch.setattr(source_precedence, "__defaults__", folder)  # the mapping mended
+    (state.settings.home / PENDING_FILE).write_text('{"at": "2026-12-0', encoding="utf-8")
+    monkeypatch.setattr(errors, "operator_log", errors.OperatorLog(clock=Clock()))
+
+    with caplog.at_level(logging.ERROR, logger="rehabmap.api"):
+        assert Converger(state).look() >= 1
+        assert Converger(state).look() == 0
+
+    assert state.backend.get(LEVEL1).service_type == "inpatient_rehab_level1"
+    logged = [r.getMessage() for r in caplog.records if "rebuild cut short" in r.getMessage()]
+    assert logged == ["a rebuild cut short could not be finished (JSONDecodeError: Unterminated string starting at: "
+                      "line 1 column 8 (char 7)); the server goes on catching the live index up, and tries again at "
+                      "its next look"], logged
 
 
 def test_the_history_of_a_service_no_one_has_is_a_404(queued):
