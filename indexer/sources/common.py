@@ -13,6 +13,7 @@ import gzip
 import io
 import os
 import re
+import tempfile
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -68,11 +69,13 @@ def said_without_folders(exc: BaseException, folders: Iterable[str | PurePath]) 
     sync-status), naming a file by its name and never the server's `folders` (its home, data, feed and temp folders,
     its code: `Settings.own_folders`): an `OSError` by its reason and the file's name (its own words quote the whole
     path), any other error's words with each path in one of those folders (or the folder itself), or a file: URL of
-    one, cut to its last part (under a system root alone, `SYSTEM_FOLDERS`, only a path on this machine: `_here`).
-    Only those are cut, by their whole text, so a folder with a space in its name goes
-    whole, a Windows one too, and a path that is no file of the server's ('GET /api/v1/services/cqc:1-123') stays
-    as said; before, any absolute-looking path was cut at its last '/', which kept the folders after a space and cut
-    an API's path.
+    one, cut to its last part (under a system root alone, `SYSTEM_FOLDERS`, but a request's path after its HTTP
+    method, a source's: `_REQUESTED`; the temp folder is the server's own even where it is '/tmp'). Whether a path is
+    on this machine is not asked: the server's temp files are deleted before a failed run is recorded, a secret's
+    file may be missing, and the question could raise or hang on a network mount. Only those are cut, by their whole
+    text, so a folder with a space in its name goes whole, a Windows one too, and a path that is no file of the
+    server's ('GET /api/v1/services/cqc:1-123') stays as said; before, any absolute-looking path was cut at its last
+    '/', which kept the folders after a space and cut an API's path.
     Whoever runs the server has the whole in the exception itself (the command's error line, the log)."""
     if isinstance(exc, OSError) and exc.strerror:
         names = [_file_name(f) for f in (exc.filename, exc.filename2) if f is not None]
@@ -86,30 +89,35 @@ def said_without_folders(exc: BaseException, folders: Iterable[str | PurePath]) 
     anyone = r"(?:file://(?:localhost)?)?(?:" + "|".join(map(re.escape, prefixes)) + ")"
     path = re.compile(rf"(?P<q>['\"])(?P<quoted>{anyone}(?:[/\\][^'\"]*)?)(?P=q)"
                       rf"|(?<![\w:/.\\-])(?P<bare>{anyone}(?:[/\\][^\s'\"]*)?)(?![\w.-])")
-    own = [f for f in prefixes if f not in _ROOTS]
+    roots = _ROOTS - _temp_folders()  # the temp folder is the server's own even where it is a root ('/tmp')
+    own = [f for f in prefixes if f not in roots]
+    words = str(exc)
 
     def cut(m: re.Match[str]) -> str:
         said = m["quoted"] if m["q"] else m["bare"]
-        if not (said.startswith("file:") or _under(said, own) or _here(said)):
-            return m[0]  # under a system root alone, and no file here: a remote path ('GET /var/x'), said as it is
+        if not (said.startswith("file:") or _under(said, own)) and _REQUESTED.search(words, 0, m.start()):
+            return m[0]  # under a system root alone, and a request's path ('GET /var/x'): a source's, said as it is
         return f"{m['q']}{_last_part(said)}{m['q']}" if m["q"] else _last_part(said)
 
-    return path.sub(cut, str(exc))
+    return path.sub(cut, words)
 
 
 _ROOTS = frozenset(str(f) for root in SYSTEM_FOLDERS for f in (root, root.resolve()))
+# A path right after an HTTP method is a request's, a source's API path ('GET /var/service-search/…'), whatever root
+# its name begins with; a URL's path is never read as one (it follows the host, not a word's start).
+_REQUESTED = re.compile(r"\b(?:GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS) $")
+
+
+def _temp_folders() -> frozenset[str]:
+    """The temp folder, as given and as its links resolve: where the server fetches a source's files
+    (`TemporaryDirectory(prefix="rehabmap-")`), deleted before a failed run is recorded, so whether its paths are
+    on the disk says nothing."""
+    temp = Path(tempfile.gettempdir())
+    return frozenset({str(temp.absolute()), str(temp.resolve())})
 
 
 def _under(path: str, folders: Iterable[str]) -> bool:
     return any(path == f or path.startswith((f + "/", f + "\\")) for f in folders)
-
-
-def _here(path: str) -> bool:
-    """Whether a path under a system root ('/var', '/etc': `SYSTEM_FOLDERS`) names something on this machine: it,
-    or the folder it is in, is here (a file not made yet in a folder that is: '/etc/rehabmap/es-ca.pem'). A root
-    alone is no evidence: a source's API path ('/var/x') is no file of the server's, and was cut to 'x' before."""
-    found = Path(path.rstrip(",;:)]}"))  # a bare path's words run on to the next space
-    return any(p.exists() for p in (found, found.parent) if str(p) not in _ROOTS and p != p.parent)
 
 
 def _last_part(path: str) -> str:

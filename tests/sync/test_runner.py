@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import sqlite3
+import tempfile
 import threading
 import time
 from dataclasses import replace
@@ -1240,10 +1241,11 @@ def test_a_fault_quoting_a_system_file_names_it_alone(settings, geography, feeds
 
 def test_a_sources_path_under_a_system_roots_name_is_said_whole(settings, geography, data_dir):
     """A fault of rehabmap's connector quoting the source's own API path, which begins with a system root's name
-    ('/var/…', '/srv/…': no such folder here) beside the feed's real 404 words (nhs_service_search_v3's
-    bad-api-version-resource-not-found.json): the path is the source's, no file of the server's, and is said whole,
-    as is a file here's folder that is not ('/etc/passwd/x'), and a URL's path. Before, every path under a system
-    root was cut to its last part ('GET x')."""
+    ('/var/…': no such folder here) beside the feed's real 404 words (nhs_service_search_v3's
+    bad-api-version-resource-not-found.json): the path follows its HTTP method, so it is the request's, no file of
+    the server's, and is said whole, as is a URL's path; a path under a root that follows no method ('/srv/docs',
+    '/etc/passwd') is named by its last part, whether or not it is on this machine. Before a0b6f9d0, every path
+    under a system root was cut to its last part ('GET RXX'); since, until now, by whether it was on the disk."""
     answer = json.loads((data_dir / "feeds" / "nhs_service_search_v3" / "bad-api-version-resource-not-found.json")
                         .read_text())
 
@@ -1258,7 +1260,26 @@ def test_a_sources_path_under_a_system_roots_name_is_said_whole(settings, geogra
     [status] = sync_status(SyncStore(store_of(settings)), "listed")
     assert status.last_run is not None and status.last_run.said.startswith(
         "LookupError in rehabmap's listed connector: GET /var/service-search/organisations/RXX answered 404 'Resource "
-        "not found'; see /srv/docs, https://api.example/var/x and passwd."), status.last_run.said
+        "not found'; see docs, https://api.example/var/x and passwd."), status.last_run.said
+
+
+def test_the_servers_deleted_temp_file_and_a_missing_secret_are_named_alone(data_dir, tmp_path):
+    """A source's file fetched into the server's temp folder (`TemporaryDirectory(prefix="rehabmap-")`, as the ODS,
+    charity and CQC-files connectors fetch), quoted by an error and deleted before the failed run is recorded; a
+    secret's file that is not there ('/run/secrets/db_password'), and a CA bundle under '/etc' that is not
+    ('/etc/rehabmap/es-ca.pem'); each beside a request's path that begins with a root's name. Before, where the
+    temp folder is '/tmp' (a system root, so not counted the server's own) each was said whole, being on no disk:
+    "cannot read '/tmp/rehabmap-4v3tyo1v/registered_charities.zip'" on the keepers' Sources page."""
+    folders = Settings(home=tmp_path / "home", data_dir=data_dir).own_folders
+    with tempfile.TemporaryDirectory(prefix="rehabmap-") as folder:
+        fetched = Path(folder) / "registered_charities.zip"
+    error = ValueError(f"cannot read '{fetched}': bad header; /run/secrets/db_password missing; POST "
+                       "/var/search answered 500; no /etc/rehabmap/es-ca.pem")
+
+    said = said_without_folders(error, folders)
+
+    assert said == ("cannot read 'registered_charities.zip': bad header; db_password missing; POST /var/search "
+                    "answered 500; no es-ca.pem"), said
 
 
 def test_an_error_names_no_file_under_a_system_root_the_given_files_folders_or_a_file_url(tmp_path, data_dir):
