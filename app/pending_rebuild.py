@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,6 +25,7 @@ from indexer.upload import KEPT, kept_tables
 from rehabmap.config import Settings
 from rehabmap.maintain.database import named_lock_of
 from rehabmap.maintain.store import REBUILD_LOCK, Directory, store_of
+from search.embedded import process_alive
 
 SOURCES_FILE = "index-sources.json"
 PENDING_FILE = "rebuild-pending.json"  # a rebuild under way: what it leaves to do once its index is live
@@ -48,15 +50,26 @@ def unfinished(settings: Settings) -> str | None:
     """What `sync-status` says of a rebuild that began and has not finished (`PENDING_FILE`), read without finishing
     it: a status read changes nothing, and taking the rebuild's lock, even for a moment, would refuse a rebuild that
     starts then. Before, it said nothing, though a rebuild killed once its index went live leaves its sources, its
-    uploaded table and its curated tables' coverage claims to whatever comes next."""
+    uploaded table and its curated tables' coverage claims to whatever comes next. The file names the process that
+    began it (`begin`), so one still running on this machine is said under way, not as a `warning:`: before, every
+    rebuild simply running was said 'unfinished'. One of another machine (a shared store's), or whose file names
+    none (a rebuild of an earlier release), is said as either."""
     try:
-        began = json.loads((settings.home / PENDING_FILE).read_text(encoding="utf-8"))["at"]
+        pending = json.loads((settings.home / PENDING_FILE).read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
-    return (f"a rebuild began at {began} and has not finished: while it runs it finishes itself; cut short, it is "
-            "finished by the next rebuild, server start, sync or review decision, or a running server's next look "
-            "(every REHABMAP_CONVERGE_EVERY_S seconds): its sources remembered, its uploaded table kept and its "
-            "curated tables' coverage claims made where its index went live, or forgotten with its table where not")
+    began, pid, host = pending["at"], pending.get("pid"), pending.get("host")
+    by = f" (process {pid} on {host})" if pid is not None else ""
+    finishing = ("the next rebuild, server start, sync or review decision, or a running server's next look (every "
+                 "REHABMAP_CONVERGE_EVERY_S seconds): its sources remembered, its uploaded table kept and its curated "
+                 "tables' coverage claims made where its index went live, or forgotten with its table where not")
+    if host == socket.gethostname() and isinstance(pid, int):
+        if process_alive(pid):
+            return f"rebuild under way: a rebuild began at {began}{by} and is running; it finishes itself"
+        return (f"warning: unfinished rebuild: a rebuild began at {began}{by} and was cut short: it is finished by "
+                f"{finishing}")
+    return (f"warning: unfinished rebuild: a rebuild began at {began}{by} and has not finished: while it runs it "
+            f"finishes itself; cut short, it is finished by {finishing}")
 
 
 def recover(settings: Settings) -> None:
@@ -77,7 +90,8 @@ def begin(home: Path, sources: Sequence[Path], table: Path | None) -> None:
     if table is not None:
         (home / KEPT).mkdir(parents=True, exist_ok=True)
         _write_whole(home / KEPT / (table.name + INCOMING), table.read_bytes())
-    pending = {"at": datetime.now(timezone.utc).isoformat(), "sources": [str(Path(p).resolve()) for p in sources]}
+    pending = {"at": datetime.now(timezone.utc).isoformat(), "sources": [str(Path(p).resolve()) for p in sources],
+               "pid": os.getpid(), "host": socket.gethostname()}  # whether it still runs (`unfinished`)
     _write_whole(home / PENDING_FILE, json.dumps(pending).encode())
 
 

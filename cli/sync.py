@@ -197,7 +197,7 @@ def sync_status_command(source: str | None, as_json: bool) -> None:
         click.echo(f"  cursor: {shorten(json.dumps(r.cursor, sort_keys=True), 200) if r.cursor else 'none'}")
     rebuild = unfinished(settings)
     if rebuild is not None:  # beside the JSON, not in it: its list is of sources
-        click.echo(f"unfinished rebuild: {rebuild}", err=as_json)
+        click.echo(rebuild, err=as_json)
     if any(r.needs_a_person for r in reports):
         sys.exit(3)
 

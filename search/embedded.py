@@ -309,7 +309,7 @@ class EmbeddedWriter:
         """Half-written files left by a build that crashed (its process is gone) are deleted."""
         for leftover in self.path.parent.glob(f"{self.path.name}.building-*"):
             pid = leftover.name.rsplit("-", 1)[-1]
-            if pid.isdigit() and not _alive(int(pid)):
+            if pid.isdigit() and not process_alive(int(pid)):
                 leftover.unlink(missing_ok=True)
 
     @staticmethod
@@ -660,7 +660,9 @@ def _touch(path: Path) -> None:
     os.utime(path, ns=(now, now))
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process of this machine is running (signal 0 asks, sending none; another user's is): a build's
+    leftover file's (`_remove_abandoned`) and a rebuild's pending file's (`app.pending_rebuild.unfinished`)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import socket
 import subprocess
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -46,6 +48,15 @@ def killed_at(step: str, home: Path, data_dir: Path, replay: Replay, *args: str)
 
 def command_killed_at(step: str, home: Path, data_dir: Path, replay: Replay, *command: str) -> str:
     """Run the `rehabmap` command until it says it paused at `step`, then SIGKILL it; returns what it wrote."""
+    with paused_at(step, home, data_dir, replay, *command) as log:
+        pass
+    return log.read_text()
+
+
+@contextmanager
+def paused_at(step: str, home: Path, data_dir: Path, replay: Replay, *command: str) -> Iterator[Path]:
+    """The `rehabmap` command running, paused at `step` (it said so in its log, yielded), until SIGKILLed as the
+    block ends."""
     log = home / f"killed-at-{step}.log"
     process = start_rehabmap(home, data_dir, replay, log, *command, REHABMAP_TEST_PAUSE_AT=step)
     try:
@@ -54,11 +65,10 @@ def command_killed_at(step: str, home: Path, data_dir: Path, replay: Replay, *co
             assert process.poll() is None, f"the command ended before {step}: {log.read_text()}"
             assert time.monotonic() < deadline, f"the command never reached {step}"
             time.sleep(0.05)
-        process.send_signal(signal.SIGKILL)
+        yield log
     finally:
-        process.kill()
+        process.send_signal(signal.SIGKILL)
         process.wait()
-    return log.read_text()
 
 
 def status(home: Path, data_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -250,6 +260,20 @@ def test_a_rebuild_killed_after_its_index_went_live_is_finished_by_the_next_star
     assert not (home / "rebuild-pending.json").exists()
 
 
+def test_a_rebuild_running_is_said_under_way_by_sync_status_not_as_a_warning(tmp_path, geodata_dir, data_dir, replay):
+    """`rehabmap index sample/` paused once its new index is live, still running: its pending file names its process
+    and this machine, so sync-status says it is under way, and no `warning:`. Before, every rebuild simply running
+    was said 'unfinished rebuild: … has not finished', as one cut short is."""
+    home = make_home(tmp_path / "home", geodata_dir)
+    with paused_at("swapped", home, data_dir, replay, "index", "sample/", "--no-progress"):
+        pending = json.loads((home / "rebuild-pending.json").read_text())
+        said = status(home, data_dir)
+
+    assert said.returncode == 0 and said.stdout.endswith(
+        f"rebuild under way: a rebuild began at {pending['at']} (process {pending['pid']} on {socket.gethostname()}) "
+        "and is running; it finishes itself\n") and "warning:" not in said.stdout, said.stdout
+
+
 def test_a_rebuild_killed_after_its_swap_is_said_by_sync_status_and_finished_by_a_running_servers_look(
         tmp_path, geodata_dir, data_dir, replay):
     """`rehabmap index sample/ ips_services.csv` killed once its new index is live. Before, `sync-status` said
@@ -264,16 +288,16 @@ def test_a_rebuild_killed_after_its_swap_is_said_by_sync_status_and_finished_by_
     table.write_text(IPS_TABLE)
     command_killed_at("swapped", home, data_dir, replay, "index", "sample/", str(table), "--no-progress")
 
-    began = json.loads((home / "rebuild-pending.json").read_text())["at"]
+    pending = json.loads((home / "rebuild-pending.json").read_text())
     said = status(home, data_dir)
     assert said.returncode == 0 and said.stdout.endswith(
-        f"unfinished rebuild: a rebuild began at {began} and has not finished: while it runs it finishes itself; "
-        "cut short, it is finished by the next rebuild, server start, sync or review decision, or a running "
-        "server's next look (every REHABMAP_CONVERGE_EVERY_S seconds): its sources remembered, its uploaded "
-        "table kept and its curated tables' coverage claims made where its index went live, or forgotten with "
-        "its table where not\n"), said.stdout
+        f"warning: unfinished rebuild: a rebuild began at {pending['at']} (process {pending['pid']} on "
+        f"{socket.gethostname()}) and was cut short: it is finished by the next rebuild, server start, sync or "
+        "review decision, or a running server's next look (every REHABMAP_CONVERGE_EVERY_S seconds): its sources "
+        "remembered, its uploaded table kept and its curated tables' coverage claims made where its index went "
+        "live, or forgotten with its table where not\n"), said.stdout
     as_json = rehabmap(home, data_dir, None, "sync-status", "--json")
-    assert json.loads(as_json.stdout) == [] and as_json.stderr.startswith("unfinished rebuild: a rebuild began")
+    assert json.loads(as_json.stdout) == [] and as_json.stderr.startswith("warning: unfinished rebuild: a rebuild")
     assert (home / "rebuild-pending.json").exists() and curated_claims(home) == [], "sync-status changes nothing"
 
     with ExitStack() as server:
