@@ -306,11 +306,10 @@ def _rows(text: str, stream: io.StringIO, header: list[str], short_rows: bool,
     is 34 lines on: before, those rows were read into one cell, and no rejection named them. Where the next quote is
     past the longest cell Python's reader takes (131,072 characters), every row after it was one rejection, "unreadable
     CSV from here on". Where each row starts is where the stream was when the reader began it.
-    A row over lines whose quotes pair up is a problem where its first line's quote looks typed, the quote closing its
-    cell is a stray one on its line and the cell took in a whole row (`_closed_by_a_stray`), and the lines after its
-    first are read as rows: a quote typed before a later row's quoted cell (',""BLT EAR, NOSE, AND THROAT",') makes its
-    opening quote one written twice, inside the cell, and its closing quote then closed the first's, the rows between
-    lost without a word."""
+    A row over lines whose quotes pair up reads as Python's reader reads it, even where a typed quote opened its cell
+    and one typed in a later row closed it (',""BLT EAR, NOSE, AND THROAT",'), the rows between read as one cell: such
+    a row has the very shape of a well-formed cell over lines ('"Hours: see below\nMon,Tue,""Closed"" Sun"'), and a
+    well-formed file loses nothing."""
     reader = _reader_at(stream, stream.tell())
     cut_at = len(text) if text and text[-1] not in "\r\n" else -1  # a text ending in a newline ends between rows
     width = len(header)
@@ -342,11 +341,6 @@ def _rows(text: str, stream: io.StringIO, header: list[str], short_rows: bool,
             return
         if not any(c.strip() for c in cells):
             continue  # a blank line is not a row
-        if end > start and (typed := _closed_by_a_stray(text, row_at, stream.tell(), width, end)) is not None:
-            yield CsvProblem(start, typed)  # its first line's quote typed: the lines after it read as rows
-            lines_before = end = start
-            reader = _reader_at(stream, _next_line(text, row_at))
-            continue
         if len(cells) > width and any(c.strip() for c in cells[width:]):
             yield CsvProblem(start, f"row has {len(cells)} cells but the header has {width} (check quoting)")
             continue
@@ -566,40 +560,6 @@ def _swallowed(row: str, width: int, start: int) -> str | None:
     if (at and line[at - 1] != ",") or line.startswith('""', at):
         return None
     return f"to line {number}, where a quote that opens a cell ends it"
-
-
-def _closed_by_a_stray(text: str, begin: int, stop: int, width: int, end: int) -> str | None:
-    """Why the row at `begin` in `text`, read to `stop` (line `end`), whose quotes pair up over lines, is not read, or
-    None: its first line's quote looks typed (`_typed_quote`: the line holds the header's `width` columns without it),
-    the quote that closes its cell does not pair up on its own line read alone (`_well_quoted`), that line is a row of
-    the header's columns with a quote typed in it (`_typed_in_a_row`), and a line between them, if any, reads alone as
-    a row of the header's columns (`_reads_as_row`): a quote typed before a cell of a later row, empty ('OXFORD
-    ROAD,",MANCHESTER') or quoted (',""FINCHDEAN HOUSE, ST. MARYS HOSPITAL",'), whose cell it closes as a cell is
-    closed, the rows between taken in. So the lines after the first are read as rows, as where the strict reader fails.
-    A cell quoted over lines may well end on a line that does not pair up alone (a cell ending in a line break, its last
-    line '",…'; a last line starting with a quote written twice, '""Closed"" on holidays"'), but that line then holds
-    the row's cells after the cell's column only, and its lines are not rows."""
-    first = _next_line(text, begin)
-    if text.count(",", begin, first) < width - 1 or not _typed_quote(text[begin:first], width):
-        return None  # its commas first: a cell a person quotes over lines most often leaves the row's last to its last
-    body = stop
-    while text[body - 1] in "\r\n":  # its last line's end
-        body -= 1
-    last = max(text.rfind("\n", begin, body), text.rfind("\r", begin, body)) + 1
-    if _well_quoted(text[last:stop]) or not _typed_in_a_row(text[last:stop], width):
-        return None
-    if last > first and not any(_reads_as_row(line, width) for line in _Lines(text[first:last])):
-        return None
-    return _SWALLOWED.format(f"to line {end}, where a quote closes it that does not pair up on its own line",
-                             _WHOLE_LINE)
-
-
-def _typed_in_a_row(line: str, width: int) -> bool:
-    """Whether `line` is a row of the header's `width` columns whose quotes pair up but for one typed in it: taken out,
-    the line reads so ('WHITECHAPEL,",LONDON'; 'R1H31,""BLT EAR, NOSE, AND THROAT",'). The last line of a cell quoted
-    over lines holds the cell's end and the row's cells after its column, fewer."""
-    return any(_well_quoted(cut := line[:at] + line[at + 1:]) and _reads_as_row(cut, width)
-               for at in (found.start() for found in re.finditer('"', line)))
 
 
 def _typed_quote(line: str, width: int) -> bool:
