@@ -6,6 +6,13 @@ Shapes (`indexer.merge.Merging`, `merge_duplicates`; the corpus's services, each
   of k ids: each id's second row finds its first among the kind's (`_first_of`), and each is noted against its
   id's rows' record (`make_notes`, `_of_id`). Quadratic before session 49's review (k=4000: 5.3 s).
 * `synced and copy`: k records read from the sync's store, each with a file's copy of it (k kinds of two).
+* `bridged pairs`: k pairs of records read from the sync's store, a CQC location and a council's home at its
+  postcode under another name, each pair bridged by a file's row giving the one's CQC location id and the other's
+  name (k kinds `finish` takes apart, `_apart`), the CQC record with a file's copy. Quadratic before session 50's
+  review (k=2000/4000/8000 finish alone: 0.77/2.19/6.73 s): each kind merged again was handed every id given twice.
+* `bridged in a line`: k records read from the sync's store at one postcode, each bridged to the next by a file's
+  row giving its CQC location id and the next's name (one kind of k, k chains). Quadratic before (k=1000/2000/4000:
+  0.36/0.94/3.13 s): each chain was tested against every synced record's keys.
 
 Each row prints the seconds and their ratio to the row before it: near 2 where a doubled size costs double.
 
@@ -46,8 +53,42 @@ def synced_and_copy(services: list[Service]) -> tuple[list[Service], set[tuple[s
     return [*synced, *copies], {(s.id, s.provenance[0].file) for s in synced}
 
 
+def _from(service: Service, file: str, line: int, **fields: object) -> Service:
+    """`service` read from `file` at `line`, `fields` changed."""
+    return service.model_copy(update={**fields, "provenance": [
+        service.provenance[0].model_copy(update={"file": file, "line": line})]})
+
+
+def bridged_pairs(services: list[Service]) -> tuple[list[Service], set[tuple[str, str | None]]]:
+    """Each service as CQC's synced record and a council's synced record at its postcode under another name, a file's
+    copy of the CQC record, and a file's row giving its CQC location id under the council's name."""
+    synced, copies, rows = [], [], []
+    for at, service in enumerate(services):
+        location, postcode, council = f"1-{at:09d}", f"ZZ{at} 1AA", f"Council home {at}"
+        cqc = _from(service, f"https://cqc.example/{at}", 1, id=f"cqc:{location}", source="cqc", status="active",
+                    cqc_location_id=location, name=f"Home {at}", postcode=postcode)
+        home = _from(service, f"https://homes.example/{at}", 1, id=f"homes:{at}", source="homes",
+                     cqc_location_id=None, name=council, postcode=postcode)
+        synced += [cqc, home]
+        copies.append(_from(cqc, "cqc.csv", at + 2))
+        rows.append(_from(home, "file.csv", at + 2, id=f"file:{at}", source="file", cqc_location_id=location))
+    return [*synced, *copies, *rows], {(s.id, s.provenance[0].file) for s in synced}
+
+
+def bridged_in_a_line(services: list[Service]) -> tuple[list[Service], set[tuple[str, str | None]]]:
+    """Each service as CQC's synced record at one postcode, and a file's row giving its CQC location id under the
+    next one's name."""
+    synced = [_from(service, f"https://cqc.example/{at}", 1, id=f"cqc:1-{at:09d}", source="cqc", status="active",
+                    cqc_location_id=f"1-{at:09d}", name=f"Home {at}", postcode="ZZ0 1AA")
+              for at, service in enumerate(services)]
+    rows = [_from(record, "file.csv", at + 2, id=f"file:{at}", source="file", name=f"Home {at + 1}")
+            for at, record in enumerate(synced)]
+    return [*synced, *rows], {(s.id, s.provenance[0].file) for s in synced}
+
+
 SHAPES: dict[str, Callable[[list[Service]], tuple[list[Service], set[tuple[str, str | None]]]]] = {
-    "ids given again": ids_given_again, "synced and copy": synced_and_copy}
+    "ids given again": ids_given_again, "synced and copy": synced_and_copy, "bridged pairs": bridged_pairs,
+    "bridged in a line": bridged_in_a_line}
 
 
 def main() -> None:

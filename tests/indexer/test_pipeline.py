@@ -993,8 +993,11 @@ ANNEXE, COUNCILS, NOBODYS = "Ashton Lodge Annexe", "Ashton Lodge Residential Car
       ("H", {"name": COUNCILS, "cqc_location_id": None})], True),
     ([("K", {"name": COUNCILS, "cqc_location_id": NOBODYS}), ("L", {"name": ANNEXE, "cqc_location_id": NOBODYS})],
      False),
+    ([("J", {"cqc_location_id": NOBODYS}), ("K", {"name": COUNCILS, "cqc_location_id": NOBODYS}),
+      (ASHTON_ID, {"source": "cqc", "name": COUNCILS, "cqc_location_id": NOBODYS})], True),
 ], ids=["a chain giving Ashton Lodge's CQC id", "a chain giving no synced record's CQC id",
-        "a chain with a row given again otherwise", "a chain sharing a key with the council's record alone"])
+        "a chain with a row given again otherwise", "a chain sharing a key with the council's record alone",
+        "a chain beside a file's copy of Ashton Lodge at the council's name"])
 def test_a_chain_of_files_rows_sharing_keys_with_two_synced_records_joins_one_in_every_order(
         data_dir, geography, tmp_path, rows, joins_first):
     """Ashton Lodge as a sync stores it and a council's synced record at its postcode under another name
@@ -1010,8 +1013,8 @@ def test_a_chain_of_files_rows_sharing_keys_with_two_synced_records_joins_one_in
     listed = ashton_lodge_three_ways(data_dir, geography)[1]
     first, council = synced(listed), synced_council_row(listed, name=COUNCILS)
     assert KeyGroups([s.model_dump(mode="json") for s in (first, council)]).of(merge_keys(first)) == {0}
-    files = [council_file_row(listed, f"homes:{ident}", line, **fields) for line, (ident, fields) in
-             enumerate(rows, 2)]
+    files = [council_file_row(listed, ident if ":" in ident else f"homes:{ident}", line, **fields)
+             for line, (ident, fields) in enumerate(rows, 2)]
     joined = first if joins_first else council
     expected = kinds([Service.model_validate({**joined.model_dump(), "provenance": [
         *joined.provenance, *(o for s in files for o in s.provenance)]}), council if joins_first else first])
