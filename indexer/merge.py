@@ -372,6 +372,22 @@ class _Given:
         self.counted = frozenset([("id", self.ident), *shared])
 
 
+_SAID = {"cqc": "a CQC location id", "name+postcode": "a name and postcode"}  # a shared key's kind, in a report
+
+
+def _by_order(shared: dict[str, list[tuple[str, str]]], chain: set[str]) -> str:
+    """What the report says of a chain of rows (`chain`, their ids) that shares keys with records the sync's store
+    keeps apart (`shared`: per such record, in the store's order, the rows sharing a key with it and the key's kind)
+    and gives no one of their CQC location ids alone (`Merging._apart`): it joined the first by the order of the
+    sources' names and ids, which says nothing of which service the rows are, so a person should check."""
+    said = [f"{row} shares {_SAID.get(kind, kind)} with {record}" for record, rows in shared.items()
+            for row, kind in rows[:1]]
+    return (f"{', '.join(said)}: the sync's store keeps {' and '.join(shared)} apart, and no row of the chain "
+            f"{', '.join(sorted(chain))} (one service: they share keys) gives the CQC location id of one of them "
+            f"alone, so it joined {next(iter(shared))}, the first by source name and id, not by anything the rows say: "
+            "check which service it is")
+
+
 class _Kind(NamedTuple):
     """A kind of records merged again where a record of an id withdrawing a key took one apart (`Merging._part`), or
     where the sync's store keeps apart records a kind holds once all are merged (`Merging.finish`): its record,
@@ -443,6 +459,9 @@ class Merging:
         # merged into (`_first_of`).
         self._firsts: dict[str, Service] = {}
         self._came_first: dict[str, int] = {}  # per id, when its first record came (`_first`)
+        # What `finish` decided by the store's order alone, one line per chain of rows (`_apart`, `_by_order`): the
+        # import's report gives each as a warning, as it is a guess.
+        self.guesses: list[str] = []
 
     def make_notes(self) -> list[MergeNote]:
         """What was merged into what, of the records merged so far, in the order the records that made each note
@@ -661,7 +680,8 @@ class Merging:
         its other records (rows that share keys with one another) in the kind of the one group it shares a key with,
         or, sharing keys with more than one, of the one among them whose synced record's own CQC location id a row
         of the chain gives, else the first in the store's order (of source and id) among them: a chain of rows
-        sharing keys is one service, and joins one record."""
+        sharing keys is one service, and joins one record. Where the store's order decided, `guesses` says so: it is
+        the order of the sources' names ("a-council" before "cqc"), nothing the rows say."""
         keys = [self._counted(record) for _, record in members]
         held = [at for at, (_, record) in enumerate(members)
                 if self._is_synced(record) or self._copy_of_synced(record)]
@@ -683,7 +703,14 @@ class Merging:
             joins = [group for group in shares if any(key in gives for record in synced[group]
                                                       for key in merge_keys(record) if key[0] == "cqc")] or shares
             # Each group holds a synced record (a copy of one shares its id's key with it), so none is empty.
-            groups[min(joins, key=lambda group: min((record.source, record.id) for record in synced[group]))] += rows
+            named = {group: min(synced[group], key=lambda record: (record.source, record.id)) for group in joins}
+            joined = min(joins, key=lambda group: (named[group].source, named[group].id))
+            groups[joined] += rows
+            if len(joins) > 1:
+                self.guesses.append(_by_order({named[group].id: sorted(
+                    (members[at][1].id, key[0]) for at in rows for key in keys[at] if owner.get(key) == group)
+                    for group in sorted(joins, key=lambda group: (named[group].source, named[group].id))},
+                    {members[at][1].id for at in rows}))
         return [[members[at] for at in sorted(group)] for group in groups]
 
     def _counted(self, record: Service) -> frozenset[tuple[str, str]]:
@@ -787,6 +814,13 @@ class Merging:
         rank = self._rank(service)
         return (self._came_first[service.id] if rank != (True, True) else came, *rank, came)
 
+    def all(self, items: Iterable[Service | Keyed]) -> list[Service | Stored]:
+        """The records kept once `items` are all merged (`add`, `finish`)."""
+        for item in items:
+            self.add(item)
+        self.finish()
+        return self.kept()
+
     def kept(self) -> list[Service | Stored]:
         """The kept records, in their places."""
         return [record for record in self._records() if record is not None]
@@ -821,7 +855,4 @@ def merge_duplicates(services: Iterable[Service | Keyed], precedence: Precedence
     record where it is merged), its fields by `precedence`, `synced` those read from the sync's store (`Merging`).
     A list of records alone gives records alone."""
     merging = Merging(precedence, synced)
-    for item in services:
-        merging.add(item)
-    merging.finish()
-    return merging.kept(), merging.make_notes()
+    return merging.all(services), merging.make_notes()

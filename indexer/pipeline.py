@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from geodata.geography import Geography
 from geodata.areas import AreaCodes, check_coordinates, outside_england
 from geodata.errors import GeodataError, InvalidPostcode, TerminatedPostcode, UnknownPostcode
-from indexer.merge import Keyed, MergeNote, Merging, Precedence, merge_duplicates, merged_ids, same_id
+from indexer.merge import Keyed, MergeNote, Merging, Precedence, merged_ids, same_id
 from indexer.needs import extract_needs_and_gender, gender_words
 from indexer.precedence import source_precedence
 from indexer.rows import Candidate, Held, Rejection, Row, Stated, place
@@ -505,19 +505,19 @@ def _build_index(rows: Iterable[Row], placer: Placer, writer: IndexWriter,
     parts = writer.parts() if workers is not None and isinstance(writer, PartWriter) else None
     synced: set[tuple[str, str | None]] = set()  # the synced records', noted as their rows are read (`_synced`)
     rows = _synced(rows, synced)
+    merging = Merging(precedence, synced)
     if parts is None:
-        merged, notes = merge_duplicates(prepare_rows(rows, placer, report, progress), precedence, synced)
-        report.merged += notes
+        merged = merging.all(prepare_rows(rows, placer, report, progress))
+        _noted(report, merging)
         _check_keeps_live(report, merged, writer, live, max_drop_share, force)
         report.indexed = writer.replace_all(cast(list[Service], merged))  # records in, records out
     else:
         assert isinstance(writer, PartWriter) and workers is not None
         # The records are merged and written as the workers send them, so this process's share of the work runs
         # beside theirs; whether the new index may replace the live one is asked once all are written.
-        merging = Merging(precedence, synced)
 
         def keeps_live() -> None:
-            report.merged += merging.make_notes()
+            _noted(report, merging)
             _check_keeps_live(report, merging.kept(), writer, live, max_drop_share, force)
 
         try:
@@ -603,6 +603,13 @@ def collect(chunk: list[Candidate | Rejection], prepared: Iterable[T | Rejection
             report.rejected.append(outcome)
         else:
             into.append(outcome)
+
+
+def _noted(report: IndexReport, merging: Merging) -> None:
+    """What the merge did in `report`: what was merged into what, and, as warnings, what it decided by the store's
+    order alone (`Merging.guesses`), in an order that does not depend on the rows'."""
+    report.merged += merging.make_notes()
+    report.warnings += sorted(merging.guesses)
 
 
 def _held_twice(first: Held, again: Held) -> MergeNote:

@@ -470,34 +470,64 @@ def test_a_rebuild_keeps_apart_two_synced_records_a_files_row_of_another_id_shar
     another name ("Ashton Lodge Residential Care Home"), without a CQC location id: the live write shows the two
     apart. A rebuild that reads a council's list too, whose row F gives Ashton Lodge's CQC location id under the
     council's name and postcode, shows the same records as the live write, F merged into Ashton Lodge's record (the
-    CQC location id it gives). Before, F made the three one record in the rebuild, which the next live write of
-    either showed apart again."""
+    CQC location id it gives), and warns of nothing. Before, F made the three one record in the rebuild, which the
+    next live write of either showed apart again."""
+    live, report = rebuilt_with_a_councils_list(settings, geography, replay, tmp_path, [("F", COUNCILS, ASHTON)])
+    assert not report.rejected and not report.warnings
+    rebuilt = {ident: index_record(settings.home, ident) for ident in (ASHTON_ID, "listed:A", "homes:F")}
+    assert rebuilt["homes:F"] is None and rebuilt[ASHTON_ID] is not None and rebuilt["listed:A"] is not None
+    assert [p["source"] for p in rebuilt[ASHTON_ID]["provenance"]] == ["cqc", "homes"]
+    assert rebuilt["listed:A"]["provenance"] == live["listed:A"]["provenance"], "the council's record apart, as live"
+
+
+def test_a_rebuild_says_a_chain_of_rows_sharing_keys_with_two_synced_records_joined_one_by_the_stores_order(
+        settings, geography, replay, tmp_path):
+    """The two synced records above, and a council's list whose row J is at Ashton Lodge's name and postcode and row
+    K at the council's record's, both giving a CQC location id of neither: the rows are one service (their CQC
+    location id) and join one record, Ashton Lodge's, the first by source name and id ("cqc" before "listed"),
+    which nothing the rows say decides, and the import's report says so. Before, the report said only that each row
+    was merged, as if their keys had told it where."""
+    live, report = rebuilt_with_a_councils_list(settings, geography, replay, tmp_path, [
+        ("J", None, "1-999999999"), ("K", COUNCILS, "1-999999999")])
+    rebuilt = {ident: index_record(settings.home, ident) for ident in (ASHTON_ID, "listed:A")}
+    assert [p["source"] for p in rebuilt[ASHTON_ID]["provenance"]] == ["cqc", "homes", "homes"]
+    assert rebuilt["listed:A"]["provenance"] == live["listed:A"]["provenance"], "the council's record apart, as live"
+    assert report.warnings == [
+        f"homes:J shares a name and postcode with {ASHTON_ID}, homes:K shares a name and postcode with listed:A: the "
+        f"sync's store keeps {ASHTON_ID} and listed:A apart, and no row of the chain homes:J, homes:K (one service: "
+        f"they share keys) gives the CQC location id of one of them alone, so it joined {ASHTON_ID}, the first by "
+        "source name and id, not by anything the rows say: check which service it is"]
+    assert f"warning {report.warnings[0]}" in report.summary_lines()
+
+
+COUNCILS = "Ashton Lodge Residential Care Home"
+
+
+def rebuilt_with_a_councils_list(settings, geography, replay, tmp_path, rows):
+    """Ashton Lodge synced from CQC's API and a council's record synced as "listed" at its postcode under
+    `COUNCILS`, without a CQC location id (the live write's records of both), and the index rebuilt of the store
+    and a council's list of `rows` (each its id, name or None for Ashton Lodge's, and CQC location id, at Ashton
+    Lodge's postcode): the live write's records and the rebuild's report."""
     from indexer.pipeline import GeographyPlacer, build_index
     from indexer.sources import load_source
     from indexer.sync.rebuild import with_directory
     from rehabmap.maintain.edits import OverlayWriter
     from app.parts import open_writer
 
-    named = "Ashton Lodge Residential Care Home"
     run(settings, geography)
-    synced_council(settings, geography, replay, name=named)
+    synced_council(settings, geography, replay, name=COUNCILS)
     live = {ident: index_record(settings.home, ident) for ident in (ASHTON_ID, "listed:A")}
     assert all(live.values()), "the live write shows the two apart"
     homes, ashton = tmp_path / "homes.csv", live[ASHTON_ID]
-    homes.write_text(f"Row,Home,Postcode,CQC\nF,{named},{ashton['postcode']},{ASHTON}\n")
+    homes.write_text("Row,Home,Postcode,CQC\n" + "".join(
+        f"{ident},{name or ashton['name']},{ashton['postcode']},{cqc}\n" for ident, name, cqc in rows))
     (tmp_path / "homes.toml").write_text(
         '[source]\nname = "homes"\n[columns]\nid = "Row"\nname = "Home"\npostcode = "Postcode"\n'
         f'cqc_location_id = "CQC"\n[constants]\nservice_type = "{ashton["service_type"]}"\n')
-
-    rows = with_directory(store_of(settings), [homes], load_source(homes, mapping=tmp_path / "homes.toml"))
-    report = build_index(rows, GeographyPlacer(geography), OverlayWriter(open_writer(settings), Directory.from_settings(
-        settings)), progress=False)
-
-    assert not report.rejected
-    rebuilt = {ident: index_record(settings.home, ident) for ident in (ASHTON_ID, "listed:A", "homes:F")}
-    assert rebuilt["homes:F"] is None and rebuilt[ASHTON_ID] is not None and rebuilt["listed:A"] is not None
-    assert [p["source"] for p in rebuilt[ASHTON_ID]["provenance"]] == ["cqc", "homes"]
-    assert rebuilt["listed:A"]["provenance"] == live["listed:A"]["provenance"], "the council's record apart, as live"
+    rows_read = with_directory(store_of(settings), [homes], load_source(homes, mapping=tmp_path / "homes.toml"))
+    return live, build_index(rows_read, GeographyPlacer(geography), OverlayWriter(open_writer(settings),
+                                                                                 Directory.from_settings(settings)),
+                             progress=False)
 
 def test_a_sync_written_while_a_rebuild_ran_is_written_again_after_its_swap(settings, geography, replay):
     """A rebuild reads the synced records, a sync then writes to the old index, and the rebuild swaps in its
