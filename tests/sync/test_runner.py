@@ -1052,10 +1052,9 @@ def test_a_run_the_sqlite_files_full_disk_refuses_says_what_an_operator_sees(tmp
     assert store.records("cqc") == [] and status.staged == 78
 
 
-_REHABMAPS_FAULT = ("A fault of rehabmap's or of its store's (a disk full, a database down), not the source's: the "
-                    "log has its traceback.")
-_MACHINES_FAULT = ("A fault of this machine's or of its database's, not of rehabmap or the source: mend it (a disk "
-                   "full, a file's permissions, a database down).")
+_REHABMAPS_FAULT = "A fault of rehabmap's, not the source's: the log has its traceback."
+_MACHINES_FAULT = ("A fault of the database's, not of rehabmap or the source: mend it (a database down, its disk "
+                   "full).")
 
 
 @pytest.mark.parametrize(("at_commit", "raised", "said", "fault"), [
