@@ -39,7 +39,7 @@ def index_command(sources: tuple[Path, ...], mapping: Path | None, max_drop_shar
     store's disk full) is named on an error line after the reports, the new index live (exit status 2)."""
     from app.rebuild import rebuild_index
     from cli.maintain import _actor
-    from cli.sync import UNWRITTEN, echo_failed, echo_runs
+    from cli.sync import end_runs
     from indexer.pipeline import ImportRefused, IndexReport
     from rehabmap.config import get_settings
 
@@ -56,12 +56,4 @@ def index_command(sources: tuple[Path, ...], mapping: Path | None, max_drop_shar
         echo(refused.report)
         raise
     echo(rebuilt.report)
-    echo_runs(rebuilt.queued)
-    if rebuilt.queued.failed:
-        echo_failed("rehabmap index", rebuilt.queued)
-    if rebuilt.queued.failed or rebuilt.queued.unshown:
-        sys.exit(2)
-    if any(run.stopped for run in rebuilt.queued.reports):
-        sys.exit(3)
-    if rebuilt.queued.unwritten:
-        sys.exit(UNWRITTEN)
+    end_runs("rehabmap index", rebuilt.queued)

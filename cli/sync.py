@@ -66,9 +66,16 @@ def sync_command(source: str, dry_run: bool, force: bool, full: bool, discard: b
     share = max_change if max_change is not None else settings.sync_max_change_share
     runs = sync_source(settings, source, actor=f"rehabmap sync {source}, {_actor()}", dry_run=dry_run, force=force,
                        full=full, max_change_share=share, progress=progress and sys.stderr.isatty())
-    echo_runs(runs, detail=dry_run)
+    end_runs(f"rehabmap sync {source}", runs, detail=dry_run)
+
+
+def end_runs(command: str, runs: SourceRuns, *, detail: bool = False) -> None:
+    """How `command` (`rehabmap sync SOURCE`, or `rehabmap index` for its held rows' runs) ends on its runs: their
+    reports and `error:` lines (`echo_runs`, `echo_failed`), then exit status 2 for a failed run or a refused live
+    write, 3 for a run stopped at the share threshold, 4 (`UNWRITTEN`) for a live write that failed; 0 else."""
+    echo_runs(runs, detail=detail)
     if runs.failed:
-        echo_failed(f"rehabmap sync {source}", runs)
+        echo_failed(command, runs)
     if runs.failed or runs.unshown:
         sys.exit(2)
     if any(r.stopped for r in runs.reports):
