@@ -526,11 +526,11 @@ class ElasticWriter:
             errors.operator_log.tell(f"{self.client.where()} refused documents: {status}", logging.INFO)
             return IndexUnavailable(f"The search index kept refusing documents as overloaded ({status}) after "
                                     f"{retries} retries.{note}")
-        gone = ClusterError(status, kind, str(error.get("reason", kind)) if isinstance(error, dict) else kind)
+        reason = str(error.get("reason", kind)) if isinstance(error, dict) else kind
+        gone = ClusterError(status, kind, reason)
         if _gone(gone):
             return _amiss(self.client, gone, note, reads=False)
-        return DocumentRefused(status, f"The search index refused the record '{result.get('_id')}': "
-                               f"{error.get('reason', kind) if isinstance(error, dict) else kind}.{note} "
+        return DocumentRefused(status, f"The search index refused the record '{result.get('_id')}': {reason}.{note} "
                                "The people who run this service have to fix the search index or the record.")
 
     def _refused_request(self, error: ClusterError, ids: list[str], note: str) -> RequestRefused:
