@@ -358,11 +358,12 @@ class _Given:
     def add(self, service: Service, synced: bool) -> None:
         """A record of the id, `synced` if read from the sync's store, which may change the keys it counts (given
         again, it changes nothing)."""
+        keys = merge_keys(service)
         if synced:
-            self.synced = (self.synced or frozenset()) | frozenset(merge_keys(service))
+            self.synced = (self.synced or frozenset()) | frozenset(keys)
         self.retired = self.retired or service.status == "inactive"
         kinds = self.read_from.setdefault(_origin(service)[0], {})
-        for kind, value in merge_keys(service)[1:]:
+        for kind, value in keys[1:]:
             kinds.setdefault(kind, set()).add(value)
         if self.synced is not None:
             self.counted = self.synced
