@@ -23,7 +23,7 @@ from rehabmap.gaps.coverage import (figures_reason, rows_with_coverage, scorecar
 from rehabmap.gaps.columns import AsOf
 from rehabmap.gaps.exports import scorecard_csv, small_areas_csv, table_csv
 from rehabmap.gaps.indicators import check_map_indicator, indicator_text, km_text, share_text
-from rehabmap.gaps.oaps import OapStore, PlacementsReport
+from rehabmap.gaps.oaps import OapStore, PlacementsReport, ccgs
 from rehabmap.gaps.options import GapOptions
 from geodata.england import ENGLAND
 from rehabmap.errors import InvalidValue
@@ -262,8 +262,9 @@ def render_placements(report: PlacementsReport) -> str:
     if not report.area.no_data:
         lines += [f"  {label}: {text}" for label, text in report.rows()]
     if report.unmapped_ccgs:
-        lines.append(f"  {len(report.unmapped_ccgs)} CCGs of {report.month} have no sub-ICB location today and count "
-                     "in no ICB here.")
+        one = len(report.unmapped_ccgs) == 1
+        lines.append(f"  {ccgs(len(report.unmapped_ccgs))} of {report.month} {'has' if one else 'have'} no sub-ICB "
+                     f"location today and count{'s' if one else ''} in no ICB here.")
     return "\n".join(lines)
 
 

@@ -336,7 +336,7 @@ def band_order(band: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
-def _ccgs(count: int) -> str:
+def ccgs(count: int) -> str:
     """A count of CCGs in words, "1 CCG" or "2 CCGs": Nottingham and Nottinghamshire's placements of Feb 2017, whose
     one mapped CCG (02Q, Bassetlaw) had its figure suppressed, read "not published (suppressed for 1 CCGs)"."""
     return f"{count} CCG{'' if count == 1 else 's'}"
@@ -388,7 +388,7 @@ class PlacementsReport:
 
         def text(figure: str, total: float | None, suppressed: int) -> str:
             if total is None:
-                return f"not published (suppressed for {_ccgs(suppressed)})" if suppressed else "no data"
+                return f"not published (suppressed for {ccgs(suppressed)})" if suppressed else "no data"
             return f"{total:,.0f}" + (f" and {suppressed} suppressed" if suppressed else "") + a.of_whom(figure)
 
         return ([("Placements active at the month's end", text("active_at_end", a.active_at_end, a.active_suppressed)),

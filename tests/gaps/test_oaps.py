@@ -302,3 +302,51 @@ def test_one_suppressed_ccg_is_one_ccg(feb_2017_home, data_dir):
     assert "suppressed for 1 CCG)" in page
     for text in (cli, page, summary):
         assert "1 CCGs" not in text
+
+
+def test_one_unmapped_ccg_is_counted_in_the_singular(data_dir):
+    """The command line's line under an ICB's placements counts the month's unmapped CCGs: with one left (the real
+    month's list cut to its first), it read "1 CCGs of … have no sub-ICB location today and count in no ICB"."""
+    import dataclasses
+
+    from cli.gaps_report import render_placements
+
+    month = read_month(data_dir / "oaps" / next(iter(FILES)), data_dir)
+    report = PlacementsReport.of(month, "E54000054", month_date(month.month), data_dir)
+    one = dataclasses.replace(report, unmapped_ccgs=report.unmapped_ccgs[:1])
+    assert f"  1 CCG of {report.month} has no sub-ICB location today and counts in no ICB here." in (
+        render_placements(one).splitlines())
+    assert f"  139 CCGs of {report.month} have no sub-ICB location today and count in no ICB here." in (
+        render_placements(report).splitlines())
+
+
+def test_one_unmapped_ccg_reads_in_the_singular_on_the_area_page(data_dir, tmp_path, monkeypatch, known_services,
+                                                                   geodata_dir):
+    """The area page's note on the month's unmapped CCGs, with one left (February 2017's real file without the
+    other 138's rows): it read "1 clinical commissioning groups of 2017-02 are not mapped to an ICB"."""
+    name = "oaps-open-data-feb-2017.csv"
+    month = read_month(data_dir / "oaps" / name, data_dir)
+    unmapped = [c.code for c in PlacementsReport.of(month, "E54000054", month_date(month.month), data_dir)
+                .unmapped_ccgs]
+    with (data_dir / "oaps" / name).open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    kept = [r for r in rows if not (r[3] == "Ccg" and r[4] in unmapped[1:])]
+    cut = tmp_path / name
+    with cut.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle, quoting=csv.QUOTE_ALL).writerows(kept)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "geodata").symlink_to(geodata_dir, target_is_directory=True)
+    EmbeddedWriter(index_file(home)).replace_all(known_services)
+    monkeypatch.setenv("REHABMAP_HOME", str(home))
+    monkeypatch.setenv("REHABMAP_DATA_DIR", str(data_dir))
+    get_settings.cache_clear()
+    try:
+        done = CliRunner().invoke(_Group(commands={"oaps": oaps}), ["oaps", "import", str(cut)])
+        assert done.exit_code == 0, done.output
+        with TestClient(make_app(home, data_dir)) as client:
+            page = html.unescape(client.get("/pathway-gaps/E54000054").text)
+        assert "1 clinical commissioning group of 2017-02 is not mapped to an ICB" in page
+        assert "It has merged since and no sub-ICB location has its code today; its placements count" in page
+    finally:
+        get_settings.cache_clear()
