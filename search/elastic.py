@@ -55,7 +55,7 @@ from rehabmap.index.base import (Around, Coverage, Hit, IndexInfo, Page, Previou
 from rehabmap.record import Service
 from rehabmap.taxonomy import NEED_LABELS, ServiceType, types_narrowed_by
 from search.elastic_fit import FitScore
-from search.engine import (OVERLOADED, REFUSED_CREDENTIALS, ClusterError, Document, DocumentUnread,
+from search.engine import (OVERLOADED, REFUSED_CREDENTIALS, ClusterError, Document, DocumentUnread, Resends,
                            SearchClient, Unreachable, connect, document_source)
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ _BULK_RETRIES = 6
 # An edit's bulk request holds the index lock (every other edit, sync and swap waits), and a maintainer waits behind a
 # gateway that gives up long before a build's bound (7 requests of 120 s and 61 s of backoff: ~15 min, where nginx's
 # proxy_read_timeout is 120 s): it waits _EDIT_TIMEOUT_S for an answer and is sent again _EDIT_RETRIES times, at most
-# 4 × 12 s + 1 + 2 + 4 s = 55 s in all.
+# 4 × 12 s + 1 + 2 + 4 s = 55 s in all; those resends are all an edit's, however many chunks it writes.
 _EDIT_TIMEOUT_S = 12
 _EDIT_RETRIES = 3
 _BULK_BACKOFF_S = 1.0
@@ -495,18 +495,20 @@ class ElasticWriter:
         makes the indices a write names made one named like the alias, mapped from the documents, and the edit
         "succeeded" into it; each document is now answered 404, and the write is `_amiss`'s index gone. An edit's
         requests (to the alias) are waited for and sent again less than a build's: they hold the index lock
-        (`_EDIT_TIMEOUT_S`, `edit_retries`).
+        (`_EDIT_TIMEOUT_S`, `edit_retries`, one count for all of an edit's chunks where a build's each has its own).
 
         The chunks are cut here, a call of the client each, so a request refused whole is known to carry its chunk's
         documents not yet answered, which are dropped by the answer's id: the client answers the documents the
         cluster took first, and sends those refused as overloaded again as a smaller request."""
         timeout_s, retries = (_EDIT_TIMEOUT_S, self.edit_retries) if alias else (_BULK_TIMEOUT_S, self.bulk_retries)
+        edits = Resends(retries) if alias else None
         unsent = iter(documents)
         for chunk in iter(lambda: list(itertools.islice(unsent, _BULK_CHUNK)), []):
             unanswered = dict.fromkeys(doc_id for doc_id, _ in chunk)  # in the order sent
+            resends = edits or Resends(retries)
             try:
                 for ok, result in self.client.bulk(index, chunk, require_alias=alias, timeout_s=timeout_s,
-                                                   retries=retries, backoff_s=self.backoff_s,
+                                                   resends=resends, backoff_s=self.backoff_s,
                                                    max_backoff_s=_BULK_MAX_BACKOFF_S):
                     unanswered.pop(str(result.get("_id")), None)
                     if not ok:

@@ -16,6 +16,7 @@ and the errors raised here carry the library's message, which holds no header.
 
 from __future__ import annotations
 
+import itertools
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -91,15 +92,15 @@ class SearchClient(Protocol):
     def get(self, index: str, doc_id: str, source: list[str]) -> dict[str, Any] | None:
         """The document's source (these fields of it), or None; `ClusterError` 404 if the index is missing."""
 
-    def bulk(self, index: str, documents: Sequence[Document], *, require_alias: bool, timeout_s: float, retries: int,
-             backoff_s: float, max_backoff_s: float) -> Iterator[tuple[bool, dict[str, Any]]]:
+    def bulk(self, index: str, documents: Sequence[Document], *, require_alias: bool, timeout_s: float,
+             resends: Resends, backoff_s: float, max_backoff_s: float) -> Iterator[tuple[bool, dict[str, Any]]]:
         """Write the documents in one request, without a refresh (a costly operation, so the caller makes one for
         all), each replacing (or adding) its id's ("index", never "create": a request sent again after the cluster
         wrote it, answered "not now" by a gateway that gave up waiting, writes the same documents again where
         "create" refused each as already there, 409, failing the build). Per document (ok, its result:
         "_id", "status", "error"); `mget` reads it once answered, searches after the index's next refresh. What the
         cluster refuses as overloaded (`OVERLOADED`, whole or per document) is sent again with exponential backoff,
-        at most `retries` times (`_resending`). `require_alias` (sent only when true): `index` must be an alias; a
+        while `resends` has any left (`_resending`). `require_alias` (sent only when true): `index` must be an alias; a
         document written while none is there is answered 404 `index_not_found_exception`, where the cluster would
         otherwise make an index of that name for it."""
 
@@ -227,8 +228,8 @@ class ElasticsearchClient(_Adapter[elasticsearch.Elasticsearch]):
             found = self.client.options(ignore_status=404).get(index=index, id=doc_id, source_includes=source)
         return document_source(found.body, found.meta.status)
 
-    def bulk(self, index: str, documents: Sequence[Document], *, require_alias: bool, timeout_s: float, retries: int,
-             backoff_s: float, max_backoff_s: float) -> Iterator[tuple[bool, dict[str, Any]]]:
+    def bulk(self, index: str, documents: Sequence[Document], *, require_alias: bool, timeout_s: float,
+             resends: Resends, backoff_s: float, max_backoff_s: float) -> Iterator[tuple[bool, dict[str, Any]]]:
         # "Not now" answers are sent again by `_resending`, with backoff, not at once by the client.
         client = self.client.options(request_timeout=timeout_s, retry_on_status=())
 
@@ -238,7 +239,7 @@ class ElasticsearchClient(_Adapter[elasticsearch.Elasticsearch]):
                 answer = client.bulk(operations=_operations(index, pending), require_alias=require_alias or None)
                 return _results(answer.body)
 
-        return _resending(send, documents, retries=retries, backoff_s=backoff_s, max_backoff_s=max_backoff_s)
+        return _resending(send, documents, resends=resends, backoff_s=backoff_s, max_backoff_s=max_backoff_s)
 
     def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]:
         with self._answered():
@@ -336,14 +337,14 @@ class OpenSearchClient(_Adapter[opensearchpy.OpenSearch]):
                 return document_source(exc.info, 404)
         return document_source(found, 200)
 
-    def bulk(self, index: str, documents: Sequence[Document], *, require_alias: bool, timeout_s: float, retries: int,
-             backoff_s: float, max_backoff_s: float) -> Iterator[tuple[bool, dict[str, Any]]]:
+    def bulk(self, index: str, documents: Sequence[Document], *, require_alias: bool, timeout_s: float,
+             resends: Resends, backoff_s: float, max_backoff_s: float) -> Iterator[tuple[bool, dict[str, Any]]]:
         def send(pending: Sequence[Document]) -> list[dict[str, Any]]:
             with self._answered():
                 return _results(self.bulk_client.bulk(body=_operations(index, pending), request_timeout=timeout_s,
                                                       require_alias=require_alias or None))
 
-        return _resending(send, documents, retries=retries, backoff_s=backoff_s, max_backoff_s=max_backoff_s)
+        return _resending(send, documents, resends=resends, backoff_s=backoff_s, max_backoff_s=max_backoff_s)
 
     def close(self) -> None:
         super().close()
@@ -375,17 +376,27 @@ def _results(answer: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [result for item in answer["items"] for result in item.values()]
 
 
+class Resends:
+    """How many more times a write's bulk requests may be sent again. A build gives each request its own; an edit
+    one for all of its requests: an edit holds the index lock, and a sync's live write of N chunks, each sent again
+    up to its own limit, held it N times as long as one chunk's (N × 55 s) while the cluster failed."""
+
+    def __init__(self, times: int) -> None:
+        self.times = times  # as given: the messages say it
+        self.left = times
+
+
 def _resending(send: Callable[[Sequence[Document]], list[dict[str, Any]]], documents: Sequence[Document], *,
-               retries: int, backoff_s: float, max_backoff_s: float) -> Iterator[tuple[bool, dict[str, Any]]]:
+               resends: Resends, backoff_s: float, max_backoff_s: float) -> Iterator[tuple[bool, dict[str, Any]]]:
     """Each document's (ok, result) of one bulk request, what the cluster answers "not now" (`OVERLOADED`: the whole
-    request, or a document of it) sent again after `backoff_s`, doubling up to `max_backoff_s`, at most `retries`
-    times; then its answer is the document's (a whole request's, the `ClusterError`). One loop for both engines:
+    request, or a document of it) sent again after `backoff_s`, doubling up to `max_backoff_s`, while `resends` has
+    any left; then its answer is the document's (a whole request's, the `ClusterError`). One loop for both engines:
     each client's bulk helper resent its own choice (opensearch-py's 429 alone, so a document answered 408 or 502-504
     was never sent again on OpenSearch), and matching them meant copying a private part of one. The answers given
     first are those taken, the ones sent again after them."""
     pending = list(documents)
-    for attempt in range(retries + 1):
-        last = attempt == retries
+    for attempt in itertools.count():
+        last = resends.left == 0
         try:
             results = send(pending)
         except ClusterError as exc:
@@ -403,6 +414,7 @@ def _resending(send: Callable[[Sequence[Document]], list[dict[str, Any]]], docum
         if not again:
             return
         time.sleep(min(max_backoff_s, backoff_s * 2 ** attempt))
+        resends.left -= 1
         pending = again
 
 

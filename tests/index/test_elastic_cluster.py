@@ -827,6 +827,39 @@ def test_an_edit_is_sent_again_fewer_times_than_a_build_as_it_holds_the_index_lo
 
 
 @pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
+def test_an_edit_of_many_chunks_shares_its_resends_as_it_holds_the_index_lock(corpus, es_settings, proxy,
+                                                                           monkeypatch, engine_name):
+    """A sync's live write of N chunks was sent again up to the edit's limit a chunk, so the index lock (every
+    other edit, sync and swap waiting) could be held N × 55 s while the cluster failed. The resends are now the
+    edit's: here 4 chunks of 50, each chunk's first request answered 429; the first three are sent again (the edit's
+    3 resends) and written, the fourth's 429 ends the edit, unavailable, the index unmarked. Before, all four were
+    sent again and the edit succeeded after 8 requests. A build's chunks keep a limit each (the same faults: 8
+    requests, built)."""
+    monkeypatch.setattr("search.elastic._BULK_CHUNK", 50)
+    base, writer, _ = _two_hundred_written(engine_name, proxy, es_settings, corpus)
+    writer.backoff_s = 0.01
+    index = ElasticIndex(writer.client, base)
+    before = index.generation()
+    changes = {s.id: {"name": f"{_RENAMED} House {i}"} for i, s in enumerate(corpus[:200])}
+
+    def first_sends_refused() -> None:
+        proxy.heal()
+        proxy.forget()
+        for k in range(4):  # a fault examines only the requests no fault before it took: the 1st, 3rd, 5th, 7th
+            proxy.fail(r"/_bulk", 429, after=k, times=1)
+
+    first_sends_refused()
+    with pytest.raises(IndexUnavailable, match=r"\(it answered 429\)\.$"):
+        writer.upsert(changes)
+    assert len(proxy.seen(r"/_bulk")) == 7
+    assert index.generation() == before
+    assert [index.get(s.id).name for s in corpus[149:151]] == [f"{_RENAMED} House 149", corpus[150].name]
+    first_sends_refused()
+    writer.replace_all(corpus[:200])
+    assert len(proxy.seen(r"/_bulk")) == 8 and index.get(corpus[199].id) == corpus[199]
+
+
+@pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
 def test_an_edit_gives_up_a_bulk_request_the_cluster_does_not_answer_after_its_own_timeout(
         corpus, es_settings, proxy, es_client, engine_name, monkeypatch):
     """An edit's bulk request was waited for as a build's is, 120 s, the index lock held (README: a maintainer's
