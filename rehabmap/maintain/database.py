@@ -291,8 +291,7 @@ class SqliteDatabase:
 
 # SQLite's primary result codes of a file the machine will not let it write or read (full, failing, not openable,
 # read-only, locked), and of a file that is not whole (damaged, or no database at all).
-_MACHINES_CODES = {sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY,
-                   sqlite3.SQLITE_BUSY}
+_MACHINES_CODES = {sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY}
 _DAMAGED_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 # PostgreSQL's SQLSTATEs that are the server's or its machine's: a connection's (class 08), resources run out (53:
 # its disk full, memory, too many connections), the server shut down or starting (57P01–57P03), a system error (58).
@@ -306,13 +305,16 @@ _MACHINES_WORDS = {
     "database": "A fault of the database's, not of rehabmap{nor}: mend it (a database down, its disk full)",
     "damaged": "A damaged file, not a fault of rehabmap{nor}: restore it from its backup (README: \"Backups of the "
                "embedded index\")",
+    "locked": "Another process held the file locked for longer than rehabmap waits: let it finish or stop it (another "
+              "rehabmap command, a backup, a program with the file open)",
 }
 
 
 def _machines_kind(exc: BaseException) -> str | None:
-    """Whose a failure is, when not rehabmap's own: the file system's ("files": an `OSError`, SQLite's file full,
-    unwritable or locked), the database server's ("database": PostgreSQL by its SQLSTATE), or a damaged file's
-    ("damaged": SQLite's CORRUPT or NOTADB). None for any other: the same exception class with another code (SQLite's
+    """Whose a failure is, when not rehabmap's own: the file system's ("files": an `OSError`, SQLite's file full or
+    unwritable), the database server's ("database": PostgreSQL by its SQLSTATE), a damaged file's ("damaged":
+    SQLite's CORRUPT or NOTADB), or another process's holding the file past the wait (SQLite's BUSY, "locked": it was
+    told as the file system's, "mend it (a disk full, …)", which names no lock). None for any other: the same exception class with another code (SQLite's
     "no such table", PostgreSQL's deadlock or serialization failure between two of rehabmap's own transactions) is
     rehabmap's, its traceback kept."""
     if isinstance(exc, OSError):
@@ -321,6 +323,8 @@ def _machines_kind(exc: BaseException) -> str | None:
         code = getattr(exc, "sqlite_errorcode", None)  # only SQLite's own errors carry one, not one made by hand
         if code is None:
             return None
+        if code & 0xFF == sqlite3.SQLITE_BUSY:
+            return "locked"
         return "files" if code & 0xFF in _MACHINES_CODES else "damaged" if code & 0xFF in _DAMAGED_CODES else None
     psycopg = sys.modules.get("psycopg")  # not imported: no psycopg error can have been raised
     if psycopg is None or not isinstance(exc, psycopg.Error):

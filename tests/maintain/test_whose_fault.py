@@ -85,3 +85,26 @@ def test_a_damaged_store_is_one_error_line_saying_to_restore_its_backup(tmp_path
     assert done.stderr == ("error: DatabaseError of the store: file is not a database. A damaged file, not a fault of "
                            "rehabmap: restore it from its backup (README: \"Backups of the embedded index\"), then run "
                            "the command again\n"), done.stderr
+
+
+def test_a_store_another_process_holds_locked_is_said_as_a_lock_not_a_full_disk(tmp_path, data_dir, monkeypatch):
+    """`rehabmap orgs add` while another process holds the store's file locked (a real second connection's
+    EXCLUSIVE transaction) past the store's wait (here 0.2 s, not 30): SQLite's BUSY, "database is locked". It was
+    told as the file system's: "mend it (a disk full, a file's permissions, a path that is a folder)", which names no
+    lock; now the lock, and what may hold it. Nothing is written."""
+    from tests.commands import rehabmap_here
+
+    assert rehabmap_here(tmp_path, data_dir, "orgs", "add", "Harbourlight (fictional)").returncode == 0
+    [store] = tmp_path.rglob("directory.sqlite")
+    monkeypatch.setattr("rehabmap.maintain.database._BUSY_TIMEOUT_S", 0.2)
+    holder = sqlite3.connect(store, isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        done = rehabmap_here(tmp_path, data_dir, "orgs", "add", "Second Light (fictional)")
+    finally:
+        holder.close()
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == ("error: OperationalError of the store: database is locked. Another process held the file "
+                           "locked for longer than rehabmap waits: let it finish or stop it (another rehabmap command, "
+                           "a backup, a program with the file open), then run the command again\n"), done.stderr
+    assert "Second Light" not in rehabmap_here(tmp_path, data_dir, "orgs", "list").stdout
