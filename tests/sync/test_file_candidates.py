@@ -14,11 +14,13 @@ import io
 import json
 import shutil
 from datetime import datetime, timezone
+from pathlib import Path
 from subprocess import CompletedProcess
 
 import httpx
 import pytest
 
+from indexer.sync.publish import UNDECIDED
 from indexer.sync.store import SyncStore
 from rehabmap.config import Settings
 from rehabmap.maintain.store import open_database, store_of
@@ -330,6 +332,18 @@ def test_a_dated_files_listing_names_only_the_facts_its_row_gave(tmp_path, list_
                               "service.")
 
 
+FOREST = "nhs-hospitals-2018:DAM04"  # Forest Independent Hospital, Mansfield
+
+
+def forest_accepted(tmp_path, list_2018_indexed, data_dir, request) -> Path:
+    """A copy of the home with the 2018 list indexed, Forest Independent Hospital accepted as a level 1 unit."""
+    built, done = list_2018_indexed
+    home = built.copy(tmp_path / "home", request).home
+    assert done.returncode == 0 and f"held {FOREST} " in done.stdout, done.stderr
+    assert rehabmap(home, data_dir, None, "review", "accept", FOREST, "--level", "1").returncode == 0
+    return home
+
+
 def test_a_match_says_beside_each_option_that_it_rests_only_on_a_dated_file(tmp_path, list_2018_indexed, data_dir,
                                                                             request):
     """Forest Independent Hospital (DAM04, Mansfield), accepted from the real 2018 NHS hospital list and checked by
@@ -337,11 +351,7 @@ def test_a_match_says_beside_each_option_that_it_rests_only_on_a_dated_file(tmp_
     with nothing of its age: only its service page said "a file of September 2018, not confirmed since", and a
     clinician weighing a placement read an eight-year-old listing as a current one. Now each says it beside the
     option; a record a live source gives (the sample's) says nothing of the kind."""
-    built, done = list_2018_indexed
-    home = built.copy(tmp_path / "home", request).home
-    forest = "nhs-hospitals-2018:DAM04"
-    assert done.returncode == 0 and f"held {forest} " in done.stdout, done.stderr
-    assert rehabmap(home, data_dir, None, "review", "accept", forest, "--level", "1").returncode == 0
+    home = forest_accepted(tmp_path, list_2018_indexed, data_dir, request)
     said = ("Listed only in NHS website hospital list (September 2018), a file of September 2018, not confirmed "
             "since.")
     ask = {"home": {"postcode": "NG5 2EW"}, "types": ["inpatient_rehab_level1"], "max_distance_km": 40}
@@ -351,10 +361,10 @@ def test_a_match_says_beside_each_option_that_it_rests_only_on_a_dated_file(tmp_
         with httpx.Client(base_url=url, timeout=30, follow_redirects=True) as client:
             page = client.post("/alternatives", data={"home": "NG5 2EW", "types": "inpatient_rehab_level1",
                                                       "order": "nearest", "max_distance_km": "40"}).text
-    [result] = [r for r in answer["results"] if r["id"] == forest]
+    [result] = [r for r in answer["results"] if r["id"] == FOREST]
     assert result["dated_listing"] == said
     assert result["explanation"].startswith(f"{result['explanation'].split(').', 1)[0]}). {said} ")
-    others = [r for r in sample["results"] if r["id"] != forest]
+    others = [r for r in sample["results"] if r["id"] != FOREST]
     assert others and all(r["dated_listing"] is None and "Listed only" not in r["explanation"] for r in others)
     card = " ".join(page.split("Forest Independent Hospital</a>", 1)[1].split("</dl>", 1)[0].split())
     assert f'Source</dt> <dd class="nhsuk-summary-list__value">{said}</dd>' in card
@@ -380,3 +390,24 @@ def test_an_import_over_a_synced_home_counts_the_files_rows_and_the_stores_recor
     assert lines[0] == (f"read 1231 rows and {stored} records of the sync store, indexed {stored}, merged 0, "
                         "rejected 942, held for review 289")
     assert lines[1:2] == [f"  supported_accommodation: {stored}"]
+
+
+def test_an_accepted_rows_public_words_say_a_maintainer_decided(tmp_path, list_2018_indexed, data_dir, request):
+    """Every row of the real 2018 NHS hospital list is held with its mapping's words, "The list does not say it is
+    a rehab service: a rehabmap maintainer decides whether it is." Before, Forest Independent Hospital (DAM04),
+    accepted by a maintainer, still said so on its service page, in the API and in the index: a decision taken,
+    shown as one still to take. Now the record a decision shows says that a maintainer decided it is."""
+    home = forest_accepted(tmp_path, list_2018_indexed, data_dir, request)
+    decided = ("Dated 2018 NHS dataset entry (NHS website hospital list, September 2018), a hospital that looked like "
+               "a mental health hospital in that list. The list does not say it is a rehab service: a rehabmap "
+               "maintainer has decided that it is.")
+    indexed = index_record(home, FOREST)
+    assert indexed is not None and indexed["description"] == decided
+    with serving(home, data_dir) as url:
+        api = httpx.get(f"{url}/services/{FOREST}", timeout=30)
+        page = httpx.get(f"{url}/service/{FOREST}", timeout=30)
+    assert api.status_code == 200 and api.json()["description"] == decided
+    assert page.status_code == 200 and f"<p>{decided}</p>" in page.text
+    assert "decides whether it is" not in page.text
+    for mapping in ("nhs_website_hospitals_2018.toml", "nhs_website_hospitals_2015.toml"):  # the words replaced
+        assert UNDECIDED in (ROOT / "mappings" / mapping).read_text(encoding="utf-8")
