@@ -33,6 +33,8 @@ TYPES_QUOTED = 240
 SOURCE = "cqc"
 LICENCE = "OGL-UK-3.0"
 TITLE_LINES_MAX = 10  # the directory has a title block of a few lines above its header
+# Where CQC says a location's bands and its regulated activities (the API's keys): the field an evidence names.
+SPECIALISMS, REGULATED_ACTIVITIES = "specialisms", "regulatedActivities"
 
 COL_NAME, COL_AKA, COL_ADDRESS, COL_POSTCODE = "Name", "Also known as", "Address", "Postcode"
 COL_PHONE, COL_WEBSITE = "Phone number", "Service's website (if available)"
@@ -106,10 +108,14 @@ class Registration:
     name: str
     also_known_as: str
     service_types: tuple[str, ...]
-    specialisms: tuple[str, ...]
+    specialisms: tuple[str, ...]           # service user bands ("Mental health conditions")
     care_home: bool
     provider_type: str | None
     inspection_areas: tuple[str, ...] = ()  # active inspection areas and rated services (API only)
+    # What the location is registered to do ("Assessment or medical treatment for persons detained under the
+    # Mental Health Act 1983"): the API's `regulatedActivities`, the HSCA file's "Regulated activity - " columns.
+    # Kept apart from the bands, so that evidence names which of the two CQC said.
+    regulated_activities: tuple[str, ...] = ()
     # CQC's word that the location is registered but not carrying on its regulated activities ("dormancy": "Y"):
     # the date it became dormant, "" when CQC gives none; None when it is not dormant.
     dormant_since: str | None = None
@@ -243,7 +249,7 @@ def hsca_rows(header: list[str], rows: Iterable[tuple[int, list[Any]]]) -> Itera
         registration = Registration(
             name=values.get("Location Name", ""), also_known_as=values.get("Location Also Known As", ""),
             service_types=tuple(c.removeprefix(HSCA_SERVICE_TYPE) for c in flagged if c.startswith(HSCA_SERVICE_TYPE)),
-            specialisms=tuple(_HSCA_BANDS.get(b.casefold(), b) for b in bands) + tuple(activities),
+            specialisms=tuple(_HSCA_BANDS.get(b.casefold(), b) for b in bands), regulated_activities=tuple(activities),
             care_home=values.get("Care home?", "").upper() == "Y",
             provider_type=_API_PROVIDER_TYPES.get(values.get("Location Type/Sector", "").lower()),
             dormant_since="" if values.get("Dormant (Y/N)", "").upper() == "Y" else None)
@@ -291,7 +297,7 @@ def api_registration(item: dict[str, Any]) -> Registration:
     return Registration(
         name=str(item.get("name") or "").strip(), also_known_as=str(item.get("alsoKnownAs") or ""),
         service_types=tuple(dict.fromkeys(str(t[k]) for t in gac for k in ("name", "description") if t.get(k))),
-        specialisms=_names(item, "specialisms") + _names(item, "regulatedActivities"),
+        specialisms=_names(item, "specialisms"), regulated_activities=_names(item, "regulatedActivities"),
         care_home=str(item.get("careHome", "")).upper() == "Y",
         provider_type=_API_PROVIDER_TYPES.get(str(item.get("type", "")).lower()),
         dormant_since=(str(item.get("dormancyStartDate") or "")[:10]
@@ -350,7 +356,8 @@ def _candidate(origin: Origin, registration: Registration, parser: RowParser,
 def location_candidate(origin: Origin, registration: Registration, parser: RowParser,
                        pathway: dict[str, Any]) -> Candidate:
     """The candidate row of a location already placed on the pathway (`pathway`: its type fields)."""
-    fields = compact({**parser.fields, **pathway, **needs_fields(registration.specialisms),
+    needs = needs_fields(registration.specialisms + registration.regulated_activities)
+    fields = compact({**parser.fields, **pathway, **needs,
                       "name": registration.name, "cqc_location_id": origin.source_id,
                       "provider_type": registration.provider_type})
     # Only the names: CQC's type descriptions mention learning disabilities and substance misuse for
@@ -371,7 +378,7 @@ def location_field_sources(source: str, field_columns: Mapping[str, str], fields
         field_sources["subtype"] = f"{source}:gacServiceTypes"
     field_sources |= {f: f"{source}:specialisms" for f in ("needs_met", "min_age", "max_age") if fields.get(f)}
     if "detained_mha" in (fields.get("needs_met") or ()):   # stated only by a regulated activity
-        field_sources["needs_met"] = f"{source}:specialisms+regulatedActivities"
+        field_sources["needs_met"] = f"{source}:{SPECIALISMS}+{REGULATED_ACTIVITIES}"
     if fields.get("provider_type"):
         field_sources["provider_type"] = f"{source}:type"
     return field_sources
@@ -419,7 +426,7 @@ def read_pathway(registration: Registration, source: str = SOURCE) -> PathwayRea
     """CQC's words → a place on the pathway with its evidence; NotRehabPathway says why it has none."""
     name = registration.name
     types = " | ".join(registration.service_types)
-    mental_health = [s for s in registration.specialisms if _MH_SPECIALISM.search(s)]
+    mental_health = [(label, s) for label, s in _registered_for(registration) if _MH_SPECIALISM.search(s)]
     label = " | ".join(filter(None, (name, registration.also_known_as)))
     try:
         named = classify_label(label)
@@ -441,7 +448,7 @@ def read_pathway(registration: Registration, source: str = SOURCE) -> PathwayRea
             (Evidence(source, "gacServiceTypes", kind,
                       "a care home: 24-hour staffed residential care" if is_home
                       else "supported living: supported housing"),
-             Evidence(source, "specialisms", mental_health[0], "registered for people with mental health needs")))
+             Evidence(source, *mental_health[0], "registered for people with mental health needs")))
     if _COMMUNITY_MH.search(types):
         said = (named and named.service_type is ServiceType.community_rehab_team) or bool(_REHAB_WORD.search(name))
         kind = next(t for t in registration.service_types if _COMMUNITY_MH.search(t))
@@ -504,16 +511,24 @@ def _bound(pick: Callable[[list[int]], int], ends: list[int | None]) -> int | No
     return pick(bounded) if bounded and len(bounded) == len(ends) else None
 
 
-def needs_evidence(specialisms: tuple[str, ...], source: str = SOURCE) -> tuple[Evidence, ...]:
-    """Each specialism or regulated activity that states a need, as evidence for review; and the band for people
+def needs_evidence(registration: Registration, source: str = SOURCE) -> tuple[Evidence, ...]:
+    """Each specialism or regulated activity that states a need, as evidence for review, named as CQC names it
+    (`specialisms`, `regulatedActivities`: before, an activity was said to be a specialism); and the band for people
     whose rights are restricted under the Mental Health Act, which states none, so a maintainer sees what CQC
     says of it (and, where no regulated activity says the location may detain, why `detained_mha` is unknown)."""
-    stated = tuple(Evidence(source, "specialisms", shorten(s), f"states the need {need}")
-                   for s in specialisms for pattern, need in _SPECIALISM_NEEDS if pattern.search(s))
-    means = (RIGHTS_RESTRICTED_WITH_DETENTION if any(_DETENTION.search(s) for s in specialisms)
+    registered = _registered_for(registration)
+    stated = tuple(Evidence(source, label, shorten(s), f"states the need {need}")
+                   for label, s in registered for pattern, need in _SPECIALISM_NEEDS if pattern.search(s))
+    means = (RIGHTS_RESTRICTED_WITH_DETENTION if any(_DETENTION.search(s) for _, s in registered)
              else RIGHTS_RESTRICTED_MEANS)
-    return stated + tuple(Evidence(source, "specialisms", shorten(s), means)
-                          for s in specialisms if _RIGHTS_RESTRICTED.search(s))
+    return stated + tuple(Evidence(source, label, shorten(s), means)
+                          for label, s in registered if _RIGHTS_RESTRICTED.search(s))
+
+
+def _registered_for(registration: Registration) -> list[tuple[str, str]]:
+    """The bands and the activities a location is registered for, each with the field CQC says it in."""
+    return ([(SPECIALISMS, s) for s in registration.specialisms]
+            + [(REGULATED_ACTIVITIES, a) for a in registration.regulated_activities])
 
 
 

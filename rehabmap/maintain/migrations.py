@@ -20,6 +20,7 @@ from rehabmap.review_counts import pending_counts, read_held, write_pending
 from rehabmap.sync_digests import stored_json
 from rehabmap.errors import DirectoryUnavailable
 from rehabmap.record_keys import key_columns
+from rehabmap.maintain.activities import relabel_activities
 from rehabmap.maintain.audit import add_change_ids
 from rehabmap.maintain.database import Connection, Database, SqliteDatabase, now
 from rehabmap.maintain.overlay import list_sources_word_due, unlay_readings, unpin_restores
@@ -369,6 +370,10 @@ MIGRATIONS = (
     # rehabmap/maintain/uploads.py `taking_out`: a service's history finds the uploads that took it out on an index
     # of the services each audit row mentions, where the latest 400 upload rows were read and older ones lost.
     Migration(27, "the services an upload took out are found by their ids", mention_taken_out, mention_taken_out),
+    # rehabmap/maintain/activities.py (session 51): a CQC record's evidence named its regulated activities as
+    # specialisms; relabelled, digests and the decisions made on the evidence with them.
+    Migration(28, "a CQC record's evidence names a regulated activity as one", relabel_activities,
+              relabel_activities),
 )
 LATEST = MIGRATIONS[-1].version
 # which of two tables the database has, per dialect: the one that records the migrations (a new store has none yet)

@@ -121,8 +121,12 @@ def test_api_locations(api):
     assert (hospital.fields["beds"], api_registration(locations[0]).provider_type) == (18, "independent")
     assert (hospital.fields["lat"], hospital.fields["lon"]) == (53.806869, -1.520359)
     assert (hospital.fields["cqc_rating"], hospital.fields["cqc_rating_date"]) == ("Good", date(2025, 6, 12))
-    # from the regulated activity for detained patients
-    assert needs_fields(api_registration(locations[0]).specialisms)["needs_met"] == ["detained_mha"]
+    # from the regulated activity for detained patients, which is no specialism
+    registration = api_registration(locations[0])
+    assert needs_fields(registration.specialisms + registration.regulated_activities)["needs_met"] == ["detained_mha"]
+    assert not needs_fields(registration.specialisms)["needs_met"]
+    assert "Assessment or medical treatment for persons detained under the Mental Health Act 1983" in (
+        registration.regulated_activities)
     home = candidates[3].fields
     assert (home["service_type"], home["subtype"], home["needs_met"]) == (
         ServiceType.supported_accommodation, "residential_24h", ["substance_misuse"])

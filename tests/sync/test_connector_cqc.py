@@ -107,7 +107,8 @@ def test_the_mental_health_hospital_is_an_inpatient_candidate_with_its_evidence(
         ("inspectionAreas", "CQC inspects a rehabilitation ward here"),
         ("name", "nothing says which level: level 1 proposed"),
         ("specialisms", "states the need older_adult"),
-        ("specialisms", "states the need detained_mha"),   # RA6: detained under the Mental Health Act 1983
+        # RA6: detained under the Mental Health Act 1983, a regulated activity (before, said to be a specialism)
+        ("regulatedActivities", "states the need detained_mha"),
     ]
     fields = item.candidate.fields
     assert (fields["beds"], fields["cqc_rating"]) == (8, "Inadequate")

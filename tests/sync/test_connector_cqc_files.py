@@ -21,8 +21,10 @@ import pytest
 from indexer.sync.connectors import SourceNotConfigured, connectors_for
 from indexer.sync.connectors.cqc import map_location
 from indexer.sync.connectors.cqc_files import DirectoryFile, HscaFile, RatingsFile
+from indexer.sync.codec import item_to_json
 from indexer.sync.items import Enrichment, Refused, SourceItem
 from rehabmap.config import Settings
+from rehabmap.maintain.activities import relabelled
 from tests.cqc_records import FIELD_HOUSE
 from tests.sync.cqc_files import REHAB_WARD, api_records, field_house_rated, file_connector, ods
 from tests.sync.replay import MemoryState
@@ -166,6 +168,22 @@ def test_hsca_active_locations_read_as_the_api_reads_the_same_locations(replay, 
         (r["locationId"], map_location(r, "u", now)) for r in registered) if isinstance(o, SourceItem)}
     assert needs["1-112779585"] == ["learning_disability", "substance_misuse"]
     assert field_house.field_sources["beds"] == "cqc-hsca:Care homes beds"
+    # Its evidence names each thing as CQC does: a band a specialism, the activity for detained persons a regulated
+    # activity (before, both specialisms); and migration 28 finds the activity in the HSCA row as in an API record.
+    api_house = map_location(next(r for r in registered if r["locationId"] == FIELD_HOUSE), "u", now)
+    assert isinstance(api_house, SourceItem)
+    registered_for = [[(e.field, e.value, e.means) for e in read.evidence if e.field in ("specialisms",
+                                                                              "regulatedActivities")]
+                      for read in (field_house, api_house)]
+    assert registered_for[0] == registered_for[1] == [
+        ("specialisms", "Caring for adults over 65 yrs", "states the need older_adult"),
+        ("regulatedActivities", "Assessment or medical treatment for persons detained under the Mental Health Ac…",
+         "states the need detained_mha")]
+    for read in (field_house, api_house):
+        said = item_to_json(read)
+        old = [{**e, "field": "specialisms"} if e["field"] == "regulatedActivities" else e for e in said["evidence"]]
+        assert [e["field"] for e in said["evidence"]].count("regulatedActivities") == 1
+        assert relabelled({**said, "evidence": old}, read.raw) == said
 
 
 def test_the_care_directory_csv(replay):

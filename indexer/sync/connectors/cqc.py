@@ -234,7 +234,7 @@ def location_item(connector: str, row: LocationRow, url: str, fetched_at: dateti
                                    row.parser, reading.fields)
     field_sources = location_field_sources(connector, row.field_columns, candidate.fields, reading)
     ids = {"cqc_location_id": row.location_id, "cqc_provider_id": row.provider_id, "ods_code": ods_code}
-    return SourceItem(candidate, reading.status, reading.evidence + needs_evidence(registration.specialisms, connector),
+    return SourceItem(candidate, reading.status, reading.evidence + needs_evidence(registration, connector),
                       raw=row.raw, field_sources=field_sources, keys={k: str(v) for k, v in ids.items() if v})
 
 

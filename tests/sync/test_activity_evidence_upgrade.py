@@ -1,0 +1,98 @@
+"""A store synced when the CQC readers took a location's regulated activities for specialisms is migrated on upgrade
+(migration 28, `rehabmap/maintain/activities.py`), on the SQLite file and on a real PostgreSQL: the real CQC connector
+syncs the replay of the 103 real recorded CQC locations in this process, the old evidence in place, and a maintainer
+accepts Field House, the one held, on that evidence.
+
+Field House is registered for "Assessment or medical treatment for persons detained under the Mental Health Act
+1983", a regulated activity, which its evidence called a specialism. Since session 51 it names it as CQC does,
+`regulatedActivities`. Without the migration both of its digests change: the next sync reads it as changed and the
+review queue flags the decision as made on evidence that has since changed, when CQC said nothing new."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.sync import open_live
+from indexer.pipeline import GeographyPlacer
+from indexer.sources.cqc import Registration, needs_evidence
+from indexer.sync.connectors import cqc
+from indexer.sync.items import Evidence
+from indexer.sync.review import ReviewQueue
+from indexer.sync.store import SyncStore
+from rehabmap.maintain.store import open_database, store_of
+from tests.conftest import database_url
+from tests.cqc_records import FIELD_HOUSE, FIELD_HOUSE_ID
+from tests.sync.replay import Replay, running
+from tests.sync.store_fixtures import cqc_connector, make_home, runner_for, settings_for
+
+DETENTION = ("Assessment or medical treatment for persons detained under the Mental Health Ac…",
+             "states the need detained_mha")
+
+
+@pytest.fixture
+def replay(data_dir: Path) -> Iterator[Replay]:
+    yield from running(data_dir / "feeds")
+
+
+def old_needs_evidence(registration: Registration, source: str) -> tuple[Evidence, ...]:
+    """`indexer.sources.cqc.needs_evidence` before session 51: the same evidence, every one said of specialisms."""
+    return tuple(replace(e, field="specialisms") for e in needs_evidence(registration, source))
+
+
+def _stored(settings: Any) -> tuple[dict[str, Any], str, str, str]:
+    """Field House's stored item, its digests and the digest its decision was made on, as the tables hold them
+    (read without opening the store, which would migrate it)."""
+    with open_database(settings).connect() as conn:
+        item, digest, evidence = conn.execute("SELECT item, digest, evidence_digest FROM sync_records "
+                                              "WHERE source_id = ?", (FIELD_HOUSE,)).fetchone()
+        [decided_on] = conn.execute("SELECT decided_on_evidence FROM sync_review WHERE source_id = ?",
+                                    (FIELD_HOUSE,)).fetchone()
+    return json.loads(item), digest, evidence, decided_on
+
+
+def test_a_decision_on_evidence_that_called_an_activity_a_specialism_stands_after_the_upgrade(
+        request, store_kind, tmp_path, geodata_dir, data_dir, replay, geography, monkeypatch):
+    url = database_url(request, store_kind)
+    settings = settings_for(make_home(tmp_path / "home", geodata_dir), data_dir, replay, warm_up=False,
+                            **({"database_url": url} if url else {}))
+    placer = GeographyPlacer(geography)
+    with monkeypatch.context() as old_code:
+        old_code.setattr(cqc, "needs_evidence", old_needs_evidence)
+        first = runner_for(settings, geography).run(cqc_connector(settings))
+        assert [line.service_id for line in first.held] == [FIELD_HOUSE_ID]
+        review = ReviewQueue(SyncStore(store_of(settings)), open_live(settings, lambda: placer))
+        assert DETENTION in [(e.value, e.means) for e in review.item(FIELD_HOUSE_ID).evidence
+                             if e.field == "specialisms"], "as the old reader said it"
+        review.accept([FIELD_HOUSE_ID], actor="Ann (maintainer)", level=1)
+        same = runner_for(settings, geography).run(cqc_connector(settings), full=True)
+        assert same.evidence_changed == [] and same.changed == [], "nothing flagged, the reader unchanged"
+    with open_database(settings).transaction() as conn:  # a store this rehabmap has not yet opened
+        conn.execute("DELETE FROM schema_migrations WHERE version = 28")
+        # and Field House's item as a stopped run staged it, as the old reader read it
+        item, raw = conn.execute("SELECT item, raw FROM sync_records WHERE source_id = ?", (FIELD_HOUSE,)).fetchone()
+        conn.execute("INSERT INTO sync_staged (source, seq, kind, payload) VALUES ('cqc-stopped', 1, 'item', ?)",
+                     (json.dumps({"item": json.loads(item), "raw": json.loads(raw)}),))
+    before, digest, evidence, decided_on = _stored(settings)
+    assert decided_on == evidence
+
+    [(_kind, staged)] = SyncStore(store_of(settings)).staged("cqc-stopped")  # migrated as the store opens
+    assert DETENTION[0] in [e["value"] for e in staged["item"]["evidence"] if e["field"] == "regulatedActivities"]
+    again = runner_for(settings, geography).run(cqc_connector(settings), full=True)
+
+    assert again.stopped is None and again.share == 0.0, again.summary_lines()
+    assert again.evidence_changed == [] and again.changed == [] and again.added == []
+    after, new_digest, new_evidence, new_decided_on = _stored(settings)
+    assert (new_digest, new_evidence) != (digest, evidence) and new_decided_on == new_evidence
+    assert [e for e in after["evidence"] if e not in before["evidence"]] == [
+        {"source": "cqc", "field": "regulatedActivities", "value": DETENTION[0], "means": DETENTION[1]}]
+    shown = ReviewQueue(SyncStore(store_of(settings)), open_live(settings, lambda: placer)).item(FIELD_HOUSE_ID)
+    assert (shown.state, shown.evidence_changed) == ("accepted", False)
+    said = [(e.field, e.value, e.means) for e in shown.evidence]
+    assert ("regulatedActivities", *DETENTION) in said and ("specialisms", *DETENTION) not in said
+    assert ("specialisms", "Caring for adults over 65 yrs", "states the need older_adult") in said, "a band is one"
