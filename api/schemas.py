@@ -16,7 +16,7 @@ from api._json import string as _string
 from api.record_json import Pieces, cut
 from geodata.geography import Home
 from rehabmap.coverage import Coverage
-from rehabmap.explanation import GenderBasis, dated_listing, gender_said_by, needs_said_by
+from rehabmap.explanation import GenderBasis, gender_said_by, needs_said_by
 from rehabmap.maintain.freshness import (
     DEFAULT_VERIFY_AFTER_DAYS,
     SourceConfirmation,
@@ -38,10 +38,13 @@ VERIFICATION_DUE = ("True when no person (the rehabmap team, or the service itse
                     "(retired) service.")
 LAST_VERIFIED = ("The day a person (the rehabmap team, or the service itself) last checked the record; null: never. "
                  "A synced source's listing is not a person's check: see source_confirmed.")
-DATED_LISTING = ("Where every source of the record is a dated file and no person has checked it, how old it is, as "
-                 "the explanation says it: \"Listed only in NHS website hospital list (September 2018), a file of "
-                 "September 2018, not confirmed since.\" Null where a synced source lists it or a person checked it "
-                 "(last_verified).")
+DATED_LISTING = ("Where no person has checked the record (last_verified) and no source has confirmed it lately, how "
+                 "old its listing is, as the explanation says it: every source a dated file, \"Listed only in NHS "
+                 "website hospital list (September 2018), a file of September 2018, not confirmed since.\"; every "
+                 "live source's (CQC, NHS Service Search, an ORUK feed) last confirmation more than the server's "
+                 "REHABMAP_LISTING_MAX_AGE_DAYS (default 14) days old, its sync stopped or failing, \"Listed only by "
+                 "Care Quality Commission (CQC), last confirmed 2 June 2026, not confirmed since.\" Null where a "
+                 "source confirmed it within those days or a person checked it.")
 # A value that names something (a type, a need, a postcode), in a query or a body: the document says a blank one is
 # refused, as the route's own reading of it refuses it (a 400 naming what to give, where FastAPI's check would be a
 # 422 naming nothing: the pattern is stated, not enforced by pydantic). `EmptyOrNonBlank`: an empty one is the default.
@@ -301,14 +304,14 @@ class MatchResultOut(BaseModel):
             "schedules": [ScheduleOut.fields_of(schedule) for schedule in s.schedules],
             "cqc": {"location_id": s.cqc_location_id, "rating": s.cqc_rating, "rating_date": s.cqc_rating_date},
             "phone": s.phone, "email": s.email, "website": s.website, "postcode": s.postcode,
-            "distance_saved_km": None, "dated_listing": dated_listing(s), "last_verified": s.last_verified,
+            "distance_saved_km": None, "dated_listing": None, "last_verified": s.last_verified,
             "verification_due": None}
 
 
 # A result's fields that its request gives, in the JSON's order; `MatchResultOut.record_fields` leaves them null.
 RESULT_HOLES = ("distance_km", "in_home_icb", "matched_needs", "unknown_needs", "needs_read_from_text",
                 "needs_read_not_met", "out_of_catchment", "explanation", "status", "distance_saved_km",
-                "verification_due")
+                "dated_listing", "verification_due")
 _TRUE, _FALSE, _NULL, _EMPTY = to_json(True), to_json(False), to_json(None), to_json([])
 _CAPACITY = {status: to_json(status) for status in ("available", "limited", "none", "unknown")}
 
@@ -333,8 +336,8 @@ def _result_pieces(r: MatchResult, due: date, lists: dict[tuple[str, ...], bytes
     results mostly share theirs), by its needs as a tuple; held by the reply only. The explanation and the
     distances are written by the compiled `api._json` (`_distance_json` in line: a call fewer a distance)."""
     held = _held_json(id(r[0]))
-    (a, b, c, d, e, f, g, h, i, j, k, m), verified = held[1] if held is not None else _RESULTS.of(r[0])
-    _, distance, in_icb, matched, unknown, read, read_not, outside, capacity, explanation, saved = r
+    (a, b, c, d, e, f, g, h, i, j, n, k, m), verified = held[1] if held is not None else _RESULTS.of(r[0])
+    _, distance, in_icb, matched, unknown, read, read_not, outside, capacity, explanation, saved, dated = r
     return (
         a, _km(distance) or to_json(distance), b, _TRUE if in_icb else _FALSE,
         c, (lists.get(key := tuple(matched)) or _kept(lists, key)) if matched else _EMPTY,
@@ -342,7 +345,7 @@ def _result_pieces(r: MatchResult, due: date, lists: dict[tuple[str, ...], bytes
         e, (lists.get(read) or _kept(lists, read)) if read else _EMPTY,
         f, (lists.get(read_not) or _kept(lists, read_not)) if read_not else _EMPTY,
         g, _TRUE if outside else _FALSE, h, _string(explanation), i, _CAPACITY[capacity or "unknown"],
-        j, _NULL if saved is None else _km(saved) or to_json(saved),
+        j, _NULL if saved is None else _km(saved) or to_json(saved), n, _NULL if dated is None else _string(dated),
         k, _TRUE if verified is None or verified < due else _FALSE, m)
 
 

@@ -43,10 +43,12 @@ def match_command(postcode, place, lat, lon, needs, types, age, gender, max_km, 
                   confirmed, current_postcode, limit, order) -> None:
     """Rank the options nearest a person's home that meet their needs."""
     from app.parts import open_backend, open_geography
+    from indexer.sync.connectors import source_titles
     from rehabmap.config import get_settings
-    from rehabmap.coverage import CoverageStore, coverage_map, none_found_lines
-    from rehabmap.maintain.store import store_of
+    from rehabmap.coverage import none_found_lines
+    from rehabmap.maintain.store import Directory
     from rehabmap.match import MatchRequest, left_out, match
+    from rehabmap.state import AppState
 
     settings = get_settings()
     geography = open_geography(settings)
@@ -60,15 +62,17 @@ def match_command(postcode, place, lat, lon, needs, types, age, gender, max_km, 
         own_icb_only=own_icb, accepting_only=accepting, needs_confirmed=confirmed, limit=limit,
         current_placement=placement, order=order)
     backend = open_backend(settings)
-    response = match(backend, home, request, settings.current_date())
+    # As the server reads them: the store's coverage and the listings no live source has confirmed lately.
+    state = AppState(settings, geography, backend, Directory.existing(settings),
+                     source_titles=source_titles(settings.oruk_feeds_dir))
+    response = match(backend, home, request, settings.current_date(), state.unconfirmed_listings())
     click.echo(f"Home: {home.label} — {home.areas.icb_name} ({home.areas.icb_code}), {home.areas.lad_name}")
     click.echo(render_table(request, response))
     listed = {r.service.service_type for r in response.results}
     left = {t.service_type: _left_out_text(found, request) for t in response.summary
             if t.service_type not in listed and (found := left_out(backend, home, request, response, t.service_type))}
-    for line in none_found_lines(coverage_map(CoverageStore(store_of(settings)), settings.data_dir),
-                                 home.areas.codes(), [t.service_type for t in response.summary], listed,
-                                 request.subtypes or (), request.reach(home), left):
+    for line in none_found_lines(state.coverage(), home.areas.codes(), [t.service_type for t in response.summary],
+                                 listed, request.subtypes or (), request.reach(home), left):
         click.echo(line)
 
 

@@ -35,13 +35,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from geodata.distance import miles_and_km
 from rehabmap.index.names import OVERLAY_SOURCE
 from rehabmap.per_record import RECORDS_KEPT, PerRecord
 from rehabmap.record import Capacity, Gender, Service
 from rehabmap.taxonomy import GENDER_NEEDS, TYPE_LABELS, ServiceType, need_label
+
+if TYPE_CHECKING:
+    from rehabmap.maintain.freshness import Listings
 
 # Who a service takes, in the words the guidance and people use: never "Not suitable for: Women-only service,
 # Mixed-gender service" of a men-only unit (the gender needs' labels, which name services, not people).
@@ -115,6 +118,7 @@ class RecordWords(NamedTuple):
     elsewhere: str  # said to a home outside its ICB: " from home, outside the person's ICB, in …." (and the area
     # it serves not known, `SERVE_THEIR_AREA`)
     own: str  # its own parts of an explanation: a dated file's age, its type where listed as another, legacy label, …
+    dated: str | None  # `dated_listing`: the age of the dated files that alone list it
     needs_met: frozenset[str]
     read: dict[str, str]  # `needs_read_from_text`
     read_not: dict[str, str]  # `needs_read_not_met`
@@ -127,7 +131,8 @@ class RecordWords(NamedTuple):
 def record_words(service: Service) -> RecordWords:
     """`RecordWords` of the record, its fields read from `__dict__`, without pydantic's attribute hook."""
     fields = service.__dict__
-    own = f" {dated}" if (dated := dated_listing(service)) else ""  # a file's age, before what the record says
+    dated = dated_listing(service)
+    own = f" {dated}" if dated else ""  # a file's age, before what the record says
     label = fields["original_label"]
     if label and label.casefold() != _FOLDED_TYPE_LABELS[fields["service_type"]]:
         own += f" {TYPE_LABELS[fields['service_type']]} (listed as '{label}')."
@@ -144,7 +149,7 @@ def record_words(service: Service) -> RecordWords:
     areas = fields["areas"]
     return RecordWords(
         areas.icb_code, f" from home, outside the person's ICB, in {areas.icb_name or 'another area'}."
-        + (AREA_SERVED_NOT_KNOWN if area_served_not_known(service) else ""), own,
+        + (AREA_SERVED_NOT_KNOWN if area_served_not_known(service) else ""), own, dated,
         frozenset(fields["needs_met"]), fields["needs_read_from_text"], fields["needs_read_not_met"],
         bool(fields["field_sources"]), capacity, as_of,
         f" Capacity {capacity} as of {as_of.isoformat()}." if capacity and as_of is not None else "")
@@ -170,8 +175,10 @@ class Explainer:
 
     def explain(self, service: Service, words: RecordWords, distance_km: float, in_icb: bool,
                 matched: tuple[str, ...], out_of_catchment: bool, capacity: Capacity | None,
-                read: tuple[str, ...] = (), read_not: tuple[str, ...] = ()) -> str:
+                read: tuple[str, ...] = (), read_not: tuple[str, ...] = (), unconfirmed: str = "") -> str:
         """`words`: the record's own (`RECORD_WORDS`), as the caller (`ResultMaker.result`) read them;
+        `unconfirmed`: " " and `unconfirmed_listing`'s words, where they say anything (said where a dated file's
+        age is);
         `matched`: the stated needs the service says it meets (the others are not known: a service
         that says it does not meet one never matches); `capacity`: as `Service.capacity_now` reads it;
         `read`, `read_not`: of the others, those its own words suggest it meets, or does not (a guess: worded
@@ -190,7 +197,8 @@ class Explainer:
                 wording = self._needs_wording.get(matched) or self._word_needs(matched)
         # One string made of its parts at once (an f-string joins them in one step), not grown a part at a time: each
         # `+` made a new string and copied the text so far (~1k instructions a result, bench/RESULTS.md, session 30).
-        return (f"{miles_and_km(distance_km)}{self._inside if in_icb else words.elsewhere}{words.own}{wording}"
+        return (f"{miles_and_km(distance_km)}{self._inside if in_icb else words.elsewhere}{unconfirmed}{words.own}"
+                f"{wording}"
                 f"{_OUT_OF_CATCHMENT if out_of_catchment else ''}"
                 f"{words.reported if capacity else self._stale_capacity if words.capacity else _NO_CAPACITY_REPORT}")
 
@@ -232,9 +240,31 @@ def dated_listing(service: Service) -> str | None:
     editions = [p.edition for p in service.provenance]
     if service.last_verified is not None or not editions or None in editions:
         return None
-    files = dict.fromkeys(f"{e.title or 'a dated file'}, a file of {e.dated or 'no stated date'}"
-                          for e in editions if e is not None)
-    return f"Listed only in {' and in '.join(files)}, not confirmed since."
+    return f"Listed only {' and '.join(_files(service))}, not confirmed since."
+
+
+def unconfirmed_listing(service: Service, listings: Listings) -> str | None:
+    """Where every live source of the record (CQC, NHS Service Search, an ORUK feed) last confirmed it more than
+    the listing window ago (`listings`: `rehabmap.maintain.freshness.unconfirmed_listings`), any other source being
+    a dated file, and no person has checked it: how old its listing is, in `dated_listing`'s words, "Listed only by
+    Care Quality Commission (CQC), last confirmed 2 June 2026, not confirmed since."; else None. A match says it
+    where it says a file's age: a source whose sync stopped (or fails every run) left its listings reading as
+    current, and only the service page said when the source last confirmed them."""
+    if service.last_verified is not None or not (live := listings.unconfirmed(service)):
+        return None
+    said = [f"by {name}, last confirmed {long_date(day)}" for name, day in live] + _files(service)
+    return f"Listed only {' and '.join(said)}, not confirmed since."
+
+
+def _files(service: Service) -> list[str]:
+    """The dated files among the record's sources, each once, as "in <title>, a file of <date>"."""
+    return list(dict.fromkeys(f"in {e.title or 'a dated file'}, a file of {e.dated or 'no stated date'}"
+                              for p in service.provenance if (e := p.edition) is not None))
+
+
+def long_date(value: date | None) -> str:
+    """A day as a person reads it, "2 June 2026" (the pages' and a match's words)."""
+    return f"{value.day} {value:%B %Y}" if value else "unknown"
 
 
 def met_text(matched: Sequence[str], registered: tuple[str, ...] = (), added: tuple[str, ...] = ()) -> str:

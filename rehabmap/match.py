@@ -12,14 +12,14 @@ from dataclasses import dataclass, field, replace
 from dataclasses import fields as dataclass_fields
 from datetime import date
 from math import floor
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
 import shapely
 from shapely.geometry import shape
 
 from geodata.distance import great_circle_km, miles_and_km
 from rehabmap.errors import InvalidValue
-from rehabmap.explanation import RECORD_WORDS, Explainer
+from rehabmap.explanation import RECORD_WORDS, Explainer, unconfirmed_listing
 from rehabmap.fit import Fit
 from rehabmap.index.base import Coverage, Hit, IndexBackend, PersonGender, ServiceQuery, effective_key
 from rehabmap.orders import ORDERS, Order
@@ -28,6 +28,9 @@ from rehabmap.record import (
 )
 from rehabmap.taxonomy import (GENDER_NEEDS, ServiceType, least_restrictive_first, parse_asked_need, parse_subtypes,
                                parse_type)
+
+if TYPE_CHECKING:
+    from rehabmap.maintain.freshness import Listings
 
 OUT_OF_AREA_MARGIN_KM = 5.0
 RANKING_RULE = (
@@ -195,6 +198,9 @@ class MatchResult(NamedTuple):
     capacity: Capacity | None
     explanation: str
     distance_saved_km: float | None = None
+    # How old the listing is where no live source has confirmed it lately (`dated_listing`, or for a record whose
+    # live sources have not confirmed it within the window, `unconfirmed_listing`); None otherwise.
+    dated_listing: str | None = None
 
     @property
     def fit(self) -> Fit:
@@ -332,9 +338,10 @@ class ResultMaker:
     it: the home's ICB, the request's needs, the oldest capacity report that holds (from the capacity window,
     `capacity_max_age_days`, read once per match), and the `Explainer` that words them."""
 
-    __slots__ = ("_home", "_icb", "_needs", "_unknown", "_outside_counts", "_since", "_explainer")
+    __slots__ = ("_home", "_icb", "_needs", "_unknown", "_outside_counts", "_since", "_explainer", "_unconfirmed")
 
-    def __init__(self, home: HomeLike, request: MatchRequest, today: date, max_age_days: int) -> None:
+    def __init__(self, home: HomeLike, request: MatchRequest, today: date, max_age_days: int,
+                 unconfirmed: Listings | None = None) -> None:
         self._home = home
         self._icb = home.areas.icb_code or None
         self._needs = request.needs
@@ -345,6 +352,9 @@ class ResultMaker:
         self._outside_counts = request.include_out_of_catchment
         self._since = capacity_current_since(today, max_age_days)
         self._explainer = Explainer(home.areas.icb_name, request.needs, max_age_days)
+        # The listings no live source has confirmed within the window (`unconfirmed_listings`): none while every
+        # source syncs, when a result asks nothing of them.
+        self._unconfirmed = unconfirmed if unconfirmed is not None and unconfirmed.listed else None
 
     def result(self, hit: Hit, placement_km: float | None) -> MatchResult:
         service, distance = hit
@@ -370,17 +380,24 @@ class ResultMaker:
         # + 0.0: the current placement itself (or a service beside it) saves nothing, not -0.0 km ("less than
         # 0.1 miles nearer").
         saved = None if placement_km is None else round_km(placement_km - distance) + 0.0
+        dated, unconfirmed = words.dated, ""
+        if self._unconfirmed is not None and (stale := unconfirmed_listing(service, self._unconfirmed)):
+            dated, unconfirmed = stale, f" {stale}"
         # Every field given, in order: made as `MatchResult._make` makes it, without the named tuple's `__new__`
-        # (a Python call that only passes its eleven arguments on: ~1.5k instructions of a result's ~25k).
+        # (a Python call that only passes its twelve arguments on: ~1.5k instructions of a result's ~25k).
         return tuple.__new__(MatchResult, (
             service, round_km(distance), in_icb, [*matched], [*unknown], read, read_not, outside, capacity,
-            self._explainer.explain(service, words, distance, in_icb, matched, outside, capacity, read, read_not),
-            saved))
+            self._explainer.explain(service, words, distance, in_icb, matched, outside, capacity, read, read_not,
+                                    unconfirmed),
+            saved, dated))
 
 
-def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: date) -> MatchResponse:
+def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: date,
+          unconfirmed: Listings | None = None) -> MatchResponse:
+    """`unconfirmed`: the listings no live source has confirmed within the window (`unconfirmed_listings`), which
+    a result resting on them says (`unconfirmed_listing`); None: none said."""
     window = capacity_max_age_days()  # once per match, for every result's capacity and best-fit step
-    maker = ResultMaker(home, request, today, window)
+    maker = ResultMaker(home, request, today, window, unconfirmed)
     placement_km = None
     if request.current_placement is not None:
         placement_km = great_circle_km(home.lat, home.lon, *request.current_placement)

@@ -24,6 +24,7 @@ from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import SmallAreas
 from rehabmap.gaps.report import AreaGaps, report_for
 from rehabmap.index.base import IndexBackend
+from rehabmap.maintain.freshness import Listings, unconfirmed_listings
 from rehabmap.named_areas import NamedArea, area_name, named_area
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ class AppState:
     source_titles: Mapping[str, str] = field(default_factory=dict)  # `indexer.sync.connectors.source_titles`
     _coverage_store: CoverageStore | None = field(default=None, repr=False)
     _coverage: CoverageMap | None = field(default=None, repr=False)
+    # `unconfirmed_listings` as read, with the coverage map and the day it was read for.
+    _unconfirmed: tuple[CoverageMap, date, Listings] | None = field(default=None, repr=False)
 
     def today(self) -> date:
         return self.settings.current_date()
@@ -73,6 +76,21 @@ class AppState:
         if self._coverage is None or self._coverage.claims is not claims:
             self._coverage = CoverageMap(claims, SmallAreaTable.load(self.settings.data_dir), pending, held)
         return self._coverage
+
+    def unconfirmed_listings(self, coverage: CoverageMap | None = None) -> Listings | None:
+        """The listings no live source has confirmed for more than REHABMAP_LISTING_MAX_AGE_DAYS, which a match
+        says of the results resting on them (`rehabmap.maintain.freshness.unconfirmed_listings`); None without a
+        store. Read again only when the day changes or the store does, as the coverage is (every successful run
+        moves it on: `CoverageStore.touch`), so a match asks no query of its own; `coverage`: the map the caller
+        read for its answer (`coverage()`), not read a second time (a query on PostgreSQL)."""
+        if self.directory is None:
+            return None
+        changed, today = coverage if coverage is not None else self.coverage(), self.today()
+        kept = self._unconfirmed
+        if kept is None or kept[0] is not changed or kept[1] != today:
+            kept = self._unconfirmed = (changed, today, unconfirmed_listings(
+                self.directory, self.source_title, today, self.settings.listing_max_age_days))
+        return kept[2]
 
     def gap_analysis(self) -> GapAnalysis:
         """The gap analysis of the directory as the index holds it now (kept per index generation: `analysis_for`)."""

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import TYPE_CHECKING
 
-from rehabmap.explanation import area_served_not_known, dated_listing, stated_gender_text
+from rehabmap.explanation import area_served_not_known, stated_gender_text
 from rehabmap.match import MatchRequest, MatchResponse
 from rehabmap.taxonomy import TYPE_LABELS, ServiceType, need_label
 from web import present
@@ -58,7 +58,7 @@ def summary_text(home: Home, placement: Home | None, request: MatchRequest, resp
                          else ""),
                       f"   Type: {present.listed_type_text(service)}"
                       + ("; uses the legacy 'locked rehabilitation' label" if service.legacy_locked_label else "")]
-            dated = dated_listing(service)  # the card's "Source" row
+            dated = result.dated_listing  # the card's "Source" row
             if dated:
                 lines.append(f"   Source: {dated}")
             gender = stated_gender_text(service)  # the card's tag; a gender only read is said with the needs read

@@ -10,7 +10,7 @@ from datetime import date
 from geodata.distance import miles_and_km
 from geodata.distance import format_km as km
 from rehabmap.coverage import Coverage
-from rehabmap.explanation import (NOT_CONFIRMED, area_served_not_known, dated_listing, gender_read_text, met_text,
+from rehabmap.explanation import (NOT_CONFIRMED, area_served_not_known, gender_read_text, long_date, met_text,
                                   needs_by_basis, quoted, stated_gender_text)
 from rehabmap.gaps.indicators import indicator_text, km_text, share_text
 from rehabmap.gaps.population import short_name
@@ -172,10 +172,6 @@ def public_type_label(service: Service) -> str:
     if service.subtype:
         return PUBLIC_SUBTYPE_LABELS[service.subtype]
     return PUBLIC_TYPE_LABELS[service.service_type]
-
-
-def long_date(value: date | None) -> str:
-    return f"{value.day} {value:%B %Y}" if value else "unknown"
 
 
 def days_ago(value: date, today: date) -> str:
@@ -381,7 +377,7 @@ def filters() -> dict[str, object]:
         "capacity_tag": capacity_tag, "referrals_tag": referrals_tag, "gender_tag": stated_gender_text,
         "fit_tag": fit_tag, "distance_from_home": distance_from_home, "read_needs_text": read_needs_text,
         "not_known_needs": not_known_needs, "nothing_found": nothing_found, "listed_type_text": listed_type_text,
-        "meets_text": meets_text, "cqc_rating_text": cqc_rating_text, "dated_listing": dated_listing,
+        "meets_text": meets_text, "cqc_rating_text": cqc_rating_text,
         "area_served_not_known": area_served_not_known,
         "option_label": lambda o: MATCH_OPTIONS.get(o, o),
         "fmt_km": km_text, "fmt_share": fmt_share, "short_name": short_name,

@@ -53,8 +53,9 @@ def _answer(body: MatchIn, state: AppState) -> Response:
         accepting_only=body.accepting_referrals_only, needs_confirmed=body.needs_confirmed,
         include_out_of_catchment=body.include_out_of_catchment, limit=body.limit,
         current_placement=placement, order=body.order)
-    response = match(state.backend, home, request, state.today())
-    at_home = state.coverage().at_home(home.areas.codes(), request.reach(home))
+    coverage = state.coverage()
+    response = match(state.backend, home, request, state.today(), state.unconfirmed_listings(coverage))
+    at_home = coverage.at_home(home.areas.codes(), request.reach(home))
     covered = {t.service_type: at_home.for_request(t.service_type, request.subtypes) for t in response.summary}
     listed = {r.service.service_type for r in response.results}
     left = {t: LeftOutOut.fields_of(found, request) for t in {s.service_type for s in response.summary} - listed

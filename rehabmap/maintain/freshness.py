@@ -105,21 +105,26 @@ class Listings:
     gave a fact it shows, with the facts that source gave (its `field_sources`): before, by its kept record's
     source alone, said to give every fact its file's mapping reads, where most were another source's.
     No listing for a record no source syncs, a retired one, or one whose source's latest version could not be used
-    (what is shown is an older one)."""
+    (what is shown is an older one). `before`: only the listings last confirmed before that day (`unconfirmed`)."""
 
-    def __init__(self, directory: Directory | None, title: Callable[[str], str], ids: list[str] | None = None
-                 ) -> None:
+    def __init__(self, directory: Directory | None, title: Callable[[str], str], ids: list[str] | None = None,
+                 before: date | None = None) -> None:
         self.title = title
         self.listed: dict[str, tuple[str, str, date]] = {}
         self._made: dict[tuple[object, ...], tuple[SourceConfirmation, ...]] = {}
         if directory is None:
             return
-        where = "" if ids is None else f" AND r.service_id IN ({', '.join('?' * len(ids))})"
+        where, given = ("", ()) if ids is None else (f" AND r.service_id IN ({', '.join('?' * len(ids))})", ids)
+        if before is not None:  # on neither the record's last fetch nor its source's last success since
+            # A source synced since confirmed every record it lists: only a stalled source's records are read.
+            where += (" AND r.last_seen < ? AND r.connector IN (SELECT DISTINCT connector FROM sync_records EXCEPT "
+                      "SELECT source FROM sync_state WHERE last_success_at >= ?)")
+            given = (*given, before.isoformat(), before.isoformat())
         with directory.database.connect() as conn:
             rows = conn.execute("SELECT r.service_id, r.source, r.connector, r.last_seen, s.last_success_at "
                                 "FROM sync_records r "
                                 "LEFT JOIN sync_state s ON s.source = r.connector WHERE r.status = 'active' AND "
-                                "r.problem IS NULL AND r.service IS NOT NULL" + where, ids or ()).fetchall()
+                                "r.problem IS NULL AND r.service IS NOT NULL" + where, given).fetchall()
         self.listed = {service_id: (source, connector, date.fromisoformat(max(last_seen, last_success or "")[:10]))
                        for service_id, source, connector, last_seen, last_success in rows}
 
@@ -144,13 +149,8 @@ class Listings:
 
     def _listings(self, service: Service, found: list[tuple[Provenance, tuple[str, str, date]]]
                   ) -> tuple[SourceConfirmation, ...]:
-        said_by = {field: said.split(":", 1)[0] for field, said in service.field_sources.items()}
-        # A source is named by its connector where the record's fields name it (CQC's care directory and register
-        # give `cqc:` records whose fields say `cqc-directory:` or `cqc-hsca:`; named by the source they read
-        # "Listed by CQC … ()" and "Not from CQC: registration, name, address, …"), else by itself (an ORUK
-        # feed's records name their feed).
-        named = [(p.edition, connector if connector in said_by.values() else source, day)
-                 for p, (source, connector, day) in found]
+        said_by = _said_by(service)
+        named = [(p.edition, _named(source, connector, said_by), day) for p, (source, connector, day) in found]
         given = [(edition, source, day, _given(edition, source, said_by, service))
                  for edition, source, day in named]
         giving = [listing for listing in given if listing[3]] or given[:1]
@@ -160,6 +160,42 @@ class Listings:
                                         None if edition else day, facts, not_given, edition is not None,
                                         edition.dated if edition else None)  # a dated file as its import named it
                      for edition, source, day, facts in giving)
+
+
+    def unconfirmed(self, service: Service) -> tuple[tuple[str, date], ...]:
+        """Of listings read `before` a day (`unconfirmed_listings`): each live source of the record (not a dated
+        file), as a person reads it, with the day it last confirmed the record, where every live source's listing
+        is among them, none having confirmed it since; else () (a live source did, or the record has none)."""
+        if service.status != "active":
+            return ()
+        found = [self.listed.get(i) for i, p in _records(service) if p.edition is None]
+        if not found or None in found:
+            return ()
+        said_by = _said_by(service)
+        return tuple(dict.fromkeys((self.title(_named(source, connector, said_by)), day)
+                                   for source, connector, day in filter(None, found)))
+
+
+def unconfirmed_listings(directory: Directory | None, title: Callable[[str], str], today: date,
+                         max_age_days: int) -> Listings:
+    """The listings of the records no live source has confirmed for more than `max_age_days` (its sync
+    stopped, the source retired, its feed failing every run): what a match says of a result resting on them
+    (`rehabmap.explanation.unconfirmed_listing`). Only a stalled source's records are read: none at all while
+    every source syncs."""
+    return Listings(directory, title, before=today - timedelta(days=max_age_days))
+
+
+def _said_by(service: Service) -> dict[str, str]:
+    """Each field's source as its `field_sources` names it (the part before the colon)."""
+    return {field: said.split(":", 1)[0] for field, said in service.field_sources.items()}
+
+
+def _named(source: str, connector: str, said_by: dict[str, str]) -> str:
+    """A source is named by its connector where the record's fields name it (CQC's care directory and register
+    give `cqc:` records whose fields say `cqc-directory:` or `cqc-hsca:`; named by the source they read "Listed by
+    CQC … ()" and "Not from CQC: registration, name, address, …"), else by itself (an ORUK feed's records name
+    their feed)."""
+    return connector if connector in said_by.values() else source
 
 
 def _given(edition: FileEdition | None, source: str, said_by: dict[str, str], service: Service) -> tuple[str, ...]:

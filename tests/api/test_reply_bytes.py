@@ -53,7 +53,7 @@ def model_reply(home: Home, response: MatchResponse, coverage: dict[ServiceType,
             referral_route=s.referral_route, schedules=ScheduleOut.all_of(s),
             cqc=CqcOut(location_id=s.cqc_location_id, rating=s.cqc_rating, rating_date=s.cqc_rating_date),
             phone=s.phone, email=s.email, website=s.website, postcode=s.postcode,
-            distance_saved_km=r.distance_saved_km, dated_listing=dated_listing(s), last_verified=s.last_verified,
+            distance_saved_km=r.distance_saved_km, dated_listing=r.dated_listing, last_verified=s.last_verified,
             verification_due=verification_due(s, today, verify_after_days))
 
     listed = {r.service.service_type for r in response.results}
@@ -106,7 +106,8 @@ def made_up_results(services: list[Service], rng: random.Random) -> list[MatchRe
         needs_read_not_met=tuple(rng.sample(["language:pl"], rng.randint(0, 1))),
         out_of_catchment=rng.random() < 0.2, capacity=rng.choice([None, "available", "limited", "none"]),
         explanation=rng.choice(["", "2.1 miles (3.4 km) from home, inside the person's ICB.", ODD_TEXT]),
-        distance_saved_km=rng.choice((None, *FLOATS))) for s in services]
+        distance_saved_km=rng.choice((None, *FLOATS)),
+        dated_listing=rng.choice((None, dated_listing(s), ODD_TEXT))) for s in services]
 
 
 def check_replies(services: list[Service], home: Home, seed: int) -> None:

@@ -237,10 +237,11 @@ def alternatives_results(request: Request, state: State, key: str, order: str = 
     if show == "all":
         match_request = replace(match_request, limit=MAX_LIMIT)
     today = state.today()
-    response = match(state.backend, parsed.home, match_request, today)
+    coverage = state.coverage()
+    response = match(state.backend, parsed.home, match_request, today, state.unconfirmed_listings(coverage))
     context = form_context(form, errors)
     context["map"] = _options_map(state.geography, parsed, response) if response.results else None
-    at_home = state.coverage().at_home(parsed.home.areas.codes(), match_request.reach(parsed.home))
+    at_home = coverage.at_home(parsed.home.areas.codes(), match_request.reach(parsed.home))
     # As the API answers: each subtype asked narrows its own type's coverage too (CQC covers care homes, not all
     # supported accommodation).
     answers = {t.service_type: at_home.for_request(t.service_type, match_request.subtypes)
