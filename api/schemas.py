@@ -395,6 +395,24 @@ class CoverageOut(BaseModel):
         return cls.model_validate(coverage.to_dict(found=found))
 
 
+class CoveragePartOut(BaseModel):
+    """One part of a type at the home, as the public pages judge it: a type's own `coverage.status` is its answer as
+    a whole (not_covered while a candidate of any part awaits review), where the pages say of each part whether
+    its data is held, not held, or being checked."""
+
+    category: str = Field(description="The type (type) or one of its kinds (type:subtype).")
+    status: Literal["held", "not_held", "awaiting_review"] = Field(description=(
+        "held: the directory holds this part's data at the home (none found of it means none); not_held: it holds "
+        "none (there may be some); awaiting_review: candidates of it await a maintainer's review (pending_review), "
+        "so it is neither."))
+    pending_review: int = Field(description=(
+        "Candidates of this part awaiting review in the home's ICB or within the search's radius."))
+
+    @staticmethod
+    def fields_of(category: str, coverage: Coverage) -> dict[str, Any]:
+        return {"category": category, "status": coverage.part_status, "pending_review": coverage.pending_review}
+
+
 # The request's own options as `MatchIn` names them (`rehabmap.match.NARROWING` names MatchRequest's fields).
 _OPTION_NAMES = {"accepting_only": "accepting_referrals_only"}
 
@@ -437,6 +455,12 @@ class TypeSummaryOut(BaseModel):
     left_out: LeftOutOut | None = Field(default=None, description=(
         "Where this answer lists none of this type and the request's own options left some out: how many, and "
         "by which option; else null."))
+    parts: list[CoveragePartOut] = Field(default=[], description=(
+        "The type's parts at the home, each with its own answer, as the public pages give them: its kinds "
+        "(type:subtype) where the type is not covered as a whole and some kind of it is held somewhere, else the "
+        "type alone. Near Mansfield with a supported housing candidate awaiting review, coverage.status is the "
+        "type's not_covered, and parts say residential_24h held (CQC lists every care home), supported_housing "
+        "awaiting_review, floating_outreach not_held. All the type's parts, whichever subtypes the request asked."))
 
 
 class HomeOut(BaseModel):
@@ -479,7 +503,8 @@ class MatchOut(BaseModel):
     @staticmethod
     def json_of(home: Home, response: MatchResponse, ranking: str, coverage: dict[ServiceType, Coverage],
                 today: date, verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS,
-                left_out: dict[ServiceType, dict[str, Any]] | None = None) -> bytes:
+                left_out: dict[ServiceType, dict[str, Any]] | None = None,
+                parts: dict[ServiceType, dict[str, Coverage]] | None = None) -> bytes:
         """The reply's JSON, in this model's shape, from plain values: building the nested models (validating
         ~12 results) and then dumping them was about a third of a request's time outside `match()`
         (bench/RESULTS.md, "POST /match, third pass"). Each result is its record's JSON, serialised once
@@ -488,7 +513,8 @@ class MatchOut(BaseModel):
         results, the same object (`match`): its pieces are then made once. The whole reply is one join of
         every piece, not a join per result and then of the results (one copy of ~8 KB and ~12 objects less:
         bench/RESULTS.md, "POST /match outside `match()`", session 15), by the compiled `api._json.join`.
-        `left_out`: per type listed none of, `LeftOutOut.fields_of` where the request's options left some out."""
+        `left_out`: per type listed none of, `LeftOutOut.fields_of` where the request's options left some out;
+        `parts`: per type, its parts' answers (`HomeCoverage.parts`; none given, none said)."""
         listed = {r.service.service_type for r in response.results}
         due = _due_before(today, verify_after_days)
         out = [to_json({"home": HomeOut.fields_of(home)})[:-1], b',"ranking":', _text_json(ranking), b',"results":[']
@@ -514,7 +540,8 @@ class MatchOut(BaseModel):
                 out += shown.get(id(t.nearest)) or _result_pieces(t.nearest, due, lists)
             left = left_out.get(t.service_type) if left_out else None
             out += (_coverage_json(coverage[t.service_type], t.service_type in listed), b',"left_out":',
-                    _NULL if left is None else to_json(left), b"}")
+                    _NULL if left is None else to_json(left), b',"parts":',
+                    _parts_json(tuple(parts[t.service_type].items())) if parts else _EMPTY, b"}")
             comma = b","
         placement = response.current_placement_km
         out += (b'],"current_placement_km":', _NULL if placement is None else _distance_json(round_km(placement)), b"}")
@@ -545,6 +572,13 @@ def _coverage_json(coverage: Coverage, found: bool) -> bytes:
     status, share, date, bases, candidates awaiting review) and whether the reply lists any of its type (its
     words depend on it): the directory's facts, nothing of a home or a request."""
     return _FOUND[_found(found, coverage)] + to_json(coverage.to_dict(found=found))
+
+
+@lru_cache(maxsize=1024)
+def _parts_json(parts: tuple[tuple[str, Coverage], ...]) -> bytes:
+    """A summary entry's `parts` (`CoveragePartOut`'s shape), kept by the answers as `_coverage_json` keeps its:
+    the same few come back request after request."""
+    return to_json([CoveragePartOut.fields_of(category, answer) for category, answer in parts])
 
 
 # --- errors -------------------------------------------------------------------------------------------

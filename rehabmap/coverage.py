@@ -48,6 +48,9 @@ if TYPE_CHECKING:
 _LEVEL_COLUMNS = {"icb": "icb24_code", "sub_icb": "sicbl24_code", "lad": "ltla24_code", "utla": "utla23_code",
                   "region": "region24_code"}
 Status = Literal["covered", "partly_covered", "not_covered"]
+# A part of a type at a home (`HomeCoverage.parts`) as the public pages and POST /match's summary say it
+# (`Coverage.part_status`).
+PartStatus = Literal["held", "not_held", "awaiting_review"]
 # Where a search looks: around its home's point (lat, lon), up to its radius in km (None: no limit).
 Reach = tuple[float, float, float | None]
 IN_ICB = "in the person's ICB"  # where a home's candidates awaiting review are counted without a search's radius
@@ -94,6 +97,14 @@ class Coverage:
     @property
     def covered(self) -> bool:
         return self.status == "covered"
+
+    @property
+    def part_status(self) -> PartStatus:
+        """As a part of a type (`HomeCoverage.parts`): awaiting review where a candidate of it does (neither held
+        nor without data: a maintainer's decision may list it), else held where it is covered, else not held."""
+        if self.pending_review:
+            return "awaiting_review"
+        return "held" if self.covered else "not_held"
 
     def to_dict(self, *, found: bool = False) -> dict[str, Any]:
         """`found`: the answer this coverage goes with lists some of the category (its words then say whether
@@ -422,17 +433,34 @@ class HomeCoverage:
         says by which: CQC's listing is complete for the care homes it registers, not for supported housing or
         floating support, and a search for supported accommodation near Mansfield said "the directory holds no
         Supported accommodation data for this area" beside those care homes."""
-        own = [s for s in subtypes if s in SUBTYPES.get(service_type, ())] if subtypes else ()
+        own = _own(service_type, subtypes)
         if own:
-            kinds = {kind: self.for_category(kind) for kind in (f"{service_type.value}:{s}" for s in own)}
+            return self._of_kinds(service_type, own, {kind: self.for_category(kind) for kind in own}, None)
+        whole = self.for_category(service_type.value)
+        split = None if whole.pending_review else self._split(service_type, whole)
+        return whole if split is None else self._of_kinds(service_type, own, split, whole)
+
+    def with_parts(self, service_type: ServiceType, subtypes: Collection[str] | None = ()
+                   ) -> tuple[Coverage, dict[str, Coverage]]:
+        """`for_request` and `parts` at once, the type's answer and its kinds' worked out once: POST /match gives
+        both (worked out apart, the parts cost some 60% of `for_request`'s time again)."""
+        whole = self.for_category(service_type.value)
+        split = self._split(service_type, whole)
+        own = _own(service_type, subtypes)
+        if own:
+            known = split or {}
+            answer = self._of_kinds(service_type, own, {kind: known.get(kind) or self.for_category(kind)
+                                                        for kind in own}, None)
         else:
-            whole = self.for_category(service_type.value)
-            split = None if whole.pending_review else self._split(service_type, whole)
-            if split is None:
-                return whole
-            kinds = split
+            answer = whole if split is None or whole.pending_review else self._of_kinds(service_type, own, split, whole)
+        return answer, split or {service_type.value: whole}
+
+    def _of_kinds(self, service_type: ServiceType, own: list[str], kinds: dict[str, Coverage],
+                  whole: Coverage | None) -> Coverage:
+        """The request's answer from its kinds' (`own`: those it asked, as "type:subtype"; none: the type's, whose
+        own answer is `whole`)."""
         answers = list(kinds.values())
-        if not own and not any(a.covered for a in answers):
+        if whole is not None and not any(a.covered for a in answers):
             return whole
         partly = by_kinds(kinds, share=0.0)
         if partly is not None:
@@ -444,6 +472,11 @@ class HomeCoverage:
         return Coverage(category, worst.status, worst.share, worst.as_of,
                         tuple(dict.fromkeys(b for a in answers for b in a.bases)), worst.pending_review,
                         worst.pending_where)
+
+
+def _own(service_type: ServiceType, subtypes: Collection[str] | None) -> list[str]:
+    """Of a request's subtypes (of any type), this type's, as its kinds ("type:subtype")."""
+    return [f"{service_type.value}:{s}" for s in subtypes if s in SUBTYPES.get(service_type, ())] if subtypes else []
 
 
 def none_found_lines(coverage: CoverageMap, home_codes: Iterable[str | None], asked: Iterable[ServiceType],

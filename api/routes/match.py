@@ -56,11 +56,13 @@ def _answer(body: MatchIn, state: AppState) -> Response:
     coverage = state.coverage()
     response = match(state.backend, home, request, state.today(), state.unconfirmed_listings(coverage))
     at_home = coverage.at_home(home.areas.codes(), request.reach(home))
-    covered = {t.service_type: at_home.for_request(t.service_type, request.subtypes) for t in response.summary}
+    answers = {t.service_type: at_home.with_parts(t.service_type, request.subtypes) for t in response.summary}
+    covered = {service_type: answer for service_type, (answer, _) in answers.items()}
+    parts = {service_type: of_parts for service_type, (_, of_parts) in answers.items()}
     listed = {r.service.service_type for r in response.results}
     left = {t: LeftOutOut.fields_of(found, request) for t in {s.service_type for s in response.summary} - listed
             if (found := left_out(state.backend, home, request, response, t))}
     # The JSON is built once (MatchOut.json_of); `response_model` still documents its shape.
     return Response(MatchOut.json_of(home, response, RANKING_RULE, covered, state.today(),
-                                     state.settings.verify_after_days, left), media_type="application/json")
+                                     state.settings.verify_after_days, left, parts), media_type="application/json")
 

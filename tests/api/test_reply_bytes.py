@@ -11,8 +11,8 @@ from datetime import date, timedelta
 import pytest
 
 from api.record_json import cut
-from api.schemas import (RESULT_HOLES, CapacityOut, CoverageOut, CqcOut, HomeOut, LeftOutOut, MatchOut,
-                         MatchResultOut, ScheduleOut, TypeSummaryOut, _found, record_json)
+from api.schemas import (RESULT_HOLES, CapacityOut, CoverageOut, CoveragePartOut, CqcOut, HomeOut, LeftOutOut,
+                         MatchOut, MatchResultOut, ScheduleOut, TypeSummaryOut, _found, record_json)
 from bench.common import SEED
 from bench.synthetic import REALISTIC_MIX, load_small_areas, make_services
 from geodata.geography import Home
@@ -33,7 +33,8 @@ FLOATS = (0.0, -0.0, 0.001, 0.1, 1.0, 12.345, 99.999, 999.999, 1e-5, 2.5e-7, 123
 
 
 def model_reply(home: Home, response: MatchResponse, coverage: dict[ServiceType, Coverage], today: date,
-                verify_after_days: int, left_out: dict[ServiceType, dict] | None = None) -> bytes:
+                verify_after_days: int, left_out: dict[ServiceType, dict] | None = None,
+                parts: dict[ServiceType, dict[str, Coverage]] | None = None) -> bytes:
     """The reply as the response models serialise it: every field set by name, validated, dumped."""
     def result(r: MatchResult) -> MatchResultOut:
         s = r.service
@@ -67,7 +68,10 @@ def model_reply(home: Home, response: MatchResponse, coverage: dict[ServiceType,
                                 nearest=None if t.nearest is None else result(t.nearest),
                                 found=_found(t.service_type in listed, coverage[t.service_type]),
                                 coverage=CoverageOut.of(coverage[t.service_type], t.service_type in listed),
-                                left_out=(left_out or {}).get(t.service_type))
+                                left_out=(left_out or {}).get(t.service_type),
+                                parts=[CoveragePartOut(category=category, status=answer.part_status,
+                                                       pending_review=answer.pending_review)
+                                       for category, answer in (parts or {}).get(t.service_type, {}).items()])
                          for t in response.summary],
         current_placement_km=None if response.current_placement_km is None
         else round(response.current_placement_km, 3)).model_dump_json().encode()
@@ -77,6 +81,16 @@ def coverage_of(types: list[ServiceType], rng: random.Random) -> dict[ServiceTyp
     return {t: rng.choice([Coverage(t.value, "covered", 1.0, "2026-10-01", ("sync:cqc",)),
                            Coverage(t.value, "partly_covered", 0.41234567, "2026-09-30", ("curated:x.csv",), 2),
                            Coverage(t.value, "not_covered", 0.0, None)]) for t in types}
+
+
+def parts_of(coverage: dict[ServiceType, Coverage], rng: random.Random) -> dict[ServiceType, dict[str, Coverage]]:
+    """Per type, its own answer as its one part, or its kinds' answers (held, awaiting review, not held)."""
+    def kinds(t: ServiceType) -> dict[str, Coverage]:
+        return {f"{t.value}:a": Coverage(f"{t.value}:a", "covered", 1.0, "2026-10-01"),
+                f"{t.value}:b": Coverage(f"{t.value}:b", "not_covered", 0.0, None, (), 3),
+                f"{t.value}:c": Coverage(f"{t.value}:c", "not_covered", 0.0, None)}
+
+    return {t: rng.choice([{t.value: answer}, kinds(t)]) for t, answer in coverage.items()}
 
 
 def odd(service: Service, rng: random.Random) -> Service:
@@ -125,8 +139,9 @@ def check_replies(services: list[Service], home: Home, seed: int) -> None:
             coverage = coverage_of(list(ServiceType), rng)
             response = MatchResponse(results=results, summary=summary,
                                      current_placement_km=rng.choice((None, *FLOATS)))
-            assert MatchOut.json_of(home, response, RANKING_RULE, coverage, today, days) == \
-                model_reply(home, response, coverage, today, days)
+            parts = parts_of(coverage, rng)
+            assert MatchOut.json_of(home, response, RANKING_RULE, coverage, today, days, None, parts) == \
+                model_reply(home, response, coverage, today, days, None, parts)
 
 
 @pytest.fixture(scope="module")
@@ -178,8 +193,9 @@ def test_real_answers_as_the_models_serialise_them(geography, backend, request_n
         listed = {r.service.service_type for r in response.results}
         left = {t: LeftOutOut.fields_of(found, request) for t in {s.service_type for s in response.summary} - listed
                 if (found := left_out(backend, home, request, response, t))}
-        assert MatchOut.json_of(home, response, RANKING_RULE, coverage, today, days, left) == \
-            model_reply(home, response, coverage, today, days, left)
+        parts = parts_of(coverage, rng)
+        assert MatchOut.json_of(home, response, RANKING_RULE, coverage, today, days, left, parts) == \
+            model_reply(home, response, coverage, today, days, left, parts)
 
 
 def test_a_records_pieces_are_kept_for_it_and_made_again_for_an_edited_copy(backend):

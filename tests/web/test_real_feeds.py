@@ -759,6 +759,29 @@ def test_a_part_awaiting_review_is_being_checked_and_the_others_held_or_not_per_
     assert "information about supported housing" not in said
 
 
+def test_the_apis_summary_gives_each_part_held_not_held_or_awaiting_review(synced_home, tmp_path, geodata_dir,
+                                                                          data_dir, geography):
+    """The same home and candidate through POST /match: its summary's coverage is the type's whole answer (not
+    covered, a candidate awaiting review: the API's contract, unchanged), and nothing said what the pages say per
+    part. Now `parts` does: the care homes held, the supported housing awaiting review, floating support not held."""
+    home = with_a_floating_support_candidate(synced_home, tmp_path / "home", geodata_dir, data_dir, geography,
+                                             "supported_housing")
+    ask = {"home": {"postcode": DOVETAIL_POSTCODE}, "types": ["supported_accommodation"], "max_distance_km": 40.2}
+    with serving(home, data_dir) as url:
+        answer = httpx.post(f"{url}/match", json=ask, timeout=60)
+        schema = httpx.get(f"{url}/openapi.json", timeout=60).json()["components"]["schemas"]
+    assert answer.status_code == 200, answer.text
+    [summary] = answer.json()["summary"]
+    assert (summary["found"], summary["coverage"]["status"], summary["coverage"]["pending_review"]) == (
+        "found", "not_covered", 1)
+    assert summary["parts"] == [
+        {"category": "supported_accommodation:floating_outreach", "status": "not_held", "pending_review": 0},
+        {"category": "supported_accommodation:supported_housing", "status": "awaiting_review", "pending_review": 1},
+        {"category": "supported_accommodation:residential_24h", "status": "held", "pending_review": 0}]
+    assert schema["CoveragePartOut"]["properties"]["status"]["enum"] == ["held", "not_held", "awaiting_review"]
+    assert "parts" in schema["TypeSummaryOut"]["properties"]
+
+
 def test_review_counts_are_the_subtypes_and_the_local_authoritys_own(synced_home, tmp_path, geodata_dir, data_dir,
                                                                      geography):
     """Before, the queue was counted per type only, so every subtype took the type's count: Derby and

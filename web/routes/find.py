@@ -120,9 +120,11 @@ def _none_means(at_home: HomeCoverage, category: SupportCategory) -> NoneMeans:
     checking = False
     for service_type in category.types:
         for part, answer in at_home.parts(service_type).items():
-            checking = checking or bool(answer.pending_review)
-            if not answer.pending_review:
-                (held if answer.covered else not_held).append(PUBLIC_PART_WORDS[part])
+            status = answer.part_status
+            if status == "awaiting_review":
+                checking = True
+            else:
+                (held if status == "held" else not_held).append(PUBLIC_PART_WORDS[part])
     if checking:  # and of the kind's other parts, those not held: near Mansfield, units being checked, no team data
         return NoneMeans("being_checked", tuple(held), tuple(not_held))
     if not held:
