@@ -15,14 +15,17 @@ import socket
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, cast
 
 from app.parts import open_backend
 from indexer.rows import Rejection
-from indexer.sync.live import built_at, take_rebuild
+from indexer.sync.live import take_rebuild
 from indexer.sync.rebuild import record_curated_coverage
 from indexer.sync.store import SyncStore
 from indexer.upload import KEPT, kept_tables
 from rehabmap.config import Settings
+from rehabmap.errors import DomainError
+from rehabmap.index.base import IndexBackend
 from rehabmap.maintain.database import named_lock_of
 from rehabmap.maintain.store import REBUILD_LOCK, Directory, store_of
 from search.embedded import process_alive
@@ -54,9 +57,8 @@ def unfinished(settings: Settings) -> str | None:
     began it (`begin`), so one still running on this machine is said under way, not as a `warning:`: before, every
     rebuild simply running was said 'unfinished'. One of another machine (a shared store's), or whose file names
     none (a rebuild of an earlier release), is said as either."""
-    try:
-        pending = json.loads((settings.home / PENDING_FILE).read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    pending = _pending(settings.home)
+    if pending is None:
         return None
     began, pid, host = pending["at"], pending.get("pid"), pending.get("host")
     by = f" (process {pid} on {host})" if pid is not None else ""
@@ -73,26 +75,48 @@ def unfinished(settings: Settings) -> str | None:
 
 
 def recover(settings: Settings) -> None:
-    path = settings.home / PENDING_FILE
-    if not path.is_file():
+    pending = _pending(settings.home)
+    if pending is None:
         return
-    began = datetime.fromisoformat(json.loads(path.read_text(encoding="utf-8"))["at"])
-    live_built_at = built_at(open_backend(settings))
-    if live_built_at is not None and live_built_at >= began:
+    if _went_live(pending, open_backend(settings)):
         finish(settings)
     else:
         abandon(settings.home)
 
 
-def begin(home: Path, sources: Sequence[Path], table: Path | None) -> None:
-    """Before the build: what it must leave once live (`PENDING_FILE`), and the uploaded table beside the kept ones,
-    each written whole (a temporary file, then renamed), so a kill at any point leaves one or the other."""
+def _went_live(pending: dict[str, Any], backend: IndexBackend) -> bool:
+    """Whether the live index is the rebuild's own: it bears the token the rebuild chose before its build (`begin`).
+    Before, any index built since the rebuild began was taken for its own: with one search cluster shared by hosts
+    of separate homes, a rebuild cut short before its swap, then another host's rebuild, made the first keep its
+    uploaded table and claim its curated tables' coverage, though its index never served. A pending file of an
+    earlier release names no token: it is judged as that release judged it, by when the live index was built."""
+    try:
+        info = backend.info()
+    except DomainError:  # no index, or none this version reads: not the rebuild's
+        return False
+    if "build" in pending:
+        return info.build == pending["build"]
+    return info.built_at is not None and info.built_at >= datetime.fromisoformat(pending["at"])
+
+
+def begin(home: Path, sources: Sequence[Path], table: Path | None, build: str) -> None:
+    """Before the build, whose index will bear `build` (`IndexWriter.replace_all`): what it must leave once live
+    (`PENDING_FILE`), and the uploaded table beside the kept ones, each written whole (a temporary file, then
+    renamed), so a kill at any point leaves one or the other."""
     if table is not None:
         (home / KEPT).mkdir(parents=True, exist_ok=True)
         _write_whole(home / KEPT / (table.name + INCOMING), table.read_bytes())
     pending = {"at": datetime.now(timezone.utc).isoformat(), "sources": [str(Path(p).resolve()) for p in sources],
-               "pid": os.getpid(), "host": socket.gethostname()}  # whether it still runs (`unfinished`)
+               "build": build, "pid": os.getpid(), "host": socket.gethostname()}  # (pid, host: `unfinished`)
     _write_whole(home / PENDING_FILE, json.dumps(pending).encode())
+
+
+def _pending(home: Path) -> dict[str, Any] | None:
+    """What a rebuild under way or cut short left to do (`begin`, `note_rejected`); None where none is."""
+    try:
+        return cast(dict[str, Any], json.loads((home / PENDING_FILE).read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        return None
 
 
 def finish(settings: Settings) -> None:
@@ -101,15 +125,15 @@ def finish(settings: Settings) -> None:
     step is safe to repeat."""
     home = settings.home
     _swap_taken(settings)
-    path = home / PENDING_FILE
-    pending = json.loads(path.read_text(encoding="utf-8"))
+    pending = _pending(home)
+    assert pending is not None, "written by `begin`, under the rebuild's lock"
     sources = [Path(p) for p in pending["sources"]]
     for incoming in (home / KEPT).glob("*" + INCOMING):
         os.replace(incoming, incoming.with_name(incoming.name[:-len(INCOMING)]))
     record_curated_coverage(store_of(settings), [*sources, *kept_tables(home).values()],
                             [(file, line) for file, line in pending.get("rejected", [])])
     _write_whole(home / SOURCES_FILE, json.dumps([str(p) for p in sources]).encode())
-    path.unlink()
+    (home / PENDING_FILE).unlink()
 
 
 def _swap_taken(settings: Settings) -> None:
@@ -129,10 +153,10 @@ def note_rejected(home: Path, rejected: Sequence[Rejection]) -> None:
     """The rows the build rejected, beside what it must leave (`PENDING_FILE`): a curated table's row rejected past
     its own checks (a postcode no directory holds) claims no coverage (`record_curated_coverage`). Written once the
     index is live; a kill before it leaves the claims as the tables' checks alone make them."""
-    path = home / PENDING_FILE
-    pending = json.loads(path.read_text(encoding="utf-8"))
+    pending = _pending(home)
+    assert pending is not None, "written by `begin`, under the rebuild's lock"
     pending["rejected"] = [(r.origin.file, r.origin.line) for r in rejected if r.origin.line]
-    _write_whole(path, json.dumps(pending).encode())
+    _write_whole(home / PENDING_FILE, json.dumps(pending).encode())
 
 
 def abandon(home: Path) -> None:

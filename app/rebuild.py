@@ -20,6 +20,7 @@ again.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,10 +105,11 @@ def _rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, m
     if directory is not None:  # the maintainers' edits are laid over the new index before it goes live
         writer = OverlayWriter(live_writer, directory)
     precedence = source_precedence()  # a mapping's `supersedes` refused before anything is begun
-    begin(home, sources, table)
+    build = uuid.uuid4().hex  # what its index will bear, so that a rebuild cut short knows it (`recover`)
+    begin(home, sources, table, build)
     try:
         placer = GeographyPlacer(open_geography(settings))
-        report = build_index(rows, placer, writer, live=replaced, precedence=precedence,
+        report = build_index(rows, placer, writer, live=replaced, precedence=precedence, build=build,
                              force=force, progress=progress, workers=_workers(workers),
                              max_drop_share=settings.index_max_drop_share if max_drop_share is None else max_drop_share)
     except ImportRefused as refused:

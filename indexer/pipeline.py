@@ -484,7 +484,7 @@ def _synced(rows: Iterable[Row], synced: set[tuple[str, str | None]]) -> Iterato
 def build_index(rows: Iterable[Row], placer: Placer, writer: IndexWriter, *,
                 live: Replaced | None = None, max_drop_share: float = 0.0, force: bool = False,
                 progress: bool = True, workers: RowWorkers | None = None,
-                precedence: Precedence | None = None) -> IndexReport:
+                precedence: Precedence | None = None, build: str | None = None) -> IndexReport:
     """Run the whole pipeline; the writer swaps the new index in only once it is complete, and only if
     it keeps the live directory: `live` is the index it replaces, of whose services the new one may drop
     at most `max_drop_share` (0 to 1) unless `force`. Raises ImportRefused, writing nothing, otherwise.
@@ -492,15 +492,15 @@ def build_index(rows: Iterable[Row], placer: Placer, writer: IndexWriter, *,
     the writer takes records in part files; the index and the report are the same, and a refused index is
     written, then deleted (the checks need every record, which are written as they come). `precedence`: which
     source's value a merged record shows (None: as the mappings declare, `source_precedence`, which a live write
-    reads too)."""
+    reads too). `build`: the token the new index bears (`IndexWriter.replace_all`)."""
     precedence = source_precedence() if precedence is None else precedence
     with collector_paused():
-        return _build_index(rows, placer, writer, live, max_drop_share, force, progress, workers, precedence)
+        return _build_index(rows, placer, writer, live, max_drop_share, force, progress, workers, precedence, build)
 
 
 def _build_index(rows: Iterable[Row], placer: Placer, writer: IndexWriter,
                  live: Replaced | None, max_drop_share: float, force: bool, progress: bool,
-                 workers: RowWorkers | None, precedence: Precedence) -> IndexReport:
+                 workers: RowWorkers | None, precedence: Precedence, build: str | None) -> IndexReport:
     report = IndexReport()
     parts = writer.parts() if workers is not None and isinstance(writer, PartWriter) else None
     synced: set[tuple[str, str | None]] = set()  # the synced records', noted as their rows are read (`_synced`)
@@ -510,7 +510,7 @@ def _build_index(rows: Iterable[Row], placer: Placer, writer: IndexWriter,
         merged = merging.all(prepare_rows(rows, placer, report, progress))
         _noted(report, merging)
         _check_keeps_live(report, merged, writer, live, max_drop_share, force)
-        report.indexed = writer.replace_all(cast(list[Service], merged))  # records in, records out
+        report.indexed = writer.replace_all(cast(list[Service], merged), build=build)  # records in, records out
     else:
         assert isinstance(writer, PartWriter) and workers is not None
         # The records are merged and written as the workers send them, so this process's share of the work runs
@@ -523,7 +523,7 @@ def _build_index(rows: Iterable[Row], placer: Placer, writer: IndexWriter,
         try:
             report.indexed = writer.replace_all(
                 merging.stream(workers.prepare(rows, placer, report, parts, progress)),
-                before_swap=keeps_live)
+                before_swap=keeps_live, build=build)
         finally:
             parts.remove()
         merged = merging.kept()

@@ -379,11 +379,11 @@ class ElasticWriter:
         return cls(client or connect(settings), alias_of(settings.elasticsearch_index),
                    grace_s=settings.elasticsearch_grace_seconds)
 
-    def replace_all(self, services: Iterable[Service]) -> int:
+    def replace_all(self, services: Iterable[Service], *, build: str | None = None) -> int:
         started = datetime.now(timezone.utc)
         name = _version_name(self.base, started)
+        build = build or uuid.uuid4().hex
         with _reachable_or_unavailable(self.client, " The index being served is unchanged."):
-            build = uuid.uuid4().hex
             self.client.create_index(name, _SETTINGS, {**_MAPPINGS, "_meta": {**_MAPPINGS["_meta"], "build": build}})
             try:
                 count, sources = self._write(name, services)
@@ -654,7 +654,8 @@ class ElasticIndex:
         built_at = datetime.fromisoformat(meta["built_at"]) if meta.get("built_at") else None
         engine, _, address = self.client.where().partition(" at ")
         location = f"{address or engine}/{concrete}"
-        return IndexInfo(engine.lower(), count, built_at, location, dict(meta.get("sources", {})))
+        return IndexInfo(engine.lower(), count, built_at, location, dict(meta.get("sources", {})),
+                         build=meta.get("build"))
 
     @_reachable
     def built(self) -> bool:

@@ -19,6 +19,7 @@ import re
 import sqlite3
 import threading
 import time
+import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager, suppress
@@ -197,11 +198,11 @@ class EmbeddedWriter:
         self.path = Path(path)
 
     def replace_all(self, services: Iterable[Service | Stored | Revision], *,
-                    before_swap: Callable[[], None] | None = None) -> int:
+                    before_swap: Callable[[], None] | None = None, build: str | None = None) -> int:
         """The new index written and renamed over the live one. Records a parallel import's workers stored in part
         files (`parts`) are copied from them, and a record given again as a `Revision` replaces the one first
         written at its row. `before_swap`, called once every record is written, may refuse the new index by
-        raising: it is then deleted, and the live index stays."""
+        raising: it is then deleted, and the live index stays. `build`: its token (`IndexWriter.replace_all`)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._remove_abandoned()
         tmp = self.path.with_name(f"{self.path.name}.building-{os.getpid()}")
@@ -217,6 +218,7 @@ class EmbeddedWriter:
             conn.executemany("INSERT INTO meta VALUES (?, ?)", [
                 ("schema_version", SCHEMA_VERSION), ("built_at", built_at), ("count", str(count)),
                 ("sources", json.dumps(dict(Counter(map(source_of, snapshot.ids))))),
+                ("build", build or uuid.uuid4().hex),
             ])
             conn.commit()
         except BaseException:
@@ -845,6 +847,7 @@ class _Generation:
                 self.base, seq, data_version = self._read_columns(), _last_change(self.conn), self._data_version()
             self.conn.execute("COMMIT")
             self.built_at = datetime.fromisoformat(meta["built_at"])
+            self.build = meta.get("build")
             self.token = f"{path}|{stat.st_ino}|{meta['built_at']}"
             if snapshot is not None:
                 # The build's columns, then the edits logged since the build laid over them (as a reader
@@ -1282,7 +1285,7 @@ class EmbeddedIndex:
     def info(self) -> IndexInfo:
         state = self._current()
         return IndexInfo("embedded", len(state.columns), state.generation.built_at, str(self.path), state.sources,
-                         edit_lag_s=state.edit_lag_s)
+                         edit_lag_s=state.edit_lag_s, build=state.generation.build)
 
     def built(self) -> bool:
         """What `info` finds (a file in this version's layout), without loading the file's columns: at 100k

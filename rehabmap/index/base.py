@@ -99,6 +99,9 @@ class IndexInfo:
     sources: dict[str, int] = field(default_factory=dict)
     # How long the last edits this process took in had waited to be seen by it (None: edits are seen at once).
     edit_lag_s: float | None = None
+    # The token of the build that made it (`IndexWriter.replace_all`'s `build`): None for an index built before
+    # builds had one.
+    build: str | None = None
 
 
 class Replaced(Protocol):
@@ -264,8 +267,11 @@ def nearest_of_types_in_parts(backend: IndexBackend, lat: float, lon: float, que
 
 
 class IndexWriter(Protocol):
-    def replace_all(self, services: Iterable[Service]) -> int:
-        """Build a complete new index and switch to it atomically; the old one serves until then."""
+    def replace_all(self, services: Iterable[Service], *, build: str | None = None) -> int:
+        """Build a complete new index and switch to it atomically; the old one serves until then. `build`: the
+        token it bears (`IndexInfo.build`; None: one of its own), chosen by a rebuild before it begins, so that a
+        rebuild cut short can tell whether the live index is its own (`app.pending_rebuild.recover`), not only
+        whether one was built since it began, which may be another host's."""
         ...
 
 
@@ -327,7 +333,7 @@ class PartWriter(Protocol):
         ...
 
     def replace_all(self, services: Iterable[Service | Stored | Revision], *,
-                    before_swap: Callable[[], None] | None = None) -> int:
+                    before_swap: Callable[[], None] | None = None, build: str | None = None) -> int:
         """`IndexWriter.replace_all`, of records stored in parts too, given again (`Revision`) where merged; the new
         index is swapped in only if `before_swap` returns (it may raise to refuse it)."""
         ...

@@ -569,7 +569,7 @@ class OverlayWriter:
         return self.inner.parts() if isinstance(self.inner, PartWriter) else None
 
     def replace_all(self, services: Iterable[Service | Stored | Revision], *,
-                    before_swap: Callable[[], None] | None = None) -> int:
+                    before_swap: Callable[[], None] | None = None, build: str | None = None) -> int:
         """The inner writer's new index, with the directory's edits laid over the records they are about (a record
         given again, `Revision`, is laid over again: what an edit left to say about the record first given is then
         said of the record as it ends up, once) and the services made in the directory added."""
@@ -620,8 +620,10 @@ class OverlayWriter:
 
         try:
             inner = self.inner
-            count = inner.replace_all(stream(), before_swap=before_swap) if isinstance(inner, PartWriter) else \
-                inner.replace_all(map(as_service, stream()))  # type: ignore[arg-type]
+            if isinstance(inner, PartWriter):
+                count = inner.replace_all(stream(), before_swap=before_swap, build=build)
+            else:
+                count = inner.replace_all(map(as_service, stream()), build=build)  # type: ignore[arg-type]
             self.warnings += warnings
             if held:
                 later, _ = self.directory.overlay.entries(since=revision)

@@ -45,8 +45,8 @@ class _WithSynthetic:
     def __init__(self, writer: EmbeddedWriter, extra: list[Service]) -> None:
         self.writer, self.extra = writer, extra
 
-    def replace_all(self, services) -> int:
-        return self.writer.replace_all([*services, *self.extra])
+    def replace_all(self, services, **options) -> int:
+        return self.writer.replace_all([*services, *self.extra], **options)
 
 
 @pytest.fixture(scope="session")

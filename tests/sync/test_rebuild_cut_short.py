@@ -1,0 +1,78 @@
+"""A rebuild cut short before its index went live, judged by the next look at its home (`app.pending_rebuild`): its
+uploaded table and its curated tables' coverage claims are kept only where the live index is its own build's. Run in
+this process against the real search server (osmem, or the cluster at ELASTICSEARCH_URL) through the fault-injecting
+proxy, and a real PostgreSQL store, as two hosts with homes of their own share them (docs/deploy.md)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from app.pending_rebuild import INCOMING, PENDING_FILE, finish_interrupted
+from app.rebuild import rebuild_index
+from rehabmap.config import Backend, Settings
+from rehabmap.errors import IndexUnavailable
+from search.elastic import ElasticIndex, alias_of
+from tests.es_server import drop_indices
+from tests.index.cluster_proxy import ClusterProxy
+from tests.sync.store_fixtures import make_home, table_rows
+from tests.sync.test_killed_sync import IPS_TABLE, WEST_YORKSHIRE
+
+SAMPLE = Path(__file__).resolve().parents[2] / "sample"
+CURATED_CLAIMS = "SELECT area_code FROM coverage_claims WHERE basis LIKE 'curated:%'"
+
+
+def test_a_rebuild_cut_short_before_its_swap_is_forgotten_though_another_hosts_rebuild_went_live_since(
+        tmp_path, geodata_dir, data_dir, es_server, es_client, postgres):
+    """Host A's rebuild with an IPS table is cut short at its alias switch (the cluster does not answer it), so its
+    index never serves; then host B, a home of its own on the same cluster and store, rebuilds from sample/, live.
+    Before, A's next look took B's index, built after A's rebuild began, for A's own: it kept A's table as uploaded
+    (every later rebuild of A's would add its services) and claimed West Yorkshire's IPS coverage for a table no
+    index served. Now the live index bears B's build's token, not A's: A's rebuild is forgotten, its table with it."""
+    base = f"rehabmap-two-homes-{uuid.uuid4().hex[:10]}"
+    url = postgres.new_database()
+    table = tmp_path / "ips_services.csv"
+    table.write_text(IPS_TABLE)
+    try:
+        with ClusterProxy(es_server.url) as proxy:
+            a, b = (Settings(home=make_home(tmp_path / name, geodata_dir), data_dir=data_dir, database_url=url,
+                             backend=Backend.elasticsearch, elasticsearch_url=proxy.url, elasticsearch_index=base)
+                    for name in ("host-a", "host-b"))
+            assert rebuild_index(b, [SAMPLE], actor="test").report.indexed == 60
+            proxy.fail(r"^/_aliases", None)
+            with pytest.raises(IndexUnavailable):
+                rebuild_index(a, [SAMPLE], actor="test", table=table)
+            assert (a.home / PENDING_FILE).is_file() and (a.home / "curated" / (table.name + INCOMING)).is_file()
+            proxy.heal()
+            assert rebuild_index(b, [SAMPLE], actor="test").report.indexed == 60
+
+            finish_interrupted(a)
+
+            live = ElasticIndex(es_client, alias_of(base)).info()
+            assert live.count == 60 and live.build is not None, "B's index serves, without A's table"
+            assert not (a.home / PENDING_FILE).exists() and not (a.home / "curated").exists(), "A's table forgotten"
+            assert WEST_YORKSHIRE not in [code for (code,) in table_rows(a, CURATED_CLAIMS)]
+    finally:
+        drop_indices(es_client, base)
+
+
+def test_a_rebuild_of_an_earlier_release_cut_short_after_its_swap_is_still_finished(tmp_path, geodata_dir, data_dir):
+    """A pending file an earlier release wrote names no build token: the rebuild it tells of is judged as that release
+    judged it, gone live where the live index was built since it began. Its table is kept and its coverage claimed,
+    as before this release; not forgotten for lacking a token."""
+    settings = Settings(home=make_home(tmp_path / "home", geodata_dir), data_dir=data_dir)
+    rebuild_index(settings, [SAMPLE], actor="test")
+    (settings.home / "curated").mkdir()
+    (settings.home / "curated" / ("ips_services.csv" + INCOMING)).write_text(IPS_TABLE)
+    earlier = {"at": (datetime.now().astimezone() - timedelta(hours=1)).isoformat(), "sources": [str(SAMPLE)]}
+    (settings.home / PENDING_FILE).write_text(json.dumps(earlier))
+
+    finish_interrupted(settings)
+
+    assert not (settings.home / PENDING_FILE).exists()
+    assert (settings.home / "curated" / "ips_services.csv").read_text() == IPS_TABLE
+    assert WEST_YORKSHIRE in [code for (code,) in table_rows(settings, CURATED_CLAIMS)]
