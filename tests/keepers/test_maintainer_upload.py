@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import uuid
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from urllib.parse import unquote_plus
@@ -973,9 +974,40 @@ def test_an_upload_whose_review_queue_runs_live_write_fails_says_the_server_catc
     and that its held rows are stored, the index to follow them once it answers; the new index is live, the change
     not yet shown; once the cluster answers, the server's own catch-up writes it."""
     from app.sync import converge
+    from web.keepers.maintainer_upload import UNWRITTEN_SAID
+
+    with uploaded_on_a_cluster(sample_index, geodata_dir, data_dir, tmp_path, es_server, es_client) as upload_:
+        proxy, keepers, client, report, held, phone = upload_
+        state = keepers.app.state.rehabmap
+        before = len(state.backend.ids())
+        proxy.forget()
+        proxy.fail(r"^/_bulk", None, after=1)
+
+        added = client.post("/keepers/upload/confirm", data=confirm_form(report.text), follow_redirects=False)
+
+        bulks = [i for i, request in enumerate(proxy.seen()) if request[1].partition("?")[0] == "/_bulk"]
+        assert len(bulks) > 1 and bulks[0] < proxy.seen().index(("POST", "/_aliases")) < bulks[1], proxy.seen()
+        assert added.status_code == 303, added.text
+        page = html.unescape(" ".join(client.get(added.headers["location"]).text.split()))
+        assert re.search(r"community_rehab_teams\.csv is in the directory: 2 services added from it, 1 rows "
+                         r"rejected\. The index now holds \d+ services\." + re.escape(UNWRITTEN_SAID), page), page
+        assert UNWRITTEN_SAID == (" Its rows held for review are stored, but the index could not yet follow them: "
+                                  "the server catches it up on its own once the index answers.")
+        assert len(state.backend.ids()) == before + 2, "the table's services are in the live index"
+        assert state.backend.get(held.service_id).phone == phone, "the queue's change is not yet shown"
+
+        proxy.heal()
+        assert converge(state) == 1  # what the server's look does (`app.converge`), once the cluster answers
+        assert state.backend.get(held.service_id).phone == "0113 496 0000"
+
+
+@contextmanager
+def uploaded_on_a_cluster(sample_index, geodata_dir, data_dir, tmp_path, es_server, es_client):
+    """A site on the search engine backend, through the test's cluster proxy, rebuilt from the sample and the 2018
+    hospital list (`accepted_then_changed`), and a maintainer's upload of the teams table checked, not yet confirmed:
+    the proxy, the keepers' app, the signed-in client, the report page, the accepted record and its phone."""
     from rehabmap.config import Backend
     from tests.index.cluster_proxy import ClusterProxy
-    from web.keepers.maintainer_upload import UNWRITTEN_SAID
 
     base = f"rehabmap-upload-{uuid.uuid4().hex[:10]}"
     try:
@@ -984,29 +1016,41 @@ def test_an_upload_whose_review_queue_runs_live_write_fails_says_the_server_catc
                                    backend=Backend.elasticsearch, elasticsearch_url=proxy.url,
                                    elasticsearch_index=base)
             held, phone = accepted_then_changed(keepers, data_dir, tmp_path)
-            state = keepers.app.state.rehabmap
-            before = len(state.backend.ids())
             client = keepers.client()
             keepers.sign_in(client, "maintainer")
-            report = upload(keepers, client, teams_table(data_dir))
-            proxy.forget()
-            proxy.fail(r"^/_bulk", None, after=1)
-
-            added = client.post("/keepers/upload/confirm", data=confirm_form(report.text), follow_redirects=False)
-
-            bulks = [i for i, request in enumerate(proxy.seen()) if request[1].partition("?")[0] == "/_bulk"]
-            assert len(bulks) > 1 and bulks[0] < proxy.seen().index(("POST", "/_aliases")) < bulks[1], proxy.seen()
-            assert added.status_code == 303, added.text
-            page = html.unescape(" ".join(client.get(added.headers["location"]).text.split()))
-            assert re.search(r"community_rehab_teams\.csv is in the directory: 2 services added from it, 1 rows "
-                             r"rejected\. The index now holds \d+ services\." + re.escape(UNWRITTEN_SAID), page), page
-            assert UNWRITTEN_SAID == (" Its rows held for review are stored, but the index could not yet follow them: "
-                                      "the server catches it up on its own once the index answers.")
-            assert len(state.backend.ids()) == before + 2, "the table's services are in the live index"
-            assert state.backend.get(held.service_id).phone == phone, "the queue's change is not yet shown"
-
-            proxy.heal()
-            assert converge(state) == 1  # what the server's look does (`app.converge`), once the cluster answers
-            assert state.backend.get(held.service_id).phone == "0113 496 0000"
+            yield proxy, keepers, client, upload(keepers, client, teams_table(data_dir)), held, phone
     finally:
         drop_indices(es_client, base)
+
+
+def test_an_upload_whose_review_queue_run_could_not_start_says_its_held_rows_wait_for_the_next_rebuild(
+        sample_index, geodata_dir, data_dir, tmp_path, es_server, es_client):
+    """As above, but the cluster answers no request at all from the moment the upload's new index goes live (the
+    test's proxy fails every request after the `_aliases` switch), so the review queue's run of the hospital list's
+    held rows cannot write the index at its start and does not start: nothing of it is applied. Before, the page
+    said "Its rows held for review are stored", as for a run whose live write alone failed; now it says they are not,
+    and that the next rebuild stores them, as the command's `error:` line says."""
+    from web.keepers.maintainer_upload import UNSTARTED_SAID
+
+    with uploaded_on_a_cluster(sample_index, geodata_dir, data_dir, tmp_path, es_server, es_client) as upload_:
+        proxy, keepers, client, report, held, phone = upload_
+        state = keepers.app.state.rehabmap
+        before = len(state.backend.ids())
+        proxy.before(r"^/_aliases", lambda: proxy.fail(r"", 503))
+
+        added = client.post("/keepers/upload/confirm", data=confirm_form(report.text), follow_redirects=False)
+
+        proxy.heal()
+        assert added.status_code == 303, added.text
+        page = html.unescape(" ".join(client.get(added.headers["location"]).text.split()))
+        assert re.search(r"community_rehab_teams\.csv is in the directory: 2 services added from it, 1 rows "
+                         r"rejected\. The index now holds \d+ services\." + re.escape(UNSTARTED_SAID), page), page
+        assert UNSTARTED_SAID == (" Its rows held for review are not stored: the index could not be written when "
+                                  "their run into the review queue began, so nothing of it was applied. The next "
+                                  "rebuild stores them (the next upload, or 'rehabmap index'), once the index "
+                                  "answers.")
+        assert "are stored" not in page
+        assert len(state.backend.ids()) == before + 2, "the table's services are in the live index"
+        assert state.backend.get(held.service_id).phone == phone
+        [item] = keepers.app.state.open_review().items(states=("accepted",), service_ids=[held.service_id])
+        assert item.record.service["phone"] == phone, "the run applied nothing: the store holds the phone it held"

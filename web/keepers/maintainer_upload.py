@@ -25,6 +25,7 @@ from indexer.pipeline import GeographyPlacer, ImportRefused
 from indexer.precedence import PrecedenceInvalid
 from indexer.sources.curated import TABLES, blank_template
 from indexer.sync.live import NotYetShown
+from indexer.sync.runner import RunNotStarted, RunNotWritten
 from indexer.upload import (HOLD_MINUTES, HeldUploads, Replaced, TableCheck, TableNotKept, TableRefused,
                             TableUnreadable, UnknownTable, check_table, kept_table, kept_tables, replaced_by,
                             spec_filed_as, spec_named)
@@ -101,11 +102,17 @@ def _form_page(request: Request, keeper: Keeper, errors: Errors, kind: str) -> H
     return render(request, keeper, "keepers/maintainer/upload.html",
                   {"errors": errors, "kind": kind, "kinds": KIND_LABELS, "max_kb": UPLOAD_MAX_BYTES // 1024,
                    "blanks": blanks,
-                   "done": request.query_params.get("done", "")[:300] if request.method == "GET" else "",
+                   "done": _done(request) if request.method == "GET" else "",
                    "held_back": held_back_said(request) if request.method == "GET" else "",
                    "past": past_uploads(request), "added": ADDED, "category_label": category_label,
                    "unread_said": UNREAD_SAID},
                   status=400 if errors else 200)
+
+
+def _done(request: Request) -> str:
+    """What the redirect after an upload says was done, and what became of its review queue's runs cut short."""
+    done = request.query_params.get("done", "")[:300]
+    return done + _cut_short_said(request) if done else ""
 
 
 def too_large() -> str:
@@ -257,16 +264,35 @@ def confirm(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Respon
              f"; it took out {len(replaced.services)} services and the coverage of {len(replaced.coverage)} "
              "areas that the table it replaced held" if replaced.loses else "")
     done = (f"{spec.file_name} is in the directory: {len(check.good)} services added from it, "
-            f"{len(check.rejected)} rows rejected{taken}. The index now holds {rebuilt.report.indexed} services."
-            + (UNWRITTEN_SAID if rebuilt.queued.unwritten else ""))
-    return RedirectResponse(f"{UPLOAD}?" + urlencode({"done": done, **_unshown(rebuilt.queued.unshown)}),
-                            status_code=303)
+            f"{len(check.rejected)} rows rejected{taken}. The index now holds {rebuilt.report.indexed} services.")
+    return RedirectResponse(f"{UPLOAD}?" + urlencode({"done": done, **_cut_short(rebuilt.queued.unwritten),
+                                                      **_unshown(rebuilt.queued.unshown)}), status_code=303)
 
 
 # Where the review queue's runs of the rows the rebuild held were stored but their live write failed (`RunNotWritten`:
 # the index busy or down after it went live): the server's own catch-up (`app.converge`) writes them, no person needed.
 UNWRITTEN_SAID = (" Its rows held for review are stored, but the index could not yet follow them: the server "
                   "catches it up on its own once the index answers.")
+# Where such a run did not start (`RunNotStarted`: the index could not be written at its start, the new index live):
+# nothing of it was stored, and only a rebuild holds the rows again; the command's `error:` line says so too.
+UNSTARTED_SAID = (" Its rows held for review are not stored: the index could not be written when their run into the "
+                  "review queue began, so nothing of it was applied. The next rebuild stores them (the next upload, "
+                  "or 'rehabmap index'), once the index answers.")
+
+
+CUT_SHORT = {RunNotWritten: ("unwritten", UNWRITTEN_SAID), RunNotStarted: ("unstarted", UNSTARTED_SAID)}
+
+
+def _cut_short(runs: Sequence[RunNotWritten | RunNotStarted]) -> dict[str, str]:
+    """The query that has the page say what became of the review queue's runs the index cut short after the rebuild
+    went live, each as it was (`CUT_SHORT`): before, a run that did not start was said stored, as one whose live
+    write alone failed, though its rows wait for the next rebuild. Said as the page is shown (`_cut_short_said`), not
+    in the `done` text, which the page cuts at 300 characters."""
+    return {CUT_SHORT[type(run)][0]: "1" for run in runs}
+
+
+def _cut_short_said(request: Request) -> str:
+    return "".join(words for name, words in CUT_SHORT.values() if request.query_params.get(name) == "1")
 
 
 def _unshown(refused: Sequence[NotYetShown]) -> dict[str, str]:
