@@ -167,7 +167,11 @@ class SourceRuns:
         try:
             self.ran(run)
         except Exception as exc:  # noqa: BLE001 - the runner recorded it; the command names it at its end
-            self.failed.append(FailedRun(connector.name, exc, connector.warnings))
+            self.fail(connector, exc)
+
+    def fail(self, connector: Connector, error: Exception) -> None:
+        """The connector's run failed with `error`, for the command to name at its end."""
+        self.failed.append(FailedRun(connector.name, error, connector.warnings))
 
 
 def sync_source(settings: Settings, source: str, *, actor: str, dry_run: bool = False, force: bool = False,
@@ -207,13 +211,22 @@ def hold_for_review(settings: Settings, held: Sequence[Held], placer: Placer, *,
     began, so only mappings put wrong since (an edit during a long import) refuse it; before, the refusal ended the
     command, the new index live and its report unprinted. A run that fails (the store's disk full, its database
     down, a fault of rehabmap's) is kept as failed, as a sync's is: before, it ended the command as if the new index
-    had not gone live ("then run the command again", exit status 2), with no report printed."""
+    had not gone live ("then run the command again", exit status 2), with no report printed. So is each run where
+    the store or the live index cannot be opened for them (its database down since the swap): before, that ended
+    the command so, though the index was live."""
     from indexer.sync.connectors import source_titles
 
-    store = open_store(settings)
-    runner = SyncRunner(store, placer, open_live(settings, lambda: placer), actor=actor, folders=settings.own_folders)
     runs = SourceRuns([], [], after_rebuild=True)
-    for connector in by_source(held, source_titles(settings.oruk_feeds_dir, store.titles())):
+    try:
+        store = open_store(settings)
+        runner = SyncRunner(store, placer, open_live(settings, lambda: placer), actor=actor,
+                            folders=settings.own_folders)
+        recorded = store.titles()
+    except Exception as exc:  # noqa: BLE001 - the new index is live: each run failed, named after the index's report
+        for connector in by_source(held, source_titles(settings.oruk_feeds_dir)):
+            runs.fail(connector, exc)
+        return runs
+    for connector in by_source(held, source_titles(settings.oruk_feeds_dir, recorded)):
         runs.ran_or_failed(connector, partial(runner.run, connector, force=force,
                                               max_change_share=settings.sync_max_change_share, then=_THEN_INDEX))
     return runs

@@ -481,7 +481,6 @@ def test_held_rows_whose_run_the_stores_full_disk_ends_print_the_reports_then_na
     live. Now it is a failed run, as a sync's is (300 held rows, more than the pages the file has free): the index's
     report printed, then the `error:` line naming the
     machine's fault (exit status 2); the store mended, the next import applies the held rows."""
-    import app.sync
     from indexer.sync.store import SyncStore
     from rehabmap.maintain.store import store_of
 
@@ -502,17 +501,47 @@ def test_held_rows_whose_run_the_stores_full_disk_ends_print_the_reports_then_na
         return rehabmap_here(home, data_dir, "index", str(SAMPLE), str(sites), "--mapping", str(mapping),
                              "--no-progress")
 
+    again = report_then_store_error(monkeypatch, index, full, "database or disk is full")
+    assert "sites: fetched 300, added 0, changed 0, unchanged 0, retired 0, held for review 300" in again
+
+
+def test_held_rows_whose_store_cannot_be_opened_after_the_swap_print_the_reports_then_name_it(home, data_dir, tmp_path,
+                                                                                              monkeypatch):
+    """The store the held rows' runs open, opened once the new index is live, cannot be opened (a real SQLite open of
+    a path that is a folder: "unable to open database file", as a store's database gone since the swap). Before,
+    opening it lay outside the runs' own failures: the command ended with the error alone, no report printed, exit
+    status 2 and "then run the command again", as if the index were not live. Now it ends as a run that failed does:
+    the index's report, then the `error:` line naming the machine's fault (exit status 2); the next import applies
+    the held rows."""
+    from indexer.sync.store import SyncStore
+
+    folder = tmp_path / "not-a-file"
+    folder.mkdir()
+
+    def index():
+        return rehabmap_here(home, data_dir, "index", str(SAMPLE), str(HOSPITALS), "--no-progress")
+
+    again = report_then_store_error(monkeypatch, index, lambda settings: SyncStore(folder),
+                                    "unable to open database file")
+    assert "nhs-hospitals-2018: fetched" in again and "held for review" in again, again
+
+
+def report_then_store_error(monkeypatch, index, open_store, said: str) -> str:
+    """`index()` with the held rows' runs opening their store by `open_store`: the live index's report, then the
+    `error:` line of the store's fault, `said` (exit status 2); then `index()` as it is, whose output is returned."""
+    import app.sync
+
     with monkeypatch.context() as patched:
-        patched.setattr(app.sync, "open_store", full)
+        patched.setattr(app.sync, "open_store", open_store)
         done = index()
     assert done.returncode == 2, done.stderr
     assert done.stdout.startswith("read "), done.stdout  # the live index's report
-    assert done.stderr == ("error: OperationalError of the store: database or disk is full. A fault of this "
-                           "machine's, not of rehabmap: mend it (a disk full, a file's permissions, a path that is a "
-                           "folder), then run the command again\n"), done.stderr
+    assert done.stderr == (f"error: OperationalError of the store: {said}. A fault of this machine's, not of "
+                           "rehabmap: mend it (a disk full, a file's permissions, a path that is a folder), then run "
+                           "the command again\n"), done.stderr
     again = index()
     assert again.returncode == 0, again.stderr
-    assert "sites: fetched 300, added 0, changed 0, unchanged 0, retired 0, held for review 300" in again.stdout
+    return again.stdout
 
 
 def test_an_import_across_workers_reports_and_indexes_as_one_process(tmp_path, geodata_dir, data_dir):
