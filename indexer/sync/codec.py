@@ -99,7 +99,7 @@ def outcome_to_json(outcome: Outcome) -> tuple[str, dict[str, Any]]:
         return "enrichment", {"enrichment": enrichment_to_json(outcome), "raw": _plain(outcome.raw)}
     if isinstance(outcome, Gone):
         return "gone", {"source": outcome.source, "source_id": outcome.source_id, "reason": outcome.reason,
-                        "on": outcome.on.isoformat() if outcome.on else None}
+                        "on": outcome.on.isoformat() if outcome.on else None, "detail": outcome.detail}
     if isinstance(outcome, Unchanged):  # a kind of its own (migration 17; it was a 'refused' row marked unchanged)
         return "unchanged", {"source": outcome.source, "source_id": outcome.source_id}
     return "refused", {"source": outcome.source, "source_id": outcome.source_id, "where": outcome.where,
@@ -114,7 +114,7 @@ def outcome_from_json(kind: str, payload: dict[str, Any]) -> Outcome:
         return enrichment_from_json(payload["enrichment"], payload.get("raw"))
     if kind == "gone":
         return Gone(payload["source"], payload["source_id"], payload["reason"],
-                    date.fromisoformat(payload["on"]) if payload.get("on") else None)
+                    date.fromisoformat(payload["on"]) if payload.get("on") else None, payload.get("detail"))
     if kind == "unchanged":
         return Unchanged(payload["source"], payload["source_id"])
     return Refused(payload["source"], payload.get("source_id"), payload["where"], payload["reason"],

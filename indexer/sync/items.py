@@ -107,8 +107,9 @@ class Gone:
 
     source: str
     source_id: str
-    reason: str        # e.g. "deregistered by CQC on 2021-01-31"
+    reason: str        # as the public reads it: "deregistered by the Care Quality Commission (CQC) on 31 January 2021"
     on: date | None
+    detail: str | None = None  # the operator's why where it says more, for the report and the audit log alone
 
 
 @dataclass(frozen=True)

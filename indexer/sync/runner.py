@@ -959,7 +959,7 @@ class _Plan:
                     changed.append(enrichment_from_json(before.enrichment))
                     self.touched += before.status == "active"
             elif isinstance(outcome, Gone) and before is not None and before.status == "active":
-                retire(before, outcome.reason, (outcome.on or self.runner.today).isoformat())
+                retire(before, outcome.detail or outcome.reason, (outcome.on or self.runner.today).isoformat())
         if complete:
             for key, before in own.items():
                 if key not in latest and before.status == "active":
@@ -1051,8 +1051,10 @@ class _Plan:
             self.audits.append(Audit(self.runner.actor, QUESTIONED, after.service_id, (news.change(),)))
 
     def _gone(self, gone: Gone, before: StoredRecord | None, *, detail: str | None = None) -> StoredRecord | None:
-        """Retired with the source's reason, which the public reads; `detail`, an operator's why where it is other
-        than the reason, is what the report says, and the audit log keeps it beside the reason."""
+        """Retired with the source's reason, which the public reads; `detail` (else the source's own, `Gone.detail`),
+        an operator's why where it is other than the reason, is what the report says, and the audit log keeps it
+        beside the reason."""
+        detail = detail or gone.detail
         if before is None:
             self.report.gone_unknown += 1
             return None

@@ -160,7 +160,7 @@ def test_a_restore_the_old_rule_left_pinning_is_taken_back_on_upgrade(request, s
     assert before["audit"] <= after["audit"] and {r[6] for r in new_rows} == {DOVETAIL_ID}
     assert [(r[4], r[7], json.loads(r[8]), json.loads(r[9])) for r in new_rows] == [
         ("retire", "status", "active", "inactive"),
-        ("retire", "retired_reason", None, "deregistered by CQC on 2026-11-30 (registrationStatus 'Deregistered')"),
+        ("retire", "retired_reason", None, "deregistered by the Care Quality Commission (CQC) on 30 November 2026"),
         ("retire", "maintainer_restore_superseded", {"by": json.loads(new_rows[2][8])["by"],
                                                      "on": json.loads(new_rows[2][8])["on"]}, None)]
     assert json.loads(new_rows[2][8])["by"].startswith(MAINTAINER)
@@ -169,8 +169,8 @@ def test_a_restore_the_old_rule_left_pinning_is_taken_back_on_upgrade(request, s
     moved = [r for r in after["sync_records"] if records[(r[0], r[1])] != r]
     assert [r[3] for r in moved] == [DOVETAIL_ID]
     assert [m for m in caplog.messages if "migration" not in m] == [
-        f"retired {DOVETAIL_ID} Dovetail House: deregistered by CQC on 2026-11-30 (registrationStatus "
-        f"'Deregistered') (on 2026-11-30); a maintainer ({json.loads(new_rows[2][8])['by']}) had restored it on "
+        f"retired {DOVETAIL_ID} Dovetail House: deregistered by the Care Quality Commission (CQC) on 30 November "
+        f"2026 (on 2026-11-30); a maintainer ({json.loads(new_rows[2][8])['by']}) had restored it on "
         f"{json.loads(new_rows[2][8])['on']}"]
 
     with open_database(settings).transaction() as conn:
@@ -185,7 +185,8 @@ def test_a_restore_the_old_rule_left_pinning_is_taken_back_on_upgrade(request, s
     assert "wrote 1 synced record the live index lacked (a sync or review decision cut short, or a store " \
            "migration)" in caplog.messages, "before: '1 records', and only a cut-short sync or decision named"
     shown = restarted.get(f"/services/{DOVETAIL_ID}").json()
-    assert shown["status"] == "inactive" and shown["retired_reason"].startswith("deregistered by CQC on 2026-11-30")
+    assert shown["status"] == "inactive" and shown["retired_reason"] == ("deregistered by the Care Quality "
+                                                                            "Commission (CQC) on 30 November 2026")
     gone = retirement(directory, EmbeddedIndex(index_file(settings.home)).get(DOVETAIL_ID))
     assert gone is not None and gone.superseded is not None and gone.superseded.by.startswith(MAINTAINER)
     assert restarted.get(f"/services/{GROVELANDS_ID}").json()["status"] == "active", "restored after the source"

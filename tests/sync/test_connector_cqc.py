@@ -88,7 +88,8 @@ def test_each_of_the_103_real_records_through_a_changes_window(replay, feeds_dir
                       "and/or rehabilitation service'": 1,
     }
     gone = [o for o in outcomes if isinstance(o, Gone)]
-    assert all(o.on is not None and o.reason == f"deregistered by CQC on {o.on} (registrationStatus 'Deregistered')"
+    assert all(o.on is not None and o.reason == f"deregistered by the Care Quality Commission (CQC) on {o.on.day} "
+               f"{o.on:%B %Y}" and o.detail == f"deregistered by CQC on {o.on} (registrationStatus 'Deregistered')"
                for o in gone)
     mosaic = next(o for o in gone if o.source_id == "1-112787350")
     assert mosaic.on == date(2018, 2, 21)
@@ -211,8 +212,9 @@ def test_changes_window_retires_and_alters_between_two_runs(replay):
     assert changes[0].query["startTimestamp"] == [datetime.fromisoformat(cursor).strftime("%Y-%m-%dT%H:%M:%SZ")]
     by_id = {o.source_id if isinstance(o, Gone) else o.key[1]: o for o in outcomes}
     assert set(by_id) == {GROVELANDS, DOVETAIL}
-    assert by_id[GROVELANDS] == Gone("cqc", GROVELANDS, "deregistered by CQC on 2021-03-01 (registrationStatus "
-                                                       "'Deregistered')", date(2021, 3, 1))
+    assert by_id[GROVELANDS] == Gone("cqc", GROVELANDS, "deregistered by the Care Quality Commission (CQC) on 1 March "
+                                     "2021", date(2021, 3, 1), "deregistered by CQC on 2021-03-01 (registrationStatus "
+                                                               "'Deregistered')")
     assert by_id[DOVETAIL].candidate.fields["beds"] == 12
     # The next window starts where this one ended, so nothing is fetched twice or skipped.
     assert state.states["cqc"]["cursor"] > cursor

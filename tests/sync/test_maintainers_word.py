@@ -140,7 +140,8 @@ def test_a_deregistration_after_a_maintainers_restore_retires_the_service(tmp_pa
     assert superseded[0][0].startswith("rehabmap sync cqc") and superseded[0][3] == {"by": restore[0], "on": TODAY}
     with serving_here(home, data_dir, warm=False) as url:
         shown = httpx.get(f"{url}/services/{DOVETAIL_ID}", timeout=30).json()
-        assert shown["status"] == "inactive" and shown["retired_reason"].startswith("deregistered by CQC on 2026-11-30")
+        assert shown["status"] == "inactive" and shown["retired_reason"] == ("deregistered by the Care Quality "
+                                                                            "Commission (CQC) on 30 November 2026")
         listed = httpx.get(f"{url}/services", params={"q": "Dovetail"}, timeout=30).json()
         assert DOVETAIL_ID not in [s["id"] for s in listed["results"]]
 

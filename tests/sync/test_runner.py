@@ -242,7 +242,9 @@ def test_a_changes_window_retires_and_changes_and_the_share_threshold_stops_it(s
     audit, _ = Directory.from_settings(settings).audit.entries(resource_id=f"cqc:{GROVELANDS}")
     assert [(a.action, a.field, a.old, a.new) for a in audit] == [
         ("retire", "status", "active", "inactive"),
-        ("retire", "retired_reason", None, "deregistered by CQC on 2021-03-01 (registrationStatus 'Deregistered')")]
+        # the reason in people's words, as the service's page shows it; the field CQC set, the operator's detail
+        ("retire", "retired_reason", None, "deregistered by the Care Quality Commission (CQC) on 1 March 2021"),
+        ("retire", "retired_detail", None, "deregistered by CQC on 2021-03-01 (registrationStatus 'Deregistered')")]
     assert SyncStore(store_of(settings)).source_status("cqc").staged == 0
 
 

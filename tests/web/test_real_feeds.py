@@ -1141,8 +1141,10 @@ def test_a_retired_service_is_not_offered_and_says_since_when_and_why(browser, r
     main = page.locator("main").inner_text()
     today = datetime.now(timezone.utc).date()
     assert "This service is no longer listed" in main
-    assert (f"Taken off the list on {today.day} {today:%B %Y}: deregistered by CQC on 2021-03-01 "
-            "(registrationStatus 'Deregistered').") in main
+    # In people's words: before, "deregistered by CQC on 2021-03-01 (registrationStatus 'Deregistered')", the
+    # sync's detail for the operator, which the report and the audit log still give.
+    assert (f"Taken off the list on {today.day} {today:%B %Y}: deregistered by the Care Quality Commission (CQC) "
+            "on 1 March 2021.") in main
     assert "Add to shortlist" not in main and "Contact the service" not in main and "Get directions" not in main
     # A shortlist shared before it was retired: before, its card read as any other, "Contact the service to ask".
     page.goto(f"{retired}/shortlist?s={GROVELANDS_ID}&s=cqc:1-112779585")
@@ -1155,7 +1157,7 @@ def test_a_retired_service_is_not_offered_and_says_since_when_and_why(browser, r
     record = httpx.get(f"{retired}/services/{GROVELANDS_ID}", timeout=60).json()
     assert (record["status"], record["retired_on"], record["verification_due"]) == ("inactive", today.isoformat(),
                                                                                    False)
-    assert record["retired_reason"] == "deregistered by CQC on 2021-03-01 (registrationStatus 'Deregistered')"
+    assert record["retired_reason"] == "deregistered by the Care Quality Commission (CQC) on 1 March 2021"
     active = httpx.get(f"{retired}/services/cqc:1-112779585", timeout=60).json()  # Dovetail House
     assert (active["status"], active["retired_on"], active["retired_reason"]) == ("active", None, None)
     schema = httpx.get(f"{retired}/openapi.json", timeout=60).json()["components"]["schemas"]["ServiceOut"]

@@ -204,8 +204,12 @@ def map_location(item: Mapping[str, Any], url: str, fetched_at: datetime) -> Out
     status = str(item.get("registrationStatus") or "Registered")
     if status.lower() != "registered":
         on = _date(item.get("deregistrationDate"))
+        # The public reads the reason on the service's page ("Taken off the list on …: <reason>"); the field and
+        # value are the operator's detail. Before, the page said "deregistered by CQC on 2026-11-30
+        # (registrationStatus 'Deregistered')".
+        said = f"deregistered by the Care Quality Commission (CQC){f' on {on.day} {on:%B %Y}' if on else ''}"
         when = f" on {on.isoformat()}" if on else " (no date given)"
-        return Gone(NAME, location_id, f"deregistered by CQC{when} (registrationStatus '{status}')", on)
+        return Gone(NAME, location_id, said, on, f"deregistered by CQC{when} (registrationStatus '{status}')")
     parser, keys = api_fields(dict(item))
     row = LocationRow(1, location_id, item.get("providerId"), api_registration(dict(item)), parser, keys, dict(item))
     return location_item(NAME, row, url, fetched_at, ods_code=item.get("odsCode"))
