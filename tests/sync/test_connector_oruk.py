@@ -160,6 +160,11 @@ def test_a_mapped_term_types_a_placed_service_as_confirmed(replay, tmp_path):
     assert fields["service_type"] is ServiceType.vcfse and fields["lat"] and fields["lon"] and fields["organisation"]
     assert [(e.field, e.value) for e in item.evidence] == [("taxonomy", "Health support groups and organisations")]
     assert item.field_sources["lat"] == "oruk-bristol:location.latitude"
+    # The council's own check of its listing (its `assured_date`) is no person's check of rehabmap's or the service's:
+    # before, it was read as `last_verified`, and the page said "Checked by the rehabmap team or the service: 5 June
+    # 2020".
+    assert item.raw["assured_date"] == "2020-06-05" and "last_verified" not in fields
+    assert "last_verified" not in item.field_sources
     assert item.candidate.origin.source_id == item.raw["id"] and item.candidate.origin.licence == "OGL-UK-3.0"
     assert item.candidate.origin.file.endswith("/services/" + item.raw["id"])
 

@@ -148,6 +148,9 @@ def test_every_source_through_rehabmap_sync(tmp_path, geodata_dir, data_dir, rep
     assert replay.seen()[asked:] == [] and forced.stdout.count("has the id of another service") == 1
     [(shown,)] = table_rows(store, "SELECT service FROM sync_records WHERE connector = 'oruk-bristol'")
     assert json.loads(shown)["description"] == "Advice for autistic adults, now on Tuesdays too."
+    # The council's `assured_date` (2020-06-05) is its own check of its listing, no person's of rehabmap's or the
+    # service's: before, the page said "Checked by the rehabmap team or the service: 5 June 2020".
+    assert json.loads(shown)["last_verified"] is None
     text = rehabmap(home, data_dir, None, "sync-status", "--source", "charity")
     assert text.stdout.startswith("charity: last success ") and "0 active, 0 retired, 3 awaiting review" in text.stdout
 
