@@ -104,7 +104,7 @@ def outcome_to_json(outcome: Outcome) -> tuple[str, dict[str, Any]]:
         return "unchanged", {"source": outcome.source, "source_id": outcome.source_id}
     return "refused", {"source": outcome.source, "source_id": outcome.source_id, "where": outcome.where,
                        "reason": outcome.reason, "unplaced": outcome.unplaced, "unreadable": outcome.unreadable,
-                       "name": outcome.name}
+                       "name": outcome.name, "off_pathway": outcome.off_pathway}
 
 
 def outcome_from_json(kind: str, payload: dict[str, Any]) -> Outcome:
@@ -118,7 +118,8 @@ def outcome_from_json(kind: str, payload: dict[str, Any]) -> Outcome:
     if kind == "unchanged":
         return Unchanged(payload["source"], payload["source_id"])
     return Refused(payload["source"], payload.get("source_id"), payload["where"], payload["reason"],
-                   bool(payload.get("unplaced")), bool(payload.get("unreadable")), payload.get("name") or "")
+                   bool(payload.get("unplaced")), bool(payload.get("unreadable")), payload.get("name") or "",
+                   bool(payload.get("off_pathway")))
 
 
 def content_digest(item: SourceItem) -> str:

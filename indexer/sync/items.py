@@ -129,6 +129,9 @@ class Refused:
     # Its name as the source gives it, for the report: a record never held here has no other (CQC's 41 refusals
     # of the recorded locations were listed by id and URL alone).
     name: str = ""
+    # The source's record no longer reads as a service on the pathway (CQC no longer registers the home for mental
+    # health; a feed's service lost its terms): a held record so refused is retired, the public told so in words.
+    off_pathway: bool = False
 
     @property
     def keeps_previous(self) -> bool:

@@ -814,6 +814,7 @@ class _Plan:
     rejected: frozenset[tuple[str, str]] = frozenset()   # records a maintainer rejected: never shown
     vanished: str = ""  # why what a complete run does not list is retired, as the public reads it (`make`)
     vanished_detail: str | None = None  # the operator's why beside it, for the report and the audit log alone
+    title: str | None = None  # the source as people know it (`TITLES`, a feed's label), for the public's reasons
 
     @classmethod
     def make(cls, runner: SyncRunner, connector: str, outcomes: Sequence[Outcome], *, complete: bool,
@@ -822,7 +823,7 @@ class _Plan:
         if vanished is None:
             vanished, vanished_detail = _no_longer_listed(connector, title, runner.today)
         plan = cls(runner, connector, SyncReport(connector, complete=complete), vanished=vanished,
-                   vanished_detail=vanished_detail)
+                   vanished_detail=vanished_detail, title=title)
         latest = plan._latest(outcomes)
         plan.report.not_fetched = sum(isinstance(o, Unchanged) for o in latest.values())
         # each record once, however often listed
@@ -1086,8 +1087,14 @@ class _Plan:
         if before is None or not active or refused.keeps_previous:
             return None
         self.touched += self._counts(before)
-        return self._gone(Gone(refused.source, str(refused.source_id),
-                               f"the source's record can no longer be used: {refused.reason}", None), before)
+        # Off the pathway, the refusal's words are the classifier's ("not a rehab pathway service: 'Residential homes
+        # | Care home service without nursing' with no mental health specialism"), the operator's detail: the public
+        # page said them after "Taken off the list on …:".
+        detail = f"the source's record can no longer be used: {refused.reason}"
+        if not (refused.off_pathway and self.title):
+            return self._gone(Gone(refused.source, str(refused.source_id), detail, None), before)
+        said = f"{self.title} no longer describes it as a mental health rehabilitation or recovery service"
+        return self._gone(Gone(refused.source, str(refused.source_id), said, None, detail), before)
 
     def _settle(self, before: StoredRecord | None, after: StoredRecord, review: ReviewRow | None) -> None:
         """Queue, or close, its review; note what changes for the live index and the report."""

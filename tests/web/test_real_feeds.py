@@ -1102,6 +1102,12 @@ def test_a_service_the_directory_no_longer_lists_is_not_said_to_have_closed(brow
         main = page.locator("main").inner_text()
         assert "This service is no longer listed" in main and "closed" not in main.replace("It may have closed", "")
         assert "It may have closed, changed provider or stopped offering this kind of support." in main
+        # Why, in people's words: before, the classifier's ("the source's record can no longer be used: not a rehab
+        # pathway service: 'Residential homes | Care home service without nursing' with no mental health specialism"),
+        # which the report above still gives the operator.
+        today = datetime.now(timezone.utc).date()
+        assert (f"Taken off the list on {today.day} {today:%B %Y}: Care Quality Commission (CQC) no longer describes "
+                "it as a mental health rehabilitation or recovery service.") in main
         assert axe(page, axe_source) == []
 
         # A shortlist link made before: Devonshire Manor is named as no longer listed, not offered with its phone.

@@ -463,7 +463,7 @@ def map_service(feed: Feed, item: dict[str, Any], url: str, number: int, fetched
         fields["provider_type"] = named_provider
     typed = _type(feed, item, fields, label_text)
     if isinstance(typed, str):
-        return Refused(feed.source, sid, url, typed)
+        return Refused(feed.source, sid, url, typed, off_pathway=True)
     typing, status, evidence = typed
     if not (fields.get("lat") is not None and fields.get("lon") is not None) and not fields.get("postcode"):
         what = typing.service_type.value if typing else "of a type only a maintainer can say"
