@@ -36,6 +36,9 @@ def test_mental_health_charities_are_candidates_held_for_review(replay, register
     [refused] = [o for o in outcomes if isinstance(o, Refused)]
     assert refused.reason == ("'Moorland Mental Health Trust (fixture)' is a candidate (Mental Health) but the "
                               "register gives no postcode to place it")
+    # No place says nothing of the service: a charity listed once and then given no postcode keeps its last good
+    # record, counted among the run's unplaced (it was retired, as if the register had said it was gone).
+    assert refused.unplaced and refused.keeps_previous
     # The next day's extract unchanged: one conditional request, a 304, nothing read.
     again = connectors_for("charity", Settings(charity_url=replay.file_url("charity"), charity_rate=1000))[0]
     assert list(again.fetch(state)) == [] and not again.complete

@@ -138,7 +138,7 @@ def map_charity(row: Mapping[str, Any], word: str, classes: list[str], areas: li
         return Refused(NAME, number, where, "; ".join(parser.errors), unreadable=True)
     if not parser.fields.get("postcode"):
         return Refused(NAME, number, where, f"'{name}' is a candidate ({word}) but the register gives no postcode "
-                                            "to place it")
+                                            "to place it", unplaced=True)
     activities = " ".join(str(row.get("charity_activities") or "").split())
     service_type, subtype = _kind(name, activities, classes)
     evidence = [Evidence(NAME, "charity_name/charity_activities", word,
