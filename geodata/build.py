@@ -25,7 +25,7 @@ import numpy as np
 from geodata.areas import AreaIndex
 from geodata.counties import ASKED_AMONG, SHORT_FORMS, counties_of, county_councils, read_county_centres
 from geodata.distance import great_circle_km
-from geodata.errors import GeodataNotBuilt
+from geodata.errors import GeodataNotBuilt, OutsideEngland
 from geodata.layout import AREA_LEVELS, FORMAT_VERSION, MANIFEST_NAME, SQLITE_NAME, boundary_path
 from geodata.neighbourhoods import neighbourhood_places
 from geodata.populations import unsupported
@@ -155,7 +155,7 @@ def build_geodata(
             db.executescript(_SCHEMA)
             _insert_batches(db, "INSERT OR REPLACE INTO postcodes VALUES (?, ?, ?, ?, ?, ?)", rows)
             terminated = rows.terminated + _lay_terminations(db, sources)
-            sectors, districts = _write_centroids(db, sources, recodes)
+            sectors, districts = _write_centroids(db, sources, recodes, areas)
             places, neighbourhoods, unmatched, doubtful = _write_places(db, sources, areas, small_areas)
             db.commit()
         finally:
@@ -225,9 +225,11 @@ def _lay_terminations(db: sqlite3.Connection, sources: Sources) -> int:
     return marked
 
 
-def _write_centroids(db: sqlite3.Connection, sources: Sources, recodes: dict[str, str]) -> tuple[int, int]:
+def _write_centroids(db: sqlite3.Connection, sources: Sources, recodes: dict[str, str],
+                     areas: AreaIndex) -> tuple[int, int]:
     """Sector and district points: the ONS-derived centroid files where they have the area, else the mean
-    of the area's current postcodes. Only areas holding at least one current stored postcode are kept,
+    of the area's current postcodes; a point in no English area of an English district's area is moved onto land
+    (`_on_land`). Only areas holding at least one current stored postcode are kept,
     so the sector table covers what the postcode table covers. Every sector and district of the files, of
     Great Britain, goes to `gb_areas` with its modal local authority: a postcode England's tables lack, in an
     area that crosses the border (CH, SY, TD, …), is told as Welsh or Scottish by it
@@ -245,12 +247,33 @@ def _write_centroids(db: sqlite3.Connection, sources: Sources, recodes: dict[str
             for centroid in centroids:
                 if centroid.key in points:
                     points[centroid.key] = centroid
+        points = {key: _on_land(db, table, centroid, areas) for key, centroid in points.items()}
         db.executemany(
             f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?)",
             [(c.key, c.lat, c.lon, c.lad, c.n_postcodes) for c in points.values()],
         )
         counts.append(len(points))
     return counts[0], counts[1]
+
+
+def _on_land(db: sqlite3.Connection, table: str, centroid: Centroid, areas: AreaIndex) -> Centroid:
+    """The centroid, or, where it lies in no English area although its modal local authority is English, its
+    current postcode nearest it. A mean is no place where the postcodes are spread over islands or one lies far off:
+    St Mary's (TR21, Isles of Scilly) has one at Penzance, 50 km away, and its mean lay in the sea 7 km east of the
+    island, so `TR21` and `TR21 0` were refused as outside England while every full postcode there was found."""
+    if not (centroid.lad or "").startswith("E"):
+        return centroid
+    try:
+        areas.locate(centroid.lat, centroid.lon, centroid.lad)
+        return centroid
+    except OutsideEngland:
+        pass
+    like = centroid.key + ("%" if table == "sectors" else " %")
+    postcodes = db.execute("SELECT lat, lon FROM postcodes WHERE doterm IS NULL AND pcds LIKE ?", (like,)).fetchall()
+    if not postcodes:
+        return centroid
+    lat, lon = min(postcodes, key=lambda p: great_circle_km(centroid.lat, centroid.lon, p[0], p[1]))
+    return replace(centroid, lat=lat, lon=lon)
 
 
 def _centroids_from_postcodes(db: sqlite3.Connection) -> dict[str, dict[str, Centroid]]:

@@ -30,7 +30,9 @@ from typing import Literal
 # 9: each district of a county council carries that council (LAD properties `county`, `county_name`; E10…), so a
 #    home there is in the catchment of a service serving the county (before, a county's advocacy served no home).
 # 10: the West Riding of Yorkshire among the counties its districts lie in ('Leeds, Yorkshire(West Riding)').
-FORMAT_VERSION = 10
+# 11: a sector or district point in no English area, of an English district's area, is its postcode nearest the mean
+#     (`TR21`, St Mary's, lay in the sea and was refused as outside England).
+FORMAT_VERSION = 11
 
 SQLITE_NAME = "geodata.sqlite"
 MANIFEST_NAME = "manifest.json"

@@ -33,6 +33,18 @@ def test_islands_are_covered(geography: Geography) -> None:
     assert (home.areas.lad_code, home.areas.icb_code) == ("E06000053", "E54000036")
 
 
+def test_an_island_district_and_sector_are_placed_on_the_island(geography: Geography) -> None:
+    """TR21 is St Mary's, Isles of Scilly, but one of its postcodes (TR21 0AA) lies at Penzance, 50 km away: the
+    mean of its postcodes, the ONS-derived centroid, lay in the sea 7 km east of the island, and `TR21` and
+    `TR21 0` were refused as outside England. Each is placed at its postcode nearest that mean, on St Mary's."""
+    island = geography.resolve(postcode="TR21 0HE")
+    for given in ("TR21", "TR21 0"):
+        home = geography.resolve(postcode=given)
+        assert (home.areas.lad_code, home.areas.icb_code) == ("E06000053", "E54000036")
+        assert -6.33 < home.lon < -6.26 and 49.90 < home.lat < 49.94  # St Mary's
+        assert abs(home.lat - island.lat) < 0.05 and abs(home.lon - island.lon) < 0.05
+
+
 def test_sector_and_district(geography: Geography) -> None:
     sector = geography.resolve(postcode="ls9 7")
     district = geography.resolve(postcode="LS9")
