@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 import click
@@ -11,6 +12,7 @@ from rehabmap.orders import ORDERS
 
 if TYPE_CHECKING:
     from rehabmap.match import LeftOut, MatchRequest, MatchResponse
+    from rehabmap.taxonomy import ServiceType
 
 
 def _split(values: tuple[str, ...]) -> list[str]:
@@ -67,10 +69,10 @@ def match_command(postcode, place, lat, lon, needs, types, age, gender, max_km, 
                      source_titles=source_titles(settings.oruk_feeds_dir))
     response = match(backend, home, request, settings.current_date(), state.unconfirmed_listings())
     click.echo(f"Home: {home.label} — {home.areas.icb_name} ({home.areas.icb_code}), {home.areas.lad_name}")
-    click.echo(render_table(request, response))
     listed = {r.service.service_type for r in response.results}
     left = {t.service_type: _left_out_text(found, request) for t in response.summary
             if t.service_type not in listed and (found := left_out(backend, home, request, response, t.service_type))}
+    click.echo(render_table(request, response, left))
     for line in none_found_lines(state.coverage(), home.areas.codes(), [t.service_type for t in response.summary],
                                  listed, request.subtypes or (), request.reach(home), left):
         click.echo(line)
@@ -91,13 +93,14 @@ def _left_out_text(left: LeftOut, request: MatchRequest) -> str:
     return left.says(request) + see
 
 
-def render_table(request: MatchRequest, response: MatchResponse) -> str:
-    """A fixed-width table a clinician can paste into notes."""
+def render_table(request: MatchRequest, response: MatchResponse, left_out: Collection[ServiceType] = ()) -> str:
+    """A fixed-width table a clinician can paste into notes; `left_out`: the types whose services the search's own
+    options left out (`nothing_found`)."""
     from geodata.distance import miles_and_km_figures
     from web.present import ORDER_WORDS, nothing_found
 
     if not response.results:
-        return nothing_found(request) + " For each type asked for, what finding none means:"
+        return nothing_found(request, left_out) + " For each type asked for, what finding none means:"
     named, how = ORDER_WORDS[request.order]
     saved = response.current_placement_km is not None
     header = ["#", "miles (km)", "ICB", "type", "service", "meets", "unknown", "capacity"] + (

@@ -124,6 +124,19 @@ def test_match_that_finds_nothing_says_what_it_did_not_find_and_what_that_means(
         "comes after the first result. Run again with a larger --limit to see it. ")
 
 
+def test_match_whose_options_left_out_every_service_does_not_blame_the_needs(sample_index, home, data_dir):
+    """Wirral (CH31 9FU): the 9 advocacy services each serve a catchment that leaves it out, and none says it does not
+    meet autism. Before: "No service of these types meets all of these needs. Try fewer needs or more types of
+    service.", which fewer needs do not change."""
+    done = rehabmap(home, data_dir, "match", "--postcode", "CH31 9FU", "--type", "advocacy", "--need", "autism")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[1] == ("No service of these types that meets all of these needs passes the search's options. Try more "
+                        "types of service. For each type asked for, what finding none means:")
+    assert lines[2].startswith("advocacy: 9 services in England were left out by the search's options: 9 serve a "
+                               "catchment that does not include the person's home.")
+
+
 def data_rows(path: Path) -> int:
     with path.open(newline="", encoding="utf-8-sig", errors="replace") as f:  # the 2019 list is cp1252
         return sum(1 for _ in csv.DictReader(f))

@@ -3,7 +3,7 @@ capacity with its age, and the labels of the vocabulary (DESIGN.md §2)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date
 
@@ -282,17 +282,25 @@ def distance_from_home(result: MatchResult) -> str:
     return text
 
 
-def nothing_found(request: MatchRequest) -> str:
+def nothing_found(request: MatchRequest, left_out: Collection[ServiceType] = ()) -> str:
     """What a clinicians' search that lists no option at all found, and what to widen: none of the types asked
     for, within the distance asked (and meeting the needs, when some were given). Whether that means there are
-    none, or that the directory holds nothing there, is each type's to say (`none_listed`)."""
+    none, or that the directory holds nothing there, is each type's to say (`none_listed`). Where the search's own
+    options left out services of a type (`left_out`: its catchment, 'taking referrals'; `rehabmap.match.left_out`
+    counts those that meet the needs), those options, not the needs, are why none is listed: each type's words say
+    which, and "fewer needs" would find none more (Wirral's advocacy, every service's catchment leaving it out)."""
     kinds = "of these types" if request.types else "of any type"
     where = f" within {miles_and_km(request.max_distance_km)}" if request.max_distance_km else ""
     where += " inside the person's ICB" if request.own_icb_only else ""
-    found = (f"No service {kinds}{where} meets all of these needs." if request.needs
-             else f"No service {kinds} was found{where}.")
+    if left_out:
+        found = (f"No service {kinds}{where}{' that meets all of these needs' if request.needs else ''} passes the "
+                 "search's options.")
+    else:
+        found = (f"No service {kinds}{where} meets all of these needs." if request.needs
+                 else f"No service {kinds} was found{where}.")
     narrowed = request.accepting_only or request.needs_confirmed or request.own_icb_only
-    widen = [words for asked, words in ((request.needs, "fewer needs"), (request.types, "more types of service"),
+    widen = [words for asked, words in ((request.needs and not left_out, "fewer needs"),
+                                        (request.types, "more types of service"),
                                         (request.max_distance_km, "a larger distance"),
                                         (narrowed, "fewer 'only show' options")) if asked]
     if not widen:

@@ -63,7 +63,10 @@ def test_the_options_map_numbers_pins_as_the_list_and_marks_home_and_placement(c
 def test_no_options_no_map(client):
     page = results(client, needs=["autism", "older_adult", "acquired_brain_injury", "sensory_adapted"],
                    options=["needs_confirmed"])
-    assert "No service of these types meets all of these needs" in page or "None meet these needs" in page
+    # The sample's units meet or do not state these needs: 'needs confirmed' left them out, which the page says,
+    # rather than that no service meets them.
+    assert ("<p>No service of these types that meets all of these needs passes the search's options. Try more types "
+            "of service or fewer 'only show' options.</p>") in html.unescape(page)
     if "rm-option" not in page:
         assert '<svg class="rm-map"' not in page
     # No needs asked, and nothing of the type within the distance (Harehills, level 2, is 0.7 km away): what was
@@ -71,6 +74,16 @@ def test_no_options_no_map(client):
     page = results(client, needs=[], types=["inpatient_rehab_level2"], within="0.3", placement="")
     assert ("<p>No service of these types was found within 0.3 miles (0.5 km). Try more types of service or a larger "
             "distance.</p>") in page and '<svg class="rm-map"' not in page
+
+
+def test_none_listed_because_the_options_left_out_those_that_meet_the_needs_is_not_blamed_on_the_needs(client):
+    """Wirral (CH31 9FU): every advocacy service serves a catchment that leaves it out. Before, the page said "No
+    service of these types meets all of these needs. Try fewer needs or more types of service.": fewer needs find
+    none more, and the services left out do meet them."""
+    page = html.unescape(results(client, home="CH31 9FU", types=["advocacy"], placement=""))
+    assert ("<p>No service of these types that meets all of these needs passes the search's options. Try more types "
+            "of service.</p>") in page
+    assert "were left out by the search's options" in page and "fewer needs" not in page
 
 
 def test_a_language_is_typed_by_its_name_or_code_and_shown_by_its_name(client):
