@@ -376,6 +376,11 @@ def run_gaps(area: str, types: tuple[str, ...], csv_path: Path | None, human: bo
                    "rehabmap holds no data of that type for the area yet ('awaiting review': none confirmed yet, "
                    "candidates await review).")
         click.echo(render_table(table, sort, "desc" if desc else "asc"))
+        partly = [key for key, status in table.england_row().unknown.items() if status == "partly_covered"]
+        if partly:  # the header's "no data" is not England's: it holds these, for part of England
+            click.echo(f"England's '?' ({', '.join(partly)}): no national figure: the directory holds those types' "
+                       "data for only part of England, so its count and distances would be of the services known, "
+                       "not England's.")
         if csv_path:
             csv_path.write_text(table_csv(table, as_of, sort, "desc" if desc else "asc", human), encoding="utf-8")
             click.echo(f"\nwrote {csv_path}")

@@ -228,6 +228,13 @@ def test_every_face_says_none_found_or_not_yet_covered(home, data_dir):
     assert devon[:3] == ["1", "0", "6"]
     shown_counts = dict(zip(counts, devon[3::2]))
     assert shown_counts.pop("supported_accommodation") == "0" and set(shown_counts.values()) == {"?"}
+    # England's '?' is no "no data": the directory holds those types for part of England (the header said "rehabmap
+    # holds no data of that type for the area yet" of every '?', England's row among them).
+    partly = [key for key, status in table["england"]["figures_unknown"].items()
+              if status == "partly_covered" and ":" not in key]  # as the API's England row says (the parts)
+    assert partly and lines[-1] == (f"England's '?' ({', '.join(partly)}): no national figure: the directory holds "
+                                    "those types' data for only part of England, so its count and distances would be "
+                                    "of the services known, not England's.")
 
 
 def test_reading_the_claims_leaves_the_store_file_alone_and_hits_the_cache(tmp_path):
