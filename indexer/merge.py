@@ -31,7 +31,7 @@ from indexer.rows import place
 from rehabmap.errors import shorten
 from rehabmap.index.base import Revision, Stored, as_service
 from rehabmap.record import Service
-from rehabmap.record_keys import merge_keys, name_key, own_words
+from rehabmap.record_keys import cqc_key, merge_keys, name_key, own_words
 
 _KEEP = {"id", "provenance", "field_sources", "needs_met", "needs_not_met", "needs_read_from_text",
          "needs_read_not_met"}
@@ -157,7 +157,13 @@ def _note(kept: Service, other: Service, combined: Service, shown: Service) -> M
             if not _empty(again[name]) and made[name] != again[name] and indexed[name] != again[name]]
     instead = [name for name in told
                if not _empty(first[name]) and indexed[name] != first[name] and indexed[name] == again[name]]
-    said = [f"whose {', '.join(lost)} the record does not keep"] if lost else []
+    # The first's values that neither record shows anything for: a CQC location id the rows of one file give the id
+    # two of, which are both left out (`Merging._combined`). Before, the note named the later row's alone.
+    unsaid = [f"{name} '{shorten(first[name])}'" for name in told
+              if not _empty(first[name]) and _empty(made[name]) and _empty(indexed[name])]
+    first_lost = f"the first's {', '.join(unsaid)}"
+    said = ([f"whose {', '.join(lost)} the record does not keep" + (f", nor {first_lost}" if unsaid else "")] if lost
+            else [f"beside which the record does not keep {first_lost}"] if unsaid else [])
     if instead:
         said.append(f"whose {', '.join(f'{name} {_quoted(indexed[name])}' for name in instead)} the record shows in "
                     f"place of the first's {', '.join(_quoted(first[name]) for name in instead)}")
@@ -371,6 +377,16 @@ class _Given:
         shared = [] if self.retired else [(kind, value) for given in self.read_from.values()
                                           for kind, values in given.items() if len(values) == 1 for value in values]
         self.counted = frozenset([("id", self.ident), *shared])
+
+    def shows(self, key: tuple[str, str]) -> bool:
+        """Whether a key one of its records gives may be shown by the record they make: where one was read from the
+        sync's store, a key of those alone (as `counted`); else one that no file (or page) gives a second value of
+        the kind of beside it. Not `counted` itself, which a retirement empties: a retired record still shows its
+        own CQC location id, as the sync wrote it."""
+        if self.synced is not None:
+            return key in self.synced
+        return not any(key[1] in values and len(values) > 1 for given in self.read_from.values()
+                       for values in [given.get(key[0], set())])
 
 
 _SAID = {"cqc": "a CQC location id", "name+postcode": "a name and postcode"}  # a shared key's kind, in a report
@@ -748,13 +764,23 @@ class Merging:
         return self.merged[place]
 
     def _combined(self, members: list[Service]) -> Service:
-        """`_combine` of `members`, a file's copy of an id read from the sync's store giving no CQC location id: the
-        id's keys are its synced records' alone (`_Given`), so its record shows no key a copy alone gives, which a
-        live write, reading the store alone, would not show either. Before, a synced record without a CQC location
-        id showed its file copy's, while a council's row giving that id, which the copy's key no longer joined,
-        showed it too: two records in search with one CQC location id."""
-        return _combine([member.model_copy(update={"cqc_location_id": None}) if member.cqc_location_id
-                         and self._copy_of_synced(member) else member for member in members], self.precedence)
+        """`_combine` of `members`, each CQC location id its id's records do not agree on left out (`_Given.shows`):
+        a file's copy of an id read from the sync's store giving one its synced records do not, or a file giving one
+        id two. The key of such an id counts for none of the id's records, so it is not known at their kind, and a
+        record that shows it would claim a CQC location that another record, the one its key joined, claims too.
+        Before, a synced record without a CQC location id showed its file copy's, while a council's row giving that
+        id showed it too; and a council's file giving homes:G twice, once with Ashton Lodge's CQC location id and once
+        with Grovelands Lodge's, showed one of the two (which, by the order the rows came) on the record homes:G was
+        merged into by its name and postcode, beside Ashton Lodge's (or Grovelands Lodge's) own record."""
+        return _combine([member.model_copy(update={"cqc_location_id": None}) if self._hides_cqc(member) else member
+                         for member in members], self.precedence)
+
+    def _hides_cqc(self, service: Service) -> bool:
+        """Whether a record's CQC location id is left out of its record (`_combined`)."""
+        given = self._given.get(service.id)
+        key = cqc_key(service.cqc_location_id)
+        return (given is not None and key is not None and not self._is_synced(service)
+                and not given.shows(("cqc", key)))
 
     def _copy_of_synced(self, service: Service) -> bool:
         """Whether a record is a copy (not read from the sync's store) of an id one record of which was."""

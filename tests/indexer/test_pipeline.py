@@ -29,7 +29,7 @@ from rehabmap.maintain.store import Directory
 from rehabmap.record import Service, ServiceArea
 from rehabmap.record_keys import KeyGroups, merge_keys
 from rehabmap.taxonomy import ServiceType
-from tests.cqc_records import ASHTON, ASHTON_ID, GROVELANDS_ID
+from tests.cqc_records import ASHTON, ASHTON_ID, GROVELANDS, GROVELANDS_ID
 
 FETCHED = datetime(2026, 11, 20, tzinfo=timezone.utc)
 ROOT = Path(__file__).resolve().parents[2]
@@ -995,9 +995,11 @@ ANNEXE, COUNCILS, NOBODYS = "Ashton Lodge Annexe", "Ashton Lodge Residential Car
      False),
     ([("J", {"cqc_location_id": NOBODYS}), ("K", {"name": COUNCILS, "cqc_location_id": NOBODYS}),
       (ASHTON_ID, {"source": "cqc", "name": COUNCILS, "cqc_location_id": NOBODYS})], True),
+    ([("G", {"name": COUNCILS}), ("G", {"name": COUNCILS, "cqc_location_id": GROVELANDS})], False),
 ], ids=["a chain giving Ashton Lodge's CQC id", "a chain giving no synced record's CQC id",
         "a chain with a row given again otherwise", "a chain sharing a key with the council's record alone",
-        "a chain beside a file's copy of Ashton Lodge at the council's name"])
+        "a chain beside a file's copy of Ashton Lodge at the council's name",
+        "a row given again with Ashton Lodge's CQC id and another's"])
 def test_a_chain_of_files_rows_sharing_keys_with_two_synced_records_joins_one_in_every_order(
         data_dir, geography, tmp_path, rows, joins_first):
     """Ashton Lodge as a sync stores it and a council's synced record at its postcode under another name
@@ -1008,10 +1010,13 @@ def test_a_chain_of_files_rows_sharing_keys_with_two_synced_records_joins_one_in
     store's order (Ashton Lodge, source cqc), or the one record they share keys with. With a row given twice under
     two names (homes:G, whose name then counts for neither, taking its kind apart) too, or beside a file's copy of
     Ashton Lodge at the council's name and postcode (its keys are the synced record's alone). Where the store's order
-    decided, the merging says so (`guesses`, a warning in the report; before, nothing did). Before, which record each
+    decided, the merging says so (`guesses`, a warning in the report; before, nothing did). No CQC location id is
+    shown by two records. Before, which record each
     row joined depended on the order: 4 rows gave 3 sets of records over their 24 orders after the synced records,
     and a row at the council's name and postcode read after the split joined Ashton Lodge, read before it the
-    council's record."""
+    council's record; and homes:G given twice at the council's name and postcode, with Ashton Lodge's CQC location
+    id and with Grovelands Lodge's (which then count for neither), showed one of them on homes:A's record, which it
+    joined, beside Ashton Lodge's: the live write, reading the store alone, shows homes:A without one."""
     listed = ashton_lodge_three_ways(data_dir, geography)[1]
     first, council = synced(listed), synced_council_row(listed, name=COUNCILS)
     assert KeyGroups([s.model_dump(mode="json") for s in (first, council)]).of(merge_keys(first)) == {0}
@@ -1027,6 +1032,8 @@ def test_a_chain_of_files_rows_sharing_keys_with_two_synced_records_joins_one_in
         merging = Merging(Precedence(), synced_at)
         kept = merging.all(order)
         assert kinds(kept) == expected, [s.id for s in order]
+        shown = [s.cqc_location_id for s in kept if s.cqc_location_id]
+        assert len(shown) == len(set(shown)), [s.id for s in order]
         assert merging.guesses == ([
             f"homes:J shares a name and postcode with {ASHTON_ID}, homes:K shares a name and postcode with homes:A: "
             f"the sync's store keeps {ASHTON_ID} and homes:A apart, and no row of the chain homes:J, homes:K (one "
@@ -1081,6 +1088,37 @@ def test_a_cqc_location_id_only_a_files_copy_of_a_synced_record_gives_is_not_sho
             s.provenance[0].line for s in order]
         assert f"whose cqc_location_id '{ASHTON}'" in notes[0].key, "the note says the copy's id is not kept"
         imported_both_ways(tmp_path, order, kept, synced=synced_at)
+        assert records_of(tmp_path / "two.sqlite") == records_of(tmp_path / "one.sqlite")
+
+
+def test_a_cqc_location_id_a_file_gives_one_id_two_of_is_shown_by_no_record_of_its_rows_in_every_order(
+        data_dir, geography, tmp_path):
+    """Ashton Lodge's and Grovelands Lodge's real records, and a council's list giving homes:A, and homes:G twice,
+    all three rows at the council's name and Ashton Lodge's postcode, homes:G with Ashton Lodge's CQC location id and
+    then with Grovelands Lodge's: the two CQC location ids count for neither of homes:G's rows (which of them is its
+    own is not known), so the rows join homes:A by their name and postcode alone, and their record shows neither: in
+    all 120 orders, one process and a parallel import alike, Ashton Lodge's CQC location id is shown by Ashton Lodge's
+    record alone, Grovelands Lodge's by its own, and the report names both homes:G rows and both ids. Before, the
+    council's record showed one of them (which, by the order the rows came) beside the location's own record: a
+    clinician or commissioner would count one service twice, or follow the wrong registration."""
+    listed, _, grovelands, _, _ = ashton_lodge_given_twice(data_dir, geography, tmp_path)
+    home_a = council_file_row(listed, "homes:A", 2, name=COUNCILS, cqc_location_id=None)
+    with_ashton = council_file_row(listed, "homes:G", 3, name=COUNCILS)
+    with_grovelands = council_file_row(listed, "homes:G", 4, name=COUNCILS, cqc_location_id=GROVELANDS)
+    five = [listed, grovelands, home_a, with_ashton, with_grovelands]
+    expected = kinds([listed, grovelands, Service.model_validate({**home_a.model_dump(), "provenance": [
+        *home_a.provenance, *with_ashton.provenance, *with_grovelands.provenance]})])
+    for order in itertools.permutations(five):
+        kept, notes = merge_duplicates(order, Precedence())
+        assert kinds(kept) == expected, [s.provenance[0].line for s in order]
+        assert {s.cqc_location_id for s in kept if s.source == "homes"} == {None}, [s.id for s in order]
+        assert {s.id: s.cqc_location_id for s in kept if s.source == "cqc"} == {
+            ASHTON_ID: ASHTON, GROVELANDS_ID: GROVELANDS}
+        [again] = [note for note in notes if note.key.startswith("id homes:G")]
+        assert {again.kept, again.merged} == {"homes.csv:3", "homes.csv:4"}
+        assert f"cqc_location_id '{ASHTON}'" in again.key and f"cqc_location_id '{GROVELANDS}'" in again.key
+        assert "the record does not keep" in again.key
+        imported_both_ways(tmp_path, order, kept)
         assert records_of(tmp_path / "two.sqlite") == records_of(tmp_path / "one.sqlite")
 
 
