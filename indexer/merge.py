@@ -841,7 +841,7 @@ class Merging:
         rank = self._rank(service)
         return (self._came_first[service.id] if rank != (True, True) else came, *rank, came)
 
-    def all(self, items: Iterable[Service | Keyed]) -> list[Service | Stored]:
+    def merge_all(self, items: Iterable[Service | Keyed]) -> list[Service | Stored]:
         """The records kept once `items` are all merged (`add`, `finish`)."""
         for item in items:
             self.add(item)
@@ -882,4 +882,4 @@ def merge_duplicates(services: Iterable[Service | Keyed], precedence: Precedence
     record where it is merged), its fields by `precedence`, `synced` those read from the sync's store (`Merging`).
     A list of records alone gives records alone."""
     merging = Merging(precedence, synced)
-    return merging.all(services), merging.make_notes()
+    return merging.merge_all(services), merging.make_notes()

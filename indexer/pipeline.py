@@ -507,7 +507,7 @@ def _build_index(rows: Iterable[Row], placer: Placer, writer: IndexWriter,
     rows = _synced(rows, synced)
     merging = Merging(precedence, synced)
     if parts is None:
-        merged = merging.all(prepare_rows(rows, placer, report, progress))
+        merged = merging.merge_all(prepare_rows(rows, placer, report, progress))
         _noted(report, merging)
         _check_keeps_live(report, merged, writer, live, max_drop_share, force)
         report.indexed = writer.replace_all(cast(list[Service], merged), build=build)  # records in, records out

@@ -1030,7 +1030,7 @@ def test_a_chain_of_files_rows_sharing_keys_with_two_synced_records_joins_one_in
     guessed = joins_first and all(fields.get("cqc_location_id", ASHTON) != ASHTON for _, fields in rows)
     for at, order in enumerate(itertools.permutations([first, council, *files])):
         merging = Merging(Precedence(), synced_at)
-        kept = merging.all(order)
+        kept = merging.merge_all(order)
         assert kinds(kept) == expected, [s.id for s in order]
         shown = [s.cqc_location_id for s in kept if s.cqc_location_id]
         assert len(shown) == len(set(shown)), [s.id for s in order]
