@@ -530,9 +530,7 @@ class Merging:
     def _take(self, came: int, keys: list[tuple[str, str]], service: Service | Stored) -> None:
         """The record that came `came`th, with its keys, merged or placed."""
         self._came_first.setdefault(keys[0][1], came)
-        given = self._given.get(keys[0][1]) if self._given else None
-        if given is not None:  # a record of an id given more than once counts the keys its id counts (`_Given`)
-            keys = [key for key in keys if key in given.counted]
+        keys = self._counting(keys)
         where = self._where
         hits: dict[int, str] = {}  # the places this record's keys are known at, each with the first key found there
         for key in keys:  # a loop, not a generator: this runs per record
@@ -699,7 +697,7 @@ class Merging:
         of the chain gives, else the first in the store's order (of source and id) among them: a chain of rows
         sharing keys is one service, and joins one record. Where the store's order decided, `guesses` says so: it is
         the order of the sources' names ("a-council" before "cqc"), nothing the rows say."""
-        keys = [self._counted(record) for _, record in members]
+        keys = [frozenset(self._counting(merge_keys(record))) for _, record in members]
         held = [at for at, (_, record) in enumerate(members)
                 if self._is_synced(record) or self._copy_of_synced(record)]
         groups = [[held[at] for at in group] for group in _chained([keys[at] for at in held])]
@@ -730,12 +728,12 @@ class Merging:
                     {members[at][1].id for at in rows}))
         return [[members[at] for at in sorted(group)] for group in groups]
 
-    def _counted(self, record: Service) -> frozenset[tuple[str, str]]:
-        """The keys a record is merged by: its own (`merge_keys`), of an id given more than once those its id counts
-        (`_Given`), as `_take` merges it."""
-        given = self._given.get(record.id)
-        keys = merge_keys(record)
-        return frozenset(key for key in keys if given is None or key in given.counted)
+    def _counting(self, keys: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """The keys a record is merged by, of its own (`keys`, its id's first: `merge_keys`): of an id given more
+        than once those its id counts (`_Given`). One rule for `_take`, which merges by them, and `_apart`, which
+        keeps kinds apart by them."""
+        given = self._given.get(keys[0][1]) if self._given else None
+        return keys if given is None else [key for key in keys if key in given.counted]
 
     def _kinds(self, records: list[tuple[int, Service]], given: Mapping[str, _Given]) -> list[_Kind]:
         """The kinds `records` (with when each came) make, merged into this new merging in the order they came,
