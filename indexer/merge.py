@@ -490,31 +490,28 @@ class Merging:
         once the records are all merged. Before, a property (`notes`) did so at each read."""
         made: list[tuple[tuple[int, int], MergeNote]] = []
         for at, entries in self._notes.items():
-            of_id: dict[str, Service | list[Service]] = {}  # per id at the place, its records or theirs (`_of_id`)
+            rows: dict[str, list[Service]] = {}  # per id at the place, its records (`_of_id`)
+            of_id: dict[str, Service] = {}  # per id at the place, the record they make (`_of_id`)
             for when, note in entries:
                 made.append((when, note if isinstance(note, MergeNote) else _note(
-                    *note, self._of_id(at, note.first.id, of_id), self._at(at))))
+                    *note, self._of_id(at, note.first.id, rows, of_id), self._at(at))))
         return [note for _, note in sorted(made, key=lambda entry: entry[0])]
 
-    def _of_id(self, place: int, ident: str, records: dict[str, Service | list[Service]]) -> Service:
-        """The record that the records of id `ident` at `place` make (`records`: per id at the place, the record made
-        so far, else its records), which a row given again is merged with and noted against: the kind's where they
-        are all of its records, else theirs alone, as the kind's other records are noted by the keys they share (and
-        the kind's record, the one indexed, beside it: `_note`). The place's records are
-        grouped by id once, the first time one is asked: before, each id's were sought among them all, so a kind of k
-        ids each given again cost k × its records. Before that, the kind's record: Ashton Lodge's row given again in
-        a kind kept under a council's id (homes:C, giving its CQC location id) was said to have a name the record
-        does not keep, homes:C's name, which both of Ashton Lodge's rows gave otherwise."""
-        if not records:
-            for _, member in self._members(place):
-                own = records.setdefault(member.id, [])
-                assert isinstance(own, list)
-                own.append(member)
-            if len(records) == 1:
-                records[ident] = self._at(place)
-        found = records[ident]
-        if isinstance(found, list):
-            found = records[ident] = self._combined(found)
+    def _of_id(self, place: int, ident: str, rows: dict[str, list[Service]], made: dict[str, Service]) -> Service:
+        """The record that the records of id `ident` at `place` make (`made`: per id at the place, the record made so
+        far; `rows`: per id at the place, its records, once grouped), which a row given again is merged with and noted
+        against: the kind's where they are all of its records, else theirs alone, as the kind's other records are
+        noted by the keys they share (and the kind's record, the one indexed, beside it: `_note`). The place's
+        records are grouped by id once, the first time one is asked: before, each id's were sought among them all, so
+        a kind of k ids each given again cost k × its records. Before that, the kind's record: Ashton Lodge's row
+        given again in a kind kept under a council's id (homes:C, giving its CQC location id) was said to have a name
+        the record does not keep, homes:C's name, which both of Ashton Lodge's rows gave otherwise."""
+        found = made.get(ident)
+        if found is None:
+            if not rows:
+                for _, member in self._members(place):
+                    rows.setdefault(member.id, []).append(member)
+            found = made[ident] = self._at(place) if len(rows) == 1 else self._combined(rows[ident])
         return found
 
     def add(self, item: Service | Keyed) -> None:
