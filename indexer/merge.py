@@ -580,16 +580,19 @@ class Merging:
         self._where.update((key, at) for key in own)
 
     def _first_of(self, place: int, ident: str) -> Service:
-        """The first record of an id at `place` (`_firsts`), found among its records once: where its id's first
-        record came (`_first`) in their order, the only record of its id there when its second comes. Before, sought
-        record by record, so a kind of k ids each given again cost k × its records."""
+        """The first record of an id at `place` (`_firsts`), found among its records once, by where its key
+        (`_first`) comes: before, sought record by record, so a kind of k ids each given again cost k × its records.
+        Found so only when its id's second record comes (`_copy`, or in a new merging, `_kinds`, whose `_given` is
+        its parent's, `_join`), before that is put among them: the one record of its id there is then its first, whose
+        key begins with when it came (`_came_first`), where a record of another id begins with when it or its id's
+        first record came, neither of which is that; so the least key from (that, False, False, -1) on is its. Before,
+        a scan of the records followed where that one was not of the id, which none could reach."""
         first = self._firsts.get(ident)
         if first is None:
             members = self._members(place)
             at = bisect_left(members, (self._came_first[ident], False, False, -1), key=self._first)  # its key's least
-            found = members[at][1] if at < len(members) else None
-            first = self._firsts[ident] = found if found is not None and found.id == ident else next(
-                record for _, record in members if record.id == ident)
+            first = self._firsts[ident] = members[at][1]
+            assert first.id == ident, "an id's first record is where its key comes"
         return first
 
     def _join(self, came: int, keys: list[tuple[str, str]], other: Service, hits: dict[int, str]) -> None:
