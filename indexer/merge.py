@@ -363,7 +363,7 @@ class _Given:
 
     def add(self, service: Service, synced: bool) -> None:
         """A record of the id, `synced` if read from the sync's store, which may change the keys it counts (given
-        again, it changes nothing)."""
+        again, it changes nothing: what `Merging._merge_again`'s new mergings, sharing this, rely on)."""
         keys = merge_keys(service)
         if synced:
             self.synced = (self.synced or frozenset()) | frozenset(keys)
@@ -652,7 +652,9 @@ class Merging:
         """The records of a kind taken apart (at `place`) merged again, each group in a new merging in the order they
         came, each of an id given more than once by the keys its `_Given` counts (`_kinds`), each kind at the place
         its first record was given, where a writer holds its id (`stream`), or at a new one where it had none, with
-        its notes made again."""
+        its notes made again. A new merging holds the same `_Given`s as this one, not copies: every record it takes of
+        such an id this one took, and added to its `_Given`, which adding again changes nothing (`_Given.add`: the
+        same values into the same sets), so it neither changes what this one counts nor takes a kind apart itself."""
         kinds: list[_Kind] = []
         for group in groups:
             merging = type(self)(self.precedence, self.synced)

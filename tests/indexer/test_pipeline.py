@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 import itertools
 import json
@@ -507,14 +508,21 @@ def test_an_inactive_records_copies_are_merged_by_its_id_alone_whatever_the_orde
 class FoldChecked(Merging):
     """A merging that checks at each fold that no key is known at the place folded away any more: `_fold` walks only
     the moved records' keys, where it walked every key known, and this holds it to what that walk left (every key at
-    the place folded away known at the one it is folded into, the rest as they were)."""
+    the place folded away known at the one it is folded into, the rest as they were). And that a kind merged again
+    leaves each `_Given` as it was: the new mergings hold the same ones, not copies."""
 
-    folds = 0
+    folds = again = 0
 
     def _fold(self, later: int, into: int, key: str, made: tuple[int, int]) -> None:
         super()._fold(later, into, key, made)
         assert later not in self._where.values(), f"a key still known at {later}, folded into {into}"
         FoldChecked.folds += 1
+
+    def _merge_again(self, place: int, groups: list[list[tuple[int, Service]]]) -> None:
+        given = copy.deepcopy(self._given)
+        super()._merge_again(place, groups)
+        assert self._given == given, "a kind merged again changed what an id counts"
+        FoldChecked.again += 1
 
 
 def imported_both_ways(tmp_path: Path, order: Sequence[Service], kept: list[Service],
@@ -561,7 +569,7 @@ def test_a_retirement_that_takes_apart_a_kind_two_were_folded_into_writes_each_i
         with sqlite3.connect(path) as db:
             return db.execute("SELECT rowid, id, CAST(doc AS TEXT) FROM services ORDER BY rowid").fetchall()
 
-    FoldChecked.folds = 0
+    FoldChecked.folds = FoldChecked.again = 0
     for order in itertools.permutations(five):
         kept, _ = merge_duplicates(order, Precedence())
         assert [(s.id, s.status) for s in kept if s.id == ASHTON_ID] == [(ASHTON_ID, "inactive")]
@@ -572,6 +580,7 @@ def test_a_retirement_that_takes_apart_a_kind_two_were_folded_into_writes_each_i
         assert rows(tmp_path / "two.sqlite") == rows(tmp_path / "one.sqlite"), [s.id for s in order]
         assert two.warnings == one.warnings, [s.id for s in order]
     assert FoldChecked.folds > 0, "the new registration showed two kinds one"
+    assert FoldChecked.again > 0, "the retirement took a kind apart"
 
 
 class CombinedAsMerged(Merging):
@@ -1029,7 +1038,7 @@ def test_a_chain_of_files_rows_sharing_keys_with_two_synced_records_joins_one_in
     # Joined by the store's order alone (no row gives Ashton Lodge's CQC location id, the only one given): said so.
     guessed = joins_first and all(fields.get("cqc_location_id", ASHTON) != ASHTON for _, fields in rows)
     for at, order in enumerate(itertools.permutations([first, council, *files])):
-        merging = Merging(Precedence(), synced_at)
+        merging = FoldChecked(Precedence(), synced_at)
         kept = merging.merge_all(order)
         assert kinds(kept) == expected, [s.id for s in order]
         shown = [s.cqc_location_id for s in kept if s.cqc_location_id]
