@@ -14,7 +14,11 @@ Shapes (`indexer.merge.Merging`, `merge_duplicates`; the corpus's services, each
   row giving its CQC location id and the next's name (one kind of k, k chains). Quadratic before (k=1000/2000/4000:
   0.36/0.94/3.13 s): each chain was tested against every synced record's keys.
 
-Each row prints the seconds and their ratio to the row before it: near 2 where a doubled size costs double.
+Each row prints the seconds and their ratio to the row before it: near 2 where a doubled size costs double, with
+the cyclic garbage collector paused, as a build merges (`indexer.pipeline.collector_paused`), and running, as the
+bench measured before session 51. Running, its full collections walk every record kept so far, more of them and
+each longer as the records grow: that, not the merge, made `bridged in a line` ×2.15–2.2 a doubling (k=8000: 4 full
+collections, 0.73 s of 2.9).
 
     python -m bench.bench_merge [--sizes 1000,2000,4000]
 """
@@ -22,12 +26,15 @@ Each row prints the seconds and their ratio to the row before it: near 2 where a
 from __future__ import annotations
 
 import argparse
+import gc
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 
 from bench import common
 from bench.common import fmt, log, table
 from indexer.merge import Precedence, merge_duplicates
+from indexer.pipeline import collector_paused
 from rehabmap.record import Service
 
 
@@ -98,16 +105,22 @@ def main() -> None:
     services = common.corpus(max(sizes))
     rows = []
     for name, shape in SHAPES.items():
-        before = None
+        before: dict[bool, float] = {}
         for size in sizes:
             records, synced = shape(services[:size])
             log(f"{name}: {len(records)} records")
-            start = time.process_time()
-            merge_duplicates(records, Precedence(), synced)
-            seconds = time.process_time() - start
-            rows.append([name, size, len(records), fmt(seconds), "-" if before is None else fmt(seconds / before, 2)])
-            before = seconds
-    print(table("Merging and noting, CPU seconds", ["shape", "k", "records", "s", "× row before"], rows))
+            row: list[object] = [name, size, len(records)]
+            for paused in (True, False):
+                gc.collect()
+                start = time.process_time()
+                with collector_paused() if paused else nullcontext():
+                    merge_duplicates(records, Precedence(), synced)
+                seconds = time.process_time() - start
+                row += [fmt(seconds), fmt(seconds / before[paused], 2) if paused in before else "-"]
+                before[paused] = seconds
+            rows.append(row)
+    print(table("Merging and noting, CPU seconds", ["shape", "k", "records", "s, collector paused", "× row before",
+                                                      "s, collector running", "× row before"], rows))
 
 
 if __name__ == "__main__":
