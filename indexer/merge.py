@@ -357,6 +357,9 @@ class _Given:
     retired: bool = False
     read_from: dict[str | None, dict[str, set[str]]] = field(default_factory=dict)  # per file, each kind's values
     counted: frozenset[tuple[str, str]] = frozenset()
+    # The keys of a kind that a file gives one value of (`counted`'s but for a retirement; unused where one was read
+    # from the sync's store): those its record may show (`shows`).
+    agreed: frozenset[tuple[str, str]] = frozenset()
     # The keys of its records read from the sync's store, if one was: all of them, as the store may hold an id twice
     # (two pages of a source, two sources giving one id) and a live write reads every one (`KeyGroups`).
     synced: frozenset[tuple[str, str]] | None = None
@@ -374,19 +377,16 @@ class _Given:
         if self.synced is not None:
             self.counted = self.synced
             return
-        shared = [] if self.retired else [(kind, value) for given in self.read_from.values()
-                                          for kind, values in given.items() if len(values) == 1 for value in values]
-        self.counted = frozenset([("id", self.ident), *shared])
+        self.agreed = frozenset((kind, value) for given in self.read_from.values()
+                                for kind, values in given.items() if len(values) == 1 for value in values)
+        self.counted = frozenset([("id", self.ident), *(() if self.retired else self.agreed)])
 
     def shows(self, key: tuple[str, str]) -> bool:
-        """Whether a key one of its records gives may be shown by the record they make: where one was read from the
-        sync's store, a key of those alone (as `counted`); else one that no file (or page) gives a second value of
-        the kind of beside it. Not `counted` itself, which a retirement empties: a retired record still shows its
-        own CQC location id, as the sync wrote it."""
-        if self.synced is not None:
-            return key in self.synced
-        return not any(key[1] in values and len(values) > 1 for given in self.read_from.values()
-                       for values in [given.get(key[0], set())])
+        """Whether a key one of its records gives may be shown by the record they make: one it counts (`counted`),
+        so that a record shows no CQC location id it is not merged by; but a retired record still shows its own, as
+        the sync wrote it (a retirement counts its id alone). Before, a CQC location id that one file gave the id
+        alone was left out where another file gave it beside a second, though the id counted it."""
+        return key in (self.synced if self.synced is not None else self.agreed)
 
 
 _SAID = {"cqc": "a CQC location id", "name+postcode": "a name and postcode"}  # a shared key's kind, in a report

@@ -1131,6 +1131,26 @@ def test_a_cqc_location_id_a_file_gives_one_id_two_of_is_shown_by_no_record_of_i
         assert records_of(tmp_path / "two.sqlite") == records_of(tmp_path / "one.sqlite")
 
 
+def test_a_cqc_location_id_one_file_gives_an_id_alone_is_shown_where_another_file_gives_it_beside_a_second(
+        data_dir, geography, tmp_path):
+    """homes:X at the council's name and Ashton Lodge's postcode, in one file with Ashton Lodge's CQC location id and
+    in another twice, with it and with Grovelands Lodge's: the id counts Ashton Lodge's (the first file gives it
+    alone; the second's two count for none), so its record is merged by it and shows it, in every order, one process
+    and a parallel import alike. Before, it was left out as the second file gave it beside another: a record merged
+    by a CQC location id that did not show it."""
+    listed = ashton_lodge_three_ways(data_dir, geography)[1]
+    alone = council_file_row(listed, "homes:X", 2, name=COUNCILS)
+    alone = alone.model_copy(update={"provenance": [alone.provenance[0].model_copy(update={"file": "older.csv"})]})
+    three = [alone, council_file_row(listed, "homes:X", 2, name=COUNCILS),
+             council_file_row(listed, "homes:X", 3, name=COUNCILS, cqc_location_id=GROVELANDS)]
+    for order in itertools.permutations(three):
+        kept, _ = merge_duplicates(order, Precedence())
+        assert [(s.id, s.cqc_location_id) for s in kept] == [("homes:X", ASHTON)], [
+            (s.provenance[0].file, s.provenance[0].line) for s in order]
+        imported_both_ways(tmp_path, order, kept)
+        assert records_of(tmp_path / "two.sqlite") == records_of(tmp_path / "one.sqlite")
+
+
 def test_a_key_a_row_brings_while_its_id_withdraws_another_joins_the_kinds_of_both_as_a_parallel_import_writes_them(
         data_dir, geography, tmp_path):
     """Grovelands Lodge's and Ashton Lodge's real records, and a council's list giving homes:X twice: at Grovelands
