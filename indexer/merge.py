@@ -357,9 +357,6 @@ class _Given:
     retired: bool = False
     read_from: dict[str | None, dict[str, set[str]]] = field(default_factory=dict)  # per file, each kind's values
     counted: frozenset[tuple[str, str]] = frozenset()
-    # The keys of a kind that a file gives one value of (`counted`'s but for a retirement; unused where one was read
-    # from the sync's store): those its record may show (`shows`).
-    agreed: frozenset[tuple[str, str]] = frozenset()
     # The keys of its records read from the sync's store, if one was: all of them, as the store may hold an id twice
     # (two pages of a source, two sources giving one id) and a live write reads every one (`KeyGroups`).
     synced: frozenset[tuple[str, str]] | None = None
@@ -377,16 +374,9 @@ class _Given:
         if self.synced is not None:
             self.counted = self.synced
             return
-        self.agreed = frozenset((kind, value) for given in self.read_from.values()
-                                for kind, values in given.items() if len(values) == 1 for value in values)
-        self.counted = frozenset([("id", self.ident), *(() if self.retired else self.agreed)])
-
-    def shows(self, key: tuple[str, str]) -> bool:
-        """Whether a key one of its records gives may be shown by the record they make: one it counts (`counted`),
-        so that a record shows no CQC location id it is not merged by; but a retired record still shows its own, as
-        the sync wrote it (a retirement counts its id alone). Before, a CQC location id that one file gave the id
-        alone was left out where another file gave it beside a second, though the id counted it."""
-        return key in (self.synced if self.synced is not None else self.agreed)
+        shared = [] if self.retired else [(kind, value) for given in self.read_from.values()
+                                          for kind, values in given.items() if len(values) == 1 for value in values]
+        self.counted = frozenset([("id", self.ident), *shared])
 
 
 _SAID = {"cqc": "a CQC location id", "name+postcode": "a name and postcode"}  # a shared key's kind, in a report
@@ -764,14 +754,17 @@ class Merging:
         return self.merged[place]
 
     def _combined(self, members: list[Service]) -> Service:
-        """`_combine` of `members`, each CQC location id its id's records do not agree on left out (`_Given.shows`):
-        a file's copy of an id read from the sync's store giving one its synced records do not, or a file giving one
-        id two. The key of such an id counts for none of the id's records, so it is not known at their kind, and a
-        record that shows it would claim a CQC location that another record, the one its key joined, claims too.
-        Before, a synced record without a CQC location id showed its file copy's, while a council's row giving that
-        id showed it too; and a council's file giving homes:G twice, once with Ashton Lodge's CQC location id and once
-        with Grovelands Lodge's, showed one of the two (which, by the order the rows came) on the record homes:G was
-        merged into by its name and postcode, beside Ashton Lodge's (or Grovelands Lodge's) own record."""
+        """`_combine` of `members`, each CQC location id of an id given more than once that the id is not merged by
+        (`_Given.counted`) left out: a file's copy of an id read from the sync's store giving one its synced records
+        do not, a file giving one id two, an active copy of a retired id. Such a key is not known at the kind, so
+        the record of the location it names, which its key joins, shows it too; a record shows a CQC location id it
+        is merged by, or none. An inactive record's own is no key of it (`merge_keys`), and it keeps it, as the sync
+        or its file wrote it; a synced record's is its id's. Before, a synced record without a CQC location id showed
+        its file copy's, while a council's row giving that id showed it too; a council's file giving homes:G twice,
+        once with Ashton Lodge's CQC location id and once with Grovelands Lodge's, showed one of the two (which, by the
+        order the rows came) on the record homes:G was merged into by its name and postcode, beside that location's
+        own record; and a file's inactive homes:X, given active again with Grovelands Lodge's, showed it retired
+        beside Grovelands Lodge's own."""
         return _combine([member.model_copy(update={"cqc_location_id": None}) if self._hides_cqc(member) else member
                          for member in members], self.precedence)
 
@@ -779,8 +772,8 @@ class Merging:
         """Whether a record's CQC location id is left out of its record (`_combined`)."""
         given = self._given.get(service.id)
         key = cqc_key(service.cqc_location_id)
-        return (given is not None and key is not None and not self._is_synced(service)
-                and not given.shows(("cqc", key)))
+        return (given is not None and key is not None and service.status != "inactive"
+                and not self._is_synced(service) and ("cqc", key) not in given.counted)
 
     def _copy_of_synced(self, service: Service) -> bool:
         """Whether a record is a copy (not read from the sync's store) of an id one record of which was."""

@@ -1151,6 +1151,25 @@ def test_a_cqc_location_id_one_file_gives_an_id_alone_is_shown_where_another_fil
         assert records_of(tmp_path / "two.sqlite") == records_of(tmp_path / "one.sqlite")
 
 
+def test_a_retired_ids_active_copy_does_not_show_another_locations_cqc_location_id(data_dir, geography, tmp_path):
+    """Grovelands Lodge's real record, and a council's file giving homes:X as inactive (retired, no CQC location id)
+    and again, active, with Grovelands Lodge's: the retirement counts homes:X's id alone, so the active row does not
+    join Grovelands Lodge, and the retired record does not show that CQC location id either, in every order, one
+    process and a parallel import alike; the report's note of the two rows says it is not kept. Before, the retired
+    homes:X showed Grovelands Lodge's CQC location id beside Grovelands Lodge's own record."""
+    _, _, grovelands, _, _ = ashton_lodge_given_twice(data_dir, geography, tmp_path)
+    retired = council_file_row(grovelands, "homes:X", 2, name=COUNCILS, cqc_location_id=None, status="inactive")
+    active = council_file_row(grovelands, "homes:X", 3, name=COUNCILS)
+    for order in itertools.permutations([retired, active, grovelands]):
+        kept, notes = merge_duplicates(order, Precedence())
+        assert sorted((s.id, s.status, s.cqc_location_id) for s in kept) == [
+            (GROVELANDS_ID, "active", GROVELANDS), ("homes:X", "inactive", None)], [s.status for s in order]
+        [again] = notes
+        assert f"cqc_location_id '{GROVELANDS}'" in again.key and "the record does not keep" in again.key, again
+        imported_both_ways(tmp_path, order, kept)
+        assert records_of(tmp_path / "two.sqlite") == records_of(tmp_path / "one.sqlite")
+
+
 def test_a_key_a_row_brings_while_its_id_withdraws_another_joins_the_kinds_of_both_as_a_parallel_import_writes_them(
         data_dir, geography, tmp_path):
     """Grovelands Lodge's and Ashton Lodge's real records, and a council's list giving homes:X twice: at Grovelands
