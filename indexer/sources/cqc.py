@@ -23,6 +23,7 @@ from typing import Any, Literal
 from indexer.rows import Candidate, Origin, Rejection
 from indexer.sources.common import CsvProblem, CsvTable, RowParser, compact, join_address, provider_type_from_name
 from indexer.sync.items import Evidence
+from rehabmap.cqc_words import HSCA_ACTIVITY, REGULATED_ACTIVITIES, SPECIALISMS, flagged, listed
 from rehabmap.errors import shorten
 from rehabmap.taxonomy import NotRehab, ServiceType, classify_label
 
@@ -33,8 +34,6 @@ TYPES_QUOTED = 240
 SOURCE = "cqc"
 LICENCE = "OGL-UK-3.0"
 TITLE_LINES_MAX = 10  # the directory has a title block of a few lines above its header
-# Where CQC says a location's bands and its regulated activities (the API's keys): the field an evidence names.
-SPECIALISMS, REGULATED_ACTIVITIES = "specialisms", "regulatedActivities"
 
 COL_NAME, COL_AKA, COL_ADDRESS, COL_POSTCODE = "Name", "Also known as", "Address", "Postcode"
 COL_PHONE, COL_WEBSITE = "Phone number", "Service's website (if available)"
@@ -218,11 +217,11 @@ def directory_rows(table: CsvTable) -> Iterator[LocationRow | CsvProblem]:
                           parser, {f: c for f, c in used.items() if f in parser.fields}, dict(row.values))
 
 
-# "HSCA Active Locations" (one row per active location, one Y/blank column per service type and service user
-# band). Its bands say in other words what the API's specialisms say; these are the API's words for them.
+# "HSCA Active Locations" (one row per active location, one Y/blank column per service type, service user
+# band and regulated activity: `rehabmap.cqc_words`). Its bands say in other words what the API's specialisms
+# say; these are the API's words for them.
 HSCA_SERVICE_TYPE = "Service type - "
 HSCA_USER_BAND = "Service user band - "
-HSCA_ACTIVITY = "Regulated activity - "
 _HSCA_BANDS = {"mental health": "Mental health conditions", "older people": "Caring for adults over 65 yrs",
                "younger adults": "Caring for adults under 65 yrs", "children 0-18 years": "Caring for children",
                "people detained under the mental health act":
@@ -243,13 +242,11 @@ def hsca_rows(header: list[str], rows: Iterable[tuple[int, list[Any]]]) -> Itera
     columns = [str(h).strip() for h in header]
     for line, cells in rows:
         values = {c: ("" if v is None else str(v).strip()) for c, v in zip(columns, cells)}
-        flagged = [c for c, v in values.items() if v.upper() == "Y"]
-        bands = [c.removeprefix(HSCA_USER_BAND) for c in flagged if c.startswith(HSCA_USER_BAND)]
-        activities = [c.removeprefix(HSCA_ACTIVITY) for c in flagged if c.startswith(HSCA_ACTIVITY)]
         registration = Registration(
             name=values.get("Location Name", ""), also_known_as=values.get("Location Also Known As", ""),
-            service_types=tuple(c.removeprefix(HSCA_SERVICE_TYPE) for c in flagged if c.startswith(HSCA_SERVICE_TYPE)),
-            specialisms=tuple(_HSCA_BANDS.get(b.casefold(), b) for b in bands), regulated_activities=tuple(activities),
+            service_types=flagged(values, HSCA_SERVICE_TYPE),
+            specialisms=tuple(_HSCA_BANDS.get(b.casefold(), b) for b in flagged(values, HSCA_USER_BAND)),
+            regulated_activities=flagged(values, HSCA_ACTIVITY),
             care_home=values.get("Care home?", "").upper() == "Y",
             provider_type=_API_PROVIDER_TYPES.get(values.get("Location Type/Sector", "").lower()),
             dormant_since="" if values.get("Dormant (Y/N)", "").upper() == "Y" else None)
@@ -297,7 +294,7 @@ def api_registration(item: dict[str, Any]) -> Registration:
     return Registration(
         name=str(item.get("name") or "").strip(), also_known_as=str(item.get("alsoKnownAs") or ""),
         service_types=tuple(dict.fromkeys(str(t[k]) for t in gac for k in ("name", "description") if t.get(k))),
-        specialisms=_names(item, "specialisms"), regulated_activities=_names(item, "regulatedActivities"),
+        specialisms=listed(item, SPECIALISMS), regulated_activities=listed(item, REGULATED_ACTIVITIES),
         care_home=str(item.get("careHome", "")).upper() == "Y",
         provider_type=_API_PROVIDER_TYPES.get(str(item.get("type", "")).lower()),
         dormant_since=(str(item.get("dormancyStartDate") or "")[:10]
@@ -535,11 +532,6 @@ def _registered_for(registration: Registration) -> list[tuple[str, str]]:
 def _older_adults_only(specialisms: tuple[str, ...]) -> bool:
     return any(_ADULTS_OVER_65.search(s) for s in specialisms) and not any(
         _ADULTS_UNDER_65.search(s) for s in specialisms)
-
-
-def _names(item: dict[str, Any], key: str) -> tuple[str, ...]:
-    """`[{"name": ...}, ...]` lists of the API (specialisms, regulated activities)."""
-    return tuple(str(x["name"]) for x in item.get(key) or [] if isinstance(x, dict) and x.get("name"))
 
 
 def _split(cell: str) -> tuple[str, ...]:

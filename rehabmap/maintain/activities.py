@@ -11,25 +11,30 @@ the same evidence relabelled.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
+from rehabmap.cqc_words import REGULATED_ACTIVITIES, SPECIALISMS, regulated_activities
 from rehabmap.errors import shorten
 from rehabmap.maintain.database import Connection
 from rehabmap.sync_digests import content_digest, evidence_digest, stored_json
 
-SPECIALISMS, REGULATED_ACTIVITIES = "specialisms", "regulatedActivities"  # as `indexer.sources.cqc` names them
-# Where a CQC record's source row (the sync store's `raw`) gives its regulated activities: the API's list of
-# `{"name": …}`, and the HSCA active locations file's "Regulated activity - <name>" columns, flagged "Y".
-_API_KEY, _HSCA_COLUMN = "regulatedActivities", "Regulated activity - "
+# The items that may quote an activity as a specialism, in the sync store's JSON (`stored_json`: compact, keys
+# sorted): evidence said of `specialisms`, and an activity's words. The readers quoted two activities only (the
+# one for persons detained under the Mental Health Act, the one for persons who require treatment for substance
+# misuse), both "for persons", as no service user band is; a record that also shows neither is not read.
+_SAID_OF_SPECIALISMS, _AN_ACTIVITY = f'%"field":"{SPECIALISMS}"%', "%for persons%"
+PAGE = 500  # rows read at once: a store of 20,000 CQC records is relabelled in a few megabytes
 
 
 def relabel_activities(conn: Connection, _policy: object = None) -> None:
     """Every stored item whose evidence names a regulated activity of its raw row as a specialism, relabelled, with
     its content and evidence digests anew, and its review decision's digest where it was made on that evidence;
-    and so every item a stopped run staged, so that `--force` applies it as the new reader reads it."""
-    rows = conn.execute("SELECT source, source_id, item, raw, evidence_digest FROM sync_records "
-                        "WHERE raw IS NOT NULL AND item LIKE ?", (f"%{SPECIALISMS}%",)).fetchall()
-    for source, source_id, item_text, raw_text, old_evidence in rows:
+    and so every item a stopped run staged, so that `--force` applies it as the new reader reads it. Read a page
+    at a time by key (before, every CQC record and its raw row at once: 20,000 took 600 MB)."""
+    for source, source_id, item_text, raw_text, old_evidence in _paged(
+            conn, "SELECT source, source_id, item, raw, evidence_digest FROM sync_records WHERE raw IS NOT NULL "
+            "AND item LIKE ? AND item LIKE ? AND (source, source_id) > (?, ?) ORDER BY source, source_id", ""):
         item = relabelled(json.loads(item_text), json.loads(raw_text))
         if item is None:
             continue
@@ -38,31 +43,31 @@ def relabel_activities(conn: Connection, _policy: object = None) -> None:
                      "source_id = ?", (stored_json(item), content_digest(item), new_evidence, source, source_id))
         conn.execute("UPDATE sync_review SET decided_on_evidence = ? WHERE source = ? AND source_id = ? AND "
                      "decided_on_evidence = ?", (new_evidence, source, source_id, old_evidence))
-    for source, seq, payload_text in conn.execute(
-            "SELECT source, seq, payload FROM sync_staged WHERE kind = 'item' AND payload LIKE ?",
-            (f"%{SPECIALISMS}%",)).fetchall():
+    for source, seq, payload_text in _paged(
+            conn, "SELECT source, seq, payload FROM sync_staged WHERE kind = 'item' AND payload LIKE ? "
+            "AND payload LIKE ? AND (source, seq) > (?, ?) ORDER BY source, seq", -1):
         payload = json.loads(payload_text)
         if (item := relabelled(payload.get("item") or {}, payload.get("raw"))) is not None:
             conn.execute("UPDATE sync_staged SET payload = ? WHERE source = ? AND seq = ?",
                          (stored_json({**payload, "item": item}), source, seq))
 
 
+def _paged(conn: Connection, query: str, least: object) -> Iterator[tuple[Any, ...]]:
+    """The rows of `query` (its two LIKEs `_SAID_OF_SPECIALISMS` and `_AN_ACTIVITY`, then the key of the last row
+    read, ordered by key), `PAGE` at a time; `least`: a key's second part below any."""
+    after: tuple[Any, ...] = ("", least)
+    while rows := conn.execute(f"{query} LIMIT {PAGE}", (_SAID_OF_SPECIALISMS, _AN_ACTIVITY, *after)).fetchall():
+        yield from rows
+        after = tuple(rows[-1][:2])
+
+
 def relabelled(item: dict[str, Any], raw: Any) -> dict[str, Any] | None:
     """`item` with each evidence that quotes one of the raw row's regulated activities as a specialism naming it as
-    one (the reader quoted each `shorten`ed), or None when there is none."""
-    activities = {shorten(name) for name in _activities(raw)}
+    one, or None when there is none. The readers quoted an activity whole where it said the location is registered
+    for people with mental health needs (`read_pathway`), `shorten`ed where it stated a need (`needs_evidence`)."""
+    activities = {said for name in regulated_activities(raw) for said in (name, shorten(name))}
     evidence = item.get("evidence") or []
     relabelled = [{**e, "field": REGULATED_ACTIVITIES}
                   if isinstance(e, dict) and e.get("field") == SPECIALISMS and e.get("value") in activities else e
                   for e in evidence]
     return None if relabelled == evidence else {**item, "evidence": relabelled}
-
-
-def _activities(raw: Any) -> list[str]:
-    if not isinstance(raw, dict):
-        return []
-    listed = raw.get(_API_KEY)
-    if isinstance(listed, list):
-        return [str(a["name"]) for a in listed if isinstance(a, dict) and a.get("name")]
-    return [column.removeprefix(_HSCA_COLUMN) for column, flag in raw.items()
-            if column.startswith(_HSCA_COLUMN) and str(flag).strip().upper() == "Y"]

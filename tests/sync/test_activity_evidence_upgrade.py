@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +22,18 @@ import pytest
 from app.sync import open_live
 from indexer.pipeline import GeographyPlacer
 from indexer.sources.cqc import Registration, needs_evidence
+from indexer.sync.codec import item_to_json
 from indexer.sync.connectors import cqc
-from indexer.sync.items import Evidence
+from indexer.sync.items import Evidence, SourceItem
 from indexer.sync.review import ReviewQueue
 from indexer.sync.store import SyncStore
+from rehabmap.config import Settings
+from rehabmap.maintain.activities import PAGE
+from rehabmap.maintain.migrations import migrate
 from rehabmap.maintain.store import open_database, store_of
+from rehabmap.sync_digests import content_digest, evidence_digest, stored_json
 from tests.conftest import database_url
-from tests.cqc_records import FIELD_HOUSE, FIELD_HOUSE_ID
+from tests.cqc_records import DOVETAIL, FIELD_HOUSE, FIELD_HOUSE_ID
 from tests.sync.replay import Replay, running
 from tests.sync.store_fixtures import cqc_connector, make_home, runner_for, settings_for
 
@@ -77,7 +83,7 @@ def test_a_decision_on_evidence_that_called_an_activity_a_specialism_stands_afte
         # and Field House's item as a stopped run staged it, as the old reader read it
         item, raw = conn.execute("SELECT item, raw FROM sync_records WHERE source_id = ?", (FIELD_HOUSE,)).fetchone()
         conn.execute("INSERT INTO sync_staged (source, seq, kind, payload) VALUES ('cqc-stopped', 1, 'item', ?)",
-                     (json.dumps({"item": json.loads(item), "raw": json.loads(raw)}),))
+                     (stored_json({"item": json.loads(item), "raw": json.loads(raw)}),))
     before, digest, evidence, decided_on = _stored(settings)
     assert decided_on == evidence
 
@@ -96,3 +102,50 @@ def test_a_decision_on_evidence_that_called_an_activity_a_specialism_stands_afte
     said = [(e.field, e.value, e.means) for e in shown.evidence]
     assert ("regulatedActivities", *DETENTION) in said and ("specialisms", *DETENTION) not in said
     assert ("specialisms", "Caring for adults over 65 yrs", "states the need older_adult") in said, "a band is one"
+
+
+def test_a_care_home_quoting_the_detention_activity_whole_is_relabelled_page_after_page(
+        request, store_kind, tmp_path, data_dir):
+    """Dovetail (the real recorded CQC care home), registered as CQC registers a care home with no mental health
+    band: "Caring for adults under 65 yrs", and the detention activity beside its accommodation. The reader says it
+    is registered for people with mental health needs by quoting that activity whole (`read_pathway`), and states
+    detained_mha by quoting it shortened (`needs_evidence`); the old reader called both specialisms. Before, the
+    migration relabelled only the shortened quote, so the next sync read the home as changed and flagged its
+    decision. 1,201 such homes, more than two of the pages the migration reads at once (`PAGE`), each come out as
+    the reader gives it now, both digests with it; a stopped run's staged item too."""
+    recorded = next(r for r in json.loads((data_dir / "feeds" / "cqc_api" / "locations_detail_2021.json").read_text())
+                    if r["locationId"] == DOVETAIL)
+    home = {**recorded, "specialisms": [{"name": "Caring for adults under 65 yrs"}], "regulatedActivities": [
+        {"name": "Accommodation for persons who require nursing or personal care"},
+        {"name": "Assessment or medical treatment for persons detained under the Mental Health Act 1983"}]}
+    read = cqc.map_location(home, "https://api.cqc.org.uk/public/v1", datetime(2026, 12, 7, tzinfo=timezone.utc))
+    assert isinstance(read, SourceItem)
+    new = item_to_json(read)
+    assert [(e["field"], e["means"]) for e in new["evidence"] if "persons detained" in e["value"]] == [
+        ("regulatedActivities", "registered for people with mental health needs"),
+        ("regulatedActivities", "states the need detained_mha")]
+    old = {**new, "evidence": [{**e, "field": "specialisms"} if e["field"] == "regulatedActivities" else e
+                               for e in new["evidence"]]}  # as the old reader said it
+    url = database_url(request, store_kind)
+    database = open_database(Settings(home=tmp_path, data_dir=data_dir, **({"database_url": url} if url else {})))
+    migrate(database)
+    ids = [f"1-{n:06}" for n in range(2 * PAGE + 201)]
+    with database.transaction() as conn:  # a store this rehabmap has not yet opened
+        conn.execute("DELETE FROM schema_migrations WHERE version = 28")
+        conn.executemany(
+            "INSERT INTO sync_records (source, source_id, connector, service_id, status, type_status, item, raw, "
+            "digest, evidence_digest, first_seen, last_seen, changed_at) VALUES "
+            "('cqc', ?, 'cqc', ?, 'active', 'inferred', ?, ?, ?, ?, 't', 't', 't')",
+            [(i, f"cqc:{i}", stored_json(old), stored_json(home), content_digest(old), evidence_digest(old))
+             for i in ids])
+        conn.execute("INSERT INTO sync_staged (source, seq, kind, payload) VALUES ('cqc', 1, 'item', ?)",
+                     (stored_json({"item": old, "raw": home}),))
+    assert [m.version for m in migrate(database)] == [28]
+
+    with database.connect() as conn:
+        stored = conn.execute("SELECT source_id, item, digest, evidence_digest FROM sync_records "
+                              "ORDER BY source_id").fetchall()
+        [staged] = conn.execute("SELECT payload FROM sync_staged").fetchone()
+    assert [(i, json.loads(item), digest, evidence) for i, item, digest, evidence in stored] == [
+        (i, new, content_digest(new), evidence_digest(new)) for i in ids]
+    assert json.loads(staged)["item"] == new
