@@ -18,17 +18,13 @@ from indexer.merge import Precedence, merge_duplicates
 from indexer.sync.steps import reached
 from indexer.sync.store import ReviewRow, StoredRecord, SyncStore
 from rehabmap.coverage import Claim, CoverageStore
+from rehabmap.held_words import as_accepted
 from rehabmap.index.base import as_service
 from rehabmap.record import Service
 from rehabmap.record_keys import KeyGroups, key_columns, merge_keys
 from rehabmap.review_counts import held_points, pending_counts, read_held
 
 REVIEW_SOURCE = "review"  # field_sources value of a type a maintainer decided
-# What the NHS hospital lists' mappings say of each row they hold for review (their `[constants] description`),
-# true only until a maintainer decides; a record shown by a maintainer's acceptance says that one did. The mappings
-# keep their words: every stored record's digest covers them, and a new wording would read every record as changed.
-UNDECIDED = "The list does not say it is a rehab service: a rehabmap maintainer decides whether it is."
-ACCEPTED = "The list does not say it is a rehab service: a rehabmap maintainer has decided that it is."
 COVERAGE_DUE = "coverage_due:"  # sync_meta: a run's coverage claims, made once its records are live
 HELD_POINTS = "held_points_published"  # sync_meta: a digest of the held candidates' points coverage last read
 
@@ -148,11 +144,11 @@ def _key_columns(record: Mapping[str, Any]) -> set[tuple[str, str]]:
 
 def with_type(service: dict[str, Any], service_type: str | None, subtype: str | None) -> dict[str, Any]:
     """The record as the given type and subtype, which a maintainer decided (so `field_sources` says so, and its
-    description, where it said a maintainer decides: `UNDECIDED`)."""
+    description, where its list's mapping said a maintainer decides: `rehabmap.held_words`)."""
     out = dict(service)
     out["service_type"], out["subtype"] = service_type, subtype
     if isinstance(out.get("description"), str):
-        out["description"] = out["description"].replace(UNDECIDED, ACCEPTED)
+        out["description"] = as_accepted(out["description"])
     out["field_sources"] = {**out.get("field_sources", {}), "service_type": REVIEW_SOURCE,
                             "subtype": REVIEW_SOURCE}
     return out

@@ -19,6 +19,7 @@ from typing import Any
 from rehabmap.review_counts import pending_counts, read_held, write_pending
 from rehabmap.sync_digests import stored_json
 from rehabmap.errors import DirectoryUnavailable
+from rehabmap.held_words import ACCEPTED
 from rehabmap.record_keys import key_columns
 from rehabmap.maintain.activities import relabel_activities
 from rehabmap.maintain.audit import add_change_ids
@@ -274,6 +275,20 @@ ENRICHMENT_MATCH = {"sqlite": "json_extract(enrichment, '$.match.{key}')",
                     "postgres": "((enrichment::jsonb) -> 'match' ->> '{key}')"}
 
 
+def _session_51(conn: Connection, policy: TokenPolicy) -> None:
+    """Migration 28: the CQC records' evidence relabelled (`relabel_activities`); and each record a maintainer
+    accepted whose list's words said one decides (`rehabmap.held_words`), due to the live index at the next
+    catch-up (a server's start, a sync's), which lays it in with the accepted words. Before, such a record accepted
+    before session 51 kept the held words in the index, the API and its page until a full `rehabmap index`: its
+    stored record did not change, so nothing asked for it to be laid again."""
+    relabel_activities(conn, policy)
+    said = " OR ".join(["service LIKE ?"] * len(ACCEPTED))
+    conn.execute("UPDATE sync_records SET live_revision = (SELECT max(live_revision) FROM sync_records) + 1 "
+                 f"WHERE ({said}) AND EXISTS (SELECT 1 FROM sync_review v WHERE v.source = sync_records.source "
+                 "AND v.source_id = sync_records.source_id AND v.state = 'accepted')",
+                 tuple(f"%{held}%" for held in ACCEPTED))
+
+
 def _enrichments_by_match(dialect: str) -> tuple[str, ...]:
     return tuple(f"CREATE INDEX sync_enrichments_by_{key} ON sync_enrichments "
                  f"({ENRICHMENT_MATCH[dialect].format(key=key)})" for key in ENRICHMENT_MATCH_KEYS)
@@ -371,9 +386,9 @@ MIGRATIONS = (
     # of the services each audit row mentions, where the latest 400 upload rows were read and older ones lost.
     Migration(27, "the services an upload took out are found by their ids", mention_taken_out, mention_taken_out),
     # rehabmap/maintain/activities.py (session 51): a CQC record's evidence named its regulated activities as
-    # specialisms; relabelled, digests and the decisions made on the evidence with them.
-    Migration(28, "a CQC record's evidence names a regulated activity as one", relabel_activities,
-              relabel_activities),
+    # specialisms; relabelled, digests and the decisions made on the evidence with them; and a record accepted from
+    # a dated list, laid again to say a maintainer decided it is (rehabmap/held_words.py).
+    Migration(28, "a CQC record's evidence names a regulated activity as one", _session_51, _session_51),
 )
 LATEST = MIGRATIONS[-1].version
 # which of two tables the database has, per dialect: the one that records the migrations (a new store has none yet)

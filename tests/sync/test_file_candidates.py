@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import shutil
+import tomllib
 from datetime import datetime, timezone
 from pathlib import Path
 from subprocess import CompletedProcess
@@ -20,9 +21,13 @@ from subprocess import CompletedProcess
 import httpx
 import pytest
 
-from indexer.sync.publish import UNDECIDED
+from app.sync import open_live
+from indexer.pipeline import GeographyPlacer
+from indexer.sync import publish
+from indexer.sync.review import ReviewQueue
 from indexer.sync.store import SyncStore
 from rehabmap.config import Settings
+from rehabmap.held_words import ACCEPTED
 from rehabmap.maintain.store import open_database, store_of
 from rehabmap.oruk import service_uuid
 from tests.built_home import BuiltHome
@@ -32,6 +37,9 @@ from search.embedded import index_file
 BIERLEY, BIERLEY_POSTCODE = "nhs-hospitals-2018:NMJ02", "BD4 6AD"  # Cygnet Hospital Bierley, Bradford
 ACRE = "nhs-hospitals-2018:RX224"  # Acre Day Hospital, Worthing
 SOUTHAMPTON = "ods-sites-2018:RW1D4"  # REHAB SOUTHAMPTON: a name that says neither ward nor team
+SOUTHAMPTON_ACCEPTED = ("Dated 2018 NHS dataset entry (NHS ODS trusts and sites, August 2018), a site of a mental "
+                        "health trust whose name mentions rehabilitation. The list does not say it is a rehab "
+                        "service: its name does, and a rehabmap maintainer has decided that it is.")
 LUPUS_STREET = "ods-sites-2018:RV345"  # a site of Central and North West London NHS FT
 SAMPLE_ROWS, NHS_ROWS = 60, 1231 + 29_385
 # Partnerships in Care Stockton Hall Hospital, York, in the 2014–15 list: as it was named, and as it is
@@ -104,6 +112,7 @@ def test_the_2018_candidates_are_held_accepted_into_search_and_rejected_for_good
                        "inpatient_rehab_level1", "--limit", "1")
     assert matched.returncode == 0 and "Cygnet Hospital Bierley" in matched.stdout
     assert index_record(home, SOUTHAMPTON)["service_type"] == "community_rehab_team"
+    assert index_record(home, SOUTHAMPTON)["description"] == SOUTHAMPTON_ACCEPTED  # before: "…, unchecked."
     assert index_record(home, ACRE) is None
 
     # The next import of the same files: the decisions stand, nothing is held again or comes back.
@@ -333,6 +342,9 @@ def test_a_dated_files_listing_names_only_the_facts_its_row_gave(tmp_path, list_
 
 
 FOREST = "nhs-hospitals-2018:DAM04"  # Forest Independent Hospital, Mansfield
+FOREST_ACCEPTED = ("Dated 2018 NHS dataset entry (NHS website hospital list, September 2018), a hospital that looked "
+                   "like a mental health hospital in that list. The list does not say it is a rehab service: a "
+                   "rehabmap maintainer has decided that it is.")
 
 
 def forest_accepted(tmp_path, list_2018_indexed, data_dir, request) -> Path:
@@ -398,16 +410,52 @@ def test_an_accepted_rows_public_words_say_a_maintainer_decided(tmp_path, list_2
     accepted by a maintainer, still said so on its service page, in the API and in the index: a decision taken,
     shown as one still to take. Now the record a decision shows says that a maintainer decided it is."""
     home = forest_accepted(tmp_path, list_2018_indexed, data_dir, request)
-    decided = ("Dated 2018 NHS dataset entry (NHS website hospital list, September 2018), a hospital that looked like "
-               "a mental health hospital in that list. The list does not say it is a rehab service: a rehabmap "
-               "maintainer has decided that it is.")
     indexed = index_record(home, FOREST)
-    assert indexed is not None and indexed["description"] == decided
+    assert indexed is not None and indexed["description"] == FOREST_ACCEPTED
     with serving(home, data_dir) as url:
         api = httpx.get(f"{url}/services/{FOREST}", timeout=30)
         page = httpx.get(f"{url}/service/{FOREST}", timeout=30)
-    assert api.status_code == 200 and api.json()["description"] == decided
-    assert page.status_code == 200 and f"<p>{decided}</p>" in page.text
+    assert api.status_code == 200 and api.json()["description"] == FOREST_ACCEPTED
+    assert page.status_code == 200 and f"<p>{FOREST_ACCEPTED}</p>" in page.text
     assert "decides whether it is" not in page.text
-    for mapping in ("nhs_website_hospitals_2018.toml", "nhs_website_hospitals_2015.toml"):  # the words replaced
-        assert UNDECIDED in (ROOT / "mappings" / mapping).read_text(encoding="utf-8")
+
+def test_every_dated_lists_held_words_have_their_accepted_words():
+    """Each mapping that holds rows for review (`type_unconfirmed`) says of them words that one table gives their
+    accepted counterpart (rehabmap/held_words.py): before, only the NHS hospital lists' had one, and a site of the
+    2018 ODS list, accepted, still said its name said it was a rehab service, "unchecked"."""
+    mappings = {m.name: tomllib.loads(m.read_text("utf-8")) for m in sorted((ROOT / "mappings").glob("*.toml"))}
+    holding = {name: m["constants"]["description"] for name, m in mappings.items()
+               if "type_unconfirmed" in m.get("source", {})}
+    assert list(holding) == ["nhs_website_hospitals_2015.toml", "nhs_website_hospitals_2018.toml",
+                             "ods_trusts_and_sites_2018.toml"]
+    assert [name for name, description in holding.items() if not any(map(description.endswith, ACCEPTED))] == []
+
+
+def test_rows_accepted_before_the_upgrade_say_a_maintainer_decided_once_served(tmp_path, geodata_dir, data_dir,
+                                                                                geography, monkeypatch):
+    """Forest Independent Hospital (the real 2018 hospital list) and REHAB SOUTHAMPTON (the real 2018 ODS sites),
+    accepted by a rehabmap from before session 51, whose records shown kept their lists' held words. Their stored
+    records are those this rehabmap keeps, so nothing asked for them to be laid again: before, the index, the API
+    and the page said "a rehabmap maintainer decides whether it is" and "its name does, unchecked" until a full
+    `rehabmap index`. Now the upgrade (migration 28) has them laid again at the server's start, in the accepted
+    words."""
+    home = make_home(tmp_path / "home", geodata_dir)
+    index(home, data_dir)
+    settings = Settings(home=home, data_dir=data_dir)
+    with monkeypatch.context() as old_code:  # the record shown as rehabmap showed it before session 51
+        old_code.setattr(publish, "as_accepted", lambda description: description)
+        placer = GeographyPlacer(geography)
+        review = ReviewQueue(SyncStore(store_of(settings)), open_live(settings, lambda: placer))
+        review.accept([FOREST], actor="Ann (maintainer)", level=1)
+        review.accept([SOUTHAMPTON], actor="Ann (maintainer)", service_type="community_rehab_team")
+    assert index_record(home, FOREST)["description"].endswith("a rehabmap maintainer decides whether it is.")
+    assert index_record(home, SOUTHAMPTON)["description"].endswith("its name does, unchecked.")
+    with open_database(settings).transaction() as conn:  # a store this rehabmap has not yet opened
+        conn.execute("DELETE FROM schema_migrations WHERE version = 28")
+    accepted = {FOREST: FOREST_ACCEPTED, SOUTHAMPTON: SOUTHAMPTON_ACCEPTED}
+    with serving(home, data_dir) as url:
+        api = {i: httpx.get(f"{url}/services/{i}", timeout=30).json()["description"] for i in accepted}
+        pages = {i: httpx.get(f"{url}/service/{i}", timeout=30).text for i in accepted}
+    assert api == accepted
+    assert all(f"<p>{words}</p>" in pages[i] for i, words in accepted.items())
+    assert {i: index_record(home, i)["description"] for i in accepted} == accepted
