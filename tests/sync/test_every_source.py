@@ -23,7 +23,7 @@ from rehabmap.maintain.store import Directory
 from rehabmap.record import Service
 from rehabmap.review_counts import read_held
 from tests.sync.bulk_files import register, reports  # noqa: F401  (the fixtures serving the files)
-from tests.sync.store_fixtures import feeds_folder, make_home, rehabmap, report_counts, table_rows
+from tests.sync.store_fixtures import feeds_folder, make_home, rehabmap, rehabmap_here, report_counts, table_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 CARE_DIRECTORY = ROOT / "tests" / "fixtures" / "sources" / "cqc_care_directory.csv"
@@ -109,7 +109,7 @@ def test_every_source_through_rehabmap_sync(tmp_path, geodata_dir, data_dir, rep
     assert len(held) == 5 and all(candidate.point for candidate in held)
     assert facts == {"cqc-ratings": 49, "ods": trusts + reports}
 
-    status = rehabmap(home, data_dir, None, "sync-status", "--json")
+    status = rehabmap_here(home, data_dir, None, "sync-status", "--json")
     assert status.returncode == 0, status.stderr
     by_source = {s["source"]: s for s in json.loads(status.stdout)}
     assert set(by_source) == set(expected)
@@ -133,7 +133,7 @@ def test_every_source_through_rehabmap_sync(tmp_path, geodata_dir, data_dir, rep
             "read again at least weekly, and by --full)") in lines
     assert not any(line.startswith("  every service it lists was read again") for line in lines)
     assert table_rows(store, "SELECT status FROM sync_records WHERE connector = 'oruk-bristol'") == [("active",)]
-    status = rehabmap(home, data_dir, None, "sync-status", "--source", "oruk-bristol").stdout
+    status = rehabmap_here(home, data_dir, None, "sync-status", "--source", "oruk-bristol").stdout
     assert ": fetched 2, 817 unchanged, not fetched again, added 0," in status, "not 'fetched 2' alone"
     # The council edited that service three days ago: the run reads its page again, and stops, as it would change
     # all the feed's records; --force applies what that run fetched and reported, asking the feed for nothing (it
@@ -151,7 +151,7 @@ def test_every_source_through_rehabmap_sync(tmp_path, geodata_dir, data_dir, rep
     # The council's `assured_date` (2020-06-05) is its own check of its listing, no person's of rehabmap's or the
     # service's: before, the page said "Checked by the rehabmap team or the service: 5 June 2020".
     assert json.loads(shown)["last_verified"] is None
-    text = rehabmap(home, data_dir, None, "sync-status", "--source", "charity")
+    text = rehabmap_here(home, data_dir, None, "sync-status", "--source", "charity")
     assert text.stdout.startswith("charity: last success ") and "0 active, 0 retired, 3 awaiting review" in text.stdout
 
     # The care directory's records are CQC's (`cqc:` ids) and name their fields `cqc-directory:…`: their listing

@@ -31,7 +31,7 @@ from rehabmap.held_words import ACCEPTED
 from rehabmap.maintain.store import open_database, store_of
 from rehabmap.oruk import service_uuid
 from tests.built_home import BuiltHome
-from tests.sync.store_fixtures import ROOT, index_record, make_home, rehabmap, serving, table_rows
+from tests.sync.store_fixtures import ROOT, index_record, make_home, rehabmap, rehabmap_here, serving, table_rows
 from search.embedded import index_file
 
 BIERLEY, BIERLEY_POSTCODE = "nhs-hospitals-2018:NMJ02", "BD4 6AD"  # Cygnet Hospital Bierley, Bradford
@@ -87,9 +87,9 @@ def test_the_2018_candidates_are_held_accepted_into_search_and_rejected_for_good
     assert indexed_ids(home, "nhs-hospitals-2018:") == [], "no hospital is shown as a rehab unit without evidence"
     assert indexed_ids(home, "ods-sites-2018:") and index_record(home, SOUTHAMPTON) is None
 
-    listed = rehabmap(home, data_dir, None, "review", "list", "--source", "nhs-hospitals-2018")
+    listed = rehabmap_here(home, data_dir, None, "review", "list", "--source", "nhs-hospitals-2018")
     assert listed.stdout.startswith("289 records (pending)")
-    shown = rehabmap(home, data_dir, None, "review", "show", BIERLEY)
+    shown = rehabmap_here(home, data_dir, None, "review", "show", BIERLEY)
     assert "the source proposes: Level 1 inpatient rehabilitation unit (inferred)" in shown.stdout
     assert ("nhs-hospitals-2018 OrganisationName: 'Cygnet Hospital Bierley' — a mental health hospital (NHS "
             "website list, 2018); nothing it says names a rehabilitation ward") in shown.stdout
@@ -127,7 +127,7 @@ def test_the_2018_candidates_are_held_accepted_into_search_and_rejected_for_good
     assert indexed_ids(home, "nhs-hospitals-2018:") == [BIERLEY]
     assert index_record(home, BIERLEY)["service_type"] == "inpatient_rehab_level1"
     assert index_record(home, SOUTHAMPTON)["service_type"] == "community_rehab_team"
-    gone = rehabmap(home, data_dir, None, "review", "list", "--state", "rejected")
+    gone = rehabmap_here(home, data_dir, None, "review", "list", "--state", "rejected")
     assert gone.stdout.startswith("1 records (rejected)") and ACRE in gone.stdout
 
 
@@ -265,8 +265,8 @@ def test_a_failed_run_of_an_imports_held_rows_names_rehabmap_index_to_run_again(
     store.record_run("nhs-hospitals-2018", datetime.now(timezone.utc).isoformat(), "failed", {
         "error": "OperationalError in rehabmap's nhs-hospitals-2018 connector: disk I/O error."})
 
-    status = rehabmap(home, data_dir, None, "sync-status", "--json")
-    said = rehabmap(home, data_dir, None, "sync-status", "--source", "nhs-hospitals-2018")
+    status = rehabmap_here(home, data_dir, None, "sync-status", "--json")
+    said = rehabmap_here(home, data_dir, None, "sync-status", "--source", "nhs-hospitals-2018")
 
     remedy = ("fix what the error names, then run 'rehabmap index' again with nhs_website_hospitals_2018.csv among "
               "the directory's usual sources")

@@ -37,6 +37,7 @@ from tests.sync.store_fixtures import (
     make_home,
     mistyped_supersedes,
     rehabmap,
+    rehabmap_here,
     report_counts,
     serving,
     start_rehabmap,
@@ -78,10 +79,10 @@ def test_sync_review_and_match_end_to_end(tmp_path, geodata_dir, data_dir, repla
     assert "rejected cqc:1-112805218 Fir Villa Residential Home: " in done.stdout and "over 65 only" in done.stdout
     assert "REHABMAP_CQC_API_KEY" not in done.stderr and "replay-cqc-key" not in done.stdout + done.stderr
 
-    listed = rehabmap(home, data_dir, None, "review", "list")
+    listed = rehabmap_here(home, data_dir, None, "review", "list")
     assert listed.returncode == 0 and listed.stdout.startswith("1 records (pending)")
     assert FIELD_HOUSE_ID in listed.stdout and "inferred: Level 1 inpatient rehabilitation unit" in listed.stdout
-    shown = rehabmap(home, data_dir, None, "review", "show", FIELD_HOUSE_ID)
+    shown = rehabmap_here(home, data_dir, None, "review", "show", FIELD_HOUSE_ID)
     assert "a mental health hospital: a candidate inpatient rehabilitation unit" in shown.stdout
 
     with serving(home, data_dir) as url:
@@ -112,7 +113,7 @@ def test_sync_review_and_match_end_to_end(tmp_path, geodata_dir, data_dir, repla
     assert stopped.returncode == 3, stopped.stderr
     assert "stopped: this run would change or retire 29% of the 7 records held from cqc" in stopped.stdout
     assert index_record(home, f"cqc:{GROVELANDS}")["status"] == "active"
-    status = rehabmap(home, data_dir, None, "sync-status")
+    status = rehabmap_here(home, data_dir, None, "sync-status")
     assert status.returncode == 3, "a stopped run needs a person: cron's failure mail should say so"
     assert status.stdout.startswith("cqc: last success ") and "7 active, 0 retired, 0 awaiting review" in status.stdout
     assert "last run stopped at " in status.stdout and (
@@ -126,7 +127,7 @@ def test_sync_review_and_match_end_to_end(tmp_path, geodata_dir, data_dir, repla
     assert f"retired cqc:{GROVELANDS} Grovelands Lodge: deregistered by CQC on 2021-03-01" in forced.stdout
     assert index_record(home, f"cqc:{GROVELANDS}")["status"] == "inactive"
     assert index_record(home, f"cqc:{ASHTON}")["beds"] == 30
-    audit = rehabmap(home, data_dir, None, "audit", "--service", f"cqc:{GROVELANDS}")
+    audit = rehabmap_here(home, data_dir, None, "audit", "--service", f"cqc:{GROVELANDS}")
     assert '"action": "retire"' in audit.stdout and "rehabmap sync cqc" in audit.stdout
 
     # A full rebuild keeps the synced records, the accepted one included, and the retired one inactive.
@@ -314,7 +315,7 @@ def test_a_listing_that_contradicts_its_own_count_retires_nothing_and_fails(tmp_
         "with a page that contradicts its own listing: the listing ends at page ") in broken.stderr
     assert "locations in all, yet it holds " in broken.stderr and "by its 'total'." in broken.stderr
     assert index_record(home, f"cqc:{GROVELANDS}")["status"] == "active"
-    status = rehabmap(home, data_dir, None, "sync-status", "--source", "cqc")
+    status = rehabmap_here(home, data_dir, None, "sync-status", "--source", "cqc")
     assert status.returncode == 3 and "  FAILED: nothing was applied" in status.stdout
     assert "  last run failed at " in status.stdout and "contradicts its own listing" in status.stdout
 
@@ -322,9 +323,9 @@ def test_a_listing_that_contradicts_its_own_count_retires_nothing_and_fails(tmp_
     again = rehabmap(home, data_dir, replay, "sync", "cqc", "--full")
     assert again.returncode == 0, again.stderr
     assert first_line(again)["retired"] == 0 and index_record(home, f"cqc:{GROVELANDS}")["status"] == "active"
-    assert rehabmap(home, data_dir, None, "sync-status").returncode == 0
+    assert rehabmap_here(home, data_dir, None, "sync-status").returncode == 0
     # A source's name mistyped for the monitor: before, "no sync of cqcc has run", exit 0, read as healthy.
-    typo = rehabmap(home, data_dir, None, "sync-status", "--source", "cqcc")
+    typo = rehabmap_here(home, data_dir, None, "sync-status", "--source", "cqcc")
     assert typo.returncode == 2 and "No sync of 'cqcc' has run (sources run so far: cqc)." in typo.stderr
 
 
@@ -336,7 +337,7 @@ def test_a_failed_sync_tells_the_person_watching_sync_status(tmp_path, geodata_d
     home = make_home(tmp_path / "home", geodata_dir)
     refused = rehabmap(home, data_dir, replay, "sync", "cqc", REHABMAP_CQC_API_KEY="revoked")
     assert refused.returncode == 2
-    status = rehabmap(home, data_dir, None, "sync-status")
+    status = rehabmap_here(home, data_dir, None, "sync-status")
     assert status.returncode == 3, status.stdout
     assert status.stdout.startswith("cqc: last success never, last complete listing never; 0 active")
     assert "  last run failed at " in status.stdout and (
@@ -344,12 +345,12 @@ def test_a_failed_sync_tells_the_person_watching_sync_status(tmp_path, geodata_d
     assert "  FAILED: nothing was applied" in status.stdout and "revoked" not in status.stdout
 
     assert rehabmap(home, data_dir, replay, "sync", "cqc").returncode == 0
-    assert rehabmap(home, data_dir, None, "sync-status").returncode == 0
+    assert rehabmap_here(home, data_dir, None, "sync-status").returncode == 0
 
     replay.fail("/cqc/changes/location", 500, times=None)
     down = rehabmap(home, data_dir, replay, "sync", "cqc", REHABMAP_SYNC_RETRIES="1")
     assert down.returncode == 2
-    status = rehabmap(home, data_dir, None, "sync-status", "--json")
+    status = rehabmap_here(home, data_dir, None, "sync-status", "--json")
     assert status.returncode == 3
     [cqc] = json.loads(status.stdout)
     assert cqc["last_run"]["outcome"] == "failed" and cqc["active"] == 6
@@ -373,14 +374,14 @@ def test_sync_status_says_which_detail_a_sync_left_out_a_maintainer_has_since_ad
         "tests", "update", f"cqc:{ASHTON}", [Change("phone", None, "0117 496 0001")], fields={"phone": "0117 496 0001"})
     today = datetime.now(timezone.utc).date().isoformat()  # the day the audit log stamps the edit
 
-    status = rehabmap(home, data_dir, None, "sync-status")
+    status = rehabmap_here(home, data_dir, None, "sync-status")
     assert status.returncode == 0, status.stderr
     assert ("  1 shown without a contact detail the source gave (refused; the source's to correct):\n"
             f"    cqc:{ASHTON} Ashton Lodge Residential Home: phone 'Ask for the manager' is not a phone number "
             "(digits, spaces, brackets and hyphens, perhaps an extension): dropped, the service is kept (phone: added "
             f"by a maintainer on {today}); website 'Warmley Community Centre' is not a web address") in status.stdout
     assert "added by hand" not in status.stdout
-    [cqc] = json.loads(rehabmap(home, data_dir, None, "sync-status", "--json").stdout)
+    [cqc] = json.loads(rehabmap_here(home, data_dir, None, "sync-status", "--json").stdout)
     assert [r["added"] for r in cqc["left_out"]] == [[{"field": "phone", "on": today}]] and cqc["left_out_added"] == []
 
 
@@ -422,7 +423,7 @@ def test_a_discarded_run_no_longer_waits_for_a_person(tmp_path, cqc_synced_home,
     replay.cqc.deregister(GROVELANDS, date(2026, 11, 30))
     replay.cqc.deregister(DOVETAIL, date(2026, 11, 30))
     assert rehabmap(home, data_dir, replay, "sync", "cqc").returncode == 3
-    assert rehabmap(home, data_dir, None, "sync-status").returncode == 3
+    assert rehabmap_here(home, data_dir, None, "sync-status").returncode == 3
 
     # Dropping touches only the store: it asks for no key (it demanded REHABMAP_CQC_API_KEY, and the person who
     # decided had to find one), and nothing of the network.
@@ -431,7 +432,7 @@ def test_a_discarded_run_no_longer_waits_for_a_person(tmp_path, cqc_synced_home,
 
     assert dropped.returncode == 0 and dropped.stdout.startswith("cqc: dropped 2 fetched records"), dropped.stderr
     assert len(replay.seen()) == asked
-    status = rehabmap(home, data_dir, None, "sync-status")
+    status = rehabmap_here(home, data_dir, None, "sync-status")
     assert status.returncode == 0, status.stdout
     assert ": 2 fetched records dropped; the next run starts from the last applied one" in status.stdout
     assert "  last run discarded at " in status.stdout and "STOPPED" not in status.stdout
@@ -463,7 +464,7 @@ def test_one_oruk_feed_failing_leaves_the_others_synced_and_named(tmp_path, geod
                           "sync oruk' again to go on from there."), error
     assert said == ("error: 1 of the 2 runs of 'rehabmap sync oruk' failed (oruk-bristol); "
                     "each of the others ran on its own, as reported")
-    status = rehabmap(home, data_dir, None, "sync-status", "--json")
+    status = rehabmap_here(home, data_dir, None, "sync-status", "--json")
     assert status.returncode == 3
     runs = {s["source"]: s["last_run"] for s in json.loads(status.stdout)}
     assert runs["oruk-example"]["outcome"] == "applied" and runs["oruk-bristol"]["outcome"] == "failed"
@@ -529,7 +530,7 @@ def test_a_feed_whose_count_is_always_wrong_is_synced_where_its_file_says_not_to
     assert (f"retired {autism} Autism Advice - Bristol: no longer listed by oruk-bristol (a complete listing on "
             f"{today}) (on {today})") in lines, lines
     assert index_record(home, autism)["status"] == "inactive"
-    assert rehabmap(home, data_dir, None, "sync-status", **env).returncode == 0
+    assert rehabmap_here(home, data_dir, None, "sync-status", **env).returncode == 0
 
 
 def test_a_forced_run_says_how_far_the_listing_it_applies_fell_short_of_its_count(tmp_path, geodata_dir, data_dir,
@@ -582,9 +583,9 @@ def test_a_feed_file_key_rehabmap_does_not_read_is_a_warning_of_the_run(tmp_path
     assert f"  warning: {warning}" in lines, lines
     assert "  a complete listing: anything it no longer lists is retired" in lines
     assert first_line(done)["fetched"] == 819 and first_line(done)["added"] == 1, lines  # Autism Advice - Bristol
-    status = rehabmap(home, data_dir, None, "sync-status", **env)
+    status = rehabmap_here(home, data_dir, None, "sync-status", **env)
     assert f"  warning: {warning}" in status.stdout.splitlines(), status.stdout
-    [run] = json.loads(rehabmap(home, data_dir, None, "sync-status", "--json", **env).stdout)
+    [run] = json.loads(rehabmap_here(home, data_dir, None, "sync-status", "--json", **env).stdout)
     assert run["last_run"]["outcome"] == "applied" and run["last_run"]["warnings"] == [warning]
 
 
@@ -609,9 +610,9 @@ def test_a_failed_run_says_the_feed_file_keys_rehabmap_does_not_read(tmp_path, g
     said = ("bristol.toml: [feed] 'trust_cout' is not a key rehabmap reads: ignored (did you mean "
             "'trust_count'?)")
     assert warning == f"warning: {said}"
-    status = rehabmap(home, data_dir, None, "sync-status", **env)
+    status = rehabmap_here(home, data_dir, None, "sync-status", **env)
     assert status.returncode == 3 and f"  warning: {said}" in status.stdout.splitlines(), status.stdout
-    [run] = json.loads(rehabmap(home, data_dir, None, "sync-status", "--json", **env).stdout)
+    [run] = json.loads(rehabmap_here(home, data_dir, None, "sync-status", "--json", **env).stdout)
     assert run["last_run"]["outcome"] == "failed" and run["last_run"]["warnings"] == [said]
 
 
@@ -635,9 +636,9 @@ def test_a_feed_file_that_cannot_be_loaded_says_the_keys_rehabmap_does_not_read(
     assert error == f"error: bristol.toml: [feed] needs label ({feeds / 'bristol.toml'})", error
     said = "bristol.toml: [feed] 'lable' is not a key rehabmap reads: ignored (did you mean 'label'?)"
     assert warning == f"warning: {said}"
-    status = rehabmap(home, data_dir, None, "sync-status", **env)
+    status = rehabmap_here(home, data_dir, None, "sync-status", **env)
     assert status.returncode == 3 and f"  warning: {said}" in status.stdout.splitlines(), status.stdout
-    [run] = json.loads(rehabmap(home, data_dir, None, "sync-status", "--json", **env).stdout)
+    [run] = json.loads(rehabmap_here(home, data_dir, None, "sync-status", "--json", **env).stdout)
     assert run["last_run"]["outcome"] == "failed" and run["last_run"]["warnings"] == [said]
 
 
@@ -670,7 +671,7 @@ def test_a_feed_file_that_cannot_be_read_stops_no_other_feed(tmp_path, geodata_d
                     f"column 14) ({feeds / 'york.toml'})"), york
     assert said == ("error: 2 of the 3 runs of 'rehabmap sync oruk' failed (oruk-leeds, oruk-york); "
                     "each of the others ran on its own, as reported")
-    status = rehabmap(home, data_dir, None, "sync-status", "--json", **env)
+    status = rehabmap_here(home, data_dir, None, "sync-status", "--json", **env)
     assert status.returncode == 3
     runs = {s["source"]: s["last_run"] for s in json.loads(status.stdout)}
     assert runs["oruk-example"]["outcome"] == "applied" and runs["oruk-leeds"]["outcome"] == "failed"
@@ -690,16 +691,16 @@ def test_a_feed_whose_file_is_removed_no_longer_needs_a_person(tmp_path, geodata
     home = make_home(tmp_path / "home", geodata_dir)
     env = feed_env(feeds, replay, "example")
     assert rehabmap(home, data_dir, replay, "sync", "oruk", **env).returncode == 2
-    assert rehabmap(home, data_dir, None, "sync-status", **env).returncode == 3
+    assert rehabmap_here(home, data_dir, None, "sync-status", **env).returncode == 3
 
     (feeds / "york.toml").unlink()
 
-    status = rehabmap(home, data_dir, None, "sync-status", **env)
+    status = rehabmap_here(home, data_dir, None, "sync-status", **env)
     assert status.returncode == 0, status.stdout
     york = status.stdout[status.stdout.index("oruk-york: "):]
     assert f"  no longer configured: {feeds / 'york.toml'} has left the feed folder, so it is no longer synced" in york
     assert "FAILED" not in york and "  last run failed at " in york
-    as_json = {s["source"]: s for s in json.loads(rehabmap(home, data_dir, None, "sync-status", "--json",
+    as_json = {s["source"]: s for s in json.loads(rehabmap_here(home, data_dir, None, "sync-status", "--json",
                                                             **env).stdout)}
     assert (as_json["oruk-york"]["configured"], as_json["oruk-example"]["configured"]) == (False, True)
 
@@ -971,12 +972,12 @@ def test_a_removed_feeds_records_are_retired_by_a_person_and_the_live_index_foll
     assert index_record(home, autism)["status"] == "active"
 
     (feeds / "bristol.toml").unlink()
-    status = rehabmap(home, data_dir, None, "sync-status", **env)
+    status = rehabmap_here(home, data_dir, None, "sync-status", **env)
     assert status.returncode == 0, status.stdout
     assert (f"  no longer configured: {feeds / 'bristol.toml'} has left the feed folder, so it is no longer synced; "
             "its records stay as its last applied run left them until a person retires them: 'rehabmap sync oruk "
             "--retire-removed oruk-bristol'; its last run needs no person\n") in status.stdout
-    [removed] = json.loads(rehabmap(home, data_dir, None, "sync-status", "--json", **env).stdout)
+    [removed] = json.loads(rehabmap_here(home, data_dir, None, "sync-status", "--json", **env).stdout)
     assert removed["remedy"] == "'rehabmap sync oruk --retire-removed oruk-bristol' retires its records"
     mistyped = rehabmap(home, data_dir, None, "sync", "oruk", "--retire-removed", "oruk-bristl", **env)
     assert mistyped.returncode == 2 and mistyped.stderr.startswith(
@@ -1002,7 +1003,7 @@ def test_a_removed_feeds_records_are_retired_by_a_person_and_the_live_index_foll
         home / "directory.sqlite", "SELECT actor, action, group_concat(field || '=' || coalesce(new, ''), '; ') "
         "FROM audit WHERE resource_id = ? AND action = 'retire' GROUP BY actor, action", autism)
     assert actor.startswith("rehabmap sync oruk --retire-removed, command line (") and said in changes
-    status = rehabmap(home, data_dir, None, "sync-status", "--source", "oruk-bristol", **env)
+    status = rehabmap_here(home, data_dir, None, "sync-status", "--source", "oruk-bristol", **env)
     assert status.returncode == 0, status.stdout
     assert f": 1 record retired: {said}\n" in status.stdout and "0 active, 1 retired" in status.stdout
     assert "so it is no longer synced; none of its records is shown; its last run needs no person" in status.stdout
@@ -1014,7 +1015,7 @@ def test_a_removed_feeds_records_are_retired_by_a_person_and_the_live_index_foll
         "listed any since ('rehabmap sync-status --source oruk-bristol' says so).\n"), again.stderr
     assert table_rows(home / "directory.sqlite", "SELECT outcome FROM sync_runs WHERE source = 'oruk-bristol' "
                       "ORDER BY id DESC LIMIT 1") == [("retired",)]
-    assert f": 1 record retired: {said}\n" in rehabmap(home, data_dir, None, "sync-status", "--source",
+    assert f": 1 record retired: {said}\n" in rehabmap_here(home, data_dir, None, "sync-status", "--source",
                                                         "oruk-bristol", **env).stdout
 
     # The file put back: its state was forgotten, so its first run reads every service again, and lists again what
@@ -1118,7 +1119,7 @@ def test_a_removed_feeds_unfinished_run_is_said_so_and_dropped_by_discard(tmp_pa
     assert staged > 0
     (feeds / "bristol.toml").unlink()
 
-    status = rehabmap(home, data_dir, None, "sync-status", "--source", "oruk-bristol", **env)
+    status = rehabmap_here(home, data_dir, None, "sync-status", "--source", "oruk-bristol", **env)
     assert status.returncode == 0, status.stdout
     assert (f": {staged} fetched records kept; no run of it will come to go on from it: 'rehabmap sync oruk "
             "--discard' drops them\n") in status.stdout and "the next run goes on from it" not in status.stdout
@@ -1131,6 +1132,6 @@ def test_a_removed_feeds_unfinished_run_is_said_so_and_dropped_by_discard(tmp_pa
         f"oruk-bristol: dropped {staged} fetched records of an unfinished run; its feed is no longer configured, so no "
         "run of it will come"]
     assert table_rows(home / "directory.sqlite", "SELECT count(*) FROM sync_staged") == [(0,)]
-    status = rehabmap(home, data_dir, None, "sync-status", "--source", "oruk-bristol", **env)
+    status = rehabmap_here(home, data_dir, None, "sync-status", "--source", "oruk-bristol", **env)
     assert status.returncode == 0 and "unfinished run" not in status.stdout, status.stdout
     assert "  last run discarded at " in status.stdout
