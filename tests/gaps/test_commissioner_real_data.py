@@ -19,7 +19,7 @@ import pytest
 
 from geodata.distance import great_circle_km
 
-from tests.sync.store_fixtures import rehabmap
+from tests.sync.store_fixtures import rehabmap_here
 from tests.web.real_feeds_home import DERBYSHIRE, NOTTINGHAMSHIRE, synced, synced_home  # noqa: F401 (fixtures)
 from search.embedded import index_file
 
@@ -128,12 +128,12 @@ def test_the_scorecard_says_what_none_anywhere_in_england_means(synced, synced_h
         page = httpx.get(f"{synced}{path}", timeout=300).text
         assert "none anywhere in England" not in page and f"Level 1 inpatient rehabilitation unit: {waiting}" in page
 
-    done = rehabmap(synced_home, data_dir, None, "gaps", NOTTINGHAMSHIRE)
+    done = rehabmap_here(synced_home, data_dir, None, "gaps", NOTTINGHAMSHIRE)
     assert done.returncode == 0, done.stderr
     assert f"  inpatient_rehab_level2: {waiting}." in done.stdout
     assert "anywhere in England." not in done.stdout.replace(f"{waiting}.", "")
 
-    done = rehabmap(synced_home, data_dir, None, "gaps", DERBYSHIRE)
+    done = rehabmap_here(synced_home, data_dir, None, "gaps", DERBYSHIRE)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     # Supported accommodation is not covered (no source lists floating support): the care home 22 km away is the
@@ -189,16 +189,16 @@ def test_a_county_council_is_an_area_whose_figures_are_its_districts(synced, syn
         derbyshire["missing"]
 
     for area in ("Nottinghamshire", NOTTS_COUNTY):
-        done = rehabmap(synced_home, data_dir, None, "gaps", area)
+        done = rehabmap_here(synced_home, data_dir, None, "gaps", area)
         assert done.returncode == 0, done.stderr
         assert done.stdout.startswith(f"Nottinghamshire ({NOTTS_COUNTY}) — county council")
-    kent = rehabmap(synced_home, data_dir, None, "gaps", "Kent")
+    kent = rehabmap_here(synced_home, data_dir, None, "gaps", "Kent")
     assert kent.stdout.startswith("Kent (E10000016) — county council") and "Kent and Medway" not in kent.stdout
     page = httpx.get(f"{synced}/pathway-gaps/area", params={"area": "Nottinghamshire"}, timeout=300)
     assert page.status_code == 303 and page.headers["location"] == f"/pathway-gaps/{NOTTS_COUNTY}"
     # A unitary authority and a district are areas of their own, as before; Nottingham's figures are its own.
-    assert rehabmap(synced_home, data_dir, None, "gaps", "Mansfield").stdout.startswith("Mansfield (E07000174)")
-    assert rehabmap(synced_home, data_dir, None, "gaps", "Leicester").stdout.startswith("Leicester (E06000016)")
+    assert rehabmap_here(synced_home, data_dir, None, "gaps", "Mansfield").stdout.startswith("Mansfield (E07000174)")
+    assert rehabmap_here(synced_home, data_dir, None, "gaps", "Leicester").stdout.startswith("Leicester (E06000016)")
     city = httpx.get(f"{synced}/gaps/E06000018", timeout=300).json()
     assert city["area"]["level"] == "la" and city["area"]["small_areas"] == sum(
         1 for r in lsoas if r["ltla24_code"] == "E06000018")
@@ -257,7 +257,7 @@ def test_a_table_of_one_subtype_counts_the_whole_pathway_and_reads_the_subtypes_
     figures = [float(figure) for _, figure in shown]  # every ICB has one: no "Not covered"
     assert figures == sorted(figures) and shown[0] == ("E54000028", "7.2")  # North Central London
 
-    done = rehabmap(synced_home, data_dir, None, "gaps", "icb", "--type", HOMES, "--sort", f"{HOMES}.mean_km")
+    done = rehabmap_here(synced_home, data_dir, None, "gaps", "icb", "--type", HOMES, "--sort", f"{HOMES}.mean_km")
     assert done.returncode == 0, done.stderr
     table = {line.split()[0]: line.split() for line in done.stdout.splitlines() if line.startswith("E5")}
     assert table[DERBYSHIRE][-5:] == ["0", "2", "5", "0", "23.6"]

@@ -26,8 +26,8 @@ from rehabmap.state import AppState
 from rehabmap.taxonomy import ServiceType
 from search.embedded import EmbeddedWriter, index_file
 from tests.conftest import database_url
-from tests.sync.store_fixtures import (ListedConnector, field_house_item, make_home, rehabmap, runner_for,
-                                       serving)
+from tests.sync.store_fixtures import (ListedConnector, field_house_item, make_home, rehabmap, rehabmap_here,
+                                       runner_for, serving)
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample"
 WEST_YORKSHIRE, LEEDS, BRADFORD = "E54000054", "E08000035", "E08000032"
@@ -213,13 +213,13 @@ def test_every_face_says_none_found_or_not_yet_covered(home, data_dir):
     assert shown.returncode == 0, shown.stderr
     assert "ips_employment: None found. The directory holds complete Individual Placement and Support" in shown.stdout
     assert "community_rehab_team: Not yet covered: the directory holds no Community mental health" in shown.stdout
-    gaps = rehabmap(home, data_dir, None, "gaps", DEVON)
+    gaps = rehabmap_here(home, data_dir, None, "gaps", DEVON)
     assert gaps.returncode == 0, gaps.stderr
     assert "NOT COVERED (rehabmap holds no such data for this area yet" in gaps.stdout
     # The all-areas table in the terminal reads coverage as the API's does: Devon has supported accommodation
     # missing (CQC covers all England), none awaiting review and six parts not covered, shown as '?', never as a
     # count of 0.
-    areas = rehabmap(home, data_dir, None, "gaps", "icb")
+    areas = rehabmap_here(home, data_dir, None, "gaps", "icb")
     assert areas.returncode == 0, areas.stderr
     lines = areas.stdout.splitlines()
     header = next(line for line in lines if line.startswith("code")).split()

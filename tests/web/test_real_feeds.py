@@ -35,7 +35,8 @@ from rehabmap.taxonomy import ServiceType
 from tests.api import hsds
 from tests.cqc_records import DOVETAIL_POSTCODE, FIELD_HOUSE_ID, FIELD_HOUSE_POSTCODE, GROVELANDS, GROVELANDS_ID
 from tests.sync.replay import running
-from tests.sync.store_fixtures import ListedConnector, field_house_item, make_home, rehabmap, runner_for, serving
+from tests.sync.store_fixtures import (ListedConnector, field_house_item, make_home, rehabmap, rehabmap_here,
+                                       runner_for, serving)
 from tests.web.browser import axe
 from tests.web.real_feeds_home import (  # noqa: F401 - the fixtures, for this module too
     DERBYSHIRE, NOTTINGHAMSHIRE, synced, synced_home)
@@ -265,7 +266,7 @@ def test_an_area_holding_every_unit_of_a_level_says_none_is_known_outside(cqc_sy
     accepted = rehabmap(home, data_dir, None, "review", "accept", FIELD_HOUSE_ID, "--level", "1")
     assert accepted.returncode == 0, accepted.stderr
     none_outside = "rehabmap knows of no unit of this type outside the area, so it cannot say how far the nearest is"
-    printed = rehabmap(home, data_dir, None, "gaps", DERBYSHIRE)
+    printed = rehabmap_here(home, data_dir, None, "gaps", DERBYSHIRE)
     assert printed.returncode == 0, printed.stderr
     assert ("Inpatient units whose nearest out-of-area use would be far (mean over the threshold if every local unit "
             "were full): inpatient_rehab_level1 none known outside the area\n") in printed.stdout
@@ -303,7 +304,7 @@ def test_a_fallback_shut_out_by_catchments_is_far_and_not_said_to_have_none_outs
     accepted = rehabmap(home, data_dir, None, "review", "accept", FIELD_HOUSE_ID, "--level", "2")
     assert accepted.returncode == 0, accepted.stderr
     table, svg = tmp_path / "scorecard.csv", tmp_path / "area.svg"
-    printed = rehabmap(home, data_dir, None, "gaps", DERBYSHIRE, "--add-service", NOTTINGHAM_UNIT,
+    printed = rehabmap_here(home, data_dir, None, "gaps", DERBYSHIRE, "--add-service", NOTTINGHAM_UNIT,
                        "--type", "inpatient_rehab_level2", "--csv", str(table), "--svg", str(svg))
     assert printed.returncode == 0, printed.stderr
     said = re.search(r"would be far \(mean over the threshold if every local unit were full\): inpatient_rehab_level2 "
@@ -329,7 +330,7 @@ def test_englands_rate_of_a_few_units_is_not_read_as_none(cqc_synced_home, tmp_p
     shutil.copytree(cqc_synced_home, home, symlinks=True)
     accepted = rehabmap(home, data_dir, None, "review", "accept", FIELD_HOUSE_ID, "--level", "1")
     assert accepted.returncode == 0, accepted.stderr
-    compared = rehabmap(home, data_dir, None, "gaps", DERBYSHIRE, "--compare")
+    compared = rehabmap_here(home, data_dir, None, "gaps", DERBYSHIRE, "--compare")
     assert compared.returncode == 0, compared.stderr
     [row] = [line.split() for line in compared.stdout.splitlines()
              if line.startswith("inpatient_rehab_level1") and " per_100k_adults " in line]
@@ -489,7 +490,7 @@ def test_gaps_say_none_confirmed_yet_where_candidates_await_review(synced, synce
                                                                "indicator": "per_100k_adults"}, timeout=300).text
     assert f"({DERBYSHIRE}): none confirmed yet (candidates await review)</title>" in england
 
-    done = rehabmap(synced_home, data_dir, None, "gaps", DERBYSHIRE)
+    done = rehabmap_here(synced_home, data_dir, None, "gaps", DERBYSHIRE)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert any(line.startswith("inpatient_rehab_level1") and line.endswith("AWAITING REVIEW") for line in lines)
@@ -530,7 +531,7 @@ def test_parts_not_covered_show_no_figures(synced, synced_home, data_dir):
     assert [row[f"vcfse.{k}"] for k in ("count", "share_beyond_threshold", "mean_km")] == ["", "", ""]
     assert row["supported_accommodation.count"] == "2" and "vcfse" in row["not_covered_parts"].split(";")
 
-    done = rehabmap(synced_home, data_dir, None, "gaps", NOTTINGHAMSHIRE)
+    done = rehabmap_here(synced_home, data_dir, None, "gaps", NOTTINGHAMSHIRE)
     vcfse_line = next(line for line in done.stdout.splitlines() if line.startswith("vcfse "))
     assert vcfse_line.split() == ["vcfse", "-", "-", "-", "-", "-", "-", "NOT", "COVERED"]
 
@@ -554,7 +555,7 @@ def test_a_rank_among_equal_figures_is_not_given(synced, synced_home, data_dir):
     # "Not ranked" was explained as "rehabmap holds no such data for this area yet", beside parts it covers.
     assert page.count('numeric">No figure</td>') == 2
     assert "No figure: no such service is known anywhere in England, so there is no distance to rank." in page
-    done = rehabmap(synced_home, data_dir, None, "gaps", NOTTINGHAMSHIRE, "--compare")
+    done = rehabmap_here(synced_home, data_dir, None, "gaps", NOTTINGHAMSHIRE, "--compare")
     assert done.returncode == 0, done.stderr
     assert any(line.startswith("inpatient_rehab_level2") and "per_100k_adults" in line
                and line.endswith("all 41 equal") for line in done.stdout.splitlines())
@@ -621,7 +622,7 @@ def test_an_area_map_shows_no_data_where_the_figures_are_unknown(synced, synced_
     assert "furthest from a voluntary, community, faith and social enterprise support: no data</caption>" in figure
     assert "Distance from each small area" not in figure and "shaded by the distance" not in figure
 
-    done = rehabmap(synced_home, data_dir, None, "gaps", NOTTINGHAMSHIRE, "--type", "vcfse", "--svg",
+    done = rehabmap_here(synced_home, data_dir, None, "gaps", NOTTINGHAMSHIRE, "--type", "vcfse", "--svg",
                     str(tmp_path / "map.svg"))
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "map.svg").read_text(encoding="utf-8") == svg
@@ -685,7 +686,7 @@ def test_what_if_says_no_data_before_where_nothing_is_known(synced, synced_home,
     assert ">No data</td>" in table and ">0</td>" not in table
     assert "No data (voluntary, community, faith and social enterprise support): Not yet covered" in page
 
-    done = rehabmap(synced_home, data_dir, None, "gaps", NOTTINGHAMSHIRE, "--type", "vcfse", "--add-service", add)
+    done = rehabmap_here(synced_home, data_dir, None, "gaps", NOTTINGHAMSHIRE, "--type", "vcfse", "--add-service", add)
     assert done.returncode == 0, done.stderr
     line = next(line.split() for line in done.stdout.splitlines() if line.startswith(NOTTINGHAMSHIRE)
                 and " count " in line)
@@ -728,7 +729,7 @@ def assert_counts_are_the_subtypes_and_the_local_authoritys_own(home: Path, data
     assert home_answer.for_request(ServiceType.supported_accommodation, ["residential_24h"]).pending_review == 0
     assert home_answer.for_request(ServiceType.supported_accommodation, ["floating_outreach"]).pending_review == 1
 
-    done = rehabmap(home, data_dir, None, "gaps", DERBYSHIRE)
+    done = rehabmap_here(home, data_dir, None, "gaps", DERBYSHIRE)
     assert done.returncode == 0, done.stderr
     assert "residential_24h" in next(line for line in done.stdout.splitlines() if line.endswith("MISSING"))
     assert "Subtypes missing inside the area: supported_accommodation:residential_24h." in done.stdout
@@ -874,7 +875,7 @@ def test_a_partly_covered_part_says_what_is_known(advocacy_partly, data_dir, bro
     assert f"Advocacy: {says}".replace("'", "&#39;") in page and ">Partly covered<" in page
     assert "does not yet hold this information for Nottingham and Nottinghamshire," not in page
 
-    done = rehabmap(home, data_dir, None, "gaps", NOTTINGHAMSHIRE)
+    done = rehabmap_here(home, data_dir, None, "gaps", NOTTINGHAMSHIRE)
     assert done.returncode == 0, done.stderr
     assert f"PARTLY COVERED: advocacy: {says}" in done.stdout
     assert ("NOT COVERED (rehabmap holds no such data for this area yet, so none found means nothing): vcfse, "
@@ -1004,7 +1005,7 @@ def test_a_partly_covered_part_is_told_apart_in_every_export(advocacy_partly, tm
     compared = next(r for r in page.split("<tr ") if f'href="/pathway-gaps/{NOTTINGHAMSHIRE}"' in r)
     assert compared.count("Partly covered") == 2 and "Not covered" in compared  # advocacy; VCFSE, IPS, CRT
 
-    done = rehabmap(home, data_dir, None, "gaps", NOTTINGHAMSHIRE, "--csv", str(tmp_path / "scorecard.csv"))
+    done = rehabmap_here(home, data_dir, None, "gaps", NOTTINGHAMSHIRE, "--csv", str(tmp_path / "scorecard.csv"))
     assert done.returncode == 0, done.stderr
     card = {r["category"]: r for r in csv.DictReader((tmp_path / "scorecard.csv").open(encoding="utf-8-sig"))}
     assert list(card["advocacy"])[-4:] == ["status", "share_of_adults_covered", "as_of", "population_year"]
@@ -1072,7 +1073,7 @@ def test_the_small_area_exports_give_no_distance_where_the_area_map_says_no_data
                            for r in derbyshire} == {("", "awaiting_review")}
 
     types = [arg for key in SMALL_AREA_TYPES for arg in ("--type", key)]
-    done = rehabmap(home, data_dir, None, "gaps", NOTTINGHAMSHIRE, *types, "--smallareas-csv",
+    done = rehabmap_here(home, data_dir, None, "gaps", NOTTINGHAMSHIRE, *types, "--smallareas-csv",
                     str(tmp_path / "small.csv"))
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "small.csv").read_bytes() == reply.content
