@@ -528,12 +528,15 @@ class Snapshot(NamedTuple):
 class CoverageStore:
     """The claims, in the maintainers' store (an SQLite file's path, or an open PostgreSQL database). Reads
     are cached until the store changes: on SQLite, until the file does (one stat, no query, per read, see
-    `_WalKeeper`); on PostgreSQL, until `coverage_revision`, which every write bumps in its transaction, does
-    (one query)."""
+    `_WalKeeper`); on PostgreSQL, until `coverage_revision`, which every write bumps in its transaction, or a
+    source's last successful sync does (one query for both). A run's success is committed before its coverage is
+    published (once the live index follows, `indexer.sync.publish`): read by the revision alone, a run committed and
+    not yet published left what is kept with the coverage (`AppState.unconfirmed_listings`) saying its source had
+    not confirmed a listing since an old day, where the service page said today."""
 
     def __init__(self, store: Path | Database) -> None:
         self.store = store
-        self._cache: tuple[tuple[int, ...], Snapshot] | None = None
+        self._cache: tuple[tuple[object, ...], Snapshot] | None = None
         self._lock = threading.Lock()
         self._database: Database | None = None
         self._wal = _WalKeeper(store) if isinstance(store, Path) else None
@@ -580,13 +583,15 @@ class CoverageStore:
     def snapshot(self) -> Snapshot:
         """The claims and the candidates awaiting review, read together (and again only once the store has
         changed)."""
+        stamp: tuple[object, ...] | None
         if self._wal is not None:
             stamp = self._wal.stamp()
             if stamp is None:
                 return self._none
         else:
             with self._opened().connect() as conn:
-                stamp = (int(conn.execute("SELECT coalesce(max(n), 0) FROM coverage_revision").fetchone()[0]),)
+                stamp = tuple(conn.execute("SELECT (SELECT coalesce(max(n), 0) FROM coverage_revision), "
+                                           "(SELECT max(last_success_at) FROM sync_state)").fetchone())
         with self._lock:
             if self._cache is not None and self._cache[0] == stamp:
                 return self._cache[1]

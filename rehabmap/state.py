@@ -80,9 +80,9 @@ class AppState:
     def unconfirmed_listings(self, coverage: CoverageMap | None = None) -> Listings | None:
         """The listings no live source has confirmed for more than REHABMAP_LISTING_MAX_AGE_DAYS, which a match
         says of the results resting on them (`rehabmap.maintain.freshness.unconfirmed_listings`); None without a
-        store. Read again only when the day changes or the store does, as the coverage is (every successful run
-        moves it on: `CoverageStore.touch`), so a match asks no query of its own; `coverage`: the map the caller
-        read for its answer (`coverage()`), not read a second time (a query on PostgreSQL)."""
+        store. Read again only when the day changes or the store does, as the coverage is (a run's success moves
+        it on once committed: `CoverageStore.snapshot`), so a match asks no query of its own; `coverage`: the map
+        the caller read for its answer (`coverage()`), not read a second time (a query on PostgreSQL)."""
         if self.directory is None:
             return None
         changed, today = coverage if coverage is not None else self.coverage(), self.today()

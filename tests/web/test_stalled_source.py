@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import html
 import shutil
-import sqlite3
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 import pytest
 
-from web.present import long_date
+from rehabmap.config import Settings
+from rehabmap.explanation import long_date
+from rehabmap.maintain.store import open_database
+from tests.conftest import database_url
 from tests.cqc_records import DOVETAIL_ID, DOVETAIL_POSTCODE
-from tests.sync.store_fixtures import rehabmap, serving
-from tests.web.real_feeds_home import synced_on
+from tests.sync.replay import Replay, running
+from tests.sync.store_fixtures import make_home, rehabmap, serving
+from tests.sync.test_killed_sync import command_killed_at
 
 pytestmark = pytest.mark.slow
 
@@ -30,14 +35,32 @@ SUPPORTED = "supported_accommodation"  # Dovetail House's type: a care home CQC 
 ASK = {"home": {"postcode": DOVETAIL_POSTCODE}, "types": [SUPPORTED], "max_distance_km": 10}
 
 
-def moved_back(home: Path, days: int) -> None:
-    """Every run's date in the store moved `days` back, as if the source's sync had not succeeded since: its last
-    success and each record's last fetch."""
-    with sqlite3.connect(home / "directory.sqlite") as conn:
+class Stalled(NamedTuple):
+    home: Path
+    said: str  # what a match says of a service CQC alone lists
+    synced_on: date  # the day CQC last confirmed it, as the service page gives it
+
+
+@pytest.fixture
+def replay(data_dir: Path) -> Iterator[Replay]:
+    yield from running(data_dir / "feeds")
+
+
+def store(home: Path) -> Settings:
+    """The home's store as the processes the test starts read it (REHABMAP_DATABASE_URL from the environment)."""
+    return Settings(home=home)
+
+
+def moved_back(home: Path, days: int) -> date:
+    """Every run's date in the store moved `days` back, as if its sources' syncs had not succeeded since: their last
+    successes and each record's last fetch; the day of the (one) source's last success, as moved."""
+    with open_database(store(home)).transaction() as conn:
         for table, column in (("sync_state", "last_success_at"), ("sync_records", "last_seen")):
             for (at,) in conn.execute(f"SELECT DISTINCT {column} FROM {table} WHERE {column} IS NOT NULL").fetchall():
                 earlier = (datetime.fromisoformat(at) - timedelta(days=days)).isoformat(timespec="seconds")
                 conn.execute(f"UPDATE {table} SET {column} = ? WHERE {column} = ?", (earlier, at))
+        [(at,)] = conn.execute("SELECT last_success_at FROM sync_state").fetchall()
+    return datetime.fromisoformat(at).astimezone(timezone.utc).date()
 
 
 def dovetail_result(url: str) -> dict[str, str]:
@@ -48,12 +71,25 @@ def dovetail_result(url: str) -> dict[str, str]:
     return result
 
 
-def stalled(cqc_synced_home: Path, home: Path) -> str:
-    """A copy of the synced home whose CQC sync last succeeded `STOPPED_DAYS` days ago, and the words a match says
-    of a service CQC alone lists."""
-    shutil.copytree(cqc_synced_home, home, symlinks=True)
-    moved_back(home, STOPPED_DAYS)
-    return f"Listed only by {CQC}, last confirmed {long_date(synced_on(home))}, not confirmed since."
+def confirmed_on(url: str) -> str:
+    """The day Dovetail House's service page gives as CQC's last confirmation."""
+    return httpx.get(f"{url}/services/{DOVETAIL_ID}", timeout=60).json()["source_confirmed"]["confirmed_on"]
+
+
+@pytest.fixture
+def stalled(request: pytest.FixtureRequest, store_kind: str, cqc_synced_home: Path, tmp_path: Path,
+            geodata_dir: Path, data_dir: Path, replay: Replay, monkeypatch: pytest.MonkeyPatch) -> Stalled:
+    """A home synced from the replayed CQC API, on the test's kind of store (on PostgreSQL, every process the
+    test starts is given it), whose CQC sync last succeeded `STOPPED_DAYS` days ago."""
+    home = tmp_path / "home"
+    if (url := database_url(request, store_kind)) is None:
+        shutil.copytree(cqc_synced_home, home, symlinks=True)
+    else:
+        monkeypatch.setenv("REHABMAP_DATABASE_URL", url)
+        done = rehabmap(make_home(home, geodata_dir), data_dir, replay, "sync", "cqc")
+        assert done.returncode == 0, done.stderr
+    day = moved_back(home, STOPPED_DAYS)
+    return Stalled(home, f"Listed only by {CQC}, last confirmed {long_date(day)}, not confirmed since.", day)
 
 
 def test_a_fresh_listing_is_said_to_be_nothing_of_the_kind(cqc_synced_home, tmp_path, data_dir):
@@ -65,41 +101,51 @@ def test_a_fresh_listing_is_said_to_be_nothing_of_the_kind(cqc_synced_home, tmp_
     assert "Listed only" not in result["explanation"] and "last confirmed" not in result["explanation"]
 
 
-def test_a_match_says_a_stalled_sources_listing_is_not_confirmed_since(cqc_synced_home, tmp_path, data_dir):
+def test_a_match_says_a_stalled_sources_listing_is_not_confirmed_since(stalled, data_dir, replay):
     """POST /match, the /alternatives card and its text for notes each say it, on the day the service page gives
-    as its source's last confirmation; once the source's sync succeeds again, the server's next answer does not."""
-    home = tmp_path / "home"
-    said = stalled(cqc_synced_home, home)
-    with serving(home, data_dir) as url:
+    as its source's last confirmation; once the source's sync succeeds again (`rehabmap sync cqc`), the server's
+    next answer does not. On SQLite and on PostgreSQL."""
+    with serving(stalled.home, data_dir) as url:
         result = dovetail_result(url)
-        confirmed = httpx.get(f"{url}/services/{DOVETAIL_ID}", timeout=60).json()["source_confirmed"]
+        confirmed = confirmed_on(url)
         with httpx.Client(base_url=url, timeout=60, follow_redirects=True) as client:
             page = html.unescape(client.post("/alternatives", data={
                 "home": DOVETAIL_POSTCODE, "types": SUPPORTED, "order": "nearest", "max_distance_km": "10"}).text)
 
-        assert confirmed["confirmed_on"] == synced_on(home).isoformat()
-        assert synced_on(home) < datetime.now(timezone.utc).date() - timedelta(days=14)
-        assert result["dated_listing"] == said
+        assert confirmed == stalled.synced_on.isoformat()
+        assert stalled.synced_on < datetime.now(timezone.utc).date() - timedelta(days=14)
+        assert result["dated_listing"] == stalled.said
         # Where a dated file's age is said: after the distance and the ICB.
-        assert result["explanation"].startswith(f"{result['explanation'].split(').', 1)[0]}). {said} ")
+        assert result["explanation"].startswith(f"{result['explanation'].split(').', 1)[0]}). {stalled.said} ")
         card = " ".join(page.split("Dovetail House</a>", 1)[1].split("</dl>", 1)[0].split())
-        assert f'Source</dt> <dd class="nhsuk-summary-list__value">{said}</dd>' in card
-        assert f"   Source: {said}" in page  # the text for notes
+        assert f'Source</dt> <dd class="nhsuk-summary-list__value">{stalled.said}</dd>' in card
+        assert f"   Source: {stalled.said}" in page  # the text for notes
 
         # The source syncs again: a run that ends well confirms every record it lists.
-        with sqlite3.connect(home / "directory.sqlite") as conn:
-            conn.execute("UPDATE sync_state SET last_success_at = ? WHERE source = 'cqc'",
-                         (datetime.now(timezone.utc).isoformat(timespec="seconds"),))
-        again = dovetail_result(url)
-        assert again["dated_listing"] is None and "Listed only" not in again["explanation"]
+        again = rehabmap(stalled.home, data_dir, replay, "sync", "cqc")
+        assert again.returncode == 0, again.stderr
+        result = dovetail_result(url)
+        assert result["dated_listing"] is None and "Listed only" not in result["explanation"]
 
 
-def test_rehabmap_match_says_it_and_the_window_is_a_setting(cqc_synced_home, tmp_path, data_dir):
-    home = tmp_path / "home"
-    said = stalled(cqc_synced_home, home)
+def test_a_run_committed_before_the_index_and_coverage_follow_confirms_the_listing(stalled, data_dir, replay):
+    """A run of the stalled source committed (its success recorded: the service page says "last confirmed" today)
+    and stopped before its coverage was published: a match no longer says the listing is not confirmed since.
+    Before, on PostgreSQL, what a match says was read again only when the coverage's revision moved, which such a
+    run does not move: matches said "not confirmed since 7 November" where the service page said today."""
+    with serving(stalled.home, data_dir) as url:
+        assert dovetail_result(url)["dated_listing"] == stalled.said
+        command_killed_at("live", stalled.home, data_dir, replay, "sync", "cqc")  # the live index has followed
+        assert confirmed_on(url) > stalled.synced_on.isoformat()
+        result = dovetail_result(url)
+        assert result["dated_listing"] is None and "Listed only" not in result["explanation"]
+
+
+def test_rehabmap_match_says_it_and_the_window_is_a_setting(stalled, data_dir):
     for window, shown in (("14", True), ("60", False)):
-        done = rehabmap(home, data_dir, None, "match", "--postcode", DOVETAIL_POSTCODE, "--type", SUPPORTED,
+        done = rehabmap(stalled.home, data_dir, None, "match", "--postcode", DOVETAIL_POSTCODE, "--type", SUPPORTED,
                         "--max-km", "10", REHABMAP_LISTING_MAX_AGE_DAYS=window)
         assert done.returncode == 0, done.stderr
         [line] = [line for line in done.stdout.splitlines() if ". Dovetail House: " in line]
-        assert (said in line) is shown, (window, line)
+        assert (stalled.said in line) is shown, (window, line)
+
