@@ -86,8 +86,15 @@ def open_state(settings: Settings, *, serving: bool = False) -> AppState:
     """Everything the faces work with (see `rehabmap.state`); `serving` as `open_backend` takes it."""
     state = AppState(settings, open_geography(settings), open_backend(settings, serving=serving))
     open_directory(state)
-    state.source_titles = source_titles(settings.oruk_feeds_dir, _stored_titles(state))
+    name_sources(state)
     return state
+
+
+def name_sources(state: AppState) -> None:
+    """The sources' titles as a person reads them (`source_titles`), a removed feed's as the store keeps it: the
+    server's and `rehabmap match`'s alike, where the command named a removed feed (a stalled source's listing, as a
+    match says it) by its code and the server by its label."""
+    state.source_titles = source_titles(state.settings.oruk_feeds_dir, _stored_titles(state))
 
 
 def _stored_titles(state: AppState) -> dict[str, str] | None:

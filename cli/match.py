@@ -44,8 +44,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
 def match_command(postcode, place, lat, lon, needs, types, age, gender, max_km, own_icb, accepting,
                   confirmed, current_postcode, limit, order) -> None:
     """Rank the options nearest a person's home that meet their needs."""
-    from app.parts import open_backend, open_geography
-    from indexer.sync.connectors import source_titles
+    from app.parts import name_sources, open_backend, open_geography
     from rehabmap.config import get_settings
     from rehabmap.coverage import none_found_lines
     from rehabmap.maintain.store import Directory
@@ -65,8 +64,8 @@ def match_command(postcode, place, lat, lon, needs, types, age, gender, max_km, 
         current_placement=placement, order=order)
     backend = open_backend(settings)
     # As the server reads them: the store's coverage and the listings no live source has confirmed lately.
-    state = AppState(settings, geography, backend, Directory.existing(settings),
-                     source_titles=source_titles(settings.oruk_feeds_dir))
+    state = AppState(settings, geography, backend, Directory.existing(settings))
+    name_sources(state)
     response = match(backend, home, request, settings.current_date(), state.unconfirmed_listings())
     click.echo(f"Home: {home.label} — {home.areas.icb_name} ({home.areas.icb_code}), {home.areas.lad_name}")
     listed = {r.service.service_type for r in response.results}

@@ -9,6 +9,7 @@ a match as current as one CQC listed this morning: only its service page said "l
 from __future__ import annotations
 
 import html
+import json
 import shutil
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
@@ -24,7 +25,7 @@ from rehabmap.maintain.store import open_database
 from tests.conftest import database_url
 from tests.cqc_records import DOVETAIL_ID, DOVETAIL_POSTCODE
 from tests.sync.replay import Replay, running
-from tests.sync.store_fixtures import make_home, rehabmap, serving
+from tests.sync.store_fixtures import feeds_folder, make_home, rehabmap, serving
 from tests.sync.test_killed_sync import command_killed_at
 
 pytestmark = pytest.mark.slow
@@ -149,3 +150,36 @@ def test_rehabmap_match_says_it_and_the_window_is_a_setting(stalled, data_dir):
         [line] = [line for line in done.stdout.splitlines() if ". Dovetail House: " in line]
         assert (stalled.said in line) is shown, (window, line)
 
+
+AUTISM_ADVICE = "4a8a5367-9de4-4e2b-ac1f-57ef791d212b"  # Bristol's one service on the pathway, its support group
+BRISTOL = "Bristol City Council service directory"  # its feed's label
+
+
+def test_a_removed_feed_is_named_by_its_label_by_rehabmap_match_as_by_the_server(tmp_path, geodata_dir, data_dir,
+                                                                                replay):
+    """Bristol's real recorded feed synced (its support groups read as VCFSE: Autism Advice - Bristol is one; the
+    feed giving that service no assured date, so no person's check stands for its listing), its sync then stalled and
+    its file removed from the feed folder (a removed feed: exactly a stalled source). `rehabmap match` names it by the
+    label the store kept, as the server does. Before, the command read "Listed only by oruk-bristol, …"."""
+    feeds = feeds_folder(tmp_path / "feeds", support_groups=True)
+    home = make_home(tmp_path / "home", geodata_dir)
+    replay.alter(f"/oruk/bristol/services/{AUTISM_ADVICE}",
+                 lambda query, item: {k: v for k, v in item.items() if k != "assured_date"})
+    env = {"REHABMAP_ORUK_FEEDS_DIR": str(feeds), "REHABMAP_ORUK_RATE": "10000",
+           "REHABMAP_ORUK_FEED_URLS": json.dumps({"bristol": replay.oruk_url("bristol")})}
+    synced = rehabmap(home, data_dir, replay, "sync", "oruk", **env)
+    assert synced.returncode == 0, synced.stderr
+    said = f"Listed only by {BRISTOL}, last confirmed {long_date(moved_back(home, STOPPED_DAYS))}, not confirmed since."
+    (feeds / "bristol.toml").unlink()
+    at = {"lat": 51.4471, "lon": -2.62224}  # the service's own point, as the feed gives it
+
+    done = rehabmap(home, data_dir, None, "match", "--lat", str(at["lat"]), "--lon", str(at["lon"]), "--type", "vcfse",
+                    "--max-km", "5", **env)
+    assert done.returncode == 0, done.stderr
+    [line] = [line for line in done.stdout.splitlines() if ". Autism Advice - Bristol: " in line]
+    assert said in line, line
+    with serving(home, data_dir, **env) as url:
+        answer = httpx.post(f"{url}/match", json={"home": at, "types": ["vcfse"], "max_distance_km": 5}, timeout=60)
+    assert answer.status_code == 200, answer.text
+    [result] = [r for r in answer.json()["results"] if r["id"] == f"oruk-bristol:{AUTISM_ADVICE}"]
+    assert result["dated_listing"] == said
