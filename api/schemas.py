@@ -41,10 +41,10 @@ LAST_VERIFIED = ("The day a person (the rehabmap team, or the service itself) la
 DATED_LISTING = ("Where no person has checked the record (last_verified) and no source has confirmed it lately, how "
                  "old its listing is, as the explanation says it: every source a dated file, \"Listed only in NHS "
                  "website hospital list (September 2018), a file of September 2018, not confirmed since.\"; every "
-                 "live source's (CQC, NHS Service Search, an ORUK feed) last confirmation more than the server's "
-                 "REHABMAP_LISTING_MAX_AGE_DAYS (default 14) days old, its sync stopped or failing, \"Listed only by "
-                 "Care Quality Commission (CQC), last confirmed 2 June 2026, not confirmed since.\" Null where a "
-                 "source confirmed it within those days or a person checked it.")
+                 "live source's (CQC, NHS Service Search, an ORUK feed, CQC's monthly files) last confirmation more "
+                 "than the server's REHABMAP_LISTING_MAX_AGE_DAYS (default 14) days old, its sync stopped or failing, "
+                 "\"Listed only by Care Quality Commission (CQC), last confirmed 2 June 2026, not confirmed since.\" "
+                 "Null where a source confirmed it within those days or a person checked it.")
 # A value that names something (a type, a need, a postcode), in a query or a body: the document says a blank one is
 # refused, as the route's own reading of it refuses it (a 400 naming what to give, where FastAPI's check would be a
 # 422 naming nothing: the pattern is stated, not enforced by pydantic). `EmptyOrNonBlank`: an empty one is the default.
@@ -406,7 +406,8 @@ class CoveragePartOut(BaseModel):
         "none (there may be some); awaiting_review: candidates of it await a maintainer's review (pending_review), "
         "so it is neither."))
     pending_review: int = Field(description=(
-        "Candidates of this part awaiting review in the home's ICB or within the search's radius."))
+        "Candidates of this part awaiting review in the home's ICB or within max_distance_km of the home (anywhere "
+        "in England without one)."))
 
     @staticmethod
     def fields_of(category: str, coverage: Coverage) -> dict[str, Any]:

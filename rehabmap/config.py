@@ -100,8 +100,9 @@ class Settings(BaseSettings):
     capacity_max_age_days: int = Field(default=14, ge=1, le=365, description=(
         "A capacity report older than this many days reads as unknown in every answer and export."))
     listing_max_age_days: int = Field(default=14, ge=1, le=365, description=(
-        "A match says of a result whose every live source (CQC, NHS Service Search, an ORUK feed) last "
-        "confirmed it more than this many days ago that it is not confirmed since (its sync stopped or fails)."))
+        "A match says of a result whose every live source (CQC, NHS Service Search, an ORUK feed, CQC's monthly "
+        "files) last confirmed it more than this many days ago that it is not confirmed since (its sync stopped or "
+        "fails)."))
     sync_max_change_share: float = Field(default=0.25, ge=0, le=1, description=(
         "A sync that would change or retire more than this share of a source's records stops unless --force."))
     log_level: str = "INFO"

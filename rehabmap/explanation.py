@@ -244,12 +244,12 @@ def dated_listing(service: Service) -> str | None:
 
 
 def unconfirmed_listing(service: Service, listings: Listings) -> str | None:
-    """Where every live source of the record (CQC, NHS Service Search, an ORUK feed) last confirmed it more than
-    the listing window ago (`listings`: `rehabmap.maintain.freshness.unconfirmed_listings`), any other source being
-    a dated file, and no person has checked it: how old its listing is, in `dated_listing`'s words, "Listed only by
-    Care Quality Commission (CQC), last confirmed 2 June 2026, not confirmed since."; else None. A match says it
-    where it says a file's age: a source whose sync stopped (or fails every run) left its listings reading as
-    current, and only the service page said when the source last confirmed them."""
+    """Where every live source of the record (CQC, NHS Service Search, an ORUK feed, CQC's monthly files) last
+    confirmed it more than the listing window ago (`listings`: `rehabmap.maintain.freshness.unconfirmed_listings`),
+    any other source being a dated file, and no person has checked it: how old its listing is, in `dated_listing`'s
+    words, "Listed only by Care Quality Commission (CQC), last confirmed 2 June 2026, not confirmed since."; else
+    None. A match says it where it says a file's age: a source whose sync stopped (or fails every run) left its
+    listings reading as current, and only the service page said when the source last confirmed them."""
     if service.last_verified is not None or not (live := listings.unconfirmed(service)):
         return None
     said = [f"by {name}, last confirmed {long_date(day)}" for name, day in live] + _files(service)

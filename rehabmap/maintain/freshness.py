@@ -179,7 +179,7 @@ class Listings:
 def unconfirmed_listings(directory: Directory | None, title: Callable[[str], str], today: date,
                          max_age_days: int) -> Listings:
     """The listings of the records no live source has confirmed for more than `max_age_days` (its sync
-    stopped, the source retired, its feed failing every run): what a match says of a result resting on them
+    stopped, its feed removed from configuration, or its runs failing): what a match says of a result resting on them
     (`rehabmap.explanation.unconfirmed_listing`). Only a stalled source's records are read: none at all while
     every source syncs."""
     return Listings(directory, title, before=today - timedelta(days=max_age_days))
