@@ -336,6 +336,21 @@ def _check_options(area: str, level: str | None, shown: tuple[Category, ...], sv
                            "compares with).", field="compare")
 
 
+def _echo_table(table: GapTable, level: str, sort: str | None, desc: bool) -> None:
+    """All areas' table under its header, and, where England's row shows '?' for a type the directory holds for only
+    part of England, that this is no national figure: the header's "no data" is not England's."""
+    click.echo(f"All {LEVEL_PLURALS[level]}; adults are people aged 16 and over; mean km is the "
+               "population-weighted mean distance to the nearest service; '?' and 'not covered': "
+               "rehabmap holds no data of that type for the area yet ('awaiting review': none confirmed yet, "
+               "candidates await review).")
+    click.echo(render_table(table, sort, "desc" if desc else "asc"))
+    partly = [key for key, status in table.england_row().unknown.items() if status == "partly_covered"]
+    if partly:
+        click.echo(f"England's '?' ({', '.join(partly)}): no national figure: the directory holds those types' "
+                   "data for only part of England, so its count and distances would be of the services known, "
+                   "not England's.")
+
+
 def run_gaps(area: str, types: tuple[str, ...], csv_path: Path | None, human: bool, smallareas_csv: Path | None,
              svg_path: Path | None, indicator: str, community_km: float, inpatient_km: float,
              furthest: int | None, sort: str | None, desc: bool, compare: bool, add: tuple[str, ...],
@@ -371,16 +386,7 @@ def run_gaps(area: str, types: tuple[str, ...], csv_path: Path | None, human: bo
     if level:
         shown = categories if types else PARTS
         table = table_with_coverage(GapTable.of(analysis, level, options, shown), coverage)
-        click.echo(f"All {LEVEL_PLURALS[level]}; adults are people aged 16 and over; mean km is the "
-                   "population-weighted mean distance to the nearest service; '?' and 'not covered': "
-                   "rehabmap holds no data of that type for the area yet ('awaiting review': none confirmed yet, "
-                   "candidates await review).")
-        click.echo(render_table(table, sort, "desc" if desc else "asc"))
-        partly = [key for key, status in table.england_row().unknown.items() if status == "partly_covered"]
-        if partly:  # the header's "no data" is not England's: it holds these, for part of England
-            click.echo(f"England's '?' ({', '.join(partly)}): no national figure: the directory holds those types' "
-                       "data for only part of England, so its count and distances would be of the services known, "
-                       "not England's.")
+        _echo_table(table, level, sort, desc)
         if csv_path:
             csv_path.write_text(table_csv(table, as_of, sort, "desc" if desc else "asc", human), encoding="utf-8")
             click.echo(f"\nwrote {csv_path}")

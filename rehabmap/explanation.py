@@ -33,9 +33,9 @@ and the source's word it replaced (`gender_said_by`: `gender_basis`, `gender_fro
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
-from typing import TYPE_CHECKING, Literal, NamedTuple
+from typing import Literal, NamedTuple, Protocol
 
 from geodata.distance import miles_and_km
 from rehabmap.index.names import OVERLAY_SOURCE
@@ -43,8 +43,18 @@ from rehabmap.per_record import RECORDS_KEPT, PerRecord
 from rehabmap.record import Capacity, Gender, Service
 from rehabmap.taxonomy import GENDER_NEEDS, TYPE_LABELS, ServiceType, need_label
 
-if TYPE_CHECKING:
-    from rehabmap.maintain.freshness import Listings
+
+
+class Unconfirmed(Protocol):
+    """What `unconfirmed_listing` asks of the store's listings (`rehabmap.maintain.freshness.Listings`), named here
+    so the words of a match import nothing of the store's: with that import, the two drew a circle of thirteen
+    modules (explanation → freshness → coverage → … → explanation)."""
+
+    @property
+    def listed(self) -> Mapping[str, tuple[str, str, date]]:
+        """None while every source syncs: a match then asks nothing of them."""
+
+    def unconfirmed(self, service: Service) -> tuple[tuple[str, date], ...]: ...
 
 # Who a service takes, in the words the guidance and people use: never "Not suitable for: Women-only service,
 # Mixed-gender service" of a men-only unit (the gender needs' labels, which name services, not people).
@@ -243,7 +253,7 @@ def dated_listing(service: Service) -> str | None:
     return f"Listed only {' and '.join(_files(service))}, not confirmed since."
 
 
-def unconfirmed_listing(service: Service, listings: Listings) -> str | None:
+def unconfirmed_listing(service: Service, listings: Unconfirmed) -> str | None:
     """Where every live source of the record (CQC, NHS Service Search, an ORUK feed, CQC's monthly files) last
     confirmed it more than the listing window ago (`listings`: `rehabmap.maintain.freshness.unconfirmed_listings`),
     any other source being a dated file, and no person has checked it: how old its listing is, in `dated_listing`'s

@@ -12,14 +12,14 @@ from dataclasses import dataclass, field, replace
 from dataclasses import fields as dataclass_fields
 from datetime import date
 from math import floor
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import shapely
 from shapely.geometry import shape
 
 from geodata.distance import great_circle_km, miles_and_km
 from rehabmap.errors import InvalidValue
-from rehabmap.explanation import RECORD_WORDS, Explainer, unconfirmed_listing
+from rehabmap.explanation import RECORD_WORDS, Explainer, Unconfirmed, unconfirmed_listing
 from rehabmap.fit import Fit
 from rehabmap.index.base import Coverage, Hit, IndexBackend, PersonGender, ServiceQuery, effective_key
 from rehabmap.orders import ORDERS, Order
@@ -28,9 +28,6 @@ from rehabmap.record import (
 )
 from rehabmap.taxonomy import (GENDER_NEEDS, ServiceType, least_restrictive_first, parse_asked_need, parse_subtypes,
                                parse_type)
-
-if TYPE_CHECKING:
-    from rehabmap.maintain.freshness import Listings
 
 OUT_OF_AREA_MARGIN_KM = 5.0
 RANKING_RULE = (
@@ -341,7 +338,7 @@ class ResultMaker:
     __slots__ = ("_home", "_icb", "_needs", "_unknown", "_outside_counts", "_since", "_explainer", "_unconfirmed")
 
     def __init__(self, home: HomeLike, request: MatchRequest, today: date, max_age_days: int,
-                 unconfirmed: Listings | None = None) -> None:
+                 unconfirmed: Unconfirmed | None = None) -> None:
         self._home = home
         self._icb = home.areas.icb_code or None
         self._needs = request.needs
@@ -393,7 +390,7 @@ class ResultMaker:
 
 
 def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: date,
-          unconfirmed: Listings | None = None) -> MatchResponse:
+          unconfirmed: Unconfirmed | None = None) -> MatchResponse:
     """`unconfirmed`: the listings no live source has confirmed within the window (`unconfirmed_listings`), which
     a result resting on them says (`unconfirmed_listing`); None: none said."""
     window = capacity_max_age_days()  # once per match, for every result's capacity and best-fit step
