@@ -22,7 +22,9 @@ subtype, needs and the details HSDS has no field for as `attributes` pointing at
 Standard HSDS fields carry the rest: `minimum_age`/`maximum_age`, `application_process` (referral route),
 `schedules` (weekly opening times: `freq` WEEKLY, `byday`, `opens_at`, `closes_at`, and `description`; ORUK v1's
 `regular_schedules`, one weekday each, are read too),
-`assured_date` (last verified), `url`, `email`, `phones`, `organization`, `service_at_locations[0].location`
+`assured_date` (last verified; read as that only from an object carrying rehabmap's provenance, as another feed's
+is its publisher's check of its own listing), `url`, `email`, `phones`, `organization`,
+`service_at_locations[0].location`
 (latitude, longitude, `addresses` with `postal_code`, the town as `city` and county as `state_province` where
 a source named them, the English region as `region`, CQC location id as `external_identifier`), and
 `service_areas` (ONS codes as `uri` http://statistics.data.gov.uk/id/statistical-geography/<CODE>, the code
@@ -465,7 +467,6 @@ def oruk_to_fields(obj: dict[str, Any]) -> tuple[dict[str, Any], str]:
         "referral_route": obj.get("application_process"),
         "min_age": obj.get("minimum_age", _v1_age(obj, "minimum_age", min)),
         "max_age": obj.get("maximum_age", _v1_age(obj, "maximum_age", max)),
-        "last_verified": obj.get("assured_date"),
         "organisation": (obj.get("organization") or {}).get("name"),
         "phone": _first(p.get("number") for p in _phones(obj)),
     }
@@ -507,6 +508,12 @@ def oruk_to_fields(obj: dict[str, Any]) -> tuple[dict[str, Any], str]:
         else:
             fields[term.code] = value
     fields["needs_met"], fields["needs_not_met"] = met, not_met
+    if fields.get("provenance"):
+        # `assured_date` is a person's check (`last_verified`: rehabmap's team's or the service's) only in
+        # rehabmap's own export, which writes it so and marks itself with its provenance. Any other feed's is its
+        # publisher's check of its own listing: read as a person's, Bristol's Autism Advice said "Checked by the
+        # rehabmap team or the service: 5 June 2020", by `rehabmap index` of its feed as by `rehabmap sync oruk`.
+        fields["last_verified"] = obj.get("assured_date")
     label_parts = [obj.get("name"), obj.get("alternate_name"), fields["description"],
                    obj.get("eligibility_description"), *foreign_terms, *v1_terms(obj)]
     return ({k: v for k, v in fields.items() if v not in (None, "", [])},

@@ -7,7 +7,7 @@ import copy
 import gzip
 import json
 import re
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -359,3 +359,25 @@ def test_a_json_number_of_more_digits_than_python_reads_is_one_rejection(tmp_pat
     [rejection] = load_source(path)
     assert isinstance(rejection, Rejection) and rejection.origin.line == 0 and rejection.fatal
     assert rejection.reason.startswith("not JSON rehabmap can read: Exceeds the limit (4300 digits)")
+
+
+def test_a_feeds_assured_date_is_no_persons_check_unless_rehabmap_exported_it(data_dir, tmp_path):
+    """`assured_date` is a person's check (`last_verified`) only where rehabmap's own export wrote it so: Bristol's
+    (804 of its 819 services give one) is the council's check of its own listing. Before, `rehabmap index` of the
+    feed read it as a person's, and Bristol Mind's page said "Checked by the rehabmap team or the service: 18 March
+    2022" (as `rehabmap sync oruk` did of Autism Advice until bd7f7cd1); rehabmap's export still reads back its
+    check."""
+    items = json.loads((data_dir / "feeds" / "oruk" / "bristol_council_services_2024-12.json").read_text())
+    [mind] = [{**i, "service_at_locations": [{"location": {"physical_addresses": [{"postal_code": "BS1 5TR"}]}}]}
+              for i in items if i["name"] == "Bristol Mind"]
+    path = tmp_path / "bristol.json"
+    path.write_text(json.dumps([mind]))
+    [row] = load_source(path)
+    assert mind["assured_date"] == "2022-03-18" and "last_verified" not in row.fields
+    council = prepare(row, FixedPlacer())
+    assert isinstance(council, Service) and council.last_verified is None
+    exported = tmp_path / "export.json"
+    exported.write_text(json.dumps([service_to_oruk(council.model_copy(update={"last_verified": date(2026, 11, 3)}))]))
+    [again] = load_source(exported)
+    back = prepare(again, FixedPlacer())
+    assert isinstance(back, Service) and back.last_verified == date(2026, 11, 3)

@@ -452,11 +452,6 @@ def map_service(feed: Feed, item: dict[str, Any], url: str, number: int, fetched
             "an object: ask the feed's publisher to leave empty entries out")
         return Refused(feed.source, sid, url, f"cannot read the service: {said}", unreadable=True)
     published = _published(fields.pop("provenance", None))
-    # A feed's `assured_date` is its publisher's check (a council's directory team's), not the person's check of
-    # rehabmap's team or the service that `last_verified` is: read as one, Bristol's page of Autism Advice said
-    # "Checked by the rehabmap team or the service: 5 June 2020", and a recent one kept a service off the keepers'
-    # "Verification due" list. What the feed confirms is its listing, which the page says apart.
-    fields.pop("last_verified", None)
     name = fields.get("name", "")
     named_provider = not fields.get("provider_type") and provider_type_from_name(fields.get("organisation"))
     if named_provider:
@@ -560,7 +555,8 @@ _ORUK_KEYS = {"lat": "location.latitude", "lon": "location.longitude", "address"
               "town": "location.addresses.city", "county": "location.addresses.state_province",
               "postcode": "location.addresses.postal_code", "website": "url", "min_age": "minimum_age",
               "max_age": "maximum_age", "organisation": "organization.name", "phone": "phones",
-              "referral_route": "application_process", "service_area": "service_areas"}
+              "referral_route": "application_process", "last_verified": "assured_date",
+              "service_area": "service_areas"}
 
 
 def _type(feed: Feed, item: dict[str, Any], fields: dict[str, Any],
