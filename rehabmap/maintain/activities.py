@@ -32,9 +32,10 @@ def relabel_activities(conn: Connection, _policy: object = None) -> None:
     its content and evidence digests anew, and its review decision's digest where it was made on that evidence;
     and so every item a stopped run staged, so that `--force` applies it as the new reader reads it. Read a page
     at a time by key (before, every CQC record and its raw row at once: 20,000 took 600 MB)."""
-    for source, source_id, item_text, raw_text, old_evidence in _paged(
+    for source, source_id, item_text, raw_text, old_evidence in paged(
             conn, "SELECT source, source_id, item, raw, evidence_digest FROM sync_records WHERE raw IS NOT NULL "
-            "AND item LIKE ? AND item LIKE ? AND (source, source_id) > (?, ?) ORDER BY source, source_id", ""):
+            "AND item LIKE ? AND item LIKE ? AND (source, source_id) > (?, ?) ORDER BY source, source_id",
+            (_SAID_OF_SPECIALISMS, _AN_ACTIVITY), ""):
         item = relabelled(json.loads(item_text), json.loads(raw_text))
         if item is None:
             continue
@@ -43,20 +44,21 @@ def relabel_activities(conn: Connection, _policy: object = None) -> None:
                      "source_id = ?", (stored_json(item), content_digest(item), new_evidence, source, source_id))
         conn.execute("UPDATE sync_review SET decided_on_evidence = ? WHERE source = ? AND source_id = ? AND "
                      "decided_on_evidence = ?", (new_evidence, source, source_id, old_evidence))
-    for source, seq, payload_text in _paged(
+    for source, seq, payload_text in paged(
             conn, "SELECT source, seq, payload FROM sync_staged WHERE kind = 'item' AND payload LIKE ? "
-            "AND payload LIKE ? AND (source, seq) > (?, ?) ORDER BY source, seq", -1):
+            "AND payload LIKE ? AND (source, seq) > (?, ?) ORDER BY source, seq", (_SAID_OF_SPECIALISMS, _AN_ACTIVITY),
+            -1):
         payload = json.loads(payload_text)
         if (item := relabelled(payload.get("item") or {}, payload.get("raw"))) is not None:
             conn.execute("UPDATE sync_staged SET payload = ? WHERE source = ? AND seq = ?",
                          (stored_json({**payload, "item": item}), source, seq))
 
 
-def _paged(conn: Connection, query: str, least: object) -> Iterator[tuple[Any, ...]]:
-    """The rows of `query` (its two LIKEs `_SAID_OF_SPECIALISMS` and `_AN_ACTIVITY`, then the key of the last row
-    read, ordered by key), `PAGE` at a time; `least`: a key's second part below any."""
+def paged(conn: Connection, query: str, params: tuple[Any, ...], least: object) -> Iterator[tuple[Any, ...]]:
+    """The rows of `query` (its `params`, then the key of the last row read, ordered by key), `PAGE` at a time;
+    `least`: a key's second part below any. Migration 29 (`rehabmap.maintain.assured`) reads so too."""
     after: tuple[Any, ...] = ("", least)
-    while rows := conn.execute(f"{query} LIMIT {PAGE}", (_SAID_OF_SPECIALISMS, _AN_ACTIVITY, *after)).fetchall():
+    while rows := conn.execute(f"{query} LIMIT {PAGE}", (*params, *after)).fetchall():
         yield from rows
         after = tuple(rows[-1][:2])
 

@@ -22,6 +22,7 @@ from rehabmap.errors import DirectoryUnavailable
 from rehabmap.held_words import ACCEPTED
 from rehabmap.record_keys import key_columns
 from rehabmap.maintain.activities import relabel_activities
+from rehabmap.maintain.assured import unread_assured_dates
 from rehabmap.maintain.audit import add_change_ids
 from rehabmap.maintain.database import Connection, Database, SqliteDatabase, now
 from rehabmap.maintain.overlay import list_sources_word_due, unlay_readings, unpin_restores
@@ -389,6 +390,10 @@ MIGRATIONS = (
     # specialisms; relabelled, digests and the decisions made on the evidence with them; and a record accepted from
     # a dated list, laid again to say a maintainer decided it is (rehabmap/held_words.py).
     Migration(28, "a CQC record's evidence names a regulated activity as one", _session_51, _session_51),
+    # rehabmap/maintain/assured.py (session 51): an ORUK feed's `assured_date` was read as a person's check; taken
+    # out of the synced items, their digests and records, which are laid again (rehabmap.oruk.oruk_to_fields).
+    Migration(29, "an ORUK feed's own check of its listing is no person's check", unread_assured_dates,
+              unread_assured_dates),
 )
 LATEST = MIGRATIONS[-1].version
 # which of two tables the database has, per dialect: the one that records the migrations (a new store has none yet)
