@@ -93,7 +93,14 @@ _API_PROVIDER_TYPES = {"nhs healthcare organisation": "nhs", "independent health
 
 
 class NotRehabPathway(ValueError):
-    """CQC registers the location, but for something outside the rehab pathway."""
+    """CQC registers the location, but for something outside the rehab pathway. `cause`, whose word that is, for
+    the public's reason when a held record is retired for it: "mental_health" (CQC registers it for no mental
+    health condition), "over_65" (for adults over 65 alone), else "reading" (rehabmap's reading of CQC's words: CQC
+    never says a service is not rehabilitation)."""
+
+    def __init__(self, message: str, cause: str = "reading") -> None:
+        super().__init__(message)
+        self.cause = cause
 
 
 class Unconfirmed(NotRehabPathway):
@@ -433,9 +440,10 @@ def read_pathway(registration: Registration, source: str = SOURCE) -> PathwayRea
         return _hospital(registration, named, source)
     if _CARE_HOME.search(types) or _SUPPORTED_LIVING.search(types) or registration.care_home:
         if not mental_health:
-            raise NotRehabPathway(f"'{shorten(types or 'care home', TYPES_QUOTED)}' with no mental health specialism")
+            raise NotRehabPathway(f"'{shorten(types or 'care home', TYPES_QUOTED)}' with no mental health specialism",
+                                  "mental_health")
         if _older_adults_only(registration.specialisms):
-            raise NotRehabPathway(f"'{shorten(types or 'care home', TYPES_QUOTED)}' for adults over 65 only")
+            raise NotRehabPathway(f"'{shorten(types or 'care home', TYPES_QUOTED)}' for adults over 65 only", "over_65")
         is_home = bool(_CARE_HOME.search(types)) or registration.care_home
         kind = next((t for t in registration.service_types if (_CARE_HOME if is_home else _SUPPORTED_LIVING).search(t)),
                     "careHome: Y")

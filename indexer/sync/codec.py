@@ -119,7 +119,12 @@ def outcome_from_json(kind: str, payload: dict[str, Any]) -> Outcome:
         return Unchanged(payload["source"], payload["source_id"])
     return Refused(payload["source"], payload.get("source_id"), payload["where"], payload["reason"],
                    bool(payload.get("unplaced")), bool(payload.get("unreadable")), payload.get("name") or "",
-                   bool(payload.get("off_pathway")))
+                   _off_pathway(payload.get("off_pathway")))
+
+
+def _off_pathway(staged: Any) -> str:
+    """A run staged before session 51's causes said `true` for every refusal off the pathway: rehabmap's reading."""
+    return "reading" if staged is True else str(staged or "")
 
 
 def content_digest(item: SourceItem) -> str:

@@ -129,9 +129,10 @@ class Refused:
     # Its name as the source gives it, for the report: a record never held here has no other (CQC's 41 refusals
     # of the recorded locations were listed by id and URL alone).
     name: str = ""
-    # The source's record no longer reads as a service on the pathway (CQC no longer registers the home for mental
-    # health; a feed's service lost its terms): a held record so refused is retired, the public told so in words.
-    off_pathway: bool = False
+    # The source's record no longer reads as a service on the pathway, and whose word that is (`NotRehabPathway.cause`:
+    # "mental_health", "over_65", "reading"; a feed's service that lost its terms, "reading"); "" for any other
+    # refusal. A held record so refused is retired, the public told why in words that own the judgement.
+    off_pathway: str = ""
 
     @property
     def keeps_previous(self) -> bool:

@@ -39,6 +39,7 @@ from indexer.pipeline import Placer, prepare_all, refused_contacts, without_bad_
 from indexer.sources.common import said_without_folders
 from indexer.rows import Candidate, Rejection
 from indexer.sync.connectors import TITLES, command_source, retire_command, run_again
+from indexer.sync.connectors.base import OUR_READING_CHANGED
 from indexer.sync.codec import (
     content_digest,
     enrichment_digest,
@@ -441,10 +442,11 @@ class SyncRunner:
         # what the listing no longer lists (it stops again, until a person applies or drops the stopped run).
         held_complete = held is not None and bool(held.report.get("complete"))
         complete = held_complete or (stopped is None and connector.complete)
+        read_all, short_of_count = _how_read(connector, stopped)
         plan = _Plan.make(self, connector.name, outcomes, complete=complete,
-                          title=connector.title or TITLES.get(connector.name))
+                          title=connector.title or TITLES.get(connector.name), read_all=read_all)
         report = plan.report
-        report.read_all, report.short_of_count = _how_read(connector, stopped)
+        report.read_all, report.short_of_count = read_all, short_of_count
         report.warnings = connector.warnings
         if held is not None and stopped is None:
             report.held_back = (f"what the run stopped at {held.finished_at} fetched"
@@ -796,6 +798,19 @@ def _changed_fields(before: Mapping[str, Any] | None, after: Mapping[str, Any] |
     return sorted(k for k in set(before) | set(after) if k not in _NOT_CONTENT and before.get(k) != after.get(k))
 
 
+# Why a held record its source now gives off the pathway is retired, as the public reads it after "Taken off the
+# list on …:", by `Refused.off_pathway`, in words that own the judgement: CQC's where its registration says it, else
+# rehabmap's reading of the source ("ours": a run that read everything again because that reading changed, where
+# the source may have changed nothing). Before session 51 every cause said "<source> no longer describes it as a
+# mental health rehabilitation or recovery service", words no source says.
+_OFF_PATHWAY = {
+    "mental_health": "{title} no longer registers it for mental health conditions",
+    "over_65": "{title} now registers it for adults over 65 only",
+    "reading": "rehabmap no longer reads it as a rehabilitation service from what {title} records",
+    "ours": "rehabmap no longer reads it as a rehabilitation service: rehabmap changed how it reads {title}",
+}
+
+
 @dataclass
 class _Plan:
     """What a run changes: the records, enrichments and review rows to write, the audit rows, the report."""
@@ -815,15 +830,17 @@ class _Plan:
     vanished: str = ""  # why what a complete run does not list is retired, as the public reads it (`make`)
     vanished_detail: str | None = None  # the operator's why beside it, for the report and the audit log alone
     title: str | None = None  # the source as people know it (`TITLES`, a feed's label), for the public's reasons
+    read_all: str | None = None  # why the run read every record again (`SyncReport.read_all`)
 
     @classmethod
     def make(cls, runner: SyncRunner, connector: str, outcomes: Sequence[Outcome], *, complete: bool,
-             title: str | None = None, vanished: str | None = None, vanished_detail: str | None = None) -> _Plan:
+             title: str | None = None, vanished: str | None = None, vanished_detail: str | None = None,
+             read_all: str | None = None) -> _Plan:
         """`vanished`: why what it does not list is retired, by default `_no_longer_listed`."""
         if vanished is None:
             vanished, vanished_detail = _no_longer_listed(connector, title, runner.today)
         plan = cls(runner, connector, SyncReport(connector, complete=complete), vanished=vanished,
-                   vanished_detail=vanished_detail, title=title)
+                   vanished_detail=vanished_detail, title=title, read_all=read_all)
         latest = plan._latest(outcomes)
         plan.report.not_fetched = sum(isinstance(o, Unchanged) for o in latest.values())
         # each record once, however often listed
@@ -1093,7 +1110,8 @@ class _Plan:
         detail = f"the source's record can no longer be used: {refused.reason}"
         if not (refused.off_pathway and self.title):
             return self._gone(Gone(refused.source, str(refused.source_id), detail, None), before)
-        said = f"{self.title} no longer describes it as a mental health rehabilitation or recovery service"
+        cause = "ours" if self.read_all in OUR_READING_CHANGED else refused.off_pathway
+        said = _OFF_PATHWAY.get(cause, _OFF_PATHWAY["reading"]).format(title=self.title)
         return self._gone(Gone(refused.source, str(refused.source_id), said, None, detail), before)
 
     def _settle(self, before: StoredRecord | None, after: StoredRecord, review: ReviewRow | None) -> None:

@@ -42,6 +42,7 @@ from search.embedded import index_file
 from tests.conftest import database_url
 from tests.cqc_records import ASHTON, ASHTON_ID, DOVETAIL_ID, FIELD_HOUSE_ID, GROVELANDS, GROVELANDS_ID
 from tests.sync.store_fixtures import (
+    BRISTOL_FEED,
     ListedConnector,
     cqc_connector,
     feeds_folder,
@@ -684,6 +685,78 @@ def test_a_record_the_source_now_refuses_is_retired_not_kept(synced, geography, 
     assert index_record(settings.home, f"cqc:{ASHTON}")["status"] == "inactive"
 
 
+def retired_words(settings, service_id: str) -> dict[str, str]:
+    """What the audit log says of the service's retirements, the latest of each field (`retired_reason`: the public's
+    words)."""
+    audit, _ = Directory.from_settings(settings).audit.entries(resource_id=service_id)
+    return {a.field: a.new for a in audit if a.action == "retire"}
+
+
+def test_a_record_off_the_pathway_is_retired_in_words_that_own_the_judgement(synced, geography, replay):
+    """Each cause its own words, through a stopped run and `--force` (the refusal's cause is staged with it). Before,
+    every one read "Care Quality Commission (CQC) no longer describes it as a mental health rehabilitation or recovery
+    service": untrue of a home now registered for adults over 65 (CQC still registers it for mental health
+    conditions), and CQC never says "rehabilitation or recovery" (a hospital's name is rehabmap's reading)."""
+    settings = synced  # after a first run: a copy of the module's
+    maison, lombrand = "1-112789029", "1-112778588"
+    replay.cqc.alter(ASHTON, specialisms=[{"name": "Dementia"}])
+    replay.cqc.alter(GROVELANDS, specialisms=[{"name": "Caring for adults over 65 yrs"},
+                                              {"name": "Mental health conditions"}])
+    replay.cqc.alter(maison, name="Maison Moti Acute Unit",
+                     gacServiceTypes=[{"name": "Hospitals - Mental health/capacity"}])
+    replay.cqc.alter(lombrand, dormancy="Y", dormancyStartDate="2026-10-01")
+    assert run(settings, geography).stopped
+    report = run(settings, geography, force=True)
+    assert {line.service_id for line in report.retired} == {ASHTON_ID, GROVELANDS_ID, f"cqc:{maison}",
+                                                            f"cqc:{lombrand}"}
+    said = {service_id: retired_words(settings, service_id)
+            for service_id in (ASHTON_ID, GROVELANDS_ID, f"cqc:{maison}", f"cqc:{lombrand}")}
+    assert said[ASHTON_ID]["retired_reason"] == (
+        "Care Quality Commission (CQC) no longer registers it for mental health conditions")
+    assert said[GROVELANDS_ID]["retired_reason"] == (
+        "Care Quality Commission (CQC) now registers it for adults over 65 only")
+    assert said[f"cqc:{maison}"]["retired_reason"] == (
+        "rehabmap no longer reads it as a rehabilitation service from what Care Quality Commission (CQC) records")
+    # the operator's detail keeps the classifier's words
+    assert said[GROVELANDS_ID]["retired_detail"] == (
+        "the source's record can no longer be used: not a rehab pathway service: 'Residential homes | Care home "
+        "service without nursing' for adults over 65 only")
+    # a dormant home keeps CQC's own word, no detail beside it
+    assert said[f"cqc:{lombrand}"]["retired_reason"] == (
+        "the source's record can no longer be used: CQC records 'The Lombrand Limited' as dormant since 2026-10-01: "
+        "registered, but not providing care now; it is offered again when CQC records it active")
+    assert "retired_detail" not in said[f"cqc:{lombrand}"]
+    assert index_record(settings.home, GROVELANDS_ID)["status"] == "inactive"
+
+
+def test_a_run_staged_before_the_upgrade_says_no_more_than_it_knew(synced, geography, replay):
+    """A run stopped by session 51's first release staged its refusals off the pathway as `"off_pathway": true`,
+    no cause, and a release before that staged a deregistration with no `detail`. Applied with `--force` after the
+    upgrade, the refusal reads as rehabmap's reading of CQC (its cause unknown: not said as CQC's word), and the
+    deregistration keeps the words it was staged with (the README says so)."""
+    from rehabmap.maintain.store import open_database
+
+    settings = synced  # after a first run: a copy of the module's
+    replay.cqc.alter(ASHTON, specialisms=[{"name": "Dementia"}])
+    replay.cqc.deregister(GROVELANDS, date(2021, 3, 1))
+    assert run(settings, geography).stopped
+    with open_database(settings).transaction() as conn:  # the rows as those releases staged them
+        for seq, kind, payload in conn.execute("SELECT seq, kind, payload FROM sync_staged WHERE source = 'cqc'"
+                                               ).fetchall():
+            old = {k: v for k, v in json.loads(payload).items() if k != "detail"}
+            if kind in ("refused", "gone"):
+                old = {**old, "off_pathway": True} if kind == "refused" else {
+                    **old, "reason": "deregistered by CQC on 2021-03-01 (registrationStatus 'Deregistered')"}
+                conn.execute("UPDATE sync_staged SET payload = ? WHERE source = 'cqc' AND seq = ?",
+                             (json.dumps(old), seq))
+    run(settings, geography, force=True)
+    said = {service_id: retired_words(settings, service_id) for service_id in (ASHTON_ID, GROVELANDS_ID)}
+    assert said[ASHTON_ID]["retired_reason"] == (
+        "rehabmap no longer reads it as a rehabilitation service from what Care Quality Commission (CQC) records")
+    assert said[GROVELANDS_ID] == {"status": "inactive", "retired_reason": "deregistered by CQC on 2021-03-01 "
+                                                                           "(registrationStatus 'Deregistered')"}
+
+
 def test_discarding_a_stopped_run_goes_back_to_the_last_applied_state(synced, geography, replay):
     """--discard drops what a stopped run fetched and its cursor: the next run asks for the same window again,
     so nothing the source said is lost."""
@@ -829,14 +902,9 @@ def test_a_location_whose_record_answers_404_is_kept_until_a_complete_listing_dr
     assert index_record(settings.home, f"cqc:{GROVELANDS}")["status"] == "inactive"
 
 
-def test_an_oruk_service_read_badly_keeps_the_record_it_made_before(tmp_path, geodata_dir, data_dir, replay,
-                                                                   geography):
-    """Bristol's feed lists 'Autism Advice - Bristol' with a blank name, then lists it while its detail page answers
-    404, then gives it no location. Before, each retired the service ("the source's record can no longer be used:
-    service has no name"; "listed, but its detail page is missing (404)"; "… it cannot be placed"), though the feed
-    still listed it: only a complete listing that drops a service, or the feed marking it inactive, says it is gone.
-    Now its last version stays, shown; and the page that answered 404 is asked for again at the next run (before, it
-    was counted as read, and skipped as unchanged)."""
+def bristol_synced(tmp_path, geodata_dir, data_dir, replay, geography):
+    """A home syncing Bristol's feed with its support groups mapped (`feeds_folder`): its settings, its feed files'
+    folder, and a sync of the feed that no share threshold stops."""
     feeds = feeds_folder(tmp_path / "feeds", support_groups=True)
     settings = settings_for(make_home(tmp_path / "home", geodata_dir), data_dir, replay, oruk_feeds_dir=feeds,
                             oruk_rate=10_000.0, oruk_feed_urls={"bristol": replay.oruk_url("bristol")})
@@ -845,6 +913,18 @@ def test_an_oruk_service_read_badly_keeps_the_record_it_made_before(tmp_path, ge
         [feed] = connectors_for("oruk", settings)
         return runner_for(settings, geography).run(feed, max_change_share=1.0, **options)
 
+    return settings, feeds, sync
+
+
+def test_an_oruk_service_read_badly_keeps_the_record_it_made_before(tmp_path, geodata_dir, data_dir, replay,
+                                                                   geography):
+    """Bristol's feed lists 'Autism Advice - Bristol' with a blank name, then lists it while its detail page answers
+    404, then gives it no location. Before, each retired the service ("the source's record can no longer be used:
+    service has no name"; "listed, but its detail page is missing (404)"; "… it cannot be placed"), though the feed
+    still listed it: only a complete listing that drops a service, or the feed marking it inactive, says it is gone.
+    Now its last version stays, shown; and the page that answered 404 is asked for again at the next run (before, it
+    was counted as read, and skipped as unchanged)."""
+    settings, _feeds, sync = bristol_synced(tmp_path, geodata_dir, data_dir, replay, geography)
     [added] = sync().added
     service_id = added.service_id
     [autism] = [i for i in replay.oruk["bristol"].items if i["name"] == "Autism Advice - Bristol"]
@@ -874,6 +954,36 @@ def test_an_oruk_service_read_badly_keeps_the_record_it_made_before(tmp_path, ge
     assert "cannot be placed" in note or "no location" in note or "no place" in note, note
     assert note.endswith("; the previous version stays") and index_record(settings.home, service_id)["status"] == \
         "active"
+
+
+def test_an_oruk_service_off_the_pathway_says_whose_reading_that_is(tmp_path, geodata_dir, data_dir, replay,
+                                                                     geography):
+    """'Autism Advice - Bristol' is held by the term the feed file maps. The feed's page then gives it no term: it is
+    retired as rehabmap's reading of the feed. Given its term again, and the term's mapping then taken out of the
+    feed file, the feed unchanged, it is retired as rehabmap's reading having changed. Before, both said "Bristol City
+    Council service directory no longer describes it as a mental health rehabilitation or recovery service", though
+    the run's report said "read again: the feed file's mapping changed"."""
+    settings, feeds, sync = bristol_synced(tmp_path, geodata_dir, data_dir, replay, geography)
+    [added] = sync().added
+    service_id = added.service_id
+    [autism] = [i for i in replay.oruk["bristol"].items if i["name"] == "Autism Advice - Bristol"]
+    detail = replay.oruk["bristol"].details[autism["id"]]
+    terms, detail["service_taxonomys"] = detail["service_taxonomys"], []
+    assert [line.service_id for line in sync(full=True).retired] == [service_id]
+    assert retired_words(settings, service_id)["retired_reason"] == (
+        "rehabmap no longer reads it as a rehabilitation service from what Bristol City Council service directory "
+        "records")
+
+    detail["service_taxonomys"] = terms
+    assert "listed again by the source" in [line.note for line in sync(full=True).changed if
+                                            line.service_id == service_id]
+    (feeds / "bristol.toml").write_text(BRISTOL_FEED.read_text())
+    unmapped = sync()
+    assert unmapped.read_all == "the feed file's mapping changed"
+    assert [line.service_id for line in unmapped.retired] == [service_id]
+    assert retired_words(settings, service_id)["retired_reason"] == (
+        "rehabmap no longer reads it as a rehabilitation service: rehabmap changed how it reads Bristol City "
+        "Council service directory")
 
 
 def test_a_feed_that_fails_mid_run_names_the_command_that_goes_on(tmp_path, geodata_dir, data_dir, replay,

@@ -40,6 +40,14 @@ def origin(source: str, url: str, number: int, source_id: str | None, licence: s
     return Origin(source, url, number, source_id=source_id, licence=licence, fetched_at=fetched_at)
 
 
+# Why a connector read every record again (`BaseConnector.read_all`) where what changed is rehabmap's reading, not
+# the source: a record it then refuses as off the pathway is said to be so by rehabmap, not by its source (before,
+# a feed file's mapping taken out said "Bristol City Council service directory no longer describes it as …").
+MAPPING_CHANGED = "the feed file's mapping changed"
+READER_CHANGED = "this release of rehabmap reads ORUK services differently, so what it refused before is read again"
+OUR_READING_CHANGED = frozenset({MAPPING_CHANGED, READER_CHANGED})
+
+
 class BaseConnector:
     """The part of `Connector` every connector shares: its client, and whether its last run listed everything."""
 

@@ -230,7 +230,7 @@ def location_item(connector: str, row: LocationRow, url: str, fetched_at: dateti
         reading = read_pathway(registration, connector)
     except NotRehabPathway as exc:
         return Refused(connector, row.location_id, where, f"not a rehab pathway service: {exc}", name=name,
-                       off_pathway=True)
+                       off_pathway=exc.cause)
     if dormant := registration.dormant_reason():
         return Refused(connector, row.location_id, where, dormant, name=name)
     if row.parser.errors:

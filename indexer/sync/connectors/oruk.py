@@ -33,7 +33,7 @@ from typing import Any
 
 from indexer.rows import Candidate
 from indexer.sources.common import os_reason, parse_postcode_text, provider_type_from_name
-from indexer.sync.connectors.base import BaseConnector, Crawl, origin, utc_now
+from indexer.sync.connectors.base import MAPPING_CHANGED, READER_CHANGED, BaseConnector, Crawl, origin, utc_now
 from indexer.sync.http import SourceClient, SourceNotFound
 from indexer.sync.items import Evidence, Gone, Outcome, Refused, SourceItem, SyncState, TypeStatus, Unchanged
 from rehabmap.errors import DomainError, did_you_mean, shorten
@@ -404,9 +404,9 @@ def _why_all(saved: Mapping[str, Any], mapping: str, today: date, full: bool) ->
     if not last:
         return "the feed's first complete reading"
     if saved.get("reader") != READER_VERSION:
-        return "this release of rehabmap reads ORUK services differently, so what it refused before is read again"
+        return READER_CHANGED
     if saved.get("mapping") != mapping:
-        return "the feed file's mapping changed"
+        return MAPPING_CHANGED
     days = (today - date.fromisoformat(last)).days
     return (f"{days} days since every page was last read (at least every {FULL_READING_DAYS} days)"
             if days >= FULL_READING_DAYS else None)
@@ -458,7 +458,7 @@ def map_service(feed: Feed, item: dict[str, Any], url: str, number: int, fetched
         fields["provider_type"] = named_provider
     typed = _type(feed, item, fields, label_text)
     if isinstance(typed, str):
-        return Refused(feed.source, sid, url, typed, off_pathway=True)
+        return Refused(feed.source, sid, url, typed, off_pathway="reading")
     typing, status, evidence = typed
     if not (fields.get("lat") is not None and fields.get("lon") is not None) and not fields.get("postcode"):
         what = typing.service_type.value if typing else "of a type only a maintainer can say"
