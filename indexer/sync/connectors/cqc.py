@@ -29,9 +29,11 @@ from indexer.sources.cqc import (
     needs_evidence,
     read_pathway,
 )
+from indexer.sync.connectors import TITLES
 from indexer.sync.connectors.base import BaseConnector, counted, from_iso, iso, origin, utc_now
 from indexer.sync.http import Page, SourceClient, SourceNotFound
 from indexer.sync.items import Gone, Outcome, Refused, SourceItem, SyncState
+from rehabmap.explanation import long_date
 from rehabmap.taxonomy import ServiceType
 
 NAME = "cqc"
@@ -207,7 +209,7 @@ def map_location(item: Mapping[str, Any], url: str, fetched_at: datetime) -> Out
         # The public reads the reason on the service's page ("Taken off the list on …: <reason>"); the field and
         # value are the operator's detail. Before, the page said "deregistered by CQC on 2026-11-30
         # (registrationStatus 'Deregistered')".
-        said = f"deregistered by the Care Quality Commission (CQC){f' on {on.day} {on:%B %Y}' if on else ''}"
+        said = f"deregistered by the {TITLES[NAME]}{f' on {long_date(on)}' if on else ''}"
         when = f" on {on.isoformat()}" if on else " (no date given)"
         return Gone(NAME, location_id, said, on, f"deregistered by CQC{when} (registrationStatus '{status}')")
     parser, keys = api_fields(dict(item))
