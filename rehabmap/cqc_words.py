@@ -10,6 +10,8 @@ from typing import Any
 
 SPECIALISMS, REGULATED_ACTIVITIES = "specialisms", "regulatedActivities"  # the API's keys: the field evidence names
 HSCA_ACTIVITY = "Regulated activity - "  # the HSCA file's column of each regulated activity
+# what the evidence that places a care home or supported living on the pathway says of the band or activity it quotes
+REGISTERED_FOR_MENTAL_HEALTH = "registered for people with mental health needs"
 
 
 def listed(item: Mapping[str, Any], key: str) -> tuple[str, ...]:

@@ -23,7 +23,8 @@ from typing import Any, Literal
 from indexer.rows import Candidate, Origin, Rejection
 from indexer.sources.common import CsvProblem, CsvTable, RowParser, compact, join_address, provider_type_from_name
 from indexer.sync.items import Evidence
-from rehabmap.cqc_words import HSCA_ACTIVITY, REGULATED_ACTIVITIES, SPECIALISMS, flagged, listed
+from rehabmap.cqc_words import (HSCA_ACTIVITY, REGISTERED_FOR_MENTAL_HEALTH, REGULATED_ACTIVITIES, SPECIALISMS, flagged,
+                                listed)
 from rehabmap.errors import shorten
 from rehabmap.taxonomy import NotRehab, ServiceType, classify_label
 
@@ -453,7 +454,7 @@ def read_pathway(registration: Registration, source: str = SOURCE) -> PathwayRea
             (Evidence(source, "gacServiceTypes", kind,
                       "a care home: 24-hour staffed residential care" if is_home
                       else "supported living: supported housing"),
-             Evidence(source, *mental_health[0], "registered for people with mental health needs")))
+             Evidence(source, *mental_health[0], REGISTERED_FOR_MENTAL_HEALTH)))
     if _COMMUNITY_MH.search(types):
         said = (named and named.service_type is ServiceType.community_rehab_team) or bool(_REHAB_WORD.search(name))
         kind = next(t for t in registration.service_types if _COMMUNITY_MH.search(t))

@@ -21,13 +21,16 @@ import pytest
 
 from app.sync import open_live
 from indexer.pipeline import GeographyPlacer
+from indexer.sources import cqc as cqc_sources
 from indexer.sources.cqc import Registration, needs_evidence
 from indexer.sync.codec import item_to_json
 from indexer.sync.connectors import cqc
 from indexer.sync.items import Evidence, SourceItem
+from indexer.sync.publish import REVIEW_SOURCE
 from indexer.sync.review import ReviewQueue
 from indexer.sync.store import SyncStore
 from rehabmap.config import Settings
+from rehabmap.cqc_words import SPECIALISMS
 from rehabmap.maintain.activities import PAGE
 from rehabmap.maintain.migrations import migrate
 from rehabmap.maintain.store import open_database, store_of
@@ -104,28 +107,48 @@ def test_a_decision_on_evidence_that_called_an_activity_a_specialism_stands_afte
     assert ("specialisms", "Caring for adults over 65 yrs", "states the need older_adult") in said, "a band is one"
 
 
+def old_registered_for(registration: Registration) -> list[tuple[str, str]]:
+    """`indexer.sources.cqc._registered_for` before session 51: the regulated activities read as specialisms (the
+    old reader's `Registration.specialisms` held both), so the evidence and the type's source said `specialisms`."""
+    return [(SPECIALISMS, s) for s in (*registration.specialisms, *registration.regulated_activities)]
+
+
 def test_a_care_home_quoting_the_detention_activity_whole_is_relabelled_page_after_page(
-        request, store_kind, tmp_path, data_dir):
+        request, store_kind, tmp_path, data_dir, monkeypatch):
     """Dovetail (the real recorded CQC care home), registered as CQC registers a care home with no mental health
     band: "Caring for adults under 65 yrs", and the detention activity beside its accommodation. The reader says it
     is registered for people with mental health needs by quoting that activity whole (`read_pathway`), and states
     detained_mha by quoting it shortened (`needs_evidence`); the old reader called both specialisms. Before, the
     migration relabelled only the shortened quote, so the next sync read the home as changed and flagged its
-    decision. 1,201 such homes, more than two of the pages the migration reads at once (`PAGE`), each come out as
-    the reader gives it now, both digests with it; a stopped run's staged item too."""
+    decision; and after that, the type's source kept the old reader's "cqc:gacServiceTypes+specialisms" where the
+    reader says "cqc:gacServiceTypes+regulatedActivities", so the content digest still differed and the next sync
+    read the home as changed. 1,201 such homes, more than two of the pages the migration reads at once (`PAGE`),
+    each come out as the reader gives it now, both digests with it, and the record shown says the type's source as
+    the item does (laid in the live index again), where a maintainer did not decide the type; a stopped run's
+    staged item too."""
     recorded = next(r for r in json.loads((data_dir / "feeds" / "cqc_api" / "locations_detail_2021.json").read_text())
                     if r["locationId"] == DOVETAIL)
     home = {**recorded, "specialisms": [{"name": "Caring for adults under 65 yrs"}], "regulatedActivities": [
         {"name": "Accommodation for persons who require nursing or personal care"},
         {"name": "Assessment or medical treatment for persons detained under the Mental Health Act 1983"}]}
-    read = cqc.map_location(home, "https://api.cqc.org.uk/public/v1", datetime(2026, 12, 7, tzinfo=timezone.utc))
-    assert isinstance(read, SourceItem)
-    new = item_to_json(read)
+
+    def read() -> dict[str, Any]:
+        item = cqc.map_location(home, "https://api.cqc.org.uk/public/v1", datetime(2026, 12, 7, tzinfo=timezone.utc))
+        assert isinstance(item, SourceItem)
+        return item_to_json(item)
+
+    new = read()
+    with monkeypatch.context() as old_code:
+        old_code.setattr(cqc_sources, "_registered_for", old_registered_for)
+        old = read()  # as the old reader read it
     assert [(e["field"], e["means"]) for e in new["evidence"] if "persons detained" in e["value"]] == [
         ("regulatedActivities", "registered for people with mental health needs"),
         ("regulatedActivities", "states the need detained_mha")]
-    old = {**new, "evidence": [{**e, "field": "specialisms"} if e["field"] == "regulatedActivities" else e
-                               for e in new["evidence"]]}  # as the old reader said it
+    assert [(f, old["field_sources"][f], new["field_sources"][f]) for f in new["field_sources"]
+            if old["field_sources"][f] != new["field_sources"][f]] == [
+        ("service_type", "cqc:gacServiceTypes+specialisms", "cqc:gacServiceTypes+regulatedActivities")]
+    shown = {"id": "", "name": new["fields"]["name"], "field_sources": old["field_sources"]}
+    decided = {**shown, "field_sources": {**old["field_sources"], "service_type": REVIEW_SOURCE}}
     url = database_url(request, store_kind)
     database = open_database(Settings(home=tmp_path, data_dir=data_dir, **({"database_url": url} if url else {})))
     migrate(database)
@@ -134,18 +157,21 @@ def test_a_care_home_quoting_the_detention_activity_whole_is_relabelled_page_aft
         conn.execute("DELETE FROM schema_migrations WHERE version = 28")
         conn.executemany(
             "INSERT INTO sync_records (source, source_id, connector, service_id, status, type_status, item, raw, "
-            "digest, evidence_digest, first_seen, last_seen, changed_at) VALUES "
-            "('cqc', ?, 'cqc', ?, 'active', 'inferred', ?, ?, ?, ?, 't', 't', 't')",
-            [(i, f"cqc:{i}", stored_json(old), stored_json(home), content_digest(old), evidence_digest(old))
-             for i in ids])
+            "service, digest, evidence_digest, first_seen, last_seen, changed_at, live_revision) VALUES "
+            "('cqc', ?, 'cqc', ?, 'active', 'inferred', ?, ?, ?, ?, ?, 't', 't', 't', 1)",
+            [(i, f"cqc:{i}", stored_json(old), stored_json(home),
+              stored_json({**(decided if i == ids[0] else shown), "id": f"cqc:{i}"}), content_digest(old),
+              evidence_digest(old)) for i in ids])
         conn.execute("INSERT INTO sync_staged (source, seq, kind, payload) VALUES ('cqc', 1, 'item', ?)",
                      (stored_json({"item": old, "raw": home}),))
     assert [m.version for m in migrate(database)] == [28]
 
     with database.connect() as conn:
-        stored = conn.execute("SELECT source_id, item, digest, evidence_digest FROM sync_records "
-                              "ORDER BY source_id").fetchall()
+        stored = conn.execute("SELECT source_id, item, digest, evidence_digest, service, live_revision "
+                              "FROM sync_records ORDER BY source_id").fetchall()
         [staged] = conn.execute("SELECT payload FROM sync_staged").fetchone()
-    assert [(i, json.loads(item), digest, evidence) for i, item, digest, evidence in stored] == [
+    assert [(i, json.loads(item), digest, evidence) for i, item, digest, evidence, *_ in stored] == [
         (i, new, content_digest(new), evidence_digest(new)) for i in ids]
+    assert [(json.loads(service)["field_sources"], revision > 1) for *_, service, revision in stored] == [
+        (decided["field_sources"], False)] + [(new["field_sources"], True)] * (len(ids) - 1)
     assert json.loads(staged)["item"] == new
