@@ -276,13 +276,18 @@ ENRICHMENT_MATCH = {"sqlite": "json_extract(enrichment, '$.match.{key}')",
                     "postgres": "((enrichment::jsonb) -> 'match' ->> '{key}')"}
 
 
-def _session_51(conn: Connection, policy: TokenPolicy) -> None:
-    """Migration 28: the CQC records' evidence relabelled (`relabel_activities`); and each record a maintainer
-    accepted whose list's words said one decides (`rehabmap.held_words`), due to the live index at the next
-    catch-up (a server's start, a sync's), which lays it in with the accepted words. Before, such a record accepted
-    before session 51 kept the held words in the index, the API and its page until a full `rehabmap index`: its
-    stored record did not change, so nothing asked for it to be laid again."""
+def _relabel_activities_and_relay_accepted(conn: Connection, policy: TokenPolicy) -> None:
+    """Migration 28, its two steps: the CQC records' evidence and type source relabelled (`relabel_activities`), and
+    the records accepted from a dated list laid again in the accepted words (`_relay_accepted_held`)."""
     relabel_activities(conn, policy)
+    _relay_accepted_held(conn)
+
+
+def _relay_accepted_held(conn: Connection) -> None:
+    """Each record a maintainer accepted whose shown words are its list's held words (`rehabmap.held_words`), due
+    to the live index at the next catch-up (a server's start, a sync's), which lays it in with the accepted words.
+    Before, such a record accepted before session 51 kept the held words in the index, the API and its page until a
+    full `rehabmap index`: its stored record did not change, so nothing asked for it to be laid again."""
     said = " OR ".join(["service LIKE ?"] * len(ACCEPTED))
     conn.execute("UPDATE sync_records SET live_revision = (SELECT max(live_revision) FROM sync_records) + 1 "
                  f"WHERE ({said}) AND EXISTS (SELECT 1 FROM sync_review v WHERE v.source = sync_records.source "
@@ -386,10 +391,13 @@ MIGRATIONS = (
     # rehabmap/maintain/uploads.py `taking_out`: a service's history finds the uploads that took it out on an index
     # of the services each audit row mentions, where the latest 400 upload rows were read and older ones lost.
     Migration(27, "the services an upload took out are found by their ids", mention_taken_out, mention_taken_out),
-    # rehabmap/maintain/activities.py (session 51): a CQC record's evidence named its regulated activities as
-    # specialisms; relabelled, digests and the decisions made on the evidence with them; and a record accepted from
-    # a dated list, laid again to say a maintainer decided it is (rehabmap/held_words.py).
-    Migration(28, "a CQC record's evidence names a regulated activity as one", _session_51, _session_51),
+    # rehabmap/maintain/activities.py (session 51): a CQC record's evidence and its type's source named its
+    # regulated activities as specialisms; relabelled, digests, the shown record and the decisions made on the
+    # evidence with them; and a record accepted from a dated list, laid again in its accepted words
+    # (rehabmap/held_words.py).
+    Migration(28, "a CQC record's evidence names a regulated activity as one; a record accepted from a dated list is "
+              "laid again in its accepted words", _relabel_activities_and_relay_accepted,
+              _relabel_activities_and_relay_accepted),
     # rehabmap/maintain/assured.py (session 51): an ORUK feed's `assured_date` was read as a person's check; taken
     # out of the synced items, their digests and records, which are laid again (rehabmap.oruk.oruk_to_fields).
     Migration(29, "an ORUK feed's own check of its listing is no person's check", unread_assured_dates,
