@@ -79,8 +79,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from indexer.sync.connectors.titles import TITLES
 from rehabmap.errors import DomainError, InvalidValue
-from rehabmap.index.names import OVERLAY_SOURCE
 
 if TYPE_CHECKING:  # not at run time: `rehabmap --help` lists SOURCES without loading the settings
     from pydantic import SecretStr
@@ -113,17 +113,6 @@ def run_again(source: str, files: Sequence[str] = ()) -> str:
         return f"run 'rehabmap sync {command_source(source)}' again"
     return (f"run 'rehabmap index' again with {', '.join(files) if files else 'its file'} among the directory's "
             "usual sources")
-# Each source as a person reads it (a family on a service page, a keeper on theirs), by the name its records'
-# ids, provenance and `field_sources` carry: the one home of these words. An ORUK feed is named by its file's
-# `label` (the council's own name for it); a curated table by what it is (`TableSpec.title`).
-TITLES = {"cqc": "Care Quality Commission (CQC)", "cqc-ratings": "Care Quality Commission (CQC) ratings file",
-          "cqc-directory": "Care Quality Commission (CQC) care directory",
-          "cqc-hsca": "Care Quality Commission (CQC) register of active locations",
-          "ods": "NHS Organisation Data Service", "nhs-service-search": "NHS website (Service Search)",
-          "charity": "Charity Commission register",
-          # The bundled sample (`rehabmap index sample/`), which a deployment may serve beside its sources: its
-          # records' ids say "sample:", and the pages said "Source: sample" and "Sources: … sample (60)".
-          OVERLAY_SOURCE: "rehabmap's maintainers", "sample": "rehabmap's sample directory (fictional services)"}
 
 
 def source_titles(feeds_dir: Path, recorded: Mapping[str, str] | None = None) -> Mapping[str, str]:

@@ -29,7 +29,7 @@ from indexer.sources.cqc import (
     needs_evidence,
     read_pathway,
 )
-from indexer.sync.connectors import TITLES
+from indexer.sync.connectors.titles import TITLES
 from indexer.sync.connectors.base import BaseConnector, counted, from_iso, iso, origin, utc_now
 from indexer.sync.http import Page, SourceClient, SourceNotFound
 from indexer.sync.items import Gone, Outcome, Refused, SourceItem, SyncState

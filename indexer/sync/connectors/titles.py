@@ -1,0 +1,18 @@
+"""Each source's name as a person reads it: a module of its own, so that a connector (CQC's deregistration words)
+can name its source without importing the package that imports every connector."""
+
+from __future__ import annotations
+
+from rehabmap.index.names import OVERLAY_SOURCE
+
+# Each source as a person reads it (a family on a service page, a keeper on theirs), by the name its records'
+# ids, provenance and `field_sources` carry: the one home of these words. An ORUK feed is named by its file's
+# `label` (the council's own name for it); a curated table by what it is (`TableSpec.title`).
+TITLES = {"cqc": "Care Quality Commission (CQC)", "cqc-ratings": "Care Quality Commission (CQC) ratings file",
+          "cqc-directory": "Care Quality Commission (CQC) care directory",
+          "cqc-hsca": "Care Quality Commission (CQC) register of active locations",
+          "ods": "NHS Organisation Data Service", "nhs-service-search": "NHS website (Service Search)",
+          "charity": "Charity Commission register",
+          # The bundled sample (`rehabmap index sample/`), which a deployment may serve beside its sources: its
+          # records' ids say "sample:", and the pages said "Source: sample" and "Sources: … sample (60)".
+          OVERLAY_SOURCE: "rehabmap's maintainers", "sample": "rehabmap's sample directory (fictional services)"}
