@@ -361,6 +361,12 @@ def to_document(service: Service) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if v is not None}
 
 
+_UNCHANGED = " The index being served is unchanged."
+# The switch failed and the alias could not be read after it: the new index is kept, as it may be the one served.
+_UNKNOWN = (" Whether the new index is the one served is not known: the cluster did not say which index the alias "
+            "names; the next rebuild, server start or sync finds out.")
+
+
 class ElasticWriter:
     """Builds a complete new index generation, then moves the alias to it; edits records of the live one."""
 
@@ -383,7 +389,7 @@ class ElasticWriter:
         started = datetime.now(timezone.utc)
         name = _version_name(self.base, started)
         build = build or uuid.uuid4().hex
-        with _reachable_or_unavailable(self.client, " The index being served is unchanged."):
+        with _reachable_or_unavailable(self.client, _UNCHANGED):
             self.client.create_index(name, _SETTINGS, {**_MAPPINGS, "_meta": {**_MAPPINGS["_meta"], "build": build}})
             try:
                 count, sources = self._write(name, services)
@@ -392,13 +398,21 @@ class ElasticWriter:
                 self.client.put_meta(name, {
                     "schema_version": SCHEMA_VERSION, "built_at": datetime.now(timezone.utc).isoformat(),
                     "count": count, "sources": dict(sources), "build": build})
-                replaced = self._switch_alias(name)
+                replaced = self.client.aliased(self.base)
             except BaseException:
-                try:
-                    self.client.delete_indices([name])
-                except Exception as exc:  # the build's own error is the one to raise; the next build removes it
-                    log.info("could not delete the abandoned index %s (%s)", name, type(exc).__name__)
+                self._abandon(name)
                 raise
+        try:
+            self._switch_alias(name, replaced)
+        except BaseException as exc:
+            serving = self._serving(name)
+            if serving is not True:
+                if serving is False:
+                    self._abandon(name)
+                with _reachable_or_unavailable(self.client, _UNCHANGED if serving is False else _UNKNOWN):
+                    raise
+            log.warning("the cluster answered the alias switch to %s with an error (%s), but applied it: the new "
+                        "index is live", name, type(exc).__name__)
         try:
             self._retire(replaced)
             self._delete_expired(name)
@@ -482,7 +496,7 @@ class ElasticWriter:
                 sources[service.source] += 1
                 yield service.id, to_document(service)
 
-        self._bulk(name, documents(), " The index being served is unchanged.")
+        self._bulk(name, documents(), _UNCHANGED)
         return len(seen), sources
 
     def _bulk(self, index: str, documents: Iterable[Document], note: str = "", *, alias: bool = False) -> None:
@@ -558,16 +572,30 @@ class ElasticWriter:
                                    f"{count} records written (it was deleted, or replaced, while they were written). "
                                    "The index being served is unchanged.", again="Run the build again.")
 
-    def _switch_alias(self, name: str) -> list[str]:
-        """One `_aliases` call: remove the alias from every index that has it, add it to the new one.
-        Returns the indices it was removed from. The new index deleted since `_check_written` counted it, the
-        cluster answers the call 404 `index_not_found_exception` and applies none of its actions: the build fails
-        (`_amiss`: the index gone), the alias where it was."""
-        replaced = self.client.aliased(self.base)
+    def _switch_alias(self, name: str, replaced: list[str]) -> None:
+        """One `_aliases` call: remove the alias from `replaced` (every index that has it), add it to the new one.
+        The new index deleted since `_check_written` counted it, the cluster answers the call 404
+        `index_not_found_exception` and applies none of its actions: the build fails (`_amiss`: the index gone), the
+        alias where it was."""
         actions: list[dict[str, Any]] = [{"remove": {"index": index, "alias": self.base}} for index in replaced]
         actions.append({"add": {"index": name, "alias": self.base}})
         self.client.update_aliases(actions)
-        return replaced
+
+    def _serving(self, name: str) -> bool | None:
+        """After the alias switch failed, whether the new index is live all the same (None: the cluster cannot say).
+        A gateway that gave up waiting (504) may answer a call the cluster applied: the build deleted its new index,
+        which the alias then named, so no index served, and said "The index being served is unchanged."."""
+        try:
+            return name in self.client.aliased(self.base)
+        except Exception:
+            return None
+
+    def _abandon(self, name: str) -> None:
+        """Delete the build's new index, never live; the build's own error is the one to raise."""
+        try:
+            self.client.delete_indices([name])
+        except Exception as exc:  # the next build removes it
+            log.info("could not delete the abandoned index %s (%s)", name, type(exc).__name__)
 
     def _retire(self, indices: list[str]) -> None:
         """Mark generations just taken out of service with the time, which starts their grace period."""

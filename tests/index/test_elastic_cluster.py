@@ -502,6 +502,45 @@ def test_a_build_whose_new_index_is_deleted_after_its_check_fails_at_the_alias_s
 
 
 @pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
+def test_a_build_whose_alias_switch_the_cluster_applied_but_a_gateway_answered_504_goes_live(
+        corpus, es_settings, proxy, es_client, caplog, engine_name):
+    """A gateway that gave up waiting answers the `_aliases` call 504 after the cluster applied it (every try of it):
+    the build deleted its new index, which the alias then named, so no index served at all, and it said "The index
+    being served is unchanged.". The alias read after the failure names the new index: the build is live and
+    succeeds (its token says so to a rebuild's `recover`), the old generation is retired, the answer logged."""
+    base, writer, _ = _two_hundred_written(engine_name, proxy, es_settings, corpus)
+    (live,) = _versions(es_client, base)
+    proxy.fail(r"^/_aliases", 504, forwarded=True)
+    with caplog.at_level(logging.WARNING):
+        assert writer.replace_all(corpus[200:500]) == 300
+    (new,) = set(_versions(es_client, base)) - {live}
+    assert _live(es_client, base) == new and ElasticIndex(es_client, base).info().count == 300
+    assert "retired_at" in es_client.indices(live)[live]["mappings"]["_meta"]
+    assert f"the cluster answered the alias switch to {new} with an error" in caplog.text
+
+
+@pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
+def test_a_build_whose_alias_switch_and_the_alias_read_after_it_fail_keeps_its_index_and_says_it_is_not_known(
+        corpus, es_settings, proxy, es_client, engine_name):
+    """The switch answered 504 after the cluster applied it, and the alias cannot be read after it: the new index
+    may be the one served, so it is kept (deleting it left no index at all), and the error says what is not known,
+    not "unchanged"."""
+    base, writer, _ = _two_hundred_written(engine_name, proxy, es_settings, corpus)
+    (live,) = _versions(es_client, base)
+    proxy.fail(r"^/_aliases", 504, forwarded=True)
+    proxy.fail(r"^/_alias/", 503, after=1)  # the build's own read before the switch answered, the one after not
+    with pytest.raises(IndexUnavailable) as raised:
+        writer.replace_all(corpus[200:500])
+    assert told(raised.value) == (
+        "The search index is overloaded or unavailable (it answered 504). Whether the new index is the one served "
+        "is not known: the cluster did not say which index the alias names; the next rebuild, server start or sync "
+        "finds out. Try again in a minute.")
+    proxy.heal()
+    (new,) = set(_versions(es_client, base)) - {live}
+    assert _live(es_client, base) == new and ElasticIndex(es_client, base).info().count == 300
+
+
+@pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
 @pytest.mark.parametrize("error", [("no_shard_available_action_exception", "No shard available for [get [x]]"),
                                    ("index_closed_exception", "closed")])
 def test_an_edit_whose_read_the_cluster_answers_with_another_error_per_document_is_not_an_index_never_built(
