@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import socket
 from collections.abc import Sequence
@@ -24,7 +25,8 @@ from indexer.sync.rebuild import record_curated_coverage
 from indexer.sync.store import SyncStore
 from indexer.upload import KEPT, kept_tables
 from rehabmap.config import Settings
-from rehabmap.errors import DomainError
+from rehabmap import errors
+from rehabmap.errors import IndexNotBuilt, IndexUnavailable, for_operator
 from rehabmap.index.base import IndexBackend
 from rehabmap.maintain.database import named_lock_of
 from rehabmap.maintain.store import REBUILD_LOCK, Directory, store_of
@@ -41,12 +43,18 @@ def finish_interrupted(settings: Settings) -> None:
     At the start of every rebuild, of every server start and its every look (`app.converge.Converger.look`), and of
     a command's live index (`app.sync.open_live`), skipped while a rebuild holds the lock: it does this itself.
     Without it, the next upload would rebuild without the source files of the rebuild that went live, and the next
-    rebuild without the table the index already serves."""
+    rebuild without the table the index already serves. A live index that cannot say whose it is (it did not answer,
+    503) leaves the file to the next of them, logged; before, the rebuild was forgotten, its table with it, though
+    the index bore its token. A rebuild's own `recover` raises it: the rebuild would replace the file."""
     if not (settings.home / PENDING_FILE).is_file():
         return  # (the lock is a file: nothing is made in a home that has no rebuild to finish)
     with named_lock_of(store_of(settings), REBUILD_LOCK) as ours:
         if ours:
-            recover(settings)
+            try:
+                recover(settings)
+            except IndexUnavailable as exc:  # the live index cannot say whose it is: the file waits for a later look
+                errors.operator_log.tell(f"a rebuild cut short could not be judged ({for_operator(exc)}); it is left "
+                                         "for the next rebuild, server start, sync or look", logging.WARNING)
 
 
 def unfinished(settings: Settings) -> str | None:
@@ -92,7 +100,7 @@ def _went_live(pending: dict[str, Any], backend: IndexBackend) -> bool:
     earlier release names no token: it is judged as that release judged it, by when the live index was built."""
     try:
         info = backend.info()
-    except DomainError:  # no index, or none this version reads: not the rebuild's
+    except IndexNotBuilt:  # no index, or none this version reads: not the rebuild's (any other error: not known)
         return False
     if "build" in pending:
         return info.build == pending["build"]

@@ -6,15 +6,17 @@ proxy, and a real PostgreSQL store, as two hosts with homes of their own share t
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from app.pending_rebuild import INCOMING, PENDING_FILE, finish_interrupted
+from app.pending_rebuild import INCOMING, PENDING_FILE, begin, finish_interrupted
 from app.rebuild import rebuild_index
 from rehabmap.config import Backend, Settings
+from rehabmap import errors
 from rehabmap.errors import IndexUnavailable
 from search.elastic import ElasticIndex, alias_of
 from tests.es_server import drop_indices
@@ -56,6 +58,41 @@ def test_a_rebuild_cut_short_before_its_swap_is_forgotten_though_another_hosts_r
             assert live.count == 60 and live.build is not None, "B's index serves, without A's table"
             assert not (a.home / PENDING_FILE).exists() and not (a.home / "curated").exists(), "A's table forgotten"
             assert WEST_YORKSHIRE not in [code for (code,) in table_rows(a, CURATED_CLAIMS)]
+    finally:
+        drop_indices(es_client, base)
+
+
+def test_a_rebuild_cut_short_after_its_swap_waits_while_the_index_does_not_answer_then_is_finished(
+        tmp_path, geodata_dir, data_dir, es_server, es_client, monkeypatch, caplog):
+    """A rebuild with an IPS table cut short once its index went live (its pending file, as `begin` wrote it, names
+    the live index's token), then a look while the cluster answers 503 for a moment: before, the look took the index
+    that did not answer for none of the rebuild's and forgot it, its table with it, though the index served it. Now
+    the file and the table wait, the operator is told, and the next look, the cluster back, keeps the table and
+    claims its coverage."""
+    base = f"rehabmap-unanswered-{uuid.uuid4().hex[:10]}"
+    table = tmp_path / "ips_services.csv"
+    table.write_text(IPS_TABLE)
+    monkeypatch.setattr(errors, "operator_log", errors.OperatorLog())
+    try:
+        with ClusterProxy(es_server.url) as proxy:
+            settings = Settings(home=make_home(tmp_path / "home", geodata_dir), data_dir=data_dir,
+                                backend=Backend.elasticsearch, elasticsearch_url=proxy.url, elasticsearch_index=base)
+            rebuild_index(settings, [SAMPLE], actor="test")
+            begin(settings.home, [SAMPLE], table, ElasticIndex(es_client, alias_of(base)).info().build or "")
+            proxy.fail(r"", 503)
+            with caplog.at_level(logging.WARNING):
+                finish_interrupted(settings)
+            assert "a rebuild cut short could not be judged (The search index is overloaded or unavailable (it " \
+                   "answered 503).)" in caplog.text
+            assert (settings.home / PENDING_FILE).is_file()
+            assert (settings.home / "curated" / (table.name + INCOMING)).read_text() == IPS_TABLE
+            proxy.heal()
+
+            finish_interrupted(settings)
+
+            assert not (settings.home / PENDING_FILE).exists()
+            assert (settings.home / "curated" / table.name).read_text() == IPS_TABLE
+            assert WEST_YORKSHIRE in [code for (code,) in table_rows(settings, CURATED_CLAIMS)]
     finally:
         drop_indices(es_client, base)
 
