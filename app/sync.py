@@ -144,10 +144,11 @@ class SourceRuns:
     def ran(self, run: Callable[[], SyncReport]) -> None:
         """The report of `run`, one connector's run, kept whether or not its live write was refused or failed: one
         so cut short applied (or stopped), its report stands and why its live write did not happen is named with it.
-        After a rebuild, a run cut short at its start by the index unavailable since the swap is unwritten too: the
-        new index is live, so the command exits 4, not 2's "live index unchanged", and the upload page says the
-        server catches the index up, where before it raised out of the rebuild: no report printed, exit status 2,
-        the page a 503 advising a command. A sync's stays a failed run (exit status 2)."""
+        After a rebuild, a run cut short at its start by the index unavailable since the swap is kept with the
+        unwritten (`RunNotStarted`, its own words: nothing of it applied, the next rebuild stores its rows): the new
+        index is live, so the command exits 4, not 2's "live index unchanged", and the upload page says its rows are
+        not stored, where before it raised out of the rebuild: no report printed, exit status 2, the page a 503
+        advising a command. A sync's stays a failed run (exit status 2)."""
         try:
             self.reports.append(run())
         except RunNotShown as unshown:
@@ -172,6 +173,15 @@ class SourceRuns:
     def fail(self, connector: Connector, error: Exception) -> None:
         """The connector's run failed with `error`, for the command to name at its end."""
         self.failed.append(FailedRun(connector.name, error, connector.warnings))
+
+    def failed_alike(self) -> list[list[FailedRun]]:
+        """The failed runs by the error that ended them, in order: one error ends every run where the store or the
+        live index could not be opened for them (`hold_for_review`), and its traceback is said once, not once a
+        source."""
+        alike: dict[int, list[FailedRun]] = {}
+        for failure in self.failed:
+            alike.setdefault(id(failure.error), []).append(failure)
+        return list(alike.values())
 
 
 def sync_source(settings: Settings, source: str, *, actor: str, dry_run: bool = False, force: bool = False,

@@ -182,6 +182,7 @@ class RunNotStarted(DomainError):
                 f"Nothing is left to retire: {name}'s records were retired already, and the index follows on its own "
                 "once it answers (a running server writes them, every REHABMAP_CONVERGE_EVERY_S seconds, as does the "
                 "next sync, review decision or server start).")
+        self.source = name
         super().__init__(f"The run of {name} did not start: the live index, which a run first brings up to what "
                          f"earlier runs and review decisions applied, could not be written: {sentence(told(cause))} "
                          f"Nothing was fetched or applied; what earlier runs applied is kept in the store. {then}",

@@ -987,18 +987,26 @@ def test_an_upload_whose_review_queue_runs_live_write_fails_says_the_server_catc
 
         bulks = [i for i, request in enumerate(proxy.seen()) if request[1].partition("?")[0] == "/_bulk"]
         assert len(bulks) > 1 and bulks[0] < proxy.seen().index(("POST", "/_aliases")) < bulks[1], proxy.seen()
-        assert added.status_code == 303, added.text
-        page = html.unescape(" ".join(client.get(added.headers["location"]).text.split()))
-        assert re.search(r"community_rehab_teams\.csv is in the directory: 2 services added from it, 1 rows "
-                         r"rejected\. The index now holds \d+ services\." + re.escape(UNWRITTEN_SAID), page), page
-        assert UNWRITTEN_SAID == (" Its rows held for review are stored, but the index could not yet follow them: "
-                                  "the server catches it up on its own once the index answers.")
+        said_of_the_hospitals(client, added, UNWRITTEN_SAID)
+        assert UNWRITTEN_SAID == ("were stored, but the index could not yet follow them: the server catches it up on "
+                                  "its own once the index answers.")
         assert len(state.backend.ids()) == before + 2, "the table's services are in the live index"
         assert state.backend.get(held.service_id).phone == phone, "the queue's change is not yet shown"
 
         proxy.heal()
         assert converge(state) == 1  # what the server's look does (`app.converge`), once the cluster answers
         assert state.backend.get(held.service_id).phone == "0113 496 0000"
+
+
+def said_of_the_hospitals(client, added, words: str) -> str:
+    """The page the upload's redirect `added` leads to, which says the teams table is in, then `words` of the review
+    queue's run of the hospital list's held rows (`accepted_then_changed`): the page, in one line."""
+    assert added.status_code == 303, added.text
+    page = html.unescape(" ".join(client.get(added.headers["location"]).text.split()))
+    assert re.search(r"community_rehab_teams\.csv is in the directory: 2 services added from it, 1 rows rejected\. "
+                     r"The index now holds \d+ services\. When it was uploaded, its rows held for review from "
+                     r"nhs-hospitals-2018 " + re.escape(words), page), page
+    return page
 
 
 @contextmanager
@@ -1041,16 +1049,63 @@ def test_an_upload_whose_review_queue_run_could_not_start_says_its_held_rows_wai
         added = client.post("/keepers/upload/confirm", data=confirm_form(report.text), follow_redirects=False)
 
         proxy.heal()
-        assert added.status_code == 303, added.text
-        page = html.unescape(" ".join(client.get(added.headers["location"]).text.split()))
-        assert re.search(r"community_rehab_teams\.csv is in the directory: 2 services added from it, 1 rows "
-                         r"rejected\. The index now holds \d+ services\." + re.escape(UNSTARTED_SAID), page), page
-        assert UNSTARTED_SAID == (" Its rows held for review are not stored: the index could not be written when "
-                                  "their run into the review queue began, so nothing of it was applied. The next "
-                                  "rebuild stores them (the next upload, or 'rehabmap index'), once the index "
-                                  "answers.")
+        page = said_of_the_hospitals(client, added, UNSTARTED_SAID)
+        assert UNSTARTED_SAID == ("were not stored: the index could not be written when their run into the review "
+                                  "queue began, so nothing of it was applied. The next rebuild stores them (the next "
+                                  "upload, or 'rehabmap index'), once the index answers.")
         assert "are stored" not in page
         assert len(state.backend.ids()) == before + 2, "the table's services are in the live index"
         assert state.backend.get(held.service_id).phone == phone
         [item] = keepers.app.state.open_review().items(states=("accepted",), service_ids=[held.service_id])
         assert item.record.service["phone"] == phone, "the run applied nothing: the store holds the phone it held"
+
+
+def test_an_upload_whose_held_rows_store_cannot_be_opened_after_the_swap_says_they_are_not_stored_and_logs_why(
+        keepers, data_dir, tmp_path, monkeypatch, caplog):
+    """The store the review queue's runs of the upload's held rows open, once the new index is live, cannot be opened
+    (a real SQLite open of a path that is a folder: "unable to open database file", as a database gone since the
+    swap). Before, the page said only "… is in the directory …", and nothing was logged or recorded (the run's
+    failure was kept for the command, which the page does not print). Now the page names the source whose rows were
+    not stored and says the next rebuild stores them, and the server's log says why, at ERROR, with the traceback."""
+    import app.sync
+    from indexer.sync.store import SyncStore
+    from web.keepers.maintainer_upload import FAILED_SAID
+
+    held, phone = accepted_then_changed(keepers, data_dir, tmp_path)
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    report = upload(keepers, client, teams_table(data_dir))
+    folder = tmp_path / "not-a-file"
+    folder.mkdir()
+    monkeypatch.setattr(app.sync, "open_store", lambda settings: SyncStore(folder))
+    with caplog.at_level(logging.ERROR):
+        added = client.post("/keepers/upload/confirm", data=confirm_form(report.text), follow_redirects=False)
+
+    said_of_the_hospitals(client, added, FAILED_SAID)
+    assert FAILED_SAID == ("were not stored: their run into the review queue failed, for a reason the server's log "
+                           "gives. The next rebuild stores them (the next upload, or 'rehabmap index'), once that is "
+                           "mended.")
+    [logged] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert logged.getMessage() == ("the review queue's run of nhs-hospitals-2018, of the rows the upload of "
+                                   "community_rehab_teams.csv held, failed: OperationalError: unable to open database "
+                                   "file")
+    assert logged.exc_info is not None
+    assert keepers.app.state.rehabmap.backend.get(held.service_id).phone == phone
+
+
+def test_the_upload_page_names_the_sources_of_each_review_queue_run_cut_short_as_of_the_upload(keepers):
+    """The page the upload's redirect leads to, one source's held rows stored but not yet in the index and another's
+    not stored (their run did not start). Before, it said "Its rows held for review are stored, …" and "Its rows held
+    for review are not stored: …" one after the other, naming neither source, and in the present tense, though the
+    address keeps them: shown again days later, it said so still. Now each sentence names its sources and says it
+    was so when the table was uploaded."""
+    from web.keepers.maintainer_upload import UNSTARTED_SAID, UNWRITTEN_SAID
+
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    page = client.get("/keepers/upload", params={"done": "teams.csv is in the directory.",
+                                                 "unwritten": "nhs-hospitals-2018", "unstarted": "sites,ods"})
+    assert page.status_code == 200
+    assert (f"teams.csv is in the directory. When it was uploaded, its rows held for review from nhs-hospitals-2018 "
+            f"{UNWRITTEN_SAID} When it was uploaded, its rows held for review from sites and ods {UNSTARTED_SAID}"
+            ) in html.unescape(" ".join(page.text.split()))

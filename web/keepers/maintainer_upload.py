@@ -14,8 +14,9 @@ say so, or it is shown again with nothing written."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -30,7 +31,7 @@ from indexer.upload import (HOLD_MINUTES, HeldUploads, Replaced, TableCheck, Tab
                             TableUnreadable, UnknownTable, check_table, kept_table, kept_tables, replaced_by,
                             spec_filed_as, spec_named)
 from rehabmap.coverage import category_label
-from rehabmap.errors import RebuildRunning, tell_operator
+from rehabmap.errors import DomainError, RebuildRunning, for_operator, tell_operator
 from rehabmap.maintain.audit import Change
 from rehabmap.maintain.uploads import ADDED, REFUSED, TABLE, PastUpload, recent_uploads, removed_services
 from web.deps import get_state
@@ -40,6 +41,11 @@ from web.keepers.navigation import SECTIONS, Section
 from web.keepers.session import (PATH, UPLOAD_MAX_BYTES, Keeper, KeepersRoute, directory_of, form_errors, message_page,
                                  refusal_page, render, requires)
 from web.keepers.words import said
+
+if TYPE_CHECKING:  # (the pages cannot import `app` as they run: it imports them)
+    from app.sync import SourceRuns
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(route_class=KeepersRoute)
 UPLOAD = f"{PATH}/upload"
@@ -265,34 +271,59 @@ def confirm(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Respon
              "areas that the table it replaced held" if replaced.loses else "")
     done = (f"{spec.file_name} is in the directory: {len(check.good)} services added from it, "
             f"{len(check.rejected)} rows rejected{taken}. The index now holds {rebuilt.report.indexed} services.")
-    return RedirectResponse(f"{UPLOAD}?" + urlencode({"done": done, **_cut_short(rebuilt.queued.unwritten),
+    _tell_failed(rebuilt.queued, spec.file_name)
+    return RedirectResponse(f"{UPLOAD}?" + urlencode({"done": done, **_cut_short(rebuilt.queued),
                                                       **_unshown(rebuilt.queued.unshown)}), status_code=303)
 
 
-# Where the review queue's runs of the rows the rebuild held were stored but their live write failed (`RunNotWritten`:
-# the index busy or down after it went live): the server's own catch-up (`app.converge`) writes them, no person needed.
-UNWRITTEN_SAID = (" Its rows held for review are stored, but the index could not yet follow them: the server "
-                  "catches it up on its own once the index answers.")
-# Where such a run did not start (`RunNotStarted`: the index could not be written at its start, the new index live):
-# nothing of it was stored, and only a rebuild holds the rows again; the command's `error:` line says so too.
-UNSTARTED_SAID = (" Its rows held for review are not stored: the index could not be written when their run into the "
-                  "review queue began, so nothing of it was applied. The next rebuild stores them (the next upload, "
-                  "or 'rehabmap index'), once the index answers.")
+# What became of the review queue's runs of the rows the upload's rebuild held, where they did not simply apply, each
+# said of the sources it concerns (`_cut_short`): stored, but their live write failed (`RunNotWritten`: the index busy
+# or down after it went live; the server's own catch-up, `app.converge`, writes them, no person needed); not started
+# (`RunNotStarted`: the index could not be written at its start, the new index live; nothing of it was stored, and only
+# a rebuild holds the rows again, as the command's `error:` line says); failed (the store could not be opened after
+# the swap, its disk full: logged by `_tell_failed`).
+UNWRITTEN_SAID = ("were stored, but the index could not yet follow them: the server catches it up on its own once the "
+                  "index answers.")
+UNSTARTED_SAID = ("were not stored: the index could not be written when their run into the review queue began, so "
+                  "nothing of it was applied. The next rebuild stores them (the next upload, or 'rehabmap index'), "
+                  "once the index answers.")
+FAILED_SAID = ("were not stored: their run into the review queue failed, for a reason the server's log gives. The next "
+               "rebuild stores them (the next upload, or 'rehabmap index'), once that is mended.")
+CUT_SHORT = {"unwritten": UNWRITTEN_SAID, "unstarted": UNSTARTED_SAID, "failed": FAILED_SAID}
 
 
-CUT_SHORT = {RunNotWritten: ("unwritten", UNWRITTEN_SAID), RunNotStarted: ("unstarted", UNSTARTED_SAID)}
-
-
-def _cut_short(runs: Sequence[RunNotWritten | RunNotStarted]) -> dict[str, str]:
-    """The query that has the page say what became of the review queue's runs the index cut short after the rebuild
-    went live, each as it was (`CUT_SHORT`): before, a run that did not start was said stored, as one whose live
-    write alone failed, though its rows wait for the next rebuild. Said as the page is shown (`_cut_short_said`), not
-    in the `done` text, which the page cuts at 300 characters."""
-    return {CUT_SHORT[type(run)][0]: "1" for run in runs}
+def _cut_short(runs: SourceRuns) -> dict[str, str]:
+    """The query that has the page say what became of the review queue's runs that did not simply apply, by source
+    (`CUT_SHORT`). Before, a run that did not start was said stored, as one whose live write alone failed; a run that
+    failed was not said at all (the page said only that the table was in); and with one source's run unwritten and
+    another's unstarted, the page said both sentences, naming neither source. Said as the page is shown
+    (`_cut_short_said`), not in the `done` text, which the page cuts at 300 characters."""
+    named = {"unwritten": [run.report.source for run in runs.unwritten if isinstance(run, RunNotWritten)],
+             "unstarted": [run.source for run in runs.unwritten if isinstance(run, RunNotStarted)],
+             "failed": [failure.source for failure in runs.failed]}
+    return {name: ",".join(sources) for name, sources in named.items() if sources}
 
 
 def _cut_short_said(request: Request) -> str:
-    return "".join(words for name, words in CUT_SHORT.values() if request.query_params.get(name) == "1")
+    """`_cut_short`'s sentences, as of the upload: the redirect's address keeps them, so the page shown again days
+    later says what was so when it was uploaded, not what is so now."""
+    return "".join(f" When it was uploaded, its rows held for review from {_and(sources.split(','))} {words}"
+                   for name, words in CUT_SHORT.items() if (sources := request.query_params.get(name, "")[:300]))
+
+
+def _and(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _tell_failed(runs: SourceRuns, file_name: str) -> None:
+    """Each failed run of the review queue's to the server's log (ERROR, with the traceback, once for the runs one
+    error ended): the page says only that their rows were not stored. Before, nothing was logged."""
+    for alike in runs.failed_alike():
+        error = alike[0].error
+        log.error("the review queue's run of %s, of the rows the upload of %s held, failed: %s",
+                  ", ".join(failure.source for failure in alike), file_name,
+                  for_operator(error) if isinstance(error, DomainError) else f"{type(error).__name__}: {error}",
+                  exc_info=error)
 
 
 def _unshown(refused: Sequence[NotYetShown]) -> dict[str, str]:
