@@ -125,19 +125,22 @@ def echo_failed(command: str, runs: SourceRuns) -> None:
     configuration it does not read (`FailedRun.warnings`), and a last line naming them all: the reports of the runs
     that ended are above, so that a log read from its end does not take one council's failure for all."""
     several = len(runs.reports) + len(runs.failed) > 1
-    for failure in runs.failed:
-        said = caller_words(failure.error)
-        if said is None:
-            traceback.print_exception(failure.error)
-            said = f"{type(failure.error).__name__}: a fault of rehabmap's own (its traceback is above): report it"
-        named = failure.source + ": " if several else ""
-        click.echo(f"error: {named}{said}", err=True)
-        for warning in failure.warnings:
-            click.echo(f"warning: {named}{warning}", err=True)
-    if several:
+    for alike in runs.failed_alike():
+        said = caller_words(alike[0].error)
+        if said is None:  # its traceback once, above the first of the runs it ended (before, once a run)
+            traceback.print_exception(alike[0].error)
+            said = f"{type(alike[0].error).__name__}: a fault of rehabmap's own (its traceback is above): report it"
+        for failure in alike:
+            named = failure.source + ": " if several else ""
+            click.echo(f"error: {named}{said}", err=True)
+            for warning in failure.warnings:
+                click.echo(f"warning: {named}{warning}", err=True)
+    if several and runs.reports:
         names = ", ".join(f.source for f in runs.failed)
         click.echo(f"error: {len(runs.failed)} of the {len(runs.reports) + len(runs.failed)} runs of '{command}' "
                    f"failed ({names}); each of the others ran on its own, as reported", err=True)
+    elif several:  # (before, "each of the others" named others where there were none)
+        click.echo(f"error: all {len(runs.failed)} runs of '{command}' failed", err=True)
 
 
 @click.command("sync-status")

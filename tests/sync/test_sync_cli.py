@@ -763,6 +763,27 @@ def test_a_feed_failing_on_its_stores_full_disk_or_refused_connection_is_the_mac
     assert err.count("Traceback") == 1 and "no such table: no_such_table" in err, err
 
 
+def test_runs_one_fault_ended_print_its_traceback_once_and_none_names_others_where_every_run_failed(capsys):
+    """`rehabmap index`'s runs of its held rows, every one ended by one fault of rehabmap's own (as where the store
+    could not be opened for them: `app.sync.hold_for_review` fails each with the one error). Before, its traceback
+    was printed once a source, and the last line said "…; each of the others ran on its own, as reported", of others
+    there were none of. Now the traceback is printed once, each run still has its `error:` line, and the last line
+    says that every run failed."""
+    from app.sync import FailedRun, SourceRuns
+    from cli.sync import echo_failed
+
+    with pytest.raises(KeyError) as bug:
+        {}["x"]
+    echo_failed("rehabmap index", SourceRuns([], [FailedRun("nhs-hospitals-2018", bug.value),
+                                                  FailedRun("sites", bug.value)], after_rebuild=True))
+
+    err = capsys.readouterr().err
+    assert err.count("Traceback") == 1, err
+    said = "KeyError: a fault of rehabmap's own (its traceback is above): report it\n"
+    assert f"error: nhs-hospitals-2018: {said}error: sites: {said}" in err, err
+    assert err.endswith("error: all 2 runs of 'rehabmap index' failed\n") and "the others" not in err, err
+
+
 def test_a_run_applied_whose_live_write_is_refused_says_so_and_the_next_sync_writes_it(
         tmp_path, cqc_synced_home, data_dir, replay, monkeypatch):
     """A run commits before its live write reads which source supersedes which; with a mapping's `supersedes` put
