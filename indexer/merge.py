@@ -759,20 +759,23 @@ class Merging:
         do not, a file giving one id two, an active copy of a retired id. Such a key is not known at the kind, so
         the record of the location it names, which its key joins, shows it too; a record shows a CQC location id it
         is merged by, or none. An inactive record's own is no key of it (`merge_keys`), and it keeps it, as the sync
-        or its file wrote it; a synced record's is its id's. Before, a synced record without a CQC location id showed
-        its file copy's, while a council's row giving that id showed it too; a council's file giving homes:G twice,
-        once with Ashton Lodge's CQC location id and once with Grovelands Lodge's, showed one of the two (which, by the
-        order the rows came) on the record homes:G was merged into by its name and postcode, beside that location's
-        own record; and a file's inactive homes:X, given active again with Grovelands Lodge's, showed it retired
-        beside Grovelands Lodge's own."""
+        or its file wrote it, but a file's inactive copy of a synced id (`_hides_cqc`); a synced record's is its id's.
+        Before, a synced record without a CQC location id showed its file copy's (an inactive copy's too), while a
+        council's row giving that id showed it too; a council's file giving homes:G twice, once with Ashton Lodge's
+        CQC location id and once with Grovelands Lodge's, showed one of the two (which, by the order the rows came) on
+        the record homes:G was merged into by its name and postcode, beside that location's own record; and a file's
+        inactive homes:X, given active again with Grovelands Lodge's, showed it retired beside Grovelands Lodge's
+        own."""
         return _combine([member.model_copy(update={"cqc_location_id": None}) if self._hides_cqc(member) else member
                          for member in members], self.precedence)
 
     def _hides_cqc(self, service: Service) -> bool:
-        """Whether a record's CQC location id is left out of its record (`_combined`)."""
+        """Whether a record's CQC location id is left out of its record (`_combined`). An inactive record keeps its
+        own where its id was read from no sync's store: where one was, the synced records say the id's keys and state
+        (a file's inactive copy of an active synced id retires nothing, and a live write never reads it)."""
         given = self._given.get(service.id)
         key = cqc_key(service.cqc_location_id)
-        return (given is not None and key is not None and service.status != "inactive"
+        return (given is not None and key is not None and (service.status != "inactive" or given.synced is not None)
                 and not self._is_synced(service) and ("cqc", key) not in given.counted)
 
     def _copy_of_synced(self, service: Service) -> bool:

@@ -1077,16 +1077,19 @@ def test_an_id_the_store_holds_twice_counts_the_keys_of_both_its_synced_records_
         assert records_of(tmp_path / "two.sqlite") == records_of(tmp_path / "one.sqlite")
 
 
+@pytest.mark.parametrize("status", ["active", "inactive"])
 def test_a_cqc_location_id_only_a_files_copy_of_a_synced_record_gives_is_not_shown_by_its_record(
-        data_dir, geography, tmp_path):
+        data_dir, geography, tmp_path, status):
     """Ashton Lodge as a sync stores it without its CQC location id, a file's older copy giving it, and a council's
     file row giving it (homes:C): the synced record alone says its id's keys, so the council's row stays apart, as
     after a live write, which reads the store alone and shows Ashton Lodge without it; and Ashton Lodge's record
     does not show the copy's CQC location id either, in every order, one process and a parallel import: one record
-    in search has that id. Before, Ashton Lodge's record took it from the copy, and two records showed it."""
+    in search has that id. Before, Ashton Lodge's record took it from the copy, and two records showed it; then, where
+    the copy was inactive (a retired record keeps its own), it did again, in every order."""
     listed = ashton_lodge_three_ways(data_dir, geography)[1]
     first = synced(listed).model_copy(update={"cqc_location_id": None})
-    copy = listed.model_copy(update={"provenance": [listed.provenance[0].model_copy(update={"line": 104})]})
+    copy = listed.model_copy(update={"status": status,
+                                     "provenance": [listed.provenance[0].model_copy(update={"line": 104})]})
     council = listed.model_copy(update={"id": "homes:C", "source": "homes", "name": "Ashton Lodge Care Home",
                                         "postcode": None, "provenance": [listed.provenance[0].model_copy(update={
                                             "source": "homes", "file": "homes.csv", "line": 3})]})
