@@ -119,6 +119,14 @@ def _origin(service: Service) -> tuple[str | None, int | None]:
     return (origin.file, origin.line) if origin is not None else (None, None)
 
 
+def read_from(services: Iterable[Service]) -> set[tuple[str, str | None]]:
+    """Each record by its id and the file (or page) it was read from, as `Merging` is told the records read from the
+    sync's store: a live write, which reads the store alone, says so of all it merges, as a rebuild says it of the
+    store's records. Before, it said none, and merged an id the store holds twice from one page as one file's rows
+    (whose two CQC location ids count for none), where a rebuild showed one (`indexer.sync.publish.shown_merged`)."""
+    return {(service.id, _origin(service)[0]) for service in services}
+
+
 def _where(service: Service) -> str:
     """The file and line (or record) a record was read from, or its id where none is known."""
     file, line = _origin(service)

@@ -14,7 +14,7 @@ import json
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from indexer.merge import Precedence, merge_duplicates
+from indexer.merge import Precedence, merge_duplicates, read_from
 from indexer.sync.steps import reached
 from indexer.sync.store import ReviewRow, StoredRecord, SyncStore
 from rehabmap.coverage import Claim, CoverageStore
@@ -79,8 +79,9 @@ def shown_merged(store: SyncStore, changed: Sequence[StoredRecord], precedence: 
         done.update(members)
         if len(members) == 1:  # a record of its own (perhaps one another was merged into before, now shown alone)
             out[groups.records[members[0]]["id"]] = groups.records[members[0]]
-        elif members:
-            kept, _ = merge_duplicates([Service.model_validate(groups.records[at]) for at in members], precedence)
+        elif members:  # each read from the store: merged as a rebuild merges synced records (`Merging`'s `synced`)
+            services = [Service.model_validate(groups.records[at]) for at in members]
+            kept, _ = merge_duplicates(services, precedence, read_from(services))
             out |= {groups.records[at]["id"]: None for at in members}
             out |= {service.id: as_service(service).model_dump(mode="json") for service in kept}
     return out

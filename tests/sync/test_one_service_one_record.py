@@ -16,6 +16,7 @@ import re
 import sqlite3
 import tempfile
 from collections import Counter
+from datetime import datetime, timezone
 from dataclasses import replace
 from functools import partial
 from itertools import chain, permutations
@@ -28,8 +29,8 @@ from starlette.testclient import TestClient
 
 from app.parts import open_writer
 from app.sync import open_live
-from indexer.pipeline import GeographyPlacer, build_index
-from indexer.rows import Held
+from indexer.pipeline import GeographyPlacer, build_index, prepare_all
+from indexer.rows import Candidate, Held
 from indexer.sources import load_source
 from indexer.sync.file_candidates import by_source
 
@@ -39,7 +40,7 @@ from indexer.precedence import source_precedence
 from indexer.sync.publish import merged_into, shown_merged
 from indexer.sync.review import ReviewQueue
 from indexer.sync.rebuild import with_directory
-from indexer.sync.store import Paged, ReviewState, SyncStore
+from indexer.sync.store import Paged, ReviewState, StoredRecord, SyncStore
 from rehabmap.oruk import service_uuid
 from rehabmap.record import Service
 from rehabmap.record_keys import key_columns, merge_keys
@@ -50,6 +51,7 @@ from rehabmap.maintain.store import Directory, open_database, store_of
 from search.embedded import index_file
 from web.keepers.maintainer_services import form_values
 from tests.conftest import database_url
+from tests.cqc_records import ASHTON_ID, GROVELANDS
 from tests.keepers.conftest import csrf_of
 from tests.maintain.conftest import TODAY, make_app
 from tests.built_home import BuiltHome
@@ -316,6 +318,33 @@ def test_a_live_write_reads_the_records_it_may_merge_not_the_store(accepted_home
     assert written.keys() == set(HEMEL) and written[HEMEL[1]] is None
     assert len(kin) < 10 < len(records) and set(store.records_read) == kin and len(store.records_read) <= 3 * len(kin)
     assert set(store.reviews_read) <= kin
+
+
+def test_a_live_write_shows_an_id_the_store_holds_twice_from_one_page_as_a_rebuild_does(tmp_path, data_dir,
+                                                                                          geography):
+    """Ashton Lodge's id held twice by the store from one page of CQC's API (two of its location records giving it),
+    once with its own CQC location id and once with Grovelands Lodge's: a live write shows the record a rebuild makes
+    of the two, which reads both as synced records (`Merging`'s `synced`), in either order the store holds them.
+    Before, the live write merged them as one file's rows, whose two CQC location ids count for none, and showed
+    none, where a rebuild showed the first's."""
+    recorded = data_dir / "feeds" / "cqc_api" / "locations_detail_2021.json"
+    prepared = prepare_all([r for r in load_source(recorded) if isinstance(r, Candidate)], GeographyPlacer(geography))
+    [ashton] = [s for s in prepared if isinstance(s, Service) and s.id == ASHTON_ID]
+    page = ashton.provenance[0].model_copy(update={"file": "https://api.service.cqc.org.uk/public/v1/locations",
+                                                   "line": 1})
+    twice = [ashton.model_copy(update={"provenance": [page]}),
+             ashton.model_copy(update={"cqc_location_id": GROVELANDS, "provenance": [page]})]
+    for order in (twice, twice[::-1]):
+        store = SyncStore(tmp_path / f"{order[0].cqc_location_id}.sqlite")
+        at = datetime.now(timezone.utc).isoformat()
+        store.write([StoredRecord("cqc", f"page-1-{n}", "cqc", s.id, "active", "confirmed", {}, None,
+                                  s.model_dump(mode="json"), None, None, None, "d", "e", at, at, at, None, None)
+                     for n, s in enumerate(order)], (), (), live_changed=set())
+        records = store.records()
+        rebuilt, _ = merge_duplicates([Service.model_validate(r.service) for r in records], Precedence(),
+                                      {(ASHTON_ID, page.file)})
+        assert [s.cqc_location_id for s in rebuilt] == [order[0].cqc_location_id]
+        assert shown_merged(store, records, Precedence()) == {ASHTON_ID: rebuilt[0].model_dump(mode="json")}
 
 
 def changed(store: SyncStore, service_id: str, **fields: str) -> None:
