@@ -163,12 +163,15 @@ def _note(kept: Service, other: Service, combined: Service, shown: Service) -> M
     told = [name for name in made if name not in _KEEP and name not in _POINT]
     lost = [f"{name} '{shorten(again[name])}'" for name in told
             if not _empty(again[name]) and made[name] != again[name] and indexed[name] != again[name]]
-    instead = [name for name in told
-               if not _empty(first[name]) and indexed[name] != first[name] and indexed[name] == again[name]]
-    # The first's values that neither record shows anything for: a CQC location id the rows of one file give the id
-    # two of, which are both left out (`Merging._combined`). Before, the note named the later row's alone.
-    unsaid = [f"{name} '{shorten(first[name])}'" for name in told
-              if not _empty(first[name]) and _empty(made[name]) and _empty(indexed[name])]
+    # The first's CQC location id its id's record leaves out (`Merging._combined`: the rows of one file give the id
+    # two), whatever the indexed record shows (another id's, where the kind is merged with one by a key). Before, the
+    # note named the later row's alone; then, where the indexed record showed another's, still; and said the first's
+    # a second time as the empty value shown in its place (`instead`), as it did a town the indexed record left empty.
+    hidden = [name for name in ("cqc_location_id",)
+              if not _empty(first[name]) and _empty(made[name]) and indexed[name] != first[name]]
+    instead = [name for name in told if name not in hidden
+               and not _empty(first[name]) and indexed[name] != first[name] and indexed[name] == again[name]]
+    unsaid = [f"{name} '{shorten(first[name])}'" for name in hidden]
     first_lost = f"the first's {', '.join(unsaid)}"
     said = ([f"whose {', '.join(lost)} the record does not keep" + (f", nor {first_lost}" if unsaid else "")] if lost
             else [f"beside which the record does not keep {first_lost}"] if unsaid else [])

@@ -1134,6 +1134,44 @@ def test_a_cqc_location_id_a_file_gives_one_id_two_of_is_shown_by_no_record_of_i
         assert records_of(tmp_path / "two.sqlite") == records_of(tmp_path / "one.sqlite")
 
 
+def test_the_note_of_an_id_a_file_gives_two_cqc_location_ids_names_both_beside_a_record_showing_a_third(
+        data_dir, geography):
+    """homes:G given twice, with Ashton Lodge's CQC location id and then with Grovelands Lodge's, joining homes:A at
+    their name and postcode, which gives a CQC location id of its own (nobody's): the record shows homes:A's, and the
+    note of homes:G's two rows names both ids as not kept, in every order. Before, it named the later row's alone (the
+    first's was said only where the record showed none)."""
+    listed = ashton_lodge_three_ways(data_dir, geography)[1]
+    rows = [council_file_row(listed, "homes:A", 2, name=COUNCILS, cqc_location_id=NOBODYS),
+            council_file_row(listed, "homes:G", 3, name=COUNCILS),
+            council_file_row(listed, "homes:G", 4, name=COUNCILS, cqc_location_id=GROVELANDS)]
+    for order in itertools.permutations(rows):
+        kept, notes = merge_duplicates(order, Precedence())
+        assert [s.cqc_location_id for s in kept] == [NOBODYS], [s.provenance[0].line for s in order]
+        [again] = [note for note in notes if note.key.startswith("id homes:G")]
+        assert f"'{ASHTON}'" in again.key and f"'{GROVELANDS}'" in again.key, again.key
+
+
+@pytest.mark.parametrize("later, lost", [
+    ({"cqc_location_id": None}, ("cqc_location_id", ASHTON)),
+    ({"town": None, "address": "1 Another Street"}, ("town", "Leicester"))], ids=["a CQC location id", "a town"])
+def test_the_note_of_a_row_given_again_says_a_value_of_the_first_it_loses_once(data_dir, geography, later, lost):
+    """homes:G given three times, the third leaving a value of the first empty: its CQC location id, where the second
+    gives Grovelands Lodge's (neither shown: one file gives homes:G two), or its town, where the third's postcode
+    gives the record's place (the others give none): the third's note names the first's value once. Before, it said it
+    twice, the second time as the empty value the record shows in its place ("…nor the first's cqc_location_id
+    '1-112816741', and whose cqc_location_id none the record shows in place of the first's '1-112816741'")."""
+    listed = ashton_lodge_three_ways(data_dir, geography)[1]
+    assert listed.town == "Leicester" and listed.postcode
+    first, second = (council_file_row(listed, "homes:G", 2, **({"postcode": None} if "town" in later else {})),
+                     council_file_row(listed, "homes:G", 3, **({"postcode": None} if "town" in later else {
+                         "cqc_location_id": GROVELANDS})))
+    third = council_file_row(listed, "homes:G", 4, **later)
+    kept, notes = merge_duplicates([first, second, third], Precedence())
+    assert getattr(kept[0], lost[0]) is None
+    [note] = [note for note in notes if note.merged == "homes.csv:4"]
+    assert note.key.count(f"'{lost[1]}'") == 1, note.key
+
+
 def test_a_cqc_location_id_one_file_gives_an_id_alone_is_shown_where_another_file_gives_it_beside_a_second(
         data_dir, geography, tmp_path):
     """homes:X at the council's name and Ashton Lodge's postcode, in one file with Ashton Lodge's CQC location id and
