@@ -3,7 +3,7 @@
 Builds the sample (`sample/rehabmap-sample.oruk.json`) and a synthetic corpus (`bench.bench_build.candidates`,
 the rows `bench_build --steps pipeline` times) with `indexer.pipeline.build_index`, the real geodata and the
 embedded writer, then prints, per build, the import's report and a SHA-256 of every table of the index
-file (records, query columns, full-text tables, snapshot; not the build's clock time), row by row in
+file (records, query columns, full-text tables, snapshot; not the build's clock time nor its token), row by row in
 rowid order; of the full-text segments, what they serve (`words`). Run it in two
 checkouts and compare the outputs:
 
@@ -46,8 +46,8 @@ def fingerprint(path: Path) -> list[str]:
             except sqlite3.OperationalError:  # a table WITHOUT ROWID: its primary key's order
                 rows = db.execute(f'SELECT * FROM "{table}"')
             for row in rows:
-                if table == "meta" and row[1] == "built_at":
-                    continue  # the build's clock time
+                if table == "meta" and row[1] in ("built_at", "build"):
+                    continue  # the build's clock time, and its own token (a rebuild's, to know it when it is live)
                 digest.update(repr(row).encode())
                 count += 1
             lines.append(f"  {table}: {count} rows, sha256 {digest.hexdigest()}")
