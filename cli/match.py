@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import click
@@ -11,6 +11,7 @@ from cli.textgrid import grid
 from rehabmap.orders import ORDERS
 
 if TYPE_CHECKING:
+    from rehabmap.coverage import Coverage
     from rehabmap.match import LeftOut, MatchRequest, MatchResponse
     from rehabmap.taxonomy import ServiceType
 
@@ -48,7 +49,7 @@ def match_command(postcode, place, lat, lon, needs, types, age, gender, max_km, 
     from rehabmap.config import get_settings
     from rehabmap.coverage import none_found_lines
     from rehabmap.maintain.store import Directory
-    from rehabmap.match import MatchRequest, left_out, match
+    from rehabmap.match import MatchRequest, fewer_needs_list_some, left_out, match
     from rehabmap.state import AppState
 
     settings = get_settings()
@@ -69,11 +70,12 @@ def match_command(postcode, place, lat, lon, needs, types, age, gender, max_km, 
     response = match(backend, home, request, settings.current_date(), state.unconfirmed_listings())
     click.echo(f"Home: {home.label} — {home.areas.icb_name} ({home.areas.icb_code}), {home.areas.lad_name}")
     listed = {r.service.service_type for r in response.results}
-    left = {t.service_type: _left_out_text(found, request) for t in response.summary
-            if t.service_type not in listed and (found := left_out(backend, home, request, response, t.service_type))}
-    click.echo(render_table(request, response, left))
-    for line in none_found_lines(state.coverage(), home.areas.codes(), [t.service_type for t in response.summary],
-                                 listed, request.subtypes or (), request.reach(home), left):
+    at_home = state.coverage().at_home(home.areas.codes(), request.reach(home))
+    answers = {t.service_type: at_home.for_request(t.service_type, request.subtypes) for t in response.summary}
+    found = {t: left for t in answers if t not in listed and (left := left_out(backend, home, request, response, t))}
+    click.echo(render_table(request, response, answers, found,
+                            not response.results and fewer_needs_list_some(backend, home, request)))
+    for line in none_found_lines(answers, listed, {t: _left_out_text(left, request) for t, left in found.items()}):
         click.echo(line)
 
 
@@ -92,14 +94,17 @@ def _left_out_text(left: LeftOut, request: MatchRequest) -> str:
     return left.says(request) + see
 
 
-def render_table(request: MatchRequest, response: MatchResponse, left_out: Collection[ServiceType] = ()) -> str:
-    """A fixed-width table a clinician can paste into notes; `left_out`: the types whose services the search's own
-    options left out (`nothing_found`)."""
+def render_table(request: MatchRequest, response: MatchResponse, answers: Mapping[ServiceType, Coverage],
+                 left_out: Mapping[ServiceType, LeftOut], fewer_needs: bool) -> str:
+    """A fixed-width table a clinician can paste into notes; listing none, what was not found (`nothing_found`:
+    `answers`, each type's coverage at home; `left_out`, what the search's own options left out of a type;
+    `fewer_needs`, whether fewer needs list some)."""
     from geodata.distance import miles_and_km_figures
     from web.present import ORDER_WORDS, nothing_found
 
     if not response.results:
-        return nothing_found(request, left_out) + " For each type asked for, what finding none means:"
+        found = nothing_found(request, answers, left_out, fewer_needs)
+        return f"{found} For each type asked for, what finding none means:"
     named, how = ORDER_WORDS[request.order]
     saved = response.current_placement_km is not None
     header = ["#", "miles (km)", "ICB", "type", "service", "meets", "unknown", "capacity"] + (

@@ -479,20 +479,15 @@ def _own(service_type: ServiceType, subtypes: Collection[str] | None) -> list[st
     return [f"{service_type.value}:{s}" for s in subtypes if s in SUBTYPES.get(service_type, ())] if subtypes else []
 
 
-def none_found_lines(coverage: CoverageMap, home_codes: Iterable[str | None], asked: Iterable[ServiceType],
-                     listed: Iterable[ServiceType], subtypes: Iterable[str] = (),
-                     reach: Reach | None = None, left_out: Mapping[ServiceType, str] | None = None) -> list[str]:
-    """For each type asked for of which an answer lists none: what the search's options left out of it
+def none_found_lines(answers: Mapping[ServiceType, Coverage], listed: Iterable[ServiceType],
+                     left_out: Mapping[ServiceType, str]) -> list[str]:
+    """For each type asked for (`answers`: its coverage at the home, as the search asks for it,
+    `HomeCoverage.for_request`) of which an answer lists none: what the search's options left out of it
     (`left_out`, in words), and whether none means there are none (the home's area is covered), none where part
-    is, or nothing at all (not yet covered); `reach`: the search's (`HomeCoverage`)."""
-    home, shown, narrowing = coverage.at_home(home_codes, reach), set(listed), list(subtypes)
-    lines = []
-    for service_type in asked:
-        if service_type in shown:
-            continue
-        answer = home.for_request(service_type, narrowing)
-        lines.append(f"{service_type.value}: {answer.none_shown((left_out or {}).get(service_type))}")
-    return lines
+    is, or nothing at all (not yet covered)."""
+    shown = set(listed)
+    return [f"{t.value}: {answer.none_shown(left_out.get(t))}" for t, answer in answers.items()
+            if t not in shown]
 
 
 def by_kinds(kinds: Mapping[str, Coverage], *, share: float) -> Coverage | None:

@@ -575,6 +575,19 @@ def left_out(backend: IndexBackend, home: HomeLike, request: MatchRequest, respo
     return LeftOut(total, found) if found else None
 
 
+def fewer_needs_list_some(backend: IndexBackend, home: HomeLike, request: MatchRequest) -> bool:
+    """Whether a search with needs that lists none would list some with fewer: with none at all, its other filters
+    and options as they are (fewer needs pass all that more do). Asked only of a search listing none, so that
+    "fewer needs" is offered where it helps: at CH31 9FU, level 2 units for 'female only' taking new referrals
+    list none, and without the need a men's unit that takes them; for Wirral's advocacy, whose every service's
+    catchment leaves it out, no need dropped lists one."""
+    if not request.needs:
+        return False
+    fewer = replace(request, needs=())
+    types = frozenset(request.types or ServiceType)
+    return bool(_count(backend, home, fewer, _base_query(fewer, _coverage(fewer, home), types)))
+
+
 def summarise(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: date, *,
               nearest_known: dict[ServiceType, Hit | None] | None = None,
               coverage: Coverage | None = None,

@@ -111,9 +111,13 @@ def test_match_that_finds_nothing_says_what_it_did_not_find_and_what_that_means(
                     "--max-km", "0.5")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[1] == ("No service of these types was found within 0.3 miles (0.5 km). Try more types of service or "
-                        "a larger distance. For each type asked for, what finding none means:")
-    assert lines[2].startswith("inpatient_rehab_level2: ") and len(lines) == 3
+    # The sample is no complete listing: the headline says the directory holds no level 2 data here, as the type's
+    # line does. Before: "No service of these types was found within 0.3 miles (0.5 km). Try more types …".
+    assert lines[1] == ("No service of these types was found within 0.3 miles (0.5 km), and the directory holds no "
+                        "data for these types for this area yet: finding none does not mean there are none. Try more "
+                        "types of service or a larger distance. For each type asked for, what finding none means:")
+    assert lines[2] == ("inpatient_rehab_level2: Not yet covered: the directory holds no Level 2 inpatient "
+                        "rehabilitation unit (higher support) data for this area yet.") and len(lines) == 3
     # Two types in one list of 1: before, the community team that passes every filter but comes second read only
     # the coverage's words, as if there were none.
     done = rehabmap(home, data_dir, "match", "--postcode", "LS9 7TF", "--type", "inpatient_rehab_level2", "--type",
@@ -135,6 +139,25 @@ def test_match_whose_options_left_out_every_service_does_not_blame_the_needs(sam
                         "types of service. For each type asked for, what finding none means:")
     assert lines[2].startswith("advocacy: 9 services in England were left out by the search's options: 9 serve a "
                                "catchment that does not include the person's home.")
+
+
+def test_match_whose_confirmed_needs_left_out_every_unit_still_says_fewer_needs(sample_index, home, data_dir):
+    """LS9 7TF, level 1 and 2 units, --confirmed: the units near have not confirmed all four needs, and autism
+    alone lists them. Before: "No service of these types that meets all of these needs passes the search's options.
+    Try more types of service or fewer 'only show' options.", advising against fewer needs and saying as a fact
+    that the units left out meet the needs."""
+    asked = ["--postcode", "LS9 7TF", "--type", "inpatient_rehab_level1", "--type", "inpatient_rehab_level2",
+             "--confirmed"]
+    done = rehabmap(home, data_dir, "match", *asked, "--need", "autism,older_adult,acquired_brain_injury,"
+                    "sensory_adapted")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[1] == ("No service of these types passes the search's options with these needs. Try fewer needs, "
+                        "more types of service or fewer 'only show' options. For each type asked for, what finding "
+                        "none means:")
+    assert all("have not confirmed every need given" in line for line in lines[2:]) and len(lines) == 4
+    fewer = rehabmap(home, data_dir, "match", *asked, "--need", "autism")
+    assert fewer.returncode == 0 and "For each type asked for" not in fewer.stdout, fewer.stdout
 
 
 def data_rows(path: Path) -> int:

@@ -3,7 +3,7 @@ capacity with its age, and the labels of the vocabulary (DESIGN.md §2)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -282,30 +282,46 @@ def distance_from_home(result: MatchResult) -> str:
     return text
 
 
-def nothing_found(request: MatchRequest, left_out: Collection[ServiceType] = ()) -> str:
+def nothing_found(request: MatchRequest, answers: Mapping[ServiceType, Coverage],
+                  left_out: Mapping[ServiceType, LeftOut], fewer_needs: bool) -> str:
     """What a clinicians' search that lists no option at all found, and what to widen: none of the types asked
-    for, within the distance asked (and meeting the needs, when some were given). Whether that means there are
-    none, or that the directory holds nothing there, is each type's to say (`none_listed`). Where the search's own
-    options left out services of a type (`left_out`: its catchment, 'taking referrals'; `rehabmap.match.left_out`
-    counts those that meet the needs), those options, not the needs, are why none is listed: each type's words say
-    which, and "fewer needs" would find none more (Wirral's advocacy, every service's catchment leaving it out)."""
+    for (`answers`: each one's coverage at home), within the distance asked (and meeting the needs, when some were
+    given). Whether that means there are none, or that the directory holds nothing there, is each type's to say
+    (`none_listed`); where it holds no data for any of them and the options left none out, the headline says so
+    too, not that none meets the needs.
+    Where the search's own options left out services of a type (`left_out`, `rehabmap.match.left_out`), those
+    options are why none is listed; 'needs confirmed' among them, whether those left out meet the needs is not
+    known, so it is not said. "Fewer needs" is offered where it lists some (`fewer_needs`,
+    `rehabmap.match.fewer_needs_list_some`), whatever the options did: before, any service left out by an option
+    dropped it, also where the options left out units that autism alone lists (LS9 7TF, 'needs confirmed')."""
     kinds = "of these types" if request.types else "of any type"
     where = f" within {miles_and_km(request.max_distance_km)}" if request.max_distance_km else ""
     where += " inside the person's ICB" if request.own_icb_only else ""
-    if left_out:
+    if left_out and request.needs and any("needs_confirmed" in left.by for left in left_out.values()):
+        found = f"No service {kinds}{where} passes the search's options with these needs."
+    elif left_out:
         found = (f"No service {kinds}{where}{' that meets all of these needs' if request.needs else ''} passes the "
                  "search's options.")
+    elif not any(_has_data(answer) for answer in answers.values()):
+        found = (f"No service {kinds} was found{where}, and the directory holds no data for "
+                 f"{'these types' if request.types else 'any type'} for this area yet: finding none does not mean "
+                 "there are none.")
     else:
         found = (f"No service {kinds}{where} meets all of these needs." if request.needs
                  else f"No service {kinds} was found{where}.")
     narrowed = request.accepting_only or request.needs_confirmed or request.own_icb_only
-    widen = [words for asked, words in ((request.needs and not left_out, "fewer needs"),
+    widen = [words for asked, words in ((fewer_needs, "fewer needs"),
                                         (request.types, "more types of service"),
                                         (request.max_distance_km, "a larger distance"),
                                         (narrowed, "fewer 'only show' options")) if asked]
     if not widen:
         return found
     return f"{found} Try {', '.join(widen[:-1])}{' or ' if len(widen) > 1 else ''}{widen[-1]}."
+
+
+def _has_data(answer: Coverage) -> bool:
+    """Whether the directory holds any of a type's data at home (all, part, or candidates awaiting review)."""
+    return answer.status != "not_covered" or bool(answer.kinds_covered or answer.pending_review)
 
 
 def none_listed(answer: Coverage, needs_given: bool, left_out: str | None = None) -> str:

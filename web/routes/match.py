@@ -17,8 +17,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from rehabmap.errors import DomainError, shorten
 from rehabmap.languages import UnknownLanguage, suggestion_text
-from rehabmap.match import (ANY_TYPE, MAX_LIMIT, LeftOut, MatchRequest, MatchResponse, left_out, match, parse_needs,
-                            parse_types)
+from rehabmap.match import (ANY_TYPE, MAX_LIMIT, LeftOut, MatchRequest, MatchResponse, fewer_needs_list_some,
+                            left_out, match, parse_needs, parse_types)
 from rehabmap.orders import ORDERS, Order
 from rehabmap.taxonomy import (NEED_LABELS, SUBTYPE_LABELS, SUBTYPES, TYPE_LABELS, ServiceType, language_need,
                                parse_subtypes)
@@ -264,6 +264,9 @@ def alternatives_results(request: Request, state: State, key: str, order: str = 
     context.update(home=parsed.home, placement=parsed.placement, match=match_request, response=response,
                    ranking=RANKING, type_labels=TYPE_LABELS, need_labels=NEED_LABELS,
                    option_labels=OPTIONS, none_words=none_words, more_words=more_words, widen=widen,
+                   answers=answers, left_out=left,
+                   fewer_needs=not response.results and fewer_needs_list_some(state.backend, parsed.home,
+                                                                              match_request),
                    results_path=f"/alternatives/results/{key}", show_all=show == "all",
                    order_words=ORDER_WORDS, max_limit=MAX_LIMIT, hold_minutes=HOLD_MINUTES)
     return page(request, "match/results.html", context, today=today)
