@@ -257,9 +257,10 @@ def _write_centroids(db: sqlite3.Connection, sources: Sources, recodes: dict[str
 
 
 def _on_land(db: sqlite3.Connection, table: str, centroid: Centroid, areas: AreaIndex) -> Centroid:
-    """The centroid, or, where it lies in no English area although its modal local authority is English, its
-    current postcode nearest it. A mean is no place where the postcodes are spread over islands or one lies far off:
-    St Mary's (TR21, Isles of Scilly) has one at Penzance, 50 km away, and its mean lay in the sea 7 km east of the
+    """The centroid, or, where it lies more than 5 km from any English area (where `AreaIndex.locate` refuses a
+    point) although its modal local authority is English, its current postcode nearest it. A mean is no place where
+    the postcodes are spread over islands or some lie far off: 16 of St Mary's (TR21, Isles of Scilly) 103
+    postcodes lie at one point at Penzance, 57–60 km from the others, and its mean lay in the sea 7 km east of the
     island, so `TR21` and `TR21 0` were refused as outside England while every full postcode there was found."""
     if not (centroid.lad or "").startswith("E"):
         return centroid

@@ -34,9 +34,10 @@ def test_islands_are_covered(geography: Geography) -> None:
 
 
 def test_an_island_district_and_sector_are_placed_on_the_island(geography: Geography) -> None:
-    """TR21 is St Mary's, Isles of Scilly, but one of its postcodes (TR21 0AA) lies at Penzance, 50 km away: the
-    mean of its postcodes, the ONS-derived centroid, lay in the sea 7 km east of the island, and `TR21` and
-    `TR21 0` were refused as outside England. Each is placed at its postcode nearest that mean, on St Mary's."""
+    """TR21 is St Mary's, Isles of Scilly, but 16 of its 103 postcodes (TR21 0AA among them) lie at one point at
+    Penzance, 57–60 km from the others: the mean of its postcodes, the ONS-derived centroid, lay in the sea 7 km
+    east of the island, more than 5 km from any English area, and `TR21` and `TR21 0` were refused as outside
+    England. Each is placed at its postcode nearest that mean, on St Mary's."""
     island = geography.resolve(postcode="TR21 0HE")
     for given in ("TR21", "TR21 0"):
         home = geography.resolve(postcode=given)
