@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -42,8 +42,28 @@ from web.keepers.session import (PATH, UPLOAD_MAX_BYTES, Keeper, KeepersRoute, d
                                  refusal_page, render, requires)
 from web.keepers.words import said
 
-if TYPE_CHECKING:  # (the pages cannot import `app` as they run: it imports them)
-    from app.sync import SourceRuns
+
+class _Failed(Protocol):
+    """A failed run as the page reads it (`app.sync.FailedRun`)."""
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def error(self) -> Exception: ...
+
+
+class _Runs(Protocol):
+    """What the page reads of the review queue's runs (`app.sync.SourceRuns`), named here: the pages are a layer
+    below `app`, which imports them (docs/adr/0002), and may not import it, even for a type."""
+
+    @property
+    def unwritten(self) -> Sequence[RunNotWritten | RunNotStarted]: ...
+
+    @property
+    def failed(self) -> Sequence[_Failed]: ...
+
+    def failed_alike(self) -> Sequence[Sequence[_Failed]]: ...
 
 log = logging.getLogger(__name__)
 
@@ -292,7 +312,7 @@ FAILED_SAID = ("were not stored: their run into the review queue failed, for a r
 CUT_SHORT = {"unwritten": UNWRITTEN_SAID, "unstarted": UNSTARTED_SAID, "failed": FAILED_SAID}
 
 
-def _cut_short(runs: SourceRuns) -> dict[str, str]:
+def _cut_short(runs: _Runs) -> dict[str, str]:
     """The query that has the page say what became of the review queue's runs that did not simply apply, by source
     (`CUT_SHORT`). Before, a run that did not start was said stored, as one whose live write alone failed; a run that
     failed was not said at all (the page said only that the table was in); and with one source's run unwritten and
@@ -315,7 +335,7 @@ def _and(names: Sequence[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
-def _tell_failed(runs: SourceRuns, file_name: str) -> None:
+def _tell_failed(runs: _Runs, file_name: str) -> None:
     """Each failed run of the review queue's to the server's log (ERROR, with the traceback, once for the runs one
     error ended): the page says only that their rows were not stored. Before, nothing was logged."""
     for alike in runs.failed_alike():
