@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import html
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -100,8 +101,9 @@ def test_a_file_whose_month_cannot_be_told_needs_month(data_dir, tmp_path):
     assert read_month(path, data_dir, "2016-10").month == "2016-10"
 
 
-def test_import_all_five_and_show_the_latest_beside_the_scorecard(data_dir, tmp_path, monkeypatch, known_services,
-                                                                  geodata_dir):
+@pytest.fixture
+def oaps_home(data_dir, tmp_path, monkeypatch, known_services, geodata_dir) -> Iterator[Path]:
+    """A home of the known services on the real geodata, the settings read from it (and read afresh after)."""
     home = tmp_path / "home"
     home.mkdir()
     (home / "geodata").symlink_to(geodata_dir, target_is_directory=True)
@@ -109,33 +111,36 @@ def test_import_all_five_and_show_the_latest_beside_the_scorecard(data_dir, tmp_
     monkeypatch.setenv("REHABMAP_HOME", str(home))
     monkeypatch.setenv("REHABMAP_DATA_DIR", str(data_dir))
     get_settings.cache_clear()
-    try:
-        group = _Group(commands={"oaps": oaps, "gaps": gaps_command})
-        for name, month in FILES.items():
-            done = CliRunner().invoke(group, ["oaps", "import", str(data_dir / "oaps" / name)])
-            assert done.exit_code == 0, done.output
-            assert done.output.startswith(f"{month}: 210 sending CCGs (71 mapped")
-        assert OapStore(home).months() == sorted(FILES.values())
-        done = CliRunner().invoke(group, ["gaps", "E54000054"])
+    yield home
+    get_settings.cache_clear()
+
+
+def test_import_all_five_and_show_the_latest_beside_the_scorecard(data_dir, oaps_home):
+    home = oaps_home
+    group = _Group(commands={"oaps": oaps, "gaps": gaps_command})
+    for name, month in FILES.items():
+        done = CliRunner().invoke(group, ["oaps", "import", str(data_dir / "oaps" / name)])
         assert done.exit_code == 0, done.output
-        assert "Out-of-area placements, 2017-02 (NHS Digital open data," in done.output
-        assert "  Placements active at the month's end: 40 (02T, 03R only)" in done.output
-        bad = CliRunner().invoke(group, ["oaps", "import", str(data_dir / "lookups" / "names_icb.json")])
-        assert bad.exit_code == 2 and bad.output.startswith("error: ")
-        # The API and the page show the same month and figures.
-        with TestClient(make_app(home, data_dir)) as client:
-            body = client.get("/gaps/E54000054/oaps").json()
-            assert body["month"] == "2017-02" and body["area"]["active_at_end"] == 40
-            assert body["area"]["ccgs"] == ["02T", "03R"] and len(body["unmapped_ccgs"]) == 139
-            assert client.get("/gaps/E08000035/oaps").status_code == 400
-            page = html.unescape(client.get("/pathway-gaps/E54000054").text)
-            assert "NHS Digital open data for 2017-02, published 2017/04:" in page.replace("<strong>", "").replace(
-                "</strong>", "")
-            area = for_icb(OapStore(home).latest(), "E54000054", sub_icb_locations(data_dir, "E54000054"))
-            for label, text in PlacementsReport(**{**body, "area": area, "receiving_providers_england": []}).rows():
-                assert label in page and text in page
-    finally:
-        get_settings.cache_clear()
+        assert done.output.startswith(f"{month}: 210 sending CCGs (71 mapped")
+    assert OapStore(home).months() == sorted(FILES.values())
+    done = CliRunner().invoke(group, ["gaps", "E54000054"])
+    assert done.exit_code == 0, done.output
+    assert "Out-of-area placements, 2017-02 (NHS Digital open data," in done.output
+    assert "  Placements active at the month's end: 40 (02T, 03R only)" in done.output
+    bad = CliRunner().invoke(group, ["oaps", "import", str(data_dir / "lookups" / "names_icb.json")])
+    assert bad.exit_code == 2 and bad.output.startswith("error: ")
+    # The API and the page show the same month and figures.
+    with TestClient(make_app(home, data_dir)) as client:
+        body = client.get("/gaps/E54000054/oaps").json()
+        assert body["month"] == "2017-02" and body["area"]["active_at_end"] == 40
+        assert body["area"]["ccgs"] == ["02T", "03R"] and len(body["unmapped_ccgs"]) == 139
+        assert client.get("/gaps/E08000035/oaps").status_code == 400
+        page = html.unescape(client.get("/pathway-gaps/E54000054").text)
+        assert "NHS Digital open data for 2017-02, published 2017/04:" in page.replace("<strong>", "").replace(
+            "</strong>", "")
+        area = for_icb(OapStore(home).latest(), "E54000054", sub_icb_locations(data_dir, "E54000054"))
+        for label, text in PlacementsReport(**{**body, "area": area, "receiving_providers_england": []}).rows():
+            assert label in page and text in page
 
 
 @pytest.mark.parametrize("name", FILES)
@@ -320,8 +325,7 @@ def test_one_unmapped_ccg_is_counted_in_the_singular(data_dir):
         render_placements(report).splitlines())
 
 
-def test_one_unmapped_ccg_reads_in_the_singular_on_the_area_page(data_dir, tmp_path, monkeypatch, known_services,
-                                                                   geodata_dir):
+def test_one_unmapped_ccg_reads_in_the_singular_on_the_area_page(data_dir, tmp_path, oaps_home):
     """The area page's note on the month's unmapped CCGs, with one left (February 2017's real file without the
     other 138's rows): it read "1 clinical commissioning groups of 2017-02 are not mapped to an ICB"."""
     name = "oaps-open-data-feb-2017.csv"
@@ -334,19 +338,10 @@ def test_one_unmapped_ccg_reads_in_the_singular_on_the_area_page(data_dir, tmp_p
     cut = tmp_path / name
     with cut.open("w", newline="", encoding="utf-8") as handle:
         csv.writer(handle, quoting=csv.QUOTE_ALL).writerows(kept)
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "geodata").symlink_to(geodata_dir, target_is_directory=True)
-    EmbeddedWriter(index_file(home)).replace_all(known_services)
-    monkeypatch.setenv("REHABMAP_HOME", str(home))
-    monkeypatch.setenv("REHABMAP_DATA_DIR", str(data_dir))
-    get_settings.cache_clear()
-    try:
-        done = CliRunner().invoke(_Group(commands={"oaps": oaps}), ["oaps", "import", str(cut)])
-        assert done.exit_code == 0, done.output
-        with TestClient(make_app(home, data_dir)) as client:
-            page = html.unescape(client.get("/pathway-gaps/E54000054").text)
-        assert "1 clinical commissioning group of 2017-02 is not mapped to an ICB" in page
-        assert "It has merged since and no sub-ICB location has its code today; its placements count" in page
-    finally:
-        get_settings.cache_clear()
+    home = oaps_home
+    done = CliRunner().invoke(_Group(commands={"oaps": oaps}), ["oaps", "import", str(cut)])
+    assert done.exit_code == 0, done.output
+    with TestClient(make_app(home, data_dir)) as client:
+        page = html.unescape(client.get("/pathway-gaps/E54000054").text)
+    assert "1 clinical commissioning group of 2017-02 is not mapped to an ICB" in page
+    assert "It has merged since and no sub-ICB location has its code today; its placements count" in page
