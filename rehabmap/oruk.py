@@ -15,16 +15,17 @@ subtype, needs and the details HSDS has no field for as `attributes` pointing at
   attribute's value is the source's original label. A label with no legacy phrase uses the `rehabmap`
   term `original_label` instead.
 * `rehabmap` — record details: id, provider type, gender, beds, capacity and its date, accepting
-  referrals, CQC rating and date, flags, provenance (JSON: source, source_id, fetched_at, licence; the
-  local file and line an installation read it from are not published). In the live feed, `capacity` is
-  what holds on the day (`unknown` once the report is stale) and `capacity_reported` is the report.
+  referrals, CQC rating and date, flags, last verified (a person's check), provenance (JSON: source, source_id,
+  fetched_at, licence; the local file and line an installation read it from are not published). In the live
+  feed, `capacity` is what holds on the day (`unknown` once the report is stale) and `capacity_reported` is the
+  report.
 
 Standard HSDS fields carry the rest: `minimum_age`/`maximum_age`, `application_process` (referral route),
 `schedules` (weekly opening times: `freq` WEEKLY, `byday`, `opens_at`, `closes_at`, and `description`; ORUK v1's
 `regular_schedules`, one weekday each, are read too),
-`assured_date` (last verified; read as that only from an object carrying rehabmap's provenance, as another feed's
-is its publisher's check of its own listing), `url`, `email`, `phones`, `organization`,
-`service_at_locations[0].location`
+`assured_date` (last verified, written for other readers; never read back: another feed's is its publisher's
+check of its own listing, and the `rehabmap` term `last_verified` carries the person's check), `url`, `email`,
+`phones`, `organization`, `service_at_locations[0].location`
 (latitude, longitude, `addresses` with `postal_code`, the town as `city` and county as `state_province` where
 a source named them, the English region as `region`, CQC location id as `external_identifier`), and
 `service_areas` (ONS codes as `uri` http://statistics.data.gov.uk/id/statistical-geography/<CODE>, the code
@@ -189,6 +190,9 @@ _DETAIL_TEXTS: dict[str, tuple[str, str]] = {
     "cqc_rating": ("CQC rating", "Overall CQC rating (Outstanding, Good, Requires improvement, Inadequate)."),
     "cqc_rating_date": ("CQC rating date", "Date (YYYY-MM-DD) of the report that gave the CQC rating."),
     "provenance": ("Provenance", "Where the record came from: JSON with source, source_id, fetched_at, licence."),
+    "last_verified": ("Last verified", "Date (YYYY-MM-DD) the rehabmap team or the service last checked the "
+                      "record: a person's check, unlike `assured_date`, which any feed may set to its own check of "
+                      "its listing."),
     _REGISTERED: ("Needs as registered with CQC",
                   "Of the needs it meets (rehabmap-needs, yes), those it states because CQC registered the location "
                   "to care for them (its specialisms and regulated activities), comma-separated codes: the "
@@ -219,7 +223,7 @@ _BOOLEAN_DETAILS = (*_FLAGS, "accepting_referrals", "self_referral")
 # Exported in this order after the type, needs and original label.
 _VALUE_DETAILS = ("id", "provider_type", "gender", "legacy_locked_label", "pd_specialist", "beds", "capacity",
                   "capacity_reported", "capacity_as_of", "accepting_referrals", "self_referral", "cqc_rating",
-                  "cqc_rating_date")
+                  "cqc_rating_date", "last_verified")
 _UNKNOWN = "unknown"
 
 
@@ -508,12 +512,6 @@ def oruk_to_fields(obj: dict[str, Any]) -> tuple[dict[str, Any], str]:
         else:
             fields[term.code] = value
     fields["needs_met"], fields["needs_not_met"] = met, not_met
-    if fields.get("provenance"):
-        # `assured_date` is a person's check (`last_verified`: rehabmap's team's or the service's) only in
-        # rehabmap's own export, which writes it so and marks itself with its provenance. Any other feed's is its
-        # publisher's check of its own listing: read as a person's, Bristol's Autism Advice said "Checked by the
-        # rehabmap team or the service: 5 June 2020", by `rehabmap index` of its feed as by `rehabmap sync oruk`.
-        fields["last_verified"] = obj.get("assured_date")
     label_parts = [obj.get("name"), obj.get("alternate_name"), fields["description"],
                    obj.get("eligibility_description"), *foreign_terms, *v1_terms(obj)]
     return ({k: v for k, v in fields.items() if v not in (None, "", [])},

@@ -115,7 +115,7 @@ def test_type_needs_and_labels_are_attributes_on_rehabmap_terms():
     assert details == {"id": "cqc:1-101", "provider_type": "independent", "gender": "female_only",
                        "legacy_locked_label": "yes", "pd_specialist": "yes", "beds": "14", "capacity": "limited",
                        "capacity_as_of": "2026-11-20", "accepting_referrals": "no", "self_referral": "no",
-                       "cqc_rating": "Good", "cqc_rating_date": "2025-05-01"}
+                       "cqc_rating": "Good", "cqc_rating_date": "2025-05-01", "last_verified": "2026-11-03"}
     assert [json.loads(v)["source"] for code, v in found["rehabmap"][-2:]] == ["cqc", "oruk-leeds"]
     assert attributes(service_to_oruk(SUBTYPED))["rehabmap-service-types"] == [("advocacy", None), ("imha", None)]
 

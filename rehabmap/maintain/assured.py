@@ -1,12 +1,13 @@
 """Migration 29: until session 51 `rehabmap sync oruk` read a council feed's `assured_date` (its publisher's check
 of its own listing) as `last_verified` (a person's check: the rehabmap team's or the service's), so Bristol's
-Autism Advice said "Checked by the rehabmap team or the service: 5 June 2020". The reader reads it so now only
-from rehabmap's own export (`rehabmap.oruk.oruk_to_fields`). The date is in the stored item's content digest: left
-as it was, the first sync after the upgrade read each such service as changed by its council, and on Bristol's feed
-(1 of its 1 service shown) stopped at the share threshold (exit 3) until `--force`, against the rule that what a
-release reads differently is migrated, not counted. Each stored item (and each a stopped run staged) is read here,
-once, as the new reader gives it, its digest with it; the record it shows loses the date, and is laid into the
-live index again (a new `live_revision`) at the next catch-up (a server's start, a sync's).
+Autism Advice said "Checked by the rehabmap team or the service: 5 June 2020". The reader reads a person's check
+now only from rehabmap's own export's `last_verified` term (`rehabmap.oruk.oruk_to_fields`), never `assured_date`.
+The date is in the stored item's content digest: left as it was, the first sync after the upgrade read each such
+service as changed by its council, and on Bristol's feed (1 of its 1 service shown) stopped at the share threshold
+(exit 3) until `--force`, against the rule that what a release reads differently is migrated, not counted. Each
+stored item (and each a stopped run staged) is read here, once, as the new reader gives it, its digest with it; the
+record it shows loses the date, and is laid into the live index again (a new `live_revision`) at the next catch-up
+(a server's start, a sync's).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def unread_assured_dates(conn: Connection, _policy: object = None) -> None:
 
 def unread_assured_date(item: dict[str, Any], raw: Any) -> dict[str, Any] | None:
     """`item` without the `last_verified` the old reader read from its feed's `assured_date`, or None where it
-    holds none so read, or the new reader reads it too (rehabmap's own export, or a raw item it cannot read)."""
+    holds none so read, or the new reader reads one (rehabmap's own export's term), or a raw item it cannot read."""
     said = (item.get("field_sources") or {}).get("last_verified")
     if not (isinstance(said, str) and said.endswith(":assured_date")) or not isinstance(raw, dict):
         return None

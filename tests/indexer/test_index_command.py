@@ -819,3 +819,20 @@ def test_a_rebuild_whose_second_held_source_cannot_start_says_it_with_the_first_
             assert live.get("nhs-hospitals-2018:NMV01").phone == "01763 255 701"
     finally:
         drop_indices(es_client, base)
+
+
+def test_rehabmaps_export_indexed_keeps_its_check_and_a_republishers_stamp_is_not_read(home, data_dir, tmp_path):
+    """`rehabmap index` of rehabmap's own export (the sample) shows each service's `last_verified` term as the
+    person's check; a feed republishing the export with `assured_date` stamped its own (2020-06-05) does not
+    change it. Before, the stamp became "Checked by the rehabmap team or the service: 5 June 2020"."""
+    page = sample_page(60)
+    checks = {item["name"]: next(a["value"] for a in item["attributes"]
+                                 if a["taxonomy_term"]["code"] == "last_verified") for item in page["contents"]}
+    source = tmp_path / "republished.json"
+    source.write_text(json.dumps({**page, "contents": [{**item, "assured_date": "2020-06-05"}
+                                                       for item in page["contents"]]}))
+    done = rehabmap_here(home, data_dir, "index", str(source), "--no-progress")
+    assert done.returncode == 0, done.stderr
+    index = EmbeddedIndex(index_file(home))
+    shown = {s.name: s.last_verified for s in map(index.get, live_ids(home)) if s is not None}
+    assert len(shown) == 60 and {name: str(day) for name, day in shown.items()} == checks

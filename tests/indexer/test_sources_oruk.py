@@ -381,3 +381,37 @@ def test_a_feeds_assured_date_is_no_persons_check_unless_rehabmap_exported_it(da
     [again] = load_source(exported)
     back = prepare(again, FixedPlacer())
     assert isinstance(back, Service) and back.last_verified == date(2026, 11, 3)
+
+
+@pytest.mark.parametrize("value", ["{}", '{"source": "council", "note": "checked by our team"}'])
+def test_a_provenance_attribute_makes_no_councils_assured_date_a_persons_check(data_dir, tmp_path, value):
+    """A council's item naming rehabmap's "Provenance" term (by name, as the ORUK profile writes terms) with a value
+    that is no provenance: before, any such attribute made its `assured_date` a person's check, and Bristol Mind read
+    "Checked by the rehabmap team or the service: 18 March 2022". Now `last_verified` is read only from rehabmap's
+    own `last_verified` term."""
+    items = json.loads((data_dir / "feeds" / "oruk" / "bristol_council_services_2024-12.json").read_text())
+    [mind] = [{**i, "service_at_locations": [{"location": {"physical_addresses": [{"postal_code": "BS1 5TR"}]}}],
+               "attributes": [{"taxonomy_term": {"taxonomy": "rehabmap", "name": "Provenance"}, "value": value}]}
+              for i in items if i["name"] == "Bristol Mind"]
+    assert "last_verified" not in oruk_to_fields(mind)[0]
+    path = tmp_path / "bristol.json"
+    path.write_text(json.dumps([mind]))
+    [row] = load_source(path)
+    council = prepare(row, FixedPlacer())
+    assert isinstance(council, Service) and council.last_verified is None
+
+
+def test_a_feed_republishing_rehabmaps_records_passes_on_rehabmaps_check_not_its_own(tmp_path):
+    """A feed that republishes rehabmap's export (its provenance valid) but stamps its own `assured_date`: before, the
+    stamp was read as a person's check. Now `last_verified` comes from rehabmap's term, which the copy carries as
+    rehabmap wrote it; a copy without it (an export from before this release) gives none."""
+    exported = service_to_oruk(Service(id="cqc:1-000000001", name="Glebe House", lat=53.8, lon=-1.55,
+                                       service_type=ServiceType.community_rehab_team, postcode="LS1 1AA",
+                                       last_verified=date(2026, 11, 3),
+                                       provenance=[Provenance(source="cqc", source_id="1-000000001",
+                                                              fetched_at=datetime(2026, 11, 1, tzinfo=timezone.utc),
+                                                              licence="OGL-3.0")]))
+    assert oruk_to_fields({**exported, "assured_date": "2020-06-05"})[0]["last_verified"] == "2026-11-03"
+    older = {**exported, "attributes": [a for a in exported["attributes"]
+                                         if a["taxonomy_term"]["code"] != "last_verified"]}
+    assert "last_verified" not in oruk_to_fields(older)[0] and older["assured_date"] == "2026-11-03"

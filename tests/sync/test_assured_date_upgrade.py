@@ -23,7 +23,9 @@ from indexer.sync.connectors import oruk
 from indexer.sync.store import SyncStore
 from rehabmap.maintain.database import Connection
 from rehabmap.maintain.store import open_database, store_of
-from rehabmap.oruk import oruk_to_fields
+from rehabmap.maintain.assured import unread_assured_date
+from rehabmap.oruk import oruk_to_fields, service_to_oruk
+from rehabmap.record import Service
 from tests.conftest import database_url
 from tests.sync.replay import Replay, running
 from tests.sync.store_fixtures import feeds_folder, index_record, make_home, runner_for, settings_for, table_rows
@@ -58,6 +60,7 @@ def _synced(settings: Any, geography: Any, monkeypatch, *, staged: Replay | None
     with monkeypatch.context() as old_code:
         old_code.setattr(oruk, "oruk_to_fields", old_oruk_to_fields)
         old_code.setattr(oruk, "READER_VERSION", 1)
+        old_code.setitem(oruk._ORUK_KEYS, "last_verified", "assured_date")  # its field source, as it said it
         [connector] = connectors_for("oruk", settings)
         first = runner_for(settings, geography).run(connector)
         assert len(first.added) == 1, first.summary_lines()
@@ -117,3 +120,20 @@ def test_a_run_staged_before_the_upgrade_does_not_put_the_date_back(
     assert shown["description"] == "Advice for autistic adults, on Tuesdays too." and shown["last_verified"] is None
     laid = index_record(settings.home, service_id)
     assert laid is not None and laid.get("last_verified") is None
+
+
+def test_rehabmaps_export_keeps_its_check_and_one_from_before_this_release_loses_it():
+    """Migration 29 leaves an item read from rehabmap's export alone: its `last_verified` term is the person's
+    check, which the new reader reads. An export made before the term (the check only as `assured_date`) is read as
+    any other feed: the old reading is taken out, and comes back when the feed is exported again."""
+    sample = json.loads((Path(__file__).resolve().parents[2] / "sample" / "rehabmap-sample.oruk.json").read_text())
+    service = Service.model_validate(oruk_to_fields(sample["contents"][0])[0])
+    assert service.last_verified is not None
+    item = {"fields": {"name": service.name, "last_verified": service.last_verified.isoformat()},
+            "field_sources": {"name": "oruk-rehabmap:name", "last_verified": "oruk-rehabmap:assured_date"}}
+    exported = service_to_oruk(service)
+    assert unread_assured_date(item, exported) is None
+    older = {**exported, "attributes": [a for a in exported["attributes"]
+                                         if a["taxonomy_term"]["code"] != "last_verified"]}
+    assert unread_assured_date(item, older) == {"fields": {"name": service.name},
+                                                "field_sources": {"name": "oruk-rehabmap:name"}}

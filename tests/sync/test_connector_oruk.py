@@ -23,7 +23,7 @@ from indexer.sync.items import Gone, Refused, SourceItem, Unchanged
 from rehabmap.config import Settings
 from rehabmap.oruk import oruk_to_fields
 from rehabmap.taxonomy import ServiceType
-from tests.sync.replay import MemoryState, Replay, bristol_detail, running
+from tests.sync.replay import MemoryState, OrukFeed, Replay, bristol_detail, running
 
 ROOT = Path(__file__).resolve().parents[2]
 LET_IN = ("Ask the feed's publisher to add the location where it is delivered (its next sync adds it), or make the "
@@ -167,6 +167,26 @@ def test_a_mapped_term_types_a_placed_service_as_confirmed(replay, tmp_path):
     assert "last_verified" not in item.field_sources
     assert item.candidate.origin.source_id == item.raw["id"] and item.candidate.origin.licence == "OGL-UK-3.0"
     assert item.candidate.origin.file.endswith("/services/" + item.raw["id"])
+
+
+def test_a_feed_of_rehabmaps_export_gives_its_check_not_the_feeds_stamp(replay, tmp_path):
+    """A feed republishing rehabmap's export (the sample) with `assured_date` stamped its own: `sync oruk` reads each
+    service's `last_verified` from rehabmap's term, the person's check, said as read from it. Before, the stamp
+    (2020-06-05) was read as the person's check wherever the item carried rehabmap's provenance."""
+    items = json.loads((ROOT / "sample" / "rehabmap-sample.oruk.json").read_text(encoding="utf-8"))["contents"]
+    checks = {item["id"]: next(a["value"] for a in item["attributes"]
+                               if a["taxonomy_term"]["code"] == "last_verified") for item in items}
+    replay.oruk["rehabmap"] = OrukFeed("hsds3", [{**item, "assured_date": "2020-06-05"} for item in items], {})
+    (tmp_path / "rehabmap.toml").write_text(
+        '[feed]\nlabel = "rehabmap"\nurl = "x"\npaging = "hsds3"\nper_page = 50\nlicence = "OGL-UK-3.0"\n'
+        'attribution = "rehabmap"\n')
+    [connector] = connectors_for("oruk", Settings(oruk_feeds_dir=tmp_path, oruk_rate=10_000,
+                                                  oruk_feed_urls={"rehabmap": replay.oruk_url("rehabmap")}))
+    read = [o for o in connector.fetch(MemoryState()) if isinstance(o, SourceItem)]
+    assert len(read) == 59  # the sample's one inactive service is gone
+    assert {i.raw["id"]: str(i.candidate.fields["last_verified"]) for i in read} == {
+        i.raw["id"]: checks[i.raw["id"]] for i in read}
+    assert {i.field_sources["last_verified"] for i in read} == {"oruk-rehabmap:last_verified"}
 
 
 def test_hsds3_paging_and_a_detail_page_with_a_location(replay, tmp_path):

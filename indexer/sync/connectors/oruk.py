@@ -349,7 +349,9 @@ FULL_READING_DAYS = 7  # the schedule's weekly run reads every page again; a dai
 # what places a service): bump it with any change there. A service refused by a reading is not stored, and one the
 # feed lists as unchanged since is not fetched again, so without it a fixed reading reached such a service only at
 # the next full reading, up to FULL_READING_DAYS later; a new value reads every page at the next run.
-READER_VERSION = 2  # a feed's state saved before it has none: its next run reads every page. 2: no `assured_date`
+# A feed's state saved before it has none: its next run reads every page. 2: a council's `assured_date` is no
+# person's check; 3: `last_verified` only from rehabmap's own term, whoever publishes it.
+READER_VERSION = 3
 
 
 class Readings:
@@ -555,7 +557,7 @@ _ORUK_KEYS = {"lat": "location.latitude", "lon": "location.longitude", "address"
               "town": "location.addresses.city", "county": "location.addresses.state_province",
               "postcode": "location.addresses.postal_code", "website": "url", "min_age": "minimum_age",
               "max_age": "maximum_age", "organisation": "organization.name", "phone": "phones",
-              "referral_route": "application_process", "last_verified": "assured_date",
+              "referral_route": "application_process",
               "service_area": "service_areas"}
 
 
