@@ -13,12 +13,11 @@ the same evidence relabelled.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 from rehabmap.cqc_words import REGISTERED_FOR_MENTAL_HEALTH, REGULATED_ACTIVITIES, SPECIALISMS, regulated_activities
 from rehabmap.errors import shorten
-from rehabmap.maintain.database import Connection
+from rehabmap.maintain.database import Connection, paged
 from rehabmap.sync_digests import content_digest, evidence_digest, stored_json
 
 # The items that may quote an activity as a specialism, in the sync store's JSON (`stored_json`: compact, keys
@@ -26,7 +25,6 @@ from rehabmap.sync_digests import content_digest, evidence_digest, stored_json
 # one for persons detained under the Mental Health Act, the one for persons who require treatment for substance
 # misuse), both "for persons", as no service user band is; a record that also shows neither is not read.
 _SAID_OF_SPECIALISMS, _AN_ACTIVITY = f'%"field":"{SPECIALISMS}"%', "%for persons%"
-PAGE = 500  # rows read at once: a store of 20,000 CQC records is relabelled in a few megabytes
 
 
 def relabel_activities(conn: Connection, _policy: object = None) -> None:
@@ -60,15 +58,6 @@ def relabel_activities(conn: Connection, _policy: object = None) -> None:
         if (item := relabelled(payload.get("item") or {}, payload.get("raw"))) is not None:
             conn.execute("UPDATE sync_staged SET payload = ? WHERE source = ? AND seq = ?",
                          (stored_json({**payload, "item": item}), source, seq))
-
-
-def paged(conn: Connection, query: str, params: tuple[Any, ...], least: object) -> Iterator[tuple[Any, ...]]:
-    """The rows of `query` (its `params`, then the key of the last row read, ordered by key), `PAGE` at a time;
-    `least`: a key's second part below any. Migration 29 (`rehabmap.maintain.assured`) reads so too."""
-    after: tuple[Any, ...] = ("", least)
-    while rows := conn.execute(f"{query} LIMIT {PAGE}", (*params, *after)).fetchall():
-        yield from rows
-        after = tuple(rows[-1][:2])
 
 
 def relabelled(item: dict[str, Any], raw: Any) -> dict[str, Any] | None:

@@ -15,8 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rehabmap.maintain.activities import paged
-from rehabmap.maintain.database import Connection
+from rehabmap.maintain.database import Connection, paged
 from rehabmap.oruk import oruk_to_fields
 from rehabmap.sync_digests import content_digest, stored_json
 

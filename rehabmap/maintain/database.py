@@ -111,6 +111,19 @@ class Connection(Protocol):
     def executemany(self, sql: str, parameters: Any, /) -> Cursor: ...
 
 
+PAGE = 500  # rows a migration reads at once: a store of 20,000 CQC records is read in a few megabytes
+
+
+def paged(conn: Connection, query: str, params: tuple[Any, ...], least: object) -> Iterator[tuple[Any, ...]]:
+    """The rows of `query` (its `params`, then the key of the last row read, ordered by key), `PAGE` at a time;
+    `least`: a key's second part below any. Migrations 28 (`rehabmap.maintain.activities`) and 29
+    (`rehabmap.maintain.assured`) read the sync store so, a page of a large store in memory at once."""
+    after: tuple[Any, ...] = ("", least)
+    while rows := conn.execute(f"{query} LIMIT {PAGE}", (*params, *after)).fetchall():
+        yield from rows
+        after = tuple(rows[-1][:2])
+
+
 class Database(Protocol):
     """The store's database, either kind (see the module docstring)."""
 

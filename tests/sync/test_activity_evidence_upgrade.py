@@ -31,7 +31,7 @@ from indexer.sync.review import ReviewQueue
 from indexer.sync.store import SyncStore
 from rehabmap.config import Settings
 from rehabmap.cqc_words import SPECIALISMS
-from rehabmap.maintain.activities import PAGE
+from rehabmap.maintain.database import PAGE
 from rehabmap.maintain.migrations import migrate
 from rehabmap.maintain.store import open_database, store_of
 from rehabmap.sync_digests import content_digest, evidence_digest, stored_json
