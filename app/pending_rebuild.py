@@ -26,7 +26,7 @@ from indexer.sync.store import SyncStore
 from indexer.upload import KEPT, kept_tables
 from rehabmap.config import Settings
 from rehabmap import errors
-from rehabmap.errors import IndexNotBuilt, IndexUnavailable, for_operator
+from rehabmap.errors import DomainError, IndexNotBuilt, for_operator
 from rehabmap.index.base import IndexBackend
 from rehabmap.maintain.database import named_lock_of
 from rehabmap.maintain.store import REBUILD_LOCK, Directory, store_of
@@ -44,15 +44,17 @@ def finish_interrupted(settings: Settings) -> None:
     a command's live index (`app.sync.open_live`), skipped while a rebuild holds the lock: it does this itself.
     Without it, the next upload would rebuild without the source files of the rebuild that went live, and the next
     rebuild without the table the index already serves. A live index that cannot say whose it is (it did not answer,
-    503) leaves the file to the next of them, logged; before, the rebuild was forgotten, its table with it, though
-    the index bore its token. A rebuild's own `recover` raises it: the rebuild would replace the file."""
+    503, or refused the read, a 4xx: any error but `IndexNotBuilt`) leaves the file to the next of them, logged;
+    before, the rebuild was forgotten, its table with it, though the index bore its token, and a refused read went up
+    through the server's start, which then failed. A rebuild's own `recover` raises it: the rebuild would replace the
+    file."""
     if not (settings.home / PENDING_FILE).is_file():
         return  # (the lock is a file: nothing is made in a home that has no rebuild to finish)
     with named_lock_of(store_of(settings), REBUILD_LOCK) as ours:
         if ours:
             try:
                 recover(settings)
-            except IndexUnavailable as exc:  # the live index cannot say whose it is: the file waits for a later look
+            except DomainError as exc:  # the live index cannot say whose it is: the file waits for a later look
                 errors.operator_log.tell(f"a rebuild cut short could not be judged ({for_operator(exc)}); it is left "
                                          "for the next rebuild, server start, sync or look", logging.WARNING)
 

@@ -12,8 +12,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from app.pending_rebuild import INCOMING, PENDING_FILE, begin, finish_interrupted
+from app.main import create_app
 from app.rebuild import rebuild_index
 from rehabmap.config import Backend, Settings
 from rehabmap import errors
@@ -93,6 +95,30 @@ def test_a_rebuild_cut_short_after_its_swap_waits_while_the_index_does_not_answe
             assert not (settings.home / PENDING_FILE).exists()
             assert (settings.home / "curated" / table.name).read_text() == IPS_TABLE
             assert WEST_YORKSHIRE in [code for (code,) in table_rows(settings, CURATED_CLAIMS)]
+    finally:
+        drop_indices(es_client, base)
+
+
+def test_a_server_starts_though_the_cluster_refuses_the_read_that_judges_a_rebuild_cut_short(
+        tmp_path, geodata_dir, data_dir, es_server, es_client, monkeypatch, caplog):
+    """A rebuild cut short once its index went live, then a server's start while the cluster (or a gateway before it)
+    refuses the index's mapping read with a 400. Before, the refusal (`RequestRefused`) went up through `create_app`:
+    the server did not start. Now it is judged as one the cluster did not answer: the operator is told, the server
+    starts and answers, and the file waits for the next look."""
+    base = f"rehabmap-refused-{uuid.uuid4().hex[:10]}"
+    monkeypatch.setattr(errors, "operator_log", errors.OperatorLog())
+    try:
+        with ClusterProxy(es_server.url) as proxy:
+            settings = Settings(home=make_home(tmp_path / "home", geodata_dir), data_dir=data_dir, warm_up=False,
+                                backend=Backend.elasticsearch, elasticsearch_url=proxy.url, elasticsearch_index=base)
+            rebuild_index(settings, [SAMPLE], actor="test")
+            begin(settings.home, [SAMPLE], None, ElasticIndex(es_client, alias_of(base)).info().build or "")
+            proxy.fail(r"/_mapping", 400, error=("illegal_argument_exception", "injected by the test proxy"))
+            with caplog.at_level(logging.WARNING), TestClient(create_app(settings)) as client:
+                assert client.get("/health").status_code in (200, 503)
+            assert "a rebuild cut short could not be judged (The search index refused this service's request (it " \
+                   "answered 400)" in caplog.text
+            assert (settings.home / PENDING_FILE).is_file()
     finally:
         drop_indices(es_client, base)
 
