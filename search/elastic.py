@@ -202,6 +202,14 @@ def _gone(error: ClusterError) -> bool:
     return error.status == 404 and error.error == "index_not_found_exception"
 
 
+def _refused_switch(error: BaseException) -> bool:
+    """Whether the alias switch was refused for certain, so its new index will never be served: the cluster or a
+    gateway answered a 4xx other than 408 (a request that timed out). A 5xx, or no answer, may come of a call the
+    cluster applied or has queued: before, the build deleted its new index when the alias read after it still named
+    the old one, and a queued switch that then applied left no index served."""
+    return isinstance(error, ClusterError) and 400 <= error.status < 500 and error.status != 408
+
+
 @contextmanager
 def _reachable_or_unavailable(client: SearchClient, note: str = "", *, reads: bool = False) -> Iterator[None]:
     """A cluster out of reach, one that says it is overloaded, or one that refuses the deployment's own
@@ -362,9 +370,10 @@ def to_document(service: Service) -> dict[str, Any]:
 
 
 _UNCHANGED = " The index being served is unchanged."
-# The switch failed and the alias could not be read after it: the new index is kept, as it may be the one served.
-_UNKNOWN = (" Whether the new index is the one served is not known: the cluster did not say which index the alias "
-            "names; the next rebuild, server start or sync finds out.")
+# The switch failed without a definite refusal and the alias does not name the new index, or could not be read: the
+# new index is kept, as it is or may become the one served.
+_UNKNOWN = (" Whether the new index is the one served is not known: the cluster may apply the alias switch it did "
+            "not answer; the next rebuild, server start or sync finds out.")
 
 
 class ElasticWriter:
@@ -405,11 +414,13 @@ class ElasticWriter:
         try:
             self._switch_alias(name, replaced)
         except BaseException as exc:
-            serving = self._serving(name)
-            if serving is not True:
-                if serving is False:
-                    self._abandon(name)
-                with _reachable_or_unavailable(self.client, _UNCHANGED if serving is False else _UNKNOWN):
+            if _refused_switch(exc):
+                self._abandon(name)
+                with _reachable_or_unavailable(self.client, _UNCHANGED):
+                    raise
+            if not self._serving(name):
+                self._retire_if_replaced(replaced)
+                with _reachable_or_unavailable(self.client, _UNKNOWN):
                     raise
             log.warning("the cluster answered the alias switch to %s with an error (%s), but applied it: the new "
                         "index is live", name, type(exc).__name__)
@@ -581,14 +592,25 @@ class ElasticWriter:
         actions.append({"add": {"index": name, "alias": self.base}})
         self.client.update_aliases(actions)
 
-    def _serving(self, name: str) -> bool | None:
-        """After the alias switch failed, whether the new index is live all the same (None: the cluster cannot say).
+    def _serving(self, name: str) -> bool:
+        """After the alias switch failed, whether the new index is live all the same (False too where the cluster
+        cannot say).
         A gateway that gave up waiting (504) may answer a call the cluster applied: the build deleted its new index,
         which the alias then named, so no index served, and said "The index being served is unchanged."."""
         try:
             return name in self.client.aliased(self.base)
         except Exception:
-            return None
+            return False
+
+    def _retire_if_replaced(self, indices: list[str]) -> None:
+        """After a switch that may yet apply (`_UNKNOWN`), the generations it would take out of service marked as the
+        switch marks them: before, one it did take out had no mark, and the next build deleted it at once, with no
+        grace period for the readers still on it. A mark on one still served is harmless: `_delete_expired` leaves
+        every index the alias names, and the build that replaces it marks it again."""
+        try:
+            self._retire(indices)
+        except Exception as exc:  # the build's own error is the one to raise
+            log.info("could not mark the generations the alias switch replaces (%s)", type(exc).__name__)
 
     def _abandon(self, name: str) -> None:
         """Delete the build's new index, never live; the build's own error is the one to raise."""

@@ -529,15 +529,42 @@ def test_a_build_whose_alias_switch_and_the_alias_read_after_it_fail_keeps_its_i
     (live,) = _versions(es_client, base)
     proxy.fail(r"^/_aliases", 504, forwarded=True)
     proxy.fail(r"^/_alias/", 503, after=1)  # the build's own read before the switch answered, the one after not
-    with pytest.raises(IndexUnavailable) as raised:
-        writer.replace_all(corpus[200:500])
-    assert told(raised.value) == (
-        "The search index is overloaded or unavailable (it answered 504). Whether the new index is the one served "
-        "is not known: the cluster did not say which index the alias names; the next rebuild, server start or sync "
-        "finds out. Try again in a minute.")
+    _builds_not_known_if_served(writer, corpus)
     proxy.heal()
     (new,) = set(_versions(es_client, base)) - {live}
     assert _live(es_client, base) == new and ElasticIndex(es_client, base).info().count == 300
+    assert "retired_at" in es_client.indices(live)[live]["mappings"]["_meta"], "a grace period, as a switch gives"
+
+
+@pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
+def test_a_build_whose_alias_switch_a_gateway_answered_504_unapplied_keeps_its_index_as_the_cluster_may_apply_it(
+        corpus, es_settings, proxy, es_client, engine_name):
+    """A gateway answers the `_aliases` call 504 without the cluster having applied it yet (it may still, queued):
+    the alias read after it names the old index. Before, the build deleted its new index and said "unchanged", and a
+    queued switch that then applied left no index served. Now the new index is kept, the error says what is not
+    known, and the next build removes it, never served."""
+    base, writer, _ = _two_hundred_written(engine_name, proxy, es_settings, corpus)
+    (live,) = _versions(es_client, base)
+    proxy.fail(r"^/_aliases", 504)
+    _builds_not_known_if_served(writer, corpus)
+    proxy.heal()
+    (kept,) = set(_versions(es_client, base)) - {live}
+    assert _live(es_client, base) == live and es_client.count(kept) == 300, "the new index kept, the old one served"
+    assert writer.replace_all(corpus[:10]) == 10
+    assert kept not in _versions(es_client, base), "the next build removes it"
+
+
+@pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
+def test_a_build_whose_alias_switch_is_refused_with_a_400_deletes_its_index_and_says_unchanged(
+        corpus, es_settings, proxy, es_client, engine_name):
+    """A 4xx is a definite refusal: the cluster (or a gateway before it) will not apply the switch, so the new index
+    never serves and is deleted, the alias where it was."""
+    base, writer, _ = _two_hundred_written(engine_name, proxy, es_settings, corpus)
+    (live,) = _versions(es_client, base)
+    proxy.fail(r"^/_aliases", 400, error=("illegal_argument_exception", "injected by the test proxy"))
+    with pytest.raises(RequestRefused, match=r"\(it answered 400\)\. .*The index being served is unchanged\."):
+        writer.replace_all(corpus[200:500])
+    assert _versions(es_client, base) == [live] and _live(es_client, base) == live
 
 
 @pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
@@ -633,6 +660,16 @@ def _an_edit_of_several(corpus, n: int) -> dict[str, dict]:
     changes: dict[str, dict] = {s.id: {"name": f"{_RENAMED} House {i}"} for i, s in enumerate(corpus[:n])}
     added = {**corpus[n].model_dump(mode="json"), "id": f"{corpus[n].id}-added", "name": f"{_RENAMED} Court"}
     return {**changes, added["id"]: added}
+
+
+def _builds_not_known_if_served(writer: ElasticWriter, corpus) -> None:
+    """A build of 300 whose alias switch a gateway answered 504 (`_UNKNOWN`)."""
+    with pytest.raises(IndexUnavailable) as raised:
+        writer.replace_all(corpus[200:500])
+    assert told(raised.value) == (
+        "The search index is overloaded or unavailable (it answered 504). Whether the new index is the one served "
+        "is not known: the cluster may apply the alias switch it did not answer; the next rebuild, server start or "
+        "sync finds out. Try again in a minute.")
 
 
 def _two_hundred_written(engine_name: str, proxy, es_settings, corpus) -> tuple[str, ElasticWriter, dict[str, dict]]:
