@@ -166,9 +166,10 @@ def _note(kept: Service, other: Service, combined: Service, shown: Service) -> M
     # The first's CQC location id its id's record leaves out (`Merging._combined`: the rows of one file give the id
     # two), whatever the indexed record shows (another id's, where the kind is merged with one by a key). Before, the
     # note named the later row's alone; then, where the indexed record showed another's, still; and said the first's
-    # a second time as the empty value shown in its place (`instead`), as it did a town the indexed record left empty.
-    hidden = [name for name in ("cqc_location_id",)
-              if not _empty(first[name]) and _empty(made[name]) and indexed[name] != first[name]]
+    # a second time as the empty value shown in its place (`instead`), as it did a town the indexed record left empty;
+    # then, where the later row gave the same id (with another phone), as the row's (`lost`) and as the first's.
+    hidden = [name for name in ("cqc_location_id",) if not _empty(first[name]) and _empty(made[name])
+              and indexed[name] != first[name] and again[name] != first[name]]
     instead = [name for name in told if name not in hidden
                and not _empty(first[name]) and indexed[name] != first[name] and indexed[name] == again[name]]
     unsaid = [f"{name} '{shorten(first[name])}'" for name in hidden]
