@@ -17,7 +17,7 @@ from typing import Any
 
 from rehabmap.cqc_words import REGISTERED_FOR_MENTAL_HEALTH, REGULATED_ACTIVITIES, SPECIALISMS, regulated_activities
 from rehabmap.errors import shorten
-from rehabmap.maintain.database import Connection, paged
+from rehabmap.maintain.database import NEXT_LIVE_REVISION, Connection, paged
 from rehabmap.sync_digests import content_digest, evidence_digest, stored_json
 
 # The items that may quote an activity as a specialism, in the sync store's JSON (`stored_json`: compact, keys
@@ -47,8 +47,8 @@ def relabel_activities(conn: Connection, _policy: object = None) -> None:
         conn.execute("UPDATE sync_review SET decided_on_evidence = ? WHERE source = ? AND source_id = ? AND "
                      "decided_on_evidence = ?", (new_evidence, source, source_id, old_evidence))
         if service_text is not None and (service := _shown(json.loads(service_text), before, item)) is not None:
-            conn.execute("UPDATE sync_records SET service = ?, live_revision = (SELECT max(live_revision) FROM "
-                         "sync_records) + 1 WHERE source = ? AND source_id = ?",
+            conn.execute(f"UPDATE sync_records SET service = ?, {NEXT_LIVE_REVISION} WHERE source = ? AND "
+                         "source_id = ?",
                          (stored_json(service), source, source_id))
     for source, seq, payload_text in paged(
             conn, "SELECT source, seq, payload FROM sync_staged WHERE kind = 'item' AND payload LIKE ? "

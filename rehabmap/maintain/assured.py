@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rehabmap.maintain.database import Connection, paged
+from rehabmap.maintain.database import NEXT_LIVE_REVISION, Connection, paged
 from rehabmap.oruk import oruk_to_fields
 from rehabmap.sync_digests import content_digest, stored_json
 
@@ -35,8 +35,7 @@ def unread_assured_dates(conn: Connection, _policy: object = None) -> None:
         if (unread := unread_assured_date(item, json.loads(raw_text))) is None:
             continue
         service = None if service_text is None else _unshown(json.loads(service_text), item)
-        conn.execute("UPDATE sync_records SET item = ?, digest = ?, service = ?, "
-                     "live_revision = (SELECT max(live_revision) FROM sync_records) + 1 "
+        conn.execute(f"UPDATE sync_records SET item = ?, digest = ?, service = ?, {NEXT_LIVE_REVISION} "
                      "WHERE source = ? AND source_id = ?",
                      (stored_json(unread), content_digest(unread), None if service is None else stored_json(service),
                       source, source_id))

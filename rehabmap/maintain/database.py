@@ -76,6 +76,9 @@ AUDIT_GUARDS = {
                           "BEGIN SELECT RAISE(ABORT, 'audit log ids start at 1'); END",
 }
 _BUSY_TIMEOUT_S = 30.0
+# A synced record's change a store migration makes, set on its row (`UPDATE sync_records SET {NEXT_LIVE_REVISION}
+# WHERE …`): above every record's, so the live index lays it in again at the next catch-up (`indexer.sync.live`).
+NEXT_LIVE_REVISION = "live_revision = (SELECT max(live_revision) FROM sync_records) + 1"
 
 
 def utcnow() -> datetime:

@@ -24,7 +24,7 @@ from rehabmap.record_keys import key_columns
 from rehabmap.maintain.activities import relabel_activities
 from rehabmap.maintain.assured import unread_assured_dates
 from rehabmap.maintain.audit import add_change_ids
-from rehabmap.maintain.database import Connection, Database, SqliteDatabase, now
+from rehabmap.maintain.database import NEXT_LIVE_REVISION, Connection, Database, SqliteDatabase, now
 from rehabmap.maintain.overlay import list_sources_word_due, unlay_readings, unpin_restores
 from rehabmap.maintain.renames import rename_dated_hospitals
 from rehabmap.maintain.tokens import TokenPolicy, upgrade_expiry
@@ -289,9 +289,9 @@ def _relay_accepted_held(conn: Connection) -> None:
     Before, such a record accepted before session 51 kept the held words in the index, the API and its page until a
     full `rehabmap index`: its stored record did not change, so nothing asked for it to be laid again."""
     said = " OR ".join(["service LIKE ?"] * len(ACCEPTED))
-    conn.execute("UPDATE sync_records SET live_revision = (SELECT max(live_revision) FROM sync_records) + 1 "
-                 f"WHERE ({said}) AND EXISTS (SELECT 1 FROM sync_review v WHERE v.source = sync_records.source "
-                 "AND v.source_id = sync_records.source_id AND v.state = 'accepted')",
+    conn.execute(f"UPDATE sync_records SET {NEXT_LIVE_REVISION} WHERE ({said}) AND EXISTS (SELECT 1 FROM sync_review "
+                 "v WHERE v.source = sync_records.source AND v.source_id = sync_records.source_id "
+                 "AND v.state = 'accepted')",
                  tuple(f"%{held}%" for held in ACCEPTED))
 
 

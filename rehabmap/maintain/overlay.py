@@ -24,7 +24,7 @@ from datetime import date
 from typing import Any
 
 from rehabmap.maintain.audit import QUESTIONED, TIDIED, AuditEntry, AuditLog, Change
-from rehabmap.maintain.database import Connection, Database, machines_words, now
+from rehabmap.maintain.database import NEXT_LIVE_REVISION, Connection, Database, machines_words, now
 
 log = logging.getLogger(__name__)
 # What rehabmap read, which follows from the source's words and the stated needs (`rehabmap.maintain.readings`):
@@ -269,7 +269,7 @@ def unpin_restores(conn: Connection, _policy: object = None) -> None:
                                    service_id, (Change("status", "active", "inactive"),
                                                 Change("retired_reason", None, reason), restore.change()), now())
         Overlay.yield_fields(conn, service_id, ("status",), revision)
-        conn.execute("UPDATE sync_records SET live_revision = (SELECT max(live_revision) FROM sync_records) + 1 "
+        conn.execute(f"UPDATE sync_records SET {NEXT_LIVE_REVISION} "
                      "WHERE service_id = ? AND status = 'retired'", (service_id,))
         log.warning("retired %s: %s (on %s); %s", " ".join(filter(None, (service_id, name))), reason, on, restore)
 
@@ -290,7 +290,7 @@ def unlay_readings(conn: Connection, _policy: object = None) -> None:
         revision = AuditLog.append(conn, "rehabmap (applied on upgrade, migration 16)", TIDIED, "service", service_id,
                                    [Change(name, value, None) for name, value in read.items()], now())
         Overlay.yield_fields(conn, service_id, tuple(read), revision)
-        conn.execute("UPDATE sync_records SET live_revision = (SELECT max(live_revision) FROM sync_records) + 1 "
+        conn.execute(f"UPDATE sync_records SET {NEXT_LIVE_REVISION} "
                      "WHERE service_id = ?", (service_id,))
         log.warning("%s: took %s out of its maintainers' edits (what rehabmap read, never theirs to keep)",
                     service_id, ", ".join(read))
@@ -319,7 +319,7 @@ def list_sources_word_due(conn: Connection, _policy: object = None) -> None:
         if not laid:
             continue
         if conn.execute("SELECT 1 FROM sync_records WHERE service_id = ? LIMIT 1", (service_id,)).fetchone():
-            conn.execute("UPDATE sync_records SET live_revision = (SELECT max(live_revision) FROM sync_records) + 1 "
+            conn.execute(f"UPDATE sync_records SET {NEXT_LIVE_REVISION} "
                          "WHERE service_id = ?", (service_id,))
             continue
         first: dict[str, Any] = {}
