@@ -84,10 +84,12 @@ def relabelled(item: dict[str, Any], raw: Any) -> dict[str, Any] | None:
 
 
 def _shown(service: dict[str, Any], before: dict[str, Any], item: dict[str, Any]) -> dict[str, Any] | None:
-    """The shown record `service` of the item `before`, its type's source as `item` (relabelled) says it, or None
-    when that is unchanged or is not the item's (a maintainer decided the type: `indexer.sync.publish`)."""
+    """The record `service` stored to show the item `before`, its type's source as `item` (relabelled) says it, or
+    None when that is unchanged. The stored record's type source is always its item's (`indexer.sync.runner`; no
+    enrichment gives a type): a type a maintainer decided is laid over it as it is shown (`publish.with_type`),
+    never stored in it. Before, a record whose type source was not its item's was left, a case that cannot occur."""
     sources = service.get("field_sources") or {}
     was, now = (i.get("field_sources", {}).get("service_type") for i in (before, item))
-    if was == now or sources.get("service_type") != was:
+    if was == now:
         return None
     return {**service, "field_sources": {**sources, "service_type": now}}

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from app.parts import open_backend
 from app.sync import open_live
 from indexer.pipeline import GeographyPlacer
 from indexer.sources import cqc as cqc_sources
@@ -28,6 +29,7 @@ from indexer.sync.connectors import cqc
 from indexer.sync.items import Evidence, SourceItem
 from indexer.sync.publish import REVIEW_SOURCE
 from indexer.sync.review import ReviewQueue
+from indexer.sync.runner import prepare_items
 from indexer.sync.store import SyncStore
 from rehabmap.config import Settings
 from rehabmap.cqc_words import SPECIALISMS
@@ -114,7 +116,7 @@ def old_registered_for(registration: Registration) -> list[tuple[str, str]]:
 
 
 def test_a_care_home_quoting_the_detention_activity_whole_is_relabelled_page_after_page(
-        request, store_kind, tmp_path, data_dir, monkeypatch):
+        request, store_kind, tmp_path, data_dir, geodata_dir, geography, monkeypatch):
     """Dovetail (the real recorded CQC care home), registered as CQC registers a care home with no mental health
     band: "Caring for adults under 65 yrs", and the detention activity beside its accommodation. The reader says it
     is registered for people with mental health needs by quoting that activity whole (`read_pathway`), and states
@@ -123,45 +125,55 @@ def test_a_care_home_quoting_the_detention_activity_whole_is_relabelled_page_aft
     decision; and after that, the type's source kept the old reader's "cqc:gacServiceTypes+specialisms" where the
     reader says "cqc:gacServiceTypes+regulatedActivities", so the content digest still differed and the next sync
     read the home as changed. 1,201 such homes, more than two of the pages the migration reads at once (`PAGE`),
-    each come out as the reader gives it now, both digests with it, and the record shown says the type's source as
-    the item does (laid in the live index again), where a maintainer did not decide the type; a stopped run's
-    staged item too."""
+    each come out as the reader gives it now, both digests with it, and the record stored to show says the type's
+    source as the item does (laid in the live index again); a stopped run's staged item too. One of them a
+    maintainer accepted, through the review queue: the live index shows its type as decided ("review"), the decision
+    laid over the relabelled record. Before, the test gave that home a stored record already saying "review", a shape
+    nothing writes (a decision is laid over the record as it is shown: `indexer.sync.publish.with_type`)."""
     recorded = next(r for r in json.loads((data_dir / "feeds" / "cqc_api" / "locations_detail_2021.json").read_text())
                     if r["locationId"] == DOVETAIL)
     home = {**recorded, "specialisms": [{"name": "Caring for adults under 65 yrs"}], "regulatedActivities": [
         {"name": "Accommodation for persons who require nursing or personal care"},
         {"name": "Assessment or medical treatment for persons detained under the Mental Health Act 1983"}]}
 
-    def read() -> dict[str, Any]:
+    def read() -> SourceItem:
         item = cqc.map_location(home, "https://api.cqc.org.uk/public/v1", datetime(2026, 12, 7, tzinfo=timezone.utc))
         assert isinstance(item, SourceItem)
-        return item_to_json(item)
+        return item
 
-    new = read()
+    new = item_to_json(read())
     with monkeypatch.context() as old_code:
         old_code.setattr(cqc_sources, "_registered_for", old_registered_for)
-        old = read()  # as the old reader read it
+        old_item = read()  # as the old reader read it
+    old = item_to_json(old_item)
     assert [(e["field"], e["means"]) for e in new["evidence"] if "persons detained" in e["value"]] == [
         ("regulatedActivities", "registered for people with mental health needs"),
         ("regulatedActivities", "states the need detained_mha")]
     assert [(f, old["field_sources"][f], new["field_sources"][f]) for f in new["field_sources"]
             if old["field_sources"][f] != new["field_sources"][f]] == [
         ("service_type", "cqc:gacServiceTypes+specialisms", "cqc:gacServiceTypes+regulatedActivities")]
-    shown = {"id": "", "name": new["fields"]["name"], "field_sources": old["field_sources"]}
-    decided = {**shown, "field_sources": {**old["field_sources"], "service_type": REVIEW_SOURCE}}
+    placer = GeographyPlacer(geography)
+    [prepared] = prepare_items([old_item], placer)  # the record a sync stored, as the old reader read the home
+    assert prepared.service is not None and prepared.proposed[0] is not None, prepared.problem
     url = database_url(request, store_kind)
-    database = open_database(Settings(home=tmp_path, data_dir=data_dir, **({"database_url": url} if url else {})))
+    settings = Settings(home=make_home(tmp_path / "home", geodata_dir), data_dir=data_dir,
+                        **({"database_url": url} if url else {}))
+    database = open_database(settings)
     migrate(database)
     ids = [f"1-{n:06}" for n in range(2 * PAGE + 201)]
-    with database.transaction() as conn:  # a store this rehabmap has not yet opened
-        conn.execute("DELETE FROM schema_migrations WHERE version = 28")
+    with database.transaction() as conn:
         conn.executemany(
             "INSERT INTO sync_records (source, source_id, connector, service_id, status, type_status, item, raw, "
-            "service, digest, evidence_digest, first_seen, last_seen, changed_at, live_revision) VALUES "
-            "('cqc', ?, 'cqc', ?, 'active', 'inferred', ?, ?, ?, ?, ?, 't', 't', 't', 1)",
-            [(i, f"cqc:{i}", stored_json(old), stored_json(home),
-              stored_json({**(decided if i == ids[0] else shown), "id": f"cqc:{i}"}), content_digest(old),
-              evidence_digest(old)) for i in ids])
+            "service, proposed_type, digest, evidence_digest, first_seen, last_seen, changed_at, live_revision) "
+            "VALUES ('cqc', ?, 'cqc', ?, 'active', 'inferred', ?, ?, ?, ?, ?, ?, 't', 't', 't', 1)",
+            [(i, f"cqc:{i}", stored_json(old), stored_json(home), stored_json({**prepared.service, "id": f"cqc:{i}"}),
+              prepared.proposed[0], content_digest(old), evidence_digest(old)) for i in ids])
+        conn.execute("INSERT INTO sync_review (source, source_id, state, queued_at) VALUES ('cqc', ?, 'pending', 't')",
+                     (ids[0],))  # held, as a sync queues an inferred type
+    decided = f"cqc:{ids[0]}"
+    ReviewQueue(SyncStore(store_of(settings)), open_live(settings, lambda: placer)).accept([decided], actor="Ann")
+    with database.transaction() as conn:  # a store this rehabmap has not yet opened
+        conn.execute("DELETE FROM schema_migrations WHERE version = 28")
         conn.execute("INSERT INTO sync_staged (source, seq, kind, payload) VALUES ('cqc', 1, 'item', ?)",
                      (stored_json({"item": old, "raw": home}),))
     assert [m.version for m in migrate(database)] == [28]
@@ -172,6 +184,10 @@ def test_a_care_home_quoting_the_detention_activity_whole_is_relabelled_page_aft
         [staged] = conn.execute("SELECT payload FROM sync_staged").fetchone()
     assert [(i, json.loads(item), digest, evidence) for i, item, digest, evidence, *_ in stored] == [
         (i, new, content_digest(new), evidence_digest(new)) for i in ids]
-    assert [(json.loads(service)["field_sources"], revision > 1) for *_, service, revision in stored] == [
-        (decided["field_sources"], False)] + [(new["field_sources"], True)] * (len(ids) - 1)
+    assert [(json.loads(service)["field_sources"]["service_type"], revision > 1) for *_, service, revision in stored
+            ] == [(new["field_sources"]["service_type"], True)] * len(ids)
     assert json.loads(staged)["item"] == new
+    # a server's start: the decided home, due again, shows as it did; the others, held, are not shown
+    assert open_live(settings, lambda: placer).converge(SyncStore(store_of(settings))) == 0
+    shown = open_backend(settings).get(decided)
+    assert shown is not None and shown.field_sources["service_type"] == REVIEW_SOURCE, "the decision laid over it"
