@@ -81,8 +81,6 @@ _SPECIALISM_NEEDS: tuple[tuple[re.Pattern[str], str], ...] = (*tuple((re.compile
     (r"substance misuse|misuse substances", "substance_misuse"),
     (r"adults over 65|older people", "older_adult"),
 )), (_DETENTION, "detained_mha"))
-_ADULTS_UNDER_65 = re.compile(r"adults under 65", re.I)
-_ADULTS_OVER_65 = re.compile(r"adults over 65", re.I)
 # The service user bands that are age bands, with the ages (inclusive, None: unbounded) CQC's words give them.
 # "Services for everyone" bounds nothing; children are "0 - 18yrs" in CQC's own words.
 _AGE_BANDS: tuple[tuple[re.Pattern[str], int | None, int | None], ...] = tuple(
@@ -539,8 +537,10 @@ def _registered_for(registration: Registration) -> list[tuple[str, str]]:
 
 
 def _older_adults_only(specialisms: tuple[str, ...]) -> bool:
-    return any(_ADULTS_OVER_65.search(s) for s in specialisms) and not any(
-        _ADULTS_UNDER_65.search(s) for s in specialisms)
+    """Every age band it is registered for starts at 65 (`needs_fields`' bounds): before, "Services for everyone"
+    beside "Caring for adults over 65 yrs" was read as over 65 only, and the public read that CQC said so."""
+    youngest = needs_fields(specialisms)["min_age"]
+    return youngest is not None and youngest >= 65
 
 
 def _split(cell: str) -> tuple[str, ...]:

@@ -200,6 +200,19 @@ def test_care_home_needs_a_mental_health_specialism():
     assert pathway_fields(registration("", "Mental health conditions", care_home=True))["subtype"] == "residential_24h"
 
 
+@pytest.mark.parametrize("bands", ["Services for everyone", "Caring for adults under 65 yrs",
+                                   "Caring for children (0 - 18yrs)", "Whole population"])
+def test_a_home_for_over_65s_and_a_band_of_younger_people_is_not_over_65_only(bands):
+    """Only a home whose every age band starts at 65 is for adults over 65 only. Before, "Services for everyone"
+    (8 of the 103 recorded API locations carry it) or a children's band beside "Caring for adults over 65 yrs" was
+    refused "for adults over 65 only", and a retired home's page said CQC registers it for over 65s only."""
+    specialisms = f"Mental health conditions|Caring for adults over 65 yrs|{bands}"
+    assert pathway_fields(registration("Residential homes", specialisms))["subtype"] == "residential_24h"
+    with pytest.raises(NotRehabPathway, match="for adults over 65 only") as refused:
+        pathway_fields(registration("Residential homes", "Mental health conditions|Caring for adults over 65 yrs"))
+    assert refused.value.cause == "over_65"
+
+
 def test_specialisms_to_needs():
     """The age bands bound the range only where every band listed bounds it."""
     assert needs_fields(("Dementia", "Caring for adults over 65 yrs")) == {
