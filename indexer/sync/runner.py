@@ -39,6 +39,7 @@ from indexer.pipeline import Placer, prepare_all, refused_contacts, without_bad_
 from indexer.sources.common import said_without_folders
 from indexer.rows import Candidate, Rejection
 from indexer.sync.connectors import TITLES, command_source, retire_command, run_again
+from indexer.sync.connectors.titles import CQC_FILES
 from indexer.sync.connectors.base import OUR_READING_CHANGED
 from indexer.sync.codec import (
     content_digest,
@@ -804,9 +805,12 @@ def _changed_fields(before: Mapping[str, Any] | None, after: Mapping[str, Any] |
 # rehabmap's reading of the source ("ours": a run that read everything again because that reading changed, where
 # the source may have changed nothing). Before session 51 every cause said "<source> no longer describes it as a
 # mental health rehabilitation or recovery service", words no source says.
+# CQC's words are the regulator's wherever they are read: a care directory registers nothing ("…, as its care
+# directory records"). A home with neither the band nor a band or activity under the Mental Health Act: its other
+# bands may be for a mental illness ("Eating disorders"), so the band is named rather than "mental health conditions".
 _OFF_PATHWAY = {
-    "mental_health": "{title} no longer registers it for mental health conditions",
-    "over_65": "{title} now registers it for adults over 65 only",
+    "mental_health": "{regulator} no longer registers it for the 'Mental health conditions' service user band{where}",
+    "over_65": "{regulator} now registers it for adults over 65 only{where}",
     "reading": "rehabmap no longer reads it as a rehabilitation service from what {title} records",
     "ours": "rehabmap no longer reads it as a rehabilitation service: rehabmap changed how it reads {title}",
 }
@@ -1112,7 +1116,10 @@ class _Plan:
         if not (refused.off_pathway and self.title):
             return self._gone(Gone(refused.source, str(refused.source_id), detail, None), before)
         cause = "ours" if self.read_all in OUR_READING_CHANGED else refused.off_pathway
-        said = _OFF_PATHWAY.get(cause, _OFF_PATHWAY["reading"]).format(title=self.title)
+        in_file = CQC_FILES.get(self.connector)
+        said = _OFF_PATHWAY.get(cause, _OFF_PATHWAY["reading"]).format(
+            title=self.title, regulator=TITLES["cqc"] if in_file else self.title,
+            where=f", as its {in_file} records" if in_file else "")
         return self._gone(Gone(refused.source, str(refused.source_id), said, None, detail), before)
 
     def _settle(self, before: StoredRecord | None, after: StoredRecord, review: ReviewRow | None) -> None:

@@ -712,7 +712,7 @@ def test_a_record_off_the_pathway_is_retired_in_words_that_own_the_judgement(syn
     said = {service_id: retired_words(settings, service_id)
             for service_id in (ASHTON_ID, GROVELANDS_ID, f"cqc:{maison}", f"cqc:{lombrand}")}
     assert said[ASHTON_ID]["retired_reason"] == (
-        "Care Quality Commission (CQC) no longer registers it for mental health conditions")
+        "Care Quality Commission (CQC) no longer registers it for the 'Mental health conditions' service user band")
     assert said[GROVELANDS_ID]["retired_reason"] == (
         "Care Quality Commission (CQC) now registers it for adults over 65 only")
     assert said[f"cqc:{maison}"]["retired_reason"] == (
@@ -727,6 +727,39 @@ def test_a_record_off_the_pathway_is_retired_in_words_that_own_the_judgement(syn
         "registered, but not providing care now; it is offered again when CQC records it active")
     assert "retired_detail" not in said[f"cqc:{lombrand}"]
     assert index_record(settings.home, GROVELANDS_ID)["status"] == "inactive"
+
+
+def test_a_home_off_the_pathway_in_cqcs_care_directory_is_retired_in_the_regulators_words(settings, geography,
+                                                                                           feeds_dir):
+    """Two real homes as CQC's care directory gives them (`location_item`, the directory's connector name), then
+    one registered for adults over 65 only and one for eating disorders and adults under 65, no mental health band.
+    Before, the public read "Care Quality Commission (CQC) care directory now registers it for adults over 65 only"
+    (a directory registers nothing) and "… no longer registers it for mental health conditions" of a home for
+    people with an eating disorder; now the regulator registers, the directory records, and the band is named."""
+    from indexer.sources.cqc import LocationRow, api_fields, api_registration
+    from indexer.sync.connectors.cqc import location_item
+
+    recorded = {r["locationId"]: r for r in json.loads((feeds_dir / "cqc_api" / "locations_detail_2021.json")
+                                                      .read_text())}
+
+    def in_directory(location_id: str, *bands: str):
+        item = {**recorded[location_id], **({"specialisms": [{"name": b} for b in bands]} if bands else {})}
+        parser, keys = api_fields(item)
+        row = LocationRow(7, location_id, item["providerId"], api_registration(item), parser, keys, item)
+        return location_item("cqc-directory", row, "https://cqc.example/directory.csv", datetime.now(timezone.utc))
+
+    runner = runner_for(settings, geography)
+    runner.run(ListedConnector([in_directory(ASHTON), in_directory(GROVELANDS)], name="cqc-directory"))
+    report = runner.run(ListedConnector([
+        in_directory(ASHTON, "Eating disorders", "Caring for adults under 65 yrs"),
+        in_directory(GROVELANDS, "Mental health conditions", "Caring for adults over 65 yrs")],
+        name="cqc-directory"), force=True)
+    assert {line.service_id for line in report.retired} == {ASHTON_ID, GROVELANDS_ID}
+    assert retired_words(settings, ASHTON_ID)["retired_reason"] == (
+        "Care Quality Commission (CQC) no longer registers it for the 'Mental health conditions' service user band, "
+        "as its care directory records")
+    assert retired_words(settings, GROVELANDS_ID)["retired_reason"] == (
+        "Care Quality Commission (CQC) now registers it for adults over 65 only, as its care directory records")
 
 
 def test_a_run_staged_before_the_upgrade_says_no_more_than_it_knew(synced, geography, replay):

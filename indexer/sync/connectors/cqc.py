@@ -220,23 +220,25 @@ def map_location(item: Mapping[str, Any], url: str, fetched_at: datetime) -> Out
 def location_item(connector: str, row: LocationRow, url: str, fetched_at: datetime, *,
                   ods_code: str | None = None) -> SourceItem | Refused:
     """A location in any CQC layout (API, care directory, HSCA active locations) → a typed item or a refusal.
-    Every layout gives the same record (id cqc:<location id>); `connector` names where its fields came from."""
+    Every layout gives the same record (id cqc:<location id>), and refuses it by that id: before, a file's refusal
+    said 'cqc-directory:<id>', missed the record the file had made, and the home was retired as "no longer listed"
+    rather than why. `connector` names where its fields came from."""
     registration = row.registration
     where = url if row.line == 1 else f"{url} line {row.line}"
     if not row.location_id:
-        return Refused(connector, None, where, f"'{registration.name}' has no CQC location id")
+        return Refused(NAME, None, where, f"'{registration.name}' has no CQC location id")
     if not registration.name:
-        return Refused(connector, row.location_id, where, "the location has no name", unreadable=True)
+        return Refused(NAME, row.location_id, where, "the location has no name", unreadable=True)
     name = registration.name
     try:
         reading = read_pathway(registration, connector)
     except NotRehabPathway as exc:
-        return Refused(connector, row.location_id, where, f"not a rehab pathway service: {exc}", name=name,
+        return Refused(NAME, row.location_id, where, f"not a rehab pathway service: {exc}", name=name,
                        off_pathway=exc.cause)
     if dormant := registration.dormant_reason():
-        return Refused(connector, row.location_id, where, dormant, name=name)
+        return Refused(NAME, row.location_id, where, dormant, name=name)
     if row.parser.errors:
-        return Refused(connector, row.location_id, where, "; ".join(row.parser.errors), unreadable=True, name=name)
+        return Refused(NAME, row.location_id, where, "; ".join(row.parser.errors), unreadable=True, name=name)
     candidate = location_candidate(origin(NAME, url, row.line, row.location_id, LICENCE, fetched_at), registration,
                                    row.parser, reading.fields)
     field_sources = location_field_sources(connector, row.field_columns, candidate.fields, reading)

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from rehabmap.index.names import OVERLAY_SOURCE
 
+# CQC's own files, by source, named after the regulator: a file records what CQC registers and registers nothing
+# itself (a home retired off a care directory read "Care Quality Commission (CQC) care directory now registers it …").
+CQC_FILES = {"cqc-ratings": "ratings file", "cqc-directory": "care directory",
+             "cqc-hsca": "register of active locations"}
 # Each source as a person reads it (a family on a service page, a keeper on theirs), by the name its records'
 # ids, provenance and `field_sources` carry: the one home of these words. An ORUK feed is named by its file's
 # `label` (the council's own name for it); a curated table by what it is (`TableSpec.title`).
-TITLES = {"cqc": "Care Quality Commission (CQC)", "cqc-ratings": "Care Quality Commission (CQC) ratings file",
-          "cqc-directory": "Care Quality Commission (CQC) care directory",
-          "cqc-hsca": "Care Quality Commission (CQC) register of active locations",
+TITLES = {"cqc": "Care Quality Commission (CQC)",
+          **{source: f"Care Quality Commission (CQC) {kind}" for source, kind in CQC_FILES.items()},
           "ods": "NHS Organisation Data Service", "nhs-service-search": "NHS website (Service Search)",
           "charity": "Charity Commission register",
           # The bundled sample (`rehabmap index sample/`), which a deployment may serve beside its sources: its
