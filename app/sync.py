@@ -175,9 +175,9 @@ class SourceRuns:
         self.failed.append(FailedRun(connector.name, error, connector.warnings))
 
     def failed_alike(self) -> list[list[FailedRun]]:
-        """The failed runs by the error that ended them, in order: one error ends every run where the store or the
-        live index could not be opened for them (`hold_for_review`), and its traceback is said once, not once a
-        source."""
+        """The failed runs grouped by the error that ended them, the groups in the order of each one's first run
+        and each group's runs in run order: one error ends every run where the store or the live index could not be
+        opened for them (`hold_for_review`), and its traceback is said once, not once a source."""
         alike: dict[int, list[FailedRun]] = {}
         for failure in self.failed:
             alike.setdefault(id(failure.error), []).append(failure)

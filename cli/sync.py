@@ -124,7 +124,12 @@ def echo_failed(command: str, runs: SourceRuns) -> None:
     with a fault of rehabmap's own's traceback above it and a `warning:` line below it for each key of its
     configuration it does not read (`FailedRun.warnings`), and a last line naming them all: the reports of the runs
     that ended are above, so that a log read from its end does not take one council's failure for all."""
-    several = len(runs.reports) + len(runs.failed) > 1
+    from indexer.sync.runner import RunNotStarted
+
+    # A run the index kept from starting after a rebuild (`SourceRuns.ran`) is one of the command's runs too: before,
+    # with two failed beside it, the last line said "all 2 runs … failed".
+    in_all = len(runs.reports) + len(runs.failed) + sum(isinstance(u, RunNotStarted) for u in runs.unwritten)
+    several = in_all > 1
     for alike in runs.failed_alike():
         said = caller_words(alike[0].error)
         if said is None:  # its traceback once, above the first of the runs it ended (before, once a run)
@@ -135,10 +140,11 @@ def echo_failed(command: str, runs: SourceRuns) -> None:
             click.echo(f"error: {named}{said}", err=True)
             for warning in failure.warnings:
                 click.echo(f"warning: {named}{warning}", err=True)
-    if several and runs.reports:
+    if several and len(runs.failed) < in_all:
         names = ", ".join(f.source for f in runs.failed)
-        click.echo(f"error: {len(runs.failed)} of the {len(runs.reports) + len(runs.failed)} runs of '{command}' "
-                   f"failed ({names}); each of the others ran on its own, as reported", err=True)
+        others = "ran on its own, as reported" if runs.reports else "did not start, as said above"
+        click.echo(f"error: {len(runs.failed)} of the {in_all} runs of '{command}' failed ({names}); each of the "
+                   f"others {others}", err=True)
     elif several:  # (before, "each of the others" named others where there were none)
         click.echo(f"error: all {len(runs.failed)} runs of '{command}' failed", err=True)
 

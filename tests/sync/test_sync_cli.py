@@ -784,6 +784,25 @@ def test_runs_one_fault_ended_print_its_traceback_once_and_none_names_others_whe
     assert err.endswith("error: all 2 runs of 'rehabmap index' failed\n") and "the others" not in err, err
 
 
+def test_runs_that_failed_beside_one_that_did_not_start_are_counted_with_it(capsys):
+    """`rehabmap index`'s runs of its held rows after a rebuild: two failed, a third kept from starting by the index
+    (`RunNotStarted`, kept with the unwritten). Before, the last line said "all 2 runs of 'rehabmap index' failed"
+    of three runs; now it counts the third and says what became of it."""
+    from app.sync import FailedRun, SourceRuns
+    from cli.sync import echo_failed
+    from indexer.sync.runner import RunNotStarted
+    from rehabmap.errors import DomainError
+
+    runs = SourceRuns([], [FailedRun("nhs-hospitals-2018", OSError("disk full")),
+                           FailedRun("sites", OSError("disk full"))], after_rebuild=True)
+    runs.unwritten.append(RunNotStarted("wards", None, DomainError("the live index is unavailable")))
+    echo_failed("rehabmap index", runs)
+
+    err = capsys.readouterr().err
+    assert err.endswith("error: 2 of the 3 runs of 'rehabmap index' failed (nhs-hospitals-2018, sites); each of the "
+                        "others did not start, as said above\n"), err
+
+
 def test_a_run_applied_whose_live_write_is_refused_says_so_and_the_next_sync_writes_it(
         tmp_path, cqc_synced_home, data_dir, replay, monkeypatch):
     """A run commits before its live write reads which source supersedes which; with a mapping's `supersedes` put
