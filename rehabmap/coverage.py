@@ -41,6 +41,7 @@ from geodata.england import ENGLAND
 from rehabmap.small_areas import small_area_columns, small_area_file
 from rehabmap.review_counts import BUMP_REVISION, HeldPoints, held_points, read_held, write_pending
 from rehabmap.taxonomy import SUBTYPE_LABELS, SUBTYPES, ServiceType, type_words
+from rehabmap.words import and_list
 
 if TYPE_CHECKING:
     from rehabmap.maintain.database import Database
@@ -189,8 +190,7 @@ def _kind_words(category: str) -> str:
 
 
 def _kinds(categories: Sequence[str]) -> str:
-    words = [_kind_words(c) for c in categories]
-    return f"{', '.join(words[:-1])} and {words[-1]}" if len(words) > 1 else words[0]
+    return and_list([_kind_words(c) for c in categories])
 
 
 # Each type's kinds as coverage names them ("type:subtype").

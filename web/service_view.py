@@ -23,6 +23,7 @@ from rehabmap.explanation import (
 )
 from rehabmap.record import WEEKDAYS, Schedule, Service, Weekday
 from rehabmap.taxonomy import GENDER_NEEDS
+from rehabmap.words import and_list
 from web import present
 
 Row = tuple[str, "str | Markup"]
@@ -86,8 +87,7 @@ def day_range(days: list[Weekday]) -> str:
     positions = [WEEKDAYS.index(d) for d in ordered]
     if len(ordered) >= 3 and positions == list(range(positions[0], positions[-1] + 1)):
         return f"{DAY_NAMES[ordered[0]]} to {DAY_NAMES[ordered[-1]]}"
-    names = [DAY_NAMES[d] for d in ordered]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return and_list([DAY_NAMES[d] for d in ordered])
 
 
 def opening_rows(schedules: list[Schedule]) -> list[Row]:

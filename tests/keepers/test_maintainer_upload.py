@@ -1109,3 +1109,17 @@ def test_the_upload_page_names_the_sources_of_each_review_queue_run_cut_short_as
     assert (f"teams.csv is in the directory. When it was uploaded, its rows held for review from nhs-hospitals-2018 "
             f"{UNWRITTEN_SAID} When it was uploaded, its rows held for review from sites and ods {UNSTARTED_SAID}"
             ) in html.unescape(" ".join(page.text.split()))
+
+
+def test_the_upload_page_cuts_a_long_list_of_sources_at_a_comma(keepers):
+    """The address says at most 300 characters of sources. Before, cut at the 300th character, the last source's
+    name ended mid-word ("… and nhs-hosp"); now the list is cut at the last comma before it."""
+    from web.keepers.maintainer_upload import UNSTARTED_SAID
+
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    sources = [f"nhs-hospitals-{year}" for year in range(2000, 2020)]  # 20 names of 18 characters: 379 in all
+    page = client.get("/keepers/upload", params={"done": "teams.csv is in the directory.",
+                                                 "unstarted": ",".join(sources)})
+    said = html.unescape(" ".join(page.text.split()))
+    assert f"from {', '.join(sources[:14])} and {sources[14]} {UNSTARTED_SAID}" in said, said

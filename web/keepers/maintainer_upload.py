@@ -34,6 +34,7 @@ from rehabmap.coverage import category_label
 from rehabmap.errors import DomainError, RebuildRunning, for_operator, tell_operator
 from rehabmap.maintain.audit import Change
 from rehabmap.maintain.uploads import ADDED, REFUSED, TABLE, PastUpload, recent_uploads, removed_services
+from rehabmap.words import and_list
 from web.deps import get_state
 from web.forms import Errors
 from web.keepers.maintainer_review import MAINTAINERS, UNSHOWN, held_back_said
@@ -327,12 +328,14 @@ def _cut_short(runs: _Runs) -> dict[str, str]:
 def _cut_short_said(request: Request) -> str:
     """`_cut_short`'s sentences, as of the upload: the redirect's address keeps them, so the page shown again days
     later says what was so when it was uploaded, not what is so now."""
-    return "".join(f" When it was uploaded, its rows held for review from {_and(sources.split(','))} {words}"
-                   for name, words in CUT_SHORT.items() if (sources := request.query_params.get(name, "")[:300]))
+    return "".join(f" When it was uploaded, its rows held for review from {and_list(sources.split(','))} {words}"
+                   for name, words in CUT_SHORT.items() if (sources := _sources(request.query_params.get(name, ""))))
 
 
-def _and(names: Sequence[str]) -> str:
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+def _sources(query: str) -> str:
+    """The sources a query names, at most 300 characters of them, cut at a comma: before, cut at the 300th
+    character, the last source's name could end mid-word on the page."""
+    return query if len(query) <= 300 else query[:301].rpartition(",")[0] or query[:300]
 
 
 def _tell_failed(runs: _Runs, file_name: str) -> None:
