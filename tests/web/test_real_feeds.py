@@ -1110,7 +1110,7 @@ def test_a_service_the_directory_no_longer_lists_is_not_said_to_have_closed(brow
         # CQC's own word, as its registration says it (until session 51 "Care Quality Commission (CQC) no longer
         # describes it as a mental health rehabilitation or recovery service", words CQC never says).
         assert (f"Taken off the list on {today.day} {today:%B %Y}: Care Quality Commission (CQC) no longer registers "
-                "it for mental health conditions.") in main
+                "it for the 'Mental health conditions' service user band.") in main
         assert axe(page, axe_source) == []
 
         # A shortlist link made before: Devonshire Manor is named as no longer listed, not offered with its phone.
