@@ -330,9 +330,9 @@ def _machines_kind(exc: BaseException) -> str | None:
     """Whose a failure is, when not rehabmap's own: the file system's ("files": an `OSError`, SQLite's file full or
     unwritable), the database server's ("database": PostgreSQL by its SQLSTATE), a damaged file's ("damaged":
     SQLite's CORRUPT or NOTADB), or another process's holding the file past the wait (SQLite's BUSY, "locked": it was
-    told as the file system's, "mend it (a disk full, …)", which names no lock). None for any other: the same exception class with another code (SQLite's
-    "no such table", PostgreSQL's deadlock or serialization failure between two of rehabmap's own transactions) is
-    rehabmap's, its traceback kept."""
+    told as the file system's, "mend it (a disk full, …)", which names no lock). None for any other: the same
+    exception class with another code (SQLite's "no such table", PostgreSQL's deadlock or serialization failure
+    between two of rehabmap's own transactions) is rehabmap's, its traceback kept."""
     if isinstance(exc, OSError):
         return "files"
     if isinstance(exc, sqlite3.DatabaseError):

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 import pytest
 
 from api.record_json import cut
-from api.schemas import (RESULT_HOLES, CapacityOut, CoverageOut, CoveragePartOut, CqcOut, HomeOut, LeftOutOut,
+from api.schemas import (CapacityOut, CoverageOut, CoveragePartOut, CqcOut, HomeOut, LeftOutOut,
                          MatchOut, MatchResultOut, ScheduleOut, TypeSummaryOut, _found, record_json)
 from bench.common import SEED
 from bench.synthetic import REALISTIC_MIX, load_small_areas, make_services
