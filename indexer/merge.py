@@ -168,8 +168,9 @@ def _note(kept: Service, other: Service, combined: Service, shown: Service) -> M
     # note named the later row's alone; then, where the indexed record showed another's, still; and said the first's
     # a second time as the empty value shown in its place (`instead`), as it did a town the indexed record left empty;
     # then, where the later row gave the same id (with another phone), as the row's (`lost`) and as the first's.
-    hidden = [name for name in ("cqc_location_id",) if not _empty(first[name]) and _empty(made[name])
-              and indexed[name] != first[name] and again[name] != first[name]]
+    cqc = "cqc_location_id"
+    hidden = [cqc] if (not _empty(first[cqc]) and _empty(made[cqc]) and indexed[cqc] != first[cqc]
+                       and again[cqc] != first[cqc]) else []
     instead = [name for name in told if name not in hidden
                and not _empty(first[name]) and indexed[name] != first[name] and indexed[name] == again[name]]
     unsaid = [f"{name} '{shorten(first[name])}'" for name in hidden]

@@ -382,7 +382,6 @@ class Resends:
     up to its own limit, held it N times as long as one chunk's (N × 55 s) while the cluster failed."""
 
     def __init__(self, times: int) -> None:
-        self.times = times  # as given: the messages say it
         self.left = times
 
 

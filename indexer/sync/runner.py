@@ -448,7 +448,7 @@ class SyncRunner:
         plan = _Plan.make(self, connector.name, outcomes, complete=complete,
                           title=connector.title or TITLES.get(connector.name), read_all=read_all)
         report = plan.report
-        report.read_all, report.short_of_count = read_all, short_of_count
+        report.short_of_count = short_of_count
         report.warnings = connector.warnings
         if held is not None and stopped is None:
             report.held_back = (f"what the run stopped at {held.finished_at} fetched"
@@ -835,7 +835,6 @@ class _Plan:
     vanished: str = ""  # why what a complete run does not list is retired, as the public reads it (`make`)
     vanished_detail: str | None = None  # the operator's why beside it, for the report and the audit log alone
     title: str | None = None  # the source as people know it (`TITLES`, a feed's label), for the public's reasons
-    read_all: str | None = None  # why the run read every record again (`SyncReport.read_all`)
 
     @classmethod
     def make(cls, runner: SyncRunner, connector: str, outcomes: Sequence[Outcome], *, complete: bool,
@@ -844,8 +843,8 @@ class _Plan:
         """`vanished`: why what it does not list is retired, by default `_no_longer_listed`."""
         if vanished is None:
             vanished, vanished_detail = _no_longer_listed(connector, title, runner.today)
-        plan = cls(runner, connector, SyncReport(connector, complete=complete), vanished=vanished,
-                   vanished_detail=vanished_detail, title=title, read_all=read_all)
+        plan = cls(runner, connector, SyncReport(connector, complete=complete, read_all=read_all), vanished=vanished,
+                   vanished_detail=vanished_detail, title=title)
         latest = plan._latest(outcomes)
         plan.report.not_fetched = sum(isinstance(o, Unchanged) for o in latest.values())
         # each record once, however often listed
@@ -1115,7 +1114,7 @@ class _Plan:
         detail = f"the source's record can no longer be used: {refused.reason}"
         if not (refused.off_pathway and self.title):
             return self._gone(Gone(refused.source, str(refused.source_id), detail, None), before)
-        cause = "ours" if self.read_all in OUR_READING_CHANGED else refused.off_pathway
+        cause = "ours" if self.report.read_all in OUR_READING_CHANGED else refused.off_pathway
         in_file = CQC_FILES.get(self.connector)
         said = _OFF_PATHWAY.get(cause, _OFF_PATHWAY["reading"]).format(
             title=self.title, regulator=TITLES["cqc"] if in_file else self.title,

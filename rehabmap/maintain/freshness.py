@@ -117,8 +117,8 @@ class Listings:
         where, given = ("", ()) if ids is None else (f" AND r.service_id IN ({', '.join('?' * len(ids))})", ids)
         if before is not None:  # on neither the record's last fetch nor its source's last success since
             # A source synced since confirmed every record it lists: only a stalled source's records are read.
-            where += (" AND r.last_seen < ? AND r.connector IN (SELECT DISTINCT connector FROM sync_records EXCEPT "
-                      "SELECT source FROM sync_state WHERE last_success_at >= ?)")
+            # (`sync_state.source` is its key: the join gives each record its source's one row, or none.)
+            where += " AND r.last_seen < ? AND (s.last_success_at IS NULL OR s.last_success_at < ?)"
             given = (*given, before.isoformat(), before.isoformat())
         with directory.database.connect() as conn:
             rows = conn.execute("SELECT r.service_id, r.source, r.connector, r.last_seen, s.last_success_at "
