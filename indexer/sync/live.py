@@ -21,7 +21,7 @@ from indexer.sync.publish import publish_coverage, record_pending, shown_merged
 from indexer.sync.steps import reached
 from indexer.sync.store import LIVE_PUBLISHED, REBUILD_READ, SyncStore, swapped_in
 from rehabmap.maintain.store import Directory
-from rehabmap.errors import DomainError, Remedy
+from rehabmap.errors import DomainError, IndexNotBuilt, Remedy
 from rehabmap.index.base import IndexBackend, overlay_record
 from rehabmap.record import Service
 
@@ -33,10 +33,13 @@ log = logging.getLogger(__name__)
 
 
 def built_at(backend: IndexBackend) -> datetime | None:
-    """When the live index was built; None where there is none (or it cannot say)."""
+    """When the live index was built; None where there is none. One that cannot say (it did not answer, 503, or
+    refused the read, a 4xx) raises: that is no answer, not "no build". Before, it was taken for none, and a rebuild
+    whose read of the store met it replaced the note of an earlier rebuild whose index was live, untaken
+    (`SyncStore.read_for_rebuild`): refused after, it hid that swap from the next live write."""
     try:
         return backend.info().built_at
-    except DomainError:
+    except IndexNotBuilt:
         return None
 
 
@@ -45,9 +48,17 @@ def take_rebuild(store: SyncStore, backend: IndexBackend) -> None:
     learns it (`SyncStore.rebuild_taken`): the index holds the records as it read them, at its revision and under
     their keys then, whatever a live write between its read and its swap wrote. Under the index lock: by every live
     write before it writes, and by the rebuild itself once its index is live (`app.rebuild`), so that what the store
-    says is behind (`indexer.sync.status.not_live`) is so from the swap on, not from the next live write."""
+    says is behind (`indexer.sync.status.not_live`) is so from the swap on, not from the next live write. An index
+    that cannot say when it was built leaves the note to the next of them: the rebuild's own index is live by then,
+    and its upload, or its command, is not to fail for the store's learning it later."""
     read = store.meta(REBUILD_READ)
-    if read is not None and swapped_in(read, built_at(backend)):
+    if read is None:
+        return
+    try:
+        live_at = built_at(backend)
+    except DomainError:
+        return
+    if swapped_in(read, live_at):
         store.rebuild_taken(read)
 
 

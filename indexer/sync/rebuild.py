@@ -54,7 +54,8 @@ def synced_rows(store_at: Path | Database, *, live: IndexBackend | None = None) 
     """The synced records a rebuild includes, read when the rebuild reaches them. The read is noted
     (`SyncStore.read_for_rebuild`), so the next sync can write again whatever it changed after this read (the
     rebuild's swap would undo it), finding the records the rebuild's index merged with it; an earlier rebuild's
-    note, where `live` (the index this one replaces, None for a first build) is its index, is taken first."""
+    note, where `live` (the index this one replaces, None for a first build) is its index, is taken first; a `live`
+    that cannot say when it was built refuses the rebuild here (`built_at` raises), its store unchanged."""
     store = SyncStore.existing(store_at)
     if store is None:
         return

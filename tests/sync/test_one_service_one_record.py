@@ -15,6 +15,7 @@ import json
 import re
 import sqlite3
 import tempfile
+import uuid
 from collections import Counter
 from datetime import datetime, timezone
 from dataclasses import replace
@@ -27,7 +28,8 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from app.parts import open_writer
+from app.parts import open_backend, open_writer
+from app.rebuild import rebuild_index
 from app.sync import open_live
 from indexer.pipeline import GeographyPlacer, build_index, prepare_all
 from indexer.rows import Candidate, Held
@@ -44,10 +46,13 @@ from indexer.sync.store import Paged, ReviewState, StoredRecord, SyncStore
 from rehabmap.oruk import service_uuid
 from rehabmap.record import Service
 from rehabmap.record_keys import key_columns, merge_keys
-from rehabmap.config import Settings
+from rehabmap.config import Backend, Settings
+from rehabmap.errors import IndexUnavailable
+from rehabmap.index.base import IndexBackend
 from rehabmap.coverage import CoverageStore
 from rehabmap.maintain.edits import OverlayWriter
 from rehabmap.maintain.store import Directory, open_database, store_of
+from search.elastic import ElasticIndex, alias_of
 from search.embedded import index_file
 from web.keepers.maintainer_services import form_values
 from tests.conftest import database_url
@@ -55,15 +60,19 @@ from tests.cqc_records import ASHTON_ID, GROVELANDS
 from tests.keepers.conftest import csrf_of
 from tests.maintain.conftest import TODAY, make_app
 from tests.built_home import BuiltHome
+from tests.es_server import drop_indices
+from tests.index.cluster_proxy import ClusterProxy, Fault
 from tests.sync.store_fixtures import (Reads, both_lists_files, make_home, mistyped_supersedes, offline_runner,
                                       rehabmap, serving, table_rows)
 
 HEMEL = "nhs-hospitals-2015:NTN03", "nhs-hospitals-2018:NTN03"  # Priory Hospital Hemel Hempstead, in each list
 
 
-def active(home) -> dict[str, Service]:
-    return {s.id: s for s in (Service.model_validate(json.loads(doc)) for (doc,) in table_rows(
-        index_file(home), "SELECT doc FROM services")) if s.status == "active"}
+def active(home, backend: IndexBackend | None = None) -> dict[str, Service]:
+    """The active records the home's embedded index holds, or `backend` (a search cluster's index)."""
+    services = backend.all() if backend is not None else (Service.model_validate(json.loads(doc)) for (doc,) in
+                                                          table_rows(index_file(home), "SELECT doc FROM services"))
+    return {s.id: s for s in services if s.status == "active"}
 
 
 def shared_keys(services) -> dict[tuple[str, str], int]:
@@ -359,10 +368,10 @@ MOVES = pytest.mark.parametrize(
     ids=["the-kept-record-moves", "the-merged-record-moves", "the-merged-record-is-renamed"])
 
 
-def assert_shown_alone(home, moving, fields) -> dict[str, Service]:
+def assert_shown_alone(home, moving, fields, backend: IndexBackend | None = None) -> dict[str, Service]:
     """Priory Hospital Hemel Hempstead's two records each shown alone, where each now is, as a rebuild shows them,
-    and the store's published keys theirs; the active records."""
-    live = active(home)
+    and the store's published keys theirs; the active records (of `backend`, as `active` reads them)."""
+    live = active(home, backend)
     assert {service_id: [p.source for p in live[service_id].provenance] for service_id in HEMEL} == {
         HEMEL[0]: ["nhs-hospitals-2015"], HEMEL[1]: ["nhs-hospitals-2018"]}
     postcodes = {service_id: fields.get("postcode", "HP3 0BN") if service_id == moving else "HP3 0BN"
@@ -445,31 +454,89 @@ def test_a_first_build_publishes_each_record_under_the_keys_it_built_it_with(tmp
     assert_shown_alone(moved, HEMEL[1], {"postcode": "HP2 4AD"})
 
 
-def test_a_rebuild_whose_read_came_to_nothing_leaves_the_swap_before_it_taken(accepted_home, data_dir, geography):
-    """A rebuild reads the store, a sync moves Priory Hospital Hemel Hempstead's 2018 record and writes it live,
-    the rebuild swaps in its index (the two merged, as it read them); then, before any live write, another rebuild
-    reads the store and is refused (its index never swapped in). Before, the second read's note replaced the
-    first's, and the next live write, finding the live index built before that read, took no rebuild as swapped
-    in: it wrote nothing, and the hospital's records stayed merged until the next rebuild. Now a rebuild's read
-    first takes the earlier rebuild's note where that index is live, so the next live write writes again what it
-    undid."""
-    from app.parts import open_backend
-
-    home = accepted_home
-    settings, store = Settings(home=home, data_dir=data_dir), SyncStore(home / "directory.sqlite")
+def swapped_in_merged(settings: Settings, store: SyncStore, geography, backend: IndexBackend | None = None) -> None:
+    """A rebuild reads the store, a sync moves Priory Hospital Hemel Hempstead's 2018 record and writes it live, then
+    the rebuild swaps in its index, which holds the two merged, as it read them; no live write since."""
     rows = with_directory(store_of(settings), [], iter(()), live=open_backend(settings))
     read = [next(rows)]
     changed(store, HEMEL[1], postcode="HP2 4AD")
     open_live(settings, lambda: GeographyPlacer(geography)).converge(store)
     build_index(chain(read, rows), GeographyPlacer(geography),
                 OverlayWriter(open_writer(settings), Directory.from_settings(settings)), progress=False)
-    assert HEMEL[1] not in active(home), "the first rebuild's index holds them merged, as it read them"
+    assert HEMEL[1] not in active(settings.home, backend), "the first rebuild's index holds them merged, as read"
+
+
+def test_a_rebuild_whose_read_came_to_nothing_leaves_the_swap_before_it_taken(accepted_home, data_dir, geography):
+    """A rebuild swaps in its index with Priory Hospital Hemel Hempstead's records merged as it read them, though a
+    sync had moved one and written it live (`swapped_in_merged`); then, before any live write, another rebuild
+    reads the store and is refused (its index never swapped in). Before, the second read's note replaced the
+    first's, and the next live write, finding the live index built before that read, took no rebuild as swapped
+    in: it wrote nothing, and the hospital's records stayed merged until the next rebuild. Now a rebuild's read
+    first takes the earlier rebuild's note where that index is live, so the next live write writes again what it
+    undid."""
+    home = accepted_home
+    settings, store = Settings(home=home, data_dir=data_dir), SyncStore(home / "directory.sqlite")
+    swapped_in_merged(settings, store, geography)
     refused = with_directory(store_of(settings), [], iter(()), live=open_backend(settings))
     next(refused)  # the second rebuild has read the store; its build is refused, its index never live
 
     open_live(settings, lambda: GeographyPlacer(geography)).converge(store)
 
     assert_shown_alone(home, HEMEL[1], {"postcode": "HP2 4AD"})
+
+
+def test_a_rebuild_that_could_not_ask_when_the_live_index_was_built_leaves_the_swap_before_it_to_be_taken(
+        accepted_home, data_dir, geography, es_server, es_client):
+    """As above, on a search cluster, which answers the second rebuild's question of when the live index was built
+    with a 503. Before, an index that did not answer was taken for none (`built_at` said None): the earlier
+    rebuild's note was replaced as if its index had never swapped in, and the next live write, the cluster back,
+    took no swap: the hospital's records stayed merged until the next rebuild. Now the second rebuild is refused at
+    its read with the cluster's 503, the store unchanged, and the next live write takes the earlier swap."""
+    base = f"rehabmap-unasked-{uuid.uuid4().hex[:10]}"
+    store = SyncStore(accepted_home / "directory.sqlite")
+    try:
+        with ClusterProxy(es_server.url) as proxy:
+            settings = Settings(home=accepted_home, data_dir=data_dir, backend=Backend.elasticsearch,
+                                elasticsearch_url=proxy.url, elasticsearch_index=base)
+            cluster = ElasticIndex(es_client, alias_of(base))
+            open_live(settings, lambda: GeographyPlacer(geography)).converge(store)  # the cluster's first build
+            swapped_in_merged(settings, store, geography, cluster)
+            unanswered = proxy.fail(r"/_mapping", 503)  # (the client asks again, twice, before it gives up)
+            refused = with_directory(store_of(settings), [], iter(()), live=open_backend(settings))
+            with pytest.raises(IndexUnavailable):
+                next(refused)
+            assert unanswered.hits, "asked, and answered 503"
+            proxy.heal()
+
+            open_live(settings, lambda: GeographyPlacer(geography)).converge(store)
+
+            assert_shown_alone(accepted_home, HEMEL[1], {"postcode": "HP2 4AD"}, cluster)
+    finally:
+        drop_indices(es_client, base)
+
+
+def test_a_rebuild_whose_index_went_live_is_not_failed_for_the_cluster_not_saying_when_it_was_built(
+        accepted_home, data_dir, geography, es_server, es_client):
+    """A rebuild on a search cluster whose index swaps in, then the cluster answers every read of the index's mapping
+    with a 503, so the store cannot learn there and then that the live index is the rebuild's (`take_rebuild`). The
+    rebuild is not failed for it (an upload's page would say its table was not taken, though its index serves it):
+    the note of its read waits, and the next live write, the cluster back, takes it and so writes nothing again."""
+    base = f"rehabmap-unsaid-{uuid.uuid4().hex[:10]}"
+    try:
+        with ClusterProxy(es_server.url) as proxy:
+            settings = Settings(home=accepted_home, data_dir=data_dir, backend=Backend.elasticsearch,
+                                elasticsearch_url=proxy.url, elasticsearch_index=base)
+            unanswered: list[Fault] = []
+            proxy.before(r"^/_aliases", lambda: unanswered.append(proxy.fail(r"/_mapping", 503)))
+
+            assert rebuild_index(settings, [], actor="test").report.indexed > 0
+
+            assert unanswered and unanswered[0].hits, "the store's learning of the swap was answered 503"
+            proxy.heal()
+            store = SyncStore(accepted_home / "directory.sqlite")
+            assert open_live(settings, lambda: GeographyPlacer(geography)).converge(store) == 0
+    finally:
+        drop_indices(es_client, base)
 
 
 def hints(item) -> dict[str, tuple[str, bool]]:
