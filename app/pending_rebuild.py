@@ -46,17 +46,30 @@ def finish_interrupted(settings: Settings) -> None:
     rebuild without the table the index already serves. A live index that cannot say whose it is (it did not answer,
     503, or refused the read, a 4xx: any error but `IndexNotBuilt`) leaves the file to the next of them, logged;
     before, the rebuild was forgotten, its table with it, though the index bore its token, and a refused read went up
-    through the server's start, which then failed. A rebuild's own `recover` raises it: the rebuild would replace the
-    file."""
+    through the server's start, which then failed. So does one judged live whose finishing fails (`finish`: the store
+    could not learn it, or take its coverage claims), logged as that: before, it was logged as not judged. A
+    rebuild's own `recover` raises either: the rebuild would replace the file."""
     if not (settings.home / PENDING_FILE).is_file():
         return  # (the lock is a file: nothing is made in a home that has no rebuild to finish)
     with named_lock_of(store_of(settings), REBUILD_LOCK) as ours:
-        if ours:
-            try:
-                recover(settings)
-            except DomainError as exc:  # the live index cannot say whose it is: the file waits for a later look
-                errors.operator_log.tell(f"a rebuild cut short could not be judged ({for_operator(exc)}); it is left "
-                                         "for the next rebuild, server start, sync or look", logging.WARNING)
+        if not ours:
+            return
+        try:
+            went_live = _judged(settings)
+        except DomainError as exc:  # the live index cannot say whose it is
+            _left(f"a rebuild cut short could not be judged ({for_operator(exc)})")
+            return
+        if not went_live:
+            return
+        try:
+            finish(settings)
+        except DomainError as exc:
+            _left(f"a rebuild cut short went live, and could not be finished ({for_operator(exc)})")
+
+
+def _left(failed: str) -> None:
+    """`finish_interrupted`'s word of a rebuild cut short that it leaves (its file, its table) for a later look."""
+    errors.operator_log.tell(f"{failed}; it is left for the next rebuild, server start, sync or look", logging.WARNING)
 
 
 def unfinished(settings: Settings) -> str | None:
@@ -85,13 +98,19 @@ def unfinished(settings: Settings) -> str | None:
 
 
 def recover(settings: Settings) -> None:
+    if _judged(settings):
+        finish(settings)
+
+
+def _judged(settings: Settings) -> bool:
+    """Whether a rebuild cut short (`PENDING_FILE`) went live, to be finished; one that did not is forgotten here."""
     pending = _pending(settings.home)
     if pending is None:
-        return
+        return False
     if _went_live(pending, open_backend(settings)):
-        finish(settings)
-    else:
-        abandon(settings.home)
+        return True
+    abandon(settings.home)
+    return False
 
 
 def _went_live(pending: dict[str, Any], backend: IndexBackend) -> bool:

@@ -14,12 +14,15 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from app.parts import open_backend
 from app.pending_rebuild import INCOMING, PENDING_FILE, begin, finish_interrupted
 from app.main import create_app
 from app.rebuild import rebuild_index
 from rehabmap.config import Backend, Settings
 from rehabmap import errors
 from rehabmap.errors import IndexUnavailable
+from rehabmap.maintain.migrations import LATEST
+from rehabmap.maintain.store import Directory, open_database
 from search.elastic import ElasticIndex, alias_of
 from tests.es_server import drop_indices
 from tests.index.cluster_proxy import ClusterProxy
@@ -138,4 +141,41 @@ def test_a_rebuild_of_an_earlier_release_cut_short_after_its_swap_is_still_finis
 
     assert not (settings.home / PENDING_FILE).exists()
     assert (settings.home / "curated" / "ips_services.csv").read_text() == IPS_TABLE
+    assert WEST_YORKSHIRE in [code for (code,) in table_rows(settings, CURATED_CLAIMS)]
+
+
+def test_a_rebuild_cut_short_after_its_swap_that_cannot_be_finished_is_said_so_not_unjudged(
+        tmp_path, geodata_dir, data_dir, monkeypatch, caplog):
+    """A rebuild with an IPS table cut short once its index went live, then a look while the maintainers' store is one
+    a newer rehabmap has migrated (another host upgraded first): the rebuild is judged its index's, and the store
+    cannot learn it. Before, every error after the judgement was logged as the judgement's ("a rebuild cut short could
+    not be judged (The maintainers' store was migrated by a newer rehabmap …)"), though it was judged. Now the log
+    says it went live and could not be finished, and why; the file and the table wait, and once this host runs the
+    rehabmap that store needs (here, the newer migration taken back), the next look finishes it."""
+    monkeypatch.setattr(errors, "operator_log", errors.OperatorLog())
+    settings = Settings(home=make_home(tmp_path / "home", geodata_dir), data_dir=data_dir)
+    table = tmp_path / "ips_services.csv"
+    table.write_text(IPS_TABLE)
+    Directory.from_settings(settings)  # the maintainers' store, as the keepers' pages made it
+    rebuild_index(settings, [SAMPLE], actor="test")
+    begin(settings.home, [SAMPLE], table, open_backend(settings).info().build or "")
+    with open_database(settings).connect() as conn:
+        conn.execute("INSERT INTO schema_migrations VALUES (?, 'from the future', '2027-01-01')", (LATEST + 1,))
+
+    with caplog.at_level(logging.WARNING):
+        finish_interrupted(settings)
+
+    assert "could not be judged" not in caplog.text
+    assert ("a rebuild cut short went live, and could not be finished (The maintainers' store was migrated by a "
+            f"newer rehabmap (to migration {LATEST + 1}; this one knows up to {LATEST}). Upgrade rehabmap on this "
+            "host.") in caplog.text
+    assert (settings.home / PENDING_FILE).is_file()
+    assert (settings.home / "curated" / (table.name + INCOMING)).read_text() == IPS_TABLE
+    with open_database(settings).connect() as conn:
+        conn.execute("DELETE FROM schema_migrations WHERE version = ?", (LATEST + 1,))
+
+    finish_interrupted(settings)
+
+    assert not (settings.home / PENDING_FILE).exists()
+    assert (settings.home / "curated" / table.name).read_text() == IPS_TABLE
     assert WEST_YORKSHIRE in [code for (code,) in table_rows(settings, CURATED_CLAIMS)]
