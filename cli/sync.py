@@ -128,7 +128,8 @@ def echo_failed(command: str, runs: SourceRuns) -> None:
 
     # A run the index kept from starting after a rebuild (`SourceRuns.ran`) is one of the command's runs too: before,
     # with two failed beside it, the last line said "all 2 runs … failed".
-    in_all = len(runs.reports) + len(runs.failed) + sum(isinstance(u, RunNotStarted) for u in runs.unwritten)
+    unstarted = [u.source for u in runs.unwritten if isinstance(u, RunNotStarted)]
+    in_all = len(runs.reports) + len(runs.failed) + len(unstarted)
     several = in_all > 1
     for alike in runs.failed_alike():
         said = caller_words(alike[0].error)
@@ -141,10 +142,13 @@ def echo_failed(command: str, runs: SourceRuns) -> None:
             for warning in failure.warnings:
                 click.echo(f"warning: {named}{warning}", err=True)
     if several and len(runs.failed) < in_all:
-        names = ", ".join(f.source for f in runs.failed)
-        others = "ran on its own, as reported" if runs.reports else "did not start, as said above"
-        click.echo(f"error: {len(runs.failed)} of the {in_all} runs of '{command}' failed ({names}); each of the "
-                   f"others {others}", err=True)
+        # What each of the others did, counted: before, "each of the others ran on its own, as reported" where one of
+        # them had not started.
+        others = [f"{len(runs.reports)} finished, as reported"] if runs.reports else []
+        if unstarted:
+            others.append(f"{len(unstarted)} did not start ({', '.join(unstarted)}), as said above")
+        click.echo(f"error: {len(runs.failed)} of the {in_all} runs of '{command}' failed "
+                   f"({', '.join(f.source for f in runs.failed)}); {', and '.join(others)}", err=True)
     elif several:  # (before, "each of the others" named others where there were none)
         click.echo(f"error: all {len(runs.failed)} runs of '{command}' failed", err=True)
 

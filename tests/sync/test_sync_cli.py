@@ -462,8 +462,7 @@ def test_one_oruk_feed_failing_leaves_the_others_synced_and_named(tmp_path, geod
     # was fetched").
     assert error.endswith("still failed after 1 try (status 500). What was fetched before it is kept: run 'rehabmap "
                           "sync oruk' again to go on from there."), error
-    assert said == ("error: 1 of the 2 runs of 'rehabmap sync oruk' failed (oruk-bristol); "
-                    "each of the others ran on its own, as reported")
+    assert said == "error: 1 of the 2 runs of 'rehabmap sync oruk' failed (oruk-bristol); 1 finished, as reported"
     status = rehabmap_here(home, data_dir, None, "sync-status", "--json")
     assert status.returncode == 3
     runs = {s["source"]: s["last_run"] for s in json.loads(status.stdout)}
@@ -670,7 +669,7 @@ def test_a_feed_file_that_cannot_be_read_stops_no_other_feed(tmp_path, geodata_d
     assert york == (f"error: oruk-york: york.toml: cannot read the feed file: Illegal character '\\n' (at line 2, "
                     f"column 14) ({feeds / 'york.toml'})"), york
     assert said == ("error: 2 of the 3 runs of 'rehabmap sync oruk' failed (oruk-leeds, oruk-york); "
-                    "each of the others ran on its own, as reported")
+                    "1 finished, as reported")
     status = rehabmap_here(home, data_dir, None, "sync-status", "--json", **env)
     assert status.returncode == 3
     runs = {s["source"]: s["last_run"] for s in json.loads(status.stdout)}
@@ -799,8 +798,32 @@ def test_runs_that_failed_beside_one_that_did_not_start_are_counted_with_it(caps
     echo_failed("rehabmap index", runs)
 
     err = capsys.readouterr().err
-    assert err.endswith("error: 2 of the 3 runs of 'rehabmap index' failed (nhs-hospitals-2018, sites); each of the "
-                        "others did not start, as said above\n"), err
+    assert err.endswith("error: 2 of the 3 runs of 'rehabmap index' failed (nhs-hospitals-2018, sites); 1 did not "
+                        "start (wards), as said above\n"), err
+
+
+def test_the_last_line_says_what_each_other_run_did_where_one_finished_and_one_did_not_start(capsys):
+    """`rehabmap index`'s runs of its held rows after a rebuild: one finished (its report printed), one failed, one
+    kept from starting by the index (`RunNotStarted`). Before, the last line said "each of the others ran on its own,
+    as reported", of a run that had not started; now it says what each did, counted, naming the one that did not
+    start."""
+    from app.sync import FailedRun, SourceRuns
+    from cli.sync import echo_failed, echo_runs
+    from indexer.sync.runner import RunNotStarted, SyncReport
+    from rehabmap.errors import DomainError
+
+    runs = SourceRuns([SyncReport("nhs-hospitals-2015", complete=True)], [FailedRun("sites", OSError("disk full"))],
+                      after_rebuild=True)
+    runs.unwritten.append(RunNotStarted("wards", None, DomainError("the live index is unavailable")))
+    echo_runs(runs)
+    echo_failed("rehabmap index", runs)
+
+    out, err = capsys.readouterr()
+    assert out.startswith("nhs-hospitals-2015: "), out
+    assert err.startswith("error: The run of wards did not start: "), err
+    assert err.endswith("error: 1 of the 3 runs of 'rehabmap index' failed (sites); 1 finished, as reported, and 1 "
+                        "did not start (wards), as said above\n"), err
+    assert "each of the others" not in err
 
 
 def test_a_run_applied_whose_live_write_is_refused_says_so_and_the_next_sync_writes_it(
