@@ -8,6 +8,7 @@ from enum import Enum
 from typing import Any
 
 from indexer.rows import Candidate, Origin
+from indexer.sync.connectors.titles import CQC, CQC_LOCATION_FILES
 from indexer.sync.items import Enrichment, Evidence, Gone, Outcome, Refused, SourceItem, Unchanged
 from rehabmap import sync_digests as digests
 from rehabmap.record import FileEdition
@@ -117,9 +118,18 @@ def outcome_from_json(kind: str, payload: dict[str, Any]) -> Outcome:
                     date.fromisoformat(payload["on"]) if payload.get("on") else None, payload.get("detail"))
     if kind == "unchanged":
         return Unchanged(payload["source"], payload["source_id"])
-    return Refused(payload["source"], payload.get("source_id"), payload["where"], payload["reason"],
+    return Refused(_refusing(payload), payload.get("source_id"), payload["where"], payload["reason"],
                    bool(payload.get("unplaced")), bool(payload.get("unreadable")), payload.get("name") or "",
                    _off_pathway(payload.get("off_pathway")))
+
+
+def _refusing(staged: dict[str, Any]) -> str:
+    """The source of the record a staged refusal refuses. A CQC location file's, staged before session 51's upgrade,
+    named the file's connector (`cqc-directory:<id>`), not the record its row is (`cqc:<id>`, `location_item`): read
+    as it was, a stopped run applied with --force after the upgrade missed the record, and retired the home as "no
+    longer listed" rather than for its cause."""
+    source = str(staged["source"])
+    return CQC if source in CQC_LOCATION_FILES and staged.get("source_id") else source
 
 
 def _off_pathway(staged: Any) -> str:

@@ -1,13 +1,15 @@
 """CQC's monthly files as the connector and review tests serve them (tests/sync/test_connector_cqc_files.py,
-test_review.py): the connector for a file the replay serves, the 103 recorded CQC API locations, and spreadsheets
-BUILT with odfpy in the published OpenDocument layouts from those real records (no real "Latest ratings" location
-sheet is in ../shared). Not a test module: importing it brings no tests along."""
+test_review.py, test_runner.py): the connector for a file the replay serves, the 103 recorded CQC API locations, and
+files BUILT from those real records in the published layouts: spreadsheets with odfpy, and the care directory's CSV
+(no real "Latest ratings" location sheet, nor a care directory of locations, is in ../shared: its care directory file
+counts locations by region, specialisms and service types). Not a test module: importing it brings no tests along."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+from datetime import date
 from functools import cache
 from pathlib import Path
 
@@ -47,6 +49,33 @@ def file_connector(kind, replay: Replay, name: str):
 def api_records(feeds_dir: Path) -> list[dict]:
     return json.loads((feeds_dir / "cqc_api" / "locations_detail_2021.json").read_text())
 
+
+
+def care_directory(records: list[dict], title: str = "Care directory with filters") -> bytes:
+    """A "Care directory with filters" CSV BUILT from CQC API records in the published layout: a title block, then one
+    row a location, its service types and specialisms in CQC's words, each list split by `|`."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerows([[title], [], ["This data was produced on 2 October 2024"], []])
+    writer.writerow(["Name", "Also known as", "Address", "Postcode", "Phone number", "Service's website (if available)",
+                     "Service types", "Date of latest check", "Specialisms/services", "Provider name",
+                     "Local authority", "Region", "Location URL", "CQC Location ID (for office use only)",
+                     "CQC Provider ID (for office use only)"])
+    for r in records:
+        address = ", ".join(r[k] for k in ("postalAddressLine1", "postalAddressLine2", "postalAddressTownCity")
+                            if r.get(k))
+        writer.writerow([r["name"], "", address, r.get("postalCode", ""), r.get("mainPhoneNumber", ""),
+                         r.get("website", ""), "|".join(t["name"] for t in r.get("gacServiceTypes") or []),
+                         _checked((r.get("lastInspection") or {}).get("date")),
+                         "|".join(s["name"] for s in r.get("specialisms") or []), "", r.get("localAuthority", ""),
+                         r.get("region", ""), f"https://www.cqc.org.uk/location/{r['locationId']}", r["locationId"],
+                         r.get("providerId", "")])
+    return out.getvalue().encode("utf-8")
+
+
+def _checked(day: str | None) -> str:
+    """A date as the care directory's "Date of latest check" column gives it ("10/Nov/2017 - 00:00")."""
+    return date.fromisoformat(day).strftime("%d/%b/%Y - 00:00") if day else ""
 
 @cache
 def field_house_rated(data_dir: Path, feeds_dir: Path, providers_rows: int | None = None) -> bytes:

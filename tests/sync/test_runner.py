@@ -729,6 +729,17 @@ def test_a_record_off_the_pathway_is_retired_in_words_that_own_the_judgement(syn
     assert index_record(settings.home, GROVELANDS_ID)["status"] == "inactive"
 
 
+def assert_retired_as_the_directory_records(settings, report) -> None:
+    """Ashton Lodge and Grovelands retired by the run's `report`, each for its cause in the regulator's words, the care
+    directory named as where it is recorded."""
+    assert {line.service_id for line in report.retired} == {ASHTON_ID, GROVELANDS_ID}
+    assert retired_words(settings, ASHTON_ID)["retired_reason"] == (
+        "Care Quality Commission (CQC) no longer registers it for the 'Mental health conditions' service user band, "
+        "as its care directory records")
+    assert retired_words(settings, GROVELANDS_ID)["retired_reason"] == (
+        "Care Quality Commission (CQC) now registers it for adults over 65 only, as its care directory records")
+
+
 def test_a_home_off_the_pathway_in_cqcs_care_directory_is_retired_in_the_regulators_words(settings, geography,
                                                                                            feeds_dir):
     """Two real homes as CQC's care directory gives them (`location_item`, the directory's connector name), then
@@ -754,12 +765,44 @@ def test_a_home_off_the_pathway_in_cqcs_care_directory_is_retired_in_the_regulat
         in_directory(ASHTON, "Eating disorders", "Caring for adults under 65 yrs"),
         in_directory(GROVELANDS, "Mental health conditions", "Caring for adults over 65 yrs")],
         name="cqc-directory"), force=True)
-    assert {line.service_id for line in report.retired} == {ASHTON_ID, GROVELANDS_ID}
-    assert retired_words(settings, ASHTON_ID)["retired_reason"] == (
-        "Care Quality Commission (CQC) no longer registers it for the 'Mental health conditions' service user band, "
-        "as its care directory records")
-    assert retired_words(settings, GROVELANDS_ID)["retired_reason"] == (
-        "Care Quality Commission (CQC) now registers it for adults over 65 only, as its care directory records")
+    assert_retired_as_the_directory_records(settings, report)
+
+
+def test_a_care_directory_run_staged_before_the_upgrade_retires_a_home_for_its_cause(settings, geography,
+                                                                                     feeds_dir, replay):
+    """CQC's care directory, BUILT from the real recorded locations CQC registers (`care_directory`), synced; then
+    Ashton Lodge registered for dementia alone and Grovelands for adults over 65 only, a run stopped at the share
+    threshold, its refusals staged as the release before session 51's upgrade staged them, by the file's connector
+    (`"source": "cqc-directory"`). Applied with `--force` after the upgrade: before, each refusal missed the home's
+    record (`cqc:<id>`), and the two were retired as "no longer listed by Care Quality Commission (CQC) care
+    directory"; now each is retired for its cause, as a run staged since is (the codec reads the old id as the
+    record's)."""
+    from indexer.sync.connectors.cqc_files import DirectoryFile
+    from rehabmap.maintain.store import open_database
+    from tests.sync.cqc_files import api_records, care_directory, file_connector
+
+    registered = [r for r in api_records(feeds_dir) if r.get("registrationStatus") == "Registered"]
+    replay.serve_file("directory.csv", care_directory(registered))
+    runner = runner_for(settings, geography)
+    first = runner.run(file_connector(DirectoryFile, replay, "directory.csv"))
+    assert {ASHTON_ID, GROVELANDS_ID} <= {line.service_id for line in first.added}
+    bands = {ASHTON: [{"name": "Dementia"}],
+             GROVELANDS: [{"name": "Caring for adults over 65 yrs"}, {"name": "Mental health conditions"}]}
+    replay.serve_file("directory.csv", care_directory(
+        [{**r, "specialisms": bands.get(r["locationId"], r.get("specialisms"))} for r in registered]))
+    assert runner.run(file_connector(DirectoryFile, replay, "directory.csv"), max_change_share=0.01).stopped
+    with open_database(settings).transaction() as conn:  # the refusals as that release staged them
+        staged = conn.execute("SELECT seq, payload FROM sync_staged WHERE source = 'cqc-directory' AND kind = "
+                              "'refused'").fetchall()
+        old = {seq: {**json.loads(payload), "source": "cqc-directory"} for seq, payload in staged}
+        assert {p["source_id"] for p in old.values()} >= {ASHTON, GROVELANDS}
+        for seq, payload in old.items():
+            conn.execute("UPDATE sync_staged SET payload = ? WHERE source = 'cqc-directory' AND seq = ?",
+                         (json.dumps(payload), seq))
+
+    report = runner.run(file_connector(DirectoryFile, replay, "directory.csv"), force=True)
+
+    assert_retired_as_the_directory_records(settings, report)
 
 
 def test_a_run_staged_before_the_upgrade_says_no_more_than_it_knew(synced, geography, replay):

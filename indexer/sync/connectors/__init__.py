@@ -79,7 +79,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from indexer.sync.connectors.titles import TITLES
+from indexer.sync.connectors.titles import CQC_LOCATION_FILES, TITLES
 from rehabmap.errors import DomainError, InvalidValue
 
 if TYPE_CHECKING:  # not at run time: `rehabmap --help` lists SOURCES without loading the settings
@@ -98,7 +98,7 @@ def command_source(connector: str) -> str:
     to run 'rehabmap sync oruk-bristol', which is no command."""
     if connector.startswith("oruk-"):
         return "oruk"
-    return "cqc-ratings" if connector in ("cqc-directory", "cqc-hsca") else connector
+    return "cqc-ratings" if connector in CQC_LOCATION_FILES else connector
 
 
 def run_again(source: str, files: Sequence[str] = ()) -> str:

@@ -29,14 +29,14 @@ from indexer.sources.cqc import (
     needs_evidence,
     read_pathway,
 )
-from indexer.sync.connectors.titles import TITLES
+from indexer.sync.connectors.titles import CQC, TITLES
 from indexer.sync.connectors.base import BaseConnector, counted, from_iso, iso, origin, utc_now
 from indexer.sync.http import Page, SourceClient, SourceNotFound
 from indexer.sync.items import Gone, Outcome, Refused, SourceItem, SyncState
 from rehabmap.explanation import long_date
 from rehabmap.taxonomy import ServiceType
 
-NAME = "cqc"
+NAME = CQC
 LICENCE = "OGL-UK-3.0"
 ATTRIBUTION = "Contains CQC information (Care Quality Commission, Open Government Licence v3.0)"
 KEY_HEADER = "Ocp-Apim-Subscription-Key"

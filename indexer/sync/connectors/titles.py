@@ -9,10 +9,13 @@ from rehabmap.index.names import OVERLAY_SOURCE
 # itself (a home retired off a care directory read "Care Quality Commission (CQC) care directory now registers it …").
 CQC_FILES = {"cqc-ratings": "ratings file", "cqc-directory": "care directory",
              "cqc-hsca": "register of active locations"}
+# CQC's API, and those of its files that list its locations: each row is the record the API gives (`cqc:<location
+# id>`), and a refusal of one names that record.
+CQC, CQC_LOCATION_FILES = "cqc", ("cqc-directory", "cqc-hsca")
 # Each source as a person reads it (a family on a service page, a keeper on theirs), by the name its records'
 # ids, provenance and `field_sources` carry: the one home of these words. An ORUK feed is named by its file's
 # `label` (the council's own name for it); a curated table by what it is (`TableSpec.title`).
-TITLES = {"cqc": "Care Quality Commission (CQC)",
+TITLES = {CQC: "Care Quality Commission (CQC)",
           **{source: f"Care Quality Commission (CQC) {kind}" for source, kind in CQC_FILES.items()},
           "ods": "NHS Organisation Data Service", "nhs-service-search": "NHS website (Service Search)",
           "charity": "Charity Commission register",
