@@ -16,9 +16,9 @@ subtype, needs and the details HSDS has no field for as `attributes` pointing at
   term `original_label` instead.
 * `rehabmap` — record details: id, provider type, gender, beds, capacity and its date, accepting
   referrals, CQC rating and date, flags, last verified (a person's check), provenance (JSON: source, source_id,
-  fetched_at, licence; the local file and line an installation read it from are not published). In the live
-  feed, `capacity` is what holds on the day (`unknown` once the report is stale) and `capacity_reported` is the
-  report.
+  fetched_at, licence, and a dated file's edition: its title, when its data stood, what it gives; the local file and
+  line an installation read it from are not published). In the live feed, `capacity` is what holds on the day
+  (`unknown` once the report is stale) and `capacity_reported` is the report.
 
 Standard HSDS fields carry the rest: `minimum_age`/`maximum_age`, `application_process` (referral route),
 `schedules` (weekly opening times: `freq` WEEKLY, `byday`, `opens_at`, `closes_at`, and `description`; ORUK v1's
@@ -75,9 +75,10 @@ _ONS_CODE = re.compile(r"^[EWSNK]\d{8}$")
 _LANGUAGE_NAME = re.compile(r"^Language: (.+)$")  # its English name ("Language: pl" before session 18)
 _LANGUAGE_CODE = re.compile(r"^language:[a-z]{2,3}$")
 _YES, _NO = "yes", "no"
-# Where this installation read the record, and the mapping's reading of the file (`edition`, which its listing
-# words say): not for publishing.
-_LOCAL_PROVENANCE = {"file", "line", "edition"}
+# Where this installation read the record: not for publishing. A dated file's `edition` is published: without it a
+# record read from the 2018 hospital list said only when this installation read the file (`fetched_at`), and a
+# consumer, or a second rehabmap syncing the feed, took an eight-year-old listing for one fetched that day.
+_LOCAL_PROVENANCE = {"file", "line"}
 
 
 def _uuid(key: str) -> str:
@@ -189,7 +190,9 @@ _DETAIL_TEXTS: dict[str, tuple[str, str]] = {
                       "is needed. No attribute: not known."),
     "cqc_rating": ("CQC rating", "Overall CQC rating (Outstanding, Good, Requires improvement, Inadequate)."),
     "cqc_rating_date": ("CQC rating date", "Date (YYYY-MM-DD) of the report that gave the CQC rating."),
-    "provenance": ("Provenance", "Where the record came from: JSON with source, source_id, fetched_at, licence."),
+    "provenance": ("Provenance", "Where the record came from: JSON with source, source_id, fetched_at, licence, "
+                   "and for a dated file its edition (title, dated: when its data stood, gives: the fields read "
+                   "from it)."),
     "last_verified": ("Last verified", "Date (YYYY-MM-DD) the rehabmap team or the service last checked the "
                       "record: a person's check, unlike `assured_date`, which any feed may set to its own check of "
                       "its listing."),

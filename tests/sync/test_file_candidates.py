@@ -386,6 +386,38 @@ def test_a_match_says_beside_each_option_that_it_rests_only_on_a_dated_file(tmp_
     assert said in matched.stdout.split("Forest Independent Hospital: ", 1)[1].splitlines()[0]
 
 
+def test_the_oruk_feed_says_a_dated_files_listing_is_the_files_and_a_second_site_keeps_it(
+        tmp_path, list_2018_indexed, data_dir, geodata_dir, request):
+    """Forest Independent Hospital, accepted from the real 2018 NHS hospital list: the ORUK feed's `provenance`
+    attribute said only `fetched_at`, the day this installation read the file (a timestamp of today), and left out
+    which file and of when, so a council's directory, or a second rehabmap syncing the feed, took an eight-year-old
+    listing for one fetched that day. Now it gives the file's edition (its title, when its data stood, what it
+    gives), and `rehabmap sync oruk` of the feed keeps it in the record's provenance after the feed's own."""
+    home = forest_accepted(tmp_path, list_2018_indexed, data_dir, request)
+    indexed = index_record(home, FOREST)
+    assert indexed is not None
+    [listed] = indexed["provenance"]
+    assert listed["edition"]["title"] == "NHS website hospital list (September 2018)"
+    feeds = tmp_path / "feeds"
+    feeds.mkdir()
+    second = make_home(tmp_path / "second", geodata_dir)
+    with serving(home, data_dir) as url:
+        record = httpx.get(f"{url}/oruk/services/{service_uuid(FOREST)}", timeout=30).json()
+        (feeds / "first.toml").write_text(
+            f'[feed]\nlabel = "first rehabmap"\nurl = "{url}/oruk"\npaging = "hsds3"\nper_page = 100\n'
+            'licence = "OGL-UK-3.0"\nattribution = "Contains information from rehabmap"\n', encoding="utf-8")
+        synced = rehabmap(second, data_dir, None, "sync", "oruk", REHABMAP_ORUK_FEEDS_DIR=str(feeds),
+                          REHABMAP_ORUK_RATE="10000")
+    [published] = [json.loads(a["value"]) for a in record["attributes"] if a["taxonomy_term"]["code"] == "provenance"]
+    assert published == {k: v for k, v in listed.items() if k not in ("file", "line")}
+    assert published["edition"] == {"title": "NHS website hospital list (September 2018)", "dated": "September 2018",
+                                    "gives": listed["edition"]["gives"]}
+    assert synced.returncode == 0, synced.stdout[-2000:] + synced.stderr[-2000:]
+    again = index_record(second, FOREST)
+    assert again is not None and [p["source"] for p in again["provenance"]] == ["oruk-first", "nhs-hospitals-2018"]
+    assert again["provenance"][1] == published
+
+
 def test_an_import_over_a_synced_home_counts_the_files_rows_and_the_stores_records_apart(cqc_synced_home, tmp_path,
                                                                                          data_dir):
     """`rehabmap index` of the real 2018 hospital list (1,231 rows) over a home the recorded CQC feed filled: the
