@@ -46,14 +46,14 @@ import re
 import uuid
 from contextlib import suppress
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from datetime import date
 from html.parser import HTMLParser
 from typing import Any
 
 from rehabmap.errors import shorten
 from rehabmap.explanation import gender_said_by, needs_said_by, read_needs_note
-from rehabmap.languages import UnknownLanguage
+from rehabmap.languages import UnknownLanguage, record_codes
 from rehabmap.record import WEEKDAYS, Schedule, Service
 from rehabmap.taxonomy import (
     LEGACY_LABEL_TEXTS,
@@ -272,8 +272,26 @@ def taxonomies() -> list[dict[str, Any]]:
 
 def taxonomy_terms() -> list[dict[str, Any]]:
     """Every fixed term as an HSDS `taxonomy_term` (language needs, `language:<code>`, are open-ended and
-    appear only on services that state them)."""
+    appear only on services that state them; `term_by_id` finds them)."""
     return [t.to_hsds() for t in _TERMS.values()]
+
+
+def term_by_id(term_id: str) -> Term | None:
+    """The term the feed gives this id: a fixed one, or a language need (`language:<code>`), open-ended, which the
+    feed nests in the attributes of the services that state it. Before, such an id was "No taxonomy term" at
+    /taxonomy_terms/{id} and an unknown `taxonomy_term_id`: the feed's own reference did not resolve."""
+    found = _TERMS_BY_ID.get(term_id)
+    if found is None and (code := _language_ids().get(term_id)) is not None:
+        return _need_term(code)
+    return found
+
+
+@cache
+def _language_ids() -> dict[str, str]:
+    """The id of every language need a record can carry (a language ISO 639 lists), and the need: made once in a
+    process, when such an id is first asked for (~8,000 of them; not through `_term_uuid`'s cache of the few hundred
+    terms every page holds)."""
+    return {_uuid(f"{NEEDS.key}/{need}"): need for need in (f"language:{code}" for code in record_codes())}
 
 
 def _term(taxonomy: Taxonomy, code: str) -> Term:

@@ -81,7 +81,7 @@ Search = Annotated[str | None, Query(max_length=200, description="Full text sear
                                      openapi_examples={"recovery": {"value": "recovery college"}})]
 TermId = Annotated[NonBlank | None, Query(
     max_length=100, description="Only services with this taxonomy term: a rehabmap service type, subtype "
-    "or need (met) from GET /taxonomy_terms.",
+    "or need (met) from GET /taxonomy_terms, or a language need (language:<code>) a service's attributes give.",
     openapi_examples={"level 2 inpatient": {"value": next(
         t["id"] for t in TERMS if t["code"] == ServiceType.inpatient_rehab_level2.value)}})]
 
@@ -150,11 +150,17 @@ def listed_service(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: obj[k] for k in LIST_FIELDS if k in obj}
 
 
+def _term_by_id(term_id: str) -> dict[str, Any] | None:
+    """A term the feed gives (`oruk.term_by_id`: a language need's too) as HSDS's `taxonomy_term`."""
+    term = oruk.term_by_id(term_id)
+    return None if term is None else term.to_hsds()
+
+
 def term_query(term_id: str | None) -> ServiceQuery:
     """A service type or subtype term filters by type; a need term asks for services that say they meet it."""
     if term_id is None:
         return ServiceQuery()
-    term = _TERMS_BY_ID.get(term_id.strip())
+    term = _term_by_id(term_id.strip())
     if term is None:
         raise InvalidValue(f"Unknown taxonomy_term_id '{term_id[:60]}'. The terms rehabmap uses are listed at "
                            "/oruk/taxonomy_terms.", field="taxonomy_term_id")
@@ -319,7 +325,8 @@ def list_taxonomy_terms(
     parent_id: Annotated[str | None, Query(max_length=100, description="Only children of this term.")] = None,
     top_only: Annotated[bool, Query(description="Only terms without a parent.")] = False,
 ) -> JSONResponse:
-    """Every fixed term of rehabmap's taxonomies (language needs, `language:<code>`, are open-ended)."""
+    """Every fixed term of rehabmap's taxonomies (language needs, `language:<code>`, are open-ended: each is in
+    the attributes of the services that state it, and found by its id at /taxonomy_terms/{id})."""
     terms = TERMS
     if taxonomy_id is not None:
         taxonomy = _TAXONOMY_KEYS.get(taxonomy_id)
@@ -339,7 +346,7 @@ def list_taxonomy_terms(
             summary="A taxonomy term")
 def get_taxonomy_term(id: Annotated[str, Path(max_length=100, description="Term id.")]) -> JSONResponse:
     """One term: its code, name, description, taxonomy and, for a subtype, its parent type."""
-    term = _TERMS_BY_ID.get(id)
+    term = _term_by_id(id)
     if term is None:
         raise TaxonomyNotFound(f"No taxonomy term with id '{id[:80]}'. See /oruk/taxonomy_terms.", field="id")
     return JSONResponse(term)

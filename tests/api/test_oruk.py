@@ -243,6 +243,32 @@ def test_an_open_referral_filter_the_feed_does_not_apply_is_refused(client, path
     assert client.get("/oruk/services", params={"search": "sample", "_": "1"}).status_code == 200
 
 
+def test_a_language_term_the_feed_nests_resolves_by_its_id_and_filters(client, backend):
+    """The sample's services that speak Bengali, Urdu or Punjabi carry the need term `language:bn` (…`ur`, …`pa`)
+    in their attributes, with its id, but `/oruk/taxonomy_terms/{that id}` was a 404 ("No taxonomy term with id")
+    and `taxonomy_term_id=` it a 400 ("Unknown taxonomy_term_id … The terms rehabmap uses are listed at
+    /oruk/taxonomy_terms", which lists no language): a directory resolving the feed's references was told its own
+    term did not exist, and could not ask for the services that speak a language. Each resolves now, and filters
+    as any need term does (the services that say they meet it)."""
+    full, number, last = [], 1, False
+    while not last:
+        body = client.get("/oruk/services", params={"full": "true", "per_page": 500, "page": number}).json()
+        full, number, last = full + body["contents"], number + 1, body["last_page"]
+    nested = {a["taxonomy_term"]["code"]: a["taxonomy_term"] for s in full for a in s["attributes"]
+              if a["taxonomy_term"]["code"].startswith("language:")}
+    assert set(nested) == {"language:bn", "language:ur", "language:pa"}
+    for code, term in nested.items():
+        one = client.get(f"/oruk/taxonomy_terms/{term['id']}")
+        assert one.status_code == 200 and one.json() == term, one.text
+        for validator in TERM:
+            hsds.assert_valid(validator, one.json())
+        listed = client.get("/oruk/services", params={"taxonomy_term_id": term["id"], "per_page": 500}).json()
+        speaking = {s["id"] for s in full for a in s["attributes"]
+                    if a["taxonomy_term"]["code"] == code and a["value"] == "yes"}
+        assert {s["id"] for s in listed["contents"]} == speaking and len(speaking) == 2, (code, listed)
+        assert listed["total_items"] == backend.find(ServiceQuery(needs=(code,), needs_confirmed=True), limit=0).total
+
+
 def test_filtering_by_a_detail_term_is_refused_with_a_reason(client):
     reply = client.get("/oruk/services", params={"taxonomy_term_id": term_id(client, "beds")})
     assert reply.status_code == 400 and "cannot be filtered" in reply.json()["error"]["message"]
