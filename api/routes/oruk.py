@@ -151,9 +151,15 @@ def listed_service(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def _term_by_id(term_id: str) -> dict[str, Any] | None:
-    """A term the feed gives (`oruk.term_by_id`: a language need's too) as HSDS's `taxonomy_term`."""
-    term = oruk.term_by_id(term_id)
+    """A term the feed gives (`oruk.term_by_id`: a language need's too) as HSDS's `taxonomy_term`, its id in any form
+    of a UUID, as a service's is read (`_uuid_key`): until session 52 only the lower-case form was found."""
+    term = oruk.term_by_id(_uuid_key(term_id) or term_id)
     return None if term is None else term.to_hsds()
+
+
+def _taxonomy(key: str) -> dict[str, Any] | None:
+    """A taxonomy by its key or its name, or by its id in any form of a UUID (`_term_by_id`)."""
+    return _TAXONOMY_KEYS.get(_uuid_key(key) or key)
 
 
 def term_query(term_id: str | None) -> ServiceQuery:
@@ -307,7 +313,7 @@ def get_taxonomy(id: Annotated[str, Path(max_length=100, description="Taxonomy i
                                          openapi_examples={"types": {"value": "rehabmap-service-types"}})],
                  ) -> JSONResponse:
     """The taxonomy with its terms."""
-    taxonomy = _TAXONOMY_KEYS.get(id)
+    taxonomy = _taxonomy(id)
     if taxonomy is None:
         raise TaxonomyNotFound(f"No taxonomy with id '{id[:80]}'. See /oruk/taxonomies.", field="id")
     terms = [t for t in TERMS if t["taxonomy_id"] == taxonomy["id"]]
@@ -329,13 +335,14 @@ def list_taxonomy_terms(
     the attributes of the services that state it, and found by its id at /taxonomy_terms/{id})."""
     terms = TERMS
     if taxonomy_id is not None:
-        taxonomy = _TAXONOMY_KEYS.get(taxonomy_id)
+        taxonomy = _taxonomy(taxonomy_id)
         if taxonomy is None:
             raise InvalidValue(f"Unknown taxonomy_id '{taxonomy_id[:60]}'. See /oruk/taxonomies.",
                                field="taxonomy_id")
         terms = [t for t in terms if t["taxonomy_id"] == taxonomy["id"]]
     if parent_id is not None:
-        terms = [t for t in terms if t.get("parent_id") == parent_id]
+        parent = _uuid_key(parent_id) or parent_id
+        terms = [t for t in terms if t.get("parent_id") == parent]
     if top_only:
         terms = [t for t in terms if not t.get("parent_id")]
     start = (page_number - 1) * per_page

@@ -205,6 +205,27 @@ def test_taxonomy_terms_and_their_filters(client):
     assert client.get("/oruk/taxonomy_terms", params={"taxonomy_id": "nope"}).status_code == 400
 
 
+def test_a_term_or_taxonomy_id_is_read_in_any_form_of_a_uuid_as_a_services_is(client, backend):
+    """A consumer that keeps ids as GUIDs (SQL Server's `uniqueidentifier` gives them upper case, .NET's "B" form
+    in braces) asked for the terms of the feed's attributes by them: a service's id was read in any form of a UUID
+    (`{…}`, `urn:uuid:…`, upper case), but a term's was a 404 ("No taxonomy term with id '8AB6…'"), and as a filter,
+    `taxonomy_term_id`, a 400 "Unknown"; a taxonomy's id, and a `taxonomy_id` or `parent_id` listing terms, alike."""
+    advocacy, imha = term_id(client, "advocacy"), term_id(client, "imha")
+    needs = client.get("/oruk/taxonomies/rehabmap-needs").json()["id"]
+    by_type = backend.find(ServiceQuery(types=frozenset({ServiceType.advocacy})), limit=0).total
+    for form in (str.upper, lambda i: f"{{{i}}}", lambda i: f"urn:uuid:{i.upper()}"):
+        term = client.get(f"/oruk/taxonomy_terms/{form(advocacy)}")
+        assert term.status_code == 200 and term.json()["id"] == advocacy, term.text
+        listed = client.get("/oruk/services", params={"taxonomy_term_id": form(advocacy), "per_page": 1})
+        assert listed.status_code == 200 and listed.json()["total_items"] == by_type > 0, listed.text
+        taxonomy = client.get(f"/oruk/taxonomies/{form(needs)}")
+        assert taxonomy.status_code == 200 and taxonomy.json()["id"] == needs, taxonomy.text
+        of_needs = client.get("/oruk/taxonomy_terms", params={"taxonomy_id": form(needs), "per_page": 500})
+        assert of_needs.status_code == 200 and {t["taxonomy_id"] for t in of_needs.json()["contents"]} == {needs}
+        children = client.get("/oruk/taxonomy_terms", params={"parent_id": form(advocacy)}).json()["contents"]
+        assert imha in {t["id"] for t in children} and len(children) == 4
+
+
 @pytest.mark.parametrize("code,query", [
     ("inpatient_rehab_level2", ServiceQuery(types=frozenset({ServiceType.inpatient_rehab_level2}))),
     ("imha", ServiceQuery(types=frozenset({ServiceType.advocacy}), subtypes=frozenset({"imha"}))),
