@@ -395,17 +395,22 @@ class _Given:
 _SAID = {"cqc": "a CQC location id", "name+postcode": "a name and postcode"}  # a shared key's kind, in a report
 
 
-def _by_order(shared: dict[str, list[tuple[str, str]]], chain: set[str]) -> str:
+def _by_order(shared: dict[str, list[tuple[str, str]]], chain: set[str],
+              unshown: Sequence[tuple[str, str, list[str]]]) -> str:
     """What the report says of a chain of rows (`chain`, their ids) that shares keys with records the sync's store
     keeps apart (`shared`: per such record, in the store's order, the rows sharing a key with it and the key's kind)
     and gives no one of their CQC location ids alone (`Merging._apart`): it joined the first by the order of the
-    sources' names and ids, which says nothing of which service the rows are, so a person should check."""
+    sources' names and ids, which says nothing of which service the rows are, so a person should check; and the
+    others' CQC location ids the rows give, which the record it joined does not show (`unshown`: each record's id,
+    the CQC location id and the rows giving it)."""
     said = [f"{row} shares {_SAID.get(kind, kind)} with {record}" for record, rows in shared.items()
             for row, kind in rows[:1]]
+    hidden = ", nor ".join(f"{record}'s CQC location id {cqc} (given by {' and '.join(rows)})"
+                           for record, cqc, rows in unshown)
     return (f"{', '.join(said)}: the sync's store keeps {' and '.join(shared)} apart, and no row of the chain "
             f"{', '.join(sorted(chain))} (one service: they share keys) gives the CQC location id of one of them "
-            f"alone, so it joined {next(iter(shared))}, the first by source name and id, not by anything the rows say: "
-            "check which service it is")
+            f"alone, so it joined {next(iter(shared))}, the first by source name and id, not by anything the rows say"
+            + (f", and does not show {hidden}" if hidden else "") + ": check which service it is")
 
 
 class _Kind(NamedTuple):
@@ -482,6 +487,9 @@ class Merging:
         # What `finish` decided by the store's order alone, one line per chain of rows (`_apart`, `_by_order`): the
         # import's report gives each as a warning, as it is a guess.
         self.guesses: list[str] = []
+        # Per id of a chain of rows that joined one of the records the sync's store keeps apart, the CQC location ids
+        # (keys) it gives of another of them (`_apart`): that record's, which the one it joined does not show.
+        self._theirs: set[tuple[str, str]] = set()
 
     def make_notes(self) -> list[MergeNote]:
         """What was merged into what, of the records merged so far, in the order the records that made each note
@@ -657,10 +665,12 @@ class Merging:
         its first record was given, where a writer holds its id (`stream`), or at a new one where it had none, with
         its notes made again. A new merging holds the same `_Given`s as this one, not copies: every record it takes of
         such an id this one took, and added to its `_Given`, which adding again changes nothing (`_Given.add`: the
-        same values into the same sets), so it neither changes what this one counts nor takes a kind apart itself."""
+        same values into the same sets), so it neither changes what this one counts nor takes a kind apart itself;
+        and the same `_theirs`, so a kind `finish` takes apart leaves out what `_apart` found another's."""
         kinds: list[_Kind] = []
         for group in groups:
             merging = type(self)(self.precedence, self.synced)
+            merging._theirs = self._theirs
             kinds += merging._kinds(group, {record.id: self._given[record.id] for _, record in group
                                             if record.id in self._given})
             self._firsts.update(merging._firsts)
@@ -701,7 +711,8 @@ class Merging:
         or, sharing keys with more than one, of the one among them whose synced record's own CQC location id a row
         of the chain gives, else the first in the store's order (of source and id) among them: a chain of rows
         sharing keys is one service, and joins one record. Where the store's order decided, `guesses` says so: it is
-        the order of the sources' names ("a-council" before "cqc"), nothing the rows say."""
+        the order of the sources' names ("a-council" before "cqc"), nothing the rows say. A CQC location id a chain
+        gives of a group it did not join is that group's, and the record it joined leaves it out (`_theirs`)."""
         keys = [frozenset(self._counting(merge_keys(record))) for _, record in members]
         held = [at for at, (_, record) in enumerate(members)
                 if self._is_synced(record) or self._copy_of_synced(record)]
@@ -726,11 +737,19 @@ class Merging:
             named = {group: min(synced[group], key=lambda record: (record.source, record.id)) for group in joins}
             joined = min(joins, key=lambda group: (named[group].source, named[group].id))
             groups[joined] += rows
+            # None but where the store's order decided: `joins` holds every group the chain gives a CQC location id of.
+            theirs: dict[tuple[str, str], set[str]] = {}  # per CQC location id of another group, the rows giving it
+            for at in rows:
+                for key in keys[at]:
+                    if key[0] == "cqc" and owner.get(key, joined) != joined:
+                        theirs.setdefault(key, set()).add(members[at][1].id)
+            self._theirs.update((ident, key[1]) for key, idents in theirs.items() for ident in idents)
             if len(joins) > 1:
                 self.guesses.append(_by_order({named[group].id: sorted(
                     (members[at][1].id, key[0]) for at in rows for key in keys[at] if owner.get(key) == group)
                     for group in sorted(joins, key=lambda group: (named[group].source, named[group].id))},
-                    {members[at][1].id for at in rows}))
+                    {members[at][1].id for at in rows},
+                    sorted((named[owner[key]].id, key[1], sorted(idents)) for key, idents in theirs.items())))
         return [[members[at] for at in sorted(group)] for group in groups]
 
     def _counting(self, keys: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -778,18 +797,23 @@ class Merging:
         CQC location id and once with Grovelands Lodge's, showed one of the two (which, by the order the rows came) on
         the record homes:G was merged into by its name and postcode, beside that location's own record; and a file's
         inactive homes:X, given active again with Grovelands Lodge's, showed it retired beside Grovelands Lodge's
-        own."""
+        own. Nor one a chain of rows gives of a record the sync's store keeps apart from the one the chain joined
+        (`_theirs`: the other's key, which its record shows): before, where a council's row giving Ashton Lodge's came
+        first of the rows of Grovelands Lodge's record, which its chain joined, that record showed Ashton Lodge's
+        beside Ashton Lodge's own."""
         return _combine([member.model_copy(update={"cqc_location_id": None}) if self._hides_cqc(member) else member
                          for member in members], self.precedence)
 
     def _hides_cqc(self, service: Service) -> bool:
-        """Whether a record's CQC location id is left out of its record (`_combined`). An inactive record keeps its
-        own where its id was read from no sync's store: where one was, the synced records say the id's keys and state
-        (a file's inactive copy of an active synced id retires nothing, and a live write never reads it)."""
+        """Whether a record's CQC location id is left out of its record (`_combined`): another record's (`_theirs`), or
+        one its id is not merged by. An inactive record keeps its own where its id was read from no sync's store: where
+        one was, the synced records say the id's keys and state (a file's inactive copy of an active synced id retires
+        nothing, and a live write never reads it)."""
         given = self._given.get(service.id)
         key = cqc_key(service.cqc_location_id)
-        return (given is not None and key is not None and (service.status != "inactive" or given.synced is not None)
-                and not self._is_synced(service) and ("cqc", key) not in given.counted)
+        return key is not None and ((service.id, key) in self._theirs or (
+            given is not None and (service.status != "inactive" or given.synced is not None)
+            and not self._is_synced(service) and ("cqc", key) not in given.counted))
 
     def _copy_of_synced(self, service: Service) -> bool:
         """Whether a record is a copy (not read from the sync's store) of an id one record of which was."""

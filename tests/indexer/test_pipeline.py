@@ -1054,6 +1054,41 @@ def test_a_chain_of_files_rows_sharing_keys_with_two_synced_records_joins_one_in
             assert records_of(tmp_path / "two.sqlite") == records_of(tmp_path / "one.sqlite")
 
 
+def test_a_chain_giving_the_cqc_location_ids_of_two_synced_records_shows_only_the_one_it_joined_in_every_order(
+        data_dir, geography, tmp_path):
+    """Ashton Lodge and Grovelands Lodge as a sync stores them, and a council's file rows at one name and postcode (a
+    chain: one service), homes:J giving Grovelands Lodge's CQC location id and homes:K Ashton Lodge's: the chain
+    joins one of the two, Grovelands Lodge (the first by source name and id, as the warning says), and the record it
+    joins shows Grovelands Lodge's CQC location id, never Ashton Lodge's, which Ashton Lodge's own record shows: in
+    all 24 orders, one process and a parallel import alike, each CQC location id on one record, and the warning names
+    the id left out and the row giving it. Before, where homes:K came before homes:J and Grovelands Lodge's record
+    (8 of the 24 orders; not a rebuild's, which reads the synced records first), the record it joined showed Ashton
+    Lodge's CQC location id beside Ashton Lodge's own: two records in search for one location, and the warning said
+    nothing of it."""
+    listed, _, grovelands, _, _ = ashton_lodge_given_twice(data_dir, geography, tmp_path)
+    ashton, grovelands = synced(listed), synced(grovelands)
+    rows = [council_file_row(listed, "homes:J", 2, name=COUNCILS, cqc_location_id=GROVELANDS),
+            council_file_row(listed, "homes:K", 3, name=COUNCILS)]
+    synced_at = {(s.id, s.provenance[0].file) for s in (ashton, grovelands)}
+    expected = kinds([ashton, Service.model_validate({**grovelands.model_dump(), "provenance": [
+        *grovelands.provenance, *(o for s in rows for o in s.provenance)]})])
+    for at, order in enumerate(itertools.permutations([ashton, grovelands, *rows])):
+        merging = Merging(Precedence(), synced_at)
+        kept = merging.merge_all(order)
+        assert kinds(kept) == expected, [s.id for s in order]
+        assert sorted((len(s.provenance), s.cqc_location_id) for s in kept) == [(1, ASHTON), (3, GROVELANDS)], [
+            s.id for s in order]
+        assert merging.guesses == [
+            f"homes:J shares a CQC location id with {GROVELANDS_ID}, homes:K shares a CQC location id with "
+            f"{ASHTON_ID}: the sync's store keeps {GROVELANDS_ID} and {ASHTON_ID} apart, and no row of the chain "
+            "homes:J, homes:K (one service: they share keys) gives the CQC location id of one of them alone, so it "
+            f"joined {GROVELANDS_ID}, the first by source name and id, not by anything the rows say, and does not show "
+            f"{ASHTON_ID}'s CQC location id {ASHTON} (given by homes:K): check which service it is"]
+        if at % 5 == 0:
+            imported_both_ways(tmp_path, order, kept, synced=synced_at)
+            assert records_of(tmp_path / "two.sqlite") == records_of(tmp_path / "one.sqlite")
+
+
 def test_an_id_the_store_holds_twice_counts_the_keys_of_both_its_synced_records_as_the_live_write_does(
         data_dir, geography, tmp_path):
     """Ashton Lodge synced from two pages (the store's service id is not unique), the second spelling its name
