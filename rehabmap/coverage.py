@@ -522,16 +522,20 @@ class Snapshot(NamedTuple):
 
 class CoverageStore:
     """The claims, in the maintainers' store (an SQLite file's path, or an open PostgreSQL database). Reads
-    are cached until the store changes: on SQLite, until the file does (one stat, no query, per read, see
-    `_WalKeeper`); on PostgreSQL, until `coverage_revision`, which every write bumps in its transaction, or a
-    source's last successful sync does (one query for both). A run's success is committed before its coverage is
-    published (once the live index follows, `indexer.sync.publish`): read by the revision alone, a run committed and
-    not yet published left what is kept with the coverage (`AppState.unconfirmed_listings`) saying its source had
-    not confirmed a listing since an old day, where the service page said today."""
+    are cached until `coverage_revision` moves, which every write that changes the claims or the review queue's
+    counts bumps in its transaction: one query a read on PostgreSQL; on SQLite asked only once the file has changed
+    (one stat, no query, per read otherwise: `_WalKeeper`). The same query reads the sources' last successful sync
+    (`synced`), on which the stalled listings are kept apart (`AppState.unconfirmed_listings`): a run's success is
+    committed before its coverage is published (`indexer.sync.publish`), and a run that changes nothing moves it on
+    and not the claims. Keyed on both (session 51), every run dropped the claims on PostgreSQL, and the next searches
+    paid their rebuild."""
 
     def __init__(self, store: Path | Database) -> None:
         self.store = store
-        self._cache: tuple[tuple[object, ...], Snapshot] | None = None
+        self._cache: tuple[int, Snapshot] | None = None  # the revision read, and what was read at it
+        # SQLite: the file's stamp, and the revision and last successful sync read while it held.
+        self._seen: tuple[tuple[int, ...], tuple[int, str | None]] | None = None
+        self.synced: str | None = None  # the sources' last successful sync, as the latest `snapshot` read it
         self._lock = threading.Lock()
         self._database: Database | None = None
         self._wal = _WalKeeper(store) if isinstance(store, Path) else None
@@ -549,13 +553,16 @@ class CoverageStore:
 
     def replace(self, basis: str, claims: Iterable[Claim], *, prefix: bool = False) -> None:
         """Every claim on this basis (with `prefix`: on every basis starting so) gives way to these, in one
-        transaction."""
+        transaction; nothing is written where they are the claims already held (a complete listing that lists what
+        it did on the day: the revision left, readers keep what they read)."""
         rows = [(c.basis, c.category, c.area_code, c.as_of, c.verified_by) for c in claims]
+        where, given = ("substr(basis, 1, ?) = ?", (len(basis), basis)) if prefix else ("basis = ?", (basis,))
         with self._opened().transaction() as conn:
-            if prefix:
-                conn.execute("DELETE FROM coverage_claims WHERE substr(basis, 1, ?) = ?", (len(basis), basis))
-            else:
-                conn.execute("DELETE FROM coverage_claims WHERE basis = ?", (basis,))
+            held = conn.execute("SELECT basis, category, area_code, as_of, verified_by FROM coverage_claims WHERE "
+                                + where, given).fetchall()
+            if _claimed(held) == _claimed(rows):
+                return
+            conn.execute("DELETE FROM coverage_claims WHERE " + where, given)
             conn.executemany("INSERT INTO coverage_claims VALUES (?, ?, ?, ?, ?) ON CONFLICT "
                              "(basis, category, area_code) DO UPDATE SET as_of = excluded.as_of, "
                              "verified_by = excluded.verified_by", rows)
@@ -567,10 +574,12 @@ class CoverageStore:
             write_pending(conn, counts)
 
     def touch(self, basis: str, as_of: str) -> None:
-        """A source synced successfully again: its claims hold as of `as_of`."""
+        """A source synced successfully again: its claims hold as of `as_of`. The revision moves on only where a
+        claim's day did: a second run on a day changes no claim, and every reader would read them all again."""
         with self._opened().transaction() as conn:
-            conn.execute("UPDATE coverage_claims SET as_of = ? WHERE basis = ?", (as_of, basis))
-            conn.execute(BUMP_REVISION)
+            if conn.execute("UPDATE coverage_claims SET as_of = ? WHERE basis = ? AND as_of <> ?",
+                            (as_of, basis, as_of)).rowcount:
+                conn.execute(BUMP_REVISION)
 
     def claims(self) -> list[Claim]:
         return self.snapshot()[0]
@@ -578,17 +587,13 @@ class CoverageStore:
     def snapshot(self) -> Snapshot:
         """The claims and the candidates awaiting review, read together (and again only once the store has
         changed)."""
-        stamp: tuple[object, ...] | None
-        if self._wal is not None:
-            stamp = self._wal.stamp()
-            if stamp is None:
-                return self._none
-        else:
-            with self._opened().connect() as conn:
-                stamp = tuple(conn.execute("SELECT (SELECT coalesce(max(n), 0) FROM coverage_revision), "
-                                           "(SELECT max(last_success_at) FROM sync_state)").fetchone())
+        stamp = self._stamp()
+        if stamp is None:
+            self.synced = None
+            return self._none
+        revision, self.synced = stamp
         with self._lock:
-            if self._cache is not None and self._cache[0] == stamp:
+            if self._cache is not None and self._cache[0] == revision:
                 return self._cache[1]
         with self._opened().snapshot() as conn:
             rows = conn.execute("SELECT category, area_code, basis, as_of, verified_by FROM coverage_claims "
@@ -598,8 +603,34 @@ class CoverageStore:
             held = held_points(read_held(conn)) if pending else {}
         found = Snapshot([Claim(*row) for row in rows], pending, held)
         with self._lock:
-            self._cache = (stamp, found)
+            self._cache = (revision, found)
         return found
+
+    def _stamp(self) -> tuple[int, str | None] | None:
+        """The coverage revision and the sources' last successful sync, in one query; on SQLite read again only
+        once the file has changed (its stamp taken first, so a commit between the two is read at the next). None:
+        no store file."""
+        file = None
+        if self._wal is not None:
+            file = self._wal.stamp()
+            if file is None:
+                return None
+            seen = self._seen
+            if seen is not None and seen[0] == file:
+                return seen[1]
+        with self._opened().connect() as conn:
+            revision, synced = conn.execute("SELECT (SELECT coalesce(max(n), 0) FROM coverage_revision), "
+                                            "(SELECT max(last_success_at) FROM sync_state)").fetchone()
+        stamp = (int(revision), synced)
+        if file is not None:
+            self._seen = (file, stamp)
+        return stamp
+
+
+def _claimed(rows: Iterable[Sequence[Any]]) -> dict[tuple[str, str, str], tuple[str, str | None]]:
+    """Claims' rows by their key (basis, category, area), a later row of a key standing, as the write's
+    `ON CONFLICT` has it."""
+    return {(basis, category, area): (as_of, by) for basis, category, area, as_of, by in rows}
 
 
 class _WalKeeper:

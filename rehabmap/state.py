@@ -42,8 +42,8 @@ class AppState:
     source_titles: Mapping[str, str] = field(default_factory=dict)  # `indexer.sync.connectors.source_titles`
     _coverage_store: CoverageStore | None = field(default=None, repr=False)
     _coverage: CoverageMap | None = field(default=None, repr=False)
-    # `unconfirmed_listings` as read, with the coverage map and the day it was read for.
-    _unconfirmed: tuple[CoverageMap, date, Listings] | None = field(default=None, repr=False)
+    # `unconfirmed_listings` as read, with the sources' last successful sync and the day it was read for.
+    _unconfirmed: tuple[str | None, date, Listings] | None = field(default=None, repr=False)
 
     def today(self) -> date:
         return self.settings.current_date()
@@ -68,27 +68,34 @@ class AppState:
 
     def coverage(self) -> CoverageMap:
         """What the directory covers (the claims are read again only when the store changes)."""
-        if self._coverage_store is None:
-            from rehabmap.maintain.store import store_of
-
-            self._coverage_store = CoverageStore(store_of(self.settings))
-        claims, pending, held = self._coverage_store.snapshot()
+        claims, pending, held = self._claims_store().snapshot()
         if self._coverage is None or self._coverage.claims is not claims:
             self._coverage = CoverageMap(claims, SmallAreaTable.load(self.settings.data_dir), pending, held)
         return self._coverage
 
+    def _claims_store(self) -> CoverageStore:
+        if self._coverage_store is None:
+            from rehabmap.maintain.store import store_of
+
+            self._coverage_store = CoverageStore(store_of(self.settings))
+        return self._coverage_store
+
     def unconfirmed_listings(self, coverage: CoverageMap | None = None) -> Listings | None:
         """The listings no live source has confirmed for more than REHABMAP_LISTING_MAX_AGE_DAYS, which a match
         says of the results resting on them (`rehabmap.maintain.freshness.unconfirmed_listings`); None without a
-        store. Read again only when the day changes or the store does, as the coverage is (a run's success moves
-        it on once committed: `CoverageStore.snapshot`), so a match asks no query of its own; `coverage`: the map
-        the caller read for its answer (`coverage()`), not read a second time (a query on PostgreSQL)."""
+        store. Read again only when the day changes or a source's sync succeeds (once committed, before its
+        coverage is published), as the coverage's read finds it (`CoverageStore.synced`), so a match asks no query
+        of its own; `coverage`: the map the caller has just read for its answer (`coverage()`), not read a second
+        time (a query on PostgreSQL). Kept apart from the coverage, whose claims a run that changes nothing leaves
+        as they were."""
         if self.directory is None:
             return None
-        changed, today = coverage if coverage is not None else self.coverage(), self.today()
+        if coverage is None:
+            self.coverage()
+        synced, today = self._claims_store().synced, self.today()
         kept = self._unconfirmed
-        if kept is None or kept[0] is not changed or kept[1] != today:
-            kept = self._unconfirmed = (changed, today, unconfirmed_listings(
+        if kept is None or kept[0] != synced or kept[1] != today:
+            kept = self._unconfirmed = (synced, today, unconfirmed_listings(
                 self.directory, self.source_title, today, self.settings.listing_max_age_days))
         return kept[2]
 

@@ -19,9 +19,12 @@ from typing import NamedTuple
 import httpx
 import pytest
 
+from app.parts import open_state
 from rehabmap.config import Settings
+from rehabmap.coverage import CoverageStore
 from rehabmap.explanation import long_date
-from rehabmap.maintain.store import open_database
+from rehabmap.maintain.store import open_database, store_of
+from rehabmap.state import AppState
 from tests.conftest import database_url
 from tests.cqc_records import DOVETAIL_ID, DOVETAIL_POSTCODE
 from tests.sync.replay import Replay, running
@@ -149,6 +152,40 @@ def test_rehabmap_match_says_it_and_the_window_is_a_setting(stalled, data_dir):
         assert done.returncode == 0, done.stderr
         [line] = [line for line in done.stdout.splitlines() if ". Dovetail House: " in line]
         assert (stalled.said in line) is shown, (window, line)
+
+
+def on_day(state: AppState, day: date | None) -> AppState:
+    """The state answering as of `day` (REHABMAP_TODAY; None: the machine's), what it keeps kept."""
+    state.settings = state.settings.model_copy(update={"today": day})
+    return state
+
+
+def test_a_sync_that_changes_nothing_keeps_the_claims_and_the_listing_follows_the_day_and_the_sync(stalled, data_dir,
+                                                                                                  replay):
+    """What a server keeps of the coverage (the claims, and the map made of them) is read again only when the claims
+    change; what it keeps of the stalled listings when a source's sync succeeds or the day moves on. Dovetail House's
+    listing is said to be not confirmed since the day its source last did on the 15th day after it (more than
+    REHABMAP_LISTING_MAX_AGE_DAYS, 14), not on the 14th; a run of its source that changes nothing (a changes window,
+    then a full crawl: `rehabmap sync cqc`, real processes against the replay) confirms it at once and leaves the claims
+    as they were read. Before, on PostgreSQL every run dropped the claims (the stamp they were kept under held the
+    sources' last success), and on both stores each run's coverage moved the revision on, the same claims as of the
+    same day written again, so the next searches paid their rebuild."""
+    state = open_state(Settings(home=stalled.home, data_dir=data_dir))
+    for days, said in ((14, False), (15, True)):
+        listings = on_day(state, stalled.synced_on + timedelta(days=days)).unconfirmed_listings()
+        assert listings is not None and (DOVETAIL_ID in listings.listed) is said, days
+    on_day(state, None)
+    CoverageStore(store_of(state.settings)).touch("sync:cqc", date.today().isoformat())  # the claims as of today
+    coverage = state.coverage()
+    listings = state.unconfirmed_listings(coverage)
+    assert listings is not None and listings.listed[DOVETAIL_ID][2] == stalled.synced_on
+
+    for ran in (("sync", "cqc"), ("sync", "cqc", "--full")):
+        done = rehabmap(stalled.home, data_dir, replay, *ran)
+        assert done.returncode == 0, done.stderr
+        assert state.coverage() is coverage, ran
+        listings = state.unconfirmed_listings(state.coverage())
+        assert listings is not None and DOVETAIL_ID not in listings.listed, ran
 
 
 AUTISM_ADVICE = "4a8a5367-9de4-4e2b-ac1f-57ef791d212b"  # Bristol's one service on the pathway, its support group
