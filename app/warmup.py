@@ -1,7 +1,7 @@
 """Loading, before the server takes its first request, what the first search would otherwise load on the way:
 the postcode and place tables, the area boundaries, the index's open generation (with the embedded index's
-tallies), the coverage claims, the pages' templates and the maps' boundaries. Measured in
-bench/bench_first_request.py."""
+tallies), the coverage claims, the stalled sources' listings, the pages' templates and the maps' boundaries.
+Measured in bench/bench_first_request.py."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ def warm_up(state: AppState) -> float:
             except CALLER_ERRORS:
                 continue
         coverage = state.coverage()
+        state.unconfirmed_listings(coverage)  # kept until a source syncs or the day changes (`AppState`)
         if home is not None:  # every type once, as the clinicians' search asks, and each type's coverage
             match(state.backend, home, MatchRequest(limit=1, each_type=True), state.today())
             match(state.backend, home, MatchRequest(limit=1, max_distance_km=WARM_RADIUS_KM), state.today())

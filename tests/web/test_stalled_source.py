@@ -12,9 +12,10 @@ import html
 import json
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import httpx
 import pytest
@@ -23,6 +24,7 @@ from app.parts import open_state
 from rehabmap.config import Settings
 from rehabmap.coverage import CoverageStore
 from rehabmap.explanation import long_date
+from rehabmap.maintain.database import Database
 from rehabmap.maintain.store import open_database, store_of
 from rehabmap.state import AppState
 from tests.conftest import database_url
@@ -30,6 +32,7 @@ from tests.cqc_records import DOVETAIL_ID, DOVETAIL_POSTCODE
 from tests.sync.replay import Replay, running
 from tests.sync.store_fixtures import feeds_folder, make_home, rehabmap, serving
 from tests.sync.test_killed_sync import command_killed_at
+from tests.web.site import make_app, serve
 
 pytestmark = pytest.mark.slow
 
@@ -186,6 +189,51 @@ def test_a_sync_that_changes_nothing_keeps_the_claims_and_the_listing_follows_th
         assert state.coverage() is coverage, ran
         listings = state.unconfirmed_listings(state.coverage())
         assert listings is not None and DOVETAIL_ID not in listings.listed, ran
+
+
+class _Noted:
+    """A store's connection passed through, each statement it runs noted (with its parameters) as it goes to the
+    database."""
+
+    def __init__(self, conn: Any, said: list[tuple[str, Any]]) -> None:
+        self._conn, self._said = conn, said
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Any:
+        self._said.append((sql, parameters))
+        return self._conn.execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Any, /) -> Any:
+        self._said.append((sql, parameters))
+        return self._conn.executemany(sql, parameters)
+
+
+def note_statements(database: Database, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
+    """Every statement run on the store's connections from now on, in any thread (its `connect` and `snapshot`)."""
+    said: list[tuple[str, Any]] = []
+    for name in ("connect", "snapshot"):
+        opened = getattr(database, name)
+
+        @contextmanager
+        def noted(*args: Any, _opened: Any = opened, **kwargs: Any) -> Iterator[_Noted]:
+            with _opened(*args, **kwargs) as conn:
+                yield _Noted(conn, said)
+
+        monkeypatch.setattr(database, name, noted)
+    return said
+
+
+def test_the_first_match_after_the_warm_up_reads_no_listing(stalled, data_dir, monkeypatch):
+    """The warm-up at start reads the stalled listings with the coverage (`app.warmup`): the server's first POST /match
+    says Dovetail House's listing is not confirmed since, and runs no statement on the sync store's records for it (the
+    statements run on the real store, noted as they go). Before, that first search read them."""
+    app = make_app(stalled.home, data_dir)
+    state = app.state.rehabmap
+    assert state.directory is not None
+    said = note_statements(state.directory.database, monkeypatch)
+    with serve(app) as url:
+        result = dovetail_result(url)
+    assert result["dated_listing"] == stalled.said
+    assert not [sql for sql, _ in said if "sync_records" in sql], said
 
 
 AUTISM_ADVICE = "4a8a5367-9de4-4e2b-ac1f-57ef791d212b"  # Bristol's one service on the pathway, its support group
