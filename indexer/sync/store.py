@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, TypeVar
 
 from indexer.sync.items import SourceKeyed
 from rehabmap.maintain.audit import AuditLog, Change
-from rehabmap.maintain.database import Connection, Database
+from rehabmap.maintain.database import Connection, Database, each_value
 from rehabmap.maintain.migrations import ENRICHMENT_MATCH, ENRICHMENT_MATCH_KEYS, exists, opened
 from rehabmap.maintain.overlay import Overlay
 from rehabmap.maintain.store import store_of
@@ -82,21 +82,13 @@ REBUILD_READ = "rebuild_read"
 _REVISION = "SELECT coalesce(max(live_revision), 0) FROM sync_records"
 
 
-def _each(name: str, table: str, column: str) -> str:
-    """A recursive common table expression `name(column)`: each value of the table's column once (its last row NULL),
-    by a loose scan of an index that leads with the column, each value the least one after the one before, so that
-    what is read grows with the values, not with the rows: `SELECT DISTINCT` read every row."""
-    return (f"{name}({column}) AS (SELECT min({column}) FROM {table} UNION ALL SELECT (SELECT min(t.{column}) FROM "
-            f"{table} t WHERE t.{column} > {name}.{column}) FROM {name} WHERE {name}.{column} IS NOT NULL)")
-
-
 # Every source that has run, as `run_sources`, on the runs' index (migration 25): read on each metrics scrape, where
 # `SELECT DISTINCT source FROM sync_runs` read every run (one a night per feed, for years).
-_EACH_RUN_SOURCE = _each("run_sources", "sync_runs", "source")
+_EACH_RUN_SOURCE = each_value("run_sources", "sync_runs", "source")
 _RUN_SOURCES = f"WITH RECURSIVE {_EACH_RUN_SOURCE} "
 # And every connector that has given a record, as `record_connectors`, on `sync_records_counted` (migration 20), which
 # leads with it: sync-status and each visit of the keepers' Sources page read every record's for them.
-_SOURCES = (f"WITH RECURSIVE {_EACH_RUN_SOURCE}, {_each('record_connectors', 'sync_records', 'connector')} "
+_SOURCES = (f"WITH RECURSIVE {_EACH_RUN_SOURCE}, {each_value('record_connectors', 'sync_records', 'connector')} "
             "SELECT source FROM sync_state UNION SELECT connector FROM record_connectors WHERE connector IS NOT NULL "
             "UNION SELECT source FROM run_sources WHERE source IS NOT NULL ORDER BY 1")
 

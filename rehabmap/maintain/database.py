@@ -127,6 +127,14 @@ def paged(conn: Connection, query: str, params: tuple[Any, ...], least: object) 
         after = tuple(rows[-1][:2])
 
 
+def each_value(name: str, table: str, column: str) -> str:
+    """A recursive common table expression `name(column)`: each value of the table's column once (its last row NULL),
+    by a loose scan of an index that leads with the column, each value the least one after the one before, so that
+    what is read grows with the values, not with the rows: `SELECT DISTINCT` read every row."""
+    return (f"{name}({column}) AS (SELECT min({column}) FROM {table} UNION ALL SELECT (SELECT min(t.{column}) FROM "
+            f"{table} t WHERE t.{column} > {name}.{column}) FROM {name} WHERE {name}.{column} IS NOT NULL)")
+
+
 class Database(Protocol):
     """The store's database, either kind (see the module docstring)."""
 

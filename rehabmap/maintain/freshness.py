@@ -33,6 +33,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from rehabmap.coverage import CURATED
+from rehabmap.maintain.database import each_value
 
 if TYPE_CHECKING:
     from rehabmap.coverage import Claim
@@ -48,6 +49,13 @@ FACTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("website", ("website",)), ("referral route", ("referral_route",)),
     ("whether it takes referrals", ("accepting_referrals", "self_referral")), ("opening times", ("schedules",)),
     ("capacity", ("capacity",)))
+# The sources (as a record's `connector` and `sync_state` name them) no run of which has succeeded since a day, or
+# ever: each connector of the records once, by a loose scan of the index leading with it (`sync_records_counted`),
+# each looked up in `sync_state` (its key). While every source syncs, no record is read: before, every sync record was
+# read for none (a scan of the store, on the first search after each run and each day).
+_STALLED = (f"WITH RECURSIVE {each_value('connectors', 'sync_records', 'connector')}, stalled(connector) AS ("
+            "SELECT c.connector FROM connectors c LEFT JOIN sync_state s ON s.source = c.connector "
+            "WHERE c.connector IS NOT NULL AND (s.last_success_at IS NULL OR s.last_success_at < ?)) ")
 _EMPTY: tuple[object, ...] = (None, "", [], (), {})  # a field a row left empty, which its file gives nothing of
 _FACT_FIELDS = tuple(field for _, fields in FACTS for field in fields)
 
@@ -114,14 +122,16 @@ class Listings:
         self._made: dict[tuple[object, ...], tuple[SourceConfirmation, ...]] = {}
         if directory is None:
             return
-        where, given = ("", ()) if ids is None else (f" AND r.service_id IN ({', '.join('?' * len(ids))})", ids)
+        stalled, where = "", ""
+        given: tuple[str, ...] = ()
+        if ids is not None:
+            where, given = f" AND r.service_id IN ({', '.join('?' * len(ids))})", tuple(ids)
         if before is not None:  # on neither the record's last fetch nor its source's last success since
             # A source synced since confirmed every record it lists: only a stalled source's records are read.
-            # (`sync_state.source` is its key: the join gives each record its source's one row, or none.)
-            where += " AND r.last_seen < ? AND (s.last_success_at IS NULL OR s.last_success_at < ?)"
-            given = (*given, before.isoformat(), before.isoformat())
+            stalled, where = _STALLED, where + " AND r.connector IN (SELECT connector FROM stalled) AND r.last_seen < ?"
+            given = (before.isoformat(), *given, before.isoformat())
         with directory.database.connect() as conn:
-            rows = conn.execute("SELECT r.service_id, r.source, r.connector, r.last_seen, s.last_success_at "
+            rows = conn.execute(stalled + "SELECT r.service_id, r.source, r.connector, r.last_seen, s.last_success_at "
                                 "FROM sync_records r "
                                 "LEFT JOIN sync_state s ON s.source = r.connector WHERE r.status = 'active' AND "
                                 "r.problem IS NULL AND r.service IS NOT NULL" + where, given).fetchall()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
@@ -234,6 +235,25 @@ def test_the_first_match_after_the_warm_up_reads_no_listing(stalled, data_dir, m
         result = dovetail_result(url)
     assert result["dated_listing"] == stalled.said
     assert not [sql for sql, _ in said if "sync_records" in sql], said
+
+
+def test_while_every_source_syncs_reading_the_listings_reads_no_record(cqc_synced_home, tmp_path, data_dir,
+                                                                       monkeypatch):
+    """The stalled listings are read again after each run and each day: while every source syncs, none is stalled,
+    and the read looks its sources' records up by source (none), as SQLite's plan of the statement it runs says.
+    Before, it scanned every sync record (`SCAN r`) to find none."""
+    home = tmp_path / "home"
+    shutil.copytree(cqc_synced_home, home, symlinks=True)
+    state = open_state(Settings(home=home, data_dir=data_dir))
+    assert state.directory is not None
+    said = note_statements(state.directory.database, monkeypatch)
+    listings = state.unconfirmed_listings()
+    assert listings is not None and listings.listed == {}
+    [(sql, parameters)] = [(sql, parameters) for sql, parameters in said if "FROM sync_records r" in sql]
+    with sqlite3.connect(f"file:{state.settings.directory_path}?mode=ro", uri=True) as conn:
+        plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", parameters)]
+    assert "SEARCH r USING INDEX sync_records_counted (connector=? AND status=?)" in plan, plan
+    assert "SCAN r" not in plan, plan
 
 
 AUTISM_ADVICE = "4a8a5367-9de4-4e2b-ac1f-57ef791d212b"  # Bristol's one service on the pathway, its support group
