@@ -334,6 +334,16 @@ def none_listed(answer: Coverage, needs_given: bool, left_out: str | None = None
     return answer.none_shown(left_out)
 
 
+def in_home_icb_text(count: int, answer: Coverage) -> str:
+    """The clinicians' "Across the pathway" count of a type in the home's ICB: a number only where the directory
+    holds the type's data at the home (`answer`, as `none_listed` reads it). Where it holds none, "No data": a 0
+    there read as none in the ICB beside "Not yet covered"; where it holds some kinds only, the count found, which
+    may not be all."""
+    if answer.covered:
+        return str(count)
+    return f"{count} (may be more)" if count or answer.kinds_covered else "No data"
+
+
 def show_left_out(left: LeftOut) -> str:
     """The button that searches again without the options that left services out of a type."""
     dropped = [MATCH_OPTIONS[o] for o in left.by if o in MATCH_OPTIONS and o != "include_out_of_catchment"]

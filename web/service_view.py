@@ -29,6 +29,9 @@ from web import present
 Row = tuple[str, "str | Markup"]
 
 DAY_NAMES = dict(zip(WEEKDAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")))
+# The needs a CQC registration states (`needs_by_basis`): the parts of it rehabmap reads as needs, not all of it.
+REGISTERED_HEADING = "Needs rehabmap reads from its Care Quality Commission (CQC) registration"
+CQC_LOCATION_URL = "https://www.cqc.org.uk/location/"  # CQC's public page of a location, by its location ID
 SELF_REFERRAL_WORDS = {True: "Yes, you can contact the service yourself",
                        False: "No, you need a referral from a professional (such as your GP or care coordinator)",
                        None: "Not known: ask the service"}
@@ -118,7 +121,7 @@ def who_rows(service: Service) -> list[Row]:
                     for needs in (service.needs_met, service.needs_not_met))
     registered, added = needs_by_basis(service, met)  # each said on its basis, as a match's explanation says it
     if registered:
-        rows.append(("Registered with the Care Quality Commission (CQC) for", _bullets(present.needs_list(registered))))
+        rows.append((REGISTERED_HEADING, _bullets(present.needs_list(registered)) + _whole_registration(service)))
     if met := [n for n in met if n not in registered and n not in added]:
         rows.append(("Suitable for", _bullets(present.needs_list(met))))
     if added:
@@ -131,6 +134,17 @@ def who_rows(service: Service) -> list[Row]:
     if read_not:
         rows.append((f"Its listing suggests it may not take ({NOT_CONFIRMED})", _bullets(quoted(read_not, read_not))))
     return rows
+
+
+def _whole_registration(service: Service) -> Markup:
+    """Where CQC's whole registration is: rehabmap reads as needs only the bands and activities its vocabulary
+    names (Dovetail House's learning disabilities and substance misuse, not its adults under 65, mental health
+    conditions or physical disabilities), and a list under "Registered with CQC for" read as all of it."""
+    words = "Only the parts of its registration that rehabmap searches by: {} has the whole registration."
+    if not service.cqc_location_id:
+        return Markup('<p class="nhsuk-body-s">{}</p>').format(words.format("CQC's register"))
+    link = _link(CQC_LOCATION_URL + service.cqc_location_id, "CQC's page for it")
+    return Markup('<p class="nhsuk-body-s">{}</p>').format(Markup(words).format(link))
 
 
 def who_it_takes(service: Service) -> Row | None:

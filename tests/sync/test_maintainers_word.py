@@ -436,7 +436,8 @@ def test_a_need_a_maintainer_adds_to_a_cqc_record_is_never_said_as_registered(tm
     assert record["needs_registered"] == ["learning_disability", "substance_misuse"]
     [result] = [r for r in registered["results"] if r["id"] == DOVETAIL_ID]
     assert "Meets: Learning disability (as registered with CQC)." in result["explanation"]
-    registration = page[page.index("Registered with the Care Quality Commission (CQC) for"):].split("</dd>")[0]
+    heading = "Needs rehabmap reads from its Care Quality Commission (CQC) registration"
+    registration = page[page.index(heading):].split("</dd>")[0]
     assert "Learning disability" in registration and "Autism" not in registration
     # The page says whose word it is in the explanation's words: before, a plain "Suitable for".
     added = page[page.index("Suitable for (added by the rehabmap team)"):].split("</dd>")[0]

@@ -137,6 +137,11 @@ def notes_text(page: str) -> str:
     return html.unescape(re.search(r"<textarea[^>]*>(.*?)</textarea>", page, re.S).group(1))
 
 
+def text_of(page: str) -> str:
+    """A page's words as a person reads them, one space between each."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+
+
 def test_the_text_for_notes_says_where_rehabmap_holds_no_data(synced):  # noqa: F811
     """The text a clinician pastes into the person's notes said "None listed." under every type without an
     option: under advocacy, employment and community support, of which rehabmap holds no data for Mansfield,
@@ -205,7 +210,7 @@ def test_families_are_told_which_parts_of_a_kind_the_directory_holds(synced):  #
     def none_found(slug: str) -> str:
         reply = httpx.get(f"{synced}/find/{slug}", params={"where": "TD15 1AB", "within": 25}, timeout=120)
         assert reply.status_code == 200, reply.text
-        return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", reply.text)).split())
+        return text_of(reply.text)
 
     housing = none_found("housing")
     assert ("We could not find care homes with staff day and night within 25 miles of TD15 1AB that cover where "
@@ -229,3 +234,33 @@ def test_every_part_of_a_kind_has_public_words():
 
     parts = {t.value for t in ServiceType} | {f"{t.value}:{s}" for t, subs in SUBTYPES.items() for s in subs}
     assert set(PUBLIC_PART_WORDS) == parts
+
+
+def test_a_count_where_rehabmap_holds_no_data_is_not_0(synced):  # noqa: F811
+    """The "Across the pathway" table read "In home ICB: 0" for advocacy near Mansfield, beside "Not yet covered:
+    the directory holds no Advocacy data for this area yet": a 0 claims none in the ICB, which no data says. Now
+    the count there is "No data"; a type the directory covers keeps its number."""
+    page = alternatives_page(synced, {"home": "Mansfeild", "needs": "learning_disability"})
+    table = page[page.index('id="across-the-pathway"'):page.index("</table>")]
+    rows = (re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", tr, re.S)
+            for tr in re.findall(r"<tr[^>]*>(.*?)</tr>", table.split("<tbody", 1)[1], re.S))
+    cells = {text_of(row[0]): [text_of(c) for c in row[1:]] for row in rows}
+    assert cells["Advocacy"][0] == "No data" and "Not yet covered" in cells["Advocacy"][1], cells
+    # CQC's listing of inpatient units is complete: none in the ICB is a count.
+    assert cells["Level 2 inpatient rehabilitation unit (higher support)"][0] == "0", cells
+    assert text_of(page).count("No data") == sum(c[0] == "No data" for c in cells.values())
+
+
+def test_a_cqc_registration_is_not_said_to_be_only_the_needs_rehabmap_reads(synced):  # noqa: F811
+    """CQC registers Dovetail House for adults under 65, people whose rights are restricted under the Mental Health
+    Act, learning disabilities, mental health conditions, physical disabilities and substance misuse problems. Its
+    page listed two of them under "Registered with the Care Quality Commission (CQC) for", as if that were the
+    whole registration: rehabmap reads only those two as needs. Now the heading says what they are, and the page
+    says where the whole registration is."""
+    page = text_of(httpx.get(f"{synced}/service/{DOVETAIL_ID}", timeout=120).text)
+    assert "Registered with the Care Quality Commission (CQC) for" not in page
+    assert ("Needs rehabmap reads from its Care Quality Commission (CQC) registration Learning disability Substance "
+            "misuse Only the parts of its registration that rehabmap searches by: CQC's page for it has the whole "
+            "registration.") in page
+    assert 'href="https://www.cqc.org.uk/location/1-112779585"' in httpx.get(f"{synced}/service/{DOVETAIL_ID}",
+                                                                             timeout=120).text

@@ -129,7 +129,8 @@ def test_the_pages_show_it_as_read(browser, served, axe_source):
     # CQC's specialisms are what CQC registered it to care for, said so: before, "Suitable for", as though the
     # provider said whom it takes.
     assert "Suitable for" not in main
-    registered = main.split("Registered with the Care Quality Commission (CQC) for", 1)[1].split("Its listing", 1)[0]
+    heading = "Needs rehabmap reads from its Care Quality Commission (CQC) registration"
+    registered = main.split(heading, 1)[1].split("Its listing", 1)[0]
     assert "Autism" not in registered and "Learning disability" in registered and "Substance misuse" in registered
     assert f"Who it takes\t{CAUTION}" in main and "Women-only service" not in main  # said once, as read
     assert axe(page, axe_source) == []

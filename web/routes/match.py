@@ -25,7 +25,7 @@ from rehabmap.taxonomy import (NEED_LABELS, SUBTYPE_LABELS, SUBTYPES, TYPE_LABEL
 from web.deps import State
 from web.forms import Errors, Fields, parse_int, parse_miles, resolve_where
 from web.held_searches import HOLD_MINUTES, held_searches
-from web.present import MATCH_OPTIONS, ORDER_WORDS, RANKING, none_listed, show_left_out
+from web.present import MATCH_OPTIONS, ORDER_WORDS, RANKING, in_home_icb_text, none_listed, show_left_out
 from web.plain_summary import summary_text
 from web.render import BASE_HEADERS, PageRoute, page
 from web.resultsmap import Marker, Pin, results_map
@@ -255,6 +255,7 @@ def alternatives_results(request: Request, state: State, key: str, order: str = 
     none_words = {t: none_listed(a, bool(match_request.needs), left[t].says(match_request) if t in left else None)
                   for t, a in answers.items()}
     widen = {t: (show_left_out(found), form.widened(found)) for t, found in left.items()}
+    in_icb = {t.service_type: in_home_icb_text(t.in_home_icb, answers[t.service_type]) for t in response.summary}
     # Beside the options of a type, whether there may be more (the API's "Found, but …"): a list of the care homes
     # near Mansfield read as all the supported accommodation there, and one of level 1 units beside a hospital
     # awaiting review as all the units near.
@@ -263,7 +264,7 @@ def alternatives_results(request: Request, state: State, key: str, order: str = 
                                          more_words)
     context.update(home=parsed.home, placement=parsed.placement, match=match_request, response=response,
                    ranking=RANKING, type_labels=TYPE_LABELS, need_labels=NEED_LABELS,
-                   option_labels=OPTIONS, none_words=none_words, more_words=more_words, widen=widen,
+                   option_labels=OPTIONS, none_words=none_words, in_icb=in_icb, more_words=more_words, widen=widen,
                    answers=answers, left_out=left,
                    fewer_needs=not response.results and fewer_needs_list_some(state.backend, parsed.home,
                                                                               match_request),
