@@ -128,6 +128,30 @@ class PostcodeDirectory:
             raise TerminatedPostcode(parsed.value, describe_termination(doterm))
         return PostcodePoint(parsed, float(lat), float(lon), lad or None, precision)
 
+    def across_the_border(self, point: PostcodePoint) -> OutsideEngland | None:
+        """For a sector or district whose point (the mean of its postcodes, `lookup`) lies outside England, where
+        its local authority is Welsh or Scottish but some of its postcodes are English (NP6: 195 in the Forest of
+        Dean, most in Monmouthshire), the answer that it crosses the border: its full postcode tells the side,
+        and "outside England" alone sent away a person in Gloucestershire. None for any other."""
+        nation = _COUNTRY_OF_LAD.get(point.lad_code[:1]) if point.lad_code else None
+        if point.precision == "postcode" or nation is None:
+            return None
+        prefix = postcode_key(point.query.value)
+        # A full postcode's key is its outward code and three characters: those of a district, or a sector's two more.
+        length = len(prefix) + (3 if point.precision == "district" else 2)
+        with self._lock:
+            [(english,)] = self._cursor.execute(
+                "SELECT count(*) FROM postcodes WHERE key >= ? AND key < ? AND length(key) = ? "
+                "AND coalesce(doterm, '') = ''", (prefix, prefix + "~", length)).fetchall()
+        if not english:
+            return None
+        where, help_at = nation
+        return OutsideEngland(
+            f"'{point.query.value}' is a postcode {point.precision} that crosses the border between England and "
+            f"{where}: its main local authority is in {where}, and {english} of its postcodes are in England. "
+            "Give the full postcode, so that rehabmap can tell which side of the border it is on (rehabmap lists "
+            f"services in England only: for services in {where}, see {help_at}).", field="postcode")
+
     def _gb_lad(self, parsed: ParsedPostcode) -> str | None:
         """The local authority most of the postcode's sector (else its district) is in, anywhere in Great
         Britain, for a postcode England's tables lack: one in an area that crosses the border (CH7 1AA in
