@@ -16,7 +16,7 @@ from api._json import string as _string
 from api.record_json import Pieces, cut
 from geodata.geography import Home
 from rehabmap.coverage import Coverage
-from rehabmap.explanation import GenderBasis, gender_said_by, needs_said_by
+from rehabmap.explanation import GenderBasis, gender_said_by, measured_from, needs_said_by
 from rehabmap.maintain.freshness import (
     DEFAULT_VERIFY_AFTER_DAYS,
     SourceConfirmation,
@@ -473,17 +473,25 @@ class HomeOut(BaseModel):
     icb_name: str | None
     lad_code: str | None
     lad_name: str | None
-    precision: str
+    precision: str = Field(description=(
+        "What the home was found as: postcode (a full postcode), sector ('LS9 7'), district ('TR21'), place or "
+        "point. For a sector or district, every distance runs from its point, the mean of its postcodes "
+        "(distances_from)."))
     place: str | None = Field(default=None, description=(
         "For a home given as a place name: the place it was read as, with its county where places share the name "
         "(a misspelt name is read as the one place spelt nearest, or asked about). Null for a postcode or a point."))
+    distances_from: str | None = Field(default=None, description=(
+        "Where the distances run from when that is not the home itself: 'the middle of TR21' for a district, 'the "
+        "middle of the postcode sector searched' for a sector (a reply echoes no more than the district), and a "
+        "match's explanations say 'about' each distance from it. Null for a full postcode, a place or a point."))
 
     @staticmethod
     def fields_of(home: Home) -> dict[str, str | None]:
         areas = home.areas
         return {"district": home.district, "icb_code": areas.icb_code, "icb_name": areas.icb_name,
                 "lad_code": areas.lad_code, "lad_name": areas.lad_name, "precision": home.precision,
-                "place": home.place}
+                "place": home.place,
+                "distances_from": measured_from(home.precision, home.district)}
 
 
 def _found(listed: bool, coverage: Coverage) -> Literal["found", "none_found", "awaiting_review", "not_yet_covered"]:
@@ -836,7 +844,8 @@ class ServiceListOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "total": 1, "page": 1, "per_page": 20, "total_pages": 1, "sort": "distance",
         "near": {"district": "LS9", "icb_code": "E54000054", "icb_name": "NHS West Yorkshire ICB",
-                 "lad_code": "E08000035", "lad_name": "Leeds", "precision": "postcode", "place": None},
+                 "lad_code": "E08000035", "lad_name": "Leeds", "precision": "postcode", "place": None,
+                 "distances_from": None},
         "radius_km": 10, "results": []}]})
 
     total: int = Field(description="Services passing the filters (within the radius, when one is given).")

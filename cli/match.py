@@ -48,6 +48,7 @@ def match_command(postcode, place, lat, lon, needs, types, age, gender, max_km, 
     from app.parts import name_sources, open_backend, open_geography
     from rehabmap.config import get_settings
     from rehabmap.coverage import none_found_lines
+    from rehabmap.explanation import measured_from, measured_note
     from rehabmap.maintain.store import Directory
     from rehabmap.match import MatchRequest, fewer_needs_list_some, left_out, match
     from rehabmap.state import AppState
@@ -69,6 +70,8 @@ def match_command(postcode, place, lat, lon, needs, types, age, gender, max_km, 
     name_sources(state)
     response = match(backend, home, request, settings.current_date(), state.unconfirmed_listings())
     click.echo(f"Home: {home.label} — {home.areas.icb_name} ({home.areas.icb_code}), {home.areas.lad_name}")
+    if measured := measured_from(home.precision, home.district, home.label):
+        click.echo(measured_note(measured))
     listed = {r.service.service_type for r in response.results}
     at_home = state.coverage().at_home(home.areas.codes(), request.reach(home))
     answers = {t.service_type: at_home.for_request(t.service_type, request.subtypes) for t in response.summary}

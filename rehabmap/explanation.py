@@ -125,8 +125,8 @@ class RecordWords(NamedTuple):
     (bench/RESULTS.md, "a match's results", session 28). A record's data alone, never a search's."""
 
     icb_code: str | None
-    elsewhere: str  # said to a home outside its ICB: " from home, outside the person's ICB, in …." (and the area
-    # it serves not known, `SERVE_THEIR_AREA`)
+    elsewhere: str  # said to a home outside its ICB: ", outside the person's ICB, in …." (and the area it serves
+    # not known, `SERVE_THEIR_AREA`), after where the distance runs from (`Explainer`)
     own: str  # its own parts of an explanation: a dated file's age, its type where listed as another, legacy label, …
     dated: str | None  # `dated_listing`: the age of the dated files that alone list it
     needs_met: frozenset[str]
@@ -158,7 +158,7 @@ def record_words(service: Service) -> RecordWords:
     capacity, as_of = fields["capacity"], fields["capacity_as_of"]
     areas = fields["areas"]
     return RecordWords(
-        areas.icb_code, f" from home, outside the person's ICB, in {areas.icb_name or 'another area'}."
+        areas.icb_code, f", outside the person's ICB, in {areas.icb_name or 'another area'}."
         + (AREA_SERVED_NOT_KNOWN if area_served_not_known(service) else ""), own, dated,
         frozenset(fields["needs_met"]), fields["needs_read_from_text"], fields["needs_read_not_met"],
         bool(fields["field_sources"]), capacity, as_of,
@@ -173,10 +173,14 @@ RECORD_WORDS = PerRecord(record_words, size=RECORDS_KEPT)
 class Explainer:
     """The explanations of one match's results. `max_age_days`: the capacity window, read once per match."""
 
-    __slots__ = ("_inside", "_needs", "_needs_wording", "_based_wording", "_stale_capacity")
+    __slots__ = ("_about", "_from", "_inside", "_needs", "_needs_wording", "_based_wording", "_stale_capacity")
 
-    def __init__(self, home_icb_name: str | None, needs: tuple[str, ...], max_age_days: int) -> None:
-        self._inside = f" from home, inside the person's ICB ({home_icb_name})."
+    def __init__(self, home_icb_name: str | None, needs: tuple[str, ...], max_age_days: int,
+                 measured: str | None = None) -> None:
+        """`measured`: where the distances run from when not the home itself (`measured_from`)."""
+        self._about = "about " if measured else ""
+        self._from = f" from {measured}" if measured else " from home"
+        self._inside = f"{self._from}, inside the person's ICB ({home_icb_name})."
         self._needs = needs
         self._needs_wording: dict[tuple[str, ...], str] = {}
         # The needs met with a basis to say (`needs_by_basis`), by the needs met and those of each basis.
@@ -207,7 +211,8 @@ class Explainer:
                 wording = self._needs_wording.get(matched) or self._word_needs(matched)
         # One string made of its parts at once (an f-string joins them in one step), not grown a part at a time: each
         # `+` made a new string and copied the text so far (~1k instructions a result, bench/RESULTS.md, session 30).
-        return (f"{miles_and_km(distance_km)}{self._inside if in_icb else words.elsewhere}{unconfirmed}{words.own}"
+        return (f"{self._about}{miles_and_km(distance_km)}"
+                f"{self._inside if in_icb else self._from + words.elsewhere}{unconfirmed}{words.own}"
                 f"{wording}"
                 f"{_OUT_OF_CATCHMENT if out_of_catchment else ''}"
                 f"{words.reported if capacity else self._stale_capacity if words.capacity else _NO_CAPACITY_REPORT}")
@@ -230,6 +235,31 @@ class Explainer:
         elif service is None:
             self._needs_wording[matched] = wording
         return wording
+
+
+def measured_from(precision: str, district: str | None, shown: str | None = None) -> str | None:
+    """Where a search's distances run from when that is not the home: a postcode sector's or district's point, the
+    mean of its postcodes (`geodata.postcodes`), "the middle of TR21". `shown`: the sector or district as a page or
+    the command line shows it (the home's label); without it a reply's words, which echo no more than the district
+    (README "Privacy"): a sector is "the postcode sector searched". None for a full postcode, a place or a point.
+    Before, "12.3 miles from home" read as exact where the home was TR21's point."""
+    if precision not in ("sector", "district"):
+        return None
+    shown = shown or (district if precision == "district" else None)
+    return f"the middle of {shown}" if shown else "the middle of the postcode sector searched"
+
+
+def distance_text(distance_km: float, measured: str | None) -> str:
+    """A distance from the home as every face says it: "12.3 miles (19.8 km) from home", or "about …" from where
+    it was measured (`measured_from`)."""
+    distance = miles_and_km(distance_km)
+    return f"about {distance} from {measured}" if measured else f"{distance} from home"
+
+
+def measured_note(measured: str) -> str:
+    """Said once beside distances that run from a sector's or district's point (`measured_from`)."""
+    return (f"Distances are approximate: measured from {measured} (the mean of its postcodes), not from an address. "
+            "Give the full postcode for exact distances.")
 
 
 def area_served_not_known(service: Service) -> bool:

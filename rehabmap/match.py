@@ -19,7 +19,7 @@ from shapely.geometry import shape
 
 from geodata.distance import great_circle_km, miles_and_km
 from rehabmap.errors import InvalidValue
-from rehabmap.explanation import RECORD_WORDS, Explainer, Unconfirmed, unconfirmed_listing
+from rehabmap.explanation import RECORD_WORDS, Explainer, Unconfirmed, measured_from, unconfirmed_listing
 from rehabmap.fit import Fit
 from rehabmap.index.base import Coverage, Hit, IndexBackend, PersonGender, ServiceQuery, effective_key
 from rehabmap.orders import ORDERS, Order
@@ -86,6 +86,12 @@ class HomeLike(Protocol):
 
     @property
     def areas(self) -> HomeAreas: ...
+
+    @property
+    def precision(self) -> str: ...  # 'postcode', 'sector', 'district', 'place' or 'point' (`geodata.Home`)
+
+    @property
+    def district(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -348,7 +354,8 @@ class ResultMaker:
         # Without `include_out_of_catchment` every hit passed the catchment filter: no need to test it again.
         self._outside_counts = request.include_out_of_catchment
         self._since = capacity_current_since(today, max_age_days)
-        self._explainer = Explainer(home.areas.icb_name, request.needs, max_age_days)
+        self._explainer = Explainer(home.areas.icb_name, request.needs, max_age_days,
+                                    measured_from(home.precision, home.district))
         # The listings no live source has confirmed within the window (`unconfirmed_listings`): none while every
         # source syncs, when a result asks nothing of them.
         self._unconfirmed = unconfirmed if unconfirmed is not None and unconfirmed.listed else None

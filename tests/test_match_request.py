@@ -20,6 +20,8 @@ class _Home(NamedTuple):
     lat: float
     lon: float
     areas: AreaCodes
+    precision: str = "postcode"
+    district: str | None = None
 
 
 @pytest.mark.parametrize("given", [None, "any", "ANY", [], ["any"], [" Any "]])

@@ -25,6 +25,8 @@ class _Home(NamedTuple):
     lat: float
     lon: float
     areas: AreaCodes
+    precision: str = "postcode"
+    district: str | None = None
 
 
 def _service(**fields: object) -> Service:

@@ -9,9 +9,10 @@ from datetime import date
 
 from geodata.distance import miles_and_km
 from geodata.distance import format_km as km
+from geodata.geography import Home
 from rehabmap.coverage import Coverage
-from rehabmap.explanation import (NOT_CONFIRMED, area_served_not_known, gender_read_text, long_date, met_text,
-                                  needs_by_basis, quoted, stated_gender_text)
+from rehabmap.explanation import (NOT_CONFIRMED, area_served_not_known, distance_text, gender_read_text, long_date,
+                                  measured_from, measured_note, met_text, needs_by_basis, quoted, stated_gender_text)
 from rehabmap.gaps.indicators import indicator_text, km_text, share_text
 from rehabmap.gaps.population import short_name
 from rehabmap.record import capacity_max_age_days, id_in_path
@@ -271,9 +272,16 @@ def not_known_needs(result: MatchResult) -> list[str]:
     return [n for n in result.unknown_needs if n not in read]
 
 
-def distance_from_home(result: MatchResult) -> str:
-    """An option's distance from home, and how much nearer or further than the current placement."""
-    text = f"{miles_and_km(result.distance_km)} from home"
+def distances_from(home: Home) -> str | None:
+    """Where a page's distances run from when not the home itself, with the sector or district as the person
+    typed it, which the page shows anyway (`measured_from`)."""
+    return measured_from(home.precision, home.district, home.label)
+
+
+def distance_from_home(result: MatchResult, measured: str | None = None) -> str:
+    """An option's distance from home (`measured`: from where, when not the home: `distances_from`), and how much
+    nearer or further than the current placement."""
+    text = distance_text(result.distance_km, measured)
     saved = result.distance_saved_km
     if saved == 0:
         text += ", as far as the current placement"
@@ -410,6 +418,7 @@ def filters() -> dict[str, object]:
         "capacity_text": capacity_text,
         "capacity_tag": capacity_tag, "referrals_tag": referrals_tag, "gender_tag": stated_gender_text,
         "fit_tag": fit_tag, "distance_from_home": distance_from_home, "read_needs_text": read_needs_text,
+        "distances_from": distances_from, "distance_text": distance_text, "measured_note": measured_note,
         "not_known_needs": not_known_needs, "nothing_found": nothing_found, "listed_type_text": listed_type_text,
         "meets_text": meets_text, "cqc_rating_text": cqc_rating_text,
         "area_served_not_known": area_served_not_known,

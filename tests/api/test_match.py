@@ -120,7 +120,7 @@ def test_match_result_carries_what_a_clinician_needs(client):
                                    "arrange visits with the ward."}]
     assert got["home"] == {"district": "LS9", "icb_code": "E54000054", "icb_name": got["home"]["icb_name"],
                            "lad_code": "E08000035", "lad_name": "Leeds", "precision": "postcode",
-                           "place": None}
+                           "place": None, "distances_from": None}
     assert "distance" in got["ranking"]  # the documented rule, from rehabmap.match
     summary = {s["service_type"]: s for s in got["summary"]}
     assert list(summary) == ["inpatient_rehab_level1"]

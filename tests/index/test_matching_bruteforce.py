@@ -30,6 +30,8 @@ class Home:
     lat: float
     lon: float
     areas: AreaCodes
+    precision: str = "postcode"
+    district: str | None = None
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.commands import rehabmap_here
 from tests.cqc_records import DOVETAIL_ID, DOVETAIL_POSTCODE
 from tests.web.browser import axe
 from tests.web.real_feeds_home import synced, synced_home  # noqa: F401  (the fixtures)
@@ -264,3 +265,49 @@ def test_a_cqc_registration_is_not_said_to_be_only_the_needs_rehabmap_reads(sync
             "registration.") in page
     assert 'href="https://www.cqc.org.uk/location/1-112779585"' in httpx.get(f"{synced}/service/{DOVETAIL_ID}",
                                                                              timeout=120).text
+
+
+def test_distances_from_a_district_or_sector_say_they_run_from_its_middle(synced, synced_home,  # noqa: F811
+                                                                          data_dir):
+    """A district or sector is found at its point, the mean of its postcodes. Before, every face gave distances
+    from it as exact: "12.3 miles (19.8 km) from home, …" in the API's explanations and the command line, "… from
+    home" on the clinicians' cards and notes, "… away" and "… from NG18" on the public pages. Now each says about,
+    and from where; the API's home says where (`distances_from`), echoing no more than the district."""
+    def answer(postcode: str) -> dict:
+        body = {"home": {"postcode": postcode}, "types": ["supported_accommodation"], "limit": 3}  # no distance
+        reply = httpx.post(f"{synced}/match", json=body, timeout=120)
+        assert reply.status_code == 200, reply.text
+        return reply.json()
+
+    sector = "the middle of the postcode sector searched"  # a reply echoes no more than the district
+    for postcode, measured in (("NG18", "the middle of NG18"), ("NG18 2", sector), ("TR21", "the middle of TR21")):
+        got = answer(postcode)
+        assert (got["home"]["precision"], got["home"]["distances_from"]) == (
+            "sector" if " " in postcode else "district", measured)
+        assert got["results"], postcode
+        for result in got["results"]:
+            assert result["explanation"].startswith("about ") and f" from {measured}, " in result["explanation"]
+    exact = answer(DOVETAIL_POSTCODE)
+    assert exact["home"]["distances_from"] is None
+    assert all(not r["explanation"].startswith("about ") and " from home, " in r["explanation"]
+               for r in exact["results"])
+
+    note = ("Distances are approximate: measured from the middle of NG18 (the mean of its postcodes), not from an "
+            "address. Give the full postcode for exact distances.")
+    page = alternatives_page(synced, {"home": "NG18", "types": "supported_accommodation", "placement": "TR1 3LJ"})
+    assert note in text_of(page) and note in notes_text(page)
+    assert re.search(r"Distance about [\d.]+ miles \([\d.]+ km\) from the middle of NG18, ", text_of(page))
+    assert re.search(r"Current placement TR1 3LJ, about [\d.]+ miles \([\d.]+ km\) from the middle of NG18",
+                     text_of(page))
+    assert " from home" not in text_of(page) and " from home" not in notes_text(page)
+
+    found = text_of(httpx.get(f"{synced}/find/housing", params={"where": "NG18", "within": 25}, timeout=120).text)
+    away = re.findall(r"(\w+) [\d.]+ miles \([\d.]+ km\) away", found)
+    assert note in found and away and set(away) == {"about"}, away
+    service = text_of(httpx.get(f"{synced}/service/{DOVETAIL_ID}", params={"where": "NG18", "within": 25},
+                                timeout=120).text)
+    assert re.search(r"About [\d.]+ miles \([\d.]+ km\) from the middle of NG18", service)
+
+    done = rehabmap_here(synced_home, data_dir, "match", "--postcode", "NG18", "--type", "supported_accommodation")
+    assert done.returncode == 0, done.stderr
+    assert note in done.stdout and " from the middle of NG18, " in done.stdout and " from home" not in done.stdout
