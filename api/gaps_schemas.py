@@ -117,6 +117,11 @@ class AreaRowOut(BaseModel):
         "`not_covered`, `partly_covered` or `awaiting_review`. England's figures of a type found in it are "
         "`partly_covered` unless rehabmap holds that type's data for all of England: distances to the nearest "
         "service known are then not England's (its count is of the services known, not of England's)."))
+    found_may_be_more_parts: list[str] = Field(default=[], description=(
+        "Parts found inside the area (not in `missing_parts`) for which rehabmap does not hold all the data here, "
+        "or whose candidates await review: some are found, but there may be more. An area with none missing, "
+        "awaiting review or not covered is complete only where this is empty too. Empty for England."))
+    found_may_be_more_count: int = 0
 
     @classmethod
     def of(cls, row: AreaRow) -> AreaRowOut:
@@ -129,7 +134,8 @@ class AreaRowOut(BaseModel):
                    awaiting_review_count=row.awaiting_review_count,
                    not_covered_parts=row.not_covered_parts, not_covered_count=row.not_covered_count,
                    partly_covered_parts=row.partly_covered_parts, kinds_covered_parts=row.kinds_covered_parts,
-                   figures_unknown=row.unknown)
+                   figures_unknown=row.unknown, found_may_be_more_parts=row.found_may_be_more_parts,
+                   found_may_be_more_count=row.found_may_be_more_count)
 
 
 class CategoryOut(BaseModel):

@@ -273,13 +273,13 @@ def render_table(table: GapTable, sort: str | None, order: str | None) -> str:
     mean distance; where the directory holds no data of a type for an area (or none confirmed yet), '?' stands
     for its count, as on the compare page, because a zero there would claim "none found"."""
     cats = table.categories
-    header = ["code", "area", "adults", "missing", "awaiting review", "not covered"]
+    header = ["code", "area", "adults", "missing", "awaiting review", "not covered", "found, may be more"]
     for category in cats:
         header += [f"{category.key} n", "mean km"]
     rows = [header]
     for row in table.sorted_rows(sort, order) + [table.england_row()]:
         cells = [row.code, short_name(row.name)[:40], f"{row.adult_population:,}", str(row.missing_count),
-                 str(row.awaiting_review_count), str(row.not_covered_count)]
+                 str(row.awaiting_review_count), str(row.not_covered_count), str(row.found_may_be_more_count)]
         for category in cats:
             figures = row.types[category.key]
             count = "?" if figures.count is None else str(figures.count)
@@ -342,7 +342,8 @@ def _echo_table(table: GapTable, level: str, sort: str | None, desc: bool) -> No
     click.echo(f"All {LEVEL_PLURALS[level]}; adults are people aged 16 and over; mean km is the "
                "population-weighted mean distance to the nearest service; '?' and 'not covered': "
                "rehabmap holds no data of that type for the area yet ('awaiting review': none confirmed yet, "
-               "candidates await review).")
+               "candidates await review); 'found, may be more': parts found where rehabmap does not hold all their "
+               "data, so a row is complete only where it too is 0.")
     click.echo(render_table(table, sort, "desc" if desc else "asc"))
     partly = [key for key, status in table.england_row().unknown.items() if status == "partly_covered"]
     if partly:

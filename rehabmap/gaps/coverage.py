@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from geodata.england import ENGLAND
 from rehabmap.coverage import Coverage, CoverageMap
 from rehabmap.gaps.analysis import GapAnalysis
-from rehabmap.gaps.categories import Category
+from rehabmap.gaps.categories import PARTS, Category
 from rehabmap.gaps.comparison import AreaRow, GapTable, TypeFigures, table_for
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.report import (AreaGaps, Fallback, PartStatus, Scorecard, ScorecardRow, SmallAreaDistances,
@@ -44,6 +44,12 @@ def part_status(present: bool, answer: Coverage) -> PartStatus:
     if answer.pending_review:
         return "awaiting_review"
     return "missing" if answer.covered else "not_covered"
+
+
+def may_be_more(answer: Coverage) -> bool:
+    """Whether a part found in an area may have more there: the directory does not hold all of its data there, or
+    candidates of it await review (the answer's words: `Coverage.some_found`)."""
+    return not answer.covered or bool(answer.pending_review)
 
 
 def told_status(present: bool, answer: Coverage) -> str:
@@ -237,9 +243,12 @@ def _row_with_coverage(row: AreaRow, coverage: CoverageMap) -> AreaRow:
     # In the types' order, as the CSV's column lists them (a set's order changed from one process to the next).
     unknown = {k: "partly_covered" if k in national else told_status(False, answers[k]) for k in row.types
                if k in national or status.get(k) in NO_DATA}
+    found = [] if row.code == ENGLAND else [c.key for c in PARTS if c.key not in row.missing_parts]
+    more = [key for key in found if may_be_more(coverage.for_area(row.code, key))]
     return replace(row, types=types, missing_parts=missing, missing_count=len(missing), awaiting_review_parts=waiting,
                    awaiting_review_count=len(waiting), not_covered_parts=uncovered, not_covered_count=len(uncovered),
-                   partly_covered_parts=partly, kinds_covered_parts=kinds, unknown=unknown)
+                   partly_covered_parts=partly, kinds_covered_parts=kinds, unknown=unknown,
+                   found_may_be_more_parts=more, found_may_be_more_count=len(more))
 
 
 def small_areas_with_coverage(distances: SmallAreaDistances, area_code: str,

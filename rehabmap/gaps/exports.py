@@ -55,15 +55,18 @@ def _fields(item: Any, leave_out: frozenset[str]) -> dict[str, Any]:
 
 
 # An area's fields not given as they are: its types (flattened), the parts partly covered or covered for some kinds,
-# and the statuses behind the empty figures (each a list in one cell).
-_NOT_FLAT = frozenset({"types", "partly_covered_parts", "kinds_covered_parts", "unknown"})
+# and the statuses behind the empty figures (each a list in one cell); the parts found that may have more, after
+# them (the CSV's columns before kept their places).
+_NOT_FLAT = frozenset({"types", "partly_covered_parts", "kinds_covered_parts", "unknown", "found_may_be_more_parts",
+                       "found_may_be_more_count"})
 
 
 def flat_row(row: AreaRow, as_of: AsOf) -> dict[str, Any]:
     """An area of a comparison as one flat record: its facts, then '<type>.<indicator>' for every type, then
     the parts only partly covered as '<type>=<share of adults>' (after the others, as it came after them), those
     covered for some kinds only as '<type>=<kinds>', the types whose figures are unknown as '<type>=<status>' (the
-    empty cells' reason, which a reader of the CSV had no other way to tell), then what the data are of."""
+    empty cells' reason, which a reader of the CSV had no other way to tell), the parts found that may have more,
+    then what the data are of."""
     flat = _fields(row, _NOT_FLAT)
     flat["missing_parts"] = ";".join(row.missing_parts)
     flat["awaiting_review_parts"] = ";".join(row.awaiting_review_parts)
@@ -74,6 +77,8 @@ def flat_row(row: AreaRow, as_of: AsOf) -> dict[str, Any]:
     flat["partly_covered_parts"] = ";".join(f"{key}={share:g}" for key, share in row.partly_covered_parts.items())
     flat["kinds_covered_parts"] = ";".join(f"{key}={','.join(kinds)}" for key, kinds in row.kinds_covered_parts.items())
     flat["figures_unknown"] = ";".join(f"{key}={status}" for key, status in row.unknown.items())
+    flat["found_may_be_more_parts"] = ";".join(row.found_may_be_more_parts)
+    flat["found_may_be_more_count"] = row.found_may_be_more_count
     return flat | as_of.values()
 
 

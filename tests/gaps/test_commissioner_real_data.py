@@ -260,9 +260,44 @@ def test_a_table_of_one_subtype_counts_the_whole_pathway_and_reads_the_subtypes_
     done = rehabmap_here(synced_home, data_dir, None, "gaps", "icb", "--type", HOMES, "--sort", f"{HOMES}.mean_km")
     assert done.returncode == 0, done.stderr
     table = {line.split()[0]: line.split() for line in done.stdout.splitlines() if line.startswith("E5")}
-    assert table[DERBYSHIRE][-5:] == ["0", "2", "5", "0", "23.6"]
+    assert table[DERBYSHIRE][-6:] == ["0", "2", "5", "0", "0", "23.6"]
     means = [float(cells[-1]) for cells in table.values()]
     assert means == sorted(means) and len(means) == 42
+
+
+def test_a_part_found_where_more_may_be_is_counted_so_in_every_area_row(synced, synced_home, data_dir):
+    """The all-areas rows counted a part missing, awaiting review or not covered, and nothing else: a part found where
+    the directory does not hold all its data (Nottingham and Nottinghamshire's two care homes, of supported
+    accommodation, of which CQC lists only the care homes) counted nowhere, so an area with none missing, awaiting
+    review or not covered but some found so (Cornwall and the Isles of Scilly, in session 51's audit) read missing 0,
+    awaiting review 0, not covered 0: as complete. Now such parts are "found, may be more", in the terminal's table,
+    the CSV's and the API's rows (new columns, after the others), and the compare page marks their counts with
+    "+"."""
+    done = rehabmap_here(synced_home, data_dir, None, "gaps", "icb")
+    assert done.returncode == 0, done.stderr
+    header = next(line for line in done.stdout.splitlines() if line.startswith("code"))
+    assert "not covered  found, may be more" in header
+    assert "'found, may be more': parts found where rehabmap does not hold all their data" in done.stdout
+    notts = next(line for line in done.stdout.splitlines() if line.startswith(NOTTINGHAMSHIRE))
+    position = header.index("found, may be more") + len("found, may be more")
+    assert notts[:position].split()[-4:] == ["2", "0", "4", "1"]  # the seven parts, each counted once
+
+    sheet = httpx.get(f"{synced}/gaps/areas.csv", params={"level": "icb"}, timeout=300).content.decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(sheet)))
+    assert list(rows[0])[-4:] == ["found_may_be_more_parts", "found_may_be_more_count", "as_of", "population_year"]
+    by_code = {r["code"]: r for r in rows}
+    assert (by_code[NOTTINGHAMSHIRE]["found_may_be_more_parts"], by_code[NOTTINGHAMSHIRE]["found_may_be_more_count"]) \
+        == ("supported_accommodation", "1")
+    assert (by_code[DERBYSHIRE]["found_may_be_more_parts"], by_code[DERBYSHIRE]["found_may_be_more_count"]) == ("", "0")
+    assert by_code["E92000001"]["found_may_be_more_count"] == "0"  # England's figures say it their own way
+    found = httpx.get(f"{synced}/gaps", params={"level": "icb"}, timeout=300).json()
+    [row] = [r for r in found["areas"] if r["code"] == NOTTINGHAMSHIRE]
+    assert (row["found_may_be_more_parts"], row["found_may_be_more_count"]) == (["supported_accommodation"], 1)
+
+    page = httpx.get(f"{synced}/pathway-gaps/compare", params={"level": "icb"}, timeout=300).text
+    notts_row = page[page.index(f"/pathway-gaps/{NOTTINGHAMSHIRE}"):].split("</tr>", 1)[0]
+    assert '2<span aria-hidden="true">+</span><span class="nhsuk-u-visually-hidden"> found, but there may be more' \
+        in notts_row
 
 
 def test_the_start_page_says_how_much_is_known_of_the_pathway(synced):

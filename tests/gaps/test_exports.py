@@ -51,7 +51,8 @@ def coverage_map(data_dir: Path) -> CoverageMap:
 def plain_flat_row(row: AreaRow, as_of: AsOf) -> dict[str, Any]:
     """`flat_row` as it was written: the row's `asdict`, less the fields given apart, then those."""
     flat = {k: v for k, v in asdict(row).items()
-            if k not in {"types", "partly_covered_parts", "kinds_covered_parts", "unknown"}}
+            if k not in {"types", "partly_covered_parts", "kinds_covered_parts", "unknown", "found_may_be_more_parts",
+                         "found_may_be_more_count"}}
     for name in ("missing_parts", "awaiting_review_parts", "not_covered_parts"):
         flat[name] = ";".join(getattr(row, name))
     for key, figures in row.types.items():
@@ -59,6 +60,8 @@ def plain_flat_row(row: AreaRow, as_of: AsOf) -> dict[str, Any]:
     flat["partly_covered_parts"] = ";".join(f"{key}={share:g}" for key, share in row.partly_covered_parts.items())
     flat["kinds_covered_parts"] = ";".join(f"{key}={','.join(kinds)}" for key, kinds in row.kinds_covered_parts.items())
     flat["figures_unknown"] = ";".join(f"{key}={status}" for key, status in row.unknown.items())
+    flat["found_may_be_more_parts"] = ";".join(row.found_may_be_more_parts)
+    flat["found_may_be_more_count"] = row.found_may_be_more_count
     return flat | as_of.values()
 
 
