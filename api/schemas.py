@@ -15,7 +15,7 @@ from api._json import km as _km
 from api._json import string as _string
 from api.record_json import Pieces, cut
 from geodata.geography import Home
-from rehabmap.coverage import Coverage
+from rehabmap.coverage import Coverage, Parts
 from rehabmap.explanation import GenderBasis, gender_said_by, measured_from, needs_said_by
 from rehabmap.maintain.freshness import (
     DEFAULT_VERIFY_AFTER_DAYS,
@@ -513,7 +513,7 @@ class MatchOut(BaseModel):
     def json_of(home: Home, response: MatchResponse, ranking: str, coverage: dict[ServiceType, Coverage],
                 today: date, verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS,
                 left_out: dict[ServiceType, dict[str, Any]] | None = None,
-                parts: dict[ServiceType, dict[str, Coverage]] | None = None) -> bytes:
+                parts: dict[ServiceType, Parts] | None = None) -> bytes:
         """The reply's JSON, in this model's shape, from plain values: building the nested models (validating
         ~12 results) and then dumping them was about a third of a request's time outside `match()`
         (bench/RESULTS.md, "POST /match, third pass"). Each result is its record's JSON, serialised once
@@ -523,7 +523,7 @@ class MatchOut(BaseModel):
         every piece, not a join per result and then of the results (one copy of ~8 KB and ~12 objects less:
         bench/RESULTS.md, "POST /match outside `match()`", session 15), by the compiled `api._json.join`.
         `left_out`: per type listed none of, `LeftOutOut.fields_of` where the request's options left some out;
-        `parts`: per type, its parts' answers (`HomeCoverage.parts`; none given, none said)."""
+        `parts`: per type, its parts' answers (`HomeCoverage.with_parts`; none given, none said)."""
         listed = {r.service.service_type for r in response.results}
         due = _due_before(today, verify_after_days)
         out = [to_json({"home": HomeOut.fields_of(home)})[:-1], b',"ranking":', _text_json(ranking), b',"results":[']
@@ -550,7 +550,7 @@ class MatchOut(BaseModel):
             left = left_out.get(t.service_type) if left_out else None
             out += (_coverage_json(coverage[t.service_type], t.service_type in listed), b',"left_out":',
                     _NULL if left is None else to_json(left), b',"parts":',
-                    _parts_json(tuple(parts[t.service_type].items())) if parts else _EMPTY, b"}")
+                    _parts_json(parts[t.service_type]) if parts else _EMPTY, b"}")
             comma = b","
         placement = response.current_placement_km
         out += (b'],"current_placement_km":', _NULL if placement is None else _distance_json(round_km(placement)), b"}")
@@ -584,9 +584,10 @@ def _coverage_json(coverage: Coverage, found: bool) -> bytes:
 
 
 @lru_cache(maxsize=1024)
-def _parts_json(parts: tuple[tuple[str, Coverage], ...]) -> bytes:
+def _parts_json(parts: Parts) -> bytes:
     """A summary entry's `parts` (`CoveragePartOut`'s shape), kept by the answers as `_coverage_json` keeps its:
-    the same few come back request after request."""
+    the same few come back request after request (a type of which nothing is claimed, the same tuple:
+    `HomeCoverage.with_parts`)."""
     return to_json([CoveragePartOut.fields_of(category, answer) for category, answer in parts])
 
 

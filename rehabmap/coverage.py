@@ -80,9 +80,11 @@ def category_label(category: str) -> str:
     return type_words(service_type, subtype or None)
 
 
-@dataclass(frozen=True)
-class Coverage:
-    """The answer for one category in one area (or at one home)."""
+class Coverage(NamedTuple):
+    """The answer for one category in one area (or at one home). A named tuple, not a frozen dataclass: a reply's
+    JSON is kept by its answers (`api.schemas`), and a frozen dataclass's hash and equality were a Python call over
+    its nine fields each lookup (~1.5k instructions, four lookups a `POST /match` of two types), and making one set
+    each field by `object.__setattr__`; a tuple does both in C (bench/RESULTS.md, session 52)."""
 
     category: str
     status: Status
@@ -271,6 +273,7 @@ class CoverageMap:
     # (bench/RESULTS.md, session 34). An unknown code's answer is not kept (a request names any code it likes).
     _areas: dict[tuple[str, str], Coverage] = field(default_factory=dict, repr=False)
     revision: int = field(default_factory=_REVISIONS.__next__, init=False, compare=False)
+    _types: dict[ServiceType, _Type] = field(default_factory=dict, repr=False)
 
     def _category(self, category: str) -> _Category:
         """What the claims say of a category, whoever asks: made once a category for these claims."""
@@ -279,6 +282,21 @@ class CoverageMap:
             used = tuple(c for c in self.claims if c.applies_to(category) and self.table.known(c.area_code))
             found = self._categories[category] = _Category(used, _answer(category, "not_covered", 0.0, (),
                                                                          oldest=False, pending_review=0))
+        return found
+
+    def _type(self, service_type: ServiceType) -> _Type:
+        """What a request's answer of a type asks of these claims at any home (`HomeCoverage.with_parts`): made once
+        a type for these claims, not worked out again each request (bench/RESULTS.md, session 52)."""
+        found = self._types.get(service_type)
+        if found is None:
+            category = service_type.value
+            kinds = _KINDS.get(category, ())
+            split = any(self._category(kind).used for kind in kinds)
+            known = self._category(category)
+            awaited = category in self.held or any(c == category for c, _ in self.pending)
+            everywhere = None if split or known.used or awaited else (known.not_covered,
+                                                                      ((category, known.not_covered),))
+            found = self._types[service_type] = _Type(category, kinds, split, everywhere)
         return found
 
     def _covered_rows(self, category: str) -> tuple[np.ndarray, tuple[Claim, ...]]:
@@ -342,6 +360,20 @@ class CoverageMap:
     def for_request(self, area_codes: Iterable[str | None], service_type: ServiceType,
                     subtypes: Collection[str] = ()) -> Coverage:
         return self.at_home(area_codes).for_request(service_type, subtypes)
+
+
+# A type's answer at a home as a request asks for it, with its parts ("type" or "type:subtype", each with its
+# answer): `HomeCoverage.with_parts`.
+Parts = tuple[tuple[str, Coverage], ...]
+TypeAnswer = tuple[Coverage, Parts]
+
+
+class _Type(NamedTuple):
+    category: str  # the type's (its value)
+    kinds: tuple[str, ...]  # its kinds ("type:subtype")
+    split: bool  # some kind of it is claimed somewhere: where the type is not covered, its parts are its kinds
+    everywhere: TypeAnswer | None  # the answer and parts at every home, where neither it nor a kind of it is claimed
+    # anywhere and none of it awaits review (asked with none of its subtypes); else None
 
 
 class _Category(NamedTuple):
@@ -409,51 +441,45 @@ class HomeCoverage:
         return in_icb + beyond, f"in the person's ICB or {within}" if in_icb else f"{within}, outside the person's ICB"
 
     def parts(self, service_type: ServiceType) -> dict[str, Coverage]:
-        """Each part of a type here with its own answer, candidates awaiting review counted per part: its kinds
-        ("type:subtype") where the type is not covered as a whole and some kind of it is held somewhere, else the
-        type. A public page names what is held, being checked and not held of each: near Mansfield, with a
-        supported housing candidate awaiting review, `for_request`'s answer (the type's, not covered, a candidate
-        awaiting review) made /find/housing say "We do not hold information about supported accommodation" beside
-        the care homes CQC lists every one of."""
-        whole = self.for_category(service_type.value)
-        return self._split(service_type, whole) or {service_type.value: whole}
-
-    def _split(self, service_type: ServiceType, whole: Coverage) -> dict[str, Coverage] | None:
-        """Each kind's answer, or None where the type's own answer holds (covered as a whole, or no claim for any
-        of its kinds anywhere): two dict reads then, not a kind's answer each."""
-        kinds = _KINDS.get(service_type.value)
-        if whole.covered or not kinds or not any(self._coverage._category(kind).used for kind in kinds):
-            return None
-        return {kind: self.for_category(kind) for kind in kinds}
+        """Each part of a type here with its own answer, candidates awaiting review counted per part (`with_parts`'
+        parts): its kinds ("type:subtype") where the type is not covered as a whole and some kind of it is held
+        somewhere, else the type. A public page names what is held, being checked and not held of each: near
+        Mansfield, with a supported housing candidate awaiting review, `for_request`'s answer (the type's, not
+        covered, a candidate awaiting review) made /find/housing say "We do not hold information about supported
+        accommodation" beside the care homes CQC lists every one of."""
+        return dict(self.with_parts(service_type)[1])
 
     def for_request(self, service_type: ServiceType, subtypes: Collection[str] | None = ()) -> Coverage:
-        """For a type as a request asks for it: each subtype asked of this type must be covered. `subtypes` are
-        the request's, of any type: each narrows only its own type, as in the match. Where only some of the kinds
-        asked (or, none asked, of the type's kinds) are covered and none awaits review, it is partly covered, and
-        says by which: CQC's listing is complete for the care homes it registers, not for supported housing or
-        floating support, and a search for supported accommodation near Mansfield said "the directory holds no
-        Supported accommodation data for this area" beside those care homes."""
-        own = _own(service_type, subtypes)
-        if own:
-            return self._of_kinds(service_type, own, {kind: self.for_category(kind) for kind in own}, None)
-        whole = self.for_category(service_type.value)
-        split = None if whole.pending_review else self._split(service_type, whole)
-        return whole if split is None else self._of_kinds(service_type, own, split, whole)
+        """`with_parts`' answer alone: the pages, `rehabmap match` and the browse say no parts."""
+        return self.with_parts(service_type, subtypes)[0]
 
-    def with_parts(self, service_type: ServiceType, subtypes: Collection[str] | None = ()
-                   ) -> tuple[Coverage, dict[str, Coverage]]:
-        """`for_request` and `parts` at once, the type's answer and its kinds' worked out once: POST /match gives
-        both (worked out apart, the parts cost some 60% of `for_request`'s time again)."""
-        whole = self.for_category(service_type.value)
-        split = self._split(service_type, whole)
+    def with_parts(self, service_type: ServiceType, subtypes: Collection[str] | None = ()) -> TypeAnswer:
+        """For a type as a request asks for it, and its parts (`parts`), worked out together: the one statement of
+        both (POST /match gives both).
+
+        The answer: each subtype asked of this type must be covered. `subtypes` are the request's, of any type:
+        each narrows only its own type, as in the match. Where only some of the kinds asked (or, none asked, of the
+        type's kinds) are covered and none awaits review, it is partly covered, and says by which: CQC's listing is
+        complete for the care homes it registers, not for supported housing or floating support, and a search for
+        supported accommodation near Mansfield said "the directory holds no Supported accommodation data for this
+        area" beside those care homes.
+
+        A type of which nothing (nor any kind) is claimed anywhere and no candidate awaits review has the same
+        answer and parts at every home, made once for these claims (`CoverageMap._type`): the same objects each
+        request, which the reply's JSON is then kept by."""
+        facts = self._coverage._type(service_type)
         own = _own(service_type, subtypes)
+        if facts.everywhere is not None and not own:
+            return facts.everywhere
+        whole = self.for_category(facts.category)
+        split = None if whole.covered or not facts.split else {kind: self.for_category(kind) for kind in facts.kinds}
         if own:
             known = split or {}
             answer = self._of_kinds(service_type, own, {kind: known.get(kind) or self.for_category(kind)
                                                         for kind in own}, None)
         else:
             answer = whole if split is None or whole.pending_review else self._of_kinds(service_type, own, split, whole)
-        return answer, split or {service_type.value: whole}
+        return answer, ((facts.category, whole),) if split is None else tuple(split.items())
 
     def _of_kinds(self, service_type: ServiceType, own: list[str], kinds: dict[str, Coverage],
                   whole: Coverage | None) -> Coverage:

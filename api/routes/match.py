@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from geodata.errors import OutsideEngland
 from rehabmap.browse import locate, placement_beyond_england
+from rehabmap.coverage import Coverage, Parts
 from api.body_route import JsonBodyRoute
 from api.deps import state_of
 from api.turns import answer_turn
@@ -14,6 +15,7 @@ from indexer.sync.moved import listed_now
 from rehabmap.errors import ServiceNotFound
 from rehabmap.match import RANKING_RULE, MatchRequest, left_out, match
 from rehabmap.state import AppState
+from rehabmap.taxonomy import ServiceType
 
 router = APIRouter(tags=["match"], responses=ERRORS, route_class=JsonBodyRoute)
 
@@ -53,16 +55,17 @@ def _answer(body: MatchIn, state: AppState) -> Response:
         accepting_only=body.accepting_referrals_only, needs_confirmed=body.needs_confirmed,
         include_out_of_catchment=body.include_out_of_catchment, limit=body.limit,
         current_placement=placement, order=body.order)
-    coverage = state.coverage()
-    response = match(state.backend, home, request, state.today(), state.unconfirmed_listings(coverage))
+    coverage, today = state.coverage(), state.today()
+    response = match(state.backend, home, request, today, state.unconfirmed_listings(coverage))
     at_home = coverage.at_home(home.areas.codes(), request.reach(home))
-    answers = {t.service_type: at_home.with_parts(t.service_type, request.subtypes) for t in response.summary}
-    covered = {service_type: answer for service_type, (answer, _) in answers.items()}
-    parts = {service_type: of_parts for service_type, (_, of_parts) in answers.items()}
+    covered: dict[ServiceType, Coverage] = {}
+    parts: dict[ServiceType, Parts] = {}
+    for t in response.summary:  # one loop, not a dict of pairs taken apart by two comprehensions
+        covered[t.service_type], parts[t.service_type] = at_home.with_parts(t.service_type, request.subtypes)
     listed = {r.service.service_type for r in response.results}
     left = {t: LeftOutOut.fields_of(found, request) for t in {s.service_type for s in response.summary} - listed
             if (found := left_out(state.backend, home, request, response, t))}
     # The JSON is built once (MatchOut.json_of); `response_model` still documents its shape.
-    return Response(MatchOut.json_of(home, response, RANKING_RULE, covered, state.today(),
+    return Response(MatchOut.json_of(home, response, RANKING_RULE, covered, today,
                                      state.settings.verify_after_days, left, parts), media_type="application/json")
 

@@ -16,7 +16,7 @@ from api.schemas import (CapacityOut, CoverageOut, CoveragePartOut, CqcOut, Home
 from bench.common import SEED
 from bench.synthetic import REALISTIC_MIX, load_small_areas, make_services
 from geodata.geography import Home
-from rehabmap.coverage import Coverage
+from rehabmap.coverage import Coverage, Parts
 from rehabmap.explanation import dated_listing, gender_said_by, measured_from
 from rehabmap.index.base import ServiceQuery
 from rehabmap.index.names import OVERLAY_SOURCE
@@ -34,7 +34,7 @@ FLOATS = (0.0, -0.0, 0.001, 0.1, 1.0, 12.345, 99.999, 999.999, 1e-5, 2.5e-7, 123
 
 def model_reply(home: Home, response: MatchResponse, coverage: dict[ServiceType, Coverage], today: date,
                 verify_after_days: int, left_out: dict[ServiceType, dict] | None = None,
-                parts: dict[ServiceType, dict[str, Coverage]] | None = None) -> bytes:
+                parts: dict[ServiceType, Parts] | None = None) -> bytes:
     """The reply as the response models serialise it: every field set by name, validated, dumped."""
     def result(r: MatchResult) -> MatchResultOut:
         s = r.service
@@ -71,7 +71,7 @@ def model_reply(home: Home, response: MatchResponse, coverage: dict[ServiceType,
                                 left_out=(left_out or {}).get(t.service_type),
                                 parts=[CoveragePartOut(category=category, status=answer.part_status,
                                                        pending_review=answer.pending_review)
-                                       for category, answer in (parts or {}).get(t.service_type, {}).items()])
+                                       for category, answer in (parts or {}).get(t.service_type, ())])
                          for t in response.summary],
         current_placement_km=None if response.current_placement_km is None
         else round(response.current_placement_km, 3)).model_dump_json().encode()
@@ -83,14 +83,14 @@ def coverage_of(types: list[ServiceType], rng: random.Random) -> dict[ServiceTyp
                            Coverage(t.value, "not_covered", 0.0, None)]) for t in types}
 
 
-def parts_of(coverage: dict[ServiceType, Coverage], rng: random.Random) -> dict[ServiceType, dict[str, Coverage]]:
+def parts_of(coverage: dict[ServiceType, Coverage], rng: random.Random) -> dict[ServiceType, Parts]:
     """Per type, its own answer as its one part, or its kinds' answers (held, awaiting review, not held)."""
-    def kinds(t: ServiceType) -> dict[str, Coverage]:
-        return {f"{t.value}:a": Coverage(f"{t.value}:a", "covered", 1.0, "2026-10-01"),
-                f"{t.value}:b": Coverage(f"{t.value}:b", "not_covered", 0.0, None, (), 3),
-                f"{t.value}:c": Coverage(f"{t.value}:c", "not_covered", 0.0, None)}
+    def kinds(t: ServiceType) -> Parts:
+        return ((f"{t.value}:a", Coverage(f"{t.value}:a", "covered", 1.0, "2026-10-01")),
+                (f"{t.value}:b", Coverage(f"{t.value}:b", "not_covered", 0.0, None, (), 3)),
+                (f"{t.value}:c", Coverage(f"{t.value}:c", "not_covered", 0.0, None)))
 
-    return {t: rng.choice([{t.value: answer}, kinds(t)]) for t, answer in coverage.items()}
+    return {t: rng.choice([((t.value, answer),), kinds(t)]) for t, answer in coverage.items()}
 
 
 def odd(service: Service, rng: random.Random) -> Service:

@@ -20,7 +20,7 @@ from indexer.sources import load_source
 from indexer.sync.publish import record_pending
 from indexer.sync.store import SyncStore
 from rehabmap.config import Settings
-from rehabmap.coverage import Claim, CoverageMap, CoverageStore, SmallAreaTable, coverage_map
+from rehabmap.coverage import Claim, Coverage, CoverageMap, CoverageStore, SmallAreaTable, coverage_map
 from rehabmap.maintain.store import open_database, store_of
 from rehabmap.state import AppState
 from rehabmap.taxonomy import ServiceType
@@ -143,6 +143,41 @@ def test_one_home_answers_every_type_a_request_asks_about(table):
         "(IMHA) and Independent Mental Capacity Advocate (IMCA) (as of 2026-09-01); Care Act advocacy and community "
         "advocacy are not yet covered.")
     assert cambridge.for_request(ServiceType.advocacy, ["imha", "care_act"]).kinds_not_covered == ("advocacy:care_act",)
+
+
+def test_a_type_nothing_is_claimed_of_has_one_answer_at_every_home(table):
+    """A type neither it nor a kind of it claimed anywhere, none of it awaiting review, has the same answer and
+    parts at every home and reach: made once for the claims (`CoverageMap._type`), the same objects each request,
+    by which the reply keeps its JSON (`api.schemas`); the answer a home's own working out gives. Before, each
+    request worked the answer out again (`with_parts`: ~15k instructions a type in POST /match), its parts a new
+    dict, whose JSON was looked up by hashing each `Coverage` field by field in Python (bench/RESULTS.md, session
+    52). A type claimed or awaited somewhere is worked out at each home, as before."""
+    coverage = CoverageMap([Claim("advocacy:imha", CAMBRIDGESHIRE, "curated:adv.csv", "2026-09-01", "Bob"),
+                            Claim("vcfse", WEST_YORKSHIRE, "sync:cqc", "2026-11-30")], table,
+                           {("community_rehab_team", "E54000056"): 2})
+    homes = [coverage.at_home([WEST_YORKSHIRE, LEEDS]), coverage.at_home(["E54000056", CAMBRIDGE], (52.2, 0.12, 25.0)),
+             coverage.at_home([CORNWALL_ICB], (50.3, -5.0, None))]
+    for service_type in (ServiceType.supported_accommodation, ServiceType.ips_employment):
+        answers = [here.with_parts(service_type) for here in homes]
+        assert all(answer is answers[0] for answer in answers)
+        answer, parts = answers[0]
+        assert answer == homes[0].for_category(service_type.value) == homes[1].for_category(service_type.value)
+        assert (answer.status, answer.pending_review, parts) == ("not_covered", 0, ((service_type.value, answer),))
+        assert homes[2].for_request(service_type) is answer and homes[2].parts(service_type) == {service_type.value:
+                                                                                                answer}
+    # Asked for one of its kinds, a type is named as that kind, at each home.
+    housing = homes[0].with_parts(ServiceType.supported_accommodation, ["supported_housing"])
+    assert housing[0].category == "supported_accommodation:supported_housing"
+    assert housing[1] == (("supported_accommodation", housing[0]._replace(category="supported_accommodation")),)
+    # Claimed or awaited somewhere: each home its own answer.
+    assert homes[1].with_parts(ServiceType.community_rehab_team)[0].pending_review == 2
+    assert homes[0].with_parts(ServiceType.community_rehab_team)[0].pending_review == 0
+    assert [(part, answer.status) for part, answer in homes[1].with_parts(ServiceType.advocacy)[1]] == [
+        ("advocacy:imha", "covered"), ("advocacy:imca", "not_covered"), ("advocacy:care_act", "not_covered"),
+        ("advocacy:community", "not_covered")]
+    assert homes[0].with_parts(ServiceType.vcfse)[0].covered and not homes[1].with_parts(ServiceType.vcfse)[0].covered
+    # The answers key the reply's kept JSON: hashed and compared as tuples, in C.
+    assert Coverage.__hash__ is tuple.__hash__ and Coverage.__eq__ is tuple.__eq__
 
 
 @pytest.fixture(scope="module")
