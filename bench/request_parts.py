@@ -100,6 +100,8 @@ PARTS: dict[str, tuple[str, str, str]] = {
     "coverage": ("rehabmap.state:AppState", "coverage", "method"),
     "at_home": ("rehabmap.coverage:CoverageMap", "at_home", "method"),
     "for_request": ("rehabmap.coverage:HomeCoverage", "for_request", "method"),
+    "with_parts": ("rehabmap.coverage:HomeCoverage", "with_parts", "method"),  # the type's answer and its parts
+    "unconfirmed": ("rehabmap.state:AppState", "unconfirmed_listings", "method"),
     "left_out": ("api.routes.match", "left_out", "plain"),
     "result": ("rehabmap.match:ResultMaker", "result", "method"),  # a result made, its explanation in it
     "explain": ("rehabmap.explanation:Explainer", "explain", "method"),
@@ -109,6 +111,7 @@ PARTS: dict[str, tuple[str, str, str]] = {
     "result_pieces": ("api.schemas", "_result_pieces", "plain"),  # a result's JSON pieces, in `json_of`
     "home_out": ("api.schemas:HomeOut", "fields_of", "static"),  # the reply's home, in `json_of`
     "coverage_json": ("api.schemas", "_coverage_json", "plain"),  # an entry's found and coverage, in `json_of`
+    "parts_json": ("api.schemas", "_parts_json", "plain"),  # an entry's parts, in `json_of`
     # The rest of `json_of` (session 30): every pydantic-core `to_json` call of api/schemas.py (the home's, a
     # `left_out`'s, a list of needs' first in a reply, a float not whole metres), a reply's lists of needs kept,
     # `found` (in `_coverage_json`'s making since session 30: its misses only), the reply's due date, the
