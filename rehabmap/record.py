@@ -7,6 +7,7 @@ reasons pydantic gives, and the importer adds the file and line.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import date, datetime, time
 from urllib.parse import quote
 from typing import Annotated, Any, Literal
@@ -203,6 +204,18 @@ class FileEdition(BaseModel):
     gives: tuple[str, ...] = ()         # the record fields its mapping reads from it (columns and constants)
 
 
+class Relay(BaseModel):
+    """The feed that passed a source's listing on (another installation's ORUK feed, read by `rehabmap sync oruk`):
+    named on the entry it relayed, as the sync named the feed, so the listing is said to be the source's "as relayed
+    by" the feed. The feed's own entry in the record's provenance (`source`) is then a relay, not a source of its
+    own: it lists the record today whatever day the source it relays last did (docs/adr/0018)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: str                         # the feed's name in this installation's provenance (`oruk-<feed>`)
+    title: str | None = None            # the feed as a person reads it (its label); None: not given
+
+
 class Provenance(BaseModel):
     """Where a record (or part of a merged record) came from, so every field can be traced."""
 
@@ -215,6 +228,12 @@ class Provenance(BaseModel):
     file: str | None = None
     line: int | None = None
     edition: FileEdition | None = None  # the dated file it was read from, if it was (a CSV read by a mapping)
+    relayed_by: Relay | None = None     # the feed that passed this entry on, where one did (`Relay`)
+
+
+def relays(provenance: Iterable[Provenance]) -> frozenset[str]:
+    """The sources in a record's provenance that relay another's entry (`Relay`): their own entries date nothing."""
+    return frozenset(p.relayed_by.source for p in provenance if p.relayed_by is not None)
 
 
 def is_imported(context: dict[str, Any] | None) -> bool:

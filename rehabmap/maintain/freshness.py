@@ -30,15 +30,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from rehabmap.coverage import CURATED
 from rehabmap.maintain.database import each_value
+from rehabmap.record import relays
 
 if TYPE_CHECKING:
     from rehabmap.coverage import Claim
     from rehabmap.maintain.store import Directory
     from rehabmap.record import FileEdition, Provenance, Service
+
+_Listed = TypeVar("_Listed")  # a record's listing in the sync store (`Listings.listed`), or where it may have none
 
 DEFAULT_VERIFY_AFTER_DAYS = 180
 # The facts a page shows about a service, as a person names them, each with the record fields it rests on.
@@ -72,6 +75,7 @@ class SourceConfirmation:
     does_not_confirm: tuple[str, ...]   # the facts it does not give: only a person's check confirms them
     is_file: bool = False               # a dated file's listing (the record's `FileEdition`), not a live source's
     file_of: str | None = None          # the file's date, as its mapping gave it on import (None: not given)
+    relayed_by: str | None = None       # the feed that relayed a dated file's listing (`Relay`), as a person reads it
 
 
 def source_listings(directory: Directory | None, service: Service, title: Callable[[str], str]
@@ -145,12 +149,14 @@ class Listings:
         of those its mapping reads; none confirms what no source of the record gives (`does_not_confirm`)."""
         if service.status != "active":
             return ()
-        found = [(p, listed) for i, p in _records(service) if (listed := self.listed.get(i)) is not None]
+        found = _relayed(service, [(p, listed) for i, p in _records(service)
+                                   if (listed := self.listed.get(i)) is not None])
         if not found:
             return ()
         # Records one sync listed share their sources, days, files and field sources: an export makes each
         # record's listings once, and reads which fields the sources give only then.
-        key = (service.source, tuple((p.edition, listed) for p, listed in found), tuple(service.field_sources.items()),
+        key = (service.source, tuple((p.edition, p.relayed_by, listed) for p, listed in found),
+               tuple(service.field_sources.items()),
                _filled(service) if any(p.edition for p, _ in found) else ())  # a file's facts: those its row filled
         made = self._made.get(key)
         if made is None:
@@ -160,16 +166,13 @@ class Listings:
     def _listings(self, service: Service, found: list[tuple[Provenance, tuple[str, str, date]]]
                   ) -> tuple[SourceConfirmation, ...]:
         said_by = _said_by(service)
-        named = [(p.edition, _named(source, connector, said_by), day) for p, (source, connector, day) in found]
-        given = [(edition, source, day, _given(edition, source, said_by, service))
-                 for edition, source, day in named]
+        named = [(p, _named(source, connector, said_by), day) for p, (source, connector, day) in found]
+        given = [(p, source, day, _given(p.edition, source, said_by, service)) for p, source, day in named]
         giving = [listing for listing in given if listing[3]] or given[:1]
         confirmed = {fact for *_, facts in giving for fact in facts}
         not_given = tuple(fact for fact, _ in FACTS if fact not in confirmed)
-        return tuple(SourceConfirmation(source, edition.title if edition and edition.title else self.title(source),
-                                        None if edition else day, facts, not_given, edition is not None,
-                                        edition.dated if edition else None)  # a dated file as its import named it
-                     for edition, source, day, facts in giving)
+        return tuple(_listing(p, source, self.title(source), day, facts, not_given)
+                     for p, source, day, facts in giving)
 
 
     def unconfirmed(self, service: Service) -> tuple[tuple[str, date], ...]:
@@ -178,12 +181,39 @@ class Listings:
         is among them, none having confirmed it since; else () (a live source did, or the record has none)."""
         if service.status != "active":
             return ()
-        found = [self.listed.get(i) for i, p in _records(service) if p.edition is None]
+        found = [listed for p, listed in _relayed(service, [(p, self.listed.get(i)) for i, p in _records(service)])
+                 if p.edition is None]
         if not found or None in found:
             return ()
         said_by = _said_by(service)
         return tuple(dict.fromkeys((self.title(_named(source, connector, said_by)), day)
                                    for source, connector, day in filter(None, found)))
+
+
+def _listing(p: Provenance, source: str, title: str, day: date, facts: tuple[str, ...],
+             not_given: tuple[str, ...]) -> SourceConfirmation:
+    """One source's listing: a dated file's as its import named it, with the feed that relayed it, if one did."""
+    if (edition := p.edition) is None:
+        return SourceConfirmation(source, title, day, facts, not_given)
+    return SourceConfirmation(source, edition.title or title, None, facts, not_given, True, edition.dated,
+                              relay.title or relay.source if (relay := p.relayed_by) else None)
+
+
+def _relayed(service: Service, found: list[tuple[Provenance, _Listed]]) -> list[tuple[Provenance, _Listed]]:
+    """The record's listings with a relay's (another rehabmap's ORUK feed, `Relay`) read as the dated files' it
+    relays: the feed lists the record on the day it is read, the file being as old as it says. Before, a second site
+    read Forest Independent Hospital (the 2018 list alone) as "Listed by first rehabmap: last confirmed <today>". A
+    relay that passes on a live source's entry (CQC's) stays listed as itself: the first site publishes no day its
+    source last confirmed the record (docs/adr/0018)."""
+    relaying = relays(service.provenance)
+    if not relaying:
+        return found
+    read: list[tuple[Provenance, _Listed]] = []
+    for p, listed in found:
+        passed = [r for r in service.provenance if r.relayed_by is not None and r.relayed_by.source == p.source]
+        files = [(r, listed) for r in passed if r.edition is not None]
+        read += files if p.source in relaying and len(files) == len(passed) else [*files, (p, listed)]
+    return read
 
 
 def unconfirmed_listings(directory: Directory | None, title: Callable[[str], str], today: date,

@@ -398,6 +398,19 @@ def test_the_oruk_feed_says_a_dated_files_listing_is_the_files_and_a_second_site
     assert indexed is not None
     [listed] = indexed["provenance"]
     assert listed["edition"]["title"] == "NHS website hospital list (September 2018)"
+    second, record = second_site(tmp_path, home, data_dir, geodata_dir)
+    [published] = [json.loads(a["value"]) for a in record["attributes"] if a["taxonomy_term"]["code"] == "provenance"]
+    assert published == {k: v for k, v in listed.items() if k not in ("file", "line")}
+    assert published["edition"] == {"title": "NHS website hospital list (September 2018)", "dated": "September 2018",
+                                    "gives": listed["edition"]["gives"]}
+    again = index_record(second, FOREST)
+    assert again is not None and [p["source"] for p in again["provenance"]] == ["oruk-first", "nhs-hospitals-2018"]
+    assert again["provenance"][1] == {**published, "relayed_by": {"source": "oruk-first", "title": "first rehabmap"}}
+
+
+def second_site(tmp_path, home, data_dir, geodata_dir) -> tuple[Path, dict]:
+    """A second rehabmap home that ran `rehabmap sync oruk` of `home`'s ORUK feed, served on 127.0.0.1, as "first
+    rehabmap"; and Forest Independent Hospital's record in that feed."""
     feeds = tmp_path / "feeds"
     feeds.mkdir()
     second = make_home(tmp_path / "second", geodata_dir)
@@ -408,14 +421,33 @@ def test_the_oruk_feed_says_a_dated_files_listing_is_the_files_and_a_second_site
             'licence = "OGL-UK-3.0"\nattribution = "Contains information from rehabmap"\n', encoding="utf-8")
         synced = rehabmap(second, data_dir, None, "sync", "oruk", REHABMAP_ORUK_FEEDS_DIR=str(feeds),
                           REHABMAP_ORUK_RATE="10000")
-    [published] = [json.loads(a["value"]) for a in record["attributes"] if a["taxonomy_term"]["code"] == "provenance"]
-    assert published == {k: v for k, v in listed.items() if k not in ("file", "line")}
-    assert published["edition"] == {"title": "NHS website hospital list (September 2018)", "dated": "September 2018",
-                                    "gives": listed["edition"]["gives"]}
     assert synced.returncode == 0, synced.stdout[-2000:] + synced.stderr[-2000:]
-    again = index_record(second, FOREST)
-    assert again is not None and [p["source"] for p in again["provenance"]] == ["oruk-first", "nhs-hospitals-2018"]
-    assert again["provenance"][1] == published
+    return second, record
+
+
+def test_a_second_site_says_a_relayed_dated_files_listing_is_the_files(tmp_path, list_2018_indexed, data_dir,
+                                                                      geodata_dir, request):
+    """Forest Independent Hospital, accepted from the real 2018 NHS hospital list at a first site, read by a second
+    through `rehabmap sync oruk` of the first's feed. The second counted the feed as a live source of every fact:
+    its service page said "Listed by first rehabmap: last confirmed <today>", and POST /match lost the first site's
+    "Listed only in NHS website hospital list (September 2018), …, not confirmed since." The feed relays the file's
+    listing, which is as old as the file: both now say what the first site says, naming the feed that relayed it."""
+    home = forest_accepted(tmp_path, list_2018_indexed, data_dir, request)
+    second, _ = second_site(tmp_path, home, data_dir, geodata_dir)
+    said = ("Listed only in NHS website hospital list (September 2018), a file of September 2018, as relayed by first "
+            "rehabmap, not confirmed since.")
+    ask = {"home": {"postcode": "NG5 2EW"}, "types": ["inpatient_rehab_level1"], "max_distance_km": 40}
+    with serving(second, data_dir) as url:
+        answer = httpx.post(f"{url}/match", json=ask, timeout=30).json()
+        page = httpx.get(f"{url}/service/{FOREST}", timeout=30).text
+    [result] = [r for r in answer["results"] if r["id"] == FOREST]
+    assert result["dated_listing"] == said
+    assert f" {said} " in result["explanation"]
+    listing = " ".join(page.split('id="source-listing">', 1)[1].split("</p>", 1)[0].split())
+    assert listing.startswith("Listed in NHS website hospital list (September 2018), a file of September 2018, as "
+                              "relayed by first rehabmap (name, address), not confirmed since. Not from NHS website "
+                              "hospital list (September 2018): "), listing
+    assert "last confirmed" not in listing
 
 
 def test_an_import_over_a_synced_home_counts_the_files_rows_and_the_stores_records_apart(cqc_synced_home, tmp_path,
