@@ -700,6 +700,10 @@ class SourceConfirmedOut(BaseModel):
     file_of: str | None = Field(None, description=(
         "A dated file's date, as a person reads it (e.g. '2014-15', 'September 2018'); null when its mapping "
         "does not say it, or for a source that is not a file."))
+    relayed_by: str | None = Field(None, description=(
+        "The feed that relayed a dated file's listing (another rehabmap's ORUK feed, read by `rehabmap sync oruk`), "
+        "as a person reads it (e.g. 'first rehabmap'): the listing is the file's, as old as it says, not the "
+        "feed's; null otherwise."))
 
 
 class ServiceOut(BaseModel):

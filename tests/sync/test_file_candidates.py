@@ -440,6 +440,7 @@ def test_a_second_site_says_a_relayed_dated_files_listing_is_the_files(tmp_path,
     with serving(second, data_dir) as url:
         answer = httpx.post(f"{url}/match", json=ask, timeout=30).json()
         page = httpx.get(f"{url}/service/{FOREST}", timeout=30).text
+        api = httpx.get(f"{url}/services/{FOREST}", timeout=30).json()
     [result] = [r for r in answer["results"] if r["id"] == FOREST]
     assert result["dated_listing"] == said
     assert f" {said} " in result["explanation"]
@@ -448,6 +449,10 @@ def test_a_second_site_says_a_relayed_dated_files_listing_is_the_files(tmp_path,
                               "relayed by first rehabmap (name, address), not confirmed since. Not from NHS website "
                               "hospital list (September 2018): "), listing
     assert "last confirmed" not in listing
+    confirmed = api["source_confirmed"]
+    assert (confirmed["name"], confirmed["is_file"], confirmed["file_of"], confirmed["confirmed_on"],
+            confirmed["relayed_by"]) == ("NHS website hospital list (September 2018)", True, "September 2018", None,
+                                         "first rehabmap")
 
 
 def test_an_import_over_a_synced_home_counts_the_files_rows_and_the_stores_records_apart(cqc_synced_home, tmp_path,
