@@ -473,13 +473,14 @@ def _drop_none(obj: dict[str, Any]) -> dict[str, Any]:
 
 # --- import -------------------------------------------------------------------------------------------
 
-def oruk_to_fields(obj: dict[str, Any]) -> tuple[dict[str, Any], str]:
+def oruk_to_fields(obj: dict[str, Any], left_out: list[str] | None = None) -> tuple[dict[str, Any], str]:
     """One ORUK/HSDS service → (canonical fields, label text).
 
     Fields are those of `rehabmap.record.Service` that the object states (absent means unknown), plus
     `provenance` as a list of dicts when the object came from rehabmap. The label text — the service's
     name, descriptions and any foreign taxonomy terms — is what the pipeline classifies when no rehabmap
-    type is given. Raises ValueError, naming the field, for values that cannot be read.
+    type is given. Raises ValueError, naming the field, for values that cannot be read; a provenance attribute
+    that cannot be read is left out instead, said in `left_out` (`_provenance`).
     """
     fields: dict[str, Any] = {
         "name": obj.get("name"),
@@ -525,7 +526,8 @@ def oruk_to_fields(obj: dict[str, Any]) -> tuple[dict[str, Any], str]:
         elif term.code == "capacity_reported":
             fields["capacity"] = value
         elif term.code == "provenance":
-            fields.setdefault("provenance", []).append(_json(value, f"attributes[{n}] provenance"))
+            if (entry := _provenance(value, n, left_out)) is not None:
+                fields.setdefault("provenance", []).append(entry)
         elif term.code in _WORKED_OUT:
             continue  # what was read from the words (the import reads them again) or from its sources
         elif term.code in _BOOLEAN_DETAILS:
@@ -729,6 +731,24 @@ def _json(value: Any, where: str) -> Any:
         return json.loads(value)
     except (TypeError, ValueError):
         raise ValueError(f"{where}: '{shorten(value)}' is not valid JSON") from None
+
+
+def _provenance(value: Any, n: int, left_out: list[str] | None) -> dict[str, Any] | None:
+    """The provenance attribute `attributes[n]` as an object, or None, said in `left_out`, where it is none. It is
+    rehabmap's note of where a record came from, not the service: before, one whose value was not JSON refused the
+    whole service ("… is not valid JSON"), and one that was JSON but no object refused it in `rehabmap index`."""
+    try:
+        entry = json.loads(value)
+    except (TypeError, ValueError):
+        said = "is not valid JSON"
+    else:
+        if isinstance(entry, dict):
+            return entry
+        said = "is not a JSON object (source, source_id, fetched_at, licence)"
+    if left_out is not None:
+        left_out.append(f"provenance attribute (attributes[{n}]) '{shorten(value)}' {said}: left out, the service is "
+                        "kept")
+    return None
 
 
 def _yes_no(value: Any, where: str) -> bool | None:

@@ -49,8 +49,9 @@ def _candidate(item: Any, file: str, number: int, source: str | None) -> Candida
     if not isinstance(item, dict):
         return Rejection(origin, f"item is {type(item).__name__}, not an ORUK service object")
     origin = Origin(origin.source, file, number, source_id=item.get("id"))
+    left_out: list[str] = []
     try:
-        fields, label_text = oruk_to_fields(item)
+        fields, label_text = oruk_to_fields(item, left_out)
         provenance = fields.pop("provenance", None) or [{}]
         fetched_at = provenance[0].get("fetched_at")
         origin = Origin(
@@ -73,7 +74,8 @@ def _candidate(item: Any, file: str, number: int, source: str | None) -> Candida
         fields["provider_type"] = provider
     if not origin.source_id and "id" not in fields:
         return Rejection(origin, f"service '{shorten(fields['name'])}' has no id")
-    warnings = []
+    # A part left out is said with the feed's id for the service, which a publisher looks it up by
+    warnings = [f"service {shorten(item.get('id') or fields['id'])}: {said}" for said in left_out]
     if len(item.get("service_at_locations") or []) > 1:
         warnings.append(f"service has {len(item['service_at_locations'])} locations; only the first is indexed")
     candidate = Candidate(fields, origin, label_text, warnings)

@@ -401,6 +401,39 @@ def test_a_provenance_attribute_makes_no_councils_assured_date_a_persons_check(d
     assert isinstance(council, Service) and council.last_verified is None
 
 
+@pytest.mark.parametrize("value, said", [
+    ('{"source": "bristol", "source_id', "is not valid JSON"),
+    ('"bristol"', "is not a JSON object (source, source_id, fetched_at, licence)")])
+def test_a_provenance_attribute_that_cannot_be_read_is_left_out_and_said_the_service_kept(
+        data_dir, geography, tmp_path, value, said):
+    """Bristol's recorded feed, each service placed and typed, Bristol Mind's with a "Provenance" attribute cut off
+    (not JSON) or JSON but no object. The attribute is rehabmap's note of where a record came from: before, it
+    refused the whole service ("cannot read the service: attributes[1] provenance: … is not valid JSON", or
+    "malformed ORUK service"). Now it alone is left out, said with the feed, record and the service's id, and the
+    service lands, its provenance the file's own and no person's check read from it."""
+    from search.embedded import EmbeddedIndex
+
+    items = json.loads((data_dir / "feeds" / "oruk" / "bristol_council_services_2024-12.json").read_text())
+    place = [{"id": "l1", "location": {"id": "l1", "physical_addresses": [{"postal_code": "BS1 5TR"}]}}]
+    typed = {"taxonomy_term": {"taxonomy": "rehabmap-service-types", "code": "vcfse"}}
+    broken = {"taxonomy_term": {"taxonomy": "rehabmap", "name": "Provenance"}, "value": value}
+    placed = [{**i, "service_at_locations": place,
+               "attributes": [typed, broken] if i["name"] == "Bristol Mind" else [typed]}
+              for i in items[:120] if i["name"]]
+    [mind] = [(n, i) for n, i in enumerate(placed, start=1) if i["name"] == "Bristol Mind"]
+    path = tmp_path / "bristol.json"
+    path.write_text(json.dumps(placed))
+    index = tmp_path / "index.sqlite"
+    report = build_index(load_source(path), GeographyPlacer(geography), EmbeddedWriter(index), progress=False)
+    assert report.rejected == [] and report.read == len(placed)
+    assert [w for w in report.warnings if "provenance" in w] == [
+        f"bristol.json record {mind[0]}: service {mind[1]['id']}: provenance attribute (attributes[1]) "
+        f"'{shorten(value)}' {said}: left out, the service is kept"]
+    [shown] = [s for s in EmbeddedIndex(index).all() if s.id == f"oruk:{mind[1]['id']}"]
+    assert shown.name == "Bristol Mind" and shown.last_verified is None
+    assert [(p.source, p.source_id, p.file) for p in shown.provenance] == [("oruk", mind[1]["id"], "bristol.json")]
+
+
 def test_a_feed_republishing_rehabmaps_records_passes_on_rehabmaps_check_not_its_own(tmp_path):
     """A feed that republishes rehabmap's export (its provenance valid) but stamps its own `assured_date`: before, the
     stamp was read as a person's check. Now `last_verified` comes from rehabmap's term, which the copy carries as

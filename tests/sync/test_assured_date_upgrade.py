@@ -38,10 +38,10 @@ def replay(data_dir: Path) -> Iterator[Replay]:
     yield from running(data_dir / "feeds")
 
 
-def old_oruk_to_fields(obj: dict[str, Any]) -> tuple[dict[str, Any], str]:
+def old_oruk_to_fields(obj: dict[str, Any], left_out: list[str] | None = None) -> tuple[dict[str, Any], str]:
     """`rehabmap.oruk.oruk_to_fields` as `rehabmap sync oruk` read a feed before session 51: `assured_date` read as
     `last_verified` whoever published it."""
-    fields, label_text = oruk_to_fields(obj)
+    fields, label_text = oruk_to_fields(obj, left_out)
     return ({**fields, "last_verified": obj["assured_date"]} if obj.get("assured_date") else fields), label_text
 
 

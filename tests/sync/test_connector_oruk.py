@@ -169,6 +169,30 @@ def test_a_mapped_term_types_a_placed_service_as_confirmed(replay, tmp_path):
     assert item.candidate.origin.file.endswith("/services/" + item.raw["id"])
 
 
+def test_a_provenance_attribute_that_is_not_json_leaves_out_itself_not_the_service(replay, tmp_path):
+    """Bristol's 'Autism Advice - Bristol' (its detail page has a point) with a "Provenance" attribute cut off, which
+    is not JSON: before, the service was refused ("cannot read the service: attributes[0] provenance: … is not valid
+    JSON"). It is rehabmap's own note of where a record came from: now it alone is left out and said on the item, the
+    service kept with nothing published from it, and no person's check read from it."""
+    text = (ROOT / "mappings" / "feeds" / "bristol.toml").read_text()
+    (tmp_path / "bristol.toml").write_text(text.replace('[terms]\n', '[terms]\n"Health support groups and '
+                                                        'organisations" = "vcfse"\n'))
+    details = replay.oruk["bristol"].details
+    [sid] = [k for k, d in details.items() if d["name"] == "Autism Advice - Bristol"]
+    cut = '{"source": "cqc", "source_id": "1-1'
+    details[sid] = {**details[sid], "attributes": [
+        {"taxonomy_term": {"taxonomy": "rehabmap", "name": "Provenance"}, "value": cut}]}
+    [connector] = connectors_for("oruk", Settings(oruk_feeds_dir=tmp_path, oruk_rate=10_000,
+                                                  oruk_feed_urls={"bristol": replay.oruk_url("bristol")}))
+    outcomes = list(connector.fetch(MemoryState()))
+    assert [o for o in outcomes if isinstance(o, Refused) and o.source_id == sid] == []
+    [item] = [o for o in outcomes if isinstance(o, SourceItem)]
+    assert item.candidate.fields["name"] == "Autism Advice - Bristol" and item.type_status == "confirmed"
+    assert item.candidate.warnings == [f"provenance attribute (attributes[0]) '{cut}' is not valid JSON: left out, "
+                                       "the service is kept"]
+    assert "provenance" not in item.candidate.fields and "last_verified" not in item.candidate.fields
+
+
 def test_a_feed_of_rehabmaps_export_gives_its_check_not_the_feeds_stamp(replay, tmp_path):
     """A feed republishing rehabmap's export (the sample) with `assured_date` stamped its own: `sync oruk` reads each
     service's `last_verified` from rehabmap's term, the person's check, said as read from it. Before, the stamp

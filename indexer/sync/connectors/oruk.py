@@ -350,8 +350,9 @@ FULL_READING_DAYS = 7  # the schedule's weekly run reads every page again; a dai
 # feed lists as unchanged since is not fetched again, so without it a fixed reading reached such a service only at
 # the next full reading, up to FULL_READING_DAYS later; a new value reads every page at the next run.
 # A feed's state saved before it has none: its next run reads every page. 2: a council's `assured_date` is no
-# person's check; 3: `last_verified` only from rehabmap's own term, whoever publishes it.
-READER_VERSION = 3
+# person's check; 3: `last_verified` only from rehabmap's own term, whoever publishes it; 4: a provenance attribute
+# that is not JSON (or no object) is left out, where it refused the service.
+READER_VERSION = 4
 
 
 class Readings:
@@ -445,8 +446,9 @@ def _has_place(item: dict[str, Any]) -> bool:
 def map_service(feed: Feed, item: dict[str, Any], url: str, number: int, fetched_at: datetime) -> Outcome:
     """One service (list item or detail page) → a typed item, or a refusal naming what it had."""
     sid = str(item["id"])
+    left_out: list[str] = []
     try:
-        fields, label_text = oruk_to_fields(item)
+        fields, label_text = oruk_to_fields(item, left_out)
     except (ValueError, TypeError, AttributeError) as exc:
         nulls = _null_entries(item)
         said = str(exc) if isinstance(exc, ValueError) or not nulls else (
@@ -477,7 +479,7 @@ def map_service(feed: Feed, item: dict[str, Any], url: str, number: int, fetched
         field_sources["provider_type"] = f"{feed.source}:organization.name"
     if published:
         fields["provenance"] = published
-    candidate = Candidate(fields, origin(feed.source, url, number, sid, feed.licence, fetched_at), label_text)
+    candidate = Candidate(fields, origin(feed.source, url, number, sid, feed.licence, fetched_at), label_text, left_out)
     return SourceItem(candidate, status, evidence, raw=item, field_sources=field_sources)
 
 
