@@ -308,16 +308,24 @@ def _rows(text: str, stream: io.StringIO, header: list[str], short_rows: bool,
     CSV from here on". A cell no quote closes before the file's end (or before that limit) is the file cut off inside
     it, or a typed quote, told by the line after it (`_rows_follow`, by the `shapes` of the file's columns). Where each
     row starts is where the stream was when the reader began it.
-    A row over lines whose quotes pair up reads as Python's reader reads it, even where a typed quote opened its cell
-    and one typed in a later row closed it (',""BLT EAR, NOSE, AND THROAT",'), the rows between read as one cell: such
-    a row has the very shape of a well-formed cell over lines ('"Hours: see below\nMon,Tue,""Closed"" Sun"'), and a
-    well-formed file loses nothing."""
+    A row over lines whose quotes pair up reads as Python's reader reads it, but where a typed quote opened its cell and
+    one typed in a later row closed it (',""BLT EAR, NOSE, AND THROAT",'), told by the lines between, which are rows of
+    the file (`_typed_pair`): such a row has the very shape of a well-formed cell over lines ('"Hours: see
+    below\nMon,Tue,""Closed"" Sun"'), whose lines are no rows of a file whose columns have shapes, and a well-formed
+    file loses nothing. The two rows are rejected, and the lines between read as rows; the line that closed the cell is
+    said where the reading reaches it again (`closing`)."""
     reader = _reader_at(stream, stream.tell())
     cut_at = len(text) if text and text[-1] not in "\r\n" else -1  # a text ending in a newline ends between rows
     width = len(header)
     end = lines_before  # the last line read
+    closing = (0, 0)  # the line whose quote closed a cell a typed quote opened, and that quote's (`_typed_pair`)
     while True:
         start, row_at = end + 1, stream.tell()
+        if start == closing[0]:  # the rows between read, the line that closed their cell is none to read
+            yield CsvProblem(start, _CLOSES_TYPED.format(closing[1]))
+            reader = _reader_at(stream, _next_line(text, row_at))
+            lines_before = end = start
+            continue
         try:
             cells = next(reader)
             end = lines_before + reader.line_num
@@ -341,6 +349,14 @@ def _rows(text: str, stream: io.StringIO, header: list[str], short_rows: bool,
             cells = read
         except StopIteration:
             return
+        else:
+            if end > start + 1 and _typed_pair(text, row_at, stream.tell(), width, shapes):
+                yield CsvProblem(start, _TYPED_PAIR.format(end, f"line {start + 1}" if end == start + 2 else
+                                                           f"lines {start + 1} to {end - 1}"))
+                closing = (end, start)
+                reader = _reader_at(stream, _next_line(text, row_at))
+                lines_before = end = start
+                continue
         if not any(c.strip() for c in cells):
             continue  # a blank line is not a row
         if len(cells) > width and any(c.strip() for c in cells[width:]):
@@ -369,6 +385,13 @@ _LINES_AS_ROWS = ("each of its lines reads as a row without it (of the header's 
 _UNPAIRED = ("a quote (\") in this row ends a cell where no cell ends (before neither a comma nor the line's end), "
              "and the row runs on to line {0}, so where its cells end cannot be told: the row is not read, nor the "
              "lines after its first that it takes in, to line {0}. " + _CHECK_QUOTES)
+_TYPED_PAIR = ("a quote (\") in this row opens a cell that a quote in line {0} closes, and the lines between read as "
+               "rows of the file (each cell they fill of its column's shape in the file's whole rows): the two quotes "
+               "look typed in cells that are not quoted, taking in the rows between. The row is not read, nor line "
+               "{0}, and {1} are read as rows. " + _CHECK_QUOTES)
+_CLOSES_TYPED = ("a quote (\") in this row closes the cell a quote typed in line {0} opens, taking in the rows "
+                 "between (see line {0}), so which of its cells are which cannot be told. The row is not read. "
+                 + _CHECK_QUOTES)
 _CUT_OR_TYPED = ("a quote (\") in this row opens a cell that no quote closes before the file's end: the file may "
                  "be cut off inside it (a download or copy that stopped), or the quote typed in a cell that is not "
                  "quoted, taking in the lines after it. The row is not read, nor the lines after it, to line {0}, the "
@@ -623,12 +646,39 @@ def _rows_follow(text: str, at: int, width: int, shapes: _ColumnShapes) -> bool 
     no copy of the text after it (a quote typed in a large file's first rows)."""
     while at < len(text):
         line, at = text[at:(end := _next_line(text, at))], end
-        if not _a_row(line, width):
-            continue
-        tested = [(shape, cell) for shape, cell in zip(map(shapes.of, range(width)), map(str.strip, _cells(line)))
-                  if cell and shape != _ANYTHING]
-        return all(shape.holds(cell) for shape, cell in tested) if tested else None
+        if _a_row(line, width):
+            return _row_of_file(_cells(line), shapes)
     return False
+
+
+def _row_of_file(cells: list[str], shapes: _ColumnShapes) -> bool | None:
+    """Whether `cells`, a line's that reads alone as a row (`_a_row`), are a row of the file: each cell it fills has its
+    column's shape in the file's whole rows (`shapes`). None where none of them is of a column with a shape."""
+    tested = None
+    for column, cell in enumerate(map(str.strip, cells)):
+        if cell and (shape := shapes.of(column)) != _ANYTHING:
+            if not shape.holds(cell):
+                return False  # most lines of a cell, at their first such cell
+            tested = True
+    return tested
+
+
+def _typed_pair(text: str, begin: int, stop: int, width: int, shapes: _ColumnShapes) -> bool:
+    """Whether the row `text[begin:stop]`, over three lines or more, whose quotes pair up, is a quote typed in a cell
+    that is not quoted closed by another typed in a later row (',""BLT EAR, NOSE, AND THROAT",', 'WHITECHAPEL,",'),
+    not a cell quoted over lines: each line between its first and its last reads alone (its quotes pairing up), and
+    those that read as rows, one at least, are rows of the file (`_row_of_file`), as the rows the pair took in are. A
+    cell's own lines are not ('Mon,Tue,""Closed"" Sun', 'Ward 1, Ward 2, …': no OrganisationID), and where no column
+    has a shape (an upload's names and notes) nothing tells them apart, so the row reads as Python's reader reads it."""
+    at, between, rows = _next_line(text, begin), [], 0
+    while (after := _next_line(text, at)) < stop:
+        line, at = text[at:after], after
+        between.append(line)
+        if 1 < len(cells := _cells(line)) <= width:  # as `_a_row`, its quotes asked last, as most such lines are none
+            if _row_of_file(cells, shapes) is not True:
+                return False
+            rows += 1
+    return rows > 0 and all(map(_well_quoted, between))
 
 
 def _a_row(line: str, width: int) -> bool:

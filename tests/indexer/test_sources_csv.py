@@ -765,20 +765,30 @@ def test_a_short_row_whose_odd_quote_is_typed_inside_a_cell_is_its_line(tmp_path
                                                              "WHITECHAPEL,,": "R1H30,BLT UROLOGY,Y56,Q71,THE ROYAL "
                                                              'LONDON HOSPITAL,WHITECHAPEL,",'}],
                          ids=["before a quoted cell", "before an empty cell"])
-def test_a_typed_quote_closed_by_a_quote_typed_in_a_later_row_still_reads_the_rows_between_as_one_cell_a_known_limit(
+def test_a_typed_quote_closed_by_a_quote_typed_in_a_later_row_rejects_both_rows_and_reads_the_rows_between(
         tmp_path, closing):
-    """A known limit (README, the CSV rows part), pinned so that a change to it is seen: the real ODS site list with a
-    quote typed before the name of line 1520 (BLT ACUTE MEDICINE), and another in a later row, before line 1525's
-    quoted name ('R1H31,""BLT EAR, NOSE, AND THROAT",', its opening quote then read as one written twice) or before
-    an empty cell of line 1524 ('WHITECHAPEL,",LONDON'). The quotes pair up, as a well-formed cell quoted over lines
-    does ('"Hours: see below\nMon,Tue,""Closed"" Sun"' has the very shape of the second), so the file is read as
-    Python's CSV reader reads it: lines 1520 to the second are one row under line 1520's code, and the rows between
-    are not read, without a word. Every other row reads as in the file."""
+    """The real ODS site list with a quote typed before the name of line 1520 (BLT ACUTE MEDICINE), and another in a
+    later row, before line 1525's quoted name ('R1H31,""BLT EAR, NOSE, AND THROAT",', its opening quote then read as
+    one written twice) or before an empty cell of line 1524 ('WHITECHAPEL,",LONDON'). The quotes pair up, as a
+    well-formed cell quoted over lines does ('"Hours: see below\nMon,Tue,""Closed"" Sun"' has the very shape of the
+    second), so until session 52 the file was read as Python's CSV reader reads it: lines 1520 to the second one row
+    under line 1520's code, the rows between not read, without a word (a known limit). Now the lines between read as
+    rows of the file (each cell of its column's shape: codes, True or False), which a cell's own lines are not: both
+    typed rows are rejected saying so, and every other row reads as in the file."""
     whole = ods_sites_with(tmp_path / "whole", {})
     read = ods_sites_with(tmp_path / "typed", {"R1H26,": 'R1H26,"', **closing})
     second = 1525 if "R1H31," in closing else 1524
-    assert sorted(read) == [n for n in sorted(whole) if not 1520 < n <= second]
-    assert {n: r for n, r in read.items() if n != 1520} == {n: r for n, r in whole.items() if not 1520 <= n <= second}
+    assert sorted(read) == sorted(whole)
+    assert isinstance(read[1520], Rejection) and read[1520].reason == (
+        f'a quote (") in this row opens a cell that a quote in line {second} closes, and the lines between read as '
+        "rows of the file (each cell they fill of its column's shape in the file's whole rows): the two quotes look "
+        f"typed in cells that are not quoted, taking in the rows between. The row is not read, nor line {second}, "
+        f"and lines 1521 to {second - 1} are read as rows. " + 'Check its quotes: a quote inside a cell is written '
+        'twice ("")')
+    assert isinstance(read[second], Rejection) and read[second].reason.startswith(
+        'a quote (") in this row closes the cell a quote typed in line 1520 opens')
+    assert {n: r for n, r in read.items() if n not in (1520, second)} == {
+        n: r for n, r in whole.items() if n not in (1520, second)}
 
 
 @pytest.mark.parametrize("header, row, read", [
