@@ -357,21 +357,23 @@ def _rows(text: str, stream: io.StringIO, header: list[str], short_rows: bool,
                 reader = _reader_at(stream, _next_line(text, row_at))
                 lines_before = end = start
                 continue
-        if not any(c.strip() for c in cells):
-            continue  # a blank line is not a row
-        if len(cells) > width and any(c.strip() for c in cells[width:]):
-            yield CsvProblem(start, f"row has {len(cells)} cells but the header has {width} (check quoting)")
-            continue
-        if len(cells) < width and stream.tell() == cut_at:
-            yield CsvProblem(start, f"row has {len(cells)} of the header's {width} columns: the file ends inside it, "
-                                    "so it may be cut off")
-            continue
-        if len(cells) < width and not short_rows:
-            yield CsvProblem(start, _short(len(cells), width))
-            continue
-        left_out = header[len(cells):]
-        yield CsvRow(start, {h: c.strip() for h, c in zip(header, cells + [""] * len(left_out))}, tuple(left_out),
-                     _short(len(cells), width) if left_out else "")
+        if any(c.strip() for c in cells):  # a blank line is not a row
+            yield _row(start, cells, header, short_rows, cut_off=stream.tell() == cut_at)
+
+
+def _row(start: int, cells: list[str], header: list[str], short_rows: bool, cut_off: bool) -> CsvRow | CsvProblem:
+    """A row's cells read whole, judged against the header (`_rows` says why a short row differs by file)."""
+    width = len(header)
+    if len(cells) > width and any(c.strip() for c in cells[width:]):
+        return CsvProblem(start, f"row has {len(cells)} cells but the header has {width} (check quoting)")
+    if len(cells) < width and cut_off:
+        return CsvProblem(start, f"row has {len(cells)} of the header's {width} columns: the file ends inside it, "
+                                 "so it may be cut off")
+    if len(cells) < width and not short_rows:
+        return CsvProblem(start, _short(len(cells), width))
+    left_out = header[len(cells):]
+    return CsvRow(start, {h: c.strip() for h, c in zip(header, cells + [""] * len(left_out))}, tuple(left_out),
+                  _short(len(cells), width) if left_out else "")
 
 
 _CHECK_QUOTES = "Check its quotes: a quote inside a cell is written twice (\"\")"

@@ -197,7 +197,8 @@ def test_a_store_that_synced_the_2014_15_list_as_2018_is_renamed_losing_nothing(
     assert record["source_confirmed"] == {
         "source": "nhs-hospitals-2015", "name": "NHS website hospital list (October 2014 to September 2015)",
         "confirmed_on": None, "is_file": True, "file_of": "2014–15", "confirms": gives,
-        "does_not_confirm": [*not_given, "referral route", "whether it takes referrals", "opening times", "capacity"]}
+        "does_not_confirm": [*not_given, "referral route", "whether it takes referrals", "opening times", "capacity"],
+        "relayed_by": None}
     listing = " ".join(shown.split('id="source-listing">', 1)[1].split("</p>", 1)[0].split())
     assert listing == ("Listed in NHS website hospital list (October 2014 to September 2015), a file of 2014–15 "
                        f"({', '.join(gives)}), not confirmed since. Not from NHS website hospital list (October 2014 "

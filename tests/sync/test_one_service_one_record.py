@@ -224,7 +224,7 @@ NO_LIST_GIVES = ["registration", "type of service", "who it is for", "beds", "ra
 def listing(source: str, title: str, dated: str, confirms: list[str]) -> dict[str, object]:
     """A dated file's listing of a hospital, as GET /services/{id} gives it."""
     return {"source": source, "name": title, "confirmed_on": None, "confirms": confirms,
-            "does_not_confirm": NO_LIST_GIVES, "is_file": True, "file_of": dated}
+            "does_not_confirm": NO_LIST_GIVES, "is_file": True, "file_of": dated, "relayed_by": None}
 
 
 def page_listing(html: str) -> str:

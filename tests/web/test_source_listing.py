@@ -29,7 +29,8 @@ def test_the_api_gives_the_sources_listing_apart_from_a_persons_check(synced, sy
     assert record["source_confirmed"] == {"source": "cqc", "name": "Care Quality Commission (CQC)",
                                           "confirmed_on": synced_on(synced_home).isoformat(),
                                           "confirms": CONFIRMS, "does_not_confirm": NOT_CONFIRMED,
-                                          "is_file": False, "file_of": None}  # a live source, not a dated file
+                                          "is_file": False, "file_of": None,  # a live source, not a dated file
+                                          "relayed_by": None}
     assert record["last_verified"] is None, "no person has checked it"
     assert record["verification_due"] is True, "CQC's listing confirms its facts, not what a person must check"
     listed = httpx.get(f"{synced}/services", params={"q": "Ashton Lodge"}, timeout=60).json()["results"]
