@@ -265,9 +265,9 @@ def csv_table(text: str, is_header: Callable[[list[str]], bool] | None = None,
         if is_header is None or is_header(header):
             stream = io.StringIO(text, newline="")
             stream.seek(lines.at)
-            shapes = _ColumnShapes(text, reader.line_num, len(header))
-            rows = _rows(text, stream, header, short_rows, reader.line_num, shapes)
-            return CsvTable(header, reader.line_num, _cut_rows(rows, header, shapes) if short_rows else rows)
+            rows = _rows(text, stream, header, short_rows, reader.line_num)
+            return CsvTable(header, reader.line_num, _cut_rows(rows, header, text, reader.line_num) if short_rows
+                            else rows)
     return None
 
 
@@ -289,7 +289,7 @@ class _Lines:
 
 
 def _rows(text: str, stream: io.StringIO, header: list[str], short_rows: bool,
-          lines_before: int, shapes: _ColumnShapes) -> Iterator[CsvRow | CsvProblem]:
+          lines_before: int) -> Iterator[CsvRow | CsvProblem]:
     """The rows of `text`, read through `stream` from where it is, after the file's first `lines_before` lines (the
     header's, and those above it).
     A row with fewer cells than the header that the file ends inside is a problem,
@@ -305,27 +305,17 @@ def _rows(text: str, stream: io.StringIO, header: list[str], short_rows: bool,
     ('"Cygnet Hospital Bierley') opens a cell that runs to the file's next quote, and the real 2018 hospital list's next
     is 34 lines on: before, those rows were read into one cell, and no rejection named them. Where the next quote is
     past the longest cell Python's reader takes (131,072 characters), every row after it was one rejection, "unreadable
-    CSV from here on". A cell no quote closes before the file's end (or before that limit) is the file cut off inside
-    it, or a typed quote, told by the line after it (`_rows_follow`, by the `shapes` of the file's columns). Where each
-    row starts is where the stream was when the reader began it.
-    A row over lines whose quotes pair up reads as Python's reader reads it, but where a typed quote opened its cell and
-    one typed in a later row closed it (',""BLT EAR, NOSE, AND THROAT",'), told by the lines between, which are rows of
-    the file (`_typed_pair`): such a row has the very shape of a well-formed cell over lines ('"Hours: see
-    below\nMon,Tue,""Closed"" Sun"'), whose lines are no rows of a file whose columns have shapes, and a well-formed
-    file loses nothing. The two rows are rejected, and the lines between read as rows; the line that closed the cell is
-    said where the reading reaches it again (`closing`)."""
+    CSV from here on". Where each row starts is where the stream was when the reader began it.
+    A row over lines whose quotes pair up reads as Python's reader reads it, even where a typed quote opened its cell
+    and one typed in a later row closed it (',""BLT EAR, NOSE, AND THROAT",'), the rows between read as one cell: such
+    a row has the very shape of a well-formed cell over lines ('"Hours: see below\nMon,Tue,""Closed"" Sun"'), and a
+    well-formed file loses nothing."""
     reader = _reader_at(stream, stream.tell())
     cut_at = len(text) if text and text[-1] not in "\r\n" else -1  # a text ending in a newline ends between rows
     width = len(header)
     end = lines_before  # the last line read
-    closing = (0, 0)  # the line whose quote closed a cell a typed quote opened, and that quote's (`_typed_pair`)
     while True:
         start, row_at = end + 1, stream.tell()
-        if start == closing[0]:  # the rows between read, the line that closed their cell is none to read
-            yield CsvProblem(start, _CLOSES_TYPED.format(closing[1]))
-            reader = _reader_at(stream, _next_line(text, row_at))
-            lines_before = end = start
-            continue
         try:
             cells = next(reader)
             end = lines_before + reader.line_num
@@ -334,10 +324,10 @@ def _rows(text: str, stream: io.StringIO, header: list[str], short_rows: bool,
             reason: str | None
             read: list[str] = []  # the row's cells, where it can be read right all the same
             if _FIELD_LIMIT in str(exc):
-                reason, on = _unreadable(text, begin, start, width, exc, shapes)
+                reason, on = _unreadable(text, begin, width, exc)
             else:  # its quotes do not pair up: the reader is strict, which costs a row nothing
                 reason, read, on, upto = _unpaired(text, begin, start, lines_before + reader.line_num, stream.tell(),
-                                                   width, shapes)
+                                                   width)
             lines_before = end = upto
             if on is not None:
                 reader = _reader_at(stream, on)
@@ -349,51 +339,32 @@ def _rows(text: str, stream: io.StringIO, header: list[str], short_rows: bool,
             cells = read
         except StopIteration:
             return
-        else:
-            if end > start + 1 and _typed_pair(text, row_at, stream.tell(), width, shapes):
-                yield CsvProblem(start, _TYPED_PAIR.format(end, f"line {start + 1}" if end == start + 2 else
-                                                           f"lines {start + 1} to {end - 1}"))
-                closing = (end, start)
-                reader = _reader_at(stream, _next_line(text, row_at))
-                lines_before = end = start
-                continue
-        if any(c.strip() for c in cells):  # a blank line is not a row
-            yield _row(start, cells, header, short_rows, cut_off=stream.tell() == cut_at)
-
-
-def _row(start: int, cells: list[str], header: list[str], short_rows: bool, cut_off: bool) -> CsvRow | CsvProblem:
-    """A row's cells read whole, judged against the header (`_rows` says why a short row differs by file)."""
-    width = len(header)
-    if len(cells) > width and any(c.strip() for c in cells[width:]):
-        return CsvProblem(start, f"row has {len(cells)} cells but the header has {width} (check quoting)")
-    if len(cells) < width and cut_off:
-        return CsvProblem(start, f"row has {len(cells)} of the header's {width} columns: the file ends inside it, "
-                                 "so it may be cut off")
-    if len(cells) < width and not short_rows:
-        return CsvProblem(start, _short(len(cells), width))
-    left_out = header[len(cells):]
-    return CsvRow(start, {h: c.strip() for h, c in zip(header, cells + [""] * len(left_out))}, tuple(left_out),
-                  _short(len(cells), width) if left_out else "")
+        if not any(c.strip() for c in cells):
+            continue  # a blank line is not a row
+        if len(cells) > width and any(c.strip() for c in cells[width:]):
+            yield CsvProblem(start, f"row has {len(cells)} cells but the header has {width} (check quoting)")
+            continue
+        if len(cells) < width and stream.tell() == cut_at:
+            yield CsvProblem(start, f"row has {len(cells)} of the header's {width} columns: the file ends inside it, "
+                                    "so it may be cut off")
+            continue
+        if len(cells) < width and not short_rows:
+            yield CsvProblem(start, _short(len(cells), width))
+            continue
+        left_out = header[len(cells):]
+        yield CsvRow(start, {h: c.strip() for h, c in zip(header, cells + [""] * len(left_out))}, tuple(left_out),
+                     _short(len(cells), width) if left_out else "")
 
 
 _CHECK_QUOTES = "Check its quotes: a quote inside a cell is written twice (\"\")"
 _SWALLOWED = ("a quote (\") in this row opens a cell that runs {}, and {}: the quote looks typed in a cell that is not "
               "quoted, taking in the lines after it. The row is not read, and they are read as rows. " + _CHECK_QUOTES)
 _WHOLE_LINE = "its line holds all the header's columns without it"
-_ROWS_FOLLOW = ("the line after it reads as a row of the file (each cell it fills of its column's shape in the file's "
-                "whole rows)")
 _LINES_AS_ROWS = ("each of its lines reads as a row without it (of the header's columns or fewer, as a row saved short "
                   "is)")
 _UNPAIRED = ("a quote (\") in this row ends a cell where no cell ends (before neither a comma nor the line's end), "
              "and the row runs on to line {0}, so where its cells end cannot be told: the row is not read, nor the "
              "lines after its first that it takes in, to line {0}. " + _CHECK_QUOTES)
-_TYPED_PAIR = ("a quote (\") in this row opens a cell that a quote in line {0} closes, and the lines between read as "
-               "rows of the file (each cell they fill of its column's shape in the file's whole rows): the two quotes "
-               "look typed in cells that are not quoted, taking in the rows between. The row is not read, nor line "
-               "{0}, and {1} are read as rows. " + _CHECK_QUOTES)
-_CLOSES_TYPED = ("a quote (\") in this row closes the cell a quote typed in line {0} opens, taking in the rows "
-                 "between (see line {0}), so which of its cells are which cannot be told. The row is not read. "
-                 + _CHECK_QUOTES)
 _CUT_OR_TYPED = ("a quote (\") in this row opens a cell that no quote closes before the file's end: the file may "
                  "be cut off inside it (a download or copy that stopped), or the quote typed in a cell that is not "
                  "quoted, taking in the lines after it. The row is not read, nor the lines after it, to line {0}, the "
@@ -426,8 +397,8 @@ def _next_line(text: str, at: int) -> int:
     return found.end() if found else len(text)
 
 
-def _unpaired(text: str, begin: int, start: int, end: int, at: int, width: int,
-              shapes: _ColumnShapes) -> tuple[str | None, list[str], int | None, int]:
+def _unpaired(text: str, begin: int, start: int, end: int, at: int,
+              width: int) -> tuple[str | None, list[str], int | None, int]:
     """Why the row at `begin` in `text`, from line `start`, whose quotes do not pair up (the strict reader failed at
     line `end`, having read to `at`), is not read, or None and its cells where it can be read right; with where to read
     on from (None: nowhere) and the last line it takes. A person closes a cell broken over lines with a quote before a
@@ -436,35 +407,29 @@ def _unpaired(text: str, begin: int, start: int, end: int, at: int, width: int,
     reader reads it where that reader ends it there too and each quote it closes a cell at where no cell ends is on the
     cell's line and opens none ('"The Willows" care home,…'), as a typed quote's cell runs over lines or is ended by a
     later cell's opening quote. A typed quote that took in whole rows is known (`_typed_quote`, `_swallowed`), and they
-    are read as rows. A cell no quote closes before the file's end may as well be the file cut off inside it: its quote
-    is typed only where the line after it reads as a row of the file (`_rows_follow`), and the rows after it are read;
-    otherwise none of them is, since a cut cell's lines may hold commas ('ward 3, east wing') and read as rows of its
-    text. Which quote of any other row is typed cannot be told. A row on one line reads as the lenient reader reads
+    are read as rows; a cell no quote closes before the file's end may as well be the file cut off, so nothing after it
+    is read; which quote of any other row is typed cannot be told. A row on one line reads as the lenient reader reads
     it, unless a quote on it ends a cell by opening one (`_cell_opening_quote`). A row whose line holds the header's
-    columns with a quote opening its last, which no quote closes before the file's end, and after which no line reads
-    as a row of the file, is the file cut off inside it (`_CUT_OFF`), as a quote typed there would not be told by the
-    columns it leaves."""
+    columns with a quote opening its last, which no quote closes before the file's end, and no line after it that reads
+    as a row (`_a_row`), is the file cut off inside it (`_CUT_OFF`), as a quote typed there would not be told by the
+    columns it leaves; where a row follows, the quote is typed (`_typed_quote`) and the rows after it are read."""
     first = _next_line(text, begin)
     if at == len(text) and len(_cells(text[begin:first])) == width and _row_end(text, begin, lenient=False) is None \
-            and _rows_follow(text, first, width, shapes) is False:
+            and not any(_a_row(line, width) for line in _Lines(text[first:])):
         return _CUT_OFF.format(end), [], None, end
     ends = _row_end(text, begin, lenient=False) if end > start or _runs_on(text, begin, first, width) else (first, True)
     closed = ends[0] if ends else at  # where no quote closes its cell, where the strict reader stopped
     last = _last_line(text, begin, closed, start)
     if ends and last > start and _row_end(text, begin, lenient=True) == ends:
         return None, next(csv.reader(io.StringIO(text[begin:closed], newline=""))), closed, last
-    if ends is None and at == len(text):
-        line = text[begin:first]
-        if _open_cell(line) is not None and _rows_follow(text, first, width, shapes):
-            return _SWALLOWED.format(f"to line {end}, where no quote closes it as a cell is closed",
-                                     _WHOLE_LINE if _typed_quote(line, width) else _ROWS_FOLLOW), [], first, start
-        return _CUT_OR_TYPED.format(end), [], None, end
     if end > start:
         if _typed_quote(text[begin:first], width):
             return _SWALLOWED.format(f"to line {end}, where no quote closes it as a cell is closed", _WHOLE_LINE), [], \
                 first, start
         if (opened := _swallowed(text[begin:at], width, start)) is not None:
             return _SWALLOWED.format(opened, _LINES_AS_ROWS), [], first, start
+    if ends is None and at == len(text):
+        return _CUT_OR_TYPED.format(end), [], None, end
     if last > start:
         return _UNPAIRED.format(last), [], closed, last
     line = text[begin:first]
@@ -638,51 +603,6 @@ def _reads_as_row(line: str, width: int) -> bool:
     return len(_cells(line)) == width
 
 
-def _rows_follow(text: str, at: int, width: int, shapes: _ColumnShapes) -> bool | None:
-    """Whether the lines of `text` from `at`, after a quote that no quote closes (before the file's end, or the longest
-    cell the reader takes), are rows of the file, not lines of the cell it opened: the first of them that reads alone as
-    a row (`_a_row`) has in each cell it fills its column's shape in the file's whole rows (`shapes`). False where it
-    has not, or no line reads as a row: a note cut off inside it may hold commas ('ward 3, east wing, ask at
-    reception'), which read as three cells, but 'ward 3' is no cell of a column of whole numbers. None where none of
-    its cells is of a column with a shape: nothing tells a row from a line of text with commas. Read line by line, with
-    no copy of the text after it (a quote typed in a large file's first rows)."""
-    while at < len(text):
-        line, at = text[at:(end := _next_line(text, at))], end
-        if _a_row(line, width):
-            return _row_of_file(_cells(line), shapes)
-    return False
-
-
-def _row_of_file(cells: list[str], shapes: _ColumnShapes) -> bool | None:
-    """Whether `cells`, a line's that reads alone as a row (`_a_row`), are a row of the file: each cell it fills has its
-    column's shape in the file's whole rows (`shapes`). None where none of them is of a column with a shape."""
-    tested = None
-    for column, cell in enumerate(map(str.strip, cells)):
-        if cell and (shape := shapes.of(column)) != _ANYTHING:
-            if not shape.holds(cell):
-                return False  # most lines of a cell, at their first such cell
-            tested = True
-    return tested
-
-
-def _typed_pair(text: str, begin: int, stop: int, width: int, shapes: _ColumnShapes) -> bool:
-    """Whether the row `text[begin:stop]`, over three lines or more, whose quotes pair up, is a quote typed in a cell
-    that is not quoted closed by another typed in a later row (',""BLT EAR, NOSE, AND THROAT",', 'WHITECHAPEL,",'),
-    not a cell quoted over lines: each line between its first and its last reads alone (its quotes pairing up), and
-    those that read as rows, one at least, are rows of the file (`_row_of_file`), as the rows the pair took in are. A
-    cell's own lines are not ('Mon,Tue,""Closed"" Sun', 'Ward 1, Ward 2, …': no OrganisationID), and where no column
-    has a shape (an upload's names and notes) nothing tells them apart, so the row reads as Python's reader reads it."""
-    at, between, rows = _next_line(text, begin), [], 0
-    while (after := _next_line(text, at)) < stop:
-        line, at = text[at:after], after
-        between.append(line)
-        if 1 < len(cells := _cells(line)) <= width:  # as `_a_row`, its quotes asked last, as most such lines are none
-            if _row_of_file(cells, shapes) is not True:
-                return False
-            rows += 1
-    return rows > 0 and all(map(_well_quoted, between))
-
-
 def _a_row(line: str, width: int) -> bool:
     """Whether `line` reads on its own as a row: of more than one cell and at most the header's `width` (a row saved
     short leaves out its last empty cells), its quotes pairing up. A line of a cell the file's end cut off, after its
@@ -690,16 +610,12 @@ def _a_row(line: str, width: int) -> bool:
     return 1 < len(_cells(line)) <= width and _well_quoted(line)
 
 
-def _unreadable(text: str, begin: int, start: int, width: int, exc: csv.Error,
-                shapes: _ColumnShapes) -> tuple[str, int | None]:
-    """Why the row at `begin` in `text`, line `start`, cannot be read, which the reader failed at (a cell longer than
-    the longest it takes, 131,072 characters), and where to read on from: its next line where the row is its line, as
-    a typed quote taking in the rows after it makes it (its line holding all the header's columns without it and the
-    next line as many, `_typed_quote`, or the line after it a row of the file, `_rows_follow`, as after a quote typed
-    in a row saved short), or as a line whose quotes pair up (an even number) is; None, reading no further, where a
-    quote opens a cell the reader cannot end, and what follows cannot be told from its text, said with the lines it
-    leaves unread. Before, the real clinic list saved short with a quote typed at line 2681 lost its 4,704 rows after
-    it in one "unreadable CSV from here on", naming none of them."""
+def _unreadable(text: str, begin: int, width: int, exc: csv.Error) -> tuple[str, int | None]:
+    """Why the row at `begin` in `text` cannot be read, which the reader failed at (a cell longer than the longest it
+    takes, 131,072 characters), and where to read on from: its next line where the row is its line, as a typed quote
+    taking in the rows after it (`_typed_quote`) makes it, or as a line whose quotes pair up (an even number) is;
+    None, reading no further, where a quote opens a cell the reader cannot end. Before, each was said as a quote
+    opening a cell where the next line read as a row, even a line without one."""
     on = _next_line(text, begin)
     line = text[begin:on]
     if line.count('"') % 2 == 0:
@@ -708,17 +624,11 @@ def _unreadable(text: str, begin: int, start: int, width: int, exc: csv.Error,
         return f"unreadable CSV ({exc}){cell}", on
     if _typed_quote(line, width) and _reads_as_row(text[on:_next_line(text, on)], width):
         return f"unreadable CSV ({exc}): " + _SWALLOWED.format("on past the longest a cell may be", _WHOLE_LINE), on
-    if _open_cell(line) is not None and _rows_follow(text, on, width, shapes):
-        return f"unreadable CSV ({exc}): " + _SWALLOWED.format("on past the longest a cell may be", _ROWS_FOLLOW), on
-    last = _last_line(text, begin, len(text), start)
-    return (f"unreadable CSV from here on ({exc}): a quote (\") in this row opens a cell longer than that, and the "
-            "line after it does not read as a row of the file, so whether the quote is typed or the cell that long "
-            f"cannot be told: the row is not read, nor the lines after it, to line {last}, the file's last. "
-            + _CHECK_QUOTES), None
+    return f"unreadable CSV from here on ({exc}): a quote (\") in this row opens a cell longer than that", None
 
 
-def _cut_rows(rows: Iterator[CsvRow | CsvProblem], header: list[str],
-              shapes: _ColumnShapes) -> Iterator[CsvRow | CsvProblem]:
+def _cut_rows(rows: Iterator[CsvRow | CsvProblem], header: list[str], text: str,
+              header_line: int) -> Iterator[CsvRow | CsvProblem]:
     """`rows`, each two rows that would make one marked `cut`, both: a line break inside a cell that is not quoted
     cuts a row in two rows whose cells, the cut cell counted in both, number the header's (or fewer, its last empty
     cells left out), so that one of them at least is short, and a part of a whole row cut in its first or last cell is
@@ -726,8 +636,9 @@ def _cut_rows(rows: Iterator[CsvRow | CsvProblem], header: list[str],
     last empty cells, so two of its rows make one only where they are mostly empty (none of the 2018 hospital list's
     848 so saved): a row that lands is warned of, never changed or rejected, as it may be whole. A row of one cell
     that no row beside it would make one with, as its cell cannot be a part of the cell the line break would have cut
-    (`shapes`, of the text under its header's line: made as the rows are read, and reading it again only where a row
-    of one cell asks), is a heading typed between the rows ("North West"), and is skipped saying so."""
+    (`_ColumnShapes`, of the `text` under its header's line: made as the rows are read, and reading it again only
+    where a row of one cell asks), is a heading typed between the rows ("North West"), and is skipped saying so."""
+    shapes = _ColumnShapes(text, header_line, len(header))
     prior: CsvRow | CsvProblem | None = None  # the row before `before`
     before: CsvRow | CsvProblem | None = None
     for row in rows:
@@ -831,9 +742,6 @@ class _Shape:
         if self.values is not None:
             return "only " + " or ".join(f"'{v}'" for v in sorted(self.values))
         return self.names[0] if self.names else "anything"
-
-
-_ANYTHING = _Shape()  # a column whose cells have no shape in common
 
 
 class _ColumnShapes:

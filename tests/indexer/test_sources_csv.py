@@ -652,17 +652,12 @@ def test_a_file_cut_off_inside_a_cell_quoted_over_lines_reads_none_of_its_lines_
 
 
 
-@pytest.mark.parametrize("cut_as", ['"01274 686', '"01274 686 660\n(ward',
-                                    '"01274 686 660 (ward office)\nward 3, east wing, ask at reception\nOpen 9-5, Mon'],
-                         ids=["on its line", "over lines", "over lines holding commas"])
+@pytest.mark.parametrize("cut_as", ['"01274 686', '"01274 686 660\n(ward'], ids=["on its line", "over lines"])
 def test_a_file_cut_off_inside_the_last_column_of_a_whole_row_is_said_to_be_cut_off(cut_as):
     """The real 2018 hospital list cut off (a download that stopped) inside Cygnet Hospital Bierley's fax, its last
     column, written in quotes: the row holds all the header's columns. Before, the cell on its line was read as the fax
     '01274 686' without a word, and the cell over lines was said to be a quote typed in a cell that is not quoted, its
-    second line read as a row. Now the row is rejected as cut off, and none of its lines is read. A note whose later
-    lines hold commas was still read so until session 52 ('ward 3, east wing, ask at reception' a row of three
-    cells, under OrganisationID, OrganisationCode, OrganisationType): a line after the quote is a row only where each
-    cell it fills has its column's shape in the file's rows, and 'ward 3' is no OrganisationID (whole numbers)."""
+    second line read as a row. Now the row is rejected as cut off, and none of its lines is read."""
     text = HOSPITALS_2018.read_text(encoding="utf-8")
     row = _row_of(text, "NMJ02")
     cut = text[:text.index(row)] + row[:row.rindex(",") + 1] + cut_as
@@ -675,54 +670,6 @@ def test_a_file_cut_off_inside_the_last_column_of_a_whole_row_is_said_to_be_cut_
         'a quote (") opens this row\'s last column, and no quote closes it before the file\'s end: the file looks cut '
         "off inside it (a download or copy that stopped). The row is not read, nor the lines after it, to line "
         f"{last}, the file's last. Check the file is whole")
-
-
-def test_a_file_cut_off_inside_a_note_whose_lines_hold_commas_where_no_column_tells_a_row_reads_none_of_them():
-    """The real clinic list's names and postcodes, a notes column after them, cut off inside the last row's note,
-    whose later lines hold commas. No column of such a list has a shape a row's cells share (names, postcodes with a
-    space, notes), so nothing tells 'ward 3, east wing' from a row: before, it was read as one (a clinic named 'ward
-    3', its postcode 'east wing'), as the quote was taken as typed. Now the row is rejected as the file cut off or a
-    typed quote, naming the lines and what to check, and none of its lines is read."""
-    clinics = list(csv.DictReader(io.StringIO(read_text(SERVICES / "nhs_website_clinics_2019.csv"), newline="")))
-    rows = "".join(f"{c['OrganisationName']},{c['Postcode']},\n" for c in clinics[:40])
-    text = f"name,postcode,notes\n{rows}{clinics[40]['OrganisationName']},{clinics[40]['Postcode']},\"Call first\n" \
-           "ward 3, east wing, ask at reception\nOpen 9-5, Mon"
-    table = csv_table(text, short_rows=True)
-    assert table is not None
-    read = list(table.rows)
-    assert [(type(r).__name__, r.line) for r in read[-2:]] == [("CsvRow", 41), ("CsvProblem", 42)]
-    assert isinstance(read[-1], CsvProblem) and read[-1].reason == (
-        'a quote (") in this row opens a cell that no quote closes before the file\'s end: the file may be cut off '
-        "inside it (a download or copy that stopped), or the quote typed in a cell that is not quoted, taking in the "
-        "lines after it. The row is not read, nor the lines after it, to line 44, the file's last. Check the file is "
-        'whole, and its quotes: a quote inside a cell is written twice ("")')
-
-
-@pytest.mark.parametrize("typed_at", [2681, 7300], ids=["past the longest cell", "to the file's end"])
-def test_a_quote_typed_in_a_row_saved_short_with_no_quote_after_it_rejects_that_row_alone(typed_at):
-    """The real clinic list as an older Excel saves it (its rows' empty last cells left out), with a quote typed
-    before the name of one row. The file holds no other quote, so the cell runs to the file's end: from line 2681,
-    past the longest cell Python's reader takes; from line 7300, within it. Before, the first was one "unreadable CSV
-    from here on", its 4,704 rows after it lost in one problem, and the second was said to be the file cut off or a
-    typed quote, its 85 rows after it not read: the row saved short does not hold all the header's columns, which was
-    the only sign of a typed quote. Now the line after it is a row of the file (each cell it fills has its column's
-    shape in the file's whole rows: ids, codes, coordinates), so the quote is typed: the row is rejected, and every
-    other row reads as in the file."""
-    text = as_excel_saves(read_text(SERVICES / "nhs_website_clinics_2019.csv"))
-    whole = {r.line: r for r in csv_table(text, short_rows=True).rows}
-    lines = text.split("\n")
-    cells = lines[typed_at - 1].split(",")
-    lines[typed_at - 1] = ",".join([*cells[:6], '"' + cells[6], *cells[7:]])
-    table = csv_table("\n".join(lines), short_rows=True)
-    assert table is not None
-    read = {r.line: r for r in table.rows}
-    assert sorted(read) == sorted(whole) and len(read) == 7384
-    assert [n for n, r in read.items() if isinstance(r, CsvProblem)] == [typed_at]
-    assert "the line after it reads as a row of the file" in read[typed_at].reason
-    assert {n: r for n, r in read.items() if abs(n - typed_at) > 1} == {
-        n: r for n, r in whole.items() if abs(n - typed_at) > 1}
-    assert [read[n].values for n in (typed_at - 1, typed_at + 1)] == [whole[n].values for n in (typed_at - 1,
-                                                                                              typed_at + 1)]
 
 
 @pytest.mark.parametrize("saved", [str, as_excel_saves], ids=["whole", "saved short"])
@@ -765,30 +712,20 @@ def test_a_short_row_whose_odd_quote_is_typed_inside_a_cell_is_its_line(tmp_path
                                                              "WHITECHAPEL,,": "R1H30,BLT UROLOGY,Y56,Q71,THE ROYAL "
                                                              'LONDON HOSPITAL,WHITECHAPEL,",'}],
                          ids=["before a quoted cell", "before an empty cell"])
-def test_a_typed_quote_closed_by_a_quote_typed_in_a_later_row_rejects_both_rows_and_reads_the_rows_between(
+def test_a_typed_quote_closed_by_a_quote_typed_in_a_later_row_still_reads_the_rows_between_as_one_cell_a_known_limit(
         tmp_path, closing):
-    """The real ODS site list with a quote typed before the name of line 1520 (BLT ACUTE MEDICINE), and another in a
-    later row, before line 1525's quoted name ('R1H31,""BLT EAR, NOSE, AND THROAT",', its opening quote then read as
-    one written twice) or before an empty cell of line 1524 ('WHITECHAPEL,",LONDON'). The quotes pair up, as a
-    well-formed cell quoted over lines does ('"Hours: see below\nMon,Tue,""Closed"" Sun"' has the very shape of the
-    second), so until session 52 the file was read as Python's CSV reader reads it: lines 1520 to the second one row
-    under line 1520's code, the rows between not read, without a word (a known limit). Now the lines between read as
-    rows of the file (each cell of its column's shape: codes, True or False), which a cell's own lines are not: both
-    typed rows are rejected saying so, and every other row reads as in the file."""
+    """A known limit (README, the CSV rows part), pinned so that a change to it is seen: the real ODS site list with a
+    quote typed before the name of line 1520 (BLT ACUTE MEDICINE), and another in a later row, before line 1525's
+    quoted name ('R1H31,""BLT EAR, NOSE, AND THROAT",', its opening quote then read as one written twice) or before
+    an empty cell of line 1524 ('WHITECHAPEL,",LONDON'). The quotes pair up, as a well-formed cell quoted over lines
+    does ('"Hours: see below\nMon,Tue,""Closed"" Sun"' has the very shape of the second), so the file is read as
+    Python's CSV reader reads it: lines 1520 to the second are one row under line 1520's code, and the rows between
+    are not read, without a word. Every other row reads as in the file."""
     whole = ods_sites_with(tmp_path / "whole", {})
     read = ods_sites_with(tmp_path / "typed", {"R1H26,": 'R1H26,"', **closing})
     second = 1525 if "R1H31," in closing else 1524
-    assert sorted(read) == sorted(whole)
-    assert isinstance(read[1520], Rejection) and read[1520].reason == (
-        f'a quote (") in this row opens a cell that a quote in line {second} closes, and the lines between read as '
-        "rows of the file (each cell they fill of its column's shape in the file's whole rows): the two quotes look "
-        f"typed in cells that are not quoted, taking in the rows between. The row is not read, nor line {second}, "
-        f"and lines 1521 to {second - 1} are read as rows. " + 'Check its quotes: a quote inside a cell is written '
-        'twice ("")')
-    assert isinstance(read[second], Rejection) and read[second].reason.startswith(
-        'a quote (") in this row closes the cell a quote typed in line 1520 opens')
-    assert {n: r for n, r in read.items() if n not in (1520, second)} == {
-        n: r for n, r in whole.items() if n not in (1520, second)}
+    assert sorted(read) == [n for n in sorted(whole) if not 1520 < n <= second]
+    assert {n: r for n, r in read.items() if n != 1520} == {n: r for n, r in whole.items() if not 1520 <= n <= second}
 
 
 @pytest.mark.parametrize("header, row, read", [
@@ -1030,9 +967,7 @@ def test_a_cell_longer_than_the_reader_takes_is_said_by_its_length_or_by_the_quo
     rows = services_read(tmp_path, "name,description,postcode", row)
     assert _at(rows) == [(Rejection, 2)] and rows[0].reason == (
         "unreadable CSV from here on (field larger than field limit (131072)): a quote (\") in this row opens a cell "
-        "longer than that, and the line after it does not read as a row of the file, so whether the quote is typed or "
-        "the cell that long cannot be told: the row is not read, nor the lines after it, to line 4004, the file's "
-        'last. Check its quotes: a quote inside a cell is written twice ("")')
+        "longer than that")
 
 
 def test_quotes_typed_in_many_rows_reject_those_rows_and_lose_none_after_them(tmp_path):
