@@ -434,6 +434,27 @@ def test_a_provenance_attribute_that_cannot_be_read_is_left_out_and_said_the_ser
     assert [(p.source, p.source_id, p.file) for p in shown.provenance] == [("oruk", mind[1]["id"], "bristol.json")]
 
 
+def test_a_service_with_no_id_of_its_own_whose_second_provenance_attribute_is_broken_is_read(tmp_path):
+    """A service with no `id` and no rehabmap id term, its id given by a readable provenance attribute, beside a
+    second, broken one: the broken one was said by the feed's `id`, which it has not, and the whole `rehabmap index`
+    ended in a traceback (KeyError: 'id'; before the broken attribute cost only itself it was a clean rejection).
+    Now the note names the id its provenance gives, and the service is read."""
+    exported = service_to_oruk(Service(id="cqc:1-000000001", name="Glebe House", lat=53.8, lon=-1.55,
+                                       service_type=ServiceType.community_rehab_team, postcode="LS1 1AA",
+                                       provenance=[Provenance(source="cqc", source_id="1-000000001",
+                                                              fetched_at=datetime(2026, 11, 1, tzinfo=timezone.utc),
+                                                              licence="OGL-3.0")]))
+    broken = {"taxonomy_term": {"taxonomy": "rehabmap", "name": "Provenance"}, "value": "{\"source\": \"cq"}
+    item = {k: v for k, v in exported.items() if k != "id"}
+    item["attributes"] = [a for a in item["attributes"] if a["taxonomy_term"].get("code") != "id"] + [broken]
+    path = tmp_path / "feed.json"
+    path.write_text(json.dumps([item]))
+    [read] = list(load_source(path))
+    assert isinstance(read, Candidate), read
+    assert read.origin.source_id == "1-000000001"
+    assert [w for w in read.warnings if "provenance attribute" in w][0].startswith("service 1-000000001: ")
+
+
 def test_a_feed_republishing_rehabmaps_records_passes_on_rehabmaps_check_not_its_own(tmp_path):
     """A feed that republishes rehabmap's export (its provenance valid) but stamps its own `assured_date`: before, the
     stamp was read as a person's check. Now `last_verified` comes from rehabmap's term, which the copy carries as
