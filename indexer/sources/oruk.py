@@ -75,7 +75,8 @@ def _candidate(item: Any, file: str, number: int, source: str | None) -> Candida
     if not origin.source_id and "id" not in fields:
         return Rejection(origin, f"service '{shorten(fields['name'])}' has no id")
     # A part left out is said with the feed's id for the service, which a publisher looks it up by
-    warnings = [f"service {shorten(item.get('id') or fields.get('id') or origin.source_id)}: {said}" for said in left_out]
+    named = item.get("id") or fields.get("id") or origin.source_id
+    warnings = [f"service {shorten(named)}: {said}" for said in left_out]
     if len(item.get("service_at_locations") or []) > 1:
         warnings.append(f"service has {len(item['service_at_locations'])} locations; only the first is indexed")
     candidate = Candidate(fields, origin, label_text, warnings)
