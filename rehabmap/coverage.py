@@ -102,6 +102,13 @@ class Coverage(NamedTuple):
         return self.status == "covered"
 
     @property
+    def may_be_more(self) -> bool:
+        """Whether some found here may not be all there are: the directory does not hold all of the category's data
+        here, or candidates of it await review. One rule for the answer's words (`some_found`), the gaps rows'
+        "found, may be more" and the clinicians' count in the home ICB, which disagreed when each had its own."""
+        return self.status != "covered" or bool(self.pending_review)
+
+    @property
     def part_status(self) -> PartStatus:
         """As a part of a type (`HomeCoverage.parts`): awaiting review where a candidate of it does (neither held
         nor without data: a maintainer's decision may list it), else held where it is covered, else not held."""
@@ -120,10 +127,10 @@ class Coverage(NamedTuple):
     def some_found(self) -> str:
         """What finding some here means: all there are only where it is covered and none awaits review. The
         answer's `says` read "None found …" beside services found, and a user who showed it was misled."""
+        if not self.may_be_more:
+            return f"Found. {self.held()}"
         if self.pending_review:
             return f"Found, but {self._awaiting()}, so there may be more."
-        if self.status == "covered":
-            return f"Found. {self.held()}"
         if self.status == "partly_covered":
             return f"Found, but {_lowered(self.held())[:-1]}, so there may be more."
         label = category_label(self.category)

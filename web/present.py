@@ -10,7 +10,7 @@ from datetime import date
 from geodata.distance import miles_and_km
 from geodata.distance import format_km as km
 from geodata.geography import Home
-from rehabmap.coverage import Coverage
+from rehabmap.coverage import Coverage, CoverageMap
 from rehabmap.explanation import (NOT_CONFIRMED, area_served_not_known, distance_text, gender_read_text, long_date,
                                   measured_from, measured_note, met_text, needs_by_basis, quoted, stated_gender_text)
 from rehabmap.gaps.indicators import indicator_text, km_text, share_text
@@ -19,7 +19,7 @@ from rehabmap.record import capacity_max_age_days, id_in_path
 from rehabmap.match import OUT_OF_AREA_MARGIN_KM, LeftOut, MatchRequest, MatchResult
 from rehabmap.phones import phone_text
 from rehabmap.record import Service
-from rehabmap.taxonomy import GENDER_NEEDS, SUBTYPE_LABELS, TYPE_LABELS, ServiceType, need_label
+from rehabmap.taxonomy import GENDER_NEEDS, SUBTYPE_LABELS, SUBTYPES, TYPE_LABELS, ServiceType, need_label
 
 
 @dataclass(frozen=True)
@@ -342,14 +342,18 @@ def none_listed(answer: Coverage, needs_given: bool, left_out: str | None = None
     return answer.none_shown(left_out)
 
 
-def in_home_icb_text(count: int, answer: Coverage) -> str:
-    """The clinicians' "Across the pathway" count of a type in the home's ICB: a number only where the directory
-    holds the type's data at the home (`answer`, as `none_listed` reads it). Where it holds none, "No data": a 0
-    there read as none in the ICB beside "Not yet covered"; where it holds some kinds only, the count found, which
-    may not be all."""
-    if answer.covered:
+def in_home_icb_text(count: int, coverage: CoverageMap, icb_code: str | None, service_type: ServiceType,
+                     subtypes: Iterable[str] | None = ()) -> str:
+    """The clinicians' "Across the pathway" count of a type in the home's ICB, judged on the ICB's own coverage of
+    what the search asked (the type, or each of its subtypes asked) by the gaps rows' rule (`Coverage.may_be_more`):
+    a number alone only where the directory holds all of it there and none awaits review; where it holds some, the
+    count "(may be more)"; where none, "No data" (a 0 read as none in the ICB beside "Not yet covered"). Judged at
+    the home, a claim for Mansfield's district alone made 3 found in its ICB read as all there are."""
+    kinds = [f"{service_type.value}:{s}" for s in subtypes or () if s in SUBTYPES.get(service_type, ())]
+    answers = [coverage.for_area(icb_code or "", kind) for kind in kinds or [service_type.value]]
+    if not any(answer.may_be_more for answer in answers):
         return str(count)
-    return f"{count} (may be more)" if count or answer.kinds_covered else "No data"
+    return f"{count} (may be more)" if count or any(_has_data(a) for a in answers) else "No data"
 
 
 def show_left_out(left: LeftOut) -> str:

@@ -94,7 +94,7 @@ class AreaRow:
     # (`told_status`: not_covered, partly_covered or awaiting_review): a subtype has its own, not its part's.
     unknown: dict[str, str] = field(default_factory=dict)
     # The parts found inside the area where the directory does not hold all of their data here (or candidates await
-    # review): "found, but there may be more" (`Coverage.some_found`). Without them a row of parts all found so
+    # review): "found, but there may be more" (`Coverage.may_be_more`). Without them a row of parts all found so
     # read 0 missing, 0 awaiting review, 0 not covered: complete.
     found_may_be_more_parts: list[str] = field(default_factory=list)
     found_may_be_more_count: int = 0

@@ -46,12 +46,6 @@ def part_status(present: bool, answer: Coverage) -> PartStatus:
     return "missing" if answer.covered else "not_covered"
 
 
-def may_be_more(answer: Coverage) -> bool:
-    """Whether a part found in an area may have more there: the directory does not hold all of its data there, or
-    candidates of it await review (the answer's words: `Coverage.some_found`)."""
-    return not answer.covered or bool(answer.pending_review)
-
-
 def told_status(present: bool, answer: Coverage) -> str:
     """`part_status` as a person is told it: a part not covered is `partly_covered` where the directory holds
     its data for some of the area (none found there, nothing known of the rest, so no figures either)."""
@@ -244,7 +238,7 @@ def _row_with_coverage(row: AreaRow, coverage: CoverageMap) -> AreaRow:
     unknown = {k: "partly_covered" if k in national else told_status(False, answers[k]) for k in row.types
                if k in national or status.get(k) in NO_DATA}
     found = [] if row.code == ENGLAND else [c.key for c in PARTS if c.key not in row.missing_parts]
-    more = [key for key in found if may_be_more(coverage.for_area(row.code, key))]
+    more = [key for key in found if coverage.for_area(row.code, key).may_be_more]
     return replace(row, types=types, missing_parts=missing, missing_count=len(missing), awaiting_review_parts=waiting,
                    awaiting_review_count=len(waiting), not_covered_parts=uncovered, not_covered_count=len(uncovered),
                    partly_covered_parts=partly, kinds_covered_parts=kinds, unknown=unknown,

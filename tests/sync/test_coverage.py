@@ -407,3 +407,32 @@ def test_a_store_counted_per_type_is_recounted_when_first_opened(request, store_
     assert waiting == {key: 0 if key[1].endswith("residential_24h") else 1 for key in waiting}
     with open_database(settings).connect() as conn:
         assert conn.execute("SELECT count(*) FROM schema_migrations WHERE version = 12").fetchone()[0] == 1
+
+
+def test_the_clinicians_count_in_the_home_icb_is_judged_on_the_icbs_own_coverage(table):
+    """The "Across the pathway" count of a type in the home's ICB was judged at the home: a claim for Mansfield's
+    district alone made 3 advocacy services found in Nottingham and Nottinghamshire ICB read "3", as if all, while
+    the gaps rows judge that ICB partly covered ("found, may be more"), and candidates awaiting review there were
+    not counted. Now the cell follows the ICB's own coverage, by the gaps rows' rule (`Coverage.may_be_more`)."""
+    from web.present import in_home_icb_text
+
+    mansfield, icb = "E07000174", "E54000060"
+    assert mansfield in table.lads_of("E10000024") and icb in table.codes_of("icb")  # Nottinghamshire; the ICB
+    claim = Claim("advocacy", mansfield, "curated:mansfield.csv", "2026-12-01", "Ann")
+    district_only = CoverageMap([claim], table)
+    assert district_only.for_area(icb, "advocacy").may_be_more  # the gaps rows' judgement
+    assert in_home_icb_text(3, district_only, icb, ServiceType.advocacy) == "3 (may be more)"
+    assert in_home_icb_text(0, district_only, icb, ServiceType.advocacy) == "0 (may be more)"
+    whole = CoverageMap([replace(claim, area_code=icb)], table)
+    assert in_home_icb_text(3, whole, icb, ServiceType.advocacy) == "3"
+    assert in_home_icb_text(0, whole, icb, ServiceType.advocacy) == "0"
+    awaiting = CoverageMap([replace(claim, area_code=icb)], table, pending={("advocacy", icb): 1})
+    assert in_home_icb_text(3, awaiting, icb, ServiceType.advocacy) == "3 (may be more)"
+    assert in_home_icb_text(0, CoverageMap([], table), icb, ServiceType.advocacy) == "No data"
+    # A subtype asked is judged on its own coverage: IMHA claimed for the ICB, the rest of advocacy not.
+    imha = CoverageMap([replace(claim, category="advocacy:imha", area_code=icb)], table)
+    assert in_home_icb_text(2, imha, icb, ServiceType.advocacy, ("imha",)) == "2"
+    assert in_home_icb_text(2, imha, icb, ServiceType.advocacy) == "2 (may be more)"
+    # The answer's words and the gaps rows read the same rule.
+    assert district_only.for_area(icb, "advocacy").some_found().startswith("Found, but ")
+    assert whole.for_area(icb, "advocacy").some_found().startswith("Found. ")

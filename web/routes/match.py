@@ -255,11 +255,12 @@ def alternatives_results(request: Request, state: State, key: str, order: str = 
     none_words = {t: none_listed(a, bool(match_request.needs), left[t].says(match_request) if t in left else None)
                   for t, a in answers.items()}
     widen = {t: (show_left_out(found), form.widened(found)) for t, found in left.items()}
-    in_icb = {t.service_type: in_home_icb_text(t.in_home_icb, answers[t.service_type]) for t in response.summary}
+    in_icb = {t.service_type: in_home_icb_text(t.in_home_icb, coverage, parsed.home.areas.icb_code, t.service_type,
+                                               match_request.subtypes) for t in response.summary}
     # Beside the options of a type, whether there may be more (the API's "Found, but …"): a list of the care homes
     # near Mansfield read as all the supported accommodation there, and one of level 1 units beside a hospital
     # awaiting review as all the units near.
-    more_words = {t: a.some_found() for t, a in answers.items() if a.pending_review or not a.covered}
+    more_words = {t: a.some_found() for t, a in answers.items() if a.may_be_more}
     context["plain_text"] = summary_text(parsed.home, parsed.placement, match_request, response, today, none_words,
                                          more_words)
     context.update(home=parsed.home, placement=parsed.placement, match=match_request, response=response,
