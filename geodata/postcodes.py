@@ -130,9 +130,12 @@ class PostcodeDirectory:
 
     def across_the_border(self, point: PostcodePoint) -> OutsideEngland | None:
         """For a sector or district whose point (the mean of its postcodes, `lookup`) lies outside England, where
-        its local authority is Welsh or Scottish but some of its postcodes are English (NP6: 195 in the Forest of
-        Dean, most in Monmouthshire), the answer that it crosses the border: its full postcode tells the side,
-        and "outside England" alone sent away a person in Gloucestershire. None for any other."""
+        its local authority is Welsh or Scottish but some of its postcodes are English (LL14: 28 in Shropshire, most
+        in Wrexham), the answer that it crosses the border: its full postcode tells the side, and "outside England"
+        alone sent away a person in Shropshire. None for any other. English postcodes are those of an English local
+        authority: a build of all countries (`all_countries`) holds the others too, and "AB10" read as crossing into
+        England. The count can include terminated postcodes where the directory has no termination dates (the Nov 2025
+        file: NP6 7AA, of a district since recoded, lies 140 m from NP16 7AA)."""
         nation = _COUNTRY_OF_LAD.get(point.lad_code[:1]) if point.lad_code else None
         if point.precision == "postcode" or nation is None:
             return None
@@ -142,13 +145,14 @@ class PostcodeDirectory:
         with self._lock:
             [(english,)] = self._cursor.execute(
                 "SELECT count(*) FROM postcodes WHERE key >= ? AND key < ? AND length(key) = ? "
-                "AND coalesce(doterm, '') = ''", (prefix, prefix + "~", length)).fetchall()
+                "AND coalesce(doterm, '') = '' AND lad LIKE 'E%'", (prefix, prefix + "~", length)).fetchall()
         if not english:
             return None
         where, help_at = nation
         return OutsideEngland(
             f"'{point.query.value}' is a postcode {point.precision} that crosses the border between England and "
-            f"{where}: its main local authority is in {where}, and {english} of its postcodes are in England. "
+            f"{where}: its main local authority is in {where}, and {english} of its postcodes "
+            f"{'is' if english == 1 else 'are'} in England. "
             "Give the full postcode, so that rehabmap can tell which side of the border it is on (rehabmap lists "
             f"services in England only: for services in {where}, see {help_at}).", field="postcode")
 

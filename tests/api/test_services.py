@@ -155,9 +155,9 @@ BAD = [
     ({"postcode": "NP16 7ZZ"}, 404, "postcode", "not found"),  # an English sector of a Welsh district
     # A district whose point lies in Wales but which holds English postcodes: before, on the field "location", "That
     # location is outside England (more than 5 km from any English NHS area)", as of a place wholly elsewhere.
-    ({"postcode": "NP6"}, 400, "postcode", "'NP6' is a postcode district that crosses the border between England and "
-                                           "Wales: its main local authority is in Wales, and 195 of its postcodes are "
-                                           "in England. Give the full postcode"),
+    ({"postcode": "LL14"}, 400, "postcode", "'LL14' is a postcode district that crosses the border between England "
+                                            "and Wales: its main local authority is in Wales, and 28 of its postcodes "
+                                            "are in England. Give the full postcode"),
     ({"postcode": LS9, "place": "Leeds"}, 400, "location", "exactly one"),
     ({"page": 200, "per_page": 100}, 400, "page", "10000"),
     ({"per_page": 0}, 422, "per_page", "greater than or equal to 1"),

@@ -103,6 +103,12 @@ def test_onspd_build_of_all_countries_skips_postcodes_without_grid_reference(
             geo.postcodes.lookup("AB1 0AA")
         with pytest.raises(OutsideEngland):
             geo.resolve(postcode="AB10 1AB")
+        # A Scottish district is not said to cross the border for its own Scottish postcode: the count of English
+        # postcodes read the whole table, England's alone in an England build ("… and 1 of its postcodes are in
+        # England").
+        with pytest.raises(OutsideEngland) as district:
+            geo.resolve(postcode="AB10")
+        assert "crosses the border" not in district.value.message and "outside England" in district.value.message
     finally:
         geo.close()
 

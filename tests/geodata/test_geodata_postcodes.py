@@ -140,20 +140,31 @@ def test_a_lookup_takes_no_file_lock_on_the_build(tmp_path) -> None:
     assert (point.lat, point.lon, point.lad_code, point.precision) == (53.79648, -1.54785, "E08000035", "postcode")
 
 
-@pytest.mark.parametrize(("text", "nation", "english", "full"),
-                         [("NP6", "Wales", 195, "NP6 7AA"), ("NP5", "Wales", 35, "NP5 4LH")])
+_SHROPSHIRE, _NORTH_EAST = ("NHS Shropshire, Telford and Wrekin Integrated Care Board",
+                             "NHS North East and North Cumbria Integrated Care Board")
+
+
+@pytest.mark.parametrize(("text", "nation", "english", "full", "icb"), [
+    ("LL14", "Wales", "28 of its postcodes are", "LL14 5DA", _SHROPSHIRE),
+    ("TD9", "Scotland", "6 of its postcodes are", "TD9 0TJ", _NORTH_EAST),
+    ("TD5", "Scotland", "1 of its postcodes is", "TD5 8AR", _NORTH_EAST),
+    ("SY22 5", "Wales", "1 of its postcodes is", "SY22 5WD", _SHROPSHIRE),
+])
 def test_a_district_across_the_border_asks_for_the_full_postcode(geography: Geography, text: str, nation: str,
-                                                                 english: int, full: str) -> None:
-    """Most of NP6's postcodes are in Monmouthshire, and its point (their mean) lies in Wales, but 195 of them are
-    in the Forest of Dean. Before, "That location is outside England (more than 5 km from any English NHS area)",
-    as of a place wholly elsewhere, though NP6 7AA is found in Gloucestershire. Now the answer says the district
-    crosses the border and asks for the full postcode, which tells the side."""
+                                                                 english: str, full: str, icb: str) -> None:
+    """Most of LL14's postcodes are in Wrexham, and its point (their mean) lies in Wales, but 28 of them are in
+    Shropshire. Before, "That location is outside England (more than 5 km from any English NHS area)", as of a place
+    wholly elsewhere, though LL14 5DA is found in Shropshire. Now the answer says the district (or sector) crosses
+    the border and asks for the full postcode, which tells the side; one English postcode "is" (it read "1 of its
+    postcodes are")."""
     with pytest.raises(OutsideEngland) as raised:
         geography.resolve(postcode=text)
+    helped = {"Wales": "NHS 111 Wales (111.wales.nhs.uk), or call 111",
+              "Scotland": "NHS inform (www.nhsinform.scot), or call NHS 24 on 111"}[nation]
     assert raised.value.message == (
-        f"'{text}' is a postcode district that crosses the border between England and {nation}: its main local "
-        f"authority is in {nation}, and {english} of its postcodes are in England. Give the full postcode, so that "
-        "rehabmap can tell which side of the border it is on (rehabmap lists services in England only: for "
-        "services in Wales, see NHS 111 Wales (111.wales.nhs.uk), or call 111).")
+        f"'{text}' is a postcode {'sector' if ' ' in text else 'district'} that crosses the border between England "
+        f"and {nation}: its main local authority is in {nation}, and {english} in England. Give the full postcode, "
+        "so that rehabmap can tell which side of the border it is on (rehabmap lists services in England only: for "
+        f"services in {nation}, see {helped}).")
     assert raised.value.field == "postcode"
-    assert geography.resolve(postcode=full).areas.icb_name == "NHS Gloucestershire Integrated Care Board"
+    assert geography.resolve(postcode=full).areas.icb_name == icb
