@@ -106,7 +106,7 @@ class AreaRowOut(BaseModel):
         "Of `not_covered_parts`, those for which rehabmap holds data in only some of the area, each with the "
         "share of the area's adults it holds the data for (0-1): none was found there, nothing is known of "
         "the rest, so their `types` figures are null too."))
-    kinds_covered_parts: dict[str, list[str]] = Field(default={}, description=(
+    kinds_covered_parts: dict[str, list[str]] = Field(description=(
         "Of `not_covered_parts`, those for which rehabmap holds complete data here for some of their kinds only, "
         "each with those kinds ('type:subtype'): CQC's listing is complete for "
         "supported_accommodation:residential_24h, not for supported housing or floating support. None was found "
@@ -117,11 +117,12 @@ class AreaRowOut(BaseModel):
         "`not_covered`, `partly_covered` or `awaiting_review`. England's figures of a type found in it are "
         "`partly_covered` unless rehabmap holds that type's data for all of England: distances to the nearest "
         "service known are then not England's (its count is of the services known, not of England's)."))
-    found_may_be_more_parts: list[str] = Field(default=[], description=(
+    found_may_be_more_parts: list[str] = Field(description=(
         "Parts found inside the area (not in `missing_parts`) for which rehabmap does not hold all the data here, "
         "or whose candidates await review: some are found, but there may be more. An area with none missing, "
         "awaiting review or not covered is complete only where this is empty too. Empty for England."))
-    found_may_be_more_count: int = 0
+    found_may_be_more_count: int = Field(description=(
+        "How many parts are in `found_may_be_more_parts`: found, but there may be more. 0 for England."))
 
     @classmethod
     def of(cls, row: AreaRow) -> AreaRowOut:

@@ -231,3 +231,13 @@ def test_whose_word_a_gender_is_is_documented_where_records_are_given(client):
         assert named == ["source", "added_by_maintainers", "changed_by_maintainers", "removed_by_maintainers"], record
         assert "null: no gender, and none removed" in basis["description"], record
         assert "never filters on it" in from_source["description"], record
+
+
+def test_every_field_every_gaps_row_has_is_required_and_the_new_ones_described(client):
+    """`found_may_be_more_parts`/`_count` (and `kinds_covered_parts`) had defaults, so the document left them off
+    `required` though every all-areas row has them, and the count had no description: a client generated from the
+    document read them as optional. Now every field of a row is required, and the two say what they count."""
+    row = client.get("/openapi.json").json()["components"]["schemas"]["AreaRowOut"]
+    assert set(row["required"]) == set(row["properties"])
+    for name in ("found_may_be_more_parts", "found_may_be_more_count", "kinds_covered_parts"):
+        assert row["properties"][name]["description"], name
