@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import TYPE_CHECKING
 
-from rehabmap.explanation import area_served_not_known, distance_text, measured_note, stated_gender_text
+from rehabmap.explanation import area_served_not_known, measured_note, stated_gender_text
 from rehabmap.match import MatchRequest, MatchResponse
 from rehabmap.taxonomy import TYPE_LABELS, ServiceType, need_label
 from web import present
@@ -24,14 +24,14 @@ def summary_text(home: Home, placement: Home | None, request: MatchRequest, resp
     into notes, 'None listed' read as none there, also where rehabmap holds no data for the area. `more_words`:
     for a type with options, whether there may be more (its coverage's `some_found`), where there may."""
     measured = present.distances_from(home)
+    placement_measured = present.distances_from(placement) if placement is not None else None
     lines = [f"Local alternatives near {home.label} (rehabmap, {present.long_date(today)})",
              f"Home: {home.label}" + (f" ({home.areas.lad_name})" if home.areas.lad_name else "")
              + (f", {home.areas.icb_name}" if home.areas.icb_name else "")]
     if measured:
         lines.append(measured_note(measured))
     if placement is not None and response.current_placement_km is not None:
-        lines.append(f"Current placement: {placement.label}, "
-                     f"{distance_text(response.current_placement_km, measured)}")
+        lines.append(f"Current placement: {present.placement_text(placement, response.current_placement_km, measured)}")
     lines.append("Needs: " + (", ".join(need_label(n) for n in request.needs) or "None given"))
     if request.max_distance_km:
         lines.append(f"Maximum distance: {present.miles_and_km(request.max_distance_km)}")
@@ -52,7 +52,7 @@ def summary_text(home: Home, placement: Home | None, request: MatchRequest, resp
             unknown = ", ".join(need_label(n) for n in present.not_known_needs(result))
             read = present.read_needs_text(result)
             lines += [f"{number}. {service.name}" + (f" ({service.organisation})" if service.organisation else ""),
-                      f"   {present.distance_from_home(result, measured)}; "
+                      f"   {present.distance_from_home(result, measured, placement_measured)}; "
                       + ("in the home ICB" if result.in_home_icb else "outside the home ICB"
                          + (f", in {service.areas.icb_name}" if service.areas.icb_name else ""))
                       + ("; area served not known: ask whether it takes people from the home's area"

@@ -278,16 +278,29 @@ def distances_from(home: Home) -> str | None:
     return measured_from(home.precision, home.district, home.label)
 
 
-def distance_from_home(result: MatchResult, measured: str | None = None) -> str:
+def distance_from_home(result: MatchResult, measured: str | None = None, placement_measured: str | None = None) -> str:
     """An option's distance from home (`measured`: from where, when not the home: `distances_from`), and how much
-    nearer or further than the current placement."""
+    nearer or further than the current placement, "about" where that was measured to a sector's or district's middle
+    (`placement_measured`: the placement's `distances_from`)."""
     text = distance_text(result.distance_km, measured)
     saved = result.distance_saved_km
     if saved == 0:
-        text += ", as far as the current placement"
+        text += f", {'about ' if placement_measured else ''}as far as the current placement"
     elif saved is not None:
-        text += f", {miles_and_km(abs(saved))} {'nearer than' if saved > 0 else 'further than'} the current placement"
+        text += (f", {'about ' if placement_measured else ''}{miles_and_km(abs(saved))} "
+                 f"{'nearer than' if saved > 0 else 'further than'} the current placement")
     return text
+
+
+def placement_text(placement: Home, placement_km: float, measured: str | None = None) -> str:
+    """The current placement and its distance from home (`measured`: from where, when not the home), each end worded
+    from its own precision: "TR21, about 312 miles (503 km) from home, to the middle of TR21". A placement given as a
+    district or sector read as exact ("TR21, 312 miles (503 km) from home") though measured to its middle."""
+    to = distances_from(placement)
+    text = distance_text(placement_km, measured)
+    if to and not measured:
+        text = f"about {text}"
+    return f"{placement.label}, {text}" + (f", to {to}" if to else "")
 
 
 def nothing_found(request: MatchRequest, answers: Mapping[ServiceType, Coverage],
@@ -423,6 +436,7 @@ def filters() -> dict[str, object]:
         "capacity_tag": capacity_tag, "referrals_tag": referrals_tag, "gender_tag": stated_gender_text,
         "fit_tag": fit_tag, "distance_from_home": distance_from_home, "read_needs_text": read_needs_text,
         "distances_from": distances_from, "distance_text": distance_text, "measured_note": measured_note,
+        "placement_text": placement_text,
         "not_known_needs": not_known_needs, "nothing_found": nothing_found, "listed_type_text": listed_type_text,
         "meets_text": meets_text, "cqc_rating_text": cqc_rating_text,
         "area_served_not_known": area_served_not_known,

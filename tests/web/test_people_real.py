@@ -311,3 +311,30 @@ def test_distances_from_a_district_or_sector_say_they_run_from_its_middle(synced
     done = rehabmap_here(synced_home, data_dir, "match", "--postcode", "NG18", "--type", "supported_accommodation")
     assert done.returncode == 0, done.stderr
     assert note in done.stdout and " from the middle of NG18, " in done.stdout and " from home" not in done.stdout
+
+
+def test_a_current_placement_given_as_a_district_says_its_distance_is_about(synced):  # noqa: F811
+    """A current placement given as a district (or sector) is found at its middle too, but the page and the notes
+    read "Current placement: TR21, 312 miles (503 km) from home" and each option "… nearer than the current
+    placement", as exact. Now they say about, and to where. A district home's "Across the pathway" distances said
+    exact ones too; the shortlist said "with distances from the middle of NG18 (about: the mean of its postcodes)"
+    and never asked for the full postcode."""
+    form = {"home": DOVETAIL_POSTCODE, "types": "supported_accommodation", "placement": "TR21"}
+    page = alternatives_page(synced, form)
+    placement = r"TR21, about [\d.]+ miles \([\d.]+ km\) from home, to the middle of TR21"
+    assert re.search(rf"Current placement {placement}", text_of(page)), text_of(page)
+    assert re.search(rf"Current placement: {placement}", notes_text(page))
+    saved = re.findall(r"(\w+) [\d.]+ miles \([\d.]+ km\) (?:nearer|further) than the current placement",
+                       text_of(page) + notes_text(page))
+    assert saved and set(saved) == {"about"}, saved
+    assert re.search(r"Distance [\d.]+ miles \([\d.]+ km\) from home, ", text_of(page))  # the home is exact
+
+    district = alternatives_page(synced, {"home": "NG18", "types": "supported_accommodation"})
+    table = text_of(district[district.index('id="across-the-pathway"'):district.index("</table>")])
+    distances = re.findall(r"(\w+) [\d.]+ miles \([\d.]+ km\)", table)
+    assert distances and set(distances) == {"about"}, table
+
+    shortlist = text_of(httpx.get(f"{synced}/shortlist", params={"s": DOVETAIL_ID, "where": "NG18"}, timeout=120).text)
+    assert ("Distances are approximate: measured from the middle of NG18 (the mean of its postcodes), not from an "
+            "address. Give the full postcode for exact distances.") in shortlist
+    assert "(about: the mean of its postcodes)" not in shortlist
