@@ -68,9 +68,11 @@ def match_command(postcode, place, lat, lon, needs, types, age, gender, max_km, 
     # As the server reads them: the store's coverage and the listings no live source has confirmed lately.
     state = AppState(settings, geography, backend, Directory.existing(settings))
     name_sources(state)
-    response = match(backend, home, request, settings.current_date(), state.unconfirmed_listings())
+    # Local output: a sector is named as typed ("the middle of NG18 2"), where a reply says no more than the district.
+    measured = measured_from(home.precision, home.district, home.label)
+    response = match(backend, home, request, settings.current_date(), state.unconfirmed_listings(), measured)
     click.echo(f"Home: {home.label} — {home.areas.icb_name} ({home.areas.icb_code}), {home.areas.lad_name}")
-    if measured := measured_from(home.precision, home.district, home.label):
+    if measured:
         click.echo(measured_note(measured))
     listed = {r.service.service_type for r in response.results}
     at_home = state.coverage().at_home(home.areas.codes(), request.reach(home))

@@ -344,7 +344,7 @@ class ResultMaker:
     __slots__ = ("_home", "_icb", "_needs", "_unknown", "_outside_counts", "_since", "_explainer", "_unconfirmed")
 
     def __init__(self, home: HomeLike, request: MatchRequest, today: date, max_age_days: int,
-                 unconfirmed: Unconfirmed | None = None) -> None:
+                 unconfirmed: Unconfirmed | None = None, measured: str | None = None) -> None:
         self._home = home
         self._icb = home.areas.icb_code or None
         self._needs = request.needs
@@ -355,7 +355,7 @@ class ResultMaker:
         self._outside_counts = request.include_out_of_catchment
         self._since = capacity_current_since(today, max_age_days)
         self._explainer = Explainer(home.areas.icb_name, request.needs, max_age_days,
-                                    measured_from(home.precision, home.district))
+                                    measured or measured_from(home.precision, home.district))
         # The listings no live source has confirmed within the window (`unconfirmed_listings`): none while every
         # source syncs, when a result asks nothing of them.
         self._unconfirmed = unconfirmed if unconfirmed is not None and unconfirmed.listed else None
@@ -397,11 +397,13 @@ class ResultMaker:
 
 
 def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: date,
-          unconfirmed: Unconfirmed | None = None) -> MatchResponse:
+          unconfirmed: Unconfirmed | None = None, measured: str | None = None) -> MatchResponse:
     """`unconfirmed`: the listings no live source has confirmed within the window (`unconfirmed_listings`), which
-    a result resting on them says (`unconfirmed_listing`); None: none said."""
+    a result resting on them says (`unconfirmed_listing`); None: none said. `measured`: where the explanations say
+    distances run from, for a caller that may name more than a reply echoes (the local command line names the
+    sector searched, `measured_from` with its label); None: as a reply says it, no more than the district."""
     window = capacity_max_age_days()  # once per match, for every result's capacity and best-fit step
-    maker = ResultMaker(home, request, today, window, unconfirmed)
+    maker = ResultMaker(home, request, today, window, unconfirmed, measured)
     placement_km = None
     if request.current_placement is not None:
         placement_km = great_circle_km(home.lat, home.lon, *request.current_placement)

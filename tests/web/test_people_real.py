@@ -338,3 +338,13 @@ def test_a_current_placement_given_as_a_district_says_its_distance_is_about(sync
     assert ("Distances are approximate: measured from the middle of NG18 (the mean of its postcodes), not from an "
             "address. Give the full postcode for exact distances.") in shortlist
     assert "(about: the mean of its postcodes)" not in shortlist
+
+
+def test_the_command_line_names_the_sector_its_distances_run_from(synced_home, data_dir):  # noqa: F811
+    """`rehabmap match --postcode "NG18 2"` said in its note "measured from the middle of NG18 2" and in each
+    explanation "… from the middle of the postcode sector searched", the words of a reply, which echoes no more than
+    the district. The command line is local: its explanations now name the sector as its note does."""
+    done = rehabmap_here(synced_home, data_dir, "match", "--postcode", "NG18 2", "--type", "supported_accommodation")
+    assert done.returncode == 0, done.stderr
+    assert "measured from the middle of NG18 2 (the mean of its postcodes)" in done.stdout
+    assert " from the middle of NG18 2, " in done.stdout and "postcode sector searched" not in done.stdout
