@@ -13,6 +13,10 @@ Shapes (`indexer.merge.Merging`, `merge_duplicates`; the corpus's services, each
 * `bridged in a line`: k records read from the sync's store at one postcode, each bridged to the next by a file's
   row giving its CQC location id and the next's name (one kind of k, k chains). Quadratic before (k=1000/2000/4000:
   0.36/0.94/3.13 s): each chain was tested against every synced record's keys.
+* `one chain`: k records read from the sync's store, and a provider's list giving each one's CQC location id in a
+  row under its head office's name and postcode (one chain sharing keys with k of them, `_apart`). Quadratic before
+  session 52's review (k=1000/2000/4000: 0.45/1.95/8.15 s): the warning's rows were gathered per record, each over
+  every row, and the warning named them all (685 KB at k=4000).
 
 Each row prints the seconds and their ratio to the row before it: near 2 where a doubled size costs double, with
 the cyclic garbage collector paused, as a build merges (`indexer.pipeline.collector_paused`), and running, as the
@@ -93,9 +97,22 @@ def bridged_in_a_line(services: list[Service]) -> tuple[list[Service], set[tuple
     return [*synced, *rows], {(s.id, s.provenance[0].file) for s in synced}
 
 
+def one_chain(services: list[Service]) -> tuple[list[Service], set[tuple[str, str | None]]]:
+    """Each service as CQC's synced record, and a provider's list giving each one's CQC location id in a row under
+    its head office's name and postcode (one chain of k rows sharing keys with k synced records), all of the first's
+    type, as one service's records are."""
+    kind = {"service_type": services[0].service_type, "subtype": services[0].subtype}
+    synced = [_from(service, f"https://cqc.example/{at}", 1, id=f"cqc:1-{at:09d}", source="cqc", status="active",
+                    cqc_location_id=f"1-{at:09d}", name=f"Home {at}", postcode=f"ZZ{at} 1AA", **kind)
+              for at, service in enumerate(services)]
+    rows = [_from(record, "provider.csv", at + 2, id=f"provider:{at}", source="provider", name="Head Office",
+                  postcode="ZZ0 9ZZ") for at, record in enumerate(synced)]
+    return [*synced, *rows], {(s.id, s.provenance[0].file) for s in synced}
+
+
 SHAPES: dict[str, Callable[[list[Service]], tuple[list[Service], set[tuple[str, str | None]]]]] = {
     "ids given again": ids_given_again, "synced and copy": synced_and_copy, "bridged pairs": bridged_pairs,
-    "bridged in a line": bridged_in_a_line}
+    "bridged in a line": bridged_in_a_line, "one chain": one_chain}
 
 
 def main() -> None:

@@ -1083,7 +1083,73 @@ def test_a_chain_giving_the_cqc_location_ids_of_two_synced_records_shows_only_th
             f"{ASHTON_ID}: the sync's store keeps {GROVELANDS_ID} and {ASHTON_ID} apart, and no row of the chain "
             "homes:J, homes:K (one service: they share keys) gives the CQC location id of one of them alone, so it "
             f"joined {GROVELANDS_ID}, the first by source name and id, not by anything the rows say, and does not show "
-            f"{ASHTON_ID}'s CQC location id {ASHTON} (given by homes:K): check which service it is"]
+            f"{ASHTON_ID}'s CQC location id {ASHTON} (given by homes.csv:3): check which service it is"]
+        if at % 5 == 0:
+            imported_both_ways(tmp_path, order, kept, synced=synced_at)
+
+
+def test_a_chain_giving_many_synced_records_cqc_location_ids_warns_naming_the_rows_giving_each_and_ten_at_most(
+        data_dir, geography):
+    """Twelve CQC locations as a sync stores them (the recording's six and an annexe of each), and a provider's list
+    giving each one's CQC location id in a row under its head office's name and postcode (one chain, sharing keys
+    with all twelve), the second location's id in the first of two rows of homes:R1: the warning names the row
+    giving it by file and line (homes.csv:3, not homes:R1's other row, homes.csv:14), and each of its lists ten at
+    most and how many more. Before, it named ids ("given by homes:R1"), and every one of the records, rows and ids:
+    685 KB at 4,000 locations."""
+    recorded = data_dir / "feeds" / "cqc_api" / "locations_detail_2021.json"
+    prepared = prepare_all([r for r in load_source(recorded) if isinstance(r, Candidate)], GeographyPlacer(geography))
+    recorded_six = sorted((s for s in prepared if isinstance(s, Service)), key=lambda s: s.id)
+    # The recording's six, and six more: each as an annexe registered as a location of its own.
+    locations = sorted([*recorded_six, *(s.model_copy(update={
+        "id": f"cqc:1-9{at:08d}", "cqc_location_id": f"1-9{at:08d}", "name": f"{s.name} Annexe"})
+        for at, s in enumerate(recorded_six))], key=lambda s: s.id)
+    stored = [synced(location) for location in locations]
+    office = locations[0]
+    rows = [council_file_row(office, f"homes:R{at}", at + 2, name="Head Office",
+                             cqc_location_id=location.cqc_location_id) for at, location in enumerate(locations)]
+    rows.append(council_file_row(office, "homes:R1", 14, name="Head Office", cqc_location_id=None))
+    merging = Merging(Precedence(), {(s.id, s.provenance[0].file) for s in stored})
+    kept = merging.merge_all([*stored, *rows])
+    assert sorted(s.cqc_location_id for s in kept) == sorted(s.cqc_location_id for s in locations)
+    [guess] = merging.guesses
+    assert f"{locations[1].id}'s CQC location id {locations[1].cqc_location_id} (given by homes.csv:3)" in guess
+    assert guess.count("shares a CQC location id with") == 10 and ": the sync's store keeps" in guess
+    assert "…and 2 more: the sync's store keeps" in guess and "…and 2 more apart" in guess
+    assert guess.count("'s CQC location id") == 10 and "…and 1 more: check which service it is" in guess
+
+
+def test_a_synced_records_own_cqc_location_id_is_shown_whichever_row_comes_first(data_dir, geography, tmp_path):
+    """Grovelands Lodge as a sync stores it, and a council's file row (homes:G) at its name and postcode giving
+    another CQC location id: one service, whose record shows Grovelands Lodge's own CQC location id in both orders.
+    Before, where the council's row came first (never in a rebuild, which reads the synced records first), the record
+    showed the row's 1-999999999 in place of the id its synced record is known by."""
+    _, _, grovelands, _, _ = ashton_lodge_given_twice(data_dir, geography, tmp_path)
+    grovelands = synced(grovelands)
+    row = council_file_row(grovelands, "homes:G", 2, cqc_location_id=NOBODYS)
+    synced_at = {(grovelands.id, grovelands.provenance[0].file)}
+    for order in ([grovelands, row], [row, grovelands]):
+        kept = Merging(Precedence(), synced_at).merge_all(order)
+        assert [(len(s.provenance), s.cqc_location_id) for s in kept] == [(2, GROVELANDS)], [s.id for s in order]
+        imported_both_ways(tmp_path, order, kept, synced=synced_at)
+
+
+def test_a_chain_giving_a_retired_synced_records_cqc_location_id_does_not_show_it_in_any_order(
+        data_dir, geography, tmp_path):
+    """As test_a_chain_giving_the_cqc_location_ids_of_two_synced_records_shows_only_the_one_it_joined_in_every_order,
+    but Ashton Lodge's synced record retired: its CQC location id is no key of it, so the chain (homes:J giving
+    Grovelands Lodge's id, homes:K Ashton Lodge's) joins Grovelands Lodge's record by homes:J's, and that record shows
+    Grovelands Lodge's CQC location id in all 24 orders, Ashton Lodge's retired record its own. Before, where homes:K
+    came before homes:J and Grovelands Lodge's record (8 of the 24 orders), Grovelands Lodge's active record showed
+    Ashton Lodge's retired id."""
+    listed, _, grovelands, _, _ = ashton_lodge_given_twice(data_dir, geography, tmp_path)
+    ashton, grovelands = synced(listed).model_copy(update={"status": "inactive"}), synced(grovelands)
+    rows = [council_file_row(listed, "homes:J", 2, name=COUNCILS, cqc_location_id=GROVELANDS),
+            council_file_row(listed, "homes:K", 3, name=COUNCILS)]
+    synced_at = {(s.id, s.provenance[0].file) for s in (ashton, grovelands)}
+    for at, order in enumerate(itertools.permutations([ashton, grovelands, *rows])):
+        kept = Merging(Precedence(), synced_at).merge_all(order)
+        assert sorted((len(s.provenance), s.status, s.cqc_location_id) for s in kept) == [
+            (1, "inactive", ASHTON), (3, "active", GROVELANDS)], [s.id for s in order]
         if at % 5 == 0:
             imported_both_ways(tmp_path, order, kept, synced=synced_at)
             assert records_of(tmp_path / "two.sqlite") == records_of(tmp_path / "one.sqlite")
