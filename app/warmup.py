@@ -33,14 +33,15 @@ def warm_up(state: AppState) -> float:
                 home = state.geography.resolve(postcode=postcode, place=place)
             except CALLER_ERRORS:
                 continue
-        coverage = state.coverage()
-        state.unconfirmed_listings(coverage)  # kept until a source syncs or the day changes (`AppState`)
+        coverage, synced = state.coverage_read()
         if home is not None:  # every type once, as the clinicians' search asks, and each type's coverage
             match(state.backend, home, MatchRequest(limit=1, each_type=True), state.today())
             match(state.backend, home, MatchRequest(limit=1, max_distance_km=WARM_RADIUS_KM), state.today())
             for service_type in ServiceType:
                 coverage.for_request(home.areas.codes(), service_type)
         warm_pages(state.geography)
+        # Last: kept until a source syncs or the day changes (`AppState`); a read that fails skips nothing else.
+        state.unconfirmed_listings(synced)
     except (DataFileMissing, IndexNotBuilt) as exc:  # the operator's to fix: said in full, with the file's place
         log.error("warm-up stopped: %s", for_operator(exc))
     except Exception as exc:  # noqa: BLE001 - see the docstring: the first request meets it as it would have

@@ -70,12 +70,13 @@ def match_command(postcode, place, lat, lon, needs, types, age, gender, max_km, 
     name_sources(state)
     # Local output: a sector is named as typed ("the middle of NG18 2"), where a reply says no more than the district.
     measured = measured_from(home.precision, home.district, home.label)
-    response = match(backend, home, request, settings.current_date(), state.unconfirmed_listings(), measured)
+    coverage, synced = state.coverage_read()
+    response = match(backend, home, request, settings.current_date(), state.unconfirmed_listings(synced), measured)
     click.echo(f"Home: {home.label} — {home.areas.icb_name} ({home.areas.icb_code}), {home.areas.lad_name}")
     if measured:
         click.echo(measured_note(measured))
     listed = {r.service.service_type for r in response.results}
-    at_home = state.coverage().at_home(home.areas.codes(), request.reach(home))
+    at_home = coverage.at_home(home.areas.codes(), request.reach(home))
     answers = {t.service_type: at_home.for_request(t.service_type, request.subtypes) for t in response.summary}
     found = {t: left for t in answers if t not in listed and (left := left_out(backend, home, request, response, t))}
     click.echo(render_table(request, response, answers, found,

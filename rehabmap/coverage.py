@@ -557,18 +557,19 @@ class CoverageStore:
     """The claims, in the maintainers' store (an SQLite file's path, or an open PostgreSQL database). Reads
     are cached until `coverage_revision` moves, which every write that changes the claims or the review queue's
     counts bumps in its transaction: one query a read on PostgreSQL; on SQLite asked only once the file has changed
-    (one stat, no query, per read otherwise: `_WalKeeper`). The same query reads the sources' last successful sync
-    (`synced`), on which the stalled listings are kept apart (`AppState.unconfirmed_listings`): a run's success is
-    committed before its coverage is published (`indexer.sync.publish`), and a run that changes nothing moves it on
-    and not the claims. Keyed on both (session 51), every run dropped the claims on PostgreSQL, and the next searches
-    paid their rebuild."""
+    (one stat, no query, per read otherwise: `_WalKeeper`). The same query reads the sync store's last run (`read`),
+    on which the stalled listings are kept apart (`AppState.unconfirmed_listings`): every run that applies or retires
+    records its row in `sync_runs` in the transaction of its success, committed before its coverage is published
+    (`indexer.sync.publish`), and a run that changes nothing moves it on and not the claims. Keyed on both (session
+    51), every run dropped the claims on PostgreSQL, and the next searches paid their rebuild. Not on the sources'
+    latest success: stored to the second, a run committing in the second of another's already read left it as it
+    was, and a retirement does not move it."""
 
     def __init__(self, store: Path | Database) -> None:
         self.store = store
         self._cache: tuple[int, Snapshot] | None = None  # the revision read, and what was read at it
-        # SQLite: the file's stamp, and the revision and last successful sync read while it held.
-        self._seen: tuple[tuple[int, ...], tuple[int, str | None]] | None = None
-        self.synced: str | None = None  # the sources' last successful sync, as the latest `snapshot` read it
+        # SQLite: the file's stamp, and the revision and last sync run read while it held.
+        self._seen: tuple[tuple[int, ...], tuple[int, int]] | None = None
         self._lock = threading.Lock()
         self._database: Database | None = None
         self._wal = _WalKeeper(store) if isinstance(store, Path) else None
@@ -620,14 +621,19 @@ class CoverageStore:
     def snapshot(self) -> Snapshot:
         """The claims and the candidates awaiting review, read together (and again only once the store has
         changed)."""
+        return self.read()[0]
+
+    def read(self) -> tuple[Snapshot, int]:
+        """The snapshot, and the id of the sync store's last run as the same query read it (0: none, or no store):
+        what the stalled listings read after it are kept on, handed to the caller and not kept here, where another
+        thread's older read could overwrite it."""
         stamp = self._stamp()
         if stamp is None:
-            self.synced = None
-            return self._none
-        revision, self.synced = stamp
+            return self._none, 0
+        revision, synced = stamp
         with self._lock:
             if self._cache is not None and self._cache[0] == revision:
-                return self._cache[1]
+                return self._cache[1], synced
         with self._opened().snapshot() as conn:
             rows = conn.execute("SELECT category, area_code, basis, as_of, verified_by FROM coverage_claims "
                                 "ORDER BY basis, category, area_code").fetchall()
@@ -637,10 +643,10 @@ class CoverageStore:
         found = Snapshot([Claim(*row) for row in rows], pending, held)
         with self._lock:
             self._cache = (revision, found)
-        return found
+        return found, synced
 
-    def _stamp(self) -> tuple[int, str | None] | None:
-        """The coverage revision and the sources' last successful sync, in one query; on SQLite read again only
+    def _stamp(self) -> tuple[int, int] | None:
+        """The coverage revision and the sync store's last run, in one query; on SQLite read again only
         once the file has changed (its stamp taken first, so a commit between the two is read at the next). None:
         no store file."""
         file = None
@@ -653,8 +659,8 @@ class CoverageStore:
                 return seen[1]
         with self._opened().connect() as conn:
             revision, synced = conn.execute("SELECT (SELECT coalesce(max(n), 0) FROM coverage_revision), "
-                                            "(SELECT max(last_success_at) FROM sync_state)").fetchone()
-        stamp = (int(revision), synced)
+                                            "(SELECT coalesce(max(id), 0) FROM sync_runs)").fetchone()
+        stamp = (int(revision), int(synced))
         if file is not None:
             self._seen = (file, stamp)
         return stamp

@@ -42,8 +42,8 @@ class AppState:
     source_titles: Mapping[str, str] = field(default_factory=dict)  # `indexer.sync.connectors.source_titles`
     _coverage_store: CoverageStore | None = field(default=None, repr=False)
     _coverage: CoverageMap | None = field(default=None, repr=False)
-    # `unconfirmed_listings` as read, with the sources' last successful sync and the day it was read for.
-    _unconfirmed: tuple[str | None, date, Listings] | None = field(default=None, repr=False)
+    # `unconfirmed_listings` as read, with the sync store's last run and the day it was read for.
+    _unconfirmed: tuple[int, date, Listings] | None = field(default=None, repr=False)
 
     def today(self) -> date:
         return self.settings.current_date()
@@ -68,10 +68,17 @@ class AppState:
 
     def coverage(self) -> CoverageMap:
         """What the directory covers (the claims are read again only when the store changes)."""
-        claims, pending, held = self._claims_store().snapshot()
-        if self._coverage is None or self._coverage.claims is not claims:
-            self._coverage = CoverageMap(claims, SmallAreaTable.load(self.settings.data_dir), pending, held)
-        return self._coverage
+        return self.coverage_read()[0]
+
+    def coverage_read(self) -> tuple[CoverageMap, int]:
+        """The coverage, and the sync store's last run as the same read found it (`CoverageStore.read`): what a
+        search passes to `unconfirmed_listings`, so that it asks no query of its own."""
+        (claims, pending, held), synced = self._claims_store().read()
+        coverage = self._coverage
+        if coverage is None or coverage.claims is not claims:
+            coverage = self._coverage = CoverageMap(claims, SmallAreaTable.load(self.settings.data_dir), pending,
+                                                    held)
+        return coverage, synced
 
     def _claims_store(self) -> CoverageStore:
         if self._coverage_store is None:
@@ -80,19 +87,19 @@ class AppState:
             self._coverage_store = CoverageStore(store_of(self.settings))
         return self._coverage_store
 
-    def unconfirmed_listings(self, coverage: CoverageMap | None = None) -> Listings | None:
+    def unconfirmed_listings(self, synced: int | None = None) -> Listings | None:
         """The listings no live source has confirmed for more than REHABMAP_LISTING_MAX_AGE_DAYS, which a match
         says of the results resting on them (`rehabmap.maintain.freshness.unconfirmed_listings`); None without a
-        store. Read again only when the day changes or a source's sync succeeds (once committed, before its
-        coverage is published), as the coverage's read finds it (`CoverageStore.synced`), so a match asks no query
-        of its own; `coverage`: the map the caller has just read for its answer (`coverage()`), not read a second
-        time (a query on PostgreSQL). Kept apart from the coverage, whose claims a run that changes nothing leaves
-        as they were."""
+        store. Read again only when the day changes or the sync store records a run (a source's success is
+        committed with it, before its coverage is published); `synced`: that run as the caller's own read of the
+        coverage found it (`coverage_read`), so a match asks no query of its own; None: read it here (the claims'
+        snapshot, a query on PostgreSQL). Kept apart from the coverage, whose claims a run that changes nothing
+        leaves as they were."""
         if self.directory is None:
             return None
-        if coverage is None:
-            self.coverage()
-        synced, today = self._claims_store().synced, self.today()
+        if synced is None:
+            synced = self._claims_store().read()[1]
+        today = self.today()
         kept = self._unconfirmed
         if kept is None or kept[0] != synced or kept[1] != today:
             kept = self._unconfirmed = (synced, today, unconfirmed_listings(

@@ -22,6 +22,9 @@ import httpx
 import pytest
 
 from app.parts import open_state
+from app.warmup import warm_up
+from indexer.sync import store as sync_store
+from indexer.sync.store import SyncStore
 from rehabmap.config import Settings
 from rehabmap.coverage import CoverageStore
 from rehabmap.explanation import long_date
@@ -34,6 +37,7 @@ from tests.sync.replay import Replay, running
 from tests.sync.store_fixtures import feeds_folder, make_home, rehabmap, serving
 from tests.sync.test_killed_sync import command_killed_at
 from tests.web.site import make_app, serve
+from web.resultsmap import boundaries
 
 pytestmark = pytest.mark.slow
 
@@ -180,16 +184,39 @@ def test_a_sync_that_changes_nothing_keeps_the_claims_and_the_listing_follows_th
         assert listings is not None and (DOVETAIL_ID in listings.listed) is said, days
     on_day(state, None)
     CoverageStore(store_of(state.settings)).touch("sync:cqc", date.today().isoformat())  # the claims as of today
-    coverage = state.coverage()
-    listings = state.unconfirmed_listings(coverage)
+    coverage, synced = state.coverage_read()
+    listings = state.unconfirmed_listings(synced)
     assert listings is not None and listings.listed[DOVETAIL_ID][2] == stalled.synced_on
 
     for ran in (("sync", "cqc"), ("sync", "cqc", "--full")):
         done = rehabmap(stalled.home, data_dir, replay, *ran)
         assert done.returncode == 0, done.stderr
-        assert state.coverage() is coverage, ran
-        listings = state.unconfirmed_listings(state.coverage())
+        read, synced = state.coverage_read()
+        assert read is coverage, ran
+        listings = state.unconfirmed_listings(synced)
         assert listings is not None and DOVETAIL_ID not in listings.listed, ran
+
+
+def test_a_success_in_the_same_second_as_one_read_before_confirms_the_listing(stalled, data_dir, monkeypatch):
+    """Success times are stored to the second: another source's run succeeds at T, a search reads the stalled
+    listings, then CQC's run (answered 304: it changes nothing) commits in the same second T, each written by the
+    sync store's own `apply_run` with its clock held at T. The listing is confirmed at once, as the service page says.
+    Before, what a match says was kept on the sources' latest success, T both times: Dovetail House read "not
+    confirmed since" until the next success or the next day. On SQLite and on PostgreSQL."""
+    state = open_state(Settings(home=stalled.home, data_dir=data_dir))
+    sync = SyncStore(store_of(store(stalled.home)))
+    at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    monkeypatch.setattr(sync_store, "now", lambda: at)
+
+    def succeeds(source: str) -> None:
+        sync.apply_run(source, [], [], [], [], live_changed=set(), complete=True, started_at=at, report={})
+
+    succeeds("other")
+    listings = state.unconfirmed_listings(state.coverage_read()[1])
+    assert listings is not None and DOVETAIL_ID in listings.listed
+    succeeds("cqc")
+    listings = state.unconfirmed_listings(state.coverage_read()[1])
+    assert listings is not None and DOVETAIL_ID not in listings.listed
 
 
 class _Noted:
@@ -237,6 +264,21 @@ def test_the_first_match_after_the_warm_up_reads_no_listing(stalled, data_dir, m
     assert not [sql for sql, _ in said if "sync_records" in sql], said
 
 
+def test_a_warm_up_whose_listings_read_fails_warms_the_rest(stalled, data_dir, monkeypatch, caplog):
+    """The stalled listings are read last in the warm-up (`app.warmup`): where their read fails (the sync store's
+    sources' states unreadable, the coverage not), the matches and pages are warmed all the same (the results maps'
+    boundaries loaded), and the first search meets the fault as it would have. Before, they were read first, and the
+    rest was skipped."""
+    state = make_app(stalled.home, data_dir, warm_up=False).state.rehabmap
+    assert state.directory is not None
+    with state.directory.database.transaction() as conn:
+        conn.execute("ALTER TABLE sync_state RENAME TO sync_state_away")
+    boundaries.cache_clear()
+    warm_up(state)
+    assert "warm-up stopped early" in caplog.text
+    assert boundaries.cache_info().currsize == 1
+
+
 def test_while_every_source_syncs_reading_the_listings_reads_no_record(cqc_synced_home, tmp_path, data_dir,
                                                                        monkeypatch):
     """The stalled listings are read again after each run and each day: while every source syncs, none is stalled,
@@ -249,6 +291,7 @@ def test_while_every_source_syncs_reading_the_listings_reads_no_record(cqc_synce
     said = note_statements(state.directory.database, monkeypatch)
     listings = state.unconfirmed_listings()
     assert listings is not None and listings.listed == {}
+    assert state._coverage is None, "read from the claims' snapshot: no coverage map made, nor small areas loaded"
     [(sql, parameters)] = [(sql, parameters) for sql, parameters in said if "FROM sync_records r" in sql]
     with sqlite3.connect(f"file:{state.settings.directory_path}?mode=ro", uri=True) as conn:
         plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", parameters)]
