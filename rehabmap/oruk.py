@@ -47,14 +47,14 @@ import uuid
 from contextlib import suppress
 from dataclasses import dataclass
 from functools import cache, lru_cache
-from datetime import date
+from datetime import date, datetime
 from html.parser import HTMLParser
 from typing import Any
 
 from rehabmap.errors import shorten
 from rehabmap.explanation import gender_said_by, needs_said_by, read_needs_note
 from rehabmap.languages import UnknownLanguage, record_codes
-from rehabmap.record import WEEKDAYS, Schedule, Service
+from rehabmap.record import WEEKDAYS, FileEdition, Schedule, Service
 from rehabmap.taxonomy import (
     LEGACY_LABEL_TEXTS,
     NEED_LABELS,
@@ -742,12 +742,31 @@ def _provenance(value: Any, n: int, left_out: list[str] | None) -> dict[str, Any
     except (TypeError, ValueError):
         said = "is not valid JSON"
     else:
-        if isinstance(entry, dict):
+        if (unread := _unread_provenance(entry)) is None:
             return entry
-        said = "is not a JSON object (source, source_id, fetched_at, licence)"
+        said = unread
     if left_out is not None:
         left_out.append(f"provenance attribute (attributes[{n}]) '{shorten(value)}' {said}: left out, the service is "
                         "kept")
+    return None
+
+
+def _unread_provenance(entry: Any) -> str | None:
+    """Why a provenance attribute's JSON is no entry a reader can keep (None: it is one). Its time and a dated file's
+    edition are read by `rehabmap index` into the record's own provenance: one that was no date refused the whole
+    service there ("cannot read the service: Invalid isoformat string"), and `sync oruk` dropped it unsaid."""
+    if not isinstance(entry, dict):
+        return "is not a JSON object (source, source_id, fetched_at, licence)"
+    if (fetched := entry.get("fetched_at")) is not None:
+        try:
+            datetime.fromisoformat(fetched)
+        except (TypeError, ValueError):
+            return f"has fetched_at '{shorten(fetched)}', which is no date and time (ISO 8601)"
+    if (edition := entry.get("edition")) is not None:
+        try:
+            FileEdition.model_validate(edition)
+        except ValueError:
+            return f"has edition '{shorten(edition)}', which is no dated file's edition (title, dated, gives)"
     return None
 
 

@@ -15,6 +15,7 @@ from indexer.rows import Candidate, Held, Origin, Rejection
 from indexer.sources.common import UNSTATED_LEVEL, label_reading, provider_type_from_name, unstated_level
 from rehabmap.errors import shorten
 from rehabmap.oruk import oruk_to_fields
+from rehabmap.record import FileEdition
 from rehabmap.taxonomy import ServiceType
 
 DEFAULT_SOURCE = "oruk"
@@ -53,7 +54,10 @@ def _candidate(item: Any, file: str, number: int, source: str | None) -> Candida
     try:
         fields, label_text = oruk_to_fields(item, left_out)
         provenance = fields.pop("provenance", None) or [{}]
-        fetched_at = provenance[0].get("fetched_at")
+        fetched_at, edition = provenance[0].get("fetched_at"), provenance[0].get("edition")
+        # The entry is the record's own, as the site that published it had it: a dated file's listing stays the
+        # file's (its edition). Its `relayed_by`, where it has one, is not read: the operator's import of a saved
+        # file is no feed this home syncs, and a relay's date is no confirmation of anything (docs/adr/0018).
         origin = Origin(
             # rehabmap's own exports say where each record came from, unless the caller names the source.
             source=source or provenance[0].get("source") or DEFAULT_SOURCE,
@@ -61,6 +65,7 @@ def _candidate(item: Any, file: str, number: int, source: str | None) -> Candida
             source_id=provenance[0].get("source_id") or item.get("id"),
             licence=provenance[0].get("licence"),
             fetched_at=datetime.fromisoformat(fetched_at) if fetched_at else None,
+            edition=FileEdition.model_validate(edition) if edition else None,
         )
     except (ValueError, TypeError) as exc:
         return Rejection(origin, f"cannot read the service: {shorten(exc, 300)}")

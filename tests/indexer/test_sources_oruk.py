@@ -403,13 +403,18 @@ def test_a_provenance_attribute_makes_no_councils_assured_date_a_persons_check(d
 
 @pytest.mark.parametrize("value, said", [
     ('{"source": "bristol", "source_id', "is not valid JSON"),
-    ('"bristol"', "is not a JSON object (source, source_id, fetched_at, licence)")])
+    ('"bristol"', "is not a JSON object (source, source_id, fetched_at, licence)"),
+    ('{"source": "bristol", "source_id": "1", "fetched_at": "last Tuesday"}',
+     "has fetched_at 'last Tuesday', which is no date and time (ISO 8601)"),
+    ('{"source": "bristol", "source_id": "1", "fetched_at": "2024-12-01T09:00:00+00:00", "edition": "2018"}',
+     "has edition '2018', which is no dated file's edition (title, dated, gives)")])
 def test_a_provenance_attribute_that_cannot_be_read_is_left_out_and_said_the_service_kept(
         data_dir, geography, tmp_path, value, said):
     """Bristol's recorded feed, each service placed and typed, Bristol Mind's with a "Provenance" attribute cut off
-    (not JSON) or JSON but no object. The attribute is rehabmap's note of where a record came from: before, it
-    refused the whole service ("cannot read the service: attributes[1] provenance: … is not valid JSON", or
-    "malformed ORUK service"). Now it alone is left out, said with the feed, record and the service's id, and the
+    (not JSON), JSON but no object, its `fetched_at` no date, or its `edition` no edition. The attribute is rehabmap's
+    note of where a record came from: before, it refused the whole service ("cannot read the service: attributes[1]
+    provenance: … is not valid JSON", "malformed ORUK service", or for the time "Invalid isoformat string"), and an
+    edition was not read at all. Now it alone is left out, said with the feed, record and the service's id, and the
     service lands, its provenance the file's own and no person's check read from it."""
     from search.embedded import EmbeddedIndex
 

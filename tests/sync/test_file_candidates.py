@@ -456,6 +456,28 @@ def test_a_second_site_says_a_relayed_dated_files_listing_is_the_files(tmp_path,
                                          "first rehabmap")
 
 
+def test_a_record_saved_from_the_oruk_feed_and_indexed_at_another_home_keeps_its_files_listing(
+        tmp_path, list_2018_indexed, data_dir, geodata_dir, request):
+    """Forest Independent Hospital's record, saved from the first site's GET /oruk/services/{id} and given to
+    `rehabmap index` at another home, was indexed with the source and fetch time of its `provenance` attribute but not
+    its edition: POST /match there said nothing of its age (`dated_listing` None), where README "Read back" promises
+    the record back as it was. A file read by `rehabmap index` is the operator's own import, no feed relaying a live
+    listing: the record is the file's, as at the first site."""
+    home = forest_accepted(tmp_path, list_2018_indexed, data_dir, request)
+    with serving(home, data_dir) as url:
+        saved = httpx.get(f"{url}/oruk/services/{service_uuid(FOREST)}", timeout=30).json()
+    (tmp_path / "forest.json").write_text(json.dumps(saved), encoding="utf-8")
+    other = make_home(tmp_path / "other", geodata_dir)
+    done = rehabmap(other, data_dir, None, "index", str(tmp_path / "forest.json"), "--no-progress")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    ask = {"home": {"postcode": "NG5 2EW"}, "types": ["inpatient_rehab_level1"], "max_distance_km": 40}
+    with serving(other, data_dir) as url:
+        answer = httpx.post(f"{url}/match", json=ask, timeout=30).json()
+    [result] = [r for r in answer["results"] if r["name"] == "Forest Independent Hospital"]
+    assert result["dated_listing"] == ("Listed only in NHS website hospital list (September 2018), a file of "
+                                       "September 2018, not confirmed since.")
+
+
 def test_an_import_over_a_synced_home_counts_the_files_rows_and_the_stores_records_apart(cqc_synced_home, tmp_path,
                                                                                          data_dir):
     """`rehabmap index` of the real 2018 hospital list (1,231 rows) over a home the recorded CQC feed filled: the
