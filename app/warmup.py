@@ -10,6 +10,7 @@ import time
 
 from rehabmap.errors import CALLER_ERRORS, DataFileMissing, IndexNotBuilt, for_operator
 from rehabmap.match import MatchRequest, match
+from rehabmap.oruk import language_ids
 from rehabmap.state import AppState
 from rehabmap.taxonomy import ServiceType
 from web.warmup import warm_pages
@@ -40,6 +41,7 @@ def warm_up(state: AppState) -> float:
             for service_type in ServiceType:
                 coverage.for_request(home.areas.codes(), service_type)
         warm_pages(state.geography)
+        language_ids()  # the ORUK feed's language term ids (~0.1 s), else made by a first GET of one
         # Last: kept until a source syncs or the day changes (`AppState`); a read that fails skips nothing else.
         state.unconfirmed_listings(synced)
     except (DataFileMissing, IndexNotBuilt) as exc:  # the operator's to fix: said in full, with the file's place

@@ -143,12 +143,6 @@ def record_code(code: str) -> str:
     return language.code if language is not None else key
 
 
-def record_codes() -> frozenset[str]:
-    """Every code a record keeps for a language ISO 639 lists (`record_code`'s answers): what a `language:<code>`
-    need, open-ended, may name."""
-    return frozenset(language.code for language in _table().by_key.values())
-
-
 def with_macrolanguages(codes: set[str]) -> set[str]:
     """Records' language codes with the macrolanguage of each individual language among them (Cantonese,
     "yue", is a Chinese language: "zh" too), so a need for the macrolanguage finds every one of its languages."""

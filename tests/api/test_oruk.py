@@ -14,6 +14,7 @@ from geodata.distance import great_circle_km
 from rehabmap.index.base import ServiceQuery
 from rehabmap.match import covers
 from rehabmap.oruk import oruk_to_fields, service_to_oruk
+from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType
 from tests.api import hsds
 from tests.api.conftest import SAMPLE, TODAY, serve
@@ -288,6 +289,22 @@ def test_a_language_term_the_feed_nests_resolves_by_its_id_and_filters(client, b
                     if a["taxonomy_term"]["code"] == code and a["value"] == "yes"}
         assert {s["id"] for s in listed["contents"]} == speaking and len(speaking) == 2, (code, listed)
         assert listed["total_items"] == backend.find(ServiceQuery(needs=(code,), needs_confirmed=True), limit=0).total
+
+
+@pytest.mark.parametrize("code", ["iw", "qqq"])
+def test_a_language_code_iso_639_does_not_list_resolves_as_the_feed_publishes_it(client, backend, code):
+    """A feed's `language:iw` (Hebrew's withdrawn code) or `language:qqq` is kept as the source gave it
+    (`parse_need`: any two or three letters) and published with its term's id, but only ISO 639's codes resolved:
+    GET /oruk/taxonomy_terms/{that id} was a 404 and `taxonomy_term_id=` it a 400, the feed's own reference unknown
+    to it. Every id it can publish resolves now; the sample's services speak neither, so none is listed."""
+    [service] = [s for s in backend.all() if "language:bn" in s.needs_met][:1]
+    speaking = Service.model_validate({**service.model_dump(), "needs_met": [*service.needs_met, f"language:{code}"]})
+    [term] = [a["taxonomy_term"] for a in service_to_oruk(speaking)["attributes"]
+              if a["taxonomy_term"]["code"] == f"language:{code}"]
+    one = client.get(f"/oruk/taxonomy_terms/{term['id']}")
+    assert one.status_code == 200 and one.json() == term, one.text
+    listed = client.get("/oruk/services", params={"taxonomy_term_id": term["id"]})
+    assert listed.status_code == 200 and listed.json()["total_items"] == 0, listed.text
 
 
 def test_filtering_by_a_detail_term_is_refused_with_a_reason(client):
