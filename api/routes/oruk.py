@@ -48,7 +48,6 @@ LIST_FIELDS = ("id", "organization_id", "program_id", "name", "alternate_name", 
 
 TAXONOMIES = oruk.taxonomies()
 TERMS = oruk.taxonomy_terms()
-_TERMS_BY_ID = {t["id"]: t for t in TERMS}
 _TAXONOMY_KEYS = {key: t for t in TAXONOMIES for key in (t["id"], t["name"])} | {
     term["taxonomy"]: next(t for t in TAXONOMIES if t["id"] == term["taxonomy_id"]) for term in TERMS}
 
@@ -80,8 +79,9 @@ PerPage = Annotated[int, Query(ge=1, le=500, description="Number of results requ
 Search = Annotated[str | None, Query(max_length=200, description="Full text search.",
                                      openapi_examples={"recovery": {"value": "recovery college"}})]
 TermId = Annotated[NonBlank | None, Query(
-    max_length=100, description="Only services with this taxonomy term: a rehabmap service type, subtype "
-    "or need (met) from GET /taxonomy_terms, or a language need (language:<code>) a service's attributes give.",
+    max_length=100, description="Only services with this taxonomy term, by its id: a rehabmap service type, "
+    "subtype or need (met) from GET /taxonomy_terms, or a language need's (a `language:<code>` term, in the "
+    "attributes of the services that state it; its code is no id).",
     openapi_examples={"level 2 inpatient": {"value": next(
         t["id"] for t in TERMS if t["code"] == ServiceType.inpatient_rehab_level2.value)}})]
 
@@ -128,9 +128,14 @@ class OrukIds:
 
 
 def _uuid_key(oruk_id: str) -> str | None:
-    """An ORUK id as the maps hold it (a UUID's lower-case form), or None for text that is no UUID."""
+    """An ORUK id as the maps hold it (a UUID's lower-case form), or None for text that is no UUID. A URN's
+    "urn:uuid:" is read in any case (RFC 8141), which `uuid.UUID` reads in lower case only: `URN:UUID:…` was not
+    found."""
+    text = oruk_id.strip()
+    if text[:9].lower() == "urn:uuid:":
+        text = text[9:]
     try:
-        return str(uuid.UUID(oruk_id.strip()))
+        return str(uuid.UUID(text))
     except ValueError:
         return None
 
@@ -150,11 +155,15 @@ def listed_service(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: obj[k] for k in LIST_FIELDS if k in obj}
 
 
-def _term_by_id(term_id: str) -> dict[str, Any] | None:
-    """A term the feed gives (`oruk.term_by_id`: a language need's too) as HSDS's `taxonomy_term`, its id in any form
-    of a UUID, as a service's is read (`_uuid_key`): until session 52 only the lower-case form was found."""
-    term = oruk.term_by_id(_uuid_key(term_id) or term_id)
-    return None if term is None else term.to_hsds()
+def _term_by_id(term_id: str) -> oruk.Term | None:
+    """A term the feed gives (`oruk.term_by_id`: a language need's too), its id in any form of a UUID, as a service's
+    is read (`_uuid_key`): until session 52 only the lower-case form was found."""
+    return oruk.term_by_id(_uuid_key(term_id) or term_id)
+
+
+# Where a reader finds a term's id: the list holds the fixed terms only (`oruk.taxonomy_terms`)
+_TERMS_FOUND = ("See /oruk/taxonomy_terms for the service types, subtypes and needs; a language need's id is in the "
+                "attributes of the services that state it.")
 
 
 def _taxonomy(key: str) -> dict[str, Any] | None:
@@ -168,16 +177,14 @@ def term_query(term_id: str | None) -> ServiceQuery:
         return ServiceQuery()
     term = _term_by_id(term_id.strip())
     if term is None:
-        raise InvalidValue(f"Unknown taxonomy_term_id '{term_id[:60]}'. The terms rehabmap uses are listed at "
-                           "/oruk/taxonomy_terms.", field="taxonomy_term_id")
-    if term["taxonomy"] == oruk.SERVICE_TYPES.key:
-        parent = _TERMS_BY_ID[term["parent_id"]]["code"] if term.get("parent_id") else None
-        if parent:
-            return ServiceQuery(types=frozenset({ServiceType(parent)}), subtypes=frozenset({term["code"]}))
-        return ServiceQuery(types=frozenset({ServiceType(term["code"])}))
-    if term["taxonomy"] == oruk.NEEDS.key:
-        return ServiceQuery(needs=(term["code"],), needs_confirmed=True)
-    raise InvalidValue(f"Services cannot be filtered by '{term['name']}', a term of the {term['taxonomy']} "
+        raise InvalidValue(f"Unknown taxonomy_term_id '{term_id[:60]}'. {_TERMS_FOUND}", field="taxonomy_term_id")
+    if term.taxonomy is oruk.SERVICE_TYPES:
+        if term.parent:
+            return ServiceQuery(types=frozenset({ServiceType(term.parent)}), subtypes=frozenset({term.code}))
+        return ServiceQuery(types=frozenset({ServiceType(term.code)}))
+    if term.taxonomy is oruk.NEEDS:
+        return ServiceQuery(needs=(term.code,), needs_confirmed=True)
+    raise InvalidValue(f"Services cannot be filtered by '{term.name}', a term of the {term.taxonomy.key} "
                        "taxonomy; use a service type, subtype or need term.", field="taxonomy_term_id")
 
 
@@ -328,7 +335,8 @@ def list_taxonomy_terms(
     taxonomy_id: Annotated[NonBlank | None, Query(max_length=100, description="Only terms of this taxonomy (its "
                                                   "id or key).",
                                                   openapi_examples={"needs": {"value": "rehabmap-needs"}})] = None,
-    parent_id: Annotated[str | None, Query(max_length=100, description="Only children of this term.")] = None,
+    parent_id: Annotated[NonBlank | None, Query(max_length=100,
+                                                description="Only children of this term (its id).")] = None,
     top_only: Annotated[bool, Query(description="Only terms without a parent.")] = False,
 ) -> JSONResponse:
     """Every fixed term of rehabmap's taxonomies (language needs, `language:<code>`, are open-ended: each is in
@@ -341,8 +349,10 @@ def list_taxonomy_terms(
                                field="taxonomy_id")
         terms = [t for t in terms if t["taxonomy_id"] == taxonomy["id"]]
     if parent_id is not None:
-        parent = _uuid_key(parent_id) or parent_id
-        terms = [t for t in terms if t.get("parent_id") == parent]
+        parent = _term_by_id(parent_id)
+        if parent is None:  # before, 200 and no terms, as if it were a term with no children
+            raise InvalidValue(f"Unknown parent_id '{parent_id[:60]}'. See /oruk/taxonomy_terms.", field="parent_id")
+        terms = [t for t in terms if t.get("parent_id") == parent.id]
     if top_only:
         terms = [t for t in terms if not t.get("parent_id")]
     start = (page_number - 1) * per_page
@@ -355,8 +365,8 @@ def get_taxonomy_term(id: Annotated[str, Path(max_length=100, description="Term 
     """One term: its code, name, description, taxonomy and, for a subtype, its parent type."""
     term = _term_by_id(id)
     if term is None:
-        raise TaxonomyNotFound(f"No taxonomy term with id '{id[:80]}'. See /oruk/taxonomy_terms.", field="id")
-    return JSONResponse(term)
+        raise TaxonomyNotFound(f"No taxonomy term with id '{id[:80]}'. {_TERMS_FOUND}", field="id")
+    return JSONResponse(term.to_hsds())
 
 
 def create_oruk_app(state: AppState) -> FastAPI:

@@ -108,7 +108,8 @@ def test_every_sample_service_by_its_oruk_id(client, backend):
     assert client.get("/oruk/services/synthetic:000001").json() == body
     # Any form of the UUID names it, at both routes (they were accepted as UUIDs, and then not found).
     at = body["service_at_locations"][0]["id"]
-    for form in (f"{{{body['id'].upper()}}}", f"urn:uuid:{body['id']}"):
+    # RFC 8141: a URN's "urn:uuid:" is read in any case (`URN:UUID:…` was a 404 where `urn:uuid:…` was found)
+    for form in (f"{{{body['id'].upper()}}}", f"urn:uuid:{body['id']}", f"URN:UUID:{body['id']}"):
         assert client.get(f"/oruk/services/{form}").json() == body
     assert client.get(f"/oruk/service_at_locations/urn:uuid:{at.upper()}").json()["id"] == at
 
@@ -202,8 +203,23 @@ def test_taxonomy_terms_and_their_filters(client):
     assert all(not t.get("parent_id") for t in top) and len(top) < body["total_items"]
     one = client.get(f"/oruk/taxonomy_terms/{advocacy}").json()
     hsds.assert_valid(hsds.entity("taxonomy_term", profile=True), one)
-    assert client.get("/oruk/taxonomy_terms/nope").status_code == 404
+    # No term has these ids: a listing of their children was 200 with none, as if the term had no children, where an
+    # unknown taxonomy_id is a 400; and the errors sent the reader to /oruk/taxonomy_terms, which lists no language
+    # need, as where every term is.
+    found_where = ("See /oruk/taxonomy_terms for the service types, subtypes and needs; a language need's id is in "
+                   "the attributes of the services that state it.")
+    missing = client.get("/oruk/taxonomy_terms/nope")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["message"] == f"No taxonomy term with id 'nope'. {found_where}"
     assert client.get("/oruk/taxonomy_terms", params={"taxonomy_id": "nope"}).status_code == 400
+    for unknown in ("nope", "8ab6b7d4-0000-5000-8000-000000000000"):
+        reply = client.get("/oruk/taxonomy_terms", params={"parent_id": unknown})
+        assert reply.status_code == 400 and reply.json()["error"] == {
+            "code": "invalid_value", "field": "parent_id",
+            "message": f"Unknown parent_id '{unknown}'. See /oruk/taxonomy_terms."}, reply.text
+    filtered = client.get("/oruk/services", params={"taxonomy_term_id": "language:bn"})
+    assert filtered.status_code == 400
+    assert filtered.json()["error"]["message"] == f"Unknown taxonomy_term_id 'language:bn'. {found_where}"
 
 
 def test_a_term_or_taxonomy_id_is_read_in_any_form_of_a_uuid_as_a_services_is(client, backend):
@@ -214,7 +230,8 @@ def test_a_term_or_taxonomy_id_is_read_in_any_form_of_a_uuid_as_a_services_is(cl
     advocacy, imha = term_id(client, "advocacy"), term_id(client, "imha")
     needs = client.get("/oruk/taxonomies/rehabmap-needs").json()["id"]
     by_type = backend.find(ServiceQuery(types=frozenset({ServiceType.advocacy})), limit=0).total
-    for form in (str.upper, lambda i: f"{{{i}}}", lambda i: f"urn:uuid:{i.upper()}"):
+    forms = (str.upper, lambda i: f"{{{i}}}", lambda i: f"urn:uuid:{i.upper()}", lambda i: f"URN:UUID:{i}")
+    for form in forms:
         term = client.get(f"/oruk/taxonomy_terms/{form(advocacy)}")
         assert term.status_code == 200 and term.json()["id"] == advocacy, term.text
         listed = client.get("/oruk/services", params={"taxonomy_term_id": form(advocacy), "per_page": 1})
