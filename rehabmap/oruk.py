@@ -192,9 +192,10 @@ _DETAIL_TEXTS: dict[str, tuple[str, str]] = {
                       "is needed. No attribute: not known."),
     "cqc_rating": ("CQC rating", "Overall CQC rating (Outstanding, Good, Requires improvement, Inadequate)."),
     "cqc_rating_date": ("CQC rating date", "Date (YYYY-MM-DD) of the report that gave the CQC rating."),
-    "provenance": ("Provenance", "Where the record came from: JSON with source, source_id, fetched_at, licence, "
-                   "and for a dated file its edition (title, dated: when its data stood, gives: the fields read "
-                   "from it)."),
+    "provenance": ("Provenance", "Where the record came from: JSON with source, source_id, fetched_at, licence; "
+                   "for a dated file its edition (title; dated: when its data stood; gives: the fields its mapping "
+                   "reads from every row, which this record's row may not all have had); and relayed_by (source, "
+                   "title) where another rehabmap's feed passed the entry on."),
     "last_verified": ("Last verified", "Date (YYYY-MM-DD) the rehabmap team or the service last checked the "
                       "record: a person's check, unlike `assured_date`, which any feed may set to its own check of "
                       "its listing."),

@@ -16,7 +16,7 @@ import pytest
 
 from rehabmap.index.names import OVERLAY_SOURCE
 from rehabmap.oruk import LEGACY_LABEL_TEXTS, ONS_AREA_URI, oruk_to_fields, service_to_oruk, taxonomies, taxonomy_terms
-from rehabmap.record import Schedule, Service
+from rehabmap.record import Provenance, Schedule, Service
 from rehabmap.taxonomy import NEED_LABELS, SUBTYPES, ServiceType
 from tests.oruk_records import FULL, provenance
 
@@ -221,6 +221,12 @@ def test_taxonomy_terms_publish_the_vocabulary(schema):
     assert parents[imha["parent_id"]] == "advocacy"
     locked = next(t for t in terms if t["code"] == "locked_rehabilitation")
     assert "inpatient_rehab_level2" in locked["description"] and "cease" in locked["description"]
+    # The provenance term names each field an entry publishes (`relayed_by` was left out), and says `gives` is what
+    # the file's mapping reads from every row: "the fields read from it" read as this record's facts (Forest gave
+    # no phone).
+    [said] = [t["description"] for t in terms if t["code"] == "provenance"]
+    assert {f for f in set(Provenance.model_fields) - {"file", "line"} if f not in said} == set()
+    assert "the fields its mapping reads from every row" in said
 
 
 def test_sample_file_is_valid_hsds_and_round_trips(validator):
