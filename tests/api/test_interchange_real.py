@@ -214,8 +214,11 @@ def test_the_feed_read_back_by_rehabmap_is_the_directory_it_came_from(served, ht
     def published(provenance: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [{k: v for k, v in p.items() if k not in ("file", "line")} for p in provenance]  # never published
 
+    # each said to be relayed by the feed (docs/adr/0018)
+    relay = {"relayed_by": {"source": "oruk-rehabmap", "title": "rehabmap"}}
     assert {i: published(doc["provenance"][1:]) for i, doc in again.items()} == {
-        i: published(doc["provenance"]) for i, doc in index_docs(home).items() if doc["status"] == "active"}
+        i: [{**p, **relay} for p in published(doc["provenance"])] for i, doc in index_docs(home).items()
+        if doc["status"] == "active"}
 
 
 def csv_rows(text: str) -> list[dict[str, str]]:
