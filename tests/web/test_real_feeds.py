@@ -984,15 +984,16 @@ def test_a_partly_covered_part_is_told_apart_in_every_export(advocacy_partly, tm
     assert all(a["partly_covered_parts"] == {} for a in table["areas"] if a["code"] != NOTTINGHAMSHIRE)
 
     header, *rows = list(csv.reader(io.StringIO(sheet)))
-    # The parts only partly covered come after every type's columns, then why figures are empty, then what the data
-    # are of (the day, the census).
-    assert header[-5:] == ["partly_covered_parts", "kinds_covered_parts", "figures_unknown", "as_of",
-                           "population_year"]
+    # The parts only partly covered come after every type's columns, then why figures are empty, the parts found
+    # where more may be (added in session 52, after the columns before them), then what the data are of (the day,
+    # the census).
+    assert header[-7:] == ["partly_covered_parts", "kinds_covered_parts", "figures_unknown",
+                           "found_may_be_more_parts", "found_may_be_more_count", "as_of", "population_year"]
     assert header == [c["key"] for c in dictionary]
     nottingham = next(dict(zip(header, r)) for r in rows if r[0] == NOTTINGHAMSHIRE)
     assert nottingham["partly_covered_parts"] == f"advocacy={share}"
     assert "advocacy" in nottingham["not_covered_parts"].split(";") and nottingham["advocacy.count"] == ""
-    assert [r[-5] for r in rows if r[0] != NOTTINGHAMSHIRE] == [""] * (len(rows) - 1)  # partly_covered_parts
+    assert [r[-7] for r in rows if r[0] != NOTTINGHAMSHIRE] == [""] * (len(rows) - 1)  # partly_covered_parts
     assert "advocacy=partly_covered" in nottingham["figures_unknown"].split(";")
     properties = next(f["properties"] for f in features if f["id"] == NOTTINGHAMSHIRE)
     assert properties["partly_covered_parts"] == f"advocacy={share}" and properties["advocacy.count"] is None
