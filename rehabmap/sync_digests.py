@@ -37,6 +37,13 @@ def content(item_json: dict[str, Any]) -> dict[str, Any]:
     return said
 
 
+def relays_marked(fields: dict[str, Any]) -> list[Any]:
+    """Which feed relayed each entry of a feed's published provenance (`Provenance.relayed_by`), which the content
+    digest leaves out with the provenance: a store synced before a release marked relays holds the same content
+    unmarked, and must be read again for the marks (`indexer.sync.runner._same`), or no sync would ever mark it."""
+    return [p.get("relayed_by") for p in fields.get("provenance") or () if isinstance(p, dict)]
+
+
 def content_digest(item_json: dict[str, Any]) -> str:
     return digest(content(item_json))
 

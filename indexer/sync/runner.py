@@ -76,7 +76,7 @@ from rehabmap.maintain.database import machines_words
 from rehabmap.maintain.overlay import Overlay
 from rehabmap.maintain.retirement import RETIRED_DETAIL
 from rehabmap.errors import DomainError, InvalidValue, sentence, shorten, tell_operator, told
-from rehabmap.sync_digests import content, content_digest as item_json_digest
+from rehabmap.sync_digests import content, content_digest as item_json_digest, relays_marked
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType, type_words
 
@@ -1184,9 +1184,11 @@ def _same(record: StoredRecord | None, item: SourceItem) -> bool:
     so that the review queue may say another source gives it the same code), and read as short or whole alike,
     with the same fields its lost cells may give (`Candidate.short` and `lost_fields`, not content: a short row
     stored before the store kept them, or whose mapping now maps the cut column to another field, is read again
-    for them)."""
+    for them), and with the same relays marked on its feed's published provenance (`relays_marked`: a record synced
+    before the release that marks them is read again for them, counted unchanged)."""
     edition = item.candidate.origin.edition
     return (record is not None and record.digest == content_digest(item)
             and record.item["origin"].get("edition") == (edition.model_dump(mode="json") if edition else None)
             and record.item.get("id_is") == item.id_is and record.item.get("short", "") == item.candidate.short
-            and record.item.get("lost_fields") == lost_fields_json(item.candidate))
+            and record.item.get("lost_fields") == lost_fields_json(item.candidate)
+            and relays_marked(record.item["fields"]) == relays_marked(item.candidate.fields))

@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import shutil
+import sqlite3
 import tomllib
 from datetime import datetime, timezone
 from pathlib import Path
@@ -412,18 +413,50 @@ def test_the_oruk_feed_says_a_dated_files_listing_is_the_files_and_a_second_site
 def second_site(tmp_path, home, data_dir, geodata_dir) -> tuple[Path, dict]:
     """A second rehabmap home that ran `rehabmap sync oruk` of `home`'s ORUK feed, served on 127.0.0.1, as "first
     rehabmap"; and Forest Independent Hospital's record in that feed."""
-    feeds = tmp_path / "feeds"
-    feeds.mkdir()
     second = make_home(tmp_path / "second", geodata_dir)
+    return second, synced_from(home, second, data_dir, "first")
+
+
+def synced_from(home: Path, site: Path, data_dir: Path, name: str, *args: str) -> dict:
+    """`rehabmap sync oruk` at `site` of `home`'s ORUK feed, served on 127.0.0.1, as "<name> rehabmap" (its feed
+    file `<name>.toml` in the site's feeds folder); Forest Independent Hospital's record in that feed."""
+    feeds = site.parent / "feeds"
+    feeds.mkdir(exist_ok=True)
     with serving(home, data_dir) as url:
         record = httpx.get(f"{url}/oruk/services/{service_uuid(FOREST)}", timeout=30).json()
-        (feeds / "first.toml").write_text(
-            f'[feed]\nlabel = "first rehabmap"\nurl = "{url}/oruk"\npaging = "hsds3"\nper_page = 100\n'
+        (feeds / f"{name}.toml").write_text(
+            f'[feed]\nlabel = "{name} rehabmap"\nurl = "{url}/oruk"\npaging = "hsds3"\nper_page = 100\n'
             'licence = "OGL-UK-3.0"\nattribution = "Contains information from rehabmap"\n', encoding="utf-8")
-        synced = rehabmap(second, data_dir, None, "sync", "oruk", REHABMAP_ORUK_FEEDS_DIR=str(feeds),
+        synced = rehabmap(site, data_dir, None, "sync", "oruk", *args, REHABMAP_ORUK_FEEDS_DIR=str(feeds),
                           REHABMAP_ORUK_RATE="10000")
     assert synced.returncode == 0, synced.stdout[-2000:] + synced.stderr[-2000:]
-    return second, record
+    return record
+
+
+def test_a_second_site_synced_before_relays_were_marked_marks_them_on_its_next_sync(
+        tmp_path, list_2018_indexed, data_dir, geodata_dir, request):
+    """A second rehabmap that synced the first's feed before a release marked relays (`Provenance.relayed_by`)
+    holds Forest Independent Hospital's published provenance unmarked. The content digest leaves the provenance
+    out, so every later sync, `--full` too, found the record unchanged and kept the old copy: the site never said
+    the 2018 list's listing was the file's. Now a stored record whose relays differ is read again, counted
+    unchanged."""
+    home = forest_accepted(tmp_path, list_2018_indexed, data_dir, request)
+    second, _ = second_site(tmp_path, home, data_dir, geodata_dir)
+    store = Settings(home=second, data_dir=data_dir).directory_path
+    conn = sqlite3.connect(store)
+    with conn:  # the record as a release before relays were marked stored it
+        for key, item, service in conn.execute("SELECT rowid, item, service FROM sync_records WHERE service_id = ?",
+                                               (FOREST,)).fetchall():
+            item, service = json.loads(item), json.loads(service)
+            for entry in [*item["fields"]["provenance"], *service["provenance"]]:
+                entry.pop("relayed_by", None)
+            conn.execute("UPDATE sync_records SET item = ?, service = ? WHERE rowid = ?",
+                         (json.dumps(item), json.dumps(service), key))
+    conn.close()
+    synced_from(home, second, data_dir, "first")
+    [(service,)] = table_rows(store, "SELECT service FROM sync_records WHERE service_id = ?", FOREST)
+    assert [p.get("relayed_by") for p in json.loads(service)["provenance"]] == [
+        None, {"source": "oruk-first", "title": "first rehabmap"}]
 
 
 def test_a_second_site_says_a_relayed_dated_files_listing_is_the_files(tmp_path, list_2018_indexed, data_dir,
@@ -435,10 +468,16 @@ def test_a_second_site_says_a_relayed_dated_files_listing_is_the_files(tmp_path,
     listing, which is as old as the file: both now say what the first site says, naming the feed that relayed it."""
     home = forest_accepted(tmp_path, list_2018_indexed, data_dir, request)
     second, _ = second_site(tmp_path, home, data_dir, geodata_dir)
+    says_the_relayed_files_listing(second, data_dir)
+
+
+def says_the_relayed_files_listing(site: Path, data_dir: Path) -> None:
+    """That POST /match, the service page and GET /services/{id} at `site` say Forest Independent Hospital's listing
+    is the 2018 list's, as relayed by the first rehabmap, and confirmed by no one since."""
     said = ("Listed only in NHS website hospital list (September 2018), a file of September 2018, as relayed by first "
             "rehabmap, not confirmed since.")
     ask = {"home": {"postcode": "NG5 2EW"}, "types": ["inpatient_rehab_level1"], "max_distance_km": 40}
-    with serving(second, data_dir) as url:
+    with serving(site, data_dir) as url:
         answer = httpx.post(f"{url}/match", json=ask, timeout=30).json()
         page = httpx.get(f"{url}/service/{FOREST}", timeout=30).text
         api = httpx.get(f"{url}/services/{FOREST}", timeout=30).json()
