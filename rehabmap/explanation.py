@@ -40,7 +40,7 @@ from typing import Literal, NamedTuple, Protocol
 from geodata.distance import miles_and_km
 from rehabmap.index.names import OVERLAY_SOURCE
 from rehabmap.per_record import RECORDS_KEPT, PerRecord
-from rehabmap.record import Capacity, Gender, Service, relays
+from rehabmap.record import Capacity, Gender, Service, dating
 from rehabmap.taxonomy import GENDER_NEEDS, TYPE_LABELS, ServiceType, need_label
 
 
@@ -279,8 +279,7 @@ def dated_listing(service: Service) -> str | None:
     rests on more than the file. A feed that relays the file's listing (another rehabmap's ORUK feed, `Relay`) is no
     live source: it lists the record on the day it is read, the file being as old as it says ("…, a file of
     September 2018, as relayed by first rehabmap, not confirmed since.")."""
-    relaying = relays(service.provenance)
-    editions = [p.edition for p in service.provenance if p.source not in relaying]
+    editions = [p.edition for p in dating(service.provenance)]
     if service.last_verified is not None or not editions or None in editions:
         return None
     return f"Listed only {' and '.join(_files(service))}, not confirmed since."
@@ -302,7 +301,7 @@ def unconfirmed_listing(service: Service, listings: Unconfirmed) -> str | None:
 def _files(service: Service) -> list[str]:
     """The dated files among the record's sources, each once, as "in <title>, a file of <date>"."""
     return list(dict.fromkeys(f"in {e.title or 'a dated file'}, a file of {e.dated or 'no stated date'}"
-                              + (f", as relayed by {relay.title or relay.source}" if (relay := p.relayed_by) else "")
+                              + (f", as relayed by {relay.named}" if (relay := p.relayed_by) else "")
                               for p in service.provenance if (e := p.edition) is not None))
 
 

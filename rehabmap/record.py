@@ -7,7 +7,7 @@ reasons pydantic gives, and the importer adds the file and line.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time
 from urllib.parse import quote
 from typing import Annotated, Any, Literal
@@ -206,14 +206,23 @@ class FileEdition(BaseModel):
 
 class Relay(BaseModel):
     """The feed that passed a source's listing on (another installation's ORUK feed, read by `rehabmap sync oruk`):
-    named on the entry it relayed, as the sync named the feed, so the listing is said to be the source's "as relayed
-    by" the feed. The feed's own entry in the record's provenance (`source`) is then a relay, not a source of its
-    own: it lists the record today whatever day the source it relays last did (docs/adr/0018)."""
+    named on the entry it relayed, so the listing is said to be the source's "as relayed by" the feed. The feed's
+    own entry in the record's provenance (`source`) is then a relay, not a source of its own: it lists the record
+    today whatever day the source it relays last did (docs/adr/0018). `source` is always the feed the sync read,
+    whatever relay the feed published: a name a feed publishes is its publisher's, and read as one of this
+    installation's sources ("cqc") it hid that source's own listing."""
 
     model_config = ConfigDict(frozen=True)
 
     source: str                         # the feed's name in this installation's provenance (`oruk-<feed>`)
-    title: str | None = None            # the feed as a person reads it (its label); None: not given
+    title: str | None = None            # as a person reads it: the first relay's, as published, or the feed's label
+    relaying: bool = False              # the entry is itself a relay's own, where the feed's publisher read it from
+                                        # another rehabmap's feed (a third site's copy): it dates nothing either
+
+    @property
+    def named(self) -> str:
+        """The relay as a person reads it (`title`), or the feed's name where no title was given."""
+        return self.title or self.source
 
 
 class Provenance(BaseModel):
@@ -234,6 +243,14 @@ class Provenance(BaseModel):
 def relays(provenance: Iterable[Provenance]) -> frozenset[str]:
     """The sources in a record's provenance that relay another's entry (`Relay`): their own entries date nothing."""
     return frozenset(p.relayed_by.source for p in provenance if p.relayed_by is not None)
+
+
+def dating(provenance: Sequence[Provenance]) -> list[Provenance]:
+    """The entries of a record's provenance that may date it: none a relay's own, this installation's
+    (`relays`) or one a relay passed on (`Relay.relaying`), which lists the record on the day it is read. Before,
+    a third site read the first site's relay, passed on by the second, as a live listing of today."""
+    relaying = relays(provenance)
+    return [p for p in provenance if p.source not in relaying and not (p.relayed_by and p.relayed_by.relaying)]
 
 
 def is_imported(context: dict[str, Any] | None) -> bool:

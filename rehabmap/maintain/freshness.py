@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from rehabmap.coverage import CURATED
 from rehabmap.maintain.database import each_value
-from rehabmap.record import relays
+from rehabmap.record import dating, relays
 
 if TYPE_CHECKING:
     from rehabmap.coverage import Claim
@@ -196,7 +196,7 @@ def _listing(p: Provenance, source: str, title: str, day: date, facts: tuple[str
     if (edition := p.edition) is None:
         return SourceConfirmation(source, title, day, facts, not_given)
     return SourceConfirmation(source, edition.title or title, None, facts, not_given, True, edition.dated,
-                              relay.title or relay.source if (relay := p.relayed_by) else None)
+                              p.relayed_by.named if p.relayed_by else None)
 
 
 def _relayed(service: Service, found: list[tuple[Provenance, _Listed]]) -> list[tuple[Provenance, _Listed]]:
@@ -208,11 +208,12 @@ def _relayed(service: Service, found: list[tuple[Provenance, _Listed]]) -> list[
     relaying = relays(service.provenance)
     if not relaying:
         return found
+    dated = dating(service.provenance)  # a relay passed on (a third site's) dates nothing, nor stands for a file
     read: list[tuple[Provenance, _Listed]] = []
     for p, listed in found:
-        passed = [r for r in service.provenance if r.relayed_by is not None and r.relayed_by.source == p.source]
+        passed = [r for r in dated if r.relayed_by is not None and r.relayed_by.source == p.source]
         files = [(r, listed) for r in passed if r.edition is not None]
-        read += files if p.source in relaying and len(files) == len(passed) else [*files, (p, listed)]
+        read += files if p.source in relaying and files and len(files) == len(passed) else [*files, (p, listed)]
     return read
 
 

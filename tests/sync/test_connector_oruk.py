@@ -169,22 +169,44 @@ def test_a_mapped_term_types_a_placed_service_as_confirmed(replay, tmp_path):
     assert item.candidate.origin.file.endswith("/services/" + item.raw["id"])
 
 
+def published_by_bristol(replay: Replay, tmp_path: Path, value: str, feed: str = "") -> tuple[list, str]:
+    """What `sync oruk` reads of Bristol's feed with a "Provenance" attribute of `value` on 'Autism Advice -
+    Bristol' (its detail page has a point), the feed file Bristol's own with `feed` added to its [feed] table; and
+    that service's id."""
+    text = (ROOT / "mappings" / "feeds" / "bristol.toml").read_text()
+    (tmp_path / "bristol.toml").write_text(text.replace("[feed]\n", f"[feed]\n{feed}", 1).replace(
+        '[terms]\n', '[terms]\n"Health support groups and organisations" = "vcfse"\n'))
+    details = replay.oruk["bristol"].details
+    [sid] = [k for k, d in details.items() if d["name"] == "Autism Advice - Bristol"]
+    details[sid] = {**details[sid], "attributes": [
+        {"taxonomy_term": {"taxonomy": "rehabmap", "name": "Provenance"}, "value": value}]}
+    [connector] = connectors_for("oruk", Settings(oruk_feeds_dir=tmp_path, oruk_rate=10_000,
+                                                  oruk_feed_urls={"bristol": replay.oruk_url("bristol")}))
+    return list(connector.fetch(MemoryState())), sid
+
+
+SPOOFED = {"source": "nhs-hospitals-2018", "source_id": "DAM04", "fetched_at": "2026-12-07T10:00:00+00:00",
+           "edition": {"title": "NHS website hospital list (September 2018)", "dated": "September 2018"},
+           "relayed_by": {"source": "cqc", "title": "NHS England"}}
+
+
+def test_a_relay_a_feed_names_is_the_feed_itself_never_a_source_of_this_site(replay, tmp_path):
+    """A feed's published provenance entry that says it was relayed by "cqc": the sync kept the name, a source of
+    this rehabmap, so a record merged with a live CQC one read CQC's own listing as a relay's and hid it. Now the
+    relay is always the feed read (`oruk-bristol`), the name it published kept as words only."""
+    outcomes, _ = published_by_bristol(replay, tmp_path, json.dumps(SPOOFED))
+    [item] = [o for o in outcomes if isinstance(o, SourceItem)]
+    [entry] = item.candidate.fields["provenance"]
+    assert entry["relayed_by"] == {"source": "oruk-bristol", "title": "NHS England", "relaying": False}
+
+
 def test_a_provenance_attribute_that_is_not_json_leaves_out_itself_not_the_service(replay, tmp_path):
     """Bristol's 'Autism Advice - Bristol' (its detail page has a point) with a "Provenance" attribute cut off, which
     is not JSON: before, the service was refused ("cannot read the service: attributes[0] provenance: … is not valid
     JSON"). It is rehabmap's own note of where a record came from: now it alone is left out and said on the item, the
     service kept with nothing published from it, and no person's check read from it."""
-    text = (ROOT / "mappings" / "feeds" / "bristol.toml").read_text()
-    (tmp_path / "bristol.toml").write_text(text.replace('[terms]\n', '[terms]\n"Health support groups and '
-                                                        'organisations" = "vcfse"\n'))
-    details = replay.oruk["bristol"].details
-    [sid] = [k for k, d in details.items() if d["name"] == "Autism Advice - Bristol"]
     cut = '{"source": "cqc", "source_id": "1-1'
-    details[sid] = {**details[sid], "attributes": [
-        {"taxonomy_term": {"taxonomy": "rehabmap", "name": "Provenance"}, "value": cut}]}
-    [connector] = connectors_for("oruk", Settings(oruk_feeds_dir=tmp_path, oruk_rate=10_000,
-                                                  oruk_feed_urls={"bristol": replay.oruk_url("bristol")}))
-    outcomes = list(connector.fetch(MemoryState()))
+    outcomes, sid = published_by_bristol(replay, tmp_path, cut)
     assert [o for o in outcomes if isinstance(o, Refused) and o.source_id == sid] == []
     [item] = [o for o in outcomes if isinstance(o, SourceItem)]
     assert item.candidate.fields["name"] == "Autism Advice - Bristol" and item.type_status == "confirmed"

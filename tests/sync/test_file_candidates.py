@@ -407,7 +407,8 @@ def test_the_oruk_feed_says_a_dated_files_listing_is_the_files_and_a_second_site
                                     "gives": listed["edition"]["gives"]}
     again = index_record(second, FOREST)
     assert again is not None and [p["source"] for p in again["provenance"]] == ["oruk-first", "nhs-hospitals-2018"]
-    assert again["provenance"][1] == {**published, "relayed_by": {"source": "oruk-first", "title": "first rehabmap"}}
+    assert again["provenance"][1] == {**published, "relayed_by": {"source": "oruk-first", "title": "first rehabmap",
+                                                                  "relaying": False}}
 
 
 def second_site(tmp_path, home, data_dir, geodata_dir) -> tuple[Path, dict]:
@@ -456,7 +457,7 @@ def test_a_second_site_synced_before_relays_were_marked_marks_them_on_its_next_s
     synced_from(home, second, data_dir, "first")
     [(service,)] = table_rows(store, "SELECT service FROM sync_records WHERE service_id = ?", FOREST)
     assert [p.get("relayed_by") for p in json.loads(service)["provenance"]] == [
-        None, {"source": "oruk-first", "title": "first rehabmap"}]
+        None, {"source": "oruk-first", "title": "first rehabmap", "relaying": False}]
 
 
 def test_a_second_site_says_a_relayed_dated_files_listing_is_the_files(tmp_path, list_2018_indexed, data_dir,
@@ -469,6 +470,20 @@ def test_a_second_site_says_a_relayed_dated_files_listing_is_the_files(tmp_path,
     home = forest_accepted(tmp_path, list_2018_indexed, data_dir, request)
     second, _ = second_site(tmp_path, home, data_dir, geodata_dir)
     says_the_relayed_files_listing(second, data_dir)
+
+
+def test_a_third_site_says_a_relayed_dated_files_listing_is_the_files(tmp_path, list_2018_indexed, data_dir,
+                                                                     geodata_dir, request):
+    """Forest Independent Hospital, as above, read by a third rehabmap through the second's feed. Relays were
+    followed one level down: the third site's POST /match said "…, as relayed by first rehabmap, not confirmed
+    since." while its page and GET /services/{id} said "Listed by second rehabmap: last confirmed <today>", a
+    relay's day shown as a confirmation. Now the first site's relay, passed on, dates nothing either: every face
+    says the file's listing."""
+    home = forest_accepted(tmp_path, list_2018_indexed, data_dir, request)
+    second, _ = second_site(tmp_path, home, data_dir, geodata_dir)
+    third = make_home(tmp_path / "site3" / "third", geodata_dir)
+    synced_from(second, third, data_dir, "second")
+    says_the_relayed_files_listing(third, data_dir)
 
 
 def says_the_relayed_files_listing(site: Path, data_dir: Path) -> None:

@@ -38,7 +38,7 @@ from indexer.sync.http import SourceClient, SourceNotFound
 from indexer.sync.items import Evidence, Gone, Outcome, Refused, SourceItem, SyncState, TypeStatus, Unchanged
 from rehabmap.errors import DomainError, did_you_mean, shorten
 from rehabmap.oruk import oruk_to_fields, places, v1_terms
-from rehabmap.record import Provenance, Relay
+from rehabmap.record import Provenance, Relay, relays
 from rehabmap.taxonomy import STATUTORY_PROVIDERS, NotRehab, ServiceType, classify_label, validate_subtype
 
 # Each paging shape's keys: the page's services, "this is the last page", the number of pages and of services.
@@ -455,7 +455,7 @@ def map_service(feed: Feed, item: dict[str, Any], url: str, number: int, fetched
             f"its {' and its '.join(nulls)} {'is' if len(nulls) == 1 else 'are'} null, where each entry should be "
             "an object: ask the feed's publisher to leave empty entries out")
         return Refused(feed.source, sid, url, f"cannot read the service: {said}", unreadable=True)
-    published = _published(fields.pop("provenance", None), Relay(source=feed.source, title=feed.label))
+    published = _published(fields.pop("provenance", None), feed)
     name = fields.get("name", "")
     named_provider = not fields.get("provider_type") and provider_type_from_name(fields.get("organisation"))
     if named_provider:
@@ -503,23 +503,27 @@ def _null_entries(value: Any, path: str = "") -> list[str]:
     return []
 
 
-def _published(provenance: list[Any] | None, relay: Relay) -> list[dict[str, Any]]:
+def _published(provenance: list[Any] | None, feed: Feed) -> list[dict[str, Any]]:
     """Where the feed says its record came from (rehabmap's own feed, or one that republishes CQC's records,
     publishes each source's name, id, licence and fetch time): kept after the feed itself in the record's
     provenance (`indexer.pipeline`), so the service page and the API name the first source, the ORUK feed
     passes it on, and its licence's attribution travels with the record. It was dropped, so a CQC record read
     through a feed lost "Contains CQC information". An entry that is no provenance (no source, id or time) is
     left out: it says nothing of the service, which is read as the feed gives it. Each entry is said to be relayed
-    by the feed (`Relay`), where the feed does not say another did: the feed's listing is then not the source's."""
-    kept = []
+    by the feed (`Relay`, always this feed: a relay the feed names keeps only its title, as words), so the feed's
+    listing is not the source's; an entry the feed's publisher itself read from a relay (whose source a relay the
+    feed published names: the publisher's names, read only among its own entries) is a relay's too."""
+    read = []
     for entry in provenance or []:
         try:
-            read = Provenance.model_validate(entry)
-            kept.append(read.model_copy(update={"relayed_by": read.relayed_by or relay}).model_dump(
-                mode="json", exclude={"file", "line"}))
+            read.append(Provenance.model_validate(entry))
         except (ValueError, TypeError):
             continue
-    return kept
+    relaying = relays(read)
+    return [p.model_copy(update={"relayed_by": Relay(
+        source=feed.source, title=(p.relayed_by and p.relayed_by.title) or feed.label,
+        relaying=p.source in relaying or bool(p.relayed_by and p.relayed_by.relaying))}).model_dump(
+            mode="json", exclude={"file", "line"}) for p in read]
 
 
 def _unplaced(area: dict[str, Any] | None, description: str | None) -> str:
