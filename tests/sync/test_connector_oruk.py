@@ -194,10 +194,22 @@ def test_a_relay_a_feed_names_is_the_feed_itself_never_a_source_of_this_site(rep
     """A feed's published provenance entry that says it was relayed by "cqc": the sync kept the name, a source of
     this rehabmap, so a record merged with a live CQC one read CQC's own listing as a relay's and hid it. Now the
     relay is always the feed read (`oruk-bristol`), the name it published kept as words only."""
-    outcomes, _ = published_by_bristol(replay, tmp_path, json.dumps(SPOOFED))
+    outcomes, _ = published_by_bristol(replay, tmp_path, json.dumps(SPOOFED), "rehabmap = true\n")
     [item] = [o for o in outcomes if isinstance(o, SourceItem)]
     [entry] = item.candidate.fields["provenance"]
     assert entry["relayed_by"] == {"source": "oruk-bristol", "title": "NHS England", "relaying": False}
+
+
+def test_a_feed_not_said_to_be_another_rehabmaps_relays_nothing(replay, tmp_path):
+    """A council's own feed (Bristol's file, no `rehabmap = true`) that publishes rehabmap's provenance attribute
+    with a file's `edition`: every entry was marked relayed by the feed, so the feed's own listing dated nothing and
+    the council's free-text title and date read as a file's ("Listed only in …, a file of September 2018, as
+    relayed by …"), the council hidden as a source. Now only a feed its file says is another rehabmap's relays: the
+    entry is kept as the feed gives it, any relay it names left out, and the feed is a live source."""
+    outcomes, _ = published_by_bristol(replay, tmp_path, json.dumps(SPOOFED))
+    [item] = [o for o in outcomes if isinstance(o, SourceItem)]
+    [entry] = item.candidate.fields["provenance"]
+    assert "relayed_by" not in entry and entry["edition"]["dated"] == "September 2018"
 
 
 def test_a_provenance_attribute_that_is_not_json_leaves_out_itself_not_the_service(replay, tmp_path):
@@ -295,6 +307,8 @@ def test_inactive_services_are_gone(replay, feeds_dir):
      "[feed] trust_count must be true or false, written without quotes, not 'false'"),
     ('[feed]\nlabel="x"\nurl="u"\npaging="v1"\ntrust_count=0\nlicence="l"\nattribution="a"\n',
      "[feed] trust_count must be true or false, written without quotes, not 0"),
+    ('[feed]\nlabel="x"\nurl="u"\npaging="v1"\nrehabmap="yes"\nlicence="l"\nattribution="a"\n',
+     "[feed] rehabmap must be true or false, written without quotes, not 'yes'"),
     ('terms = "vcfse"\n[feed]\nlabel="x"\nurl="u"\npaging="v1"\nlicence="l"\nattribution="a"\n',
      "[terms] must be a table of entries, not 'vcfse'"),
     ('[feed]\nlabel="x"\nurl="u"\npaging="v1"\nlicence="l"\nattribution="a"\n[keywords]\n"(?i)club(" = "vcfse"\n',

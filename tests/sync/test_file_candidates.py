@@ -420,14 +420,16 @@ def second_site(tmp_path, home, data_dir, geodata_dir) -> tuple[Path, dict]:
 
 def synced_from(home: Path, site: Path, data_dir: Path, name: str, *args: str) -> dict:
     """`rehabmap sync oruk` at `site` of `home`'s ORUK feed, served on 127.0.0.1, as "<name> rehabmap" (its feed
-    file `<name>.toml` in the site's feeds folder); Forest Independent Hospital's record in that feed."""
+    file `<name>.toml` in the site's feeds folder, saying the feed is another rehabmap's); Forest Independent
+    Hospital's record in that feed."""
     feeds = site.parent / "feeds"
     feeds.mkdir(exist_ok=True)
     with serving(home, data_dir) as url:
         record = httpx.get(f"{url}/oruk/services/{service_uuid(FOREST)}", timeout=30).json()
         (feeds / f"{name}.toml").write_text(
             f'[feed]\nlabel = "{name} rehabmap"\nurl = "{url}/oruk"\npaging = "hsds3"\nper_page = 100\n'
-            'licence = "OGL-UK-3.0"\nattribution = "Contains information from rehabmap"\n', encoding="utf-8")
+            'rehabmap = true\nlicence = "OGL-UK-3.0"\nattribution = "Contains information from rehabmap"\n',
+            encoding="utf-8")
         synced = rehabmap(site, data_dir, None, "sync", "oruk", *args, REHABMAP_ORUK_FEEDS_DIR=str(feeds),
                           REHABMAP_ORUK_RATE="10000")
     assert synced.returncode == 0, synced.stdout[-2000:] + synced.stderr[-2000:]

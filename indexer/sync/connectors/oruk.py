@@ -47,7 +47,7 @@ PAGINGS = {"v1": ("content", "last", "totalPages", "totalElements"),
 # The keys rehabmap reads of a feed file's top level and of its [feed] table. [terms], [audiences], [keywords] and
 # [feed.covers] are keyed by the feed's own words or by our types, each checked as it is read.
 FILE_KEYS = ("feed", "terms", "audiences", "keywords")
-FEED_KEYS = ("label", "url", "paging", "per_page", "trust_count", "licence", "attribution", "covers")
+FEED_KEYS = ("label", "url", "paging", "per_page", "trust_count", "rehabmap", "licence", "attribution", "covers")
 # Words that make a service a mental-health one when no mapped term says so (typed as inferred).
 MENTAL_HEALTH_WORDS = re.compile(
     r"(?i:mental\s+(?:health|illness|distress|wellbeing)|psychosis|schizophreni|bipolar|personality\s+disorder|"
@@ -110,6 +110,10 @@ class Feed:
     # Each key of the file rehabmap does not read, in the run report's words (`_ignored`): an operator's file must
     # keep syncing, but a misspelt `trust_cout = false` did nothing, unsaid, and the feed went on failing
     ignored: tuple[str, ...] = ()
+    # True where the file says the feed is another rehabmap's (`rehabmap = true`): only then are the relays its
+    # provenance attribute publishes read (`_published`). Any feed may publish the attribute: a council's, with an
+    # `edition`, read its own listing as a dated file's and hid itself as a source
+    rehabmap: bool = False
 
     @property
     def source(self) -> str:
@@ -164,9 +168,8 @@ def _feed(doc: Mapping[str, Any], path: Path, url: str | None) -> Feed:
     per_page = meta.get("per_page", 50)
     if not isinstance(per_page, int) or isinstance(per_page, bool) or per_page < 1:
         raise FeedError(path, f"[feed] per_page must be a whole number, 1 or more, not {per_page!r}")
-    trust_count = meta.get("trust_count", True)
-    if not isinstance(trust_count, bool):
-        raise FeedError(path, f"[feed] trust_count must be true or false, written without quotes, not {trust_count!r}")
+    trust_count, rehabmap = (_flag(meta, key, default, path) for key, default in (("trust_count", True),
+                                                                                   ("rehabmap", False)))
     covers = _table(meta, "covers", path, "feed.covers")
     unknown = [t for t in covers if t not in {s.value for s in ServiceType}]
     if unknown:
@@ -178,8 +181,16 @@ def _feed(doc: Mapping[str, Any], path: Path, url: str | None) -> Feed:
         terms=_typings(doc, "terms", path), audiences=_typings(doc, "audiences", path),
         keywords=tuple((_pattern(pattern, path), _typing(value, path, f"[keywords] '{pattern}'"))
                        for pattern, value in _table(doc, "keywords", path).items()),
-        covers={t: frozenset(codes) for t, codes in covers.items()}, trust_count=trust_count, path=path,
-        ignored=_ignored(doc, meta, path))
+        covers={t: frozenset(codes) for t, codes in covers.items()}, trust_count=trust_count, rehabmap=rehabmap,
+        path=path, ignored=_ignored(doc, meta, path))
+
+
+def _flag(meta: Mapping[str, Any], key: str, default: bool, path: Path) -> bool:
+    """The [feed] table's true-or-false `key`, `default` where it is not given."""
+    value = meta.get(key, default)
+    if not isinstance(value, bool):
+        raise FeedError(path, f"[feed] {key} must be true or false, written without quotes, not {value!r}")
+    return value
 
 
 def _ignored(doc: Mapping[str, Any], meta: Mapping[str, Any], path: Path) -> tuple[str, ...]:
@@ -512,13 +523,16 @@ def _published(provenance: list[Any] | None, feed: Feed) -> list[dict[str, Any]]
     left out: it says nothing of the service, which is read as the feed gives it. Each entry is said to be relayed
     by the feed (`Relay`, always this feed: a relay the feed names keeps only its title, as words), so the feed's
     listing is not the source's; an entry the feed's publisher itself read from a relay (whose source a relay the
-    feed published names: the publisher's names, read only among its own entries) is a relay's too."""
+    feed published names: the publisher's names, read only among its own entries) is a relay's too. Only for a feed
+    its file says is another rehabmap's (`Feed.rehabmap`): any other is a live source, its relays not read."""
     read = []
     for entry in provenance or []:
         try:
             read.append(Provenance.model_validate(entry))
         except (ValueError, TypeError):
             continue
+    if not feed.rehabmap:  # no relay: the feed is a live source of what it lists, whatever its attribute says
+        return [p.model_dump(mode="json", exclude={"file", "line", "relayed_by"}) for p in read]
     relaying = relays(read)
     return [p.model_copy(update={"relayed_by": Relay(
         source=feed.source, title=(p.relayed_by and p.relayed_by.title) or feed.label,
