@@ -201,7 +201,7 @@ def test_the_feed_read_back_by_rehabmap_is_the_directory_it_came_from(served, ht
     feeds = tmp_path / "feeds"
     feeds.mkdir()
     (feeds / "rehabmap.toml").write_text(
-        f'[feed]\nlabel = "rehabmap"\nurl = "{served}/oruk"\npaging = "hsds3"\nper_page = 50\n'
+        f'[feed]\nlabel = "rehabmap"\nurl = "{served}/oruk"\npaging = "hsds3"\nper_page = 50\nrehabmap = true\n'
         'licence = "OGL-UK-3.0"\nattribution = "Contains information from rehabmap"\n', encoding="utf-8")
     synced = make_home(tmp_path / "synced", geodata_dir)
     done = rehabmap(synced, data_dir, None, "sync", "oruk", REHABMAP_ORUK_FEEDS_DIR=str(feeds),
@@ -214,8 +214,8 @@ def test_the_feed_read_back_by_rehabmap_is_the_directory_it_came_from(served, ht
     def published(provenance: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [{k: v for k, v in p.items() if k not in ("file", "line")} for p in provenance]  # never published
 
-    # each said to be relayed by the feed (docs/adr/0018)
-    relay = {"relayed_by": {"source": "oruk-rehabmap", "title": "rehabmap"}}
+    # each said to be relayed by the feed, another rehabmap's as its file says (docs/adr/0018)
+    relay = {"relayed_by": {"source": "oruk-rehabmap", "title": "rehabmap", "relaying": False}}
     assert {i: published(doc["provenance"][1:]) for i, doc in again.items()} == {
         i: [{**p, **relay} for p in published(doc["provenance"])] for i, doc in index_docs(home).items()
         if doc["status"] == "active"}
