@@ -91,6 +91,20 @@ _AGE_BANDS: tuple[tuple[re.Pattern[str], int | None, int | None], ...] = tuple(
 _API_PROVIDER_TYPES = {"nhs healthcare organisation": "nhs", "independent healthcare org": "independent"}
 
 
+# A refusal's words off the pathway, and the classifier's words of each cause CQC's registration states (the one
+# home of both): a refusal staged before session 51 kept these words alone, and its cause is read from them.
+OFF_PATHWAY = "not a rehab pathway service: "
+_CAUSE_WORDS = {"mental_health": "with no mental health specialism", "over_65": "for adults over 65 only"}
+
+
+def cause_in(reason: str) -> str:
+    """The cause a refusal's reason gives, "" where it is no refusal off the pathway: the cause of a refusal staged
+    before session 51 (it has none of its own), so that it is retired in CQC's words, not the classifier's."""
+    if not reason.startswith(OFF_PATHWAY):
+        return ""
+    return next((cause for cause, words in _CAUSE_WORDS.items() if reason.endswith(words)), "reading")
+
+
 class NotRehabPathway(ValueError):
     """CQC registers the location, but for something outside the rehab pathway. `cause`, whose word that is, for
     the public's reason when a held record is retired for it: "mental_health" (CQC registers it for no mental
@@ -345,7 +359,7 @@ def _candidate(origin: Origin, registration: Registration, parser: RowParser,
     except Unconfirmed as exc:
         return Rejection(origin, f"unconfirmed: {exc}")
     except NotRehabPathway as exc:
-        return Rejection(origin, f"not a rehab pathway service: {exc}")
+        return Rejection(origin, f"{OFF_PATHWAY}{exc}")
     if dormant := registration.dormant_reason():
         return Rejection(origin, dormant)
     if parser.errors:
@@ -439,10 +453,11 @@ def read_pathway(registration: Registration, source: str = SOURCE) -> PathwayRea
         return _hospital(registration, named, source)
     if _CARE_HOME.search(types) or _SUPPORTED_LIVING.search(types) or registration.care_home:
         if not mental_health:
-            raise NotRehabPathway(f"'{shorten(types or 'care home', TYPES_QUOTED)}' with no mental health specialism",
+            raise NotRehabPathway(f"'{shorten(types or 'care home', TYPES_QUOTED)}' {_CAUSE_WORDS['mental_health']}",
                                   "mental_health")
         if _older_adults_only(registration.specialisms):
-            raise NotRehabPathway(f"'{shorten(types or 'care home', TYPES_QUOTED)}' for adults over 65 only", "over_65")
+            raise NotRehabPathway(f"'{shorten(types or 'care home', TYPES_QUOTED)}' {_CAUSE_WORDS['over_65']}",
+                                  "over_65")
         is_home = bool(_CARE_HOME.search(types)) or registration.care_home
         kind = next((t for t in registration.service_types if (_CARE_HOME if is_home else _SUPPORTED_LIVING).search(t)),
                     "careHome: Y")

@@ -8,6 +8,7 @@ from enum import Enum
 from typing import Any
 
 from indexer.rows import Candidate, Origin
+from indexer.sources.cqc import cause_in
 from indexer.sync.connectors.titles import CQC, CQC_LOCATION_FILES
 from indexer.sync.items import Enrichment, Evidence, Gone, Outcome, Refused, SourceItem, Unchanged
 from rehabmap import sync_digests as digests
@@ -120,7 +121,7 @@ def outcome_from_json(kind: str, payload: dict[str, Any]) -> Outcome:
         return Unchanged(payload["source"], payload["source_id"])
     return Refused(_refusing(payload), payload.get("source_id"), payload["where"], payload["reason"],
                    bool(payload.get("unplaced")), bool(payload.get("unreadable")), payload.get("name") or "",
-                   _off_pathway(payload.get("off_pathway")))
+                   _off_pathway(payload))
 
 
 def _refusing(staged: dict[str, Any]) -> str:
@@ -132,9 +133,13 @@ def _refusing(staged: dict[str, Any]) -> str:
     return CQC if source in CQC_LOCATION_FILES and staged.get("source_id") else source
 
 
-def _off_pathway(staged: Any) -> str:
-    """A run staged before session 51's causes said `true` for every refusal off the pathway: rehabmap's reading."""
-    return "reading" if staged is True else str(staged or "")
+def _off_pathway(staged: dict[str, Any]) -> str:
+    """A refusal staged before session 51 has no cause: one CQC's classifier gave is read from its words, rather
+    than retiring the home in them (a feed's service's refusal names no cause, and keeps its words); session 51's
+    first release said `true` for every refusal off the pathway: rehabmap's reading."""
+    if "off_pathway" not in staged:
+        return cause_in(str(staged["reason"]))
+    return "reading" if staged["off_pathway"] is True else str(staged["off_pathway"] or "")
 
 
 def content_digest(item: SourceItem) -> str:

@@ -773,10 +773,11 @@ def test_a_care_directory_run_staged_before_the_upgrade_retires_a_home_for_its_c
     """CQC's care directory, BUILT from the real recorded locations CQC registers (`care_directory`), synced; then
     Ashton Lodge registered for dementia alone and Grovelands for adults over 65 only, a run stopped at the share
     threshold, its refusals staged as the release before session 51's upgrade staged them, by the file's connector
-    (`"source": "cqc-directory"`). Applied with `--force` after the upgrade: before, each refusal missed the home's
-    record (`cqc:<id>`), and the two were retired as "no longer listed by Care Quality Commission (CQC) care
-    directory"; now each is retired for its cause, as a run staged since is (the codec reads the old id as the
-    record's)."""
+    (`"source": "cqc-directory"`) and with no cause (no `off_pathway`). Applied with `--force` after the upgrade:
+    before, each refusal missed the home's record (`cqc:<id>`), and the two were retired as "no longer listed by
+    Care Quality Commission (CQC) care directory"; then, the id read as the record's, in the classifier's words
+    ("the source's record can no longer be used: not a rehab pathway service: …"); now each is retired for its
+    cause, read from those words, as a run staged since is."""
     from indexer.sync.connectors.cqc_files import DirectoryFile
     from rehabmap.maintain.store import open_database
     from tests.sync.cqc_files import api_records, care_directory, file_connector
@@ -794,7 +795,8 @@ def test_a_care_directory_run_staged_before_the_upgrade_retires_a_home_for_its_c
     with open_database(settings).transaction() as conn:  # the refusals as that release staged them
         staged = conn.execute("SELECT seq, payload FROM sync_staged WHERE source = 'cqc-directory' AND kind = "
                               "'refused'").fetchall()
-        old = {seq: {**json.loads(payload), "source": "cqc-directory"} for seq, payload in staged}
+        old = {seq: {**{k: v for k, v in json.loads(payload).items() if k != "off_pathway"},
+                     "source": "cqc-directory"} for seq, payload in staged}
         assert {p["source_id"] for p in old.values()} >= {ASHTON, GROVELANDS}
         for seq, payload in old.items():
             conn.execute("UPDATE sync_staged SET payload = ? WHERE source = 'cqc-directory' AND seq = ?",

@@ -20,6 +20,7 @@ from typing import Any
 
 from geodata.england import ENGLAND
 from indexer.sources.cqc import (
+    OFF_PATHWAY,
     LocationRow,
     NotRehabPathway,
     api_fields,
@@ -233,7 +234,7 @@ def location_item(connector: str, row: LocationRow, url: str, fetched_at: dateti
     try:
         reading = read_pathway(registration, connector)
     except NotRehabPathway as exc:
-        return Refused(NAME, row.location_id, where, f"not a rehab pathway service: {exc}", name=name,
+        return Refused(NAME, row.location_id, where, f"{OFF_PATHWAY}{exc}", name=name,
                        off_pathway=exc.cause)
     if dormant := registration.dormant_reason():
         return Refused(NAME, row.location_id, where, dormant, name=name)
