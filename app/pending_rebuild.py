@@ -97,6 +97,15 @@ def unfinished(settings: Settings) -> str | None:
             f"finishes itself; cut short, it is finished by {finishing}")
 
 
+def forget_unless_live(settings: Settings) -> None:
+    """A rebuild that failed other than by its checks' refusal (`ImportRefused`: never live): forgotten, its table
+    with it, where its index is not the live one; left, to be finished, where it is (a swap the cluster did not
+    answer may have applied), or where the live index cannot say whose it is. Before, it was left whatever the
+    failure, and `sync-status` said of a rebuild refused by a server still running "rebuild under way …"."""
+    with contextlib.suppress(DomainError):
+        _judged(settings)
+
+
 def recover(settings: Settings) -> None:
     if _judged(settings):
         finish(settings)

@@ -26,18 +26,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.parts import open_backend, open_geography, open_previous, open_writer
-from app.pending_rebuild import SOURCES_FILE, abandon, begin, finish, note_rejected, recover
+from app.pending_rebuild import SOURCES_FILE, abandon, begin, finish, forget_unless_live, note_rejected, recover
 from app.sync import SourceRuns, hold_for_review
 from indexer.pipeline import GeographyPlacer, ImportRefused, IndexReport, RowWorkers, build_index, chain
 from indexer.precedence import source_precedence
 from indexer.sources import load_source, source_names
+from indexer.sync.live import built_at
 from indexer.sync.rebuild import with_directory
 from indexer.sync.steps import reached
 from indexer.upload import kept_tables
 from rehabmap.config import Settings
 from rehabmap.index.base import IndexWriter
 from rehabmap.maintain.edits import OverlayWriter
-from rehabmap.errors import RebuildRunning
+from rehabmap.errors import IndexUnavailable, RebuildRunning
 from rehabmap.maintain.database import named_lock_of
 from rehabmap.maintain.store import REBUILD_LOCK, Directory, store_of
 
@@ -95,9 +96,14 @@ def _rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, m
     names = source_names(files)
     live_writer = open_writer(settings)
     live = open_backend(settings)
+    try:  # asked before anything is begun (under the rebuild lock nothing swaps in between): refused, nothing is left
+        live_built_at = built_at(live)
+    except IndexUnavailable as unanswered:
+        raise unanswered.served_unchanged() from unanswered
     rows = with_directory(store_of(settings), files,
                           chain(*(load_source(path, mapping=mapping, name=names[path]) for path in sources),
-                                *(load_source(path, name=names[path]) for path in tables.values())), live=live)
+                                *(load_source(path, name=names[path]) for path in tables.values())),
+                          live_built_at=live_built_at)
     earlier = open_previous(settings)  # an earlier release's index: what a first build of this schema replaces
     replaced = live if earlier is None or live.built() else earlier.index
     directory = Directory.existing(settings)
@@ -115,6 +121,9 @@ def _rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, m
     except ImportRefused as refused:
         refused.report.warnings += getattr(writer, "warnings", [])
         abandon(home)
+        raise
+    except Exception:
+        forget_unless_live(settings)
         raise
     reached("swapped")
     note_rejected(home, report.rejected)

@@ -95,6 +95,10 @@ class IndexNotBuilt(DomainError):
     code = "index_not_built"
 
 
+# What a build's refusal says of the index it would have replaced (`search.elastic`'s writes, `app.rebuild`'s read).
+SERVED_UNCHANGED = " The index being served is unchanged."
+
+
 class IndexUnavailable(DomainError):
     """The search cluster did not answer, answered that it is overloaded, or failed (a fault of its own, a 5xx).
     Nothing is wrong with the request: the same request can be sent again later, so the API adds `Retry-After`.
@@ -119,6 +123,11 @@ class IndexUnavailable(DomainError):
         self.fact, self.who_mends, self.passes, self.again = message, who_mends, passes, again
         self.to_send_again = True
         self.headers = {"Retry-After": str(self.retry_after_s)}
+
+    def served_unchanged(self) -> IndexUnavailable:
+        """The fault, met by a rebuild before it began anything, said so, as a build's own writes say it."""
+        return IndexUnavailable(f"{self.fact}{SERVED_UNCHANGED}", who_mends=self.who_mends, passes=self.passes,
+                                again=self.again)
 
     def not_to_be_sent_again(self) -> None:
         """Of a write that made a service and kept it (`Remedy.SERVICE_KEPT`): the same request sent again makes a

@@ -369,7 +369,7 @@ def to_document(service: Service) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if v is not None}
 
 
-_UNCHANGED = " The index being served is unchanged."
+_UNCHANGED = errors.SERVED_UNCHANGED
 # The switch failed without a definite refusal and the alias does not name the new index, or could not be read: the
 # new index is kept, as it is or may become the one served.
 _UNKNOWN = (" Whether the new index is the one served is not known: the cluster may apply the alias switch it did "

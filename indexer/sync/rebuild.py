@@ -21,19 +21,18 @@ from indexer.rows import Candidate, Rejection, Row
 from indexer.sources import source_names
 from indexer.sources.curated import table_claims
 from indexer.sync.codec import fetched_at_of, item_from_json
-from indexer.sync.live import built_at
 from indexer.sync.publish import shown
 from indexer.sync.store import SyncStore
 from rehabmap.coverage import CURATED, CoverageStore
-from rehabmap.index.base import IndexBackend
 from rehabmap.maintain.database import Database
 from rehabmap.maintain.migrations import exists
 
 
 def with_directory(store: Path | Database, sources: Sequence[Path], rows: Iterable[Row], *,
-                   live: IndexBackend | None = None) -> Iterator[Row]:
-    """A rebuild's rows: the synced records, then the source files' rows. `live`: the index it is to replace."""
-    yield from synced_rows(store, live=live)
+                   live_built_at: datetime | None = None) -> Iterator[Row]:
+    """A rebuild's rows: the synced records, then the source files' rows. `live_built_at`: when the index it is to
+    replace was built (`indexer.sync.live.built_at`; None: there is none)."""
+    yield from synced_rows(store, live_built_at=live_built_at)
     yield from rows
 
 
@@ -50,17 +49,19 @@ def record_curated_coverage(store: Path | Database, sources: Sequence[Path],
         CoverageStore(store).replace(CURATED, claims, prefix=True)
 
 
-def synced_rows(store_at: Path | Database, *, live: IndexBackend | None = None) -> Iterator[Candidate | Rejection]:
+def synced_rows(store_at: Path | Database, *, live_built_at: datetime | None = None
+                ) -> Iterator[Candidate | Rejection]:
     """The synced records a rebuild includes, read when the rebuild reaches them. The read is noted
     (`SyncStore.read_for_rebuild`), so the next sync can write again whatever it changed after this read (the
     rebuild's swap would undo it), finding the records the rebuild's index merged with it; an earlier rebuild's
-    note, where `live` (the index this one replaces, None for a first build) is its index, is taken first; a `live`
-    that cannot say when it was built refuses the rebuild here (`built_at` raises), its store unchanged."""
+    note, where the index this one replaces was built at `live_built_at` (None: none, a first build) by it, is taken
+    first. The rebuild asks it before it begins anything (`app.rebuild`): a live index that cannot say refuses the
+    rebuild there, with nothing begun; asked here, in the build, it left the rebuild's note said "under way"."""
     store = SyncStore.existing(store_at)
     if store is None:
         return
     read_at = datetime.now(timezone.utc).isoformat()  # to the microsecond: the index's build time is compared
-    records = store.read_for_rebuild(read_at, live_built_at=built_at(live) if live is not None else None)
+    records = store.read_for_rebuild(read_at, live_built_at=live_built_at)
     reviews = {r.key: r for r in store.reviews()}
     for record in records:
         service = shown(record, reviews.get(record.key))

@@ -29,6 +29,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from app.parts import open_backend, open_writer
+from app.pending_rebuild import PENDING_FILE, unfinished
 from app.rebuild import rebuild_index
 from app.sync import open_live
 from indexer.pipeline import GeographyPlacer, build_index, prepare_all
@@ -41,6 +42,7 @@ from indexer.merge import Precedence, merge_duplicates, similar_names
 from indexer.precedence import source_precedence
 from indexer.sync.publish import merged_into, shown_merged
 from indexer.sync.review import ReviewQueue
+from indexer.sync.live import built_at
 from indexer.sync.rebuild import with_directory
 from indexer.sync.store import Paged, ReviewState, StoredRecord, SyncStore
 from rehabmap.oruk import service_uuid
@@ -457,7 +459,7 @@ def test_a_first_build_publishes_each_record_under_the_keys_it_built_it_with(tmp
 def swapped_in_merged(settings: Settings, store: SyncStore, geography, backend: IndexBackend | None = None) -> None:
     """A rebuild reads the store, a sync moves Priory Hospital Hemel Hempstead's 2018 record and writes it live, then
     the rebuild swaps in its index, which holds the two merged, as it read them; no live write since."""
-    rows = with_directory(store_of(settings), [], iter(()), live=open_backend(settings))
+    rows = with_directory(store_of(settings), [], iter(()), live_built_at=built_at(open_backend(settings)))
     read = [next(rows)]
     changed(store, HEMEL[1], postcode="HP2 4AD")
     open_live(settings, lambda: GeographyPlacer(geography)).converge(store)
@@ -477,7 +479,7 @@ def test_a_rebuild_whose_read_came_to_nothing_leaves_the_swap_before_it_taken(ac
     home = accepted_home
     settings, store = Settings(home=home, data_dir=data_dir), SyncStore(home / "directory.sqlite")
     swapped_in_merged(settings, store, geography)
-    refused = with_directory(store_of(settings), [], iter(()), live=open_backend(settings))
+    refused = with_directory(store_of(settings), [], iter(()), live_built_at=built_at(open_backend(settings)))
     next(refused)  # the second rebuild has read the store; its build is refused, its index never live
 
     open_live(settings, lambda: GeographyPlacer(geography)).converge(store)
@@ -490,8 +492,11 @@ def test_a_rebuild_that_could_not_ask_when_the_live_index_was_built_leaves_the_s
     """As above, on a search cluster, which answers the second rebuild's question of when the live index was built
     with a 503. Before, an index that did not answer was taken for none (`built_at` said None): the earlier
     rebuild's note was replaced as if its index had never swapped in, and the next live write, the cluster back,
-    took no swap: the hospital's records stayed merged until the next rebuild. Now the second rebuild is refused at
-    its read with the cluster's 503, the store unchanged, and the next live write takes the earlier swap."""
+    took no swap: the hospital's records stayed merged until the next rebuild. Then it was refused at its read of
+    the store, in its build, after it had begun: its note (`rebuild-pending.json`) was left, `sync-status` said
+    "rebuild under way …" of it, and the 503 did not say that the index served is unchanged. Now the second rebuild
+    is refused before it begins anything, saying so, the store unchanged, and the next live write takes the earlier
+    swap."""
     base = f"rehabmap-unasked-{uuid.uuid4().hex[:10]}"
     store = SyncStore(accepted_home / "directory.sqlite")
     try:
@@ -502,10 +507,12 @@ def test_a_rebuild_that_could_not_ask_when_the_live_index_was_built_leaves_the_s
             open_live(settings, lambda: GeographyPlacer(geography)).converge(store)  # the cluster's first build
             swapped_in_merged(settings, store, geography, cluster)
             unanswered = proxy.fail(r"/_mapping", 503)  # (the client asks again, twice, before it gives up)
-            refused = with_directory(store_of(settings), [], iter(()), live=open_backend(settings))
-            with pytest.raises(IndexUnavailable):
-                next(refused)
+            with pytest.raises(IndexUnavailable) as refused:
+                rebuild_index(settings, [], actor="test")
             assert unanswered.hits, "asked, and answered 503"
+            assert refused.value.message == ("The search index is overloaded or unavailable (it answered 503). The "
+                                             "index being served is unchanged.")
+            assert not (accepted_home / PENDING_FILE).exists() and unfinished(settings) is None
             proxy.heal()
 
             open_live(settings, lambda: GeographyPlacer(geography)).converge(store)

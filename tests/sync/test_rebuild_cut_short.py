@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.parts import open_backend
-from app.pending_rebuild import INCOMING, PENDING_FILE, begin, finish_interrupted
+from app.pending_rebuild import INCOMING, PENDING_FILE, begin, finish_interrupted, unfinished
 from app.main import create_app
 from app.rebuild import rebuild_index
 from rehabmap.config import Backend, Settings
@@ -50,7 +50,8 @@ def test_a_rebuild_cut_short_before_its_swap_is_forgotten_though_another_hosts_r
                              backend=Backend.elasticsearch, elasticsearch_url=proxy.url, elasticsearch_index=base)
                     for name in ("host-a", "host-b"))
             assert rebuild_index(b, [SAMPLE], actor="test").report.indexed == 60
-            proxy.fail(r"^/_aliases", None)
+            proxy.fail(r"^/_aliases", None)  # and the index read no more, so A cannot judge it then: cut short
+            proxy.before(r"^/_aliases", lambda: proxy.fail(r"/_mapping", None))
             with pytest.raises(IndexUnavailable):
                 rebuild_index(a, [SAMPLE], actor="test", table=table)
             assert (a.home / PENDING_FILE).is_file() and (a.home / "curated" / (table.name + INCOMING)).is_file()
@@ -63,6 +64,30 @@ def test_a_rebuild_cut_short_before_its_swap_is_forgotten_though_another_hosts_r
             assert live.count == 60 and live.build is not None, "B's index serves, without A's table"
             assert not (a.home / PENDING_FILE).exists() and not (a.home / "curated").exists(), "A's table forgotten"
             assert WEST_YORKSHIRE not in [code for (code,) in table_rows(a, CURATED_CLAIMS)]
+    finally:
+        drop_indices(es_client, base)
+
+
+def test_a_rebuild_whose_switch_failed_while_another_index_serves_is_forgotten_at_once(
+        tmp_path, geodata_dir, data_dir, es_server, es_client):
+    """A rebuild with an IPS table whose alias switch the cluster does not answer, the index it would replace still
+    answering: its index does not serve, so its note and table are forgotten there and then. Before, only a refusal
+    of its checks (`ImportRefused`) forgot them: the file stayed, and `sync-status` said "rebuild under way … it
+    finishes itself" of it while the process that failed (a server's upload) ran on."""
+    base = f"rehabmap-unswitched-{uuid.uuid4().hex[:10]}"
+    table = tmp_path / "ips_services.csv"
+    table.write_text(IPS_TABLE)
+    try:
+        with ClusterProxy(es_server.url) as proxy:
+            settings = Settings(home=make_home(tmp_path / "home", geodata_dir), data_dir=data_dir,
+                                backend=Backend.elasticsearch, elasticsearch_url=proxy.url, elasticsearch_index=base)
+            assert rebuild_index(settings, [SAMPLE], actor="test").report.indexed == 60
+            proxy.fail(r"^/_aliases", None)
+            with pytest.raises(IndexUnavailable):
+                rebuild_index(settings, [SAMPLE], actor="test", table=table)
+
+            assert not (settings.home / PENDING_FILE).exists() and not (settings.home / "curated").exists()
+            assert unfinished(settings) is None
     finally:
         drop_indices(es_client, base)
 
