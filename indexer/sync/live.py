@@ -21,6 +21,7 @@ from indexer.sync.publish import publish_coverage, record_pending, shown_merged
 from indexer.sync.steps import reached
 from indexer.sync.store import LIVE_PUBLISHED, REBUILD_READ, SyncStore, swapped_in
 from rehabmap.maintain.store import Directory
+from rehabmap import errors
 from rehabmap.errors import DomainError, IndexNotBuilt, Remedy
 from rehabmap.index.base import IndexBackend, overlay_record
 from rehabmap.record import Service
@@ -50,13 +51,19 @@ def take_rebuild(store: SyncStore, backend: IndexBackend) -> None:
     write before it writes, and by the rebuild itself once its index is live (`app.rebuild`), so that what the store
     says is behind (`indexer.sync.status.not_live`) is so from the swap on, not from the next live write. An index
     that cannot say when it was built leaves the note to the next of them: the rebuild's own index is live by then,
-    and its upload, or its command, is not to fail for the store's learning it later."""
+    and its upload, or its command, is not to fail for the store's learning it later. It is logged (WARNING, once a
+    minute at most): until it is taken, the next sync writes again what it changed since that rebuild read the store,
+    and a live index that never answers leaves it so; before, nothing was said."""
     read = store.meta(REBUILD_READ)
     if read is None:
         return
     try:
         live_at = built_at(backend)
-    except DomainError:
+    except DomainError as exc:
+        errors.operator_log.tell(f"the live index could not say when it was built ({errors.for_operator(exc)}): "
+                                 "whether the last rebuild's index went live is left to the next live write (a sync, "
+                                 "a review decision, a server's start or look); if the search index stays "
+                                 "unavailable, mend it", logging.WARNING)
         return
     if swapped_in(read, live_at):
         store.rebuild_taken(read)
