@@ -143,8 +143,8 @@ def echo_failed(command: str, runs: SourceRuns) -> None:
                 click.echo(f"warning: {named}{warning}", err=True)
     if several and len(runs.failed) < in_all:
         # What each of the others did, counted: before, "each of the others ran on its own, as reported" where one of
-        # them had not started.
-        others = [f"{len(runs.reports)} finished, as reported"] if runs.reports else []
+        # them had not started. "Ended": a run stopped at the change threshold is one, its report saying so.
+        others = [f"{len(runs.reports)} ended, as reported"] if runs.reports else []
         if unstarted:
             others.append(f"{len(unstarted)} did not start ({', '.join(unstarted)}), as said above")
         click.echo(f"error: {len(runs.failed)} of the {in_all} runs of '{command}' failed "

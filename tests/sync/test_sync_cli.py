@@ -462,7 +462,7 @@ def test_one_oruk_feed_failing_leaves_the_others_synced_and_named(tmp_path, geod
     # was fetched").
     assert error.endswith("still failed after 1 try (status 500). What was fetched before it is kept: run 'rehabmap "
                           "sync oruk' again to go on from there."), error
-    assert said == "error: 1 of the 2 runs of 'rehabmap sync oruk' failed (oruk-bristol); 1 finished, as reported"
+    assert said == "error: 1 of the 2 runs of 'rehabmap sync oruk' failed (oruk-bristol); 1 ended, as reported"
     status = rehabmap_here(home, data_dir, None, "sync-status", "--json")
     assert status.returncode == 3
     runs = {s["source"]: s["last_run"] for s in json.loads(status.stdout)}
@@ -669,7 +669,7 @@ def test_a_feed_file_that_cannot_be_read_stops_no_other_feed(tmp_path, geodata_d
     assert york == (f"error: oruk-york: york.toml: cannot read the feed file: Illegal character '\\n' (at line 2, "
                     f"column 14) ({feeds / 'york.toml'})"), york
     assert said == ("error: 2 of the 3 runs of 'rehabmap sync oruk' failed (oruk-leeds, oruk-york); "
-                    "1 finished, as reported")
+                    "1 ended, as reported")
     status = rehabmap_here(home, data_dir, None, "sync-status", "--json", **env)
     assert status.returncode == 3
     runs = {s["source"]: s["last_run"] for s in json.loads(status.stdout)}
@@ -821,7 +821,7 @@ def test_the_last_line_says_what_each_other_run_did_where_one_finished_and_one_d
     out, err = capsys.readouterr()
     assert out.startswith("nhs-hospitals-2015: "), out
     assert err.startswith("error: The run of wards did not start: "), err
-    assert err.endswith("error: 1 of the 3 runs of 'rehabmap index' failed (sites); 1 finished, as reported, and 1 "
+    assert err.endswith("error: 1 of the 3 runs of 'rehabmap index' failed (sites); 1 ended, as reported, and 1 "
                         "did not start (wards), as said above\n"), err
     assert "each of the others" not in err
 
