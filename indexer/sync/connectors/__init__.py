@@ -79,7 +79,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from indexer.sync.connectors.titles import CQC_LOCATION_FILES, TITLES
+from indexer.sync.connectors.titles import CQC_LOCATION_FILES, CQC_RATINGS, TITLES
 from rehabmap.errors import DomainError, InvalidValue
 
 if TYPE_CHECKING:  # not at run time: `rehabmap --help` lists SOURCES without loading the settings
@@ -89,7 +89,7 @@ if TYPE_CHECKING:  # not at run time: `rehabmap --help` lists SOURCES without lo
     from indexer.sync.items import Connector
     from rehabmap.config import Settings
 
-SOURCES = ("cqc", "cqc-ratings", "ods", "oruk", "charity", "nhs-service-search")
+SOURCES = ("cqc", CQC_RATINGS, "ods", "oruk", "charity", "nhs-service-search")
 
 
 def command_source(connector: str) -> str:
@@ -98,7 +98,7 @@ def command_source(connector: str) -> str:
     to run 'rehabmap sync oruk-bristol', which is no command."""
     if connector.startswith("oruk-"):
         return "oruk"
-    return "cqc-ratings" if connector in CQC_LOCATION_FILES else connector
+    return CQC_RATINGS if connector in CQC_LOCATION_FILES else connector
 
 
 def run_again(source: str, files: Sequence[str] = ()) -> str:
@@ -157,7 +157,7 @@ def connector_names(source: str, settings: Settings) -> list[str]:
 
         feeds = oruk.load_feeds(settings.oruk_feeds_dir, settings.oruk_feed_urls)
         return [feed.source for feed in feeds.usable] + [error.source for error in feeds.unusable]
-    if source == "cqc-ratings":
+    if source == CQC_RATINGS:
         from indexer.sync.connectors import cqc_files
 
         return [kind.name for kind in (cqc_files.RatingsFile, cqc_files.DirectoryFile, cqc_files.HscaFile)]
@@ -181,7 +181,7 @@ def connectors_for(source: str, settings: Settings) -> list[Connector]:
         http = base.client(settings, "CQC API", settings.cqc_api_url, settings.cqc_rate, key=key,
                            key_header=cqc.KEY_HEADER, key_setting=cqc.KEY_SETTING)
         return [cqc.CqcConnector(http, page_size=settings.cqc_page_size)]
-    if source == "cqc-ratings":
+    if source == CQC_RATINGS:
         from indexer.sync.connectors import cqc_files
 
         files = ((cqc_files.RatingsFile, settings.cqc_ratings_url),

@@ -37,6 +37,7 @@ from indexer.sources.cqc import (
     is_directory_header,
 )
 from indexer.sync.connectors.base import BaseConnector, utc_now
+from indexer.sync.connectors.titles import CQC_DIRECTORY, CQC_HSCA, CQC_RATINGS
 from indexer.sync.connectors.cqc import ATTRIBUTION, LICENCE, location_coverage, location_item
 from indexer.sync.http import SourceClient, SourceError, Validators
 from indexer.sync.items import Enrichment, Evidence, Outcome, Refused, SyncState
@@ -108,7 +109,7 @@ class MonthlyFile(BaseConnector):
 
 
 class RatingsFile(MonthlyFile):
-    name = "cqc-ratings"
+    name = CQC_RATINGS
     label = "CQC ratings file"
 
     def read(self, path: Path, fetched_at: datetime) -> Iterator[Outcome]:
@@ -185,7 +186,7 @@ class LocationsFile(MonthlyFile):
 
 
 class DirectoryFile(LocationsFile):
-    name = "cqc-directory"
+    name = CQC_DIRECTORY
     label = "CQC care directory"
 
     def read(self, path: Path, fetched_at: datetime) -> Iterator[Outcome]:
@@ -201,7 +202,7 @@ class DirectoryFile(LocationsFile):
 
 
 class HscaFile(LocationsFile):
-    name = "cqc-hsca"
+    name = CQC_HSCA
     label = "CQC HSCA active locations"
 
     def read(self, path: Path, fetched_at: datetime) -> Iterator[Outcome]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from rehabmap.index.names import OVERLAY_SOURCE
 
+# CQC's API and its files' connectors (`indexer.sync.connectors.cqc_files`), by the names their runs are recorded under.
+CQC, CQC_RATINGS, CQC_DIRECTORY, CQC_HSCA = "cqc", "cqc-ratings", "cqc-directory", "cqc-hsca"
 # CQC's own files, by source, named after the regulator: a file records what CQC registers and registers nothing
 # itself (a home retired off a care directory read "Care Quality Commission (CQC) care directory now registers it …").
-CQC_FILES = {"cqc-ratings": "ratings file", "cqc-directory": "care directory",
-             "cqc-hsca": "register of active locations"}
-# CQC's API, and those of its files that list its locations: each row is the record the API gives (`cqc:<location
-# id>`), and a refusal of one names that record.
-CQC, CQC_LOCATION_FILES = "cqc", ("cqc-directory", "cqc-hsca")
+CQC_FILES = {CQC_RATINGS: "ratings file", CQC_DIRECTORY: "care directory", CQC_HSCA: "register of active locations"}
+# Those of CQC's files that list its locations: each row is the record the API gives (`cqc:<location id>`), and a
+# refusal of one names that record.
+CQC_LOCATION_FILES = (CQC_DIRECTORY, CQC_HSCA)
 # Each source as a person reads it (a family on a service page, a keeper on theirs), by the name its records'
 # ids, provenance and `field_sources` carry: the one home of these words. An ORUK feed is named by its file's
 # `label` (the council's own name for it); a curated table by what it is (`TableSpec.title`).
