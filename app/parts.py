@@ -115,8 +115,11 @@ def _stored_titles(state: AppState) -> dict[str, str] | None:
 
 def open_directory(state: AppState) -> None:
     """The maintainers' store and editor; then any edit a crash kept from the live index is laid on it.
-    Without a writable REHABMAP_HOME (or a PostgreSQL store that answers) the server still answers searches, and
-    /maintain says 503."""
+    Without a writable REHABMAP_HOME the server still answers searches, and /maintain says 503. A PostgreSQL store
+    that does not answer fails the start (`DirectoryUnavailable`, from the start's catch-up, `app.sync.converge`, or
+    a pending rebuild's judging): searches read the coverage claims from it too (POST /match would answer 503 until
+    it answers), and a server started without it would keep /maintain off until its restart, where a supervisor's
+    restarts find it back."""
     settings = state.settings
     try:
         state.directory = Directory.from_settings(settings)
