@@ -317,9 +317,10 @@ class CoverageMap:
 
     def for_area(self, code: str, category: str) -> Coverage:
         """A category in an area. A type not covered there as a whole, some of whose kinds are, none awaiting
-        review, is partly covered and says by which (`by_kinds`), as a search's answer says it at a home: the
-        area endpoint and the gaps scorecards called supported accommodation "not covered" in every ICB of a
-        directory synced from CQC, whose listing is complete for the 24-hour care homes it registers."""
+        review, is partly covered and says by which (`by_kinds`), and one every kind of which is covered is covered
+        (`_from_kinds`), as a search's answer says it at a home: the area endpoint and the gaps scorecards called
+        supported accommodation "not covered" in every ICB of a directory synced from CQC, whose listing is complete
+        for the 24-hour care homes it registers."""
         found = self._areas.get((code, category))
         if found is None:
             found = self._for_area(code, category)
@@ -333,6 +334,8 @@ class CoverageMap:
         if whole.covered or whole.pending_review or not any(self._category(kind).used for kind in kinds):
             return whole
         answers = {kind: self._whole_area(code, kind) for kind in kinds}
+        if all(a.covered and not a.pending_review for a in answers.values()):
+            return _from_kinds(category, answers.values())
         return by_kinds(answers, share=whole.share) or whole
 
     def _whole_area(self, code: str, category: str) -> Coverage:
@@ -475,7 +478,7 @@ class HomeCoverage:
         answer and parts at every home, made once for these claims (`CoverageMap._type`): the same objects each
         request, which the reply's JSON is then kept by."""
         facts = self._coverage._type(service_type)
-        own = _own(service_type, subtypes)
+        own = request_kinds(service_type, subtypes)
         if facts.everywhere is not None and not own:
             return facts.everywhere
         whole = self.for_category(facts.category)
@@ -498,18 +501,26 @@ class HomeCoverage:
         partly = by_kinds(kinds, share=0.0)
         if partly is not None:
             return partly
-        worst = min(answers, key=lambda a: a.share)
         # One kind asked is named as that kind: 'complete Supported accommodation data', where CQC lists only care
         # homes, told an API user that floating support and supported housing were all there too.
-        category = worst.category if len(own) == 1 else service_type.value
-        return Coverage(category, worst.status, worst.share, worst.as_of,
-                        tuple(dict.fromkeys(b for a in answers for b in a.bases)), worst.pending_review,
-                        worst.pending_where)
+        return _from_kinds(answers[0].category if len(own) == 1 else service_type.value, answers)
 
 
-def _own(service_type: ServiceType, subtypes: Collection[str] | None) -> list[str]:
+def _from_kinds(category: str, answers: Collection[Coverage]) -> Coverage:
+    """A category's answer from its kinds' where `by_kinds` does not say it (every kind covered, none, or some
+    awaiting review): the least covered kind's, with every kind's bases, and where all are covered the oldest of
+    their dates, as data complete "as of" it. One rule for a home (`HomeCoverage.for_request`) and an area
+    (`CoverageMap.for_area`): an ICB every advocacy kind of which was claimed, advocacy as a whole not, was "not
+    covered" in the gaps rows and the clinicians' count, while a search from a home in it said "complete"."""
+    worst = min(answers, key=lambda a: a.share)
+    as_of = min(str(a.as_of) for a in answers) if worst.covered else worst.as_of
+    bases = tuple(dict.fromkeys(b for a in answers for b in a.bases))
+    return Coverage(category, worst.status, worst.share, as_of, bases, worst.pending_review, worst.pending_where)
+
+
+def request_kinds(service_type: ServiceType, subtypes: Iterable[str] | None) -> list[str]:
     """Of a request's subtypes (of any type), this type's, as its kinds ("type:subtype")."""
-    return [f"{service_type.value}:{s}" for s in subtypes if s in SUBTYPES.get(service_type, ())] if subtypes else []
+    return [f"{service_type.value}:{s}" for s in subtypes or () if s in SUBTYPES.get(service_type, ())]
 
 
 def none_found_lines(answers: Mapping[ServiceType, Coverage], listed: Iterable[ServiceType],

@@ -10,7 +10,7 @@ from datetime import date
 from geodata.distance import miles_and_km
 from geodata.distance import format_km as km
 from geodata.geography import Home
-from rehabmap.coverage import Coverage, CoverageMap
+from rehabmap.coverage import Coverage, CoverageMap, request_kinds
 from rehabmap.explanation import (NOT_CONFIRMED, area_served_not_known, distance_text, gender_read_text, long_date,
                                   measured_from, measured_note, met_text, needs_by_basis, quoted, stated_gender_text)
 from rehabmap.gaps.indicators import indicator_text, km_text, share_text
@@ -19,7 +19,7 @@ from rehabmap.record import capacity_max_age_days, id_in_path
 from rehabmap.match import OUT_OF_AREA_MARGIN_KM, LeftOut, MatchRequest, MatchResult
 from rehabmap.phones import phone_text
 from rehabmap.record import Service
-from rehabmap.taxonomy import GENDER_NEEDS, SUBTYPE_LABELS, SUBTYPES, TYPE_LABELS, ServiceType, need_label
+from rehabmap.taxonomy import GENDER_NEEDS, SUBTYPE_LABELS, TYPE_LABELS, ServiceType, need_label
 
 
 @dataclass(frozen=True)
@@ -350,7 +350,7 @@ def none_listed(answer: Coverage, needs_given: bool, left_out: str | None = None
     none where the directory covers the home's area, no candidate awaits review and the search's options left
     none out (`left_out`: what they did, in words), else the coverage's own words ('Not yet covered: ...'),
     never a bare "none" where rehabmap holds nothing or an option hid one."""
-    if answer.covered and not answer.pending_review and left_out is None:
+    if not answer.may_be_more and left_out is None:
         return "None meet these needs." if needs_given else "None found."
     return answer.none_shown(left_out)
 
@@ -362,7 +362,7 @@ def in_home_icb_text(count: int, coverage: CoverageMap, icb_code: str | None, se
     a number alone only where the directory holds all of it there and none awaits review; where it holds some, the
     count "(may be more)"; where none, "No data" (a 0 read as none in the ICB beside "Not yet covered"). Judged at
     the home, a claim for Mansfield's district alone made 3 found in its ICB read as all there are."""
-    kinds = [f"{service_type.value}:{s}" for s in subtypes or () if s in SUBTYPES.get(service_type, ())]
+    kinds = request_kinds(service_type, subtypes)
     answers = [coverage.for_area(icb_code or "", kind) for kind in kinds or [service_type.value]]
     if not any(answer.may_be_more for answer in answers):
         return str(count)

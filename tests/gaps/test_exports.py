@@ -190,3 +190,21 @@ def test_an_areas_coverage_is_worked_out_once_and_as_afresh(data_dir: Path, anal
         assert kept.for_area(code, "advocacy") == coverage_map(data_dir).for_area(code, "advocacy")
     assert kept.for_area(UNKNOWN, "advocacy").status == "not_covered"
     assert len(kept._areas) == held
+
+
+def test_an_area_every_kind_of_which_is_covered_is_covered_in_its_row(analysis: GapAnalysis, data_dir: Path) -> None:
+    """Every advocacy kind claimed for Nottingham and Nottinghamshire ICB, advocacy as a whole not: its row said
+    advocacy "not covered" (or found "may be more") while a search from a home in the ICB said "complete Advocacy
+    data". Now the area's answer is the kinds' (`CoverageMap.for_area`), as at a home: covered, so none found there is
+    a fact (missing) and any found are all there are; the CSV's flat row says the same."""
+    notts = "E54000060"
+    claims = [Claim(f"advocacy:{kind}", notts, f"curated:{kind}.csv", "2026-12-01") for kind in
+              ("imha", "imca", "care_act", "community")]
+    table = table_with_coverage(GapTable.of(analysis, "icb"), CoverageMap(claims, SmallAreaTable.load(data_dir)))
+    row = next(r for r in table.rows() if r.code == notts)
+    found = row.types["advocacy"].count > 0
+    assert "advocacy" not in row.not_covered_parts and "advocacy" not in row.unknown
+    assert "advocacy" not in row.found_may_be_more_parts and "advocacy" not in row.kinds_covered_parts
+    assert ("advocacy" in row.missing_parts) is not found
+    flat = flat_row(row, AS_OF)
+    assert "advocacy" not in str(flat["not_covered_parts"]) and "advocacy" not in str(flat["found_may_be_more_parts"])

@@ -23,7 +23,7 @@ from rehabmap.config import Settings
 from rehabmap.coverage import Claim, Coverage, CoverageMap, CoverageStore, SmallAreaTable, coverage_map
 from rehabmap.maintain.store import open_database, store_of
 from rehabmap.state import AppState
-from rehabmap.taxonomy import ServiceType
+from rehabmap.taxonomy import SUBTYPES, ServiceType
 from search.embedded import EmbeddedWriter, index_file
 from tests.conftest import database_url
 from tests.sync.store_fixtures import (ListedConnector, field_house_item, make_home, rehabmap, rehabmap_here,
@@ -436,3 +436,15 @@ def test_the_clinicians_count_in_the_home_icb_is_judged_on_the_icbs_own_coverage
     # The answer's words and the gaps rows read the same rule.
     assert district_only.for_area(icb, "advocacy").some_found().startswith("Found, but ")
     assert whole.for_area(icb, "advocacy").some_found().startswith("Found. ")
+    # Every advocacy kind claimed for the ICB, advocacy as a whole not: the ICB is covered, as at a home in it (the
+    # cell read "3 (may be more)" and "No data" where the answer at Mansfield said "complete Advocacy data").
+    dates = iter(("2026-12-03", "2026-11-20", "2026-12-02", "2026-12-01"))
+    kinds = CoverageMap([replace(claim, category=f"advocacy:{s}", area_code=icb, as_of=next(dates),
+                                 basis=f"curated:{s}.csv") for s in SUBTYPES[ServiceType.advocacy]], table)
+    area, home = kinds.for_area(icb, "advocacy"), kinds.for_request([icb, mansfield], ServiceType.advocacy)
+    assert (area.status, area.as_of, area.may_be_more) == ("covered", "2026-11-20", False)
+    assert (home.status, home.as_of) == ("covered", "2026-11-20")  # the oldest kind's date, as data complete as of
+    assert set(area.bases) == set(home.bases) == {f"curated:{s}.csv" for s in SUBTYPES[ServiceType.advocacy]}
+    assert in_home_icb_text(3, kinds, icb, ServiceType.advocacy) == "3"
+    assert in_home_icb_text(0, kinds, icb, ServiceType.advocacy) == "0"
+    assert area.some_found() == home.some_found()
