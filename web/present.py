@@ -280,14 +280,15 @@ def distances_from(home: Home) -> str | None:
 
 def distance_from_home(result: MatchResult, measured: str | None = None, placement_measured: str | None = None) -> str:
     """An option's distance from home (`measured`: from where, when not the home: `distances_from`), and how much
-    nearer or further than the current placement, "about" where that was measured to a sector's or district's middle
-    (`placement_measured`: the placement's `distances_from`)."""
+    nearer or further than the current placement, "about" where either end was measured to a sector's or district's
+    middle (`placement_measured`: the placement's `distances_from`): a district home's saving was said exact."""
     text = distance_text(result.distance_km, measured)
     saved = result.distance_saved_km
+    about = "about " if measured or placement_measured else ""
     if saved == 0:
-        text += f", {'about ' if placement_measured else ''}as far as the current placement"
+        text += f", {about}as far as the current placement"
     elif saved is not None:
-        text += (f", {'about ' if placement_measured else ''}{miles_and_km(abs(saved))} "
+        text += (f", {about}{miles_and_km(abs(saved))} "
                  f"{'nearer than' if saved > 0 else 'further than'} the current placement")
     return text
 

@@ -334,6 +334,13 @@ def test_a_current_placement_given_as_a_district_says_its_distance_is_about(sync
     distances = re.findall(r"(\w+) [\d.]+ miles \([\d.]+ km\)", table)
     assert distances and set(distances) == {"about"}, table
 
+    # A district home and a full-postcode placement: the saving is the difference of an approximate distance too.
+    district_home = alternatives_page(synced, {"home": "NG18", "types": "supported_accommodation",
+                                               "placement": DOVETAIL_POSTCODE})
+    saved = re.findall(r"(\w+) [\d.]+ miles \([\d.]+ km\) (?:nearer|further) than the current placement",
+                       text_of(district_home) + notes_text(district_home))
+    assert saved and set(saved) == {"about"}, saved
+
     shortlist = text_of(httpx.get(f"{synced}/shortlist", params={"s": DOVETAIL_ID, "where": "NG18"}, timeout=120).text)
     assert ("Distances are approximate: measured from the middle of NG18 (the mean of its postcodes), not from an "
             "address. Give the full postcode for exact distances.") in shortlist
