@@ -443,7 +443,11 @@ class LeftOutOut(BaseModel):
 
 class TypeSummaryOut(BaseModel):
     service_type: str
-    in_home_icb: int
+    in_home_icb: int = Field(description=(
+        "How many services of this type pass the request's filters inside the home's ICB, at any distance (0 where "
+        "the home has no ICB): what the directory lists there, not whether it holds all of them. coverage is the "
+        "home's area; whether the directory holds all of this type in the ICB is the ICB's row of GET "
+        "/gaps?level=icb, its found_may_be_more_parts (a part found where there may be more) and not_covered_parts."))
     nearest: MatchResultOut | None
     found: Literal["found", "none_found", "awaiting_review", "not_yet_covered"] = Field(description=(
         "found: this answer lists some of this type; none_found: none, and the directory covers the home's "

@@ -241,3 +241,11 @@ def test_every_field_every_gaps_row_has_is_required_and_the_new_ones_described(c
     assert set(row["required"]) == set(row["properties"])
     for name in ("found_may_be_more_parts", "found_may_be_more_count", "kinds_covered_parts"):
         assert row["properties"][name]["description"], name
+
+
+def test_the_count_in_the_home_icb_says_what_it_counts(client):
+    """`in_home_icb`, a bare count beside "Found. The directory holds complete … data for this area", had no
+    description: a client read 3 as all of the type in the ICB, where that area's coverage is the gaps row's to say."""
+    count = client.get("/openapi.json").json()["components"]["schemas"]["TypeSummaryOut"]["properties"]["in_home_icb"]
+    assert "pass the request's filters inside the home's ICB" in count["description"]
+    assert "found_may_be_more_parts" in count["description"] and "/gaps?level=icb" in count["description"]
