@@ -508,11 +508,13 @@ class HomeCoverage:
 
 def _from_kinds(category: str, answers: Collection[Coverage]) -> Coverage:
     """A category's answer from its kinds' where `by_kinds` does not say it (every kind covered, none, or some
-    awaiting review): the least covered kind's, with every kind's bases, and where all are covered the oldest of
-    their dates, as data complete "as of" it. One rule for a home (`HomeCoverage.for_request`) and an area
-    (`CoverageMap.for_area`): an ICB every advocacy kind of which was claimed, advocacy as a whole not, was "not
-    covered" in the gaps rows and the clinicians' count, while a search from a home in it said "complete"."""
-    worst = min(answers, key=lambda a: a.share)
+    awaiting review): the least covered kind's (of those, the one most awaiting review: IMHA and IMCA asked, both
+    covered, an IMCA candidate awaiting review, said "None found … complete" as the first kind's), with every kind's
+    bases, and where all are covered the oldest of their dates, as data complete "as of" it. One rule for a home
+    (`HomeCoverage.for_request`) and an area (`CoverageMap.for_area`): an ICB every advocacy kind of which was
+    claimed, advocacy as a whole not, was "not covered" in the gaps rows and the clinicians' count, while a search
+    from a home in it said "complete"."""
+    worst = min(answers, key=lambda a: (a.share, -a.pending_review))
     as_of = min(str(a.as_of) for a in answers) if worst.covered else worst.as_of
     bases = tuple(dict.fromkeys(b for a in answers for b in a.bases))
     return Coverage(category, worst.status, worst.share, as_of, bases, worst.pending_review, worst.pending_where)

@@ -409,6 +409,20 @@ def test_a_store_counted_per_type_is_recounted_when_first_opened(request, store_
         assert conn.execute("SELECT count(*) FROM schema_migrations WHERE version = 12").fetchone()[0] == 1
 
 
+def test_kinds_asked_all_covered_say_a_candidate_of_any_of_them_awaits_review(table):
+    """IMHA and IMCA asked for at Mansfield, both claimed for its ICB, an IMCA candidate awaiting review there: the
+    answer was the first kind's, so asked as ["imha", "imca"] it said "None found. The directory holds complete
+    Advocacy data" and as ["imca", "imha"] "None confirmed yet: 1 candidate awaits review". Now either order says
+    the candidate awaits review."""
+    mansfield, icb = "E07000174", "E54000060"
+    claims = [Claim(f"advocacy:{kind}", icb, "curated:advocacy.csv", "2026-12-01") for kind in ("imha", "imca")]
+    coverage = CoverageMap(claims, table, pending={("advocacy:imca", icb): 1, ("advocacy", icb): 1})
+    for asked in (("imha", "imca"), ("imca", "imha")):
+        answer = coverage.for_request([icb, mansfield], ServiceType.advocacy, asked)
+        assert (answer.status, answer.pending_review, answer.may_be_more) == ("covered", 1, True), asked
+        assert answer.none_shown(None).startswith("None confirmed yet: 1 candidate awaits review"), asked
+
+
 def test_the_clinicians_count_in_the_home_icb_is_judged_on_the_icbs_own_coverage(table):
     """The "Across the pathway" count of a type in the home's ICB was judged at the home: a claim for Mansfield's
     district alone made 3 advocacy services found in Nottingham and Nottinghamshire ICB read "3", as if all, while
