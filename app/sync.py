@@ -199,7 +199,7 @@ def sync_source(settings: Settings, source: str, *, actor: str, dry_run: bool = 
     with tempfile.TemporaryDirectory(prefix="rehabmap-dry-run-") as scratch:
         store = SyncStore.scratch_copy(store_of(settings), Path(scratch)) if dry_run else open_store(settings)
         runner = SyncRunner(store, placer, None if dry_run else open_live(settings, lambda: placer), actor=actor,
-                            progress=progress, folders=settings.own_folders, today=settings.current_date())
+                            progress=progress, folders=settings.own_folders)
         runs = SourceRuns([], [])
         for error in unusable:
             runner.cannot_start(error.source, error, error.ignored, dry_run=dry_run)
@@ -230,7 +230,7 @@ def hold_for_review(settings: Settings, held: Sequence[Held], placer: Placer, *,
     try:
         store = open_store(settings)
         runner = SyncRunner(store, placer, open_live(settings, lambda: placer), actor=actor,
-                            folders=settings.own_folders, today=settings.current_date())
+                            folders=settings.own_folders)
         recorded = store.titles()
     except Exception as exc:  # noqa: BLE001 - the new index is live: each run failed, named after the index's report
         for connector in by_source(held, source_titles(settings.oruk_feeds_dir)):
@@ -260,7 +260,7 @@ def retire_removed(settings: Settings, source: str, *, actor: str, dry_run: bool
                             f"{', '.join(names) or 'none yet'}).", field="retire_removed")
     placer = _placer(settings)
     runner = SyncRunner(store, placer, None if dry_run else open_live(settings, lambda: placer), actor=actor,
-                        folders=settings.own_folders, today=settings.current_date())
+                        folders=settings.own_folders)
     title = store.titles().get(source)  # its file is gone: only the title its last applied run had can name it
     listed = f"{title}, where it was listed" if title else "the directory it was listed in"
     return runner.retire_all(source, f"rehabmap no longer reads {listed}",

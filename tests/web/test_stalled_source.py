@@ -182,17 +182,14 @@ def test_a_sync_that_changes_nothing_keeps_the_claims_and_the_listing_follows_th
     for days, said in ((14, False), (15, True)):
         listings = on_day(state, stalled.synced_on + timedelta(days=days)).unconfirmed_listings()
         assert listings is not None and (DOVETAIL_ID in listings.listed) is said, days
-    # One clock for the test and its processes (REHABMAP_TODAY), here a day the machine's is not, as a run past
-    # midnight finds it: before, `rehabmap sync` dated the claims by the machine's date whatever it was given.
-    today = date.today() + timedelta(days=1)
-    on_day(state, today)
-    CoverageStore(store_of(state.settings)).touch("sync:cqc", today.isoformat())  # the claims as of today
+    on_day(state, None)
+    CoverageStore(store_of(state.settings)).touch("sync:cqc", date.today().isoformat())  # the claims as of today
     coverage, synced = state.coverage_read()
     listings = state.unconfirmed_listings(synced)
     assert listings is not None and listings.listed[DOVETAIL_ID][2] == stalled.synced_on
 
     for ran in (("sync", "cqc"), ("sync", "cqc", "--full")):
-        done = rehabmap(stalled.home, data_dir, replay, *ran, REHABMAP_TODAY=today.isoformat())
+        done = rehabmap(stalled.home, data_dir, replay, *ran)
         assert done.returncode == 0, done.stderr
         read, synced = state.coverage_read()
         assert read is coverage, ran
