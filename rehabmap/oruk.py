@@ -44,13 +44,13 @@ import html
 import json
 import re
 import uuid
-from itertools import product
-from string import ascii_lowercase
 from contextlib import suppress
 from dataclasses import dataclass
-from functools import cache, lru_cache
 from datetime import date, datetime
+from functools import cache, lru_cache
 from html.parser import HTMLParser
+from itertools import product
+from string import ascii_lowercase
 from typing import Any
 
 from rehabmap.errors import shorten
@@ -764,16 +764,21 @@ def _unread_provenance(entry: Any) -> str | None:
     service there ("cannot read the service: Invalid isoformat string"), and `sync oruk` dropped it unsaid."""
     if not isinstance(entry, dict):
         return "is not a JSON object (source, source_id, fetched_at, licence)"
-    if (fetched := entry.get("fetched_at")) is not None:
+    if fetched := entry.get("fetched_at"):  # a blank is no time, as `rehabmap index` reads it
         try:
             datetime.fromisoformat(fetched)
         except (TypeError, ValueError):
-            return f"has fetched_at '{shorten(fetched)}', which is no date and time (ISO 8601)"
+            return f"has fetched_at {shorten(json.dumps(fetched))}, which is no date and time (ISO 8601)"
     if (edition := entry.get("edition")) is not None:
+        # An edition naming neither its file nor its date ({"foo": 1}: every field is optional) read as "Listed only
+        # in a dated file, a file of no stated date": a dated file the feed never named.
         try:
-            FileEdition.model_validate(edition)
+            named = FileEdition.model_validate(edition)
         except ValueError:
-            return f"has edition '{shorten(edition)}', which is no dated file's edition (title, dated, gives)"
+            named = None
+        if named is None or not (named.title or named.dated):
+            return (f"has edition {shorten(json.dumps(edition))}, which is no dated file's edition (title, dated, "
+                    "gives)")
     return None
 
 

@@ -405,9 +405,11 @@ def test_a_provenance_attribute_makes_no_councils_assured_date_a_persons_check(d
     ('{"source": "bristol", "source_id', "is not valid JSON"),
     ('"bristol"', "is not a JSON object (source, source_id, fetched_at, licence)"),
     ('{"source": "bristol", "source_id": "1", "fetched_at": "last Tuesday"}',
-     "has fetched_at 'last Tuesday', which is no date and time (ISO 8601)"),
+     'has fetched_at "last Tuesday", which is no date and time (ISO 8601)'),
     ('{"source": "bristol", "source_id": "1", "fetched_at": "2024-12-01T09:00:00+00:00", "edition": "2018"}',
-     "has edition '2018', which is no dated file's edition (title, dated, gives)")])
+     "has edition \"2018\", which is no dated file's edition (title, dated, gives)"),
+    ('{"source": "bristol", "source_id": "1", "fetched_at": "2024-12-01T09:00:00+00:00", "edition": {"foo": 1}}',
+     "has edition {\"foo\": 1}, which is no dated file's edition (title, dated, gives)")])
 def test_a_provenance_attribute_that_cannot_be_read_is_left_out_and_said_the_service_kept(
         data_dir, geography, tmp_path, value, said):
     """Bristol's recorded feed, each service placed and typed, Bristol Mind's with a "Provenance" attribute cut off
