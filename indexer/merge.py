@@ -419,7 +419,13 @@ def _giving(rows: Sequence[Service], cqc: str) -> list[str]:
     """Where each of `rows` (the rows of ids that count CQC location id `cqc`) that gives it is, by file and line, or
     each of them where none does: of an id given in four rows, only one of which gives it, that one."""
     own = [row for row in rows if cqc_key(row.cqc_location_id) == cqc]
-    return sorted(map(_where, own or rows))
+    return [_where(row) for row in sorted(own or rows, key=lambda row: (*_line_order(row), row.id))]
+
+
+def _line_order(row: Service) -> tuple[str, int]:
+    """A row's file, then its line as a number: sorted as text, homes.csv:15 came before homes.csv:4."""
+    file, line = _origin(row)
+    return file or "", line or 0
 
 
 _NAMED = 10  # the most of a list a warning names (`_some`)

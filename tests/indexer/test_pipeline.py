@@ -1108,11 +1108,16 @@ def test_a_chain_giving_many_synced_records_cqc_location_ids_warns_naming_the_ro
     rows = [council_file_row(office, f"homes:R{at}", at + 2, name="Head Office",
                              cqc_location_id=location.cqc_location_id) for at, location in enumerate(locations)]
     rows.append(council_file_row(office, "homes:R1", 14, name="Head Office", cqc_location_id=None))
+    # homes:R2 gives the third location's id again at line 15: its rows named in line order, 4 before 15 (before, as
+    # text: "homes.csv:15, homes.csv:4")
+    rows.append(council_file_row(office, "homes:R2", 15, name="Head Office",
+                                 cqc_location_id=locations[2].cqc_location_id))
     merging = Merging(Precedence(), {(s.id, s.provenance[0].file) for s in stored})
     kept = merging.merge_all([*stored, *rows])
     assert sorted(s.cqc_location_id for s in kept) == sorted(s.cqc_location_id for s in locations)
     [guess] = merging.guesses
     assert f"{locations[1].id}'s CQC location id {locations[1].cqc_location_id} (given by homes.csv:3)" in guess
+    assert f"{locations[2].cqc_location_id} (given by homes.csv:4" in guess and "homes.csv:15, homes.csv:4" not in guess
     assert guess.count("shares a CQC location id with") == 10 and ": the sync's store keeps" in guess
     assert "…and 2 more: the sync's store keeps" in guess and "…and 2 more apart" in guess
     assert guess.count("'s CQC location id") == 10 and "…and 1 more: check which service it is" in guess
