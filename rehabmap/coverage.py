@@ -632,8 +632,8 @@ class CoverageStore:
         return self.snapshot()[0]
 
     def snapshot(self) -> Snapshot:
-        """The claims and the candidates awaiting review, read together (and again only once the store has
-        changed)."""
+        """The claims and the candidates awaiting review, read together (and again only once a write has moved the
+        coverage revision: a run that changes no claim leaves them as read)."""
         return self.read()[0]
 
     def read(self) -> tuple[Snapshot, int]:
