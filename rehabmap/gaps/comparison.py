@@ -167,30 +167,41 @@ class GapTable:
     def sorted_rows(self, sort: str | None = None, order: str | None = None) -> list[AreaRow]:
         """Sort by 'name', 'code', 'adult_population', 'missing_count', 'legacy_locked', or
         '<category>.<indicator>' (e.g. 'inpatient_rehab_level2.mean_km'); missing values, and areas whose
-        part is not covered or awaiting review (with coverage, `rehabmap.gaps.coverage`), sort last."""
+        part is not covered or awaiting review (with coverage, `rehabmap.gaps.coverage`), sort last. The one sort of
+        every face (the API's rows, the CSV, the compare page, `rehabmap gaps icb`)."""
         rows = self.rows()
         order = (order or "asc").lower()
         if order not in ("asc", "desc"):
             raise InvalidValue(f"order must be 'asc' or 'desc' (got '{order}').", field="order")
         if not sort:
             return list(rows)
-        key = self._sort_key(sort)
-        present = [r for r in rows if key(r) is not None]
-        absent = [r for r in rows if key(r) is None]
-        present.sort(key=lambda r: (key(r), r.code), reverse=order == "desc")
-        return present + absent
+        key, settled = self._sort_key(sort)
+        present = sorted((r for r in rows if key(r) is not None), key=lambda r: (settled(r), r.code))
+        present.sort(key=key, reverse=order == "desc")  # stable either way: ties keep the order above
+        return present + [r for r in rows if key(r) is None]
 
-    def _sort_key(self, sort: str) -> Any:
-        if sort == "missing_count":  # an area with nothing missing but parts not covered is not complete
-            return lambda row: (row.missing_count, row.awaiting_review_count + row.not_covered_count)
+    def _sort_key(self, sort: str) -> tuple[Callable[[AreaRow], Any], Callable[[AreaRow], bool]]:
+        """What a row ranks by, and what settles a tie among equal figures whichever the order: a figure that is
+        all there is before one found where there may be more (`found_may_be_more_parts`), then the code. An
+        area's two care homes of a part it is covered for and another's two, of which the directory may not hold
+        all, ranked by their codes as if equal."""
+        if sort == "missing_count":  # an area with nothing missing but parts not covered is not complete, nor one
+            # with parts found where there may be more
+            return (lambda row: (row.missing_count, row.awaiting_review_count + row.not_covered_count,
+                                 row.found_may_be_more_count)), _never
         if sort in AREA_SORT_KEYS:
-            return lambda row: getattr(row, sort)
+            return (lambda row: getattr(row, sort)), _never
         category_key, indicator = sort_by(sort, self.ind.categories)
         # An area where the type is absent and rehabmap holds no such data (or none confirmed yet) has no figure
         # to rank by: its zero is not a zero, so it sorts with the missing values, last. A subtype reads its own
         # status: CQC covers 24-hour care homes where supported accommodation as a whole is not covered.
-        return lambda row: (None if category_key in row.unknown
-                            else row.types[category_key].values().get(indicator))
+        return (lambda row: (None if category_key in row.unknown
+                             else row.types[category_key].values().get(indicator)),
+                lambda row: category_key in row.found_may_be_more_parts)
+
+
+def _never(row: AreaRow) -> bool:
+    return False
 
 
 # --- one table per level, options and types, per index generation -------------------------------------------

@@ -23,7 +23,7 @@ from rehabmap.gaps.analysis import GapAnalysis
 from rehabmap.gaps.columns import AsOf
 from rehabmap.gaps.comparison import AreaRow, GapTable
 from rehabmap.gaps.coverage import small_areas_with_coverage, table_with_coverage
-from rehabmap.gaps.exports import csv_text, flat_row, small_areas_csv, small_areas_geojson
+from rehabmap.gaps.exports import csv_text, flat_row, small_areas_csv, small_areas_geojson, table_csv
 from rehabmap.gaps.population import LsoaBoundaries
 from rehabmap.gaps.report import SmallAreaDistance, SmallAreaDistances
 from rehabmap.spreadsheet import BOM, defused
@@ -208,3 +208,35 @@ def test_an_area_every_kind_of_which_is_covered_is_covered_in_its_row(analysis: 
     assert ("advocacy" in row.missing_parts) is not found
     flat = flat_row(row, AS_OF)
     assert "advocacy" not in str(flat["not_covered_parts"]) and "advocacy" not in str(flat["found_may_be_more_parts"])
+
+
+def test_equal_figures_rank_one_that_is_all_there_is_before_one_that_may_have_more(analysis: GapAnalysis,
+                                                                                   data_dir: Path) -> None:
+    """Rows tied on a figure were ordered by code alone: an ICB whose community teams the directory holds all of
+    sat after one with as many found where there may be more ("2" after "2+" on the compare page). Now, whichever
+    the order, the figure that is all there is comes first among equal ones, then the code; sorted by the parts
+    missing, found-may-be-more counts as less complete. One sort: the CSV's rows are the API's."""
+    teams = "community_rehab_team"
+    found = sorted((r for r in GapTable.of(analysis, "icb").rows() if r.types[teams].count),
+                   key=lambda r: r.code)
+    claimed = [r.code for r in found[1::2]]  # every other ICB with a team, by code: the ties mix both
+    claims = [Claim(teams, code, "curated:teams.csv", "2026-11-20", "Ann") for code in claimed]
+    table = table_with_coverage(GapTable.of(analysis, "icb"), CoverageMap(claims, SmallAreaTable.load(data_dir)))
+    for order in ("asc", "desc"):
+        rows = table.sorted_rows(f"{teams}.count", order)
+        counts = [r.types[teams].count for r in rows if r.types[teams].count is not None]
+        assert counts == sorted(counts, reverse=order == "desc")
+        ties = [[(teams in r.found_may_be_more_parts, r.code) for r in rows if r.types[teams].count == n]
+                for n in set(counts)]
+        assert any(len({more for more, _ in tie}) == 2 for tie in ties)  # some tie has both kinds
+        assert all(tie == sorted(tie) for tie in ties), order
+        sheet = csv.DictReader(io.StringIO(table_csv(table, AS_OF, f"{teams}.count", order).removeprefix(BOM)))
+        assert [r["code"] for r in sheet][:-1] == [r.code for r in rows]
+    by_gaps = table.sorted_rows("missing_count")
+    keys = [(r.missing_count, r.awaiting_review_count + r.not_covered_count, r.found_may_be_more_count)
+            for r in by_gaps]
+    assert keys == sorted(keys) and len({k[:2] for k in keys}) < len(set(keys))  # may-be-more splits some ties
+    assert [r.code for r in table.sorted_rows("missing_count", "desc")] == [
+        r.code for r in sorted(by_gaps, key=lambda r: (-r.missing_count, -(r.awaiting_review_count
+                                                                           + r.not_covered_count),
+                                                        -r.found_may_be_more_count, r.code))]
