@@ -178,8 +178,7 @@ class Explainer:
     def __init__(self, home_icb_name: str | None, needs: tuple[str, ...], max_age_days: int,
                  measured: str | None = None) -> None:
         """`measured`: where the distances run from when not the home itself (`measured_from`)."""
-        self._about = "about " if measured else ""
-        self._from = f" from {measured}" if measured else " from home"
+        self._about, self._from = distance_words(measured)
         self._inside = f"{self._from}, inside the person's ICB ({home_icb_name})."
         self._needs = needs
         self._needs_wording: dict[tuple[str, ...], str] = {}
@@ -249,11 +248,19 @@ def measured_from(precision: str, district: str | None, shown: str | None = None
     return f"the middle of {shown}" if shown else "the middle of the postcode sector searched"
 
 
+def distance_words(measured: str | None) -> tuple[str, str]:
+    """What is said before and after a distance from the home ("N miles (M km)"): ("", " from home"), or
+    ("about ", " from the middle of TR21") where it was measured from a point that is not the home (`measured`:
+    `measured_from`'s words). The one home of that wording, for the pages (`distance_text`) and the explanations of
+    POST /match (`Explainer`, which keeps both parts for a match's results); each had its own copy before."""
+    return ("about ", f" from {measured}") if measured else ("", " from home")
+
+
 def distance_text(distance_km: float, measured: str | None) -> str:
     """A distance from the home as every face says it: "12.3 miles (19.8 km) from home", or "about …" from where
-    it was measured (`measured_from`)."""
-    distance = miles_and_km(distance_km)
-    return f"about {distance} from {measured}" if measured else f"{distance} from home"
+    it was measured (`distance_words`)."""
+    before, after = distance_words(measured)
+    return f"{before}{miles_and_km(distance_km)}{after}"
 
 
 def measured_note(measured: str) -> str:
