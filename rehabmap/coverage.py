@@ -288,7 +288,7 @@ class CoverageMap:
         if found is None:
             used = tuple(c for c in self.claims if c.applies_to(category) and self.table.known(c.area_code))
             found = self._categories[category] = _Category(used, _answer(category, "not_covered", 0.0, (),
-                                                                         oldest=False, pending_review=0))
+                                                                         pending_review=0))
         return found
 
     def _type(self, service_type: ServiceType) -> _Type:
@@ -349,7 +349,7 @@ class CoverageMap:
         in_area[rows] = True
         relevant = tuple(c for c in used if in_area[self.table.members(c.area_code)].any())
         status: Status = "covered" if total and inside == total else "partly_covered" if inside else "not_covered"
-        return _answer(category, status, share, relevant, oldest=True, pending_review=self._pending_in(code, category))
+        return _answer(category, status, share, relevant, pending_review=self._pending_in(code, category))
 
     def _pending_in(self, code: str, category: str) -> int:
         """The candidates of a category awaiting review in an area. The queue counts them by the areas a
@@ -426,7 +426,7 @@ class HomeCoverage:
         if not covering and not waiting:
             return known.not_covered
         return _answer(category, "covered" if covering else "not_covered", 1.0 if covering else 0.0, covering,
-                       oldest=False, pending_review=waiting, pending_where=where)
+                       pending_review=waiting, pending_where=where)
 
     def _reached(self, reach: Reach, category: str, in_icb: int) -> tuple[int, str]:
         """The held candidates of a category within the search's reach or in the home's ICB (`in_icb` of them), and
@@ -549,10 +549,13 @@ def by_kinds(kinds: Mapping[str, Coverage], *, share: float) -> Coverage | None:
                     kinds_covered=tuple(covered), kinds_not_covered=tuple(k for k in kinds if k not in covered))
 
 
-def _answer(category: str, status: Status, share: float, claims: Sequence[Claim], *, oldest: bool,
-            pending_review: int, pending_where: str = "here") -> Coverage:
+def _answer(category: str, status: Status, share: float, claims: Sequence[Claim], *, pending_review: int,
+            pending_where: str = "here") -> Coverage:
+    """Dated by the oldest of the claims it rests on, at a home as in an area: "complete … (as of …)" is then true
+    of every basis it names. A home's was its newest claim's: a Leeds home covered by West Yorkshire's IPS table,
+    verified on 1 October, and a sync of November read "as of" November, where Leeds itself read October."""
     dates = [c.as_of for c in claims]
-    as_of = (min(dates) if oldest else max(dates)) if dates else None
+    as_of = min(dates) if dates else None
     return Coverage(category, status, share, as_of, tuple(dict.fromkeys(c.basis for c in claims)), pending_review,
                     pending_where)
 

@@ -108,6 +108,21 @@ def test_candidates_awaiting_review_are_not_hidden_behind_none_found(table):
     assert elsewhere.pending_review == 0 and elsewhere.none_found().startswith("None found.")
 
 
+def test_a_home_and_its_area_are_dated_by_the_oldest_claim_they_rest_on(table):
+    """A home in Leeds covered for IPS by West Yorkshire's table (verified 1 October) and a sync of all England (30
+    November) read "complete … (as of 2026-11-30)" (its newest claim) where Leeds, resting on the same two, read
+    "as of 2026-10-01" (its oldest). Now both are dated by the oldest: "as of" holds for every basis named."""
+    coverage = CoverageMap([Claim("ips_employment", WEST_YORKSHIRE, "curated:ips.csv", "2026-10-01", "Ann"),
+                            Claim("ips_employment", ENGLAND, "sync:ips", "2026-11-30")], table)
+    area = coverage.for_area(LEEDS, "ips_employment")
+    home = coverage.for_home([WEST_YORKSHIRE, LEEDS], "ips_employment")
+    assert (area.as_of, area.bases) == ("2026-10-01", ("curated:ips.csv", "sync:ips"))
+    assert (home.as_of, home.bases) == (area.as_of, area.bases)
+    assert home.none_found() == area.none_found() == (
+        "None found. The directory holds complete Individual Placement and Support (employment) data for this "
+        "area (as of 2026-10-01).")
+
+
 def test_one_home_answers_every_type_a_request_asks_about(table):
     """The home's areas (its codes, England, its upper-tier authority from its LAD, its ICB for candidates
     awaiting review) are worked out once a request; each type's answer is what asking for it alone gives."""
