@@ -55,6 +55,7 @@ PartStatus = Literal["held", "not_held", "awaiting_review"]
 # Where a search looks: around its home's point (lat, lon), up to its radius in km (None: no limit).
 Reach = tuple[float, float, float | None]
 IN_ICB = "in the person's ICB"  # where a home's candidates awaiting review are counted without a search's radius
+NO_LIMIT = "in England (the search has no distance limit)"
 
 CURATED = "curated:"  # the basis of a curated table's claims, before the table's file name
 
@@ -372,6 +373,15 @@ class CoverageMap:
         return self.at_home(area_codes).for_request(service_type, subtypes)
 
 
+def _where(km: float, in_icb: int, beyond: int) -> str:
+    """Where a home's held candidates lie, in words (`Coverage.pending_where`): `in_icb` in the person's ICB and
+    `beyond` outside it, within the search's `km`."""
+    if not beyond:
+        return IN_ICB
+    within = f"within {miles_and_km(km)} of home"
+    return f"in the person's ICB or {within}" if in_icb else f"{within}, outside the person's ICB"
+
+
 # A type's answer at a home as a request asks for it, with its parts ("type" or "type:subtype", each with its
 # answer): `HomeCoverage.with_parts`.
 Parts = tuple[tuple[str, Coverage], ...]
@@ -434,21 +444,42 @@ class HomeCoverage:
         in Derby and Derbyshire, was in the person's own area."""
         lat, lon, km = reach
         if km is None:
-            return self._coverage.pending.get((category, ENGLAND), 0), "in England (the search has no distance limit)"
+            return self._coverage.pending.get((category, ENGLAND), 0), NO_LIMIT
         points = self._coverage.held.get(category)
         if points is None:
             return in_icb, IN_ICB
-        # Only points in the radius's box are measured (the search's own box: `radius_box`).
-        lats, lons, icbs = points
+        beyond = len(self._beyond(points, lat, lon, km))
+        return in_icb + beyond, _where(km, in_icb, beyond)
+
+    def _beyond(self, points: HeldPoints, lat: float, lon: float, km: float) -> set[int]:
+        """The services (`HeldPoints.services`) of the held points within `km` of (lat, lon), outside the home's ICB.
+        Only points in the radius's box are measured (the search's own box: `radius_box`)."""
+        lats, lons, icbs, services = points
         box = radius_box(lat, lon, km)
         south, north, west, east = box if box is not None else (-90.0, 90.0, -math.inf, math.inf)
-        beyond = sum(1 for i in range(bisect_left(lats, south), bisect_right(lats, north))
-                     if west <= lons[i] <= east and icbs[i] != self._icb
-                     and haversine_km_one(lat, lon, lats[i], lons[i]) <= km)
-        if not beyond:
-            return in_icb, IN_ICB
-        within = f"within {miles_and_km(km)} of home"
-        return in_icb + beyond, f"in the person's ICB or {within}" if in_icb else f"{within}, outside the person's ICB"
+        return {services[i] for i in range(bisect_left(lats, south), bisect_right(lats, north))
+                if west <= lons[i] <= east and icbs[i] != self._icb
+                and haversine_km_one(lat, lon, lats[i], lons[i]) <= km}
+
+    def _each_once(self, kinds: Sequence[str], answer: Coverage) -> Coverage:
+        """The answer of several kinds asked together (`answer`, `_from_kinds`': the count of the kind most awaited)
+        with each held candidate of any of them counted once, where it lies as for one kind: IMHA, IMCA and Care
+        Act advocacy asked from Mansfield, an IMHA, an IMCA and an unstated-kind candidate awaiting review in its
+        ICB, said "2 candidates await review" for the 3; one whose kind no source states is a candidate of each, so
+        a sum would count it thrice. Counted from the held points (every held record has one); never fewer than the
+        count of the kind most awaited."""
+        held = [points for points in map(self._coverage.held.get, kinds) if points is not None]
+        in_icb = {s for points in held for s, icb in zip(points.services, points.icbs)
+                  if icb == self._icb and icb}  # as the counts: a home without an ICB has none there
+        count, where = len(in_icb), IN_ICB
+        if self._reach is not None:
+            lat, lon, km = self._reach
+            if km is None:
+                count, where = len({s for points in held for s in points.services}), NO_LIMIT
+            else:
+                beyond = len(set().union(*(self._beyond(points, lat, lon, km) for points in held)) - in_icb)
+                count, where = len(in_icb) + beyond, _where(km, len(in_icb), beyond)
+        return answer._replace(pending_review=count, pending_where=where) if count > answer.pending_review else answer
 
     def parts(self, service_type: ServiceType) -> dict[str, Coverage]:
         """Each part of a type here with its own answer, candidates awaiting review counted per part (`with_parts`'
@@ -487,6 +518,8 @@ class HomeCoverage:
             known = split or {}
             answer = self._of_kinds(service_type, own, {kind: known.get(kind) or self.for_category(kind)
                                                         for kind in own}, None)
+            if len(own) > 1 and answer.pending_review:
+                answer = self._each_once(own, answer)
         else:
             answer = whole if split is None or whole.pending_review else self._of_kinds(service_type, own, split, whole)
         return answer, ((facts.category, whole),) if split is None else tuple(split.items())

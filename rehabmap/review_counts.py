@@ -66,25 +66,28 @@ def read_held(conn: Connection) -> list[HeldCandidate]:
 
 class HeldPoints(NamedTuple):
     """The held candidates of one category that have a point, as a search's radius is checked against them:
-    their latitudes, in order, and each one's longitude and ICB (where the counts hold it). In order of
-    latitude so that a search reads only those in its band of latitude (`bisect`): plain floats, not arrays,
-    as a request checks a few (numpy's ufuncs on one point were ~108k instructions a request; bench/RESULTS.md)."""
+    their latitudes, in order, and each one's longitude, ICB (where the counts hold it) and service
+    (`HeldCandidate.one_of`: the same number in every category it may be, so that kinds asked together count it
+    once). In order of latitude so that a search reads only those in its band of latitude (`bisect`): plain floats,
+    not arrays, as a request checks a few (numpy's ufuncs on one point were ~108k instructions a request;
+    bench/RESULTS.md)."""
 
     lats: tuple[float, ...]
     lons: tuple[float, ...]
     icbs: tuple[str, ...]
+    services: tuple[int, ...]
 
 
 def held_points(held: Iterable[HeldCandidate]) -> dict[str, HeldPoints]:
     """Per category (as `pending_counts` counts them), the held candidates' points. A search with a radius
     says "none confirmed yet" beside one within it, whichever area it lies in: Field House, 14.5 km from
     Mansfield in another ICB, left a 40 km search from there saying "None found" (`HomeCoverage`)."""
-    found: dict[str, dict[int, tuple[float, float, str]]] = {}
+    found: dict[str, dict[int, tuple[float, float, str, int]]] = {}
     for candidate in held:
         if candidate.point is not None:
             icb = candidate.areas.get("icb_code") or ""
             for category in _may_be(candidate.proposed_type, candidate.proposed_subtype):
-                found.setdefault(category, {}).setdefault(candidate.one_of, (*candidate.point, icb))
+                found.setdefault(category, {}).setdefault(candidate.one_of, (*candidate.point, icb, candidate.one_of))
     return {category: HeldPoints(*zip(*sorted(rows.values()))) for category, rows in found.items()}
 
 

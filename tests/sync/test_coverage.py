@@ -22,10 +22,12 @@ from indexer.sync.store import SyncStore
 from rehabmap.config import Settings
 from rehabmap.coverage import Claim, Coverage, CoverageMap, CoverageStore, SmallAreaTable, coverage_map
 from rehabmap.maintain.store import open_database, store_of
+from rehabmap.review_counts import HeldCandidate, held_points, pending_counts
 from rehabmap.state import AppState
 from rehabmap.taxonomy import SUBTYPES, ServiceType
 from search.embedded import EmbeddedWriter, index_file
 from tests.conftest import database_url
+from tests.cqc_records import DOVETAIL_POSTCODE, FIELD_HOUSE_POSTCODE
 from tests.sync.store_fixtures import (ListedConnector, field_house_item, make_home, rehabmap, rehabmap_here,
                                        runner_for, serving)
 
@@ -436,6 +438,45 @@ def test_kinds_asked_all_covered_say_a_candidate_of_any_of_them_awaits_review(ta
         answer = coverage.for_request([icb, mansfield], ServiceType.advocacy, asked)
         assert (answer.status, answer.pending_review, answer.may_be_more) == ("covered", 1, True), asked
         assert answer.none_shown(None).startswith("None confirmed yet: 1 candidate awaits review"), asked
+
+
+def test_kinds_asked_together_count_each_candidate_awaiting_review_once(table, geography):
+    """IMHA, IMCA and Care Act advocacy asked from Dovetail House's postcode in Mansfield, all three claimed for its
+    ICB, three candidates awaiting review there (one IMHA, one IMCA, one whose kind no source states, so a candidate
+    of each) and a Care Act one at Field House's postcode in Derbyshire, 14.5 km away: the answer said "2
+    candidates await review" (the count of the kind most awaited), where 3 wait in the ICB and 4 within 40 km; a
+    sum of the kinds' counts (5 in the ICB) would count the unstated one thrice. The held points and counts are the
+    sync's own (`held_points`, `pending_counts`) at the postcodes' real points and areas."""
+    def at(postcode: str, subtype: str | None, one_of: int) -> HeldCandidate:
+        point = geography.postcodes.lookup(postcode)
+        areas = vars(geography.locate(point.lat, point.lon, point.lad_code))
+        return HeldCandidate("advocacy", subtype, areas, (point.lat, point.lon), one_of)
+
+    held = [at(DOVETAIL_POSTCODE, "imha", 0), at(DOVETAIL_POSTCODE, "imca", 1), at(DOVETAIL_POSTCODE, None, 2),
+            at(FIELD_HOUSE_POSTCODE, "care_act", 3)]
+    home = geography.postcodes.lookup(DOVETAIL_POSTCODE)
+    codes = geography.locate(home.lat, home.lon, home.lad_code).codes()
+    icb = held[0].areas["icb_code"]
+    assert held[3].areas["icb_code"] != icb
+    asked = ("imha", "imca", "care_act")
+    coverage = CoverageMap([Claim(f"advocacy:{kind}", icb, "curated:advocacy.csv", "2026-12-01") for kind in asked],
+                           table, pending_counts(held), held_points(held))
+    assert [coverage.for_home(codes, f"advocacy:{kind}").pending_review for kind in asked] == [2, 2, 1]
+
+    def answer(reach: tuple[float, float, float | None] | None) -> Coverage:
+        return coverage.at_home(codes, reach).for_request(ServiceType.advocacy, asked)
+
+    assert answer(None).none_found() == ("None confirmed yet: 3 candidates await review by the directory's "
+                                         "maintainers in the person's ICB, so none found does not mean there are "
+                                         "none.")
+    near = answer((home.lat, home.lon, 40.0))
+    assert (near.pending_review, near.pending_where) == (4, "in the person's ICB or within 25 miles (40.0 km) of "
+                                                            "home")
+    assert (answer((home.lat, home.lon, 5.0)).pending_review, answer((home.lat, home.lon, None)).pending_review) == (
+        3, 4)
+    assert answer((home.lat, home.lon, None)).pending_where == "in England (the search has no distance limit)"
+    one = coverage.at_home(codes).for_request(ServiceType.advocacy, ("imha",))  # one kind: its own count, as before
+    assert (one.category, one.pending_review) == ("advocacy:imha", 2)
 
 
 def test_the_clinicians_count_in_the_home_icb_is_judged_on_the_icbs_own_coverage(table):
