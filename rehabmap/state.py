@@ -87,19 +87,19 @@ class AppState:
             self._coverage_store = CoverageStore(store_of(self.settings))
         return self._coverage_store
 
-    def unconfirmed_listings(self, synced: int | None = None) -> Listings | None:
-        """The listings no live source has confirmed for more than REHABMAP_LISTING_MAX_AGE_DAYS, which a match
-        says of the results resting on them (`rehabmap.maintain.freshness.unconfirmed_listings`); None without a
-        store. Read again only when the day changes or the sync store records a run (a source's success is
-        committed with it, before its coverage is published); `synced`: that run as the caller's own read of the
-        coverage found it (`coverage_read`), so a match asks no query of its own; None: read it here (the claims'
-        snapshot, a query on PostgreSQL). Kept apart from the coverage, whose claims a run that changes nothing
-        leaves as they were."""
+    def unconfirmed_listings(self, today: date, synced: int | None = None) -> Listings | None:
+        """The listings no live source has confirmed for more than REHABMAP_LISTING_MAX_AGE_DAYS by `today`, which
+        a match says of the results resting on them (`rehabmap.maintain.freshness.unconfirmed_listings`); None
+        without a store. `today`: the day the caller's reply is as of, read by it once (before, read here again, so
+        a reply across midnight said a listing 15 days old beside the rest of its answer as of the day before).
+        Read again only when the day changes or the sync store records a run (a source's success is committed with
+        it, before its coverage is published); `synced`: that run as the caller's own read of the coverage found it
+        (`coverage_read`), so a match asks no query of its own; None: read it here (the claims' snapshot, a query
+        on PostgreSQL). Kept apart from the coverage, whose claims a run that changes nothing leaves as they were."""
         if self.directory is None:
             return None
         if synced is None:
             synced = self._claims_store().read()[1]
-        today = self.today()
         kept = self._unconfirmed
         if kept is None or kept[0] != synced or kept[1] != today:
             kept = self._unconfirmed = (synced, today, unconfirmed_listings(

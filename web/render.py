@@ -63,9 +63,11 @@ environment.globals.update(version=__version__, categories=present.CATEGORIES, f
 def page(request: Request, template: str, context: dict[str, Any] | None = None, *, status: int = 200,
          private: bool = True, today: date | None = None) -> HTMLResponse:
     """Render `template`; `private` pages (anything showing a search) are never stored by browsers or proxies.
-    A page's "today" is the app's one clock (`Settings.current_date`, REHABMAP_TODAY) unless given."""
-    values = {"request": request, "path": request.url.path, "today": today or get_state(request).today(),
-              **(context or {})}
+    A page's "today" is the app's one clock (`Settings.current_date`, REHABMAP_TODAY) unless given, as `today` or
+    in `context`: read once a request, so that a page made across midnight is of one day."""
+    context = context or {}
+    values = {"request": request, "path": request.url.path,
+              "today": today or context.get("today") or get_state(request).today(), **context}
     html = environment.get_template(template).render(values)
     headers = dict(BASE_HEADERS)
     headers["Cache-Control"] = "no-store" if private else "public, max-age=300"

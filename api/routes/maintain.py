@@ -360,9 +360,10 @@ def verification_due(
         services = [s for s in (state.backend.get(i) for i in owned) if s is not None]
     else:
         services = state.backend.all()
-    due = due_for_verification(services, state.today(), days)
+    today = state.today()
+    due = due_for_verification(services, today, days)
     chosen = due[(page - 1) * per_page:page * per_page]
-    areas = [] if owned is not None else areas_due(state.coverage().claims, state.today(), days)
+    areas = [] if owned is not None else areas_due(state.coverage().claims, today, days)
     return DueListOut(verify_after_days=days, total=len(due), results=[
         DueOut(id=d.service.id, name=d.service.name, service_type=d.service.service_type.value,
                organisation=d.service.organisation, last_verified=d.service.last_verified,

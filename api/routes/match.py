@@ -56,7 +56,7 @@ def _answer(body: MatchIn, state: AppState) -> Response:
         include_out_of_catchment=body.include_out_of_catchment, limit=body.limit,
         current_placement=placement, order=body.order)
     (coverage, synced), today = state.coverage_read(), state.today()
-    response = match(state.backend, home, request, today, state.unconfirmed_listings(synced))
+    response = match(state.backend, home, request, today, state.unconfirmed_listings(today, synced))
     at_home = coverage.at_home(home.areas.codes(), request.reach(home))
     covered: dict[ServiceType, Coverage] = {}
     parts: dict[ServiceType, Parts] = {}

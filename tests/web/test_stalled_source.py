@@ -30,7 +30,6 @@ from rehabmap.coverage import CoverageStore
 from rehabmap.explanation import long_date
 from rehabmap.maintain.database import Database
 from rehabmap.maintain.store import open_database, store_of
-from rehabmap.state import AppState
 from tests.conftest import database_url
 from tests.cqc_records import DOVETAIL_ID, DOVETAIL_POSTCODE
 from tests.sync.replay import Replay, running
@@ -162,12 +161,6 @@ def test_rehabmap_match_says_it_and_the_window_is_a_setting(stalled, data_dir):
         assert (stalled.said in line) is shown, (window, line)
 
 
-def on_day(state: AppState, day: date | None) -> AppState:
-    """The state answering as of `day` (REHABMAP_TODAY; None: the machine's), what it keeps kept."""
-    state.settings = state.settings.model_copy(update={"today": day})
-    return state
-
-
 def test_a_sync_that_changes_nothing_keeps_the_claims_and_the_listing_follows_the_day_and_the_sync(stalled, data_dir,
                                                                                                   replay):
     """What a server keeps of the coverage (the claims, and the map made of them) is read again only when the claims
@@ -180,12 +173,11 @@ def test_a_sync_that_changes_nothing_keeps_the_claims_and_the_listing_follows_th
     same day written again, so the next searches paid their rebuild."""
     state = open_state(Settings(home=stalled.home, data_dir=data_dir))
     for days, said in ((14, False), (15, True)):
-        listings = on_day(state, stalled.synced_on + timedelta(days=days)).unconfirmed_listings()
+        listings = state.unconfirmed_listings(stalled.synced_on + timedelta(days=days))
         assert listings is not None and (DOVETAIL_ID in listings.listed) is said, days
-    on_day(state, None)
     CoverageStore(store_of(state.settings)).touch("sync:cqc", date.today().isoformat())  # the claims as of today
     coverage, synced = state.coverage_read()
-    listings = state.unconfirmed_listings(synced)
+    listings = state.unconfirmed_listings(state.today(), synced)
     assert listings is not None and listings.listed[DOVETAIL_ID][2] == stalled.synced_on
 
     for ran in (("sync", "cqc"), ("sync", "cqc", "--full")):
@@ -193,8 +185,45 @@ def test_a_sync_that_changes_nothing_keeps_the_claims_and_the_listing_follows_th
         assert done.returncode == 0, done.stderr
         read, synced = state.coverage_read()
         assert read is coverage, ran
-        listings = state.unconfirmed_listings(synced)
+        listings = state.unconfirmed_listings(state.today(), synced)
         assert listings is not None and DOVETAIL_ID not in listings.listed, ran
+
+
+class Midnight:
+    """The app's clock (`AppState.today`) turning midnight after its first read: `day`, then the day after; its reads
+    counted."""
+
+    def __init__(self, day: date) -> None:
+        self.day, self.reads = day, 0
+
+    def __call__(self) -> date:
+        self.reads += 1
+        return self.day if self.reads == 1 else self.day + timedelta(days=1)
+
+
+def test_a_reply_made_across_midnight_is_of_the_one_day_its_route_read(stalled, data_dir, monkeypatch):
+    """POST /match and the alternatives' results page read the day once (`AppState.today`, REHABMAP_TODAY or the
+    machine's): a reply made as the clock turns from the 14th day after Dovetail House's last confirmation to the
+    15th says nothing of its listing (more than REHABMAP_LISTING_MAX_AGE_DAYS, 14, only on the 15th), its page made on
+    the 14th. Before, the stalled listings read the clock again: the reply said "not confirmed since" beside the rest
+    of its answer as of the day before."""
+    app = make_app(stalled.home, data_dir)
+    state = app.state.rehabmap
+    day = stalled.synced_on + timedelta(days=14)
+    with serve(app) as url, httpx.Client(base_url=url, timeout=60) as client:
+        monkeypatch.setattr(state, "today", clock := Midnight(day))
+        result = dovetail_result(url)
+        assert (clock.reads, result["dated_listing"]) == (1, None)
+        assert "not confirmed since" not in result["explanation"]
+
+        held = client.post("/alternatives", data={"home": DOVETAIL_POSTCODE, "types": SUPPORTED, "order": "nearest",
+                                                  "max_distance_km": "10"})
+        assert held.status_code == 303, held.text
+        monkeypatch.setattr(state, "today", clock := Midnight(day))
+        page = html.unescape(client.get(held.headers["location"]).text)
+    assert clock.reads == 1
+    assert f"Made on {long_date(day)}." in page and "Dovetail House</a>" in page
+    assert "not confirmed since" not in page
 
 
 def test_a_success_in_the_same_second_as_one_read_before_confirms_the_listing(stalled, data_dir, monkeypatch):
@@ -212,10 +241,10 @@ def test_a_success_in_the_same_second_as_one_read_before_confirms_the_listing(st
         sync.apply_run(source, [], [], [], [], live_changed=set(), complete=True, started_at=at, report={})
 
     succeeds("other")
-    listings = state.unconfirmed_listings(state.coverage_read()[1])
+    listings = state.unconfirmed_listings(state.today(), state.coverage_read()[1])
     assert listings is not None and DOVETAIL_ID in listings.listed
     succeeds("cqc")
-    listings = state.unconfirmed_listings(state.coverage_read()[1])
+    listings = state.unconfirmed_listings(state.today(), state.coverage_read()[1])
     assert listings is not None and DOVETAIL_ID not in listings.listed
 
 
@@ -289,7 +318,7 @@ def test_while_every_source_syncs_reading_the_listings_reads_no_record(cqc_synce
     state = open_state(Settings(home=home, data_dir=data_dir))
     assert state.directory is not None
     said = note_statements(state.directory.database, monkeypatch)
-    listings = state.unconfirmed_listings()
+    listings = state.unconfirmed_listings(state.today())
     assert listings is not None and listings.listed == {}
     assert state._coverage is None, "read from the claims' snapshot: no coverage map made, nor small areas loaded"
     [(sql, parameters)] = [(sql, parameters) for sql, parameters in said if "FROM sync_records r" in sql]

@@ -177,10 +177,11 @@ def field_of(error: DomainError) -> str:
 
 
 def form_page(request: Request, keeper: Keeper, service: Service | None, values: dict[str, str], errors: Errors, *,
-              status: int = 200, reason: str | None = None, merged_from: str | None = None) -> HTMLResponse:
+              today: date, status: int = 200, reason: str | None = None, merged_from: str | None = None
+              ) -> HTMLResponse:
+    """`today`: the day the route read once, which its `values` are of too."""
     read = readings(service) if service else []
     by_need = {r.need: r for r in read}
-    today = get_state(request).today()
     return render(request, keeper, "keepers/maintainer/service_form.html",
                   {"service": service, "values": values, "errors": errors, "service_path": service_path,
                    "history_path": history_path, "capacity_report": capacity_text(service, today) if service else None,
@@ -231,19 +232,21 @@ def services(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLR
 
 @router.get(f"{SERVICES}/new")
 def new_form(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLResponse:
-    return form_page(request, keeper, None, form_values(None, get_state(request).today()), Errors())
+    today = get_state(request).today()
+    return form_page(request, keeper, None, form_values(None, today), Errors(), today=today)
 
 
 @router.post(f"{SERVICES}/new")
 def create(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Response:
     state, editor = editor_of(request)
+    today = state.today()
     errors = form_errors(keeper.form)
     given = {k: v for k, v in given_fields(keeper.form, errors).items() if v is not None}
     if not given.get("postcode"):
         errors.add("postcode", "Enter the service's full postcode")
     if not errors:
         try:
-            service, _ = editor.create(keeper.principal, given, state.today())
+            service, _ = editor.create(keeper.principal, given, today)
         except DomainError as error:
             if error.remedy is Remedy.SERVICE_KEPT and error.subject is not None:
                 # made and kept, not yet in the index: the form shown again would invite a second one, and so would a
@@ -252,7 +255,7 @@ def create(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Respons
                                         status_code=303)
             errors.add(field_of(error), said(error))
     if errors:
-        return form_page(request, keeper, None, typed_values(keeper.form, None), errors, status=400)
+        return form_page(request, keeper, None, typed_values(keeper.form, None), errors, today=today, status=400)
     return RedirectResponse(service_path(service.id) + "?" + urlencode({"done": "Added."}), status_code=303)
 
 
@@ -267,20 +270,21 @@ def _write(request: Request, keeper: Keeper, service_id: str, action: str) -> Re
     refused (too long, as the API and the command line refuse it, or too short) is shown against its box, as it
     was typed, the rest of the page as it was."""
     state, editor = editor_of(request)
+    today = state.today()
     errors = form_errors(keeper.form)
     if not errors:
         try:
             if action == "retire":
                 editor.retire(keeper.principal, service_id, keeper.form.get("reason"))
             else:
-                editor.update(keeper.principal, service_id, {"status": "active"}, state.today())
+                editor.update(keeper.principal, service_id, {"status": "active"}, today)
         except DomainError as error:
             if error.field != "reason":
                 return refusal_page(request, keeper, "This could not be done", error)
             errors.add("reason", said(error))
     if errors:
         current = _current(request, keeper, service_id, editor.record(service_id))  # a kept new service, too
-        return form_page(request, keeper, current, form_values(current, state.today()), errors, status=400,
+        return form_page(request, keeper, current, form_values(current, today), errors, today=today, status=400,
                          reason=keeper.form.get("reason"))
     done = "Retired: it has left every search." if action == "retire" else "Restored: it is searchable again."
     return RedirectResponse(service_path(service_id) + "?" + urlencode({"done": done}), status_code=303)
@@ -363,7 +367,8 @@ def _listed_as(request: Request, keeper: Keeper, service_id: str, merged: Servic
     errors = Errors()
     errors.add("service-form", "Nothing was saved: this service is now listed under another id, shown below as it "
                                "is now. Make your changes again.")
-    return form_page(request, keeper, kept, form_values(kept, get_state(request).today()), errors, status=409,
+    today = get_state(request).today()
+    return form_page(request, keeper, kept, form_values(kept, today), errors, today=today, status=409,
                      merged_from=service_id)
 
 
@@ -378,7 +383,8 @@ def edit_form(request: Request, service_id: str, keeper: Keeper = requires(*MAIN
     if moved_on is not None:
         return moved_on
     service = _current(request, keeper, service_id, found)
-    return form_page(request, keeper, service, form_values(service, state.today()), Errors())
+    today = state.today()
+    return form_page(request, keeper, service, form_values(service, today), Errors(), today=today)
 
 
 def _not_saved(error: StaleEdit | PreconditionRequired, fields: dict[str, Any]) -> str:
@@ -424,10 +430,11 @@ def edit(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINE
                                      if_match=keeper.form.get("version") or None)
         except (StaleEdit, PreconditionRequired) as error:
             errors.add("service-form", _not_saved(error, fields))
-            return form_page(request, keeper, current, form_values(current, today), errors, status=409)
+            return form_page(request, keeper, current, form_values(current, today), errors, today=today, status=409)
         except DomainError as error:
             errors.add(field_of(error), said(error))
     if errors:
-        return form_page(request, keeper, current, typed_values(keeper.form, current), errors, status=400)
+        return form_page(request, keeper, current, typed_values(keeper.form, current), errors, today=today,
+                         status=400)
     done = f"Saved: {', '.join(map(field_name, names))}." if names else "Nothing was changed."
     return RedirectResponse(service_path(service_id) + "?" + urlencode({"done": done}), status_code=303)

@@ -35,13 +35,14 @@ SECTIONS.append(Section(DUE, "Verification due", "Services nobody has checked fo
 def due(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLResponse:
     state = get_state(request)
     number = page_number(request)
-    everything = due_for_verification(state.backend.all(), state.today(), state.settings.verify_after_days)
+    today = state.today()
+    everything = due_for_verification(state.backend.all(), today, state.settings.verify_after_days)
     shown = everything[(number - 1) * PER_PAGE:number * PER_PAGE]
     listings = source_confirmations(state.directory, (d.service for d in shown), state.source_title)
     claims = state.coverage().claims
     return render(request, keeper, "keepers/maintainer/verification_due.html",
                   {"due": shown, "listings": listings, "area_name": state.area_name, "category_label": category_label,
-                   "areas_due": areas_due(claims, state.today(), state.settings.verify_after_days),
+                   "areas_due": areas_due(claims, today, state.settings.verify_after_days),
                    "curated_claims": any(c.basis.startswith(CURATED) for c in claims), "upload": UPLOAD,
                    "total": len(everything), "page_number": number, "per_page": PER_PAGE,
                    "days": state.settings.verify_after_days, "service_path": service_path,

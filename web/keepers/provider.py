@@ -9,6 +9,7 @@ The service is named in the form (a hidden field), never trusted because of it.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import date
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -61,12 +62,11 @@ def _editor(request: Request) -> Editor:
     return editor
 
 
-def _cards(request: Request, keeper: Keeper) -> list[Card]:
+def _cards(request: Request, keeper: Keeper, today: date) -> list[Card]:
     state = get_state(request)
     assert state.directory is not None and keeper.principal.organisation_id is not None
     services = [s for s in (state.backend.get(i) for i in
                             state.directory.organisations.owned_by(keeper.principal.organisation_id)) if s]
-    today = state.today()
     listings = source_confirmations(state.directory, services, state.source_title)
     # A report past the freshness window is not offered again as the answer: the provider says it afresh.
     return [Card(n, s, capacity_text(s, today), s.capacity_now(today) or "",
@@ -82,16 +82,16 @@ def _refused(request: Request, keeper: Keeper, error: DomainError) -> Refusal:
 @router.get(MY_SERVICES)
 def my_services(request: Request, keeper: Keeper = requires(Role.provider)) -> HTMLResponse:
     saved = Fields.of_query(request).get("saved")
-    return _my_services_page(request, keeper, Errors(), saved=saved)
+    return _my_services_page(request, keeper, Errors(), get_state(request).today(), saved=saved)
 
 
-def _my_services_page(request: Request, keeper: Keeper, errors: Errors, *, saved: str = "",
+def _my_services_page(request: Request, keeper: Keeper, errors: Errors, today: date, *, saved: str = "",
                       typed: Card | None = None, status: int = 200) -> HTMLResponse:
-    cards = [typed if typed and typed.service.id == c.service.id else c for c in _cards(request, keeper)]
+    cards = [typed if typed and typed.service.id == c.service.id else c for c in _cards(request, keeper, today)]
     saved_card = next((c for c in cards if c.service.id == saved), None)
     return render(request, keeper, "keepers/provider/my_services.html",
                   {"cards": cards, "errors": errors, "saved": saved_card, "capacity_choices": CAPACITY_CHOICES,
-                   "yes_no": YES_NO, "long_date": long_date, "today": get_state(request).today()}, status=status)
+                   "yes_no": YES_NO, "long_date": long_date, "today": today}, status=status)
 
 
 @router.post(f"{MY_SERVICES}/update")
@@ -99,9 +99,10 @@ async def update_capacity(request: Request, keeper: Keeper = requires(Role.provi
     """Vacancy and referrals in one step; the vacancy is reported as of today (the editor stamps it)."""
     form = keeper.form
     service_id = form.get("service")
-    card = next((c for c in _cards(request, keeper) if c.service.id == service_id), None)
+    today = get_state(request).today()  # one day for the cards read, the page or the report written
+    card = next((c for c in _cards(request, keeper, today) if c.service.id == service_id), None)
     if card is None:
-        return await _write(request, keeper, service_id, {})  # not theirs, or gone: the editor says which
+        return await _write(request, keeper, service_id, {}, today)  # not theirs, or gone: the editor says which
     errors = form_errors(form)
     capacity, accepting = form.get("capacity"), form.get("accepting")
     if capacity not in CAPACITY_WORDS:
@@ -110,8 +111,9 @@ async def update_capacity(request: Request, keeper: Keeper = requires(Role.provi
         errors.add(f"accepting-{card.n}", f"Choose whether {card.service.name} is taking referrals")
     if errors:
         typed = replace(card, capacity=capacity, accepting=accepting)
-        return _my_services_page(request, keeper, errors, typed=typed, status=400)
-    return await _write(request, keeper, service_id, {"capacity": capacity, "accepting_referrals": accepting == "yes"})
+        return _my_services_page(request, keeper, errors, today, typed=typed, status=400)
+    return await _write(request, keeper, service_id, {"capacity": capacity, "accepting_referrals": accepting == "yes"},
+                        today)
 
 
 @router.post(f"{MY_SERVICES}/verify")
@@ -126,10 +128,9 @@ async def verify(request: Request, keeper: Keeper = requires(Role.provider)) -> 
     return _saved(service_id)
 
 
-async def _write(request: Request, keeper: Keeper, service_id: str, fields: dict) -> Response:
+async def _write(request: Request, keeper: Keeper, service_id: str, fields: dict, today: date) -> Response:
     try:
-        await run_in_threadpool(_editor(request).update, keeper.principal, service_id, fields,
-                                get_state(request).today())
+        await run_in_threadpool(_editor(request).update, keeper.principal, service_id, fields, today)
     except DomainError as error:
         raise _refused(request, keeper, error) from None
     return _saved(service_id)

@@ -8,6 +8,7 @@ same typed reports) and the maps and downloads are the API's own (`/gaps/…`), 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -187,13 +188,15 @@ def gaps_summary(request: Request, code: str, state: State) -> HTMLResponse | Re
     errors = Errors()
     thresholds = Thresholds.of(Fields.of_query(request), errors)
     gaps = gaps_with_coverage(state.area_gaps(key, thresholds.options), state.coverage())
+    today = state.today()
     return page(request, "gaps/summary.html", {
         "area": gaps.area, "name": gaps.area.name, "code": key, "level": level, "level_label": LEVEL_LABELS[level],
         "level_title": LEVEL_PLURALS[level], "scorecard": gaps.scorecard, "thresholds": thresholds,
         "comparison": compare(a, key, thresholds.options, state.coverage()), "errors": errors,
-        "placements": _placements(state, key, level), "category_labels": {c.key: c.label for c in ALL_CATEGORIES},
+        "placements": _placements(state, key, level, today),
+        "category_labels": {c.key: c.label for c in ALL_CATEGORIES},
         "area_url": f"/pathway-gaps/{quote(key)}" + _query(thresholds.params()),
-       }, status=400 if errors else 200, private=False)
+       }, status=400 if errors else 200, private=False, today=today)
 
 
 def _area(a: GapAnalysis, code: str) -> tuple[str, str | None]:
@@ -254,6 +257,7 @@ def gaps_area(request: Request, code: str, state: State) -> HTMLResponse | Redir
                f"Map of {name} shaded by the distance from each small area to the nearest "
                f"{category.label.lower()}, from light yellow (near) to dark red (more than "
                f"{thresholds.options.threshold(category):g} km). The figures are in the tables on this page.")
+    today = state.today()
     return page(request, "gaps/area.html", {
         "area": gaps.area, "name": name, "code": key, "level_label": LEVEL_LABELS[level],
         "level_title": LEVEL_PLURALS[level], "level": level, "scorecard": gaps.scorecard,
@@ -268,7 +272,8 @@ def gaps_area(request: Request, code: str, state: State) -> HTMLResponse | Redir
                                                                            *what_if_params]) + "#map")
                    for ind in mapped_kinds(gaps) if ind.category != category.key],
         "defaulted": not fields.get("type") and category.key != DEFAULT_MAP_TYPE,
-        "indicator_labels": INDICATOR_LABELS, "comparison": comparison, "placements": _placements(state, key, level),
+        "indicator_labels": INDICATOR_LABELS, "comparison": comparison,
+        "placements": _placements(state, key, level, today),
         "what_if_values": {name: fields.get(name) or "" for name in ("add_postcode", "add_beds", "add_catchment",
                                                                      "remove")},
         "what_if_type": fields.get("add_type") or "",
@@ -278,7 +283,7 @@ def gaps_area(request: Request, code: str, state: State) -> HTMLResponse | Redir
         "compare_url": "/pathway-gaps/compare" + _query([("level", level), ("type", category.key), *params]),
         "summary_url": f"/pathway-gaps/{quote(key)}/summary" + _query(params),
         **_area_exports(level, params),
-       }, status=400 if errors else 200, private=False)
+       }, status=400 if errors else 200, private=False, today=today)
 
 
 def _what_if(state: AppState, a: GapAnalysis, fields: Fields, errors: Errors, code: str,
@@ -313,7 +318,8 @@ def _what_if(state: AppState, a: GapAnalysis, fields: Fields, errors: Errors, co
         return Scenario(), None
 
 
-def _placements(state: AppState, code: str, level: str) -> PlacementsReport | None:
-    """The ICB's out-of-area placements in the latest month imported (none for a local authority)."""
+def _placements(state: AppState, code: str, level: str, today: date) -> PlacementsReport | None:
+    """The ICB's out-of-area placements in the latest month imported (none for a local authority), their age
+    as of `today`, the day the page is of."""
     month = OapStore(state.settings.home).latest() if level == "icb" else None
-    return PlacementsReport.of(month, code, state.today(), state.settings.data_dir) if month else None
+    return PlacementsReport.of(month, code, today, state.settings.data_dir) if month else None
