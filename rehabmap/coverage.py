@@ -602,6 +602,16 @@ class Snapshot(NamedTuple):
     held: dict[str, HeldPoints]
 
 
+# sync_meta: a revision the writes to the synced records outside a run move, in their transaction, where what the
+# stalled listings read (a record's problem, whether it has a usable version) can change with no run recorded:
+# preparing the records again on upgrade (`SyncStore.write_reprepared`), at a sync's start or a server's catch-up.
+# Added to the last run's id, it is what `CoverageStore.read` gives the listings to be kept on: both only move on, so
+# their sum moves whenever either does. (A review decision writes its records as it read them: no listing changes.)
+LISTINGS_REVISION = "listings_revision"
+BUMP_LISTINGS = (f"INSERT INTO sync_meta (key, value) VALUES ('{LISTINGS_REVISION}', '1') ON CONFLICT (key) DO UPDATE "
+                 "SET value = CAST(CAST(sync_meta.value AS INTEGER) + 1 AS TEXT)")
+
+
 class CoverageStore:
     """The claims, in the maintainers' store (an SQLite file's path, or an open PostgreSQL database). Reads
     are cached until `coverage_revision` moves, which every write that changes the claims or the review queue's
@@ -609,10 +619,11 @@ class CoverageStore:
     (one stat, no query, per read otherwise: `_WalKeeper`). The same query reads the sync store's last run (`read`),
     on which the stalled listings are kept apart (`AppState.unconfirmed_listings`): every run that applies or retires
     records its row in `sync_runs` in the transaction of its success, committed before its coverage is published
-    (`indexer.sync.publish`), and a run that changes nothing moves it on and not the claims. Keyed on both (session
-    51), every run dropped the claims on PostgreSQL, and the next searches paid their rebuild. Not on the sources'
-    latest success: stored to the second, a run committing in the second of another's already read left it as it
-    was, and a retirement does not move it."""
+    (`indexer.sync.publish`), and a run that changes nothing moves it on and not the claims; with it, the revision
+    the records' writes outside a run move (`LISTINGS_REVISION`). Keyed on both (session 51), every run dropped the
+    claims on PostgreSQL, and the next searches paid their rebuild. Not on the sources' latest success: stored to the
+    second, a run committing in the second of another's already read left it as it was, and a retirement does not
+    move it."""
 
     def __init__(self, store: Path | Database) -> None:
         self.store = store
@@ -673,9 +684,11 @@ class CoverageStore:
         return self.read()[0]
 
     def read(self) -> tuple[Snapshot, int]:
-        """The snapshot, and the id of the sync store's last run as the same query read it (0: none, or no store):
-        what the stalled listings read after it are kept on, handed to the caller and not kept here, where another
-        thread's older read could overwrite it."""
+        """The snapshot, and the id of the sync store's last run plus its `LISTINGS_REVISION` as the same query read
+        them (0: none, or no store): what the stalled listings read after it are kept on, handed to the caller and
+        not kept here, where another thread's older read could overwrite it. Before, the last run's id alone: a
+        record an upgrade prepared again at a sync's start, its problem cleared, stayed out of the listings until
+        the next run, and a match read its stalled source's listing as current."""
         stamp = self._stamp()
         if stamp is None:
             return self._none, 0
@@ -695,9 +708,9 @@ class CoverageStore:
         return found, synced
 
     def _stamp(self) -> tuple[int, int] | None:
-        """The coverage revision and the sync store's last run, in one query; on SQLite read again only
-        once the file has changed (its stamp taken first, so a commit between the two is read at the next). None:
-        no store file."""
+        """The coverage revision and the sync store's last run with its listings' revision, in one query (the
+        revision a key's lookup); on SQLite read again only once the file has changed (its stamp taken first, so a
+        commit between the two is read at the next). None: no store file."""
         file = None
         if self._wal is not None:
             file = self._wal.stamp()
@@ -707,8 +720,10 @@ class CoverageStore:
             if seen is not None and seen[0] == file:
                 return seen[1]
         with self._opened().connect() as conn:
-            revision, synced = conn.execute("SELECT (SELECT coalesce(max(n), 0) FROM coverage_revision), "
-                                            "(SELECT coalesce(max(id), 0) FROM sync_runs)").fetchone()
+            revision, synced = conn.execute(
+                "SELECT (SELECT coalesce(max(n), 0) FROM coverage_revision), (SELECT coalesce(max(id), 0) FROM "
+                "sync_runs) + coalesce((SELECT CAST(value AS INTEGER) FROM sync_meta WHERE key = ?), 0)",
+                (LISTINGS_REVISION,)).fetchone()
         stamp = (int(revision), int(synced))
         if file is not None:
             self._seen = (file, stamp)

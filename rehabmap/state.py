@@ -42,7 +42,7 @@ class AppState:
     source_titles: Mapping[str, str] = field(default_factory=dict)  # `indexer.sync.connectors.source_titles`
     _coverage_store: CoverageStore | None = field(default=None, repr=False)
     _coverage: CoverageMap | None = field(default=None, repr=False)
-    # `unconfirmed_listings` as read, with the sync store's last run and the day it was read for.
+    # `unconfirmed_listings` as read, with the sync store's stamp (`CoverageStore.read`) and the day it was read for.
     _unconfirmed: tuple[int, date, Listings] | None = field(default=None, repr=False)
 
     def today(self) -> date:
@@ -71,8 +71,9 @@ class AppState:
         return self.coverage_read()[0]
 
     def coverage_read(self) -> tuple[CoverageMap, int]:
-        """The coverage, and the sync store's last run as the same read found it (`CoverageStore.read`): what a
-        search passes to `unconfirmed_listings`, so that it asks no query of its own."""
+        """The coverage, and the sync store's stamp (its last run, and the revision writes to its records outside a
+        run move) as the same read found it (`CoverageStore.read`): what a search passes to `unconfirmed_listings`,
+        so that it asks no query of its own."""
         (claims, pending, held), synced = self._claims_store().read()
         coverage = self._coverage
         if coverage is None or coverage.claims is not claims:
@@ -92,10 +93,11 @@ class AppState:
         a match says of the results resting on them (`rehabmap.maintain.freshness.unconfirmed_listings`); None
         without a store. `today`: the day the caller's reply is as of, read by it once (before, read here again, so
         a reply across midnight said a listing 15 days old beside the rest of its answer as of the day before).
-        Read again only when the day changes or the sync store records a run (a source's success is committed with
-        it, before its coverage is published); `synced`: that run as the caller's own read of the coverage found it
-        (`coverage_read`), so a match asks no query of its own; None: read it here (the claims' snapshot, a query
-        on PostgreSQL). Kept apart from the coverage, whose claims a run that changes nothing leaves as they were."""
+        Read again only when the day changes, the sync store records a run (a source's success is committed with
+        it, before its coverage is published) or an upgrade prepares its records again (`LISTINGS_REVISION`);
+        `synced`: that stamp as the caller's own read of the coverage found it (`coverage_read`), so a match asks
+        no query of its own; None: read it here (the claims' snapshot, a query on PostgreSQL). Kept apart from the
+        coverage, whose claims a run that changes nothing leaves as they were."""
         if self.directory is None:
             return None
         if synced is None:

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, TypeVar
 
 from indexer.sync.items import SourceKeyed
+from rehabmap.coverage import BUMP_LISTINGS
 from rehabmap.maintain.audit import AuditLog, Change
 from rehabmap.maintain.database import Connection, Database, each_value
 from rehabmap.maintain.migrations import ENRICHMENT_MATCH, ENRICHMENT_MATCH_KEYS, exists, opened
@@ -827,11 +828,15 @@ class SyncStore:
         `mark` that asked for it (its value `asked`, as read before preparing) gone, in one transaction: a process
         killed meanwhile leaves the mark, and the next does it all again. The mark is deleted first, so of processes
         preparing at once (a server's workers start together, a sync beside them) one alone writes; False, nothing
-        written, for the others: the audit log is append-only, and each wrote the same audit rows before."""
+        written, for the others: the audit log is append-only, and each wrote the same audit rows before. Records
+        written move the stalled listings' revision (`LISTINGS_REVISION`): a problem cleared or recorded lists a
+        record or no longer does, and no run is recorded."""
         with self._transaction() as conn:
             if not conn.execute("DELETE FROM sync_meta WHERE key = ? AND value = ?", (mark, asked)).rowcount:
                 return False
             self._write(conn, records, (), audits, live_changed, now())
+            if records:
+                conn.execute(BUMP_LISTINGS)
         return True
 
     @staticmethod

@@ -210,6 +210,18 @@ def test_a_file_read_again_unchanged_leaves_its_records_as_they_were(tmp_path, d
 ASHTON_PHONE = "Ask for the manager"  # words for a phone, which the release before session 19 rejected a record for
 
 
+def refused_by_the_release_before(settings: Any, replay: Replay, geography: Any, monkeypatch: pytest.MonkeyPatch,
+                                  **changed: Any) -> Any:
+    """The real CQC locations synced, then Ashton Lodge's phone given as words (and `changed`) synced by the release
+    before session 19, which refused the record for it (no detail left out): its last good version kept, the problem
+    recorded. That run's report."""
+    runner_for(settings, geography).run(cqc_connector(settings))
+    replay.cqc.alter(ASHTON, mainPhoneNumber=ASHTON_PHONE, **changed)
+    with monkeypatch.context() as old_code:
+        old_code.setattr(runner, "refused_contacts", lambda candidate: {})
+        return runner_for(settings, geography).run(cqc_connector(settings))
+
+
 def test_a_record_the_release_before_rejected_that_now_prepares_is_no_longer_rejected(
         tmp_path, geodata_dir, data_dir, replay, geography, monkeypatch, caplog):
     """CQC gives Ashton Lodge's phone as words: the release that rejected a record for a bad contact detail kept its
@@ -218,11 +230,7 @@ def test_a_record_the_release_before_rejected_that_now_prepares_is_no_longer_rej
     the version now shown, so its page and the API named no source for what they showed (no listing). The server's
     log and the audit log say so, under the migration that asked for it; before, nothing did."""
     settings = settings_for(make_home(tmp_path / "home", geodata_dir), data_dir, replay, warm_up=False)
-    runner_for(settings, geography).run(cqc_connector(settings))
-    replay.cqc.alter(ASHTON, mainPhoneNumber=ASHTON_PHONE, numberOfBeds=30)
-    with monkeypatch.context() as old_code:  # the release before session 19: no detail left out, the record refused
-        old_code.setattr(runner, "refused_contacts", lambda candidate: {})
-        report = runner_for(settings, geography).run(cqc_connector(settings))
+    report = refused_by_the_release_before(settings, replay, geography, monkeypatch, numberOfBeds=30)
     assert [line.service_id for line in report.rejected if "previous version stays" in line.note] == [ASHTON_ID]
     store = SyncStore(store_of(settings))
     assert store.record("cqc", ASHTON).problem is not None
@@ -266,11 +274,7 @@ def test_two_processes_preparing_the_store_at_once_write_its_audit_once(
     once and the log says it once. Before, each deleted the mark without asking whether it was still there, and
     wrote the same audit rows."""
     settings = settings_for(make_home(tmp_path / "home", geodata_dir), data_dir, replay, warm_up=False)
-    runner_for(settings, geography).run(cqc_connector(settings))
-    replay.cqc.alter(ASHTON, mainPhoneNumber=ASHTON_PHONE)
-    with monkeypatch.context() as old_code:  # the release before session 19: no detail left out, the record refused
-        old_code.setattr(runner, "refused_contacts", lambda candidate: {})
-        runner_for(settings, geography).run(cqc_connector(settings))
+    refused_by_the_release_before(settings, replay, geography, monkeypatch)
     path = store_of(settings)
     SyncStore(path).set_meta(REPREPARE_DUE, "migration 19")
     placer = lambda: GeographyPlacer(geography)  # noqa: E731

@@ -22,18 +22,26 @@ import httpx
 import pytest
 
 from app.parts import open_state
+from app.sync import open_live
 from app.warmup import warm_up
+from indexer.pipeline import GeographyPlacer
 from indexer.sync import store as sync_store
-from indexer.sync.store import SyncStore
+from indexer.sync.review import ReviewQueue
+from indexer.sync.runner import reprepare_due
+from indexer.sync.store import REPREPARE_DUE, SyncStore
 from rehabmap.config import Settings
 from rehabmap.coverage import CoverageStore
 from rehabmap.explanation import long_date
 from rehabmap.maintain.database import Database
+from rehabmap.maintain.freshness import unconfirmed_listings
 from rehabmap.maintain.store import open_database, store_of
+from rehabmap.match import MatchRequest, match
+from rehabmap.taxonomy import ServiceType
 from tests.conftest import database_url
-from tests.cqc_records import DOVETAIL_ID, DOVETAIL_POSTCODE
+from tests.cqc_records import ASHTON_ID, DOVETAIL_ID, DOVETAIL_POSTCODE, FIELD_HOUSE_ID, FIELD_HOUSE_POSTCODE
 from tests.sync.replay import Replay, running
-from tests.sync.store_fixtures import feeds_folder, make_home, rehabmap, serving
+from tests.sync.store_fixtures import feeds_folder, make_home, rehabmap, serving, settings_for
+from tests.sync.test_reprepare_upgrade import refused_by_the_release_before
 from tests.sync.test_killed_sync import command_killed_at
 from tests.web.site import make_app, serve
 from web.resultsmap import boundaries
@@ -187,6 +195,52 @@ def test_a_sync_that_changes_nothing_keeps_the_claims_and_the_listing_follows_th
         assert read is coverage, ran
         listings = state.unconfirmed_listings(state.today(), synced)
         assert listings is not None and DOVETAIL_ID not in listings.listed, ran
+
+
+def test_a_record_an_upgrade_prepares_again_is_listed_by_its_stalled_source_at_once(
+        tmp_path, geodata_dir, data_dir, replay, geography, monkeypatch):
+    """Preparing the store again on upgrade (a sync's start beside the server, or the server's catch-up) writes
+    records and records no run: CQC gives Ashton Lodge's phone as words, which the release before refused (its last
+    good version shown, the problem kept, so no listing), and its sync has stalled 30 days. Prepared again, the
+    record now prepares: a server that read the stalled listings before reads them again at once, and lists Ashton
+    Lodge as CQC last confirmed it, 30 days ago. Before, they were kept on the sync store's last run alone, and a
+    match read Ashton Lodge as current until the next run or the next day."""
+    settings = settings_for(make_home(tmp_path / "home", geodata_dir), data_dir, replay, warm_up=False)
+    refused_by_the_release_before(settings, replay, geography, monkeypatch)
+    synced_on = moved_back(settings.home, STOPPED_DAYS)
+    state, today = open_state(settings), date.today()
+    listings = state.unconfirmed_listings(today, state.coverage_read()[1])
+    assert listings is not None and DOVETAIL_ID in listings.listed and ASHTON_ID not in listings.listed
+
+    sync = SyncStore(store_of(settings))
+    sync.set_meta(REPREPARE_DUE, "migration 19")
+    assert reprepare_due(sync, lambda: GeographyPlacer(geography)) == 1
+
+    listings = state.unconfirmed_listings(today, state.coverage_read()[1])
+    assert listings is not None and listings.listed[ASHTON_ID] == ("cqc", "cqc", synced_on)
+
+
+def test_a_review_decision_leaves_the_stalled_listings_as_read_and_as_they_are(stalled, data_dir, geography):
+    """A review decision writes its records as it read them (their status, problem and prepared version too), and
+    records no run: what the stalled listings read is as it was, so a server keeps them. Field House, held for review
+    (its level unknown) from CQC, whose sync stalled, is listed as CQC last confirmed it before the decision and after
+    it, accepted, as a fresh read of the store lists it: a match then says its listing is not confirmed since."""
+    state = open_state(Settings(home=stalled.home, data_dir=data_dir))
+    today = date.today()
+    kept = state.unconfirmed_listings(today, state.coverage_read()[1])
+    assert kept is not None and kept.listed[FIELD_HOUSE_ID][2] == stalled.synced_on
+    placer = GeographyPlacer(geography)
+    ReviewQueue(SyncStore(store_of(state.settings)), open_live(state.settings, lambda: placer)).accept(
+        [FIELD_HOUSE_ID], actor="Ann (maintainer)", level=1)
+
+    synced, fresh = state.coverage_read()[1], unconfirmed_listings(
+        state.directory, state.source_title, today, state.settings.listing_max_age_days)
+    assert state.unconfirmed_listings(today, synced) is kept and kept.listed == fresh.listed
+    home = geography.resolve(postcode=FIELD_HOUSE_POSTCODE)
+    response = match(state.backend, home, MatchRequest(types=(ServiceType.inpatient_rehab_level1,), limit=5), today,
+                     kept)
+    [field_house] = [r for r in response.results if r.service.id == FIELD_HOUSE_ID]
+    assert "not confirmed since" in field_house.explanation
 
 
 class Midnight:
