@@ -7,8 +7,9 @@ area codes, trust codes and postcodes are real."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -119,6 +120,30 @@ def test_the_data_dictionary_says_which_columns_a_row_needs_as_the_checks_do(spe
     assert "column verified_on: " in (_problem_without(spec, "verified_on") or "")
     assert "column verified_by: " in (_problem_without(spec, "verified_by", "verified_on",
                                                         **{spec.name_column: "none"}) or "")
+
+
+@pytest.fixture
+def twelve_hours_behind_utc(monkeypatch):
+    """This process's clock in the time zone furthest west (UTC-12, as POSIX writes it: needing no zone files),
+    where the date is earliest: more than a day behind the latest (UTC+14)."""
+    monkeypatch.setenv("TZ", "UTC+12")
+    time.tzset()
+    assert time.timezone == 12 * 3600
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_a_table_verified_on_a_day_begun_somewhere_is_taken_and_one_after_it_is_refused(twelve_hours_behind_utc):
+    """A `verified_on` is in the future once no place on Earth has reached its day: on a machine twelve hours
+    behind UTC, a row verified the day after the machine's date is checked (that day has begun, as it has in England
+    past midnight for a server on UTC); one three days after it is refused, saying so. Before, the machine's own date
+    refused the first: a table checked and dated today in England lost every verified row."""
+    spec = TABLES[0]
+    tomorrow, later = (date.today() + timedelta(days=n) for n in (1, 3))
+    assert _problem_without(spec, verified_on=tomorrow.isoformat()) is None
+    assert _problem_without(spec, verified_on=later.isoformat()) == (
+        f"column verified_on: {later.isoformat()} is in the future")
 
 
 @pytest.mark.parametrize("spec", TABLES, ids=[t.file_name for t in TABLES])
