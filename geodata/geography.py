@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from geodata.areas import AreaCodes, AreaIndex, check_coordinates
-from geodata.errors import GeodataNotBuilt, InvalidCoordinates, InvalidLocation, OutsideEngland
+from geodata.errors import GeodataNotBuilt, InvalidCoordinates, InvalidLocation
 from geodata.layout import FORMAT_VERSION, MANIFEST_NAME, SQLITE_NAME
 from geodata.places import PlaceGazetteer
 from geodata.postcodes import PostcodeDirectory
@@ -116,10 +116,9 @@ class Geography:
             )
         if postcode is not None:
             point = self.postcodes.lookup(postcode)
-            try:
-                areas = self.areas.locate(point.lat, point.lon, point.lad_code)
-            except OutsideEngland as refused:
-                raise self.postcodes.across_the_border(point) or refused from None
+            if refused := self.postcodes.outside_england(point):
+                raise refused
+            areas = self.areas.locate(point.lat, point.lon, point.lad_code)
             return Home(point.lat, point.lon, areas, point.query.value, point.precision, point.query.district)
         if place is not None:
             found = self.places.lookup(place)

@@ -37,7 +37,7 @@ _ELSEWHERE = {
     "GY": ("Guernsey", "Guernsey's health service"),
 }
 _AREA = re.compile(r"[A-Z]+")
-# Where the first letter of a local authority's ONS code puts a sector or district (`_gb_lad`).
+# Where the first letter of a local authority's ONS code puts a postcode, sector or district (`_nation`).
 _COUNTRY_OF_LAD = {"S": _SCOTLAND, "W": _WALES}
 
 
@@ -114,40 +114,33 @@ class PostcodeDirectory:
         with self._lock:
             row = self._cursor.execute(query, (key,)).fetchone()
         if row is None:
-            lad = self._gb_lad(parsed)
-            area = _AREA.match(parsed.district)
-            elsewhere = _COUNTRY_OF_LAD.get(lad[:1]) if lad else _ELSEWHERE.get(area[0]) if area else None
-            if elsewhere:
-                where, help_at = elsewhere
-                raise OutsideEngland(
-                    f"'{parsed.value}' is a postcode in {where}. rehabmap lists services in England only: "
-                    f"for services in {where}, see {help_at}.", field="postcode")
+            if elsewhere := _nation(self._gb_lad(parsed), parsed.district):
+                raise _in_nation(parsed.value, elsewhere)
             raise UnknownPostcode(parsed.value)
         lat, lon, lad, doterm = row
         if doterm:
             raise TerminatedPostcode(parsed.value, describe_termination(doterm))
         return PostcodePoint(parsed, float(lat), float(lon), lad or None, precision)
 
-    def across_the_border(self, point: PostcodePoint) -> OutsideEngland | None:
-        """For a sector or district whose point (the mean of its postcodes, `lookup`) lies outside England, where
-        its local authority is Welsh or Scottish but some of its postcodes are English (LL14: 28 in Shropshire, most
-        in Wrexham), the answer that it crosses the border: its full postcode tells the side, and "outside England"
-        alone sent away a person in Shropshire. None for any other. English postcodes are those of an English local
-        authority: a build of all countries (`all_countries`) holds the others too, and "AB10" read as crossing into
-        England. The count can include terminated postcodes where the directory has no termination dates (the Nov 2025
-        file: NP6 7AA, of a district since recoded, lies 140 m from NP16 7AA)."""
-        nation = _COUNTRY_OF_LAD.get(point.lad_code[:1]) if point.lad_code else None
-        if point.precision == "postcode" or nation is None:
+    def outside_england(self, point: PostcodePoint) -> OutsideEngland | None:
+        """The refusal of a postcode, sector or district whose local authority (a sector's or district's main one) is
+        not English, wherever its point lies; None for any other. A sector or district that holds English postcodes
+        crosses the border (LL14: 28 in Shropshire, most in Wrexham): its full postcode tells the side, and "outside
+        England" alone sent away a person in Shropshire. Its point, the mean of its postcodes (`lookup`), decides
+        nothing: that of LD7 or `LL14 5` lies in England within 5 km of the border, so they were searched from a
+        point that may be in Wales for a person who may live there, while LL14's, in Wales, was refused. One that
+        holds none is told where it is, as a postcode England's tables lack is: a build of all countries
+        (`all_countries`) holds those, and gave "AB10 1AB" the generic "outside England" where a build of England
+        said "a postcode in Scotland". English postcodes are those of an English local authority. The count can
+        include terminated postcodes where the directory has no termination dates (the Nov 2025 file: NP6 7AA, of a
+        district since recoded, lies 140 m from NP16 7AA)."""
+        lad = point.lad_code
+        nation = _nation(lad, point.query.district) if lad else None
+        if nation is None:
             return None
-        prefix = postcode_key(point.query.value)
-        # A full postcode's key is its outward code and three characters: those of a district, or a sector's two more.
-        length = len(prefix) + (3 if point.precision == "district" else 2)
-        with self._lock:
-            [(english,)] = self._cursor.execute(
-                "SELECT count(*) FROM postcodes WHERE key >= ? AND key < ? AND length(key) = ? "
-                "AND coalesce(doterm, '') = '' AND lad LIKE 'E%'", (prefix, prefix + "~", length)).fetchall()
+        english = self._english_postcodes(point.query) if point.precision != "postcode" else 0
         if not english:
-            return None
+            return _in_nation(point.query.value, nation)
         where, help_at = nation
         return OutsideEngland(
             f"'{point.query.value}' is a postcode {point.precision} that crosses the border between England and "
@@ -155,6 +148,18 @@ class PostcodeDirectory:
             f"{'is' if english == 1 else 'are'} in England. "
             "Give the full postcode, so that rehabmap can tell which side of the border it is on (rehabmap lists "
             f"services in England only: for services in {where}, see {help_at}).", field="postcode")
+
+    def _english_postcodes(self, area: ParsedPostcode) -> int:
+        """How many postcodes of the sector or district `area` (without a termination date) an English local
+        authority holds."""
+        prefix = postcode_key(area.value)
+        # A full postcode's key is its outward code and three characters: those of a district, or a sector's two more.
+        length = len(prefix) + (3 if area.kind == "district" else 2)
+        with self._lock:
+            [(english,)] = self._cursor.execute(
+                "SELECT count(*) FROM postcodes WHERE key >= ? AND key < ? AND length(key) = ? "
+                "AND coalesce(doterm, '') = '' AND lad LIKE 'E%'", (prefix, prefix + "~", length)).fetchall()
+        return int(english)
 
     def _gb_lad(self, parsed: ParsedPostcode) -> str | None:
         """The local authority most of the postcode's sector (else its district) is in, anywhere in Great
@@ -172,3 +177,20 @@ class PostcodeDirectory:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _nation(lad: str | None, district: str) -> tuple[str, str] | None:
+    """Where and help for a postcode outside England, by its local authority (`_COUNTRY_OF_LAD`), else its area
+    (`_ELSEWHERE`: Northern Ireland and the islands, or where ONS gives none); None for an English one, or where
+    neither tells."""
+    if lad and lad.startswith("E"):
+        return None
+    area = _AREA.match(district)
+    return (_COUNTRY_OF_LAD.get(lad[:1]) if lad else None) or (_ELSEWHERE.get(area[0]) if area else None)
+
+
+def _in_nation(value: str, nation: tuple[str, str]) -> OutsideEngland:
+    """The refusal of a postcode (sector, district) of another nation, with where that nation lists its services."""
+    where, help_at = nation
+    return OutsideEngland(f"'{value}' is a postcode in {where}. rehabmap lists services in England only: "
+                          f"for services in {where}, see {help_at}.", field="postcode")

@@ -158,6 +158,10 @@ BAD = [
     ({"postcode": "LL14"}, 400, "postcode", "'LL14' is a postcode district that crosses the border between England "
                                             "and Wales: its main local authority is in Wales, and 28 of its postcodes "
                                             "are in England. Give the full postcode"),
+    # One whose point lies in England, within 5 km of the border: before, a 200 searched from it, in Shropshire.
+    ({"postcode": "LD7"}, 400, "postcode", "'LD7' is a postcode district that crosses the border between England "
+                                           "and Wales: its main local authority is in Wales, and 24 of its postcodes "
+                                           "are in England. Give the full postcode"),
     ({"postcode": LS9, "place": "Leeds"}, 400, "location", "exactly one"),
     ({"page": 200, "per_page": 100}, 400, "page", "10000"),
     ({"per_page": 0}, 422, "per_page", "greater than or equal to 1"),

@@ -91,26 +91,37 @@ def test_onspd_build_computes_sector_and_district_means_from_live_postcodes(onsp
         geo.close()
 
 
+def _refusal(geography: Geography, postcode: str) -> OutsideEngland:
+    with pytest.raises(OutsideEngland) as raised:
+        geography.resolve(postcode=postcode)
+    return raised.value
+
+
 def test_onspd_build_of_all_countries_skips_postcodes_without_grid_reference(
-    onspd_source_dir: Path, tmp_path: Path
+    onspd_source_dir: Path, onspd_geodata: Path, tmp_path: Path
 ) -> None:
+    """A Scottish postcode, sector or district gets the same answer from a build of all countries as from one of
+    England, which lacks it: "'AB10 1AB' is a postcode in Scotland …", with where Scotland lists its services.
+    Before, the build of all countries, which holds it with its Scottish local authority, gave "That location is
+    outside England (more than 5 km from any English NHS area)" for AB10 1AB and AB10. (A Scottish district is not
+    said to cross the border for its own Scottish postcode either: the count of English postcodes once read the
+    whole table, England's alone in an England build, "… and 1 of its postcodes are in England".)"""
     summary = build_geodata(onspd_source_dir, tmp_path / "geodata", progress=False, all_countries=True)
     assert (summary.postcodes, summary.skipped_no_grid, summary.skipped_other_countries) == (7, 2, 0)
     geo = Geography.open(tmp_path / "geodata", auto_build=False)
+    england = Geography.open(onspd_geodata, auto_build=False)
     try:
         assert geo.postcodes.lookup("AB10 1AB").lad_code == "S12000033"
         with pytest.raises(TerminatedPostcode):
             geo.postcodes.lookup("AB1 0AA")
-        with pytest.raises(OutsideEngland):
-            geo.resolve(postcode="AB10 1AB")
-        # A Scottish district is not said to cross the border for its own Scottish postcode: the count of English
-        # postcodes read the whole table, England's alone in an England build ("… and 1 of its postcodes are in
-        # England").
-        with pytest.raises(OutsideEngland) as district:
-            geo.resolve(postcode="AB10")
-        assert "crosses the border" not in district.value.message and "outside England" in district.value.message
+        for text in ("AB10 1AB", "AB10 1", "AB10"):
+            answers = [_refusal(build, text) for build in (geo, england)]
+            assert [(a.message, a.field) for a in answers] == 2 * [(
+                f"'{text}' is a postcode in Scotland. rehabmap lists services in England only: for services in "
+                "Scotland, see NHS inform (www.nhsinform.scot), or call NHS 24 on 111.", "postcode")]
     finally:
         geo.close()
+        england.close()
 
 
 def test_rebuild_replaces_the_folder_and_leaves_nothing_behind(

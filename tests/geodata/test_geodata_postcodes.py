@@ -1,3 +1,6 @@
+import sqlite3
+from pathlib import Path
+
 import pytest
 
 from geodata.geography import Geography
@@ -140,8 +143,9 @@ def test_a_lookup_takes_no_file_lock_on_the_build(tmp_path) -> None:
     assert (point.lat, point.lon, point.lad_code, point.precision) == (53.79648, -1.54785, "E08000035", "postcode")
 
 
-_SHROPSHIRE, _NORTH_EAST = ("NHS Shropshire, Telford and Wrekin Integrated Care Board",
-                             "NHS North East and North Cumbria Integrated Care Board")
+_SHROPSHIRE, _NORTH_EAST, _HEREFORDSHIRE = ("NHS Shropshire, Telford and Wrekin Integrated Care Board",
+                                             "NHS North East and North Cumbria Integrated Care Board",
+                                             "NHS Herefordshire and Worcestershire Integrated Care Board")
 
 
 @pytest.mark.parametrize(("text", "nation", "english", "full", "icb"), [
@@ -149,6 +153,13 @@ _SHROPSHIRE, _NORTH_EAST = ("NHS Shropshire, Telford and Wrekin Integrated Care 
     ("TD9", "Scotland", "6 of its postcodes are", "TD9 0TJ", _NORTH_EAST),
     ("TD5", "Scotland", "1 of its postcodes is", "TD5 8AR", _NORTH_EAST),
     ("SY22 5", "Wales", "1 of its postcodes is", "SY22 5WD", _SHROPSHIRE),
+    # Their points lie in England, within 5 km of the border.
+    ("LL14 5", "Wales", "28 of its postcodes are", "LL14 5BU", _SHROPSHIRE),
+    ("LD7", "Wales", "24 of its postcodes are", "LD7 1DY", _SHROPSHIRE),
+    ("NP16", "Wales", "208 of its postcodes are", "NP16 7AA", "NHS Gloucestershire Integrated Care Board"),
+    ("NP25", "Wales", "37 of its postcodes are", "NP25 3SR", _HEREFORDSHIRE),
+    ("DG16", "Scotland", "5 of its postcodes are", "DG16 5HT", _NORTH_EAST),
+    ("TD12", "Scotland", "98 of its postcodes are", "TD12 4FH", _NORTH_EAST),
 ])
 def test_a_district_across_the_border_asks_for_the_full_postcode(geography: Geography, text: str, nation: str,
                                                                  english: str, full: str, icb: str) -> None:
@@ -156,7 +167,9 @@ def test_a_district_across_the_border_asks_for_the_full_postcode(geography: Geog
     Shropshire. Before, "That location is outside England (more than 5 km from any English NHS area)", as of a place
     wholly elsewhere, though LL14 5DA is found in Shropshire. Now the answer says the district (or sector) crosses
     the border and asks for the full postcode, which tells the side; one English postcode "is" (it read "1 of its
-    postcodes are")."""
+    postcodes are"). Where such a point lies in England, within 5 km of the border (LD7, `LL14 5`, NP16, NP25, DG16,
+    TD12), the answer was a search from it, in Shropshire, the Forest of Dean or Northumberland, for a person who
+    may live in Wales or Scotland: now the same answer, whatever the point."""
     with pytest.raises(OutsideEngland) as raised:
         geography.resolve(postcode=text)
     helped = {"Wales": "NHS 111 Wales (111.wales.nhs.uk), or call 111",
@@ -168,3 +181,34 @@ def test_a_district_across_the_border_asks_for_the_full_postcode(geography: Geog
         f"services in {nation}, see {helped}).")
     assert raised.value.field == "postcode"
     assert geography.resolve(postcode=full).areas.icb_name == icb
+
+
+# Of the Nov 2025 directory: every sector and district whose main local authority is Welsh or Scottish (each also
+# holds English postcodes), and so every one refused.
+_ACROSS_THE_BORDER = {
+    "sectors": {"CH4 0", "DG16 5", "HR3 5", "LD7 1", "LD8 2", "LL14 5", "NP25 3", "NP25 4", "NP25 5", "NP5 3", "NP5 4",
+                "NP6 6", "NP7 8", "SY10 0", "SY13 3", "SY15 6", "SY21 8", "SY22 5", "SY22 6", "TD12 4", "TD5 8",
+                "TD9 0"},
+    "districts": {"DG16", "LD7", "LD8", "LL14", "NP16", "NP25", "NP5", "NP6", "NP7", "SY15", "SY21", "SY22", "TD12",
+                  "TD5", "TD9"},
+}
+
+
+@pytest.mark.parametrize("table", ["sectors", "districts"])
+def test_a_sector_or_district_is_refused_only_where_its_main_local_authority_is_not_english(
+        geography: Geography, geodata_dir: Path, table: str) -> None:
+    """Every sector and district of the build, resolved: those refused are the 22 sectors and 15 districts whose main
+    local authority is Welsh or Scottish, each told that it crosses the border; every one whose main local authority
+    is English is found, at its point, however many Welsh or Scottish postcodes it also holds (CH4: 687 English of
+    ONS's 1,159). Before, 17 of those sectors and 8 of those districts (`LL14 5`, LD7, NP16, …), whose points lie in
+    England, were searched from them."""
+    with sqlite3.connect(geodata_dir / "geodata.sqlite") as db:
+        keys = [key for (key,) in db.execute(f"SELECT {table[:-1]} FROM {table}")]
+    refused = {}
+    for key in keys:
+        try:
+            geography.resolve(postcode=key)
+        except OutsideEngland as error:
+            refused[key] = error.message
+    assert set(refused) == _ACROSS_THE_BORDER[table]
+    assert all("crosses the border" in message for message in refused.values())
