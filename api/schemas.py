@@ -479,15 +479,16 @@ class HomeOut(BaseModel):
     lad_name: str | None
     precision: str = Field(description=(
         "What the home was found as: postcode (a full postcode), sector ('LS9 7'), district ('TR21'), place or "
-        "point. For a sector or district, every distance runs from its point, the mean of its postcodes "
-        "(distances_from)."))
+        "point. For a sector or district, every distance runs from its point, the mean of its postcodes; for a "
+        "place, from the place's point (distances_from)."))
     place: str | None = Field(default=None, description=(
         "For a home given as a place name: the place it was read as, with its county where places share the name "
         "(a misspelt name is read as the one place spelt nearest, or asked about). Null for a postcode or a point."))
     distances_from: str | None = Field(default=None, description=(
         "Where the distances run from when that is not the home itself: 'the middle of TR21' for a district, 'the "
-        "middle of the postcode sector searched' for a sector (a reply echoes no more than the district), and a "
-        "match's explanations say 'about' each distance from it. Null for a full postcode, a place or a point."))
+        "middle of the postcode sector searched' for a sector (a reply echoes no more than the district), 'the "
+        "middle of Sheffield' for a place (the place it was read as), and a match's explanations say 'about' each "
+        "distance from it. Null for a full postcode or a point."))
 
     @staticmethod
     def fields_of(home: Home) -> dict[str, str | None]:
@@ -495,7 +496,7 @@ class HomeOut(BaseModel):
         return {"district": home.district, "icb_code": areas.icb_code, "icb_name": areas.icb_name,
                 "lad_code": areas.lad_code, "lad_name": areas.lad_name, "precision": home.precision,
                 "place": home.place,
-                "distances_from": measured_from(home.precision, home.district)}
+                "distances_from": measured_from(home.precision, home.district, home.place)}
 
 
 def _found(listed: bool, coverage: Coverage) -> Literal["found", "none_found", "awaiting_review", "not_yet_covered"]:

@@ -74,7 +74,7 @@ def match_command(postcode, place, lat, lon, needs, types, age, gender, max_km, 
     response = match(backend, home, request, today, state.unconfirmed_listings(today, synced), measured)
     click.echo(f"Home: {home.label} — {home.areas.icb_name} ({home.areas.icb_code}), {home.areas.lad_name}")
     if measured:
-        click.echo(measured_note(measured))
+        click.echo(measured_note(measured, home.precision))
     listed = {r.service.service_type for r in response.results}
     at_home = coverage.at_home(home.areas.codes(), request.reach(home))
     answers = {t.service_type: at_home.for_request(t.service_type, request.subtypes) for t in response.summary}

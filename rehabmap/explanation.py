@@ -236,16 +236,22 @@ class Explainer:
         return wording
 
 
+# What a home measured from its middle was found as (`measured_from`), in the words of a reply that names no more.
+_SEARCHED = {"sector": "postcode sector", "district": "postcode district", "place": "place"}
+
+
 def measured_from(precision: str, district: str | None, shown: str | None = None) -> str | None:
     """Where a search's distances run from when that is not the home: a postcode sector's or district's point, the
-    mean of its postcodes (`geodata.postcodes`), "the middle of TR21". `shown`: the sector or district as a page or
-    the command line shows it (the home's label); without it a reply's words, which echo no more than the district
-    (README "Privacy"): a sector is "the postcode sector searched". None for a full postcode, a place or a point.
-    Before, "12.3 miles from home" read as exact where the home was TR21's point."""
-    if precision not in ("sector", "district"):
+    mean of its postcodes (`geodata.postcodes`), "the middle of TR21"; a place's, its town's point or its council's
+    or county's population-weighted centre, "the middle of Sheffield". `shown`: the sector, district or place as a
+    page or the command line shows it (the home's label), or a reply echoes it (a place: `Home.place`); without it a
+    reply's words, which echo no more than the district (README "Privacy"): a sector is "the postcode sector
+    searched". None for a full postcode or a point. Before, "12.3 miles from home" read as exact where the home was
+    TR21's point, and until session 53 where it was a place's."""
+    if precision not in _SEARCHED:
         return None
     shown = shown or (district if precision == "district" else None)
-    return f"the middle of {shown}" if shown else "the middle of the postcode sector searched"
+    return f"the middle of {shown}" if shown else f"the middle of the {_SEARCHED[precision]} searched"
 
 
 def distance_words(measured: str | None) -> tuple[str, str]:
@@ -263,10 +269,12 @@ def distance_text(distance_km: float, measured: str | None) -> str:
     return f"{before}{miles_and_km(distance_km)}{after}"
 
 
-def measured_note(measured: str) -> str:
-    """Said once beside distances that run from a sector's or district's point (`measured_from`)."""
-    return (f"Distances are approximate: measured from {measured} (the mean of its postcodes), not from an address. "
-            "Give the full postcode for exact distances.")
+def measured_note(measured: str, precision: str) -> str:
+    """Said once beside distances that run from a sector's, district's or place's point (`measured_from`; `precision`:
+    the home's). A place's is no mean of postcodes, and gave none."""
+    mean, postcode = (" (the mean of its postcodes)", "the full") if precision != "place" else ("", "a full")
+    return (f"Distances are approximate: measured from {measured}{mean}, not from an address. "
+            f"Give {postcode} postcode for exact distances.")
 
 
 def area_served_not_known(service: Service) -> bool:

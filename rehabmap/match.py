@@ -93,6 +93,9 @@ class HomeLike(Protocol):
     @property
     def district(self) -> str | None: ...
 
+    @property
+    def place(self) -> str | None: ...  # the place a place name was read as (`geodata.Home.place`): distances' words
+
 
 @dataclass(frozen=True)
 class MatchRequest:
@@ -355,7 +358,7 @@ class ResultMaker:
         self._outside_counts = request.include_out_of_catchment
         self._since = capacity_current_since(today, max_age_days)
         self._explainer = Explainer(home.areas.icb_name, request.needs, max_age_days,
-                                    measured or measured_from(home.precision, home.district))
+                                    measured or measured_from(home.precision, home.district, home.place))
         # The listings no live source has confirmed within the window (`unconfirmed_listings`): none while every
         # source syncs, when a result asks nothing of them.
         self._unconfirmed = unconfirmed if unconfirmed is not None and unconfirmed.listed else None

@@ -22,6 +22,7 @@ class _Home(NamedTuple):
     areas: AreaCodes
     precision: str = "postcode"
     district: str | None = None
+    place: str | None = None
 
 
 @pytest.mark.parametrize("given", [None, "any", "ANY", [], ["any"], [" Any "]])

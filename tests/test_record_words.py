@@ -27,6 +27,7 @@ class _Home(NamedTuple):
     areas: AreaCodes
     precision: str = "postcode"
     district: str | None = None
+    place: str | None = None
 
 
 def _service(**fields: object) -> Service:

@@ -29,7 +29,7 @@ def summary_text(home: Home, placement: Home | None, request: MatchRequest, resp
              f"Home: {home.label}" + (f" ({home.areas.lad_name})" if home.areas.lad_name else "")
              + (f", {home.areas.icb_name}" if home.areas.icb_name else "")]
     if measured:
-        lines.append(measured_note(measured))
+        lines.append(measured_note(measured, home.precision))
     if placement is not None and response.current_placement_km is not None:
         lines.append(f"Current placement: {present.placement_text(placement, response.current_placement_km, measured)}")
     lines.append("Needs: " + (", ".join(need_label(n) for n in request.needs) or "None given"))

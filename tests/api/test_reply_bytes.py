@@ -62,7 +62,7 @@ def model_reply(home: Home, response: MatchResponse, coverage: dict[ServiceType,
     return MatchOut(
         home=HomeOut(district=home.district, icb_code=areas.icb_code, icb_name=areas.icb_name,
                      lad_code=areas.lad_code, lad_name=areas.lad_name, precision=home.precision,
-                     place=home.place, distances_from=measured_from(home.precision, home.district)),
+                     place=home.place, distances_from=measured_from(home.precision, home.district, home.place)),
         ranking=RANKING_RULE, results=[result(r) for r in response.results],
         summary=[TypeSummaryOut(service_type=t.service_type.value, in_home_icb=t.in_home_icb,
                                 nearest=None if t.nearest is None else result(t.nearest),

@@ -32,6 +32,7 @@ class Home:
     areas: AreaCodes
     precision: str = "postcode"
     district: str | None = None
+    place: str | None = None
 
 
 @pytest.fixture(scope="module")

@@ -163,7 +163,9 @@ def test_a_place_asked_about_is_chosen_from_radios_and_nothing_else_typed_is_los
     page = results(client, home="Richmond", home_choice="Richmond, North Yorkshire", home_choice_for="Richmond",
                    placement="Atlantis", placement_choice="Hartland, Devon", placement_choice_for="Atlantis")
     assert "Local alternatives near Richmond, North Yorkshire" in page
-    assert re.search(r"Current placement</dt>\s*<dd[^>]*>\s*Hartland, Devon, \d+ miles", page)
+    # Each end a place, each measured from its middle (until session 53 "Hartland, Devon, 197 miles … from home").
+    assert re.search(r"Current placement</dt>\s*<dd[^>]*>\s*Hartland, Devon, about \d+ miles \([\d.]+ km\) from the "
+                     r"middle of Richmond, North Yorkshire, to the middle of Hartland, Devon", page)
     assert re.search(r'id="needs-2" name="needs" type="checkbox" value="autism" checked', page)  # kept
     assert choices(page, "home") == []  # the results' own form asks nothing
 

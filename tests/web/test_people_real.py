@@ -313,6 +313,45 @@ def test_distances_from_a_district_or_sector_say_they_run_from_its_middle(synced
     assert note in done.stdout and " from the middle of NG18, " in done.stdout and " from home" not in done.stdout
 
 
+def test_distances_from_a_place_name_say_they_run_from_its_middle(synced, synced_home, data_dir):  # noqa: F811
+    """A place name is found at the place's point (a town's, or a council's or county's centre), as a district is
+    at its middle. Before, every face gave distances from it as exact: "… from home" in the API's explanations, on
+    the clinicians' cards and notes and on the command line, "… away" and "… from Mansfield" on the public pages,
+    and the API's home said `distances_from` null. Now each says about, and from the middle of the place it was read
+    as, which a reply echoes anyway (`place`); its note gives no "mean of its postcodes"."""
+    measured = "the middle of Mansfield, Nottinghamshire"
+    body = {"home": {"place": "Mansfield"}, "types": ["supported_accommodation"], "limit": 3}
+    reply = httpx.post(f"{synced}/match", json=body, timeout=120)
+    assert reply.status_code == 200, reply.text
+    got = reply.json()
+    assert (got["home"]["precision"], got["home"]["distances_from"]) == ("place", measured)
+    assert got["results"] and all(r["explanation"].startswith("about ") and f" from {measured}, " in r["explanation"]
+                                  for r in got["results"])
+
+    note = (f"Distances are approximate: measured from {measured}, not from an address. Give a full postcode for "
+            "exact distances.")
+    page = alternatives_page(synced, {"home": "Mansfield", "types": "supported_accommodation", "placement": "TR1 3LJ"})
+    assert note in text_of(page) and note in notes_text(page)
+    assert re.search(rf"Distance about [\d.]+ miles \([\d.]+ km\) from {measured}, ", text_of(page))
+    assert re.search(rf"Current placement TR1 3LJ, about [\d.]+ miles \([\d.]+ km\) from {measured}", text_of(page))
+    assert " from home" not in text_of(page) and " from home" not in notes_text(page)
+
+    found = text_of(httpx.get(f"{synced}/find/housing", params={"where": "Mansfield", "within": 25},
+                              timeout=120).text)
+    away = re.findall(r"(\w+) [\d.]+ miles \([\d.]+ km\) away", found)
+    assert note in found and away and set(away) == {"about"}, away
+    service = text_of(httpx.get(f"{synced}/service/{DOVETAIL_ID}", params={"where": "Mansfield", "within": 25},
+                                timeout=120).text)
+    assert re.search(rf"About [\d.]+ miles \([\d.]+ km\) from {measured}", service)
+    shortlist = text_of(httpx.get(f"{synced}/shortlist", params={"s": DOVETAIL_ID, "where": "Mansfield"},
+                                  timeout=120).text)
+    assert note in shortlist
+
+    done = rehabmap_here(synced_home, data_dir, "match", "--place", "Mansfield", "--type", "supported_accommodation")
+    assert done.returncode == 0, done.stderr
+    assert note in done.stdout and f" from {measured}, " in done.stdout and " from home" not in done.stdout
+
+
 def test_a_current_placement_given_as_a_district_says_its_distance_is_about(synced):  # noqa: F811
     """A current placement given as a district (or sector) is found at its middle too, but the page and the notes
     read "Current placement: TR21, 312 miles (503 km) from home" and each option "… nearer than the current

@@ -79,7 +79,10 @@ def test_the_shortlist_says_what_its_link_leaves_out(browser, synced, where, lef
         page.close()
     assert hint == f"Copy this link to keep the list or send it to someone. It does not include {left_out}."
     assert f"It shows the list without {left_out}," in text
-    assert ("postcode" in text) == (left_out == "your postcode")
+    # A place's distances are measured from its middle, and the note asks for a postcode for exact ones: no more.
+    asks = " Give a full postcode for exact distances."
+    assert (asks in text) == (left_out != "your postcode")
+    assert ("postcode" in text.replace(asks, "")) == (left_out == "your postcode")
 
 
 def test_my_services_shows_the_sources_listing_as_the_service_page_does(browser, synced, synced_home,  # noqa: F811
