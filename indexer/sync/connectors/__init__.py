@@ -79,7 +79,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from indexer.sync.connectors.titles import CQC_LOCATION_FILES, CQC_RATINGS, TITLES
+from indexer.sync.connectors.titles import CQC, CQC_LOCATION_FILES, CQC_RATINGS, TITLES
 from rehabmap.errors import DomainError, InvalidValue
 
 if TYPE_CHECKING:  # not at run time: `rehabmap --help` lists SOURCES without loading the settings
@@ -89,7 +89,7 @@ if TYPE_CHECKING:  # not at run time: `rehabmap --help` lists SOURCES without lo
     from indexer.sync.items import Connector
     from rehabmap.config import Settings
 
-SOURCES = ("cqc", CQC_RATINGS, "ods", "oruk", "charity", "nhs-service-search")
+SOURCES = (CQC, CQC_RATINGS, "ods", "oruk", "charity", "nhs-service-search")
 
 
 def command_source(connector: str) -> str:
@@ -174,7 +174,7 @@ def connectors_for(source: str, settings: Settings) -> list[Connector]:
     """The connectors `rehabmap sync SOURCE` runs, built from the settings (keys included)."""
     from indexer.sync.connectors import base
 
-    if source == "cqc":
+    if source == CQC:
         from indexer.sync.connectors import cqc
 
         key = _key(source, settings.cqc_api_key, cqc.KEY_SETTING, cqc.KEY_HOW)
@@ -189,7 +189,7 @@ def connectors_for(source: str, settings: Settings) -> list[Connector]:
         chosen = [(kind, url) for kind, url in files if url]
         if not chosen:
             raise SourceNotConfigured(
-                "cqc-ratings has no file to read: set REHABMAP_CQC_RATINGS_URL (and, without a CQC API key, "
+                f"{CQC_RATINGS} has no file to read: set REHABMAP_CQC_RATINGS_URL (and, without a CQC API key, "
                 "REHABMAP_CQC_DIRECTORY_URL or REHABMAP_CQC_HSCA_URL) to this month's links from CQC's "
                 "'Using CQC data' page")
         return [kind(base.client(settings, kind.label, url, settings.cqc_files_rate), url) for kind, url in chosen]
