@@ -160,14 +160,19 @@ class IndexRefused(DomainError):
     """The search index refused to store records the record's own rules accept (`search.elastic`: a document its
     mapping does not fit, or the whole request that carried them). Nothing the person asking can change, and no
     fault of rehabmap's code either: a 503 saying who must act (before, a 500 and a traceback). `answered`: the
-    cluster's status."""
+    cluster's status; `fact`, what it refused, and `who_mends`, kept apart as `IndexUnavailable` keeps them."""
 
     status = 503
     code = "index_refused_record"
 
-    def __init__(self, answered: int, message: str) -> None:
-        super().__init__(message)
-        self.answered = answered
+    def __init__(self, answered: int, fact: str, who_mends: str) -> None:
+        super().__init__(f"{fact} {who_mends}")
+        self.answered, self.fact, self.who_mends = answered, fact, who_mends
+
+    def served_unchanged(self) -> IndexRefused:
+        """The refusal, met by a rebuild before it began anything, said so, as `IndexUnavailable.served_unchanged`
+        says a fault (the words between the fact and who mends it). Before, a refused check said nothing of it."""
+        return type(self)(self.answered, f"{self.fact}{SERVED_UNCHANGED}", self.who_mends)
 
 
 # --- maintainers: authentication, authorisation, edits ------------------------------------------------

@@ -194,6 +194,8 @@ def _refused_whole(error: ClusterError) -> bool:
 _CONFLICT = 409
 _FIX_THE_INDEX = ("The people who run this service have to fix the search index: what it answered is in this "
                   "service's log.")
+_FIX_THE_INDEX_LOGGED = ("The people who run this service have to fix the search index; what it answered is in this "
+                         "service's log.")  # (a refused request's words: `RequestRefused`)
 
 
 def _gone(error: ClusterError) -> bool:
@@ -263,8 +265,7 @@ def _amiss(client: SearchClient, error: ClusterError, note: str, *, reads: bool)
     errors.operator_log.tell(f"{client.where()} {said} {error.error}", words=words.removeprefix(f"{error.error}: "))
     if _refused_whole(error):
         return RequestRefused(error.status, f"The search index refused this service's request (it answered "
-                              f"{error.status}).{note} The people who run this service have to fix the search index; "
-                              "what it answered is in this service's log.")
+                              f"{error.status}).{note}", _FIX_THE_INDEX_LOGGED)
     if _gone(error):
         return IndexUnavailable(f"The search index no longer has an index this service's request named (it answered "
                                 f"404).{note}")
@@ -557,7 +558,7 @@ class ElasticWriter:
         gone = ClusterError(status, kind, reason)
         if _gone(gone):
             return _amiss(self.client, gone, note, reads=False)
-        return DocumentRefused(status, f"The search index refused the record '{result.get('_id')}': {reason}.{note} "
+        return DocumentRefused(status, f"The search index refused the record '{result.get('_id')}': {reason}.{note}",
                                "The people who run this service have to fix the search index or the record.")
 
     def _refused_request(self, error: ClusterError, ids: list[str], note: str) -> RequestRefused:
@@ -567,8 +568,7 @@ class ElasticWriter:
         log.error("%s refused the whole bulk request writing %s (%s %s): %s", self.client.where(), records,
                   error.status, error.error, error)
         return RequestRefused(error.status, f"The search index refused the whole request writing {records} (it "
-                              f"answered {error.status}).{note} The people who run this service have to fix the "
-                              "search index; what it answered is in this service's log.")
+                              f"answered {error.status}).{note}", _FIX_THE_INDEX_LOGGED)
 
     def _check_written(self, name: str, build: str, count: int) -> None:
         """Refuse to serve a new index that is not the one this build made, or lacks documents it wrote: an index

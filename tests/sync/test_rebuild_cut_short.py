@@ -20,7 +20,7 @@ from app.main import create_app
 from app.rebuild import rebuild_index
 from rehabmap.config import Backend, Settings
 from rehabmap import errors
-from rehabmap.errors import IndexUnavailable
+from rehabmap.errors import IndexRefused, IndexUnavailable
 from rehabmap.maintain.migrations import LATEST
 from rehabmap.maintain.store import Directory, open_database
 from search.elastic import ElasticIndex, alias_of
@@ -31,6 +31,14 @@ from tests.sync.test_killed_sync import IPS_TABLE, WEST_YORKSHIRE
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample"
 CURATED_CLAIMS = "SELECT area_code FROM coverage_claims WHERE basis LIKE 'curated:%'"
+
+
+def served_sample(home: Path, data_dir: Path, proxy: ClusterProxy, base: str) -> Settings:
+    """A home whose index, on the cluster behind `proxy`, is built from sample/ (60 services) and its synced records."""
+    settings = Settings(home=home, data_dir=data_dir, backend=Backend.elasticsearch, elasticsearch_url=proxy.url,
+                        elasticsearch_index=base)
+    assert rebuild_index(settings, [SAMPLE], actor="test").report.indexed >= 60
+    return settings
 
 
 def test_a_rebuild_cut_short_before_its_swap_is_forgotten_though_another_hosts_rebuild_went_live_since(
@@ -79,15 +87,39 @@ def test_a_rebuild_whose_switch_failed_while_another_index_serves_is_forgotten_a
     table.write_text(IPS_TABLE)
     try:
         with ClusterProxy(es_server.url) as proxy:
-            settings = Settings(home=make_home(tmp_path / "home", geodata_dir), data_dir=data_dir,
-                                backend=Backend.elasticsearch, elasticsearch_url=proxy.url, elasticsearch_index=base)
-            assert rebuild_index(settings, [SAMPLE], actor="test").report.indexed == 60
+            settings = served_sample(make_home(tmp_path / "home", geodata_dir), data_dir, proxy, base)
             proxy.fail(r"^/_aliases", None)
             with pytest.raises(IndexUnavailable):
                 rebuild_index(settings, [SAMPLE], actor="test", table=table)
 
             assert not (settings.home / PENDING_FILE).exists() and not (settings.home / "curated").exists()
             assert unfinished(settings) is None
+    finally:
+        drop_indices(es_client, base)
+
+
+def test_a_rebuild_whose_check_of_the_live_index_is_refused_says_the_index_served_is_unchanged(
+        tmp_path, geodata_dir, data_dir, es_server, es_client):
+    """The cluster (or a gateway before it) refuses the read that asks the live index when it was built, the check
+    made before the rebuild begins anything, with a 400. Before, the refusal ended the rebuild without the words
+    every other refusal before the switch carries ("The index being served is unchanged."): an operator could not
+    tell whether the index served had changed. Now it says so, and nothing is left for `sync-status`."""
+    base = f"rehabmap-check-refused-{uuid.uuid4().hex[:10]}"
+    try:
+        with ClusterProxy(es_server.url) as proxy:
+            settings = served_sample(make_home(tmp_path / "home", geodata_dir), data_dir, proxy, base)
+            check = proxy.fail(r"/_mapping", 400, error=("illegal_argument_exception", "refused by the test proxy"))
+            with pytest.raises(IndexRefused) as refused:
+                rebuild_index(settings, [SAMPLE], actor="test")
+
+            assert check.hits, "asked, and refused"
+            assert refused.value.message == (
+                "The search index refused this service's request (it answered 400). The index being served is "
+                "unchanged. The people who run this service have to fix the search index; what it answered is in "
+                "this service's log.")
+            assert not (settings.home / PENDING_FILE).exists() and unfinished(settings) is None
+            proxy.heal()
+            assert open_backend(settings).info().count == 60
     finally:
         drop_indices(es_client, base)
 
