@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, cast
@@ -26,7 +27,7 @@ from indexer.sync.store import SyncStore
 from indexer.upload import KEPT, kept_tables
 from rehabmap.config import Settings
 from rehabmap import errors
-from rehabmap.errors import DomainError, IndexNotBuilt, for_operator
+from rehabmap.errors import DomainError, IndexNotBuilt, SwitchNotKnown, for_operator
 from rehabmap.index.base import IndexBackend
 from rehabmap.maintain.database import named_lock_of
 from rehabmap.maintain.store import REBUILD_LOCK, Directory, store_of
@@ -72,38 +73,84 @@ def _left(failed: str) -> None:
     errors.operator_log.tell(f"{failed}; it is left for the next rebuild, server start, sync or look", logging.WARNING)
 
 
-def unfinished(settings: Settings) -> str | None:
-    """What `sync-status` says of a rebuild that began and has not finished (`PENDING_FILE`), read without finishing
-    it: a status read changes nothing, and taking the rebuild's lock, even for a moment, would refuse a rebuild that
-    starts then. Before, it said nothing, though a rebuild killed once its index went live leaves its sources, its
-    uploaded table and its curated tables' coverage claims to whatever comes next. The file names the process that
-    began it (`begin`), so one still running on this machine is said under way, not as a `warning:`: before, every
-    rebuild simply running was said 'unfinished'. One of another machine (a shared store's), or whose file names
-    none (a rebuild of an earlier release), is said as either."""
+@dataclass(frozen=True)
+class Unfinished:
+    """A rebuild that began and has not finished (`PENDING_FILE`), as `sync-status` says it (`said`) and gives it in
+    `--json` (`to_dict`). `state`: "running" (a process of this machine that is running), "failed" (the rebuild
+    failed and left it, `failed_at`, `error`, and `went_live`: true, or null where that is not known), "cut_short"
+    (its process, of this machine, has ended without a word: killed) or "running_or_cut_short" (which is not known:
+    another machine's, or a file of an earlier release, which names no process)."""
+
+    state: str
+    began_at: str
+    pid: int | None
+    host: str | None
+    failed_at: str | None
+    error: str | None
+    went_live: bool | None
+    said: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def unfinished(settings: Settings) -> Unfinished | None:
+    """A rebuild that began and has not finished (`PENDING_FILE`), read without finishing it: a status read changes
+    nothing, and taking the rebuild's lock, even for a moment, would refuse a rebuild that starts then. Before, it
+    said nothing, though a rebuild killed once its index went live leaves its sources, its uploaded table and its
+    curated tables' coverage claims to whatever comes next. The file names the process that began it (`begin`), so
+    one still running on this machine is said under way, not as a `warning:`; and a rebuild that failed and left it
+    says so in it (`failed`), so it is said failed, when and why, never under way: before, it was said under way
+    while the process that failed (a server's upload) ran on. The process, not the rebuild's lock, tells running
+    from killed, as the lock cannot be read without being taken. One of another machine (a shared store's), or
+    whose file names none (a rebuild of an earlier release), is said as either."""
     pending = _pending(settings.home)
     if pending is None:
         return None
-    began, pid, host = pending["at"], pending.get("pid"), pending.get("host")
+    began, pid, host, failed = pending["at"], pending.get("pid"), pending.get("host"), pending.get("failed")
     by = f" (process {pid} on {host})" if pid is not None else ""
     finishing = ("the next rebuild, server start, sync or review decision, or a running server's next look (every "
                  "REHABMAP_CONVERGE_EVERY_S seconds): its sources remembered, its uploaded table kept and its curated "
                  "tables' coverage claims made where its index went live, or forgotten with its table where not")
+    if failed is not None:
+        live = "its index went live" if failed["live"] else "whether its index went live is not known"
+        return Unfinished("failed", began, pid, host, failed["at"], failed["error"], failed["live"], (
+            f"warning: unfinished rebuild: a rebuild began at {began}{by} and failed at {failed['at']} "
+            f"({failed['error']}); {live}: it is finished by {finishing}"))
     if host == socket.gethostname() and isinstance(pid, int):
         if process_alive(pid):
-            return f"rebuild under way: a rebuild began at {began}{by} and is running; it finishes itself"
-        return (f"warning: unfinished rebuild: a rebuild began at {began}{by} and was cut short: it is finished by "
-                f"{finishing}")
-    return (f"warning: unfinished rebuild: a rebuild began at {began}{by} and has not finished: while it runs it "
-            f"finishes itself; cut short, it is finished by {finishing}")
+            return Unfinished("running", began, pid, host, None, None, None,
+                              f"rebuild under way: a rebuild began at {began}{by} and is running; it finishes itself")
+        return Unfinished("cut_short", began, pid, host, None, None, None, (
+            f"warning: unfinished rebuild: a rebuild began at {began}{by} and was cut short: it is finished by "
+            f"{finishing}"))
+    return Unfinished("running_or_cut_short", began, pid, host, None, None, None, (
+        f"warning: unfinished rebuild: a rebuild began at {began}{by} and has not finished: while it runs it "
+        f"finishes itself; cut short, it is finished by {finishing}"))
 
 
-def forget_unless_live(settings: Settings) -> None:
+def forget_unless_live(settings: Settings, failure: Exception) -> None:
     """A rebuild that failed other than by its checks' refusal (`ImportRefused`: never live): forgotten, its table
-    with it, where its index is not the live one; left, to be finished, where it is (a swap the cluster did not
-    answer may have applied), or where the live index cannot say whose it is. Before, it was left whatever the
-    failure, and `sync-status` said of a rebuild refused by a server still running "rebuild under way …"."""
-    with contextlib.suppress(DomainError):
-        _judged(settings)
+    with it, where its index is not the live one; left, to be finished, where it is, and where that is not known:
+    the live index cannot say whose it is, or the cluster did not answer the switch to it (`SwitchNotKnown`), which
+    it may apply yet. Such a switch is not judged by reading the live index at once: before, a switch the cluster
+    applied after that read (a gateway that gave up while it queued it) was taken for refused, and the rebuild
+    forgotten, its table with it, though its index went live. What is left says the rebuild failed, when and why,
+    and whether its index went live (`unfinished`): before, `sync-status` said "rebuild under way" of it while the
+    process that failed ran on (a server's upload)."""
+    went_live: bool | None = None  # not known
+    if not isinstance(failure, SwitchNotKnown):
+        with contextlib.suppress(DomainError):
+            went_live = _judged(settings)
+    if went_live is False:
+        return  # forgotten (`_judged`)
+    pending = _pending(settings.home)
+    assert pending is not None, "written by `begin`, under the rebuild's lock"
+    error = (for_operator(failure) if isinstance(failure, DomainError)
+             else f"a fault of rehabmap's ({type(failure).__name__}): the command's output or the server's log has it")
+    pending["failed"] = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "error": error,
+                         "live": went_live}
+    _write_whole(settings.home / PENDING_FILE, json.dumps(pending).encode())
 
 
 def recover(settings: Settings) -> None:

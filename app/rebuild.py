@@ -122,8 +122,8 @@ def _rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, m
         refused.report.warnings += getattr(writer, "warnings", [])
         abandon(home)
         raise
-    except Exception:
-        forget_unless_live(settings)
+    except Exception as failed:
+        forget_unless_live(settings, failed)
         raise
     reached("swapped")
     note_rejected(home, report.rejected)

@@ -174,8 +174,10 @@ def sync_status_command(source: str | None, as_json: bool) -> None:
     if source and not reports:  # a name mistyped read as healthy: exit 0, "no sync of cqcc has run"
         ran = ", ".join(r.source for r in sync_status(store, None)) or "none yet"
         raise click.UsageError(f"No sync of '{source}' has run (sources run so far: {ran}).")
-    if as_json:
-        click.echo(json.dumps([r.to_dict() for r in reports], indent=2, sort_keys=True))
+    rebuild = unfinished(settings)
+    if as_json:  # the rebuild is the home's: the same in every source's entry
+        rebuilding = rebuild.to_dict() if rebuild is not None else None
+        click.echo(json.dumps([r.to_dict() | {"rebuild": rebuilding} for r in reports], indent=2, sort_keys=True))
     elif not reports:
         click.echo("no source has been synced yet")
     for r in reports if not as_json else ():
@@ -215,9 +217,8 @@ def sync_status_command(source: str | None, as_json: bool) -> None:
             for record in records:
                 click.echo(f"    {record.service_id} {record.name}: {'; '.join(record.lines)}")
         click.echo(f"  cursor: {shorten(json.dumps(r.cursor, sort_keys=True), 200) if r.cursor else 'none'}")
-    rebuild = unfinished(settings)
-    if rebuild is not None:  # beside the JSON, not in it: its list is of sources
-        click.echo(rebuild, err=as_json)
+    if rebuild is not None:  # and on stderr beside the JSON, whose list may be empty (no source synced yet)
+        click.echo(rebuild.said, err=as_json)
     if any(r.needs_a_person for r in reports):
         sys.exit(3)
 

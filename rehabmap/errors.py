@@ -129,6 +129,10 @@ class IndexUnavailable(DomainError):
         return IndexUnavailable(f"{self.fact}{SERVED_UNCHANGED}", who_mends=self.who_mends, passes=self.passes,
                                 again=self.again)
 
+    def switch_not_known(self) -> SwitchNotKnown:
+        """The fault, met by a build's switch to its new index, which may apply yet (`SwitchNotKnown`)."""
+        return SwitchNotKnown(self.fact, who_mends=self.who_mends, passes=self.passes, again=self.again)
+
     def not_to_be_sent_again(self) -> None:
         """Of a write that made a service and kept it (`Remedy.SERVICE_KEPT`): the same request sent again makes a
         second service, so the error says neither `Retry-After` nor to try again (before, a client obeying either
@@ -148,6 +152,14 @@ class IndexUnavailable(DomainError):
             mends = self.who_mends[:1].lower() + self.who_mends[1:]
             return f"{self.fact} Try again in a minute; if it fails again, {mends}"
         return f"{self.fact} {self.who_mends.removesuffix('.')}; try again later."
+
+
+class SwitchNotKnown(IndexUnavailable):
+    """A build's switch to its new index that the cluster did not answer (no answer, a 5xx, a 408) and does not show
+    applied: it may apply yet (a gateway that gave up while the cluster queued it), so whether the new index serves
+    is not known until the live index is read again later. A rebuild meeting it keeps its note for that later read
+    (`app.pending_rebuild.forget_unless_live`): read at once, a switch applied after the read was taken for refused,
+    and the rebuild forgotten, its uploaded table with it, though its index went live."""
 
 
 def told(error: DomainError | GeodataError) -> str:

@@ -421,8 +421,11 @@ class ElasticWriter:
                     raise
             if not self._serving(name):
                 self._retire_if_replaced(replaced)
-                with _reachable_or_unavailable(self.client, _UNKNOWN):
-                    raise
+                try:
+                    with _reachable_or_unavailable(self.client, _UNKNOWN):
+                        raise
+                except IndexUnavailable as unknown:  # (every answer but a definite refusal: `_refused_switch`)
+                    raise unknown.switch_not_known() from exc
             log.warning("the cluster answered the alias switch to %s with an error (%s), but applied it: the new "
                         "index is live", name, type(exc).__name__)
         try:

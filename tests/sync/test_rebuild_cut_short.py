@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
+import socket
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,17 +23,24 @@ from app.main import create_app
 from app.rebuild import rebuild_index
 from rehabmap.config import Backend, Settings
 from rehabmap import errors
-from rehabmap.errors import IndexRefused, IndexUnavailable
+from rehabmap.errors import IndexRefused, IndexUnavailable, SwitchNotKnown
 from rehabmap.maintain.migrations import LATEST
 from rehabmap.maintain.store import Directory, open_database
 from search.elastic import ElasticIndex, alias_of
 from tests.es_server import drop_indices
 from tests.index.cluster_proxy import ClusterProxy
-from tests.sync.store_fixtures import make_home, table_rows
+from tests.sync.store_fixtures import make_home, rehabmap_here, table_rows
 from tests.sync.test_killed_sync import IPS_TABLE, WEST_YORKSHIRE
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample"
 CURATED_CLAIMS = "SELECT area_code FROM coverage_claims WHERE basis LIKE 'curated:%'"
+
+
+def ips_table(folder: Path) -> Path:
+    """West Yorkshire's IPS table, as a maintainer uploads it."""
+    table = folder / "ips_services.csv"
+    table.write_text(IPS_TABLE)
+    return table
 
 
 def served_sample(home: Path, data_dir: Path, proxy: ClusterProxy, base: str) -> Settings:
@@ -50,8 +60,7 @@ def test_a_rebuild_cut_short_before_its_swap_is_forgotten_though_another_hosts_r
     index served. Now the live index bears B's build's token, not A's: A's rebuild is forgotten, its table with it."""
     base = f"rehabmap-two-homes-{uuid.uuid4().hex[:10]}"
     url = postgres.new_database()
-    table = tmp_path / "ips_services.csv"
-    table.write_text(IPS_TABLE)
+    table = ips_table(tmp_path)
     try:
         with ClusterProxy(es_server.url) as proxy:
             a, b = (Settings(home=make_home(tmp_path / name, geodata_dir), data_dir=data_dir, database_url=url,
@@ -76,26 +85,107 @@ def test_a_rebuild_cut_short_before_its_swap_is_forgotten_though_another_hosts_r
         drop_indices(es_client, base)
 
 
-def test_a_rebuild_whose_switch_failed_while_another_index_serves_is_forgotten_at_once(
+def test_a_rebuild_whose_build_failed_while_another_index_serves_is_forgotten_at_once(
         tmp_path, geodata_dir, data_dir, es_server, es_client):
-    """A rebuild with an IPS table whose alias switch the cluster does not answer, the index it would replace still
-    answering: its index does not serve, so its note and table are forgotten there and then. Before, only a refusal
-    of its checks (`ImportRefused`) forgot them: the file stayed, and `sync-status` said "rebuild under way … it
-    finishes itself" of it while the process that failed (a server's upload) ran on."""
-    base = f"rehabmap-unswitched-{uuid.uuid4().hex[:10]}"
-    table = tmp_path / "ips_services.csv"
-    table.write_text(IPS_TABLE)
+    """A rebuild with an IPS table whose bulk write the cluster refuses (400) before any switch, the index it would
+    replace still answering: its index never serves, so its note and table are forgotten there and then. Before,
+    only a refusal of its checks (`ImportRefused`) forgot them: the file stayed, and `sync-status` said "rebuild
+    under way … it finishes itself" of it while the process that failed (a server's upload) ran on."""
+    base = f"rehabmap-unbuilt-{uuid.uuid4().hex[:10]}"
+    table = ips_table(tmp_path)
     try:
         with ClusterProxy(es_server.url) as proxy:
             settings = served_sample(make_home(tmp_path / "home", geodata_dir), data_dir, proxy, base)
-            proxy.fail(r"^/_aliases", None)
-            with pytest.raises(IndexUnavailable):
+            proxy.fail(r"/_bulk", 400, error=("illegal_argument_exception", "refused by the test proxy"))
+            with pytest.raises(IndexRefused):
                 rebuild_index(settings, [SAMPLE], actor="test", table=table)
 
             assert not (settings.home / PENDING_FILE).exists() and not (settings.home / "curated").exists()
             assert unfinished(settings) is None
     finally:
         drop_indices(es_client, base)
+
+
+def test_a_rebuild_whose_switch_a_gateway_answered_503_is_kept_and_finished_once_the_cluster_applies_it(
+        tmp_path, geodata_dir, data_dir, es_server, es_client):
+    """A rebuild with an IPS table whose alias switch a gateway answers 503, the cluster not having applied it yet
+    (it may still, queued): the alias read at once names the old index. Before, the rebuild read the live index
+    there and then, took the switch for refused and forgot itself, its table with it; the cluster then applied the
+    switch, and the index served the IPS services while no rebuild kept their table or claimed their coverage. Now
+    a switch not answered is not judged at once: the note is kept, saying the rebuild failed and that whether its
+    index went live is not known, and the next look, the switch applied, finishes it."""
+    base = f"rehabmap-queued-{uuid.uuid4().hex[:10]}"
+    table = ips_table(tmp_path)
+    try:
+        with ClusterProxy(es_server.url) as proxy:
+            settings = served_sample(make_home(tmp_path / "home", geodata_dir), data_dir, proxy, base)
+            alias = alias_of(base)
+            (old,) = es_client.aliased(alias)
+            proxy.fail(r"^/_aliases", 503)
+            with pytest.raises(SwitchNotKnown):
+                rebuild_index(settings, [SAMPLE], actor="test", table=table)
+            proxy.heal()
+
+            assert es_client.aliased(alias) == [old], "the switch not applied when the rebuild ended"
+            assert (settings.home / "curated" / (table.name + INCOMING)).read_text() == IPS_TABLE
+            said = unfinished(settings)
+            assert said is not None and (said.state, said.went_live) == ("failed", None)
+            assert said.error == ("The search index is overloaded or unavailable (it answered 503). Whether the new "
+                                  "index is the one served is not known: the cluster may apply the alias switch it "
+                                  "did not answer; the next rebuild, server start or sync finds out.")
+            assert said.said.startswith(f"warning: unfinished rebuild: a rebuild began at {said.began_at} (process "
+                                        f"{os.getpid()} on {socket.gethostname()}) and failed at {said.failed_at} "
+                                        f"({said.error}); whether its index went live is not known: it is finished "
+                                        "by the next rebuild, server start, sync or review decision"), said.said
+            (new,) = [name for name in es_client.indices(f"{alias}-*") if name != old]
+            es_client.update_aliases([{"remove": {"index": old, "alias": alias}},
+                                      {"add": {"index": new, "alias": alias}}])  # the cluster applies it, later
+
+            finish_interrupted(settings)
+
+            assert not (settings.home / PENDING_FILE).exists() and unfinished(settings) is None
+            assert (settings.home / "curated" / table.name).read_text() == IPS_TABLE
+            assert WEST_YORKSHIRE in [code for (code,) in table_rows(settings, CURATED_CLAIMS)]
+    finally:
+        drop_indices(es_client, base)
+
+
+def test_a_rebuild_that_failed_where_the_live_index_cannot_be_read_is_said_failed_not_under_way(
+        cqc_synced_home, tmp_path, data_dir, es_server, es_client):
+    """A rebuild, in a process that runs on (a server's upload; here the test's own), whose bulk write the cluster
+    refuses, the live index then unreadable (503), so whether its index went live cannot be told and its note is
+    left. Before, `sync-status` said "rebuild under way: … is running; it finishes itself" of it, the process being
+    alive, until someone looked, and `--json` said nothing of it. Now the note says the rebuild failed, when and why,
+    and `sync-status` says so, in `--json` too (`rebuild`, in each source's entry)."""
+    base = f"rehabmap-failed-{uuid.uuid4().hex[:10]}"
+    home = tmp_path / "home"
+    shutil.copytree(cqc_synced_home, home, symlinks=True)
+    try:
+        with ClusterProxy(es_server.url) as proxy:
+            settings = served_sample(home, data_dir, proxy, base)
+            proxy.fail(r"/_bulk", 400, error=("illegal_argument_exception", "refused by the test proxy"))
+            proxy.before(r"/_bulk", lambda: proxy.fail(r"/_mapping", 503))  # and the index read no more
+            with pytest.raises(IndexRefused) as refused:
+                rebuild_index(settings, [SAMPLE], actor="test")
+            proxy.heal()
+
+        said = rehabmap_here(home, data_dir, None, "sync-status")
+        as_json = rehabmap_here(home, data_dir, None, "sync-status", "--json")
+    finally:
+        drop_indices(es_client, base)
+    pending = json.loads((home / PENDING_FILE).read_text())
+    assert pending["failed"]["error"] == refused.value.message and pending["failed"]["live"] is None
+    line = (f"warning: unfinished rebuild: a rebuild began at {pending['at']} (process {os.getpid()} on "
+            f"{socket.gethostname()}) and failed at {pending['failed']['at']} ({refused.value.message}); whether its "
+            "index went live is not known: it is finished by the next rebuild, server start, sync or review "
+            "decision, or a running server's next look")
+    assert said.stdout.splitlines()[-1].startswith(line) and "under way" not in said.stdout, said.stdout
+    [cqc] = json.loads(as_json.stdout)
+    assert cqc["rebuild"] == {"state": "failed", "began_at": pending["at"], "pid": os.getpid(),
+                              "host": socket.gethostname(), "failed_at": pending["failed"]["at"],
+                              "error": refused.value.message, "went_live": None,
+                              "said": said.stdout.splitlines()[-1]}
+    assert as_json.stderr.splitlines()[-1] == said.stdout.splitlines()[-1]
 
 
 def test_a_rebuild_whose_check_of_the_live_index_is_refused_says_the_index_served_is_unchanged(
@@ -132,8 +222,7 @@ def test_a_rebuild_cut_short_after_its_swap_waits_while_the_index_does_not_answe
     the file and the table wait, the operator is told, and the next look, the cluster back, keeps the table and
     claims its coverage."""
     base = f"rehabmap-unanswered-{uuid.uuid4().hex[:10]}"
-    table = tmp_path / "ips_services.csv"
-    table.write_text(IPS_TABLE)
+    table = ips_table(tmp_path)
     monkeypatch.setattr(errors, "operator_log", errors.OperatorLog())
     try:
         with ClusterProxy(es_server.url) as proxy:
@@ -211,8 +300,7 @@ def test_a_rebuild_cut_short_after_its_swap_that_cannot_be_finished_is_said_so_n
     rehabmap that store needs (here, the newer migration taken back), the next look finishes it."""
     monkeypatch.setattr(errors, "operator_log", errors.OperatorLog())
     settings = Settings(home=make_home(tmp_path / "home", geodata_dir), data_dir=data_dir)
-    table = tmp_path / "ips_services.csv"
-    table.write_text(IPS_TABLE)
+    table = ips_table(tmp_path)
     Directory.from_settings(settings)  # the maintainers' store, as the keepers' pages made it
     rebuild_index(settings, [SAMPLE], actor="test")
     begin(settings.home, [SAMPLE], table, open_backend(settings).info().build or "")
