@@ -46,7 +46,6 @@ COLUMNS: tuple[str, ...] = (
 # added_by_maintainers, changed_by_maintainers, removed_by_maintainers: a maintainer cleared the source's; empty: no
 # gender and none removed), and gender_from_source, the source's gender a maintainer's word changed or removed
 # (`explanation.gender_said_by`).
-_PLACES = 6  # decimals of a service's published point: ~0.1 m, RFC 7946's advice; a source's float noise dropped
 
 
 def record(item: Listed, today: date, listings: Listings) -> dict[str, Any]:
@@ -58,13 +57,13 @@ def record(item: Listed, today: date, listings: Listings) -> dict[str, Any]:
     listing = next(iter(listings.of(s)), None)
     registered, added = needs_said_by(s)
     by_team, basis, from_source = gender_said_by(s)
+    lat, lon = s.published_point
     return {
         "id": s.id, "name": s.name, "organisation": s.organisation, "provider_type": s.provider_type,
         "service_type": s.service_type.value, "subtype": s.subtype, "original_label": s.original_label,
         "legacy_locked_label": s.legacy_locked_label, "pd_specialist": s.pd_specialist,
         "needs_met": s.needs_met, "needs_not_met": s.needs_not_met, "min_age": s.min_age, "max_age": s.max_age,
-        "gender": s.gender, "address": s.address, "postcode": s.postcode, "lat": round(s.lat, _PLACES),
-        "lon": round(s.lon, _PLACES),
+        "gender": s.gender, "address": s.address, "postcode": s.postcode, "lat": lat, "lon": lon,
         "icb_code": a.icb_code, "icb_name": a.icb_name, "sub_icb_code": a.sub_icb_code,
         "sub_icb_name": a.sub_icb_name, "lad_code": a.lad_code, "lad_name": a.lad_name,
         "region_code": a.region_code, "region_name": a.region_name,

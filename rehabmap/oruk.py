@@ -443,9 +443,9 @@ def _service_areas(service: Service, sid: str) -> list[dict[str, Any]]:
 
 def _service_at_location(service: Service, sid: str) -> dict[str, Any]:
     lid = _uuid(f"service/{service.id}/location")
+    lat, lon = service.published_point
     location = _drop_none({
-        "id": lid, "location_type": "physical", "name": service.name,
-        "latitude": service.lat, "longitude": service.lon,
+        "id": lid, "location_type": "physical", "name": service.name, "latitude": lat, "longitude": lon,
         "external_identifier": service.cqc_location_id,
         "external_identifier_type": CQC_IDENTIFIER_TYPE if service.cqc_location_id else None,
         "addresses": [_address(service, lid)] if service.address or service.postcode else None,

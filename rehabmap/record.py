@@ -86,6 +86,7 @@ _OTHER_GENDER_NEEDS = {gender: _GENDER_NEEDS - {gender} for gender in _GENDER_NE
 # id (`Service._id_short_enough`), and over the longest a curated table makes, its source, area, kind and the slug of a
 # name of up to 300 characters (`indexer.sources.curated`: at most ~340).
 ID_MAX_BYTES = 400
+POINT_PLACES = 6  # decimals of a published point (`Service.published_point`)
 
 
 def source_of(service_id: str) -> str:
@@ -672,6 +673,13 @@ class Service(BaseModel):
         attribute hook (~580 each): a match asks this of each of its ~10 results."""
         fields = self.__dict__
         return capacity_reported_since(fields["capacity"], fields["capacity_as_of"], since)
+
+    @property
+    def published_point(self) -> tuple[float, float]:
+        """(latitude, longitude) as every export and feed gives them: to `POINT_PLACES` decimals, ~0.1 m, RFC 7946's
+        advice. A source's float32 point (the 2018 hospital list's 53.1361083984375) is noise past that, not
+        precision; the ORUK feed gave it whole while the CSV and GeoJSON rounded it, so one service had two points."""
+        return round(self.lat, POINT_PLACES), round(self.lon, POINT_PLACES)
 
     @property
     def source(self) -> str:

@@ -14,6 +14,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from indexer.pipeline import GeographyPlacer, prepare
+from indexer.rows import Held, Rejection
+from indexer.sources import load_source
 from rehabmap.index.names import OVERLAY_SOURCE
 from rehabmap.oruk import LEGACY_LABEL_TEXTS, ONS_AREA_URI, oruk_to_fields, service_to_oruk, taxonomies, taxonomy_terms
 from rehabmap.record import Provenance, Schedule, Service
@@ -23,6 +26,7 @@ from tests.oruk_records import FULL, provenance
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = ROOT.parent / "shared" / "oruk" / "hsds-3.0" / "compiled" / "service.json"
 SAMPLE = ROOT / "sample" / "rehabmap-sample.oruk.json"
+HOSPITALS_2018 = ROOT.parent / "shared" / "data" / "services" / "nhs_website_hospitals_2018.csv"
 NOT_CARRIED = {"areas", "field_sources"}  # derived from the point by the pipeline; merge bookkeeping
 
 
@@ -61,6 +65,20 @@ def test_round_trip_keeps_every_field_oruk_carries(service, validator):
     validator.validate(exported)
     assert carried(round_trip(service)) == carried(service)
     assert "cqc.json" not in json.dumps(exported)
+
+
+def test_a_sources_float_noise_is_published_to_six_decimals_as_the_csv_and_geojson_give_it(geography, validator):
+    """The real 2018 hospital list gives Forest Independent Hospital (DAM04) at 53.1361083984375,
+    -1.1689488887786865: a float32's noise past ~0.1 m, not precision. The CSV and GeoJSON gave 53.136108; the feed's
+    location gave the noise whole, so one service had two points. Now the feed gives the exports' point."""
+    [row] = [r for r in load_source(HOSPITALS_2018) if isinstance(r, Held) and r.candidate.origin.source_id == "DAM04"]
+    forest = prepare(row.candidate, GeographyPlacer(geography))
+    assert not isinstance(forest, Rejection) and (forest.lat, forest.lon) == (53.1361083984375, -1.1689488887786865)
+    exported = service_to_oruk(forest)
+    validator.validate(exported)
+    [at] = exported["service_at_locations"]
+    assert (at["location"]["latitude"], at["location"]["longitude"]) == (53.136108, -1.168949)
+    assert forest.published_point == (53.136108, -1.168949)  # the CSV's and the GeoJSON's (api/exports.py)
 
 
 def test_export_uses_standard_fields_where_hsds_has_them():
