@@ -2,9 +2,10 @@
 
 A mapping (format in mappings/README.md) names the source and its licence, the columns that identify the
 layout (`match_header`, for auto-detection), canonical field → column(s), constants, defaults, value maps
-and row filters. Rows a filter leaves out are reported as rejections "filtered out by mapping: …", so the
-report always accounts for every row of the file. From a list that only *may* hold rehab services
-(`type_unconfirmed`), a row whose label names no type is `Held` for review, never indexed as a guess.
+(a cell's whole value, or patterns of it) and row filters. Rows a filter leaves out are reported as rejections
+"filtered out by mapping: …", so the report always accounts for every row of the file. From a list that only *may*
+hold rehab services (`type_unconfirmed`), a row whose label names no type is `Held` for review, never indexed as a
+guess.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ _NOT_MAPPABLE = {"id", "areas", "provenance", "field_sources", "service_area",
                  "schedules",  # opening times are structured (HSDS schedules): ORUK feeds carry them, a column does not
                  "cqc_registered_needs", "source_needs_met", "source_gender"}  # what an edit keeps of the source's
 MAPPABLE_FIELDS = frozenset(set(Service.model_fields) - _NOT_MAPPABLE)
-_SECTIONS = {"source", "columns", "constants", "defaults", "values", "filter", "hold"}
+_SECTIONS = {"source", "columns", "constants", "defaults", "values", "patterns", "filter", "hold"}
 _SOURCE_NAME = re.compile(r"^[a-z0-9_-]+$")
 
 
@@ -67,6 +68,7 @@ class Mapping:
     constants: dict[str, Any]
     defaults: dict[str, Any]
     values: dict[str, dict[str, str]]
+    patterns: dict[str, tuple[tuple[re.Pattern[str], str], ...]]  # value by the cell's shape (`_patterns`)
     include: tuple[FilterRule, ...]
     exclude: tuple[FilterRule, ...]
     type_unconfirmed: str | None = None  # why a row whose label names no service type is held for review
@@ -162,6 +164,7 @@ def load_mapping(path: Path) -> Mapping:
     values = {field: {str(k): str(v) for k, v in table.items()} for field, table in doc.get("values", {}).items()}
     if set(values) - set(columns):
         raise MappingError(f"{where}: [values] for {sorted(set(values) - set(columns))}, which [columns] does not map")
+    patterns = _patterns(doc.get("patterns", {}), columns, values, where)
     type_unconfirmed = source.get("type_unconfirmed")
     if type_unconfirmed is not None and not (isinstance(type_unconfirmed, str) and type_unconfirmed.strip()):
         raise MappingError(f"{where}: [source] type_unconfirmed must say what such a row may be and why that is "
@@ -183,7 +186,7 @@ def load_mapping(path: Path) -> Mapping:
     return Mapping(
         path=path, source=name, licence=source.get("licence"),
         match_header=tuple(source.get("match_header", ())),
-        columns=columns, constants=constants, defaults=defaults, values=values,
+        columns=columns, constants=constants, defaults=defaults, values=values, patterns=patterns,
         include=tuple(_rule(r, f"{where} [[filter.include]]", "does not match") for r in filters.get("include", [])),
         exclude=tuple(_rule(r, f"{where} [[filter.exclude]]", "matches") for r in filters.get("exclude", [])),
         type_unconfirmed=type_unconfirmed, proposed_type=proposed_type, hold=hold,
@@ -191,6 +194,22 @@ def load_mapping(path: Path) -> Mapping:
         id_is=_id_is(source.get("id_is"), columns, where),
         supersedes=_supersedes(source.get("supersedes"), name, where),
     )
+
+
+def _patterns(tables: dict[str, Any], columns: dict[str, tuple[str, ...]], values: dict[str, dict[str, str]],
+              where: str) -> dict[str, tuple[tuple[re.Pattern[str], str], ...]]:
+    """`[patterns.<field>]`: pattern → canonical value, the first whose pattern is found in the cell. For a column
+    whose values are too many to list but whose shape says the value (the hospital lists' parent ODS code: an NHS
+    trust's begins with R or T), not for guessing one from words."""
+    if unmapped := set(tables) - set(columns):
+        raise MappingError(f"{where}: [patterns] for {sorted(unmapped)}, which [columns] does not map")
+    if both := set(tables) & set(values):
+        raise MappingError(f"{where}: {sorted(both)} in both [values] and [patterns]; give one")
+    try:
+        return {name: tuple((re.compile(str(pattern)), str(value)) for pattern, value in table.items())
+                for name, table in tables.items()}
+    except re.error as exc:
+        raise MappingError(f"{where}: [patterns] bad pattern: {exc}") from None
 
 
 def _dated(value: Any, where: str) -> str | None:
@@ -442,7 +461,14 @@ def _map_cell(parser: RowParser, mapping: Mapping, field: str, columns: tuple[st
     what = ", ".join(columns)
     raw = join_address(*(values[c] for c in columns)) if len(columns) > 1 else values[columns[0]]
     table = mapping.values.get(field)
-    if table is not None and raw:
+    if (patterns := mapping.patterns.get(field)) and raw:
+        found = next((value for pattern, value in patterns if pattern.search(raw)), None)
+        if found is None:
+            parser.errors.append(f"{what}: '{shorten(raw)}' matches none of the mapping's [patterns.{field}] "
+                                 f"({', '.join(p.pattern for p, _ in patterns)})")
+            return False
+        raw = found
+    elif table is not None and raw:
         folded = {k.casefold(): v for k, v in table.items()}
         if raw.casefold() not in folded:
             parser.errors.append(f"{what}: '{shorten(raw)}' is not in the mapping's [values.{field}] "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import re
 import shutil
 import tracemalloc
 from dataclasses import replace
@@ -123,6 +124,10 @@ def test_equally_good_mappings_are_an_error_not_a_guess(tmp_path):
     ('[source]\nname = "x"\n[colums]\nname = "A"\n', "unknown section(s) ['colums']"),
     ('[source]\nname = "x"\n[[filter.include]]\ncolumn = "A"\npattern = "("\n', "bad pattern"),
     ('[source]\nname = "x"\n[values.provider_type]\nA = "nhs"\n', "which [columns] does not map"),
+    ('[source]\nname = "x"\n[patterns.provider_type]\n"^R" = "nhs"\n', "[patterns] for ['provider_type'], which"),
+    ('[source]\nname = "x"\n[columns]\nprovider_type = "A"\n[patterns.provider_type]\n"(" = "nhs"\n', "[patterns] bad"),
+    ('[source]\nname = "x"\n[columns]\nprovider_type = "A"\n[values.provider_type]\nB = "nhs"\n'
+     '[patterns.provider_type]\n"^R" = "nhs"\n', "['provider_type'] in both [values] and [patterns]"),
     ('[source]\nname = "x"\n[columns]\nname = "A"\n[constants]\nname = "B"\n', "in both [columns] and [constants]"),
     ('[source\n', "cannot read mapping"),
 ])
@@ -235,6 +240,61 @@ def test_nhs_website_hospitals_2018_through_its_mapping():
     assert {"Wotton Lawn Hospital", "Mossley Hill Hospital", "Highbury Hospital", "Wykeham Park Day Hospital"} <= names
     [warneford] = [h for h in held if h.value == "Warneford Hospital"]
     assert "service_type" not in warneford.candidate.fields and warneford.means.startswith("a site of a trust that")
+
+
+def nhs_trust_codes() -> set[str]:
+    """The NHS trusts' ODS codes as NHS ODS's own registers hold them: its trusts and sites of August 2018 and its
+    trusts (`etr`) of December 2021."""
+    with open(SERVICES / "ods_trusts_and_sites_2018_geocoded.csv", newline="", encoding="utf-8") as f:
+        codes = {row["trust_code"] for row in csv.DictReader(f)}
+    with open(SERVICES / "ods_trusts_2021_etr.csv", newline="", encoding="utf-8") as f:
+        return codes | {row[0] for row in csv.reader(f)}
+
+
+def test_a_hospital_lists_provider_type_is_its_parent_organisations_never_the_lists_sector_word(geography):
+    """The NHS website's hospital lists give each hospital a 'Sector' that contradicts its parent organisation on 129
+    of the 531 rows their mappings read: Barchester's seven independent hospitals (Forest Independent Hospital, DAM04),
+    and Cygnet's, Priory's, Cambian's, Partnerships in Care's, Alpha's and The Retreat's (31), are 'NHS Sector';
+    Oxford Health's Warneford Hospital and 97 other NHS trusts' sites 'Independent Sector'. Read as the word, the
+    exports said `provider_type: nhs` for independent hospitals. Now the provider type is the parent's ODS code's:
+    an NHS trust's (as ODS's registers of trusts, or its own name, say: Bradford District Care Trust, TAD, is in
+    neither register, having become an NHS foundation trust under another name), else an independent provider's."""
+    trusts = nhs_trust_codes()
+    read = [r for path in (HOSPITALS_2018, SERVICES / "nhs_website_hospitals_2019.csv") for r in load_source(path)
+            if isinstance(r, Held)]
+    assert len(read) == 531 and all(r.raw and r.raw["ParentODSCode"] for r in read)
+
+    def run_by_nhs(raw: dict[str, str]) -> bool:
+        return raw["ParentODSCode"] in trusts or bool(re.search(r"\bNHS\b|\bcare trust\b", raw["ParentName"], re.I))
+
+    contradicted = [r for r in read if run_by_nhs(r.raw) != (r.raw["Sector"] == "NHS Sector")]
+    assert len(contradicted) == 129
+    assert sum(r.raw["Sector"] == "NHS Sector" for r in contradicted) == 31
+    def row(held: Held) -> tuple[str, int]:
+        return held.candidate.origin.source, held.candidate.origin.line
+
+    assert {row(r): r.candidate.fields.get("provider_type") for r in read} == {
+        row(r): "nhs" if run_by_nhs(r.raw) else "independent" for r in read}
+    [forest] = [r.candidate for r in read if r.candidate.origin.source_id == "DAM04"]
+    record = prepare(forest, GeographyPlacer(geography))
+    assert not isinstance(record, Rejection) and (record.name, record.provider_type) == (
+        "Forest Independent Hospital", "independent")
+
+
+def test_a_parent_code_no_pattern_reads_rejects_its_row_naming_the_code_and_the_patterns(tmp_path):
+    """The real 2018 list with Forest Independent Hospital's parent code given as 'DAM 4' (no ODS code's shape): its
+    row (line 1167) is rejected naming the column, the value and the patterns, not read as of no provider; the rows
+    around it read as from the whole file."""
+    copy = tmp_path / HOSPITALS_2018.name
+    copy.write_text(HOSPITALS_2018.read_text(encoding="utf-8").replace(",NG18 4XX,53.1361083984375,-1.1689488887786865,"
+                                                                     "DAM,", ",NG18 4XX,53.1361083984375,"
+                                                                     "-1.1689488887786865,DAM 4,", 1), encoding="utf-8")
+    rows = list(load_source(copy))
+    assert [str(r) for r in rows if isinstance(r, Rejection) and r.origin.line == 1167] == [
+        f"{copy.name}:1167: ParentODSCode: 'DAM 4' matches none of the mapping's [patterns.provider_type] "
+        "(^[RT][A-Z0-9]{2}$, ^[A-Z0-9]{3}$)"]
+    assert [at for at in _at(rows) if at[1] != 1167] == [at for at in _at(list(load_source(HOSPITALS_2018)))
+                                                         if at[1] != 1167]
 
 
 HOSPITALS_2018 = SERVICES / "nhs_website_hospitals_2018.csv"
