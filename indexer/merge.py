@@ -507,12 +507,18 @@ class Merging:
         # merged into (`_first_of`).
         self._firsts: dict[str, Service] = {}
         self._came_first: dict[str, int] = {}  # per id, when its first record came (`_first`)
-        # What `finish` decided by the store's order alone, one line per chain of rows (`_apart`, `_by_order`): the
-        # import's report gives each as a warning, as it is a guess.
+        # What `finish` says a person should check, one line each, which the import's report gives as warnings: a
+        # chain of rows it joined by the store's order alone (`_apart`, `_by_order`: a guess), and a retired
+        # location's CQC location id it left out of the record a row joined (`_leave_out_retired`).
         self.guesses: list[str] = []
-        # Each id of a chain of rows that joined one of the records the sync's store keeps apart with a CQC location
-        # id (key) it gives of another of them (`_apart`): that record's, which the one it joined does not show.
+        # Each id of a row that joined a record with a CQC location id (key) of another record the sync's store holds,
+        # which the one it joined does not show: one the store keeps apart from it (`_apart`), or a retired one
+        # (`_leave_out_retired`).
         self._theirs: set[tuple[str, str]] = set()
+        # The places given a record whose keys are its id alone (a retired one, or one giving no CQC location id and no
+        # postcode): where `finish` finds the retired synced records not merged with another (`_retired`), without
+        # reading back every record a parallel import stored.
+        self._alone: list[int] = []
 
     def make_notes(self) -> list[MergeNote]:
         """What was merged into what, of the records merged so far, in the order the records that made each note
@@ -575,6 +581,8 @@ class Merging:
             self._placed[came] = hit
             for key in keys:
                 where[key] = hit
+            if len(keys) == 1:
+                self._alone.append(hit)
             return
         other = as_service(service)
         same_id = where.get(keys[0])
@@ -717,7 +725,9 @@ class Merging:
         (`KeyGroups`), shows them apart. Asked of the kinds as they end up, so the records each is made of depend on
         which records came, not on their order: before, asked of each record of another id as it came, a row given
         later could move a key to the other synced record's kind (a kind taken apart, `_part`, merged again without
-        the other), and 4 of a file's rows bridging two synced records made 3 sets of records over their 24 orders."""
+        the other), and 4 of a file's rows bridging two synced records made 3 sets of records over their 24 orders.
+        Then a retired location's CQC location id a row gives left out of the record it joined (`_leave_out_retired`),
+        as that location's retired record may come after the row."""
         if not self.synced:
             return
         for kind in [at for at, members in self.members.items()
@@ -726,6 +736,55 @@ class Merging:
             if len(pieces) > 1:
                 self._unknow(kind, self.members[kind])
                 self._merge_again(kind, pieces)
+        self._leave_out_retired()
+
+    def _leave_out_retired(self) -> None:
+        """Each CQC location id a file's row gives, in a kind holding synced records none of which gives one, that is
+        a retired synced record's (`_retired`), left out of the kind's record (`_theirs`), with a warning per kind and
+        id naming each row giving it. A retired record's CQC location id is no key of it (`merge_keys`), so the row
+        does not join it, and the kind's record showed it, as a row gives its own where no synced record of the kind
+        does: an active record claiming a registration CQC has ended. Before, Grovelands Lodge, synced from a
+        council's feed without one, showed the retired Ashton Lodge's, which a council's row at its name and postcode
+        gave, with no warning (24 of a fuzzer's 21,000 merges of shuffled real records)."""
+        giving: dict[tuple[int, str], list[Service]] = {}  # per kind and CQC location id, the rows giving it
+        held: dict[int, list[Service]] = {}  # per such kind, its synced records
+        for kind, members in self.members.items():
+            synced = [record for _, record in members if self._is_synced(record)]
+            if not synced or any(record.cqc_location_id for record in synced):
+                continue
+            for _, record in members:
+                key = cqc_key(record.cqc_location_id)
+                if key is not None and not self._is_synced(record) and not self._hides_cqc(record):
+                    giving.setdefault((kind, key), []).append(record)
+                    held[kind] = synced
+        retired = self._retired() if giving else {}
+        for (kind, key), rows in giving.items():
+            owner = retired.get(key)
+            if owner is None:
+                continue
+            self._theirs.update((row.id, key) for row in rows)
+            self._stale.add(kind)
+            named = sorted({record.id for record in held[kind]})
+            self.guesses.append(
+                f"the record of {_some(named, ' and ')} (no synced record of which gives a CQC location id) "
+                f"does not show the CQC location id {key} given by {_some(_giving(rows, key), ' and ')}: it is "
+                f"{owner}'s, which the sync's store holds as retired, and shown it would claim a registration that "
+                "has ended: check the " + ("row's" if len(rows) == 1 else "rows'") + " CQC location id")
+
+    def _retired(self) -> dict[str, str]:
+        """Per CQC location id a retired record read from the sync's store gives, that record's id (the least, where
+        two give one): found among the kinds' records and those given a place alone by their id (`_alone`), read
+        back (a parallel import's) only where the sync's store gave their id."""
+        ids = {ident for ident, _ in self.synced}
+        records = [record for members in self.members.values() for _, record in members]
+        records += [as_service(alone) for at in self._alone
+                    if at not in self.members and (alone := self.merged[at]) is not None and alone.id in ids]
+        found: dict[str, str] = {}
+        for key, ident in sorted((cqc_key(record.cqc_location_id), record.id) for record in records
+                                 if record.status == "inactive" and record.cqc_location_id
+                                 and self._is_synced(record)):
+            found.setdefault(str(key), ident)
+        return found
 
     def _apart(self, members: list[tuple[int, Service]]) -> list[list[tuple[int, Service]]]:
         """A kind's records (with when each came) in the kinds a live write keeps apart: its records read from the
@@ -831,7 +890,8 @@ class Merging:
         first of the rows of Grovelands Lodge's record, which its chain joined, that record showed Ashton Lodge's
         beside Ashton Lodge's own. And a synced record's own, where one gives one, is the record's, whatever the
         order: the key the store knows it by. Before, a row read first joined by name and postcode gave its own in
-        its place (with Ashton Lodge's synced record retired, its id no key, Grovelands Lodge's showed it)."""
+        its place (with Ashton Lodge's synced record retired, its id no key, Grovelands Lodge's showed it). Nor, where
+        none gives one, a retired synced record's, which a row gives (`_theirs`, `_leave_out_retired`)."""
         shown = [member.model_copy(update={"cqc_location_id": None}) if self._hides_cqc(member) else member
                  for member in members]
         # A synced record's own CQC location id is the one its record shows, whichever record came first: a file row
