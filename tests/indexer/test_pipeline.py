@@ -1094,8 +1094,9 @@ def test_a_chain_giving_many_synced_records_cqc_location_ids_warns_naming_the_ro
     giving each one's CQC location id in a row under its head office's name and postcode (one chain, sharing keys
     with all twelve), the second location's id in the first of two rows of homes:R1: the warning names the row
     giving it by file and line (homes.csv:3, not homes:R1's other row, homes.csv:14), and each of its lists ten at
-    most and how many more. Before, it named ids ("given by homes:R1"), and every one of the records, rows and ids:
-    685 KB at 4,000 locations."""
+    most and how many more: the records sharing keys, those kept apart, the chain's own rows and the ids not shown.
+    Before, it named ids ("given by homes:R1"), and every one of the records, rows and ids: 685 KB at 4,000
+    locations."""
     recorded = data_dir / "feeds" / "cqc_api" / "locations_detail_2021.json"
     prepared = prepare_all([r for r in load_source(recorded) if isinstance(r, Candidate)], GeographyPlacer(geography))
     recorded_six = sorted((s for s in prepared if isinstance(s, Service)), key=lambda s: s.id)
@@ -1120,6 +1121,9 @@ def test_a_chain_giving_many_synced_records_cqc_location_ids_warns_naming_the_ro
     assert f"{locations[2].cqc_location_id} (given by homes.csv:4" in guess and "homes.csv:15, homes.csv:4" not in guess
     assert guess.count("shares a CQC location id with") == 10 and ": the sync's store keeps" in guess
     assert "…and 2 more: the sync's store keeps" in guess and "…and 2 more apart" in guess
+    # The chain's own rows, by id: the first ten of its twelve ids, then how many more.
+    named = ", ".join(sorted(f"homes:R{at}" for at in range(12))[:10])
+    assert f"no row of the chain {named} …and 2 more (one service: they share keys)" in guess
     assert guess.count("'s CQC location id") == 10 and "…and 1 more: check which service it is" in guess
 
 
