@@ -15,7 +15,7 @@ from indexer.sources import load_source
 from indexer.sources.common import csv_table
 from indexer.sources.cqc import (
     TITLE_LINES_MAX, LocationRow, NotRehabPathway, Registration, Unconfirmed, api_fields, api_registration,
-    directory_rows, is_directory_header, needs_fields, pathway_fields)
+    directory_rows, is_directory_header, needs_fields, pathway_fields, read_api)
 from rehabmap.record import Provenance, Service
 from rehabmap.taxonomy import ServiceType, classify_label
 
@@ -211,6 +211,27 @@ def test_a_home_for_over_65s_and_a_band_of_younger_people_is_not_over_65_only(ba
     with pytest.raises(NotRehabPathway, match="for adults over 65 only") as refused:
         pathway_fields(registration("Residential homes", "Mental health conditions|Caring for adults over 65 yrs"))
     assert refused.value.cause == "over_65"
+
+
+def test_a_band_word_rehabmap_does_not_know_reads_no_home_off_the_pathway(data_dir):
+    """Ashton Lodge, a real recorded home, given to `rehabmap index` as a release that renamed "Mental health
+    conditions" would give it. Before, rejected "not a rehab pathway service: … with no mental health specialism", as
+    if CQC had said so; now the row is rejected naming the band word rehabmap does not know. Beside a mental health
+    band it knows, an unknown word reads nothing off the pathway: the home is indexed."""
+    recorded = json.loads((data_dir / "feeds" / "cqc_api" / "locations_detail_2021.json").read_text())
+    ashton = next(r for r in recorded if r["locationId"] == "1-112816741")
+
+    def with_bands(*bands: str) -> Candidate | Rejection:
+        [row] = read_api({**ashton, "specialisms": [{"name": b} for b in bands]}, "ashton.json")
+        return row
+
+    renamed = with_bands("Caring for adults over 65 yrs", "Caring for adults under 65 yrs", "Dementia",
+                         "Mental health needs", "Physical disabilities")
+    assert isinstance(renamed, Rejection) and renamed.reason.startswith(
+        "CQC's record uses service user band words rehabmap does not know: 'Mental health needs'; it is not read as "
+        "off the pathway")
+    assert isinstance(with_bands("Mental health conditions", "Mental health needs"), Candidate)
+    assert isinstance(with_bands("Caring for adults under 65 yrs", "Dementia"), Rejection)
 
 
 def test_specialisms_to_needs():

@@ -729,6 +729,41 @@ def test_a_record_off_the_pathway_is_retired_in_words_that_own_the_judgement(syn
     assert index_record(settings.home, GROVELANDS_ID)["status"] == "inactive"
 
 
+def test_a_band_cqc_renames_takes_no_home_off_the_pathway(synced, geography, replay):
+    """CQC gives no version of its words, and has reworded its service user bands before (its care directory of 2024
+    says "Sensory impairments" where the API said "Sensory impairment"). Real recorded homes as a release that
+    renamed two bands would give them: Ashton Lodge's "Mental health conditions" as "Mental health needs", Maison
+    Moti's "Caring for adults under 65 yrs" as "Caring for adults aged 18 to 64". Before, the next sync retired both,
+    the public reading "Care Quality Commission (CQC) no longer registers it for the 'Mental health conditions' service
+    user band" and "… now registers it for adults over 65 only", of registrations CQC had not changed. Now each is
+    rejected naming the words rehabmap does not know, its last version shown; Grovelands, whose bands rehabmap knows
+    and none of which is for mental health, is retired as before."""
+    settings = synced  # after a first run: a copy of the module's
+    maison = "1-112789029"
+
+    def renamed(location_id: str, old: str, new: str) -> list[dict[str, str]]:
+        bands = replay.cqc.records[location_id]["specialisms"]
+        return [{"name": new} if band["name"] == old else band for band in bands]
+
+    replay.cqc.alter(ASHTON, specialisms=renamed(ASHTON, "Mental health conditions", "Mental health needs"))
+    replay.cqc.alter(maison, specialisms=renamed(maison, "Caring for adults under 65 yrs",
+                                                 "Caring for adults aged 18 to 64"))
+    replay.cqc.alter(GROVELANDS, specialisms=[{"name": "Caring for adults under 65 yrs"}, {"name": "Dementia"}])
+
+    report = run(settings, geography, max_change_share=1.0)
+
+    assert [line.service_id for line in report.retired] == [GROVELANDS_ID]
+    assert retired_words(settings, GROVELANDS_ID)["retired_reason"] == (
+        "Care Quality Commission (CQC) no longer registers it for the 'Mental health conditions' service user band")
+    rejected = {line.service_id: line.note.split(": ", 1)[1] for line in report.rejected}
+    for service_id, word in ((ASHTON_ID, "Mental health needs"), (f"cqc:{maison}", "Caring for adults aged 18 to 64")):
+        assert rejected[service_id] == (
+            f"CQC's record uses service user band words rehabmap does not know: '{word}'; it is not read as off the "
+            "pathway for the bands it lacks, as CQC may have renamed one: add the words to KNOWN_BANDS in "
+            "indexer/sources/cqc.py, and to the patterns there that read them; the previous version stays")
+        assert index_record(settings.home, service_id)["status"] == "active"
+
+
 def assert_retired_as_the_directory_records(settings, report) -> None:
     """Ashton Lodge and Grovelands retired by the run's `report`, each for its cause in the regulator's words, the care
     directory named as where it is recorded."""

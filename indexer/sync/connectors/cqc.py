@@ -23,6 +23,7 @@ from indexer.sources.cqc import (
     OFF_PATHWAY,
     LocationRow,
     NotRehabPathway,
+    UnknownBands,
     api_fields,
     api_registration,
     location_candidate,
@@ -236,6 +237,8 @@ def location_item(connector: str, row: LocationRow, url: str, fetched_at: dateti
     except NotRehabPathway as exc:
         return Refused(NAME, row.location_id, where, f"{OFF_PATHWAY}{exc}", name=name,
                        off_pathway=exc.cause)
+    except UnknownBands as exc:  # words CQC may have renamed say nothing of the home: its last version stays
+        return Refused(NAME, row.location_id, where, str(exc), unreadable=True, name=name)
     if dormant := registration.dormant_reason():
         return Refused(NAME, row.location_id, where, dormant, name=name)
     if row.parser.errors:
