@@ -9,6 +9,7 @@ from typing import Any
 
 from indexer.rows import Candidate, Origin
 from indexer.sources.cqc import cause_in
+from indexer.sync.connectors.cqc import staged_deregistration
 from indexer.sync.connectors.titles import CQC, CQC_LOCATION_FILES
 from indexer.sync.items import Enrichment, Evidence, Gone, Outcome, Refused, SourceItem, Unchanged
 from rehabmap import sync_digests as digests
@@ -115,8 +116,9 @@ def outcome_from_json(kind: str, payload: dict[str, Any]) -> Outcome:
     if kind == "enrichment":
         return enrichment_from_json(payload["enrichment"], payload.get("raw"))
     if kind == "gone":
-        return Gone(payload["source"], payload["source_id"], payload["reason"],
+        gone = Gone(payload["source"], payload["source_id"], payload["reason"],
                     date.fromisoformat(payload["on"]) if payload.get("on") else None, payload.get("detail"))
+        return gone if "detail" in payload else staged_deregistration(gone)  # staged before session 51 had none
     if kind == "unchanged":
         return Unchanged(payload["source"], payload["source_id"])
     return Refused(_refusing(payload), payload.get("source_id"), payload["where"], payload["reason"],

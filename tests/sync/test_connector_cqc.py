@@ -95,6 +95,33 @@ def test_each_of_the_103_real_records_through_a_changes_window(replay, feeds_dir
     assert mosaic.on == date(2018, 2, 21)
 
 
+def test_a_deregistration_staged_before_session_51_reads_in_todays_words(feeds_dir):
+    """Each of the 44 real deregistered records as a release before session 51 staged it: its reason the operator's
+    words ("deregistered by CQC on 2018-02-21 (registrationStatus 'Deregistered')"), no `detail`. Read back, each is
+    the deregistration today's connector gives (before, the old words stayed the public's). One whose words do not
+    say what its staged date and status would (a date that is not the staged one, words of another kind) is read as
+    staged: what it would say today cannot be told."""
+    from indexer.sync.codec import outcome_from_json, outcome_to_json
+
+    now = datetime.now(timezone.utc)
+    records = json.loads((feeds_dir / "cqc_api" / "locations_detail_2021.json").read_text())
+    gone = [o for o in (map_location(r, "u", now) for r in records) if isinstance(o, Gone)]
+    assert len(gone) == 44
+    for today in gone:
+        _, staged = outcome_to_json(today)
+        old = {**{k: v for k, v in staged.items() if k != "detail"}, "reason": today.detail}
+        assert outcome_from_json("gone", old) == today
+    undated = map_location({**records[0], "registrationStatus": "Removed", "deregistrationDate": None}, "u", now)
+    assert undated == Gone("cqc", records[0]["locationId"], "deregistered by the Care Quality Commission (CQC)", None,
+                           "deregistered by CQC (no date given) (registrationStatus 'Removed')")
+    assert outcome_from_json("gone", {"source": "cqc", "source_id": undated.source_id, "reason": undated.detail,
+                                      "on": None}) == undated
+    for reason, on in (("deregistered by CQC on 2021-03-02 (registrationStatus 'Deregistered')", "2021-03-01"),
+                       ("closed by its provider", "2021-03-01")):
+        assert outcome_from_json("gone", {"source": "cqc", "source_id": GROVELANDS, "reason": reason, "on": on}) == \
+            Gone("cqc", GROVELANDS, reason, date(2021, 3, 1))
+
+
 def test_the_mental_health_hospital_is_an_inpatient_candidate_with_its_evidence(feeds_dir):
     records = json.loads((feeds_dir / "cqc_api" / "locations_detail_2021.json").read_text())
     field_house = next(r for r in records if r["locationId"] == FIELD_HOUSE)

@@ -844,9 +844,11 @@ def test_a_care_directory_run_staged_before_the_upgrade_retires_a_home_for_its_c
 
 def test_a_run_staged_before_the_upgrade_says_no_more_than_it_knew(synced, geography, replay):
     """A run stopped by session 51's first release staged its refusals off the pathway as `"off_pathway": true`,
-    no cause, and a release before that staged a deregistration with no `detail`. Applied with `--force` after the
-    upgrade, the refusal reads as rehabmap's reading of CQC (its cause unknown: not said as CQC's word), and the
-    deregistration keeps the words it was staged with (the README says so)."""
+    no cause, and a release before that staged a deregistration with no `detail`, its reason the operator's words.
+    Applied with `--force` after the upgrade, the refusal reads as rehabmap's reading of CQC (its cause unknown: not
+    said as CQC's word), and the deregistration in today's words, read from its date and status, the words it was
+    staged with its detail. Before, its page read "deregistered by CQC on 2021-03-01 (registrationStatus
+    'Deregistered')", an API field and an ISO date, with no `retired_detail`."""
     from rehabmap.maintain.store import open_database
 
     settings = synced  # after a first run: a copy of the module's
@@ -866,8 +868,9 @@ def test_a_run_staged_before_the_upgrade_says_no_more_than_it_knew(synced, geogr
     said = {service_id: retired_words(settings, service_id) for service_id in (ASHTON_ID, GROVELANDS_ID)}
     assert said[ASHTON_ID]["retired_reason"] == (
         "rehabmap no longer reads it as a rehabilitation service from what Care Quality Commission (CQC) records")
-    assert said[GROVELANDS_ID] == {"status": "inactive", "retired_reason": "deregistered by CQC on 2021-03-01 "
-                                                                           "(registrationStatus 'Deregistered')"}
+    assert said[GROVELANDS_ID] == {
+        "status": "inactive", "retired_reason": "deregistered by the Care Quality Commission (CQC) on 1 March 2021",
+        "retired_detail": "deregistered by CQC on 2021-03-01 (registrationStatus 'Deregistered')"}
 
 
 def test_discarding_a_stopped_run_goes_back_to_the_last_applied_state(synced, geography, replay):

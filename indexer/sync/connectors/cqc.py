@@ -13,6 +13,7 @@ stated); a deregistered location is `Gone` with its date; everything else is `Re
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime, timedelta
@@ -207,16 +208,35 @@ def map_location(item: Mapping[str, Any], url: str, fetched_at: datetime) -> Out
         return Refused(NAME, None, url, "the record has no locationId")
     status = str(item.get("registrationStatus") or "Registered")
     if status.lower() != "registered":
-        on = _date(item.get("deregistrationDate"))
-        # The public reads the reason on the service's page ("Taken off the list on …: <reason>"); the field and
-        # value are the operator's detail. Before, the page said "deregistered by CQC on 2026-11-30
-        # (registrationStatus 'Deregistered')".
-        said = f"deregistered by the {TITLES[NAME]}{f' on {long_date(on)}' if on else ''}"
-        when = f" on {on.isoformat()}" if on else " (no date given)"
-        return Gone(NAME, location_id, said, on, f"deregistered by CQC{when} (registrationStatus '{status}')")
+        return deregistered(location_id, _date(item.get("deregistrationDate")), status)
     parser, keys = api_fields(dict(item))
     row = LocationRow(1, location_id, item.get("providerId"), api_registration(dict(item)), parser, keys, dict(item))
     return location_item(NAME, row, url, fetched_at, ods_code=item.get("odsCode"))
+
+
+def deregistered(location_id: str, on: date | None, status: str) -> Gone:
+    """A location CQC deregistered (`status`, its `registrationStatus`). The public reads the reason on the service's
+    page ("Taken off the list on …: <reason>"); the field and value are the operator's detail. Before session 51,
+    the page said "deregistered by CQC on 2026-11-30 (registrationStatus 'Deregistered')"."""
+    said = f"deregistered by the {TITLES[NAME]}{f' on {long_date(on)}' if on else ''}"
+    when = f" on {on.isoformat()}" if on else " (no date given)"
+    return Gone(NAME, location_id, said, on, f"deregistered by CQC{when} (registrationStatus '{status}')")
+
+
+# The status a deregistration's detail names (`deregistered`)
+_STATUS_SAID = re.compile(r"\(registrationStatus '(.*)'\)$")
+
+
+def staged_deregistration(gone: Gone) -> Gone:
+    """A deregistration as a release before session 51 staged it: its reason the operator's words, and no detail.
+    Applied so (a stopped run's --force after the upgrade), the public read those words. It is read again as
+    `deregistered` gives it today where its words are those it gives from its date (`on`, staged beside them) and
+    status; any other Gone is as staged: what its words would say today cannot be told from them."""
+    said = _STATUS_SAID.search(gone.reason)
+    if gone.source != NAME or said is None:
+        return gone
+    today = deregistered(gone.source_id, gone.on, said.group(1))
+    return today if today.detail == gone.reason else gone
 
 
 def location_item(connector: str, row: LocationRow, url: str, fetched_at: datetime, *,
