@@ -10,6 +10,7 @@ from typing import Any
 from indexer.rows import Candidate, Origin
 from indexer.sources.cqc import cause_in
 from indexer.sync.connectors.cqc import staged_deregistration
+from indexer.sync.connectors.oruk import OFF_PATHWAY as ORUK_OFF_PATHWAY
 from indexer.sync.connectors.titles import CQC, CQC_LOCATION_FILES
 from indexer.sync.items import Enrichment, Evidence, Gone, Outcome, Refused, SourceItem, Unchanged
 from rehabmap import sync_digests as digests
@@ -136,11 +137,13 @@ def _refusing(staged: dict[str, Any]) -> str:
 
 
 def _off_pathway(staged: dict[str, Any]) -> str:
-    """A refusal staged before session 51 has no cause: one CQC's classifier gave is read from its words, rather
-    than retiring the home in them (a feed's service's refusal names no cause, and keeps its words); session 51's
-    first release said `true` for every refusal off the pathway: rehabmap's reading."""
+    """A refusal staged before session 51 has no cause: one CQC's classifier gave, or a feed's reader off the pathway,
+    is read from its words, rather than retiring the record in them (before, a feed's service was retired "the
+    source's record can no longer be used: not on the rehab pathway: …"); any other keeps its words, its cause not
+    told by them. Session 51's first release said `true` for every refusal off the pathway: rehabmap's reading."""
     if "off_pathway" not in staged:
-        return cause_in(str(staged["reason"]))
+        reason = str(staged["reason"])
+        return cause_in(reason) or ("reading" if reason.startswith(ORUK_OFF_PATHWAY) else "")
     return "reading" if staged["off_pathway"] is True else str(staged["off_pathway"] or "")
 
 

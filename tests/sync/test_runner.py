@@ -1102,6 +1102,38 @@ def test_an_oruk_service_off_the_pathway_says_whose_reading_that_is(tmp_path, ge
         "Council service directory")
 
 
+def test_an_oruk_refusal_staged_before_the_upgrade_says_whose_reading_that_is(tmp_path, geodata_dir, data_dir, replay,
+                                                                             geography):
+    """'Autism Advice - Bristol', held by the term the feed file maps; the feed's page then gives it no term, and a run
+    stopped at the share threshold staged its refusal as a release before session 51 did: no `off_pathway`. Applied
+    with `--force` after the upgrade, before, the public read the reader's words, "the source's record can no longer
+    be used: not on the rehab pathway: no term the feed file maps, …"; now, as a run staged since, rehabmap's reading
+    of the feed, the reader's words kept for the operator (`retired_detail`)."""
+    from rehabmap.maintain.store import open_database
+
+    settings, _feeds, sync = bristol_synced(tmp_path, geodata_dir, data_dir, replay, geography)
+    [added] = sync().added
+    [autism] = [i for i in replay.oruk["bristol"].items if i["name"] == "Autism Advice - Bristol"]
+    replay.oruk["bristol"].details[autism["id"]]["service_taxonomys"] = []
+    [feed] = connectors_for("oruk", settings)
+    assert runner_for(settings, geography).run(feed, full=True, max_change_share=0.0).stopped
+    with open_database(settings).transaction() as conn:  # the refusals as that release staged them
+        staged = conn.execute("SELECT seq, payload FROM sync_staged WHERE source = ? AND kind = 'refused'",
+                              (feed.name,)).fetchall()
+        for seq, payload in staged:
+            old = {k: v for k, v in json.loads(payload).items() if k != "off_pathway"}
+            conn.execute("UPDATE sync_staged SET payload = ? WHERE source = ? AND seq = ?",
+                         (json.dumps(old), feed.name, seq))
+
+    assert [line.service_id for line in sync(force=True).retired] == [added.service_id]
+    said = retired_words(settings, added.service_id)
+    assert said["retired_reason"] == (
+        "rehabmap no longer reads it as a rehabilitation service from what Bristol City Council service directory "
+        "records")
+    assert said["retired_detail"].startswith("the source's record can no longer be used: not on the rehab pathway: no "
+                                             "term the feed file maps, and no words about mental health")
+
+
 def test_a_feed_that_fails_mid_run_names_the_command_that_goes_on(tmp_path, geodata_dir, data_dir, replay,
                                                                    geography):
     """Bristol's page 2 gives a count that is no number. Before, the error ended "run 'rehabmap sync oruk-bristol'

@@ -584,6 +584,11 @@ _ORUK_KEYS = {"lat": "location.latitude", "lon": "location.longitude", "address"
               "service_area": "service_areas"}
 
 
+# The start of a feed's service's refusal off the pathway (`_type`'s, the one `Refused.off_pathway` is "reading" for),
+# the same words since the connector's first release: a run before session 51 staged it with no cause, read from them.
+OFF_PATHWAY = "not on the rehab pathway: "
+
+
 def _type(feed: Feed, item: dict[str, Any], fields: dict[str, Any],
           label_text: str) -> tuple[Typing | None, TypeStatus, tuple[Evidence, ...]] | str:
     """By the feed's mapped terms (confirmed), else by words (inferred), else the reason it is refused. A feed
@@ -628,7 +633,7 @@ def _type(feed: Feed, item: dict[str, Any], fields: dict[str, Any],
             f"run by {'the NHS' if fields['provider_type'] == 'nhs' else 'a council'}: no voluntary or community "
             "organisation runs it, so reading it as VCFSE says nothing of its type"))
     had = "; ".join(dict.fromkeys(t.strip() for t in terms + audiences if t.strip())) or "none"
-    return f"not on the rehab pathway: no term the feed file maps, and no words about mental health (its terms: {had})"
+    return f"{OFF_PATHWAY}no term the feed file maps, and no words about mental health (its terms: {had})"
 
 
 def _said(typing: Typing, statutory: bool) -> bool:
