@@ -268,6 +268,8 @@ def _relayed(service: Service, found: list[tuple[Provenance, Listed | None]]) ->
     dated = dating(service.provenance)  # a relay passed on (a third site's) dates nothing, nor stands for a file
     read: list[tuple[Provenance, Listed | None]] = []
     for p, listed in found:
+        if p.relayed_by is not None and p.relayed_by.source != p.source:
+            continue  # another site's record, read through its relay's (a third site has no listing of it)
         passed = [r for r in dated if r.relayed_by is not None and r.relayed_by.source == p.source]
         if p.source not in relaying or not (passed or p.relayed_by):
             read.append((p, listed))

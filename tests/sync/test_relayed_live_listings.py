@@ -98,6 +98,23 @@ def test_a_second_site_dates_a_relayed_cqc_listing_by_the_day_the_first_sites_cq
     assert result["dated_listing"] is None
 
 
+def test_a_third_site_dates_a_relayed_cqc_listing_by_the_first_sites_day_too(first, tmp_path, geodata_dir,
+                                                                            data_dir):
+    """The second site's feed passes the first site's day on (`confirmed_on`, as it dates the entry itself), so a
+    third site reading it says what the first says, naming the first relay; before, "Listed by second rehabmap: last
+    confirmed <the day it read the feed>"."""
+    home, day = first
+    second = make_home(tmp_path / "second" / "home", geodata_dir)
+    synced_from(home, second, data_dir, "first", record=DOVETAIL_ID)
+    third = make_home(tmp_path / "third" / "home", geodata_dir)
+    synced_from(second, third, data_dir, "second", record=DOVETAIL_ID)
+    confirmed, listing, result = said_at(third, data_dir)
+    assert (confirmed["name"], confirmed["confirmed_on"], confirmed["relayed_by"]) == (CQC, day.isoformat(), RELAY)
+    assert listing.startswith(f"Listed by {CQC}: last confirmed {long_date(day)}, as relayed by {RELAY} ("), listing
+    assert result["dated_listing"] == (f"Listed only by {CQC}, last confirmed {long_date(day)}, as relayed by {RELAY}, "
+                                       "not confirmed since.")
+
+
 def test_a_site_upgraded_to_migration_30_dates_the_relayed_listing_on_its_next_sync(first, tmp_path, geodata_dir,
                                                                                    data_dir):
     """A second site whose store a release before migration 30 made (no `relayed_on` kept): opened by this release,
