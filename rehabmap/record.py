@@ -126,24 +126,6 @@ def typed_text(value: str) -> str:
     return value.replace("\r\n", "\n").replace("\r", "\n").strip()
 
 
-# A character no line of text holds: C0 and C1 controls (a line break, a tab, a bell) and DEL.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85")
-
-
-def one_line_problem(value: str) -> str | None:
-    """Why `value` cannot be a name (a service's, its organisation's), or None when it can: a name is one line, which
-    the pages, the CSV export (read a line a row by many of its consumers) and the feed show as it is. A line break
-    in one came from a form sent by a script or a feed's item, never from a name's one-line box."""
-    found = _CONTROL.search(value)
-    if found is None:
-        return None
-    char = found.group()
-    what = "a line break" if char in _LINE_BREAKS else "a tab" if char == "\t" else "a control character"
-    return (f"holds {what} (U+{ord(char):04X}) after '{shorten(value[:found.start()], 60)}': a name is one line of "
-            "text; remove it")
-
-
 def given_text(field: str, value: str) -> str | None:
     """A service's text field as a person gives it (`typed_text`), and where nothing is left, what the record holds
     for no text: None, or "" for a field it always has (its description; its name, then refused as too short). The
@@ -567,15 +549,6 @@ class Service(BaseModel):
         if problem and info.context == STORED:
             return None  # written by a version before this check: never shown, and the record still reads
         if problem:
-            raise ValueError(problem)
-        return value
-
-    @field_validator("name", "organisation")
-    @classmethod
-    def _one_line(cls, value: str | None, info: ValidationInfo) -> str | None:
-        """A name holding a line break or a control character (`one_line_problem`) is refused, by an edit as by an
-        import; a record an index holds, written before this check, still reads."""
-        if value is not None and info.context != STORED and (problem := one_line_problem(value)):
             raise ValueError(problem)
         return value
 

@@ -351,23 +351,6 @@ def test_a_coordinate_too_large_for_a_number_rejects_its_service_and_the_import_
     assert (report.read, report.indexed) == (len(items), len(items) - 1)
 
 
-def test_a_name_holding_a_line_break_rejects_its_service_naming_it_and_the_import_goes_on(tmp_path, geography):
-    """The sample feed with its first service's name on two lines: before, it was indexed so, and the CSV export's row,
-    the service's page and the feed it republished had a name on two lines. Now the service is rejected naming the
-    field and the character, and the others land."""
-    items = json.loads((SAMPLE / "rehabmap-sample.oruk.json").read_text())["contents"]
-    first = items[0]["name"]
-    items[0]["name"] = first.replace(" ", "\n", 1)
-    path = tmp_path / "feed.json"
-    path.write_text(json.dumps(items))
-    report = build_index(load_source(path), GeographyPlacer(geography), EmbeddedWriter(tmp_path / "index.sqlite"),
-                         progress=False)
-    [rejected] = report.rejected
-    assert str(rejected) == (f"feed.json record 1: name: Value error, holds a line break (U+000A) after "
-                             f"'{first.split(' ')[0]}': a name is one line of text; remove it")
-    assert (report.read, report.indexed) == (len(items), len(items) - 1)
-
-
 def test_a_json_number_of_more_digits_than_python_reads_is_one_rejection(tmp_path):
     """A feed holding a number of 5,000 digits: json.loads raises a ValueError that is no JSONDecodeError, which went
     uncaught (a traceback, the other sources unread). Now the file is one rejection saying so."""

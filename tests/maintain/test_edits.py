@@ -362,28 +362,6 @@ def test_a_text_of_spaces_alone_is_no_text_as_the_keepers_forms_keep_it(api, sit
         assert refused.status_code == 422 and refused.json()["error"]["field"] == name, (name, refused.text)
 
 
-@pytest.mark.parametrize("field, value, said", [
-    ("name", "Bodmin Rehabilitation\nUnit", "holds a line break (U+000A) after 'Bodmin Rehabilitation'"),
-    ("name", "Bodmin Rehabilitation\r\nUnit", "holds a line break (U+000A) after 'Bodmin Rehabilitation'"),
-    ("name", "Bodmin\tRehabilitation Unit", "holds a tab (U+0009) after 'Bodmin'"),
-    ("name", "Bodmin Rehabilitation Unit\x07", "holds a control character (U+0007) after 'Bodmin Rehabilitation Unit'"),
-    ("organisation", "Cornwall Partnership\nNHS Foundation Trust", "holds a line break (U+000A) after 'Cornwall "
-     "Partnership'"),
-])
-def test_a_name_holding_a_line_break_or_a_control_character_is_a_422_naming_it_and_writes_nothing(
-        api, site, field, value, said):
-    """A name is one line: a line break in one split the CSV export's row for a consumer reading lines, and the pages'
-    one-line boxes sent it back without it. Before, the API kept it (200); now a 422 names the field and the
-    character, and nothing is written."""
-    service_id = "sample:bodmin-rehabilitation-unit"
-    doc_before = index_doc(site, service_id)
-    reply = api.patch(f"/maintain/services/{service_id}", json={field: value}, headers=site.auth("admin"))
-    assert reply.status_code == 422, reply.text
-    error = reply.json()["error"]
-    assert error["field"] == field and f"{field}: {said}: a name is one line" in error["message"], error
-    assert index_doc(site, service_id) == doc_before and site.directory.overlay.get(service_id) is None
-
-
 def test_a_catchment_in_eastings_and_northings_is_a_422_saying_so(api, site, leeds_triangle):
     """British National Grid metres passed the record, then a real cluster refused the document: a 500, the edit
     already in the directory's edits. The same catchment in longitude and latitude is taken."""
