@@ -224,7 +224,7 @@ def test_a_record_an_upgrade_prepares_again_is_listed_by_its_stalled_source_at_o
     assert reprepare_due(sync, lambda: GeographyPlacer(geography)) == 1
 
     listings = state.unconfirmed_listings(today, state.coverage_read()[1])
-    assert listings is not None and listings.listed[ASHTON_ID] == ("cqc", "cqc", synced_on)
+    assert listings is not None and listings.listed[ASHTON_ID][:3] == ("cqc", "cqc", synced_on)
 
 
 def test_a_review_decision_leaves_the_stalled_listings_as_read_and_as_they_are(stalled, data_dir, geography):
