@@ -478,6 +478,21 @@ def test_kinds_asked_together_count_each_candidate_awaiting_review_once(table, g
     one = coverage.at_home(codes).for_request(ServiceType.advocacy, ("imha",))  # one kind: its own count, as before
     assert (one.category, one.pending_review) == ("advocacy:imha", 2)
 
+    # The least covered kind asked awaits nothing: IMHA neither claimed nor awaited, IMCA claimed for the ICB with 2
+    # candidates awaiting review, with a point or without one (no point: counted in its areas, never by a radius).
+    # The answer took IMHA's, "Not yet covered: the directory holds no Advocacy data for this area yet.", pending 0,
+    # beside its parts' "advocacy:imca" awaiting review.
+    for point in (True, False):
+        imca = [at(DOVETAIL_POSTCODE, "imca", n) for n in (0, 1)]
+        imca = imca if point else [c._replace(point=None) for c in imca]
+        coverage = CoverageMap([Claim("advocacy:imca", icb, "curated:advocacy.csv", "2026-12-01")], table,
+                               pending_counts(imca), held_points(imca))
+        both = coverage.at_home(codes).with_parts(ServiceType.advocacy, ("imha", "imca"))
+        assert dict((kind, part.part_status) for kind, part in both[1])["advocacy:imca"] == "awaiting_review"
+        assert both[0].none_found() == ("None confirmed yet: 2 candidates await review by the directory's "
+                                        "maintainers in the person's ICB, so none found does not mean there are "
+                                        "none."), point
+
 
 def test_the_clinicians_count_in_the_home_icb_is_judged_on_the_icbs_own_coverage(table):
     """The "Across the pathway" count of a type in the home's ICB was judged at the home: a claim for Mansfield's
