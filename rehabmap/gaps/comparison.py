@@ -10,7 +10,7 @@ from typing import Any
 from rehabmap.errors import InvalidValue
 from rehabmap.gaps.analysis import GapAnalysis, LevelIndicators
 from rehabmap.gaps.categories import PARTS, Category
-from rehabmap.gaps.indicators import FALLBACK_INDICATORS, INDICATORS, indicator_value
+from rehabmap.gaps.indicators import FALLBACK_INDICATORS, HIGHER_IS_WORSE, INDICATORS, indicator_value
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.report import Fallback
 from rehabmap.index.base import IndexBackend
@@ -175,33 +175,32 @@ class GapTable:
             raise InvalidValue(f"order must be 'asc' or 'desc' (got '{order}').", field="order")
         if not sort:
             return list(rows)
-        key, settled = self._sort_key(sort)
-        present = sorted((r for r in rows if key(r) is not None), key=lambda r: (settled(r), r.code))
-        present.sort(key=key, reverse=order == "desc")  # stable either way: ties keep the order above
+        key = self._sort_key(sort)
+        present = sorted((r for r in rows if key(r) is not None), key=lambda r: r.code)
+        present.sort(key=key, reverse=order == "desc")  # stable either way: ties keep the codes' order
         return present + [r for r in rows if key(r) is None]
 
-    def _sort_key(self, sort: str) -> tuple[Callable[[AreaRow], Any], Callable[[AreaRow], bool]]:
-        """What a row ranks by, and what settles a tie among equal figures whichever the order: a figure that is
-        all there is before one found where there may be more (`found_may_be_more_parts`), then the code. An
-        area's two care homes of a part it is covered for and another's two, of which the directory may not hold
-        all, ranked by their codes as if equal."""
+    def _sort_key(self, sort: str) -> Callable[[AreaRow], Any]:
+        """What a row ranks by (None: no figure, last in either order). A figure found where there may be more
+        (`found_may_be_more_parts`) is a bound, not the value: a count or a rate may be higher ("2+" ranks above
+        "2", ascending "2, 2+" and descending "2+, 2"), a distance or a share beyond may be lower
+        (`HIGHER_IS_WORSE`); ranked by their codes alone, "2+" sat beside "2" as the same figure."""
         if sort == "missing_count":  # an area with nothing missing but parts not covered is not complete, nor one
             # with parts found where there may be more
-            return (lambda row: (row.missing_count, row.awaiting_review_count + row.not_covered_count,
-                                 row.found_may_be_more_count)), _never
+            return lambda row: (row.missing_count, row.awaiting_review_count + row.not_covered_count,
+                                row.found_may_be_more_count)
         if sort in AREA_SORT_KEYS:
-            return (lambda row: getattr(row, sort)), _never
+            return lambda row: getattr(row, sort)
         category_key, indicator = sort_by(sort, self.ind.categories)
-        # An area where the type is absent and rehabmap holds no such data (or none confirmed yet) has no figure
-        # to rank by: its zero is not a zero, so it sorts with the missing values, last. A subtype reads its own
-        # status: CQC covers 24-hour care homes where supported accommodation as a whole is not covered.
-        return (lambda row: (None if category_key in row.unknown
-                             else row.types[category_key].values().get(indicator)),
-                lambda row: category_key in row.found_may_be_more_parts)
+        lower_bound = not HIGHER_IS_WORSE.get(indicator, True)
 
-
-def _never(row: AreaRow) -> bool:
-    return False
+        def key(row: AreaRow) -> tuple[Any, bool] | None:
+            # An area where the type is absent and rehabmap holds no such data (or none confirmed yet) has no figure
+            # to rank by: its zero is not a zero, so it sorts with the missing values, last. A subtype reads its own
+            # status: CQC covers 24-hour care homes where supported accommodation as a whole is not covered.
+            value = None if category_key in row.unknown else row.types[category_key].values().get(indicator)
+            return None if value is None else (value, (category_key in row.found_may_be_more_parts) == lower_bound)
+        return key
 
 
 # --- one table per level, options and types, per index generation -------------------------------------------

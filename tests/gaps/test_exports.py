@@ -210,28 +210,33 @@ def test_an_area_every_kind_of_which_is_covered_is_covered_in_its_row(analysis: 
     assert "advocacy" not in str(flat["not_covered_parts"]) and "advocacy" not in str(flat["found_may_be_more_parts"])
 
 
-def test_equal_figures_rank_one_that_is_all_there_is_before_one_that_may_have_more(analysis: GapAnalysis,
-                                                                                   data_dir: Path) -> None:
+def test_a_figure_that_may_be_more_ranks_as_the_bound_it_is_in_either_order(analysis: GapAnalysis,
+                                                                            data_dir: Path) -> None:
     """Rows tied on a figure were ordered by code alone: an ICB whose community teams the directory holds all of
-    sat after one with as many found where there may be more ("2" after "2+" on the compare page). Now, whichever
-    the order, the figure that is all there is comes first among equal ones, then the code; sorted by the parts
-    missing, found-may-be-more counts as less complete. One sort: the CSV's rows are the API's."""
+    sat beside one with as many found where there may be more ("2" and "2+" on the compare page) as if equal. A
+    count found where there may be more is a lower bound: ascending "2, 2+", descending "2+, 2", then the code;
+    adults beyond the threshold, where there may be more services, an upper bound: the other way. Until the
+    review, "2" came before "2+" in both orders. Sorted by the parts missing, found-may-be-more counts as less
+    complete. One sort: the CSV's rows are the API's."""
     teams = "community_rehab_team"
     found = sorted((r for r in GapTable.of(analysis, "icb").rows() if r.types[teams].count),
                    key=lambda r: r.code)
     claimed = [r.code for r in found[1::2]]  # every other ICB with a team, by code: the ties mix both
     claims = [Claim(teams, code, "curated:teams.csv", "2026-11-20", "Ann") for code in claimed]
     table = table_with_coverage(GapTable.of(analysis, "icb"), CoverageMap(claims, SmallAreaTable.load(data_dir)))
-    for order in ("asc", "desc"):
-        rows = table.sorted_rows(f"{teams}.count", order)
-        counts = [r.types[teams].count for r in rows if r.types[teams].count is not None]
-        assert counts == sorted(counts, reverse=order == "desc")
-        ties = [[(teams in r.found_may_be_more_parts, r.code) for r in rows if r.types[teams].count == n]
-                for n in set(counts)]
-        assert any(len({more for more, _ in tie}) == 2 for tie in ties)  # some tie has both kinds
-        assert all(tie == sorted(tie) for tie in ties), order
-        sheet = csv.DictReader(io.StringIO(table_csv(table, AS_OF, f"{teams}.count", order).removeprefix(BOM)))
-        assert [r["code"] for r in sheet][:-1] == [r.code for r in rows]
+    for indicator, lower_bound in (("count", True), ("population_beyond_threshold", False)):
+        for order in ("asc", "desc"):
+            sort = f"{teams}.{indicator}"
+            rows = table.sorted_rows(sort, order)
+            figures = [r.types[teams].values()[indicator] for r in rows if teams not in r.unknown]
+            assert figures == sorted(figures, reverse=order == "desc")
+            ties = [[((teams in r.found_may_be_more_parts) == lower_bound, r.code) for r in rows
+                     if teams not in r.unknown and r.types[teams].values()[indicator] == n] for n in set(figures)]
+            assert any(len({bound for bound, _ in tie}) == 2 for tie in ties), sort  # some tie has both kinds
+            assert all(tie == sorted(tie, key=lambda t: (t[0] == (order == "asc"), t[1])) for tie in ties), (
+                sort, order)
+            sheet = csv.DictReader(io.StringIO(table_csv(table, AS_OF, sort, order).removeprefix(BOM)))
+            assert [r["code"] for r in sheet][:-1] == [r.code for r in rows]
     by_gaps = table.sorted_rows("missing_count")
     keys = [(r.missing_count, r.awaiting_review_count + r.not_covered_count, r.found_may_be_more_count)
             for r in by_gaps]
