@@ -254,18 +254,33 @@ def measured_from(precision: str, district: str | None, shown: str | None = None
     return f"the middle of {shown}" if shown else f"the middle of the {_SEARCHED[precision]} searched"
 
 
-def distance_words(measured: str | None) -> tuple[str, str]:
+def about(*measured: str | None) -> str:
+    """"about " before a distance either end of which was measured from a point that is not its own (`measured`:
+    each end's `measured_from` words, or None), else nothing. The one rule of it, for the pages' tables, results
+    and shortlist (`distance_figure`), the clinicians' cards and notes and POST /match (`distance_words`): the
+    templates and web/present.py each decided it themselves before."""
+    return "about " if any(measured) else ""
+
+
+def distance_figure(distance_km: float, *measured: str | None) -> str:
+    """A distance as a figure, "about" where either end was measured from a middle (`about`): "about 1.3 miles
+    (2.1 km)"; the pages say what it runs from themselves ("… away")."""
+    return f"{about(*measured)}{miles_and_km(distance_km)}"
+
+
+def distance_words(measured: str | None, to: str | None = None) -> tuple[str, str]:
     """What is said before and after a distance from the home ("N miles (M km)"): ("", " from home"), or
     ("about ", " from the middle of TR21") where it was measured from a point that is not the home (`measured`:
-    `measured_from`'s words). The one home of that wording, for the pages (`distance_text`) and the explanations of
-    POST /match (`Explainer`, which keeps both parts for a match's results); each had its own copy before."""
-    return ("about ", f" from {measured}") if measured else ("", " from home")
+    `measured_from`'s words), and "about " too where the far end was (`to`: a current placement's). The one home
+    of that wording, for the pages (`distance_text`) and the explanations of POST /match (`Explainer`, which keeps
+    both parts for a match's results); each had its own copy before."""
+    return about(measured, to), f" from {measured}" if measured else " from home"
 
 
-def distance_text(distance_km: float, measured: str | None) -> str:
+def distance_text(distance_km: float, measured: str | None, to: str | None = None) -> str:
     """A distance from the home as every face says it: "12.3 miles (19.8 km) from home", or "about …" from where
-    it was measured (`distance_words`)."""
-    before, after = distance_words(measured)
+    it was measured, or to a middle (`distance_words`)."""
+    before, after = distance_words(measured, to)
     return f"{before}{miles_and_km(distance_km)}{after}"
 
 

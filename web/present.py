@@ -11,8 +11,9 @@ from geodata.distance import miles_and_km
 from geodata.distance import format_km as km
 from geodata.geography import Home
 from rehabmap.coverage import Coverage, CoverageMap, request_kinds
-from rehabmap.explanation import (NOT_CONFIRMED, area_served_not_known, distance_text, gender_read_text, long_date,
-                                  measured_from, measured_note, met_text, needs_by_basis, quoted, stated_gender_text)
+from rehabmap.explanation import (NOT_CONFIRMED, about, area_served_not_known, distance_figure, distance_text,
+                                  gender_read_text, long_date, measured_from, measured_note, met_text, needs_by_basis,
+                                  quoted, stated_gender_text)
 from rehabmap.gaps.indicators import indicator_text, km_text, share_text
 from rehabmap.gaps.population import short_name
 from rehabmap.record import capacity_max_age_days, id_in_path
@@ -284,11 +285,10 @@ def distance_from_home(result: MatchResult, measured: str | None = None, placeme
     middle (`placement_measured`: the placement's `distances_from`): a district home's saving was said exact."""
     text = distance_text(result.distance_km, measured)
     saved = result.distance_saved_km
-    about = "about " if measured or placement_measured else ""
     if saved == 0:
-        text += f", {about}as far as the current placement"
+        text += f", {about(measured, placement_measured)}as far as the current placement"
     elif saved is not None:
-        text += (f", {about}{miles_and_km(abs(saved))} "
+        text += (f", {distance_figure(abs(saved), measured, placement_measured)} "
                  f"{'nearer than' if saved > 0 else 'further than'} the current placement")
     return text
 
@@ -298,10 +298,7 @@ def placement_text(placement: Home, placement_km: float, measured: str | None = 
     from its own precision: "TR21, about 312 miles (503 km) from home, to the middle of TR21". A placement given as a
     district or sector read as exact ("TR21, 312 miles (503 km) from home") though measured to its middle."""
     to = distances_from(placement)
-    text = distance_text(placement_km, measured)
-    if to and not measured:
-        text = f"about {text}"
-    return f"{placement.label}, {text}" + (f", to {to}" if to else "")
+    return f"{placement.label}, {distance_text(placement_km, measured, to)}" + (f", to {to}" if to else "")
 
 
 def nothing_found(request: MatchRequest, answers: Mapping[ServiceType, Coverage],
@@ -437,7 +434,7 @@ def filters() -> dict[str, object]:
         "capacity_tag": capacity_tag, "referrals_tag": referrals_tag, "gender_tag": stated_gender_text,
         "fit_tag": fit_tag, "distance_from_home": distance_from_home, "read_needs_text": read_needs_text,
         "distances_from": distances_from, "distance_text": distance_text, "measured_note": measured_note,
-        "placement_text": placement_text,
+        "placement_text": placement_text, "distance_figure": distance_figure,
         "not_known_needs": not_known_needs, "nothing_found": nothing_found, "listed_type_text": listed_type_text,
         "meets_text": meets_text, "cqc_rating_text": cqc_rating_text,
         "area_served_not_known": area_served_not_known,
