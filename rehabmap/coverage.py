@@ -283,6 +283,7 @@ class CoverageMap:
     revision: int = field(default_factory=_REVISIONS.__next__, init=False, compare=False)
     _types: dict[ServiceType, _Type] = field(default_factory=dict, repr=False)
     _together: dict[tuple[str, ...], _Together] = field(default_factory=dict, repr=False)
+    _held_types: dict[str, _Held] = field(default_factory=dict, repr=False)
 
     def _category(self, category: str) -> _Category:
         """What the claims say of a category, whoever asks: made once a category for these claims."""
@@ -315,14 +316,31 @@ class CoverageMap:
         key = tuple(sorted(kinds))
         found = self._together.get(key)
         if found is None:
-            rows = sorted({row for points in map(self.held.get, key) if points is not None for row in zip(*points)})
+            rows = {row for points in map(self.held.get, key) if points is not None for row in zip(*points)}
             in_icb: dict[str, set[int]] = {}
             for _, _, icb, service in rows:
                 if icb:  # as the counts: a point in no ICB is in none
                     in_icb.setdefault(icb, set()).add(service)
-            found = self._together[key] = _Together(
-                HeldPoints(*zip(*rows)) if rows else HeldPoints((), (), (), ()),
-                {icb: frozenset(services) for icb, services in in_icb.items()}, len({row[3] for row in rows}))
+            found = self._together[key] = _Together({icb: frozenset(services) for icb, services in in_icb.items()},
+                                                     len({row[3] for row in rows}))
+        return found
+
+    def _held_of(self, service_type: str) -> _Held:
+        """The held points of a type (its value) and of all its kinds together, each (point, ICB, service) once with
+        the categories it is held as, made once a type for these claims: a search measures them once a request
+        (`HomeCoverage._beyond`), where each category asked measured its own, four times for three advocacy kinds
+        asked (the type's, the kinds', theirs together)."""
+        found = self._held_types.get(service_type)
+        if found is None:
+            rows: dict[tuple[float, float, str, int], set[str]] = {}
+            for held_as, points in self.held.items():
+                if held_as.partition(":")[0] == service_type:
+                    for row in zip(*points):
+                        rows.setdefault(row, set()).add(held_as)
+            ordered = sorted(rows)
+            found = self._held_types[service_type] = _Held(
+                HeldPoints(*zip(*ordered)) if ordered else HeldPoints((), (), (), ()),
+                tuple(frozenset(rows[row]) for row in ordered))
         return found
 
     def _covered_rows(self, category: str) -> tuple[np.ndarray, tuple[Claim, ...]]:
@@ -415,9 +433,13 @@ class _Type(NamedTuple):
 
 
 class _Together(NamedTuple):
-    points: HeldPoints  # every held point of any of the kinds, each (point, ICB, service) once
-    in_icb: Mapping[str, frozenset[int]]  # per ICB code, the services with a point in it
-    services: int  # how many services have a point
+    in_icb: Mapping[str, frozenset[int]]  # per ICB code, the services held as any of the kinds with a point in it
+    services: int  # how many services held as any of the kinds have a point
+
+
+class _Held(NamedTuple):
+    points: HeldPoints  # every held point of a type and its kinds, each (point, ICB, service) once
+    held_as: tuple[frozenset[str], ...]  # each point's categories (the type, its kinds)
 
 
 class _Category(NamedTuple):
@@ -435,7 +457,7 @@ class HomeCoverage:
     14.5 km away in the next ICB, which a maintainer's decision may list. Without a radius the search reaches
     all of England, so every held candidate counts (England's count, points or not)."""
 
-    __slots__ = ("_coverage", "_codes", "_icb", "_reach")
+    __slots__ = ("_coverage", "_codes", "_icb", "_reach", "_near")
 
     def __init__(self, coverage: CoverageMap, area_codes: Iterable[str | None], reach: Reach | None = None) -> None:
         table = coverage.table
@@ -448,6 +470,7 @@ class HomeCoverage:
         self._coverage = coverage
         self._codes = codes
         self._reach = reach
+        self._near: dict[str, list[int]] = {}  # per type, its held points within the reach outside the home's ICB
 
     def for_category(self, category: str) -> Coverage:
         """Covered when any claim for the category is for an area containing the home."""
@@ -469,21 +492,28 @@ class HomeCoverage:
         lat, lon, km = reach
         if km is None:
             return self._coverage.pending.get((category, ENGLAND), 0), NO_LIMIT
-        points = self._coverage.held.get(category)
-        if points is None:
+        if category not in self._coverage.held:
             return in_icb, IN_ICB
-        beyond = len(self._beyond(points, lat, lon, km))
+        beyond = len(self._beyond((category,), lat, lon, km))
         return in_icb + beyond, _where(km, in_icb, beyond)
 
-    def _beyond(self, points: HeldPoints, lat: float, lon: float, km: float) -> set[int]:
-        """The services (`HeldPoints.services`) of the held points within `km` of (lat, lon), outside the home's ICB.
-        Only points in the radius's box are measured (the search's own box: `radius_box`)."""
-        lats, lons, icbs, services = points
-        box = radius_box(lat, lon, km)
-        south, north, west, east = box if box is not None else (-90.0, 90.0, -math.inf, math.inf)
-        return {services[i] for i in range(bisect_left(lats, south), bisect_right(lats, north))
-                if west <= lons[i] <= east and icbs[i] != self._icb
-                and haversine_km_one(lat, lon, lats[i], lons[i]) <= km}
+    def _beyond(self, held_as: Collection[str], lat: float, lon: float, km: float) -> set[int]:
+        """The services held as any of `held_as` (categories of one type) with a point within `km` of (lat, lon), the
+        search's reach, outside the home's ICB. The type's points (`CoverageMap._held_of`) are measured once a
+        request, whichever of its categories asks, and only those in the radius's box (the search's own box:
+        `radius_box`)."""
+        service_type = next(iter(held_as)).partition(":")[0]
+        held = self._coverage._held_of(service_type)
+        near = self._near.get(service_type)
+        if near is None:
+            lats, lons, icbs, _ = held.points
+            box = radius_box(lat, lon, km)
+            south, north, west, east = box if box is not None else (-90.0, 90.0, -math.inf, math.inf)
+            near = self._near[service_type] = [i for i in range(bisect_left(lats, south), bisect_right(lats, north))
+                                               if west <= lons[i] <= east and icbs[i] != self._icb
+                                               and haversine_km_one(lat, lon, lats[i], lons[i]) <= km]
+        services, categories = held.points.services, held.held_as
+        return {services[i] for i in near if not categories[i].isdisjoint(held_as)}
 
     def _each_once(self, kinds: Mapping[str, Coverage], answer: Coverage) -> Coverage:
         """The answer of several kinds asked together (`answer`, `_from_kinds`': the least covered kind's count)
@@ -501,7 +531,7 @@ class HomeCoverage:
             if km is None:
                 count, where = together.services, NO_LIMIT
             else:
-                beyond = len(self._beyond(together.points, lat, lon, km) - in_icb)
+                beyond = len(self._beyond(kinds, lat, lon, km) - in_icb)
                 count, where = len(in_icb) + beyond, _where(km, len(in_icb), beyond)
         most = max(kinds.values(), key=lambda a: a.pending_review)
         if count <= most.pending_review:
