@@ -312,7 +312,7 @@ class CoverageMap:
     def _held_together(self, kinds: Collection[str]) -> _Together:
         """The held candidates of kinds asked together (`HomeCoverage._each_once`), merged once a set of kinds for
         these claims: merging every kind's points in all England each request made a request of three advocacy
-        kinds cost ~4 times one kind's, 3,000 candidates held."""
+        kinds cost ~3 times one kind's, 3,000 candidates held."""
         key = tuple(sorted(kinds))
         found = self._together.get(key)
         if found is None:
