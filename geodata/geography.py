@@ -116,7 +116,7 @@ class Geography:
             )
         if postcode is not None:
             point = self.postcodes.lookup(postcode)
-            if refused := self.postcodes.outside_england(point):
+            if refused := self.postcodes.refusal_of(point):
                 raise refused
             areas = self.areas.locate(point.lat, point.lon, point.lad_code)
             return Home(point.lat, point.lon, areas, point.query.value, point.precision, point.query.district)

@@ -122,7 +122,7 @@ class PostcodeDirectory:
             raise TerminatedPostcode(parsed.value, describe_termination(doterm))
         return PostcodePoint(parsed, float(lat), float(lon), lad or None, precision)
 
-    def outside_england(self, point: PostcodePoint) -> OutsideEngland | None:
+    def refusal_of(self, point: PostcodePoint) -> OutsideEngland | None:
         """The refusal of a postcode, sector or district whose local authority (a sector's or district's main one) is
         not English, wherever its point lies; None for any other. A sector or district that holds English postcodes
         crosses the border (LL14: 28 in Shropshire, most in Wrexham): its full postcode tells the side, and "outside
