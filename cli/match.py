@@ -46,6 +46,7 @@ def match_command(postcode, place, lat, lon, needs, types, age, gender, max_km, 
                   confirmed, current_postcode, limit, order) -> None:
     """Rank the options nearest a person's home that meet their needs."""
     from app.parts import name_sources, open_backend, open_geography
+    from rehabmap.browse import locate_placement
     from rehabmap.config import get_settings
     from rehabmap.coverage import none_found_lines
     from rehabmap.explanation import measured_from, measured_note
@@ -58,7 +59,7 @@ def match_command(postcode, place, lat, lon, needs, types, age, gender, max_km, 
     home = geography.resolve(postcode=postcode, place=place, lat=lat, lon=lon)
     placement = None
     if current_postcode:
-        current = geography.resolve(postcode=current_postcode)
+        current = locate_placement(geography, current_postcode)
         placement = (current.lat, current.lon)
     request = MatchRequest.from_input(
         needs=_split(needs), types=_split(types), age=age, gender=gender, max_distance_km=max_km,

@@ -156,6 +156,19 @@ class OutsideEngland(GeodataError):
     code = "outside_england"
 
 
+class CrossesBorder(OutsideEngland):
+    """A postcode sector or district whose main local authority is Welsh or Scottish but which holds English
+    postcodes: not known to be outside England, so its full postcode is asked for. Its own class, as a current
+    placement given as one is no placement beyond England (`rehabmap.browse.placement_beyond_england`). `area`: what
+    it is, "'LD7' is a postcode district that crosses the border … 24 of its postcodes are in England"."""
+
+    def __init__(self, area: str, where: str, help_at: str) -> None:
+        super().__init__(f"{area}. Give the full postcode, so that rehabmap can tell which side of the border it is on "
+                         f"(rehabmap lists services in England only: for services in {where}, see {help_at}).",
+                         field="postcode")
+        self.area = area
+
+
 class UnknownArea(GeodataError):
     """An ONS area code (or name) that no English area of the asked level has."""
 

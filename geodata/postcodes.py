@@ -8,7 +8,8 @@ import threading
 from pathlib import Path
 from typing import ClassVar, Literal, NamedTuple
 
-from geodata.errors import InvalidPostcode, OutsideEngland, TerminatedPostcode, UnknownPostcode, shorten
+from geodata.errors import (CrossesBorder, InvalidPostcode, OutsideEngland, TerminatedPostcode, UnknownPostcode,
+                            shorten)
 from geodata.layout import connect_built
 
 # The letter restrictions of the Royal Mail format are deliberately not enforced: the ONS directory still
@@ -142,12 +143,10 @@ class PostcodeDirectory:
         if not english:
             return _in_nation(point.query.value, nation)
         where, help_at = nation
-        return OutsideEngland(
+        return CrossesBorder(
             f"'{point.query.value}' is a postcode {point.precision} that crosses the border between England and "
             f"{where}: its main local authority is in {where}, and {english} of its postcodes "
-            f"{'is' if english == 1 else 'are'} in England. "
-            "Give the full postcode, so that rehabmap can tell which side of the border it is on (rehabmap lists "
-            f"services in England only: for services in {where}, see {help_at}).", field="postcode")
+            f"{'is' if english == 1 else 'are'} in England", where, help_at)
 
     def _english_postcodes(self, area: ParsedPostcode) -> int:
         """How many postcodes of the sector or district `area` (without a termination date) an English local

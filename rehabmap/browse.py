@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from geodata.errors import OutsideEngland, shorten
+from geodata.errors import CrossesBorder, OutsideEngland, shorten
 from geodata.geography import Geography, Home
 from rehabmap import coverage as held
 from rehabmap.errors import CALLER_ERRORS, InvalidValue
@@ -57,14 +57,31 @@ def locate(geography: Geography, prefix: str | None = None, *, postcode: str | N
         raise
 
 
+def locate_placement(geography: Geography, postcode: str, prefix: str | None = None) -> Home:
+    """A current placement's postcode, as a point to measure from; refused, as a placement is
+    (`placement_beyond_england`), where it is beyond England or may be."""
+    try:
+        return locate(geography, prefix, postcode=postcode)
+    except OutsideEngland as error:
+        raise placement_beyond_england(postcode, error) from error
+
+
+_SAME_WITHOUT_IT = "the options and their order are the same without it."
+
+
 def placement_beyond_england(given: str, error: OutsideEngland) -> OutsideEngland:
     """A current placement beyond England is no mistake (people are placed out of area in Wales and Scotland),
     so it is not told, as a home there is, where that nation lists its services: rehabmap knows no places
-    beyond England to measure from, and the options are the same without it."""
+    beyond England to measure from, and the options are the same without it. One given as a postcode sector or
+    district that crosses the border (`CrossesBorder`) may be in England: its full postcode tells."""
+    if isinstance(error, CrossesBorder):
+        return OutsideEngland(
+            f"The current placement {error.area}. Give its full postcode, so that rehabmap can tell which side of the "
+            f"border it is on, or leave the current placement out: {_SAME_WITHOUT_IT}", field=error.field)
     return OutsideEngland(
         f"The current placement '{shorten(given, 40)}' is outside England, and rehabmap knows places in England "
         "only, so it cannot say how much nearer home each option is than that placement. Leave the current "
-        "placement out: the options and their order are the same without it.", field=error.field)
+        f"placement out: {_SAME_WITHOUT_IT}", field=error.field)
 
 
 def browse(geography: Geography, *, text: str | None = None, types: list[str] | None = None,

@@ -84,6 +84,24 @@ def test_bad_postcode_is_a_clear_error(sample_index, home, data_dir, postcode, m
     assert message in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("placement, message", [
+    ("LD7", "error: The current placement 'LD7' is a postcode district that crosses the border between England and "
+            "Wales: its main local authority is in Wales, and 24 of its postcodes are in England. Give its full "
+            "postcode, so that rehabmap can tell which side of the border it is on, or leave the current placement "
+            "out: the options and their order are the same without it.\n"),
+    ("EH1 1YZ", "error: The current placement 'EH1 1YZ' is outside England, and rehabmap knows places in England "
+                "only, so it cannot say how much nearer home each option is than that placement. Leave the current "
+                "placement out: the options and their order are the same without it.\n"),
+], ids=["LD7", "EH1 1YZ"])
+def test_a_current_placement_beyond_england_or_across_the_border_is_told_as_the_placement(
+        sample_index, home, data_dir, placement, message):
+    """Before: the home's words, not said of the placement: "'LD7' is a postcode district that … Give the full
+    postcode, … (rehabmap lists services in England only: for services in Wales, see NHS 111 Wales …)", and
+    "'EH1 1YZ' is a postcode in Scotland. …", where the API and the clinicians' form named the placement."""
+    done = rehabmap(home, data_dir, "match", "--postcode", "LS9 7TF", "--current-postcode", placement)
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", message)
+
+
 def test_a_misspelt_command_is_told_the_one_meant(home, data_dir):
     """The commands are imported when asked for (cli/main.py); a name none has still gets click's suggestion."""
     done = rehabmap_here(home, data_dir, "snyc")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from geodata.errors import OutsideEngland
-from rehabmap.browse import locate, placement_beyond_england
+from rehabmap.browse import locate, locate_placement
 from rehabmap.coverage import Coverage, Parts
 from api.body_route import JsonBodyRoute
 from api.deps import state_of
@@ -44,10 +43,7 @@ def _answer(body: MatchIn, state: AppState) -> Response:
                                       field="current_placement.service_id")
             placement = (current.lat, current.lon)
         else:
-            try:
-                point = locate(state.geography, "current_placement", postcode=body.current_placement.postcode)
-            except OutsideEngland as error:
-                raise placement_beyond_england(body.current_placement.postcode or "", error) from error
+            point = locate_placement(state.geography, body.current_placement.postcode or "", "current_placement")
             placement = (point.lat, point.lon)
     request = MatchRequest.from_input(
         needs=body.needs, types=body.types, subtypes=body.subtypes, age=body.age, gender=body.gender,

@@ -236,6 +236,12 @@ BAD = [
      "current_placement.service_id", "cqc:nope"),
     ({"home": LS9, "current_placement": {"postcode": "EH1 1YZ"}}, 400, "outside_england", "current_placement.postcode",
      "The current placement 'EH1 1YZ' is outside England, and rehabmap knows places in England only, so it cannot"),
+    # Before: "The current placement 'LD7' is outside England, …", though 24 of its postcodes are in Shropshire.
+    ({"home": LS9, "current_placement": {"postcode": "ld7"}}, 400, "outside_england", "current_placement.postcode",
+     "The current placement 'LD7' is a postcode district that crosses the border between England and Wales: its main "
+     "local authority is in Wales, and 24 of its postcodes are in England. Give its full postcode, so that rehabmap "
+     "can tell which side of the border it is on, or leave the current placement out: the options and their order "
+     "are the same without it."),
     ({"home": LS9, "current_placement": {"postcode": "QQ"}}, 400, "invalid_postcode",
      "current_placement.postcode", "QQ"),
     ({"home": LS9, "limit": 0}, 422, "invalid_request", "limit", "greater than or equal to 1"),

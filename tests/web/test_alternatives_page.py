@@ -45,6 +45,17 @@ def test_a_placement_beyond_england_is_told_what_rehabmap_can_do_for_it(client):
         assert "Leave the current placement out" in page and "111.wales" not in page
 
 
+def test_a_placement_given_as_a_district_across_the_border_is_asked_for_its_full_postcode(client):
+    """Before: "The current placement 'LD7' is outside England, …", though 24 of its postcodes are in Shropshire
+    (LD7 1DY is found there), and the full postcode that tells was not asked for."""
+    page = html.unescape(client.post("/alternatives", data={**FORM, "placement": "LD7"}).text)
+    assert ("The current placement 'LD7' is a postcode district that crosses the border between England and Wales: "
+            "its main local authority is in Wales, and 24 of its postcodes are in England. Give its full postcode, so "
+            "that rehabmap can tell which side of the border it is on, or leave the current placement out") in page
+    assert "outside England" not in page and "111.wales" not in page
+    assert re.search(r"Current placement</dt>\s*<dd[^>]*>\s*LD7 1DY, \d+ miles", results(client, placement="LD7 1DY"))
+
+
 def test_the_options_map_numbers_pins_as_the_list_and_marks_home_and_placement(client):
     page = results(client)
     listed = re.findall(r'<h4 class="nhsuk-card__heading nhsuk-heading-s"><a href="[^"]*">(\d+)\. ([^<]*)</a>', page)
