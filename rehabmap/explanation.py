@@ -236,22 +236,23 @@ class Explainer:
         return wording
 
 
-# What a home measured from its middle was found as (`measured_from`), in the words of a reply that names no more.
-_SEARCHED = {"sector": "postcode sector", "district": "postcode district", "place": "place"}
+# The homes whose distances run from a middle, not from the home (`measured_from`).
+_FROM_A_MIDDLE = frozenset({"sector", "district", "place"})
 
 
 def measured_from(precision: str, district: str | None, shown: str | None = None) -> str | None:
     """Where a search's distances run from when that is not the home: a postcode sector's or district's point, the
     mean of its postcodes (`geodata.postcodes`), "the middle of TR21"; a place's, its town's point or its council's
     or county's population-weighted centre, "the middle of Sheffield". `shown`: the sector, district or place as a
-    page or the command line shows it (the home's label), or a reply echoes it (a place: `Home.place`); without it a
-    reply's words, which echo no more than the district (README "Privacy"): a sector is "the postcode sector
-    searched". None for a full postcode or a point. Before, "12.3 miles from home" read as exact where the home was
-    TR21's point, and until session 53 where it was a place's."""
-    if precision not in _SEARCHED:
+    page or the command line shows it (the home's label), or a reply echoes it (a place: `Home.place`). A reply names
+    a district by `district`, and no sector, as it echoes no more than the district (README "Privacy"): "the
+    postcode sector searched". None for a full postcode or a point. Before, "12.3 miles from home" read as exact
+    where the home was TR21's point, and until session 53 where it was a place's."""
+    if precision not in _FROM_A_MIDDLE:
         return None
-    shown = shown or (district if precision == "district" else None)
-    return f"the middle of {shown}" if shown else f"the middle of the {_SEARCHED[precision]} searched"
+    if precision == "sector" and not shown:
+        return "the middle of the postcode sector searched"
+    return f"the middle of {shown or district}"
 
 
 def about(*measured: str | None) -> str:
