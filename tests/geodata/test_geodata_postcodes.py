@@ -1,3 +1,4 @@
+import csv
 import sqlite3
 from pathlib import Path
 
@@ -212,3 +213,24 @@ def test_a_sector_or_district_is_refused_only_where_its_main_local_authority_is_
             refused[key] = error.message
     assert set(refused) == _ACROSS_THE_BORDER[table]
     assert all("crosses the border" in message for message in refused.values())
+
+
+@pytest.mark.parametrize(("text", "english", "counted", "council"), [
+    ("HR3", 267, 502, "Herefordshire, County of"), ("CH4", 687, 1159, "Cheshire West and Chester"),
+    ("CA6 5", 195, 312, "Cumberland")])
+def test_an_area_whose_main_local_authority_is_english_is_searched_from_its_point(
+        geography: Geography, geodata_dir: Path, data_dir: Path, text: str, english: int, counted: int,
+        council: str) -> None:
+    """Decided in session 53, and kept: a district or sector that crosses the border but whose most common local
+    authority is English is searched from its point, the mean of its postcodes, asking no full postcode. README
+    (Geography) gives these counts: of the postcodes ONS's centroid file counts, those in the build's England."""
+    home, point = geography.resolve(postcode=text), geography.postcodes.lookup(text)
+    assert ((home.lat, home.lon), home.areas.lad_name) == ((point.lat, point.lon), council)
+    key = text.replace(" ", "")
+    with sqlite3.connect(geodata_dir / "geodata.sqlite") as db:  # a full postcode's key: the area's and 2 or 3 more
+        [(found,)] = db.execute("SELECT count(*) FROM postcodes WHERE key LIKE ? AND length(key) = ? AND lad LIKE 'E%'",
+                                (f"{key}%", len(key) + (2 if " " in text else 3)))
+    column = "sector" if " " in text else "outcode"
+    with (data_dir / "postcodes" / f"gb_{column}_centroids_onspd_nov2025.csv").open(newline="") as rows:
+        [total] = [int(row["n_postcodes"]) for row in csv.DictReader(rows) if row[column] == text]
+    assert (found, total) == (english, counted)
