@@ -663,7 +663,8 @@ class Snapshot(NamedTuple):
 # stalled listings read (a record's problem, whether it has a usable version) can change with no run recorded:
 # preparing the records again on upgrade (`SyncStore.write_reprepared`), at a sync's start or a server's catch-up.
 # Added to the last run's id, it is what `CoverageStore.read` gives the listings to be kept on: both only move on, so
-# their sum moves whenever either does. (A review decision writes its records as it read them: no listing changes.)
+# their sum moves whenever either does. (A review decision writes its records' live revision alone: no listing
+# changes.)
 LISTINGS_REVISION = "listings_revision"
 BUMP_LISTINGS = (f"INSERT INTO sync_meta (key, value) VALUES ('{LISTINGS_REVISION}', '1') ON CONFLICT (key) DO UPDATE "
                  "SET value = CAST(CAST(sync_meta.value AS INTEGER) + 1 AS TEXT)")

@@ -187,6 +187,18 @@ class DecisionNotShown(NotYetShown):
         self.items = items
 
 
+class DecidedOnChanged(DomainError):
+    """A decision on records a sync run changed after the decision read them (retired one, or stored its source's
+    new record): nothing is decided, as it was made on what is no longer so. Before, the decision wrote the records
+    back as it had read them, undoing the run."""
+
+    status = 409
+    code = "record_changed"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="service_id", remedy=Remedy.REVIEW_QUEUE)
+
+
 def _parse_level(level: int | None, service_type: str | None) -> str | None:
     if level is None:
         return service_type
@@ -313,6 +325,23 @@ class ReviewQueue:
                                field="service_id", remedy=Remedy.SERVICE_EDITS)
         return record, row
 
+    def _changes(self, changed: Sequence[StoredRecord]) -> str:
+        """Each record decided on that changed since it was read, and how, as stored now (`DecidedOnChanged`)."""
+        stored = {r.key: r for r in self.store.records(service_ids=[r.service_id for r in changed])}
+        said = []
+        for before in changed:
+            after = stored.get(before.key, before)
+            if after.status != before.status:
+                how = f"now {after.status}" + (f": {after.retired_reason}" if after.retired_reason else "")
+            elif after.problem != before.problem:
+                how = f"it now cannot be used: {after.problem}" if after.problem else "its problem is mended"
+            else:
+                how = "its source's record is new"
+            said.append(f"{(before.service or {}).get('name') or before.service_id} changed at its source while you "
+                        f"decided ({how})")
+        them = "it" if len(changed) == 1 else "them"
+        return f"{'; '.join(said)}: look at {them} again; nothing was decided."
+
     @staticmethod
     def _item(record: StoredRecord, row: ReviewRow, index: Enrichments) -> ReviewItem:
         own = item_from_json(record.item, record.raw)
@@ -375,7 +404,7 @@ class ReviewQueue:
         as decided, from the records and rows read to decide (`_chosen`), which the decision leaves as they were but
         the rows it writes."""
         at = now()
-        rows, audits, live_changed, records = [], [], set(), []
+        rows, audits, live_changed = [], [], set()
         for record, before, decided in decisions:
             decided = replace(decided, decided_by=actor, decided_at=at, decided_on_evidence=record.evidence_digest)
             rows.append(decided)
@@ -391,8 +420,10 @@ class ReviewQueue:
                                  *(c for c in changes if c.old != c.new))))
             if shown(record, decided) != shown(record, before):
                 live_changed.add(record.key)
-                records.append(record)
-        self.store.write(records, rows, audits, live_changed=live_changed)
+        changed = self.store.write_decisions([record for record, _, _ in decisions], rows, audits,
+                                             live_changed=live_changed)
+        if changed:
+            raise DecidedOnChanged(self._changes(changed))
         reached("applied")
         index = self._enrichments(record for record, _, _ in decisions)
         items = [self._item(record, row, index) for (record, _, _), row in zip(decisions, rows)]

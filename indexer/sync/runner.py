@@ -714,12 +714,18 @@ def reprepare_due(store: SyncStore, placer: Callable[[], Placer]) -> int:
     live = {after.key for before, after in changed
             if shown(after, reviews.get(after.key)) != shown(before, reviews.get(before.key))}
     news = [said for before, after in changed if (said := _problem_news(before, after, mark)) is not None]
-    if not store.write_reprepared([after for _, after in changed], live_changed=live, mark=REPREPARE_DUE, asked=mark,
-                                  audits=[audit for audit, _ in news]):
+    moved = store.write_reprepared(changed, live_changed=live, mark=REPREPARE_DUE, asked=mark,
+                                   audits=[audit for audit, _ in news])
+    if moved is None:
         return 0  # another process prepared them first, and said what it did
-    for _, line in news:  # once committed: a process killed before it says nothing it did not do
-        log.warning("%s", line)
-    return len(changed)
+    left = {r.service_id for r in moved}
+    for audit, line in news:  # once committed: a process killed before it says nothing it did not do
+        if audit.service_id not in left:
+            log.warning("%s", line)
+    for record in moved:
+        log.warning("%s: not prepared again after the upgrade (%s): a sync run changed it while it was prepared, and "
+                    "what the run wrote stands", record.service_id, mark)
+    return len(changed) - len(moved)
 
 
 def _problem_news(before: StoredRecord, after: StoredRecord, mark: str) -> tuple[Audit, str] | None:

@@ -81,6 +81,10 @@ LIVE_PUBLISHED = "live_revision_published"
 TITLED = "source_title:"
 REBUILD_READ = "rebuild_read"
 _REVISION = "SELECT coalesce(max(live_revision), 0) FROM sync_records"
+# A record as a writer read it (`_as_read`); a decision writes the live revision alone, and only of such a record.
+_AS_READ = "source = ? AND source_id = ? AND digest = ? AND status = ? AND coalesce(problem, '') = ?"
+_STILL_AS_READ = f"SELECT 1 FROM sync_records WHERE {_AS_READ}"
+_DECIDED = f"UPDATE sync_records SET live_revision = CASE WHEN ? THEN ? ELSE live_revision END WHERE {_AS_READ}"
 
 
 # Every source that has run, as `run_sources`, on the runs' index (migration 25): read on each metrics scrape, where
@@ -381,6 +385,15 @@ def _enrichment(row: Sequence[Any]) -> StoredEnrichment:
 
 def _review(row: Sequence[Any]) -> ReviewRow:
     return ReviewRow(*row)
+
+
+def _as_read(r: StoredRecord) -> tuple[str, str, str, str, str]:
+    """What says a record is still as a writer read it (`_AS_READ`): a sync run that changed it since changed one."""
+    return r.source, r.source_id, r.digest, r.status, r.problem or ""
+
+
+class _Changed(Exception):
+    """A record decided on changed since it was read (`SyncStore.write_decisions`): the transaction is rolled back."""
 
 
 class SyncStore:
@@ -822,26 +835,60 @@ class SyncStore:
 
     def write(self, records: Sequence[StoredRecord], reviews: Sequence[ReviewRow], audits: Sequence[Audit], *,
               live_changed: set[tuple[str, str]]) -> None:
-        """Records, review rows and audit rows in one transaction (a review decision)."""
+        """Records, review rows and audit rows written whole in one transaction, over whatever the store holds: a
+        test's setting up of a store in a given state. rehabmap's own writes each guard what they read: a run's
+        (`apply_run`, under its source's lock), a decision's (`write_decisions`), a preparing's (`write_reprepared`)."""
         with self._transaction() as conn:
             self._write(conn, records, reviews, audits, live_changed, now())
 
-    def write_reprepared(self, records: Sequence[StoredRecord], *, live_changed: set[tuple[str, str]],
-                         mark: str, asked: str, audits: Sequence[Audit] = ()) -> bool:
+    def write_decisions(self, records: Sequence[StoredRecord], reviews: Sequence[ReviewRow],
+                        audits: Sequence[Audit], *, live_changed: set[tuple[str, str]]) -> list[StoredRecord]:
+        """Review decisions on `records` (as read to decide): their review rows and audit rows in one transaction,
+        and of each record only its live revision, moved where what it shows changes (`live_changed`); written
+        only if every record is as read (its digest, status and problem), else nothing is, and the records that
+        changed are returned. Before, the records were written whole, so a sync run committing between the reading
+        and the writing was undone: Field House, retired as CQC deregistered it, was written back active, and a
+        feed of changes alone never retires it again."""
+        changed: list[StoredRecord] = []
+        try:
+            with self._transaction() as conn:
+                revision = int(conn.execute(_REVISION).fetchone()[0])
+                for r in records:
+                    moved = r.key in live_changed
+                    revision += moved
+                    if not conn.execute(_DECIDED, (moved, revision, *_as_read(r))).rowcount:
+                        changed.append(r)
+                if changed:
+                    raise _Changed  # rolls the transaction back: nothing of the decisions is written
+                self._write_rows(conn, reviews, audits, now())
+        except _Changed:
+            pass
+        return changed
+
+    def write_reprepared(self, changed: Sequence[tuple[StoredRecord, StoredRecord]], *,
+                         live_changed: set[tuple[str, str]], mark: str, asked: str, audits: Sequence[Audit] = ()
+                         ) -> list[StoredRecord] | None:
         """Records prepared again on upgrade, their audit rows (a problem cleared or recorded), and the meta entry
         `mark` that asked for it (its value `asked`, as read before preparing) gone, in one transaction: a process
         killed meanwhile leaves the mark, and the next does it all again. The mark is deleted first, so of processes
         preparing at once (a server's workers start together, a sync beside them) one alone writes; False, nothing
         written, for the others: the audit log is append-only, and each wrote the same audit rows before. Records
         written move the stalled listings' revision (`LISTINGS_REVISION`): a problem cleared or recorded lists a
-        record or no longer does, and no run is recorded."""
+        record or no longer does, and no run is recorded. `changed`: each record as read and as prepared; one a sync
+        run changed in between (its digest, status or problem not as read) is not written, nor its audit rows, and
+        is returned, what the run wrote standing: before, the record prepared was written whole,
+        so Ashton Lodge, retired by a run committing while the records were prepared, was written back active."""
         with self._transaction() as conn:
             if not conn.execute("DELETE FROM sync_meta WHERE key = ? AND value = ?", (mark, asked)).rowcount:
-                return False
-            self._write(conn, records, (), audits, live_changed, now())
+                return None
+            moved = [before for before, _ in changed
+                     if conn.execute(_STILL_AS_READ, _as_read(before)).fetchone() is None]
+            gone = {r.service_id for r in moved}
+            records = [after for _, after in changed if after.service_id not in gone]
+            self._write(conn, records, (), [a for a in audits if a.service_id not in gone], live_changed, now())
             if records:
                 conn.execute(BUMP_LISTINGS)
-        return True
+        return moved
 
     @staticmethod
     def _write(conn: Connection, records: Sequence[StoredRecord], reviews: Sequence[ReviewRow],
@@ -871,6 +918,10 @@ class SyncStore:
                  stored_json([d._asdict() for d in r.left_out]) if r.left_out else None,
                  None if r.relayed_on is None else stored_json(r.relayed_on), *key_columns(r.service),
                  *key_columns(r.service), r.key in live_changed))
+        SyncStore._write_rows(conn, reviews, audits, at)
+
+    @staticmethod
+    def _write_rows(conn: Connection, reviews: Sequence[ReviewRow], audits: Sequence[Audit], at: str) -> None:
         for v in reviews:
             conn.execute(_UPSERT_REVIEW, (v.source, v.source_id, v.state, v.decided_type, v.decided_subtype, v.reason,
                           v.decided_by, v.decided_at, v.decided_on_evidence, v.queued_at))

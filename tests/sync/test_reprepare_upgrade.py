@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from indexer.sources import load_source
 from indexer.sync.file_candidates import FileCandidates, by_source
 from indexer.sync import runner
 from indexer.sync.runner import reprepare_due
-from indexer.sync.store import REPREPARE_DUE, SyncStore
+from indexer.sync.store import REPREPARE_DUE, StoredRecord, SyncStore, now
 from rehabmap.maintain.audit import hsds_rows
 from rehabmap.maintain.store import Directory, open_database, store_of
 from tests.conftest import database_url
@@ -254,6 +255,38 @@ def test_a_record_the_release_before_rejected_that_now_prepares_is_no_longer_rej
     assert reprepare_due(store, lambda: GeographyPlacer(geography)) == 0
 
 
+def test_a_record_a_run_changed_while_the_store_was_prepared_again_is_left_as_the_run_wrote_it(
+        request, store_kind, tmp_path, geodata_dir, data_dir, replay, geography, monkeypatch, caplog):
+    """A sync run (another process) retiring Ashton Lodge after the upgrade's preparing read the records, before it
+    wrote them (preparing every record takes a while): before, the record prepared was written whole, active, and
+    the run's retirement was undone. Now it is left as the run wrote it, and the log says so."""
+    settings = settings_for(make_home(tmp_path / "home", geodata_dir), data_dir, replay, warm_up=False,
+                            database_url=database_url(request, store_kind))
+    refused_by_the_release_before(settings, replay, geography, monkeypatch)
+    store = SyncStore(store_of(settings))
+    store.set_meta(REPREPARE_DUE, "migration 19")
+
+    def placer_after_a_run():  # asked for once the records are read, before they are prepared
+        other = SyncStore(store_of(settings))
+        gone = replace(other.record("cqc", ASHTON), status="retired", retired_at=now(),
+                       retired_reason="deregistered by CQC")
+        other.apply_run("cqc", [gone], [], [], [], live_changed={gone.key}, complete=False, started_at=now(),
+                        report={})
+        return GeographyPlacer(geography)
+
+    with caplog.at_level(logging.WARNING, logger="indexer.sync.runner"):
+        assert reprepare_due(store, placer_after_a_run) == 0
+
+    ashton = store.record("cqc", ASHTON)
+    assert (ashton.status, ashton.retired_reason) == ("retired", "deregistered by CQC")
+    assert ashton.problem is not None, "as the run wrote it: its problem not cleared by the preparing"
+    assert [r.getMessage() for r in caplog.records if r.name == "indexer.sync.runner"] == [
+        f"{ASHTON_ID}: not prepared again after the upgrade (migration 19): a sync run changed it while it was "
+        "prepared, and what the run wrote stands"]
+    assert Directory.from_settings(settings).audit.entries(resource_id=ASHTON_ID)[1] == 0
+    assert store.meta(REPREPARE_DUE) is None
+
+
 class PreparedBeside(SyncStore):
     """The store of a process that has prepared its records again while another process, preparing at once (a
     server's workers start together, a sync beside them), wrote its own first."""
@@ -262,7 +295,7 @@ class PreparedBeside(SyncStore):
         super().__init__(path)
         self.beside = beside
 
-    def write_reprepared(self, *args, **kwargs) -> bool:
+    def write_reprepared(self, *args, **kwargs) -> list[StoredRecord] | None:
         self.beside()
         return super().write_reprepared(*args, **kwargs)
 

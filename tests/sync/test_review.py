@@ -4,12 +4,13 @@ decision is audited, it outlives re-syncs, and a later change in the source's ev
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import pytest
 
-from indexer.sync.review import ReviewQueue
-from indexer.sync.store import SyncStore
+from indexer.sync.review import DecidedOnChanged, ReviewQueue
+from indexer.sync.store import SyncStore, now
 from app.sync import open_live
 from indexer.pipeline import GeographyPlacer
 from rehabmap.maintain.store import Directory, store_of
@@ -203,6 +204,38 @@ def test_decisions_the_record_refuses_are_refused_and_change_nothing(synced, geo
     assert review.item(FIELD_HOUSE_ID).state == "pending"
     assert Directory.from_settings(settings).audit.entries(resource_id=FIELD_HOUSE_ID)[1] == 0
     assert index_record(settings.home, FIELD_HOUSE_ID) is None
+
+
+def test_a_decision_on_a_record_a_run_retired_after_it_was_read_is_refused_and_the_retirement_stands(
+        synced, geography):
+    """A sync run committing between a decision's reading of Field House and its write (another process, at any
+    moment): before, the decision wrote the record back whole as read, active, undoing the run's retirement, and
+    a feed of changes alone would never retire it again. Now nothing is decided and the keeper is told why."""
+    settings = synced  # after a first sync: a copy of the module's
+    review = queue(settings, geography)
+    read = review.store.records
+
+    def read_then_a_run_retires_it(**which):
+        read_first = read(**which)
+        review.store.records = read  # once: the run commits after the decision read the record
+        other = SyncStore(store_of(settings))
+        [record] = other.records(service_ids=[FIELD_HOUSE_ID])
+        gone = replace(record, status="retired", retired_at=now(), retired_reason="deregistered by CQC")
+        other.apply_run("cqc", [gone], [], [], [], live_changed={gone.key}, complete=False, started_at=now(),
+                        report={})
+        return read_first
+
+    review.store.records = read_then_a_run_retires_it
+    with pytest.raises(DecidedOnChanged, match=r"^Field House changed at its source while you decided \(now retired: "
+                                               r"deregistered by CQC\): look at it again; nothing was decided\.$"):
+        review.accept([FIELD_HOUSE_ID], actor="Ann", level=1)
+    [after] = SyncStore(store_of(settings)).records(service_ids=[FIELD_HOUSE_ID])
+    assert (after.status, after.retired_reason) == ("retired", "deregistered by CQC")
+    assert review.item(FIELD_HOUSE_ID).state == "pending"
+    assert Directory.from_settings(settings).audit.entries(resource_id=FIELD_HOUSE_ID)[1] == 0
+    assert DecidedOnChanged.status == 409
+    review.reject([FIELD_HOUSE_ID], actor="Ann", reason="not rehab")  # read again, it is decided
+    assert review.item(FIELD_HOUSE_ID).state == "rejected"
 
 
 def test_a_record_of_unknown_type_needs_a_type_to_be_accepted(settings, geography, feeds_dir):
