@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from rehabmap.england_day import england_today
 from rehabmap.errors import DomainError
 
 
@@ -198,12 +199,13 @@ class Settings(BaseSettings):
             raise ValueError(f"no such file: {value}")
         return value
 
-    def current_date(self) -> date:
-        """REHABMAP_TODAY when set, else the machine's date: the one clock every face answers as of. Matching,
+    def current_date(self, england: date | None = None) -> date:
+        """REHABMAP_TODAY when set, else the day in England (`england_today`): the one clock every face answers as
+        of; never the day a write stamps (`AppState.days`, which gives `england` as it read it). Matching,
         the API's and pages' answers (capacity and verification ages, the commissioners' pages and their
         out-of-area placements' age), `rehabmap match`, `verify-due` and `gaps` all ask it, so an answer can be
         reproduced as it stood on a day."""
-        return self.today or date.today()
+        return self.today or england or england_today()
 
     @property
     def elasticsearch_hosts(self) -> list[str]:

@@ -14,6 +14,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from geodata.geography import Geography
+from rehabmap.england_day import england_today
 from rehabmap.config import Settings
 from rehabmap.coverage import CoverageMap, CoverageStore, SmallAreaTable
 from rehabmap.gaps.analysis import GapAnalysis, analysis_for
@@ -47,6 +48,13 @@ class AppState:
 
     def today(self) -> date:
         return self.settings.current_date()
+
+    def days(self) -> tuple[date, date]:
+        """The day a write stamps and refuses a later date by (`england_today`, never REHABMAP_TODAY), and the day
+        its answer is as of (`today`), from one reading of the clock: a face's write reads them once a request, so
+        a reply across midnight does not call the day it just stamped tomorrow."""
+        stamp = england_today()
+        return stamp, self.settings.current_date(stamp)
 
     def source_title(self, source: str) -> str:
         """A source as a person reads it ("Care Quality Commission (CQC)", not "cqc"); one with no title (an

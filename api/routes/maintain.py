@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
@@ -168,20 +169,23 @@ _VERSIONED: dict[int | str, dict[str, Any]] = {**_STALE, 428: _doc(
     "send it with the header If-Match: \"<version>\". …")}
 
 
-def _held(state: AppState, service: Service, response: Response) -> ServiceHeldOut:
+def _held(state: AppState, service: Service, response: Response, today: date) -> ServiceHeldOut:
     """The service with when and why it was retired when it is (as GET /services/{id} says), its version (also the
-    ETag header), and whether the index holds it (a new service kept, which it lacks, is `listed` false)."""
-    out = ServiceOut.of(service, state.today(), verify_after_days=state.settings.verify_after_days)
+    ETag header), and whether the index holds it (a new service kept, which it lacks, is `listed` false), as of
+    `today`: the day the request read once (`AppState.days`), as the write it answers stamped by the same reading
+    (before, read again here: a verify at midnight answered its own stamp as a day old)."""
+    out = ServiceOut.of(service, today, verify_after_days=state.settings.verify_after_days)
     version = version_of(service)
     response.headers["ETag"] = f'"{version}"'
     return ServiceHeldOut(service=out.retired(retirement(state.directory, service)), version=version,
                           listed=not _editor(state).unlisted(service.id))
 
 
-def _edit(state: AppState, result: tuple[Service, list[str]], response: Response) -> EditOut:
-    """The service as written (`_held`) and the fields the request changed."""
+def _edit(state: AppState, result: tuple[Service, list[str]], response: Response, today: date | None = None
+          ) -> EditOut:
+    """The service as written (`_held`, as of `today`, else the day now) and the fields the request changed."""
     service, changed = result
-    held = _held(state, service, response)
+    held = _held(state, service, response, today or state.today())
     return EditOut(service=held.service, version=held.version, listed=held.listed, changed=changed)
 
 
@@ -217,7 +221,8 @@ def create_service(body: ServiceIn, caller: Caller, state: State, response: Resp
     every re-import. Its areas come from its point; its capacity date defaults to today. Where the search index
     refuses or fails its write, a 503 whose `service_id` names the service kept: change that one (PATCH, or POST
     .../verify), which writes it once the index answers; the POST sent again would add a second service."""
-    return _edit(state, _editor(state).create(caller, body.given(), state.today()), response)
+    stamp, today = state.days()
+    return _edit(state, _editor(state).create(caller, body.given(), stamp), response, today)
 
 
 @router.put(_SERVICE + _NEED, response_model=EditOut, responses=_STALE,
@@ -255,7 +260,7 @@ def service(service_id: ServiceId, caller: Caller, state: State, request: Reques
     keep it, `listed` false), and its version (also the ETag header) to send in If-Match with a change made from
     it. Maintainers and admins, or a provider for its own services."""
     with _unshown_explained(request, service_id):
-        return _held(state, _editor(state).editable(caller, service_id), response)
+        return _held(state, _editor(state).editable(caller, service_id), response, state.today())
 
 
 async def _may_change(request: Request, service_id: ServiceId, caller: Caller, state: State) -> None:
@@ -285,8 +290,9 @@ def update_service(service_id: ServiceId, body: ServicePatchIn, caller: Caller, 
     (needs_met ["female_only"] is women only), and lists that contradict the gender are a 422 naming both
     fields."""
     with _unshown_explained(request, service_id):
-        return _edit(state, _editor(state).update(caller, service_id, body.given(), state.today(),
-                                                  if_match=if_match), response)
+        stamp, today = state.days()
+        return _edit(state, _editor(state).update(caller, service_id, body.given(), stamp, if_match=if_match),
+                     response, today)
 
 
 @router.post(_SERVICE + _RETIRE, response_model=EditOut, summary="Retire a service",
@@ -308,7 +314,8 @@ def verify_service(service_id: ServiceId, caller: Caller, state: State, request:
     """Stamps `last_verified` with today's date (audited). Maintainers and admins, or a provider for its
     own services."""
     with _unshown_explained(request, service_id):
-        return _edit(state, _editor(state).verify(caller, service_id, state.today()), response)
+        stamp, today = state.days()
+        return _edit(state, _editor(state).verify(caller, service_id, stamp), response, today)
 
 
 @router.get("/questioned", response_model=QuestionedListOut, summary="Edits a source has since changed",

@@ -23,7 +23,7 @@ import csv
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ from indexer.sources.common import (
 )
 from rehabmap.config import get_settings
 from rehabmap.coverage import CURATED, Claim, SmallAreaTable
+from rehabmap.england_day import england_today
 from rehabmap.taxonomy import ServiceType
 
 LICENCE = "maintainers' own (verified by the named person)"
@@ -262,7 +263,7 @@ def _check(raw: CsvRow, spec: TableSpec, file: str, source: str | None, columns:
         except ValueError as exc:
             fail("verified_on", str(exc).split(": ", 1)[1])
         else:
-            if verified_on > _latest_today():
+            if verified_on > england_today():
                 fail("verified_on", f"{verified_on.isoformat()} is in the future")
     if bool(verified_by) != bool(cell["verified_on"]):
         fail("verified_by" if not verified_by else "verified_on",
@@ -288,14 +289,6 @@ def _check(raw: CsvRow, spec: TableSpec, file: str, source: str | None, columns:
     stated = tuple(warnings + raw.cut_of(read)) if candidate is None else ()  # a `none` row's: it has no candidate
     return CuratedRow(raw.line, category, areas, None if problem else candidate, verified_by, verified_on, problem,
                       stated)
-
-
-def _latest_today() -> date:
-    """Today where it is latest (UTC+14): a `verified_on` after it is in the future wherever the check was made.
-    Before, the machine's own date: a table checked and dated today in England was refused, every row of it, from
-    midnight until 01:00 in summer on a server on UTC, and for longer on one further west. Not REHABMAP_TODAY (a
-    day set to reproduce answers), which would refuse or admit a real table by a pretend day."""
-    return datetime.now(timezone(timedelta(hours=14))).date()
 
 
 def _candidate(cell: dict[str, str], spec: TableSpec, file: str, line: int, source: str | None, name: str,

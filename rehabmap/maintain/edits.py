@@ -412,7 +412,9 @@ class Editor:
 
     @staticmethod
     def _capacity(data: dict[str, Any], given: Mapping[str, Any], today: date) -> dict[str, Any]:
-        """Capacity without a date is as of today; a date in the future is refused."""
+        """Capacity without a date is as of `today`, the day in England (`england_today`, as the face read it, never
+        REHABMAP_TODAY); a later date is refused. Before, the face's REHABMAP_TODAY: a server given 2020-01-01
+        stamped a capacity reported now as of then, and refused the real date as in the future."""
         if "capacity" in given and "capacity_as_of" not in given:
             data["capacity_as_of"] = today.isoformat() if given["capacity"] is not None else None
         as_of = data.get("capacity_as_of")

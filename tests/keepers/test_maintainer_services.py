@@ -14,9 +14,11 @@ from urllib.parse import unquote_plus
 import pytest
 from playwright.sync_api import expect
 
+from rehabmap.england_day import england_today
+from rehabmap.explanation import long_date
 from tests.keepers.conftest import Keepers, csrf_of
 from tests.keepers.maintainer_browser import signed_in_page
-from tests.maintain.conftest import TODAY
+from tests.maintain.conftest import TODAY, stamped_days
 from tests.web.browser import axe, shot
 from web.keepers.words import AS_KEPT
 
@@ -304,12 +306,15 @@ def test_a_stale_capacity_shows_as_not_known_with_its_date_and_choosing_one_rest
     assert "Nothing+was+changed" in answer.headers["location"]
     held = keepers.app.state.rehabmap.backend.get(AIRE)
     assert (held.capacity, held.capacity_as_of.isoformat()) == ("none", old)  # left as it was, not cleared
+    day = england_today()
     answer = client.post(f"/keepers/services/{AIRE}", data={**unchanged, "capacity": "none"})
     assert answer.status_code == 303 and "Saved: capacity_as_of." in unquote_plus(answer.headers["location"])
     held = keepers.app.state.rehabmap.backend.get(AIRE)
-    assert (held.capacity, held.capacity_as_of) == ("none", TODAY)
+    # stamped with England's real day, which the app, answering as of TODAY (before it), reads as today
+    assert held.capacity == "none" and held.capacity_as_of.isoformat() in stamped_days(day)
     form = client.get(f"/keepers/services/{AIRE}")
-    assert _inputs(form.text)["capacity"] == "none" and "No vacancy, reported today, on 23 November 2026" in form.text
+    assert _inputs(form.text)["capacity"] == "none"
+    assert f"No vacancy, reported today, on {long_date(held.capacity_as_of)}" in form.text
 
 
 def test_a_current_capacity_confirmed_still_true_is_reported_again_as_of_today(keepers):
@@ -340,12 +345,13 @@ def test_a_current_capacity_confirmed_still_true_is_reported_again_as_of_today(k
     assert 'id="capacity_confirmed-error"' in refused.text and re.search(r'id="capacity_confirmed"[^>]* checked',
                                                                           refused.text)
     assert audit_of(keepers, AIRE) == before
+    day = england_today()
     answer = client.post(f"/keepers/services/{AIRE}", data={**unchanged, "capacity_confirmed": "yes"})
     assert answer.status_code == 303 and "Saved: capacity_as_of." in unquote_plus(answer.headers["location"])
     held = keepers.app.state.rehabmap.backend.get(AIRE)
-    assert (held.capacity, held.capacity_as_of) == ("limited", TODAY)
+    assert held.capacity == "limited" and held.capacity_as_of.isoformat() in stamped_days(day)
     assert [(f, new) for _, f, _, new in audit_of(keepers, AIRE)[len(before):]] == [("capacity_as_of",
-                                                                                     TODAY.isoformat())]
+                                                                                     held.capacity_as_of.isoformat())]
 
 
 def test_a_provider_and_a_forged_form_change_nothing(keepers):

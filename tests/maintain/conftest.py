@@ -23,6 +23,7 @@ import pytest
 from pydantic import SecretStr
 
 from rehabmap.config import Settings
+from rehabmap.england_day import england_today
 from rehabmap.maintain.store import Directory
 from tests.built_home import BuiltHome
 from tests import commands
@@ -33,7 +34,13 @@ from search.embedded import index_file
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample"
-TODAY = date(2026, 11, 23)
+TODAY = date(2026, 11, 23)  # the day the apps answer as of (REHABMAP_TODAY); never the day a write stamps
+
+
+def stamped_days(before: date) -> set[str]:
+    """The days in England a write made after `before` (`england_today`, read before it) may stamp: that day, or
+    the day now where midnight passed in between. A write stamps the real day, never TODAY (REHABMAP_TODAY)."""
+    return {before.isoformat(), england_today().isoformat()}
 # Organisation A (a fictional Leeds trust) owns these; organisation B owns the Manchester ones.
 OWNED_A = ["sample:leeds-recovery-college", "sample:aire-valley-rehabilitation-unit",
            "sample:seacroft-community-rehabilitation-unit"]
@@ -164,7 +171,7 @@ def with_version(client, service_id: str, headers: dict[str, str], base: str = "
     return {**headers, "If-Match": read.headers["etag"]}
 
 
-def make_app(settings: Settings, today: date = TODAY):
+def make_app(settings: Settings, today: date | None = TODAY):
     from app.main import create_app
 
     return create_app(settings.model_copy(update={"today": today}))

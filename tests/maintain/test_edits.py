@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
@@ -14,12 +14,16 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from indexer.pipeline import GeographyPlacer, build_index
 from indexer.sources import load_source
+import rehabmap.config
+import rehabmap.state
+from rehabmap.england_day import england_today
 from rehabmap.maintain.edits import OverlayWriter
 from search.embedded import EmbeddedIndex, EmbeddedWriter, index_file
 from rehabmap.oruk import service_uuid
 from rehabmap.record import Service
-from tests.maintain.conftest import (OWNED_A, SAMPLE, TODAY, AppClient, make_app, make_site, start_server,
-                                    with_version)
+from tests.midnight import Midnight
+from tests.maintain.conftest import (OWNED_A, SAMPLE, TODAY, AppClient, make_app, make_site, stamped_days,
+                                    start_server, with_version)
 
 HSDS_METADATA = Path(__file__).resolve().parents[3] / "shared" / "oruk" / "hsds-3.0" / "metadata.json"
 MATCH_LEEDS = {"home": {"postcode": "LS9 7TF"}, "types": ["inpatient_rehab_level1", "inpatient_rehab_level2"],
@@ -46,6 +50,7 @@ def test_an_edit_is_live_at_once_and_audited_field_by_field(api, site):
     need = next(n for n in ("substance_misuse", "older_adult", "sensory_adapted")
                 if n not in before["needs_met"] + before["needs_not_met"])
     auth = with_version(api, service_id, site.auth("maintainer"))  # needs_met is the whole list: If-Match
+    day = england_today()
     reply = api.patch(f"/maintain/services/{service_id}", headers=auth,
                       json={"capacity": "available", "needs_met": [*before["needs_met"], need],
                             "phone": "0113 496 0123"})
@@ -54,7 +59,8 @@ def test_an_edit_is_live_at_once_and_audited_field_by_field(api, site):
 
     # Every read path sees the new record: one service, the browse list, the match.
     one = api.get(f"/services/{service_id}").json()
-    assert one["capacity"] == {"status": "available", "as_of": TODAY.isoformat(), "reported": "available"}
+    assert one["capacity"]["as_of"] in stamped_days(day)
+    assert one["capacity"] == {"status": "available", "as_of": one["capacity"]["as_of"], "reported": "available"}
     assert need in one["needs_met"] and one["phone"] == "0113 496 0123"
     listed = result(api.get("/services", params={"q": "Kirkstall"}), service_id)
     assert listed["capacity"]["status"] == "available"
@@ -78,7 +84,8 @@ def test_an_edit_is_live_at_once_and_audited_field_by_field(api, site):
     ({"subtype": "imha"}, "subtype"),
     ({"service_area": {"polygon": {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [0, 1], [1, 0], [0, 0]]]}}},
      "service_area.polygon"),
-    ({"capacity_as_of": (TODAY + timedelta(days=3)).isoformat(), "capacity": "available"}, "capacity_as_of"),
+    # the future by England's real day, not the apps' REHABMAP_TODAY (TODAY), which a capacity report never reads
+    ({"capacity_as_of": (england_today() + timedelta(days=3)).isoformat(), "capacity": "available"}, "capacity_as_of"),
     ({"postcode": "ZZ99 9ZZ"}, "postcode"),
     ({"postcode": "LS9"}, "postcode"),
     ({"lat": 53.8}, "lon"),
@@ -109,6 +116,7 @@ def test_an_invalid_edit_is_a_422_naming_the_field_and_writes_nothing(api, site,
 
 
 def test_a_new_service_is_placed_searchable_and_audited(api, site):
+    day = england_today()
     reply = api.post("/maintain/services", headers=site.auth("maintainer"), json={
         "name": "Lantern Peer Support Group", "service_type": "vcfse", "postcode": "ls9 7tf",
         "description": "Weekly peer support.", "needs_met": ["language:pl"], "accepting_referrals": True})
@@ -117,7 +125,7 @@ def test_a_new_service_is_placed_searchable_and_audited(api, site):
     service_id = created["id"]
     assert service_id.startswith("directory:lantern-peer-support-group-")
     assert created["postcode"] == "LS9 7TF" and created["areas"]["icb_code"] == "E54000054"
-    assert created["last_verified"] == TODAY.isoformat() and created["verification_due"] is False
+    assert created["last_verified"] in stamped_days(day) and created["verification_due"] is False
     assert created["provenance"][0]["source"] == "directory"
     assert result(api.get("/services", params={"q": "Lantern"}), service_id)
     near = api.get("/services", params={"postcode": "LS9 7TF", "type": "vcfse", "radius_km": 1})
@@ -193,12 +201,50 @@ def test_an_edit_to_a_records_own_fields_shows_in_the_very_next_match(api, site)
     assert {k: after[k] for k in shared} == {k: one[k] for k in shared}
 
 
+def test_a_write_across_midnight_stamps_and_answers_as_of_the_one_day_it_read(site, monkeypatch):
+    """Without REHABMAP_TODAY, POST .../verify and a PATCH of capacity read England's day once (`AppState.days`),
+    as the clock turns midnight after that read: the day they stamp is the day their reply is as of. Before, the
+    reply read the clock again (`_held`), after the write had read it (the probe counted 2 reads of each)."""
+    api = AppClient(make_app(site.settings, today=None))
+    day = date(2026, 11, 23)
+    service_id = OWNED_A[0]
+    for call, stamped in ((lambda: api.post(f"/maintain/services/{service_id}/verify",
+                                            headers=site.auth("provider_a")), lambda s: s["last_verified"]),
+                          (lambda: api.patch(f"/maintain/services/{service_id}", headers=site.auth("provider_a"),
+                                             json={"capacity": "limited"}), lambda s: s["capacity"]["as_of"])):
+        clock = Midnight(day)
+        monkeypatch.setattr(rehabmap.state, "england_today", clock)
+        monkeypatch.setattr(rehabmap.config, "england_today", clock)
+        reply = call()
+        assert reply.status_code == 200, reply.text
+        assert (clock.reads, stamped(reply.json()["service"])) == (1, day.isoformat())
+
+
+def test_a_write_stamps_the_day_in_england_never_rehabmap_today(site):
+    """REHABMAP_TODAY is the day answers are given as of, never a fact written: with it at 2020-01-01, a capacity
+    reported and a verification are stamped with the real day in England, and a capacity reported as of that day
+    is taken. Before, both were stamped 2020-01-01, and the real day was refused as "in the future" (422)."""
+    api = AppClient(make_app(site.settings, today=date(2020, 1, 1)))
+    service_id, auth = OWNED_A[0], site.auth("provider_a")
+    day = england_today()
+    reported = api.patch(f"/maintain/services/{service_id}", headers=auth, json={"capacity": "limited"})
+    verified = api.post(f"/maintain/services/{service_id}/verify", headers=auth)
+    assert reported.status_code == verified.status_code == 200, (reported.text, verified.text)
+    assert reported.json()["service"]["capacity"]["as_of"] in stamped_days(day)
+    assert verified.json()["service"]["last_verified"] in stamped_days(day)
+    given = api.patch(f"/maintain/services/{service_id}", headers=auth,
+                      json={"capacity": "available", "capacity_as_of": day.isoformat()})
+    assert given.status_code == 200, given.text
+
+
 def test_verify_stamps_today_and_is_audited(api, site):
     service_id = OWNED_A[2]
+    day = england_today()
     reply = api.post(f"/maintain/services/{service_id}/verify", headers=site.auth("provider_a"))
-    assert reply.status_code == 200 and reply.json()["service"]["last_verified"] == TODAY.isoformat()
+    assert reply.status_code == 200 and reply.json()["service"]["last_verified"] in stamped_days(day)
     row = audit_rows(site, service_id)[-1]
-    assert (row.action, row.field, row.new) == ("verify", "last_verified", TODAY.isoformat())
+    assert (row.action, row.field, row.new) == ("verify", "last_verified",
+                                                reply.json()["service"]["last_verified"])
 
 
 def test_audit_reads_in_pages_and_as_hsds_metadata(api, site):

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from indexer.pipeline import GeographyPlacer, build_index
+from rehabmap.england_day import england_today
 from indexer.sources import load_source
 from indexer.sources.curated import TABLES, TableSpec, blank_template, check_rows, spec_for, table_claims
 from indexer.sources.common import CsvTable, csv_table, read_text
@@ -134,16 +135,22 @@ def twelve_hours_behind_utc(monkeypatch):
     time.tzset()
 
 
-def test_a_table_verified_on_a_day_begun_somewhere_is_taken_and_one_after_it_is_refused(twelve_hours_behind_utc):
-    """A `verified_on` is in the future once no place on Earth has reached its day: on a machine twelve hours
-    behind UTC, a row verified the day after the machine's date is checked (that day has begun, as it has in England
-    past midnight for a server on UTC); one three days after it is refused, saying so. Before, the machine's own date
-    refused the first: a table checked and dated today in England lost every verified row."""
+def test_a_table_verified_today_in_england_is_taken_on_any_server_and_one_after_it_is_refused(
+        twelve_hours_behind_utc):
+    """A `verified_on` is in the future after the day in England (`england_today`), whatever the server's clock: on
+    a machine twelve hours behind UTC, whose date is England's or the day before, a row verified today in England is
+    taken, and one dated tomorrow there is refused, saying so (two days on, where midnight passed meanwhile).
+    Before, the day where it is latest (UTC+14): a row dated tomorrow in England was taken from 10:00 there (11:00
+    in summer) on."""
     spec = TABLES[0]
-    tomorrow, later = (date.today() + timedelta(days=n) for n in (1, 3))
-    assert _problem_without(spec, verified_on=tomorrow.isoformat()) is None
-    assert _problem_without(spec, verified_on=later.isoformat()) == (
-        f"column verified_on: {later.isoformat()} is in the future")
+    today = england_today()
+    assert _problem_without(spec, verified_on=today.isoformat()) is None
+    later = today + timedelta(days=1)
+    said = _problem_without(spec, verified_on=later.isoformat())
+    if england_today() != today:  # midnight passed: tomorrow is today
+        later += timedelta(days=1)
+        said = _problem_without(spec, verified_on=later.isoformat())
+    assert said == f"column verified_on: {later.isoformat()} is in the future"
 
 
 @pytest.mark.parametrize("spec", TABLES, ids=[t.file_name for t in TABLES])

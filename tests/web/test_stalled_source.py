@@ -41,6 +41,7 @@ from tests.conftest import database_url
 from tests.cqc_records import ASHTON_ID, DOVETAIL_ID, DOVETAIL_POSTCODE, FIELD_HOUSE_ID, FIELD_HOUSE_POSTCODE
 from tests.sync.replay import Replay, running
 from tests.sync.store_fixtures import feeds_folder, make_home, rehabmap, serving, settings_for
+from tests.midnight import Midnight
 from tests.sync.test_reprepare_upgrade import refused_by_the_release_before
 from tests.sync.test_killed_sync import command_killed_at
 from tests.web.site import make_app, serve
@@ -248,18 +249,6 @@ def test_a_review_decision_leaves_the_stalled_listings_as_read_and_as_they_are(s
                      kept)
     [field_house] = [r for r in response.results if r.service.id == FIELD_HOUSE_ID]
     assert "not confirmed since" in field_house.explanation
-
-
-class Midnight:
-    """The app's clock (`AppState.today`) turning midnight after its first read: `day`, then the day after; its reads
-    counted."""
-
-    def __init__(self, day: date) -> None:
-        self.day, self.reads = day, 0
-
-    def __call__(self) -> date:
-        self.reads += 1
-        return self.day if self.reads == 1 else self.day + timedelta(days=1)
 
 
 def test_a_reply_made_across_midnight_is_of_the_one_day_its_route_read(stalled, data_dir, monkeypatch):

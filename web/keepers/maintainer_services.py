@@ -239,14 +239,14 @@ def new_form(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLR
 @router.post(f"{SERVICES}/new")
 def create(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Response:
     state, editor = editor_of(request)
-    today = state.today()
+    stamp, today = state.days()
     errors = form_errors(keeper.form)
     given = {k: v for k, v in given_fields(keeper.form, errors).items() if v is not None}
     if not given.get("postcode"):
         errors.add("postcode", "Enter the service's full postcode")
     if not errors:
         try:
-            service, _ = editor.create(keeper.principal, given, today)
+            service, _ = editor.create(keeper.principal, given, stamp)
         except DomainError as error:
             if error.remedy is Remedy.SERVICE_KEPT and error.subject is not None:
                 # made and kept, not yet in the index: the form shown again would invite a second one, and so would a
@@ -270,14 +270,14 @@ def _write(request: Request, keeper: Keeper, service_id: str, action: str) -> Re
     refused (too long, as the API and the command line refuse it, or too short) is shown against its box, as it
     was typed, the rest of the page as it was."""
     state, editor = editor_of(request)
-    today = state.today()
+    stamp, today = state.days()
     errors = form_errors(keeper.form)
     if not errors:
         try:
             if action == "retire":
                 editor.retire(keeper.principal, service_id, keeper.form.get("reason"))
             else:
-                editor.update(keeper.principal, service_id, {"status": "active"}, today)
+                editor.update(keeper.principal, service_id, {"status": "active"}, stamp)
         except DomainError as error:
             if error.field != "reason":
                 return refusal_page(request, keeper, "This could not be done", error)
@@ -413,7 +413,7 @@ def edit(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINE
     except ServiceMerged as merged:
         return _listed_as(request, keeper, service_id, merged)
     current = _current(request, keeper, service_id, found)
-    today = state.today()
+    stamp, today = state.days()
     errors = form_errors(keeper.form, form_values(current, today))
     given = given_fields(keeper.form, errors, current)
     fields = reconfirmed(keeper.form, given, changed(current, given, today), errors)
@@ -426,7 +426,7 @@ def edit(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINE
             # refused as any such page is (before, "Nothing was changed."); a fresh one writes a write owed of the
             # service (a new service kept, which the index lacks), as the API's verify does (`Editor._laid_again`),
             # and else nothing.
-            _, names = editor.update(keeper.principal, service_id, fields, today,
+            _, names = editor.update(keeper.principal, service_id, fields, stamp,
                                      if_match=keeper.form.get("version") or None)
         except (StaleEdit, PreconditionRequired) as error:
             errors.add("service-form", _not_saved(error, fields))

@@ -54,7 +54,7 @@ def verify(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Respons
     state, editor = editor_of(request)
     service_id = keeper.form.get("id")
     try:
-        service, _ = editor.verify(keeper.principal, service_id, state.today())
+        service, _ = editor.verify(keeper.principal, service_id, state.days()[0])
     except DomainError as error:
         return refusal_page(request, keeper, "This could not be verified", error)
     return RedirectResponse(f"{DUE}?" + urlencode({"done": f"{service.name} is verified as of today."}),

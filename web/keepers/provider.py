@@ -99,10 +99,10 @@ async def update_capacity(request: Request, keeper: Keeper = requires(Role.provi
     """Vacancy and referrals in one step; the vacancy is reported as of today (the editor stamps it)."""
     form = keeper.form
     service_id = form.get("service")
-    today = get_state(request).today()  # one day for the cards read, the page or the report written
+    stamp, today = get_state(request).days()  # one reading for the cards read, the page or the report written
     card = next((c for c in _cards(request, keeper, today) if c.service.id == service_id), None)
     if card is None:
-        return await _write(request, keeper, service_id, {}, today)  # not theirs, or gone: the editor says which
+        return await _write(request, keeper, service_id, {}, stamp)  # not theirs, or gone: the editor says which
     errors = form_errors(form)
     capacity, accepting = form.get("capacity"), form.get("accepting")
     if capacity not in CAPACITY_WORDS:
@@ -113,24 +113,23 @@ async def update_capacity(request: Request, keeper: Keeper = requires(Role.provi
         typed = replace(card, capacity=capacity, accepting=accepting)
         return _my_services_page(request, keeper, errors, today, typed=typed, status=400)
     return await _write(request, keeper, service_id, {"capacity": capacity, "accepting_referrals": accepting == "yes"},
-                        today)
+                        stamp)
 
 
 @router.post(f"{MY_SERVICES}/verify")
 async def verify(request: Request, keeper: Keeper = requires(Role.provider)) -> Response:
     """"Details still correct": the service's last verified date becomes today."""
     service_id = keeper.form.get("service")
-    today = get_state(request).today()
     try:
-        await run_in_threadpool(_editor(request).verify, keeper.principal, service_id, today)
+        await run_in_threadpool(_editor(request).verify, keeper.principal, service_id, get_state(request).days()[0])
     except DomainError as error:
         raise _refused(request, keeper, error) from None
     return _saved(service_id)
 
 
-async def _write(request: Request, keeper: Keeper, service_id: str, fields: dict, today: date) -> Response:
+async def _write(request: Request, keeper: Keeper, service_id: str, fields: dict, stamp: date) -> Response:
     try:
-        await run_in_threadpool(_editor(request).update, keeper.principal, service_id, fields, today)
+        await run_in_threadpool(_editor(request).update, keeper.principal, service_id, fields, stamp)
     except DomainError as error:
         raise _refused(request, keeper, error) from None
     return _saved(service_id)
@@ -163,7 +162,7 @@ async def save_details(request: Request, keeper: Keeper = requires(Role.provider
     if not errors:
         try:
             await run_in_threadpool(_editor(request).update, keeper.principal, service.id,
-                                    {f: given_text(f, v) for f, v in changed.items()}, get_state(request).today())
+                                    {f: given_text(f, v) for f, v in changed.items()}, get_state(request).days()[0])
             return _saved(service.id)
         except InvalidEdit as error:
             errors.add(error.field if error.field in DETAIL_FIELDS else "phone", said(error))
