@@ -34,7 +34,7 @@ def warm_up(state: AppState) -> float:
                 home = state.geography.resolve(postcode=postcode, place=place)
             except CALLER_ERRORS:
                 continue
-        (coverage, synced), today = state.coverage_read(), state.today()
+        (coverage, listings), today = state.coverage_read(), state.today()
         if home is not None:  # every type once, as the clinicians' search asks, and each type's coverage
             match(state.backend, home, MatchRequest(limit=1, each_type=True), today)
             match(state.backend, home, MatchRequest(limit=1, max_distance_km=WARM_RADIUS_KM), today)
@@ -43,7 +43,7 @@ def warm_up(state: AppState) -> float:
         warm_pages(state.geography)
         language_ids()  # the ORUK feed's language term ids (~0.1 s), else made by a first GET of one
         # Last: kept until a source syncs or the day changes (`AppState`); a read that fails skips nothing else.
-        state.unconfirmed_listings(today, synced)
+        state.unconfirmed_listings(today, listings)
     except (DataFileMissing, IndexNotBuilt) as exc:  # the operator's to fix: said in full, with the file's place
         log.error("warm-up stopped: %s", for_operator(exc))
     except Exception as exc:  # noqa: BLE001 - see the docstring: the first request meets it as it would have

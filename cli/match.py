@@ -71,8 +71,8 @@ def match_command(postcode, place, lat, lon, needs, types, age, gender, max_km, 
     name_sources(state)
     # Local output: a sector is named as typed ("the middle of NG18 2"), where a reply says no more than the district.
     measured = measured_from(home.precision, home.district, home.label)
-    (coverage, synced), today = state.coverage_read(), state.today()
-    response = match(backend, home, request, today, state.unconfirmed_listings(today, synced), measured)
+    (coverage, listings), today = state.coverage_read(), state.today()
+    response = match(backend, home, request, today, state.unconfirmed_listings(today, listings), measured)
     click.echo(f"Home: {home.label} — {home.areas.icb_name} ({home.areas.icb_code}), {home.areas.lad_name}")
     if measured:
         click.echo(measured_note(measured, home.precision))

@@ -662,12 +662,23 @@ class Snapshot(NamedTuple):
 # sync_meta: a revision the writes to the synced records outside a run move, in their transaction, where what the
 # stalled listings read (a record's problem, whether it has a usable version) can change with no run recorded:
 # preparing the records again on upgrade (`SyncStore.write_reprepared`), at a sync's start or a server's catch-up.
-# Added to the last run's id, it is what `CoverageStore.read` gives the listings to be kept on: both only move on, so
-# their sum moves whenever either does. (A review decision writes its records' live revision alone: no listing
-# changes.)
+# With the last run's id, it is what `CoverageStore.read` gives the listings to be kept on (`ListingsKey`). (A review
+# decision writes its records' live revision alone: no listing changes.)
 LISTINGS_REVISION = "listings_revision"
 BUMP_LISTINGS = (f"INSERT INTO sync_meta (key, value) VALUES ('{LISTINGS_REVISION}', '1') ON CONFLICT (key) DO UPDATE "
                  "SET value = CAST(CAST(sync_meta.value AS INTEGER) + 1 AS TEXT)")
+
+
+class ListingsKey(NamedTuple):
+    """What the stalled listings read is kept on (`CoverageStore.read`): the sync store's last run and the revision
+    its records' writes outside a run move (`LISTINGS_REVISION`); (0, 0) for none, or no store. Before, their sum:
+    right only while both move on, and saying neither."""
+
+    run_id: int
+    listings_revision: int
+
+
+NO_LISTINGS = ListingsKey(0, 0)
 
 
 class CoverageStore:
@@ -687,7 +698,7 @@ class CoverageStore:
         self.store = store
         self._cache: tuple[int, Snapshot] | None = None  # the revision read, and what was read at it
         # SQLite: the file's stamp, and the revision and last sync run read while it held.
-        self._seen: tuple[tuple[int, ...], tuple[int, int]] | None = None
+        self._seen: tuple[tuple[int, ...], tuple[int, ListingsKey]] | None = None
         self._lock = threading.Lock()
         self._database: Database | None = None
         self._wal = _WalKeeper(store) if isinstance(store, Path) else None
@@ -741,19 +752,19 @@ class CoverageStore:
         coverage revision: a run that changes no claim leaves them as read)."""
         return self.read()[0]
 
-    def read(self) -> tuple[Snapshot, int]:
-        """The snapshot, and the id of the sync store's last run plus its `LISTINGS_REVISION` as the same query read
-        them (0: none, or no store): what the stalled listings read after it are kept on, handed to the caller and
+    def read(self) -> tuple[Snapshot, ListingsKey]:
+        """The snapshot, and the sync store's last run and `LISTINGS_REVISION` as the same query read them
+        (`ListingsKey`): what the stalled listings read after it are kept on, handed to the caller and
         not kept here, where another thread's older read could overwrite it. Before, the last run's id alone: a
         record an upgrade prepared again at a sync's start, its problem cleared, stayed out of the listings until
         the next run, and a match read its stalled source's listing as current."""
         stamp = self._stamp()
         if stamp is None:
-            return self._none, 0
-        revision, synced = stamp
+            return self._none, NO_LISTINGS
+        revision, listings = stamp
         with self._lock:
             if self._cache is not None and self._cache[0] == revision:
-                return self._cache[1], synced
+                return self._cache[1], listings
         with self._opened().snapshot() as conn:
             rows = conn.execute("SELECT category, area_code, basis, as_of, verified_by FROM coverage_claims "
                                 "ORDER BY basis, category, area_code").fetchall()
@@ -763,9 +774,9 @@ class CoverageStore:
         found = Snapshot([Claim(*row) for row in rows], pending, held)
         with self._lock:
             self._cache = (revision, found)
-        return found, synced
+        return found, listings
 
-    def _stamp(self) -> tuple[int, int] | None:
+    def _stamp(self) -> tuple[int, ListingsKey] | None:
         """The coverage revision and the sync store's last run with its listings' revision, in one query (the
         revision a key's lookup); on SQLite read again only once the file has changed (its stamp taken first, so a
         commit between the two is read at the next). None: no store file."""
@@ -778,11 +789,11 @@ class CoverageStore:
             if seen is not None and seen[0] == file:
                 return seen[1]
         with self._opened().connect() as conn:
-            revision, synced = conn.execute(
+            revision, run_id, listings_revision = conn.execute(
                 "SELECT (SELECT coalesce(max(n), 0) FROM coverage_revision), (SELECT coalesce(max(id), 0) FROM "
-                "sync_runs) + coalesce((SELECT CAST(value AS INTEGER) FROM sync_meta WHERE key = ?), 0)",
+                "sync_runs), coalesce((SELECT CAST(value AS INTEGER) FROM sync_meta WHERE key = ?), 0)",
                 (LISTINGS_REVISION,)).fetchone()
-        stamp = (int(revision), int(synced))
+        stamp = (int(revision), ListingsKey(int(run_id), int(listings_revision)))
         if file is not None:
             self._seen = (file, stamp)
         return stamp

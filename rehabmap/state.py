@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from geodata.geography import Geography
 from rehabmap.england_day import england_today
 from rehabmap.config import Settings
-from rehabmap.coverage import CoverageMap, CoverageStore, SmallAreaTable
+from rehabmap.coverage import CoverageMap, CoverageStore, ListingsKey, SmallAreaTable
 from rehabmap.gaps.analysis import GapAnalysis, analysis_for
 from rehabmap.gaps.categories import Category
 from rehabmap.gaps.comparison import GapTable
@@ -44,7 +44,7 @@ class AppState:
     _coverage_store: CoverageStore | None = field(default=None, repr=False)
     _coverage: CoverageMap | None = field(default=None, repr=False)
     # `unconfirmed_listings` as read, with the sync store's stamp (`CoverageStore.read`) and the day it was read for.
-    _unconfirmed: tuple[int, date, Listings] | None = field(default=None, repr=False)
+    _unconfirmed: tuple[ListingsKey, date, Listings] | None = field(default=None, repr=False)
 
     def today(self) -> date:
         return self.settings.current_date()
@@ -78,16 +78,16 @@ class AppState:
         """What the directory covers (the claims are read again only when the store changes)."""
         return self.coverage_read()[0]
 
-    def coverage_read(self) -> tuple[CoverageMap, int]:
+    def coverage_read(self) -> tuple[CoverageMap, ListingsKey]:
         """The coverage, and the sync store's stamp (its last run, and the revision writes to its records outside a
         run move) as the same read found it (`CoverageStore.read`): what a search passes to `unconfirmed_listings`,
         so that it asks no query of its own."""
-        (claims, pending, held), synced = self._claims_store().read()
+        (claims, pending, held), listings = self._claims_store().read()
         coverage = self._coverage
         if coverage is None or coverage.claims is not claims:
             coverage = self._coverage = CoverageMap(claims, SmallAreaTable.load(self.settings.data_dir), pending,
                                                     held)
-        return coverage, synced
+        return coverage, listings
 
     def _claims_store(self) -> CoverageStore:
         if self._coverage_store is None:
@@ -96,23 +96,23 @@ class AppState:
             self._coverage_store = CoverageStore(store_of(self.settings))
         return self._coverage_store
 
-    def unconfirmed_listings(self, today: date, synced: int | None = None) -> Listings | None:
+    def unconfirmed_listings(self, today: date, listings: ListingsKey | None = None) -> Listings | None:
         """The listings no live source has confirmed for more than REHABMAP_LISTING_MAX_AGE_DAYS by `today`, which
         a match says of the results resting on them (`rehabmap.maintain.freshness.unconfirmed_listings`); None
         without a store. `today`: the day the caller's reply is as of, read by it once (before, read here again, so
         a reply across midnight said a listing 15 days old beside the rest of its answer as of the day before).
         Read again only when the day changes, the sync store records a run (a source's success is committed with
         it, before its coverage is published) or an upgrade prepares its records again (`LISTINGS_REVISION`);
-        `synced`: that stamp as the caller's own read of the coverage found it (`coverage_read`), so a match asks
+        `listings`: that key as the caller's own read of the coverage found it (`coverage_read`), so a match asks
         no query of its own; None: read it here (the claims' snapshot, a query on PostgreSQL). Kept apart from the
         coverage, whose claims a run that changes nothing leaves as they were."""
         if self.directory is None:
             return None
-        if synced is None:
-            synced = self._claims_store().read()[1]
+        if listings is None:
+            listings = self._claims_store().read()[1]
         kept = self._unconfirmed
-        if kept is None or kept[0] != synced or kept[1] != today:
-            kept = self._unconfirmed = (synced, today, unconfirmed_listings(
+        if kept is None or kept[0] != listings or kept[1] != today:
+            kept = self._unconfirmed = (listings, today, unconfirmed_listings(
                 self.directory, self.source_title, today, self.settings.listing_max_age_days))
         return kept[2]
 

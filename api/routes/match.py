@@ -51,8 +51,8 @@ def _answer(body: MatchIn, state: AppState) -> Response:
         accepting_only=body.accepting_referrals_only, needs_confirmed=body.needs_confirmed,
         include_out_of_catchment=body.include_out_of_catchment, limit=body.limit,
         current_placement=placement, order=body.order)
-    (coverage, synced), today = state.coverage_read(), state.today()
-    response = match(state.backend, home, request, today, state.unconfirmed_listings(today, synced))
+    (coverage, listings), today = state.coverage_read(), state.today()
+    response = match(state.backend, home, request, today, state.unconfirmed_listings(today, listings))
     at_home = coverage.at_home(home.areas.codes(), request.reach(home))
     covered: dict[ServiceType, Coverage] = {}
     parts: dict[ServiceType, Parts] = {}

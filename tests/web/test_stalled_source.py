@@ -217,20 +217,24 @@ def test_a_record_an_upgrade_prepares_again_is_listed_by_its_stalled_source_at_o
     refused_by_the_release_before(settings, replay, geography, monkeypatch)
     synced_on = moved_back(settings.home, STOPPED_DAYS)
     state, today = open_state(settings), date.today()
-    listings = state.unconfirmed_listings(today, state.coverage_read()[1])
+    key = state.coverage_read()[1]
+    listings = state.unconfirmed_listings(today, key)
     assert listings is not None and DOVETAIL_ID in listings.listed and ASHTON_ID not in listings.listed
 
     sync = SyncStore(store_of(settings))
     sync.set_meta(REPREPARE_DUE, "migration 19")
     assert reprepare_due(sync, lambda: GeographyPlacer(geography)) == 1
 
-    listings = state.unconfirmed_listings(today, state.coverage_read()[1])
+    # the key the listings are kept on names both parts (before, their sum): the run as it was, the revision moved
+    after = state.coverage_read()[1]
+    assert (after.run_id, after.listings_revision) == (key.run_id, key.listings_revision + 1) and key.run_id > 0
+    listings = state.unconfirmed_listings(today, after)
     assert listings is not None and listings.listed[ASHTON_ID][:3] == ("cqc", "cqc", synced_on)
 
 
 def test_a_review_decision_leaves_the_stalled_listings_as_read_and_as_they_are(stalled, data_dir, geography):
-    """A review decision writes its records as it read them (their status, problem and prepared version too), and
-    records no run: what the stalled listings read is as it was, so a server keeps them. Field House, held for review
+    """A review decision writes its records' live revision alone (`SyncStore.write_decisions`), and records no
+    run: what the stalled listings read is as it was, so a server keeps them. Field House, held for review
     (its level unknown) from CQC, whose sync stalled, is listed as CQC last confirmed it before the decision and after
     it, accepted, as a fresh read of the store lists it: a match then says its listing is not confirmed since."""
     state = open_state(Settings(home=stalled.home, data_dir=data_dir))

@@ -237,8 +237,8 @@ def alternatives_results(request: Request, state: State, key: str, order: str = 
     if show == "all":
         match_request = replace(match_request, limit=MAX_LIMIT)
     today = state.today()
-    coverage, synced = state.coverage_read()
-    response = match(state.backend, parsed.home, match_request, today, state.unconfirmed_listings(today, synced))
+    coverage, listings = state.coverage_read()
+    response = match(state.backend, parsed.home, match_request, today, state.unconfirmed_listings(today, listings))
     context = form_context(form, errors)
     context["map"] = _options_map(state.geography, parsed, response) if response.results else None
     at_home = coverage.at_home(parsed.home.areas.codes(), match_request.reach(parsed.home))
