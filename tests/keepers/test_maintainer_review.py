@@ -21,7 +21,7 @@ from app.pending_rebuild import PENDING_FILE
 from app.sync import converge
 from indexer.precedence import source_precedence
 from indexer.sync.review import ReviewQueue
-from indexer.sync.store import SyncStore
+from indexer.sync.store import SyncStore, now
 from rehabmap import errors
 from rehabmap.maintain.store import store_of
 from rehabmap.record import id_in_path
@@ -345,6 +345,43 @@ def test_the_review_queue_works_without_javascript(browser, queued_server):
         page.get_by_label("Reason for rejecting").fill("no type, and a hospital we do not list")
         page.get_by_role("button", name="Reject the chosen").click()
         expect(page.get_by_text("Rejected 1 record.")).to_be_visible()
+
+
+def test_a_decision_on_a_record_a_run_retired_meanwhile_is_refused_on_its_page_and_the_retirement_stands(queued):
+    """A sync run (another process) retiring Field House after the page's decision read it, before it wrote: the
+    decision is refused against the record, saying what changed, and nothing is decided. Before, the decision wrote
+    the record back whole, active, undoing the run."""
+    settings, opener = queued.site.settings, queued.app.state.open_review
+
+    def opened_then_a_run_retires_it() -> ReviewQueue:
+        queue = opener()
+        read = queue.store.records
+
+        def read_then_a_run(**which):
+            first = read(**which)
+            queue.store.records = read  # once: the run commits after the decision read the record
+            other = SyncStore(store_of(settings))
+            [record] = other.records(service_ids=[LEVEL1])
+            gone = replace(record, status="retired", retired_at=now(), retired_reason="closed")
+            other.apply_run(record.source, [gone], [], [], [], live_changed={gone.key}, complete=False,
+                            started_at=now(), report={})
+            return first
+
+        queue.store.records = read_then_a_run
+        return queue
+
+    client = signed_in(queued)
+    page = client.get(f"/keepers/review/{LEVEL1}")
+    queued.app.state.open_review = opened_then_a_run_retires_it
+    refused = client.post(f"/keepers/review/{LEVEL1}", data={"csrf": csrf_of(page.text), "action": "accept",
+                                                             "type": "inpatient_rehab_level1", "subtype": ""})
+    queued.app.state.open_review = opener
+    assert refused.status_code == 400
+    assert ("Field House changed at its source while you decided (now retired: closed): look at it again; nothing "
+            "was decided.") in html.unescape(refused.text)
+    [after] = SyncStore(store_of(settings)).records(service_ids=[LEVEL1])
+    assert (after.status, after.retired_reason) == ("retired", "closed")
+    assert LEVEL1 in pending(queued)
 
 
 def test_a_decision_goes_through_the_servers_own_index_without_loading_another(queued, monkeypatch):
