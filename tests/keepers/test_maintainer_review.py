@@ -21,7 +21,7 @@ from app.pending_rebuild import PENDING_FILE
 from app.sync import converge
 from indexer.precedence import source_precedence
 from indexer.sync.review import ReviewQueue
-from indexer.sync.store import SyncStore, now
+from indexer.sync.store import SyncStore
 from rehabmap import errors
 from rehabmap.maintain.store import store_of
 from rehabmap.record import id_in_path
@@ -33,7 +33,7 @@ from tests.keepers.conftest import Keepers, csrf_of, make_keepers
 from tests.keepers.maintainer_browser import signed_in_page
 from tests.maintain.conftest import Site, cli_here, copy_site, make_site
 from tests.sync.store_fixtures import (HELD_BACK_SAID, ListedConnector, Reads, both_lists_files, field_house_item,
-                                       mistyped_supersedes, runner_for)
+                                       mistyped_supersedes, retired_once_read, runner_for)
 from tests.web.browser import axe, shot
 from web.keepers.words import AS_KEPT
 
@@ -355,19 +355,7 @@ def test_a_decision_on_a_record_a_run_retired_meanwhile_is_refused_on_its_page_a
 
     def opened_then_a_run_retires_it() -> ReviewQueue:
         queue = opener()
-        read = queue.store.records
-
-        def read_then_a_run(**which):
-            first = read(**which)
-            queue.store.records = read  # once: the run commits after the decision read the record
-            other = SyncStore(store_of(settings))
-            [record] = other.records(service_ids=[LEVEL1])
-            gone = replace(record, status="retired", retired_at=now(), retired_reason="closed")
-            other.apply_run(record.source, [gone], [], [], [], live_changed={gone.key}, complete=False,
-                            started_at=now(), report={})
-            return first
-
-        queue.store.records = read_then_a_run
+        retired_once_read(queue.store, settings, LEVEL1, "closed")
         return queue
 
     client = signed_in(queued)

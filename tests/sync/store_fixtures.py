@@ -26,7 +26,7 @@ from indexer.sync.connectors import base, cqc
 from indexer.sync.items import Outcome, SourceItem, SyncState, TypeStatus
 from rehabmap.taxonomy import ServiceType
 from indexer.sync.runner import SyncRunner
-from indexer.sync.store import SyncStore
+from indexer.sync.store import StoredRecord, SyncStore, now
 from app.sync import open_live
 from rehabmap.config import SYSTEM_FOLDERS, Settings, get_settings
 from rehabmap.maintain.store import open_database, store_of
@@ -301,3 +301,27 @@ def mistyped_supersedes(tmp_path, monkeypatch) -> Path:
     with pytest.raises(PrecedenceInvalid, match="'nhs-hospitals-2105', which no mapping"):
         source_precedence()
     return broken / "nhs_website_hospitals_2018.toml"
+
+
+def retire_in_a_run(settings: Settings, service_id: str, reason: str) -> None:
+    """A sync run retiring `service_id` for `reason`, through a store of its own (another process's, which may commit
+    at any moment), in its own transaction."""
+    other = SyncStore(store_of(settings))
+    [record] = other.records(service_ids=[service_id])
+    gone = replace(record, status="retired", retired_at=now(), retired_reason=reason)
+    other.apply_run(record.source, [gone], [], [], [], live_changed={gone.key}, complete=False, started_at=now(),
+                    report={})
+
+
+def retired_once_read(store: SyncStore, settings: Settings, service_id: str, reason: str) -> None:
+    """`store`'s next read of records followed at once by a run retiring `service_id` (`retire_in_a_run`): a
+    write made from what it read, a review decision, comes after the run committed."""
+    read = store.records
+
+    def read_then_a_run(**which: Any) -> list[StoredRecord]:
+        first = read(**which)
+        store.records = read  # type: ignore[method-assign]  # once
+        retire_in_a_run(settings, service_id, reason)
+        return first
+
+    store.records = read_then_a_run  # type: ignore[method-assign]

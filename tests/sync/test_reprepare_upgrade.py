@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +25,15 @@ from indexer.sources import load_source
 from indexer.sync.file_candidates import FileCandidates, by_source
 from indexer.sync import runner
 from indexer.sync.runner import reprepare_due
-from indexer.sync.store import REPREPARE_DUE, StoredRecord, SyncStore, now
+from indexer.sync.store import REPREPARE_DUE, StoredRecord, SyncStore
 from rehabmap.maintain.audit import hsds_rows
 from rehabmap.maintain.store import Directory, open_database, store_of
 from tests.conftest import database_url
 from tests.cqc_records import ASHTON, ASHTON_ID, DOVETAIL, DOVETAIL_ID, FIELD_HOUSE_ID
 from tests.maintain.conftest import AppClient, make_app, with_version
 from tests.sync.replay import Replay, running
-from tests.sync.store_fixtures import (LISTS, MAINTAINER, Reads, cqc_connector, make_home, offline_runner, runner_for,
-                                       settings_for, table_rows)
+from tests.sync.store_fixtures import (LISTS, MAINTAINER, Reads, cqc_connector, make_home, offline_runner,
+                                       retire_in_a_run, runner_for, settings_for, table_rows)
 
 ALSO_KNOWN_AS = "Dovetail House recovery home for autistic adults, women only, no step-free access"
 
@@ -267,11 +266,7 @@ def test_a_record_a_run_changed_while_the_store_was_prepared_again_is_left_as_th
     store.set_meta(REPREPARE_DUE, "migration 19")
 
     def placer_after_a_run():  # asked for once the records are read, before they are prepared
-        other = SyncStore(store_of(settings))
-        gone = replace(other.record("cqc", ASHTON), status="retired", retired_at=now(),
-                       retired_reason="deregistered by CQC")
-        other.apply_run("cqc", [gone], [], [], [], live_changed={gone.key}, complete=False, started_at=now(),
-                        report={})
+        retire_in_a_run(settings, ASHTON_ID, "deregistered by CQC")
         return GeographyPlacer(geography)
 
     with caplog.at_level(logging.WARNING, logger="indexer.sync.runner"):

@@ -4,13 +4,12 @@ decision is audited, it outlives re-syncs, and a later change in the source's ev
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import date
 
 import pytest
 
 from indexer.sync.review import DecidedOnChanged, ReviewQueue
-from indexer.sync.store import SyncStore, now
+from indexer.sync.store import SyncStore
 from app.sync import open_live
 from indexer.pipeline import GeographyPlacer
 from rehabmap.maintain.store import Directory, store_of
@@ -28,6 +27,7 @@ from tests.sync.store_fixtures import (
     field_house_item,
     index_record,
     make_home,
+    retired_once_read,
     runner_for,
     settings_for,
 )
@@ -213,19 +213,7 @@ def test_a_decision_on_a_record_a_run_retired_after_it_was_read_is_refused_and_t
     a feed of changes alone would never retire it again. Now nothing is decided and the keeper is told why."""
     settings = synced  # after a first sync: a copy of the module's
     review = queue(settings, geography)
-    read = review.store.records
-
-    def read_then_a_run_retires_it(**which):
-        read_first = read(**which)
-        review.store.records = read  # once: the run commits after the decision read the record
-        other = SyncStore(store_of(settings))
-        [record] = other.records(service_ids=[FIELD_HOUSE_ID])
-        gone = replace(record, status="retired", retired_at=now(), retired_reason="deregistered by CQC")
-        other.apply_run("cqc", [gone], [], [], [], live_changed={gone.key}, complete=False, started_at=now(),
-                        report={})
-        return read_first
-
-    review.store.records = read_then_a_run_retires_it
+    retired_once_read(review.store, settings, FIELD_HOUSE_ID, "deregistered by CQC")
     with pytest.raises(DecidedOnChanged, match=r"^Field House changed at its source while you decided \(now retired: "
                                                r"deregistered by CQC\): look at it again; nothing was decided\.$"):
         review.accept([FIELD_HOUSE_ID], actor="Ann", level=1)
