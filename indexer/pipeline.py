@@ -31,7 +31,7 @@ from indexer.precedence import source_precedence
 from indexer.rows import Candidate, Held, Rejection, Row, Stated, place
 from rehabmap.errors import DomainError, IndexNotBuilt, shorten
 from rehabmap.index.base import IndexWriter, Parts, PartWriter, Replaced, Stored
-from rehabmap.record import IMPORTED, Provenance, Service, contact_problem, source_of
+from rehabmap.record import IMPORTED, SYNCED, Provenance, Service, contact_problem, source_of
 from rehabmap.taxonomy import Classification, NotRehab, ServiceType, classify_label, refuse_secure, said_of
 
 
@@ -437,7 +437,7 @@ def _finish(fields: dict[str, Any], candidate: Candidate, areas: Any) -> Service
             # where the source says it had the record from (an ORUK feed's); a synced record read again by a
             # rebuild carries its own first, made again above
             *(p for p in fields.get("provenance", ()) if p["source"] != origin.source)]
-        return _validate_service(fields, context=IMPORTED)
+        return _validate_service(fields, context=SYNCED if candidate.synced else IMPORTED)
     except _REJECTABLE as exc:
         return _rejection(candidate, exc, about)
 

@@ -77,6 +77,15 @@ IMPORTED = {"imported": True}
 # Validation context of an edit (`edit_context`): the catchment polygon the record being edited has, which an edit
 # that leaves it as it is keeps unchecked against the degrees and the extent.
 KEPT_POLYGON = "kept_polygon"
+# Validation context of an edit: the name and organisation the record being edited has, which an edit that leaves them
+# as they are keeps unchecked against `one_line_problem` (a record stored before that check may hold a tab in one)
+KEPT_NAMES = "kept_names"
+# Validation context key of what a person gives, through the maintainers' API or the keepers' forms
+# (`rehabmap.maintain.edits.validated`): a name they type is refused for a character no line holds (`one_line_problem`)
+TYPED = "typed"
+# Validation context of a synced record a rebuild reads from the sync's store (`indexer.sync.rebuild.synced_rows`): an
+# import's, but its name is read as stored, never refused for a character the store took before `one_line_problem`
+SYNCED = {**IMPORTED, "synced": True}
 _NEED_CODES = frozenset(NEED_LABELS)
 _GENDER_NEEDS = frozenset(GENDER_NEEDS)
 _OTHER_GENDER_NEEDS = {gender: _GENDER_NEEDS - {gender} for gender in _GENDER_NEEDS}
@@ -124,6 +133,38 @@ def typed_text(value: str) -> str:
     counted it two where the forms count one. A text held with CR LF (from a source) or a lone CR reads as the same
     text when a form sends it back, which a browser does with LF."""
     return value.replace("\r\n", "\n").replace("\r", "\n").strip()
+
+
+# What no line of text holds: C0 and C1 controls (a line break, a tab, a bell), DEL, and Unicode's line and paragraph
+# separators (U+2028, U+2029), which are no control characters but break a line as LF does.
+_NOT_IN_A_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+NAME_FIELDS = ("name", "organisation")
+
+
+def one_line(value: str) -> str:
+    """A source's name (a service's, an organisation's) as one line: each run of whitespace, a line break of any kind
+    (LF, CR, VT, FF, U+001C to U+001F, U+0085, U+2028, U+2029) or a tab among it, one space, its ends trimmed. The one
+    cleaning of a name every importer and sync gives (`Service._names_on_one_line`), as a CSV cell's text always was
+    (`indexer.sources.common.parse_text`): before, a feed's name with a line break was kept so, and the page, the CSV
+    export's row and the feed gave it on two lines. A control character that is no whitespace is left for
+    `one_line_problem` to name."""
+    return " ".join(value.split())
+
+
+def one_line_problem(value: str) -> str | None:
+    """Why `value` cannot be a name, or None when it can: it holds a character no line of text holds, named with
+    where it is. A person's edit is refused with it (a name's box is one line: a line break comes from a script or a
+    page changed in the browser), as is a source's row whose name holds a control character that is no whitespace
+    (a bell, a NUL): what it stood for (a letter lost in a copy out of an old system) is not guessed."""
+    found = _NOT_IN_A_LINE.search(value)
+    if found is None:
+        return None
+    char = found.group()
+    what = "a line break" if char in _LINE_BREAKS else "a tab" if char == "\t" else "a control character"
+    where = (f"after '{shorten(value[:found.start()], 60)}'" if value[:found.start()].strip()
+             else "at its start")
+    return f"holds {what} (U+{ord(char):04X}) {where}: a name is one line of text; remove it"
 
 
 def given_text(field: str, value: str) -> str | None:
@@ -267,8 +308,16 @@ def edit_context(current: Service | None, context: dict[str, Any] | None = None)
     extent checks may hold one they refuse (written latitude first, say): checked with the rest of the record, it
     refused every edit of the service, a phone number's or a retirement, until the same edit replaced it. A polygon
     the edit gives is checked as a new one is; the edit is not read as STORED, which drops a bad contact detail."""
-    kept = None if current is None else current.service_area.polygon
-    return context if kept is None else {**(context or {}), KEPT_POLYGON: kept}
+    if current is None:
+        return context
+    kept = current.service_area.polygon
+    names = {KEPT_NAMES: {"name": current.name, "organisation": current.organisation}}
+    return {**(context or {}), **names, **({} if kept is None else {KEPT_POLYGON: kept})}
+
+
+def _kept_name(value: str, info: ValidationInfo) -> bool:
+    """Whether `value` is the name (or organisation) the record an edit is of has (`edit_context`)."""
+    return info.context is not None and (info.context.get(KEPT_NAMES) or {}).get(info.field_name, None) == value
 
 
 _POLYGON_DEPTH = 4  # a MultiPolygon's coordinates: polygons, rings, positions, numbers
@@ -549,6 +598,34 @@ class Service(BaseModel):
         if problem and info.context == STORED:
             return None  # written by a version before this check: never shown, and the record still reads
         if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator(*NAME_FIELDS, mode="before")
+    @classmethod
+    def _names_on_one_line(cls, value: Any, info: ValidationInfo) -> Any:
+        """An import's (or a sync's) name and organisation read as one line (`one_line`), unless an edit keeps the
+        record's own: one place every source's record passes, so no importer has a cleaning of its own to forget. A
+        person's is not cleaned but refused (`_one_line`), so they see what they sent was not kept as sent."""
+        context = info.context
+        if (isinstance(value, str) and is_imported(context) and not (context or {}).get(TYPED)
+                and not _kept_name(value, info)):
+            return one_line(value)
+        return value
+
+    @field_validator(*NAME_FIELDS)
+    @classmethod
+    def _one_line(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A name a person gives (TYPED) with a character no line holds is refused (`one_line_problem`), and so is a
+        source's row with a control character one line's cleaning leaves. Nothing else is checked: a name the record
+        already has (an edit of its phone, a retirement, a provider's vacancies: `edit_context`), a record read back
+        (STORED), a synced record a rebuild reads from the store (SYNCED), and a record made of others (a merge, the
+        maintainers' edits laid over a synced record), so a name stored before this check still reads everywhere."""
+        context = info.context or {}
+        checked = context.get(TYPED) is True or (is_imported(context) and context.get("synced") is not True)
+        if value is None or not checked or _kept_name(value, info):
+            return value
+        if problem := one_line_problem(value):
             raise ValueError(problem)
         return value
 

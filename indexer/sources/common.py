@@ -29,6 +29,7 @@ from geodata.postcodes import parse_postcode
 from indexer.rows import Candidate
 from rehabmap.config import SYSTEM_FOLDERS
 from rehabmap.errors import shorten
+from rehabmap.record import one_line
 from rehabmap.taxonomy import Classification, NotRehab, classify_provided
 
 _SLUG = re.compile(r"[^a-z0-9]+")
@@ -883,7 +884,8 @@ def provider_type_from_name(provider: str | None) -> str | None:
 
 
 def parse_text(value: Any, what: str) -> str:
-    return " ".join(str(value).split())
+    """A cell's text as one line (`one_line`): a quoted cell's line break is a space, as in a name from any source."""
+    return one_line(str(value))
 
 
 # How a cell becomes the value of a canonical field (rehabmap.record.Service); text by default.

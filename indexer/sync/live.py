@@ -209,7 +209,7 @@ class LiveIndex:
         if entry is None:
             return record, False
         try:
-            laid = overlay_record(Service.model_validate(record), entry.fields).model_dump(mode="json")
+            laid = overlay_record(Service.stored(record), entry.fields).model_dump(mode="json")
         except (ValidationError, DomainError, ValueError) as exc:
             log.warning("directory edits to %s no longer fit the synced record and were not laid: %s",
                         service_id, type(exc).__name__)

@@ -80,7 +80,7 @@ def shown_merged(store: SyncStore, changed: Sequence[StoredRecord], precedence: 
         if len(members) == 1:  # a record of its own (perhaps one another was merged into before, now shown alone)
             out[groups.records[members[0]]["id"]] = groups.records[members[0]]
         elif members:  # each read from the store: merged as a rebuild merges synced records (`Merging`'s `synced`)
-            services = [Service.model_validate(groups.records[at]) for at in members]
+            services = [Service.stored(groups.records[at]) for at in members]
             kept, _ = merge_duplicates(services, precedence, read_from(services))
             out |= {groups.records[at]["id"]: None for at in members}
             out |= {service.id: as_service(service).model_dump(mode="json") for service in kept}

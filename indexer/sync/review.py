@@ -389,7 +389,7 @@ class ReviewQueue:
             raise InvalidValue(f"'{record.service_id}' cannot be used as it stands ({record.problem}); reject it, "
                                "or fix it at the source.", field="service_id")
         try:
-            Service.model_validate(with_type(record.service, ServiceType(service_type).value, subtype))
+            Service.stored(with_type(record.service, ServiceType(service_type).value, subtype))
         except ValidationError as exc:
             raise InvalidValue(f"'{record.service_id}' cannot be {service_type}"
                                f"{':' + subtype if subtype else ''}: "

@@ -45,7 +45,7 @@ from rehabmap.maintain.auth import PROVIDER_FIELDS, Principal, Role, Rule
 from rehabmap.maintain.overlay import READ_FIELDS, OverlayEntry, log_unnoted
 from rehabmap.maintain.readings import GENDERS, NEED_LISTS, stated_needs, with_gender
 from rehabmap.maintain.store import Directory
-from rehabmap.record import IMPORTED, Provenance, Service, edit_context
+from rehabmap.record import IMPORTED, TYPED, Provenance, Service, edit_context
 from rehabmap.taxonomy import GENDER_NEEDS, parse_need
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ def validated(data: Mapping[str, Any], context: dict[str, Any] | None = None,
     """The record, or a 422 naming the first field it refuses. `context`: `Service`'s validation context; `current`:
     the record edited, whose catchment polygon, if the edit leaves it, is kept unchecked (`edit_context`)."""
     try:
-        return Service.model_validate(dict(data), context=edit_context(current, context))
+        return Service.model_validate(dict(data), context={**(edit_context(current, context) or {}), TYPED: True})
     except ValidationError as exc:
         errors = exc.errors()
         first = errors[0]

@@ -297,6 +297,27 @@ def test_a_parent_code_no_pattern_reads_rejects_its_row_naming_the_code_and_the_
                                                          if at[1] != 1167]
 
 
+def test_a_hospitals_name_with_a_control_character_rejects_its_row_a_line_break_in_its_cell_is_one_space(
+        tmp_path, geography):
+    """The real 2018 list with Forest Independent Hospital's name (line 1167) given with a bell character (U+0007), as
+    a copy out of an old system may hold: before, the record kept it, unseen on a page and breaking a CSV consumer's
+    text; now its row is rejected with its line, naming the field and the character. A line break in the name's
+    quoted cell is read as a space, as every cell's run of spaces is: the name stays one line, nothing refused."""
+    text = HOSPITALS_2018.read_text(encoding="utf-8")
+    copy = tmp_path / HOSPITALS_2018.name
+    copy.write_text(text.replace(",Forest Independent Hospital,", ",Forest Independent\x07Hospital,", 1),
+                    encoding="utf-8")
+    [forest] = [r.candidate for r in load_source(copy) if isinstance(r, Held) and r.candidate.origin.line == 1167]
+    refused = prepare(forest, GeographyPlacer(geography))
+    assert str(refused) == (f"{copy.name}:1167: name: Value error, holds a control character (U+0007) after 'Forest "
+                            "Independent': a name is one line of text; remove it")
+    copy.write_text(text.replace(",Forest Independent Hospital,", ',"Forest Independent\r\nHospital",', 1),
+                    encoding="utf-8")
+    [forest] = [r.candidate for r in load_source(copy) if isinstance(r, Held) and r.candidate.origin.line == 1167]
+    record = prepare(forest, GeographyPlacer(geography))
+    assert not isinstance(record, Rejection) and record.name == "Forest Independent Hospital"
+
+
 HOSPITALS_2018 = SERVICES / "nhs_website_hospitals_2018.csv"
 
 

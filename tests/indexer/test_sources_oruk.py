@@ -20,7 +20,7 @@ from rehabmap.oruk import oruk_to_fields, service_to_oruk
 from rehabmap.errors import shorten
 from rehabmap.record import Provenance, Service
 from rehabmap.taxonomy import ServiceType, classify_label
-from search.embedded import EmbeddedWriter
+from search.embedded import EmbeddedIndex, EmbeddedWriter
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "sources"
@@ -349,6 +349,30 @@ def test_a_coordinate_too_large_for_a_number_rejects_its_service_and_the_import_
     assert str(rejected) == ("feed.json record 1: lat, lon: '" + shorten(10 ** 400) + "', '-1.520359' are not both "
                              "numbers (degrees of latitude and longitude)")
     assert (report.read, report.indexed) == (len(items), len(items) - 1)
+
+
+def test_a_names_line_break_is_one_space_and_a_control_character_rejects_its_service_naming_it(tmp_path, geography):
+    """The sample feed with its first service's name on two lines and its organisation ending in CR LF, and its second
+    service's name holding a bell (U+0007): before, both were indexed so, and the CSV export's row, the service's page
+    and the feed it republished gave a name on two lines or with a character no page shows. Now a run of whitespace
+    is one space, as a CSV cell's is, and the service lands; the bell, whose meaning is not guessed, rejects its
+    service naming the field and the character, and the others land."""
+    items = json.loads((SAMPLE / "rehabmap-sample.oruk.json").read_text())["contents"]
+    first, second = items[0]["name"], items[1]["name"]
+    items[0]["name"] = first.replace(" ", "\n", 1)
+    items[0]["organization"]["name"] += "\r\n"
+    items[1]["name"] = second.replace(" ", "\x07", 1)
+    path = tmp_path / "feed.json"
+    path.write_text(json.dumps(items))
+    index = tmp_path / "index.sqlite"
+    report = build_index(load_source(path), GeographyPlacer(geography), EmbeddedWriter(index), progress=False)
+    [rejected] = report.rejected
+    assert str(rejected) == (f"feed.json record 2: name: Value error, holds a control character (U+0007) after "
+                             f"'{second.split(' ')[0]}': a name is one line of text; remove it")
+    assert (report.read, report.indexed) == (len(items), len(items) - 1)
+    held = EmbeddedIndex(index)
+    [landed] = [s for s in map(held.get, held.ids()) if s is not None and s.name == first]
+    assert landed.organisation == items[0]["organization"]["name"].strip()
 
 
 def test_a_json_number_of_more_digits_than_python_reads_is_one_rejection(tmp_path):

@@ -266,6 +266,22 @@ def test_a_value_is_kept_whole_to_its_fields_limit_and_one_longer_is_refused_not
     assert client.get(f"/services/{AIRE}").json()["status"] == "active"
 
 
+def test_a_name_sent_with_a_line_break_is_refused_against_its_box_and_nothing_is_written(keepers):
+    """A name's box is one line, but a form sent by a script (or a page changed in the browser) may hold a line break:
+    before, it was saved as sent, and the service's page, its CSV row and its feed entry had a name on two lines. Now
+    it is refused against the name's box, with what was typed shown again, and nothing written."""
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    form = client.get(f"/keepers/services/{AIRE}")
+    before = client.get(f"/services/{AIRE}").json()["name"]
+    refused = client.post(f"/keepers/services/{AIRE}", data={**_inputs(form.text), "csrf": csrf_of(form.text),
+                                                             "name": "Aire Valley\r\nRehabilitation Unit"})
+    assert refused.status_code == 400
+    assert re.search(r'<a href="#name">[^<]*name: holds a line break \(U\+000A\) after &#39;Aire Valley&#39;: a '
+                     r'name is one line', refused.text), re.findall(r'<a href="#name">[^<]*', refused.text)
+    assert client.get(f"/services/{AIRE}").json()["name"] == before
+
+
 def test_a_reason_is_measured_as_it_is_kept_its_runs_of_spaces_made_one_as_the_api_measures_it(keepers):
     """The reason is kept with its runs of spaces made one (`rehabmap.maintain.audit.given_reason`), and the API
     measures it so. Before, the pages measured it as typed: a reason of 499 characters as kept, typed with two

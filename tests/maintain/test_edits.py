@@ -408,6 +408,53 @@ def test_a_text_of_spaces_alone_is_no_text_as_the_keepers_forms_keep_it(api, sit
         assert refused.status_code == 422 and refused.json()["error"]["field"] == name, (name, refused.text)
 
 
+@pytest.mark.parametrize("field, value, said", [
+    ("name", "Bodmin Rehabilitation\nUnit", "holds a line break (U+000A) after 'Bodmin Rehabilitation'"),
+    ("name", "Bodmin Rehabilitation\r\nUnit", "holds a line break (U+000A) after 'Bodmin Rehabilitation'"),
+    ("name", "Bodmin\tRehabilitation Unit", "holds a tab (U+0009) after 'Bodmin'"),
+    ("name", "Bodmin Rehabilitation Unit\x07", "holds a control character (U+0007) after 'Bodmin Rehabilitation Unit'"),
+    ("organisation", "Cornwall Partnership\nNHS Foundation Trust", "holds a line break (U+000A) after 'Cornwall "
+     "Partnership'"),
+    ("name", "Bodmin Rehabilitation\u2028Unit", "holds a line break (U+2028) after 'Bodmin Rehabilitation'"),
+    ("name", "\x00Bodmin Rehabilitation Unit", "holds a control character (U+0000) at its start"),
+])
+def test_a_name_holding_a_line_break_or_a_control_character_is_a_422_naming_it_and_writes_nothing(
+        api, site, field, value, said):
+    """A name is one line: a line break in one split the CSV export's row for a consumer reading lines, and the pages'
+    one-line boxes sent it back without it. Before, the API kept it (200); now a 422 names the field and the
+    character, and nothing is written."""
+    service_id = "sample:bodmin-rehabilitation-unit"
+    doc_before = index_doc(site, service_id)
+    reply = api.patch(f"/maintain/services/{service_id}", json={field: value}, headers=site.auth("admin"))
+    assert reply.status_code == 422, reply.text
+    error = reply.json()["error"]
+    assert error["field"] == field and f"{field}: {said}: a name is one line" in error["message"], error
+    assert index_doc(site, service_id) == doc_before and site.directory.overlay.get(service_id) is None
+
+
+def test_a_name_stored_with_a_tab_is_never_checked_again_by_an_edit_that_leaves_it_and_a_fix_is_taken(fresh_site):
+    """An index written before names were checked holds Aire Valley's name with a tab and its organisation with a line
+    break. An edit that leaves them as they are (a provider's vacancies, a maintainer's phone, a verification, a
+    retirement) goes through, the name as it was; a maintainer's fixed name is taken. Before (63f86a1d), each was
+    refused for the name the record already had: "name: holds a tab (U+0009) after 'Aire Valley'"."""
+    site, service_id = fresh_site, OWNED_A[1]
+    doc = index_doc(site, service_id)
+    name, organisation = "Aire Valley\tRehabilitation Unit", "Aire Trust\n(fictional)"
+    with sqlite3.connect(index_file(site.home)) as conn:
+        conn.execute("UPDATE services SET doc = ? WHERE id = ?",
+                     (json.dumps({**doc, "name": name, "organisation": organisation}), service_id))
+    api, path = AppClient(make_app(site.settings)), f"/maintain/services/{service_id}"
+    for who, sent in [("provider_a", api.patch(path, json={"capacity": "limited"}, headers=site.auth("provider_a"))),
+                      ("maintainer", api.patch(path, json={"phone": "0113 496 0777"}, headers=site.auth("maintainer"))),
+                      ("provider_a", api.post(f"{path}/verify", headers=site.auth("provider_a"))),
+                      ("maintainer", api.post(f"{path}/retire", json={"reason": "closed in October 2026"},
+                                              headers=site.auth("maintainer")))]:
+        assert sent.status_code == 200, (who, sent.text)
+        assert (sent.json()["service"]["name"], sent.json()["service"]["organisation"]) == (name, organisation)
+    fixed = api.patch(path, json={"name": "Aire Valley Rehabilitation Unit"}, headers=site.auth("maintainer"))
+    assert fixed.status_code == 200 and index_doc(site, service_id)["name"] == "Aire Valley Rehabilitation Unit"
+
+
 def test_a_catchment_in_eastings_and_northings_is_a_422_saying_so(api, site, leeds_triangle):
     """British National Grid metres passed the record, then a real cluster refused the document: a 500, the edit
     already in the directory's edits. The same catchment in longitude and latitude is taken."""

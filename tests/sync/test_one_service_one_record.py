@@ -36,6 +36,7 @@ from app.sync import open_live
 from indexer.pipeline import GeographyPlacer, build_index, prepare_all
 from indexer.rows import Candidate, Held
 from indexer.sources import load_source
+from indexer.sync.codec import item_from_json
 from indexer.sync.file_candidates import by_source
 
 from geodata.england import ENGLAND
@@ -971,3 +972,26 @@ def test_a_change_of_a_record_merged_into_another_is_refused_naming_it(accepted_
         if state == "after the live write":
             rebuilt = rehabmap(home, data_dir, None, "index", *files, "--no-progress")
             assert rebuilt.returncode == 0, rebuilt.stderr
+
+
+def test_a_live_write_merges_a_record_stored_with_a_tab_in_its_organisation_and_a_rebuild_reads_it_whole(
+        accepted_home, geography):
+    """Priory Hospital Hemel Hempstead's 2018 record stored, before names were checked, with a tab in its organisation
+    and a bell (U+0007) in its name. A live write merging it with the 2014-15 record reads it as stored; before
+    (63f86a1d) it was refused ("organisation: holds a tab …"), and so was every live write after, each decision saved
+    and the index never following. A rebuild reads it (SYNCED) as one line, the bell kept as the store had it: before,
+    it rejected the record, dropping the service; the same item read from its source is rejected naming the bell."""
+    store = SyncStore(accepted_home / "directory.sqlite")
+    changed(store, HEMEL[1], organisation="The Priory\tGroup", name="Priory Hospital\x07 Hemel Hempstead")
+    [record] = [r for r in store.records() if r.service_id == HEMEL[1]]
+
+    written = shown_merged(store, [record], source_precedence())
+
+    assert written[HEMEL[1]] is None and written[HEMEL[0]] is not None
+    origin = item_from_json(record.item).candidate.origin
+    read = [Candidate(dict(record.service), origin, synced=synced) for synced in (True, False)]
+    rebuilt, fetched = prepare_all(read, GeographyPlacer(geography))
+    assert isinstance(rebuilt, Service), rebuilt
+    assert (rebuilt.name, rebuilt.organisation) == ("Priory Hospital\x07 Hemel Hempstead", "The Priory Group")
+    assert str(fetched).endswith("name: Value error, holds a control character (U+0007) after 'Priory Hospital': a "
+                                 "name is one line of text; remove it"), fetched

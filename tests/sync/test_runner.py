@@ -1072,6 +1072,27 @@ def test_an_oruk_service_read_badly_keeps_the_record_it_made_before(tmp_path, ge
         "active"
 
 
+def test_an_oruk_services_name_is_read_as_one_line_and_one_with_a_control_character_keeps_its_last_version(
+        tmp_path, geodata_dir, data_dir, replay, geography):
+    """Bristol's feed gives 'Autism Advice - Bristol' with a line break in its name: read as a space, the name one line
+    (before, kept with the break, which the page, the CSV export's row and the feed gave on two lines). Then with a
+    bell (U+0007) in it, whose meaning rehabmap does not guess: the item is rejected naming the field and the
+    character, and the service's last version stays shown."""
+    settings, _feeds, sync = bristol_synced(tmp_path, geodata_dir, data_dir, replay, geography)
+    [added] = sync().added
+    service_id = added.service_id
+    [autism] = [i for i in replay.oruk["bristol"].items if i["name"] == "Autism Advice - Bristol"]
+    detail = replay.oruk["bristol"].details[autism["id"]]
+    for name in ("Autism Advice\r\n- Bristol", "Autism Advice\x07 - Bristol"):
+        autism["name"] = detail["name"] = name
+        run = sync(full=True)
+        assert run.retired == [] and index_record(settings.home, service_id)["name"] == "Autism Advice - Bristol"
+        assert index_record(settings.home, service_id)["status"] == "active"
+    [note] = [line.note for line in run.rejected if line.service_id == service_id]
+    assert note == ("name: Value error, holds a control character (U+0007) after 'Autism Advice': a name is one "
+                    "line of text; remove it; the previous version stays"), note
+
+
 def test_an_oruk_service_off_the_pathway_says_whose_reading_that_is(tmp_path, geodata_dir, data_dir, replay,
                                                                      geography):
     """'Autism Advice - Bristol' is held by the term the feed file maps. The feed's page then gives it no term: it is

@@ -38,7 +38,7 @@ from indexer.sync.http import SourceClient, SourceNotFound
 from indexer.sync.items import Evidence, Gone, Outcome, Refused, SourceItem, SyncState, TypeStatus, Unchanged
 from rehabmap.errors import DomainError, did_you_mean, shorten
 from rehabmap.oruk import oruk_to_fields, places, v1_terms
-from rehabmap.record import Provenance, Relay, relays
+from rehabmap.record import Provenance, Relay, one_line, relays
 from rehabmap.taxonomy import STATUTORY_PROVIDERS, NotRehab, ServiceType, classify_label, validate_subtype
 
 # Each paging shape's keys: the page's services, "this is the last page", the number of pages and of services.
@@ -319,7 +319,7 @@ class OrukConnector(BaseConnector):
             return Refused(self.name, None, f"{where} item {number}", "service has no id")
         if str(item.get("status") or "active").strip().lower() not in ("active", ""):
             return Gone(self.name, sid, f"the feed marks it '{item['status']}'", None)
-        name = " ".join(str(item.get("name") or "").split())
+        name = one_line(str(item.get("name") or ""))
         if not name:
             return Refused(self.name, sid, f"{where} item {number}", "service has no name", unreadable=True)
         if sid not in self._listed:
