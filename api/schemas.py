@@ -803,7 +803,7 @@ class ServiceOut(BaseModel):
             needs_read_from_text=s.needs_read_from_text, needs_read_not_met=s.needs_read_not_met,
             min_age=s.min_age, max_age=s.max_age, gender=s.gender, gender_read_from_text=s.gender_read_from_text,
             gender_stated_by_maintainers=by_team, gender_basis=basis, gender_from_source=from_source,
-            address=s.address, postcode=s.postcode, lat=s.lat, lon=s.lon,
+            address=s.address, postcode=s.postcode, lat=s.published_point[0], lon=s.published_point[1],
             areas=AreasOut(**vars(s.areas)),
             service_area=ServiceAreaOut(codes=area.codes, description=area.description,
                                         has_polygon=area.polygon is not None,

@@ -70,8 +70,8 @@ def directions_url(service: Service) -> str:
     """A plain link out to a maps site for directions to the service, as NHS.UK's service pages have. The
     destination is the service's own coordinates; no origin is sent (the person's postcode stays with us), and
     nothing on our pages asks the maps site for anything (Google's documented Maps URLs, api=1)."""
-    return "https://www.google.com/maps/dir/?" + urlencode(
-        {"api": "1", "destination": f"{service.lat:.6f},{service.lon:.6f}"})
+    lat, lon = service.published_point
+    return "https://www.google.com/maps/dir/?" + urlencode({"api": "1", "destination": f"{lat},{lon}"})
 
 
 def clock(value: time) -> str:

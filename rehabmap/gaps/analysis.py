@@ -62,7 +62,7 @@ from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import SmallAreas, to_latlon, unit_vectors
 from rehabmap.index.base import IndexBackend
 from rehabmap.index.generation_cache import GenerationCache
-from rehabmap.record import Service
+from rehabmap.record import POINT_PLACES, Service
 
 if TYPE_CHECKING:  # scipy.spatial costs ~0.6 s of CPU to import: loaded by the first analysis, not by each process
     from scipy.spatial import cKDTree
@@ -184,9 +184,9 @@ class ServicePoints:
 
     def describe(self, row: int) -> ServiceAt:
         return ServiceAt(id=self.ids[row], name=self.names[row], type=self.service_type[row],
-                         subtype=self.subtype[row], lat=round(float(self.lat[row]), 6),
-                         lon=round(float(self.lon[row]), 6), icb_code=self.icb[row], icb_name=self.icb_name[row],
-                         la_code=self.la[row], la_name=self.la_name[row])
+                         subtype=self.subtype[row], lat=round(float(self.lat[row]), POINT_PLACES),
+                         lon=round(float(self.lon[row]), POINT_PLACES), icb_code=self.icb[row],
+                         icb_name=self.icb_name[row], la_code=self.la[row], la_name=self.la_name[row])
 
 
 def chord_to_km(chord: np.ndarray) -> np.ndarray:

@@ -278,3 +278,13 @@ def test_the_geojson_is_rfc_7946_and_holds_no_point_but_the_services(http, home,
     text = json.dumps(body)
     for value in (where.lat, where.lon, round(where.lat, 4), round(where.lon, 4)):
         assert str(value) not in text
+
+
+def test_the_json_api_and_the_page_give_a_services_point_as_the_exports_do(http):
+    """Glebelands Centre's point, 50.83612823486328 from the NHS website (float noise): the GeoJSON, the CSV and the
+    feed give 50.836128, -0.261049. Before, GET /services/{id} gave it whole, one service at two points, and the
+    page's directions link rounded on its own; now each reads `Service.published_point`. (A match gives no point.)"""
+    one = get(http, "/services/nhs-service-search:RX2D7")
+    assert (one["lat"], one["lon"]) == (50.836128, -0.261049)
+    page = http.get("/service/nhs-service-search:RX2D7")
+    assert "destination=50.836128%2C-0.261049" in page.text
