@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, Literal, get_args, get_origin
 
 from indexer.rows import Candidate, Held, Origin, Rejection
 from indexer.sources.common import (UNSTATED_LEVEL, CsvProblem, CsvRow, CsvTable, RowParser, compact, join_address,
@@ -161,7 +161,7 @@ def load_mapping(path: Path) -> Mapping:
     if clash:
         raise MappingError(f"{where}: {sorted(clash)} in both [columns] and [constants]; "
                            "a constant replaces the column")
-    values = {field: {str(k): str(v) for k, v in table.items()} for field, table in doc.get("values", {}).items()}
+    values = _value_tables(doc.get("values", {}), "values", where)
     if set(values) - set(columns):
         raise MappingError(f"{where}: [values] for {sorted(set(values) - set(columns))}, which [columns] does not map")
     patterns = _patterns(doc.get("patterns", {}), columns, values, where)
@@ -196,17 +196,53 @@ def load_mapping(path: Path) -> Mapping:
     )
 
 
-def _patterns(tables: dict[str, Any], columns: dict[str, tuple[str, ...]], values: dict[str, dict[str, str]],
+def _value_tables(tables: Any, section: str, where: str) -> dict[str, dict[str, str]]:
+    """`[values]` or `[patterns]`: per field, a table of a cell's value (or pattern) → a value the field takes, each
+    field's checked at load: a table, not empty, and for a field of a few values (`provider_type`, `gender`, …: the
+    record's) one of them. Before, `[patterns] provider_type = "nhs"` raised AttributeError (a traceback from
+    `rehabmap index`, and from `readable_mappings` and `source_precedence`, which let only MappingError by), and a
+    value the record refuses ("NHS") rejected every row instead of the mapping."""
+    if not isinstance(tables, dict):
+        raise MappingError(f"{where}: [{section}] must be a table of fields, each a table ([{section}.provider_type])")
+    read = {}
+    for field, table in tables.items():
+        if not (isinstance(table, dict) and table):
+            raise MappingError(f"{where}: [{section}] {field} must be a table of {_SAYS[section]} → value, with at "
+                               f"least one entry ([{section}.{field}]), not {shorten(repr(table), 60)}")
+        allowed = _few_values(field)
+        for key, value in table.items():
+            if isinstance(value, (dict, list)) or (allowed and value not in allowed):
+                takes = f"{field} is one of {', '.join(allowed)}" if allowed else "a value is text"
+                raise MappingError(f"{where}: [{section}.{field}] '{shorten(key, 60)}' gives "
+                                   f"{shorten(repr(value), 60)}: {takes}")
+        read[field] = {str(k): str(v) for k, v in table.items()}
+    return read
+
+
+_SAYS = {"values": "a cell's value", "patterns": "pattern"}
+
+
+def _few_values(field: str) -> tuple[str, ...]:
+    """The values a record's field may take where they are few (a Literal: provider type, gender, capacity, status),
+    else none (any text its parser reads)."""
+    info = Service.model_fields.get(field)
+    kinds = get_args(info.annotation) if info is not None else ()
+    literal = next((k for k in kinds if get_origin(k) is Literal), info.annotation if info is not None else None)
+    return tuple(str(v) for v in get_args(literal)) if get_origin(literal) is Literal else ()
+
+
+def _patterns(tables: Any, columns: dict[str, tuple[str, ...]], values: dict[str, dict[str, str]],
               where: str) -> dict[str, tuple[tuple[re.Pattern[str], str], ...]]:
     """`[patterns.<field>]`: pattern → canonical value, the first whose pattern is found in the cell. For a column
     whose values are too many to list but whose shape says the value (the hospital lists' parent ODS code: an NHS
     trust's begins with R or T), not for guessing one from words."""
+    tables = _value_tables(tables, "patterns", where)
     if unmapped := set(tables) - set(columns):
         raise MappingError(f"{where}: [patterns] for {sorted(unmapped)}, which [columns] does not map")
     if both := set(tables) & set(values):
         raise MappingError(f"{where}: {sorted(both)} in both [values] and [patterns]; give one")
     try:
-        return {name: tuple((re.compile(str(pattern)), str(value)) for pattern, value in table.items())
+        return {name: tuple((re.compile(pattern), value) for pattern, value in table.items())
                 for name, table in tables.items()}
     except re.error as exc:
         raise MappingError(f"{where}: [patterns] bad pattern: {exc}") from None

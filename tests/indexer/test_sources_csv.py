@@ -20,7 +20,8 @@ from indexer.pipeline import GeographyPlacer, prepare
 from indexer.rows import Candidate, Held, Rejection
 from indexer.sources import cqc, load_source
 from indexer.sources.common import CsvProblem, CsvRow, csv_table, decode_text, read_text
-from indexer.sources.csv_mapping import MAPPINGS_DIR, MappingError, load_mapping
+from indexer.precedence import PrecedenceInvalid, source_precedence
+from indexer.sources.csv_mapping import MAPPINGS_DIR, MappingError, load_mapping, readable_mappings
 from rehabmap.errors import shorten
 from rehabmap.maintain.websites import given_website
 from rehabmap.taxonomy import classify_label, classify_provided
@@ -130,6 +131,18 @@ def test_equally_good_mappings_are_an_error_not_a_guess(tmp_path):
      '[patterns.provider_type]\n"^R" = "nhs"\n', "['provider_type'] in both [values] and [patterns]"),
     ('[source]\nname = "x"\n[columns]\nname = "A"\n[constants]\nname = "B"\n', "in both [columns] and [constants]"),
     ('[source\n', "cannot read mapping"),
+    ('[source]\nname = "x"\n[columns]\nprovider_type = "A"\n[patterns]\nprovider_type = "nhs"\n',
+     "[patterns] provider_type must be a table of pattern → value, with at least one entry "
+     "([patterns.provider_type]), not 'nhs'"),
+    ('[source]\nname = "x"\n[columns]\nprovider_type = "A"\n[values]\nprovider_type = "nhs"\n',
+     "[values] provider_type must be a table of a cell's value → value, with at least one entry"),
+    ('[source]\nname = "x"\n[columns]\nprovider_type = "A"\n[patterns.provider_type]\n',
+     "[patterns] provider_type must be a table of pattern → value, with at least one entry"),
+    ('[source]\nname = "x"\n[columns]\nprovider_type = "A"\n[patterns.provider_type]\n"^R" = "NHS"\n',
+     "[patterns.provider_type] '^R' gives 'NHS': provider_type is one of nhs, independent, local_authority, vcfse"),
+    ('[source]\nname = "x"\n[columns]\ngender = "A"\n[values.gender]\nMen = "male"\n',
+     "[values.gender] 'Men' gives 'male': gender is one of female_only, male_only, mixed_gender"),
+    ('values = "nhs"\n[source]\nname = "x"\n', "[values] must be a table of fields, each a table"),
 ])
 def test_mapping_errors_name_the_problem(tmp_path, toml, message):
     path = tmp_path / "bad.toml"
@@ -137,6 +150,20 @@ def test_mapping_errors_name_the_problem(tmp_path, toml, message):
     with pytest.raises(MappingError) as error:
         load_mapping(path)
     assert message in str(error.value) and str(tmp_path) not in str(error.value)
+
+
+def test_a_mapping_whose_patterns_are_no_table_is_left_out_by_those_that_read_every_mapping(tmp_path):
+    """`[patterns] provider_type = "nhs"` (a value where a table of patterns goes): before, loading it raised
+    AttributeError ('str' object has no attribute 'items'), a traceback from `rehabmap index` and from the server's
+    `readable_mappings` and `source_precedence`, which let only MappingError by. Now it is a MappingError naming
+    the field: `readable_mappings` leaves the file out, `source_precedence` says which file cannot be read."""
+    (tmp_path / "a.toml").write_text('[source]\nname = "a"\n[columns]\nprovider_type = "A"\n[patterns]\n'
+                                     'provider_type = "nhs"\n')
+    (tmp_path / "b.toml").write_text('[source]\nname = "b"\n')
+    assert [m.source for m in readable_mappings(tmp_path)] == ["b"]
+    with pytest.raises(PrecedenceInvalid) as refused:
+        source_precedence(tmp_path)
+    assert "mapping a.toml: [patterns] provider_type must be a table of pattern → value" in str(refused.value)
 
 
 def test_an_unreadable_mapping_is_named_by_its_file_name_with_the_reason_not_the_servers_path(tmp_path):
