@@ -1031,6 +1031,31 @@ def uploaded_on_a_cluster(sample_index, geodata_dir, data_dir, tmp_path, es_serv
         drop_indices(es_client, base)
 
 
+def test_an_upload_whose_review_queue_run_stopped_at_the_share_says_so_and_how_to_apply_it(keepers, data_dir, tmp_path):
+    """The 2018 hospital list the site was rebuilt from (`accepted_then_changed`), every row then given a new phone,
+    as a release reading the list otherwise changes most of its held records: the upload's rebuild re-reads it, and
+    the review queue's run of its held rows stops at the share of changes a run may make, applying nothing. Before,
+    the page said only that the table was in; now it names the stopped run and the command that applies it."""
+    from web.keepers.maintainer_upload import STOPPED_SAID
+
+    held, phone = accepted_then_changed(keepers, data_dir, tmp_path)
+    hospitals = tmp_path / "nhs_website_hospitals_2018.csv"
+    with hospitals.open(encoding="utf-8", newline="") as read:
+        rows = [{**row, "Phone": f"0113 496 {n:04d}"} for n, row in enumerate(csv.DictReader(read))]
+    with hospitals.open("w", encoding="utf-8", newline="") as written:
+        out = csv.DictWriter(written, fieldnames=list(rows[0]))
+        out.writeheader()
+        out.writerows(rows)
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    report = upload(keepers, client, teams_table(data_dir))
+
+    added = client.post("/keepers/upload/confirm", data=confirm_form(report.text), follow_redirects=False)
+
+    said_of_the_hospitals(client, added, STOPPED_SAID)
+    assert keepers.app.state.rehabmap.backend.get(held.service_id).phone == phone, "the stopped run applied nothing"
+
+
 def test_an_upload_whose_review_queue_run_could_not_start_says_its_held_rows_wait_for_the_next_rebuild(
         sample_index, geodata_dir, data_dir, tmp_path, es_server, es_client):
     """As above, but the cluster answers no request at all from the moment the upload's new index goes live (the

@@ -26,7 +26,7 @@ from indexer.pipeline import GeographyPlacer, ImportRefused
 from indexer.precedence import PrecedenceInvalid
 from indexer.sources.curated import TABLES, blank_template
 from indexer.sync.live import NotYetShown
-from indexer.sync.runner import RunNotStarted, RunNotWritten
+from indexer.sync.runner import RunNotStarted, RunNotWritten, SyncReport
 from indexer.upload import (HOLD_MINUTES, HeldUploads, Replaced, TableCheck, TableNotKept, TableRefused,
                             TableUnreadable, UnknownTable, check_table, kept_table, kept_tables, replaced_by,
                             spec_filed_as, spec_named)
@@ -63,6 +63,9 @@ class _Runs(Protocol):
 
     @property
     def failed(self) -> Sequence[_Failed]: ...
+
+    @property
+    def reports(self) -> Sequence[SyncReport]: ...
 
     def failed_alike(self) -> Sequence[Sequence[_Failed]]: ...
 
@@ -302,7 +305,8 @@ def confirm(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Respon
 # or down after it went live; the server's own catch-up, `app.converge`, writes them, no person needed); not started
 # (`RunNotStarted`: the index could not be written at its start, the new index live; nothing of it was stored, and only
 # a rebuild holds the rows again, as the command's `error:` line says); failed (the store could not be opened after
-# the swap, its disk full: logged by `_tell_failed`).
+# the swap, its disk full: logged by `_tell_failed`); stopped at the share of changes a run may make (a release that
+# reads a list otherwise, as session 53's provider types did the 2018 list's: before, the page said nothing of it).
 UNWRITTEN_SAID = ("were stored, but the index could not yet follow them: the server catches it up on its own once the "
                   "index answers.")
 UNSTARTED_SAID = ("were not stored: the index could not be written when their run into the review queue began, so "
@@ -310,7 +314,12 @@ UNSTARTED_SAID = ("were not stored: the index could not be written when their ru
                   "once the index answers.")
 FAILED_SAID = ("were not stored: their run into the review queue failed, for a reason the server's log gives. The next "
                "rebuild stores them (the next upload, or 'rehabmap index'), once that is mended.")
-CUT_SHORT = {"unwritten": UNWRITTEN_SAID, "unstarted": UNSTARTED_SAID, "failed": FAILED_SAID}
+STOPPED_SAID = ("were not stored: their run into the review queue would change more of the records it holds than a "
+                "run may, so it stopped, applying nothing. Check the change is the list's own (a new edition, or a "
+                "new rehabmap release reading it otherwise), then run 'rehabmap index' again with --force-queue to "
+                "apply it; 'rehabmap sync-status' says how much it changes.")
+CUT_SHORT = {"unwritten": UNWRITTEN_SAID, "unstarted": UNSTARTED_SAID, "failed": FAILED_SAID,
+             "stopped": STOPPED_SAID}
 
 
 def _cut_short(runs: _Runs) -> dict[str, str]:
@@ -321,7 +330,8 @@ def _cut_short(runs: _Runs) -> dict[str, str]:
     (`_cut_short_said`), not in the `done` text, which the page cuts at 300 characters."""
     named = {"unwritten": [run.report.source for run in runs.unwritten if isinstance(run, RunNotWritten)],
              "unstarted": [run.source for run in runs.unwritten if isinstance(run, RunNotStarted)],
-             "failed": [failure.source for failure in runs.failed]}
+             "failed": [failure.source for failure in runs.failed],
+             "stopped": [report.source for report in runs.reports if report.stopped]}
     return {name: ",".join(sources) for name, sources in named.items() if sources}
 
 
