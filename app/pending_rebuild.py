@@ -15,7 +15,7 @@ import os
 import socket
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, cast
 
@@ -27,7 +27,7 @@ from indexer.sync.store import SyncStore
 from indexer.upload import KEPT, kept_tables
 from rehabmap.config import Settings
 from rehabmap import errors
-from rehabmap.errors import DomainError, IndexNotBuilt, SwitchNotKnown, for_operator
+from rehabmap.errors import DomainError, IndexNotBuilt, SwitchNotKnown, SwitchUnsettled, for_operator
 from rehabmap.index.base import IndexBackend
 from rehabmap.maintain.database import named_lock_of
 from rehabmap.maintain.store import REBUILD_LOCK, Directory, store_of
@@ -49,7 +49,8 @@ def finish_interrupted(settings: Settings) -> None:
     before, the rebuild was forgotten, its table with it, though the index bore its token, and a refused read went up
     through the server's start, which then failed. So does one judged live whose finishing fails (`finish`: the store
     could not learn it, or take its coverage claims), logged as that: before, it was logged as not judged. A
-    rebuild's own `recover` raises either: the rebuild would replace the file."""
+    rebuild's own `recover` raises either: the rebuild would replace the file. One whose switch the cluster may still
+    apply is left alone, unsaid, until it has applied it or given it up (`SwitchUnsettled`): `sync-status` says it."""
     if not (settings.home / PENDING_FILE).is_file():
         return  # (the lock is a file: nothing is made in a home that has no rebuild to finish)
     with named_lock_of(store_of(settings), REBUILD_LOCK) as ours:
@@ -57,6 +58,8 @@ def finish_interrupted(settings: Settings) -> None:
             return
         try:
             went_live = _judged(settings)
+        except SwitchUnsettled:
+            return
         except DomainError as exc:  # the live index cannot say whose it is
             _left(f"a rebuild cut short could not be judged ({for_operator(exc)})")
             return
@@ -77,7 +80,8 @@ def _left(failed: str) -> None:
 class Unfinished:
     """A rebuild that began and has not finished (`PENDING_FILE`), as `sync-status` says it (`said`) and gives it in
     `--json` (`to_dict`). `state`: "running" (a process of this machine that is running), "failed" (the rebuild
-    failed and left it, `failed_at`, `error`, and `went_live`: true, or null where that is not known), "cut_short"
+    failed and left it, `failed_at`, `error`, and `went_live`: true, or null where that is not known; `settles_at`: of a
+    switch the cluster did not answer, the time before which it is not judged, null otherwise), "cut_short"
     (its process, of this machine, has ended without a word: killed) or "running_or_cut_short" (which is not known:
     another machine's, or a file of an earlier release, which names no process)."""
 
@@ -88,6 +92,7 @@ class Unfinished:
     failed_at: str | None
     error: str | None
     went_live: bool | None
+    settles_at: str | None
     said: str
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,18 +118,21 @@ def unfinished(settings: Settings) -> Unfinished | None:
                  "REHABMAP_CONVERGE_EVERY_S seconds): its sources remembered, its uploaded table kept and its curated "
                  "tables' coverage claims made where its index went live, or forgotten with its table where not")
     if failed is not None:
-        live = "its index went live" if failed["live"] else "whether its index went live is not known"
-        return Unfinished("failed", began, pid, host, failed["at"], failed["error"], failed["live"], (
+        settles = failed.get("settles_at")
+        live = ("its index went live" if failed["live"] else "whether its index went live is not known" + (
+            f", nor judged before {settles}, when the search index has applied its switch or given it up"
+            if settles else ""))
+        return Unfinished("failed", began, pid, host, failed["at"], failed["error"], failed["live"], settles, (
             f"warning: unfinished rebuild: a rebuild began at {began}{by} and failed at {failed['at']} "
             f"({failed['error']}); {live}: it is finished by {finishing}"))
     if host == socket.gethostname() and isinstance(pid, int):
         if process_alive(pid):
-            return Unfinished("running", began, pid, host, None, None, None,
+            return Unfinished("running", began, pid, host, None, None, None, None,
                               f"rebuild under way: a rebuild began at {began}{by} and is running; it finishes itself")
-        return Unfinished("cut_short", began, pid, host, None, None, None, (
+        return Unfinished("cut_short", began, pid, host, None, None, None, None, (
             f"warning: unfinished rebuild: a rebuild began at {began}{by} and was cut short: it is finished by "
             f"{finishing}"))
-    return Unfinished("running_or_cut_short", began, pid, host, None, None, None, (
+    return Unfinished("running_or_cut_short", began, pid, host, None, None, None, None, (
         f"warning: unfinished rebuild: a rebuild began at {began}{by} and has not finished: while it runs it "
         f"finishes itself; cut short, it is finished by {finishing}"))
 
@@ -137,7 +145,9 @@ def forget_unless_live(settings: Settings, failure: Exception) -> None:
     applied after that read (a gateway that gave up while it queued it) was taken for refused, and the rebuild
     forgotten, its table with it, though its index went live. What is left says the rebuild failed, when and why,
     and whether its index went live (`unfinished`): before, `sync-status` said "rebuild under way" of it while the
-    process that failed ran on (a server's upload)."""
+    process that failed ran on (a server's upload). A switch not answered is not judged before the cluster has applied
+    it or given it up (`SwitchNotKnown.settles_s`, kept as `settles_at`): before, the first look judged it, and one
+    made before a queued switch applied forgot the rebuild, its table with it, though its index then went live."""
     went_live: bool | None = None  # not known
     if not isinstance(failure, SwitchNotKnown):
         with contextlib.suppress(DomainError):
@@ -148,8 +158,10 @@ def forget_unless_live(settings: Settings, failure: Exception) -> None:
     assert pending is not None, "written by `begin`, under the rebuild's lock"
     error = (for_operator(failure) if isinstance(failure, DomainError)
              else f"a fault of rehabmap's ({type(failure).__name__}): the command's output or the server's log has it")
-    pending["failed"] = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "error": error,
-                         "live": went_live}
+    now = datetime.now(timezone.utc)
+    pending["failed"] = {"at": now.isoformat(timespec="seconds"), "error": error, "live": went_live}
+    if isinstance(failure, SwitchNotKnown):
+        pending["failed"]["settles_at"] = (now + timedelta(seconds=failure.settles_s)).isoformat(timespec="seconds")
     _write_whole(settings.home / PENDING_FILE, json.dumps(pending).encode())
 
 
@@ -159,10 +171,17 @@ def recover(settings: Settings) -> None:
 
 
 def _judged(settings: Settings) -> bool:
-    """Whether a rebuild cut short (`PENDING_FILE`) went live, to be finished; one that did not is forgotten here."""
+    """Whether a rebuild cut short (`PENDING_FILE`) went live, to be finished; one that did not is forgotten here.
+    `SwitchUnsettled` while its switch, left unanswered, may still apply (`forget_unless_live`)."""
     pending = _pending(settings.home)
     if pending is None:
         return False
+    settles = (pending.get("failed") or {}).get("settles_at")
+    if settles is not None and datetime.now(timezone.utc) < datetime.fromisoformat(settles):
+        raise SwitchUnsettled(
+            f"The last rebuild of the index ended without an answer from the search index to its switch to the new "
+            f"index, which the search index may apply until {settles}: until then whether that index is the one "
+            "served is not known. Nothing was changed: try again after then.")
     if _went_live(pending, open_backend(settings)):
         return True
     abandon(settings.home)

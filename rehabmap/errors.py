@@ -129,9 +129,11 @@ class IndexUnavailable(DomainError):
         return IndexUnavailable(f"{self.fact}{SERVED_UNCHANGED}", who_mends=self.who_mends, passes=self.passes,
                                 again=self.again)
 
-    def switch_not_known(self) -> SwitchNotKnown:
+    def switch_not_known(self, settles_s: int) -> SwitchNotKnown:
         """The fault, met by a build's switch to its new index, which may apply yet (`SwitchNotKnown`)."""
-        return SwitchNotKnown(self.fact, who_mends=self.who_mends, passes=self.passes, again=self.again)
+        unknown = SwitchNotKnown(self.fact, who_mends=self.who_mends, passes=self.passes, again=self.again)
+        unknown.settles_s = settles_s
+        return unknown
 
     def not_to_be_sent_again(self) -> None:
         """Of a write that made a service and kept it (`Remedy.SERVICE_KEPT`): the same request sent again makes a
@@ -159,7 +161,11 @@ class SwitchNotKnown(IndexUnavailable):
     applied: it may apply yet (a gateway that gave up while the cluster queued it), so whether the new index serves
     is not known until the live index is read again later. A rebuild meeting it keeps its note for that later read
     (`app.pending_rebuild.forget_unless_live`): read at once, a switch applied after the read was taken for refused,
-    and the rebuild forgotten, its uploaded table with it, though its index went live."""
+    and the rebuild forgotten, its uploaded table with it, though its index went live. `settles_s`: within how long
+    of this error the cluster has applied the switch or given it up (it was sent with a timeout for its queue), so
+    that later read is not made before then."""
+
+    settles_s = 0
 
 
 def told(error: DomainError | GeodataError) -> str:
@@ -287,6 +293,14 @@ class RebuildRunning(DomainError):
 
     status = 409
     code = "rebuild_running"
+
+
+class SwitchUnsettled(RebuildRunning):
+    """A rebuild's switch to its new index left unanswered (`SwitchNotKnown`) that the cluster may still apply: until
+    it has applied it or given it up, the rebuild cannot be judged, so a new rebuild is refused as one running is
+    (the same code: it is to be sent again later), and a look leaves it. Before, the first look judged it: one made
+    before the queued switch applied found the old index and forgot the rebuild, its table with it, and the index
+    then served the table's services with no table kept."""
 
 
 class DirectoryUnavailable(DomainError):

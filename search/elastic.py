@@ -371,10 +371,15 @@ def to_document(service: Service) -> dict[str, Any]:
 
 
 _UNCHANGED = errors.SERVED_UNCHANGED
+# How long the cluster may hold the alias switch queued before it gives it up (sent with it: `SearchClient.
+# update_aliases`), and within how long of a switch left unanswered it has applied or never will: that, and 30 s more
+# for a gateway that held the request before passing it on, and for the clocks of the hosts that share a home.
+_SWITCH_QUEUED_S = 30
+_SWITCH_SETTLES_S = _SWITCH_QUEUED_S + 30
 # The switch failed without a definite refusal and the alias does not name the new index, or could not be read: the
 # new index is kept, as it is or may become the one served.
 _UNKNOWN = (" Whether the new index is the one served is not known: the cluster may apply the alias switch it did "
-            "not answer; the next rebuild, server start or sync finds out.")
+            f"not answer; the next rebuild, server start or sync from {_SWITCH_SETTLES_S} seconds on finds out.")
 
 
 class ElasticWriter:
@@ -425,7 +430,7 @@ class ElasticWriter:
                     with _reachable_or_unavailable(self.client, _UNKNOWN):
                         raise
                 except IndexUnavailable as unknown:  # (every answer but a definite refusal: `_refused_switch`)
-                    raise unknown.switch_not_known() from exc
+                    raise unknown.switch_not_known(_SWITCH_SETTLES_S) from exc
             log.warning("the cluster answered the alias switch to %s with an error (%s), but applied it: the new "
                         "index is live", name, type(exc).__name__)
         try:
@@ -593,7 +598,7 @@ class ElasticWriter:
         alias where it was."""
         actions: list[dict[str, Any]] = [{"remove": {"index": index, "alias": self.base}} for index in replaced]
         actions.append({"add": {"index": name, "alias": self.base}})
-        self.client.update_aliases(actions)
+        self.client.update_aliases(actions, queued_s=_SWITCH_QUEUED_S)
 
     def _serving(self, name: str) -> bool:
         """After the alias switch failed, whether the new index is live all the same (False too where the cluster

@@ -86,8 +86,11 @@ class SearchClient(Protocol):
     def aliased(self, alias: str) -> list[str]:
         """The indices the alias points to; [] when there is no such alias."""
 
-    def update_aliases(self, actions: list[dict[str, Any]]) -> None:
-        """One `_aliases` call: every action applies at once, or none does."""
+    def update_aliases(self, actions: list[dict[str, Any]], *, queued_s: int) -> None:
+        """One `_aliases` call: every action applies at once, or none does. `queued_s`: how long the cluster may hold
+        it queued before giving it up, said to it explicitly (its master node's timeout: Elasticsearch's
+        `master_timeout`, OpenSearch 2's `cluster_manager_timeout`; 30 s, the default, where unsaid), so a caller
+        left without an answer knows when it will have applied or never will (`search.elastic._SWITCH_SETTLES_S`)."""
 
     def get(self, index: str, doc_id: str, source: list[str]) -> dict[str, Any] | None:
         """The document's source (these fields of it), or None; `ClusterError` 404 if the index is missing."""
@@ -219,9 +222,9 @@ class ElasticsearchClient(_Adapter[elasticsearch.Elasticsearch]):
             found = self.client.options(ignore_status=404).indices.get_alias(name=alias)
             return list(found.body) if found.meta.status == 200 else []
 
-    def update_aliases(self, actions: list[dict[str, Any]]) -> None:
+    def update_aliases(self, actions: list[dict[str, Any]], *, queued_s: int) -> None:
         with self._answered():
-            self.client.indices.update_aliases(actions=actions)
+            self.client.indices.update_aliases(actions=actions, master_timeout=f"{queued_s}s")
 
     def get(self, index: str, doc_id: str, source: list[str]) -> dict[str, Any] | None:
         with self._answered():
@@ -325,9 +328,10 @@ class OpenSearchClient(_Adapter[opensearchpy.OpenSearch]):
             except opensearchpy.NotFoundError:
                 return []
 
-    def update_aliases(self, actions: list[dict[str, Any]]) -> None:
+    def update_aliases(self, actions: list[dict[str, Any]], *, queued_s: int) -> None:
         with self._answered():
-            self.client.indices.update_aliases(body={"actions": actions})
+            self.client.indices.update_aliases(body={"actions": actions},
+                                               params={"cluster_manager_timeout": f"{queued_s}s"})
 
     def get(self, index: str, doc_id: str, source: list[str]) -> dict[str, Any] | None:
         with self._answered():

@@ -22,7 +22,7 @@ from datetime import date, datetime, timezone
 import pytest
 from geodata.distance import haversine_km_one
 from rehabmap import errors
-from rehabmap.errors import IndexNotBuilt, IndexUnavailable, told
+from rehabmap.errors import IndexNotBuilt, IndexUnavailable, SwitchNotKnown, told
 from rehabmap.index.base import ServiceQuery
 from search.engine import OpenSearchClient
 from search.elastic import (DocumentRefused, ElasticIndex, ElasticWriter, RequestRefused, _MAPPINGS, _SETTINGS,
@@ -529,7 +529,7 @@ def test_a_build_whose_alias_switch_and_the_alias_read_after_it_fail_keeps_its_i
     (live,) = _versions(es_client, base)
     proxy.fail(r"^/_aliases", 504, forwarded=True)
     proxy.fail(r"^/_alias/", 503, after=1)  # the build's own read before the switch answered, the one after not
-    _builds_not_known_if_served(writer, corpus)
+    _builds_not_known_if_served(writer, corpus, proxy)
     proxy.heal()
     (new,) = set(_versions(es_client, base)) - {live}
     assert _live(es_client, base) == new and ElasticIndex(es_client, base).info().count == 300
@@ -546,7 +546,7 @@ def test_a_build_whose_alias_switch_a_gateway_answered_504_unapplied_keeps_its_i
     base, writer, _ = _two_hundred_written(engine_name, proxy, es_settings, corpus)
     (live,) = _versions(es_client, base)
     proxy.fail(r"^/_aliases", 504)
-    _builds_not_known_if_served(writer, corpus)
+    _builds_not_known_if_served(writer, corpus, proxy)
     proxy.heal()
     (kept,) = set(_versions(es_client, base)) - {live}
     assert _live(es_client, base) == live and es_client.count(kept) == 300, "the new index kept, the old one served"
@@ -662,14 +662,20 @@ def _an_edit_of_several(corpus, n: int) -> dict[str, dict]:
     return {**changes, added["id"]: added}
 
 
-def _builds_not_known_if_served(writer: ElasticWriter, corpus) -> None:
-    """A build of 300 whose alias switch a gateway answered 504 (`_UNKNOWN`)."""
-    with pytest.raises(IndexUnavailable) as raised:
+def _builds_not_known_if_served(writer: ElasticWriter, corpus, proxy) -> None:
+    """A build of 300 whose alias switch a gateway answered 504 (`_UNKNOWN`). The switch was sent with the time the
+    cluster may hold it queued, each engine's parameter (before, none: the cluster's default, unknown to rehabmap), so
+    the error says within how long it has applied or never will (`settles_s`: that and a margin)."""
+    proxy.forget()
+    with pytest.raises(SwitchNotKnown) as raised:
         writer.replace_all(corpus[200:500])
     assert told(raised.value) == (
         "The search index is overloaded or unavailable (it answered 504). Whether the new index is the one served "
         "is not known: the cluster may apply the alias switch it did not answer; the next rebuild, server start or "
-        "sync finds out. Try again in a minute.")
+        "sync from 60 seconds on finds out. Try again in a minute.")
+    timeout = "cluster_manager_timeout" if isinstance(writer.client, OpenSearchClient) else "master_timeout"
+    assert {path for _, path in proxy.seen(r"^/_aliases")} == {f"/_aliases?{timeout}=30s"}
+    assert raised.value.settles_s == 60
 
 
 def _two_hundred_written(engine_name: str, proxy, es_settings, corpus) -> tuple[str, ElasticWriter, dict[str, dict]]:

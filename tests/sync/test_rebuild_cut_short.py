@@ -11,7 +11,7 @@ import os
 import shutil
 import socket
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -23,7 +23,7 @@ from app.main import create_app
 from app.rebuild import rebuild_index
 from rehabmap.config import Backend, Settings
 from rehabmap import errors
-from rehabmap.errors import IndexRefused, IndexUnavailable, SwitchNotKnown
+from rehabmap.errors import IndexRefused, IndexUnavailable, SwitchNotKnown, SwitchUnsettled
 from rehabmap.maintain.migrations import LATEST
 from rehabmap.maintain.store import Directory, open_database
 from search.elastic import ElasticIndex, alias_of
@@ -74,6 +74,7 @@ def test_a_rebuild_cut_short_before_its_swap_is_forgotten_though_another_hosts_r
             assert (a.home / PENDING_FILE).is_file() and (a.home / "curated" / (table.name + INCOMING)).is_file()
             proxy.heal()
             assert rebuild_index(b, [SAMPLE], actor="test").report.indexed == 60
+            settled(a.home)  # A's switch, unanswered, no longer to apply
 
             finish_interrupted(a)
 
@@ -106,6 +107,14 @@ def test_a_rebuild_whose_build_failed_while_another_index_serves_is_forgotten_at
         drop_indices(es_client, base)
 
 
+def settled(home: Path) -> None:
+    """The time passed by which the cluster has applied or given up a switch a rebuild's note says it did not answer
+    (`settles_at`, a minute after it failed), as a look a minute later finds it: the note's clock, not the test's."""
+    pending = json.loads((home / PENDING_FILE).read_text())
+    pending["failed"]["settles_at"] = (datetime.now(timezone.utc) - timedelta(seconds=1)).isoformat()
+    (home / PENDING_FILE).write_text(json.dumps(pending))
+
+
 def test_a_rebuild_whose_switch_a_gateway_answered_503_is_kept_and_finished_once_the_cluster_applies_it(
         tmp_path, geodata_dir, data_dir, es_server, es_client):
     """A rebuild with an IPS table whose alias switch a gateway answers 503, the cluster not having applied it yet
@@ -113,7 +122,13 @@ def test_a_rebuild_whose_switch_a_gateway_answered_503_is_kept_and_finished_once
     there and then, took the switch for refused and forgot itself, its table with it; the cluster then applied the
     switch, and the index served the IPS services while no rebuild kept their table or claimed their coverage. Now
     a switch not answered is not judged at once: the note is kept, saying the rebuild failed and that whether its
-    index went live is not known, and the next look, the switch applied, finishes it."""
+    index went live is not known, and the next look, the switch applied, finishes it.
+
+    Nor by the first look after it (a server's, every 30 s; a sync's; a start): the switch is sent with the time the
+    cluster may hold it queued (`master_timeout`, 30 s), and the note is not judged until that and 30 s more have
+    passed (`settles_at`); a rebuild asked meanwhile is refused, saying until when. Before, a look made before the
+    queued switch applied found the old index and forgot the rebuild, its table with it; the switch then applied,
+    and the index served the IPS services with no table kept."""
     base = f"rehabmap-queued-{uuid.uuid4().hex[:10]}"
     table = ips_table(tmp_path)
     try:
@@ -125,27 +140,74 @@ def test_a_rebuild_whose_switch_a_gateway_answered_503_is_kept_and_finished_once
             with pytest.raises(SwitchNotKnown):
                 rebuild_index(settings, [SAMPLE], actor="test", table=table)
             proxy.heal()
+            failed_at = datetime.now(timezone.utc)
 
+            assert {path for _, path in proxy.seen(r"^/_aliases")} == {"/_aliases?master_timeout=30s"}
             assert es_client.aliased(alias) == [old], "the switch not applied when the rebuild ended"
             assert (settings.home / "curated" / (table.name + INCOMING)).read_text() == IPS_TABLE
             said = unfinished(settings)
             assert said is not None and (said.state, said.went_live) == ("failed", None)
+            assert said.settles_at is not None
+            settles = datetime.fromisoformat(said.settles_at) - datetime.fromisoformat(said.failed_at)
+            assert settles == timedelta(seconds=60) and datetime.fromisoformat(said.settles_at) > failed_at
             assert said.error == ("The search index is overloaded or unavailable (it answered 503). Whether the new "
                                   "index is the one served is not known: the cluster may apply the alias switch it "
-                                  "did not answer; the next rebuild, server start or sync finds out.")
+                                  "did not answer; the next rebuild, server start or sync from 60 seconds on finds "
+                                  "out.")
             assert said.said.startswith(f"warning: unfinished rebuild: a rebuild began at {said.began_at} (process "
                                         f"{os.getpid()} on {socket.gethostname()}) and failed at {said.failed_at} "
-                                        f"({said.error}); whether its index went live is not known: it is finished "
-                                        "by the next rebuild, server start, sync or review decision"), said.said
+                                        f"({said.error}); whether its index went live is not known, nor judged before "
+                                        f"{said.settles_at}, when the search index has applied its switch or given it "
+                                        "up: it is finished by the next rebuild, server start, sync or review "
+                                        "decision"), said.said
+
+            finish_interrupted(settings)  # a look before the cluster applies the queued switch
+
+            assert (settings.home / "curated" / (table.name + INCOMING)).read_text() == IPS_TABLE
+            assert unfinished(settings) == said, "left as it was"
+            with pytest.raises(SwitchUnsettled) as refused:
+                rebuild_index(settings, [SAMPLE], actor="test")
+            assert refused.value.message == (
+                "The last rebuild of the index ended without an answer from the search index to its switch to the "
+                f"new index, which the search index may apply until {said.settles_at}: until then whether that index "
+                "is the one served is not known. Nothing was changed: try again after then.")
+            assert unfinished(settings) == said and es_client.aliased(alias) == [old]
             (new,) = [name for name in es_client.indices(f"{alias}-*") if name != old]
             es_client.update_aliases([{"remove": {"index": old, "alias": alias}},
-                                      {"add": {"index": new, "alias": alias}}])  # the cluster applies it, later
+                                      {"add": {"index": new, "alias": alias}}], queued_s=30)  # it applies, later
+            settled(settings.home)
 
             finish_interrupted(settings)
 
             assert not (settings.home / PENDING_FILE).exists() and unfinished(settings) is None
             assert (settings.home / "curated" / table.name).read_text() == IPS_TABLE
             assert WEST_YORKSHIRE in [code for (code,) in table_rows(settings, CURATED_CLAIMS)]
+    finally:
+        drop_indices(es_client, base)
+
+
+def test_a_rebuild_whose_switch_the_cluster_gave_up_is_forgotten_once_it_has_settled(
+        tmp_path, geodata_dir, data_dir, es_server, es_client):
+    """A rebuild with an IPS table whose alias switch a gateway answers 503, the cluster never applying it: left
+    while it may (a look then changes nothing), it is judged by the first look after, which finds the old index
+    served and forgets it, its table with it."""
+    base = f"rehabmap-given-up-{uuid.uuid4().hex[:10]}"
+    table = ips_table(tmp_path)
+    try:
+        with ClusterProxy(es_server.url) as proxy:
+            settings = served_sample(make_home(tmp_path / "home", geodata_dir), data_dir, proxy, base)
+            proxy.fail(r"^/_aliases", 503)
+            with pytest.raises(SwitchNotKnown):
+                rebuild_index(settings, [SAMPLE], actor="test", table=table)
+            proxy.heal()
+            finish_interrupted(settings)
+            assert (settings.home / PENDING_FILE).is_file()
+            settled(settings.home)
+
+            finish_interrupted(settings)
+
+            assert not (settings.home / PENDING_FILE).exists() and not (settings.home / "curated").exists()
+            assert rebuild_index(settings, [SAMPLE], actor="test").report.indexed == 60, "without the IPS table"
     finally:
         drop_indices(es_client, base)
 
@@ -183,7 +245,7 @@ def test_a_rebuild_that_failed_where_the_live_index_cannot_be_read_is_said_faile
     [cqc] = json.loads(as_json.stdout)
     assert cqc["rebuild"] == {"state": "failed", "began_at": pending["at"], "pid": os.getpid(),
                               "host": socket.gethostname(), "failed_at": pending["failed"]["at"],
-                              "error": refused.value.message, "went_live": None,
+                              "error": refused.value.message, "went_live": None, "settles_at": None,
                               "said": said.stdout.splitlines()[-1]}
     assert as_json.stderr.splitlines()[-1] == said.stdout.splitlines()[-1]
 
