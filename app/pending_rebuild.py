@@ -150,19 +150,46 @@ def forget_unless_live(settings: Settings, failure: Exception) -> None:
     made before a queued switch applied forgot the rebuild, its table with it, though its index then went live."""
     went_live: bool | None = None  # not known
     if not isinstance(failure, SwitchNotKnown):
-        with contextlib.suppress(DomainError):
+        try:
             went_live = _judged(settings)
-    if went_live is False:
-        return  # forgotten (`_judged`)
-    pending = _pending(settings.home)
-    assert pending is not None, "written by `begin`, under the rebuild's lock"
-    error = (for_operator(failure) if isinstance(failure, DomainError)
-             else f"a fault of rehabmap's ({type(failure).__name__}): the command's output or the server's log has it")
+        except DomainError:
+            pass
+        except OSError as exc:  # forgetting it failed: the failure is the one to raise
+            _unwritten(exc)
+            return
+    if went_live is not False:  # (False: forgotten, by `_judged`)
+        said_failed(settings, failure, went_live)
+
+
+def said_failed(settings: Settings, failure: BaseException, went_live: bool | None) -> None:
+    """A rebuild's failure written into its note, when, why, and whether its index went live (`unfinished`), for a
+    rebuild that fails and leaves it: one whose index did not go live or may not have (`forget_unless_live`), and one
+    whose finishing failed once its index went live (`app.rebuild`: the store unavailable, or migrated by a newer
+    rehabmap; before, it wrote nothing, and `sync-status` said it "is running" though its process had given up). A
+    note that cannot be written (a full disk, a read-only home) is logged for the operator, never raised: before, its
+    OSError replaced the rebuild's own error, a 500 from the upload where the error said what failed."""
+    if isinstance(failure, DomainError):
+        error = for_operator(failure)
+    elif isinstance(failure, OSError):
+        error = f"a file of its home could not be written or read ({failure})"
+    else:
+        error = f"a fault of rehabmap's ({type(failure).__name__}): the command's output or the server's log has it"
     now = datetime.now(timezone.utc)
-    pending["failed"] = {"at": now.isoformat(timespec="seconds"), "error": error, "live": went_live}
+    failed: dict[str, Any] = {"at": now.isoformat(timespec="seconds"), "error": error, "live": went_live}
     if isinstance(failure, SwitchNotKnown):
-        pending["failed"]["settles_at"] = (now + timedelta(seconds=failure.settles_s)).isoformat(timespec="seconds")
-    _write_whole(settings.home / PENDING_FILE, json.dumps(pending).encode())
+        failed["settles_at"] = (now + timedelta(seconds=failure.settles_s)).isoformat(timespec="seconds")
+    try:
+        pending = _pending(settings.home)
+        if pending is not None:  # (None: finished, or forgotten, before the failure)
+            _write_whole(settings.home / PENDING_FILE, json.dumps({**pending, "failed": failed}).encode())
+    except OSError as exc:
+        _unwritten(exc)
+
+
+def _unwritten(exc: OSError) -> None:
+    """The operator's word of a failed rebuild's note left as it was (`said_failed`, `forget_unless_live`)."""
+    errors.operator_log.tell(f"a rebuild failed, and its note {PENDING_FILE} could not say so ({exc}): sync-status may "
+                             "say it under way until the next rebuild, server start, sync or look judges it")
 
 
 def recover(settings: Settings) -> None:

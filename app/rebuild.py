@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.parts import open_backend, open_geography, open_previous, open_writer
-from app.pending_rebuild import SOURCES_FILE, abandon, begin, finish, forget_unless_live, note_rejected, recover
+from app.pending_rebuild import (SOURCES_FILE, abandon, begin, finish, forget_unless_live, note_rejected, recover,
+                                 said_failed)
 from app.sync import SourceRuns, hold_for_review
 from indexer.pipeline import GeographyPlacer, ImportRefused, IndexReport, RowWorkers, build_index, chain
 from indexer.precedence import source_precedence
@@ -126,11 +127,15 @@ def _rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, m
         forget_unless_live(settings, failed)
         raise
     reached("swapped")
-    note_rejected(home, report.rejected)
+    try:
+        note_rejected(home, report.rejected)
+        finish(settings)
+    except Exception as failed:  # live, not finished: left for the next look, said failed (not "running")
+        said_failed(settings, failed, True)
+        raise
     report.warnings += getattr(writer, "warnings", [])
     if earlier is not None:  # still there, for that release's processes
         report.warnings.append(earlier.left())
-    finish(settings)
     if not report.held:
         return Rebuilt(report)
     return Rebuilt(report, hold_for_review(settings, report.held, placer, actor=actor, force=force_queue))

@@ -23,7 +23,7 @@ from app.main import create_app
 from app.rebuild import rebuild_index
 from rehabmap.config import Backend, Settings
 from rehabmap import errors
-from rehabmap.errors import IndexRefused, IndexUnavailable, SwitchNotKnown, SwitchUnsettled
+from rehabmap.errors import DomainError, IndexRefused, IndexUnavailable, SwitchNotKnown, SwitchUnsettled
 from rehabmap.maintain.migrations import LATEST
 from rehabmap.maintain.store import Directory, open_database
 from search.elastic import ElasticIndex, alias_of
@@ -208,6 +208,76 @@ def test_a_rebuild_whose_switch_the_cluster_gave_up_is_forgotten_once_it_has_set
 
             assert not (settings.home / PENDING_FILE).exists() and not (settings.home / "curated").exists()
             assert rebuild_index(settings, [SAMPLE], actor="test").report.indexed == 60, "without the IPS table"
+    finally:
+        drop_indices(es_client, base)
+
+
+def test_a_rebuild_whose_note_cannot_say_it_failed_raises_its_own_error_and_tells_the_operator(
+        tmp_path, geodata_dir, data_dir, es_server, es_client, monkeypatch, caplog):
+    """A rebuild whose alias switch a gateway answers 503, in a home where its note can no longer be written (a full
+    disk, a read-only home: here the note's temporary file a folder, made as the switch is sent). Before, the OSError
+    of writing `failed` replaced the rebuild's own error (a 500 from the upload, a traceback from the command). Now
+    the rebuild raises its own error, and the operator's log says the note could not say it failed."""
+    monkeypatch.setattr(errors, "operator_log", errors.OperatorLog())
+    base = f"rehabmap-unwritable-{uuid.uuid4().hex[:10]}"
+    table = ips_table(tmp_path)
+    try:
+        with ClusterProxy(es_server.url) as proxy:
+            home = make_home(tmp_path / "home", geodata_dir)
+            settings = served_sample(home, data_dir, proxy, base)
+            proxy.fail(r"^/_aliases", 503)
+            proxy.before(r"^/_aliases", lambda: (home / (PENDING_FILE + ".tmp")).mkdir())
+            with caplog.at_level(logging.ERROR), pytest.raises(SwitchNotKnown):
+                rebuild_index(settings, [SAMPLE], actor="test", table=table)
+            proxy.heal()
+    finally:
+        drop_indices(es_client, base)
+    assert (f"a rebuild failed, and its note {PENDING_FILE} could not say so ([Errno 21] Is a directory: "
+            f"'{home / (PENDING_FILE + '.tmp')}'): sync-status may say it under way until the next rebuild, server "
+            "start, sync or look judges it") in caplog.text
+    assert "failed" not in json.loads((home / PENDING_FILE).read_text()), "left as it was"
+    assert (home / "curated" / (table.name + INCOMING)).read_text() == IPS_TABLE
+
+
+def test_a_rebuild_whose_finishing_fails_once_live_is_said_failed_and_live_not_running(
+        tmp_path, geodata_dir, data_dir, es_server, es_client):
+    """A rebuild with an IPS table whose index went live, in a home whose maintainers' store another host's newer
+    rehabmap migrated while it built (as its switch was sent), so the store cannot learn that the index is live and
+    the rebuild fails in its finishing. Before, it wrote nothing of it: `sync-status` said "rebuild under way: … is
+    running; it finishes itself" while the process that gave up (a server's upload) ran on. Now its note says it
+    failed, when and why, and that its index went live; once this host runs the rehabmap that store needs (the
+    migration taken back), the next look finishes it."""
+    base = f"rehabmap-unfinished-{uuid.uuid4().hex[:10]}"
+    table = ips_table(tmp_path)
+
+    def migrated(version: int, query: str) -> None:
+        with open_database(settings).connect() as conn:
+            conn.execute(query, (version,))
+
+    try:
+        with ClusterProxy(es_server.url) as proxy:
+            settings = served_sample(make_home(tmp_path / "home", geodata_dir), data_dir, proxy, base)
+            Directory.from_settings(settings)  # the maintainers' store, as the keepers' pages made it
+            proxy.before(r"^/_aliases", lambda: migrated(
+                LATEST + 1, "INSERT INTO schema_migrations VALUES (?, 'from the future', '2027-01-01')"))
+            with pytest.raises(DomainError) as raised:
+                rebuild_index(settings, [SAMPLE], actor="test", table=table)
+            said = unfinished(settings)
+            assert said is not None and (said.state, said.went_live, said.settles_at) == ("failed", True, None)
+            assert said.error == errors.for_operator(raised.value) and said.error.startswith(
+                f"The maintainers' store was migrated by a newer rehabmap (to migration {LATEST + 1}; ")
+            assert said.said.startswith(f"warning: unfinished rebuild: a rebuild began at {said.began_at} (process "
+                                        f"{os.getpid()} on {socket.gethostname()}) and failed at {said.failed_at} "
+                                        f"({said.error}); its index went live: it is finished by the next rebuild, "
+                                        "server start, sync or review decision"), said.said
+            assert open_backend(settings).info().count > 60, "its index, with the IPS services, serves"
+            migrated(LATEST + 1, "DELETE FROM schema_migrations WHERE version = ?")
+
+            finish_interrupted(settings)
+
+            assert unfinished(settings) is None
+            assert (settings.home / "curated" / table.name).read_text() == IPS_TABLE
+            assert WEST_YORKSHIRE in [code for (code,) in table_rows(settings, CURATED_CLAIMS)]
     finally:
         drop_indices(es_client, base)
 
