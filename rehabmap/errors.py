@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
+from typing import Self
 
 from geodata.errors import GeodataError, blank, shorten
 
@@ -99,7 +100,25 @@ class IndexNotBuilt(DomainError):
 SERVED_UNCHANGED = " The index being served is unchanged."
 
 
-class IndexUnavailable(DomainError):
+class OfTheIndex(DomainError):
+    """An error of the search index (`IndexUnavailable`, `IndexRefused`), said as its fact and who must mend it, kept
+    apart: a face adds the words asking for the request again between them (`told`), and a rebuild what it knows of
+    the index served (`served_unchanged`)."""
+
+    def __init__(self, fact: str, who_mends: str | None) -> None:
+        super().__init__(f"{fact} {who_mends}" if who_mends else fact)
+        self.fact, self.who_mends = fact, who_mends
+
+    def served_unchanged(self) -> Self:
+        """The error, met by a rebuild before it began anything, said so (between the fact and who mends it), as a
+        build's own writes say it; of its own kind, and else as it was. Before, a refused check said nothing of it."""
+        said = type(self).__new__(type(self))
+        said.__dict__.update(vars(self))
+        OfTheIndex.__init__(said, f"{self.fact}{SERVED_UNCHANGED}", self.who_mends)
+        return said
+
+
+class IndexUnavailable(OfTheIndex):
     """The search cluster did not answer, answered that it is overloaded, or failed (a fault of its own, a 5xx).
     Nothing is wrong with the request: the same request can be sent again later, so the API adds `Retry-After`.
 
@@ -119,15 +138,10 @@ class IndexUnavailable(DomainError):
 
     def __init__(self, message: str, *, who_mends: str | None = None, passes: bool = True,
                  again: str | None = None) -> None:
-        super().__init__(f"{message} {who_mends}" if who_mends else message)
-        self.fact, self.who_mends, self.passes, self.again = message, who_mends, passes, again
+        super().__init__(message, who_mends)
+        self.passes, self.again = passes, again
         self.to_send_again = True
         self.headers = {"Retry-After": str(self.retry_after_s)}
-
-    def served_unchanged(self) -> IndexUnavailable:
-        """The fault, met by a rebuild before it began anything, said so, as a build's own writes say it."""
-        return IndexUnavailable(f"{self.fact}{SERVED_UNCHANGED}", who_mends=self.who_mends, passes=self.passes,
-                                again=self.again)
 
     def switch_not_known(self, settles_s: int) -> SwitchNotKnown:
         """The fault, met by a build's switch to its new index, which may apply yet (`SwitchNotKnown`)."""
@@ -174,7 +188,7 @@ def told(error: DomainError | GeodataError) -> str:
     return error.said_again() if isinstance(error, IndexUnavailable) else error.message
 
 
-class IndexRefused(DomainError):
+class IndexRefused(OfTheIndex):
     """The search index refused to store records the record's own rules accept (`search.elastic`: a document its
     mapping does not fit, or the whole request that carried them). Nothing the person asking can change, and no
     fault of rehabmap's code either: a 503 saying who must act (before, a 500 and a traceback). `answered`: the
@@ -184,13 +198,8 @@ class IndexRefused(DomainError):
     code = "index_refused_record"
 
     def __init__(self, answered: int, fact: str, who_mends: str) -> None:
-        super().__init__(f"{fact} {who_mends}")
-        self.answered, self.fact, self.who_mends = answered, fact, who_mends
-
-    def served_unchanged(self) -> IndexRefused:
-        """The refusal, met by a rebuild before it began anything, said so, as `IndexUnavailable.served_unchanged`
-        says a fault (the words between the fact and who mends it). Before, a refused check said nothing of it."""
-        return type(self)(self.answered, f"{self.fact}{SERVED_UNCHANGED}", self.who_mends)
+        super().__init__(fact, who_mends)
+        self.answered = answered
 
 
 # --- maintainers: authentication, authorisation, edits ------------------------------------------------

@@ -192,10 +192,9 @@ def _refused_whole(error: ClusterError) -> bool:
 # operator's (`_amiss`); before, a request refused, "the people who run this service have to fix the search index",
 # then a conflict "with a change made to it meanwhile", a cause claimed.
 _CONFLICT = 409
+# Who mends a fault or a refusal of the cluster's whose words are logged (`_amiss`, `RequestRefused`).
 _FIX_THE_INDEX = ("The people who run this service have to fix the search index: what it answered is in this "
                   "service's log.")
-_FIX_THE_INDEX_LOGGED = ("The people who run this service have to fix the search index; what it answered is in this "
-                         "service's log.")  # (a refused request's words: `RequestRefused`)
 
 
 def _gone(error: ClusterError) -> bool:
@@ -265,7 +264,7 @@ def _amiss(client: SearchClient, error: ClusterError, note: str, *, reads: bool)
     errors.operator_log.tell(f"{client.where()} {said} {error.error}", words=words.removeprefix(f"{error.error}: "))
     if _refused_whole(error):
         return RequestRefused(error.status, f"The search index refused this service's request (it answered "
-                              f"{error.status}).{note}", _FIX_THE_INDEX_LOGGED)
+                              f"{error.status}).{note}", _FIX_THE_INDEX)
     if _gone(error):
         return IndexUnavailable(f"The search index no longer has an index this service's request named (it answered "
                                 f"404).{note}")
@@ -576,7 +575,7 @@ class ElasticWriter:
         log.error("%s refused the whole bulk request writing %s (%s %s): %s", self.client.where(), records,
                   error.status, error.error, error)
         return RequestRefused(error.status, f"The search index refused the whole request writing {records} (it "
-                              f"answered {error.status}).{note}", _FIX_THE_INDEX_LOGGED)
+                              f"answered {error.status}).{note}", _FIX_THE_INDEX)
 
     def _check_written(self, name: str, build: str, count: int) -> None:
         """Refuse to serve a new index that is not the one this build made, or lacks documents it wrote: an index

@@ -804,7 +804,7 @@ def test_a_bulk_request_the_cluster_refuses_whole_names_its_records_and_logs_its
     assert (refused.status, refused.code, refused.answered) == (503, "index_refused_request", status)
     assert refused.message == (f"The search index refused the whole request writing 2 records, the first '{ids[2]}' "
                                f"(it answered {status}). The people who run this service have to fix the search "
-                               "index; what it answered is in this service's log.")
+                               "index: what it answered is in this service's log.")
     assert len(proxy.seen(r"/_bulk")) == 2  # not sent again
     assert error[1] in caplog.text and f"'{ids[2]}'" in caplog.text
     assert index.generation() == before

@@ -139,7 +139,7 @@ def test_an_edit_whose_request_the_search_index_refuses_whole_is_a_503_naming_th
         assert reply.json()["error"] == {
             "code": "index_refused_request",
             "message": f"The search index refused the whole request writing the record '{service_id}' (it answered "
-                       "400). The people who run this service have to fix the search index; what it answered is in "
+                       "400). The people who run this service have to fix the search index: what it answered is in "
                        f"this service's log. {_KEPT}"}
         assert reason in caplog.text
         assert site.directory.overlay.get(service_id) is not None
@@ -282,7 +282,7 @@ _NEW = {"name": "Kept Kingfisher Group", "service_type": "vcfse", "postcode": "T
 
 @pytest.mark.parametrize("status, said", [
     (400, "The search index refused the whole request writing the record '{made}' (it answered 400). The people who "
-          "run this service have to fix the search index; what it answered is in this service's log."),
+          "run this service have to fix the search index: what it answered is in this service's log."),
     (500, "The search index failed (it answered 500). The people who run this service have to fix the search index: "
           "what it answered is in this service's log."),
     (429, "The search index is overloaded or unavailable (it answered 429)."),

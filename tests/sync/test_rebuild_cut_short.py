@@ -337,7 +337,7 @@ def test_a_rebuild_whose_check_of_the_live_index_is_refused_says_the_index_serve
             assert check.hits, "asked, and refused"
             assert refused.value.message == (
                 "The search index refused this service's request (it answered 400). The index being served is "
-                "unchanged. The people who run this service have to fix the search index; what it answered is in "
+                "unchanged. The people who run this service have to fix the search index: what it answered is in "
                 "this service's log.")
             assert not (settings.home / PENDING_FILE).exists() and unfinished(settings) is None
             proxy.heal()
