@@ -31,7 +31,7 @@ from rehabmap.errors import DomainError, IndexNotBuilt, SwitchNotKnown, SwitchUn
 from rehabmap.index.base import IndexBackend
 from rehabmap.maintain.database import named_lock_of
 from rehabmap.maintain.store import REBUILD_LOCK, Directory, store_of
-from search.embedded import process_alive
+from search.embedded import process_alive, process_started
 
 SOURCES_FILE = "index-sources.json"
 PENDING_FILE = "rebuild-pending.json"  # a rebuild under way: what it leaves to do once its index is live
@@ -103,8 +103,10 @@ def unfinished(settings: Settings) -> Unfinished | None:
     """A rebuild that began and has not finished (`PENDING_FILE`), read without finishing it: a status read changes
     nothing, and taking the rebuild's lock, even for a moment, would refuse a rebuild that starts then. Before, it
     said nothing, though a rebuild killed once its index went live leaves its sources, its uploaded table and its
-    curated tables' coverage claims to whatever comes next. The file names the process that began it (`begin`), so
-    one still running on this machine is said under way, not as a `warning:`; and a rebuild that failed and left it
+    curated tables' coverage claims to whatever comes next. The file names the process that began it (`begin`: its
+    pid, machine and start time, as a pid is reused: a container restarted gives its first processes the same
+    pids, and the pid alone said a rebuild killed with the last one "is running"), so one still running on this
+    machine is said under way, not as a `warning:`; and a rebuild that failed and left it
     says so in it (`failed`), so it is said failed, when and why, never under way: before, it was said under way
     while the process that failed (a server's upload) ran on. The process, not the rebuild's lock, tells running
     from killed, as the lock cannot be read without being taken. One of another machine (a shared store's), or
@@ -126,7 +128,7 @@ def unfinished(settings: Settings) -> Unfinished | None:
             f"warning: unfinished rebuild: a rebuild began at {began}{by} and failed at {failed['at']} "
             f"({failed['error']}); {live}: it is finished by {finishing}"))
     if host == socket.gethostname() and isinstance(pid, int):
-        if process_alive(pid):
+        if process_alive(pid, pending.get("started")):
             return Unfinished("running", began, pid, host, None, None, None, None,
                               f"rebuild under way: a rebuild began at {began}{by} and is running; it finishes itself")
         return Unfinished("cut_short", began, pid, host, None, None, None, None, (
@@ -238,7 +240,8 @@ def begin(home: Path, sources: Sequence[Path], table: Path | None, build: str) -
         (home / KEPT).mkdir(parents=True, exist_ok=True)
         _write_whole(home / KEPT / (table.name + INCOMING), table.read_bytes())
     pending = {"at": datetime.now(timezone.utc).isoformat(), "sources": [str(Path(p).resolve()) for p in sources],
-               "build": build, "pid": os.getpid(), "host": socket.gethostname()}  # (pid, host: `unfinished`)
+               "build": build, "pid": os.getpid(), "host": socket.gethostname(),
+               "started": process_started(os.getpid())}  # (pid, host, started: `unfinished`)
     _write_whole(home / PENDING_FILE, json.dumps(pending).encode())
 
 

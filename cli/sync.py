@@ -160,8 +160,9 @@ def sync_status_command(source: str | None, as_json: bool) -> None:
     """Per source: last successful and complete runs, cursor, records held, records awaiting review, how the
     last run ended, any unfinished run, applied changes not yet in the live index, and a rebuild not finished (on
     stderr with --json). Exit status 3 when a source's last run stopped at the change threshold or failed, or a
-    mapping put wrong holds its applied changes back from the live index (it needs a person). Reads the store (and
-    the mappings, where the index is behind); never contacts a source."""
+    mapping put wrong holds its applied changes back from the live index (it needs a person); a rebuild failed or cut
+    short leaves it 0, as a run's warnings do: the next look finishes or forgets it. Reads the store (and the
+    mappings, where the index is behind); never contacts a source."""
     from indexer.sync.connectors import discard_command, removed_feeds, retire_command
     from indexer.sync.status import sync_status
     from app.pending_rebuild import unfinished

@@ -662,16 +662,31 @@ def _touch(path: Path) -> None:
     os.utime(path, ns=(now, now))
 
 
-def process_alive(pid: int) -> bool:
+def process_alive(pid: int, started: int | None = None) -> bool:
     """Whether a process of this machine is running (signal 0 asks, sending none; another user's is): a build's
-    leftover file's (`_remove_abandoned`) and a rebuild's pending file's (`app.pending_rebuild.unfinished`)."""
+    leftover file's (`_remove_abandoned`) and a rebuild's pending file's (`app.pending_rebuild.unfinished`). Where
+    `started` is given (`process_started`, kept beside the pid), only the process that started then: a pid is reused
+    (a container restarted runs its first processes under the same pids), so the pid alone took a process killed for
+    running where another had its number."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    return started is None or process_started(pid) in (started, None)
+
+
+def process_started(pid: int) -> int | None:
+    """When a process of this machine started, in clock ticks since the machine booted (`/proc/<pid>/stat`'s 22nd
+    field), which tells it from a later one given its pid; None where it cannot be read (no `/proc`, the process
+    gone). The fields after its name are counted from the name's last ')': the name may hold spaces and ')'."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2:].split()  # the 3rd field on
+    return int(fields[19]) if len(fields) > 19 and fields[19].isdigit() else None
 
 
 def _fsync_dir(path: Path) -> None:

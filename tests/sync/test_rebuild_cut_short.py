@@ -27,6 +27,7 @@ from rehabmap.errors import DomainError, IndexRefused, IndexUnavailable, SwitchN
 from rehabmap.maintain.migrations import LATEST
 from rehabmap.maintain.store import Directory, open_database
 from search.elastic import ElasticIndex, alias_of
+from search.embedded import process_started
 from tests.es_server import drop_indices
 from tests.index.cluster_proxy import ClusterProxy
 from tests.sync.store_fixtures import make_home, rehabmap_here, table_rows
@@ -456,3 +457,31 @@ def test_a_rebuild_cut_short_after_its_swap_that_cannot_be_finished_is_said_so_n
     assert not (settings.home / PENDING_FILE).exists()
     assert (settings.home / "curated" / table.name).read_text() == IPS_TABLE
     assert WEST_YORKSHIRE in [code for (code,) in table_rows(settings, CURATED_CLAIMS)]
+
+
+def test_a_rebuild_whose_pid_another_process_has_since_taken_is_said_cut_short_not_running(
+        cqc_synced_home, tmp_path, data_dir):
+    """A rebuild's note names its process by pid, machine and start time (`/proc/<pid>/stat`'s 22nd field). A
+    container restarted gives its first processes the pids its last run had: here the note of a rebuild whose pid is
+    now this test's process, which started later than the one that began it. Before, the pid alone said it "is
+    running; it finishes itself", though its process was killed with the container. Now it is said cut short; the
+    same note naming this process's own start is said running. Neither changes the exit status (0, as a run's
+    warnings, and as a failed rebuild: the next look finishes or forgets it, no person needed); a script reads
+    `rebuild` in `--json`, or the line on stderr where no source is synced yet."""
+    home = tmp_path / "home"
+    shutil.copytree(cqc_synced_home, home, symlinks=True)
+    begin(home, [SAMPLE], None, "a-build")
+    pending = json.loads((home / PENDING_FILE).read_text())
+    assert pending["pid"] == os.getpid() and pending["started"] == process_started(os.getpid()) is not None
+    by = f"a rebuild began at {pending['at']} (process {os.getpid()} on {socket.gethostname()})"
+
+    running = rehabmap_here(home, data_dir, None, "sync-status", "--json")
+    (home / PENDING_FILE).write_text(json.dumps({**pending, "started": pending["started"] - 1}))
+    reused = rehabmap_here(home, data_dir, None, "sync-status", "--json")
+
+    assert (running.returncode, running.stderr.splitlines()[-1]) == (
+        0, f"rebuild under way: {by} and is running; it finishes itself")
+    assert [entry["rebuild"]["state"] for entry in json.loads(running.stdout)] == ["running"]
+    assert reused.returncode == 0 and reused.stderr.splitlines()[-1].startswith(
+        f"warning: unfinished rebuild: {by} and was cut short: it is finished by the next rebuild"), reused.stderr
+    assert [entry["rebuild"]["state"] for entry in json.loads(reused.stdout)] == ["cut_short"]
