@@ -15,6 +15,7 @@ hold a guess for review where this importer, which has no review queue, can only
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -144,8 +145,9 @@ class UnknownBands(ValueError):
     def __init__(self, words: tuple[str, ...]) -> None:
         quoted = ", ".join(f"'{shorten(w)}'" for w in words)
         super().__init__(f"CQC's record uses service user band words rehabmap does not know: {quoted}; it is not "
-                         "read as off the pathway for the bands it lacks, as CQC may have renamed one: add the words "
-                         "to KNOWN_BANDS in indexer/sources/cqc.py, and to the patterns there that read them")
+                         "read as off the pathway for the bands it lacks, as CQC may have renamed one: report them to "
+                         "the rehabmap team or upgrade; a release that knows them reads every CQC location again at "
+                         "its next sync")
 
 
 @dataclass(frozen=True)
@@ -507,6 +509,18 @@ def read_pathway(registration: Registration, source: str = SOURCE) -> PathwayRea
                               "confirmed" if said else "inferred", tuple(evidence), named=said)
     raise NotRehabPathway(f"CQC service types '{shorten(types or 'none given', TYPES_QUOTED)}'")
 
+
+def reading_words() -> str:
+    """A digest of the words CQC's records are read by: the band words rehabmap knows and the patterns and tables
+    that read service types, bands and activities. The CQC sync keeps it in its state: its later runs fetch only the
+    locations CQC logs as changed, so a home refused under words a release then learns (a band renamed:
+    `UnknownBands`) was never fetched again, a new home never stored; a digest not the saved one makes the next run
+    a full crawl. Read at each call, so that a release's words, not an import's, are digested."""
+    patterns = (_MH_HOSPITAL, _CARE_HOME, _SUPPORTED_LIVING, _COMMUNITY_MH, _MH_SPECIALISM, _REHAB_WORD, REHAB_WARD,
+                _OTHER_WARD, _DETENTION, _RIGHTS_RESTRICTED, *(p for p, _, _ in _AGE_BANDS),
+                *(p for p, _ in _SPECIALISM_NEEDS))
+    words = [*sorted(KNOWN_BANDS), *(p.pattern for p in patterns), *(f"{k}={v}" for k, v in _HSCA_BANDS.items())]
+    return hashlib.sha256("\n".join(words).encode()).hexdigest()[:16]
 
 def _off_by_bands(registration: Registration, types: str, cause: str) -> ValueError:
     """Why a care home or supported living is off the pathway by its bands (`cause`), unless it holds band words

@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sqlite3
 import tempfile
 import threading
@@ -27,7 +28,7 @@ import pytest
 
 from indexer.sources.common import said_without_folders
 from indexer.sync.connectors import connectors_for
-from indexer.sync.connectors.cqc import SERVICE_TYPES
+from indexer.sync.connectors.cqc import READING_CHANGED, SERVICE_TYPES
 from indexer.sync.publish import COVERAGE_DUE
 from indexer.sync.runner import RunNotShown, SyncInterrupted, SyncRunner
 from indexer.sync.status import sync_status
@@ -759,10 +760,42 @@ def test_a_band_cqc_renames_takes_no_home_off_the_pathway(synced, geography, rep
     for service_id, word in ((ASHTON_ID, "Mental health needs"), (f"cqc:{maison}", "Caring for adults aged 18 to 64")):
         assert rejected[service_id] == (
             f"CQC's record uses service user band words rehabmap does not know: '{word}'; it is not read as off the "
-            "pathway for the bands it lacks, as CQC may have renamed one: add the words to KNOWN_BANDS in "
-            "indexer/sources/cqc.py, and to the patterns there that read them; the previous version stays")
+            "pathway for the bands it lacks, as CQC may have renamed one: report them to the rehabmap team or "
+            "upgrade; a release that knows them reads every CQC location again at its next sync; the previous version "
+            "stays")
         assert index_record(settings.home, service_id)["status"] == "active"
 
+
+def test_a_band_word_a_release_learns_reads_again_the_homes_refused_for_it(synced, geography, replay, monkeypatch):
+    """A sync after the first fetches only the locations CQC logs as changed. Two real recorded homes a release that
+    renamed "Mental health conditions" as "Mental health needs" would give: Ashton Lodge, held, and Tresillian
+    Residential Home, refused until then (no band for mental health) and so stored nowhere. Both are rejected for
+    the word rehabmap does not know. Before, once a release knew it, the next run's changes window fetched neither
+    (CQC changed neither again): Ashton Lodge stayed at its version before, and Tresillian was never listed. Now the
+    words rehabmap reads CQC by are kept in the sync's state, and a release whose words differ crawls every
+    location: both are read again, Tresillian added."""
+    settings = synced
+    tresillian = "1-112827458"
+    replay.cqc.alter(ASHTON, specialisms=[{"name": "Mental health needs"}])
+    replay.cqc.alter(tresillian, specialisms=[{"name": "Mental health needs"}, {"name": "Physical disabilities"}])
+    report = run(settings, geography)
+    assert {line.service_id for line in report.rejected if "does not know" in line.note} == {
+        ASHTON_ID, f"cqc:{tresillian}"}
+    assert report.read_all is None and index_record(settings.home, f"cqc:{tresillian}") is None
+
+    import indexer.sources.cqc as cqc_words  # the release that knows the word
+    monkeypatch.setattr(cqc_words, "KNOWN_BANDS", cqc_words.KNOWN_BANDS | {"mental health needs"})
+    learnt = f"{cqc_words._MH_SPECIALISM.pattern}|mental health needs"
+    monkeypatch.setattr(cqc_words, "_MH_SPECIALISM", re.compile(learnt, re.I))
+    report = run(settings, geography)
+
+    assert report.read_all == READING_CHANGED and report.complete
+    assert f"cqc:{tresillian}" in {line.service_id for line in report.added}
+    assert ASHTON_ID in {line.service_id for line in report.changed}
+    assert index_record(settings.home, f"cqc:{tresillian}")["status"] == "active"
+    assert [line for line in report.rejected if "does not know" in line.note] == []
+    again = run(settings, geography)  # the words kept: a changes window again
+    assert again.read_all is None and not again.complete
 
 def assert_retired_as_the_directory_records(settings, report) -> None:
     """Ashton Lodge and Grovelands retired by the run's `report`, each for its cause in the regulator's words, the care

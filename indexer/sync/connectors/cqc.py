@@ -31,6 +31,7 @@ from indexer.sources.cqc import (
     location_field_sources,
     needs_evidence,
     read_pathway,
+    reading_words,
 )
 from indexer.sync.connectors.titles import CQC, TITLES
 from indexer.sync.connectors.base import BaseConnector, counted, from_iso, iso, origin, utc_now
@@ -56,6 +57,10 @@ SERVICE_TYPES = (
     "Extra Care housing services",
     "Community based services for people with mental health needs",
 )
+# Why a run crawls every location where the saved state has a cursor (`reading_words`): a changes window fetches
+# only what CQC changed, so a location refused under the words of the release before was never read again.
+READING_CHANGED = ("rehabmap reads CQC's words differently since its last complete crawl (a service user band word "
+                   "learnt, say), so every location CQC lists is read again, those it refused before with them")
 
 
 class CqcConnector(BaseConnector):
@@ -77,7 +82,10 @@ class CqcConnector(BaseConnector):
     def fetch(self, state: SyncState, *, full: bool = False) -> Iterator[Outcome]:
         self._complete = False
         saved = dict(state.load(self.name))
-        if full or "crawl" in saved or not saved.get("cursor"):
+        self.read_all = None
+        if saved.get("cursor") and saved.get("reading") != reading_words():
+            self.read_all = READING_CHANGED
+        if full or "crawl" in saved or not saved.get("cursor") or self.read_all:
             yield from self._crawl(state, saved)
         else:
             yield from self._changes(state, saved)
@@ -110,6 +118,7 @@ class CqcConnector(BaseConnector):
                     break
                 page += 1
         del saved["crawl"]
+        saved["reading"] = reading_words()
         # Changes made while crawling come in the next window, which starts a second before the crawl did:
         # a change stamped in the second the crawl began is fetched again rather than missed.
         saved["cursor"] = iso(from_iso(crawl["started"]) - timedelta(seconds=1))
