@@ -183,8 +183,9 @@ class Connector(Protocol):
     read_all: str | None  # after `fetch`: why it read again every record listed, where it can skip unchanged ones
     # after `fetch`: how its listing fell short of a count its configuration says is not to be trusted, None if not
     short_of_count: str | None
-    # What its configuration says that it does not read, a warning line each of every run's report: an ORUK feed
-    # file's keys rehabmap does not know (a misspelt `trust_cout = false` did nothing, unsaid); () for the rest
+    # A warning line each of its run's report: what its configuration says that it does not read (an ORUK feed
+    # file's keys rehabmap does not know: a misspelt `trust_cout = false` did nothing, unsaid), or, after `fetch`, a
+    # CQC service type its crawl listed nothing under (`CqcConnector._types_lost`); () for the rest
     warnings: tuple[str, ...]
     # The name people know it by, where only its configuration says it (an ORUK feed's `label`, a mapped list's or
     # curated table's title: `FileCandidates`): kept with its runs (`SyncStore.titles`), so that it is still named so

@@ -219,7 +219,7 @@ class SyncReport:
     not_fetched: int = 0      # listed as unchanged since the connector last read them: not fetched again
     read_all: str | None = None  # why every record listed was fetched again (`BaseConnector.read_all`)
     short_of_count: str | None = None  # a listing short of a count not to be trusted (`BaseConnector.short_of_count`)
-    warnings: tuple[str, ...] = ()  # what its configuration says that it does not read (`Connector.warnings`)
+    warnings: tuple[str, ...] = ()  # what its configuration does not read, or its listing missed (`Connector.warnings`)
     added: list[Line] = field(default_factory=list)
     changed: list[Line] = field(default_factory=list)
     retired: list[Line] = field(default_factory=list)

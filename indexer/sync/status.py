@@ -40,7 +40,7 @@ class LastRun:
     discarded: int = 0        # the fetched records a discarded run dropped
     retired_reason: str | None = None  # why a person retired every record (outcome "retired")
     remedy: str | None = None  # a stopped run's command to apply or drop it; None for one recorded before it was kept
-    # What its source's configuration said that it does not read (`SyncReport.warnings`): the feed file's keys
+    # What its source's configuration said that it does not read, or its listing missed (`SyncReport.warnings`)
     warnings: tuple[str, ...] = ()
 
     @property

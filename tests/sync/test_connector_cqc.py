@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 from indexer.rows import Candidate, Rejection
 from indexer.sources.cqc import RIGHTS_RESTRICTED_MEANS, read_api, reading_words
-from indexer.sync.connectors.cqc import KEY_HEADER, CqcConnector, map_location
+from indexer.sync.connectors.cqc import KEY_HEADER, SERVICE_TYPES, CqcConnector, map_location
 from indexer.sync.http import (
     HttpPolicy,
     SourceClient,
@@ -395,7 +395,8 @@ def test_a_type_listed_short_of_its_total_fails_and_is_listed_afresh(replay):
                                                   r"all, yet it holds \d+ by its 'total'\.") as caught:
         list(cqc.fetch(state))
     assert f"gacServiceTypeDescription={CARE_HOMES.replace(' ', '+')}" in caught.value.message
-    assert state.states["cqc"]["crawl"] | {"started": ""} == {"started": "", "type": 1, "page": 1, "listed": 0}
+    assert state.states["cqc"]["crawl"] | {"started": ""} == {"started": "", "type": 1, "page": 1, "listed": 0,
+                                                              "typed": [SERVICE_TYPES[0], CARE_HOMES]}
     replay.clear_faults()
     again = connector(replay)
     assert GROVELANDS in {o.key[1] for o in again.fetch(state) if isinstance(o, SourceItem)} and again.complete

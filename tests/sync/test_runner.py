@@ -41,7 +41,7 @@ from rehabmap.maintain.store import Directory, store_of
 from rehabmap.taxonomy import ServiceType
 from search.embedded import index_file
 from tests.conftest import database_url
-from tests.cqc_records import ASHTON, ASHTON_ID, DOVETAIL_ID, FIELD_HOUSE_ID, GROVELANDS, GROVELANDS_ID
+from tests.cqc_records import ASHTON, ASHTON_ID, DOVETAIL_ID, FIELD_HOUSE, FIELD_HOUSE_ID, GROVELANDS, GROVELANDS_ID
 from tests.sync.store_fixtures import (
     BRISTOL_FEED,
     ListedConnector,
@@ -796,6 +796,30 @@ def test_a_band_word_a_release_learns_reads_again_the_homes_refused_for_it(synce
     assert [line for line in report.rejected if "does not know" in line.note] == []
     again = run(settings, geography)  # the words kept: a changes window again
     assert again.read_all is None and not again.complete
+
+def test_a_service_type_cqc_lists_nothing_under_retires_nothing_for_not_being_listed(synced, geography, replay):
+    """Field House, the real recorded mental health hospital, its service type as a release of CQC that renamed it
+    would give it: the crawl's filter for the hospital type lists nothing. Before, the crawl was complete and
+    retired Field House as "no longer listed by CQC" (1 of the 7 held: under the share threshold). Now a type whose
+    filter lists nothing, where the last complete crawl listed some under it, makes the crawl not complete, and the
+    report names the type; a crawl that lists it again is complete."""
+    settings = synced
+    hospital = SERVICE_TYPES[0]
+    renamed = [{"name": "Hospitals - Mental health/capacity", "description": "Mental health hospital services"}]
+    replay.cqc.alter(FIELD_HOUSE, gacServiceTypes=renamed)
+
+    report = run(settings, geography, full=True)
+
+    assert not report.complete and report.retired == []
+    assert report.warnings == (
+        f"CQC's listing of service type '{hospital}' gave no location, though its last complete crawl listed some: "
+        "CQC may have renamed the type, so this run retired nothing for not being listed (report it to the rehabmap "
+        "team; a run that lists the type again is complete)",)
+    assert f"  warning: {report.warnings[0]}" in report.summary_lines()
+    assert {r.service_id: r.status for r in SyncStore(store_of(settings)).records("cqc")}[FIELD_HOUSE_ID] == "active"
+    replay.cqc.alter(FIELD_HOUSE, gacServiceTypes=[{**renamed[0], "description": hospital}])
+    again = run(settings, geography, full=True)
+    assert again.complete and again.warnings == () and again.retired == []
 
 def assert_retired_as_the_directory_records(settings, report) -> None:
     """Ashton Lodge and Grovelands retired by the run's `report`, each for its cause in the regulator's words, the care

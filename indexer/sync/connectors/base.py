@@ -68,7 +68,8 @@ class BaseConnector:
         # How the last fetch's listing fell short of a count its configuration says is not to be trusted (an ORUK
         # feed file's `trust_count`), in the run report's words: read as whole, it applied, and the report says so.
         self.short_of_count: str | None = None
-        # What its configuration says that it does not read, a line each for the run's report (`Connector.warnings`)
+        # What its configuration says that it does not read, or its fetch's listing missed, a line each for the run's
+        # report (`Connector.warnings`)
         self.warnings: tuple[str, ...] = ()
 
     @property
