@@ -150,6 +150,16 @@ class UnknownBands(ValueError):
                          "its next sync")
 
 
+class NoBands(UnknownBands):
+    """CQC's record of a care home or supported living lists no service user band (none, or an empty list): it says
+    nothing of what the home is registered for. Read as off the pathway, a held home was retired as "CQC no longer
+    registers it for the 'Mental health conditions' service user band", a guess given as CQC's word."""
+
+    def __init__(self) -> None:
+        ValueError.__init__(self, "CQC's record lists no service user band, so it says nothing of whether the home "
+                                  "is registered for mental health: it is not read as off the pathway")
+
+
 @dataclass(frozen=True)
 class Registration:
     """What either CQC layout says about a location, in CQC's words."""
@@ -524,7 +534,9 @@ def reading_words() -> str:
 
 def _off_by_bands(registration: Registration, types: str, cause: str) -> ValueError:
     """Why a care home or supported living is off the pathway by its bands (`cause`), unless it holds band words
-    rehabmap does not know, which may be the band it lacks renamed (`UnknownBands`)."""
+    rehabmap does not know, which may be the band it lacks renamed (`UnknownBands`), or none (`NoBands`)."""
+    if not registration.specialisms:
+        return NoBands()
     unknown = tuple(dict.fromkeys(b for b in registration.specialisms if b.strip().casefold() not in KNOWN_BANDS))
     if unknown:
         return UnknownBands(unknown)

@@ -16,6 +16,8 @@ from indexer.sources.common import csv_table
 from indexer.sources.cqc import (
     TITLE_LINES_MAX, LocationRow, NotRehabPathway, Registration, Unconfirmed, api_fields, api_registration,
     directory_rows, is_directory_header, needs_fields, pathway_fields, read_api)
+from indexer.sync.connectors.cqc import map_location
+from indexer.sync.items import Refused
 from rehabmap.record import Provenance, Service
 from rehabmap.taxonomy import ServiceType, classify_label
 
@@ -233,6 +235,22 @@ def test_a_band_word_rehabmap_does_not_know_reads_no_home_off_the_pathway(data_d
     assert isinstance(with_bands("Mental health conditions", "Mental health needs"), Candidate)
     assert isinstance(with_bands("Caring for adults under 65 yrs", "Dementia"), Rejection)
 
+
+def test_a_home_whose_record_lists_no_band_is_not_read_off_the_pathway(data_dir):
+    """Ashton Lodge, a real recorded home, its `specialisms` absent or empty. Before, rejected "not a rehab pathway
+    service: … with no mental health specialism" (and a held home retired as "CQC no longer registers it for the
+    'Mental health conditions' service user band"): a guess given as CQC's word. Now the record is unreadable:
+    rejected saying CQC's record lists no band, and the sync keeps its last version."""
+    recorded = json.loads((data_dir / "feeds" / "cqc_api" / "locations_detail_2021.json").read_text())
+    ashton = next(r for r in recorded if r["locationId"] == "1-112816741")
+    said = ("CQC's record lists no service user band, so it says nothing of whether the home is registered for "
+            "mental health: it is not read as off the pathway")
+    for bands in (None, []):
+        [row] = read_api({**ashton, "specialisms": bands}, "ashton.json")
+        assert isinstance(row, Rejection) and row.reason == said
+        refused = map_location({**ashton, "specialisms": bands}, "https://api.cqc.org.uk/locations/1-112816741",
+                               datetime.now(timezone.utc))
+        assert isinstance(refused, Refused) and refused.reason == said and refused.keeps_previous
 
 def test_specialisms_to_needs():
     """The age bands bound the range only where every band listed bounds it."""
