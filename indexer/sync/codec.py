@@ -11,6 +11,7 @@ from indexer.rows import Candidate, Origin
 from indexer.sources.cqc import cause_in
 from indexer.sync.connectors.cqc import staged_deregistration
 from indexer.sync.connectors.oruk import OFF_PATHWAY as ORUK_OFF_PATHWAY
+from indexer.sync.connectors.oruk import is_feed
 from indexer.sync.connectors.titles import CQC, CQC_LOCATION_FILES
 from indexer.sync.items import Enrichment, Evidence, Gone, Outcome, Refused, SourceItem, Unchanged
 from rehabmap import sync_digests as digests
@@ -142,10 +143,12 @@ def _off_pathway(staged: dict[str, Any]) -> str:
     """A refusal staged before session 51 has no cause: one CQC's classifier gave, or a feed's reader off the pathway,
     is read from its words, rather than retiring the record in them (before, a feed's service was retired "the
     source's record can no longer be used: not on the rehab pathway: …"); any other keeps its words, its cause not
-    told by them. Session 51's first release said `true` for every refusal off the pathway: rehabmap's reading."""
+    told by them (a feed's words only of a feed's refusal: another source's words that start so are not the feed
+    reader's). Session 51's first release said `true` for every refusal off the pathway: rehabmap's reading."""
     if "off_pathway" not in staged:
         reason = str(staged["reason"])
-        return cause_in(reason) or ("reading" if reason.startswith(ORUK_OFF_PATHWAY) else "")
+        feeds = is_feed(str(staged["source"])) and reason.startswith(ORUK_OFF_PATHWAY)
+        return cause_in(reason) or ("reading" if feeds else "")
     return "reading" if staged["off_pathway"] is True else str(staged["off_pathway"] or "")
 
 

@@ -14,7 +14,7 @@ from indexer.rows import Candidate, Rejection
 from indexer.sources import load_source
 from indexer.sources.common import csv_table
 from indexer.sources.cqc import (
-    TITLE_LINES_MAX, LocationRow, NotRehabPathway, Registration, Unconfirmed, api_fields, api_registration,
+    OFF_PATHWAY, TITLE_LINES_MAX, LocationRow, NotRehabPathway, Registration, Unconfirmed, api_fields, api_registration,
     directory_rows, is_directory_header, needs_fields, pathway_fields, read_api)
 from indexer.sync.connectors.cqc import map_location
 from indexer.sync.items import Refused
@@ -233,7 +233,8 @@ def test_a_band_word_rehabmap_does_not_know_reads_no_home_off_the_pathway(data_d
         "CQC's record uses service user band words rehabmap does not know: 'Mental health needs'; it is not read as "
         "off the pathway")
     assert isinstance(with_bands("Mental health conditions", "Mental health needs"), Candidate)
-    assert isinstance(with_bands("Caring for adults under 65 yrs", "Dementia"), Rejection)
+    known = with_bands("Caring for adults under 65 yrs", "Dementia")
+    assert isinstance(known, Rejection) and known.reason.startswith(OFF_PATHWAY), known
 
 
 def test_a_home_whose_record_lists_no_band_is_not_read_off_the_pathway(data_dir):

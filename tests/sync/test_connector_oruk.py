@@ -838,3 +838,16 @@ def test_a_null_in_a_list_is_said_where_it_is_in_words_a_publisher_can_act_on(re
         "cannot read the service: its service_at_locations entry 1 and its contacts entry "
         f"{len(detail['contacts'])} are null, where each entry should be an object: ask the feed's publisher to "
         "leave empty entries out")
+
+
+def test_a_refusal_staged_before_session_51_is_read_off_the_pathway_only_from_a_feed():
+    """A refusal staged before session 51 has no cause: a feed reader's words ("not on the rehab pathway: …") are read
+    as rehabmap's reading. Before, the same words from any other source's refusal were read so too; now only a
+    feed's (`oruk-<name>`)."""
+    from indexer.sync.codec import outcome_from_json
+
+    reason = f"{oruk.OFF_PATHWAY}no term the feed file maps, and no words about mental health (its terms: none)"
+    staged = {"source_id": "1", "where": "https://example.org/services/1", "reason": reason}
+    assert outcome_from_json("refused", {**staged, "source": "oruk-bristol"}).off_pathway == "reading"
+    for source in ("listed", "ods", "charity"):
+        assert outcome_from_json("refused", {**staged, "source": source}).off_pathway == ""

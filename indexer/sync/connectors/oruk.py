@@ -74,6 +74,11 @@ class FeedError(DomainError):
 _PREFIX = "oruk-"
 
 
+def is_feed(source: str) -> bool:
+    """Whether records of this source come from an ORUK feed's connector (`_source`)."""
+    return source.startswith(_PREFIX)
+
+
 def _source(name: str) -> str:
     """The name a feed's runs and records go by: its file's stem, after 'oruk-'."""
     return f"{_PREFIX}{name}"
