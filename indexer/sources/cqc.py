@@ -87,12 +87,12 @@ _SPECIALISM_NEEDS: tuple[tuple[re.Pattern[str], str], ...] = (*tuple((re.compile
 _AGE_BANDS: tuple[tuple[re.Pattern[str], int | None, int | None], ...] = tuple(
     (re.compile(p, re.I), low, high) for p, low, high in (
         (r"adults under 65", 18, 64), (r"adults over 65", 65, None),
-        (r"children|0\s*-\s*18|young people", None, 18), (r"services for everyone|whole population", None, None)))
+        (r"children|0\s*-\s*18|young people", None, 18), (r"services for everyone", None, None)))
 # Every service user band word rehabmap reads, as CQC gives it: the API's and its care directory's (all 12 the 103
 # recorded API locations hold, and the 12 of the care directory of 2 October 2024, which says "Sensory impairments" and
-# "Caring for children (0 - 18yrs)" where the API said "Sensory impairment" and "Caring for children"), and the bands
-# of the HSCA file's columns that `hsca_rows` leaves as they are (no HSCA file is in ../shared: its column names as CQC
-# publishes them, the last four below). CQC gives no version of its words: a band it renames is known only by
+# "Caring for children (0 - 18yrs)" where the recorded API said "Sensory impairment" and "Caring for children"),
+# each checked against those files; an HSCA file's bands are read in these words (`HSCA_BANDS`, whose HSCA names are
+# not checked against a real file). CQC gives no version of its words: a band it renames is known only by
 # being none of these, and a home whose registration is read off the pathway for want of a band ("Mental health
 # conditions", say) while it holds a band not among them is not read so (`UnknownBands`). A band CQC renames or adds
 # goes here, and in the patterns above where it states something.
@@ -100,8 +100,7 @@ KNOWN_BANDS = frozenset(band.casefold() for band in (
     "Caring for adults over 65 yrs", "Caring for adults under 65 yrs", "Caring for children",
     "Caring for children (0 - 18yrs)", "Caring for people whose rights are restricted under the Mental Health Act",
     "Dementia", "Eating disorders", "Learning disabilities", "Mental health conditions", "Physical disabilities",
-    "Sensory impairment", "Sensory impairments", "Services for everyone", "Substance misuse problems",
-    "Physical Disability", "People who misuse drugs and alcohol", "People with an eating disorder", "Whole Population"))
+    "Sensory impairment", "Sensory impairments", "Services for everyone", "Substance misuse problems"))
 
 _API_PROVIDER_TYPES = {"nhs healthcare organisation": "nhs", "independent healthcare org": "independent"}
 
@@ -279,14 +278,20 @@ def directory_rows(table: CsvTable) -> Iterator[LocationRow | CsvProblem]:
 
 # "HSCA Active Locations" (one row per active location, one Y/blank column per service type, service user
 # band and regulated activity: `rehabmap.cqc_words`). Its bands say in other words what the API's specialisms
-# say; these are the API's words for them.
+# say; `HSCA_BANDS` gives the API's words for each, and a row is read in those (`KNOWN_BANDS` holds the API's alone).
+# No HSCA file is in ../shared: its band names here are as the project's HSCA test data spells them, not checked
+# against a real file; one not among them stays as the file gives it, and reads as a word rehabmap does not know.
 HSCA_SERVICE_TYPE = "Service type - "
 HSCA_USER_BAND = "Service user band - "
-_HSCA_BANDS = {"mental health": "Mental health conditions", "older people": "Caring for adults over 65 yrs",
-               "younger adults": "Caring for adults under 65 yrs", "children 0-18 years": "Caring for children",
-               "people detained under the mental health act":
-                   "Caring for people whose rights are restricted under the Mental Health Act",
-               "learning disabilities or autistic spectrum disorder": "Learning disabilities"}
+HSCA_BANDS = {"Mental Health": "Mental health conditions", "Older People": "Caring for adults over 65 yrs",
+              "Younger Adults": "Caring for adults under 65 yrs", "Children 0-18 years": "Caring for children",
+              "People detained under the Mental Health Act":
+                  "Caring for people whose rights are restricted under the Mental Health Act",
+              "Learning disabilities or autistic spectrum disorder": "Learning disabilities", "Dementia": "Dementia",
+              "Physical Disability": "Physical disabilities", "Sensory Impairment": "Sensory impairment",
+              "Substance misuse problems": "Substance misuse problems", "Eating Disorders": "Eating disorders",
+              "Whole Population": "Services for everyone"}
+_HSCA_BANDS = {hsca.casefold(): api for hsca, api in HSCA_BANDS.items()}
 _HSCA_FIELDS = (("address", ("Location Street Address", "Location Address Line 2", "Location City",
                              "Location County")),
                 ("town", ("Location City",)), ("county", ("Location County",)),

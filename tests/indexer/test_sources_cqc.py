@@ -15,7 +15,7 @@ from indexer.sources import load_source
 from indexer.sources.common import csv_table
 from indexer.sources.cqc import (
     OFF_PATHWAY, TITLE_LINES_MAX, LocationRow, NotRehabPathway, Registration, Unconfirmed, api_fields, api_registration,
-    directory_rows, is_directory_header, needs_fields, pathway_fields, read_api)
+    directory_rows, hsca_rows, is_directory_header, needs_fields, pathway_fields, read_api)
 from indexer.sync.connectors.cqc import map_location
 from indexer.sync.items import Refused
 from rehabmap.record import Provenance, Service
@@ -203,7 +203,7 @@ def test_care_home_needs_a_mental_health_specialism():
 
 
 @pytest.mark.parametrize("bands", ["Services for everyone", "Caring for adults under 65 yrs",
-                                   "Caring for children (0 - 18yrs)", "Whole population"])
+                                   "Caring for children (0 - 18yrs)"])
 def test_a_home_for_over_65s_and_a_band_of_younger_people_is_not_over_65_only(bands):
     """Only a home whose every age band starts at 65 is for adults over 65 only. Before, "Services for everyone"
     (8 of the 103 recorded API locations carry it) or a children's band beside "Caring for adults over 65 yrs" was
@@ -236,6 +236,22 @@ def test_a_band_word_rehabmap_does_not_know_reads_no_home_off_the_pathway(data_d
     known = with_bands("Caring for adults under 65 yrs", "Dementia")
     assert isinstance(known, Rejection) and known.reason.startswith(OFF_PATHWAY), known
 
+
+def test_band_words_no_file_holds_are_not_known(data_dir):
+    """KNOWN_BANDS held "People who misuse drugs and alcohol", "People with an eating disorder", "Physical Disability"
+    and "Whole Population", in no file under ../shared, two contradicting the HSCA test data's words. Ashton Lodge,
+    its bands as a record using one would give them: before, read off the pathway as if CQC had said so ("not a rehab
+    pathway service: … with no mental health specialism"); now a word rehabmap does not know. An HSCA row's bands are
+    read in the API's words (`HSCA_BANDS`)."""
+    recorded = json.loads((data_dir / "feeds" / "cqc_api" / "locations_detail_2021.json").read_text())
+    ashton = next(r for r in recorded if r["locationId"] == "1-112816741")
+    for word in ("People who misuse drugs and alcohol", "People with an eating disorder", "Whole Population"):
+        [row] = read_api({**ashton, "specialisms": [{"name": word}]}, "ashton.json")
+        assert isinstance(row, Rejection) and row.reason.startswith(
+            f"CQC's record uses service user band words rehabmap does not know: '{word}'"), row
+    header = ["Location ID", "Location Name", "Service user band - Whole Population", "Service user band - Dementia"]
+    [hsca] = hsca_rows(header, [(2, ["1-1", "A home", "Y", "Y"])])
+    assert hsca.registration.specialisms == ("Services for everyone", "Dementia")
 
 def test_a_home_whose_record_lists_no_band_is_not_read_off_the_pathway(data_dir):
     """Ashton Lodge, a real recorded home, its `specialisms` absent or empty. Before, rejected "not a rehab pathway

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from indexer.sources.cqc import HSCA_BANDS
 from indexer.sync.connectors import SourceNotConfigured, connectors_for
 from indexer.sync.connectors.cqc import map_location
 from indexer.sync.connectors.cqc_files import DirectoryFile, HscaFile, RatingsFile
@@ -31,15 +32,7 @@ from tests.sync.replay import MemoryState
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sources"
 
-API_TO_HSCA_BAND = {
-    "Caring for adults over 65 yrs": "Older People", "Caring for adults under 65 yrs": "Younger Adults",
-    "Caring for children": "Children 0-18 years", "Mental health conditions": "Mental Health",
-    "Caring for people whose rights are restricted under the Mental Health Act":
-        "People detained under the Mental Health Act",
-    "Learning disabilities": "Learning disabilities or autistic spectrum disorder", "Dementia": "Dementia",
-    "Physical disabilities": "Physical Disability", "Sensory impairment": "Sensory Impairment",
-    "Substance misuse problems": "Substance misuse problems", "Eating disorders": "Eating Disorders",
-    "Services for everyone": "Whole Population"}
+API_TO_HSCA_BAND = {api: hsca for hsca, api in HSCA_BANDS.items()}
 
 
 def test_the_real_provider_file_names_49_rehab_ward_providers(replay, data_dir):
