@@ -250,9 +250,10 @@ def measured_from(precision: str, district: str | None, shown: str | None = None
     where the home was TR21's point, and until session 53 where it was a place's."""
     if precision not in _FROM_A_MIDDLE:
         return None
-    if precision == "sector" and not shown:
-        return "the middle of the postcode sector searched"
-    return f"the middle of {shown or district}"
+    named = shown or (district if precision == "district" else None)
+    if not named:  # a reply names no sector; nothing else should reach here unnamed, and never as "None"
+        return f"the middle of the {'postcode ' if precision != 'place' else ''}{precision} searched"
+    return f"the middle of {named}"
 
 
 def about(*measured: str | None) -> str:

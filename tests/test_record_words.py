@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from typing import NamedTuple
 
 from geodata.areas import AreaCodes
-from rehabmap.explanation import RECORD_WORDS, record_words
+from rehabmap.explanation import RECORD_WORDS, measured_from, record_words
 from rehabmap.index.base import Hit
 from rehabmap.match import MatchRequest, ResultMaker
 from rehabmap.per_record import PerRecord
@@ -118,3 +118,16 @@ def test_the_words_and_json_are_kept_for_every_record_the_index_keeps():
     from search.embedded import RECORD_CACHE_SIZE
 
     assert RECORD_WORDS.size >= RECORD_CACHE_SIZE and _RESULTS.size >= RECORD_CACHE_SIZE
+
+
+def test_where_distances_run_from_names_the_middle_or_says_which_kind_and_never_none():
+    """A home found at a middle (a sector, a district, a place) names it; given unnamed (a reply names no sector),
+    it says which kind of middle. Before, a place or district given no name read "the middle of None"."""
+    assert measured_from("district", "TR21") == "the middle of TR21"
+    assert measured_from("place", None, "Mansfield, Nottinghamshire") == "the middle of Mansfield, Nottinghamshire"
+    assert measured_from("sector", "NG18") == "the middle of the postcode sector searched"  # a reply's: no sector
+    assert measured_from("sector", "NG18", "NG18 2") == "the middle of NG18 2"
+    assert [measured_from(p, None) for p in ("sector", "district", "place")] == [
+        "the middle of the postcode sector searched", "the middle of the postcode district searched",
+        "the middle of the place searched"]
+    assert measured_from("postcode", "LS9") is None and measured_from("point", None) is None
