@@ -12,8 +12,8 @@ import pytest
 from pydantic import SecretStr
 
 from indexer.rows import Candidate, Rejection
-from indexer.sources.cqc import RIGHTS_RESTRICTED_MEANS, read_api, reading_words
-from indexer.sync.connectors.cqc import KEY_HEADER, SERVICE_TYPES, CqcConnector, map_location
+from indexer.sources.cqc import RIGHTS_RESTRICTED_MEANS, read_api
+from indexer.sync.connectors.cqc import KEY_HEADER, SERVICE_TYPES, CqcConnector, map_location, reading_of
 from indexer.sync.http import (
     HttpPolicy,
     SourceClient,
@@ -55,7 +55,7 @@ def test_each_of_the_103_real_records_through_a_changes_window(replay, feeds_dir
     state = MemoryState()
     cqc = connector(replay)
     start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1)
-    state.save("cqc", {"cursor": start.isoformat(), "reading": reading_words()})
+    state.save("cqc", {"cursor": start.isoformat(), "reading": reading_of()})
     for location_id in list(replay.cqc.records):
         replay.cqc.alter(location_id, at=start)
     outcomes = list(cqc.fetch(state))
@@ -281,7 +281,7 @@ def test_a_run_in_the_same_second_as_the_last_window_waits_for_the_clock(replay)
         clock["now"] += timedelta(seconds=seconds)
 
     state = MemoryState()
-    state.save("cqc", {"cursor": moment.replace(microsecond=0).isoformat(), "reading": reading_words()})
+    state.save("cqc", {"cursor": moment.replace(microsecond=0).isoformat(), "reading": reading_of()})
     cqc = connector(replay, now=lambda: clock["now"], sleep=sleep)
     assert list(cqc.fetch(state)) == []
     assert waits == [pytest.approx(0.6)]

@@ -812,11 +812,15 @@ def test_a_service_type_cqc_lists_nothing_under_retires_nothing_for_not_being_li
 
     assert not report.complete and report.retired == []
     assert report.warnings == (
-        f"CQC's listing of service type '{hospital}' gave no location, though its last complete crawl listed some: "
-        "CQC may have renamed the type, so this run retired nothing for not being listed (report it to the rehabmap "
-        "team; a run that lists the type again is complete)",)
+        f"CQC's listing of service type '{hospital}' gave no location at the last crawl, though a complete crawl "
+        "before listed some: CQC may have renamed the type, so nothing is retired for not being listed (report it to "
+        "the rehabmap team; a crawl that lists the type again, `rehabmap sync cqc --full`, is complete and ends this "
+        "warning)",)
     assert f"  warning: {report.warnings[0]}" in report.summary_lines()
     assert {r.service_id: r.status for r in SyncStore(store_of(settings)).records("cqc")}[FIELD_HOUSE_ID] == "active"
+    # the changes window after it says so too (sync-status shows the last run): before, it said nothing
+    window = run(settings, geography)
+    assert not window.read_all and window.warnings == report.warnings
     replay.cqc.alter(FIELD_HOUSE, gacServiceTypes=[{**renamed[0], "description": hospital}])
     again = run(settings, geography, full=True)
     assert again.complete and again.warnings == () and again.retired == []

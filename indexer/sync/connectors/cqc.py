@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -83,12 +83,16 @@ class CqcConnector(BaseConnector):
         self._complete = False
         saved = dict(state.load(self.name))
         self.read_all, self.warnings = None, ()
-        if saved.get("cursor") and saved.get("reading") != reading_words():
+        if saved.get("cursor") and saved.get("reading") != self._reading():
             self.read_all = READING_CHANGED
         if full or "crawl" in saved or not saved.get("cursor") or self.read_all:
             yield from self._crawl(state, saved)
         else:
+            self.warnings = _lost_said(saved.get("lost", []))
             yield from self._changes(state, saved)
+
+    def _reading(self) -> str:
+        return reading_of(self.service_types)
 
     # --- a full crawl ---------------------------------------------------------------------------------
 
@@ -120,7 +124,7 @@ class CqcConnector(BaseConnector):
                     break
                 page += 1
         del saved["crawl"]
-        saved["reading"] = reading_words()
+        saved["reading"] = self._reading()
         lost = self._types_lost(saved, crawl.get("typed", []))
         # Changes made while crawling come in the next window, which starts a second before the crawl did:
         # a change stamped in the second the crawl began is fetched again rather than missed.
@@ -137,10 +141,8 @@ class CqcConnector(BaseConnector):
         has none to compare."""
         lost = [t for t in self.service_types if t in saved.get("typed", ()) and t not in typed]
         saved["typed"] = [t for t in self.service_types if t in typed or t in lost]
-        self.warnings = tuple(
-            f"CQC's listing of service type '{t}' gave no location, though its last complete crawl listed some: CQC "
-            "may have renamed the type, so this run retired nothing for not being listed (report it to the rehabmap "
-            "team; a run that lists the type again is complete)" for t in lost)
+        saved["lost"] = lost
+        self.warnings = _lost_said(lost)
         return lost
 
     # --- a changes window -----------------------------------------------------------------------------
@@ -307,3 +309,20 @@ def _date(value: Any) -> date | None:
         return date.fromisoformat(str(value)[:10]) if value else None
     except ValueError:
         return None
+
+
+def _lost_said(lost: list[str]) -> tuple[str, ...]:
+    """The warning of each service type the last crawl found empty, said by every run until a crawl lists it again
+    (the changes windows after it too): said once, it left `sync-status`, which shows the last run, at the next."""
+    return tuple(
+        f"CQC's listing of service type '{t}' gave no location at the last crawl, though a complete crawl before "
+        "listed some: CQC may have renamed the type, so nothing is retired for not being listed (report it to the "
+        "rehabmap team; a crawl that lists the type again, `rehabmap sync cqc --full`, is complete and ends this "
+        "warning)" for t in lost)
+
+
+def reading_of(service_types: Sequence[str] = SERVICE_TYPES) -> str:
+    """What a CQC sync reads CQC by, kept in its state: the words its records are read by (`reading_words`) and the
+    service types a crawl asks CQC for. A release that adds or renames a type must crawl too, or its locations are
+    fetched only as CQC logs a change to them."""
+    return f"{reading_words()}:{','.join(service_types)}"
