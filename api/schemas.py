@@ -690,10 +690,8 @@ class SourceConfirmedOut(BaseModel):
     name: str = Field(description="The source as a person reads it (e.g. 'CQC').")
     confirmed_on: date | None = Field(description=(
         "The day of the source's last successful sync that still listed the service as shown (a complete listing "
-        "lists it; a change feed, such as CQC's, told no change to it); for a listing another rehabmap's feed "
-        "relays (relayed_by), the day that site's source last did, as its feed says, never later than the day the "
-        "feed was read. Null for a dated file (is_file): importing it again confirms nothing; and for a relayed "
-        "listing whose day the feed does not give."))
+        "lists it; a change feed, such as CQC's, told no change to it). Null for a dated file (is_file): "
+        "importing it again confirms nothing."))
     confirms: list[str] = Field(description=(
         "The facts the source gives, and so confirms (e.g. registration, name, address): those whose "
         "field_sources name it; a dated file's, those of them its mapping reads from it. A merged record's source "
@@ -708,10 +706,9 @@ class SourceConfirmedOut(BaseModel):
         "A dated file's date, as a person reads it (e.g. '2014-15', 'September 2018'); null when its mapping "
         "does not say it, or for a source that is not a file."))
     relayed_by: str | None = Field(None, description=(
-        "The feed that relayed the listing (another rehabmap's ORUK feed, read by `rehabmap sync oruk`), as a "
-        "person reads it (e.g. 'first rehabmap'): the listing is the file's, as old as it says, or the live "
-        "source's, of the day that site's source last confirmed it (confirmed_on), not the feed's; null otherwise. "
-        "Where the feed names no source of the record, name is 'a source first rehabmap does not name'."))
+        "The feed that relayed a dated file's listing (another rehabmap's ORUK feed, read by `rehabmap sync oruk`), "
+        "as a person reads it (e.g. 'first rehabmap'): the listing is the file's, as old as it says, not the "
+        "feed's; null otherwise."))
 
 
 class ServiceOut(BaseModel):

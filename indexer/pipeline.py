@@ -433,7 +433,7 @@ def _finish(fields: dict[str, Any], candidate: Candidate, areas: Any) -> Service
         fields["provenance"] = [_validate_provenance({
             "source": origin.source, "source_id": str(origin.source_id), "licence": origin.licence,
             "fetched_at": origin.fetched_at or datetime.now(timezone.utc), "file": origin.file, "line": origin.line,
-            "edition": origin.edition, "relayed_by": origin.relayed_by}),
+            "edition": origin.edition}),
             # where the source says it had the record from (an ORUK feed's); a synced record read again by a
             # rebuild carries its own first, made again above
             *(p for p in fields.get("provenance", ()) if p["source"] != origin.source)]

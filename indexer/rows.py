@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from rehabmap.record import FileEdition, Relay
+from rehabmap.record import FileEdition
 
 _JSON_FILE = re.compile(r"\.json(\.gz)?$", re.I)
 
@@ -33,9 +33,6 @@ class Origin:
     licence: str | None = None
     fetched_at: datetime | None = None
     edition: FileEdition | None = None  # a dated file read through a CSV mapping: kept in the provenance
-    # another rehabmap's feed that published no source of the record (its provenance attribute left out, unread):
-    # its own entry is then a relay's listing of a source it does not name, kept in the provenance (docs/adr/0018)
-    relayed_by: Relay | None = None
 
 
 @dataclass

@@ -51,10 +51,10 @@ class Unconfirmed(Protocol):
     modules (explanation → freshness → coverage → … → explanation)."""
 
     @property
-    def listed(self) -> Mapping[str, object]:
+    def listed(self) -> Mapping[str, tuple[str, str, date]]:
         """None while every source syncs: a match then asks nothing of them."""
 
-    def unconfirmed(self, service: Service) -> tuple[tuple[str, date, str | None], ...]: ...
+    def unconfirmed(self, service: Service) -> tuple[tuple[str, date], ...]: ...
 
 # Who a service takes, in the words the guidance and people use: never "Not suitable for: Women-only service,
 # Mixed-gender service" of a men-only unit (the gender needs' labels, which name services, not people).
@@ -326,8 +326,7 @@ def unconfirmed_listing(service: Service, listings: Unconfirmed) -> str | None:
     listings reading as current, and only the service page said when the source last confirmed them."""
     if service.last_verified is not None or not (live := listings.unconfirmed(service)):
         return None
-    said = [f"by {name}, last confirmed {long_date(day)}" + (f", as relayed by {relay}" if relay else "")
-            for name, day, relay in live] + _files(service)
+    said = [f"by {name}, last confirmed {long_date(day)}" for name, day in live] + _files(service)
     return f"Listed only {' and '.join(said)}, not confirmed since."
 
 

@@ -51,7 +51,6 @@ from functools import cache, lru_cache
 from html.parser import HTMLParser
 from itertools import product
 from string import ascii_lowercase
-from collections.abc import Sequence
 from typing import Any
 
 from rehabmap.errors import shorten
@@ -196,8 +195,7 @@ _DETAIL_TEXTS: dict[str, tuple[str, str]] = {
     "provenance": ("Provenance", "Where the record came from: JSON with source, source_id, fetched_at, licence; "
                    "for a dated file its edition (title; dated: when its data stood; gives: the fields its mapping "
                    "reads from every row, which this record's row may not all have had); and relayed_by (source, "
-                   "title) where another rehabmap's feed passed the entry on; and confirmed_on (YYYY-MM-DD), the day "
-                   "the live source last confirmed the entry, where a sync of it does."),
+                   "title) where another rehabmap's feed passed the entry on."),
     "last_verified": ("Last verified", "Date (YYYY-MM-DD) the rehabmap team or the service last checked the "
                       "record: a person's check, unlike `assured_date`, which any feed may set to its own check of "
                       "its listing."),
@@ -327,17 +325,13 @@ def _value_text(value: Any) -> str:
 
 # --- export -------------------------------------------------------------------------------------------
 
-def service_to_oruk(service: Service, today: date | None = None,
-                    confirmed: Sequence[date | None] = ()) -> dict[str, Any]:
+def service_to_oruk(service: Service, today: date | None = None) -> dict[str, Any]:
     """A full ORUK 3.0 / HSDS 3.0 service object for one rehabmap record.
 
     With `today` (the live feed), `capacity` is what holds that day by the one freshness rule
     (`Service.capacity_now`): a stale report reads "unknown", as in every other output, and the report
     itself is published as `capacity_reported`. Without it, the record as stored: a dated snapshot, as in
-    the sample directory's file. `confirmed`: for each entry of its provenance, the day its live source last
-    confirmed the record (`rehabmap.maintain.freshness.Listings.days`), published as the entry's `confirmed_on`, so
-    that another rehabmap syncing the feed dates its listing by it, not by the day it read the feed (docs/adr/0018);
-    none for a dated file's entry, whose edition dates it."""
+    the sample directory's file."""
     sid = service_uuid(service.id)
     details = _details(service, today)
     pairs: list[tuple[Term, str | None]] = [(_term(SERVICE_TYPES, service.service_type.value), None)]
@@ -367,11 +361,8 @@ def service_to_oruk(service: Service, today: date | None = None,
             pairs.append((_term(DETAILS, code), _value_text(value)))
     keys = [term.id for term, _ in pairs]
     provenance = _term(DETAILS, "provenance")
-    for n, p in enumerate(service.provenance):
-        said = p.model_dump(mode="json", exclude_none=True, exclude=_LOCAL_PROVENANCE)
-        if n < len(confirmed) and (day := confirmed[n]) is not None:
-            said["confirmed_on"] = day.isoformat()
-        pairs.append((provenance, json.dumps(said)))
+    for p in service.provenance:
+        pairs.append((provenance, json.dumps(p.model_dump(mode="json", exclude_none=True, exclude=_LOCAL_PROVENANCE))))
         keys.append(f"{provenance.id}/{json.dumps([p.source, p.source_id])}")  # one per source's record
     attributes = [_drop_none({"id": id_, "link_id": sid, "link_type": term.taxonomy.key, "link_entity": "service",
                               "taxonomy_term_id": term.id, "taxonomy_term": term.to_hsds(), "value": value})

@@ -44,16 +44,6 @@ def relays_marked(fields: dict[str, Any]) -> list[Any]:
     return [p.get("relayed_by") for p in fields.get("provenance") or () if isinstance(p, dict)]
 
 
-def relayed_on(fields: dict[str, Any]) -> dict[str, str] | None:
-    """The day another rehabmap's feed says its source last confirmed each live entry it relays (`confirmed_on`, on
-    the entries of its published provenance marked `relayed_by`), by the entry's `source:source_id`: kept beside the
-    record (`indexer.sync.store.StoredRecord.relayed_on`) and out of the digest with the provenance, so that the day
-    moving on alone is no change. A record read again from its stored item (a rejected one, or one an enrichment
-    matches) has the day the feed gave when it was read: an older day, never a later one than the feed's."""
-    return {f"{p['source']}:{p['source_id']}": str(p["confirmed_on"]) for p in fields.get("provenance") or ()
-            if isinstance(p, dict) and p.get("relayed_by") and p.get("confirmed_on")} or None
-
-
 def content_digest(item_json: dict[str, Any]) -> str:
     return digest(content(item_json))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
@@ -32,7 +32,6 @@ from indexer.sync.store import SyncStore
 from rehabmap.errors import DomainError, InvalidValue, ServiceNotFound
 from rehabmap.index.base import IndexBackend, ServiceQuery
 from rehabmap.index.generation_cache import GenerationCache
-from rehabmap.maintain.freshness import confirmation_days
 from rehabmap.maintain.renames import moved_to, renamed_to
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType
@@ -152,14 +151,6 @@ def page(contents: list[Any], total: int, number: int, per_page: int) -> dict[st
             "contents": contents}
 
 
-def published(state: AppState, services: Sequence[Service]) -> list[dict[str, Any]]:
-    """Each service as the feed publishes it, each entry of its provenance with the day its live source last
-    confirmed it (`confirmation_days`, one read of the sync store for the page): another rehabmap syncing the feed
-    dates its listing by that day, where it read it as the day it read the feed (docs/adr/0018)."""
-    days, today = confirmation_days(state.directory, services), state.today()
-    return [oruk.service_to_oruk(s, today, days.get(s.id, ())) for s in services]
-
-
 def listed_service(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: obj[k] for k in LIST_FIELDS if k in obj}
 
@@ -220,7 +211,8 @@ def list_services(
     """Active services by name (by relevance when searching)."""
     b = browse(state.geography, text=search, query=term_query(taxonomy_term_id))
     items, total = page_of(state.backend, b, page_number, per_page)
-    objects = published(state, [i.service for i in items])
+    today = state.today()
+    objects = [oruk.service_to_oruk(i.service, today) for i in items]
     return JSONResponse(page(objects if full else [listed_service(o) for o in objects], total, page_number,
                              per_page))
 
@@ -249,8 +241,7 @@ def get_service(
             return RedirectResponse(moved_to(request.scope["path"], request.url.query, id, oruk.service_uuid(renamed)),
                                     308)
         raise ServiceNotFound(f"No service with id '{id[:80]}'.", field="id")
-    [obj] = published(state, [service])
-    return JSONResponse(obj)
+    return JSONResponse(oruk.service_to_oruk(service, state.today()))
 
 
 @router.get("/service_at_locations/{id}", response_model=OrukServiceAtLocation, tags=["services"],
@@ -267,7 +258,7 @@ def get_service_at_location(
     if service is None:
         raise ServiceNotFound(f"No service at location with id '{id[:80]}'. Each service's "
                               "service_at_locations[].id is one.", field="id")
-    [obj] = published(state, [service])
+    obj = oruk.service_to_oruk(service, state.today())
     [at] = obj.pop("service_at_locations")
     return JSONResponse({**at, "service": obj})
 
@@ -298,7 +289,9 @@ def list_service_at_locations(
         b = replace(b, query=replace(b.query, covers=coverage(b.near)))
     items, total = page_of(state.backend, b, page_number, per_page)
     contents = []
-    for item, obj in zip(items, published(state, [i.service for i in items]), strict=True):
+    today = state.today()
+    for item in items:
+        obj = oruk.service_to_oruk(item.service, today)
         at = {**obj["service_at_locations"][0], "service": listed_service(obj)}
         if item.distance_km is not None:
             at["distance_km"] = item.distance_km

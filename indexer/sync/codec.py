@@ -15,7 +15,7 @@ from indexer.sync.connectors.oruk import is_feed
 from indexer.sync.connectors.titles import CQC, CQC_LOCATION_FILES
 from indexer.sync.items import Enrichment, Evidence, Gone, Outcome, Refused, SourceItem, Unchanged
 from rehabmap import sync_digests as digests
-from rehabmap.record import FileEdition, Relay
+from rehabmap.record import FileEdition
 
 
 def _plain(value: Any) -> Any:
@@ -43,8 +43,7 @@ def item_to_json(item: SourceItem) -> dict[str, Any]:
         "origin": {"source": origin.source, "file": origin.file, "line": origin.line,
                    "source_id": origin.source_id, "licence": origin.licence,
                    "fetched_at": origin.fetched_at.isoformat() if origin.fetched_at else None,
-                   "edition": origin.edition.model_dump(mode="json") if origin.edition else None,
-                   **({"relayed_by": origin.relayed_by.model_dump(mode="json")} if origin.relayed_by else {})},
+                   "edition": origin.edition.model_dump(mode="json") if origin.edition else None},
         "type_status": item.type_status,
         "evidence": [_plain(e) for e in item.evidence],
         "field_sources": dict(item.field_sources),
@@ -69,8 +68,7 @@ def item_from_json(data: dict[str, Any], raw: Any = None) -> SourceItem:
     o = data["origin"]
     origin = Origin(o["source"], o["file"], o["line"], o.get("source_id"), o.get("licence"),
                     datetime.fromisoformat(o["fetched_at"]) if o.get("fetched_at") else None,
-                    FileEdition.model_validate(o["edition"]) if o.get("edition") else None,
-                    Relay.model_validate(o["relayed_by"]) if o.get("relayed_by") else None)
+                    FileEdition.model_validate(o["edition"]) if o.get("edition") else None)
     lost = data.get("lost_fields")
     candidate = Candidate(dict(data["fields"]), origin, data.get("label_text", ""), list(data.get("warnings", [])),
                           short=data.get("short", ""), lost_fields=None if lost is None else frozenset(lost))

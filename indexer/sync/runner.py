@@ -76,7 +76,7 @@ from rehabmap.maintain.database import machines_words
 from rehabmap.maintain.overlay import Overlay
 from rehabmap.maintain.retirement import RETIRED_DETAIL
 from rehabmap.errors import DomainError, InvalidValue, sentence, shorten, tell_operator, told
-from rehabmap.sync_digests import content, content_digest as item_json_digest, relayed_on, relays_marked
+from rehabmap.sync_digests import content, content_digest as item_json_digest, relays_marked
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType, type_words
 
@@ -1042,8 +1042,7 @@ class _Plan:
                 report.rejected.append(Line(before.service_id, _name(before, item), before.problem))
             elif before.status == "active":
                 report.unchanged += 1
-            return replace(before, last_seen=self.at, status="active", retired_at=None, retired_reason=None,
-                           relayed_on=relayed_on(own.candidate.fields))
+            return replace(before, last_seen=self.at, status="active", retired_at=None, retired_reason=None)
         service_id = (prepared.service or {}).get("id") or (before.service_id if before else
                                                              f"{item.key[0]}:{item.key[1]}")
         proposed = prepared.proposed
@@ -1058,8 +1057,7 @@ class _Plan:
             digest=content_digest(item), evidence_digest=evidence_digest(item),
             first_seen=before.first_seen if before else self.at, last_seen=self.at, changed_at=self.at,
             retired_at=None, retired_reason=None, live_revision=before.live_revision if before else 0,
-            left_out=prepared.left_out if prepared.service is not None else (before.left_out if before else ()),
-            relayed_on=relayed_on(own.candidate.fields))
+            left_out=prepared.left_out if prepared.service is not None else (before.left_out if before else ()))
         if before is not None and before.status == "active" and not before.problem and not prepared.problem and (
                 record.digest == before.digest):
             report.unchanged += 1  # read again only for the file it is from (`_same`)
@@ -1193,13 +1191,10 @@ def _same(record: StoredRecord | None, item: SourceItem) -> bool:
     with the same fields its lost cells may give (`Candidate.short` and `lost_fields`, not content: a short row
     stored before the store kept them, or whose mapping now maps the cut column to another field, is read again
     for them), and with the same relays marked on its feed's published provenance (`relays_marked`: a record synced
-    before the release that marks them is read again for them, counted unchanged) and on its own entry (`Origin.
-    relayed_by`: another rehabmap's feed that names no source of it, marked from session 53)."""
+    before the release that marks them is read again for them, counted unchanged)."""
     edition = item.candidate.origin.edition
     return (record is not None and record.digest == content_digest(item)
             and record.item["origin"].get("edition") == (edition.model_dump(mode="json") if edition else None)
-            and record.item["origin"].get("relayed_by") == (relay.model_dump(mode="json") if (
-                relay := item.candidate.origin.relayed_by) else None)
             and record.item.get("id_is") == item.id_is and record.item.get("short", "") == item.candidate.short
             and record.item.get("lost_fields") == lost_fields_json(item.candidate)
             and relays_marked(record.item["fields"]) == relays_marked(item.candidate.fields))

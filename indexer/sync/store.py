@@ -165,10 +165,6 @@ class StoredRecord(SourceKeyed):
     # The contact details the source gave that the record refused (dropped, the service kept), each with its field:
     # kept until a preparation no longer refuses them, for `rehabmap sync-status`.
     left_out: tuple[LeftOutDetail, ...] = ()
-    # Of a record another rehabmap's feed relays (`rehabmap.record.Relay`), the day the feed says its source last
-    # confirmed each live entry it relays, by the entry's `source:source_id` (ISO days): beside the record, not in its
-    # content, so the day moving on alone changes nothing of it (docs/adr/0018). None where the feed gave none.
-    relayed_on: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -318,7 +314,7 @@ _EVIDENCE_CHANGED = ("decided_on_evidence IS NOT NULL AND decided_on_evidence <>
                      "sync_records r WHERE r.source = sync_review.source AND r.source_id = sync_review.source_id)")
 _RECORD_COLUMNS = ("source, source_id, connector, service_id, status, type_status, item, raw, service, proposed_type, "
                    "proposed_subtype, problem, digest, evidence_digest, first_seen, last_seen, changed_at, "
-                   "retired_at, retired_reason, live_revision, left_out, relayed_on")
+                   "retired_at, retired_reason, live_revision, left_out")
 _ENRICHMENT_COLUMNS = ("source, source_id, connector, enrichment, raw, digest, status, first_seen, last_seen, "
                        "retired_at, retired_reason")
 _REVIEW_COLUMNS = ("source, source_id, state, decided_type, decided_subtype, reason, decided_by, decided_at, "
@@ -369,11 +365,11 @@ def _left_out(text: str | None) -> tuple[LeftOutDetail, ...]:
 def _record(row: Sequence[Any]) -> StoredRecord:
     (source, source_id, connector, service_id, status, type_status, item, raw, service, proposed_type,
      proposed_subtype, problem, digest, evidence_digest, first_seen, last_seen, changed_at, retired_at,
-     retired_reason, live_revision, left_out, relayed_on) = row
+     retired_reason, live_revision, left_out) = row
     return StoredRecord(source, source_id, connector, service_id, status, type_status, json.loads(item), _loads(raw),
                         _loads(service), proposed_type, proposed_subtype, problem, digest, evidence_digest,
                         first_seen, last_seen, changed_at, retired_at, retired_reason, live_revision,
-                        _left_out(left_out), _loads(relayed_on))
+                        _left_out(left_out))
 
 
 def _enrichment(row: Sequence[Any]) -> StoredEnrichment:
@@ -899,7 +895,7 @@ class SyncStore:
                 revision += 1
             conn.execute(
                 f"INSERT INTO sync_records ({_RECORD_COLUMNS}, cqc_key, postcode_key, published_cqc_key, "
-                f"published_postcode_key) VALUES ({', '.join('?' * 26)}) "
+                f"published_postcode_key) VALUES ({', '.join('?' * 25)}) "
                 "ON CONFLICT (source, source_id) DO UPDATE SET connector = excluded.connector, "
                 "service_id = excluded.service_id, "
                 "status = excluded.status, type_status = excluded.type_status, item = excluded.item, "
@@ -908,15 +904,13 @@ class SyncStore:
                 "digest = excluded.digest, evidence_digest = excluded.evidence_digest, "
                 "last_seen = excluded.last_seen, changed_at = excluded.changed_at, "
                 "retired_at = excluded.retired_at, retired_reason = excluded.retired_reason, "
-                "left_out = excluded.left_out, relayed_on = excluded.relayed_on, cqc_key = excluded.cqc_key, "
-                "postcode_key = excluded.postcode_key, "
+                "left_out = excluded.left_out, cqc_key = excluded.cqc_key, postcode_key = excluded.postcode_key, "
                 "live_revision = CASE WHEN ? THEN excluded.live_revision ELSE sync_records.live_revision END",
                 (r.source, r.source_id, r.connector, r.service_id, r.status, r.type_status, stored_json(r.item),
                  None if r.raw is None else stored_json(r.raw), None if r.service is None else stored_json(r.service),
                  r.proposed_type, r.proposed_subtype, r.problem, r.digest, r.evidence_digest, r.first_seen,
                  r.last_seen, r.changed_at, r.retired_at, r.retired_reason, revision,
-                 stored_json([d._asdict() for d in r.left_out]) if r.left_out else None,
-                 None if r.relayed_on is None else stored_json(r.relayed_on), *key_columns(r.service),
+                 stored_json([d._asdict() for d in r.left_out]) if r.left_out else None, *key_columns(r.service),
                  *key_columns(r.service), r.key in live_changed))
         SyncStore._write_rows(conn, reviews, audits, at)
 

@@ -27,11 +27,10 @@ table again with the new `verified_on`.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, TypeVar
 
 from rehabmap.coverage import CURATED
 from rehabmap.maintain.database import each_value
@@ -42,6 +41,7 @@ if TYPE_CHECKING:
     from rehabmap.maintain.store import Directory
     from rehabmap.record import FileEdition, Provenance, Service
 
+_Listed = TypeVar("_Listed")  # a record's listing in the sync store (`Listings.listed`), or where it may have none
 
 DEFAULT_VERIFY_AFTER_DAYS = 180
 # The facts a page shows about a service, as a person names them, each with the record fields it rests on.
@@ -63,23 +63,6 @@ _EMPTY: tuple[object, ...] = (None, "", [], (), {})  # a field a row left empty,
 _FACT_FIELDS = tuple(field for _, fields in FACTS for field in fields)
 
 
-class Listed(NamedTuple):
-    """A record's listing in the sync store: its source, connector and the day it last confirmed the record (None: a
-    relay's listing whose source's day is not known), and of a record another rehabmap's feed relays, the day the
-    feed says its source last confirmed each live entry (`StoredRecord.relayed_on`, by `source:source_id`)."""
-
-    source: str
-    connector: str
-    day: date | None
-    relayed: Mapping[str, str]
-
-    def relaying(self, p: Provenance) -> Listed:
-        """The listing of a live entry the feed relays: the day the feed gives, never later than the day it was read
-        (`day`); None where the feed gave none (its publisher's release gave no day, or its source is not synced)."""
-        given = self.relayed.get(f"{p.source}:{p.source_id}")
-        return self._replace(day=min(date.fromisoformat(given), self.day) if given and self.day else None)
-
-
 @dataclass(frozen=True)
 class SourceConfirmation:
     """A synced source's listing of a service, as it stands: who, when, and which facts it gives."""
@@ -87,13 +70,12 @@ class SourceConfirmation:
     source: str                         # the source's name in `field_sources` and provenance, e.g. "cqc"
     name: str                           # as a person reads it, e.g. "Care Quality Commission (CQC)"
     confirmed_on: date | None           # its last successful sync that still listed the record as shown;
-                                        # None for a dated file (`file_of`), which no import confirms, and for a
-                                        # relayed listing whose source's day the relay did not give
+                                        # None for a dated file (`file_of`), which no import confirms
     confirms: tuple[str, ...]           # the facts (`FACTS`) it gives
     does_not_confirm: tuple[str, ...]   # the facts it does not give: only a person's check confirms them
     is_file: bool = False               # a dated file's listing (the record's `FileEdition`), not a live source's
     file_of: str | None = None          # the file's date, as its mapping gave it on import (None: not given)
-    relayed_by: str | None = None       # the feed that relayed the listing (`Relay`), as a person reads it
+    relayed_by: str | None = None       # the feed that relayed a dated file's listing (`Relay`), as a person reads it
 
 
 def source_listings(directory: Directory | None, service: Service, title: Callable[[str], str]
@@ -106,23 +88,11 @@ def source_confirmations(directory: Directory | None, services: Iterable[Service
                          ) -> dict[str, tuple[SourceConfirmation, ...]]:
     """By service id, the listings of each active synced service by its sources, named by `title` (as a
     person reads it: `AppState.source_title`), read from the sync store in one query (see `Listings`)."""
-    wanted, listings = _listings_of(directory, services, title)
-    return {i: found for i, s in wanted.items() if (found := listings.of(s))}
-
-
-def confirmation_days(directory: Directory | None, services: Iterable[Service]) -> dict[str, list[date | None]]:
-    """By service id, for each entry of each active synced service's provenance, the day its live source last
-    confirmed it (`Listings.days`), read from the sync store in one query."""
-    wanted, listings = _listings_of(directory, services, str)
-    return {i: listings.days(s) for i, s in wanted.items()}
-
-
-def _listings_of(directory: Directory | None, services: Iterable[Service], title: Callable[[str], str]
-                 ) -> tuple[dict[str, Service], Listings]:
-    """The active services by id, and their listings read from the sync store (none without a store or a service)."""
     wanted = {s.id: s for s in services if s.status == "active"}
-    return wanted, Listings(directory if wanted else None, title,
-                            sorted({i for s in wanted.values() for i, _ in _records(s)}))
+    if directory is None or not wanted:
+        return {}
+    listings = Listings(directory, title, sorted({i for s in wanted.values() for i, _ in _records(s)}))
+    return {i: found for i, s in wanted.items() if (found := listings.of(s))}
 
 
 def _records(service: Service) -> list[tuple[str, Provenance]]:
@@ -152,31 +122,25 @@ class Listings:
     def __init__(self, directory: Directory | None, title: Callable[[str], str], ids: list[str] | None = None,
                  before: date | None = None) -> None:
         self.title = title
-        self.listed: dict[str, Listed] = {}
-        self.before = before
-        given: tuple[str, ...]
+        self.listed: dict[str, tuple[str, str, date]] = {}
         self._made: dict[tuple[object, ...], tuple[SourceConfirmation, ...]] = {}
         if directory is None:
             return
-        select = ("SELECT r.service_id, r.source, r.connector, r.last_seen, s.last_success_at, r.relayed_on "
-                  "FROM sync_records r LEFT JOIN sync_state s ON s.source = r.connector WHERE r.status = 'active' "
-                  "AND r.problem IS NULL AND r.service IS NOT NULL")
-        where, given = "", ()
+        stalled, where = "", ""
+        given: tuple[str, ...] = ()
         if ids is not None:
             where, given = f" AND r.service_id IN ({', '.join('?' * len(ids))})", tuple(ids)
-        query = select + where
         if before is not None:  # on neither the record's last fetch nor its source's last success since
-            # A source synced since confirmed every record it lists: only a stalled source's records are read, and
-            # those another rehabmap's feed relays with their source's day, which its syncs do not move on.
-            query = (f"{_STALLED}{query} AND r.connector IN (SELECT connector FROM stalled) AND r.last_seen < ? "
-                     f"UNION {query} AND r.relayed_on IS NOT NULL")
-            given = (before.isoformat(), *given, before.isoformat(), *given)
+            # A source synced since confirmed every record it lists: only a stalled source's records are read.
+            stalled, where = _STALLED, where + " AND r.connector IN (SELECT connector FROM stalled) AND r.last_seen < ?"
+            given = (before.isoformat(), *given, before.isoformat())
         with directory.database.connect() as conn:
-            rows = conn.execute(query, given).fetchall()
-        self.listed = {service_id: Listed(source, connector,
-                                          date.fromisoformat(max(last_seen, last_success or "")[:10]),
-                                          json.loads(relayed_on) if relayed_on else {})
-                       for service_id, source, connector, last_seen, last_success, relayed_on in rows}
+            rows = conn.execute(stalled + "SELECT r.service_id, r.source, r.connector, r.last_seen, s.last_success_at "
+                                "FROM sync_records r "
+                                "LEFT JOIN sync_state s ON s.source = r.connector WHERE r.status = 'active' AND "
+                                "r.problem IS NULL AND r.service IS NOT NULL" + where, given).fetchall()
+        self.listed = {service_id: (source, connector, date.fromisoformat(max(last_seen, last_success or "")[:10]))
+                       for service_id, source, connector, last_seen, last_success in rows}
 
     def of(self, service: Service) -> tuple[SourceConfirmation, ...]:
         """The listings of the record's sources the store lists it by, in its provenance's order (the kept
@@ -185,12 +149,13 @@ class Listings:
         of those its mapping reads; none confirms what no source of the record gives (`does_not_confirm`)."""
         if service.status != "active":
             return ()
-        found = self._found(service)
+        found = _relayed(service, [(p, listed) for i, p in _records(service)
+                                   if (listed := self.listed.get(i)) is not None])
         if not found:
             return ()
         # Records one sync listed share their sources, days, files and field sources: an export makes each
         # record's listings once, and reads which fields the sources give only then.
-        key = (service.source, tuple((p.source, p.edition, p.relayed_by, listed[:3]) for p, listed in found),
+        key = (service.source, tuple((p.edition, p.relayed_by, listed) for p, listed in found),
                tuple(service.field_sources.items()),
                _filled(service) if any(p.edition for p, _ in found) else ())  # a file's facts: those its row filled
         made = self._made.get(key)
@@ -198,85 +163,57 @@ class Listings:
             made = self._made[key] = self._listings(service, found)
         return made
 
-    def _found(self, service: Service) -> list[tuple[Provenance, Listed]]:
-        """The record's listings in the store, a relay's read as those it relays (`_relayed`)."""
-        return [(p, listed) for p, listed in _relayed(service, [(p, self.listed.get(i)) for i, p in _records(service)])
-                if listed is not None]
-
-    def _listings(self, service: Service, found: list[tuple[Provenance, Listed]]) -> tuple[SourceConfirmation, ...]:
+    def _listings(self, service: Service, found: list[tuple[Provenance, tuple[str, str, date]]]
+                  ) -> tuple[SourceConfirmation, ...]:
         said_by = _said_by(service)
-        named = [(p, _named(listed.source, listed.connector, said_by), listed.day) for p, listed in found]
+        named = [(p, _named(source, connector, said_by), day) for p, (source, connector, day) in found]
         given = [(p, source, day, _given(p.edition, source, said_by, service)) for p, source, day in named]
         giving = [listing for listing in given if listing[3]] or given[:1]
         confirmed = {fact for *_, facts in giving for fact in facts}
         not_given = tuple(fact for fact, _ in FACTS if fact not in confirmed)
-        return tuple(_listing(p, source, self.title(p.source if p.relayed_by else source), day, facts, not_given)
+        return tuple(_listing(p, source, self.title(source), day, facts, not_given)
                      for p, source, day, facts in giving)
 
-    def days(self, service: Service) -> list[date | None]:
-        """For each entry of the record's provenance, the day its live source last confirmed the record as shown,
-        as its listing says (`of`): what the ORUK feed publishes as the entry's `confirmed_on`, so that another
-        rehabmap syncing the feed dates the listing by it, not by the day it read the feed (docs/adr/0018). None
-        for a dated file, a relay's own entry, and an entry no sync here lists or whose relay gave no day."""
-        found = self._found(service)
-        days = {id(p): listed.day for p, listed in found if p.edition is None}
-        dated = {id(p) for p in dating(service.provenance)}
-        return [days.get(id(p)) if id(p) in dated else None for p in service.provenance]
 
-    def unconfirmed(self, service: Service) -> tuple[tuple[str, date, str | None], ...]:
+    def unconfirmed(self, service: Service) -> tuple[tuple[str, date], ...]:
         """Of listings read `before` a day (`unconfirmed_listings`): each live source of the record (not a dated
-        file), as a person reads it, with the day it last confirmed the record and the feed that relayed its listing
-        (None: no feed did), where every live source's listing is among them, none having confirmed it since; else
-        () (a live source did, or the record has none, or a relay gave no day of its source's)."""
+        file), as a person reads it, with the day it last confirmed the record, where every live source's listing
+        is among them, none having confirmed it since; else () (a live source did, or the record has none)."""
         if service.status != "active":
             return ()
-        found = [(p, listed) for p, listed in _relayed(service, [(p, self.listed.get(i)) for i, p in _records(service)])
+        found = [listed for p, listed in _relayed(service, [(p, self.listed.get(i)) for i, p in _records(service)])
                  if p.edition is None]
-        if not found or any(listed is None or listed.day is None or (self.before and listed.day >= self.before)
-                            for _, listed in found):
+        if not found or None in found:
             return ()
         said_by = _said_by(service)
-        return tuple(dict.fromkeys(
-            (self.title(p.source if p.relayed_by else _named(listed.source, listed.connector, said_by)), listed.day,
-             p.relayed_by.named if p.relayed_by else None) for p, listed in found if listed and listed.day))
+        return tuple(dict.fromkeys((self.title(_named(source, connector, said_by)), day)
+                                   for source, connector, day in filter(None, found)))
 
 
-def _listing(p: Provenance, source: str, title: str, day: date | None, facts: tuple[str, ...],
+def _listing(p: Provenance, source: str, title: str, day: date, facts: tuple[str, ...],
              not_given: tuple[str, ...]) -> SourceConfirmation:
-    """One source's listing, with the feed that relayed it, if one did: a dated file's as its import named it; a
-    relay's of a source it does not name (its own entry marked relayed by itself, `Origin.relayed_by`) so said."""
-    relay = p.relayed_by.named if p.relayed_by else None
+    """One source's listing: a dated file's as its import named it, with the feed that relayed it, if one did."""
     if (edition := p.edition) is None:
-        unnamed = p.relayed_by is not None and p.relayed_by.source == p.source
-        return SourceConfirmation(source, f"a source {relay} does not name" if unnamed else title, day, facts,
-                                  not_given, relayed_by=relay)
-    return SourceConfirmation(source, edition.title or title, None, facts, not_given, True, edition.dated, relay)
+        return SourceConfirmation(source, title, day, facts, not_given)
+    return SourceConfirmation(source, edition.title or title, None, facts, not_given, True, edition.dated,
+                              p.relayed_by.named if p.relayed_by else None)
 
 
-def _relayed(service: Service, found: list[tuple[Provenance, Listed | None]]) -> list[tuple[Provenance, Listed | None]]:
-    """The record's listings with a relay's (another rehabmap's ORUK feed, `Relay`) read as the listings it relays:
-    the feed lists the record on the day it is read, whatever day its source last confirmed it. A dated file's is
-    the file's, as old as it says (before, a second site read Forest Independent Hospital, from the 2018 list
-    alone, as "Listed by first rehabmap: last confirmed <today>"); a live source's (CQC's) is dated by the day the
-    feed gives its source's last confirmation, no later than the feed's own (`Listed.relaying`), or by none where it
-    gives none: until session 53 it was the feed's own listing, of the day it was read. A relay that names no source
-    of the record (its own entry relayed by itself: its provenance attribute was unreadable) lists it with no day
-    (docs/adr/0018)."""
+def _relayed(service: Service, found: list[tuple[Provenance, _Listed]]) -> list[tuple[Provenance, _Listed]]:
+    """The record's listings with a relay's (another rehabmap's ORUK feed, `Relay`) read as the dated files' it
+    relays: the feed lists the record on the day it is read, the file being as old as it says. Before, a second site
+    read Forest Independent Hospital (the 2018 list alone) as "Listed by first rehabmap: last confirmed <today>". A
+    relay that passes on a live source's entry (CQC's) stays listed as itself: the first site publishes no day its
+    source last confirmed the record (docs/adr/0018)."""
     relaying = relays(service.provenance)
     if not relaying:
         return found
     dated = dating(service.provenance)  # a relay passed on (a third site's) dates nothing, nor stands for a file
-    read: list[tuple[Provenance, Listed | None]] = []
+    read: list[tuple[Provenance, _Listed]] = []
     for p, listed in found:
-        if p.relayed_by is not None and p.relayed_by.source != p.source:
-            continue  # another site's record, read through its relay's (a third site has no listing of it)
         passed = [r for r in dated if r.relayed_by is not None and r.relayed_by.source == p.source]
-        if p.source not in relaying or not (passed or p.relayed_by):
-            read.append((p, listed))
-        elif not passed:  # the relay's listing of a source it does not name
-            read.append((p, listed and listed._replace(day=None)))
-        else:
-            read += [(r, listed if listed is None or r.edition is not None else listed.relaying(r)) for r in passed]
+        files = [(r, listed) for r in passed if r.edition is not None]
+        read += files if p.source in relaying and files and len(files) == len(passed) else [*files, (p, listed)]
     return read
 
 

@@ -267,11 +267,6 @@ def _merge_key_columns(conn: Connection, _policy: TokenPolicy) -> None:
 
 
 _BY_SOURCE_ID = ("CREATE INDEX sync_records_by_source_id ON sync_records (source_id)",)
-# indexer/sync/store.py `StoredRecord.relayed_on` (session 53): the day another rehabmap's feed says its source last
-# confirmed each entry it relays, kept beside the record (not in it: a later day alone changes nothing of the
-# record); a match reads the records so relayed on this index (`rehabmap.maintain.freshness.Listings`).
-_RELAYED_ON = ("ALTER TABLE sync_records ADD COLUMN relayed_on TEXT",
-               "CREATE INDEX sync_records_relayed ON sync_records (service_id) WHERE relayed_on IS NOT NULL")
 _RUNS_BY_SOURCE = ("CREATE INDEX sync_runs_by_source ON sync_runs (source, id)",)
 # indexer/sync/store.py SyncStore.enrichments(keys=...): an enrichment is found by the keys it matches records by
 # (`indexer.sync.items.MatchKey`), each a value in its JSON's "match", so the review queue reads those of the records
@@ -407,8 +402,6 @@ MIGRATIONS = (
     # out of the synced items, their digests and records, which are laid again (rehabmap.oruk.oruk_to_fields).
     Migration(29, "an ORUK feed's own check of its listing is no person's check", unread_assured_dates,
               unread_assured_dates),
-    Migration(30, "a synced record keeps the day another rehabmap's source last confirmed what its feed relays",
-              _RELAYED_ON, _RELAYED_ON),
 )
 LATEST = MIGRATIONS[-1].version
 # which of two tables the database has, per dialect: the one that records the migrations (a new store has none yet)

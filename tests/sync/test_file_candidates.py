@@ -418,27 +418,22 @@ def second_site(tmp_path, home, data_dir, geodata_dir) -> tuple[Path, dict]:
     return second, synced_from(home, second, data_dir, "first")
 
 
-def synced_from(home: Path, site: Path, data_dir: Path, name: str, *args: str, record: str = FOREST) -> dict:
-    """`rehabmap sync oruk` at `site` of `home`'s ORUK feed, served on 127.0.0.1, as "<name> rehabmap" (`sync_feed`);
-    the record of that id in that feed (Forest Independent Hospital's unless told)."""
-    with serving(home, data_dir) as url:
-        published = httpx.get(f"{url}/oruk/services/{service_uuid(record)}", timeout=30).json()
-        synced = sync_feed(site, data_dir, name, f"{url}/oruk", *args)
-    assert synced.returncode == 0, synced.stdout[-2000:] + synced.stderr[-2000:]
-    return published
-
-
-def sync_feed(site: Path, data_dir: Path, name: str, url: str, *args: str) -> CompletedProcess[str]:
-    """`rehabmap sync oruk` at `site` of the ORUK feed at `url` as "<name> rehabmap": its feed file `<name>.toml` in
-    the site's feeds folder, saying the feed is another rehabmap's."""
+def synced_from(home: Path, site: Path, data_dir: Path, name: str, *args: str) -> dict:
+    """`rehabmap sync oruk` at `site` of `home`'s ORUK feed, served on 127.0.0.1, as "<name> rehabmap" (its feed
+    file `<name>.toml` in the site's feeds folder, saying the feed is another rehabmap's); Forest Independent
+    Hospital's record in that feed."""
     feeds = site.parent / "feeds"
     feeds.mkdir(exist_ok=True)
-    (feeds / f"{name}.toml").write_text(
-        f'[feed]\nlabel = "{name} rehabmap"\nurl = "{url}"\npaging = "hsds3"\nper_page = 100\n'
-        'rehabmap = true\nlicence = "OGL-UK-3.0"\nattribution = "Contains information from rehabmap"\n',
-        encoding="utf-8")
-    return rehabmap(site, data_dir, None, "sync", "oruk", *args, REHABMAP_ORUK_FEEDS_DIR=str(feeds),
-                    REHABMAP_ORUK_RATE="10000")
+    with serving(home, data_dir) as url:
+        record = httpx.get(f"{url}/oruk/services/{service_uuid(FOREST)}", timeout=30).json()
+        (feeds / f"{name}.toml").write_text(
+            f'[feed]\nlabel = "{name} rehabmap"\nurl = "{url}/oruk"\npaging = "hsds3"\nper_page = 100\n'
+            'rehabmap = true\nlicence = "OGL-UK-3.0"\nattribution = "Contains information from rehabmap"\n',
+            encoding="utf-8")
+        synced = rehabmap(site, data_dir, None, "sync", "oruk", *args, REHABMAP_ORUK_FEEDS_DIR=str(feeds),
+                          REHABMAP_ORUK_RATE="10000")
+    assert synced.returncode == 0, synced.stdout[-2000:] + synced.stderr[-2000:]
+    return record
 
 
 def test_a_second_site_synced_before_relays_were_marked_marks_them_on_its_next_sync(

@@ -116,8 +116,6 @@ def test_an_sqlite_home_from_before_the_sync_migrations_keeps_its_queue_and_cove
         conn.execute("DROP INDEX sync_runs_by_source")  # migration 25's
         for key in ("cqc_location_id", "cqc_provider_id", "ods_code"):  # migration 26's
             conn.execute(f"DROP INDEX sync_enrichments_by_{key}")
-        conn.execute("DROP INDEX sync_records_relayed")  # migration 30's, over its column
-        conn.execute("ALTER TABLE sync_records DROP COLUMN relayed_on")
     finally:
         conn.close()
 

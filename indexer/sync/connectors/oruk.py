@@ -26,7 +26,7 @@ import re
 import tomllib
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -367,10 +367,8 @@ FULL_READING_DAYS = 7  # the schedule's weekly run reads every page again; a dai
 # the next full reading, up to FULL_READING_DAYS later; a new value reads every page at the next run.
 # A feed's state saved before it has none: its next run reads every page. 2: a council's `assured_date` is no
 # person's check; 3: `last_verified` only from rehabmap's own term, whoever publishes it; 4: a provenance attribute
-# that is not JSON (or no object) is left out, where it refused the service; 5: another rehabmap's feed gives the day
-# its source last confirmed each live entry it relays (`confirmed_on`), and a record it names no source of is marked
-# a relay's listing of a source it does not name (`Origin.relayed_by`).
-READER_VERSION = 5
+# that is not JSON (or no object) is left out, where it refused the service.
+READER_VERSION = 4
 
 
 class Readings:
@@ -473,7 +471,7 @@ def map_service(feed: Feed, item: dict[str, Any], url: str, number: int, fetched
             f"its {' and its '.join(nulls)} {'is' if len(nulls) == 1 else 'are'} null, where each entry should be "
             "an object: ask the feed's publisher to leave empty entries out")
         return Refused(feed.source, sid, url, f"cannot read the service: {said}", unreadable=True)
-    published = _published(fields.pop("provenance", None), feed, fetched_at.date())
+    published = _published(fields.pop("provenance", None), feed)
     name = fields.get("name", "")
     named_provider = not fields.get("provider_type") and provider_type_from_name(fields.get("organisation"))
     if named_provider:
@@ -497,10 +495,7 @@ def map_service(feed: Feed, item: dict[str, Any], url: str, number: int, fetched
         field_sources["provider_type"] = f"{feed.source}:organization.name"
     if published:
         fields["provenance"] = published
-    read_from = origin(feed.source, url, number, sid, feed.licence, fetched_at)
-    if feed.rehabmap and not published:  # a rehabmap's record has a source, which its feed did not name
-        read_from = replace(read_from, relayed_by=Relay(source=feed.source, title=feed.label))
-    candidate = Candidate(fields, read_from, label_text, left_out)
+    candidate = Candidate(fields, origin(feed.source, url, number, sid, feed.licence, fetched_at), label_text, left_out)
     return SourceItem(candidate, status, evidence, raw=item, field_sources=field_sources)
 
 
@@ -524,7 +519,7 @@ def _null_entries(value: Any, path: str = "") -> list[str]:
     return []
 
 
-def _published(provenance: list[Any] | None, feed: Feed, today: date) -> list[dict[str, Any]]:
+def _published(provenance: list[Any] | None, feed: Feed) -> list[dict[str, Any]]:
     """Where the feed says its record came from (rehabmap's own feed, or one that republishes CQC's records,
     publishes each source's name, id, licence and fetch time): kept after the feed itself in the record's
     provenance (`indexer.pipeline`), so the service page and the API name the first source, the ORUK feed
@@ -534,35 +529,20 @@ def _published(provenance: list[Any] | None, feed: Feed, today: date) -> list[di
     by the feed (`Relay`, always this feed: a relay the feed names keeps only its title, as words), so the feed's
     listing is not the source's; an entry the feed's publisher itself read from a relay (whose source a relay the
     feed published names: the publisher's names, read only among its own entries) is a relay's too. Only for a feed
-    its file says is another rehabmap's (`Feed.rehabmap`): any other is a live source, its relays not read.
-    Such a feed's entry of a live source keeps the day the feed says that source last confirmed the record
-    (`confirmed_on`, `_confirmed_on`), which the sync store keeps beside the record (`sync_digests.relayed_on`)."""
+    its file says is another rehabmap's (`Feed.rehabmap`): any other is a live source, its relays not read."""
     read = []
     for entry in provenance or []:
         try:
-            read.append((Provenance.model_validate(entry), entry.get("confirmed_on")))
+            read.append(Provenance.model_validate(entry))
         except (ValueError, TypeError):
             continue
     if not feed.rehabmap:  # no relay: the feed is a live source of what it lists, whatever its attribute says
-        return [p.model_dump(mode="json", exclude={"file", "line", "relayed_by"}) for p, _ in read]
-    relaying = relays(p for p, _ in read)
+        return [p.model_dump(mode="json", exclude={"file", "line", "relayed_by"}) for p in read]
+    relaying = relays(read)
     return [p.model_copy(update={"relayed_by": Relay(
         source=feed.source, title=(p.relayed_by and p.relayed_by.title) or feed.label,
         relaying=p.source in relaying or bool(p.relayed_by and p.relayed_by.relaying))}).model_dump(
-            mode="json", exclude={"file", "line"}) | _confirmed_on(p, day, today) for p, day in read]
-
-
-def _confirmed_on(p: Provenance, published: Any, today: date) -> dict[str, str]:
-    """`{"confirmed_on": day}` where the feed says when its source last confirmed a live entry (none for a dated
-    file's, which no sync confirms): a day, no later than the one it is read on (a publisher's clock ahead, or a
-    day made up, must not read as a confirmation to come); nothing where it gives none or no day."""
-    if p.edition is not None or not isinstance(published, str):
-        return {}
-    try:
-        day = date.fromisoformat(published)
-    except ValueError:
-        return {}
-    return {"confirmed_on": min(day, today).isoformat()}
+            mode="json", exclude={"file", "line"}) for p in read]
 
 
 def _unplaced(area: dict[str, Any] | None, description: str | None) -> str:
