@@ -750,7 +750,8 @@ def test_a_rebuild_whose_live_write_of_its_held_rows_fails_after_the_swap_says_t
             done = rehabmap_here(home, data_dir, "index", str(SAMPLE), str(listed), "--no-progress", **env)
 
             bulks = [i for i, request in enumerate(proxy.seen()) if request[1].partition("?")[0] == "/_bulk"]
-            assert len(bulks) > 1 and bulks[0] < proxy.seen().index(("POST", "/_aliases?master_timeout=30s")) < bulks[1], proxy.seen()
+            switch = proxy.seen().index(("POST", "/_aliases?master_timeout=30s"))
+            assert len(bulks) > 1 and bulks[0] < switch < bulks[1], proxy.seen()
             assert done.returncode == 4, done.stderr
             assert ("nhs-hospitals-2018: fetched 289, added 0, changed 1, unchanged 288, retired 0, held for review 0, "
                     "rejected 0") in done.stdout.splitlines()

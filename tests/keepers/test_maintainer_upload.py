@@ -986,7 +986,8 @@ def test_an_upload_whose_review_queue_runs_live_write_fails_says_the_server_catc
         added = client.post("/keepers/upload/confirm", data=confirm_form(report.text), follow_redirects=False)
 
         bulks = [i for i, request in enumerate(proxy.seen()) if request[1].partition("?")[0] == "/_bulk"]
-        assert len(bulks) > 1 and bulks[0] < proxy.seen().index(("POST", "/_aliases?master_timeout=30s")) < bulks[1], proxy.seen()
+        switch = proxy.seen().index(("POST", "/_aliases?master_timeout=30s"))
+        assert len(bulks) > 1 and bulks[0] < switch < bulks[1], proxy.seen()
         said_of_the_hospitals(client, added, UNWRITTEN_SAID)
         assert UNWRITTEN_SAID == ("were stored, but the index could not yet follow them: the server catches it up on "
                                   "its own once the index answers.")
