@@ -39,7 +39,7 @@ from indexer.upload import kept_tables
 from rehabmap.config import Settings
 from rehabmap.index.base import IndexWriter
 from rehabmap.maintain.edits import OverlayWriter
-from rehabmap.errors import IndexRefused, IndexUnavailable, RebuildRunning
+from rehabmap.errors import OfTheIndex, RebuildRunning
 from rehabmap.maintain.database import named_lock_of
 from rehabmap.maintain.store import REBUILD_LOCK, Directory, store_of
 
@@ -99,7 +99,7 @@ def _rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, m
     live = open_backend(settings)
     try:  # asked before anything is begun (under the rebuild lock nothing swaps in between): refused, nothing is left
         live_built_at = built_at(live)
-    except (IndexUnavailable, IndexRefused) as unanswered:  # (a 4xx too: before, said without the note)
+    except OfTheIndex as unanswered:  # unavailable, or refused (a 4xx: before, said without the note)
         raise unanswered.served_unchanged() from unanswered
     rows = with_directory(store_of(settings), files,
                           chain(*(load_source(path, mapping=mapping, name=names[path]) for path in sources),

@@ -537,6 +537,7 @@ def reading_words() -> str:
     words = [*sorted(KNOWN_BANDS), *(p.pattern for p in patterns), *(f"{k}={v}" for k, v in _HSCA_BANDS.items())]
     return hashlib.sha256("\n".join(words).encode()).hexdigest()[:16]
 
+
 def _off_by_bands(registration: Registration, types: str, cause: str) -> ValueError:
     """Why a care home or supported living is off the pathway by its bands (`cause`), unless it holds band words
     rehabmap does not know, which may be the band it lacks renamed (`UnknownBands`), or none (`NoBands`)."""

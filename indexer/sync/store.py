@@ -867,7 +867,7 @@ class SyncStore:
         """Records prepared again on upgrade, their audit rows (a problem cleared or recorded), and the meta entry
         `mark` that asked for it (its value `asked`, as read before preparing) gone, in one transaction: a process
         killed meanwhile leaves the mark, and the next does it all again. The mark is deleted first, so of processes
-        preparing at once (a server's workers start together, a sync beside them) one alone writes; False, nothing
+        preparing at once (a server's workers start together, a sync beside them) one alone writes; None, nothing
         written, for the others: the audit log is append-only, and each wrote the same audit rows before. Records
         written move the stalled listings' revision (`LISTINGS_REVISION`): a problem cleared or recorded lists a
         record or no longer does, and no run is recorded. `changed`: each record as read and as prepared; one a sync
