@@ -310,19 +310,21 @@ class CoverageMap:
         return found
 
     def _held_together(self, kinds: Collection[str]) -> _Together:
-        """The held candidates of kinds asked together (`HomeCoverage._each_once`), merged once a set of kinds for
-        these claims: merging every kind's points in all England each request made a request of three advocacy
-        kinds cost ~3 times one kind's, 3,000 candidates held."""
+        """The held candidates of kinds asked together (`HomeCoverage._each_once`), counted once a set of kinds for
+        these claims from their type's merged points (`_held_of`): merging every kind's points in all England each
+        request made a request of three advocacy kinds cost ~3 times one kind's, 3,000 candidates held."""
         key = tuple(sorted(kinds))
         found = self._together.get(key)
         if found is None:
-            rows = {row for points in map(self.held.get, key) if points is not None for row in zip(*points)}
+            held = self._held_of(key[0].partition(":")[0])
+            _, _, icbs, services = held.points
+            rows = [i for i, held_as in enumerate(held.held_as) if not held_as.isdisjoint(key)]
             in_icb: dict[str, set[int]] = {}
-            for _, _, icb, service in rows:
-                if icb:  # as the counts: a point in no ICB is in none
-                    in_icb.setdefault(icb, set()).add(service)
+            for i in rows:
+                if icbs[i]:  # as the counts: a point in no ICB is in none
+                    in_icb.setdefault(icbs[i], set()).add(services[i])
             found = self._together[key] = _Together({icb: frozenset(services) for icb, services in in_icb.items()},
-                                                     len({row[3] for row in rows}))
+                                                     len({services[i] for i in rows}))
         return found
 
     def _held_of(self, service_type: str) -> _Held:
